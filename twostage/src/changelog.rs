@@ -1,0 +1,156 @@
+//! Rolling a Keep a Changelog file: the `## [Unreleased]` content moves under a heading for
+//! the new version and a fresh, empty `## [Unreleased]` stays on top. Any other format
+//! (towncrier, reStructuredText, `## Version 8.5.1`) is left to the maintainer. Pure text in,
+//! text out: nothing here touches the file system.
+
+/// The outcome of rolling a changelog's text.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Roll {
+    Rolled {
+        text: String,
+        /// The `Unreleased` section had no entries.
+        empty: bool,
+    },
+    /// No `## [Unreleased]` heading: not a Keep a Changelog file.
+    NotKeepAChangelog,
+}
+
+fn is_unreleased_heading(line: &str) -> bool {
+    let Some(title) = line.trim_end().strip_prefix("## ") else {
+        return false;
+    };
+    let title = title.trim();
+    let title = title
+        .strip_prefix('[')
+        .and_then(|t| t.strip_suffix(']'))
+        .unwrap_or(title);
+    title.eq_ignore_ascii_case("unreleased")
+}
+
+fn is_link_definition(line: &str) -> bool {
+    line.starts_with('[') && line.contains("]:")
+}
+
+/// Rolls `text` for `version` (as it should appear in the heading), released on `date`
+/// (`YYYY-MM-DD`) with tag `new_tag`.
+pub fn roll(text: &str, version: &str, new_tag: &str, date: &str) -> Roll {
+    let eol = if text.contains("\r\n") { "\r\n" } else { "\n" };
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let Some(heading) = lines.iter().position(|l| is_unreleased_heading(l)) else {
+        return Roll::NotKeepAChangelog;
+    };
+    let body_end = lines[heading + 1..]
+        .iter()
+        .position(|l| l.starts_with("## ") || is_link_definition(l))
+        .map_or(lines.len(), |p| heading + 1 + p);
+    let empty = lines[heading + 1..body_end].iter().all(|l| l.trim().is_empty());
+
+    let mut out = String::with_capacity(text.len() + 64);
+    for (i, line) in lines.iter().enumerate() {
+        if let Some(rest) = unreleased_link(line) {
+            // `[Unreleased]: https://…/compare/v1.4.2...HEAD` gains the new version's link.
+            if let Some((base, previous)) = rest.rsplit_once("/compare/").and_then(|(base, range)| {
+                let previous = range.trim_end().strip_suffix("...HEAD")?;
+                Some((base, previous))
+            }) {
+                let label = &line[..line.find("]:").unwrap_or(0) + 2];
+                out.push_str(&format!("{label} {base}/compare/{new_tag}...HEAD{eol}"));
+                out.push_str(&format!("[{version}]: {base}/compare/{previous}...{new_tag}{eol}"));
+                continue;
+            }
+        }
+        out.push_str(line);
+        if i == heading {
+            if !line.ends_with('\n') {
+                out.push_str(eol);
+            }
+            out.push_str(eol);
+            out.push_str(&format!("## [{version}] - {date}{eol}"));
+        }
+    }
+    Roll::Rolled { text: out, empty }
+}
+
+fn unreleased_link(line: &str) -> Option<&str> {
+    let (label, rest) = line.split_once("]:")?;
+    label
+        .strip_prefix('[')?
+        .eq_ignore_ascii_case("unreleased")
+        .then(|| rest.trim())
+}
+
+/// Today's date (UTC) as `YYYY-MM-DD`; `SOURCE_DATE_EPOCH` fixes it for reproducible runs.
+pub fn today() -> String {
+    let secs = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|s| s.parse::<i64>().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64)
+        });
+    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEEP: &str = "# Changelog\n\n## [Unreleased]\n\n### Fixed\n- a bug\n\n## [1.4.2] - 2026-01-02\n\n- old\n\n[Unreleased]: https://github.com/o/n/compare/v1.4.2...HEAD\n[1.4.2]: https://github.com/o/n/compare/v1.4.1...v1.4.2\n";
+
+    #[test]
+    fn unreleased_moves_under_the_new_heading() {
+        let Roll::Rolled { text, empty } = roll(KEEP, "1.4.3", "v1.4.3", "2026-11-24") else {
+            panic!("not rolled");
+        };
+        assert!(!empty);
+        assert_eq!(
+            text,
+            "# Changelog\n\n## [Unreleased]\n\n## [1.4.3] - 2026-11-24\n\n### Fixed\n- a bug\n\n## [1.4.2] - 2026-01-02\n\n- old\n\n\
+             [Unreleased]: https://github.com/o/n/compare/v1.4.3...HEAD\n\
+             [1.4.3]: https://github.com/o/n/compare/v1.4.2...v1.4.3\n\
+             [1.4.2]: https://github.com/o/n/compare/v1.4.1...v1.4.2\n"
+        );
+    }
+
+    #[test]
+    fn crlf_files_stay_crlf_and_empty_sections_are_reported() {
+        let text = "# Changelog\r\n\r\n## [Unreleased]\r\n\r\n## [1.0] - 2026-01-01\r\n";
+        let Roll::Rolled { text, empty } = roll(text, "1.1", "v1.1", "2026-11-24") else {
+            panic!("not rolled");
+        };
+        assert!(empty);
+        assert_eq!(
+            text,
+            "# Changelog\r\n\r\n## [Unreleased]\r\n\r\n## [1.1] - 2026-11-24\r\n\r\n## [1.0] - 2026-01-01\r\n"
+        );
+    }
+
+    #[test]
+    fn other_formats_are_left_alone() {
+        assert_eq!(roll("Changes\n=======\n\n8.5.1\n-----\n", "8.5.2", "v8.5.2", "d"), Roll::NotKeepAChangelog);
+        assert_eq!(roll("## Version 8.5.1\n", "8.5.2", "v8.5.2", "d"), Roll::NotKeepAChangelog);
+    }
+
+    #[test]
+    fn dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(20_781), (2026, 11, 24));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+    }
+}

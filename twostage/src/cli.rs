@@ -1,0 +1,99 @@
+//! The command line: every command's arguments in one place, and the dispatch to the stages.
+//! Exit codes: 0 success, 1 failure, 2 usage or configuration error.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+use crate::git::Repo;
+use crate::version::Bump;
+use crate::{output, release, UsageError};
+
+/// Two-stage, verified releases of Python packages: tag, build once, stage to TestPyPI,
+/// verify, then promote the same bytes to PyPI.
+#[derive(Parser)]
+#[command(name = "cargo xtask", version, about)]
+struct Cli {
+    /// Act on the git repository that contains this directory (default: the current one).
+    #[arg(long, global = true, value_name = "DIR")]
+    repo: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Bump the version, roll the changelog, commit `Release vX.Y.Z` and tag it.
+    ///
+    /// Every check runs first (clean tree, release branch, not behind upstream, tag free,
+    /// version not on either index) and every problem is reported together; nothing is
+    /// changed unless all pass.
+    Release {
+        /// `major`, `minor`, `patch`, `rc`, `beta`, `alpha`, or an explicit version
+        /// (`1.5.0`, `1.5.0-rc.1` or `1.5.0rc1`).
+        #[arg(value_name = "LEVEL|VERSION", value_parser = parse_bump)]
+        bump: Bump,
+        /// Print the plan and the diff of every file; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Push the branch and the tag with `git push --atomic` afterwards.
+        #[arg(long)]
+        push: bool,
+        /// Release even with uncommitted changes to tracked files.
+        #[arg(long)]
+        allow_dirty: bool,
+        /// Skip the checks that need the network (the remote's refs and both indexes).
+        #[arg(long)]
+        offline: bool,
+    },
+}
+
+fn parse_bump(text: &str) -> Result<Bump, String> {
+    text.parse::<Bump>().map_err(|e| format!("{e:#}"))
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            output::error(format!("{error:#}"));
+            if error.downcast_ref::<UsageError>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let dir = match cli.repo {
+        Some(dir) => dir,
+        None => std::env::current_dir()?,
+    };
+    let repo = Repo::discover(&dir)?;
+    let config = Config::load(repo.root())?;
+    match cli.command {
+        Command::Release {
+            bump,
+            dry_run,
+            push,
+            allow_dirty,
+            offline,
+        } => release::run(
+            &repo,
+            &config,
+            &release::Options {
+                bump,
+                dry_run,
+                push,
+                allow_dirty,
+                offline,
+            },
+        ),
+    }
+}

@@ -1,0 +1,534 @@
+//! `release.toml`: every key of the configuration, its default, and its environment override.
+//!
+//! The file is read with `toml_edit` so that an error can name the line. Every key can be
+//! overridden by `TWOSTAGE_<SECTION>_<KEY>` (upper case, `-` → `_`). Unknown keys, in the file
+//! or in such a variable, are errors: a typo must not silently fall back to a default.
+//! This module only reads; it knows nothing of what the settings are used for.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Result;
+
+use crate::UsageError;
+
+pub const FILE_NAME: &str = "release.toml";
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub package: Package,
+    pub git: Git,
+    pub build: Build,
+    pub staging: Index,
+    pub production: Index,
+    pub verify: Verify,
+    pub github: Github,
+}
+
+#[derive(Debug, Clone)]
+pub struct Package {
+    /// The distribution name; by default read from the manifest.
+    pub name: Option<String>,
+    pub manifest: String,
+    pub version_files: Vec<String>,
+    pub changelog: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Git {
+    pub remote: String,
+    pub branch: String,
+    pub tag_prefix: String,
+    pub prod_suffix: String,
+    pub sign: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Build {
+    /// `None`: `uv build` where uv is found, else `python -m build`.
+    pub command: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Index {
+    pub upload_url: String,
+    pub index_url: String,
+    pub username: String,
+    pub token_env: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Verify {
+    pub smoke: Vec<String>,
+    pub artifacts: Vec<String>,
+    pub index_timeout: Duration,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Github {
+    /// `owner/name`; by default parsed from the remote's URL.
+    pub repository: Option<String>,
+    pub token_env: String,
+    pub api_url: String,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Str,
+    List,
+    Bool,
+    Duration,
+}
+
+impl Kind {
+    fn expected(self) -> &'static str {
+        match self {
+            Kind::Str => "a string",
+            Kind::List => "an array of strings",
+            Kind::Bool => "`true` or `false`",
+            Kind::Duration => "a duration such as \"90s\", \"10m\" or \"1h\"",
+        }
+    }
+}
+
+/// Every key the file may hold. Defaults live in `Config::from_values`.
+const KEYS: &[(&str, &str, Kind)] = &[
+    ("package", "name", Kind::Str),
+    ("package", "manifest", Kind::Str),
+    ("package", "version-files", Kind::List),
+    ("package", "changelog", Kind::Str),
+    ("git", "remote", Kind::Str),
+    ("git", "branch", Kind::Str),
+    ("git", "tag-prefix", Kind::Str),
+    ("git", "prod-suffix", Kind::Str),
+    ("git", "sign", Kind::Bool),
+    ("build", "command", Kind::Str),
+    ("staging", "upload-url", Kind::Str),
+    ("staging", "index-url", Kind::Str),
+    ("staging", "username", Kind::Str),
+    ("staging", "token-env", Kind::Str),
+    ("production", "upload-url", Kind::Str),
+    ("production", "index-url", Kind::Str),
+    ("production", "username", Kind::Str),
+    ("production", "token-env", Kind::Str),
+    ("verify", "smoke", Kind::List),
+    ("verify", "artifacts", Kind::List),
+    ("verify", "index-timeout", Kind::Duration),
+    ("verify", "timeout", Kind::Duration),
+    ("github", "repository", Kind::Str),
+    ("github", "token-env", Kind::Str),
+    ("github", "api-url", Kind::Str),
+];
+
+#[derive(Debug, Clone)]
+enum Setting {
+    Str(String),
+    List(Vec<String>),
+    Bool(bool),
+    Duration(Duration),
+}
+
+type Values = BTreeMap<(&'static str, &'static str), Setting>;
+
+impl Config {
+    /// Loads `release.toml` from the repository root, then applies the environment.
+    pub fn load(root: &Path) -> Result<Config> {
+        let path = root.join(FILE_NAME);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(UsageError(format!(
+                    "no `{FILE_NAME}` in `{}`: twostage is not set up in this repository; run \
+                     `cargo xtask init {}` to write one from your `pyproject.toml`, or create it \
+                     by hand (every key is optional; see docs/configuration.md)",
+                    root.display(),
+                    root.display()
+                ))
+                .into())
+            }
+            Err(e) => {
+                return Err(UsageError(format!("cannot read `{}`: {e}", path.display())).into())
+            }
+        };
+        Self::parse(&text, FILE_NAME, std::env::vars())
+    }
+
+    /// Parses the file's text (named `origin` in errors) with the given environment.
+    pub fn parse(
+        text: &str,
+        origin: &str,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config> {
+        let mut values = parse_file(text, origin).map_err(UsageError)?;
+        apply_env(&mut values, env).map_err(UsageError)?;
+        Ok(Config::from_values(values))
+    }
+
+    fn from_values(mut values: Values) -> Config {
+        let mut take = |section: &'static str, key: &'static str| values.remove(&(section, key));
+        let mut string = |section, key, default: &str| match take(section, key) {
+            Some(Setting::Str(s)) => s,
+            _ => default.to_string(),
+        };
+        let package = Package {
+            name: Some(string("package", "name", "")).filter(|s| !s.is_empty()),
+            manifest: string("package", "manifest", "pyproject.toml"),
+            version_files: Vec::new(),
+            changelog: string("package", "changelog", "CHANGELOG.md"),
+        };
+        let git = Git {
+            remote: string("git", "remote", "origin"),
+            branch: string("git", "branch", "main"),
+            tag_prefix: string("git", "tag-prefix", "v"),
+            prod_suffix: string("git", "prod-suffix", "-prod"),
+            sign: false,
+        };
+        let build = Build {
+            command: Some(string("build", "command", "")).filter(|s| !s.is_empty()),
+        };
+        let staging = Index {
+            upload_url: string("staging", "upload-url", "https://test.pypi.org/legacy/"),
+            index_url: string("staging", "index-url", "https://test.pypi.org/simple/"),
+            username: string("staging", "username", "__token__"),
+            token_env: string("staging", "token-env", "TEST_PYPI_TOKEN"),
+        };
+        let production = Index {
+            upload_url: string("production", "upload-url", "https://upload.pypi.org/legacy/"),
+            index_url: string("production", "index-url", "https://pypi.org/simple/"),
+            username: string("production", "username", "__token__"),
+            token_env: string("production", "token-env", "PYPI_TOKEN"),
+        };
+        let github = Github {
+            repository: Some(string("github", "repository", "")).filter(|s| !s.is_empty()),
+            token_env: string("github", "token-env", "GITHUB_TOKEN"),
+            api_url: string("github", "api-url", "https://api.github.com"),
+        };
+        let mut config = Config {
+            package,
+            git,
+            build,
+            staging,
+            production,
+            verify: Verify {
+                smoke: Vec::new(),
+                artifacts: vec!["wheel".into(), "sdist".into()],
+                index_timeout: Duration::from_secs(15 * 60),
+                timeout: Duration::from_secs(10 * 60),
+            },
+            github,
+        };
+        for ((section, key), setting) in values {
+            match (section, key, setting) {
+                ("package", "version-files", Setting::List(l)) => config.package.version_files = l,
+                ("git", "sign", Setting::Bool(b)) => config.git.sign = b,
+                ("verify", "smoke", Setting::List(l)) => config.verify.smoke = l,
+                ("verify", "artifacts", Setting::List(l)) => config.verify.artifacts = l,
+                ("verify", "index-timeout", Setting::Duration(d)) => config.verify.index_timeout = d,
+                ("verify", "timeout", Setting::Duration(d)) => config.verify.timeout = d,
+                (section, key, _) => unreachable!("`{section}.{key}` is typed by KEYS"),
+            }
+        }
+        config
+    }
+}
+
+fn kind_of(section: &str, key: &str) -> Option<(&'static str, &'static str, Kind)> {
+    KEYS.iter()
+        .find(|(s, k, _)| *s == section && *k == key)
+        .copied()
+}
+
+fn keys_of(section: &str) -> String {
+    let keys: Vec<String> = KEYS
+        .iter()
+        .filter(|(s, _, _)| *s == section)
+        .map(|(_, k, _)| format!("`{k}`"))
+        .collect();
+    keys.join(", ")
+}
+
+fn sections() -> Vec<&'static str> {
+    let mut sections: Vec<&'static str> = KEYS.iter().map(|(s, _, _)| *s).collect();
+    sections.dedup();
+    sections
+}
+
+fn line_of(text: &str, span: Option<std::ops::Range<usize>>) -> String {
+    match span {
+        Some(span) => {
+            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            format!(":{line}")
+        }
+        None => String::new(),
+    }
+}
+
+fn parse_file(text: &str, origin: &str) -> std::result::Result<Values, String> {
+    let doc = toml_edit::Document::parse(text)
+        .map_err(|e| format!("`{origin}` is not valid TOML: {e}"))?;
+    let mut values = Values::new();
+    let mut problems = Vec::new();
+    for (section, item) in doc.as_table().iter() {
+        let at = line_of(text, doc.as_table().key(section).and_then(|k| k.span()));
+        let Some(table) = item.as_table_like() else {
+            problems.push(format!(
+                "{origin}{at}: `{section}` must be a table such as `[{section}]`"
+            ));
+            continue;
+        };
+        if !sections().contains(&section) {
+            problems.push(format!(
+                "{origin}{at}: unknown section `[{section}]` (expected one of: {})",
+                sections()
+                    .iter()
+                    .map(|s| format!("`[{s}]`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+            continue;
+        }
+        for (key, value) in table.iter() {
+            let at = line_of(text, table.key(key).and_then(|k| k.span()));
+            let Some((s, k, kind)) = kind_of(section, key) else {
+                problems.push(format!(
+                    "{origin}{at}: unknown key `{key}` in `[{section}]` (expected one of: {})",
+                    keys_of(section)
+                ));
+                continue;
+            };
+            match convert(value.as_value(), kind) {
+                Some(setting) => {
+                    values.insert((s, k), setting);
+                }
+                None => problems.push(format!(
+                    "{origin}{at}: `{section}.{key}` must be {}",
+                    kind.expected()
+                )),
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(values)
+    } else {
+        Err(problems.join("\n"))
+    }
+}
+
+fn convert(value: Option<&toml_edit::Value>, kind: Kind) -> Option<Setting> {
+    let value = value?;
+    match kind {
+        Kind::Str => value.as_str().map(|s| Setting::Str(s.to_string())),
+        Kind::Bool => value.as_bool().map(Setting::Bool),
+        Kind::List => value
+            .as_array()?
+            .iter()
+            .map(|v| v.as_str().map(str::to_string))
+            .collect::<Option<Vec<_>>>()
+            .map(Setting::List),
+        Kind::Duration => match value {
+            toml_edit::Value::Integer(secs) if *secs.value() >= 0 => {
+                Some(Setting::Duration(Duration::from_secs(*secs.value() as u64)))
+            }
+            toml_edit::Value::String(s) => parse_duration(s.value()).map(Setting::Duration),
+            _ => None,
+        },
+    }
+}
+
+/// `"90s"`, `"10m"`, `"1h"`, `"500ms"`, or a bare number of seconds.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().ok()?;
+    let secs = match unit.trim() {
+        "" | "s" => number,
+        "ms" => return Some(Duration::from_millis(number)),
+        "m" | "min" => number.checked_mul(60)?,
+        "h" => number.checked_mul(3600)?,
+        _ => return None,
+    };
+    Some(Duration::from_secs(secs))
+}
+
+/// `TWOSTAGE_<SECTION>_<KEY>` overrides. A list is read as a TOML array when it looks like one
+/// (`["a", "b"]`), else as a single entry, so a smoke command with commas stays whole.
+fn apply_env(
+    values: &mut Values,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> std::result::Result<(), String> {
+    let mut problems = Vec::new();
+    for (name, raw) in env {
+        let Some(rest) = name.strip_prefix("TWOSTAGE_") else {
+            continue;
+        };
+        let Some(section) = sections()
+            .into_iter()
+            .find(|s| rest.starts_with(&format!("{}_", s.to_ascii_uppercase())))
+        else {
+            // TWOSTAGE_BIN, TWOSTAGE_SKIP and the like are not configuration.
+            continue;
+        };
+        let key_part = &rest[section.len() + 1..];
+        let found = KEYS.iter().find(|(s, k, _)| {
+            *s == section && k.to_ascii_uppercase().replace('-', "_") == key_part
+        });
+        let Some(&(s, k, kind)) = found else {
+            problems.push(format!(
+                "environment variable `{name}` names no setting of `[{section}]` (its keys: {})",
+                keys_of(section)
+            ));
+            continue;
+        };
+        let setting = match kind {
+            Kind::Str => Some(Setting::Str(raw.clone())),
+            Kind::Bool => match raw.trim() {
+                "true" | "1" => Some(Setting::Bool(true)),
+                "false" | "0" => Some(Setting::Bool(false)),
+                _ => None,
+            },
+            Kind::Duration => parse_duration(&raw).map(Setting::Duration),
+            Kind::List if raw.trim_start().starts_with('[') => raw
+                .parse::<toml_edit::Value>()
+                .ok()
+                .and_then(|v| convert(Some(&v), Kind::List)),
+            Kind::List => Some(Setting::List(vec![raw.clone()])),
+        };
+        match setting {
+            Some(setting) => {
+                values.insert((s, k), setting);
+            }
+            None => problems.push(format!(
+                "environment variable `{name}` must be {}",
+                kind.expected()
+            )),
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("\n"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config> {
+        Config::parse(text, "release.toml", Vec::new())
+    }
+
+    #[test]
+    fn an_empty_file_gives_every_default() {
+        let c = parse("").unwrap();
+        assert_eq!(c.package.manifest, "pyproject.toml");
+        assert!(c.package.version_files.is_empty());
+        assert_eq!(c.package.changelog, "CHANGELOG.md");
+        assert_eq!(c.git.remote, "origin");
+        assert_eq!(c.git.branch, "main");
+        assert_eq!(c.git.tag_prefix, "v");
+        assert_eq!(c.git.prod_suffix, "-prod");
+        assert!(!c.git.sign);
+        assert!(c.build.command.is_none());
+        assert_eq!(c.staging.upload_url, "https://test.pypi.org/legacy/");
+        assert_eq!(c.staging.index_url, "https://test.pypi.org/simple/");
+        assert_eq!(c.staging.token_env, "TEST_PYPI_TOKEN");
+        assert_eq!(c.production.upload_url, "https://upload.pypi.org/legacy/");
+        assert_eq!(c.production.index_url, "https://pypi.org/simple/");
+        assert_eq!(c.production.username, "__token__");
+        assert_eq!(c.production.token_env, "PYPI_TOKEN");
+        assert_eq!(c.verify.artifacts, ["wheel", "sdist"]);
+        assert_eq!(c.verify.index_timeout, Duration::from_secs(900));
+        assert_eq!(c.verify.timeout, Duration::from_secs(600));
+        assert_eq!(c.github.token_env, "GITHUB_TOKEN");
+        assert_eq!(c.github.api_url, "https://api.github.com");
+        assert!(c.github.repository.is_none());
+    }
+
+    #[test]
+    fn every_key_is_read() {
+        let c = parse(
+            r#"
+[package]
+name = "pkg"
+manifest = "pyproject.toml"
+version-files = ["src/pkg/__init__.py"]
+changelog = "CHANGES.md"
+[git]
+remote = "upstream"
+branch = "trunk"
+tag-prefix = "release-"
+prod-suffix = "+prod"
+sign = true
+[build]
+command = "uv build --out-dir {out}"
+[staging]
+upload-url = "http://127.0.0.1:1/"
+index-url = "http://127.0.0.1:1/simple/"
+username = "me"
+token-env = "STAGING"
+[verify]
+smoke = ["python -c 'import pkg'"]
+artifacts = ["wheel"]
+index-timeout = "2m"
+timeout = 30
+[github]
+repository = "o/n"
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.package.name.as_deref(), Some("pkg"));
+        assert_eq!(c.package.version_files, ["src/pkg/__init__.py"]);
+        assert_eq!(c.git.branch, "trunk");
+        assert!(c.git.sign);
+        assert_eq!(c.build.command.as_deref(), Some("uv build --out-dir {out}"));
+        assert_eq!(c.staging.username, "me");
+        assert_eq!(c.verify.artifacts, ["wheel"]);
+        assert_eq!(c.verify.index_timeout, Duration::from_secs(120));
+        assert_eq!(c.verify.timeout, Duration::from_secs(30));
+        assert_eq!(c.github.repository.as_deref(), Some("o/n"));
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_name_file_line_key_and_expectation() {
+        let err = parse("[git]\nbranch = \"main\"\nsgin = true\n[verify]\ntimeout = \"soon\"\n[bulid]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("release.toml:3: unknown key `sgin` in `[git]`"), "{err}");
+        assert!(err.contains("`sign`"), "{err}");
+        assert!(err.contains("release.toml:5: `verify.timeout` must be a duration"), "{err}");
+        assert!(err.contains("release.toml:6: unknown section `[bulid]`"), "{err}");
+        let err = parse("[package]\nversion-files = \"a.py\"\n").unwrap_err().to_string();
+        assert!(err.contains("`package.version-files` must be an array of strings"), "{err}");
+        let err = parse("[package\n").unwrap_err().to_string();
+        assert!(err.contains("not valid TOML"), "{err}");
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let env = vec![
+            ("TWOSTAGE_STAGING_INDEX_URL".to_string(), "http://127.0.0.1:9/simple/".to_string()),
+            ("TWOSTAGE_GIT_SIGN".to_string(), "true".to_string()),
+            ("TWOSTAGE_VERIFY_SMOKE".to_string(), "python -c 'import a, b'".to_string()),
+            ("TWOSTAGE_PACKAGE_VERSION_FILES".to_string(), r#"["a.py", "b.py"]"#.to_string()),
+            ("TWOSTAGE_BIN".to_string(), "/bin/true".to_string()),
+        ];
+        let c = Config::parse("[staging]\nindex-url = \"x\"\n", "release.toml", env).unwrap();
+        assert_eq!(c.staging.index_url, "http://127.0.0.1:9/simple/");
+        assert!(c.git.sign);
+        assert_eq!(c.verify.smoke, ["python -c 'import a, b'"]);
+        assert_eq!(c.package.version_files, ["a.py", "b.py"]);
+    }
+
+    #[test]
+    fn a_misspelt_environment_override_is_an_error() {
+        let env = vec![("TWOSTAGE_STAGING_INDEXURL".to_string(), "x".to_string())];
+        let err = Config::parse("", "release.toml", env).unwrap_err().to_string();
+        assert!(err.contains("`TWOSTAGE_STAGING_INDEXURL`"), "{err}");
+        let env = vec![("TWOSTAGE_GIT_SIGN".to_string(), "maybe".to_string())];
+        assert!(Config::parse("", "release.toml", env).is_err());
+    }
+}

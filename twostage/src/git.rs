@@ -1,0 +1,165 @@
+//! The git repository: questions through git2, writes through the `git` CLI so that hooks,
+//! signing (`git tag -s`) and the user's configuration apply. This module knows nothing of
+//! releases; it answers and acts.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{bail, Context, Result};
+use git2::{Oid, Repository, StatusOptions};
+
+pub struct Repo {
+    repo: Repository,
+    root: PathBuf,
+}
+
+impl Repo {
+    /// The repository that contains `dir`.
+    pub fn discover(dir: &Path) -> Result<Repo> {
+        let repo = Repository::discover(dir).map_err(|e| {
+            crate::UsageError(format!(
+                "`{}` is not inside a git repository ({}): run twostage from your project's \
+                 repository or pass `--repo <dir>`",
+                dir.display(),
+                e.message()
+            ))
+        })?;
+        let root = repo
+            .workdir()
+            .map(Path::to_path_buf)
+            .ok_or_else(|| crate::UsageError("a bare repository has no files to release".into()))?;
+        Ok(Repo { repo, root })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// `$(git rev-parse --git-common-dir)`: shared by all worktrees.
+    pub fn common_dir(&self) -> &Path {
+        self.repo.commondir()
+    }
+
+    /// The checked-out branch, `None` when HEAD is detached or unborn.
+    pub fn current_branch(&self) -> Option<String> {
+        let head = self.repo.head().ok()?;
+        if !head.is_branch() {
+            return None;
+        }
+        head.shorthand().map(str::to_string)
+    }
+
+    pub fn head_commit(&self) -> Result<Oid> {
+        let head = self.repo.head().context("the repository has no commit yet")?;
+        Ok(head.peel_to_commit()?.id())
+    }
+
+    /// Tracked files with changes, staged or not. Untracked files are not listed: they are
+    /// neither committed by a release nor part of a build from a clean checkout.
+    pub fn changed_files(&self) -> Result<Vec<String>> {
+        let mut options = StatusOptions::new();
+        options.include_untracked(false).include_ignored(false);
+        let statuses = self.repo.statuses(Some(&mut options))?;
+        Ok(statuses
+            .iter()
+            .filter(|s| !s.status().is_empty())
+            .filter_map(|s| s.path().map(str::to_string))
+            .collect())
+    }
+
+    /// Every tag with the commit it points at (annotated tags peeled).
+    pub fn tags(&self) -> Result<Vec<(String, Oid)>> {
+        let mut tags = Vec::new();
+        for name in self.repo.tag_names(None)?.iter().flatten() {
+            let reference = self.repo.find_reference(&format!("refs/tags/{name}"))?;
+            if let Ok(commit) = reference.peel_to_commit() {
+                tags.push((name.to_string(), commit.id()));
+            }
+        }
+        Ok(tags)
+    }
+
+    /// Whether `ancestor` is `descendant` or one of its ancestors.
+    pub fn is_ancestor(&self, ancestor: Oid, descendant: Oid) -> bool {
+        ancestor == descendant
+            || self
+                .repo
+                .graph_descendant_of(descendant, ancestor)
+                .unwrap_or(false)
+    }
+
+    pub fn has_commit(&self, oid: Oid) -> bool {
+        self.repo.find_commit(oid).is_ok()
+    }
+
+    pub fn remote_url(&self, remote: &str) -> Option<String> {
+        self.repo.find_remote(remote).ok()?.url().map(str::to_string)
+    }
+
+    /// The refs a remote has, read without fetching (`git ls-remote`).
+    pub fn ls_remote(&self, remote: &str, patterns: &[&str]) -> Result<Vec<(String, Oid)>> {
+        let mut args = vec!["ls-remote", "--quiet", remote];
+        args.extend_from_slice(patterns);
+        let out = self
+            .git(&args)
+            .with_context(|| format!("cannot read the refs of remote `{remote}`"))?;
+        Ok(out
+            .lines()
+            .filter_map(|line| {
+                let (oid, name) = line.split_once('\t')?;
+                Some((name.to_string(), Oid::from_str(oid).ok()?))
+            })
+            .collect())
+    }
+
+    /// Runs `git <args>` in the work tree and returns its stdout; fails with git's stderr.
+    pub fn git(&self, args: &[&str]) -> Result<String> {
+        git_in(&self.root, args)
+    }
+}
+
+/// Runs `git <args>` in `dir`, never prompting for credentials.
+pub fn git_in(dir: &Path, args: &[&str]) -> Result<String> {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .stdin(Stdio::null())
+        .output()
+        .context("cannot run `git`: is it installed and on PATH?")?;
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        bail!(
+            "`git {}` failed: {}",
+            args.join(" "),
+            stderr.trim().lines().collect::<Vec<_>>().join("; ")
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// `owner/name` from a GitHub remote URL (`git@github.com:o/n.git`, `https://github.com/o/n`).
+pub fn github_repository(url: &str) -> Option<String> {
+    let rest = url
+        .strip_prefix("git@github.com:")
+        .or_else(|| url.split_once("github.com/").map(|(_, r)| r))?;
+    let rest = rest.trim_end_matches('/').trim_end_matches(".git");
+    let (owner, name) = rest.split_once('/')?;
+    (!owner.is_empty() && !name.is_empty() && !name.contains('/')).then(|| format!("{owner}/{name}"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn github_repository_from_remote_urls() {
+        for url in [
+            "git@github.com:o/n.git",
+            "https://github.com/o/n",
+            "https://github.com/o/n.git",
+            "ssh://git@github.com/o/n.git",
+        ] {
+            assert_eq!(super::github_repository(url).as_deref(), Some("o/n"), "{url}");
+        }
+        assert_eq!(super::github_repository("/tmp/origin.git"), None);
+    }
+}

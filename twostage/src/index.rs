@@ -1,0 +1,336 @@
+//! Package indexes: reading a project's page (PEP 691 JSON where offered, else PEP 503 HTML).
+//!
+//! This module answers "what does the index serve for this project?"; deciding what that
+//! means for a release is the stages' business. Credentials embedded in an index URL are
+//! never shown: every URL in a message goes through `redact`.
+
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+
+/// One file listed on a project page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexFile {
+    pub filename: String,
+    pub url: String,
+    pub sha256: Option<String>,
+}
+
+impl IndexFile {
+    /// The version part of a wheel or sdist filename, as written.
+    pub fn version(&self) -> Option<&str> {
+        filename_version(&self.filename)
+    }
+}
+
+/// The version in a wheel (`name-ver-…whl`) or sdist (`name-ver.tar.gz`) filename.
+pub fn filename_version(filename: &str) -> Option<&str> {
+    if let Some(stem) = filename.strip_suffix(".whl") {
+        return stem.split('-').nth(1);
+    }
+    let stem = [".tar.gz", ".zip", ".tar.bz2", ".tgz"]
+        .iter()
+        .find_map(|ext| filename.strip_suffix(ext))?;
+    stem.rsplit_once('-').map(|(_, v)| v)
+}
+
+/// PEP 503 name normalization: lower case, runs of `-`, `_`, `.` become one `-`.
+pub fn normalize_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut separator = false;
+    for c in name.chars() {
+        if matches!(c, '-' | '_' | '.') {
+            separator = true;
+        } else {
+            if separator && !out.is_empty() {
+                out.push('-');
+            }
+            separator = false;
+            out.push(c.to_ascii_lowercase());
+        }
+    }
+    out
+}
+
+/// A URL fit for messages: any `user:password@` removed.
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+        None => url.to_string(),
+    }
+}
+
+pub fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_connect(Some(Duration::from_secs(10)))
+        .timeout_global(Some(Duration::from_secs(60)))
+        .user_agent(concat!("twostage/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .into()
+}
+
+const ACCEPT: &str = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01";
+const PAGE_LIMIT: u64 = 32 * 1024 * 1024;
+
+/// The files an index lists for a project; `None` when the index does not know the project.
+/// Caches are bypassed: a just-uploaded file must be seen. Transient failures (connection
+/// errors, 429, 5xx) are retried a few times with backoff.
+pub fn project_files(agent: &ureq::Agent, index_url: &str, project: &str) -> Result<Option<Vec<IndexFile>>> {
+    let base = if index_url.ends_with('/') {
+        index_url.to_string()
+    } else {
+        format!("{index_url}/")
+    };
+    let page = format!("{base}{}/", normalize_name(project));
+    let shown = redact(&page);
+    let mut delay = Duration::from_millis(250);
+    let mut attempt = 1;
+    loop {
+        let outcome = fetch_page(agent, &page);
+        match outcome {
+            Ok(found) => return found.map(|(ctype, body)| parse_page(&page, &ctype, &body)).transpose(),
+            Err(e) if attempt < 4 && e.transient => {
+                std::thread::sleep(delay);
+                delay *= 2;
+                attempt += 1;
+            }
+            Err(e) => bail!("cannot read `{shown}`: {}", e.message),
+        }
+    }
+}
+
+struct FetchError {
+    message: String,
+    transient: bool,
+}
+
+fn fetch_page(agent: &ureq::Agent, page: &str) -> std::result::Result<Option<(String, String)>, FetchError> {
+    let response = agent
+        .get(page)
+        .header("Accept", ACCEPT)
+        .header("Cache-Control", "no-cache")
+        .header("Pragma", "no-cache")
+        .call();
+    let mut response = match response {
+        Ok(r) => r,
+        Err(e) => {
+            return Err(FetchError {
+                message: redact(&e.to_string()),
+                transient: true,
+            })
+        }
+    };
+    let status = response.status().as_u16();
+    if status == 404 {
+        return Ok(None);
+    }
+    if status != 200 {
+        return Err(FetchError {
+            message: format!("the index answered HTTP {status}"),
+            transient: status == 429 || status >= 500,
+        });
+    }
+    let ctype = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("text/html")
+        .to_ascii_lowercase();
+    let body = response
+        .body_mut()
+        .with_config()
+        .limit(PAGE_LIMIT)
+        .read_to_string()
+        .map_err(|e| FetchError {
+            message: format!("the page could not be read: {}", redact(&e.to_string())),
+            transient: true,
+        })?;
+    Ok(Some((ctype, body)))
+}
+
+fn parse_page(page: &str, content_type: &str, body: &str) -> Result<Vec<IndexFile>> {
+    let shown = redact(page);
+    if content_type.contains("json") {
+        parse_json(page, body).with_context(|| format!("`{shown}` is not a valid PEP 691 project page"))
+    } else {
+        parse_html(page, body).with_context(|| format!("`{shown}` is not a valid PEP 503 project page"))
+    }
+}
+
+fn parse_json(page: &str, body: &str) -> Result<Vec<IndexFile>> {
+    let value: serde_json::Value = serde_json::from_str(body)?;
+    let files = value
+        .get("files")
+        .and_then(|f| f.as_array())
+        .context("no `files` array")?;
+    files
+        .iter()
+        .map(|f| {
+            let filename = f.get("filename").and_then(|v| v.as_str()).context("a file without `filename`")?;
+            let url = f.get("url").and_then(|v| v.as_str()).context("a file without `url`")?;
+            let sha256 = f
+                .get("hashes")
+                .and_then(|h| h.get("sha256"))
+                .and_then(|v| v.as_str())
+                .map(str::to_ascii_lowercase);
+            Ok(IndexFile {
+                filename: filename.to_string(),
+                url: resolve(page, url),
+                sha256,
+            })
+        })
+        .collect()
+}
+
+/// Anchors of a PEP 503 page. The format is a flat list of `<a href="…">filename</a>`; a
+/// tolerant scan is enough and avoids an HTML parser dependency.
+fn parse_html(page: &str, body: &str) -> Result<Vec<IndexFile>> {
+    let lower = body.to_ascii_lowercase();
+    if !lower.contains("<html") && !lower.contains("<a ") && !lower.trim().is_empty() && !lower.contains("<!doctype") {
+        bail!("the page is not HTML");
+    }
+    let mut files = Vec::new();
+    let mut rest = 0;
+    while let Some(start) = lower[rest..].find("<a ").map(|i| rest + i) {
+        let tag_end = lower[start..].find('>').map(|i| start + i).context("an unterminated `<a` tag")?;
+        let close = lower[tag_end..].find("</a>").map(|i| tag_end + i).context("an `<a>` without `</a>`")?;
+        let tag = &body[start..tag_end];
+        let text = unescape(body[tag_end + 1..close].trim());
+        rest = close + 4;
+        let Some(href) = attribute(tag, "href") else { continue };
+        let href = unescape(&href);
+        let (url, fragment) = href.split_once('#').map_or((href.as_str(), None), |(u, f)| (u, Some(f)));
+        let sha256 = fragment
+            .and_then(|f| f.strip_prefix("sha256="))
+            .map(str::to_ascii_lowercase);
+        files.push(IndexFile {
+            filename: text,
+            url: resolve(page, url),
+            sha256,
+        });
+    }
+    Ok(files)
+}
+
+fn attribute(tag: &str, name: &str) -> Option<String> {
+    let lower = tag.to_ascii_lowercase();
+    let mut from = 0;
+    while let Some(i) = lower[from..].find(name).map(|i| from + i) {
+        from = i + name.len();
+        let before_ok = lower[..i].ends_with(char::is_whitespace);
+        let after = lower[from..].trim_start();
+        if !before_ok || !after.starts_with('=') {
+            continue;
+        }
+        let value_start = tag.len() - after.len() + 1;
+        let value = tag[value_start..].trim_start();
+        return Some(match value.chars().next()? {
+            q @ ('"' | '\'') => value[1..].split(q).next()?.to_string(),
+            _ => value.split(|c: char| c.is_whitespace() || c == '>').next()?.to_string(),
+        });
+    }
+    None
+}
+
+fn unescape(text: &str) -> String {
+    text.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
+}
+
+/// Resolves a link on `page` (absolute, host-relative or path-relative, with `..`).
+pub fn resolve(page: &str, link: &str) -> String {
+    if link.contains("://") {
+        return link.to_string();
+    }
+    let (scheme, rest) = page.split_once("://").unwrap_or(("http", page));
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let origin = format!("{scheme}://{}", &rest[..authority_end]);
+    if let Some(path) = link.strip_prefix("//") {
+        return format!("{scheme}://{path}");
+    }
+    let path = &rest[authority_end..];
+    let mut segments: Vec<&str> = if link.starts_with('/') {
+        Vec::new()
+    } else {
+        let dir = &path[..path.rfind('/').map_or(0, |i| i + 1)];
+        dir.split('/').filter(|s| !s.is_empty()).collect()
+    };
+    let parts: Vec<&str> = link.trim_start_matches('/').split('/').collect();
+    for (i, part) in parts.iter().enumerate() {
+        match *part {
+            "." => {}
+            ".." => {
+                segments.pop();
+            }
+            p if p.is_empty() && i + 1 < parts.len() => {}
+            p => segments.push(p),
+        }
+    }
+    format!("{origin}/{}", segments.join("/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_normalize() {
+        assert_eq!(normalize_name("Demo.Pkg__Rel"), "demo-pkg-rel");
+        assert_eq!(normalize_name("twostage-sample"), "twostage-sample");
+    }
+
+    #[test]
+    fn filename_versions() {
+        assert_eq!(filename_version("pkg-1.4.3-py3-none-any.whl"), Some("1.4.3"));
+        assert_eq!(filename_version("demo_pkg-0.2.0rc1.tar.gz"), Some("0.2.0rc1"));
+        assert_eq!(filename_version("my-pkg-1.0.zip"), Some("1.0"));
+        assert_eq!(filename_version("README"), None);
+    }
+
+    #[test]
+    fn credentials_are_redacted() {
+        assert_eq!(redact("https://u:secret@host:1/simple/"), "https://***@host:1/simple/");
+        assert_eq!(redact("https://host/a@b"), "https://host/a@b");
+    }
+
+    #[test]
+    fn html_pages_with_relative_links_and_hashes() {
+        let page = "http://127.0.0.1:8080/simple/pkg/";
+        let body = "<!DOCTYPE html><html><body>\n<a href=\"../../packages/pkg-1.0-py3-none-any.whl#sha256=ABC\" data-requires-python=\"&gt;=3.8\">pkg-1.0-py3-none-any.whl</a><br>\n<a href='/packages/pkg-1.0.tar.gz#md5=x'>pkg-1.0.tar.gz</a>\n</body></html>";
+        let files = parse_page(page, "text/html", body).unwrap();
+        assert_eq!(
+            files,
+            vec![
+                IndexFile {
+                    filename: "pkg-1.0-py3-none-any.whl".into(),
+                    url: "http://127.0.0.1:8080/packages/pkg-1.0-py3-none-any.whl".into(),
+                    sha256: Some("abc".into()),
+                },
+                IndexFile {
+                    filename: "pkg-1.0.tar.gz".into(),
+                    url: "http://127.0.0.1:8080/packages/pkg-1.0.tar.gz".into(),
+                    sha256: None,
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn json_pages() {
+        let page = "http://127.0.0.1:3141/u/staging/+simple/pkg/";
+        let body = r#"{"meta":{"api-version":"1.0"},"name":"pkg","files":[{"filename":"pkg-1.0.tar.gz","url":"../../+f/abc/pkg-1.0.tar.gz#sha256=ff","hashes":{"sha256":"FF"}}]}"#;
+        let files = parse_page(page, "application/vnd.pypi.simple.v1+json", body).unwrap();
+        assert_eq!(files[0].url, "http://127.0.0.1:3141/u/staging/+f/abc/pkg-1.0.tar.gz#sha256=ff");
+        assert_eq!(files[0].sha256.as_deref(), Some("ff"));
+        assert!(parse_page(page, "application/json", "{\"nope\":1}").is_err());
+        assert!(parse_page(page, "text/html", "garbage { not html").is_err());
+    }
+}

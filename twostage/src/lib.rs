@@ -1,0 +1,27 @@
+//! twostage: two-stage, verified releases of Python packages, driven from `cargo xtask`.
+//!
+//! One module per release stage (`release`, …) orchestrating resource modules that know
+//! nothing of the release plan (`git`, `index`, `manifest`, `changelog`, …).
+
+pub mod changelog;
+pub mod cli;
+pub mod config;
+pub mod git;
+pub mod index;
+pub mod manifest;
+pub mod output;
+pub mod release;
+pub mod testbed;
+pub mod version;
+
+/// A usage or configuration error: the command exits with 2 instead of 1.
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}

@@ -1,0 +1,383 @@
+//! Where a project keeps its version, and format-preserving edits of it.
+//!
+//! The version of record is, in order: a static `[project].version` (or `[tool.poetry].version`)
+//! in the manifest; for a dynamic version, the first of `version-files` (what flit's module,
+//! hatch's version `path` and setuptools' `attr:` read, or a `setup.py`); with neither, the tag
+//! itself (setuptools-scm, hatch-vcs, pdm-scm). Edits replace the bytes of the version and
+//! nothing else: TOML values are located by their span (`toml_edit`), so comments, spacing,
+//! quoting, key order and line endings stay as they were. Nothing here writes a file.
+
+use std::path::Path;
+use std::str::FromStr;
+
+use anyhow::{bail, Context, Result};
+use pep440_rs::Version;
+
+use crate::version;
+
+/// Where the current version is read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Record {
+    /// A static version in the manifest at this key path (`project.version`, `tool.poetry.version`).
+    Manifest { path: String, key: &'static [&'static str] },
+    /// A dynamic version read from this file.
+    File { path: String },
+    /// No file holds the version: the build derives it from the tag.
+    Vcs,
+}
+
+impl Record {
+    pub fn describe(&self) -> String {
+        match self {
+            Record::Manifest { path, key } => format!("`{}` in `{path}`", key.join(".")),
+            Record::File { path } => format!("`{path}`"),
+            Record::Vcs => "the release tags (the build derives the version from git)".into(),
+        }
+    }
+}
+
+/// What is known about the project before a release: its name, its version of record and the
+/// files a release bumps.
+#[derive(Debug, Clone)]
+pub struct Project {
+    pub name: Option<String>,
+    pub record: Record,
+    /// `None` for a VCS-versioned project: the caller finds it among the tags.
+    pub current: Option<Version>,
+    /// Every file whose version a release rewrites, the record first.
+    pub files: Vec<String>,
+}
+
+/// One file's edit, computed in memory.
+#[derive(Debug, Clone)]
+pub struct FileEdit {
+    pub path: String,
+    pub old: String,
+    pub new: String,
+}
+
+const PROJECT_VERSION: &[&str] = &["project", "version"];
+const POETRY_VERSION: &[&str] = &["tool", "poetry", "version"];
+
+fn read(root: &Path, path: &str) -> Result<Option<String>> {
+    match std::fs::read(root.join(path)) {
+        Ok(bytes) => String::from_utf8(bytes)
+            .map(Some)
+            .map_err(|_| anyhow::anyhow!("`{path}` is not UTF-8 text")),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("cannot read `{path}`")),
+    }
+}
+
+fn parse_toml<'a>(path: &str, text: &'a str) -> Result<toml_edit::Document<&'a str>> {
+    toml_edit::Document::parse(text).map_err(|e| anyhow::anyhow!("`{path}` is not valid TOML: {e}"))
+}
+
+fn lookup<'d>(doc: &'d toml_edit::Document<&str>, key: &[&str]) -> Option<&'d toml_edit::Item> {
+    let mut item = doc.as_item();
+    for part in key {
+        item = item.as_table_like()?.get(part)?;
+    }
+    Some(item)
+}
+
+/// Reads the project: name, version of record and the files to bump.
+pub fn locate(root: &Path, manifest: &str, version_files: &[String], name: Option<&str>) -> Result<Project> {
+    let mut project = Project {
+        name: name.map(str::to_string),
+        record: Record::Vcs,
+        current: None,
+        files: Vec::new(),
+    };
+    if let Some(text) = read(root, manifest)?.filter(|_| manifest.ends_with(".toml")) {
+        let doc = parse_toml(manifest, &text)?;
+        if project.name.is_none() {
+            project.name = [&["project", "name"][..], &["tool", "poetry", "name"]]
+                .iter()
+                .find_map(|key| lookup(&doc, key)?.as_str().map(str::to_string));
+        }
+        let has_project = lookup(&doc, &["project"]).is_some();
+        let dynamic = lookup(&doc, &["project", "dynamic"])
+            .and_then(|d| d.as_array())
+            .is_some_and(|a| a.iter().any(|v| v.as_str() == Some("version")));
+        for key in [PROJECT_VERSION, POETRY_VERSION] {
+            if let Some(item) = lookup(&doc, key) {
+                let text = item
+                    .as_str()
+                    .with_context(|| format!("`{}` in `{manifest}` must be a string", key.join(".")))?;
+                if key == PROJECT_VERSION && dynamic {
+                    bail!("`{manifest}` has both `project.version` and `dynamic = [\"version\"]`: keep one");
+                }
+                project.current = Some(parse_current(text, manifest)?);
+                project.record = Record::Manifest { path: manifest.to_string(), key };
+                project.files.push(manifest.to_string());
+                break;
+            }
+        }
+        if project.current.is_none() && has_project && !dynamic {
+            bail!(
+                "`{manifest}` has a `[project]` table with neither `version` nor \
+                 `dynamic = [\"version\"]`: add one of them"
+            );
+        }
+    }
+    if project.current.is_none() {
+        if let Some(first) = version_files.first() {
+            let text = read(root, first)?.with_context(|| {
+                format!("`{first}`, the first of `package.version-files`, does not exist")
+            })?;
+            let found = if first.ends_with("Cargo.toml") {
+                cargo_version(first, &text)?.map(|(_, v)| v)
+            } else {
+                assigned_version(&text)
+            };
+            let found = found.with_context(|| {
+                format!(
+                    "found no version in `{first}`, the version of record: expected a line such as \
+                     `__version__ = \"1.2.3\"` or `version=\"1.2.3\"`"
+                )
+            })?;
+            project.current = Some(parse_current(&found, first)?);
+            project.record = Record::File { path: first.clone() };
+        }
+    }
+    for file in version_files {
+        if !project.files.contains(file) {
+            project.files.push(file.clone());
+        }
+    }
+    Ok(project)
+}
+
+fn parse_current(text: &str, path: &str) -> Result<Version> {
+    Version::from_str(text.trim())
+        .map_err(|e| anyhow::anyhow!("the version `{text}` in `{path}` is not a PEP 440 version: {e}"))
+}
+
+/// The value of the first `__version__ = "…"` (or else `version = "…"`) assignment.
+fn assigned_version(text: &str) -> Option<String> {
+    let assignment = |line: &str, name: &str| -> Option<String> {
+        let rest = line.trim_start().strip_prefix(name)?;
+        let rest = rest.trim_start();
+        // `__version__: str = "1.0"` and `__version__ = "1.0"` alike.
+        let rest = match rest.strip_prefix(':') {
+            Some(annotated) => annotated.split_once('=')?.1,
+            None => rest.strip_prefix('=')?,
+        };
+        let rest = rest.trim_start();
+        let quote = rest.chars().next().filter(|c| *c == '"' || *c == '\'')?;
+        let value = &rest[1..];
+        Some(value[..value.find(quote)?].to_string())
+    };
+    for name in ["__version__", "version", "VERSION"] {
+        if let Some(found) = text.lines().find_map(|line| assignment(line, name)) {
+            return Some(found);
+        }
+    }
+    None
+}
+
+/// The key path and version of a `Cargo.toml`: `[package].version`, else
+/// `[workspace.package].version`.
+fn cargo_version(path: &str, text: &str) -> Result<Option<(&'static [&'static str], String)>> {
+    let doc = parse_toml(path, text)?;
+    for key in [&["package", "version"][..], &["workspace", "package", "version"]] {
+        if let Some(v) = lookup(&doc, key).and_then(|i| i.as_str()) {
+            return Ok(Some((key, v.to_string())));
+        }
+    }
+    Ok(None)
+}
+
+/// Replaces the string value at `key` in a TOML text, touching only the bytes between its quotes.
+fn edit_toml_value(path: &str, text: &str, key: &[&str], new: &str) -> Result<String> {
+    let doc = parse_toml(path, text)?;
+    let item = lookup(&doc, key)
+        .with_context(|| format!("`{path}` has no `{}`", key.join(".")))?;
+    let value = item
+        .as_value()
+        .filter(|v| v.is_str())
+        .with_context(|| format!("`{}` in `{path}` is not a string", key.join(".")))?;
+    let span = value
+        .span()
+        .with_context(|| format!("cannot locate `{}` in `{path}`", key.join(".")))?;
+    let raw = &text[span.clone()];
+    let current = value.as_str().unwrap_or_default();
+    let quote = ["\"\"\"", "'''", "\"", "'"]
+        .into_iter()
+        .find(|q| raw.starts_with(q) && raw.ends_with(q) && raw.len() >= 2 * q.len())
+        .with_context(|| format!("`{}` in `{path}` is not a quoted string", key.join(".")))?;
+    if &raw[quote.len()..raw.len() - quote.len()] != current {
+        bail!(
+            "`{}` in `{path}` is written with escapes; write it as a plain string",
+            key.join(".")
+        );
+    }
+    Ok(format!(
+        "{}{quote}{new}{quote}{}",
+        &text[..span.start],
+        &text[span.end..]
+    ))
+}
+
+fn is_version_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '.' | '+' | '-' | '_' | '!')
+}
+
+/// Replaces the one occurrence of the current version in a plain-text file.
+fn edit_text(path: &str, text: &str, current: &Version, new: &Version) -> Result<String> {
+    let pep440 = current.to_string();
+    let semver = version::tag_spelling(current);
+    let mut spellings = vec![(pep440.clone(), new.to_string())];
+    if semver != pep440 {
+        spellings.push((semver, version::tag_spelling(new)));
+    }
+    let mut hits: Vec<(usize, &str, &str)> = Vec::new();
+    for (old, replacement) in &spellings {
+        for (at, _) in text.match_indices(old.as_str()) {
+            let before = text[..at].chars().next_back();
+            let after = text[at + old.len()..].chars().next();
+            let rest = &text[at + old.len()..];
+            let after_ok = match after {
+                None => true,
+                // `1.4.2.post1` and `1.4.2-rc.1` are other versions; `1.4.2.` ends a sentence.
+                Some('.' | '-') => !rest[1..].starts_with(|d: char| d.is_ascii_alphanumeric()),
+                Some(c) => !is_version_char(c),
+            };
+            let bounded = !before.is_some_and(is_version_char) && after_ok;
+            if bounded && !hits.iter().any(|h| h.0 == at) {
+                hits.push((at, old, replacement));
+            }
+        }
+    }
+    match hits.as_slice() {
+        [(at, old, replacement)] => Ok(format!("{}{replacement}{}", &text[..*at], &text[at + old.len()..])),
+        [] => bail!("`{path}` does not contain the current version `{current}`, so it cannot be bumped"),
+        many => {
+            let lines: Vec<String> = many
+                .iter()
+                .map(|(at, _, _)| (text[..*at].matches('\n').count() + 1).to_string())
+                .collect();
+            bail!(
+                "`{path}` contains the current version `{current}` {} times (lines {}): \
+                 exactly one must be the version to bump",
+                many.len(),
+                lines.join(", ")
+            )
+        }
+    }
+}
+
+/// The edits that move every version file from `current` to `new`, computed in memory.
+pub fn plan_edits(root: &Path, project: &Project, current: &Version, new: &Version) -> Result<Vec<FileEdit>> {
+    let mut edits = Vec::new();
+    for path in &project.files {
+        let old = read(root, path)?.with_context(|| format!("`{path}` (a version file) does not exist"))?;
+        let new_text = match &project.record {
+            Record::Manifest { path: manifest, key } if manifest == path => {
+                edit_toml_value(path, &old, key, &new.to_string())?
+            }
+            _ if path.ends_with("Cargo.toml") => {
+                let (key, found) = cargo_version(path, &old)?.with_context(|| {
+                    format!("`{path}` has neither `[package].version` nor `[workspace.package].version`")
+                })?;
+                let found_version = Version::from_str(&found).ok();
+                if found_version.as_ref() != Some(current) {
+                    bail!("`{path}` says version `{found}` but the version of record is `{current}`: make them agree first");
+                }
+                edit_toml_value(path, &old, key, &version::cargo_spelling(new)?)?
+            }
+            _ => edit_text(path, &old, current, new)?,
+        };
+        edits.push(FileEdit { path: path.clone(), old, new: new_text });
+    }
+    Ok(edits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(s: &str) -> Version {
+        Version::from_str(s).unwrap()
+    }
+
+    /// The edit must change exactly the version's bytes.
+    fn assert_only_version_changed(before: &str, after: &str, old: &str, new: &str) {
+        assert_eq!(after, before.replacen(old, new, 1), "\nbefore:\n{before}\nafter:\n{after}");
+    }
+
+    #[test]
+    fn toml_edits_keep_every_other_byte() {
+        let cases = [
+            "[project]\nname = \"pkg\"\nversion = \"1.4.2\"  # the version\n",
+            "[project]\nname='pkg'\nversion='1.4.2'\n",
+            "[project]\r\nname = \"pkg\"\r\nversion   =    \"1.4.2\" # odd spacing\r\n\r\n[tool.x]\r\na = 1\r\n",
+            "project = { name = \"pkg\", version = \"1.4.2\" }\n",
+            "# version = \"1.4.2\" in a comment first\n[project]\nversion = \"1.4.2\"\n",
+            "[project]\nversion = '''1.4.2'''\n",
+            "project.name = \"pkg\"\nproject.version = \"1.4.2\"\n",
+        ];
+        for before in cases {
+            let after = edit_toml_value("pyproject.toml", before, PROJECT_VERSION, "1.4.3").unwrap();
+            let doc = parse_toml("x", &after).unwrap();
+            assert_eq!(lookup(&doc, PROJECT_VERSION).unwrap().as_str(), Some("1.4.3"), "{before}");
+            // Only the value changed: everything else is byte-identical.
+            let span_start = after.find("1.4.3").unwrap();
+            let expected = format!("{}1.4.3{}", &before[..span_start], &before[span_start + 5..]);
+            assert_eq!(after, expected, "{before}");
+        }
+    }
+
+    #[test]
+    fn escaped_version_strings_are_refused_not_mangled() {
+        let err = edit_toml_value("p", "[project]\nversion = \"1.4\\u002e2\"\n", PROJECT_VERSION, "1.4.3");
+        assert!(err.unwrap_err().to_string().contains("escapes"));
+    }
+
+    #[test]
+    fn text_edits_replace_exactly_one_occurrence() {
+        let before = "\"\"\"Docs.\"\"\"\r\n__version__ = '1.4.2'  # keep\r\n__unicode_version__ = \"15.0.0\"\r\n";
+        let after = edit_text("a.py", before, &v("1.4.2"), &v("1.4.3")).unwrap();
+        assert_only_version_changed(before, &after, "1.4.2", "1.4.3");
+
+        let two = "__version__ = \"1.4.2\"\nVERSION = \"1.4.2\"\n";
+        let err = edit_text("a.py", two, &v("1.4.2"), &v("1.4.3")).unwrap_err().to_string();
+        assert!(err.contains("2 times (lines 1, 2)"), "{err}");
+
+        let none = "__version__ = \"1.4.20\"\nx = \"11.4.2\"\n";
+        let err = edit_text("a.py", none, &v("1.4.2"), &v("1.4.3")).unwrap_err().to_string();
+        assert!(err.contains("does not contain"), "{err}");
+    }
+
+    #[test]
+    fn text_edits_keep_the_semver_spelling_where_the_file_uses_it() {
+        let before = "VERSION = \"0.2.0-rc.1\"\n";
+        let after = edit_text("a.py", before, &v("0.2.0rc1"), &v("0.2.0rc2")).unwrap();
+        assert_eq!(after, "VERSION = \"0.2.0-rc.2\"\n");
+    }
+
+    #[test]
+    fn cargo_versions_are_edited_in_semver_spelling() {
+        let before = "[package]\nname = \"pkg\"\nversion = \"1.4.2\" # synced\n\n[dependencies]\nx = { version = \"1.4.2\" }\n";
+        let (key, found) = cargo_version("Cargo.toml", before).unwrap().unwrap();
+        assert_eq!(found, "1.4.2");
+        let after = edit_toml_value("Cargo.toml", before, key, &version::cargo_spelling(&v("1.5.0rc1")).unwrap()).unwrap();
+        assert_only_version_changed(before, &after, "1.4.2", "1.5.0-rc.1");
+
+        let workspace = "[workspace]\nmembers = []\n[workspace.package]\nversion = \"1.4.2\"\n";
+        let (key, _) = cargo_version("Cargo.toml", workspace).unwrap().unwrap();
+        assert_eq!(key, ["workspace", "package", "version"]);
+    }
+
+    #[test]
+    fn assigned_versions_are_found() {
+        assert_eq!(assigned_version("__version__ = \"1.0\"\n").as_deref(), Some("1.0"));
+        assert_eq!(assigned_version("__version__: str = '2.0'\n").as_deref(), Some("2.0"));
+        assert_eq!(
+            assigned_version("setup(\n    name=\"x\",\n    version=\"3.1\",\n)\n").as_deref(),
+            Some("3.1")
+        );
+        assert_eq!(assigned_version("print(1)\n"), None);
+    }
+}

@@ -1,0 +1,119 @@
+//! Human output on stderr in cargo's style: a right-aligned verb, green when stderr is a
+//! terminal and `NO_COLOR` is unset. Results meant for programs go to stdout, never here.
+
+use std::io::{IsTerminal, Write};
+
+fn color() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
+}
+
+fn line(verb: &str, code: &str, message: &str) {
+    let mut err = std::io::stderr().lock();
+    if color() {
+        let _ = writeln!(err, "\x1b[1;{code}m{verb:>12}\x1b[0m {message}");
+    } else {
+        let _ = writeln!(err, "{verb:>12} {message}");
+    }
+}
+
+/// `   Bumping version 1.4.2 → 1.4.3`
+pub fn status(verb: &str, message: impl AsRef<str>) {
+    line(verb, "32", message.as_ref());
+}
+
+pub fn note(message: impl AsRef<str>) {
+    line("Note", "36", message.as_ref());
+}
+
+pub fn warn(message: impl AsRef<str>) {
+    let mut err = std::io::stderr().lock();
+    if color() {
+        let _ = writeln!(err, "\x1b[1;33mwarning\x1b[0m: {}", message.as_ref());
+    } else {
+        let _ = writeln!(err, "warning: {}", message.as_ref());
+    }
+}
+
+pub fn error(message: impl AsRef<str>) {
+    let mut err = std::io::stderr().lock();
+    if color() {
+        let _ = writeln!(err, "\x1b[1;31merror\x1b[0m: {}", message.as_ref());
+    } else {
+        let _ = writeln!(err, "error: {}", message.as_ref());
+    }
+}
+
+/// A unified diff of two texts, three lines of context per hunk. The files a release edits are
+/// small, so a plain longest-common-subsequence over lines is cheap enough.
+pub fn unified_diff(path: &str, old: &str, new: &str) -> String {
+    let a: Vec<&str> = old.split_inclusive('\n').collect();
+    let b: Vec<&str> = new.split_inclusive('\n').collect();
+    let mut lcs = vec![vec![0u32; b.len() + 1]; a.len() + 1];
+    for i in (0..a.len()).rev() {
+        for j in (0..b.len()).rev() {
+            lcs[i][j] = if a[i] == b[j] {
+                lcs[i + 1][j + 1] + 1
+            } else {
+                lcs[i + 1][j].max(lcs[i][j + 1])
+            };
+        }
+    }
+    // Each op: (' ' | '-' | '+', line, old index, new index).
+    let mut ops = Vec::new();
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() || j < b.len() {
+        if i < a.len() && j < b.len() && a[i] == b[j] {
+            ops.push((' ', a[i], i, j));
+            i += 1;
+            j += 1;
+        } else if i < a.len() && (j == b.len() || lcs[i + 1][j] >= lcs[i][j + 1]) {
+            ops.push(('-', a[i], i, j));
+            i += 1;
+        } else {
+            ops.push(('+', b[j], i, j));
+            j += 1;
+        }
+    }
+    let mut out = format!("--- a/{path}\n+++ b/{path}\n");
+    let changed: Vec<usize> = (0..ops.len()).filter(|&k| ops[k].0 != ' ').collect();
+    let mut k = 0;
+    while k < changed.len() {
+        let start = changed[k].saturating_sub(3);
+        let mut end = changed[k];
+        while k < changed.len() && changed[k] <= end + 7 {
+            end = changed[k];
+            k += 1;
+        }
+        let end = (end + 4).min(ops.len());
+        let hunk = &ops[start..end];
+        let old_len = hunk.iter().filter(|o| o.0 != '+').count();
+        let new_len = hunk.iter().filter(|o| o.0 != '-').count();
+        out.push_str(&format!(
+            "@@ -{},{} +{},{} @@\n",
+            hunk[0].2 + 1,
+            old_len,
+            hunk[0].3 + 1,
+            new_len
+        ));
+        for (sign, text, _, _) in hunk {
+            out.push(*sign);
+            out.push_str(text.trim_end_matches(['\n', '\r']));
+            out.push('\n');
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn diff_shows_only_the_changed_region() {
+        let old = "a\nb\nc\nd\ne\nf\ng\nversion = \"1.0\"\nh\ni\nj\nk\nl\n";
+        let new = old.replace("1.0", "1.1");
+        let diff = super::unified_diff("x.toml", old, &new);
+        assert_eq!(
+            diff,
+            "--- a/x.toml\n+++ b/x.toml\n@@ -5,7 +5,7 @@\n e\n f\n g\n-version = \"1.0\"\n+version = \"1.1\"\n h\n i\n j\n"
+        );
+    }
+}

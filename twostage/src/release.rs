@@ -1,0 +1,451 @@
+//! The `release` stage: work out the next version and every edit, check everything, then bump,
+//! roll the changelog, commit `Release vX.Y.Z` and make the annotated tag.
+//!
+//! The plan is data: it is computed in full (and printed by `--dry-run`) before anything is
+//! written. Preflight collects every problem and reports them together. If the commit or the
+//! tag fails, every edited file is restored and no ref is left behind.
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use pep440_rs::Version;
+
+use crate::changelog::{self, Roll};
+use crate::config::Config;
+use crate::git::Repo;
+use crate::manifest::{self, FileEdit, Record};
+use crate::output;
+use crate::version::{self, Bump, TagScheme};
+use crate::{index, UsageError};
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub bump: Bump,
+    pub dry_run: bool,
+    pub push: bool,
+    pub allow_dirty: bool,
+    /// Skip the checks that need the network: the remote's refs and both indexes.
+    pub offline: bool,
+}
+
+/// Everything a release will do, worked out before anything is done.
+#[derive(Debug)]
+pub struct Plan {
+    pub name: Option<String>,
+    pub current: Option<Version>,
+    pub next: Version,
+    pub tag: String,
+    pub record: Record,
+    /// Version files, then the changelog when it is rolled.
+    pub edits: Vec<FileEdit>,
+    pub branch: String,
+    pub remote: String,
+    pub sign: bool,
+    pub push: bool,
+    pub notes: Vec<String>,
+    pub warnings: Vec<String>,
+    pub problems: Vec<String>,
+}
+
+impl Plan {
+    pub fn commit_message(&self) -> String {
+        format!("Release {}", self.tag)
+    }
+}
+
+pub fn run(repo: &Repo, config: &Config, options: &Options) -> Result<()> {
+    let plan = plan(repo, config, options)?;
+    if options.dry_run {
+        print_plan(&plan);
+        if !plan.problems.is_empty() {
+            bail!("the release would be refused:\n  - {}", plan.problems.join("\n  - "));
+        }
+        output::status("Finished", "dry run: nothing was changed");
+        return Ok(());
+    }
+    for warning in &plan.warnings {
+        output::warn(warning);
+    }
+    if !plan.problems.is_empty() {
+        bail!(
+            "cannot release {}, nothing was changed:\n  - {}",
+            plan.tag,
+            plan.problems.join("\n  - ")
+        );
+    }
+    for note in &plan.notes {
+        output::note(note);
+    }
+    apply(repo, &plan)?;
+    fire_post_tag(repo, &plan.tag);
+    if plan.push {
+        push(repo, &plan)?;
+    } else {
+        output::note(format!(
+            "push the release with `git push --atomic {} {} {}` (the pre-push hook stages it)",
+            plan.remote, plan.branch, plan.tag
+        ));
+    }
+    Ok(())
+}
+
+/// Works out the release and runs every preflight check, changing nothing.
+pub fn plan(repo: &Repo, config: &Config, options: &Options) -> Result<Plan> {
+    let root = repo.root();
+    let scheme = TagScheme {
+        prefix: config.git.tag_prefix.clone(),
+        prod_suffix: config.git.prod_suffix.clone(),
+    };
+    let project = manifest::locate(
+        root,
+        &config.package.manifest,
+        &config.package.version_files,
+        config.package.name.as_deref(),
+    )?;
+    let tags = repo.tags()?;
+    let head = repo.head_commit()?;
+    let released: Vec<(String, Version, git2::Oid)> = tags
+        .iter()
+        .filter_map(|(name, oid)| {
+            let tag = scheme.parse(name).ok()?;
+            (!tag.prod).then(|| (name.clone(), tag.version, *oid))
+        })
+        .collect();
+
+    let current = match &project.current {
+        Some(v) => Some(v.clone()),
+        // The last release reachable from HEAD is the current version of a VCS-versioned project.
+        None => released
+            .iter()
+            .filter(|(_, _, oid)| repo.is_ancestor(*oid, head))
+            .map(|(_, v, _)| v.clone())
+            .max(),
+    };
+    let next = match (&current, &options.bump) {
+        (Some(current), bump) => version::next_version(current, bump).map_err(usage)?,
+        (None, Bump::Exact(v)) => v.clone(),
+        (None, bump) => {
+            return Err(UsageError(format!(
+                "cannot bump `{bump}`: the version comes from git tags and no release tag is \
+                 reachable from HEAD; name the first version, e.g. `cargo xtask release 0.1.0`"
+            ))
+            .into())
+        }
+    };
+    let tag = scheme.tag(&next);
+
+    let mut plan = Plan {
+        name: project.name.clone(),
+        current: current.clone(),
+        next: next.clone(),
+        tag: tag.clone(),
+        record: project.record.clone(),
+        edits: Vec::new(),
+        branch: config.git.branch.clone(),
+        remote: config.git.remote.clone(),
+        sign: config.git.sign,
+        push: options.push,
+        notes: Vec::new(),
+        warnings: Vec::new(),
+        problems: Vec::new(),
+    };
+
+    match (&project.record, &current) {
+        (Record::Vcs, _) => plan.notes.push(format!(
+            "the version comes from the tag, so no file is bumped: the build must see tag `{tag}`"
+        )),
+        (_, Some(current)) => match manifest::plan_edits(root, &project, current, &next) {
+            Ok(edits) => plan.edits = edits,
+            Err(e) => plan.problems.push(format!("{e:#}")),
+        },
+        (_, None) => unreachable!("a file-kept version is always read"),
+    }
+    roll_changelog(root, config, &mut plan);
+    preflight(repo, config, options, &scheme, &released, head, &mut plan);
+    Ok(plan)
+}
+
+fn usage(e: anyhow::Error) -> anyhow::Error {
+    UsageError(format!("{e:#}")).into()
+}
+
+fn roll_changelog(root: &Path, config: &Config, plan: &mut Plan) {
+    let path = &config.package.changelog;
+    let text = match std::fs::read_to_string(root.join(path)) {
+        Ok(text) => text,
+        Err(_) => {
+            plan.notes.push(format!("no changelog at `{path}`: none rolled"));
+            return;
+        }
+    };
+    match changelog::roll(&text, &plan.next.to_string(), &plan.tag, &changelog::today()) {
+        Roll::Rolled { text: new, empty } => {
+            if empty {
+                plan.warnings.push(format!(
+                    "the `Unreleased` section of `{path}` is empty: the release notes for {} will be too",
+                    plan.tag
+                ));
+            }
+            plan.edits.push(FileEdit {
+                path: path.clone(),
+                old: text,
+                new,
+            });
+        }
+        Roll::NotKeepAChangelog => plan.notes.push(format!(
+            "`{path}` has no `## [Unreleased]` heading, so it is left for you to update \
+             (release notes are read from the heading that names the version)"
+        )),
+    }
+}
+
+fn preflight(
+    repo: &Repo,
+    config: &Config,
+    options: &Options,
+    scheme: &TagScheme,
+    released: &[(String, Version, git2::Oid)],
+    head: git2::Oid,
+    plan: &mut Plan,
+) {
+    let problems = &mut plan.problems;
+    if !options.allow_dirty {
+        match repo.changed_files() {
+            Ok(changed) if !changed.is_empty() => problems.push(format!(
+                "the working tree has uncommitted changes ({}): commit or stash them, or pass `--allow-dirty`",
+                changed.join(", ")
+            )),
+            Ok(_) => {}
+            Err(e) => problems.push(format!("cannot read the working tree's status: {e}")),
+        }
+    }
+    match repo.current_branch() {
+        Some(branch) if branch == config.git.branch => {}
+        Some(branch) => problems.push(format!(
+            "on branch `{branch}`, but releases are made from `{}` (`git.branch` in release.toml)",
+            config.git.branch
+        )),
+        None => problems.push(format!(
+            "HEAD is detached: check out `{}` to release",
+            config.git.branch
+        )),
+    }
+    if let Some((name, _, _)) = released.iter().find(|(_, _, oid)| *oid == head) {
+        problems.push(format!(
+            "HEAD is already released as `{name}`: there is nothing new to release"
+        ));
+    }
+    let same_version = |name: &str| scheme.parse(name).is_ok_and(|t| t.version == plan.next);
+    if let Some((name, _)) = repo.tags().unwrap_or_default().iter().find(|(n, _)| same_version(n)) {
+        problems.push(format!("tag `{name}` already exists for version {}", plan.next));
+    }
+
+    if options.offline {
+        plan.notes.push("--offline: the remote's refs and the indexes were not checked".into());
+        return;
+    }
+    if repo.remote_url(&config.git.remote).is_none() {
+        plan.warnings.push(format!(
+            "there is no remote `{}`: upstream and remote tags were not checked",
+            config.git.remote
+        ));
+        if options.push {
+            problems.push(format!("`--push` needs the remote `{}`", config.git.remote));
+        }
+    } else {
+        let branch_ref = format!("refs/heads/{}", config.git.branch);
+        let tag_refs = format!("refs/tags/{}*", config.git.tag_prefix);
+        match repo.ls_remote(&config.git.remote, &[&branch_ref, &tag_refs]) {
+            Ok(refs) => {
+                if let Some((_, oid)) = refs.iter().find(|(name, _)| *name == branch_ref) {
+                    if !repo.has_commit(*oid) || !repo.is_ancestor(*oid, head) {
+                        problems.push(format!(
+                            "`{}` is behind `{}/{}`: pull first",
+                            config.git.branch, config.git.remote, config.git.branch
+                        ));
+                    }
+                }
+                if let Some((name, _)) = refs
+                    .iter()
+                    .filter(|(name, _)| !name.ends_with("^{}"))
+                    .find(|(name, _)| same_version(name))
+                {
+                    problems.push(format!(
+                        "the remote `{}` already has `{name}` for version {}",
+                        config.git.remote, plan.next
+                    ));
+                }
+            }
+            Err(e) => problems.push(format!("{e:#} (`--offline` skips this check)")),
+        }
+    }
+
+    let Some(name) = plan.name.clone() else {
+        problems.push(
+            "cannot check the indexes: the project's name is unknown (set `package.name` in release.toml)".into(),
+        );
+        return;
+    };
+    let agent = index::agent();
+    for (label, index_url) in [
+        ("staging", &config.staging.index_url),
+        ("production", &config.production.index_url),
+    ] {
+        match index::project_files(&agent, index_url, &name) {
+            Ok(files) => {
+                let taken: Vec<String> = files
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|f| f.version().and_then(|v| v.parse::<Version>().ok()).as_ref() == Some(&plan.next))
+                    .map(|f| f.filename)
+                    .collect();
+                if !taken.is_empty() {
+                    problems.push(format!(
+                        "version {} of `{name}` is already on the {label} index `{}` ({}): choose another version",
+                        plan.next,
+                        index::redact(index_url),
+                        taken.join(", ")
+                    ));
+                }
+            }
+            Err(e) => problems.push(format!(
+                "cannot check the {label} index: {e:#} (`--offline` skips this check)"
+            )),
+        }
+    }
+}
+
+fn print_plan(plan: &Plan) {
+    let name = plan.name.as_deref().unwrap_or("the package");
+    let from = plan
+        .current
+        .as_ref()
+        .map_or_else(|| "(no release yet)".to_string(), |v| v.to_string());
+    output::status("Planning", format!("{name} {from} → {} (tag `{}`)", plan.next, plan.tag));
+    output::status("Reading", format!("the version from {}", plan.record.describe()));
+    for edit in &plan.edits {
+        output::status("Would edit", format!("`{}`", edit.path));
+        print!("{}", output::unified_diff(&edit.path, &edit.old, &edit.new));
+    }
+    let kind = if plan.sign { "signed annotated" } else { "annotated" };
+    if plan.edits.is_empty() {
+        output::status("Would tag", format!("HEAD with the {kind} tag `{}`", plan.tag));
+    } else {
+        output::status(
+            "Would commit",
+            format!("`{}` and make the {kind} tag `{}`", plan.commit_message(), plan.tag),
+        );
+    }
+    if plan.push {
+        output::status(
+            "Would push",
+            format!("`{}` and `{}` to `{}` atomically", plan.branch, plan.tag, plan.remote),
+        );
+    }
+    for note in &plan.notes {
+        output::note(note);
+    }
+    for warning in &plan.warnings {
+        output::warn(warning);
+    }
+    for problem in &plan.problems {
+        output::error(problem);
+    }
+}
+
+/// Writes the edits, commits and tags; on any failure puts the files, the index and the refs
+/// back as they were.
+fn apply(repo: &Repo, plan: &Plan) -> Result<()> {
+    let root = repo.root();
+    let before = repo.head_commit()?;
+    let paths: Vec<&str> = plan.edits.iter().map(|e| e.path.as_str()).collect();
+    if let (Some(current), false) = (&plan.current, plan.record == Record::Vcs) {
+        output::status("Bumping", format!("version {current} → {}", plan.next));
+    }
+    let message = plan.commit_message();
+    let result = (|| -> Result<()> {
+        for edit in &plan.edits {
+            output::status("Editing", format!("`{}`", edit.path));
+            std::fs::write(root.join(&edit.path), &edit.new)
+                .with_context(|| format!("cannot write `{}`", edit.path))?;
+        }
+        if !paths.is_empty() {
+            output::status("Committing", &message);
+            let mut add = vec!["add", "--"];
+            add.extend(&paths);
+            repo.git(&add)?;
+            let mut commit = vec!["commit", "--quiet", "-m", message.as_str(), "--"];
+            commit.extend(&paths);
+            repo.git(&commit)?;
+        }
+        output::status("Tagging", format!("`{}`", plan.tag));
+        let sign = if plan.sign { "-s" } else { "-a" };
+        repo.git(&["tag", sign, &plan.tag, "-m", &message])?;
+        Ok(())
+    })();
+    if let Err(error) = result {
+        let restored = restore(repo, plan, before, &paths);
+        return Err(match restored {
+            Ok(()) => error.context(format!(
+                "the release of {} failed; every file and ref is back as it was",
+                plan.tag
+            )),
+            Err(cleanup) => error.context(format!(
+                "the release of {} failed, and putting things back failed too: {cleanup:#}",
+                plan.tag
+            )),
+        });
+    }
+    Ok(())
+}
+
+fn restore(repo: &Repo, plan: &Plan, before: git2::Oid, paths: &[&str]) -> Result<()> {
+    let root = repo.root();
+    let _ = repo.git(&["tag", "-d", &plan.tag]);
+    let before = before.to_string();
+    if repo.head_commit()?.to_string() != before {
+        repo.git(&["reset", "--quiet", "--soft", &before])?;
+    }
+    if !paths.is_empty() {
+        let mut reset = vec!["reset", "--quiet", &before, "--"];
+        reset.extend(paths);
+        repo.git(&reset)?;
+    }
+    for edit in &plan.edits {
+        std::fs::write(root.join(&edit.path), &edit.old)
+            .with_context(|| format!("cannot restore `{}`", edit.path))?;
+    }
+    Ok(())
+}
+
+/// git has no post-tag hook: the tool fires it itself (see docs/hooks.md). A failing hook does
+/// not undo the tag; the build it starts is retried by `stage`.
+fn fire_post_tag(repo: &Repo, tag: &str) {
+    if let Err(e) = repo.git(&["hook", "run", "--ignore-missing", "post-tag", "--", tag]) {
+        output::warn(format!("the post-tag hook failed: {e:#}"));
+    }
+}
+
+fn push(repo: &Repo, plan: &Plan) -> Result<()> {
+    output::status(
+        "Pushing",
+        format!("`{}` and `{}` to `{}`", plan.branch, plan.tag, plan.remote),
+    );
+    let branch = format!("refs/heads/{}", plan.branch);
+    let tag = format!("refs/tags/{}", plan.tag);
+    let status = std::process::Command::new("git")
+        .args(["push", "--atomic", &plan.remote, &branch, &tag])
+        .current_dir(repo.root())
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .status()
+        .context("cannot run `git push`")?;
+    if !status.success() {
+        bail!(
+            "`git push --atomic {} {} {}` failed; the commit and tag are made locally: push again when the problem is fixed",
+            plan.remote,
+            plan.branch,
+            plan.tag
+        );
+    }
+    Ok(())
+}
