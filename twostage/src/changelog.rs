@@ -43,19 +43,25 @@ pub fn roll(text: &str, version: &str, new_tag: &str, date: &str) -> Roll {
         .iter()
         .position(|l| l.starts_with("## ") || is_link_definition(l))
         .map_or(lines.len(), |p| heading + 1 + p);
-    let empty = lines[heading + 1..body_end].iter().all(|l| l.trim().is_empty());
+    let empty = lines[heading + 1..body_end]
+        .iter()
+        .all(|l| l.trim().is_empty());
 
     let mut out = String::with_capacity(text.len() + 64);
     for (i, line) in lines.iter().enumerate() {
         if let Some(rest) = unreleased_link(line) {
             // `[Unreleased]: https://…/compare/v1.4.2...HEAD` gains the new version's link.
-            if let Some((base, previous)) = rest.rsplit_once("/compare/").and_then(|(base, range)| {
-                let previous = range.trim_end().strip_suffix("...HEAD")?;
-                Some((base, previous))
-            }) {
+            if let Some((base, previous)) =
+                rest.rsplit_once("/compare/").and_then(|(base, range)| {
+                    let previous = range.trim_end().strip_suffix("...HEAD")?;
+                    Some((base, previous))
+                })
+            {
                 let label = &line[..line.find("]:").unwrap_or(0) + 2];
                 out.push_str(&format!("{label} {base}/compare/{new_tag}...HEAD{eol}"));
-                out.push_str(&format!("[{version}]: {base}/compare/{previous}...{new_tag}{eol}"));
+                out.push_str(&format!(
+                    "[{version}]: {base}/compare/{previous}...{new_tag}{eol}"
+                ));
                 continue;
             }
         }
@@ -143,8 +149,14 @@ mod tests {
 
     #[test]
     fn other_formats_are_left_alone() {
-        assert_eq!(roll("Changes\n=======\n\n8.5.1\n-----\n", "8.5.2", "v8.5.2", "d"), Roll::NotKeepAChangelog);
-        assert_eq!(roll("## Version 8.5.1\n", "8.5.2", "v8.5.2", "d"), Roll::NotKeepAChangelog);
+        assert_eq!(
+            roll("Changes\n=======\n\n8.5.1\n-----\n", "8.5.2", "v8.5.2", "d"),
+            Roll::NotKeepAChangelog
+        );
+        assert_eq!(
+            roll("## Version 8.5.1\n", "8.5.2", "v8.5.2", "d"),
+            Roll::NotKeepAChangelog
+        );
     }
 
     #[test]

@@ -195,7 +195,11 @@ impl Config {
             token_env: string("staging", "token-env", "TEST_PYPI_TOKEN"),
         };
         let production = Index {
-            upload_url: string("production", "upload-url", "https://upload.pypi.org/legacy/"),
+            upload_url: string(
+                "production",
+                "upload-url",
+                "https://upload.pypi.org/legacy/",
+            ),
             index_url: string("production", "index-url", "https://pypi.org/simple/"),
             username: string("production", "username", "__token__"),
             token_env: string("production", "token-env", "PYPI_TOKEN"),
@@ -225,7 +229,9 @@ impl Config {
                 ("git", "sign", Setting::Bool(b)) => config.git.sign = b,
                 ("verify", "smoke", Setting::List(l)) => config.verify.smoke = l,
                 ("verify", "artifacts", Setting::List(l)) => config.verify.artifacts = l,
-                ("verify", "index-timeout", Setting::Duration(d)) => config.verify.index_timeout = d,
+                ("verify", "index-timeout", Setting::Duration(d)) => {
+                    config.verify.index_timeout = d
+                }
                 ("verify", "timeout", Setting::Duration(d)) => config.verify.timeout = d,
                 (section, key, _) => unreachable!("`{section}.{key}` is typed by KEYS"),
             }
@@ -340,7 +346,9 @@ fn convert(value: Option<&toml_edit::Value>, kind: Kind) -> Option<Setting> {
 /// `"90s"`, `"10m"`, `"1h"`, `"500ms"`, or a bare number of seconds.
 pub fn parse_duration(text: &str) -> Option<Duration> {
     let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     let number: u64 = number.parse().ok()?;
     let secs = match unit.trim() {
@@ -494,15 +502,30 @@ repository = "o/n"
 
     #[test]
     fn unknown_keys_and_bad_values_name_file_line_key_and_expectation() {
-        let err = parse("[git]\nbranch = \"main\"\nsgin = true\n[verify]\ntimeout = \"soon\"\n[bulid]\n")
+        let err =
+            parse("[git]\nbranch = \"main\"\nsgin = true\n[verify]\ntimeout = \"soon\"\n[bulid]\n")
+                .unwrap_err()
+                .to_string();
+        assert!(
+            err.contains("release.toml:3: unknown key `sgin` in `[git]`"),
+            "{err}"
+        );
+        assert!(err.contains("`sign`"), "{err}");
+        assert!(
+            err.contains("release.toml:5: `verify.timeout` must be a duration"),
+            "{err}"
+        );
+        assert!(
+            err.contains("release.toml:6: unknown section `[bulid]`"),
+            "{err}"
+        );
+        let err = parse("[package]\nversion-files = \"a.py\"\n")
             .unwrap_err()
             .to_string();
-        assert!(err.contains("release.toml:3: unknown key `sgin` in `[git]`"), "{err}");
-        assert!(err.contains("`sign`"), "{err}");
-        assert!(err.contains("release.toml:5: `verify.timeout` must be a duration"), "{err}");
-        assert!(err.contains("release.toml:6: unknown section `[bulid]`"), "{err}");
-        let err = parse("[package]\nversion-files = \"a.py\"\n").unwrap_err().to_string();
-        assert!(err.contains("`package.version-files` must be an array of strings"), "{err}");
+        assert!(
+            err.contains("`package.version-files` must be an array of strings"),
+            "{err}"
+        );
         let err = parse("[package\n").unwrap_err().to_string();
         assert!(err.contains("not valid TOML"), "{err}");
     }
@@ -510,10 +533,19 @@ repository = "o/n"
     #[test]
     fn environment_overrides_the_file() {
         let env = vec![
-            ("TWOSTAGE_STAGING_INDEX_URL".to_string(), "http://127.0.0.1:9/simple/".to_string()),
+            (
+                "TWOSTAGE_STAGING_INDEX_URL".to_string(),
+                "http://127.0.0.1:9/simple/".to_string(),
+            ),
             ("TWOSTAGE_GIT_SIGN".to_string(), "true".to_string()),
-            ("TWOSTAGE_VERIFY_SMOKE".to_string(), "python -c 'import a, b'".to_string()),
-            ("TWOSTAGE_PACKAGE_VERSION_FILES".to_string(), r#"["a.py", "b.py"]"#.to_string()),
+            (
+                "TWOSTAGE_VERIFY_SMOKE".to_string(),
+                "python -c 'import a, b'".to_string(),
+            ),
+            (
+                "TWOSTAGE_PACKAGE_VERSION_FILES".to_string(),
+                r#"["a.py", "b.py"]"#.to_string(),
+            ),
             ("TWOSTAGE_BIN".to_string(), "/bin/true".to_string()),
         ];
         let c = Config::parse("[staging]\nindex-url = \"x\"\n", "release.toml", env).unwrap();
@@ -526,7 +558,9 @@ repository = "o/n"
     #[test]
     fn a_misspelt_environment_override_is_an_error() {
         let env = vec![("TWOSTAGE_STAGING_INDEXURL".to_string(), "x".to_string())];
-        let err = Config::parse("", "release.toml", env).unwrap_err().to_string();
+        let err = Config::parse("", "release.toml", env)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("`TWOSTAGE_STAGING_INDEXURL`"), "{err}");
         let env = vec![("TWOSTAGE_GIT_SIGN".to_string(), "maybe".to_string())];
         assert!(Config::parse("", "release.toml", env).is_err());

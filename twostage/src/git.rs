@@ -50,7 +50,10 @@ impl Repo {
     }
 
     pub fn head_commit(&self) -> Result<Oid> {
-        let head = self.repo.head().context("the repository has no commit yet")?;
+        let head = self
+            .repo
+            .head()
+            .context("the repository has no commit yet")?;
         Ok(head.peel_to_commit()?.id())
     }
 
@@ -93,7 +96,11 @@ impl Repo {
     }
 
     pub fn remote_url(&self, remote: &str) -> Option<String> {
-        self.repo.find_remote(remote).ok()?.url().map(str::to_string)
+        self.repo
+            .find_remote(remote)
+            .ok()?
+            .url()
+            .map(str::to_string)
     }
 
     /// The refs a remote has, read without fetching (`git ls-remote`).
@@ -145,7 +152,8 @@ pub fn github_repository(url: &str) -> Option<String> {
         .or_else(|| url.split_once("github.com/").map(|(_, r)| r))?;
     let rest = rest.trim_end_matches('/').trim_end_matches(".git");
     let (owner, name) = rest.split_once('/')?;
-    (!owner.is_empty() && !name.is_empty() && !name.contains('/')).then(|| format!("{owner}/{name}"))
+    (!owner.is_empty() && !name.is_empty() && !name.contains('/'))
+        .then(|| format!("{owner}/{name}"))
 }
 
 #[cfg(test)]
@@ -158,7 +166,11 @@ mod tests {
             "https://github.com/o/n.git",
             "ssh://git@github.com/o/n.git",
         ] {
-            assert_eq!(super::github_repository(url).as_deref(), Some("o/n"), "{url}");
+            assert_eq!(
+                super::github_repository(url).as_deref(),
+                Some("o/n"),
+                "{url}"
+            );
         }
         assert_eq!(super::github_repository("/tmp/origin.git"), None);
     }

@@ -80,7 +80,11 @@ const PAGE_LIMIT: u64 = 32 * 1024 * 1024;
 /// The files an index lists for a project; `None` when the index does not know the project.
 /// Caches are bypassed: a just-uploaded file must be seen. Transient failures (connection
 /// errors, 429, 5xx) are retried a few times with backoff.
-pub fn project_files(agent: &ureq::Agent, index_url: &str, project: &str) -> Result<Option<Vec<IndexFile>>> {
+pub fn project_files(
+    agent: &ureq::Agent,
+    index_url: &str,
+    project: &str,
+) -> Result<Option<Vec<IndexFile>>> {
     let base = if index_url.ends_with('/') {
         index_url.to_string()
     } else {
@@ -93,7 +97,11 @@ pub fn project_files(agent: &ureq::Agent, index_url: &str, project: &str) -> Res
     loop {
         let outcome = fetch_page(agent, &page);
         match outcome {
-            Ok(found) => return found.map(|(ctype, body)| parse_page(&page, &ctype, &body)).transpose(),
+            Ok(found) => {
+                return found
+                    .map(|(ctype, body)| parse_page(&page, &ctype, &body))
+                    .transpose()
+            }
             Err(e) if attempt < 4 && e.transient => {
                 std::thread::sleep(delay);
                 delay *= 2;
@@ -109,7 +117,10 @@ struct FetchError {
     transient: bool,
 }
 
-fn fetch_page(agent: &ureq::Agent, page: &str) -> std::result::Result<Option<(String, String)>, FetchError> {
+fn fetch_page(
+    agent: &ureq::Agent,
+    page: &str,
+) -> std::result::Result<Option<(String, String)>, FetchError> {
     let response = agent
         .get(page)
         .header("Accept", ACCEPT)
@@ -156,9 +167,11 @@ fn fetch_page(agent: &ureq::Agent, page: &str) -> std::result::Result<Option<(St
 fn parse_page(page: &str, content_type: &str, body: &str) -> Result<Vec<IndexFile>> {
     let shown = redact(page);
     if content_type.contains("json") {
-        parse_json(page, body).with_context(|| format!("`{shown}` is not a valid PEP 691 project page"))
+        parse_json(page, body)
+            .with_context(|| format!("`{shown}` is not a valid PEP 691 project page"))
     } else {
-        parse_html(page, body).with_context(|| format!("`{shown}` is not a valid PEP 503 project page"))
+        parse_html(page, body)
+            .with_context(|| format!("`{shown}` is not a valid PEP 503 project page"))
     }
 }
 
@@ -171,8 +184,14 @@ fn parse_json(page: &str, body: &str) -> Result<Vec<IndexFile>> {
     files
         .iter()
         .map(|f| {
-            let filename = f.get("filename").and_then(|v| v.as_str()).context("a file without `filename`")?;
-            let url = f.get("url").and_then(|v| v.as_str()).context("a file without `url`")?;
+            let filename = f
+                .get("filename")
+                .and_then(|v| v.as_str())
+                .context("a file without `filename`")?;
+            let url = f
+                .get("url")
+                .and_then(|v| v.as_str())
+                .context("a file without `url`")?;
             let sha256 = f
                 .get("hashes")
                 .and_then(|h| h.get("sha256"))
@@ -191,20 +210,34 @@ fn parse_json(page: &str, body: &str) -> Result<Vec<IndexFile>> {
 /// tolerant scan is enough and avoids an HTML parser dependency.
 fn parse_html(page: &str, body: &str) -> Result<Vec<IndexFile>> {
     let lower = body.to_ascii_lowercase();
-    if !lower.contains("<html") && !lower.contains("<a ") && !lower.trim().is_empty() && !lower.contains("<!doctype") {
+    if !lower.contains("<html")
+        && !lower.contains("<a ")
+        && !lower.trim().is_empty()
+        && !lower.contains("<!doctype")
+    {
         bail!("the page is not HTML");
     }
     let mut files = Vec::new();
     let mut rest = 0;
     while let Some(start) = lower[rest..].find("<a ").map(|i| rest + i) {
-        let tag_end = lower[start..].find('>').map(|i| start + i).context("an unterminated `<a` tag")?;
-        let close = lower[tag_end..].find("</a>").map(|i| tag_end + i).context("an `<a>` without `</a>`")?;
+        let tag_end = lower[start..]
+            .find('>')
+            .map(|i| start + i)
+            .context("an unterminated `<a` tag")?;
+        let close = lower[tag_end..]
+            .find("</a>")
+            .map(|i| tag_end + i)
+            .context("an `<a>` without `</a>`")?;
         let tag = &body[start..tag_end];
         let text = unescape(body[tag_end + 1..close].trim());
         rest = close + 4;
-        let Some(href) = attribute(tag, "href") else { continue };
+        let Some(href) = attribute(tag, "href") else {
+            continue;
+        };
         let href = unescape(&href);
-        let (url, fragment) = href.split_once('#').map_or((href.as_str(), None), |(u, f)| (u, Some(f)));
+        let (url, fragment) = href
+            .split_once('#')
+            .map_or((href.as_str(), None), |(u, f)| (u, Some(f)));
         let sha256 = fragment
             .and_then(|f| f.strip_prefix("sha256="))
             .map(str::to_ascii_lowercase);
@@ -231,7 +264,10 @@ fn attribute(tag: &str, name: &str) -> Option<String> {
         let value = tag[value_start..].trim_start();
         return Some(match value.chars().next()? {
             q @ ('"' | '\'') => value[1..].split(q).next()?.to_string(),
-            _ => value.split(|c: char| c.is_whitespace() || c == '>').next()?.to_string(),
+            _ => value
+                .split(|c: char| c.is_whitespace() || c == '>')
+                .next()?
+                .to_string(),
         });
     }
     None
@@ -289,15 +325,24 @@ mod tests {
 
     #[test]
     fn filename_versions() {
-        assert_eq!(filename_version("pkg-1.4.3-py3-none-any.whl"), Some("1.4.3"));
-        assert_eq!(filename_version("demo_pkg-0.2.0rc1.tar.gz"), Some("0.2.0rc1"));
+        assert_eq!(
+            filename_version("pkg-1.4.3-py3-none-any.whl"),
+            Some("1.4.3")
+        );
+        assert_eq!(
+            filename_version("demo_pkg-0.2.0rc1.tar.gz"),
+            Some("0.2.0rc1")
+        );
         assert_eq!(filename_version("my-pkg-1.0.zip"), Some("1.0"));
         assert_eq!(filename_version("README"), None);
     }
 
     #[test]
     fn credentials_are_redacted() {
-        assert_eq!(redact("https://u:secret@host:1/simple/"), "https://***@host:1/simple/");
+        assert_eq!(
+            redact("https://u:secret@host:1/simple/"),
+            "https://***@host:1/simple/"
+        );
         assert_eq!(redact("https://host/a@b"), "https://host/a@b");
     }
 
@@ -328,7 +373,10 @@ mod tests {
         let page = "http://127.0.0.1:3141/u/staging/+simple/pkg/";
         let body = r#"{"meta":{"api-version":"1.0"},"name":"pkg","files":[{"filename":"pkg-1.0.tar.gz","url":"../../+f/abc/pkg-1.0.tar.gz#sha256=ff","hashes":{"sha256":"FF"}}]}"#;
         let files = parse_page(page, "application/vnd.pypi.simple.v1+json", body).unwrap();
-        assert_eq!(files[0].url, "http://127.0.0.1:3141/u/staging/+f/abc/pkg-1.0.tar.gz#sha256=ff");
+        assert_eq!(
+            files[0].url,
+            "http://127.0.0.1:3141/u/staging/+f/abc/pkg-1.0.tar.gz#sha256=ff"
+        );
         assert_eq!(files[0].sha256.as_deref(), Some("ff"));
         assert!(parse_page(page, "application/json", "{\"nope\":1}").is_err());
         assert!(parse_page(page, "text/html", "garbage { not html").is_err());

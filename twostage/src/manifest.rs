@@ -19,7 +19,10 @@ use crate::version;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Record {
     /// A static version in the manifest at this key path (`project.version`, `tool.poetry.version`).
-    Manifest { path: String, key: &'static [&'static str] },
+    Manifest {
+        path: String,
+        key: &'static [&'static str],
+    },
     /// A dynamic version read from this file.
     File { path: String },
     /// No file holds the version: the build derives it from the tag.
@@ -82,7 +85,12 @@ fn lookup<'d>(doc: &'d toml_edit::Document<&str>, key: &[&str]) -> Option<&'d to
 }
 
 /// Reads the project: name, version of record and the files to bump.
-pub fn locate(root: &Path, manifest: &str, version_files: &[String], name: Option<&str>) -> Result<Project> {
+pub fn locate(
+    root: &Path,
+    manifest: &str,
+    version_files: &[String],
+    name: Option<&str>,
+) -> Result<Project> {
     let mut project = Project {
         name: name.map(str::to_string),
         record: Record::Vcs,
@@ -102,14 +110,17 @@ pub fn locate(root: &Path, manifest: &str, version_files: &[String], name: Optio
             .is_some_and(|a| a.iter().any(|v| v.as_str() == Some("version")));
         for key in [PROJECT_VERSION, POETRY_VERSION] {
             if let Some(item) = lookup(&doc, key) {
-                let text = item
-                    .as_str()
-                    .with_context(|| format!("`{}` in `{manifest}` must be a string", key.join(".")))?;
+                let text = item.as_str().with_context(|| {
+                    format!("`{}` in `{manifest}` must be a string", key.join("."))
+                })?;
                 if key == PROJECT_VERSION && dynamic {
                     bail!("`{manifest}` has both `project.version` and `dynamic = [\"version\"]`: keep one");
                 }
                 project.current = Some(parse_current(text, manifest)?);
-                project.record = Record::Manifest { path: manifest.to_string(), key };
+                project.record = Record::Manifest {
+                    path: manifest.to_string(),
+                    key,
+                };
                 project.files.push(manifest.to_string());
                 break;
             }
@@ -138,7 +149,9 @@ pub fn locate(root: &Path, manifest: &str, version_files: &[String], name: Optio
                 )
             })?;
             project.current = Some(parse_current(&found, first)?);
-            project.record = Record::File { path: first.clone() };
+            project.record = Record::File {
+                path: first.clone(),
+            };
         }
     }
     for file in version_files {
@@ -150,8 +163,9 @@ pub fn locate(root: &Path, manifest: &str, version_files: &[String], name: Optio
 }
 
 fn parse_current(text: &str, path: &str) -> Result<Version> {
-    Version::from_str(text.trim())
-        .map_err(|e| anyhow::anyhow!("the version `{text}` in `{path}` is not a PEP 440 version: {e}"))
+    Version::from_str(text.trim()).map_err(|e| {
+        anyhow::anyhow!("the version `{text}` in `{path}` is not a PEP 440 version: {e}")
+    })
 }
 
 /// The value of the first `__version__ = "…"` (or else `version = "…"`) assignment.
@@ -181,7 +195,10 @@ fn assigned_version(text: &str) -> Option<String> {
 /// `[workspace.package].version`.
 fn cargo_version(path: &str, text: &str) -> Result<Option<(&'static [&'static str], String)>> {
     let doc = parse_toml(path, text)?;
-    for key in [&["package", "version"][..], &["workspace", "package", "version"]] {
+    for key in [
+        &["package", "version"][..],
+        &["workspace", "package", "version"],
+    ] {
         if let Some(v) = lookup(&doc, key).and_then(|i| i.as_str()) {
             return Ok(Some((key, v.to_string())));
         }
@@ -192,8 +209,7 @@ fn cargo_version(path: &str, text: &str) -> Result<Option<(&'static [&'static st
 /// Replaces the string value at `key` in a TOML text, touching only the bytes between its quotes.
 fn edit_toml_value(path: &str, text: &str, key: &[&str], new: &str) -> Result<String> {
     let doc = parse_toml(path, text)?;
-    let item = lookup(&doc, key)
-        .with_context(|| format!("`{path}` has no `{}`", key.join(".")))?;
+    let item = lookup(&doc, key).with_context(|| format!("`{path}` has no `{}`", key.join(".")))?;
     let value = item
         .as_value()
         .filter(|v| v.is_str())
@@ -251,8 +267,14 @@ fn edit_text(path: &str, text: &str, current: &Version, new: &Version) -> Result
         }
     }
     match hits.as_slice() {
-        [(at, old, replacement)] => Ok(format!("{}{replacement}{}", &text[..*at], &text[at + old.len()..])),
-        [] => bail!("`{path}` does not contain the current version `{current}`, so it cannot be bumped"),
+        [(at, old, replacement)] => Ok(format!(
+            "{}{replacement}{}",
+            &text[..*at],
+            &text[at + old.len()..]
+        )),
+        [] => bail!(
+            "`{path}` does not contain the current version `{current}`, so it cannot be bumped"
+        ),
         many => {
             let lines: Vec<String> = many
                 .iter()
@@ -269,14 +291,21 @@ fn edit_text(path: &str, text: &str, current: &Version, new: &Version) -> Result
 }
 
 /// The edits that move every version file from `current` to `new`, computed in memory.
-pub fn plan_edits(root: &Path, project: &Project, current: &Version, new: &Version) -> Result<Vec<FileEdit>> {
+pub fn plan_edits(
+    root: &Path,
+    project: &Project,
+    current: &Version,
+    new: &Version,
+) -> Result<Vec<FileEdit>> {
     let mut edits = Vec::new();
     for path in &project.files {
-        let old = read(root, path)?.with_context(|| format!("`{path}` (a version file) does not exist"))?;
+        let old = read(root, path)?
+            .with_context(|| format!("`{path}` (a version file) does not exist"))?;
         let new_text = match &project.record {
-            Record::Manifest { path: manifest, key } if manifest == path => {
-                edit_toml_value(path, &old, key, &new.to_string())?
-            }
+            Record::Manifest {
+                path: manifest,
+                key,
+            } if manifest == path => edit_toml_value(path, &old, key, &new.to_string())?,
             _ if path.ends_with("Cargo.toml") => {
                 let (key, found) = cargo_version(path, &old)?.with_context(|| {
                     format!("`{path}` has neither `[package].version` nor `[workspace.package].version`")
@@ -289,7 +318,11 @@ pub fn plan_edits(root: &Path, project: &Project, current: &Version, new: &Versi
             }
             _ => edit_text(path, &old, current, new)?,
         };
-        edits.push(FileEdit { path: path.clone(), old, new: new_text });
+        edits.push(FileEdit {
+            path: path.clone(),
+            old,
+            new: new_text,
+        });
     }
     Ok(edits)
 }
@@ -304,7 +337,11 @@ mod tests {
 
     /// The edit must change exactly the version's bytes.
     fn assert_only_version_changed(before: &str, after: &str, old: &str, new: &str) {
-        assert_eq!(after, before.replacen(old, new, 1), "\nbefore:\n{before}\nafter:\n{after}");
+        assert_eq!(
+            after,
+            before.replacen(old, new, 1),
+            "\nbefore:\n{before}\nafter:\n{after}"
+        );
     }
 
     #[test]
@@ -319,19 +356,33 @@ mod tests {
             "project.name = \"pkg\"\nproject.version = \"1.4.2\"\n",
         ];
         for before in cases {
-            let after = edit_toml_value("pyproject.toml", before, PROJECT_VERSION, "1.4.3").unwrap();
+            let after =
+                edit_toml_value("pyproject.toml", before, PROJECT_VERSION, "1.4.3").unwrap();
             let doc = parse_toml("x", &after).unwrap();
-            assert_eq!(lookup(&doc, PROJECT_VERSION).unwrap().as_str(), Some("1.4.3"), "{before}");
+            assert_eq!(
+                lookup(&doc, PROJECT_VERSION).unwrap().as_str(),
+                Some("1.4.3"),
+                "{before}"
+            );
             // Only the value changed: everything else is byte-identical.
             let span_start = after.find("1.4.3").unwrap();
-            let expected = format!("{}1.4.3{}", &before[..span_start], &before[span_start + 5..]);
+            let expected = format!(
+                "{}1.4.3{}",
+                &before[..span_start],
+                &before[span_start + 5..]
+            );
             assert_eq!(after, expected, "{before}");
         }
     }
 
     #[test]
     fn escaped_version_strings_are_refused_not_mangled() {
-        let err = edit_toml_value("p", "[project]\nversion = \"1.4\\u002e2\"\n", PROJECT_VERSION, "1.4.3");
+        let err = edit_toml_value(
+            "p",
+            "[project]\nversion = \"1.4\\u002e2\"\n",
+            PROJECT_VERSION,
+            "1.4.3",
+        );
         assert!(err.unwrap_err().to_string().contains("escapes"));
     }
 
@@ -342,11 +393,15 @@ mod tests {
         assert_only_version_changed(before, &after, "1.4.2", "1.4.3");
 
         let two = "__version__ = \"1.4.2\"\nVERSION = \"1.4.2\"\n";
-        let err = edit_text("a.py", two, &v("1.4.2"), &v("1.4.3")).unwrap_err().to_string();
+        let err = edit_text("a.py", two, &v("1.4.2"), &v("1.4.3"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("2 times (lines 1, 2)"), "{err}");
 
         let none = "__version__ = \"1.4.20\"\nx = \"11.4.2\"\n";
-        let err = edit_text("a.py", none, &v("1.4.2"), &v("1.4.3")).unwrap_err().to_string();
+        let err = edit_text("a.py", none, &v("1.4.2"), &v("1.4.3"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("does not contain"), "{err}");
     }
 
@@ -362,7 +417,13 @@ mod tests {
         let before = "[package]\nname = \"pkg\"\nversion = \"1.4.2\" # synced\n\n[dependencies]\nx = { version = \"1.4.2\" }\n";
         let (key, found) = cargo_version("Cargo.toml", before).unwrap().unwrap();
         assert_eq!(found, "1.4.2");
-        let after = edit_toml_value("Cargo.toml", before, key, &version::cargo_spelling(&v("1.5.0rc1")).unwrap()).unwrap();
+        let after = edit_toml_value(
+            "Cargo.toml",
+            before,
+            key,
+            &version::cargo_spelling(&v("1.5.0rc1")).unwrap(),
+        )
+        .unwrap();
         assert_only_version_changed(before, &after, "1.4.2", "1.5.0-rc.1");
 
         let workspace = "[workspace]\nmembers = []\n[workspace.package]\nversion = \"1.4.2\"\n";
@@ -372,8 +433,14 @@ mod tests {
 
     #[test]
     fn assigned_versions_are_found() {
-        assert_eq!(assigned_version("__version__ = \"1.0\"\n").as_deref(), Some("1.0"));
-        assert_eq!(assigned_version("__version__: str = '2.0'\n").as_deref(), Some("2.0"));
+        assert_eq!(
+            assigned_version("__version__ = \"1.0\"\n").as_deref(),
+            Some("1.0")
+        );
+        assert_eq!(
+            assigned_version("__version__: str = '2.0'\n").as_deref(),
+            Some("2.0")
+        );
         assert_eq!(
             assigned_version("setup(\n    name=\"x\",\n    version=\"3.1\",\n)\n").as_deref(),
             Some("3.1")

@@ -58,7 +58,10 @@ pub fn run(repo: &Repo, config: &Config, options: &Options) -> Result<()> {
     if options.dry_run {
         print_plan(&plan);
         if !plan.problems.is_empty() {
-            bail!("the release would be refused:\n  - {}", plan.problems.join("\n  - "));
+            bail!(
+                "the release would be refused:\n  - {}",
+                plan.problems.join("\n  - ")
+            );
         }
         output::status("Finished", "dry run: nothing was changed");
         return Ok(());
@@ -174,11 +177,17 @@ fn roll_changelog(root: &Path, config: &Config, plan: &mut Plan) {
     let text = match std::fs::read_to_string(root.join(path)) {
         Ok(text) => text,
         Err(_) => {
-            plan.notes.push(format!("no changelog at `{path}`: none rolled"));
+            plan.notes
+                .push(format!("no changelog at `{path}`: none rolled"));
             return;
         }
     };
-    match changelog::roll(&text, &plan.next.to_string(), &plan.tag, &changelog::today()) {
+    match changelog::roll(
+        &text,
+        &plan.next.to_string(),
+        &plan.tag,
+        &changelog::today(),
+    ) {
         Roll::Rolled { text: new, empty } => {
             if empty {
                 plan.warnings.push(format!(
@@ -236,12 +245,21 @@ fn preflight(
         ));
     }
     let same_version = |name: &str| scheme.parse(name).is_ok_and(|t| t.version == plan.next);
-    if let Some((name, _)) = repo.tags().unwrap_or_default().iter().find(|(n, _)| same_version(n)) {
-        problems.push(format!("tag `{name}` already exists for version {}", plan.next));
+    if let Some((name, _)) = repo
+        .tags()
+        .unwrap_or_default()
+        .iter()
+        .find(|(n, _)| same_version(n))
+    {
+        problems.push(format!(
+            "tag `{name}` already exists for version {}",
+            plan.next
+        ));
     }
 
     if options.offline {
-        plan.notes.push("--offline: the remote's refs and the indexes were not checked".into());
+        plan.notes
+            .push("--offline: the remote's refs and the indexes were not checked".into());
         return;
     }
     if repo.remote_url(&config.git.remote).is_none() {
@@ -296,7 +314,10 @@ fn preflight(
                 let taken: Vec<String> = files
                     .unwrap_or_default()
                     .into_iter()
-                    .filter(|f| f.version().and_then(|v| v.parse::<Version>().ok()).as_ref() == Some(&plan.next))
+                    .filter(|f| {
+                        f.version().and_then(|v| v.parse::<Version>().ok()).as_ref()
+                            == Some(&plan.next)
+                    })
                     .map(|f| f.filename)
                     .collect();
                 if !taken.is_empty() {
@@ -321,25 +342,45 @@ fn print_plan(plan: &Plan) {
         .current
         .as_ref()
         .map_or_else(|| "(no release yet)".to_string(), |v| v.to_string());
-    output::status("Planning", format!("{name} {from} → {} (tag `{}`)", plan.next, plan.tag));
-    output::status("Reading", format!("the version from {}", plan.record.describe()));
+    output::status(
+        "Planning",
+        format!("{name} {from} → {} (tag `{}`)", plan.next, plan.tag),
+    );
+    output::status(
+        "Reading",
+        format!("the version from {}", plan.record.describe()),
+    );
     for edit in &plan.edits {
         output::status("Would edit", format!("`{}`", edit.path));
         print!("{}", output::unified_diff(&edit.path, &edit.old, &edit.new));
     }
-    let kind = if plan.sign { "signed annotated" } else { "annotated" };
+    let kind = if plan.sign {
+        "signed annotated"
+    } else {
+        "annotated"
+    };
     if plan.edits.is_empty() {
-        output::status("Would tag", format!("HEAD with the {kind} tag `{}`", plan.tag));
+        output::status(
+            "Would tag",
+            format!("HEAD with the {kind} tag `{}`", plan.tag),
+        );
     } else {
         output::status(
             "Would commit",
-            format!("`{}` and make the {kind} tag `{}`", plan.commit_message(), plan.tag),
+            format!(
+                "`{}` and make the {kind} tag `{}`",
+                plan.commit_message(),
+                plan.tag
+            ),
         );
     }
     if plan.push {
         output::status(
             "Would push",
-            format!("`{}` and `{}` to `{}` atomically", plan.branch, plan.tag, plan.remote),
+            format!(
+                "`{}` and `{}` to `{}` atomically",
+                plan.branch, plan.tag, plan.remote
+            ),
         );
     }
     for note in &plan.notes {

@@ -1,1 +1,349 @@
-//! placeholder
+//! Real local package indexes for the tests and the demo: the Python tools in a virtual
+//! environment under `target/`, and `pypiserver` and `devpi-server` on free 127.0.0.1 ports.
+//!
+//! On first use the environment is created from `tools-requirements.txt` (from PyPI, pinned);
+//! later uses find it ready. Every server runs under a small `sh` guard that holds a pipe from
+//! this process: when the handle is dropped, or this process ends in any way, the pipe closes
+//! and the guard stops the server. So no server outlives its test, even a failed one.
+//! Nothing here is used by a release itself.
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+const REQUIREMENTS: &str = include_str!("../tools-requirements.txt");
+
+/// The virtual environment with the Python tools.
+#[derive(Debug)]
+pub struct Tools {
+    pub venv: PathBuf,
+}
+
+impl Tools {
+    pub fn bin(&self, name: &str) -> PathBuf {
+        self.venv.join("bin").join(name)
+    }
+
+    pub fn python(&self) -> PathBuf {
+        self.bin("python")
+    }
+}
+
+/// `target/` of the workspace this binary was built in (`CARGO_TARGET_DIR` wins).
+pub fn target_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
+        return PathBuf::from(dir);
+    }
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| {
+            exe.ancestors()
+                .find(|a| a.file_name().is_some_and(|n| n == "target"))
+                .map(Path::to_path_buf)
+        })
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
+}
+
+/// The tools, installed on first use. Safe to call from many tests and processes at once.
+pub fn tools() -> Result<&'static Tools> {
+    static TOOLS: OnceLock<Tools> = OnceLock::new();
+    if let Some(tools) = TOOLS.get() {
+        return Ok(tools);
+    }
+    let tools = install(&target_dir().join("twostage-tools"))?;
+    Ok(TOOLS.get_or_init(|| tools))
+}
+
+fn install(dir: &Path) -> Result<Tools> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
+    // Test binaries run in parallel under nextest: one installs, the others wait.
+    let lock = std::fs::File::create(dir.join(".lock"))?;
+    lock.lock().context("cannot lock the tools folder")?;
+    let tools = Tools {
+        venv: dir.join("venv"),
+    };
+    let stamp = tools.venv.join(".twostage-requirements");
+    if std::fs::read_to_string(&stamp).is_ok_and(|s| s == REQUIREMENTS) {
+        return Ok(tools);
+    }
+    let python = std::env::var("TWOSTAGE_PYTHON").unwrap_or_else(|_| "python3".into());
+    eprintln!(
+        "  Installing the Python tools (pypiserver, devpi, uv, build, twine) into `{}`",
+        tools.venv.display()
+    );
+    let started = Instant::now();
+    run(Command::new(&python)
+        .args(["-m", "venv", "--clear"])
+        .arg(&tools.venv))
+    .with_context(|| format!("cannot create a virtual environment with `{python}`"))?;
+    let requirements = dir.join("requirements.txt");
+    std::fs::write(&requirements, REQUIREMENTS)?;
+    run(Command::new(tools.python())
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-r",
+        ])
+        .arg(&requirements))
+    .context("cannot install the Python tools from PyPI")?;
+    std::fs::write(&stamp, REQUIREMENTS)?;
+    eprintln!(
+        "   Installed the Python tools in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(tools)
+}
+
+fn run(command: &mut Command) -> Result<String> {
+    let out = command
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("cannot start {command:?}"))?;
+    if !out.status.success() {
+        bail!(
+            "{:?} failed ({}): {}{}",
+            command.get_program(),
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// A free port on 127.0.0.1 (the OS picks it; the tiny race with another process taking it
+/// before the server binds is accepted in tests).
+pub fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// A server process under a guard that stops it when the handle drops or this process ends.
+#[derive(Debug)]
+struct Guarded {
+    guard: Child,
+    log: PathBuf,
+}
+
+impl Guarded {
+    fn spawn(
+        program: &Path,
+        args: &[String],
+        log: &Path,
+        env: &[(&str, &Path)],
+    ) -> Result<Guarded> {
+        let log_file = std::fs::File::create(log)?;
+        // `read` returns when our end of the pipe closes: on drop, or when we exit or crash.
+        let script = r#""$@" & pid=$!; read _ignored; kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; exit 0"#;
+        let mut command = Command::new("sh");
+        command
+            .arg("-c")
+            .arg(script)
+            .arg("guard")
+            .arg(program)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(log_file.try_clone()?)
+            .stderr(log_file);
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let guard = command
+            .spawn()
+            .with_context(|| format!("cannot start `{}`", program.display()))?;
+        Ok(Guarded {
+            guard,
+            log: log.to_path_buf(),
+        })
+    }
+
+    fn wait_until_up(&mut self, url: &str, what: &str) -> Result<()> {
+        let agent = crate::index::agent();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Some(status) = self.guard.try_wait()? {
+                bail!("{what} exited ({status}): {}", self.log_tail());
+            }
+            if agent
+                .get(url)
+                .call()
+                .is_ok_and(|r| r.status().as_u16() < 500)
+            {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        bail!(
+            "{what} did not answer at `{url}` within 60s: {}",
+            self.log_tail()
+        )
+    }
+
+    fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+}
+
+impl Drop for Guarded {
+    fn drop(&mut self) {
+        if let Some(mut stdin) = self.guard.stdin.take() {
+            let _ = stdin.write_all(b"\n");
+        }
+        let _ = self.guard.wait();
+    }
+}
+
+/// A `pypiserver` with htpasswd authentication and no fallback to pypi.org: HTML pages only,
+/// 409 on any re-upload (see reference/pypi-protocol.md §3.1).
+#[derive(Debug)]
+pub struct PypiServer {
+    _server: Guarded,
+    pub root_url: String,
+    pub packages: PathBuf,
+    pub username: String,
+    pub password: String,
+}
+
+impl PypiServer {
+    /// Starts a server over a fresh package folder inside `dir`.
+    pub fn start(dir: &Path, username: &str, password: &str) -> Result<PypiServer> {
+        let tools = tools()?;
+        let packages = dir.join("packages");
+        std::fs::create_dir_all(&packages)?;
+        let htpasswd = dir.join("htpasswd");
+        run(Command::new(tools.python())
+            .args([
+                "-c",
+                "import sys; from passlib.apache import HtpasswdFile as H; \
+                 h = H(sys.argv[1], new=True); h.set_password(sys.argv[2], sys.argv[3]); h.save()",
+            ])
+            .arg(&htpasswd)
+            .args([username, password]))
+        .context("cannot write the htpasswd file")?;
+        let port = free_port()?;
+        let args = vec![
+            "run".to_string(),
+            "--interface".into(),
+            "127.0.0.1".into(),
+            "--port".into(),
+            port.to_string(),
+            "--authenticate".into(),
+            "update".into(),
+            "--passwords".into(),
+            htpasswd.display().to_string(),
+            "--disable-fallback".into(),
+            packages.display().to_string(),
+        ];
+        let mut server = Guarded::spawn(
+            &tools.bin("pypi-server"),
+            &args,
+            &dir.join("pypiserver.log"),
+            &[],
+        )?;
+        let root_url = format!("http://127.0.0.1:{port}/");
+        server.wait_until_up(&format!("{root_url}health"), "pypiserver")?;
+        Ok(PypiServer {
+            _server: server,
+            root_url,
+            packages,
+            username: username.into(),
+            password: password.into(),
+        })
+    }
+
+    pub fn upload_url(&self) -> String {
+        self.root_url.clone()
+    }
+
+    pub fn index_url(&self) -> String {
+        format!("{}simple/", self.root_url)
+    }
+}
+
+/// A `devpi-server` in offline mode with one user; each test makes its own non-volatile index
+/// (PEP 691 JSON pages, 200 on an identical re-upload, 409 on other bytes).
+#[derive(Debug)]
+pub struct Devpi {
+    _server: Guarded,
+    pub url: String,
+    pub username: String,
+    pub password: String,
+    clientdir: PathBuf,
+}
+
+/// One index on a devpi server.
+#[derive(Debug, Clone)]
+pub struct DevpiIndex {
+    pub upload_url: String,
+    pub index_url: String,
+}
+
+impl Devpi {
+    pub fn start(dir: &Path, username: &str, password: &str) -> Result<Devpi> {
+        let tools = tools()?;
+        let serverdir = dir.join("server");
+        let root_password = "root-password-for-tests";
+        run(Command::new(tools.bin("devpi-init"))
+            .arg("--serverdir")
+            .arg(&serverdir)
+            .args(["--no-root-pypi", "--root-passwd", root_password]))
+        .context("cannot initialise devpi")?;
+        let port = free_port()?;
+        let args = vec![
+            "--serverdir".to_string(),
+            serverdir.display().to_string(),
+            "--host".into(),
+            "127.0.0.1".into(),
+            "--port".into(),
+            port.to_string(),
+            "--offline-mode".into(),
+        ];
+        let mut server = Guarded::spawn(
+            &tools.bin("devpi-server"),
+            &args,
+            &dir.join("devpi.log"),
+            &[],
+        )?;
+        let url = format!("http://127.0.0.1:{port}");
+        server.wait_until_up(&format!("{url}/+api"), "devpi-server")?;
+        let devpi = Devpi {
+            _server: server,
+            url,
+            username: username.into(),
+            password: password.into(),
+            clientdir: dir.join("client"),
+        };
+        devpi.client(&["use", &devpi.url])?;
+        devpi.client(&["user", "-c", username, &format!("password={password}")])?;
+        devpi.client(&["login", username, "--password", password])?;
+        Ok(devpi)
+    }
+
+    fn client(&self, args: &[&str]) -> Result<String> {
+        let tools = tools()?;
+        run(Command::new(tools.bin("devpi"))
+            .arg("--clientdir")
+            .arg(&self.clientdir)
+            .args(args))
+        .with_context(|| format!("`devpi {}` failed", args.first().unwrap_or(&"")))
+    }
+
+    /// Creates a non-volatile index without bases (nothing is inherited from anywhere).
+    pub fn create_index(&self, name: &str) -> Result<DevpiIndex> {
+        let full = format!("{}/{name}", self.username);
+        self.client(&["index", "-c", &full, "volatile=False", "bases="])?;
+        Ok(DevpiIndex {
+            upload_url: format!("{}/{full}/", self.url),
+            index_url: format!("{}/{full}/+simple/", self.url),
+        })
+    }
+}

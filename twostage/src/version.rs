@@ -213,7 +213,8 @@ fn bump_release(current: &Version, index: usize) -> Version {
 }
 
 fn bump_pre(current: &Version, kind: PrereleaseKind) -> Result<Version> {
-    let same_release = || Version::new(current.release().iter().copied()).with_epoch(current.epoch());
+    let same_release =
+        || Version::new(current.release().iter().copied()).with_epoch(current.epoch());
     let pre = |number| Some(Prerelease { kind, number });
     match (current.pre(), current.post()) {
         (Some(existing), None) => {
@@ -287,17 +288,27 @@ mod tests {
     #[test]
     fn reading_accepts_the_pep440_spelling_of_a_semver_tag() {
         assert_eq!(scheme().parse("v0.2.0rc1").unwrap().version, v("0.2.0rc1"));
-        assert_eq!(scheme().parse("v0.2.0-beta.2").unwrap().version, v("0.2.0b2"));
-        assert_eq!(scheme().parse("refs/tags/v1.4.2").unwrap().version, v("1.4.2"));
+        assert_eq!(
+            scheme().parse("v0.2.0-beta.2").unwrap().version,
+            v("0.2.0b2")
+        );
+        assert_eq!(
+            scheme().parse("refs/tags/v1.4.2").unwrap().version,
+            v("1.4.2")
+        );
     }
 
     #[test]
     fn unfaithful_versions_are_refused_with_the_reason() {
         let err = parse_release_version("1.0.0-1").unwrap_err().to_string();
         assert!(err.contains("post-release"), "{err}");
-        let err = parse_release_version("1.0.0+build.5").unwrap_err().to_string();
+        let err = parse_release_version("1.0.0+build.5")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("local version"), "{err}");
-        let err = parse_release_version("1.0.0-x.7.z").unwrap_err().to_string();
+        let err = parse_release_version("1.0.0-x.7.z")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("not a valid version"), "{err}");
         assert!(parse_release_version("1.0.post1").is_ok());
         assert!(parse_release_version("1.0.0-rc.1").is_ok());
@@ -305,7 +316,14 @@ mod tests {
 
     #[test]
     fn malformed_tags_are_refused() {
-        for bad in ["1.2.3", "v1.2.3-prod-prod", "vfoo", "v", "v1.0.0-1", "v1.0.0+abc"] {
+        for bad in [
+            "1.2.3",
+            "v1.2.3-prod-prod",
+            "vfoo",
+            "v",
+            "v1.0.0-1",
+            "v1.0.0+abc",
+        ] {
             assert!(scheme().parse(bad).is_err(), "{bad} should be refused");
         }
     }
@@ -337,8 +355,8 @@ mod tests {
             ("1.4.2", Bump::Exact(v("1.5.0rc1")), "1.5.0rc1"),
         ];
         for (from, bump, to) in table {
-            let next = next_version(&v(from), &bump)
-                .unwrap_or_else(|e| panic!("{from} {bump}: {e}"));
+            let next =
+                next_version(&v(from), &bump).unwrap_or_else(|e| panic!("{from} {bump}: {e}"));
             assert_eq!(next, v(to), "{from} {bump}");
             assert_eq!(next.to_string(), to, "{from} {bump} keeps its spelling");
         }
