@@ -17,7 +17,10 @@ pub const SENTINEL: &str = "pypi-SENTINEL-7f3a9c-never-print-me";
 pub struct Indexes {
     pub pypi: PypiServer,
     pub devpi: Devpi,
+    /// The production index of every test.
     pub devpi_index: DevpiIndex,
+    /// A second devpi index, for tests that stage to devpi.
+    pub devpi_staging: DevpiIndex,
 }
 
 /// One pypiserver and one devpi per test binary, started on first use.
@@ -31,10 +34,12 @@ pub fn indexes() -> &'static Indexes {
             .expect("pypiserver starts");
         let devpi = Devpi::start(&dir.join("devpi"), "tester", SENTINEL).expect("devpi starts");
         let devpi_index = devpi.create_index("production").expect("devpi index");
+        let devpi_staging = devpi.create_index("staging").expect("devpi index");
         Indexes {
             pypi,
             devpi,
             devpi_index,
+            devpi_staging,
         }
     })
 }
@@ -239,15 +244,40 @@ impl Run {
     }
 }
 
-/// `release.toml` pointing both indexes at the local servers.
+/// Which server plays the staging index.
+#[derive(Clone, Copy, Debug)]
+pub enum Staging {
+    Pypiserver,
+    Devpi,
+}
+
+/// `release.toml` pointing both indexes at the local servers (staging on pypiserver), and
+/// building offline with the tools' backends.
 pub fn release_toml(extra_package_keys: &str) -> String {
+    release_toml_on(Staging::Pypiserver, extra_package_keys)
+}
+
+pub fn release_toml_on(staging: Staging, extra_package_keys: &str) -> String {
     let ix = indexes();
+    let (upload, index, username) = match staging {
+        Staging::Pypiserver => (
+            ix.pypi.upload_url(),
+            ix.pypi.index_url(),
+            ix.pypi.username.clone(),
+        ),
+        Staging::Devpi => (
+            ix.devpi_staging.upload_url.clone(),
+            ix.devpi_staging.index_url.clone(),
+            ix.devpi.username.clone(),
+        ),
+    };
+    let python = testbed::tools().unwrap().python();
     format!(
-        "[package]\n{extra_package_keys}\n[staging]\nupload-url = \"{}\"\nindex-url = \"{}\"\n\n[production]\nupload-url = \"{}\"\nindex-url = \"{}\"\n",
-        ix.pypi.upload_url(),
-        ix.pypi.index_url(),
+        "[package]\n{extra_package_keys}\n\n[build]\ncommand = \"'{}' -m build --no-isolation --outdir {{out}}\"\n\n[staging]\nupload-url = \"{upload}\"\nindex-url = \"{index}\"\nusername = \"{username}\"\n\n[production]\nupload-url = \"{}\"\nindex-url = \"{}\"\nusername = \"{}\"\n\n[verify]\nindex-timeout = \"30s\"\n",
+        python.display(),
         ix.devpi_index.upload_url,
         ix.devpi_index.index_url,
+        ix.devpi.username,
     )
 }
 
@@ -271,3 +301,108 @@ pub fn build_wheel(dir: &Path, out: &Path) -> PathBuf {
 }
 
 pub const KEEP_A_CHANGELOG: &str = "# Changelog\n\n## [Unreleased]\n\n### Fixed\n- the thing\n\n## [1.4.2] - 2026-01-02\n\n- earlier\n";
+
+/// How a sample project keeps its version.
+#[derive(Clone, Copy, Debug)]
+pub enum Layout {
+    StaticFlit,
+    StaticHatchling,
+    StaticPoetry,
+    DynamicFlitModule,
+    SetuptoolsAttr,
+    SetupPyOnly,
+    SetuptoolsScm,
+}
+
+/// Writes a sample project named `name` at version 1.4.2 with a Keep a Changelog file.
+pub fn sample(s: &Scratch, layout: Layout, name: &str) {
+    sample_on(s, layout, name, Staging::Pypiserver);
+}
+
+/// Like `sample`, with the staging index on the given server.
+pub fn sample_on(s: &Scratch, layout: Layout, name: &str, staging: Staging) {
+    let module = name.replace('-', "_");
+    let init = "\"\"\"A sample package.\"\"\"\n\n__version__ = \"1.4.2\"  # bumped by twostage\n";
+    let mut keys = String::new();
+    match layout {
+        Layout::StaticFlit => {
+            s.write("pyproject.toml", &format!(
+                "[build-system]\nrequires = [\"flit_core >=3.2,<5\"]\nbuild-backend = \"flit_core.buildapi\"\n\n[project]\nname = \"{name}\"\nversion = \"1.4.2\"\ndescription = \"A sample\"\n"));
+            s.write(
+                &format!("{module}/__init__.py"),
+                "\"\"\"A sample package.\"\"\"\n",
+            );
+        }
+        Layout::StaticHatchling => {
+            s.write("pyproject.toml", &format!(
+                "[build-system]\nrequires = [\"hatchling\"]\nbuild-backend = \"hatchling.build\"\n\n[project]\nname = \"{name}\"\n# The version, kept in step with __init__.py.\nversion = '1.4.2'   # comment stays\ndescription = \"A sample\"\n\n[tool.hatch.build.targets.wheel]\npackages = [\"src/{module}\"]\n"));
+            s.write(&format!("src/{module}/__init__.py"), init);
+            keys = format!("version-files = [\"src/{module}/__init__.py\"]");
+        }
+        Layout::StaticPoetry => {
+            s.write("pyproject.toml", &format!(
+                "[build-system]\nrequires = [\"poetry-core>=1.0.0\"]\nbuild-backend = \"poetry.core.masonry.api\"\n\n[tool.poetry]\nname = \"{name}\"\nversion = \"1.4.2\"\ndescription = \"A sample\"\nauthors = [\"Test <test@example.invalid>\"]\npackages = [{{ include = \"{module}\" }}]\n"));
+            s.write(&format!("{module}/__init__.py"), "");
+        }
+        Layout::DynamicFlitModule => {
+            s.write("pyproject.toml", &format!(
+                "[build-system]\nrequires = [\"flit_core >=3.2,<5\"]\nbuild-backend = \"flit_core.buildapi\"\n\n[project]\nname = \"{name}\"\ndynamic = [\"version\", \"description\"]\n"));
+            s.write(&format!("{module}/__init__.py"), init);
+            keys = format!("version-files = [\"{module}/__init__.py\"]");
+        }
+        Layout::SetuptoolsAttr => {
+            s.write("pyproject.toml", &format!(
+                "[build-system]\nrequires = [\"setuptools>=61\"]\nbuild-backend = \"setuptools.build_meta\"\n\n[project]\nname = \"{name}\"\ndynamic = [\"version\"]\n\n[tool.setuptools.dynamic]\nversion = {{ attr = \"{module}.__version__\" }}\n\n[tool.setuptools.packages.find]\nwhere = [\"src\"]\n"));
+            s.write(&format!("src/{module}/__init__.py"), init);
+            // Another `__version__` in another file is never touched.
+            s.write(
+                &format!("src/{module}/_unicode.py"),
+                "__version__ = \"1.4.2\"  # Unicode data, not ours\n",
+            );
+            keys = format!("version-files = [\"src/{module}/__init__.py\"]");
+        }
+        Layout::SetupPyOnly => {
+            s.write("setup.py", &format!(
+                "import re\nfrom setuptools import setup\n\nwith open(\"{module}/__init__.py\") as f:\n    version = re.search(r'__version__ = \"([^\"]+)\"', f.read()).group(1)\n\nsetup(name=\"{name}\", version=version, packages=[\"{module}\"])\n"));
+            s.write(&format!("{module}/__init__.py"), init);
+            keys = format!("name = \"{name}\"\nversion-files = [\"{module}/__init__.py\"]");
+        }
+        Layout::SetuptoolsScm => {
+            s.write("pyproject.toml", &format!(
+                "[build-system]\nrequires = [\"setuptools>=64\", \"setuptools-scm>=8\"]\nbuild-backend = \"setuptools.build_meta\"\n\n[project]\nname = \"{name}\"\ndynamic = [\"version\"]\n\n[tool.setuptools_scm]\n"));
+            s.write(&format!("{module}/__init__.py"), "");
+        }
+    }
+    s.write("release.toml", &release_toml_on(staging, &keys));
+    s.write("CHANGELOG.md", KEEP_A_CHANGELOG);
+    s.write(".gitignore", "build/\ndist/\n*.egg-info/\n__pycache__/\n");
+    s.commit_all("Initial import");
+    if let Layout::SetuptoolsScm = layout {
+        s.git(&["tag", "-a", "v1.4.2", "-m", "Release v1.4.2"]);
+        s.write(
+            "CHANGELOG.md",
+            &KEEP_A_CHANGELOG.replace("- the thing", "- the thing\n- another"),
+        );
+        s.commit_all("A change after 1.4.2");
+    }
+}
+
+/// Builds the tagged commit from a fresh clone, as the build stage will, and returns the
+/// version in the wheel's filename: the backend's own reading of the version.
+pub fn built_version(s: &Scratch, tag: &str) -> String {
+    let checkout = s.dir.join(format!("checkout-{tag}"));
+    s.git_in(
+        &s.dir,
+        &[
+            "clone",
+            "--quiet",
+            "--branch",
+            tag,
+            s.work.to_str().unwrap(),
+            checkout.to_str().unwrap(),
+        ],
+    );
+    let wheel = build_wheel(&checkout, &s.dir.join(format!("dist-{tag}")));
+    let name = wheel.file_name().unwrap().to_str().unwrap().to_string();
+    name.split('-').nth(1).unwrap().to_string()
+}

@@ -9,12 +9,12 @@ use clap::{Parser, Subcommand};
 use crate::config::Config;
 use crate::git::Repo;
 use crate::version::Bump;
-use crate::{output, release, UsageError};
+use crate::{output, release, stage, UsageError};
 
 /// Two-stage, verified releases of Python packages: tag, build once, stage to TestPyPI,
 /// verify, then promote the same bytes to PyPI.
 #[derive(Parser)]
-#[command(name = "cargo xtask", version, about)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask", version, about)]
 struct Cli {
     /// Act on the git repository that contains this directory (default: the current one).
     #[arg(long, global = true, value_name = "DIR")]
@@ -48,6 +48,18 @@ enum Command {
         /// Skip the checks that need the network (the remote's refs and both indexes).
         #[arg(long)]
         offline: bool,
+    },
+    /// Build the tag once (or take `--dist`), upload it to the staging index, wait until the
+    /// index serves every file with its sha256, and record it in the release note.
+    ///
+    /// What the pre-push hook runs for a release tag. Rerunning it is a no-op success.
+    Stage {
+        /// The release tag, e.g. `v1.4.3`.
+        tag: String,
+        /// Stage the wheels and sdist in this folder (built elsewhere, e.g. a CI matrix)
+        /// instead of building.
+        #[arg(long, value_name = "DIR")]
+        dist: Option<PathBuf>,
     },
 }
 
@@ -95,5 +107,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 offline,
             },
         ),
+        Command::Stage { tag, dist } => stage::run(&repo, &config, &tag, dist.as_deref()),
     }
 }

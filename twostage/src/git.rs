@@ -119,9 +119,48 @@ impl Repo {
             .collect())
     }
 
+    /// The commit a tag points at, `None` when there is no such tag.
+    pub fn tag_commit(&self, name: &str) -> Option<Oid> {
+        let reference = self
+            .repo
+            .find_reference(&format!("refs/tags/{name}"))
+            .ok()?;
+        Some(reference.peel_to_commit().ok()?.id())
+    }
+
+    /// The text of the note on `oid` under `notes_ref`.
+    pub fn note(&self, notes_ref: &str, oid: Oid) -> Option<String> {
+        let note = self.repo.find_note(Some(notes_ref), oid).ok()?;
+        note.message().map(str::to_string)
+    }
+
     /// Runs `git <args>` in the work tree and returns its stdout; fails with git's stderr.
     pub fn git(&self, args: &[&str]) -> Result<String> {
         git_in(&self.root, args)
+    }
+
+    /// Like `git`, with `input` on stdin.
+    pub fn git_with_input(&self, args: &[&str], input: &[u8]) -> Result<String> {
+        use std::io::Write;
+        let mut child = Command::new("git")
+            .args(args)
+            .current_dir(&self.root)
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("cannot run `git`")?;
+        child.stdin.take().context("no stdin")?.write_all(input)?;
+        let out = child.wait_with_output()?;
+        if !out.status.success() {
+            bail!(
+                "`git {}` failed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 }
 

@@ -1,12 +1,20 @@
-//! Package indexes: reading a project's page (PEP 691 JSON where offered, else PEP 503 HTML).
+//! Package indexes: reading a project's page (PEP 691 JSON where offered, else PEP 503 HTML),
+//! uploading one file (a streamed multipart POST to the legacy upload API), and downloading.
 //!
-//! This module answers "what does the index serve for this project?"; deciding what that
-//! means for a release is the stages' business. Credentials embedded in an index URL are
-//! never shown: every URL in a message goes through `redact`.
+//! This module answers "what does the index serve?" and carries out "send this file"; deciding
+//! what to upload, and what a duplicate means, is the stages' business. Credentials are never
+//! shown: every URL in a message goes through `redact`, and a server's message is scrubbed of
+//! the secret before it is repeated.
 
+use std::io::Read;
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+
+use crate::credentials::Credentials;
+use crate::dist::{self, Kind, Metadata};
+use crate::output::Progress;
 
 /// One file listed on a project page.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -313,9 +321,296 @@ pub fn resolve(page: &str, link: &str) -> String {
     format!("{origin}/{}", segments.join("/"))
 }
 
+/// One file to upload, with what the form needs.
+pub struct Upload<'a> {
+    pub path: &'a Path,
+    pub filename: &'a str,
+    pub size: u64,
+    pub sha256: &'a str,
+    pub blake2_256: &'a str,
+    pub metadata: &'a Metadata,
+}
+
+/// How one POST ended.
+#[derive(Debug)]
+pub enum PostOutcome {
+    /// 200: the index took the file.
+    Accepted,
+    /// 409, or 400 saying the file exists: the index has a file of that name, the same or not.
+    Exists(String),
+    /// The connection failed or the index answered 429/5xx: the index may or may not have the
+    /// file. `retry_after` is the server's `Retry-After`, if any.
+    Transient {
+        message: String,
+        retry_after: Option<Duration>,
+    },
+    /// A refusal that another try will not change (400, 401, 403, …), with the server's words.
+    Refused { status: u16, message: String },
+}
+
+pub fn upload_agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        // A streamed body cannot be replayed on a redirect: report it instead (see
+        // reference/pypi-protocol.md §1.1, PyPI's 308 from `/legacy` to `/legacy/`).
+        .max_redirects(0)
+        .timeout_connect(Some(Duration::from_secs(15)))
+        .timeout_recv_response(Some(Duration::from_secs(600)))
+        .user_agent(concat!("twostage/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .into()
+}
+
+/// Sends one file with one multipart POST, streaming it from disk: memory stays flat
+/// whatever the file's size.
+pub fn post_file(
+    agent: &ureq::Agent,
+    upload_url: &str,
+    credentials: &Credentials,
+    file: &Upload,
+) -> PostOutcome {
+    let boundary = format!("twostage-{}", &file.sha256[..32]);
+    let mut head = String::new();
+    let kind = Kind::of(file.filename).unwrap_or(Kind::Sdist);
+    let pyversion = match kind {
+        Kind::Wheel => dist::wheel_python_tag(file.filename)
+            .unwrap_or("py3")
+            .to_string(),
+        Kind::Sdist => "source".to_string(),
+    };
+    let mut fields: Vec<(&str, String)> = vec![
+        (":action", "file_upload".into()),
+        ("protocol_version", "1".into()),
+        ("filetype", kind.filetype().into()),
+        ("pyversion", pyversion),
+        ("sha256_digest", file.sha256.into()),
+        ("blake2_256_digest", file.blake2_256.into()),
+    ];
+    fields.extend(file.metadata.form_fields());
+    for (name, value) in &fields {
+        head.push_str(&format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+        ));
+    }
+    head.push_str(&format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"content\"; filename=\"{}\"\r\n\
+         Content-Type: application/octet-stream\r\n\r\n",
+        file.filename
+    ));
+    let tail = format!("\r\n--{boundary}--\r\n");
+    let length = head.len() as u64 + file.size + tail.len() as u64;
+    let content = match std::fs::File::open(file.path) {
+        Ok(f) => f,
+        Err(e) => {
+            return PostOutcome::Refused {
+                status: 0,
+                message: format!("cannot open `{}`: {e}", file.path.display()),
+            }
+        }
+    };
+    let progress = Progress::new(format!("`{}`", file.filename), length);
+    let body = std::io::Cursor::new(head.into_bytes())
+        .chain(content.take(file.size))
+        .chain(std::io::Cursor::new(tail.into_bytes()));
+    let body = progress.reader(body);
+    let response = agent
+        .post(upload_url)
+        .header(
+            "Content-Type",
+            &format!("multipart/form-data; boundary={boundary}"),
+        )
+        .header("Content-Length", &length.to_string())
+        .header("Authorization", &credentials.basic_auth())
+        // PyPI answers errors as JSON `{"message": …}` when asked (uv does the same).
+        .header(
+            "Accept",
+            "application/json;q=0.9, text/plain;q=0.8, text/html;q=0.7",
+        )
+        .send(ureq::SendBody::from_owned_reader(body));
+    progress.finish();
+    let mut response = match response {
+        Ok(r) => r,
+        Err(e) => {
+            return PostOutcome::Transient {
+                message: scrub(&e.to_string(), credentials),
+                retry_after: None,
+            }
+        }
+    };
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(|s| Duration::from_secs(s.min(60)));
+    let location = response
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let text = response
+        .body_mut()
+        .with_config()
+        .limit(64 * 1024)
+        .read_to_string()
+        .unwrap_or_default();
+    let message = scrub(&server_message(&text), credentials);
+    match status {
+        200..=299 => PostOutcome::Accepted,
+        409 => PostOutcome::Exists(message),
+        400 if message.to_ascii_lowercase().contains("already exist") => {
+            PostOutcome::Exists(message)
+        }
+        429 | 500..=599 => PostOutcome::Transient {
+            message: format!("HTTP {status}: {message}"),
+            retry_after,
+        },
+        300..=399 => PostOutcome::Refused {
+            status,
+            message: format!(
+                "the index redirects to `{}`: set the upload URL to that address",
+                redact(location.as_deref().unwrap_or("?"))
+            ),
+        },
+        _ => PostOutcome::Refused { status, message },
+    }
+}
+
+/// A server's error body made readable: JSON `message`, else the text with tags removed.
+fn server_message(body: &str) -> String {
+    if let Ok(value) = serde_json::from_str::<serde_json::Value>(body) {
+        if let Some(message) = value.get("message").and_then(|m| m.as_str()) {
+            return message.to_string();
+        }
+    }
+    let mut text = String::with_capacity(body.len());
+    let mut in_tag = false;
+    for c in body.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => {
+                in_tag = false;
+                text.push(' ');
+            }
+            c if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    let text = unescape(&text);
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let mut message = words.join(" ");
+    if message.len() > 500 {
+        let cut = (0..=500)
+            .rev()
+            .find(|&i| message.is_char_boundary(i))
+            .unwrap_or(0);
+        message.truncate(cut);
+        message.push('…');
+    }
+    if message.is_empty() {
+        "(no message)".into()
+    } else {
+        message
+    }
+}
+
+/// Removes the secret (and its Base64 form in a Basic header) from a message.
+fn scrub(message: &str, credentials: &Credentials) -> String {
+    let secret = credentials.password.expose();
+    let mut out = redact_urls(message);
+    if !secret.is_empty() {
+        out = out.replace(secret, "***");
+        let header = credentials.basic_auth();
+        let encoded = header.trim_start_matches("Basic ");
+        out = out.replace(encoded, "***");
+    }
+    out
+}
+
+fn redact_urls(message: &str) -> String {
+    message
+        .split(' ')
+        .map(|word| {
+            if word.contains("://") {
+                redact(word)
+            } else {
+                word.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Streams a URL's body through sha256 and returns the hex digest and size; the bytes are
+/// written to `to` when given.
+pub fn download(agent: &ureq::Agent, url: &str, to: Option<&Path>) -> Result<(u64, String)> {
+    use sha2::{Digest, Sha256};
+    let shown = redact(url);
+    let mut response = agent.get(url).call().map_err(|e| {
+        anyhow::anyhow!("cannot download `{shown}`: {}", redact_urls(&e.to_string()))
+    })?;
+    let status = response.status().as_u16();
+    if status != 200 {
+        bail!("cannot download `{shown}`: HTTP {status}");
+    }
+    let mut reader = response.body_mut().with_config().limit(u64::MAX).reader();
+    let mut out = match to {
+        Some(path) => Some(
+            std::fs::File::create(path)
+                .with_context(|| format!("cannot write `{}`", path.display()))?,
+        ),
+        None => None,
+    };
+    let mut sha = Sha256::new();
+    let mut buffer = vec![0u8; 256 * 1024];
+    let mut size = 0u64;
+    loop {
+        let n = reader
+            .read(&mut buffer)
+            .with_context(|| format!("cannot download `{shown}`"))?;
+        if n == 0 {
+            break;
+        }
+        sha.update(&buffer[..n]);
+        if let Some(out) = out.as_mut() {
+            std::io::Write::write_all(out, &buffer[..n])?;
+        }
+        size += n as u64;
+    }
+    Ok((size, dist::hex(&sha.finalize())))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn server_messages_are_readable_and_scrubbed() {
+        assert_eq!(
+            server_message(
+                "<html><body><h1>403 Forbidden</h1><p>Invalid &amp; wrong</p></body></html>"
+            ),
+            "403 Forbidden Invalid & wrong"
+        );
+        assert_eq!(
+            server_message(r#"{"message": "File already exists"}"#),
+            "File already exists"
+        );
+        let credentials = Credentials {
+            username: "__token__".into(),
+            password: crate::credentials::Secret::new("pypi-SECRET"),
+        };
+        let header = credentials.basic_auth();
+        let echoed = format!("bad token pypi-SECRET {header} at https://u:pw@host/x");
+        let scrubbed = scrub(&echoed, &credentials);
+        assert!(!scrubbed.contains("SECRET"), "{scrubbed}");
+        assert!(
+            !scrubbed.contains(header.trim_start_matches("Basic ")),
+            "{scrubbed}"
+        );
+        assert!(!scrubbed.contains("u:pw"), "{scrubbed}");
+    }
 
     #[test]
     fn names_normalize() {

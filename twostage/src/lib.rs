@@ -1,16 +1,23 @@
 //! twostage: two-stage, verified releases of Python packages, driven from `cargo xtask`.
 //!
-//! One module per release stage (`release`, …) orchestrating resource modules that know
-//! nothing of the release plan (`git`, `index`, `manifest`, `changelog`, …).
+//! One module per release stage (`release`, `build`, `stage`) orchestrating resource modules
+//! that know nothing of the release plan (`git`, `index`, `dist`, `manifest`, `changelog`,
+//! `credentials`, `evidence`).
 
+pub mod build;
 pub mod changelog;
 pub mod cli;
+pub mod clock;
 pub mod config;
+pub mod credentials;
+pub mod dist;
+pub mod evidence;
 pub mod git;
 pub mod index;
 pub mod manifest;
 pub mod output;
 pub mod release;
+pub mod stage;
 pub mod testbed;
 pub mod version;
 

@@ -1,7 +1,10 @@
 //! Human output on stderr in cargo's style: a right-aligned verb, green when stderr is a
 //! terminal and `NO_COLOR` is unset. Results meant for programs go to stdout, never here.
 
-use std::io::{IsTerminal, Write};
+use std::io::{IsTerminal, Read, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
 
 fn color() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
@@ -40,6 +43,83 @@ pub fn error(message: impl AsRef<str>) {
         let _ = writeln!(err, "\x1b[1;31merror\x1b[0m: {}", message.as_ref());
     } else {
         let _ = writeln!(err, "error: {}", message.as_ref());
+    }
+}
+
+/// A progress line for a long transfer or wait, drawn only when stderr is a terminal.
+pub struct Progress {
+    label: String,
+    total: u64,
+    done: Arc<AtomicU64>,
+    enabled: bool,
+}
+
+impl Progress {
+    pub fn new(label: impl Into<String>, total: u64) -> Progress {
+        Progress {
+            label: label.into(),
+            total,
+            done: Arc::new(AtomicU64::new(0)),
+            enabled: std::io::stderr().is_terminal(),
+        }
+    }
+
+    /// Wraps a reader so that what it yields advances the line.
+    pub fn reader<R: Read>(&self, inner: R) -> ProgressReader<R> {
+        ProgressReader {
+            inner,
+            label: self.label.clone(),
+            total: self.total,
+            done: Arc::clone(&self.done),
+            enabled: self.enabled,
+            last: None,
+        }
+    }
+
+    /// Draws a free-form progress message (a wait's state) in place.
+    pub fn message(&self, text: &str) {
+        if self.enabled {
+            let mut err = std::io::stderr().lock();
+            let _ = write!(err, "\r\x1b[2K{:>12} {} {text}", "Waiting", self.label);
+            let _ = err.flush();
+        }
+    }
+
+    pub fn finish(&self) {
+        if self.enabled {
+            let _ = write!(std::io::stderr().lock(), "\r\x1b[2K");
+        }
+    }
+}
+
+pub struct ProgressReader<R> {
+    inner: R,
+    label: String,
+    total: u64,
+    done: Arc<AtomicU64>,
+    enabled: bool,
+    last: Option<Instant>,
+}
+
+impl<R: Read> Read for ProgressReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let done = self.done.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
+        if self.enabled && self.last.is_none_or(|t| t.elapsed().as_millis() >= 100) {
+            self.last = Some(Instant::now());
+            let percent = (done * 100).checked_div(self.total).unwrap_or(100);
+            let mut err = std::io::stderr().lock();
+            let _ = write!(
+                err,
+                "\r\x1b[2K{:>12} {} {percent:>3}% ({:.1}/{:.1} MB)",
+                "Uploading",
+                self.label,
+                done as f64 / 1e6,
+                self.total as f64 / 1e6
+            );
+            let _ = err.flush();
+        }
+        Ok(n)
     }
 }
 

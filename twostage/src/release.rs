@@ -186,7 +186,7 @@ fn roll_changelog(root: &Path, config: &Config, plan: &mut Plan) {
         &text,
         &plan.next.to_string(),
         &plan.tag,
-        &changelog::today(),
+        &crate::clock::today(),
     ) {
         Roll::Rolled { text: new, empty } => {
             if empty {

@@ -1,0 +1,420 @@
+//! `stage`: build once from a clean clone, upload to a real local index (pypiserver and
+//! devpi), wait until it serves the files, record the evidence note.
+
+mod common;
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use common::*;
+
+fn listing(staging: Staging, project: &str) -> Vec<(String, Option<String>)> {
+    let ix = indexes();
+    let url = match staging {
+        Staging::Pypiserver => ix.pypi.index_url(),
+        Staging::Devpi => ix.devpi_staging.index_url.clone(),
+    };
+    let mut files: Vec<(String, Option<String>)> =
+        twostage::index::project_files(&twostage::index::agent(), &url, project)
+            .unwrap()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|f| (f.filename, f.sha256))
+            .collect();
+    files.sort();
+    files
+}
+
+fn frozen_dir(s: &Scratch, tag: &str) -> PathBuf {
+    s.work.join(".git/twostage").join(tag).join("dist")
+}
+
+/// (filename, sha256) of the frozen files.
+fn frozen(s: &Scratch, tag: &str) -> Vec<(String, Option<String>)> {
+    let mut files: Vec<(String, Option<String>)> = std::fs::read_dir(frozen_dir(s, tag))
+        .unwrap()
+        .map(|e| {
+            let path = e.unwrap().path();
+            let (_, sha, _) = twostage::dist::digests(&path).unwrap();
+            (
+                path.file_name().unwrap().to_str().unwrap().to_string(),
+                Some(sha),
+            )
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+fn stage(s: &Scratch, args: &[&str], token: &str) -> Run {
+    let out = s
+        .command(env!("CARGO_BIN_EXE_twostage"))
+        .arg("stage")
+        .args(args)
+        .env("TEST_PYPI_TOKEN", token)
+        .output()
+        .unwrap();
+    Run::from(out)
+}
+
+/// Every git object, every file under the scratch folder: none may hold the token.
+fn assert_no_secret_anywhere(s: &Scratch, token: &str) {
+    let objects = s
+        .command("git")
+        .args(["cat-file", "--batch-all-objects", "--batch"])
+        .output()
+        .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&objects.stdout).contains(token),
+        "a git object holds the token"
+    );
+    let mut stack = vec![s.dir.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let bytes = std::fs::read(&path).unwrap();
+                let base64 = twostage::credentials::base64(format!("__token__:{token}").as_bytes());
+                let text = String::from_utf8_lossy(&bytes);
+                assert!(
+                    !text.contains(token) && !text.contains(&base64),
+                    "{} holds the token",
+                    path.display()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn stage_uploads_waits_and_records_and_a_rerun_changes_nothing() {
+    for staging in [Staging::Pypiserver, Staging::Devpi] {
+        let name = format!("ts-stage-{}", format!("{staging:?}").to_lowercase());
+        let s = Scratch::new(&name);
+        sample_on(&s, Layout::StaticFlit, &name, staging);
+        s.twostage(&["release", "patch", "--push"]).success();
+
+        let run = stage(&s, &["v1.4.3"], SENTINEL).success();
+        run.stderr_has("Building").stderr_has("Staged");
+        let frozen = frozen(&s, "v1.4.3");
+        assert_eq!(frozen.len(), 2, "a wheel and an sdist: {frozen:?}");
+        // The index serves exactly the frozen bytes.
+        assert_eq!(listing(staging, &name), frozen, "{staging:?}");
+
+        // The note on the release commit records the artifacts and the staging upload, and
+        // it is on the remote.
+        let note = s.git(&["notes", "--ref=release", "show", "v1.4.3^{commit}"]);
+        for (filename, sha) in &frozen {
+            assert!(
+                note.contains(filename.as_str()) && note.contains(sha.as_deref().unwrap()),
+                "{note}"
+            );
+        }
+        assert!(
+            note.contains("[staging]") && note.contains("uploaded = ["),
+            "{note}"
+        );
+        let remote_notes = s.git(&["ls-remote", "origin", "refs/notes/release"]);
+        assert!(
+            remote_notes.ends_with("refs/notes/release"),
+            "{remote_notes}"
+        );
+
+        // A rerun uploads nothing and builds nothing.
+        let run = stage(&s, &["v1.4.3"], SENTINEL).success();
+        run.stderr_has("already");
+        assert!(
+            !run.stderr.contains("Uploading") && !run.stderr.contains("Building"),
+            "{}",
+            run.stderr
+        );
+        assert_eq!(listing(staging, &name), frozen);
+
+        // Without the note (a rerun after a crash before recording), the index is asked and
+        // every file is found there: nothing is uploaded twice.
+        s.git(&["notes", "--ref=release", "remove", "v1.4.3^{commit}"]);
+        let run = stage(&s, &["v1.4.3"], SENTINEL).success();
+        run.stderr_has("Fresh")
+            .stderr_has("0 uploaded, 2 already there");
+        assert!(!run.stderr.contains("Uploading"), "{}", run.stderr);
+        assert_eq!(listing(staging, &name), frozen);
+        assert_no_secret_anywhere(&s, SENTINEL);
+    }
+}
+
+#[test]
+fn a_same_named_file_with_other_bytes_stops_before_anything_is_uploaded() {
+    for staging in [Staging::Pypiserver, Staging::Devpi] {
+        let name = format!("ts-conflict-{}", format!("{staging:?}").to_lowercase());
+        let s = Scratch::new(&name);
+        sample_on(&s, Layout::StaticFlit, &name, staging);
+        s.twostage(&["release", "patch"]).success();
+        // Someone uploaded an sdist of 1.4.3 built from other sources.
+        let other = s.dir.join("other");
+        s.git_in(
+            &s.dir,
+            &[
+                "clone",
+                "--quiet",
+                "--branch",
+                "v1.4.3",
+                s.work.to_str().unwrap(),
+                other.to_str().unwrap(),
+            ],
+        );
+        std::fs::write(other.join("EXTRA.txt"), "other bytes\n").unwrap();
+        std::fs::write(
+            other.join(format!("{}/__init__.py", name.replace('-', "_"))),
+            "\"\"\"Other.\"\"\"\n",
+        )
+        .unwrap();
+        let sdist = build(&other, &s.dir.join("other-dist"), "--sdist");
+        upload_with_twine(&s, staging, &sdist);
+        let before = listing(staging, &name);
+        assert_eq!(before.len(), 1);
+
+        let run = stage(&s, &["v1.4.3"], SENTINEL).failure(1);
+        let sdist_name = sdist.file_name().unwrap().to_str().unwrap();
+        run.stderr_has("nothing was uploaded")
+            .stderr_has(sdist_name);
+        // The wheel was not uploaded either.
+        assert_eq!(listing(staging, &name), before, "{staging:?}");
+        assert!(
+            s.git(&["notes", "--ref=release", "list"]).is_empty(),
+            "no note is written"
+        );
+    }
+}
+
+fn build(dir: &std::path::Path, out: &std::path::Path, kind: &str) -> PathBuf {
+    let tools = twostage::testbed::tools().unwrap();
+    let status = std::process::Command::new(tools.python())
+        .args(["-m", "build", "--no-isolation", kind, "--outdir"])
+        .arg(out)
+        .arg(dir)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::fs::read_dir(out)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path()
+}
+
+fn upload_with_twine(s: &Scratch, staging: Staging, file: &std::path::Path) {
+    let ix = indexes();
+    let (url, user) = match staging {
+        Staging::Pypiserver => (ix.pypi.upload_url(), ix.pypi.username.clone()),
+        Staging::Devpi => (
+            ix.devpi_staging.upload_url.clone(),
+            ix.devpi.username.clone(),
+        ),
+    };
+    let tools = twostage::testbed::tools().unwrap();
+    let out = s
+        .command(tools.bin("twine"))
+        .args([
+            "upload",
+            "--non-interactive",
+            "--disable-progress-bar",
+            "--repository-url",
+            &url,
+            "-u",
+            &user,
+        ])
+        .env("TWINE_PASSWORD", SENTINEL)
+        .arg(file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_wrong_token_is_a_clear_refusal_and_never_printed() {
+    let wrong = "pypi-WRONG-token-5b1e-do-not-print";
+    for staging in [Staging::Pypiserver, Staging::Devpi] {
+        let name = format!("ts-wrong-token-{}", format!("{staging:?}").to_lowercase());
+        let s = Scratch::new(&name);
+        sample_on(&s, Layout::StaticFlit, &name, staging);
+        s.twostage(&["release", "patch"]).success();
+        let run = stage(&s, &["v1.4.3"], wrong).failure(1);
+        run.stderr_has("refused").stderr_has("TEST_PYPI_TOKEN");
+        assert!(
+            run.stderr.contains("HTTP 403") || run.stderr.contains("HTTP 401"),
+            "{}",
+            run.stderr
+        );
+        assert!(!run.stderr.contains(wrong) && !run.stdout.contains(wrong));
+        assert!(listing(staging, &name).is_empty());
+        assert_no_secret_anywhere(&s, wrong);
+    }
+}
+
+#[test]
+fn a_missing_token_is_reported_before_anything_is_built() {
+    let s = Scratch::new("no-token");
+    sample(&s, Layout::StaticFlit, "ts-no-token");
+    s.twostage(&["release", "patch"]).success();
+    let run = s.twostage(&["stage", "v1.4.3"]).failure(1);
+    run.stderr_has("set `TEST_PYPI_TOKEN`");
+    assert!(!s.work.join(".git/twostage").exists(), "nothing was built");
+}
+
+#[test]
+fn an_index_that_is_down_fails_after_bounded_retries() {
+    let s = Scratch::new("down");
+    sample(&s, Layout::StaticFlit, "ts-down");
+    s.twostage(&["release", "patch"]).success();
+    let port = twostage::testbed::free_port().unwrap();
+    let started = std::time::Instant::now();
+    let out = s
+        .command(env!("CARGO_BIN_EXE_twostage"))
+        .args(["stage", "v1.4.3"])
+        .env("TEST_PYPI_TOKEN", SENTINEL)
+        .env(
+            "TWOSTAGE_STAGING_INDEX_URL",
+            format!("http://127.0.0.1:{port}/simple/"),
+        )
+        .env(
+            "TWOSTAGE_STAGING_UPLOAD_URL",
+            format!("http://127.0.0.1:{port}/"),
+        )
+        .output()
+        .unwrap();
+    let run = Run::from(out).failure(1);
+    run.stderr_has("cannot read the staging index")
+        .stderr_has(&format!("127.0.0.1:{port}"));
+    assert!(started.elapsed().as_secs() < 60, "retries are bounded");
+}
+
+#[test]
+fn an_artifact_whose_version_disagrees_with_the_tag_is_refused_before_upload() {
+    let s = Scratch::new("wrong-version");
+    sample(&s, Layout::StaticFlit, "ts-wrong-version");
+    s.twostage(&["release", "patch"]).success();
+    // A wheel of 1.4.4 offered for the tag v1.4.3.
+    let other = s.dir.join("other");
+    s.git_in(
+        &s.dir,
+        &[
+            "clone",
+            "--quiet",
+            s.work.to_str().unwrap(),
+            other.to_str().unwrap(),
+        ],
+    );
+    let pyproject = std::fs::read_to_string(other.join("pyproject.toml")).unwrap();
+    std::fs::write(
+        other.join("pyproject.toml"),
+        pyproject.replace("1.4.3", "1.4.4"),
+    )
+    .unwrap();
+    let dist = s.dir.join("dist");
+    build(&other, &dist, "--wheel");
+    let run = stage(&s, &["v1.4.3", "--dist", dist.to_str().unwrap()], SENTINEL).failure(1);
+    run.stderr_has("its metadata says version `1.4.4`, but the tag is for `1.4.3`");
+    assert!(listing(Staging::Pypiserver, "ts-wrong-version").is_empty());
+}
+
+#[test]
+fn dist_stages_a_set_built_elsewhere() {
+    let s = Scratch::new("dist");
+    sample(&s, Layout::StaticFlit, "ts-dist");
+    s.twostage(&["release", "patch"]).success();
+    let other = s.dir.join("other");
+    s.git_in(
+        &s.dir,
+        &[
+            "clone",
+            "--quiet",
+            "--branch",
+            "v1.4.3",
+            s.work.to_str().unwrap(),
+            other.to_str().unwrap(),
+        ],
+    );
+    let dist = s.dir.join("dist");
+    build(&other, &dist, "--wheel");
+    stage(&s, &["v1.4.3", "--dist", dist.to_str().unwrap()], SENTINEL)
+        .success()
+        .stderr_has("1 uploaded");
+    assert_eq!(
+        listing(Staging::Pypiserver, "ts-dist"),
+        frozen(&s, "v1.4.3")
+    );
+    assert!(
+        std::fs::read_dir(&dist).unwrap().count() == 1,
+        "the caller's files stay"
+    );
+}
+
+#[test]
+fn an_uncommitted_file_never_reaches_an_artifact() {
+    let s = Scratch::new("uncommitted");
+    sample(&s, Layout::StaticFlit, "ts-uncommitted");
+    s.twostage(&["release", "patch"]).success();
+    s.write("ts_uncommitted/local_only.py", "LEAK = True\n");
+    s.write(
+        "ts_uncommitted/__init__.py",
+        "\"\"\"Edited after the tag.\"\"\"\nLEAK = True\n",
+    );
+    stage(&s, &["v1.4.3"], SENTINEL).success();
+    let (wheel, _) = frozen(&s, "v1.4.3")
+        .into_iter()
+        .find(|(f, _)| f.ends_with(".whl"))
+        .unwrap();
+    let wheel = frozen_dir(&s, "v1.4.3").join(wheel);
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(&wheel).unwrap()).unwrap();
+    let names: Vec<String> = zip.file_names().map(|n| n.unwrap().to_string()).collect();
+    assert!(!names.iter().any(|n| n.contains("local_only")), "{names:?}");
+    let mut init = String::new();
+    zip.by_name("ts_uncommitted/__init__.py")
+        .unwrap()
+        .read_to_string(&mut init)
+        .unwrap();
+    assert!(!init.contains("LEAK"), "{init}");
+}
+
+#[test]
+fn a_setuptools_scm_project_builds_exactly_the_tag_version() {
+    let s = Scratch::new("scm-stage");
+    sample(&s, Layout::SetuptoolsScm, "ts-scm-stage");
+    s.twostage(&["release", "patch"]).success();
+    stage(&s, &["v1.4.3"], SENTINEL).success();
+    let files: Vec<String> = frozen(&s, "v1.4.3").into_iter().map(|(f, _)| f).collect();
+    assert_eq!(
+        files,
+        [
+            "ts_scm_stage-1.4.3-py3-none-any.whl",
+            "ts_scm_stage-1.4.3.tar.gz"
+        ]
+    );
+    for file in &files {
+        let metadata = twostage::dist::read_metadata(&frozen_dir(&s, "v1.4.3").join(file)).unwrap();
+        assert_eq!(metadata.get("Version"), Some("1.4.3"), "{file}");
+    }
+}
+
+#[test]
+fn a_production_or_unknown_tag_is_a_usage_error() {
+    let s = Scratch::new("bad-tag");
+    sample(&s, Layout::StaticFlit, "ts-bad-tag");
+    stage(&s, &["v1.4.3-prod"], SENTINEL)
+        .failure(2)
+        .stderr_has("production tag");
+    stage(&s, &["v9.9.9"], SENTINEL)
+        .failure(2)
+        .stderr_has("no tag `v9.9.9`");
+    stage(&s, &["1.2.3"], SENTINEL)
+        .failure(2)
+        .stderr_has("not a release tag");
+}

@@ -1,0 +1,306 @@
+//! The `build` stage: build a release tag's sdist and wheels once, from a clean clone of the
+//! tagged commit (never the working tree, so an uncommitted file cannot reach an artifact; with
+//! its `.git`, so setuptools-scm and hatch-vcs see the tag), check every artifact's metadata
+//! and filename against the tag, and freeze the files with their size and digests under
+//! `$(git rev-parse --git-common-dir)/twostage/<tag>/`. A second build of the same tag reuses
+//! the frozen files. `stage --dist` freezes a set built elsewhere through the same checks.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use pep440_rs::Version;
+use toml_edit::DocumentMut;
+
+use crate::config::Config;
+use crate::dist::{self, Kind};
+use crate::evidence::{self, ArtifactRecord};
+use crate::git::Repo;
+use crate::output;
+
+/// A tag's frozen artifacts: the files in `dir`, described by `artifacts`.
+#[derive(Debug, Clone)]
+pub struct Frozen {
+    pub dir: PathBuf,
+    pub artifacts: Vec<ArtifactRecord>,
+}
+
+impl Frozen {
+    pub fn path(&self, artifact: &ArtifactRecord) -> PathBuf {
+        self.dir.join(&artifact.filename)
+    }
+}
+
+/// `<git-common-dir>/twostage/<tag>/`: the local working state of one release.
+pub fn work_dir(repo: &Repo, tag: &str) -> PathBuf {
+    repo.common_dir().join("twostage").join(tag)
+}
+
+fn manifest_path(work: &Path) -> PathBuf {
+    work.join("artifacts.toml")
+}
+
+/// The frozen files of `tag`, if they were frozen and still hash as recorded.
+pub fn frozen(repo: &Repo, tag: &str) -> Result<Option<Frozen>> {
+    let work = work_dir(repo, tag);
+    let Ok(text) = std::fs::read_to_string(manifest_path(&work)) else {
+        return Ok(None);
+    };
+    let doc: DocumentMut = text
+        .parse()
+        .with_context(|| format!("`{}` is damaged", manifest_path(&work).display()))?;
+    let frozen = Frozen {
+        dir: work.join("dist"),
+        artifacts: evidence::artifacts_of(&doc),
+    };
+    for artifact in &frozen.artifacts {
+        let path = frozen.path(artifact);
+        let (size, sha256, _) = dist::digests(&path).with_context(|| {
+            format!(
+                "a frozen artifact of {tag} is missing: remove `{}` to build again",
+                work.display()
+            )
+        })?;
+        if size != artifact.size || sha256 != artifact.sha256 {
+            bail!(
+                "the frozen `{}` of {tag} changed on disk since it was built: remove `{}` to build again",
+                artifact.filename,
+                work.display()
+            );
+        }
+    }
+    Ok(Some(frozen))
+}
+
+/// Builds `tag` (at `commit`) unless its artifacts are already frozen.
+pub fn ensure_built(
+    repo: &Repo,
+    config: &Config,
+    tag: &str,
+    version: &Version,
+    commit: git2::Oid,
+    project: Option<&str>,
+) -> Result<Frozen> {
+    if let Some(frozen) = frozen(repo, tag)? {
+        output::status(
+            "Fresh",
+            format!(
+                "{tag}: {} frozen files, built before",
+                frozen.artifacts.len()
+            ),
+        );
+        return Ok(frozen);
+    }
+    let work = work_dir(repo, tag);
+    let checkout = work.join("checkout");
+    let out = work.join("out");
+    for dir in [&checkout, &out] {
+        if dir.exists() {
+            std::fs::remove_dir_all(dir)
+                .with_context(|| format!("cannot clear `{}`", dir.display()))?;
+        }
+    }
+    std::fs::create_dir_all(&out)?;
+    let started = Instant::now();
+    let source = repo.common_dir().display().to_string();
+    let checkout_str = checkout.display().to_string();
+    repo.git(&["clone", "--quiet", "--no-checkout", &source, &checkout_str])
+        .context("cannot make a clean clone for the build")?;
+    crate::git::git_in(
+        &checkout,
+        &["checkout", "--quiet", "--detach", &commit.to_string()],
+    )
+    .context("cannot check out the tagged commit")?;
+
+    let command = build_command(config, &out);
+    output::status("Building", format!("{tag} in a clean clone: `{command}`"));
+    let log = work.join("build.log");
+    let log_file = std::fs::File::create(&log)?;
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg(&command)
+        .current_dir(&checkout)
+        .stdin(Stdio::null())
+        .stdout(log_file.try_clone()?)
+        .stderr(log_file)
+        .status()
+        .with_context(|| format!("cannot run `{command}`"))?;
+    if !status.success() {
+        bail!(
+            "the build of {tag} failed ({status}); the end of `{}`:\n{}",
+            log.display(),
+            tail(&log, 25)
+        );
+    }
+    let built: Vec<PathBuf> = std::fs::read_dir(&out)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file())
+        .collect();
+    let frozen = freeze(repo, tag, version, project, &built)?;
+    std::fs::remove_dir_all(&checkout).ok();
+    std::fs::remove_dir_all(&out).ok();
+    output::status(
+        "Built",
+        format!(
+            "{tag}: {} in {:.1}s",
+            names(&frozen.artifacts),
+            started.elapsed().as_secs_f64()
+        ),
+    );
+    Ok(frozen)
+}
+
+/// Freezes artifacts built elsewhere (`stage --dist DIR`), with the same checks.
+pub fn freeze_from(
+    repo: &Repo,
+    tag: &str,
+    version: &Version,
+    project: Option<&str>,
+    dir: &Path,
+) -> Result<Frozen> {
+    let files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read `{}`", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.is_file()
+                && p.file_name()
+                    .and_then(|n| n.to_str())
+                    .and_then(Kind::of)
+                    .is_some()
+        })
+        .collect();
+    if let Some(existing) = frozen(repo, tag)? {
+        let mut offered = Vec::new();
+        for file in &files {
+            let (size, sha256, blake2_256) = dist::digests(file)?;
+            let filename = file
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default()
+                .to_string();
+            offered.push(ArtifactRecord {
+                filename,
+                size,
+                sha256,
+                blake2_256,
+            });
+        }
+        offered.sort_by(|a, b| a.filename.cmp(&b.filename));
+        if offered == existing.artifacts {
+            return Ok(existing);
+        }
+        bail!(
+            "{tag} is already frozen with other files ({}) than `{}` holds: remove `{}` to replace them",
+            names(&existing.artifacts),
+            dir.display(),
+            work_dir(repo, tag).display()
+        );
+    }
+    freeze(repo, tag, version, project, &files)
+}
+
+/// Checks every file, then moves them under the tag's `dist/` with their digests recorded.
+fn freeze(
+    repo: &Repo,
+    tag: &str,
+    version: &Version,
+    project: Option<&str>,
+    files: &[PathBuf],
+) -> Result<Frozen> {
+    let mut problems = Vec::new();
+    let mut sdists = 0;
+    let mut accepted = Vec::new();
+    for file in files {
+        let filename = file
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string();
+        match Kind::of(&filename) {
+            Some(Kind::Sdist) => sdists += 1,
+            Some(Kind::Wheel) => {}
+            None => {
+                problems.push(format!(
+                    "`{filename}` is neither a wheel nor a `.tar.gz` sdist"
+                ));
+                continue;
+            }
+        }
+        match dist::read_metadata(file) {
+            Ok(metadata) => problems.extend(dist::check(&filename, &metadata, project, version)),
+            Err(e) => problems.push(format!("{e:#}")),
+        }
+        accepted.push((filename, file));
+    }
+    if accepted.is_empty() {
+        problems.push("the build produced no wheel and no sdist".into());
+    }
+    if sdists > 1 {
+        problems.push("more than one sdist: an index takes one sdist per release".into());
+    }
+    if !problems.is_empty() {
+        bail!(
+            "the artifacts of {tag} cannot be released:\n  - {}",
+            problems.join("\n  - ")
+        );
+    }
+    let work = work_dir(repo, tag);
+    let dist_dir = work.join("dist");
+    if dist_dir.exists() {
+        std::fs::remove_dir_all(&dist_dir)?;
+    }
+    std::fs::create_dir_all(&dist_dir)?;
+    let mut artifacts = Vec::new();
+    for (filename, file) in accepted {
+        let target = dist_dir.join(&filename);
+        // Copied, not moved: `--dist` files belong to the caller.
+        std::fs::copy(file, &target)
+            .with_context(|| format!("cannot copy `{}`", file.display()))?;
+        let (size, sha256, blake2_256) = dist::digests(&target)?;
+        artifacts.push(ArtifactRecord {
+            filename,
+            size,
+            sha256,
+            blake2_256,
+        });
+    }
+    artifacts.sort_by(|a, b| a.filename.cmp(&b.filename));
+    let mut doc = DocumentMut::new();
+    doc["tag"] = toml_edit::value(tag);
+    evidence::set_artifacts(&mut doc, &artifacts);
+    // The manifest is written last: its presence means the freeze is complete.
+    std::fs::write(manifest_path(&work), doc.to_string())?;
+    Ok(Frozen {
+        dir: dist_dir,
+        artifacts,
+    })
+}
+
+fn build_command(config: &Config, out: &Path) -> String {
+    let quoted = format!("'{}'", out.display().to_string().replace('\'', "'\\''"));
+    match &config.build.command {
+        Some(command) => command.replace("{out}", &quoted),
+        None if on_path("uv") => format!("uv build --out-dir {quoted}"),
+        None => format!("python3 -m build --outdir {quoted}"),
+    }
+}
+
+fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
+}
+
+fn tail(path: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+pub fn names(artifacts: &[ArtifactRecord]) -> String {
+    artifacts
+        .iter()
+        .map(|a| format!("`{}`", a.filename))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

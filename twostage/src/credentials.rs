@@ -1,0 +1,183 @@
+//! Upload credentials: the variable named by `token-env`, else the matching `~/.pypirc`
+//! section (`testpypi` for staging, `pypi` for production). A `Secret` never prints itself:
+//! its `Debug` and `Display` show `***`, so it cannot leak through an error chain or a log.
+
+use std::fmt;
+use std::path::Path;
+
+use anyhow::Result;
+
+use crate::config;
+
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    /// The value, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub username: String,
+    pub password: Secret,
+}
+
+impl Credentials {
+    /// The `Authorization` header value (HTTP Basic).
+    pub fn basic_auth(&self) -> String {
+        format!(
+            "Basic {}",
+            base64(format!("{}:{}", self.username, self.password.expose()).as_bytes())
+        )
+    }
+}
+
+/// Finds the credentials for an index; a missing one is an error naming the variable and
+/// saying where to get a token.
+pub fn for_index(
+    index: &config::Index,
+    pypirc_section: &str,
+    home: Option<&Path>,
+) -> Result<Credentials> {
+    if let Ok(token) = std::env::var(&index.token_env) {
+        if !token.trim().is_empty() {
+            return Ok(Credentials {
+                username: index.username.clone(),
+                password: Secret::new(token.trim()),
+            });
+        }
+    }
+    if let Some(found) = home.and_then(|home| from_pypirc(&home.join(".pypirc"), pypirc_section)) {
+        return Ok(found);
+    }
+    let where_to_get = if index.upload_url.contains("test.pypi.org") {
+        " (an API token from https://test.pypi.org/manage/account/token/)"
+    } else if index.upload_url.contains("pypi.org") {
+        " (an API token from https://pypi.org/manage/account/token/)"
+    } else {
+        ""
+    };
+    anyhow::bail!(
+        "no credentials for `{}`: set `{}` to the upload token or password{where_to_get}, or add a \
+         `[{pypirc_section}]` section with a `password` to `~/.pypirc`",
+        crate::index::redact(&index.upload_url),
+        index.token_env
+    )
+}
+
+/// `username`/`password` of one section of a `.pypirc` (an INI file).
+fn from_pypirc(path: &Path, section: &str) -> Option<Credentials> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let mut in_section = false;
+    let mut username = None;
+    let mut password = None;
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with('[') && line.ends_with(']') {
+            in_section = line[1..line.len() - 1].trim() == section;
+            continue;
+        }
+        if !in_section || line.starts_with(['#', ';']) {
+            continue;
+        }
+        if let Some((key, value)) = line.split_once(['=', ':']) {
+            match key.trim() {
+                "username" => username = Some(value.trim().to_string()),
+                "password" => password = Some(value.trim().to_string()),
+                _ => {}
+            }
+        }
+    }
+    Some(Credentials {
+        username: username.unwrap_or_else(|| "__token__".into()),
+        password: Secret::new(password.filter(|p| !p.is_empty())?),
+    })
+}
+
+pub fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_rfc4648() {
+        for (input, expected) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(base64(input.as_bytes()), expected);
+        }
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let c = Credentials {
+            username: "__token__".into(),
+            password: Secret::new("pypi-s3cret"),
+        };
+        assert!(!format!("{c:?}").contains("s3cret"));
+        assert!(!format!("{}", c.password).contains("s3cret"));
+    }
+
+    #[test]
+    fn pypirc_sections() {
+        let dir = std::env::temp_dir().join(format!("twostage-pypirc-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(".pypirc");
+        std::fs::write(
+            &path,
+            "[distutils]\nindex-servers = pypi testpypi\n\n[pypi]\nusername = __token__\npassword = pypi-prod\n\n[testpypi]\npassword: pypi-test\n",
+        )
+        .unwrap();
+        assert_eq!(
+            from_pypirc(&path, "pypi").unwrap().password.expose(),
+            "pypi-prod"
+        );
+        let test = from_pypirc(&path, "testpypi").unwrap();
+        assert_eq!(test.password.expose(), "pypi-test");
+        assert_eq!(test.username, "__token__");
+        assert!(from_pypirc(&path, "other").is_none());
+    }
+}

@@ -1,0 +1,504 @@
+//! Built distributions: their filenames, their core metadata (wheel `METADATA`, sdist
+//! `PKG-INFO`) and their digests. Reading is bounded: a metadata file larger than
+//! `METADATA_LIMIT`, an archive with too many members, or an sdist with more than one
+//! `PKG-INFO` is refused, so a hostile or broken artifact cannot exhaust memory.
+
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use blake2::Blake2b256;
+use pep440_rs::Version;
+use sha2::{Digest, Sha256};
+
+use crate::index::normalize_name;
+
+pub const METADATA_LIMIT: u64 = 8 * 1024 * 1024;
+const MEMBER_LIMIT: usize = 200_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Wheel,
+    Sdist,
+}
+
+impl Kind {
+    pub fn of(filename: &str) -> Option<Kind> {
+        if filename.ends_with(".whl") {
+            Some(Kind::Wheel)
+        } else if filename.ends_with(".tar.gz") {
+            Some(Kind::Sdist)
+        } else {
+            None
+        }
+    }
+
+    /// The upload form's `filetype`.
+    pub fn filetype(self) -> &'static str {
+        match self {
+            Kind::Wheel => "bdist_wheel",
+            Kind::Sdist => "sdist",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Wheel => "wheel",
+            Kind::Sdist => "sdist",
+        }
+    }
+}
+
+/// Core metadata as ordered `(field, value)` pairs; the description body, if any, is
+/// stored as a `Description` field.
+#[derive(Debug, Clone, Default)]
+pub struct Metadata {
+    pub fields: Vec<(String, String)>,
+}
+
+impl Metadata {
+    pub fn parse(text: &str) -> Metadata {
+        let mut fields: Vec<(String, String)> = Vec::new();
+        let mut lines = text.split_inclusive('\n');
+        for line in lines.by_ref() {
+            let bare = line.trim_end_matches(['\n', '\r']);
+            if bare.is_empty() {
+                break;
+            }
+            if bare.starts_with([' ', '\t']) {
+                if let Some((_, value)) = fields.last_mut() {
+                    value.push('\n');
+                    value.push_str(bare.trim_start());
+                }
+                continue;
+            }
+            if let Some((key, value)) = bare.split_once(':') {
+                fields.push((key.trim().to_string(), value.trim().to_string()));
+            }
+        }
+        let body: String = lines.collect();
+        if !body.trim().is_empty() {
+            fields.push(("Description".into(), body));
+        }
+        Metadata { fields }
+    }
+
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The legacy upload API's form fields for this metadata (warehouse's names; multi-use
+    /// fields repeated). `requires_python` is always sent, as twine and uv do.
+    pub fn form_fields(&self) -> Vec<(&'static str, String)> {
+        const MAP: &[(&str, &str)] = &[
+            ("metadata-version", "metadata_version"),
+            ("name", "name"),
+            ("version", "version"),
+            ("summary", "summary"),
+            ("description", "description"),
+            ("description-content-type", "description_content_type"),
+            ("keywords", "keywords"),
+            ("home-page", "home_page"),
+            ("download-url", "download_url"),
+            ("author", "author"),
+            ("author-email", "author_email"),
+            ("maintainer", "maintainer"),
+            ("maintainer-email", "maintainer_email"),
+            ("license", "license"),
+            ("license-expression", "license_expression"),
+            ("requires-python", "requires_python"),
+            ("classifier", "classifiers"),
+            ("requires-dist", "requires_dist"),
+            ("provides-extra", "provides_extra"),
+            ("project-url", "project_urls"),
+            ("platform", "platform"),
+            ("dynamic", "dynamic"),
+            ("license-file", "license_file"),
+            ("obsoletes-dist", "obsoletes_dist"),
+            ("provides-dist", "provides_dist"),
+            ("requires-external", "requires_external"),
+        ];
+        let mut out = Vec::new();
+        for (key, value) in &self.fields {
+            let key = key.to_ascii_lowercase();
+            if let Some((_, form)) = MAP.iter().find(|(k, _)| *k == key) {
+                out.push((*form, value.clone()));
+            }
+        }
+        if !out.iter().any(|(k, _)| *k == "requires_python") {
+            out.push(("requires_python", String::new()));
+        }
+        out
+    }
+}
+
+/// Reads the core metadata of a wheel or an sdist.
+pub fn read_metadata(path: &Path) -> Result<Metadata> {
+    let filename = file_name(path)?;
+    match Kind::of(&filename) {
+        Some(Kind::Wheel) => read_wheel_metadata(path),
+        Some(Kind::Sdist) => read_sdist_metadata(path),
+        None => bail!("`{filename}` is neither a wheel (`.whl`) nor an sdist (`.tar.gz`)"),
+    }
+    .with_context(|| format!("cannot read the metadata of `{filename}`"))
+}
+
+fn file_name(path: &Path) -> Result<String> {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .map(str::to_string)
+        .with_context(|| format!("`{}` has no UTF-8 file name", path.display()))
+}
+
+fn read_limited(reader: impl Read, declared: Option<u64>, what: &str) -> Result<String> {
+    if declared.is_some_and(|size| size > METADATA_LIMIT) {
+        bail!(
+            "`{what}` is larger than {} MiB",
+            METADATA_LIMIT / (1024 * 1024)
+        );
+    }
+    let mut bytes = Vec::new();
+    reader.take(METADATA_LIMIT + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > METADATA_LIMIT {
+        bail!(
+            "`{what}` is larger than {} MiB",
+            METADATA_LIMIT / (1024 * 1024)
+        );
+    }
+    String::from_utf8(bytes).with_context(|| format!("`{what}` is not UTF-8"))
+}
+
+fn read_wheel_metadata(path: &Path) -> Result<Metadata> {
+    let mut archive = zip::ZipArchive::new(BufReader::new(File::open(path)?))
+        .context("not a valid zip archive")?;
+    if archive.len() > MEMBER_LIMIT {
+        bail!("the archive has more than {MEMBER_LIMIT} members");
+    }
+    let names: Vec<String> = archive
+        .file_names()
+        .map(|n| n.map(|n| n.into_owned()))
+        .collect::<std::result::Result<_, _>>()
+        .context("a member name is not readable")?;
+    let candidates: Vec<String> = names
+        .into_iter()
+        .filter(|n| {
+            let parts: Vec<&str> = n.split('/').collect();
+            parts.len() == 2 && parts[0].ends_with(".dist-info") && parts[1] == "METADATA"
+        })
+        .collect();
+    let name = match candidates.as_slice() {
+        [one] => one.clone(),
+        [] => bail!("no `*.dist-info/METADATA` in the wheel"),
+        many => bail!("more than one `METADATA` in the wheel: {}", many.join(", ")),
+    };
+    let entry = archive.by_name(&name)?;
+    let declared = entry.size();
+    let text = read_limited(entry, Some(declared), &name)?;
+    Ok(Metadata::parse(&text))
+}
+
+fn read_sdist_metadata(path: &Path) -> Result<Metadata> {
+    let gz = flate2::read::GzDecoder::new(BufReader::new(File::open(path)?));
+    let mut archive = tar::Archive::new(gz);
+    let mut top: Option<String> = None;
+    let mut found: Option<String> = None;
+    for (count, entry) in archive
+        .entries()
+        .context("not a gzipped tar archive")?
+        .enumerate()
+    {
+        if count >= MEMBER_LIMIT {
+            bail!("the archive has more than {MEMBER_LIMIT} members");
+        }
+        let entry = entry.context("a damaged tar member")?;
+        let member = entry.path()?.to_string_lossy().into_owned();
+        let member = member.trim_start_matches("./").to_string();
+        let Some(first) = member.split('/').next().filter(|f| !f.is_empty()) else {
+            continue;
+        };
+        match &top {
+            None => top = Some(first.to_string()),
+            Some(t) if t != first => {
+                bail!("the sdist has more than one top-level folder (`{t}`, `{first}`)")
+            }
+            Some(_) => {}
+        }
+        if member.trim_end_matches('/') == format!("{first}/PKG-INFO") {
+            if found.is_some() {
+                bail!("the sdist has more than one `{first}/PKG-INFO`");
+            }
+            let declared = entry.header().size().ok();
+            found = Some(read_limited(entry, declared, &member)?);
+        }
+    }
+    let text = found.context("no `<name>-<version>/PKG-INFO` in the sdist")?;
+    Ok(Metadata::parse(&text))
+}
+
+/// Size, sha256 and blake2b-256 of a file, read in a streaming pass.
+pub fn digests(path: &Path) -> Result<(u64, String, String)> {
+    let mut file = File::open(path).with_context(|| format!("cannot open `{}`", path.display()))?;
+    let mut sha = Sha256::new();
+    let mut blake = Blake2b256::new();
+    let mut buffer = vec![0u8; 256 * 1024];
+    let mut size = 0u64;
+    loop {
+        let n = file.read(&mut buffer)?;
+        if n == 0 {
+            break;
+        }
+        sha.update(&buffer[..n]);
+        blake.update(&buffer[..n]);
+        size += n as u64;
+    }
+    Ok((size, hex(&sha.finalize()), hex(&blake.finalize())))
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The distribution part of a filename: the normalized name with `_` (PEP 427, PEP 625).
+pub fn filename_name(name: &str) -> String {
+    normalize_name(name).replace('-', "_")
+}
+
+/// Checks an artifact's filename and metadata against the project and the tag's version.
+/// Returns every problem found.
+pub fn check(
+    filename: &str,
+    metadata: &Metadata,
+    project: Option<&str>,
+    version: &Version,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    let meta_name = metadata.get("Name").unwrap_or_default();
+    let meta_version = metadata.get("Version").unwrap_or_default();
+    if meta_name.is_empty() || meta_version.is_empty() {
+        problems.push(format!(
+            "`{filename}`: its metadata lacks `Name` or `Version`"
+        ));
+        return problems;
+    }
+    if let Some(project) = project {
+        if normalize_name(meta_name) != normalize_name(project) {
+            problems.push(format!(
+                "`{filename}`: its metadata names the project `{meta_name}`, not `{project}`"
+            ));
+        }
+    }
+    match meta_version.parse::<Version>() {
+        Ok(v) if &v == version => {}
+        Ok(v) => problems.push(format!(
+            "`{filename}`: its metadata says version `{v}`, but the tag is for `{version}`"
+        )),
+        Err(_) => problems.push(format!(
+            "`{filename}`: its metadata version `{meta_version}` is not PEP 440"
+        )),
+    }
+    let dist = filename_name(meta_name);
+    let expected_version = version.to_string();
+    match Kind::of(filename) {
+        Some(Kind::Wheel) => {
+            let stem = filename.trim_end_matches(".whl");
+            let parts: Vec<&str> = stem.split('-').collect();
+            let valid = match parts.as_slice() {
+                [d, v, _, _, _] => *d == dist && *v == expected_version,
+                [d, v, build, _, _, _] => {
+                    *d == dist
+                        && *v == expected_version
+                        && build.starts_with(|c: char| c.is_ascii_digit())
+                }
+                _ => false,
+            };
+            if !valid {
+                problems.push(format!(
+                    "`{filename}` breaks the wheel naming rule `{dist}-{expected_version}(-build)?-python-abi-platform.whl`"
+                ));
+            }
+        }
+        Some(Kind::Sdist) => {
+            let expected = format!("{dist}-{expected_version}.tar.gz");
+            if filename != expected {
+                problems.push(format!(
+                    "`{filename}` breaks the sdist naming rule (PEP 625): expected `{expected}`"
+                ));
+            }
+        }
+        None => problems.push(format!(
+            "`{filename}` is neither a wheel nor a `.tar.gz` sdist"
+        )),
+    }
+    problems
+}
+
+/// The wheel's Python tag (`py3`, `cp311`, `py2.py3`), the upload form's `pyversion`.
+pub fn wheel_python_tag(filename: &str) -> Option<&str> {
+    let parts: Vec<&str> = filename.trim_end_matches(".whl").split('-').collect();
+    parts.len().checked_sub(3).map(|i| parts[i])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::str::FromStr;
+
+    fn v(s: &str) -> Version {
+        Version::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn metadata_parsing_and_form_fields() {
+        let m = Metadata::parse(
+            "Metadata-Version: 2.1\nName: Demo.Pkg\nVersion: 0.2.0rc1\nSummary: A demo\nClassifier: A\nClassifier: B\nRequires-Dist: idna>=3\nLicense: line one\n        line two\n\nLong description\nhere\n",
+        );
+        assert_eq!(m.get("name"), Some("Demo.Pkg"));
+        assert_eq!(m.get("License"), Some("line one\nline two"));
+        let form = m.form_fields();
+        assert!(form.contains(&("classifiers", "A".into())));
+        assert!(form.contains(&("classifiers", "B".into())));
+        assert!(form.contains(&("requires_dist", "idna>=3".into())));
+        assert!(form.contains(&("description", "Long description\nhere\n".into())));
+        assert!(form.contains(&("requires_python", String::new())));
+    }
+
+    #[test]
+    fn filename_rules() {
+        let m = Metadata::parse("Name: Demo.Pkg_Rel\nVersion: 0.2.0rc1\n");
+        assert!(check(
+            "demo_pkg_rel-0.2.0rc1-py3-none-any.whl",
+            &m,
+            Some("demo-pkg-rel"),
+            &v("0.2.0rc1")
+        )
+        .is_empty());
+        assert!(check(
+            "demo_pkg_rel-0.2.0rc1-1-py3-none-any.whl",
+            &m,
+            None,
+            &v("0.2.0rc1")
+        )
+        .is_empty());
+        assert!(check("demo_pkg_rel-0.2.0rc1.tar.gz", &m, None, &v("0.2.0rc1")).is_empty());
+        assert_eq!(
+            check("Demo.Pkg_Rel-0.2.0rc1.tar.gz", &m, None, &v("0.2.0rc1")).len(),
+            1
+        );
+        assert_eq!(
+            check(
+                "demo_pkg_rel-0.2.0-rc.1-py3-none-any.whl",
+                &m,
+                None,
+                &v("0.2.0rc1")
+            )
+            .len(),
+            1
+        );
+        let problems = check("demo_pkg_rel-0.2.0rc1.tar.gz", &m, None, &v("0.2.0"));
+        assert!(problems[0].contains("tag is for `0.2.0`"), "{problems:?}");
+        let problems = check(
+            "demo_pkg_rel-0.2.0rc1.tar.gz",
+            &m,
+            Some("other"),
+            &v("0.2.0rc1"),
+        );
+        assert!(problems[0].contains("not `other`"), "{problems:?}");
+        assert_eq!(
+            wheel_python_tag("a-1-py2.py3-none-any.whl"),
+            Some("py2.py3")
+        );
+    }
+
+    fn sdist_with(dir: &Path, members: &[(&str, &[u8])]) -> std::path::PathBuf {
+        let path = dir.join("pkg-1.0.tar.gz");
+        let gz = flate2::write::GzEncoder::new(
+            File::create(&path).unwrap(),
+            flate2::Compression::fast(),
+        );
+        let mut tar = tar::Builder::new(gz);
+        for (name, data) in members {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(data.len() as u64);
+            header.set_mode(0o644);
+            header.set_cksum();
+            tar.append_data(&mut header, name, *data).unwrap();
+        }
+        tar.into_inner().unwrap().finish().unwrap();
+        path
+    }
+
+    fn scratch(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("twostage-dist-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn sdists_need_exactly_one_pkg_info() {
+        let dir = scratch("sdist");
+        let ok = sdist_with(
+            &dir,
+            &[
+                ("pkg-1.0/PKG-INFO", b"Name: pkg\nVersion: 1.0\n"),
+                ("pkg-1.0/x.py", b""),
+            ],
+        );
+        assert_eq!(read_metadata(&ok).unwrap().get("Version"), Some("1.0"));
+        let two = sdist_with(
+            &dir,
+            &[
+                ("pkg-1.0/PKG-INFO", b"Name: pkg\n"),
+                ("pkg-1.0/PKG-INFO", b"Name: evil\n"),
+            ],
+        );
+        let err = format!("{:#}", read_metadata(&two).unwrap_err());
+        assert!(err.contains("more than one"), "{err}");
+        let none = sdist_with(&dir, &[("pkg-1.0/setup.py", b"")]);
+        assert!(read_metadata(&none).is_err());
+        let tops = sdist_with(&dir, &[("a/PKG-INFO", b""), ("b/x", b"")]);
+        assert!(format!("{:#}", read_metadata(&tops).unwrap_err()).contains("top-level"));
+    }
+
+    #[test]
+    fn huge_wheel_metadata_is_refused_without_reading_it_all() {
+        let dir = scratch("wheel");
+        let path = dir.join("pkg-1.0-py3-none-any.whl");
+        let mut zip = zip::ZipWriter::new(File::create(&path).unwrap());
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated);
+        zip.start_file("pkg-1.0.dist-info/METADATA", options)
+            .unwrap();
+        // 64 MiB of zeros compresses to a few dozen KiB: a zip bomb in miniature.
+        let chunk = vec![b'a'; 1024 * 1024];
+        for _ in 0..64 {
+            zip.write_all(&chunk).unwrap();
+        }
+        zip.finish().unwrap();
+        assert!(std::fs::metadata(&path).unwrap().len() < 1024 * 1024);
+        let err = format!("{:#}", read_metadata(&path).unwrap_err());
+        assert!(err.contains("larger than 8 MiB"), "{err}");
+    }
+
+    #[test]
+    fn digests_are_streamed() {
+        let dir = scratch("digest");
+        let path = dir.join("f");
+        std::fs::write(&path, b"abc").unwrap();
+        let (size, sha, blake) = digests(&path).unwrap();
+        assert_eq!(size, 3);
+        assert_eq!(
+            sha,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(
+            blake,
+            "bddd813c634239723171ef3fee98579b94964e3bb1cb3e427262c8c068d52319"
+        );
+    }
+}

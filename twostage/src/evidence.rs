@@ -1,0 +1,186 @@
+//! The evidence record: one git note per release at `refs/notes/release`, on the release
+//! commit, holding a TOML document (the artifacts, then one section per stage). The note is
+//! pushed with the tags, so any clone, or CI, can read what was staged and verified.
+//! This module reads, writes and moves notes; what a note must say is the stages' business.
+//! Nothing secret is ever put into a note: callers pass redacted URLs.
+
+use anyhow::{bail, Context, Result};
+use git2::Oid;
+use toml_edit::{value, Array, ArrayOfTables, DocumentMut, Item, Table};
+
+use crate::git::Repo;
+
+pub const NOTES_REF: &str = "refs/notes/release";
+
+/// One frozen file: what every stage agrees on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArtifactRecord {
+    pub filename: String,
+    pub size: u64,
+    pub sha256: String,
+    pub blake2_256: String,
+}
+
+impl ArtifactRecord {
+    fn to_table(&self) -> Table {
+        let mut t = Table::new();
+        t["filename"] = value(&self.filename);
+        t["size"] = value(self.size as i64);
+        t["sha256"] = value(&self.sha256);
+        t["blake2_256"] = value(&self.blake2_256);
+        t
+    }
+
+    fn from_table(t: &Table) -> Option<ArtifactRecord> {
+        Some(ArtifactRecord {
+            filename: t.get("filename")?.as_str()?.to_string(),
+            size: t.get("size")?.as_integer()? as u64,
+            sha256: t.get("sha256")?.as_str()?.to_string(),
+            blake2_256: t.get("blake2_256")?.as_str()?.to_string(),
+        })
+    }
+}
+
+/// Reads `[[artifacts]]` out of a TOML document.
+pub fn artifacts_of(doc: &DocumentMut) -> Vec<ArtifactRecord> {
+    doc.get("artifacts")
+        .and_then(Item::as_array_of_tables)
+        .map(|a| a.iter().filter_map(ArtifactRecord::from_table).collect())
+        .unwrap_or_default()
+}
+
+/// Writes `[[artifacts]]` into a TOML document, replacing what was there.
+pub fn set_artifacts(doc: &mut DocumentMut, artifacts: &[ArtifactRecord]) {
+    let mut array = ArrayOfTables::new();
+    for a in artifacts {
+        array.push(a.to_table());
+    }
+    doc["artifacts"] = Item::ArrayOfTables(array);
+}
+
+pub fn string_array<S: AsRef<str>>(items: &[S]) -> Item {
+    let mut array = Array::new();
+    for item in items {
+        array.push(item.as_ref());
+    }
+    value(array)
+}
+
+/// The note of one release.
+#[derive(Debug, Clone)]
+pub struct Note {
+    pub doc: DocumentMut,
+}
+
+impl Note {
+    pub fn new(tag: &str, version: &str, commit: Oid) -> Note {
+        let mut doc = DocumentMut::new();
+        doc["tag"] = value(tag);
+        doc["version"] = value(version);
+        doc["commit"] = value(commit.to_string());
+        Note { doc }
+    }
+
+    /// The note on `commit`, if there is one; a note that is not the release of `tag` is an error.
+    pub fn read(repo: &Repo, commit: Oid, tag: &str) -> Result<Option<Note>> {
+        let Some(text) = repo.note(NOTES_REF, commit) else {
+            return Ok(None);
+        };
+        let doc: DocumentMut = text.parse().with_context(|| {
+            format!("the release note on {commit} (`{NOTES_REF}`) is not valid TOML")
+        })?;
+        let noted = doc.get("tag").and_then(Item::as_str).unwrap_or_default();
+        if noted != tag {
+            bail!("the release note on {commit} is for `{noted}`, not `{tag}`");
+        }
+        Ok(Some(Note { doc }))
+    }
+
+    pub fn artifacts(&self) -> Vec<ArtifactRecord> {
+        artifacts_of(&self.doc)
+    }
+
+    pub fn set_artifacts(&mut self, artifacts: &[ArtifactRecord]) {
+        set_artifacts(&mut self.doc, artifacts);
+    }
+
+    pub fn section(&self, name: &str) -> Option<&Table> {
+        self.doc.get(name).and_then(Item::as_table)
+    }
+
+    pub fn set_section(&mut self, name: &str, table: Table) {
+        self.doc[name] = Item::Table(table);
+    }
+
+    pub fn remove_section(&mut self, name: &str) {
+        self.doc.remove(name);
+    }
+
+    pub fn write(&self, repo: &Repo, commit: Oid) -> Result<()> {
+        let commit = commit.to_string();
+        repo.git_with_input(
+            &[
+                "notes", "--ref", NOTES_REF, "add", "--force", "--file", "-", &commit,
+            ],
+            self.doc.to_string().as_bytes(),
+        )
+        .context("cannot write the release note")?;
+        Ok(())
+    }
+}
+
+/// Pushes the notes ref. If the remote's notes moved on (another release noted elsewhere),
+/// they are merged in, ours winning for the same commit, and the push is retried once.
+pub fn push(repo: &Repo, remote: &str) -> Result<()> {
+    let refspec = format!("{NOTES_REF}:{NOTES_REF}");
+    if repo
+        .git(&["push", "--quiet", "--no-verify", remote, &refspec])
+        .is_ok()
+    {
+        return Ok(());
+    }
+    let theirs = format!("{NOTES_REF}-remote");
+    repo.git(&[
+        "fetch",
+        "--quiet",
+        "--no-tags",
+        remote,
+        &format!("+{NOTES_REF}:{theirs}"),
+    ])
+    .with_context(|| format!("cannot push the release notes to `{remote}`"))?;
+    repo.git(&[
+        "notes",
+        "--ref",
+        NOTES_REF,
+        "merge",
+        "--quiet",
+        "--strategy",
+        "ours",
+        &theirs,
+    ])
+    .context("cannot merge the remote's release notes")?;
+    repo.git(&["push", "--quiet", "--no-verify", remote, &refspec])
+        .with_context(|| format!("cannot push the release notes to `{remote}`"))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn artifacts_round_trip_through_toml() {
+        let records = vec![ArtifactRecord {
+            filename: "pkg-1.0-py3-none-any.whl".into(),
+            size: 1234,
+            sha256: "ab".repeat(32),
+            blake2_256: "cd".repeat(32),
+        }];
+        let mut note = Note::new("v1.0", "1.0", Oid::zero());
+        note.set_artifacts(&records);
+        let text = note.doc.to_string();
+        let back: DocumentMut = text.parse().unwrap();
+        assert_eq!(artifacts_of(&back), records);
+        assert!(text.contains("[[artifacts]]"), "{text}");
+    }
+}

@@ -1,0 +1,468 @@
+//! The `stage` stage: make sure a release tag's frozen files are on the staging index with
+//! their recorded sha256, wait until the index serves them, and record that in the release
+//! note. Rerunning it is a no-op success.
+//!
+//! `ensure_on_index` and `wait_until_served` are the one idempotent path for "these files,
+//! with these hashes, on that index"; promotion takes it too.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use pep440_rs::Version;
+use toml_edit::{value, Table};
+
+use crate::build::{self, Frozen};
+use crate::config::{self, Config};
+use crate::credentials::{self, Credentials};
+use crate::dist::{self, Kind};
+use crate::evidence::{self, ArtifactRecord, Note};
+use crate::git::Repo;
+use crate::index::{self, IndexFile, PostOutcome, Upload};
+use crate::output::{self, Progress};
+use crate::version::TagScheme;
+use crate::{manifest, UsageError};
+
+/// How many times one file's upload is tried before giving up on transient failures.
+const UPLOAD_ATTEMPTS: u32 = 4;
+
+/// A release tag resolved: its name, version and commit.
+#[derive(Debug, Clone)]
+pub struct Release {
+    pub tag: String,
+    pub version: Version,
+    pub commit: git2::Oid,
+    /// The distribution name, when the configuration or the manifest names it.
+    pub project: Option<String>,
+}
+
+/// Resolves a plain (non-production) release tag that exists locally.
+pub fn resolve(repo: &Repo, config: &Config, tag: &str) -> Result<Release> {
+    let scheme = TagScheme {
+        prefix: config.git.tag_prefix.clone(),
+        prod_suffix: config.git.prod_suffix.clone(),
+    };
+    let parsed = scheme
+        .parse(tag)
+        .map_err(|e| UsageError(format!("{e:#}")))?;
+    if parsed.prod {
+        return Err(UsageError(format!(
+            "`{tag}` is a production tag: stage the release tag `{}` instead, and promote it with `cargo xtask promote`",
+            scheme.tag(&parsed.version)
+        ))
+        .into());
+    }
+    let commit = repo.tag_commit(tag).ok_or_else(|| {
+        UsageError(format!(
+            "there is no tag `{tag}` here: make it with `cargo xtask release`"
+        ))
+    })?;
+    let project = manifest::locate(
+        repo.root(),
+        &config.package.manifest,
+        &config.package.version_files,
+        config.package.name.as_deref(),
+    )
+    .ok()
+    .and_then(|p| p.name);
+    Ok(Release {
+        tag: tag.to_string(),
+        version: parsed.version,
+        commit,
+        project,
+    })
+}
+
+pub fn run(repo: &Repo, config: &Config, tag: &str, dist_dir: Option<&Path>) -> Result<()> {
+    let started = Instant::now();
+    let release = resolve(repo, config, tag)?;
+    // Credentials first: a missing token is reported before anything is built or uploaded.
+    let credentials = staging_credentials(config)?;
+    let note = Note::read(repo, release.commit, tag)?;
+    let agent = index::agent();
+
+    // A release already staged (on this machine or another) needs no build: check the index.
+    if let Some(note) = &note {
+        if note.section("staging").is_some() && !note.artifacts().is_empty() {
+            let project = project_of(&release, &note.artifacts());
+            if served(
+                &agent,
+                &config.staging.index_url,
+                &project,
+                &note.artifacts(),
+            )
+            .unwrap_or(false)
+            {
+                output::status(
+                    "Staged",
+                    format!(
+                        "{tag} already: staging serves all {} files with the recorded sha256",
+                        note.artifacts().len()
+                    ),
+                );
+                return Ok(());
+            }
+        }
+    }
+
+    let frozen = match dist_dir {
+        Some(dir) => {
+            build::freeze_from(repo, tag, &release.version, release.project.as_deref(), dir)?
+        }
+        None => build::ensure_built(
+            repo,
+            config,
+            tag,
+            &release.version,
+            release.commit,
+            release.project.as_deref(),
+        )?,
+    };
+    if let Some(recorded) = note.as_ref().map(Note::artifacts).filter(|a| !a.is_empty()) {
+        if recorded != frozen.artifacts {
+            bail!(
+                "{tag} was recorded with other files ({}) than the frozen ones ({}): the release note \
+                 is what was staged; remove `{}` and stage again to use the recorded set",
+                build::names(&recorded),
+                build::names(&frozen.artifacts),
+                build::work_dir(repo, tag).display()
+            );
+        }
+    }
+    let project = project_of(&release, &frozen.artifacts);
+    let outcomes = ensure_on_index(
+        &agent,
+        "staging",
+        &config.staging,
+        &credentials,
+        &project,
+        &frozen,
+    )?;
+    let waited = wait_until_served(
+        &agent,
+        "staging",
+        &config.staging.index_url,
+        &project,
+        &frozen.artifacts,
+        config.verify.index_timeout,
+    )?;
+
+    let mut note =
+        note.unwrap_or_else(|| Note::new(tag, &release.version.to_string(), release.commit));
+    note.set_artifacts(&frozen.artifacts);
+    let mut staging = Table::new();
+    staging["index-url"] = value(index::redact(&config.staging.index_url));
+    staging["upload-url"] = value(index::redact(&config.staging.upload_url));
+    staging["uploaded"] = evidence::string_array(&outcomes.uploaded);
+    staging["already-present"] = evidence::string_array(&outcomes.present);
+    staging["served-after-seconds"] = value(waited.as_secs_f64());
+    staging["at"] = value(crate::clock::timestamp());
+    note.set_section("staging", staging);
+    note.write(repo, release.commit)?;
+    if repo.remote_url(&config.git.remote).is_some() {
+        evidence::push(repo, &config.git.remote)?;
+    }
+    output::status(
+        "Staged",
+        format!(
+            "{tag}: {} uploaded, {} already there, served with the recorded sha256 ({:.1}s)",
+            outcomes.uploaded.len(),
+            outcomes.present.len(),
+            started.elapsed().as_secs_f64()
+        ),
+    );
+    Ok(())
+}
+
+pub fn staging_credentials(config: &Config) -> Result<Credentials> {
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+    credentials::for_index(&config.staging, "testpypi", home.as_deref())
+}
+
+pub fn production_credentials(config: &Config) -> Result<Credentials> {
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+    credentials::for_index(&config.production, "pypi", home.as_deref())
+}
+
+/// The project's name on the index: the configured or manifest name, else the artifacts' own.
+fn project_of(release: &Release, artifacts: &[ArtifactRecord]) -> String {
+    release.project.clone().unwrap_or_else(|| {
+        artifacts
+            .first()
+            .and_then(|a| a.filename.split('-').next())
+            .unwrap_or_default()
+            .to_string()
+    })
+}
+
+/// What `ensure_on_index` did.
+#[derive(Debug, Default)]
+pub struct Outcomes {
+    pub uploaded: Vec<String>,
+    pub present: Vec<String>,
+}
+
+enum Listed {
+    Absent,
+    Same,
+    Other(String),
+}
+
+fn listed(agent: &ureq::Agent, listing: &[IndexFile], artifact: &ArtifactRecord) -> Result<Listed> {
+    let Some(file) = listing.iter().find(|f| f.filename == artifact.filename) else {
+        return Ok(Listed::Absent);
+    };
+    let sha256 = match &file.sha256 {
+        Some(sha) => sha.clone(),
+        // No hash on the page: fetch the bytes and hash them.
+        None => index::download(agent, &file.url, None)?.1,
+    };
+    Ok(if sha256 == artifact.sha256 {
+        Listed::Same
+    } else {
+        Listed::Other(sha256)
+    })
+}
+
+/// Makes sure every frozen file is on the index with its recorded sha256: absent files are
+/// uploaded (wheels first, sdist last), identical ones are left alone, and a same-named file
+/// with other bytes stops everything before anything is uploaded.
+pub fn ensure_on_index(
+    agent: &ureq::Agent,
+    label: &str,
+    index_config: &config::Index,
+    credentials: &Credentials,
+    project: &str,
+    frozen: &Frozen,
+) -> Result<Outcomes> {
+    let index_url = &index_config.index_url;
+    let listing = index::project_files(agent, index_url, project)
+        .with_context(|| format!("cannot read the {label} index"))?
+        .unwrap_or_default();
+    let mut outcomes = Outcomes::default();
+    let mut to_upload = Vec::new();
+    let mut conflicts = Vec::new();
+    for artifact in &frozen.artifacts {
+        match listed(agent, &listing, artifact)? {
+            Listed::Absent => to_upload.push(artifact),
+            Listed::Same => {
+                output::status(
+                    "Present",
+                    format!("`{}` is on {label} with the same sha256", artifact.filename),
+                );
+                outcomes.present.push(artifact.filename.clone());
+            }
+            Listed::Other(sha) => conflicts.push(format!(
+                "`{}` is already on the {label} index with sha256 {sha}, but ours is {}",
+                artifact.filename, artifact.sha256
+            )),
+        }
+    }
+    if !conflicts.is_empty() {
+        bail!(
+            "nothing was uploaded: the {label} index already has other bytes under our file names \
+             (an index never lets a file name be reused; release a new version):\n  - {}",
+            conflicts.join("\n  - ")
+        );
+    }
+    to_upload.sort_by_key(|a| {
+        (
+            Kind::of(&a.filename) == Some(Kind::Sdist),
+            a.filename.clone(),
+        )
+    });
+    let upload_agent = index::upload_agent();
+    for artifact in to_upload {
+        let path = frozen.path(artifact);
+        let metadata = dist::read_metadata(&path)?;
+        let upload = Upload {
+            path: &path,
+            filename: &artifact.filename,
+            size: artifact.size,
+            sha256: &artifact.sha256,
+            blake2_256: &artifact.blake2_256,
+            metadata: &metadata,
+        };
+        let uploaded = upload_one(
+            agent,
+            &upload_agent,
+            label,
+            index_config,
+            credentials,
+            project,
+            artifact,
+            &upload,
+        )?;
+        if uploaded {
+            outcomes.uploaded.push(artifact.filename.clone());
+        } else {
+            outcomes.present.push(artifact.filename.clone());
+        }
+    }
+    Ok(outcomes)
+}
+
+/// Uploads one file, retrying transient failures and settling ambiguous answers by reading
+/// the index. Returns whether this call uploaded it (`false`: it turned out to be there).
+#[allow(clippy::too_many_arguments)]
+fn upload_one(
+    agent: &ureq::Agent,
+    upload_agent: &ureq::Agent,
+    label: &str,
+    index_config: &config::Index,
+    credentials: &Credentials,
+    project: &str,
+    artifact: &ArtifactRecord,
+    upload: &Upload,
+) -> Result<bool> {
+    let shown_url = index::redact(&index_config.upload_url);
+    let mut delay = Duration::from_millis(500);
+    for attempt in 1..=UPLOAD_ATTEMPTS {
+        output::status(
+            "Uploading",
+            format!("`{}` to {label} (`{shown_url}`)", artifact.filename),
+        );
+        let outcome = index::post_file(upload_agent, &index_config.upload_url, credentials, upload);
+        let settle = || -> Result<Listed> {
+            let listing =
+                index::project_files(agent, &index_config.index_url, project)?.unwrap_or_default();
+            listed(agent, &listing, artifact)
+        };
+        match outcome {
+            PostOutcome::Accepted => return Ok(true),
+            PostOutcome::Exists(message) => {
+                return match settle()? {
+                    Listed::Same => {
+                        output::status(
+                            "Present",
+                            format!(
+                                "`{}` was already on {label} with the same sha256",
+                                artifact.filename
+                            ),
+                        );
+                        Ok(false)
+                    }
+                    Listed::Other(sha) => bail!(
+                        "the {label} index already has `{}` with sha256 {sha}, but ours is {}",
+                        artifact.filename,
+                        artifact.sha256
+                    ),
+                    Listed::Absent => bail!(
+                        "the {label} index says `{}` exists but does not list it: {message}",
+                        artifact.filename
+                    ),
+                };
+            }
+            PostOutcome::Transient {
+                message,
+                retry_after,
+            } => {
+                // The index may have stored the file before the failure: look before retrying.
+                if let Ok(Listed::Same) = settle() {
+                    return Ok(true);
+                }
+                if attempt == UPLOAD_ATTEMPTS {
+                    bail!(
+                        "cannot upload `{}` to `{shown_url}` after {UPLOAD_ATTEMPTS} attempts: {message}",
+                        artifact.filename
+                    );
+                }
+                let wait = retry_after.unwrap_or(delay);
+                output::warn(format!(
+                    "uploading `{}` failed ({message}); retrying in {:.1}s",
+                    artifact.filename,
+                    wait.as_secs_f64()
+                ));
+                std::thread::sleep(wait);
+                delay *= 2;
+            }
+            PostOutcome::Refused { status, message } => {
+                let hint = match status {
+                    401 | 403 => format!(
+                        " (check the credentials: `{}` or the `~/.pypirc` section)",
+                        index_config.token_env
+                    ),
+                    _ => String::new(),
+                };
+                bail!(
+                    "the {label} index refused `{}` (HTTP {status}): {message}{hint}",
+                    artifact.filename
+                );
+            }
+        }
+    }
+    unreachable!("the loop returns or fails on its last attempt")
+}
+
+/// Whether the index serves every artifact with its recorded sha256, right now.
+fn served(
+    agent: &ureq::Agent,
+    index_url: &str,
+    project: &str,
+    artifacts: &[ArtifactRecord],
+) -> Result<bool> {
+    let listing = index::project_files(agent, index_url, project)?.unwrap_or_default();
+    for artifact in artifacts {
+        if !matches!(listed(agent, &listing, artifact)?, Listed::Same) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Polls the project page, bypassing caches, until every file is listed with its recorded
+/// sha256. A file listed with another hash fails at once; a lag is waited out up to `timeout`.
+pub fn wait_until_served(
+    agent: &ureq::Agent,
+    label: &str,
+    index_url: &str,
+    project: &str,
+    artifacts: &[ArtifactRecord],
+    timeout: Duration,
+) -> Result<Duration> {
+    let started = Instant::now();
+    let progress = Progress::new(format!("for {label} to serve {} files", artifacts.len()), 0);
+    let mut poll = Duration::from_millis(200);
+    loop {
+        let listing = index::project_files(agent, index_url, project)
+            .with_context(|| format!("cannot read the {label} index while waiting for it"))?
+            .unwrap_or_default();
+        let mut missing = Vec::new();
+        for artifact in artifacts {
+            match listed(agent, &listing, artifact)? {
+                Listed::Same => {}
+                Listed::Absent => missing.push(artifact.filename.clone()),
+                Listed::Other(sha) => {
+                    progress.finish();
+                    bail!(
+                        "the {label} index serves `{}` with sha256 {sha}, but {} was uploaded: \
+                         do not promote this release",
+                        artifact.filename,
+                        artifact.sha256
+                    );
+                }
+            }
+        }
+        if missing.is_empty() {
+            progress.finish();
+            return Ok(started.elapsed());
+        }
+        if started.elapsed() >= timeout {
+            progress.finish();
+            bail!(
+                "after {}s the {label} index still does not list {} (`verify.index-timeout` is {}s)",
+                started.elapsed().as_secs(),
+                missing.join(", "),
+                timeout.as_secs()
+            );
+        }
+        progress.message(&format!(
+            "({} of {} listed, {}s)",
+            artifacts.len() - missing.len(),
+            artifacts.len(),
+            started.elapsed().as_secs()
+        ));
+        std::thread::sleep(poll.min(timeout.saturating_sub(started.elapsed())));
+        poll = (poll * 2).min(Duration::from_secs(2));
+    }
+}
