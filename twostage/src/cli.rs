@@ -61,6 +61,19 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         dist: Option<PathBuf>,
     },
+    /// Measure twostage against the tools maintainers use instead (twine, uv), on local
+    /// indexes, interleaved; prints medians and ratios.
+    Bench {
+        /// One round instead of three.
+        #[arg(long)]
+        quick: bool,
+        /// Print the results as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+        /// Size of the wheel in the upload benchmark, in MB.
+        #[arg(long, default_value_t = 200, value_name = "MB")]
+        upload_mb: u64,
+    },
 }
 
 fn parse_bump(text: &str) -> Result<Bump, String> {
@@ -83,6 +96,19 @@ pub fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
+    // The benchmark makes its own repositories: it needs none around it.
+    if let Command::Bench {
+        quick,
+        json,
+        upload_mb,
+    } = cli.command
+    {
+        return crate::bench::run(&crate::bench::Options {
+            quick,
+            json,
+            upload_mb,
+        });
+    }
     let dir = match cli.repo {
         Some(dir) => dir,
         None => std::env::current_dir()?,
@@ -108,5 +134,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             },
         ),
         Command::Stage { tag, dist } => stage::run(&repo, &config, &tag, dist.as_deref()),
+        Command::Bench { .. } => unreachable!("handled above"),
     }
 }

@@ -4,6 +4,7 @@
 //! that know nothing of the release plan (`git`, `index`, `dist`, `manifest`, `changelog`,
 //! `credentials`, `evidence`).
 
+pub mod bench;
 pub mod build;
 pub mod changelog;
 pub mod cli;

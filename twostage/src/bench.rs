@@ -1,0 +1,306 @@
+//! `cargo xtask bench`: twostage measured against what maintainers use instead, in one run
+//! on one machine, interleaved so that the machine's drift hits every tool alike. Absolute
+//! times on a shared machine are noisy; the ratios are the figures to read.
+//!
+//! Today: the upload of one large wheel to a local pypiserver by `twostage stage --dist`
+//! (which also copies, hashes, checks the metadata, waits for the index and writes the note)
+//! against `twine upload` and `uv publish` of the same file. Wall time, throughput and the
+//! peak resident memory of the process (from `wait4`'s rusage).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+use crate::testbed::{self, PypiServer};
+
+pub struct Options {
+    pub quick: bool,
+    pub json: bool,
+    /// Size of the wheel in the upload benchmark, in MB.
+    pub upload_mb: u64,
+}
+
+/// One measured run of one tool.
+#[derive(Debug, Clone, Copy)]
+struct Sample {
+    wall: Duration,
+    max_rss_kb: u64,
+}
+
+struct Series {
+    benchmark: String,
+    tool: &'static str,
+    samples: Vec<Sample>,
+    bytes: u64,
+}
+
+impl Series {
+    fn median(&self) -> Duration {
+        let mut walls: Vec<Duration> = self.samples.iter().map(|s| s.wall).collect();
+        walls.sort();
+        walls[walls.len() / 2]
+    }
+}
+
+const TOKEN: &str = "bench-token-not-a-secret";
+
+pub fn run(options: &Options) -> Result<()> {
+    let tools = testbed::tools()?;
+    let root = testbed::target_dir()
+        .join("twostage-bench")
+        .join(std::process::id().to_string());
+    std::fs::create_dir_all(&root)?;
+    let rounds = if options.quick { 1 } else { 3 };
+
+    eprintln!(
+        "     Preparing a {} MB wheel and a scratch repository",
+        options.upload_mb
+    );
+    let wheel_dir = root.join("wheel");
+    let wheel = make_wheel(&wheel_dir, options.upload_mb * 1_000_000)?;
+    let size = std::fs::metadata(&wheel)?.len();
+    let repo = scratch_repo(&root.join("repo"))?;
+    std::fs::create_dir_all(root.join("home"))?;
+    std::fs::write(
+        root.join("home/.gitconfig"),
+        "[user]\n\tname = bench\n\temail = bench@example.invalid\n",
+    )?;
+    let exe = std::env::current_exe()?;
+
+    let mut series: Vec<Series> = ["twostage stage", "twine upload", "uv publish"]
+        .into_iter()
+        .map(|tool| Series {
+            benchmark: format!("upload {} MB", options.upload_mb),
+            tool,
+            samples: Vec::new(),
+            bytes: size,
+        })
+        .collect();
+    for round in 0..rounds {
+        for entry in series.iter_mut() {
+            let dir = root.join(format!("round{round}-{}", entry.tool.replace(' ', "-")));
+            let server = PypiServer::start(&dir, "__token__", TOKEN)?;
+            let mut command = match entry.tool {
+                "twostage stage" => {
+                    reset_release_state(&repo)?;
+                    let mut c = Command::new(&exe);
+                    c.arg("--repo")
+                        .arg(&repo)
+                        .args(["stage", "v1.0.0", "--dist"])
+                        .arg(&wheel_dir)
+                        .env("TWOSTAGE_STAGING_UPLOAD_URL", server.upload_url())
+                        .env("TWOSTAGE_STAGING_INDEX_URL", server.index_url())
+                        .env("TEST_PYPI_TOKEN", TOKEN);
+                    c
+                }
+                "twine upload" => {
+                    let mut c = Command::new(tools.bin("twine"));
+                    c.args([
+                        "upload",
+                        "--non-interactive",
+                        "--disable-progress-bar",
+                        "--repository-url",
+                    ])
+                    .arg(server.upload_url())
+                    .args(["-u", "__token__", "-p", TOKEN])
+                    .arg(&wheel);
+                    c
+                }
+                _ => {
+                    let mut c = Command::new(tools.bin("uv"));
+                    c.args(["publish", "--no-progress", "--publish-url"])
+                        .arg(server.upload_url())
+                        .args(["--username", "__token__", "--password", TOKEN])
+                        .arg(&wheel);
+                    c
+                }
+            };
+            eprintln!(
+                "     Running {} (round {} of {rounds})",
+                entry.tool,
+                round + 1
+            );
+            let sample = measure(&mut command, &dir.join("run.log"), &root.join("home"))?;
+            let served = std::fs::read_dir(&server.packages)?.count();
+            if served != 1 {
+                bail!(
+                    "{} left {served} files on the index instead of 1",
+                    entry.tool
+                );
+            }
+            entry.samples.push(sample);
+            drop(server);
+            std::fs::remove_dir_all(&dir).ok();
+        }
+    }
+    std::fs::remove_dir_all(&root).ok();
+    report(&series, options.json);
+    Ok(())
+}
+
+/// Runs a command to its end; wall time and peak RSS of that process (Linux `wait4`).
+fn measure(command: &mut Command, log: &Path, home: &Path) -> Result<Sample> {
+    let log_file = std::fs::File::create(log)?;
+    let started = Instant::now();
+    let child = command
+        .env("HOME", home)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(log_file.try_clone()?)
+        .stderr(log_file)
+        .spawn()
+        .with_context(|| format!("cannot start {:?}", command.get_program()))?;
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value to be filled in by wait4.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: the pid is our own child's, and both pointers are to live locals.
+    let reaped = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+    let wall = started.elapsed();
+    if reaped < 0 {
+        bail!("wait4 failed: {}", std::io::Error::last_os_error());
+    }
+    if !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        bail!("{:?} failed:\n{text}", command.get_program());
+    }
+    Ok(Sample {
+        wall,
+        max_rss_kb: usage.ru_maxrss as u64,
+    })
+}
+
+fn report(series: &[Series], json: bool) {
+    let base = series.first().map(Series::median).unwrap_or_default();
+    if json {
+        let rows: Vec<serde_json::Value> = series
+            .iter()
+            .map(|s| {
+                let walls: Vec<f64> = s.samples.iter().map(|x| x.wall.as_secs_f64()).collect();
+                serde_json::json!({
+                    "benchmark": s.benchmark,
+                    "tool": s.tool,
+                    "median_s": s.median().as_secs_f64(),
+                    "min_s": walls.iter().cloned().fold(f64::INFINITY, f64::min),
+                    "max_s": walls.iter().cloned().fold(0.0, f64::max),
+                    "peak_rss_mb": s.samples.iter().map(|x| x.max_rss_kb).max().unwrap_or(0) as f64 / 1024.0,
+                    "throughput_mb_s": s.bytes as f64 / 1e6 / s.median().as_secs_f64(),
+                    "ratio_to_twostage": s.median().as_secs_f64() / base.as_secs_f64(),
+                    "runs": walls,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::Value::Array(rows));
+        return;
+    }
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "{:<16} {:<16} {:>9} {:>9} {:>9} {:>10} {:>11} {:>10}",
+        "benchmark", "tool", "median", "min", "max", "peak RSS", "throughput", "vs twostage"
+    );
+    for s in series {
+        let walls: Vec<Duration> = s.samples.iter().map(|x| x.wall).collect();
+        let min = walls.iter().min().copied().unwrap_or_default();
+        let max = walls.iter().max().copied().unwrap_or_default();
+        let rss = s.samples.iter().map(|x| x.max_rss_kb).max().unwrap_or(0) as f64 / 1024.0;
+        let _ = writeln!(
+            out,
+            "{:<16} {:<16} {:>8.2}s {:>8.2}s {:>8.2}s {:>7.1} MB {:>6.0} MB/s {:>9.2}x",
+            s.benchmark,
+            s.tool,
+            s.median().as_secs_f64(),
+            min.as_secs_f64(),
+            max.as_secs_f64(),
+            rss,
+            s.bytes as f64 / 1e6 / s.median().as_secs_f64(),
+            s.median().as_secs_f64() / base.as_secs_f64()
+        );
+    }
+}
+
+/// A valid wheel holding `payload` bytes of incompressible data, stored uncompressed.
+fn make_wheel(dir: &Path, payload: u64) -> Result<PathBuf> {
+    std::fs::create_dir_all(dir)?;
+    let path = dir.join("benchpkg-1.0.0-py3-none-any.whl");
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&path)?);
+    let stored = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Stored)
+        .large_file(payload > u32::MAX as u64);
+    zip.start_file("benchpkg/__init__.py", stored)?;
+    zip.write_all(b"")?;
+    zip.start_file("benchpkg/blob.bin", stored)?;
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut chunk = vec![0u8; 1 << 20];
+    let mut left = payload;
+    while left > 0 {
+        for word in chunk.chunks_exact_mut(8) {
+            // xorshift64: cheap, incompressible enough for a transfer benchmark.
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            word.copy_from_slice(&state.to_le_bytes());
+        }
+        let n = left.min(chunk.len() as u64) as usize;
+        zip.write_all(&chunk[..n])?;
+        left -= n as u64;
+    }
+    zip.start_file("benchpkg-1.0.0.dist-info/METADATA", stored)?;
+    zip.write_all(b"Metadata-Version: 2.1\nName: benchpkg\nVersion: 1.0.0\nSummary: A large wheel for benchmarks\n")?;
+    zip.start_file("benchpkg-1.0.0.dist-info/WHEEL", stored)?;
+    zip.write_all(b"Wheel-Version: 1.0\nGenerator: twostage-bench\nRoot-Is-Purelib: true\nTag: py3-none-any\n")?;
+    zip.start_file("benchpkg-1.0.0.dist-info/RECORD", stored)?;
+    zip.write_all(b"")?;
+    zip.finish()?;
+    Ok(path)
+}
+
+/// A repository with `release.toml` and the annotated tag `v1.0.0`.
+fn scratch_repo(dir: &Path) -> Result<PathBuf> {
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(
+        dir.join("pyproject.toml"),
+        "[project]\nname = \"benchpkg\"\nversion = \"1.0.0\"\n",
+    )?;
+    std::fs::write(
+        dir.join("release.toml"),
+        "[verify]\nindex-timeout = \"60s\"\n",
+    )?;
+    let git = |args: &[&str]| crate::git::git_in(dir, args);
+    git(&["init", "--quiet", "-b", "main"])?;
+    git(&["add", "-A"])?;
+    git(&[
+        "-c",
+        "user.name=bench",
+        "-c",
+        "user.email=bench@example.invalid",
+        "commit",
+        "--quiet",
+        "-m",
+        "Initial",
+    ])?;
+    git(&[
+        "-c",
+        "user.name=bench",
+        "-c",
+        "user.email=bench@example.invalid",
+        "tag",
+        "-a",
+        "v1.0.0",
+        "-m",
+        "Release v1.0.0",
+    ])?;
+    Ok(dir.to_path_buf())
+}
+
+fn reset_release_state(repo: &Path) -> Result<()> {
+    let state = repo.join(".git/twostage");
+    if state.exists() {
+        std::fs::remove_dir_all(&state)?;
+    }
+    let _ = crate::git::git_in(repo, &["update-ref", "-d", crate::evidence::NOTES_REF]);
+    Ok(())
+}
