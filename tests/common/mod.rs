@@ -35,6 +35,7 @@ pub fn indexes() -> &'static Indexes {
         let devpi = Devpi::start(&dir.join("devpi"), "tester", SENTINEL).expect("devpi starts");
         let devpi_index = devpi.create_index("production").expect("devpi index");
         let devpi_staging = devpi.create_index("staging").expect("devpi index");
+        seed_production(&dir, &devpi, &devpi_index);
         Indexes {
             pypi,
             devpi,
@@ -42,6 +43,58 @@ pub fn indexes() -> &'static Indexes {
             devpi_staging,
         }
     })
+}
+
+/// The production index serves what PyPI would for the samples: the build backends (so an
+/// sdist builds in isolation) and `tsdep`, a dependency found on no other index.
+fn seed_production(dir: &Path, devpi: &Devpi, index: &DevpiIndex) {
+    let tools = testbed::tools().unwrap();
+    let dep = dir.join("tsdep");
+    std::fs::create_dir_all(dep.join("tsdep")).unwrap();
+    std::fs::write(
+        dep.join("pyproject.toml"),
+        "[build-system]\nrequires = [\"flit_core >=3.2,<5\"]\nbuild-backend = \"flit_core.buildapi\"\n\n[project]\nname = \"tsdep\"\nversion = \"1.0\"\ndescription = \"A dependency served only by production\"\n",
+    )
+    .unwrap();
+    std::fs::write(dep.join("tsdep/__init__.py"), "VALUE = 42\n").unwrap();
+    let mut files = tools.backend_wheels().unwrap();
+    files.push(build_wheel(&dep, &dir.join("tsdep-dist")));
+    let out = Command::new(tools.bin("twine"))
+        .args([
+            "upload",
+            "--non-interactive",
+            "--disable-progress-bar",
+            "--repository-url",
+            &index.upload_url,
+            "-u",
+            &devpi.username,
+        ])
+        .env("TWINE_PASSWORD", SENTINEL)
+        .args(&files)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "seeding production failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A folder holding only `uv` (from the tools), put first on PATH so verification uses uv as
+/// a maintainer's machine would; `TWOSTAGE_VERIFY_INSTALLER=pip` tests the other path.
+fn uv_dir() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let tools = testbed::tools().unwrap();
+        let dir = tools.venv.join("uv-only");
+        std::fs::create_dir_all(&dir).unwrap();
+        let link = dir.join("uv");
+        if !link.exists() {
+            let _ = std::os::unix::fs::symlink(tools.bin("uv"), &link);
+        }
+        dir
+    })
+    .clone()
 }
 
 fn scratch_root() -> PathBuf {
@@ -93,7 +146,12 @@ impl Scratch {
                 command.env_remove(key);
             }
         }
+        let path = std::env::join_paths(std::iter::once(uv_dir()).chain(std::env::split_paths(
+            &std::env::var_os("PATH").unwrap_or_default(),
+        )))
+        .unwrap();
         command
+            .env("PATH", path)
             .env("HOME", &self.home)
             .env("GIT_CONFIG_NOSYSTEM", "1")
             .env("NO_COLOR", "1")

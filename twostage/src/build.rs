@@ -95,11 +95,9 @@ pub fn ensure_built(
     let work = work_dir(repo, tag);
     let checkout = work.join("checkout");
     let out = work.join("out");
-    for dir in [&checkout, &out] {
-        if dir.exists() {
-            std::fs::remove_dir_all(dir)
-                .with_context(|| format!("cannot clear `{}`", dir.display()))?;
-        }
+    if out.exists() {
+        std::fs::remove_dir_all(&out)
+            .with_context(|| format!("cannot clear `{}`", out.display()))?;
     }
     std::fs::create_dir_all(&out)?;
     let started = Instant::now();
@@ -149,6 +147,24 @@ pub fn ensure_built(
         ),
     );
     Ok(frozen)
+}
+
+/// A clone of the repository at `commit`, detached, with the tags: never the working tree.
+pub fn clean_checkout(repo: &Repo, commit: git2::Oid, dir: &Path) -> Result<()> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir)
+            .with_context(|| format!("cannot clear `{}`", dir.display()))?;
+    }
+    let source = repo.common_dir().display().to_string();
+    let target = dir.display().to_string();
+    repo.git(&["clone", "--quiet", "--no-checkout", &source, &target])
+        .context("cannot make a clean clone of the repository")?;
+    crate::git::git_in(
+        dir,
+        &["checkout", "--quiet", "--detach", &commit.to_string()],
+    )
+    .context("cannot check out the tagged commit")?;
+    Ok(())
 }
 
 /// Freezes artifacts built elsewhere (`stage --dist DIR`), with the same checks.

@@ -61,6 +61,15 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         dist: Option<PathBuf>,
     },
+    /// Install what the index serves into fresh environments and run the smoke tests again;
+    /// record the result in the release note.
+    Verify {
+        /// The release tag, e.g. `v1.4.3`.
+        tag: String,
+        /// Verify against the production index (after promotion) instead of staging.
+        #[arg(long)]
+        production: bool,
+    },
     /// Measure twostage against the tools maintainers use instead (twine, uv), on local
     /// indexes, interleaved; prints medians and ratios.
     Bench {
@@ -134,6 +143,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             },
         ),
         Command::Stage { tag, dist } => stage::run(&repo, &config, &tag, dist.as_deref()),
+        Command::Verify { tag, production } => {
+            let source = if production {
+                crate::verify::Source::Production
+            } else {
+                crate::verify::Source::Staging
+            };
+            crate::verify::run(&repo, &config, &tag, source)
+        }
         Command::Bench { .. } => unreachable!("handled above"),
     }
 }

@@ -64,6 +64,8 @@ pub struct Verify {
     pub artifacts: Vec<String>,
     pub index_timeout: Duration,
     pub timeout: Duration,
+    /// `auto` (uv when on PATH, else pip), `uv` or `pip`.
+    pub installer: String,
 }
 
 #[derive(Debug, Clone)]
@@ -117,6 +119,7 @@ const KEYS: &[(&str, &str, Kind)] = &[
     ("verify", "artifacts", Kind::List),
     ("verify", "index-timeout", Kind::Duration),
     ("verify", "timeout", Kind::Duration),
+    ("verify", "installer", Kind::Str),
     ("github", "repository", Kind::Str),
     ("github", "token-env", Kind::Str),
     ("github", "api-url", Kind::Str),
@@ -204,6 +207,7 @@ impl Config {
             username: string("production", "username", "__token__"),
             token_env: string("production", "token-env", "PYPI_TOKEN"),
         };
+        let installer = string("verify", "installer", "auto");
         let github = Github {
             repository: Some(string("github", "repository", "")).filter(|s| !s.is_empty()),
             token_env: string("github", "token-env", "GITHUB_TOKEN"),
@@ -220,6 +224,7 @@ impl Config {
                 artifacts: vec!["wheel".into(), "sdist".into()],
                 index_timeout: Duration::from_secs(15 * 60),
                 timeout: Duration::from_secs(10 * 60),
+                installer,
             },
             github,
         };
@@ -451,6 +456,7 @@ mod tests {
         assert_eq!(c.verify.artifacts, ["wheel", "sdist"]);
         assert_eq!(c.verify.index_timeout, Duration::from_secs(900));
         assert_eq!(c.verify.timeout, Duration::from_secs(600));
+        assert_eq!(c.verify.installer, "auto");
         assert_eq!(c.github.token_env, "GITHUB_TOKEN");
         assert_eq!(c.github.api_url, "https://api.github.com");
         assert!(c.github.repository.is_none());

@@ -17,9 +17,11 @@ pub mod git;
 pub mod index;
 pub mod manifest;
 pub mod output;
+pub mod pyenv;
 pub mod release;
 pub mod stage;
 pub mod testbed;
+pub mod verify;
 pub mod version;
 
 /// A usage or configuration error: the command exits with 2 instead of 1.

@@ -1,6 +1,6 @@
 //! The `stage` stage: make sure a release tag's frozen files are on the staging index with
-//! their recorded sha256, wait until the index serves them, and record that in the release
-//! note. Rerunning it is a no-op success.
+//! their recorded sha256, wait until the index serves them, verify them (`verify`), and record
+//! all of it in the release note. Rerunning it is a no-op success.
 //!
 //! `ensure_on_index` and `wait_until_served` are the one idempotent path for "these files,
 //! with these hashes, on that index"; promotion takes it too.
@@ -20,6 +20,7 @@ use crate::evidence::{self, ArtifactRecord, Note};
 use crate::git::Repo;
 use crate::index::{self, IndexFile, PostOutcome, Upload};
 use crate::output::{self, Progress};
+use crate::verify::{self, Source};
 use crate::version::TagScheme;
 use crate::{manifest, UsageError};
 
@@ -158,16 +159,29 @@ pub fn run(repo: &Repo, config: &Config, tag: &str, dist_dir: Option<&Path>) -> 
     staging["served-after-seconds"] = value(waited.as_secs_f64());
     staging["at"] = value(crate::clock::timestamp());
     note.set_section("staging", staging);
-    note.write(repo, release.commit)?;
-    if repo.remote_url(&config.git.remote).is_some() {
-        evidence::push(repo, &config.git.remote)?;
-    }
     output::status(
         "Staged",
         format!(
-            "{tag}: {} uploaded, {} already there, served with the recorded sha256 ({:.1}s)",
+            "{tag}: {} uploaded, {} already there, served with the recorded sha256",
             outcomes.uploaded.len(),
             outcomes.present.len(),
+        ),
+    );
+    // The upload is recorded even if the verification cannot run, then the verification.
+    note.write(repo, release.commit)?;
+    let verification = verify::verify(repo, config, &release, &frozen.artifacts, Source::Staging);
+    if let Ok(verification) = &verification {
+        note.set_section(Source::Staging.section(), verification.section.clone());
+        note.write(repo, release.commit)?;
+    }
+    if repo.remote_url(&config.git.remote).is_some() {
+        evidence::push(repo, &config.git.remote)?;
+    }
+    verify::finish(tag, Source::Staging, &verification?.failures)?;
+    output::status(
+        "Finished",
+        format!(
+            "{tag} is staged and verified ({:.1}s)",
             started.elapsed().as_secs_f64()
         ),
     );

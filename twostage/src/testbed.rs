@@ -18,6 +18,15 @@ use anyhow::{bail, Context, Result};
 
 const REQUIREMENTS: &str = include_str!("../tools-requirements.txt");
 
+/// The build backends (and their dependencies) a local "production" index must serve so
+/// that an sdist can be built in isolation there, as it would be from PyPI.
+const BACKENDS: &[&str] = &[
+    "flit-core==4.2.0",
+    "hatchling==1.33.0",
+    "setuptools==80.9.0",
+    "setuptools-scm==10.3.4",
+];
+
 /// The virtual environment with the Python tools.
 #[derive(Debug)]
 pub struct Tools {
@@ -31,6 +40,18 @@ impl Tools {
 
     pub fn python(&self) -> PathBuf {
         self.bin("python")
+    }
+
+    /// Wheels of the build backends and their dependencies, downloaded at install time.
+    pub fn backend_wheels(&self) -> Result<Vec<PathBuf>> {
+        let dir = self.venv.join("backend-wheels");
+        let mut wheels: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .with_context(|| format!("cannot read `{}`", dir.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "whl"))
+            .collect();
+        wheels.sort();
+        Ok(wheels)
     }
 }
 
@@ -68,7 +89,11 @@ fn install(dir: &Path) -> Result<Tools> {
         venv: dir.join("venv"),
     };
     let stamp = tools.venv.join(".twostage-requirements");
-    if std::fs::read_to_string(&stamp).is_ok_and(|s| s == REQUIREMENTS) {
+    let wanted = format!(
+        "{REQUIREMENTS}\n# backend wheels\n{}\n",
+        BACKENDS.join("\n")
+    );
+    if std::fs::read_to_string(&stamp).is_ok_and(|s| s == wanted) {
         return Ok(tools);
     }
     let python = std::env::var("TWOSTAGE_PYTHON").unwrap_or_else(|_| "python3".into());
@@ -94,7 +119,21 @@ fn install(dir: &Path) -> Result<Tools> {
         ])
         .arg(&requirements))
     .context("cannot install the Python tools from PyPI")?;
-    std::fs::write(&stamp, REQUIREMENTS)?;
+    run(Command::new(tools.python())
+        .args([
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--only-binary",
+            ":all:",
+            "--dest",
+        ])
+        .arg(tools.venv.join("backend-wheels"))
+        .args(BACKENDS))
+    .context("cannot download the build backends' wheels from PyPI")?;
+    std::fs::write(&stamp, wanted)?;
     eprintln!(
         "   Installed the Python tools in {:.1}s",
         started.elapsed().as_secs_f64()

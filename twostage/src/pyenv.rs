@@ -1,0 +1,385 @@
+//! Python environments: creating a fresh virtual environment with uv (when present) or
+//! `python -m venv`, installing a file into it with its dependencies from one index only, and
+//! running commands in it under a timeout with their output logged. Knows nothing of releases.
+
+use std::io::Write;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+/// The interpreter that environments are made from.
+pub fn base_python() -> String {
+    std::env::var("TWOSTAGE_PYTHON").unwrap_or_else(|_| "python3".into())
+}
+
+#[derive(Debug, Clone)]
+pub enum Installer {
+    Uv { uv: PathBuf },
+    Pip,
+}
+
+impl Installer {
+    /// `auto`: uv when it is on PATH, else pip; or exactly `uv` / `pip`.
+    pub fn choose(preference: &str) -> Result<Installer> {
+        let uv = find_on_path("uv");
+        match (preference, uv) {
+            ("auto" | "uv", Some(uv)) => Ok(Installer::Uv { uv }),
+            ("uv", None) => bail!("`verify.installer` is `uv`, but `uv` is not on PATH"),
+            ("auto" | "pip", _) => Ok(Installer::Pip),
+            (other, _) => bail!("`verify.installer` must be `auto`, `uv` or `pip`, not `{other}`"),
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Installer::Uv { .. } => "uv",
+            Installer::Pip => "pip",
+        }
+    }
+}
+
+pub fn find_on_path(program: &str) -> Option<PathBuf> {
+    let paths = std::env::var_os("PATH")?;
+    std::env::split_paths(&paths)
+        .map(|dir| dir.join(program))
+        .find(|p| p.is_file())
+}
+
+/// A virtual environment.
+#[derive(Debug, Clone)]
+pub struct Venv {
+    pub dir: PathBuf,
+}
+
+impl Venv {
+    pub fn bin(&self) -> PathBuf {
+        self.dir.join("bin")
+    }
+
+    pub fn python(&self) -> PathBuf {
+        self.bin().join("python")
+    }
+
+    /// PATH with this environment's `bin` first.
+    pub fn path_var(&self) -> std::ffi::OsString {
+        let mut paths = vec![self.bin()];
+        if let Some(existing) = std::env::var_os("PATH") {
+            paths.extend(std::env::split_paths(&existing));
+        }
+        std::env::join_paths(paths).unwrap_or_default()
+    }
+}
+
+/// How one logged command ended.
+#[derive(Debug, Clone)]
+pub struct Ran {
+    pub command: String,
+    /// `None` when it was killed (timeout or signal).
+    pub code: Option<i32>,
+    pub duration: Duration,
+    pub timed_out: bool,
+    /// The command's own output (stdout and stderr together).
+    pub output: String,
+}
+
+impl Ran {
+    pub fn ok(&self) -> bool {
+        self.code == Some(0)
+    }
+
+    pub fn tail(&self, lines: usize) -> String {
+        let all: Vec<&str> = self.output.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+}
+
+/// Runs `command` in its own process group with a timeout (the whole group is killed at
+/// the limit), appending `$ shown`, its output and its end to `log`.
+pub fn run_logged(
+    mut command: Command,
+    shown: &str,
+    timeout: Duration,
+    log: &mut std::fs::File,
+) -> Result<Ran> {
+    let scratch = tempfile_path("out");
+    let out = std::fs::File::create(&scratch)?;
+    command
+        .stdin(Stdio::null())
+        .stdout(out.try_clone()?)
+        .stderr(out)
+        .process_group(0);
+    let started = Instant::now();
+    let mut child = command
+        .spawn()
+        .with_context(|| format!("cannot start `{shown}`"))?;
+    let mut timed_out = false;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if started.elapsed() >= timeout {
+            timed_out = true;
+            // SAFETY: kill(2) on our child's process group; no memory is involved.
+            unsafe {
+                libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL);
+            }
+            break child.wait()?;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let duration = started.elapsed();
+    let output = String::from_utf8_lossy(&std::fs::read(&scratch).unwrap_or_default()).into_owned();
+    let _ = std::fs::remove_file(&scratch);
+    writeln!(log, "$ {shown}")?;
+    log.write_all(output.as_bytes())?;
+    let end = if timed_out {
+        format!("killed after the {}s timeout", timeout.as_secs())
+    } else {
+        format!(
+            "exit {}",
+            status.code().map_or("by signal".into(), |c| c.to_string())
+        )
+    };
+    writeln!(log, "[{end}, {:.2}s]\n", duration.as_secs_f64())?;
+    Ok(Ran {
+        command: shown.to_string(),
+        code: if timed_out { None } else { status.code() },
+        duration,
+        timed_out,
+        output,
+    })
+}
+
+fn tempfile_path(what: &str) -> PathBuf {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    std::env::temp_dir().join(format!(
+        "twostage-{what}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ))
+}
+
+/// Creates a fresh environment at `dir` (removing anything there).
+pub fn create(
+    installer: &Installer,
+    dir: &Path,
+    timeout: Duration,
+    log: &mut std::fs::File,
+) -> Result<(Venv, Ran)> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir)?;
+    }
+    let python = base_python();
+    let mut command;
+    match installer {
+        Installer::Uv { uv } => {
+            command = Command::new(uv);
+            command
+                .args(["venv", "--quiet", "--python", &python])
+                .arg(dir);
+        }
+        Installer::Pip => {
+            command = Command::new(&python);
+            command.args(["-m", "venv"]).arg(dir);
+        }
+    }
+    let shown = format!("{} venv {}", installer.name(), dir.display());
+    let ran = run_logged(command, &shown, timeout, log)?;
+    Ok((
+        Venv {
+            dir: dir.to_path_buf(),
+        },
+        ran,
+    ))
+}
+
+/// Installs `file` into `venv`, with its dependencies (and, for an sdist, its build
+/// requirements) from `index_url` only: the package itself can only be the file, and no
+/// other index (from the environment or a config file) is consulted.
+pub fn install(
+    installer: &Installer,
+    venv: &Venv,
+    file: &Path,
+    index_url: &str,
+    timeout: Duration,
+    log: &mut std::fs::File,
+) -> Result<Ran> {
+    let mut command;
+    match installer {
+        Installer::Uv { uv } => {
+            command = Command::new(uv);
+            command
+                .args(["pip", "install", "--quiet", "--python"])
+                .arg(venv.python())
+                .args(["--index-url", index_url, "--no-config"])
+                .arg(file)
+                .env_remove("UV_EXTRA_INDEX_URL")
+                .env_remove("UV_INDEX")
+                .env_remove("UV_FIND_LINKS");
+        }
+        Installer::Pip => {
+            command = Command::new(venv.python());
+            command
+                .args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    "--isolated",
+                ])
+                .args(["--index-url", index_url])
+                .arg(file)
+                .env_remove("PIP_EXTRA_INDEX_URL")
+                .env_remove("PIP_FIND_LINKS");
+        }
+    }
+    let shown = format!(
+        "{} install {} --index-url {}",
+        installer.name(),
+        file.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default(),
+        crate::index::redact(index_url)
+    );
+    run_logged(command, &shown, timeout, log)
+}
+
+/// `python --version` of the base interpreter, and the installer's version.
+pub fn versions(installer: &Installer) -> (String, String) {
+    let output = |mut command: Command| -> String {
+        command
+            .output()
+            .ok()
+            .map(|o| {
+                let text = if o.stdout.is_empty() {
+                    o.stderr
+                } else {
+                    o.stdout
+                };
+                String::from_utf8_lossy(&text).trim().to_string()
+            })
+            .unwrap_or_else(|| "unknown".into())
+    };
+    let mut python = Command::new(base_python());
+    python.arg("--version");
+    let installer_version = match installer {
+        Installer::Uv { uv } => {
+            let mut c = Command::new(uv);
+            c.arg("--version");
+            output(c)
+        }
+        Installer::Pip => {
+            let mut c = Command::new(base_python());
+            c.args(["-m", "pip", "--version"]);
+            output(c)
+                .split(" from ")
+                .next()
+                .unwrap_or_default()
+                .to_string()
+        }
+    };
+    (output(python), installer_version)
+}
+
+/// The wheel tags this interpreter accepts, most specific first, from `packaging` (or pip's
+/// vendored copy); `None` when neither can be imported.
+pub fn supported_tags() -> Option<Vec<String>> {
+    let script = "try:\n    from packaging import tags\nexcept ImportError:\n    from pip._vendor.packaging import tags\nfor t in tags.sys_tags():\n    print(t)\n";
+    let out = Command::new(base_python())
+        .args(["-c", script])
+        .output()
+        .ok()?;
+    out.status.success().then(|| {
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect()
+    })
+}
+
+/// Whether a wheel can be installed here: one of its `py-abi-plat` triples is supported.
+pub fn wheel_is_compatible(filename: &str, supported: Option<&[String]>) -> bool {
+    let parts: Vec<&str> = filename.trim_end_matches(".whl").split('-').collect();
+    if parts.len() < 5 {
+        return false;
+    }
+    let (py, abi, plat) = (
+        parts[parts.len() - 3],
+        parts[parts.len() - 2],
+        parts[parts.len() - 1],
+    );
+    let mut triples = Vec::new();
+    for p in py.split('.') {
+        for a in abi.split('.') {
+            for pl in plat.split('.') {
+                triples.push(format!("{p}-{a}-{pl}"));
+            }
+        }
+    }
+    match supported {
+        Some(supported) => triples.iter().any(|t| supported.contains(t)),
+        None => triples
+            .iter()
+            .any(|t| t.ends_with("-none-any") && t.starts_with("py3")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wheel_compatibility() {
+        let supported: Vec<String> = [
+            "cp311-cp311-manylinux_2_17_x86_64",
+            "cp311-abi3-manylinux_2_17_x86_64",
+            "py3-none-any",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert!(wheel_is_compatible(
+            "a-1-py3-none-any.whl",
+            Some(&supported)
+        ));
+        assert!(wheel_is_compatible(
+            "a-1-py2.py3-none-any.whl",
+            Some(&supported)
+        ));
+        assert!(wheel_is_compatible(
+            "a-1-cp311-abi3-manylinux_2_5_x86_64.manylinux_2_17_x86_64.whl",
+            Some(&supported)
+        ));
+        assert!(!wheel_is_compatible(
+            "a-1-cp312-cp312-win_amd64.whl",
+            Some(&supported)
+        ));
+        assert!(wheel_is_compatible("a-1-py3-none-any.whl", None));
+        assert!(!wheel_is_compatible(
+            "a-1-cp311-cp311-manylinux_2_17_x86_64.whl",
+            None
+        ));
+    }
+
+    #[test]
+    fn a_hanging_command_is_killed_at_the_timeout_with_its_children() {
+        let log_path = tempfile_path("log");
+        let mut log = std::fs::File::create(&log_path).unwrap();
+        let mut command = Command::new("sh");
+        command.args(["-c", "echo started; sleep 30 & wait"]);
+        let started = Instant::now();
+        let ran = run_logged(command, "hang", Duration::from_millis(300), &mut log).unwrap();
+        assert!(ran.timed_out && ran.code.is_none());
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert!(ran.output.contains("started"));
+        let text = std::fs::read_to_string(&log_path).unwrap();
+        assert!(
+            text.contains("$ hang") && text.contains("killed after"),
+            "{text}"
+        );
+    }
+}
