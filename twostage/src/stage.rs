@@ -82,23 +82,19 @@ pub fn run(repo: &Repo, config: &Config, tag: &str, dist_dir: Option<&Path>) -> 
     let note = Note::read(repo, release.commit, tag)?;
     let agent = index::agent();
 
-    // A release already staged (on this machine or another) needs no build: check the index.
+    // A release already staged and verified (on this machine or another) needs no build:
+    // check that the index still serves those bytes.
     if let Some(note) = &note {
-        if note.section("staging").is_some() && !note.artifacts().is_empty() {
-            let project = project_of(&release, &note.artifacts());
-            if served(
-                &agent,
-                &config.staging.index_url,
-                &project,
-                &note.artifacts(),
-            )
-            .unwrap_or(false)
-            {
+        let artifacts = note.artifacts();
+        let verified = verify::verified(note.section(Source::Staging.section()), &artifacts);
+        if note.section("staging").is_some() && verified {
+            let project = project_of(&release, &artifacts);
+            if served(&agent, &config.staging.index_url, &project, &artifacts).unwrap_or(false) {
                 output::status(
                     "Staged",
                     format!(
-                        "{tag} already: staging serves all {} files with the recorded sha256",
-                        note.artifacts().len()
+                        "{tag} already: verified, and staging serves all {} files with the recorded sha256",
+                        artifacts.len()
                     ),
                 );
                 return Ok(());

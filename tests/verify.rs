@@ -1,0 +1,289 @@
+//! Verification: what staging serves is installed into fresh environments, with dependencies
+//! from the production index only, and smoke-tested.
+
+mod common;
+
+use common::*;
+
+/// A hatchling project `name` at 1.4.2 that depends on `tsdep` (served only by production).
+/// `flat`: the package beside `pyproject.toml` instead of under `src/`.
+fn verify_sample(s: &Scratch, name: &str, flat: bool, smoke: &[&str], extra_toml: &str) -> String {
+    let module = name.replace('-', "_");
+    let package_dir = if flat {
+        module.clone()
+    } else {
+        format!("src/{module}")
+    };
+    s.write(
+        "pyproject.toml",
+        &format!(
+            "[build-system]\nrequires = [\"hatchling\"]\nbuild-backend = \"hatchling.build\"\n\n[project]\nname = \"{name}\"\nversion = \"1.4.2\"\ndescription = \"A sample\"\ndependencies = [\"tsdep\"]\n\n[tool.hatch.build.targets.wheel]\npackages = [\"{package_dir}\"]\n{extra_toml}"
+        ),
+    );
+    s.write(
+        &format!("{package_dir}/__init__.py"),
+        "import tsdep\n\n__version__ = \"1.4.2\"\nVALUE = tsdep.VALUE\n",
+    );
+    s.write(&format!("{package_dir}/extra.py"), "EXTRA = True\n");
+    let smoke: Vec<String> = smoke
+        .iter()
+        .map(|c| format!("{:?}", c.replace("MODULE", &module)))
+        .collect();
+    let toml = release_toml(&format!("version-files = [\"{package_dir}/__init__.py\"]")).replace(
+        "[verify]\n",
+        &format!("[verify]\nsmoke = [{}]\n", smoke.join(", ")),
+    );
+    s.write("release.toml", &toml);
+    s.write(".gitignore", "dist/\n__pycache__/\n");
+    s.commit_all("Initial import");
+    module
+}
+
+fn stage(s: &Scratch, extra_env: &[(&str, &str)]) -> Run {
+    let mut command = s.command(env!("CARGO_BIN_EXE_twostage"));
+    command
+        .args(["stage", "v1.4.3"])
+        .env("TEST_PYPI_TOKEN", SENTINEL);
+    for (k, v) in extra_env {
+        command.env(k, v);
+    }
+    Run::from(command.output().unwrap())
+}
+
+fn note(s: &Scratch) -> toml_edit::DocumentMut {
+    s.git(&["notes", "--ref=release", "show", "v1.4.3^{commit}"])
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn both_artifacts_are_installed_from_staging_with_dependencies_from_production_and_recorded() {
+    for installer in ["uv", "pip"] {
+        let name = format!("ts-green-{installer}");
+        let s = Scratch::new(&name);
+        let module = verify_sample(
+            &s,
+            &name,
+            false,
+            &[
+                "python -c 'import MODULE, sys; assert MODULE.VALUE == 42; print(MODULE.__file__)'",
+                "test -d \"$TWOSTAGE_REPO/.git\"",
+            ],
+            "",
+        );
+        s.twostage(&["release", "patch"]).success();
+        let run = stage(&s, &[("TWOSTAGE_VERIFY_INSTALLER", installer)]).success();
+        run.stderr_has(&format!("with {installer}"))
+            .stderr_has("is staged and verified");
+
+        let note = note(&s);
+        let verification = note["verification"].as_table().unwrap();
+        assert_eq!(verification["result"].as_str(), Some("verified"));
+        assert!(verification["installer"]
+            .as_str()
+            .unwrap()
+            .starts_with(installer));
+        assert!(verification["interpreter"]
+            .as_str()
+            .unwrap()
+            .starts_with("Python 3"));
+        // "verified" names exactly the staged set.
+        let mut staged: Vec<String> = twostage::evidence::artifacts_of(&note)
+            .into_iter()
+            .map(|a| a.sha256)
+            .collect();
+        let mut verified: Vec<String> = verification["verified-sha256"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect();
+        staged.sort();
+        verified.sort();
+        assert_eq!(staged.len(), 2);
+        assert_eq!(staged, verified);
+        let artifacts = verification["artifacts"].as_array_of_tables().unwrap();
+        let kinds: Vec<&str> = artifacts
+            .iter()
+            .map(|a| a["kind"].as_str().unwrap())
+            .collect();
+        assert_eq!(kinds.len(), 2);
+        assert!(kinds.contains(&"wheel") && kinds.contains(&"sdist"));
+        for artifact in artifacts {
+            let commands = artifact["commands"].as_array().unwrap();
+            // venv, install, version check, two smoke commands: each with its exit code.
+            assert_eq!(commands.len(), 5, "{artifact}");
+            assert!(commands
+                .iter()
+                .all(|c| c.as_inline_table().unwrap()["exit"].as_integer() == Some(0)));
+        }
+        // The log named in the note is there and matches its digest.
+        let log = std::fs::read(verification["log"].as_str().unwrap()).unwrap();
+        let digest = twostage::dist::hex(&<sha2::Sha256 as sha2::Digest>::digest(&log));
+        assert_eq!(verification["log-sha256"].as_str(), Some(digest.as_str()));
+        // The smoke test imported the installed copy.
+        assert!(
+            String::from_utf8_lossy(&log).contains(&format!("site-packages/{module}/__init__.py"))
+        );
+
+        // `verify` runs it again and records it again.
+        let again = s
+            .command(env!("CARGO_BIN_EXE_twostage"))
+            .args(["verify", "v1.4.3"])
+            .output()
+            .unwrap();
+        Run::from(again).success().stderr_has("Verified");
+    }
+}
+
+#[test]
+fn a_package_that_imports_a_missing_name_fails_the_stage_with_the_error() {
+    let s = Scratch::new("missing-name");
+    let module = verify_sample(
+        &s,
+        "ts-missing-name",
+        false,
+        &["python -c 'import MODULE'"],
+        "",
+    );
+    s.write(
+        &format!("src/{module}/__init__.py"),
+        "from tsdep import NO_SUCH_NAME\n\n__version__ = \"1.4.2\"\n",
+    );
+    s.commit_all("Break the import");
+    s.twostage(&["release", "patch"]).success();
+    let run = stage(&s, &[]).failure(1);
+    run.stderr_has("cannot import name 'NO_SUCH_NAME'")
+        .stderr_has("verification of v1.4.3 from staging failed");
+    let note = note(&s);
+    assert_eq!(note["verification"]["result"].as_str(), Some("failed"));
+    assert!(note["verification"].get("verified-sha256").is_none());
+    // A rerun verifies again rather than trusting the failed record.
+    stage(&s, &[]).failure(1).stderr_has("NO_SUCH_NAME");
+}
+
+#[test]
+fn an_sdist_missing_a_module_fails_only_the_sdist_and_names_it() {
+    let s = Scratch::new("sdist-missing");
+    let module = verify_sample(
+        &s,
+        "ts-sdist-missing",
+        false,
+        &["python -c 'import MODULE.extra'"],
+        "\n[tool.hatch.build.targets.sdist]\nexclude = [\"src/ts_sdist_missing/extra.py\"]\n",
+    );
+    // Build the wheel from the tree, not from the sdist, as a maintainer's broken config would.
+    let toml = s.read("release.toml").replace(
+        "--no-isolation --outdir",
+        "--no-isolation --sdist --wheel --outdir",
+    );
+    s.write("release.toml", &toml);
+    s.commit_all("Build both from the tree");
+    s.twostage(&["release", "patch"]).success();
+    let run = stage(&s, &[]).failure(1);
+    run.stderr_has("ts_sdist_missing-1.4.3.tar.gz` (sdist)")
+        .stderr_has(&format!("No module named '{module}.extra'"));
+    assert!(
+        !run.stderr.contains("py3-none-any.whl` (wheel)"),
+        "{}",
+        run.stderr
+    );
+    let note = note(&s);
+    for artifact in note["verification"]["artifacts"]
+        .as_array_of_tables()
+        .unwrap()
+    {
+        let expected = if artifact["kind"].as_str() == Some("sdist") {
+            "failed"
+        } else {
+            "verified"
+        };
+        assert_eq!(artifact["result"].as_str(), Some(expected), "{artifact}");
+    }
+}
+
+#[test]
+fn a_hanging_smoke_command_is_stopped_at_the_timeout() {
+    let s = Scratch::new("hang");
+    verify_sample(&s, "ts-hang", false, &["sleep 300"], "");
+    let toml = s.read("release.toml").replace(
+        "[verify]\n",
+        "[verify]\ntimeout = \"3s\"\nartifacts = [\"wheel\"]\n",
+    );
+    s.write("release.toml", &toml);
+    s.commit_all("Short timeout");
+    s.twostage(&["release", "patch"]).success();
+    let started = std::time::Instant::now();
+    stage(&s, &[])
+        .failure(1)
+        .stderr_has("`sleep 300` was stopped at the 3s timeout");
+    assert!(started.elapsed().as_secs() < 120);
+}
+
+#[test]
+fn a_flat_layout_is_tested_against_the_installed_copy() {
+    let s = Scratch::new("flat");
+    verify_sample(
+        &s,
+        "ts-flat",
+        true,
+        &["python -c 'import MODULE; assert \"site-packages\" in MODULE.__file__, MODULE.__file__'", "test ! -e MODULE"],
+        "",
+    );
+    s.twostage(&["release", "patch"]).success();
+    stage(&s, &[]).success();
+    assert_eq!(
+        note(&s)["verification"]["result"].as_str(),
+        Some("verified")
+    );
+}
+
+#[test]
+fn verify_production_checks_what_production_serves() {
+    let s = Scratch::new("verify-prod");
+    verify_sample(
+        &s,
+        "ts-verify-prod",
+        false,
+        &["python -c 'import MODULE'"],
+        "",
+    );
+    s.twostage(&["release", "patch"]).success();
+    stage(&s, &[]).success();
+    // Not on production yet: the wait times out and says which files are missing.
+    let toml = s
+        .read("release.toml")
+        .replace("index-timeout = \"30s\"", "index-timeout = \"2s\"");
+    s.write("release.toml", &toml);
+    let run = s.twostage(&["verify", "v1.4.3", "--production"]).failure(1);
+    run.stderr_has("the production index still does not list");
+    // Put the frozen files on production (as promotion will), then verify from there.
+    let ix = indexes();
+    let tools = twostage::testbed::tools().unwrap();
+    let dist = s.work.join(".git/twostage/v1.4.3/dist");
+    let files: Vec<_> = std::fs::read_dir(&dist)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    let out = s
+        .command(tools.bin("twine"))
+        .args([
+            "upload",
+            "--non-interactive",
+            "--disable-progress-bar",
+            "--repository-url",
+            &ix.devpi_index.upload_url,
+            "-u",
+            &ix.devpi.username,
+        ])
+        .env("TWINE_PASSWORD", SENTINEL)
+        .args(&files)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    s.twostage(&["verify", "v1.4.3", "--production"]).success();
+    assert_eq!(
+        note(&s)["production-verification"]["result"].as_str(),
+        Some("verified")
+    );
+}
