@@ -35,7 +35,8 @@ pub fn indexes() -> &'static Indexes {
         let devpi = Devpi::start(&dir.join("devpi"), "tester", SENTINEL).expect("devpi starts");
         let devpi_index = devpi.create_index("production").expect("devpi index");
         let devpi_staging = devpi.create_index("staging").expect("devpi index");
-        seed_production(&dir, &devpi, &devpi_index);
+        testbed::seed_production(&dir.join("seed"), &devpi, &devpi_index)
+            .expect("seeding production");
         Indexes {
             pypi,
             devpi,
@@ -43,41 +44,6 @@ pub fn indexes() -> &'static Indexes {
             devpi_staging,
         }
     })
-}
-
-/// The production index serves what PyPI would for the samples: the build backends (so an
-/// sdist builds in isolation) and `tsdep`, a dependency found on no other index.
-fn seed_production(dir: &Path, devpi: &Devpi, index: &DevpiIndex) {
-    let tools = testbed::tools().unwrap();
-    let dep = dir.join("tsdep");
-    std::fs::create_dir_all(dep.join("tsdep")).unwrap();
-    std::fs::write(
-        dep.join("pyproject.toml"),
-        "[build-system]\nrequires = [\"flit_core >=3.2,<5\"]\nbuild-backend = \"flit_core.buildapi\"\n\n[project]\nname = \"tsdep\"\nversion = \"1.0\"\ndescription = \"A dependency served only by production\"\n",
-    )
-    .unwrap();
-    std::fs::write(dep.join("tsdep/__init__.py"), "VALUE = 42\n").unwrap();
-    let mut files = tools.backend_wheels().unwrap();
-    files.push(build_wheel(&dep, &dir.join("tsdep-dist")));
-    let out = Command::new(tools.bin("twine"))
-        .args([
-            "upload",
-            "--non-interactive",
-            "--disable-progress-bar",
-            "--repository-url",
-            &index.upload_url,
-            "-u",
-            &devpi.username,
-        ])
-        .env("TWINE_PASSWORD", SENTINEL)
-        .args(&files)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "seeding production failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// A folder holding only `uv` (from the tools), put first on PATH so verification uses uv as
@@ -341,21 +307,7 @@ pub fn release_toml_on(staging: Staging, extra_package_keys: &str) -> String {
 
 /// Builds a wheel of the project at `dir` with the tools' backends (no download), into `out`.
 pub fn build_wheel(dir: &Path, out: &Path) -> PathBuf {
-    let tools = testbed::tools().unwrap();
-    let status = Command::new(tools.python())
-        .args(["-m", "build", "--no-isolation", "--wheel", "--outdir"])
-        .arg(out)
-        .arg(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .status()
-        .unwrap();
-    assert!(status.success(), "the build of {} failed", dir.display());
-    std::fs::read_dir(out)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|e| e == "whl"))
-        .expect("a wheel")
+    testbed::build_wheel(dir, out).unwrap()
 }
 
 pub const KEEP_A_CHANGELOG: &str = "# Changelog\n\n## [Unreleased]\n\n### Fixed\n- the thing\n\n## [1.4.2] - 2026-01-02\n\n- earlier\n";

@@ -2,10 +2,12 @@
 //! on one machine, interleaved so that the machine's drift hits every tool alike. Absolute
 //! times on a shared machine are noisy; the ratios are the figures to read.
 //!
-//! Today: the upload of one large wheel to a local pypiserver by `twostage stage --dist`
-//! (which also copies, hashes, checks the metadata, waits for the index and writes the note)
-//! against `twine upload` and `uv publish` of the same file. Wall time, throughput and the
-//! peak resident memory of the process (from `wait4`'s rusage).
+//! - **upload**: one large wheel to a local pypiserver by `twostage stage --dist` (which also
+//!   copies, hashes, checks the metadata, waits for the index and writes the note) against
+//!   `twine upload` and `uv publish` of the same file;
+//! - **verification**: `twostage verify` of the sample package's wheel with uv against pip.
+//!
+//! Wall time, throughput and the peak resident memory of the process (`wait4`'s rusage).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -14,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-use crate::testbed::{self, PypiServer};
+use crate::testbed::{self, PypiServer, Sandbox};
 
 pub struct Options {
     pub quick: bool,
@@ -136,9 +138,76 @@ pub fn run(options: &Options) -> Result<()> {
             std::fs::remove_dir_all(&dir).ok();
         }
     }
+    series.extend(bench_verification(&root, &exe, rounds)?);
     std::fs::remove_dir_all(&root).ok();
     report(&series, options.json);
     Ok(())
+}
+
+/// `twostage verify` of the sample's wheel, with uv and with pip, interleaved.
+fn bench_verification(root: &Path, exe: &Path, rounds: usize) -> Result<Vec<Series>> {
+    eprintln!("     Preparing the sample package, staged on a local devpi");
+    let sandbox = Sandbox::create(&root.join("verify-sandbox"), &testbed::sample_project())?;
+    let env = sandbox.env()?;
+    let twostage = |args: &[&str], extra: &[(&str, &str)]| {
+        let mut c = Command::new(exe);
+        c.arg("--repo").arg(&sandbox.repo).args(args);
+        for (k, v) in &env {
+            c.env(k, v);
+        }
+        for (k, v) in extra {
+            c.env(k, v);
+        }
+        c
+    };
+    let log = root.join("verify-setup.log");
+    measure(
+        &mut twostage(&["release", "patch"], &[]),
+        &log,
+        &sandbox.home,
+    )?;
+    measure(
+        &mut twostage(&["stage", "v0.1.1"], &[]),
+        &log,
+        &sandbox.home,
+    )?;
+    let mut series: Vec<Series> = ["uv", "pip"]
+        .into_iter()
+        .map(|installer| Series {
+            benchmark: "verify 1 wheel".into(),
+            tool: if installer == "uv" {
+                "twostage (uv)"
+            } else {
+                "twostage (pip)"
+            },
+            samples: Vec::new(),
+            bytes: 0,
+        })
+        .collect();
+    for round in 0..rounds {
+        for entry in series.iter_mut() {
+            let installer = if entry.tool.contains("uv") {
+                "uv"
+            } else {
+                "pip"
+            };
+            eprintln!(
+                "     Running verify with {installer} (round {} of {rounds})",
+                round + 1
+            );
+            let mut command = twostage(
+                &["verify", "v0.1.1"],
+                &[
+                    ("TWOSTAGE_VERIFY_INSTALLER", installer),
+                    ("TWOSTAGE_VERIFY_ARTIFACTS", "wheel"),
+                ],
+            );
+            entry
+                .samples
+                .push(measure(&mut command, &log, &sandbox.home)?);
+        }
+    }
+    Ok(series)
 }
 
 /// Runs a command to its end; wall time and peak RSS of that process (Linux `wait4`).
@@ -174,7 +243,14 @@ fn measure(command: &mut Command, log: &Path, home: &Path) -> Result<Sample> {
 }
 
 fn report(series: &[Series], json: bool) {
-    let base = series.first().map(Series::median).unwrap_or_default();
+    // Each benchmark's first tool is its baseline.
+    let base_of = |benchmark: &str| {
+        series
+            .iter()
+            .find(|s| s.benchmark == benchmark)
+            .map(Series::median)
+            .unwrap_or_default()
+    };
     if json {
         let rows: Vec<serde_json::Value> = series
             .iter()
@@ -188,7 +264,7 @@ fn report(series: &[Series], json: bool) {
                     "max_s": walls.iter().cloned().fold(0.0, f64::max),
                     "peak_rss_mb": s.samples.iter().map(|x| x.max_rss_kb).max().unwrap_or(0) as f64 / 1024.0,
                     "throughput_mb_s": s.bytes as f64 / 1e6 / s.median().as_secs_f64(),
-                    "ratio_to_twostage": s.median().as_secs_f64() / base.as_secs_f64(),
+                    "ratio_to_first": s.median().as_secs_f64() / base_of(&s.benchmark).as_secs_f64(),
                     "runs": walls,
                 })
             })
@@ -200,7 +276,7 @@ fn report(series: &[Series], json: bool) {
     let _ = writeln!(
         out,
         "{:<16} {:<16} {:>9} {:>9} {:>9} {:>10} {:>11} {:>10}",
-        "benchmark", "tool", "median", "min", "max", "peak RSS", "throughput", "vs twostage"
+        "benchmark", "tool", "median", "min", "max", "peak RSS", "throughput", "vs first"
     );
     for s in series {
         let walls: Vec<Duration> = s.samples.iter().map(|x| x.wall).collect();
@@ -209,15 +285,22 @@ fn report(series: &[Series], json: bool) {
         let rss = s.samples.iter().map(|x| x.max_rss_kb).max().unwrap_or(0) as f64 / 1024.0;
         let _ = writeln!(
             out,
-            "{:<16} {:<16} {:>8.2}s {:>8.2}s {:>8.2}s {:>7.1} MB {:>6.0} MB/s {:>9.2}x",
+            "{:<16} {:<16} {:>8.2}s {:>8.2}s {:>8.2}s {:>7.1} MB {:>11} {:>9.2}x",
             s.benchmark,
             s.tool,
             s.median().as_secs_f64(),
             min.as_secs_f64(),
             max.as_secs_f64(),
             rss,
-            s.bytes as f64 / 1e6 / s.median().as_secs_f64(),
-            s.median().as_secs_f64() / base.as_secs_f64()
+            if s.bytes == 0 {
+                "-".to_string()
+            } else {
+                format!(
+                    "{:.0} MB/s",
+                    s.bytes as f64 / 1e6 / s.median().as_secs_f64()
+                )
+            },
+            s.median().as_secs_f64() / base_of(&s.benchmark).as_secs_f64()
         );
     }
 }
@@ -265,9 +348,10 @@ fn scratch_repo(dir: &Path) -> Result<PathBuf> {
         dir.join("pyproject.toml"),
         "[project]\nname = \"benchpkg\"\nversion = \"1.0.0\"\n",
     )?;
+    // The upload alone is measured: no verification.
     std::fs::write(
         dir.join("release.toml"),
-        "[verify]\nindex-timeout = \"60s\"\n",
+        "[verify]\nartifacts = []\nindex-timeout = \"60s\"\n",
     )?;
     let git = |args: &[&str]| crate::git::git_in(dir, args);
     git(&["init", "--quiet", "-b", "main"])?;

@@ -386,3 +386,198 @@ impl Devpi {
         })
     }
 }
+
+/// Builds a wheel of the project at `dir` with the tools' backends (no download) into `out`.
+pub fn build_wheel(dir: &Path, out: &Path) -> Result<PathBuf> {
+    let tools = tools()?;
+    run(Command::new(tools.python())
+        .args(["-m", "build", "--no-isolation", "--wheel", "--outdir"])
+        .arg(out)
+        .arg(dir))
+    .with_context(|| format!("cannot build `{}`", dir.display()))?;
+    std::fs::read_dir(out)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|e| e == "whl"))
+        .context("the build made no wheel")
+}
+
+/// Makes a devpi index serve what PyPI would for the samples: the build backends (so an sdist
+/// builds in isolation there) and `tsdep`, a small dependency found on no other index.
+pub fn seed_production(dir: &Path, devpi: &Devpi, index: &DevpiIndex) -> Result<()> {
+    let tools = tools()?;
+    let dep = dir.join("tsdep");
+    std::fs::create_dir_all(dep.join("tsdep"))?;
+    std::fs::write(
+        dep.join("pyproject.toml"),
+        "[build-system]\nrequires = [\"flit_core >=3.2,<5\"]\nbuild-backend = \"flit_core.buildapi\"\n\n\
+         [project]\nname = \"tsdep\"\nversion = \"1.0\"\ndescription = \"A dependency served only by production\"\n",
+    )?;
+    std::fs::write(dep.join("tsdep/__init__.py"), "VALUE = 42\n")?;
+    let mut files = tools.backend_wheels()?;
+    files.push(build_wheel(&dep, &dir.join("tsdep-dist"))?);
+    run(Command::new(tools.bin("twine"))
+        .args([
+            "upload",
+            "--non-interactive",
+            "--disable-progress-bar",
+            "--repository-url",
+            &index.upload_url,
+            "-u",
+            &devpi.username,
+        ])
+        .env("TWINE_PASSWORD", &devpi.password)
+        .args(&files))
+    .context("cannot seed the production index")?;
+    Ok(())
+}
+
+/// The whole lifecycle's surroundings on this machine, for the demo and the benchmarks: a
+/// staging devpi index, a production pypiserver that serves the build backends (as PyPI
+/// would), and a scratch copy of a sample project with a bare `origin`. Everything lives
+/// under `root`; the servers stop when the sandbox is dropped.
+pub struct Sandbox {
+    pub root: PathBuf,
+    pub devpi: Devpi,
+    pub staging: DevpiIndex,
+    pub production: PypiServer,
+    pub repo: PathBuf,
+    pub origin: PathBuf,
+    pub home: PathBuf,
+}
+
+/// The local indexes' password: a placeholder, not a secret.
+pub const SANDBOX_TOKEN: &str = "local-sandbox-password";
+
+impl Sandbox {
+    pub fn create(root: &Path, example: &Path) -> Result<Sandbox> {
+        let tools = tools()?;
+        if root.exists() {
+            std::fs::remove_dir_all(root)?;
+        }
+        std::fs::create_dir_all(root)?;
+        let devpi = Devpi::start(&root.join("devpi"), "demo", SANDBOX_TOKEN)?;
+        let staging = devpi.create_index("staging")?;
+        let production = PypiServer::start(&root.join("pypiserver"), "__token__", SANDBOX_TOKEN)?;
+        for wheel in tools.backend_wheels()? {
+            let name = wheel.file_name().context("a wheel without a name")?;
+            std::fs::copy(&wheel, production.packages.join(name))?;
+        }
+        let home = root.join("home");
+        std::fs::create_dir_all(&home)?;
+        std::fs::write(
+            home.join(".gitconfig"),
+            "[user]\n\tname = twostage demo\n\temail = demo@example.invalid\n[init]\n\tdefaultBranch = main\n",
+        )?;
+        let origin = root.join("origin.git");
+        let repo = root.join("sample");
+        copy_tree(example, &repo)?;
+        let sandbox = Sandbox {
+            root: root.to_path_buf(),
+            devpi,
+            staging,
+            production,
+            repo,
+            origin,
+            home,
+        };
+        sandbox.git(root, &["init", "--quiet", "--bare", "origin.git"])?;
+        sandbox.git(&sandbox.repo, &["init", "--quiet", "-b", "main"])?;
+        sandbox.git(&sandbox.repo, &["add", "-A"])?;
+        sandbox.git(
+            &sandbox.repo,
+            &["commit", "--quiet", "-m", "Import the sample package"],
+        )?;
+        sandbox.git(
+            &sandbox.repo,
+            &[
+                "remote",
+                "add",
+                "origin",
+                &sandbox.origin.display().to_string(),
+            ],
+        )?;
+        sandbox.git(
+            &sandbox.repo,
+            &["push", "--quiet", "--set-upstream", "origin", "main"],
+        )?;
+        Ok(sandbox)
+    }
+
+    /// The environment every command in the sandbox runs with: the local indexes, their
+    /// passwords, an isolated HOME, an offline build with the tools' backends, and uv on PATH.
+    pub fn env(&self) -> Result<Vec<(String, std::ffi::OsString)>> {
+        let tools = tools()?;
+        let uv_dir = tools.venv.join("uv-only");
+        std::fs::create_dir_all(&uv_dir)?;
+        if !uv_dir.join("uv").exists() {
+            std::os::unix::fs::symlink(tools.bin("uv"), uv_dir.join("uv"))?;
+        }
+        let path = std::env::join_paths(std::iter::once(uv_dir).chain(std::env::split_paths(
+            &std::env::var_os("PATH").unwrap_or_default(),
+        )))?;
+        let build = format!(
+            "'{}' -m build --no-isolation --outdir {{out}}",
+            tools.python().display()
+        );
+        Ok([
+            (
+                "TWOSTAGE_STAGING_UPLOAD_URL",
+                self.staging.upload_url.clone().into(),
+            ),
+            (
+                "TWOSTAGE_STAGING_INDEX_URL",
+                self.staging.index_url.clone().into(),
+            ),
+            (
+                "TWOSTAGE_STAGING_USERNAME",
+                self.devpi.username.clone().into(),
+            ),
+            (
+                "TWOSTAGE_PRODUCTION_UPLOAD_URL",
+                self.production.upload_url().into(),
+            ),
+            (
+                "TWOSTAGE_PRODUCTION_INDEX_URL",
+                self.production.index_url().into(),
+            ),
+            ("TWOSTAGE_BUILD_COMMAND", build.into()),
+            ("TEST_PYPI_TOKEN", SANDBOX_TOKEN.into()),
+            ("PYPI_TOKEN", SANDBOX_TOKEN.into()),
+            ("HOME", self.home.clone().into_os_string()),
+            ("GIT_CONFIG_NOSYSTEM", "1".into()),
+            ("PATH", path),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect())
+    }
+
+    fn git(&self, dir: &Path, args: &[&str]) -> Result<String> {
+        run(Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .env("HOME", &self.home)
+            .env("GIT_CONFIG_NOSYSTEM", "1"))
+    }
+}
+
+fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in
+        std::fs::read_dir(from).with_context(|| format!("cannot read `{}`", from.display()))?
+    {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_tree(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(())
+}
+
+/// `examples/sample` of this workspace.
+pub fn sample_project() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/sample")
+}

@@ -133,6 +133,19 @@ pub fn verify(
     source: Source,
 ) -> Result<Verification> {
     let started = Instant::now();
+    if config.verify.artifacts.is_empty() {
+        output::warn(format!(
+            "`verify.artifacts` is empty: {} is not installed or smoke-tested, and cannot be promoted",
+            release.tag
+        ));
+        let mut section = Table::new();
+        section["result"] = value("skipped");
+        section["at"] = value(crate::clock::timestamp());
+        return Ok(Verification {
+            section,
+            failures: Vec::new(),
+        });
+    }
     let installer =
         Installer::choose(&config.verify.installer).map_err(|e| UsageError(format!("{e:#}")))?;
     let (interpreter, installer_version) = pyenv::versions(&installer);
