@@ -70,6 +70,44 @@ enum Command {
         #[arg(long)]
         production: bool,
     },
+    /// Promote a verified release: the same bytes to production, the `-prod` tag, the GitHub
+    /// release.
+    ///
+    /// The gate first: the release note must say exactly these files were staged and
+    /// verified, and staging must still serve them; otherwise nothing changes. Rerunning it
+    /// after an interruption finishes the job.
+    Promote {
+        /// The release tag, e.g. `v1.4.3` (or `v1.4.3-prod`).
+        tag: String,
+        /// Print the plan and every problem; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Do not push the `-prod` tag or the notes.
+        #[arg(long)]
+        no_push: bool,
+        /// Do not create or update the GitHub release.
+        #[arg(long)]
+        no_github: bool,
+    },
+    /// Each release's state, from the release notes and what the indexes serve.
+    Status {
+        /// Only this release tag.
+        tag: Option<String>,
+        /// Print JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Install, remove or inspect the git hooks.
+    Hooks {
+        #[command(subcommand)]
+        action: HooksAction,
+    },
+    /// The entry points the hook shims call.
+    #[command(hide = true)]
+    Hook {
+        #[command(subcommand)]
+        hook: HookCall,
+    },
     /// Measure twostage against the tools maintainers use instead (twine, uv), on local
     /// indexes, interleaved; prints medians and ratios.
     Bench {
@@ -83,6 +121,24 @@ enum Command {
         #[arg(long, default_value_t = 200, value_name = "MB")]
         upload_mb: u64,
     },
+}
+
+#[derive(Subcommand)]
+enum HooksAction {
+    /// Put the shims in place (chaining any hook already there); running it twice changes nothing.
+    Install,
+    /// Remove the shims and restore the hooks they chained.
+    Uninstall,
+    /// Say which hooks are installed and whether each is current.
+    Status,
+}
+
+#[derive(Subcommand)]
+enum HookCall {
+    /// Called by the pre-push shim with the ref lines on stdin.
+    PrePush { remote: String, url: String },
+    /// Called after a release tag is made.
+    PostTag { tag: String },
 }
 
 fn parse_bump(text: &str) -> Result<Bump, String> {
@@ -118,6 +174,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             upload_mb,
         });
     }
+    if let Command::Hook { .. } = cli.command {
+        crate::hooks::clear_git_env();
+    }
     let dir = match cli.repo {
         Some(dir) => dir,
         None => std::env::current_dir()?,
@@ -151,6 +210,33 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             crate::verify::run(&repo, &config, &tag, source)
         }
+        Command::Promote {
+            tag,
+            dry_run,
+            no_push,
+            no_github,
+        } => crate::promote::run(
+            &repo,
+            &config,
+            &tag,
+            &crate::promote::Options {
+                dry_run,
+                no_push,
+                no_github,
+            },
+        ),
+        Command::Status { tag, json } => crate::status::run(&repo, &config, tag.as_deref(), json),
+        Command::Hooks { action } => match action {
+            HooksAction::Install => crate::hooks::install(&repo, &config),
+            HooksAction::Uninstall => crate::hooks::uninstall(&repo),
+            HooksAction::Status => crate::hooks::status(&repo, &config),
+        },
+        Command::Hook { hook } => match hook {
+            HookCall::PrePush { remote, url } => {
+                crate::hooks::pre_push(&repo, &config, &remote, &url)
+            }
+            HookCall::PostTag { tag } => crate::hooks::post_tag(&repo, &config, &tag),
+        },
         Command::Bench { .. } => unreachable!("handled above"),
     }
 }

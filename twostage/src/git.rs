@@ -166,9 +166,15 @@ impl Repo {
 
 /// Runs `git <args>` in `dir`, never prompting for credentials.
 pub fn git_in(dir: &Path, args: &[&str]) -> Result<String> {
+    git_in_env(dir, args, &[])
+}
+
+/// Like `git_in`, with extra environment variables.
+pub fn git_in_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<String> {
     let out = Command::new("git")
         .args(args)
         .current_dir(dir)
+        .envs(env.iter().copied())
         .env("GIT_TERMINAL_PROMPT", "0")
         .stdin(Stdio::null())
         .output()

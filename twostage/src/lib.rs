@@ -1,8 +1,8 @@
 //! twostage: two-stage, verified releases of Python packages, driven from `cargo xtask`.
 //!
-//! One module per release stage (`release`, `build`, `stage`) orchestrating resource modules
-//! that know nothing of the release plan (`git`, `index`, `dist`, `manifest`, `changelog`,
-//! `credentials`, `evidence`).
+//! One module per release stage (`release`, `build`, `stage`, `verify`, `promote`, `hooks`,
+//! `status`) orchestrating resource modules that know nothing of the release plan (`git`,
+//! `index`, `dist`, `pyenv`, `forge`, `manifest`, `changelog`, `credentials`, `evidence`).
 
 pub mod bench;
 pub mod build;
@@ -13,13 +13,17 @@ pub mod config;
 pub mod credentials;
 pub mod dist;
 pub mod evidence;
+pub mod forge;
 pub mod git;
+pub mod hooks;
 pub mod index;
 pub mod manifest;
 pub mod output;
+pub mod promote;
 pub mod pyenv;
 pub mod release;
 pub mod stage;
+pub mod status;
 pub mod testbed;
 pub mod verify;
 pub mod version;

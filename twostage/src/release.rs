@@ -421,7 +421,12 @@ fn apply(repo: &Repo, plan: &Plan) -> Result<()> {
         }
         output::status("Tagging", format!("`{}`", plan.tag));
         let sign = if plan.sign { "-s" } else { "-a" };
-        repo.git(&["tag", sign, &plan.tag, "-m", &message])?;
+        // The reference-transaction shim must not fire post-tag for our own tag: we fire it.
+        crate::git::git_in_env(
+            repo.root(),
+            &["tag", sign, &plan.tag, "-m", &message],
+            &[("TWOSTAGE_TAGGING", "1")],
+        )?;
         Ok(())
     })();
     if let Err(error) = result {
@@ -459,11 +464,20 @@ fn restore(repo: &Repo, plan: &Plan, before: git2::Oid, paths: &[&str]) -> Resul
     Ok(())
 }
 
-/// git has no post-tag hook: the tool fires it itself (see docs/hooks.md). A failing hook does
-/// not undo the tag; the build it starts is retried by `stage`.
+/// git has no post-tag hook: the tool fires it itself (see docs/hooks.md), with the hook's
+/// output shown. A failing hook does not undo the tag; the build it starts is retried by `stage`.
 fn fire_post_tag(repo: &Repo, tag: &str) {
-    if let Err(e) = repo.git(&["hook", "run", "--ignore-missing", "post-tag", "--", tag]) {
-        output::warn(format!("the post-tag hook failed: {e:#}"));
+    let status = std::process::Command::new("git")
+        .args(["hook", "run", "--ignore-missing", "post-tag", "--", tag])
+        .current_dir(repo.root())
+        .stdin(std::process::Stdio::null())
+        .status();
+    match status {
+        Ok(status) if status.success() => {}
+        Ok(status) => output::warn(format!(
+            "the post-tag hook failed ({status}); `stage` will build {tag}"
+        )),
+        Err(e) => output::warn(format!("cannot run the post-tag hook: {e}")),
     }
 }
 

@@ -1,0 +1,362 @@
+//! GitHub's REST API: the release for a tag, created or updated, and its assets. Only what
+//! `promote` needs; the token is sent as a Bearer header and never shown (messages go
+//! through `index::redact` and the server's words are scrubbed).
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use serde_json::{json, Value};
+
+use crate::credentials::Secret;
+use crate::index::redact;
+
+pub struct Github {
+    agent: ureq::Agent,
+    api: String,
+    repository: String,
+    token: Secret,
+}
+
+/// A release as the API returns it, reduced to what we use.
+#[derive(Debug)]
+pub struct Release {
+    pub id: u64,
+    pub html_url: String,
+    pub upload_url: String,
+    pub assets: Vec<Asset>,
+}
+
+#[derive(Debug)]
+pub struct Asset {
+    pub id: u64,
+    pub name: String,
+    pub size: u64,
+    /// `sha256:<hex>`, where the API reports it.
+    pub digest: Option<String>,
+}
+
+impl Github {
+    pub fn new(api: &str, repository: &str, token: Secret) -> Github {
+        Github {
+            agent: ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .timeout_global(Some(Duration::from_secs(300)))
+                .user_agent(concat!("twostage/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .into(),
+            api: api.trim_end_matches('/').to_string(),
+            repository: repository.to_string(),
+            token,
+        }
+    }
+
+    fn call(&self, method: &str, url: &str, body: Option<&Value>) -> Result<(u16, Value)> {
+        let auth = format!("Bearer {}", self.token.expose());
+        let response = match (method, body) {
+            ("GET", _) => self
+                .agent
+                .get(url)
+                .header("Authorization", &auth)
+                .header("Accept", "application/vnd.github+json")
+                .header("X-GitHub-Api-Version", "2022-11-28")
+                .call(),
+            ("DELETE", _) => self
+                .agent
+                .delete(url)
+                .header("Authorization", &auth)
+                .header("Accept", "application/vnd.github+json")
+                .header("X-GitHub-Api-Version", "2022-11-28")
+                .call(),
+            (method, Some(body)) => {
+                let request = if method == "POST" {
+                    self.agent.post(url)
+                } else {
+                    self.agent.patch(url)
+                };
+                request
+                    .header("Authorization", &auth)
+                    .header("Accept", "application/vnd.github+json")
+                    .header("X-GitHub-Api-Version", "2022-11-28")
+                    .header("Content-Type", "application/json")
+                    .send(body.to_string())
+            }
+            _ => bail!("unsupported request {method}"),
+        };
+        let mut response = response.map_err(|e| {
+            anyhow::anyhow!(
+                "cannot reach `{}`: {}",
+                redact(url),
+                self.scrub(&e.to_string())
+            )
+        })?;
+        let status = response.status().as_u16();
+        let text = response
+            .body_mut()
+            .with_config()
+            .limit(16 * 1024 * 1024)
+            .read_to_string()
+            .unwrap_or_default();
+        let value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Ok((status, value))
+    }
+
+    fn scrub(&self, text: &str) -> String {
+        text.replace(self.token.expose(), "***")
+    }
+
+    fn fail(&self, what: &str, status: u16, value: &Value) -> anyhow::Error {
+        let message = value
+            .get("message")
+            .and_then(Value::as_str)
+            .unwrap_or("(no message)");
+        anyhow::anyhow!(
+            "GitHub refused to {what} (HTTP {status}): {}",
+            self.scrub(message)
+        )
+    }
+
+    pub fn release_for_tag(&self, tag: &str) -> Result<Option<Release>> {
+        let url = format!("{}/repos/{}/releases/tags/{tag}", self.api, self.repository);
+        match self.call("GET", &url, None)? {
+            (200, value) => Ok(Some(parse_release(&value)?)),
+            (404, _) => Ok(None),
+            (status, value) => {
+                Err(self.fail(&format!("read the release for `{tag}`"), status, &value))
+            }
+        }
+    }
+
+    /// Creates the release for `tag`, or updates its title, notes and pre-release flag.
+    pub fn upsert_release(
+        &self,
+        tag: &str,
+        title: &str,
+        notes: &str,
+        prerelease: bool,
+    ) -> Result<(Release, bool)> {
+        let body = json!({ "tag_name": tag, "name": title, "body": notes, "prerelease": prerelease, "draft": false });
+        if let Some(existing) = self.release_for_tag(tag)? {
+            let url = format!(
+                "{}/repos/{}/releases/{}",
+                self.api, self.repository, existing.id
+            );
+            let update = json!({ "name": title, "body": notes, "prerelease": prerelease });
+            return match self.call("PATCH", &url, Some(&update))? {
+                (200, value) => Ok((parse_release(&value)?, false)),
+                (status, value) => Err(self.fail("update the release", status, &value)),
+            };
+        }
+        let url = format!("{}/repos/{}/releases", self.api, self.repository);
+        match self.call("POST", &url, Some(&body))? {
+            (201, value) => Ok((parse_release(&value)?, true)),
+            (status, value) => Err(self.fail("create the release", status, &value)),
+        }
+    }
+
+    pub fn delete_asset(&self, asset: &Asset) -> Result<()> {
+        let url = format!(
+            "{}/repos/{}/releases/assets/{}",
+            self.api, self.repository, asset.id
+        );
+        match self.call("DELETE", &url, None)? {
+            (204, _) => Ok(()),
+            (status, value) => Err(self.fail(
+                &format!("delete the asset `{}`", asset.name),
+                status,
+                &value,
+            )),
+        }
+    }
+
+    /// Uploads a file as an asset, streamed from disk.
+    pub fn upload_asset(&self, release: &Release, path: &Path, name: &str) -> Result<()> {
+        let base = release.upload_url.split('{').next().unwrap_or_default();
+        let url = format!("{base}?name={}", percent_encode(name));
+        let file = std::fs::File::open(path)
+            .with_context(|| format!("cannot open `{}`", path.display()))?;
+        let size = file.metadata()?.len();
+        let response = self
+            .agent
+            .post(&url)
+            .header("Authorization", &format!("Bearer {}", self.token.expose()))
+            .header("Accept", "application/vnd.github+json")
+            .header("X-GitHub-Api-Version", "2022-11-28")
+            .header("Content-Type", "application/octet-stream")
+            .header("Content-Length", &size.to_string())
+            .send(ureq::SendBody::from_owned_reader(file));
+        let mut response = response.map_err(|e| {
+            anyhow::anyhow!(
+                "cannot upload `{name}` to GitHub: {}",
+                self.scrub(&e.to_string())
+            )
+        })?;
+        let status = response.status().as_u16();
+        if status != 201 {
+            let text = response.body_mut().read_to_string().unwrap_or_default();
+            let value = serde_json::from_str(&text).unwrap_or(Value::Null);
+            return Err(self.fail(&format!("take the asset `{name}`"), status, &value));
+        }
+        Ok(())
+    }
+}
+
+fn parse_release(value: &Value) -> Result<Release> {
+    let assets = value
+        .get("assets")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|asset| {
+                    Some(Asset {
+                        id: asset.get("id")?.as_u64()?,
+                        name: asset.get("name")?.as_str()?.to_string(),
+                        size: asset.get("size")?.as_u64()?,
+                        digest: asset
+                            .get("digest")
+                            .and_then(Value::as_str)
+                            .map(str::to_string),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Release {
+        id: value
+            .get("id")
+            .and_then(Value::as_u64)
+            .context("a release without `id`")?,
+        html_url: value
+            .get("html_url")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+        upload_url: value
+            .get("upload_url")
+            .and_then(Value::as_str)
+            .context("a release without `upload_url`")?
+            .to_string(),
+        assets,
+    })
+}
+
+fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The release notes for `version` from a changelog's text: the section under the heading that
+/// names it, in Markdown (`## [1.4.3] - …`, `## Version 1.4.3`) or reStructuredText (a title
+/// underlined with `=`, `-`, `~`, …).
+pub fn notes_from_changelog(text: &str, spellings: &[String]) -> Option<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let names_version = |line: &str| {
+        spellings.iter().any(|v| {
+            line.match_indices(v.as_str()).any(|(at, _)| {
+                let before = line[..at].chars().next_back();
+                let after = line[at + v.len()..].chars().next();
+                !before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '.')
+                    && !after.is_some_and(|c| {
+                        c.is_ascii_alphanumeric()
+                            || c == '.'
+                                && line[at + v.len() + 1..]
+                                    .starts_with(|d: char| d.is_ascii_digit())
+                    })
+            })
+        })
+    };
+    // Markdown headings.
+    for (i, line) in lines.iter().enumerate() {
+        let level = line.chars().take_while(|c| *c == '#').count();
+        if level == 0 || !line[level..].starts_with(' ') || !names_version(line) {
+            continue;
+        }
+        let end = lines[i + 1..]
+            .iter()
+            .position(|l| {
+                let l_level = l.chars().take_while(|c| *c == '#').count();
+                l_level > 0 && l_level <= level && l[l_level..].starts_with(' ')
+            })
+            .map_or(lines.len(), |p| i + 1 + p);
+        return Some(trim_notes(&lines[i + 1..end]));
+    }
+    // reStructuredText titles: a line naming the version, then an underline of one character.
+    for i in 0..lines.len().saturating_sub(1) {
+        let underline = lines[i + 1].trim_end();
+        let Some(mark) = underline.chars().next() else {
+            continue;
+        };
+        let is_underline = !mark.is_alphanumeric()
+            && underline.chars().all(|c| c == mark)
+            && underline.len() >= lines[i].trim_end().len()
+            && !lines[i].trim().is_empty();
+        if !is_underline || !names_version(lines[i]) {
+            continue;
+        }
+        let end = (i + 2..lines.len().saturating_sub(1))
+            .find(|&j| {
+                let u = lines[j + 1].trim_end();
+                !lines[j].trim().is_empty()
+                    && u.len() >= lines[j].trim_end().len()
+                    && u.chars().all(|c| c == mark)
+                    && !u.is_empty()
+            })
+            .unwrap_or(lines.len());
+        return Some(trim_notes(&lines[i + 2..end]));
+    }
+    None
+}
+
+fn trim_notes(lines: &[&str]) -> String {
+    let text = lines.join("\n");
+    // Link reference definitions at the end of a Keep a Changelog file are not notes.
+    let kept: Vec<&str> = text
+        .lines()
+        .filter(|l| !(l.starts_with('[') && l.contains("]: ")))
+        .collect();
+    kept.join("\n").trim().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn notes_from_keep_a_changelog() {
+        let text = "# Changelog\n\n## [Unreleased]\n\n## [1.4.3] - 2026-11-24\n\n### Fixed\n- a bug\n\n## [1.4.2] - 2026-01-02\n\n- old\n\n[1.4.3]: https://x/compare/v1.4.2...v1.4.3\n";
+        assert_eq!(
+            notes_from_changelog(text, &s(&["1.4.3"])).unwrap(),
+            "### Fixed\n- a bug"
+        );
+        assert_eq!(notes_from_changelog(text, &s(&["1.4.2"])).unwrap(), "- old");
+        assert_eq!(notes_from_changelog(text, &s(&["1.4"])), None);
+    }
+
+    #[test]
+    fn notes_from_other_markdown_and_rst() {
+        let md = "# Changes\n\n## Version 8.5.1\n\nReleased 2026-03-01\n\n- fix\n\n## Version 8.5.0\n\n- older\n";
+        assert_eq!(
+            notes_from_changelog(md, &s(&["8.5.1"])).unwrap(),
+            "Released 2026-03-01\n\n- fix"
+        );
+        let rst = "Changes\n=======\n\n0.2.0rc1 (2026-02-01)\n---------------------\n\n- new thing\n\n0.1.0\n-----\n\n- first\n";
+        assert_eq!(
+            notes_from_changelog(rst, &s(&["0.2.0rc1", "0.2.0-rc.1"])).unwrap(),
+            "- new thing"
+        );
+        assert_eq!(
+            notes_from_changelog(rst, &s(&["0.1.0"])).unwrap(),
+            "- first"
+        );
+    }
+}

@@ -1,0 +1,282 @@
+//! The `hooks` stage: installing the shims, and what they call.
+//!
+//! `hooks install` writes the shims of `hooks/` (pre-push, reference-transaction, post-tag)
+//! into the folder `git rev-parse --git-path hooks` names (so `core.hooksPath` and linked
+//! worktrees work). A hook already there that is not ours is kept as
+//! `<name>.twostage-chained` and run first by the shim; `uninstall` puts it back. The shims
+//! decide in `sh` whether a push carries a release tag, so a branch-only push never starts
+//! cargo or the binary. `hook pre-push` and `hook post-tag` are the entry points they call: the
+//! same idempotent `stage` and `promote` code the commands run.
+
+use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+
+use crate::build;
+use crate::config::Config;
+use crate::git::Repo;
+use crate::manifest;
+use crate::output;
+use crate::stage;
+use crate::version::TagScheme;
+
+const MARKER: &str = "twostage-shim";
+const CHAINED: &str = ".twostage-chained";
+
+const SHIMS: &[(&str, &str)] = &[
+    ("pre-push", include_str!("../../hooks/pre-push")),
+    (
+        "reference-transaction",
+        include_str!("../../hooks/reference-transaction"),
+    ),
+    ("post-tag", include_str!("../../hooks/post-tag")),
+];
+
+fn hooks_dir(repo: &Repo) -> Result<PathBuf> {
+    let path = repo.git(&["rev-parse", "--git-path", "hooks"])?;
+    Ok(repo.root().join(path.trim()))
+}
+
+fn shim(text: &str, config: &Config) -> String {
+    text.replace("@PREFIX@", &config.git.tag_prefix.replace('\'', "'\\''"))
+}
+
+pub fn install(repo: &Repo, config: &Config) -> Result<()> {
+    let dir = hooks_dir(repo)?;
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
+    for (name, text) in SHIMS {
+        let path = dir.join(name);
+        let wanted = shim(text, config);
+        let chained = dir.join(format!("{name}{CHAINED}"));
+        match std::fs::read_to_string(&path) {
+            Ok(existing) if existing == wanted => {
+                output::status("Fresh", format!("`{}`", path.display()));
+                continue;
+            }
+            Ok(existing) if existing.contains(MARKER) => {
+                output::status("Updating", format!("`{}`", path.display()));
+            }
+            Ok(_) | Err(_) if path.exists() => {
+                if chained.exists() {
+                    bail!(
+                        "`{}` is a hook of its own and `{}` is already kept: merge them by hand, then run `hooks install` again",
+                        path.display(),
+                        chained.display()
+                    );
+                }
+                std::fs::rename(&path, &chained)?;
+                output::status(
+                    "Keeping",
+                    format!(
+                        "the existing `{name}` hook: it runs first, as `{}`",
+                        chained.display()
+                    ),
+                );
+            }
+            _ => output::status("Installing", format!("`{}`", path.display())),
+        }
+        std::fs::write(&path, &wanted)?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))?;
+    }
+    Ok(())
+}
+
+pub fn uninstall(repo: &Repo) -> Result<()> {
+    let dir = hooks_dir(repo)?;
+    for (name, _) in SHIMS {
+        let path = dir.join(name);
+        let chained = dir.join(format!("{name}{CHAINED}"));
+        let ours = std::fs::read_to_string(&path).is_ok_and(|t| t.contains(MARKER));
+        if ours {
+            std::fs::remove_file(&path)?;
+            output::status("Removed", format!("`{}`", path.display()));
+        }
+        if chained.exists() && !path.exists() {
+            std::fs::rename(&chained, &path)?;
+            output::status("Restored", format!("the earlier `{name}` hook"));
+        }
+    }
+    Ok(())
+}
+
+pub fn status(repo: &Repo, config: &Config) -> Result<()> {
+    let dir = hooks_dir(repo)?;
+    println!("hooks folder: {}", dir.display());
+    for (name, text) in SHIMS {
+        let path = dir.join(name);
+        let state = match std::fs::read_to_string(&path) {
+            Ok(t) if t == shim(text, config) => "installed, current",
+            Ok(t) if t.contains(MARKER) => "installed, outdated: run `cargo xtask hooks install`",
+            Ok(_) => "another tool's hook: run `cargo xtask hooks install` to chain it",
+            Err(_) => "not installed",
+        };
+        let chained = if dir.join(format!("{name}{CHAINED}")).exists() {
+            " (runs the earlier hook first)"
+        } else {
+            ""
+        };
+        println!("{name:<22} {state}{chained}");
+    }
+    Ok(())
+}
+
+/// Variables git exports to hooks that would point our own git calls at the wrong repository
+/// (a linked worktree's `GIT_DIR`, for one).
+pub fn clear_git_env() {
+    for name in [
+        "GIT_DIR",
+        "GIT_WORK_TREE",
+        "GIT_INDEX_FILE",
+        "GIT_PREFIX",
+        "GIT_OBJECT_DIRECTORY",
+        "GIT_COMMON_DIR",
+    ] {
+        // SAFETY: called at start-up of the hook commands, before any thread is spawned.
+        unsafe { std::env::remove_var(name) };
+    }
+}
+
+/// `git push --dry-run` runs pre-push too, and the hook cannot see the flag in its arguments
+/// (reference/git-hooks.md §1): the shim passes the parent `git push` command line.
+fn push_is_dry_run(command: &str) -> bool {
+    let mut words = command
+        .split_whitespace()
+        .skip_while(|w| *w != "push")
+        .skip(1);
+    words.any(|w| {
+        w == "--dry-run" || (w.starts_with('-') && !w.starts_with("--") && w.contains('n'))
+    })
+}
+
+/// `hook pre-push <remote> <url>`: stage plain release tags, promote `-prod` tags.
+pub fn pre_push(repo: &Repo, config: &Config, remote: &str, url: &str) -> Result<()> {
+    let mut input = String::new();
+    std::io::stdin().read_to_string(&mut input)?;
+    let scheme = TagScheme {
+        prefix: config.git.tag_prefix.clone(),
+        prod_suffix: config.git.prod_suffix.clone(),
+    };
+    let mut plain = Vec::new();
+    let mut prod = Vec::new();
+    for line in input.lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let [local_ref, local_oid, _, _] = fields.as_slice() else {
+            continue;
+        };
+        if local_oid.chars().all(|c| c == '0') {
+            continue; // a deletion
+        }
+        let Some(tag) = local_ref.strip_prefix("refs/tags/") else {
+            continue;
+        };
+        match scheme.parse(tag) {
+            Ok(parsed) if parsed.prod => prod.push(tag.to_string()),
+            Ok(_) => plain.push(tag.to_string()),
+            Err(_) => {}
+        }
+    }
+    if plain.is_empty() && prod.is_empty() {
+        return Ok(());
+    }
+    if std::env::var("TWOSTAGE_SKIP").is_ok_and(|v| v == "1") {
+        output::warn("TWOSTAGE_SKIP=1: release tags are pushed without staging or promotion");
+        return Ok(());
+    }
+    let configured = &config.git.remote;
+    let configured_url = repo.remote_url(configured);
+    if remote != configured && Some(url) != configured_url.as_deref() {
+        output::note(format!(
+            "pushing to `{remote}`, not `{configured}` (`git.remote`): twostage does nothing"
+        ));
+        return Ok(());
+    }
+    if push_is_dry_run(&std::env::var("TWOSTAGE_PUSH_COMMAND").unwrap_or_default()) {
+        for tag in plain.iter().chain(&prod) {
+            output::status(
+                "Dry run",
+                format!(
+                    "would {} {tag}; nothing is uploaded",
+                    if prod.contains(tag) {
+                        "promote"
+                    } else {
+                        "stage"
+                    }
+                ),
+            );
+        }
+        return Ok(());
+    }
+    for tag in &plain {
+        stage::run(repo, config, tag, None)
+            .with_context(|| format!("{tag} is not pushed: staging failed"))?;
+    }
+    for tag in &prod {
+        crate::promote::from_hook(repo, config, tag)
+            .with_context(|| format!("{tag} is not pushed: the promotion failed"))?;
+    }
+    Ok(())
+}
+
+/// `hook post-tag <tag>`: a new release tag is checked and built; a new `-prod` tag is checked
+/// against the promotion gate, loudly.
+pub fn post_tag(repo: &Repo, config: &Config, tag: &str) -> Result<()> {
+    let scheme = TagScheme {
+        prefix: config.git.tag_prefix.clone(),
+        prod_suffix: config.git.prod_suffix.clone(),
+    };
+    let Ok(parsed) = scheme.parse(tag) else {
+        return Ok(());
+    };
+    if parsed.prod {
+        return crate::promote::warn_if_refused(repo, config, tag);
+    }
+    let release = stage::resolve(repo, config, tag)?;
+    // The tag must carry the version of record (for a project that keeps it in a file).
+    if repo.head_commit()? == release.commit {
+        let project = manifest::locate(
+            repo.root(),
+            &config.package.manifest,
+            &config.package.version_files,
+            config.package.name.as_deref(),
+        )?;
+        if let Some(current) = project.current {
+            if current != release.version {
+                bail!(
+                    "tag `{tag}` says {}, but the version of record ({}) is {current}: delete the tag \
+                     (`git tag -d {tag}`) and make it with `cargo xtask release`",
+                    release.version,
+                    project.record.describe()
+                );
+            }
+        }
+    }
+    build::ensure_built(
+        repo,
+        config,
+        tag,
+        &release.version,
+        release.commit,
+        release.project.as_deref(),
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn dry_run_is_read_from_the_push_command() {
+        let cases = [
+            ("git push --dry-run origin v1", true),
+            ("git push -n origin v1", true),
+            ("/usr/bin/git push -vn --follow-tags", true),
+            ("git push --follow-tags origin main", false),
+            ("git push origin main", false),
+            ("", false),
+        ];
+        for (command, expected) in cases {
+            assert_eq!(super::push_is_dry_run(command), expected, "{command}");
+        }
+    }
+}

@@ -1,0 +1,602 @@
+//! The `promote` stage: the gate, the same bytes to production, the `-prod` tag, the GitHub
+//! release. One idempotent path: `promote`, a rerun after an interruption anywhere, and the
+//! pre-push hook for a `-prod` tag all converge on the same end state.
+//!
+//! The gate: the release note says exactly these files (names and sha256) were staged and
+//! verified; the staging index still serves them with those hashes; a `-prod` tag, if there
+//! is one, points at the release commit. Otherwise nothing is changed.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use sha2::{Digest, Sha256};
+use toml_edit::{value, Table};
+
+use crate::build::{self, Frozen};
+use crate::config::Config;
+use crate::dist;
+use crate::evidence::{self, ArtifactRecord, Note, NOTES_REF};
+use crate::forge::{self, Github};
+use crate::git::Repo;
+use crate::index;
+use crate::output;
+use crate::stage::{self, Release};
+use crate::verify::{self, Source};
+use crate::version::TagScheme;
+use crate::UsageError;
+
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub dry_run: bool,
+    pub no_push: bool,
+    pub no_github: bool,
+}
+
+fn scheme(config: &Config) -> TagScheme {
+    TagScheme {
+        prefix: config.git.tag_prefix.clone(),
+        prod_suffix: config.git.prod_suffix.clone(),
+    }
+}
+
+/// The plain release tag for a tag given either way (`v1.4.3` or `v1.4.3-prod`).
+fn plain_tag(config: &Config, tag: &str) -> Result<(String, String)> {
+    let scheme = scheme(config);
+    let parsed = scheme
+        .parse(tag)
+        .map_err(|e| UsageError(format!("{e:#}")))?;
+    Ok((
+        scheme.tag(&parsed.version),
+        scheme.prod_tag(&parsed.version),
+    ))
+}
+
+/// `SHA256SUMS`: one `<sha256>  <filename>` line per artifact, sorted by name.
+pub fn sha256sums(artifacts: &[ArtifactRecord]) -> String {
+    let mut sorted: Vec<&ArtifactRecord> = artifacts.iter().collect();
+    sorted.sort_by(|a, b| a.filename.cmp(&b.filename));
+    sorted
+        .iter()
+        .map(|a| format!("{}  {}\n", a.sha256, a.filename))
+        .collect()
+}
+
+/// The digest that names the artifact set in the `-prod` tag's message.
+pub fn manifest_digest(artifacts: &[ArtifactRecord]) -> String {
+    dist::hex(&Sha256::digest(sha256sums(artifacts).as_bytes()))
+}
+
+/// Reads the release note, fetching the notes ref from the remote when it is not here (a
+/// fresh clone, CI).
+fn note_for(repo: &Repo, config: &Config, release: &Release) -> Result<Option<Note>> {
+    if let Some(note) = Note::read(repo, release.commit, &release.tag)? {
+        return Ok(Some(note));
+    }
+    if repo.remote_url(&config.git.remote).is_some() {
+        let theirs = format!("{NOTES_REF}-remote");
+        let fetched = repo.git(&[
+            "fetch",
+            "--quiet",
+            "--no-tags",
+            &config.git.remote,
+            &format!("+{NOTES_REF}:{theirs}"),
+        ]);
+        if fetched.is_ok() {
+            if repo
+                .git(&["rev-parse", "--verify", "--quiet", NOTES_REF])
+                .is_ok()
+            {
+                repo.git(&[
+                    "notes",
+                    "--ref",
+                    NOTES_REF,
+                    "merge",
+                    "--quiet",
+                    "--strategy",
+                    "ours",
+                    &theirs,
+                ])?;
+            } else {
+                repo.git(&["update-ref", NOTES_REF, &theirs])?;
+            }
+            return Note::read(repo, release.commit, &release.tag);
+        }
+    }
+    Ok(None)
+}
+
+/// Every reason the promotion of `release` would be refused; empty when the gate opens.
+fn gate(
+    repo: &Repo,
+    config: &Config,
+    release: &Release,
+    prod_tag: &str,
+    note: Option<&Note>,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    let Some(note) = note else {
+        problems.push(format!(
+            "{} has no release note: it was never staged (`cargo xtask stage {}`)",
+            release.tag, release.tag
+        ));
+        return problems;
+    };
+    let artifacts = note.artifacts();
+    if artifacts.is_empty() || note.section("staging").is_none() {
+        problems.push(format!(
+            "the release note of {} records no staging upload",
+            release.tag
+        ));
+    }
+    if !verify::verified(note.section(Source::Staging.section()), &artifacts) {
+        let result = note
+            .section(Source::Staging.section())
+            .and_then(|s| s.get("result"))
+            .and_then(|r| r.as_str())
+            .unwrap_or("absent");
+        problems.push(format!(
+            "the release note does not say these exact files were verified (verification: {result}): run `cargo xtask stage {}`",
+            release.tag
+        ));
+    }
+    if let Some(prod_commit) = repo.tag_commit(prod_tag) {
+        if prod_commit != release.commit {
+            problems.push(format!(
+                "`{prod_tag}` points at {prod_commit}, but `{}` at {}: they must name the same commit",
+                release.tag, release.commit
+            ));
+        }
+    }
+    if problems.is_empty() {
+        let project = project_of(release, &artifacts);
+        let agent = index::agent();
+        match index::project_files(&agent, &config.staging.index_url, &project) {
+            Ok(listing) => {
+                let listing = listing.unwrap_or_default();
+                for artifact in &artifacts {
+                    match listing.iter().find(|f| f.filename == artifact.filename) {
+                        Some(f) if f.sha256.as_deref() == Some(artifact.sha256.as_str()) => {}
+                        Some(f) if f.sha256.is_none() => {}
+                        Some(f) => problems.push(format!(
+                            "staging now serves `{}` with sha256 {}, not the verified {}",
+                            artifact.filename,
+                            f.sha256.as_deref().unwrap_or("?"),
+                            artifact.sha256
+                        )),
+                        None => problems
+                            .push(format!("staging no longer lists `{}`", artifact.filename)),
+                    }
+                }
+            }
+            Err(e) => problems.push(format!("cannot check what staging serves: {e:#}")),
+        }
+    }
+    problems
+}
+
+fn project_of(release: &Release, artifacts: &[ArtifactRecord]) -> String {
+    release.project.clone().unwrap_or_else(|| {
+        artifacts
+            .first()
+            .and_then(|a| a.filename.split('-').next())
+            .unwrap_or_default()
+            .to_string()
+    })
+}
+
+pub fn run(repo: &Repo, config: &Config, tag: &str, options: &Options) -> Result<()> {
+    let (tag, prod_tag) = plain_tag(config, tag)?;
+    let release = stage::resolve(repo, config, &tag)?;
+    let note = note_for(repo, config, &release)?;
+    let problems = gate(repo, config, &release, &prod_tag, note.as_ref());
+    let artifacts = note.as_ref().map(Note::artifacts).unwrap_or_default();
+
+    if options.dry_run {
+        output::status(
+            "Planning",
+            format!(
+                "the promotion of {tag} to production (`{}`)",
+                index::redact(&config.production.upload_url)
+            ),
+        );
+        for artifact in &artifacts {
+            output::status(
+                "Would upload",
+                format!("`{}` (sha256 {})", artifact.filename, artifact.sha256),
+            );
+        }
+        output::status(
+            "Would tag",
+            format!(
+                "`{prod_tag}` on {} and push it to `{}`",
+                release.commit, config.git.remote
+            ),
+        );
+        output::status("Would publish", format!("the GitHub release of {tag}"));
+        for problem in &problems {
+            output::error(problem);
+        }
+        if !problems.is_empty() {
+            bail!(
+                "the promotion would be refused:\n  - {}",
+                problems.join("\n  - ")
+            );
+        }
+        output::status("Finished", "dry run: nothing was changed");
+        return Ok(());
+    }
+    if !problems.is_empty() {
+        bail!(
+            "cannot promote {tag}, nothing was changed:\n  - {}",
+            problems.join("\n  - ")
+        );
+    }
+    let mut note = note.context("the gate passed without a note")?;
+    promote_files(repo, config, &release, &mut note, !options.no_push)?;
+    make_prod_tag(repo, &release, &prod_tag, &artifacts)?;
+    if options.no_push {
+        output::note(format!(
+            "--no-push: push `{prod_tag}` and `{NOTES_REF}` yourself"
+        ));
+    } else {
+        output::status(
+            "Pushing",
+            format!("`{prod_tag}` to `{}`", config.git.remote),
+        );
+        // The pre-push hook finds the promotion done and lets the tag through.
+        let status = std::process::Command::new("git")
+            .args([
+                "push",
+                "--quiet",
+                &config.git.remote,
+                &format!("refs/tags/{prod_tag}"),
+            ])
+            .current_dir(repo.root())
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .status()
+            .context("cannot run `git push`")?;
+        if !status.success() {
+            bail!("`git push {} {prod_tag}` failed; production has the files: rerun `cargo xtask promote {tag}` to finish", config.git.remote);
+        }
+    }
+    if options.no_github {
+        output::note("--no-github: no GitHub release");
+    } else {
+        publish(repo, config, &release, &mut note, !options.no_push)?;
+    }
+    output::status(
+        "Promoted",
+        format!("{tag}: production serves the verified bytes"),
+    );
+    Ok(())
+}
+
+/// The files, to production, recorded. Idempotent: files already there are left alone.
+fn promote_files(
+    repo: &Repo,
+    config: &Config,
+    release: &Release,
+    note: &mut Note,
+    push_notes: bool,
+) -> Result<()> {
+    let credentials = stage::production_credentials(config)?;
+    let artifacts = note.artifacts();
+    let frozen = bytes(repo, config, release, &artifacts)?;
+    let agent = index::agent();
+    let project = project_of(release, &artifacts);
+    output::status(
+        "Promoting",
+        format!("{} files of {} to production", artifacts.len(), release.tag),
+    );
+    let outcomes = stage::ensure_on_index(
+        &agent,
+        "production",
+        &config.production,
+        &credentials,
+        &project,
+        &frozen,
+    )?;
+    let waited = stage::wait_until_served(
+        &agent,
+        "production",
+        &config.production.index_url,
+        &project,
+        &artifacts,
+        config.verify.index_timeout,
+    )?;
+    let mut production = Table::new();
+    production["index-url"] = value(index::redact(&config.production.index_url));
+    production["upload-url"] = value(index::redact(&config.production.upload_url));
+    production["uploaded"] = evidence::string_array(&outcomes.uploaded);
+    production["already-present"] = evidence::string_array(&outcomes.present);
+    production["served-after-seconds"] = value(waited.as_secs_f64());
+    production["manifest-sha256"] = value(manifest_digest(&artifacts));
+    production["at"] = value(crate::clock::timestamp());
+    note.set_section("production", production);
+    note.write(repo, release.commit)?;
+    if push_notes && repo.remote_url(&config.git.remote).is_some() {
+        evidence::push(repo, &config.git.remote)?;
+    }
+    Ok(())
+}
+
+/// The verified bytes: the frozen files when they hash as recorded, else downloaded from
+/// staging and checked.
+fn bytes(
+    repo: &Repo,
+    config: &Config,
+    release: &Release,
+    artifacts: &[ArtifactRecord],
+) -> Result<Frozen> {
+    if let Ok(Some(frozen)) = build::frozen(repo, &release.tag) {
+        if frozen.artifacts == artifacts {
+            return Ok(frozen);
+        }
+    }
+    let dir: PathBuf = build::work_dir(repo, &release.tag).join("promote");
+    std::fs::create_dir_all(&dir)?;
+    let agent = index::agent();
+    let project = project_of(release, artifacts);
+    let listing =
+        index::project_files(&agent, &config.staging.index_url, &project)?.unwrap_or_default();
+    for artifact in artifacts {
+        let url = listing
+            .iter()
+            .find(|f| f.filename == artifact.filename)
+            .map(|f| f.url.clone())
+            .with_context(|| format!("staging no longer lists `{}`", artifact.filename))?;
+        output::status(
+            "Downloading",
+            format!("`{}` from staging", artifact.filename),
+        );
+        let path = dir.join(&artifact.filename);
+        let (_, sha256) = index::download(&agent, &url, Some(&path))?;
+        if sha256 != artifact.sha256 {
+            bail!(
+                "staging served `{}` with sha256 {sha256}, not the verified {}",
+                artifact.filename,
+                artifact.sha256
+            );
+        }
+    }
+    Ok(Frozen {
+        dir,
+        artifacts: artifacts.to_vec(),
+    })
+}
+
+fn make_prod_tag(
+    repo: &Repo,
+    release: &Release,
+    prod_tag: &str,
+    artifacts: &[ArtifactRecord],
+) -> Result<()> {
+    if repo.tag_commit(prod_tag).is_some() {
+        return Ok(());
+    }
+    output::status("Tagging", format!("`{prod_tag}`"));
+    let message = format!(
+        "Promote {} to production\n\nArtifact manifest sha256: {}\n\n{}",
+        release.tag,
+        manifest_digest(artifacts),
+        sha256sums(artifacts)
+    );
+    crate::git::git_in_env(
+        repo.root(),
+        &[
+            "tag",
+            "-a",
+            prod_tag,
+            &release.commit.to_string(),
+            "-m",
+            &message,
+        ],
+        &[("TWOSTAGE_TAGGING", "1")],
+    )?;
+    Ok(())
+}
+
+/// The GitHub release for the version: created or updated, with the artifacts and
+/// `SHA256SUMS` as assets.
+fn publish(
+    repo: &Repo,
+    config: &Config,
+    release: &Release,
+    note: &mut Note,
+    push_notes: bool,
+) -> Result<()> {
+    let Some(token) = std::env::var(&config.github.token_env)
+        .ok()
+        .filter(|t| !t.trim().is_empty())
+    else {
+        output::note(format!(
+            "no `{}`: no GitHub release (set it to publish one)",
+            config.github.token_env
+        ));
+        return Ok(());
+    };
+    let repository = config
+        .github
+        .repository
+        .clone()
+        .or_else(|| {
+            repo.remote_url(&config.git.remote)
+                .and_then(|u| crate::git::github_repository(&u))
+        })
+        .context("cannot tell the GitHub repository: set `github.repository` in release.toml")?;
+    let github = Github::new(
+        &config.github.api_url,
+        &repository,
+        crate::credentials::Secret::new(token.trim()),
+    );
+    let artifacts = note.artifacts();
+    let notes = release_notes(repo, config, release);
+    let prerelease = release.version.any_prerelease();
+    output::status(
+        "Publishing",
+        format!("the GitHub release {} of `{repository}`", release.tag),
+    );
+    let (gh_release, created) =
+        github.upsert_release(&release.tag, &release.tag, &notes, prerelease)?;
+    let frozen = bytes(repo, config, release, &artifacts)?;
+    let sums_path = build::work_dir(repo, &release.tag).join("SHA256SUMS");
+    std::fs::write(&sums_path, sha256sums(&artifacts))?;
+    let mut files: Vec<(PathBuf, String, String)> = artifacts
+        .iter()
+        .map(|a| (frozen.path(a), a.filename.clone(), a.sha256.clone()))
+        .collect();
+    let sums_sha = dist::hex(&Sha256::digest(sha256sums(&artifacts).as_bytes()));
+    files.push((sums_path, "SHA256SUMS".into(), sums_sha));
+    for (path, name, sha256) in &files {
+        let size = std::fs::metadata(path)?.len();
+        if let Some(existing) = gh_release.assets.iter().find(|a| &a.name == name) {
+            let same = match &existing.digest {
+                Some(digest) => digest == &format!("sha256:{sha256}"),
+                None => existing.size == size,
+            };
+            if same {
+                continue;
+            }
+            github.delete_asset(existing)?;
+        }
+        output::status("Attaching", format!("`{name}`"));
+        github.upload_asset(&gh_release, path, name)?;
+    }
+    let mut section = Table::new();
+    section["repository"] = value(&repository);
+    section["url"] = value(&gh_release.html_url);
+    section["created"] = value(created);
+    section["assets"] =
+        evidence::string_array(&files.iter().map(|f| f.1.clone()).collect::<Vec<_>>());
+    section["at"] = value(crate::clock::timestamp());
+    note.set_section("github", section);
+    note.write(repo, release.commit)?;
+    if push_notes && repo.remote_url(&config.git.remote).is_some() {
+        evidence::push(repo, &config.git.remote)?;
+    }
+    Ok(())
+}
+
+/// Notes from the changelog heading that names the version (read at the release commit),
+/// else the tag's message.
+fn release_notes(repo: &Repo, config: &Config, release: &Release) -> String {
+    let spellings = vec![
+        release.version.to_string(),
+        crate::version::tag_spelling(&release.version),
+    ];
+    let candidates = [
+        config.package.changelog.as_str(),
+        "CHANGELOG.md",
+        "CHANGES.md",
+        "CHANGES.rst",
+        "CHANGELOG.rst",
+        "HISTORY.md",
+        "HISTORY.rst",
+        "NEWS.md",
+        "NEWS.rst",
+    ];
+    for path in candidates {
+        if let Ok(text) = repo.git(&["show", &format!("{}:{path}", release.commit)]) {
+            if let Some(notes) = forge::notes_from_changelog(&text, &spellings) {
+                if !notes.is_empty() {
+                    return notes;
+                }
+            }
+        }
+    }
+    repo.git(&[
+        "for-each-ref",
+        "--format=%(contents)",
+        &format!("refs/tags/{}", release.tag),
+    ])
+    .unwrap_or_default()
+    .trim()
+    .to_string()
+}
+
+/// The pre-push hook for a `-prod` tag: a no-op when the promotion is done, else the
+/// promotion behind the same gate (the tag is being pushed, so it is not pushed again).
+pub fn from_hook(repo: &Repo, config: &Config, prod_tag: &str) -> Result<()> {
+    let (tag, prod_tag) = plain_tag(config, prod_tag)?;
+    let release = stage::resolve(repo, config, &tag)?;
+    let note = note_for(repo, config, &release)?;
+    if let Some(note) = &note {
+        if note.section("production").is_some() {
+            let project = project_of(&release, &note.artifacts());
+            let agent = index::agent();
+            let listing = index::project_files(&agent, &config.production.index_url, &project)?
+                .unwrap_or_default();
+            let served = note.artifacts().iter().all(|a| {
+                listing.iter().any(|f| {
+                    f.filename == a.filename && f.sha256.as_deref() == Some(a.sha256.as_str())
+                })
+            });
+            if served && repo.tag_commit(&prod_tag) == Some(release.commit) {
+                output::status(
+                    "Promoted",
+                    format!("{tag} already: production serves the verified bytes"),
+                );
+                return Ok(());
+            }
+        }
+    }
+    let problems = gate(repo, config, &release, &prod_tag, note.as_ref());
+    if !problems.is_empty() {
+        bail!(
+            "the promotion of {tag} is refused:\n  - {}",
+            problems.join("\n  - ")
+        );
+    }
+    let mut note = note.context("the gate passed without a note")?;
+    promote_files(repo, config, &release, &mut note, true)?;
+    publish(repo, config, &release, &mut note, true)
+}
+
+/// post-tag for a `-prod` tag: say loudly when the promotion would be refused.
+pub fn warn_if_refused(repo: &Repo, config: &Config, prod_tag: &str) -> Result<()> {
+    let (tag, prod_tag) = plain_tag(config, prod_tag)?;
+    let Ok(release) = stage::resolve(repo, config, &tag) else {
+        output::warn(format!(
+            "`{prod_tag}` has no release tag `{tag}`: its promotion will be refused"
+        ));
+        return Ok(());
+    };
+    let note = note_for(repo, config, &release)?;
+    let problems = gate(repo, config, &release, &prod_tag, note.as_ref());
+    if problems.is_empty() {
+        output::status(
+            "Ready",
+            format!("{tag} passes the promotion gate: push `{prod_tag}` to promote it"),
+        );
+    } else {
+        output::warn(format!(
+            "PUSHING `{prod_tag}` WILL BE REFUSED:\n  - {}",
+            problems.join("\n  - ")
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sha256sums_are_sorted_and_digested() {
+        let a = |name: &str, sha: &str| ArtifactRecord {
+            filename: name.into(),
+            size: 1,
+            sha256: sha.into(),
+            blake2_256: String::new(),
+        };
+        let artifacts = vec![
+            a("pkg-1.0.tar.gz", "bb"),
+            a("pkg-1.0-py3-none-any.whl", "aa"),
+        ];
+        assert_eq!(
+            sha256sums(&artifacts),
+            "aa  pkg-1.0-py3-none-any.whl\nbb  pkg-1.0.tar.gz\n"
+        );
+        assert_eq!(manifest_digest(&artifacts).len(), 64);
+    }
+}

@@ -1,0 +1,185 @@
+//! `status`: each release tag's state, read from the release notes and checked against what
+//! the indexes really serve (remote truth wins: a note that says "staged" for files the index
+//! no longer lists is reported as such).
+
+use anyhow::Result;
+use serde_json::json;
+
+use crate::build;
+use crate::config::Config;
+use crate::evidence::Note;
+use crate::git::Repo;
+use crate::index::{self, IndexFile};
+use crate::stage;
+use crate::verify::{self, Source};
+use crate::version::TagScheme;
+
+struct Row {
+    tag: String,
+    state: String,
+    files: usize,
+    staging: Option<bool>,
+    production: Option<bool>,
+    detail: String,
+}
+
+pub fn run(repo: &Repo, config: &Config, only: Option<&str>, json_out: bool) -> Result<()> {
+    let scheme = TagScheme {
+        prefix: config.git.tag_prefix.clone(),
+        prod_suffix: config.git.prod_suffix.clone(),
+    };
+    let mut tags: Vec<(pep440_rs::Version, String)> = repo
+        .tags()?
+        .into_iter()
+        .filter_map(|(name, _)| {
+            scheme
+                .parse(&name)
+                .ok()
+                .filter(|t| !t.prod)
+                .map(|t| (t.version, name))
+        })
+        .filter(|(_, name)| {
+            only.is_none_or(|o| {
+                o == name
+                    || scheme
+                        .parse(o)
+                        .is_ok_and(|t| scheme.tag(&t.version) == *name)
+            })
+        })
+        .collect();
+    tags.sort();
+    tags.reverse();
+    if let (Some(only), true) = (only, tags.is_empty()) {
+        return Err(crate::UsageError(format!("there is no release tag `{only}`")).into());
+    }
+    let agent = index::agent();
+    let mut pages: std::collections::HashMap<String, Option<Vec<IndexFile>>> = Default::default();
+    let mut rows = Vec::new();
+    for (version, tag) in tags {
+        let release = stage::resolve(repo, config, &tag)?;
+        let note = Note::read(repo, release.commit, &tag).ok().flatten();
+        let artifacts = note.as_ref().map(Note::artifacts).unwrap_or_default();
+        let project = release.project.clone().unwrap_or_default();
+        let mut serves = |index_url: &str| -> Option<bool> {
+            if artifacts.is_empty() || project.is_empty() {
+                return None;
+            }
+            let listing = pages.entry(index_url.to_string()).or_insert_with(|| {
+                index::project_files(&agent, index_url, &project)
+                    .ok()
+                    .flatten()
+            });
+            let listing = listing.as_ref()?;
+            Some(artifacts.iter().all(|a| {
+                listing.iter().any(|f| {
+                    f.filename == a.filename && f.sha256.as_deref() == Some(a.sha256.as_str())
+                })
+            }))
+        };
+        let staged = note
+            .as_ref()
+            .is_some_and(|n| n.section("staging").is_some());
+        let production_noted = note
+            .as_ref()
+            .is_some_and(|n| n.section("production").is_some());
+        let staging = if staged {
+            serves(&config.staging.index_url)
+        } else {
+            None
+        };
+        let production = if production_noted {
+            serves(&config.production.index_url)
+        } else {
+            None
+        };
+        let verification = note
+            .as_ref()
+            .and_then(|n| n.section(Source::Staging.section()));
+        let verified = verify::verified(verification, &artifacts);
+        let failed = verification
+            .and_then(|s| s.get("result"))
+            .and_then(|r| r.as_str())
+            == Some("failed");
+        let prod_tag = scheme.prod_tag(&version);
+        let (state, detail) = if note.as_ref().is_some_and(|n| n.section("github").is_some()) {
+            ("published".to_string(), String::new())
+        } else if production_noted && repo.tag_commit(&prod_tag).is_some() {
+            ("promoted".to_string(), String::new())
+        } else if production_noted {
+            ("failed:promote".to_string(), format!("production has the files but `{prod_tag}` is missing: rerun `cargo xtask promote {tag}`"))
+        } else if verified {
+            ("verified".to_string(), String::new())
+        } else if failed {
+            let why = verification
+                .and_then(|s| s.get("failures"))
+                .and_then(|f| f.as_array())
+                .and_then(|a| a.get(0))
+                .and_then(|f| f.as_str())
+                .unwrap_or("see the verification log")
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            ("failed:verify".to_string(), why)
+        } else if staged {
+            ("staged".to_string(), String::new())
+        } else if build::frozen(repo, &tag).ok().flatten().is_some() {
+            ("built".to_string(), String::new())
+        } else {
+            ("tagged".to_string(), String::new())
+        };
+        let (state, detail) = match (staging, production) {
+            (Some(false), _) if state != "tagged" => (
+                "failed:stage".to_string(),
+                "staging no longer serves the recorded files".to_string(),
+            ),
+            (_, Some(false)) => (
+                "failed:promote".to_string(),
+                "production does not serve the recorded files".to_string(),
+            ),
+            _ => (state, detail),
+        };
+        rows.push(Row {
+            tag,
+            state,
+            files: artifacts.len(),
+            staging,
+            production,
+            detail,
+        });
+    }
+    if json_out {
+        let value: Vec<_> = rows
+            .iter()
+            .map(|r| {
+                json!({
+                    "tag": r.tag, "state": r.state, "files": r.files,
+                    "staging_serves": r.staging, "production_serves": r.production, "detail": r.detail,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&value)?);
+        return Ok(());
+    }
+    let mark = |v: Option<bool>| match v {
+        Some(true) => "serves",
+        Some(false) => "MISSING",
+        None => "-",
+    };
+    println!(
+        "{:<18} {:<16} {:>5}  {:<9} {:<10} detail",
+        "tag", "state", "files", "staging", "production"
+    );
+    for r in rows {
+        println!(
+            "{:<18} {:<16} {:>5}  {:<9} {:<10} {}",
+            r.tag,
+            r.state,
+            r.files,
+            mark(r.staging),
+            mark(r.production),
+            r.detail
+        );
+    }
+    Ok(())
+}
