@@ -5,7 +5,9 @@
 //! - **upload**: one large wheel to a local pypiserver by `twostage stage --dist` (which also
 //!   copies, hashes, checks the metadata, waits for the index and writes the note) against
 //!   `twine upload` and `uv publish` of the same file;
-//! - **verification**: `twostage verify` of the sample package's wheel with uv against pip.
+//! - **verification**: `twostage verify` of the sample package's wheel with uv against pip;
+//! - **hook overhead**: a branch-only `git push` to a local bare repository with the hooks
+//!   installed against one without, interleaved.
 //!
 //! Wall time, throughput and the peak resident memory of the process (`wait4`'s rusage).
 
@@ -139,9 +141,48 @@ pub fn run(options: &Options) -> Result<()> {
         }
     }
     series.extend(bench_verification(&root, &exe, rounds)?);
+    series.extend(bench_hooks(&root, &exe, 40)?);
     std::fs::remove_dir_all(&root).ok();
     report(&series, options.json);
     Ok(())
+}
+
+/// Branch-only pushes with and without the hooks, interleaved: the shims must decide in `sh`
+/// that there is nothing to do, without starting cargo or the binary.
+fn bench_hooks(root: &Path, exe: &Path, pushes: usize) -> Result<Vec<Series>> {
+    eprintln!("     Pushing a branch {pushes} times with and without the hooks");
+    let home = root.join("home");
+    let mut series = Vec::new();
+    let mut repos = Vec::new();
+    for (tool, hooks) in [("git push", false), ("git push + hooks", true)] {
+        let dir = root.join(format!("push-{hooks}"));
+        let repo = scratch_repo(&dir.join("work"))?;
+        crate::git::git_in(&dir, &["init", "--quiet", "--bare", "origin.git"])?;
+        crate::git::git_in(&repo, &["remote", "add", "origin", &dir.join("origin.git").display().to_string()])?;
+        if hooks {
+            let mut install = Command::new(exe);
+            install.arg("--repo").arg(&repo).args(["hooks", "install"]);
+            measure(&mut install, &dir.join("install.log"), &home)?;
+        }
+        repos.push(repo);
+        series.push(Series { benchmark: "branch push".into(), tool, samples: Vec::new(), bytes: 0 });
+    }
+    for i in 0..pushes {
+        for (repo, entry) in repos.iter().zip(series.iter_mut()) {
+            std::fs::write(repo.join("NEWS"), format!("{i}\n"))?;
+            crate::git::git_in(repo, &["-c", "user.name=bench", "-c", "user.email=bench@example.invalid", "commit", "--quiet", "-a", "-m", "news"])
+                .or_else(|_| {
+                    crate::git::git_in(repo, &["add", "NEWS"])?;
+                    crate::git::git_in(repo, &["-c", "user.name=bench", "-c", "user.email=bench@example.invalid", "commit", "--quiet", "-m", "news"])
+                })?;
+            let mut push = Command::new("git");
+            push.args(["push", "--quiet", "origin", "main"]).current_dir(repo);
+            entry.samples.push(measure(&mut push, &root.join("push.log"), &home)?);
+        }
+    }
+    let added = series[1].median().as_secs_f64() - series[0].median().as_secs_f64();
+    eprintln!("       Hooks add {:.1} ms to a branch-only push (median of {pushes})", added * 1000.0);
+    Ok(series)
 }
 
 /// `twostage verify` of the sample's wheel, with uv and with pip, interleaved.
@@ -285,7 +326,7 @@ fn report(series: &[Series], json: bool) {
         let rss = s.samples.iter().map(|x| x.max_rss_kb).max().unwrap_or(0) as f64 / 1024.0;
         let _ = writeln!(
             out,
-            "{:<16} {:<16} {:>8.2}s {:>8.2}s {:>8.2}s {:>7.1} MB {:>11} {:>9.2}x",
+            "{:<16} {:<16} {:>8.3}s {:>8.3}s {:>8.3}s {:>7.1} MB {:>11} {:>9.2}x",
             s.benchmark,
             s.tool,
             s.median().as_secs_f64(),
