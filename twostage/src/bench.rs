@@ -158,30 +158,74 @@ fn bench_hooks(root: &Path, exe: &Path, pushes: usize) -> Result<Vec<Series>> {
         let dir = root.join(format!("push-{hooks}"));
         let repo = scratch_repo(&dir.join("work"))?;
         crate::git::git_in(&dir, &["init", "--quiet", "--bare", "origin.git"])?;
-        crate::git::git_in(&repo, &["remote", "add", "origin", &dir.join("origin.git").display().to_string()])?;
+        crate::git::git_in(
+            &repo,
+            &[
+                "remote",
+                "add",
+                "origin",
+                &dir.join("origin.git").display().to_string(),
+            ],
+        )?;
         if hooks {
             let mut install = Command::new(exe);
             install.arg("--repo").arg(&repo).args(["hooks", "install"]);
             measure(&mut install, &dir.join("install.log"), &home)?;
         }
         repos.push(repo);
-        series.push(Series { benchmark: "branch push".into(), tool, samples: Vec::new(), bytes: 0 });
+        series.push(Series {
+            benchmark: "branch push".into(),
+            tool,
+            samples: Vec::new(),
+            bytes: 0,
+        });
     }
     for i in 0..pushes {
         for (repo, entry) in repos.iter().zip(series.iter_mut()) {
             std::fs::write(repo.join("NEWS"), format!("{i}\n"))?;
-            crate::git::git_in(repo, &["-c", "user.name=bench", "-c", "user.email=bench@example.invalid", "commit", "--quiet", "-a", "-m", "news"])
-                .or_else(|_| {
-                    crate::git::git_in(repo, &["add", "NEWS"])?;
-                    crate::git::git_in(repo, &["-c", "user.name=bench", "-c", "user.email=bench@example.invalid", "commit", "--quiet", "-m", "news"])
-                })?;
+            crate::git::git_in(
+                repo,
+                &[
+                    "-c",
+                    "user.name=bench",
+                    "-c",
+                    "user.email=bench@example.invalid",
+                    "commit",
+                    "--quiet",
+                    "-a",
+                    "-m",
+                    "news",
+                ],
+            )
+            .or_else(|_| {
+                crate::git::git_in(repo, &["add", "NEWS"])?;
+                crate::git::git_in(
+                    repo,
+                    &[
+                        "-c",
+                        "user.name=bench",
+                        "-c",
+                        "user.email=bench@example.invalid",
+                        "commit",
+                        "--quiet",
+                        "-m",
+                        "news",
+                    ],
+                )
+            })?;
             let mut push = Command::new("git");
-            push.args(["push", "--quiet", "origin", "main"]).current_dir(repo);
-            entry.samples.push(measure(&mut push, &root.join("push.log"), &home)?);
+            push.args(["push", "--quiet", "origin", "main"])
+                .current_dir(repo);
+            entry
+                .samples
+                .push(measure(&mut push, &root.join("push.log"), &home)?);
         }
     }
     let added = series[1].median().as_secs_f64() - series[0].median().as_secs_f64();
-    eprintln!("       Hooks add {:.1} ms to a branch-only push (median of {pushes})", added * 1000.0);
+    eprintln!(
+        "       Hooks add {:.1} ms to a branch-only push (median of {pushes})",
+        added * 1000.0
+    );
     Ok(series)
 }
 

@@ -172,12 +172,7 @@ struct Guarded {
 }
 
 impl Guarded {
-    fn spawn(
-        program: &Path,
-        args: &[String],
-        log: &Path,
-        env: &[(&str, &Path)],
-    ) -> Result<Guarded> {
+    fn spawn(program: &Path, args: &[String], log: &Path, env: &[(&str, &str)]) -> Result<Guarded> {
         let log_file = std::fs::File::create(log)?;
         // `read` returns when our end of the pipe closes: on drop, or when we exit or crash.
         let script = r#""$@" & pid=$!; read _ignored; kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; exit 0"#;
@@ -580,4 +575,114 @@ fn copy_tree(from: &Path, to: &Path) -> Result<()> {
 /// `examples/sample` of this workspace.
 pub fn sample_project() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/sample")
+}
+
+/// The version of `@octokit/openapi` (from the npm registry) whose `api.github.com`
+/// description the GitHub stand-in checks requests against.
+const OCTOKIT_OPENAPI: &str = "@octokit/openapi@23.0.2";
+
+/// GitHub's dereferenced OpenAPI description, fetched with `npm pack` on first use.
+pub fn github_openapi() -> Result<PathBuf> {
+    let dir = target_dir().join("twostage-tools").join("openapi");
+    let spec = dir.join("api.github.com.deref.json");
+    if spec.exists() {
+        return Ok(spec);
+    }
+    std::fs::create_dir_all(&dir)?;
+    let lock = std::fs::File::create(dir.join(".lock"))?;
+    lock.lock()?;
+    if spec.exists() {
+        return Ok(spec);
+    }
+    let packed = run(Command::new("npm")
+        .args(["pack", "--silent", OCTOKIT_OPENAPI])
+        .current_dir(&dir))
+    .context("cannot fetch GitHub's OpenAPI description with `npm pack` (is npm installed?)")?;
+    let tarball = dir.join(packed.trim());
+    run(Command::new("tar")
+        .arg("xzf")
+        .arg(&tarball)
+        .args(["-C"])
+        .arg(&dir)
+        .args([
+            "--strip-components=2",
+            "package/generated/api.github.com.deref.json",
+        ]))?;
+    std::fs::remove_file(&tarball).ok();
+    Ok(spec)
+}
+
+/// A stand-in for GitHub's REST API that checks every request against the OpenAPI
+/// description (see `github_standin.py`).
+#[derive(Debug)]
+pub struct GithubStandin {
+    _server: Guarded,
+    pub api_url: String,
+    pub log: PathBuf,
+}
+
+impl GithubStandin {
+    pub fn start(dir: &Path, token: &str) -> Result<GithubStandin> {
+        let tools = tools()?;
+        let spec = github_openapi()?;
+        std::fs::create_dir_all(dir)?;
+        let script = dir.join("github_standin.py");
+        std::fs::write(&script, include_str!("github_standin.py"))?;
+        let log = dir.join("requests.jsonl");
+        std::fs::write(&log, "")?;
+        let port = free_port()?;
+        let args = vec![
+            script.display().to_string(),
+            spec.display().to_string(),
+            port.to_string(),
+            log.display().to_string(),
+        ];
+        let mut server = Guarded::spawn(
+            &tools.python(),
+            &args,
+            &dir.join("standin.log"),
+            &[("GITHUB_STANDIN_TOKEN", token)],
+        )?;
+        let api_url = format!("http://127.0.0.1:{port}");
+        server.wait_until_up(&format!("{api_url}/_standin/state"), "the GitHub stand-in")?;
+        Ok(GithubStandin {
+            _server: server,
+            api_url,
+            log,
+        })
+    }
+
+    /// Every logged request's violations of the OpenAPI description.
+    pub fn violations(&self) -> Result<Vec<String>> {
+        let text = std::fs::read_to_string(&self.log)?;
+        let mut found = Vec::new();
+        for line in text.lines() {
+            let entry: serde_json::Value = serde_json::from_str(line)?;
+            for v in entry["violations"].as_array().into_iter().flatten() {
+                found.push(format!("{} {}: {}", entry["method"], entry["path"], v));
+            }
+        }
+        Ok(found)
+    }
+
+    /// The operations called, in order (`repos/create-release`, …).
+    pub fn operations(&self) -> Result<Vec<String>> {
+        let text = std::fs::read_to_string(&self.log)?;
+        text.lines()
+            .map(|line| {
+                let entry: serde_json::Value = serde_json::from_str(line)?;
+                Ok(entry["operation"].as_str().unwrap_or("?").to_string())
+            })
+            .collect()
+    }
+
+    /// The releases the stand-in holds, as JSON.
+    pub fn state(&self) -> Result<serde_json::Value> {
+        let mut response = crate::index::agent()
+            .get(&format!("{}/_standin/state", self.api_url))
+            .call()?;
+        Ok(serde_json::from_str(
+            &response.body_mut().read_to_string()?,
+        )?)
+    }
 }

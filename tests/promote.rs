@@ -1,0 +1,447 @@
+//! `promote` and `status`: the gate, the same bytes to production (devpi), the `-prod` tag,
+//! the GitHub release against a stand-in that checks every request against GitHub's OpenAPI
+//! description, and convergence after interruptions.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use common::*;
+use twostage::testbed::GithubStandin;
+
+const GITHUB_SENTINEL: &str = "ghp_SENTINEL-github-token-do-not-print";
+
+fn github() -> &'static GithubStandin {
+    static STANDIN: OnceLock<GithubStandin> = OnceLock::new();
+    STANDIN.get_or_init(|| {
+        let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join("twostage-tests")
+            .join(format!("github-{}", std::process::id()));
+        GithubStandin::start(&dir, GITHUB_SENTINEL).expect("the GitHub stand-in starts")
+    })
+}
+
+/// A released and staged (verified) sample named `name`, with the GitHub repository `o/<name>`.
+fn staged(name: &str) -> Scratch {
+    let s = Scratch::new(name);
+    sample(&s, Layout::StaticFlit, name);
+    s.twostage(&["release", "patch"]).success();
+    run(&s, &["stage", "v1.4.3"]).success();
+    s
+}
+
+fn run(s: &Scratch, args: &[&str]) -> Run {
+    let name = s.dir.file_name().unwrap().to_str().unwrap().to_string();
+    let out = s
+        .command(env!("CARGO_BIN_EXE_twostage"))
+        .args(args)
+        .env("TEST_PYPI_TOKEN", SENTINEL)
+        .env("PYPI_TOKEN", SENTINEL)
+        .env("GITHUB_TOKEN", GITHUB_SENTINEL)
+        .env("TWOSTAGE_GITHUB_API_URL", &github().api_url)
+        .env("TWOSTAGE_GITHUB_REPOSITORY", format!("o/{name}"))
+        .env("TWOSTAGE_BIN", env!("CARGO_BIN_EXE_twostage"))
+        .output()
+        .unwrap();
+    let run = Run::from(out);
+    assert!(!run.stderr.contains(GITHUB_SENTINEL) && !run.stdout.contains(GITHUB_SENTINEL));
+    run
+}
+
+/// filename → sha256 on the production index.
+fn production(name: &str) -> BTreeMap<String, String> {
+    let ix = indexes();
+    twostage::index::project_files(&twostage::index::agent(), &ix.devpi_index.index_url, name)
+        .unwrap()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|f| (f.filename, f.sha256.unwrap_or_default()))
+        .collect()
+}
+
+fn staged_set(s: &Scratch) -> BTreeMap<String, String> {
+    let note: toml_edit::DocumentMut = s
+        .git(&["notes", "--ref=release", "show", "v1.4.3^{commit}"])
+        .parse()
+        .unwrap();
+    twostage::evidence::artifacts_of(&note)
+        .into_iter()
+        .map(|a| (a.filename, a.sha256))
+        .collect()
+}
+
+fn assert_no_openapi_violations() {
+    let violations = github().violations().unwrap();
+    assert!(
+        violations.is_empty(),
+        "requests GitHub's OpenAPI description does not allow:\n{}",
+        violations.join("\n")
+    );
+}
+
+#[test]
+fn promote_sends_the_verified_bytes_tags_and_publishes_and_a_rerun_changes_nothing() {
+    let s = staged("ts-promote");
+    let staged = staged_set(&s);
+    let run1 = run(&s, &["promote", "v1.4.3"]).success();
+    run1.stderr_has("Promoted");
+    // Production serves exactly the staged, verified bytes.
+    assert_eq!(production("ts-promote"), staged);
+    // The -prod tag is on the release commit, on origin too, and names the manifest digest.
+    let commit = s.git(&["rev-parse", "v1.4.3^{commit}"]);
+    assert_eq!(s.git(&["rev-parse", "v1.4.3-prod^{commit}"]), commit);
+    assert_eq!(
+        s.git_in(&s.origin, &["rev-parse", "v1.4.3-prod^{commit}"]),
+        commit
+    );
+    let message = s.git(&[
+        "for-each-ref",
+        "--format=%(contents)",
+        "refs/tags/v1.4.3-prod",
+    ]);
+    let note: toml_edit::DocumentMut = s
+        .git(&["notes", "--ref=release", "show", "v1.4.3^{commit}"])
+        .parse()
+        .unwrap();
+    let digest = note["production"]["manifest-sha256"].as_str().unwrap();
+    assert!(message.contains(digest), "{message}");
+    assert!(note.get("github").is_some(), "{note}");
+    // The notes reached origin.
+    let remote_note = s.git_in(&s.origin, &["notes", "--ref=release", "show", &commit]);
+    assert!(remote_note.contains("[production]") && remote_note.contains("[github]"));
+
+    // One GitHub release, notes from the changelog, the files and SHA256SUMS attached.
+    // (The stand-in is shared by the tests of this binary: find this test's release by tag.)
+    let ours: Vec<_> = github().state().unwrap()["releases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["tag_name"] == "v1.4.3")
+        .cloned()
+        .collect();
+    let release = ours
+        .iter()
+        .find(|r| {
+            r["assets"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|a| a.as_str().unwrap().starts_with("ts_promote-"))
+        })
+        .expect("our release");
+    assert_eq!(release["repository"], "o/ts-promote");
+    assert_eq!(release["body"].as_str(), Some("### Fixed\n- the thing"));
+    let mut assets: Vec<String> = release["assets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect();
+    assets.sort();
+    let mut expected: Vec<String> = staged
+        .keys()
+        .cloned()
+        .chain(["SHA256SUMS".to_string()])
+        .collect();
+    expected.sort();
+    assert_eq!(assets, expected);
+    assert_no_openapi_violations();
+
+    // A rerun converges: nothing uploaded, the release updated rather than duplicated.
+    let run2 = run(&s, &["promote", "v1.4.3"]).success();
+    assert!(
+        !run2.stderr.contains("Uploading") && !run2.stderr.contains("Attaching"),
+        "{}",
+        run2.stderr
+    );
+    let after: Vec<_> = github().state().unwrap()["releases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["tag_name"] == "v1.4.3")
+        .cloned()
+        .collect();
+    assert_eq!(after.len(), ours.len(), "no second release for the tag");
+    assert_eq!(production("ts-promote"), staged);
+    assert_no_openapi_violations();
+
+    let status = run(&s, &["status", "--json"]).success();
+    let rows: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(rows[0]["tag"], "v1.4.3");
+    assert_eq!(rows[0]["state"], "published");
+    assert_eq!(rows[0]["production_serves"], true);
+}
+
+#[test]
+fn the_gate_refuses_an_unverified_release_and_changes_nothing() {
+    let s = Scratch::new("ts-unverified");
+    sample(&s, Layout::StaticFlit, "ts-unverified");
+    let toml = s
+        .read("release.toml")
+        .replace("[verify]\n", "[verify]\nsmoke = [\"false\"]\n");
+    s.write("release.toml", &toml);
+    s.commit_all("A smoke test that fails");
+    s.twostage(&["release", "patch"]).success();
+    run(&s, &["stage", "v1.4.3"]).failure(1);
+    let before = s.snapshot();
+    run(&s, &["promote", "v1.4.3"])
+        .failure(1)
+        .stderr_has("nothing was changed")
+        .stderr_has("verification: failed");
+    assert_eq!(s.snapshot(), before);
+    assert!(production("ts-unverified").is_empty());
+    let status = run(&s, &["status", "v1.4.3"]).success();
+    assert!(status.stdout.contains("failed:verify"), "{}", status.stdout);
+
+    // Never staged at all.
+    s.write("NEWS", "x\n");
+    s.commit_all("More");
+    s.twostage(&["release", "patch", "--offline"]).success();
+    run(&s, &["promote", "v1.4.4", "--dry-run"])
+        .failure(1)
+        .stderr_has("it was never staged");
+}
+
+#[test]
+fn a_prod_tag_on_another_commit_is_refused() {
+    let s = staged("ts-prod-elsewhere");
+    s.write("NEWS", "x\n");
+    s.commit_all("After the release");
+    s.git(&[
+        "tag",
+        "-a",
+        "v1.4.3-prod",
+        "-m",
+        "by hand, on the wrong commit",
+    ]);
+    let before = s.snapshot();
+    run(&s, &["promote", "v1.4.3"])
+        .failure(1)
+        .stderr_has("must name the same commit");
+    assert_eq!(s.snapshot(), before);
+    assert!(production("ts-prod-elsewhere").is_empty());
+}
+
+#[test]
+fn other_bytes_under_a_used_name_stop_the_promotion_before_any_upload() {
+    let s = staged("ts-prod-conflict");
+    // Production already has an sdist of that name with other bytes.
+    let fake = s.dir.join("fake");
+    std::fs::create_dir_all(&fake).unwrap();
+    let other = s.dir.join("other");
+    s.git_in(
+        &s.dir,
+        &[
+            "clone",
+            "--quiet",
+            "--branch",
+            "v1.4.3",
+            s.work.to_str().unwrap(),
+            other.to_str().unwrap(),
+        ],
+    );
+    std::fs::write(
+        other.join("ts_prod_conflict/__init__.py"),
+        "\"\"\"Other bytes.\"\"\"\n",
+    )
+    .unwrap();
+    let tools = twostage::testbed::tools().unwrap();
+    let built = s
+        .command(tools.python())
+        .args(["-m", "build", "--no-isolation", "--sdist", "--outdir"])
+        .arg(&fake)
+        .arg(&other)
+        .output()
+        .unwrap();
+    assert!(built.status.success());
+    let ix = indexes();
+    let up = s
+        .command(tools.bin("twine"))
+        .args([
+            "upload",
+            "--non-interactive",
+            "--disable-progress-bar",
+            "--repository-url",
+            &ix.devpi_index.upload_url,
+            "-u",
+            &ix.devpi.username,
+        ])
+        .env("TWINE_PASSWORD", SENTINEL)
+        .arg(
+            std::fs::read_dir(&fake)
+                .unwrap()
+                .next()
+                .unwrap()
+                .unwrap()
+                .path(),
+        )
+        .output()
+        .unwrap();
+    assert!(up.status.success());
+    let before_index = production("ts-prod-conflict");
+    run(&s, &["promote", "v1.4.3"])
+        .failure(1)
+        .stderr_has("nothing was uploaded")
+        .stderr_has("ts_prod_conflict-1.4.3.tar.gz");
+    assert_eq!(
+        production("ts-prod-conflict"),
+        before_index,
+        "the wheel was not uploaded"
+    );
+    assert!(s.git(&["tag", "--list", "v1.4.3-prod"]).is_empty());
+}
+
+#[test]
+fn an_interrupted_promotion_completes_on_the_next_run() {
+    let s = staged("ts-interrupted");
+    // As if killed after the first production upload: only the wheel is there.
+    let wheel = std::fs::read_dir(s.work.join(".git/twostage/v1.4.3/dist"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "whl"))
+        .unwrap();
+    let tools = twostage::testbed::tools().unwrap();
+    let ix = indexes();
+    let up = s
+        .command(tools.bin("twine"))
+        .args([
+            "upload",
+            "--non-interactive",
+            "--disable-progress-bar",
+            "--repository-url",
+            &ix.devpi_index.upload_url,
+            "-u",
+            &ix.devpi.username,
+        ])
+        .env("TWINE_PASSWORD", SENTINEL)
+        .arg(&wheel)
+        .output()
+        .unwrap();
+    assert!(up.status.success());
+    let resumed = run(&s, &["promote", "v1.4.3", "--no-github"]).success();
+    resumed
+        .stderr_has("Present `ts_interrupted-1.4.3-py")
+        .stderr_has("Uploading `ts_interrupted-1.4.3.tar.gz`");
+    assert!(
+        !resumed
+            .stderr
+            .contains("Uploading `ts_interrupted-1.4.3-py"),
+        "{}",
+        resumed.stderr
+    );
+    assert_eq!(production("ts-interrupted"), staged_set(&s));
+    let note = s.git(&["notes", "--ref=release", "show", "v1.4.3^{commit}"]);
+    assert!(
+        note.contains("already-present = [\"") && note.contains(".whl\"]"),
+        "{note}"
+    );
+    // As if killed after the production upload but before the tag.
+    s.git(&["tag", "-d", "v1.4.3-prod"]);
+    s.git(&[
+        "push",
+        "--quiet",
+        "--no-verify",
+        "origin",
+        ":refs/tags/v1.4.3-prod",
+    ]);
+    run(&s, &["promote", "v1.4.3", "--no-github"]).success();
+    assert!(!s
+        .git_in(&s.origin, &["tag", "--list", "v1.4.3-prod"])
+        .is_empty());
+}
+
+#[test]
+fn promote_works_from_a_fresh_clone_with_the_notes_and_the_staged_bytes() {
+    let s = staged("ts-fresh-clone");
+    s.git(&["push", "--quiet", "--no-verify", "origin", "main", "v1.4.3"]);
+    let clone = s.dir.join("ci");
+    s.git_in(
+        &s.dir,
+        &[
+            "clone",
+            "--quiet",
+            s.origin.to_str().unwrap(),
+            clone.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        s.git_in(&clone, &["notes", "--ref=release", "list"])
+            .is_empty(),
+        "a clone has no notes yet"
+    );
+    let out = s
+        .command(env!("CARGO_BIN_EXE_twostage"))
+        .current_dir(&clone)
+        .args(["promote", "v1.4.3", "--no-github"])
+        .env("PYPI_TOKEN", SENTINEL)
+        .output()
+        .unwrap();
+    Run::from(out).success().stderr_has("Downloading");
+    assert_eq!(production("ts-fresh-clone"), staged_set(&s));
+}
+
+#[test]
+fn pushing_a_prod_tag_made_by_hand_promotes_behind_the_same_gate() {
+    let s = staged("ts-hand-prod");
+    s.twostage(&["hooks", "install"]).success();
+    let out = s
+        .command("git")
+        .args([
+            "tag",
+            "-a",
+            "v1.4.3-prod",
+            "v1.4.3^{commit}",
+            "-m",
+            "promote",
+        ])
+        .env("TWOSTAGE_BIN", env!("CARGO_BIN_EXE_twostage"))
+        .output()
+        .unwrap();
+    Run::from(out)
+        .success()
+        .stderr_has("passes the promotion gate");
+    run(&s, &["--repo", ".", "status"]).success();
+    let push = s
+        .command("git")
+        .args(["push", "origin", "v1.4.3-prod"])
+        .env("TWOSTAGE_BIN", env!("CARGO_BIN_EXE_twostage"))
+        .env("PYPI_TOKEN", SENTINEL)
+        .output()
+        .unwrap();
+    Run::from(push).success();
+    assert_eq!(production("ts-hand-prod"), staged_set(&s));
+    assert!(!s
+        .git_in(&s.origin, &["tag", "--list", "v1.4.3-prod"])
+        .is_empty());
+}
+
+#[test]
+fn dry_run_and_missing_tokens_change_nothing() {
+    let s = staged("ts-promote-dry");
+    let before = s.snapshot();
+    run(&s, &["promote", "v1.4.3", "--dry-run"])
+        .success()
+        .stderr_has("Would upload")
+        .stderr_has("Would tag");
+    assert_eq!(s.snapshot(), before);
+    assert!(production("ts-promote-dry").is_empty());
+    let out = s
+        .command(env!("CARGO_BIN_EXE_twostage"))
+        .args(["promote", "v1.4.3"])
+        .output()
+        .unwrap();
+    Run::from(out).failure(1).stderr_has("set `PYPI_TOKEN`");
+    assert_eq!(s.snapshot(), before);
+    // Without a GitHub token the release is skipped with a note; the rest is done.
+    let out = s
+        .command(env!("CARGO_BIN_EXE_twostage"))
+        .args(["promote", "v1.4.3"])
+        .env("PYPI_TOKEN", SENTINEL)
+        .output()
+        .unwrap();
+    Run::from(out)
+        .success()
+        .stderr_has("no `GITHUB_TOKEN`: no GitHub release");
+    assert_eq!(production("ts-promote-dry"), staged_set(&s));
+}
