@@ -130,7 +130,10 @@ fn promote_sends_the_verified_bytes_tags_and_publishes_and_a_rerun_changes_nothi
                 .any(|a| a.as_str().unwrap().starts_with("ts_promote-"))
         })
         .expect("our release");
-    assert!(release["repository"].as_str().unwrap().starts_with("o/ts-promote-"));
+    assert!(release["repository"]
+        .as_str()
+        .unwrap()
+        .starts_with("o/ts-promote-"));
     assert_eq!(release["body"].as_str(), Some("### Fixed\n- the thing"));
     let mut assets: Vec<String> = release["assets"]
         .as_array()

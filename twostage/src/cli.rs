@@ -108,6 +108,24 @@ enum Command {
         #[command(subcommand)]
         hook: HookCall,
     },
+    /// Adopt twostage in another repository: the `cargo xtask` alias, an `xtask` crate, the
+    /// workspace, the hook shims and a `release.toml` filled in from the project.
+    Init {
+        /// The repository to adopt twostage in.
+        dir: PathBuf,
+        /// Depend on twostage from this git URL instead of this checkout's path.
+        #[arg(long, value_name = "URL")]
+        git: Option<String>,
+        /// Overwrite files that differ.
+        #[arg(long)]
+        force: bool,
+    },
+    /// The whole lifecycle of the sample package against local registries.
+    Demo {
+        /// Keep the scratch repository afterwards.
+        #[arg(long)]
+        keep: bool,
+    },
     /// Measure twostage against the tools maintainers use instead (twine, uv), on local
     /// indexes, interleaved; prints medians and ratios.
     Bench {
@@ -161,18 +179,24 @@ pub fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    // The benchmark makes its own repositories: it needs none around it.
-    if let Command::Bench {
-        quick,
-        json,
-        upload_mb,
-    } = cli.command
-    {
-        return crate::bench::run(&crate::bench::Options {
+    // These make or name their own repositories: they need none around them.
+    match cli.command {
+        Command::Bench {
             quick,
             json,
             upload_mb,
-        });
+        } => {
+            return crate::bench::run(&crate::bench::Options {
+                quick,
+                json,
+                upload_mb,
+            })
+        }
+        Command::Demo { keep } => return crate::demo::run(&crate::demo::Options { keep }),
+        Command::Init { dir, git, force } => {
+            return crate::init::run(&dir, &crate::init::Options { git, force })
+        }
+        _ => {}
     }
     if let Command::Hook { .. } = cli.command {
         crate::hooks::clear_git_env();
@@ -237,6 +261,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             HookCall::PostTag { tag } => crate::hooks::post_tag(&repo, &config, &tag),
         },
-        Command::Bench { .. } => unreachable!("handled above"),
+        Command::Bench { .. } | Command::Demo { .. } | Command::Init { .. } => {
+            unreachable!("handled above")
+        }
     }
 }
