@@ -179,3 +179,27 @@ fn real_home_dir(variable: &str, default: &str) -> std::path::PathBuf {
             std::path::PathBuf::from(std::env::var_os("HOME").unwrap()).join(default)
         })
 }
+
+#[test]
+fn the_familiar_script_names_wrap_release_and_promote() {
+    let s = Scratch::new("ts-scripts");
+    sample(&s, Layout::StaticFlit, "ts-scripts");
+    let scripts = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts");
+    let script = |name: &str, args: &[&str]| {
+        let out = s
+            .command(scripts.join(name))
+            .args(args)
+            .env("TWOSTAGE_BIN", env!("CARGO_BIN_EXE_twostage"))
+            .output()
+            .unwrap();
+        Run::from(out)
+    };
+    script("tag_release.sh", &["minor", "--dry-run", "--offline"])
+        .success()
+        .stderr_has("ts-scripts 1.4.2 → 1.5.0");
+    script("tag_release.sh", &["--offline"]).failure(2);
+    script("tag_release.sh", &[]).success();
+    assert_eq!(s.git(&["describe", "--tags"]), "v1.4.3");
+    script("release_to_pypi.sh", &[]).failure(2).stderr_has("usage:");
+    script("release_to_pypi.sh", &["v1.4.3", "--dry-run"]).failure(1).stderr_has("never staged");
+}
