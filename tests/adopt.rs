@@ -200,6 +200,10 @@ fn the_familiar_script_names_wrap_release_and_promote() {
     script("tag_release.sh", &["--offline"]).failure(2);
     script("tag_release.sh", &[]).success();
     assert_eq!(s.git(&["describe", "--tags"]), "v1.4.3");
-    script("release_to_pypi.sh", &[]).failure(2).stderr_has("usage:");
-    script("release_to_pypi.sh", &["v1.4.3", "--dry-run"]).failure(1).stderr_has("never staged");
+    script("release_to_pypi.sh", &[])
+        .failure(2)
+        .stderr_has("usage:");
+    script("release_to_pypi.sh", &["v1.4.3", "--dry-run"])
+        .failure(1)
+        .stderr_has("never staged");
 }

@@ -7,7 +7,10 @@
 //!   `twine upload` and `uv publish` of the same file;
 //! - **verification**: `twostage verify` of the sample package's wheel with uv against pip;
 //! - **hook overhead**: a branch-only `git push` to a local bare repository with the hooks
-//!   installed against one without, interleaved.
+//!   installed against one without, interleaved;
+//! - **the whole lifecycle** of the sample package (release, the push that stages and verifies,
+//!   promote) against the hand-made equivalent (`HAND_MADE`), each in its own sandbox of local
+//!   indexes, releasing successive versions, interleaved.
 //!
 //! Wall time, throughput and the peak resident memory of the process (`wait4`'s rusage).
 
@@ -25,6 +28,8 @@ pub struct Options {
     pub json: bool,
     /// Size of the wheel in the upload benchmark, in MB.
     pub upload_mb: u64,
+    /// Run only these benchmarks (`upload`, `verify`, `hooks`, `lifecycle`); all when empty.
+    pub only: Vec<String>,
 }
 
 /// One measured run of one tool.
@@ -52,32 +57,60 @@ impl Series {
 const TOKEN: &str = "bench-token-not-a-secret";
 
 pub fn run(options: &Options) -> Result<()> {
-    let tools = testbed::tools()?;
+    testbed::tools()?;
     let root = testbed::target_dir()
         .join("twostage-bench")
         .join(std::process::id().to_string());
     std::fs::create_dir_all(&root)?;
     let rounds = if options.quick { 1 } else { 3 };
 
-    eprintln!(
-        "     Preparing a {} MB wheel and a scratch repository",
-        options.upload_mb
-    );
-    let wheel_dir = root.join("wheel");
-    let wheel = make_wheel(&wheel_dir, options.upload_mb * 1_000_000)?;
-    let size = std::fs::metadata(&wheel)?.len();
-    let repo = scratch_repo(&root.join("repo"))?;
     std::fs::create_dir_all(root.join("home"))?;
     std::fs::write(
         root.join("home/.gitconfig"),
         "[user]\n\tname = bench\n\temail = bench@example.invalid\n",
     )?;
     let exe = std::env::current_exe()?;
+    let wanted = |name: &str| options.only.is_empty() || options.only.iter().any(|o| o == name);
+    let mut series = Vec::new();
+    if wanted("upload") {
+        series.extend(bench_upload(&root, &exe, rounds, options.upload_mb)?);
+    }
+    if wanted("verify") {
+        series.extend(bench_verification(&root, &exe, rounds)?);
+    }
+    if wanted("hooks") {
+        series.extend(bench_hooks(&root, &exe, 40)?);
+    }
+    if wanted("lifecycle") {
+        series.extend(bench_lifecycle(&root, &exe, rounds)?);
+    }
+    if series.is_empty() {
+        bail!("`--only` names no benchmark: use upload, verify, hooks or lifecycle");
+    }
+    if std::env::var_os("TWOSTAGE_BENCH_KEEP").is_none() {
+        std::fs::remove_dir_all(&root).ok();
+    }
+    report(&series, options.json);
+    Ok(())
+}
+
+/// One large wheel: `twostage stage --dist`, `twine upload` and `uv publish`, each to a fresh
+/// local pypiserver.
+fn bench_upload(root: &Path, exe: &Path, rounds: usize, upload_mb: u64) -> Result<Vec<Series>> {
+    let tools = testbed::tools()?;
+    eprintln!(
+        "     Preparing a {} MB wheel and a scratch repository",
+        upload_mb
+    );
+    let wheel_dir = root.join("wheel");
+    let wheel = make_wheel(&wheel_dir, upload_mb * 1_000_000)?;
+    let size = std::fs::metadata(&wheel)?.len();
+    let repo = scratch_repo(&root.join("repo"))?;
 
     let mut series: Vec<Series> = ["twostage stage", "twine upload", "uv publish"]
         .into_iter()
         .map(|tool| Series {
-            benchmark: format!("upload {} MB", options.upload_mb),
+            benchmark: format!("upload {} MB", upload_mb),
             tool,
             samples: Vec::new(),
             bytes: size,
@@ -90,7 +123,7 @@ pub fn run(options: &Options) -> Result<()> {
             let mut command = match entry.tool {
                 "twostage stage" => {
                     reset_release_state(&repo)?;
-                    let mut c = Command::new(&exe);
+                    let mut c = Command::new(exe);
                     c.arg("--repo")
                         .arg(&repo)
                         .args(["stage", "v1.0.0", "--dist"])
@@ -140,13 +173,8 @@ pub fn run(options: &Options) -> Result<()> {
             std::fs::remove_dir_all(&dir).ok();
         }
     }
-    series.extend(bench_verification(&root, &exe, rounds)?);
-    series.extend(bench_hooks(&root, &exe, 40)?);
-    std::fs::remove_dir_all(&root).ok();
-    report(&series, options.json);
-    Ok(())
+    Ok(series)
 }
-
 /// Branch-only pushes with and without the hooks, interleaved: the shims must decide in `sh`
 /// that there is nothing to do, without starting cargo or the binary.
 fn bench_hooks(root: &Path, exe: &Path, pushes: usize) -> Result<Vec<Series>> {
@@ -226,6 +254,146 @@ fn bench_hooks(root: &Path, exe: &Path, pushes: usize) -> Result<Vec<Series>> {
         "       Hooks add {:.1} ms to a branch-only push (median of {pushes})",
         added * 1000.0
     );
+    Ok(series)
+}
+
+/// What a maintainer runs by hand today for one release of the sample: edit the version,
+/// commit, tag, build, upload to staging, a fresh venv and `pip install` per artifact with the
+/// smoke test, upload to production, push. `$1` is the new version.
+const HAND_MADE: &str = r#"set -e
+v="$1"
+sed -i "s/^version = .*/version = \"$v\"/" pyproject.toml
+sed -i "s/^__version__ = .*/__version__ = \"$v\"/" src/twostage_sample/__init__.py
+git commit --quiet -am "Release v$v"
+git tag -a "v$v" -m "Release v$v"
+rm -rf dist
+python -m build --outdir dist >/dev/null
+twine upload --non-interactive --disable-progress-bar --repository-url "$STAGING_UPLOAD" -u "$STAGING_USER" -p "$TOKEN" dist/* >/dev/null
+for f in dist/*; do
+    rm -rf "$ENVS/env"
+    python -m venv "$ENVS/env"
+    "$ENVS/env/bin/pip" install --quiet --index-url "$STAGING_INDEX" --extra-index-url "$PRODUCTION_INDEX" "twostage-sample==$v" $( case "$f" in *.tar.gz) echo --no-binary twostage-sample ;; esac )
+    (cd "$ENVS" && "$ENVS/env/bin/python" "$OLDPWD/tests/smoke.py")
+done
+twine upload --non-interactive --disable-progress-bar --repository-url "$PRODUCTION_UPLOAD" -u __token__ -p "$TOKEN" dist/* >/dev/null
+git push --quiet --follow-tags origin main
+"#;
+
+/// The lifecycle of the sample, twostage against `HAND_MADE`, in two sandboxes.
+fn bench_lifecycle(root: &Path, exe: &Path, rounds: usize) -> Result<Vec<Series>> {
+    eprintln!("     Preparing two sandboxes for the whole lifecycle");
+    let tools = testbed::tools()?;
+    let ours = Sandbox::create(&root.join("lifecycle-twostage"), &testbed::sample_project())?;
+    let theirs = Sandbox::create(&root.join("lifecycle-hand"), &testbed::sample_project())?;
+    let mut ours_env = ours.env()?;
+    // twostage's own default build (`uv build`, isolated, its cache warm after the first run),
+    // with the build backend from the local production index, as the hand-made build gets it.
+    ours_env.retain(|(k, _)| k != "TWOSTAGE_BUILD_COMMAND");
+    ours_env.push(("UV_INDEX_URL".into(), ours.production.index_url().into()));
+    let path_with_tools = std::env::join_paths(std::iter::once(tools.venv.join("bin")).chain(
+        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
+    ))?;
+    let run_in = |sandbox: &Sandbox,
+                  env: &[(String, std::ffi::OsString)],
+                  program: &Path,
+                  args: &[&str],
+                  extra: &[(&str, std::ffi::OsString)]|
+     -> Result<Sample> {
+        let mut c = Command::new(program);
+        c.args(args).current_dir(&sandbox.repo);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        for (k, v) in extra {
+            c.env(k, v);
+        }
+        measure(&mut c, &root.join("lifecycle.log"), &sandbox.home)
+    };
+    let exe_env = [("TWOSTAGE_BIN", exe.as_os_str().to_os_string())];
+    run_in(&ours, &ours_env, exe, &["hooks", "install"], &exe_env)?;
+    let envs = root.join("hand-envs");
+    std::fs::create_dir_all(&envs)?;
+    let hand_env: Vec<(&str, std::ffi::OsString)> = vec![
+        ("PATH", path_with_tools.clone()),
+        ("PIP_INDEX_URL", theirs.production.index_url().into()),
+        ("STAGING_UPLOAD", theirs.staging.upload_url.clone().into()),
+        ("STAGING_INDEX", theirs.staging.index_url.clone().into()),
+        ("STAGING_USER", theirs.devpi.username.clone().into()),
+        ("PRODUCTION_UPLOAD", theirs.production.upload_url().into()),
+        ("PRODUCTION_INDEX", theirs.production.index_url().into()),
+        ("TOKEN", testbed::SANDBOX_TOKEN.into()),
+        ("ENVS", envs.clone().into()),
+    ];
+    let mut series = vec![
+        Series {
+            benchmark: "lifecycle".into(),
+            tool: "twostage",
+            samples: Vec::new(),
+            bytes: 0,
+        },
+        Series {
+            benchmark: "lifecycle".into(),
+            tool: "by hand",
+            samples: Vec::new(),
+            bytes: 0,
+        },
+    ];
+    for round in 0..rounds {
+        let version = format!("0.1.{}", round + 1);
+        let tag = format!("v{version}");
+        eprintln!(
+            "     Releasing {version} with twostage and by hand (round {} of {rounds})",
+            round + 1
+        );
+        // Something new to release (not timed).
+        std::fs::write(ours.repo.join("NEWS"), format!("{version}\n"))?;
+        crate::git::git_in(&ours.repo, &["add", "NEWS"])?;
+        crate::git::git_in(
+            &ours.repo,
+            &[
+                "-c",
+                "user.name=bench",
+                "-c",
+                "user.email=bench@example.invalid",
+                "commit",
+                "--quiet",
+                "-m",
+                "News",
+            ],
+        )?;
+        let started = Instant::now();
+        let mut peak = 0;
+        for args in [
+            vec!["release", "patch"],
+            vec!["push-follow-tags"],
+            vec!["promote", tag.as_str()],
+        ] {
+            let sample = if args[0] == "push-follow-tags" {
+                run_in(
+                    &ours,
+                    &ours_env,
+                    Path::new("git"),
+                    &["push", "--quiet", "--follow-tags", "origin", "main"],
+                    &exe_env,
+                )?
+            } else {
+                run_in(&ours, &ours_env, exe, &args, &exe_env)?
+            };
+            peak = peak.max(sample.max_rss_kb);
+        }
+        series[0].samples.push(Sample {
+            wall: started.elapsed(),
+            max_rss_kb: peak,
+        });
+        let sample = run_in(
+            &theirs,
+            &[],
+            Path::new("sh"),
+            &["-c", HAND_MADE, "hand-made", &version],
+            &hand_env,
+        )?;
+        series[1].samples.push(sample);
+    }
     Ok(series)
 }
 

@@ -101,15 +101,7 @@ pub fn ensure_built(
     }
     std::fs::create_dir_all(&out)?;
     let started = Instant::now();
-    let source = repo.common_dir().display().to_string();
-    let checkout_str = checkout.display().to_string();
-    repo.git(&["clone", "--quiet", "--no-checkout", &source, &checkout_str])
-        .context("cannot make a clean clone for the build")?;
-    crate::git::git_in(
-        &checkout,
-        &["checkout", "--quiet", "--detach", &commit.to_string()],
-    )
-    .context("cannot check out the tagged commit")?;
+    clean_checkout(repo, commit, &checkout)?;
 
     let command = build_command(config, &out);
     output::status("Building", format!("{tag} in a clean clone: `{command}`"));
@@ -131,10 +123,22 @@ pub fn ensure_built(
             tail(&log, 25)
         );
     }
-    let built: Vec<PathBuf> = std::fs::read_dir(&out)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file())
-        .collect();
+    let mut built = Vec::new();
+    for path in std::fs::read_dir(&out)?.filter_map(|e| e.ok().map(|e| e.path())) {
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        // Builders leave other files beside the artifacts (`uv build` writes a `.gitignore`);
+        // a `.zip` sdist is kept so that it is refused by name (PEP 625).
+        if Kind::of(name).is_some() || name.ends_with(".zip") {
+            built.push(path);
+        } else if path.is_file() && !name.starts_with('.') {
+            output::note(format!(
+                "ignoring `{name}` in the build output: not a wheel or sdist"
+            ));
+        }
+    }
     let frozen = freeze(repo, tag, version, project, &built)?;
     std::fs::remove_dir_all(&checkout).ok();
     std::fs::remove_dir_all(&out).ok();

@@ -138,6 +138,9 @@ enum Command {
         /// Size of the wheel in the upload benchmark, in MB.
         #[arg(long, default_value_t = 200, value_name = "MB")]
         upload_mb: u64,
+        /// Run only this benchmark (repeatable): upload, verify, hooks, lifecycle.
+        #[arg(long, value_name = "NAME")]
+        only: Vec<String>,
     },
 }
 
@@ -185,11 +188,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             quick,
             json,
             upload_mb,
+            only,
         } => {
             return crate::bench::run(&crate::bench::Options {
                 quick,
                 json,
                 upload_mb,
+                only,
             })
         }
         Command::Demo { keep } => return crate::demo::run(&crate::demo::Options { keep }),
