@@ -239,23 +239,41 @@ fn read_sdist_metadata(path: &Path) -> Result<Metadata> {
     Ok(Metadata::parse(&text))
 }
 
-/// Size, sha256 and blake2b-256 of a file, read in a streaming pass.
+/// Size, sha256 and blake2b-256 of a file, streamed. The two digests run on two threads,
+/// each reading the file (the second read comes from the page cache): on the 2-core machines
+/// this runs on, that halves the time for a large wheel.
 pub fn digests(path: &Path) -> Result<(u64, String, String)> {
-    let mut file = File::open(path).with_context(|| format!("cannot open `{}`", path.display()))?;
-    let mut sha = Sha256::new();
-    let mut blake = Blake2b256::new();
-    let mut buffer = vec![0u8; 256 * 1024];
-    let mut size = 0u64;
-    loop {
-        let n = file.read(&mut buffer)?;
-        if n == 0 {
-            break;
+    fn stream<D: Digest>(path: &Path) -> Result<(u64, String)> {
+        let mut file =
+            File::open(path).with_context(|| format!("cannot open `{}`", path.display()))?;
+        let mut digest = D::new();
+        let mut buffer = vec![0u8; 256 * 1024];
+        let mut size = 0u64;
+        loop {
+            let n = file.read(&mut buffer)?;
+            if n == 0 {
+                break;
+            }
+            digest.update(&buffer[..n]);
+            size += n as u64;
         }
-        sha.update(&buffer[..n]);
-        blake.update(&buffer[..n]);
-        size += n as u64;
+        Ok((size, hex(&digest.finalize())))
     }
-    Ok((size, hex(&sha.finalize()), hex(&blake.finalize())))
+    let (sha, blake) = std::thread::scope(|scope| {
+        let blake = scope.spawn(|| stream::<Blake2b256>(path));
+        let sha = stream::<Sha256>(path);
+        (
+            sha,
+            blake
+                .join()
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("hashing panicked"))),
+        )
+    });
+    let ((size, sha), (blake_size, blake)) = (sha?, blake?);
+    if size != blake_size {
+        bail!("`{}` changed while it was being hashed", path.display());
+    }
+    Ok((size, sha, blake))
 }
 
 pub fn hex(bytes: &[u8]) -> String {
