@@ -16,6 +16,7 @@ fn bench_quick_prints_every_row() {
         ("upload 5 MB", "twostage stage"),
         ("upload 5 MB", "twine upload"),
         ("upload 5 MB", "uv publish"),
+        ("index wait", "after upload"),
         ("verify 1 wheel", "twostage (uv)"),
         ("verify 1 wheel", "twostage (pip)"),
         ("branch push", "git push"),

@@ -107,6 +107,7 @@ fn bench_upload(root: &Path, exe: &Path, rounds: usize, upload_mb: u64) -> Resul
     let size = std::fs::metadata(&wheel)?.len();
     let repo = scratch_repo(&root.join("repo"))?;
 
+    let mut waits = Vec::new();
     let mut series: Vec<Series> = ["twostage stage", "twine upload", "uv publish"]
         .into_iter()
         .map(|tool| Series {
@@ -169,10 +170,38 @@ fn bench_upload(root: &Path, exe: &Path, rounds: usize, upload_mb: u64) -> Resul
                 );
             }
             entry.samples.push(sample);
+            if entry.tool == "twostage stage" {
+                // From the upload's last byte to "the index serves every file with its hash",
+                // as the note records it: the floor is one poll of the project page.
+                let note = crate::git::git_in(
+                    &repo,
+                    &[
+                        "notes",
+                        "--ref",
+                        crate::evidence::NOTES_REF,
+                        "show",
+                        "v1.0.0^{commit}",
+                    ],
+                )?;
+                let doc: toml_edit::DocumentMut = note.parse()?;
+                let waited = doc["staging"]["served-after-seconds"]
+                    .as_float()
+                    .unwrap_or_default();
+                waits.push(Sample {
+                    wall: Duration::from_secs_f64(waited),
+                    max_rss_kb: 0,
+                });
+            }
             drop(server);
             std::fs::remove_dir_all(&dir).ok();
         }
     }
+    series.push(Series {
+        benchmark: "index wait".into(),
+        tool: "after upload",
+        samples: waits,
+        bytes: 0,
+    });
     Ok(series)
 }
 /// Branch-only pushes with and without the hooks, interleaved: the shims must decide in `sh`
