@@ -448,3 +448,89 @@ fn dry_run_and_missing_tokens_change_nothing() {
         .stderr_has("no `GITHUB_TOKEN`: no GitHub release");
     assert_eq!(production("ts-promote-dry"), staged_set(&s));
 }
+
+#[test]
+fn the_full_lifecycle_through_the_push_ends_with_production_serving_the_staged_bytes() {
+    let s = Scratch::new("ts-full");
+    sample(&s, Layout::StaticFlit, "ts-full");
+    run(&s, &["hooks", "install"]).success();
+    run(&s, &["release", "patch"]).success();
+    let push = s
+        .command("git")
+        .args(["push", "--follow-tags", "origin", "main"])
+        .env("TWOSTAGE_BIN", env!("CARGO_BIN_EXE_twostage"))
+        .env("TEST_PYPI_TOKEN", SENTINEL)
+        .output()
+        .unwrap();
+    Run::from(push)
+        .success()
+        .stderr_has("is staged and verified");
+    run(&s, &["promote", "v1.4.3", "--no-github"]).success();
+    assert_eq!(production("ts-full"), staged_set(&s));
+    let commit = s.git(&["rev-parse", "v1.4.3^{commit}"]);
+    assert_eq!(
+        s.git_in(&s.origin, &["rev-parse", "v1.4.3-prod^{commit}"]),
+        commit
+    );
+    // Promote again: nothing is uploaded or tagged.
+    let again = run(&s, &["promote", "v1.4.3", "--no-github"]).success();
+    assert!(
+        !again.stderr.contains("Uploading") && !again.stderr.contains("Tagging"),
+        "{}",
+        again.stderr
+    );
+    let status = run(&s, &["status", "--json"]).success();
+    let rows: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(rows[0]["state"], "promoted");
+    assert_eq!(rows[0]["pushed"], true);
+}
+
+#[test]
+fn an_unverified_release_is_refused_by_command_and_by_push() {
+    let s = Scratch::new("ts-never-staged");
+    sample(&s, Layout::StaticFlit, "ts-never-staged");
+    run(&s, &["hooks", "install"]).success();
+    run(&s, &["release", "patch", "--offline"]).success();
+    // Pushed past the hook: never staged.
+    s.git(&["push", "--quiet", "--no-verify", "origin", "main", "v1.4.3"]);
+    let status = run(&s, &["status", "--json"]).success();
+    let rows: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(rows[0]["state"], "built", "{}", status.stdout);
+    assert_eq!(rows[0]["pushed"], true);
+    assert_eq!(rows[0]["staging_serves"], serde_json::Value::Null);
+    run(&s, &["promote", "v1.4.3"])
+        .failure(1)
+        .stderr_has("never staged");
+    // A -prod tag made by hand for it: post-tag says loudly it will be refused, and the push is.
+    let tag = s
+        .command("git")
+        .args([
+            "tag",
+            "-a",
+            "v1.4.3-prod",
+            "v1.4.3^{commit}",
+            "-m",
+            "promote",
+        ])
+        .env("TWOSTAGE_BIN", env!("CARGO_BIN_EXE_twostage"))
+        .output()
+        .unwrap();
+    Run::from(tag).success().stderr_has("WILL BE REFUSED");
+    let push = s
+        .command("git")
+        .args(["push", "origin", "v1.4.3-prod"])
+        .env("TWOSTAGE_BIN", env!("CARGO_BIN_EXE_twostage"))
+        .env("PYPI_TOKEN", SENTINEL)
+        .output()
+        .unwrap();
+    Run::from(push)
+        .failure(1)
+        .stderr_has("the promotion of v1.4.3 is refused");
+    assert!(s
+        .git_in(&s.origin, &["tag", "--list", "v1.4.3-prod"])
+        .is_empty());
+    assert!(
+        production("ts-never-staged").is_empty(),
+        "nothing was uploaded"
+    );
+}

@@ -18,6 +18,8 @@ struct Row {
     tag: String,
     state: String,
     files: usize,
+    /// Whether the remote has the tag (`None` without a remote or when it cannot be read).
+    pushed: Option<bool>,
     staging: Option<bool>,
     production: Option<bool>,
     detail: String,
@@ -53,6 +55,12 @@ pub fn run(repo: &Repo, config: &Config, only: Option<&str>, json_out: bool) -> 
         return Err(crate::UsageError(format!("there is no release tag `{only}`")).into());
     }
     let agent = index::agent();
+    let remote_tags: Option<Vec<String>> = repo.remote_url(&config.git.remote).and_then(|_| {
+        let pattern = format!("refs/tags/{}*", config.git.tag_prefix);
+        repo.ls_remote(&config.git.remote, &[&pattern])
+            .ok()
+            .map(|refs| refs.into_iter().map(|(name, _)| name).collect())
+    });
     let mut pages: std::collections::HashMap<String, Option<Vec<IndexFile>>> = Default::default();
     let mut rows = Vec::new();
     for (version, tag) in tags {
@@ -139,7 +147,11 @@ pub fn run(repo: &Repo, config: &Config, only: Option<&str>, json_out: bool) -> 
             ),
             _ => (state, detail),
         };
+        let pushed = remote_tags
+            .as_ref()
+            .map(|tags| tags.iter().any(|t| *t == format!("refs/tags/{tag}")));
         rows.push(Row {
+            pushed,
             tag,
             state,
             files: artifacts.len(),
@@ -153,7 +165,7 @@ pub fn run(repo: &Repo, config: &Config, only: Option<&str>, json_out: bool) -> 
             .iter()
             .map(|r| {
                 json!({
-                    "tag": r.tag, "state": r.state, "files": r.files,
+                    "tag": r.tag, "state": r.state, "files": r.files, "pushed": r.pushed,
                     "staging_serves": r.staging, "production_serves": r.production, "detail": r.detail,
                 })
             })
@@ -167,15 +179,21 @@ pub fn run(repo: &Repo, config: &Config, only: Option<&str>, json_out: bool) -> 
         None => "-",
     };
     println!(
-        "{:<18} {:<16} {:>5}  {:<9} {:<10} detail",
-        "tag", "state", "files", "staging", "production"
+        "{:<18} {:<16} {:>5}  {:<6} {:<9} {:<10} detail",
+        "tag", "state", "files", "pushed", "staging", "production"
     );
     for r in rows {
+        let pushed = match r.pushed {
+            Some(true) => "yes",
+            Some(false) => "no",
+            None => "-",
+        };
         println!(
-            "{:<18} {:<16} {:>5}  {:<9} {:<10} {}",
+            "{:<18} {:<16} {:>5}  {:<6} {:<9} {:<10} {}",
             r.tag,
             r.state,
             r.files,
+            pushed,
             mark(r.staging),
             mark(r.production),
             r.detail
