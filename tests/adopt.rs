@@ -207,3 +207,94 @@ fn the_familiar_script_names_wrap_release_and_promote() {
         .failure(1)
         .stderr_has("never staged");
 }
+
+/// The workflow as JSON, read by the tools' YAML parser (check-jsonschema's ruamel.yaml).
+fn workflow_json(path: &std::path::Path) -> serde_json::Value {
+    let tools = twostage::testbed::tools().unwrap();
+    let out = std::process::Command::new(tools.python())
+        .args(["-c", "import json, sys\nfrom ruamel.yaml import YAML\nprint(json.dumps(YAML(typ='safe').load(open(sys.argv[1]))))"])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn init_ci_github_writes_workflows_that_pass_both_linters_and_map_the_tags() {
+    let tools = twostage::testbed::tools().unwrap();
+    for native in [false, true] {
+        let s = Scratch::new(if native { "ts-ci-native" } else { "ts-ci" });
+        sample(&s, Layout::StaticFlit, "ts-ci");
+        let mut args = vec!["init", ".", "--ci", "github"];
+        if native {
+            args.push("--native");
+        }
+        s.twostage(&args).success();
+        let workflow = s.work.join(".github/workflows/release.yml");
+        let lint = s
+            .command(tools.bin("check-jsonschema"))
+            .args(["--builtin-schema", "vendor.github-workflows"])
+            .arg(&workflow)
+            .output()
+            .unwrap();
+        assert!(
+            lint.status.success(),
+            "check-jsonschema: {}{}",
+            String::from_utf8_lossy(&lint.stdout),
+            String::from_utf8_lossy(&lint.stderr)
+        );
+        let audit = s
+            .command(tools.bin("zizmor"))
+            .args(["--offline", "--no-progress"])
+            .arg(&workflow)
+            .output()
+            .unwrap();
+        assert!(
+            audit.status.success(),
+            "zizmor: {}{}",
+            String::from_utf8_lossy(&audit.stdout),
+            String::from_utf8_lossy(&audit.stderr)
+        );
+
+        let w = workflow_json(&workflow);
+        assert_eq!(w["on"]["push"]["tags"], serde_json::json!(["v*"]));
+        assert_eq!(w["permissions"], serde_json::json!({}));
+        let run_of = |job: &str| -> String {
+            w["jobs"][job]["steps"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|s| s["run"].as_str())
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        // v* → stage, v*-prod → promote, the tag passed through env, never expanded in `run:`.
+        let plain_only = if native { "wheels" } else { "stage" };
+        assert!(w["jobs"][plain_only]["if"]
+            .as_str()
+            .unwrap()
+            .contains("!endsWith(github.ref_name, '-prod')"));
+        assert!(run_of("stage").contains("cargo xtask stage \"$TAG\""));
+        assert!(w["jobs"]["promote"]["if"]
+            .as_str()
+            .unwrap()
+            .contains("endsWith(github.ref_name, '-prod')"));
+        assert!(!w["jobs"]["promote"]["if"].as_str().unwrap().contains('!'));
+        assert!(run_of("promote").contains("cargo xtask promote \"$TAG\""));
+        for job in w["jobs"].as_object().unwrap().keys() {
+            assert!(
+                !run_of(job).contains("${{"),
+                "an expression expanded in a run script of {job}"
+            );
+        }
+        if native {
+            assert!(run_of("stage").contains("--dist dist"));
+            assert!(w["jobs"]["stage"]["needs"].as_array().unwrap().len() == 2);
+        }
+    }
+}

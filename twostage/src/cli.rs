@@ -119,6 +119,12 @@ enum Command {
         /// Overwrite files that differ.
         #[arg(long)]
         force: bool,
+        /// Also write a CI workflow that stages and promotes on tag pushes (`github`).
+        #[arg(long, value_name = "CI")]
+        ci: Option<String>,
+        /// With `--ci github`: build native wheels on many machines and stage them as one set.
+        #[arg(long, requires = "ci")]
+        native: bool,
     },
     /// The whole lifecycle of the sample package against local registries.
     Demo {
@@ -198,8 +204,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             })
         }
         Command::Demo { keep } => return crate::demo::run(&crate::demo::Options { keep }),
-        Command::Init { dir, git, force } => {
-            return crate::init::run(&dir, &crate::init::Options { git, force })
+        Command::Init {
+            dir,
+            git,
+            force,
+            ci,
+            native,
+        } => {
+            return crate::init::run(
+                &dir,
+                &crate::init::Options {
+                    git,
+                    force,
+                    ci,
+                    native,
+                },
+            )
         }
         _ => {}
     }

@@ -16,7 +16,14 @@ pub struct Options {
     /// `twostage` as a git dependency from this URL instead of a path dependency.
     pub git: Option<String>,
     pub force: bool,
+    /// `github`: also write `.github/workflows/release.yml`.
+    pub ci: Option<String>,
+    /// With `ci`: the template for native wheels built on many machines.
+    pub native: bool,
 }
+
+const WORKFLOW: &str = include_str!("../../examples/github/release.yml");
+const WORKFLOW_NATIVE: &str = include_str!("../../examples/github/release-native.yml");
 
 const SHIMS: &[(&str, &str)] = &[
     ("hooks/pre-push", include_str!("../../hooks/pre-push")),
@@ -57,6 +64,18 @@ pub fn run(dir: &Path, options: &Options) -> Result<()> {
     ];
     for (path, text) in SHIMS {
         writes.push((path.to_string(), text.to_string()));
+    }
+    match options.ci.as_deref() {
+        None => {}
+        Some("github") => {
+            let template = if options.native {
+                WORKFLOW_NATIVE
+            } else {
+                WORKFLOW
+            };
+            writes.push((".github/workflows/release.yml".into(), template.into()));
+        }
+        Some(other) => bail!("`--ci {other}`: the one CI `init` knows is `github`"),
     }
     // An existing release.toml is the project's own configuration: it is kept.
     if dir.join("release.toml").exists() {
