@@ -56,6 +56,11 @@ pub struct Index {
     pub index_url: String,
     pub username: String,
     pub token_env: String,
+    /// `auto` (mint a token from the CI's OIDC identity when no token is configured),
+    /// `always` or `never`.
+    pub trusted_publishing: String,
+    /// Where the index's `/_/oidc/` endpoints live; by default the upload URL's origin.
+    pub oidc_url: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -111,10 +116,14 @@ const KEYS: &[(&str, &str, Kind)] = &[
     ("staging", "index-url", Kind::Str),
     ("staging", "username", Kind::Str),
     ("staging", "token-env", Kind::Str),
+    ("staging", "trusted-publishing", Kind::Str),
+    ("staging", "oidc-url", Kind::Str),
     ("production", "upload-url", Kind::Str),
     ("production", "index-url", Kind::Str),
     ("production", "username", Kind::Str),
     ("production", "token-env", Kind::Str),
+    ("production", "trusted-publishing", Kind::Str),
+    ("production", "oidc-url", Kind::Str),
     ("verify", "smoke", Kind::List),
     ("verify", "artifacts", Kind::List),
     ("verify", "index-timeout", Kind::Duration),
@@ -196,6 +205,8 @@ impl Config {
             index_url: string("staging", "index-url", "https://test.pypi.org/simple/"),
             username: string("staging", "username", "__token__"),
             token_env: string("staging", "token-env", "TEST_PYPI_TOKEN"),
+            trusted_publishing: string("staging", "trusted-publishing", "auto"),
+            oidc_url: Some(string("staging", "oidc-url", "")).filter(|s| !s.is_empty()),
         };
         let production = Index {
             upload_url: string(
@@ -206,6 +217,8 @@ impl Config {
             index_url: string("production", "index-url", "https://pypi.org/simple/"),
             username: string("production", "username", "__token__"),
             token_env: string("production", "token-env", "PYPI_TOKEN"),
+            trusted_publishing: string("production", "trusted-publishing", "auto"),
+            oidc_url: Some(string("production", "oidc-url", "")).filter(|s| !s.is_empty()),
         };
         let installer = string("verify", "installer", "auto");
         let github = Github {

@@ -4,10 +4,12 @@
 
 use std::fmt;
 use std::path::Path;
+use std::sync::Mutex;
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 
 use crate::config;
+use crate::oidc::{self, Minted};
 
 #[derive(Clone)]
 pub struct Secret(String);
@@ -51,7 +53,96 @@ impl Credentials {
     }
 }
 
-/// Finds the credentials for an index; a missing one is an error naming the variable and
+/// Where an index's upload credentials come from: a configured token, or a token minted from
+/// the CI's OIDC identity (trusted publishing), minted again when it nears expiry.
+#[derive(Debug)]
+pub enum Source {
+    Static(Credentials),
+    Trusted {
+        oidc_base: String,
+        minted: Mutex<Minted>,
+    },
+}
+
+impl Source {
+    /// Credentials good for the next upload.
+    pub fn current(&self) -> Result<Credentials> {
+        match self {
+            Source::Static(credentials) => Ok(credentials.clone()),
+            Source::Trusted { oidc_base, minted } => {
+                let mut minted = minted.lock().unwrap_or_else(|e| e.into_inner());
+                if minted.needs_renewal() {
+                    *minted = oidc::mint(oidc_base)?;
+                    crate::output::status("Minted", "a new upload token (trusted publishing)");
+                }
+                Ok(Credentials {
+                    username: "__token__".into(),
+                    password: minted.token.clone(),
+                })
+            }
+        }
+    }
+
+    /// What to check when the index refuses the credentials.
+    pub fn hint(&self, index: &config::Index) -> String {
+        match self {
+            Source::Static(_) => format!(
+                "check the credentials: `{}` or the `~/.pypirc` section",
+                index.token_env
+            ),
+            Source::Trusted { .. } => {
+                "check the trusted publisher registered for this project on the index".into()
+            }
+        }
+    }
+
+    pub fn trusted(&self) -> bool {
+        matches!(self, Source::Trusted { .. })
+    }
+}
+
+/// The credentials for an index, by `trusted-publishing` mode (`auto`: a configured token,
+/// else trusted publishing when the CI offers an OIDC identity; `always`; `never`). Anything
+/// missing is an error naming what to set, raised before anything is built or uploaded.
+pub fn resolve(index: &config::Index, pypirc_section: &str, home: Option<&Path>) -> Result<Source> {
+    let mint = || -> Result<Source> {
+        let oidc_base = index
+            .oidc_url
+            .clone()
+            .unwrap_or_else(|| oidc::origin(&index.upload_url));
+        let minted = oidc::mint(&oidc_base)?;
+        crate::output::status(
+            "Minted",
+            "an upload token from the CI's identity (trusted publishing)",
+        );
+        Ok(Source::Trusted {
+            oidc_base,
+            minted: Mutex::new(minted),
+        })
+    };
+    match index.trusted_publishing.as_str() {
+        "always" => {
+            if !oidc::ambient_available() {
+                bail!(
+                    "`trusted-publishing = \"always\"`, but this is not a CI job with an OIDC identity \
+                     (`ACTIONS_ID_TOKEN_REQUEST_URL` and `_TOKEN` are unset: does the job have `permissions: id-token: write`?)"
+                );
+            }
+            mint()
+        }
+        "auto" | "never" => match for_index(index, pypirc_section, home) {
+            Ok(credentials) => Ok(Source::Static(credentials)),
+            Err(_) if index.trusted_publishing == "auto" && oidc::ambient_available() => mint(),
+            Err(e) => Err(e),
+        },
+        other => Err(crate::UsageError(format!(
+            "`trusted-publishing` must be `auto`, `always` or `never`, not `{other}`"
+        ))
+        .into()),
+    }
+}
+
+/// Finds a configured token for an index; a missing one is an error naming the variable and
 /// saying where to get a token.
 pub fn for_index(
     index: &config::Index,

@@ -20,6 +20,7 @@ pub mod hooks;
 pub mod index;
 pub mod init;
 pub mod manifest;
+pub mod oidc;
 pub mod output;
 pub mod promote;
 pub mod pyenv;

@@ -28,7 +28,35 @@ pub fn note(message: impl AsRef<str>) {
     line("Note", "36", message.as_ref());
 }
 
+/// Whether this runs in GitHub Actions, whose log reads workflow commands from stdout.
+fn in_actions() -> bool {
+    std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true")
+}
+
+/// A workflow command's message: `%`, CR and LF escaped as GitHub documents.
+fn command_text(message: &str) -> String {
+    message
+        .replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+/// Runs `f` inside a collapsible group of the GitHub Actions log (a no-op elsewhere).
+pub fn group<T>(title: &str, f: impl FnOnce() -> T) -> T {
+    if in_actions() {
+        println!("::group::{}", command_text(title));
+    }
+    let result = f();
+    if in_actions() {
+        println!("::endgroup::");
+    }
+    result
+}
+
 pub fn warn(message: impl AsRef<str>) {
+    if in_actions() {
+        println!("::warning::{}", command_text(message.as_ref()));
+    }
     let mut err = std::io::stderr().lock();
     if color() {
         let _ = writeln!(err, "\x1b[1;33mwarning\x1b[0m: {}", message.as_ref());
@@ -38,6 +66,9 @@ pub fn warn(message: impl AsRef<str>) {
 }
 
 pub fn error(message: impl AsRef<str>) {
+    if in_actions() {
+        println!("::error::{}", command_text(message.as_ref()));
+    }
     let mut err = std::io::stderr().lock();
     if color() {
         let _ = writeln!(err, "\x1b[1;31merror\x1b[0m: {}", message.as_ref());

@@ -232,7 +232,9 @@ pub fn run(repo: &Repo, config: &Config, tag: &str, options: &Options) -> Result
         );
     }
     let mut note = note.context("the gate passed without a note")?;
-    promote_files(repo, config, &release, &mut note, !options.no_push)?;
+    output::group(&format!("Promote {tag} to production"), || {
+        promote_files(repo, config, &release, &mut note, !options.no_push)
+    })?;
     make_prod_tag(repo, &release, &prod_tag, &artifacts)?;
     if options.no_push {
         output::note(format!(
@@ -262,7 +264,9 @@ pub fn run(repo: &Repo, config: &Config, tag: &str, options: &Options) -> Result
     if options.no_github {
         output::note("--no-github: no GitHub release");
     } else {
-        publish(repo, config, &release, &mut note, !options.no_push)?;
+        output::group(&format!("Publish the GitHub release of {tag}"), || {
+            publish(repo, config, &release, &mut note, !options.no_push)
+        })?;
     }
     output::status(
         "Promoted",

@@ -14,7 +14,7 @@ use toml_edit::{value, Table};
 
 use crate::build::{self, Frozen};
 use crate::config::{self, Config};
-use crate::credentials::{self, Credentials};
+use crate::credentials::{self, Source as Credentials};
 use crate::dist::{self, Kind};
 use crate::evidence::{self, ArtifactRecord, Note};
 use crate::git::Repo;
@@ -102,9 +102,9 @@ pub fn run(repo: &Repo, config: &Config, tag: &str, dist_dir: Option<&Path>) -> 
         }
     }
 
-    let frozen = match dist_dir {
+    let frozen = output::group(&format!("Build {tag}"), || match dist_dir {
         Some(dir) => {
-            build::freeze_from(repo, tag, &release.version, release.project.as_deref(), dir)?
+            build::freeze_from(repo, tag, &release.version, release.project.as_deref(), dir)
         }
         None => build::ensure_built(
             repo,
@@ -113,8 +113,8 @@ pub fn run(repo: &Repo, config: &Config, tag: &str, dist_dir: Option<&Path>) -> 
             &release.version,
             release.commit,
             release.project.as_deref(),
-        )?,
-    };
+        ),
+    })?;
     if let Some(recorded) = note.as_ref().map(Note::artifacts).filter(|a| !a.is_empty()) {
         if recorded != frozen.artifacts {
             bail!(
@@ -127,14 +127,16 @@ pub fn run(repo: &Repo, config: &Config, tag: &str, dist_dir: Option<&Path>) -> 
         }
     }
     let project = project_of(&release, &frozen.artifacts);
-    let outcomes = ensure_on_index(
-        &agent,
-        "staging",
-        &config.staging,
-        &credentials,
-        &project,
-        &frozen,
-    )?;
+    let outcomes = output::group(&format!("Upload {tag} to staging"), || {
+        ensure_on_index(
+            &agent,
+            "staging",
+            &config.staging,
+            &credentials,
+            &project,
+            &frozen,
+        )
+    })?;
     let waited = wait_until_served(
         &agent,
         "staging",
@@ -165,7 +167,9 @@ pub fn run(repo: &Repo, config: &Config, tag: &str, dist_dir: Option<&Path>) -> 
     );
     // The upload is recorded even if the verification cannot run, then the verification.
     note.write(repo, release.commit)?;
-    let verification = verify::verify(repo, config, &release, &frozen.artifacts, Source::Staging);
+    let verification = output::group(&format!("Verify {tag}"), || {
+        verify::verify(repo, config, &release, &frozen.artifacts, Source::Staging)
+    });
     if let Ok(verification) = &verification {
         note.set_section(Source::Staging.section(), verification.section.clone());
         note.write(repo, release.commit)?;
@@ -186,12 +190,12 @@ pub fn run(repo: &Repo, config: &Config, tag: &str, dist_dir: Option<&Path>) -> 
 
 pub fn staging_credentials(config: &Config) -> Result<Credentials> {
     let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
-    credentials::for_index(&config.staging, "testpypi", home.as_deref())
+    credentials::resolve(&config.staging, "testpypi", home.as_deref())
 }
 
 pub fn production_credentials(config: &Config) -> Result<Credentials> {
     let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
-    credentials::for_index(&config.production, "pypi", home.as_deref())
+    credentials::resolve(&config.production, "pypi", home.as_deref())
 }
 
 /// The project's name on the index: the configured or manifest name, else the artifacts' own.
@@ -332,7 +336,8 @@ fn upload_one(
             "Uploading",
             format!("`{}` to {label} (`{shown_url}`)", artifact.filename),
         );
-        let outcome = index::post_file(upload_agent, &index_config.upload_url, credentials, upload);
+        let current = credentials.current()?;
+        let outcome = index::post_file(upload_agent, &index_config.upload_url, &current, upload);
         let settle = || -> Result<Listed> {
             let listing =
                 index::project_files(agent, &index_config.index_url, project)?.unwrap_or_default();
@@ -388,10 +393,7 @@ fn upload_one(
             }
             PostOutcome::Refused { status, message } => {
                 let hint = match status {
-                    401 | 403 => format!(
-                        " (check the credentials: `{}` or the `~/.pypirc` section)",
-                        index_config.token_env
-                    ),
+                    401 | 403 => format!(" ({})", credentials.hint(index_config)),
                     _ => String::new(),
                 };
                 bail!(

@@ -686,3 +686,53 @@ impl GithubStandin {
         )?)
     }
 }
+
+/// A stand-in for trusted publishing: an index's `/_/oidc/` endpoints and the Actions OIDC
+/// token service (see `oidc_standin.py`). `control` is rewritten to change its answers.
+#[derive(Debug)]
+pub struct OidcStandin {
+    _server: Guarded,
+    pub url: String,
+    pub control: PathBuf,
+    pub log: PathBuf,
+}
+
+impl OidcStandin {
+    pub fn start(dir: &Path, control: &serde_json::Value) -> Result<OidcStandin> {
+        let tools = tools()?;
+        std::fs::create_dir_all(dir)?;
+        let script = dir.join("oidc_standin.py");
+        std::fs::write(&script, include_str!("oidc_standin.py"))?;
+        let control_path = dir.join("control.json");
+        std::fs::write(&control_path, control.to_string())?;
+        let log = dir.join("requests.jsonl");
+        std::fs::write(&log, "")?;
+        let port = free_port()?;
+        let args = vec![
+            script.display().to_string(),
+            port.to_string(),
+            control_path.display().to_string(),
+            log.display().to_string(),
+        ];
+        let mut server = Guarded::spawn(&tools.python(), &args, &dir.join("standin.log"), &[])?;
+        let url = format!("http://127.0.0.1:{port}");
+        server.wait_until_up(&format!("{url}/_/oidc/audience"), "the OIDC stand-in")?;
+        Ok(OidcStandin {
+            _server: server,
+            url,
+            control: control_path,
+            log,
+        })
+    }
+
+    pub fn set(&self, control: &serde_json::Value) -> Result<()> {
+        Ok(std::fs::write(&self.control, control.to_string())?)
+    }
+
+    pub fn requests(&self) -> Result<Vec<serde_json::Value>> {
+        std::fs::read_to_string(&self.log)?
+            .lines()
+            .map(|l| Ok(serde_json::from_str(l)?))
+            .collect()
+    }
+}
