@@ -223,6 +223,18 @@ fn a_branch_only_push_never_starts_the_binary_but_a_foreign_hook_still_runs() {
     Run::from(out).success();
     let calls = std::fs::read_to_string(&log).unwrap();
     assert!(calls.contains("hook pre-push origin"), "{calls}");
+    // A tag created on the remote from a commit (`HEAD:refs/tags/…`) starts it too.
+    std::fs::remove_file(&log).unwrap();
+    let out = s
+        .command("git")
+        .args(["push", "origin", "HEAD:refs/tags/v9.0.1"])
+        .env("TWOSTAGE_BIN", &bin)
+        .output()
+        .unwrap();
+    Run::from(out).success();
+    assert!(std::fs::read_to_string(&log)
+        .unwrap()
+        .contains("hook pre-push origin"));
     assert!(
         calls.contains("hook post-tag v9.0.0"),
         "the hand-made tag fired post-tag: {calls}"

@@ -373,6 +373,16 @@ fn promote_works_from_a_fresh_clone_with_the_notes_and_the_staged_bytes() {
             .is_empty(),
         "a clone has no notes yet"
     );
+    // `status` in the fresh checkout reads the remote's notes.
+    let out = s
+        .command(env!("CARGO_BIN_EXE_twostage"))
+        .current_dir(&clone)
+        .args(["status", "--json"])
+        .output()
+        .unwrap();
+    let status = Run::from(out).success();
+    let rows: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(rows[0]["state"], "verified", "{}", status.stdout);
     let out = s
         .command(env!("CARGO_BIN_EXE_twostage"))
         .current_dir(&clone)
@@ -533,4 +543,21 @@ fn an_unverified_release_is_refused_by_command_and_by_push() {
         production("ts-never-staged").is_empty(),
         "nothing was uploaded"
     );
+}
+
+#[test]
+fn a_release_verified_through_its_wheel_alone_can_be_promoted() {
+    // The sdist is hash-checked but not installed (as wheels for other platforms are in CI).
+    let s = Scratch::new("ts-wheel-only");
+    sample(&s, Layout::StaticFlit, "ts-wheel-only");
+    let toml = s
+        .read("release.toml")
+        .replace("[verify]\n", "[verify]\nartifacts = [\"wheel\"]\n");
+    s.write("release.toml", &toml);
+    s.commit_all("Verify the wheel only");
+    s.twostage(&["release", "patch"]).success();
+    run(&s, &["stage", "v1.4.3"]).success();
+    run(&s, &["promote", "v1.4.3", "--no-github"]).success();
+    assert_eq!(production("ts-wheel-only"), staged_set(&s));
+    assert_eq!(staged_set(&s).len(), 2);
 }

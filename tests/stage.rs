@@ -424,3 +424,24 @@ fn a_production_or_unknown_tag_is_a_usage_error() {
         .failure(2)
         .stderr_has("not a release tag");
 }
+
+#[test]
+fn a_tag_made_again_on_another_commit_is_built_again() {
+    let s = Scratch::new("remade");
+    sample(&s, Layout::StaticFlit, "ts-remade");
+    s.twostage(&["release", "patch"]).success();
+    s.twostage(&["hook", "post-tag", "v1.4.3"])
+        .success()
+        .stderr_has("Building");
+    s.twostage(&["hook", "post-tag", "v1.4.3"])
+        .success()
+        .stderr_has("Fresh");
+    // The tag is deleted and made again on a fixed commit: the old build must not be reused.
+    s.git(&["tag", "-d", "v1.4.3"]);
+    s.write("ts_remade/__init__.py", "\"\"\"Fixed.\"\"\"\n");
+    s.commit_all("Fix");
+    s.git(&["tag", "-a", "v1.4.3", "-m", "Release v1.4.3"]);
+    s.twostage(&["hook", "post-tag", "v1.4.3"])
+        .success()
+        .stderr_has("Building");
+}

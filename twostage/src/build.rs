@@ -41,7 +41,8 @@ fn manifest_path(work: &Path) -> PathBuf {
     work.join("artifacts.toml")
 }
 
-/// The frozen files of `tag`, if they were frozen and still hash as recorded.
+/// The frozen files of `tag`, if they were frozen and still hash as recorded. Files frozen for
+/// another commit (the tag was deleted and made again elsewhere) do not count.
 pub fn frozen(repo: &Repo, tag: &str) -> Result<Option<Frozen>> {
     let work = work_dir(repo, tag);
     let Ok(text) = std::fs::read_to_string(manifest_path(&work)) else {
@@ -50,6 +51,10 @@ pub fn frozen(repo: &Repo, tag: &str) -> Result<Option<Frozen>> {
     let doc: DocumentMut = text
         .parse()
         .with_context(|| format!("`{}` is damaged", manifest_path(&work).display()))?;
+    let commit = repo.tag_commit(tag).map(|c| c.to_string());
+    if doc.get("commit").and_then(|c| c.as_str()) != commit.as_deref() {
+        return Ok(None);
+    }
     let frozen = Frozen {
         dir: work.join("dist"),
         artifacts: evidence::artifacts_of(&doc),
@@ -288,6 +293,9 @@ fn freeze(
     artifacts.sort_by(|a, b| a.filename.cmp(&b.filename));
     let mut doc = DocumentMut::new();
     doc["tag"] = toml_edit::value(tag);
+    if let Some(commit) = repo.tag_commit(tag) {
+        doc["commit"] = toml_edit::value(commit.to_string());
+    }
     evidence::set_artifacts(&mut doc, &artifacts);
     // The manifest is written last: its presence means the freeze is complete.
     std::fs::write(manifest_path(&work), doc.to_string())?;

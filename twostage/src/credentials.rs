@@ -157,7 +157,9 @@ pub fn for_index(
             });
         }
     }
-    if let Some(found) = home.and_then(|home| from_pypirc(&home.join(".pypirc"), pypirc_section)) {
+    if let Some(found) =
+        home.and_then(|home| from_pypirc(&home.join(".pypirc"), pypirc_section, &index.upload_url))
+    {
         return Ok(found);
     }
     let where_to_get = if index.upload_url.contains("test.pypi.org") {
@@ -176,11 +178,15 @@ pub fn for_index(
 }
 
 /// `username`/`password` of one section of a `.pypirc` (an INI file).
-fn from_pypirc(path: &Path, section: &str) -> Option<Credentials> {
+/// The section's credentials, only when the section is for `upload_url`'s host (its
+/// `repository`, else the section's default: `upload.pypi.org` for `pypi`, `test.pypi.org` for
+/// `testpypi`), so a PyPI token is never sent to another server.
+fn from_pypirc(path: &Path, section: &str, upload_url: &str) -> Option<Credentials> {
     let text = std::fs::read_to_string(path).ok()?;
     let mut in_section = false;
     let mut username = None;
     let mut password = None;
+    let mut repository = None;
     for line in text.lines() {
         let line = line.trim();
         if line.starts_with('[') && line.ends_with(']') {
@@ -194,9 +200,19 @@ fn from_pypirc(path: &Path, section: &str) -> Option<Credentials> {
             match key.trim() {
                 "username" => username = Some(value.trim().to_string()),
                 "password" => password = Some(value.trim().to_string()),
+                "repository" => repository = Some(value.trim().to_string()),
                 _ => {}
             }
         }
+    }
+    let default = match section {
+        "pypi" => "https://upload.pypi.org/legacy/",
+        "testpypi" => "https://test.pypi.org/legacy/",
+        _ => "",
+    };
+    let repository = repository.unwrap_or_else(|| default.to_string());
+    if oidc::origin(&repository) != oidc::origin(upload_url) {
+        return None;
     }
     Some(Credentials {
         username: username.unwrap_or_else(|| "__token__".into()),
@@ -263,12 +279,17 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            from_pypirc(&path, "pypi").unwrap().password.expose(),
+            from_pypirc(&path, "pypi", "https://upload.pypi.org/legacy/")
+                .unwrap()
+                .password
+                .expose(),
             "pypi-prod"
         );
-        let test = from_pypirc(&path, "testpypi").unwrap();
+        let test = from_pypirc(&path, "testpypi", "https://test.pypi.org/legacy/").unwrap();
         assert_eq!(test.password.expose(), "pypi-test");
         assert_eq!(test.username, "__token__");
-        assert!(from_pypirc(&path, "other").is_none());
+        assert!(from_pypirc(&path, "other", "https://upload.pypi.org/legacy/").is_none());
+        // The PyPI token never goes to another host.
+        assert!(from_pypirc(&path, "pypi", "https://pypi.example.com/upload/").is_none());
     }
 }

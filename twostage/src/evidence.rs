@@ -139,6 +139,18 @@ pub fn push(repo: &Repo, remote: &str) -> Result<()> {
     {
         return Ok(());
     }
+    fetch(repo, remote, false)
+        .with_context(|| format!("cannot push the release notes to `{remote}`"))?;
+    repo.git(&["push", "--quiet", "--no-verify", remote, &refspec])
+        .with_context(|| format!("cannot push the release notes to `{remote}`"))?;
+    Ok(())
+}
+
+/// Brings the remote's release notes in (a fresh clone or a CI checkout has none), merged with
+/// the local ones. For the same commit the remote's note wins when `prefer_remote` (before a
+/// stage reads and extends a note: another machine may have recorded more), ours otherwise
+/// (after we wrote a note and the push found the remote moved on).
+pub fn fetch(repo: &Repo, remote: &str, prefer_remote: bool) -> Result<()> {
     let theirs = format!("{NOTES_REF}-remote");
     repo.git(&[
         "fetch",
@@ -147,21 +159,38 @@ pub fn push(repo: &Repo, remote: &str) -> Result<()> {
         remote,
         &format!("+{NOTES_REF}:{theirs}"),
     ])
-    .with_context(|| format!("cannot push the release notes to `{remote}`"))?;
-    repo.git(&[
-        "notes",
-        "--ref",
-        NOTES_REF,
-        "merge",
-        "--quiet",
-        "--strategy",
-        "ours",
-        &theirs,
-    ])
-    .context("cannot merge the remote's release notes")?;
-    repo.git(&["push", "--quiet", "--no-verify", remote, &refspec])
-        .with_context(|| format!("cannot push the release notes to `{remote}`"))?;
+    .with_context(|| format!("cannot fetch the release notes from `{remote}`"))?;
+    if repo
+        .git(&["rev-parse", "--verify", "--quiet", NOTES_REF])
+        .is_ok()
+    {
+        let strategy = if prefer_remote { "theirs" } else { "ours" };
+        repo.git(&[
+            "notes",
+            "--ref",
+            NOTES_REF,
+            "merge",
+            "--quiet",
+            "--strategy",
+            strategy,
+            &theirs,
+        ])
+        .context("cannot merge the remote's release notes")?;
+    } else {
+        repo.git(&["update-ref", NOTES_REF, &theirs])?;
+    }
+    // The fetched copy was only a way in: no ref is left behind.
+    repo.git(&["update-ref", "-d", &theirs])?;
     Ok(())
+}
+
+/// Before a stage reads a release note to extend it: the remote's notes, when there is a
+/// remote, win over a stale local copy. A remote without notes, or out of reach, leaves the
+/// local ones as they are.
+pub fn sync(repo: &Repo, remote: &str) {
+    if repo.remote_url(remote).is_some() {
+        let _ = fetch(repo, remote, true);
+    }
 }
 
 #[cfg(test)]

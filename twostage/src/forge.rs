@@ -128,14 +128,19 @@ impl Github {
     }
 
     /// Creates the release for `tag`, or updates its title, notes and pre-release flag.
+    /// `commit` is where GitHub makes the tag if the remote does not have it yet.
     pub fn upsert_release(
         &self,
         tag: &str,
+        commit: &str,
         title: &str,
         notes: &str,
         prerelease: bool,
     ) -> Result<(Release, bool)> {
-        let body = json!({ "tag_name": tag, "name": title, "body": notes, "prerelease": prerelease, "draft": false });
+        let body = json!({
+            "tag_name": tag, "target_commitish": commit, "name": title, "body": notes,
+            "prerelease": prerelease, "draft": false,
+        });
         if let Some(existing) = self.release_for_tag(tag)? {
             let url = format!(
                 "{}/repos/{}/releases/{}",

@@ -152,6 +152,11 @@ fn push_is_dry_run(command: &str) -> bool {
 
 /// `hook pre-push <remote> <url>`: stage plain release tags, promote `-prod` tags.
 pub fn pre_push(repo: &Repo, config: &Config, remote: &str, url: &str) -> Result<()> {
+    // The push command line may hold a URL with a token in it: read it, then keep it from
+    // every process started from here (builds, installers, smoke tests).
+    let push_command = std::env::var("TWOSTAGE_PUSH_COMMAND").unwrap_or_default();
+    // SAFETY: the hook commands run single-threaded up to here.
+    unsafe { std::env::remove_var("TWOSTAGE_PUSH_COMMAND") };
     let mut input = String::new();
     std::io::stdin().read_to_string(&mut input)?;
     let scheme = TagScheme {
@@ -162,13 +167,14 @@ pub fn pre_push(repo: &Repo, config: &Config, remote: &str, url: &str) -> Result
     let mut prod = Vec::new();
     for line in input.lines() {
         let fields: Vec<&str> = line.split_whitespace().collect();
-        let [local_ref, local_oid, _, _] = fields.as_slice() else {
+        let [_, local_oid, remote_ref, _] = fields.as_slice() else {
             continue;
         };
         if local_oid.chars().all(|c| c == '0') {
             continue; // a deletion
         }
-        let Some(tag) = local_ref.strip_prefix("refs/tags/") else {
+        // The name the remote gets: `git push origin HEAD:refs/tags/v1.2.0` makes a tag too.
+        let Some(tag) = remote_ref.strip_prefix("refs/tags/") else {
             continue;
         };
         match scheme.parse(tag) {
@@ -188,11 +194,12 @@ pub fn pre_push(repo: &Repo, config: &Config, remote: &str, url: &str) -> Result
     let configured_url = repo.remote_url(configured);
     if remote != configured && Some(url) != configured_url.as_deref() {
         output::note(format!(
-            "pushing to `{remote}`, not `{configured}` (`git.remote`): twostage does nothing"
+            "pushing to `{}`, not `{configured}` (`git.remote`): twostage does nothing",
+            crate::index::redact(remote)
         ));
         return Ok(());
     }
-    if push_is_dry_run(&std::env::var("TWOSTAGE_PUSH_COMMAND").unwrap_or_default()) {
+    if push_is_dry_run(&push_command) {
         for tag in plain.iter().chain(&prod) {
             output::status(
                 "Dry run",

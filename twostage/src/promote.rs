@@ -39,16 +39,36 @@ fn scheme(config: &Config) -> TagScheme {
     }
 }
 
-/// The plain release tag for a tag given either way (`v1.4.3` or `v1.4.3-prod`).
-fn plain_tag(config: &Config, tag: &str) -> Result<(String, String)> {
+/// The plain release tag and its production tag for a tag given either way (`v1.4.3` or
+/// `v1.4.3-prod`), as the repository spells it: a tag made as `v0.2.0rc1` is found under that
+/// name, not only under the canonical `v0.2.0-rc.1`.
+fn plain_tag(repo: &Repo, config: &Config, tag: &str) -> Result<(String, String)> {
     let scheme = scheme(config);
     let parsed = scheme
         .parse(tag)
         .map_err(|e| UsageError(format!("{e:#}")))?;
-    Ok((
-        scheme.tag(&parsed.version),
-        scheme.prod_tag(&parsed.version),
-    ))
+    let written = if parsed.prod {
+        tag.strip_suffix(&scheme.prod_suffix)
+            .unwrap_or(tag)
+            .to_string()
+    } else {
+        tag.to_string()
+    };
+    let plain = if repo.tag_commit(&written).is_some() {
+        written
+    } else {
+        repo.tags()?
+            .into_iter()
+            .map(|(name, _)| name)
+            .find(|name| {
+                scheme
+                    .parse(name)
+                    .is_ok_and(|t| !t.prod && t.version == parsed.version)
+            })
+            .unwrap_or_else(|| scheme.tag(&parsed.version))
+    };
+    let prod = format!("{plain}{}", scheme.prod_suffix);
+    Ok((plain, prod))
 }
 
 /// `SHA256SUMS`: one `<sha256>  <filename>` line per artifact, sorted by name.
@@ -66,43 +86,11 @@ pub fn manifest_digest(artifacts: &[ArtifactRecord]) -> String {
     dist::hex(&Sha256::digest(sha256sums(artifacts).as_bytes()))
 }
 
-/// Reads the release note, fetching the notes ref from the remote when it is not here (a
-/// fresh clone, CI).
+/// Reads the release note after bringing in the remote's notes (a fresh clone or CI has none;
+/// another machine may have recorded more): the remote's note wins.
 fn note_for(repo: &Repo, config: &Config, release: &Release) -> Result<Option<Note>> {
-    if let Some(note) = Note::read(repo, release.commit, &release.tag)? {
-        return Ok(Some(note));
-    }
-    if repo.remote_url(&config.git.remote).is_some() {
-        let theirs = format!("{NOTES_REF}-remote");
-        let fetched = repo.git(&[
-            "fetch",
-            "--quiet",
-            "--no-tags",
-            &config.git.remote,
-            &format!("+{NOTES_REF}:{theirs}"),
-        ]);
-        if fetched.is_ok() {
-            if repo
-                .git(&["rev-parse", "--verify", "--quiet", NOTES_REF])
-                .is_ok()
-            {
-                repo.git(&[
-                    "notes",
-                    "--ref",
-                    NOTES_REF,
-                    "merge",
-                    "--quiet",
-                    "--strategy",
-                    "ours",
-                    &theirs,
-                ])?;
-            } else {
-                repo.git(&["update-ref", NOTES_REF, &theirs])?;
-            }
-            return Note::read(repo, release.commit, &release.tag);
-        }
-    }
-    Ok(None)
+    evidence::sync(repo, &config.git.remote);
+    Note::read(repo, release.commit, &release.tag)
 }
 
 /// Every reason the promotion of `release` would be refused; empty when the gate opens.
@@ -156,7 +144,20 @@ fn gate(
                 for artifact in &artifacts {
                     match listing.iter().find(|f| f.filename == artifact.filename) {
                         Some(f) if f.sha256.as_deref() == Some(artifact.sha256.as_str()) => {}
-                        Some(f) if f.sha256.is_none() => {}
+                        // No hash on the page: the bytes themselves are hashed.
+                        Some(f) if f.sha256.is_none() => {
+                            match index::download(&agent, &f.url, None) {
+                                Ok((_, sha)) if sha == artifact.sha256 => {}
+                                Ok((_, sha)) => problems.push(format!(
+                                "staging now serves `{}` with sha256 {sha}, not the verified {}",
+                                artifact.filename, artifact.sha256
+                            )),
+                                Err(e) => problems.push(format!(
+                                    "cannot check `{}` on staging: {e:#}",
+                                    artifact.filename
+                                )),
+                            }
+                        }
                         Some(f) => problems.push(format!(
                             "staging now serves `{}` with sha256 {}, not the verified {}",
                             artifact.filename,
@@ -185,12 +186,36 @@ fn project_of(release: &Release, artifacts: &[ArtifactRecord]) -> String {
 }
 
 pub fn run(repo: &Repo, config: &Config, tag: &str, options: &Options) -> Result<()> {
-    let (tag, prod_tag) = plain_tag(config, tag)?;
+    let (tag, prod_tag) = plain_tag(repo, config, tag)?;
     let release = stage::resolve(repo, config, &tag)?;
-    let note = note_for(repo, config, &release)?;
+    // A dry run changes no ref, so it reads only the notes that are here.
+    let note = if options.dry_run {
+        Note::read(repo, release.commit, &tag)?
+    } else {
+        note_for(repo, config, &release)?
+    };
     let problems = gate(repo, config, &release, &prod_tag, note.as_ref());
     let artifacts = note.as_ref().map(Note::artifacts).unwrap_or_default();
 
+    let mut problems = problems;
+    if options.dry_run {
+        if note.is_none() {
+            problems.push(format!(
+                "(a dry run does not fetch: `git fetch {} {NOTES_REF}:{NOTES_REF}` brings in notes made elsewhere)",
+                config.git.remote
+            ));
+        }
+        let home = std::env::var_os("HOME").map(PathBuf::from);
+        if crate::credentials::for_index(&config.production, "pypi", home.as_deref()).is_err()
+            && !(config.production.trusted_publishing != "never"
+                && crate::oidc::ambient_available())
+        {
+            problems.push(format!(
+                "no credentials for production: set `{}` (or run in CI with trusted publishing)",
+                config.production.token_env
+            ));
+        }
+    }
     if options.dry_run {
         output::status(
             "Planning",
@@ -235,7 +260,7 @@ pub fn run(repo: &Repo, config: &Config, tag: &str, options: &Options) -> Result
     output::group(&format!("Promote {tag} to production"), || {
         promote_files(repo, config, &release, &mut note, !options.no_push)
     })?;
-    make_prod_tag(repo, &release, &prod_tag, &artifacts)?;
+    make_prod_tag(repo, config, &release, &prod_tag, &artifacts)?;
     if options.no_push {
         output::note(format!(
             "--no-push: push `{prod_tag}` and `{NOTES_REF}` yourself"
@@ -371,11 +396,37 @@ fn bytes(
 
 fn make_prod_tag(
     repo: &Repo,
+    config: &Config,
     release: &Release,
     prod_tag: &str,
     artifacts: &[ArtifactRecord],
 ) -> Result<()> {
-    if repo.tag_commit(prod_tag).is_some() {
+    // The remote may have it already (CI promoted): take that one rather than make another,
+    // which the remote would refuse.
+    let remote = &config.git.remote;
+    if repo.tag_commit(prod_tag).is_none() && repo.remote_url(remote).is_some() {
+        let tag_ref = format!("refs/tags/{prod_tag}");
+        if repo
+            .ls_remote(remote, &[&tag_ref])
+            .is_ok_and(|refs| !refs.is_empty())
+        {
+            repo.git(&[
+                "fetch",
+                "--quiet",
+                "--no-tags",
+                remote,
+                &format!("{tag_ref}:{tag_ref}"),
+            ])?;
+        }
+    }
+    if let Some(commit) = repo.tag_commit(prod_tag) {
+        if commit != release.commit {
+            bail!(
+                "`{prod_tag}` points at {commit}, but `{}` at {}: they must name the same commit",
+                release.tag,
+                release.commit
+            );
+        }
         return Ok(());
     }
     output::status("Tagging", format!("`{prod_tag}`"));
@@ -440,8 +491,13 @@ fn publish(
         "Publishing",
         format!("the GitHub release {} of `{repository}`", release.tag),
     );
-    let (gh_release, created) =
-        github.upsert_release(&release.tag, &release.tag, &notes, prerelease)?;
+    let (gh_release, created) = github.upsert_release(
+        &release.tag,
+        &release.commit.to_string(),
+        &release.tag,
+        &notes,
+        prerelease,
+    )?;
     let frozen = bytes(repo, config, release, &artifacts)?;
     let sums_path = build::work_dir(repo, &release.tag).join("SHA256SUMS");
     std::fs::write(&sums_path, sha256sums(&artifacts))?;
@@ -521,7 +577,7 @@ fn release_notes(repo: &Repo, config: &Config, release: &Release) -> String {
 /// The pre-push hook for a `-prod` tag: a no-op when the promotion is done, else the
 /// promotion behind the same gate (the tag is being pushed, so it is not pushed again).
 pub fn from_hook(repo: &Repo, config: &Config, prod_tag: &str) -> Result<()> {
-    let (tag, prod_tag) = plain_tag(config, prod_tag)?;
+    let (tag, prod_tag) = plain_tag(repo, config, prod_tag)?;
     let release = stage::resolve(repo, config, &tag)?;
     let note = note_for(repo, config, &release)?;
     if let Some(note) = &note {
@@ -558,7 +614,7 @@ pub fn from_hook(repo: &Repo, config: &Config, prod_tag: &str) -> Result<()> {
 
 /// post-tag for a `-prod` tag: say loudly when the promotion would be refused.
 pub fn warn_if_refused(repo: &Repo, config: &Config, prod_tag: &str) -> Result<()> {
-    let (tag, prod_tag) = plain_tag(config, prod_tag)?;
+    let (tag, prod_tag) = plain_tag(repo, config, prod_tag)?;
     let Ok(release) = stage::resolve(repo, config, &tag) else {
         output::warn(format!(
             "`{prod_tag}` has no release tag `{tag}`: its promotion will be refused"

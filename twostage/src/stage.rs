@@ -27,6 +27,9 @@ use crate::{manifest, UsageError};
 /// How many times one file's upload is tried before giving up on transient failures.
 const UPLOAD_ATTEMPTS: u32 = 4;
 
+/// How long a file the index says it has may take to appear on its project page.
+const LAG_WAIT: Duration = Duration::from_secs(120);
+
 /// A release tag resolved: its name, version and commit.
 #[derive(Debug, Clone)]
 pub struct Release {
@@ -79,6 +82,7 @@ pub fn run(repo: &Repo, config: &Config, tag: &str, dist_dir: Option<&Path>) -> 
     let release = resolve(repo, config, tag)?;
     // Credentials first: a missing token is reported before anything is built or uploaded.
     let credentials = staging_credentials(config)?;
+    evidence::sync(repo, &config.git.remote);
     let note = Note::read(repo, release.commit, tag)?;
     let agent = index::agent();
 
@@ -97,6 +101,10 @@ pub fn run(repo: &Repo, config: &Config, tag: &str, dist_dir: Option<&Path>) -> 
                         artifacts.len()
                     ),
                 );
+                // A run that stopped after writing the note but before pushing it.
+                if repo.remote_url(&config.git.remote).is_some() {
+                    evidence::push(repo, &config.git.remote)?;
+                }
                 return Ok(());
             }
         }
@@ -118,11 +126,11 @@ pub fn run(repo: &Repo, config: &Config, tag: &str, dist_dir: Option<&Path>) -> 
     if let Some(recorded) = note.as_ref().map(Note::artifacts).filter(|a| !a.is_empty()) {
         if recorded != frozen.artifacts {
             bail!(
-                "{tag} was recorded with other files ({}) than the frozen ones ({}): the release note \
-                 is what was staged; remove `{}` and stage again to use the recorded set",
+                "{tag} was staged with other files ({}) than this build made ({}): the build is not \
+                 reproducible here. The release note names what staging has; `cargo xtask verify {tag}` \
+                 verifies those files as staging serves them",
                 build::names(&recorded),
                 build::names(&frozen.artifacts),
-                build::work_dir(repo, tag).display()
             );
         }
     }
@@ -362,10 +370,24 @@ fn upload_one(
                         artifact.filename,
                         artifact.sha256
                     ),
-                    Listed::Absent => bail!(
-                        "the {label} index says `{}` exists but does not list it: {message}",
-                        artifact.filename
-                    ),
+                    Listed::Absent => {
+                        // The index took it but its page lags: wait for it, then decide.
+                        let served = wait_until_served(
+                            agent,
+                            label,
+                            &index_config.index_url,
+                            project,
+                            std::slice::from_ref(artifact),
+                            LAG_WAIT,
+                        );
+                        match served {
+                            Ok(_) => Ok(false),
+                            Err(e) => Err(e.context(format!(
+                                "the {label} index says `{}` exists: {message}",
+                                artifact.filename
+                            ))),
+                        }
+                    }
                 };
             }
             PostOutcome::Transient {

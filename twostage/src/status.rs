@@ -54,6 +54,19 @@ pub fn run(repo: &Repo, config: &Config, only: Option<&str>, json_out: bool) -> 
     if let (Some(only), true) = (only, tags.is_empty()) {
         return Err(crate::UsageError(format!("there is no release tag `{only}`")).into());
     }
+    // A fresh clone or a CI checkout has no notes yet: the remote's are the evidence.
+    if repo
+        .git(&[
+            "rev-parse",
+            "--verify",
+            "--quiet",
+            crate::evidence::NOTES_REF,
+        ])
+        .is_err()
+        && repo.remote_url(&config.git.remote).is_some()
+    {
+        let _ = crate::evidence::fetch(repo, &config.git.remote, true);
+    }
     let agent = index::agent();
     let remote_tags: Option<Vec<String>> = repo.remote_url(&config.git.remote).and_then(|_| {
         let pattern = format!("refs/tags/{}*", config.git.tag_prefix);

@@ -84,6 +84,7 @@ pub fn verified(section: Option<&Table>, artifacts: &[ArtifactRecord]) -> bool {
 /// `cargo xtask verify <tag> [--production]`: verify again and record it.
 pub fn run(repo: &Repo, config: &Config, tag: &str, source: Source) -> Result<()> {
     let release = stage::resolve(repo, config, tag)?;
+    evidence::sync(repo, &config.git.remote);
     let mut note = Note::read(repo, release.commit, tag)?
         .filter(|n| !n.artifacts().is_empty())
         .with_context(|| format!("{tag} has no release note with artifacts: stage it first (`cargo xtask stage {tag}`)"))?;
@@ -297,8 +298,14 @@ pub fn verify(
         "failed"
     });
     if failures.is_empty() {
-        // Exactly the set that was installed: a note never says "verified" for other bytes.
-        section["verified-sha256"] = evidence::string_array(&installed);
+        // `verified-sha256`: the set this verification vouches for. Every file of it was served
+        // by the index with exactly that hash (waited for above); at least one file of each
+        // configured kind was installed and smoke-tested, and the rest (wheels for other
+        // platforms, kinds not in `verify.artifacts`) were hash-checked only. The set installed
+        // is recorded beside it. A note never says "verified" for other bytes.
+        let all: Vec<String> = artifacts.iter().map(|a| a.sha256.clone()).collect();
+        section["verified-sha256"] = evidence::string_array(&all);
+        section["installed-sha256"] = evidence::string_array(&installed);
     } else {
         section["failures"] = evidence::string_array(&failures);
     }
