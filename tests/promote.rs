@@ -258,30 +258,13 @@ fn other_bytes_under_a_used_name_stop_the_promotion_before_any_upload() {
         .output()
         .unwrap();
     assert!(built.status.success());
-    let ix = indexes();
-    let up = s
-        .command(tools.bin("twine"))
-        .args([
-            "upload",
-            "--non-interactive",
-            "--disable-progress-bar",
-            "--repository-url",
-            &ix.devpi_index.upload_url,
-            "-u",
-            &ix.devpi.username,
-        ])
-        .env("TWINE_PASSWORD", SENTINEL)
-        .arg(
-            std::fs::read_dir(&fake)
-                .unwrap()
-                .next()
-                .unwrap()
-                .unwrap()
-                .path(),
-        )
-        .output()
-        .unwrap();
-    assert!(up.status.success());
+    let sdist = std::fs::read_dir(&fake)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    upload_to_production(&s, &[sdist]);
     let before_index = production("ts-prod-conflict");
     run(&s, &["promote", "v1.4.3"])
         .failure(1)
@@ -304,24 +287,7 @@ fn an_interrupted_promotion_completes_on_the_next_run() {
         .map(|e| e.unwrap().path())
         .find(|p| p.extension().is_some_and(|e| e == "whl"))
         .unwrap();
-    let tools = twostage::testbed::tools().unwrap();
-    let ix = indexes();
-    let up = s
-        .command(tools.bin("twine"))
-        .args([
-            "upload",
-            "--non-interactive",
-            "--disable-progress-bar",
-            "--repository-url",
-            &ix.devpi_index.upload_url,
-            "-u",
-            &ix.devpi.username,
-        ])
-        .env("TWINE_PASSWORD", SENTINEL)
-        .arg(&wheel)
-        .output()
-        .unwrap();
-    assert!(up.status.success());
+    upload_to_production(&s, &[wheel]);
     let resumed = run(&s, &["promote", "v1.4.3", "--no-github"]).success();
     resumed
         .stderr_has("Present `ts_interrupted-1.4.3-py")

@@ -329,27 +329,7 @@ fn a_version_already_on_an_index_is_refused() {
     )
     .unwrap();
     let wheel = build_wheel(&project, &s.dir.join("dist"));
-    let tools = twostage::testbed::tools().unwrap();
-    let upload = s
-        .command(tools.bin("twine"))
-        .args([
-            "upload",
-            "--non-interactive",
-            "--disable-progress-bar",
-            "--repository-url",
-            &ix.devpi_index.upload_url,
-            "-u",
-            &ix.devpi.username,
-        ])
-        .env("TWINE_PASSWORD", SENTINEL)
-        .arg(&wheel)
-        .output()
-        .unwrap();
-    assert!(
-        upload.status.success(),
-        "{}",
-        String::from_utf8_lossy(&upload.stderr)
-    );
+    upload_to_production(&s, &[wheel]);
     let before = s.snapshot();
     s.twostage(&["release", "patch"])
         .failure(1)

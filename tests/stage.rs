@@ -215,27 +215,7 @@ fn upload_with_twine(s: &Scratch, staging: Staging, file: &std::path::Path) {
             ix.devpi.username.clone(),
         ),
     };
-    let tools = twostage::testbed::tools().unwrap();
-    let out = s
-        .command(tools.bin("twine"))
-        .args([
-            "upload",
-            "--non-interactive",
-            "--disable-progress-bar",
-            "--repository-url",
-            &url,
-            "-u",
-            &user,
-        ])
-        .env("TWINE_PASSWORD", SENTINEL)
-        .arg(file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    twine_upload(s, &url, &user, &[file.to_path_buf()]);
 }
 
 #[test]

@@ -258,29 +258,12 @@ fn verify_production_checks_what_production_serves() {
     let run = s.twostage(&["verify", "v1.4.3", "--production"]).failure(1);
     run.stderr_has("the production index still does not list");
     // Put the frozen files on production (as promotion will), then verify from there.
-    let ix = indexes();
-    let tools = twostage::testbed::tools().unwrap();
     let dist = s.work.join(".git/twostage/v1.4.3/dist");
     let files: Vec<_> = std::fs::read_dir(&dist)
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
-    let out = s
-        .command(tools.bin("twine"))
-        .args([
-            "upload",
-            "--non-interactive",
-            "--disable-progress-bar",
-            "--repository-url",
-            &ix.devpi_index.upload_url,
-            "-u",
-            &ix.devpi.username,
-        ])
-        .env("TWINE_PASSWORD", SENTINEL)
-        .args(&files)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    upload_to_production(&s, &files);
     s.twostage(&["verify", "v1.4.3", "--production"]).success();
     assert_eq!(
         note(&s)["production-verification"]["result"].as_str(),

@@ -312,6 +312,37 @@ pub fn release_toml_on(staging: Staging, extra_package_keys: &str) -> String {
     )
 }
 
+/// Uploads files with twine, as another machine or an earlier run would have.
+pub fn twine_upload(s: &Scratch, upload_url: &str, username: &str, files: &[PathBuf]) {
+    let tools = testbed::tools().unwrap();
+    let out = s
+        .command(tools.bin("twine"))
+        .args([
+            "upload",
+            "--non-interactive",
+            "--disable-progress-bar",
+            "--repository-url",
+            upload_url,
+            "-u",
+            username,
+        ])
+        .env("TWINE_PASSWORD", SENTINEL)
+        .args(files)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "twine upload failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Uploads files to the production index (devpi).
+pub fn upload_to_production(s: &Scratch, files: &[PathBuf]) {
+    let ix = indexes();
+    twine_upload(s, &ix.devpi_index.upload_url, &ix.devpi.username, files);
+}
+
 /// Builds a wheel of the project at `dir` with the tools' backends (no download), into `out`.
 pub fn build_wheel(dir: &Path, out: &Path) -> PathBuf {
     testbed::build_wheel(dir, out).unwrap()
