@@ -736,3 +736,101 @@ impl OidcStandin {
             .collect()
     }
 }
+
+const MITMPROXY: &str = "mitmproxy==11.0.2";
+
+/// `mitmdump`, in a virtual environment of its own (its pins clash with devpi's).
+pub fn mitmdump() -> Result<PathBuf> {
+    let dir = target_dir().join("twostage-tools").join("mitm-venv");
+    let bin = dir.join("bin").join("mitmdump");
+    let stamp = dir.join(".twostage-requirements");
+    if std::fs::read_to_string(&stamp).is_ok_and(|s| s == MITMPROXY) {
+        return Ok(bin);
+    }
+    std::fs::create_dir_all(dir.parent().context("no parent")?)?;
+    let lock = std::fs::File::create(dir.with_extension("lock"))?;
+    lock.lock()?;
+    if std::fs::read_to_string(&stamp).is_ok_and(|s| s == MITMPROXY) {
+        return Ok(bin);
+    }
+    let python = std::env::var("TWOSTAGE_PYTHON").unwrap_or_else(|_| "python3".into());
+    run(Command::new(&python)
+        .args(["-m", "venv", "--clear"])
+        .arg(&dir))?;
+    run(Command::new(dir.join("bin/python")).args([
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        MITMPROXY,
+    ]))
+    .context("cannot install mitmproxy from PyPI")?;
+    std::fs::write(&stamp, MITMPROXY)?;
+    Ok(bin)
+}
+
+/// A reverse proxy (mitmproxy) in front of a local index that injects the faults its control
+/// file names (see `fault_proxy.py`).
+#[derive(Debug)]
+pub struct FaultProxy {
+    _server: Guarded,
+    pub url: String,
+    pub control: PathBuf,
+}
+
+impl FaultProxy {
+    pub fn start(dir: &Path, upstream: &str) -> Result<FaultProxy> {
+        let mitmdump = mitmdump()?;
+        std::fs::create_dir_all(dir)?;
+        let script = dir.join("fault_proxy.py");
+        std::fs::write(&script, include_str!("fault_proxy.py"))?;
+        let control = dir.join("control.json");
+        std::fs::write(&control, "{}")?;
+        let port = free_port()?;
+        let upstream = upstream.trim_end_matches('/');
+        let args = vec![
+            "--quiet".to_string(),
+            "--mode".into(),
+            format!("reverse:{upstream}"),
+            "--listen-host".into(),
+            "127.0.0.1".into(),
+            "--listen-port".into(),
+            port.to_string(),
+            "--set".into(),
+            format!("confdir={}", dir.join("conf").display()),
+            "-s".into(),
+            script.display().to_string(),
+        ];
+        let control_str = control.display().to_string();
+        let mut server = Guarded::spawn(
+            &mitmdump,
+            &args,
+            &dir.join("mitmdump.log"),
+            &[("FAULT_PROXY_CONTROL", control_str.as_str())],
+        )?;
+        let url = format!("http://127.0.0.1:{port}/");
+        server.wait_until_up(&url, "the fault proxy")?;
+        Ok(FaultProxy {
+            _server: server,
+            url,
+            control,
+        })
+    }
+
+    /// Sets the faults to inject from now on; the counters start again.
+    pub fn set(&self, faults: &serde_json::Value) -> Result<()> {
+        let _ = std::fs::remove_file(self.control.with_extension("json.state"));
+        let _ = std::fs::remove_file(self.control.with_extension("json.events"));
+        Ok(std::fs::write(&self.control, faults.to_string())?)
+    }
+
+    /// What the proxy did, one line per injected fault.
+    pub fn events(&self) -> Vec<String> {
+        std::fs::read_to_string(self.control.with_extension("json.events"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+}

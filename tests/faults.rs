@@ -1,0 +1,469 @@
+//! Faults injected by a real reverse proxy (mitmproxy) in front of a real index: the release
+//! converges, every file is on the index once with its recorded hash, or it fails clearly with
+//! nothing wrong uploaded.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::os::unix::ffi::OsStrExt;
+
+use common::*;
+use twostage::testbed::FaultProxy;
+
+/// A released sample whose staging index is reached through a fault proxy.
+fn behind_proxy(name: &str) -> (Scratch, FaultProxy) {
+    let s = Scratch::new(name);
+    sample(&s, Layout::StaticFlit, name);
+    s.twostage(&["release", "patch"]).success();
+    // Built now, so that the faults hit only the staging.
+    s.twostage(&["hook", "post-tag", "v1.4.3"]).success();
+    let proxy = FaultProxy::start(&s.dir.join("proxy"), &indexes().pypi.root_url).unwrap();
+    (s, proxy)
+}
+
+fn stage(s: &Scratch, proxy: &FaultProxy, extra: &[(&str, &str)]) -> Run {
+    let mut command = s.command(env!("CARGO_BIN_EXE_twostage"));
+    command
+        .args(["stage", "v1.4.3"])
+        .env("TEST_PYPI_TOKEN", SENTINEL)
+        .env("TWOSTAGE_STAGING_UPLOAD_URL", &proxy.url)
+        .env(
+            "TWOSTAGE_STAGING_INDEX_URL",
+            format!("{}simple/", proxy.url),
+        );
+    for (k, v) in extra {
+        command.env(k, v);
+    }
+    Run::from(command.output().unwrap())
+}
+
+/// filename → sha256 as the index itself serves them (not through the proxy).
+fn on_index(name: &str) -> BTreeMap<String, String> {
+    twostage::index::project_files(&twostage::index::agent(), &indexes().pypi.index_url(), name)
+        .unwrap()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|f| (f.filename, f.sha256.unwrap_or_default()))
+        .collect()
+}
+
+fn frozen(s: &Scratch) -> BTreeMap<String, String> {
+    let dir = s.work.join(".git/twostage/v1.4.3/dist");
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let path = e.unwrap().path();
+            let (_, sha, _) = twostage::dist::digests(&path).unwrap();
+            (path.file_name().unwrap().to_str().unwrap().to_string(), sha)
+        })
+        .collect()
+}
+
+#[test]
+fn transient_answers_and_dropped_connections_are_retried_and_nothing_is_doubled() {
+    let (s, proxy) = behind_proxy("ts-fault-retry");
+    // More failures than attempts: a clear error, after a bounded number of tries.
+    proxy.set(&serde_json::json!({"upload_503": 4})).unwrap();
+    stage(&s, &proxy, &[])
+        .failure(1)
+        .stderr_has("after 4 attempts");
+    assert!(on_index("ts-fault-retry").is_empty(), "nothing was stored");
+    // Fewer: retried through to success.
+    proxy
+        .set(&serde_json::json!({"upload_503": 1, "upload_429": 1, "drop_before_upload": 1, "hold_seconds": 0.2}))
+        .unwrap();
+    let run = stage(&s, &proxy, &[]).success();
+    run.stderr_has("retrying");
+    let events = proxy.events();
+    for fault in ["503", "429", "drop-before"] {
+        assert_eq!(
+            events.iter().filter(|e| e.starts_with(fault)).count(),
+            1,
+            "{events:?}"
+        );
+    }
+    assert_eq!(on_index("ts-fault-retry"), frozen(&s));
+}
+
+#[test]
+fn a_reply_lost_after_the_index_stored_the_file_is_settled_by_reading_the_index() {
+    let (s, proxy) = behind_proxy("ts-fault-stored");
+    proxy
+        .set(&serde_json::json!({"drop_after_store": 2}))
+        .unwrap();
+    stage(&s, &proxy, &[]).success();
+    assert_eq!(
+        proxy
+            .events()
+            .iter()
+            .filter(|e| e.starts_with("drop-after"))
+            .count(),
+        2
+    );
+    // pypiserver answers 409 to any second upload: nothing was uploaded twice.
+    assert_eq!(on_index("ts-fault-stored"), frozen(&s));
+}
+
+#[test]
+fn a_lagging_page_is_waited_out_and_reported_when_it_lags_too_long() {
+    let (s, proxy) = behind_proxy("ts-fault-lag");
+    proxy.set(&serde_json::json!({"lag_seconds": 3})).unwrap();
+    let started = std::time::Instant::now();
+    stage(&s, &proxy, &[]).success();
+    assert!(started.elapsed().as_secs() >= 3, "the lag was waited out");
+    assert!(proxy.events().iter().any(|e| e.starts_with("lag")));
+
+    let (s, proxy) = behind_proxy("ts-fault-lag-long");
+    proxy.set(&serde_json::json!({"lag_seconds": 60})).unwrap();
+    stage(&s, &proxy, &[("TWOSTAGE_VERIFY_INDEX_TIMEOUT", "2s")])
+        .failure(1)
+        .stderr_has("the staging index still does not list")
+        .stderr_has("`verify.index-timeout` is 2s");
+    // The files are on the index (it was only the page that lagged), with the right bytes.
+    assert_eq!(on_index("ts-fault-lag-long"), frozen(&s));
+}
+
+#[test]
+fn a_misreported_hash_fails_the_stage_and_blocks_the_promotion() {
+    let (s, proxy) = behind_proxy("ts-fault-sha");
+    let wheel = frozen(&s)
+        .into_keys()
+        .find(|f| f.ends_with(".whl"))
+        .unwrap();
+    proxy
+        .set(&serde_json::json!({"wrong_sha256": {wheel.clone(): "0".repeat(64)}}))
+        .unwrap();
+    stage(&s, &proxy, &[])
+        .failure(1)
+        .stderr_has(&format!("serves `{wheel}` with sha256 {}", "0".repeat(64)))
+        .stderr_has("do not promote this release");
+    let out = s
+        .command(env!("CARGO_BIN_EXE_twostage"))
+        .args(["promote", "v1.4.3"])
+        .env("PYPI_TOKEN", SENTINEL)
+        .env(
+            "TWOSTAGE_STAGING_INDEX_URL",
+            format!("{}simple/", proxy.url),
+        )
+        .output()
+        .unwrap();
+    Run::from(out).failure(1).stderr_has("nothing was changed");
+}
+
+#[test]
+fn a_garbage_page_is_a_clear_error() {
+    let (s, proxy) = behind_proxy("ts-fault-garbage");
+    proxy
+        .set(&serde_json::json!({"garbage_pages": 100}))
+        .unwrap();
+    stage(&s, &proxy, &[])
+        .failure(1)
+        .stderr_has("is not a valid PEP 503 project page");
+    // The project was new (its page a 404, not garbled), so the files went up before the wait
+    // read garbage: what is there is right, and a rerun converges without uploading again.
+    assert_eq!(on_index("ts-fault-garbage"), frozen(&s));
+    proxy.set(&serde_json::json!({})).unwrap();
+    let run = stage(&s, &proxy, &[]).success();
+    assert!(!run.stderr.contains("Uploading"), "{}", run.stderr);
+    assert_eq!(on_index("ts-fault-garbage"), frozen(&s));
+}
+
+/// Runs the binary and kills its whole process group with SIGKILL `after` the first stderr
+/// line containing `needle`. Returns the stderr seen until then.
+fn kill_when(
+    mut command: std::process::Command,
+    needle: &str,
+    after: std::time::Duration,
+) -> String {
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::process::CommandExt;
+    let mut child = command
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let mut seen = String::new();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    while let Some(Ok(line)) = lines.next() {
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.contains(needle) {
+            std::thread::sleep(after);
+            // SAFETY: kill(2) of the child's own process group.
+            unsafe { libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL) };
+            break;
+        }
+    }
+    let status = child.wait().unwrap();
+    assert!(status.code().is_none(), "killed, not finished: {seen}");
+    assert!(!seen.contains(SENTINEL));
+    seen
+}
+
+fn stage_command(s: &Scratch, proxy: &FaultProxy, extra: &[(&str, &str)]) -> std::process::Command {
+    let mut command = s.command(env!("CARGO_BIN_EXE_twostage"));
+    command
+        .args(["stage", "v1.4.3"])
+        .env("TEST_PYPI_TOKEN", SENTINEL)
+        .env("TWOSTAGE_STAGING_UPLOAD_URL", &proxy.url)
+        .env(
+            "TWOSTAGE_STAGING_INDEX_URL",
+            format!("{}simple/", proxy.url),
+        );
+    for (k, v) in extra {
+        command.env(k, v);
+    }
+    command
+}
+
+/// The end state every interrupted stage must converge to.
+fn assert_staged_and_verified(s: &Scratch, name: &str) {
+    assert_eq!(on_index(name), frozen(s));
+    let note = s.git(&["notes", "--ref=release", "show", "v1.4.3^{commit}"]);
+    assert!(note.contains("result = \"verified\""), "{note}");
+}
+
+#[test]
+fn a_stage_killed_at_every_step_converges_on_the_rerun() {
+    let ms = std::time::Duration::from_millis;
+    // During the build (a slow build command).
+    let s = Scratch::new("ts-kill-build");
+    sample(&s, Layout::StaticFlit, "ts-kill-build");
+    s.twostage(&["release", "patch"]).success();
+    let proxy = FaultProxy::start(&s.dir.join("proxy"), &indexes().pypi.root_url).unwrap();
+    let slow = format!(
+        "sleep 5; {}",
+        s.read("release.toml")
+            .lines()
+            .find(|l| l.starts_with("command = "))
+            .unwrap()
+            .trim_start_matches("command = \"")
+            .trim_end_matches('"')
+            .replace("\\\"", "\"")
+    );
+    kill_when(
+        stage_command(&s, &proxy, &[("TWOSTAGE_BUILD_COMMAND", &slow)]),
+        "Building",
+        ms(500),
+    );
+    stage(&s, &proxy, &[]).success();
+    assert_staged_and_verified(&s, "ts-kill-build");
+
+    // During each upload (held at the proxy), during the wait (a lagging page) and during the
+    // verification.
+    for (name, faults, needle, after) in [
+        (
+            "ts-kill-upload1",
+            serde_json::json!({"hold_seconds": 2}),
+            "Uploading",
+            ms(500),
+        ),
+        (
+            "ts-kill-upload2",
+            serde_json::json!({"hold_seconds": 1}),
+            ".tar.gz` to staging",
+            ms(300),
+        ),
+        (
+            "ts-kill-wait",
+            serde_json::json!({"lag_seconds": 30}),
+            ".tar.gz` to staging",
+            ms(1500),
+        ),
+        (
+            "ts-kill-verify",
+            serde_json::json!({}),
+            "Installing",
+            ms(200),
+        ),
+    ] {
+        let (s, proxy) = behind_proxy(name);
+        proxy.set(&faults).unwrap();
+        let seen = kill_when(stage_command(&s, &proxy, &[]), needle, after);
+        assert!(seen.contains(needle), "{name}: {seen}");
+        proxy.set(&serde_json::json!({})).unwrap();
+        let rerun = stage(&s, &proxy, &[]).success();
+        rerun.stderr_has("is staged and verified");
+        assert_staged_and_verified(&s, name);
+    }
+}
+
+#[test]
+fn a_promotion_killed_during_the_uploads_or_the_tag_push_converges_on_the_rerun() {
+    let ms = std::time::Duration::from_millis;
+    for (name, needle, after) in [
+        ("ts-kill-production", "Uploading", ms(500)),
+        ("ts-kill-tag-push", "Pushing `v1.4.3-prod`", ms(500)),
+    ] {
+        let (s, staging) = behind_proxy(name);
+        stage(&s, &staging, &[]).success();
+        let ix = indexes();
+        let production = FaultProxy::start(&s.dir.join("production-proxy"), &ix.devpi.url).unwrap();
+        production
+            .set(&serde_json::json!({"hold_seconds": 2}))
+            .unwrap();
+        // The origin takes its time over a push, so that one can be interrupted.
+        let hook = s.origin.join("hooks/pre-receive");
+        std::fs::write(&hook, "#!/bin/sh\ncat >/dev/null\nsleep 3\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let promote = || {
+            let mut command = s.command(env!("CARGO_BIN_EXE_twostage"));
+            command
+                .args(["promote", "v1.4.3", "--no-github"])
+                .env("PYPI_TOKEN", SENTINEL)
+                .env(
+                    "TWOSTAGE_STAGING_INDEX_URL",
+                    format!("{}simple/", staging.url),
+                )
+                .env(
+                    "TWOSTAGE_PRODUCTION_UPLOAD_URL",
+                    format!("{}tester/production/", production.url),
+                )
+                .env(
+                    "TWOSTAGE_PRODUCTION_INDEX_URL",
+                    format!("{}tester/production/+simple/", production.url),
+                );
+            command
+        };
+        let seen = kill_when(promote(), needle, after);
+        assert!(seen.contains(needle), "{name}: {seen}");
+        production.set(&serde_json::json!({})).unwrap();
+        std::fs::remove_file(&hook).unwrap();
+        Run::from(promote().output().unwrap()).success();
+        // Production serves exactly the staged bytes, and origin has the -prod tag on the
+        // release commit.
+        let served: BTreeMap<String, String> = twostage::index::project_files(
+            &twostage::index::agent(),
+            &ix.devpi_index.index_url,
+            name,
+        )
+        .unwrap()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|f| (f.filename, f.sha256.unwrap_or_default()))
+        .collect();
+        assert_eq!(served, frozen(&s), "{name}");
+        assert_eq!(
+            s.git_in(&s.origin, &["rev-parse", "v1.4.3-prod^{commit}"]),
+            s.git(&["rev-parse", "v1.4.3^{commit}"]),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn spaces_non_utf8_names_and_credentials_in_urls_are_handled_and_never_shown() {
+    // A repository under a path with a space, holding a file whose name is not UTF-8.
+    let s = Scratch::new("ts with space");
+    sample(&s, Layout::StaticFlit, "ts-odd-paths");
+    let odd = std::ffi::OsStr::from_bytes(b"notes-\xff\xfe.txt");
+    std::fs::write(s.work.join(odd), "bytes\n").unwrap();
+    s.commit_all("A file with a non-UTF-8 name");
+    s.twostage(&["release", "patch"]).success();
+    // The staging index URL carries credentials: they are used, and redacted everywhere.
+    let ix = indexes();
+    let with_credentials = ix
+        .pypi
+        .index_url()
+        .replace("http://", &format!("http://__token__:{SENTINEL}@"));
+    let out = s
+        .command(env!("CARGO_BIN_EXE_twostage"))
+        .args(["stage", "v1.4.3"])
+        .env("TEST_PYPI_TOKEN", SENTINEL)
+        .env("TWOSTAGE_STAGING_INDEX_URL", &with_credentials)
+        .output()
+        .unwrap();
+    let run = Run::from(out);
+    run.success().stderr_has("is staged and verified");
+    let note = s.git(&["notes", "--ref=release", "show", "v1.4.3^{commit}"]);
+    assert!(
+        note.contains("index-url = \"http://***@127.0.0.1"),
+        "{note}"
+    );
+    assert_no_secret_in(&s);
+}
+
+fn assert_no_secret_in(s: &Scratch) {
+    let base64 = twostage::credentials::base64(format!("__token__:{SENTINEL}").as_bytes());
+    let objects = s
+        .command("git")
+        .args(["cat-file", "--batch-all-objects", "--batch"])
+        .output()
+        .unwrap();
+    let objects = String::from_utf8_lossy(&objects.stdout);
+    assert!(
+        !objects.contains(SENTINEL) && !objects.contains(&base64),
+        "a git object holds the token"
+    );
+    let mut stack = vec![s.dir.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let text = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
+                assert!(
+                    !text.contains(SENTINEL) && !text.contains(&base64),
+                    "{} holds the token",
+                    path.display()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn hostile_artifacts_are_refused_before_anything_is_uploaded() {
+    use std::io::Write;
+    let s = Scratch::new("ts-hostile");
+    sample(&s, Layout::StaticFlit, "ts-hostile");
+    s.twostage(&["release", "patch"]).success();
+    let dist = s.dir.join("hostile");
+    std::fs::create_dir_all(&dist).unwrap();
+    // A wheel whose METADATA inflates to 64 MiB from a few dozen KiB: a zip bomb.
+    let mut zip = zip::ZipWriter::new(
+        std::fs::File::create(dist.join("ts_hostile-1.4.3-py3-none-any.whl")).unwrap(),
+    );
+    let deflated = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    zip.start_file("ts_hostile-1.4.3.dist-info/METADATA", deflated)
+        .unwrap();
+    for _ in 0..64 {
+        zip.write_all(&[b'a'; 1 << 20]).unwrap();
+    }
+    zip.finish().unwrap();
+    // An sdist with two PKG-INFO files.
+    let gz = flate2::write::GzEncoder::new(
+        std::fs::File::create(dist.join("ts_hostile-1.4.3.tar.gz")).unwrap(),
+        flate2::Compression::fast(),
+    );
+    let mut tar = tar::Builder::new(gz);
+    for body in [
+        &b"Name: ts-hostile\nVersion: 1.4.3\n"[..],
+        &b"Name: evil\nVersion: 9.9\n"[..],
+    ] {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(body.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        tar.append_data(&mut header, "ts_hostile-1.4.3/PKG-INFO", body)
+            .unwrap();
+    }
+    tar.into_inner().unwrap().finish().unwrap();
+    let before = s.snapshot();
+    let out = s
+        .command(env!("CARGO_BIN_EXE_twostage"))
+        .args(["stage", "v1.4.3", "--dist", dist.to_str().unwrap()])
+        .env("TEST_PYPI_TOKEN", SENTINEL)
+        .output()
+        .unwrap();
+    Run::from(out)
+        .failure(1)
+        .stderr_has("is larger than 8 MiB")
+        .stderr_has("more than one `ts_hostile-1.4.3/PKG-INFO`");
+    assert!(on_index("ts-hostile").is_empty(), "nothing was uploaded");
+    assert_eq!(s.snapshot(), before, "nothing changed");
+}
