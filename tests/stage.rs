@@ -400,6 +400,21 @@ fn a_production_or_unknown_tag_is_a_usage_error() {
     stage(&s, &["v9.9.9"], SENTINEL)
         .failure(2)
         .stderr_has("no tag `v9.9.9`");
+    stage(&s, &["v1.2.3-prod-prod"], SENTINEL)
+        .failure(2)
+        .stderr_has("not a release tag");
+    stage(&s, &["v1.2"], SENTINEL)
+        .failure(2)
+        .stderr_has("no tag `v1.2`");
+    // An rc that was never verified cannot be promoted by its -prod name either.
+    s.twostage(&["release", "rc", "--offline"]).success();
+    let out = s
+        .command(env!("CARGO_BIN_EXE_twostage"))
+        .args(["promote", "v1.4.3-rc.1-prod"])
+        .env("PYPI_TOKEN", SENTINEL)
+        .output()
+        .unwrap();
+    Run::from(out).failure(1).stderr_has("never staged");
     stage(&s, &["1.2.3"], SENTINEL)
         .failure(2)
         .stderr_has("not a release tag");
