@@ -7,18 +7,6 @@ use std::path::{Path, PathBuf};
 
 use common::*;
 
-/// A command in the work tree with the hooks' binary and the staging token set.
-fn with_hooks(s: &Scratch, program: &str, args: &[&str]) -> Run {
-    let out = s
-        .command(program)
-        .args(args)
-        .env("TWOSTAGE_BIN", env!("CARGO_BIN_EXE_twostage"))
-        .env("TEST_PYPI_TOKEN", SENTINEL)
-        .output()
-        .unwrap();
-    Run::from(out)
-}
-
 fn install(s: &Scratch) {
     s.twostage(&["hooks", "install"]).success();
 }

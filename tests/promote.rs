@@ -232,18 +232,7 @@ fn other_bytes_under_a_used_name_stop_the_promotion_before_any_upload() {
     // Production already has an sdist of that name with other bytes.
     let fake = s.dir.join("fake");
     std::fs::create_dir_all(&fake).unwrap();
-    let other = s.dir.join("other");
-    s.git_in(
-        &s.dir,
-        &[
-            "clone",
-            "--quiet",
-            "--branch",
-            "v1.4.3",
-            s.work.to_str().unwrap(),
-            other.to_str().unwrap(),
-        ],
-    );
+    let other = s.clone_work("other", Some("v1.4.3"));
     std::fs::write(
         other.join("ts_prod_conflict/__init__.py"),
         "\"\"\"Other bytes.\"\"\"\n",
@@ -364,22 +353,20 @@ fn promote_works_from_a_fresh_clone_with_the_notes_and_the_staged_bytes() {
 fn pushing_a_prod_tag_made_by_hand_promotes_behind_the_same_gate() {
     let s = staged("ts-hand-prod");
     s.twostage(&["hooks", "install"]).success();
-    let out = s
-        .command("git")
-        .args([
+    with_hooks(
+        &s,
+        "git",
+        &[
             "tag",
             "-a",
             "v1.4.3-prod",
             "v1.4.3^{commit}",
             "-m",
             "promote",
-        ])
-        .env("TWOSTAGE_BIN", env!("CARGO_BIN_EXE_twostage"))
-        .output()
-        .unwrap();
-    Run::from(out)
-        .success()
-        .stderr_has("passes the promotion gate");
+        ],
+    )
+    .success()
+    .stderr_has("passes the promotion gate");
     run(&s, &["--repo", ".", "status"]).success();
     let push = s
         .command("git")
@@ -478,20 +465,20 @@ fn an_unverified_release_is_refused_by_command_and_by_push() {
         .failure(1)
         .stderr_has("never staged");
     // A -prod tag made by hand for it: post-tag says loudly it will be refused, and the push is.
-    let tag = s
-        .command("git")
-        .args([
+    with_hooks(
+        &s,
+        "git",
+        &[
             "tag",
             "-a",
             "v1.4.3-prod",
             "v1.4.3^{commit}",
             "-m",
             "promote",
-        ])
-        .env("TWOSTAGE_BIN", env!("CARGO_BIN_EXE_twostage"))
-        .output()
-        .unwrap();
-    Run::from(tag).success().stderr_has("WILL BE REFUSED");
+        ],
+    )
+    .success()
+    .stderr_has("WILL BE REFUSED");
     let push = s
         .command("git")
         .args(["push", "origin", "v1.4.3-prod"])

@@ -312,16 +312,7 @@ fn a_version_already_on_an_index_is_refused() {
     // On the production index (devpi, PEP 691 JSON): a real wheel uploaded with twine.
     let s = Scratch::new("on-production");
     sample(&s, Layout::StaticFlit, "ts-on-production");
-    let project = s.dir.join("elsewhere");
-    s.git_in(
-        &s.dir,
-        &[
-            "clone",
-            "--quiet",
-            s.work.to_str().unwrap(),
-            project.to_str().unwrap(),
-        ],
-    );
+    let project = s.clone_work("elsewhere", None);
     let pyproject = std::fs::read_to_string(project.join("pyproject.toml")).unwrap();
     std::fs::write(
         project.join("pyproject.toml"),

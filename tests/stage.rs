@@ -57,37 +57,6 @@ fn stage(s: &Scratch, args: &[&str], token: &str) -> Run {
     Run::from(out)
 }
 
-/// Every git object, every file under the scratch folder: none may hold the token.
-fn assert_no_secret_anywhere(s: &Scratch, token: &str) {
-    let objects = s
-        .command("git")
-        .args(["cat-file", "--batch-all-objects", "--batch"])
-        .output()
-        .unwrap();
-    assert!(
-        !String::from_utf8_lossy(&objects.stdout).contains(token),
-        "a git object holds the token"
-    );
-    let mut stack = vec![s.dir.clone()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                let bytes = std::fs::read(&path).unwrap();
-                let base64 = twostage::credentials::base64(format!("__token__:{token}").as_bytes());
-                let text = String::from_utf8_lossy(&bytes);
-                assert!(
-                    !text.contains(token) && !text.contains(&base64),
-                    "{} holds the token",
-                    path.display()
-                );
-            }
-        }
-    }
-}
-
 #[test]
 fn stage_uploads_waits_and_records_and_a_rerun_changes_nothing() {
     for staging in [Staging::Pypiserver, Staging::Devpi] {
@@ -140,7 +109,7 @@ fn stage_uploads_waits_and_records_and_a_rerun_changes_nothing() {
             .stderr_has("0 uploaded, 2 already there");
         assert!(!run.stderr.contains("Uploading"), "{}", run.stderr);
         assert_eq!(listing(staging, &name), frozen);
-        assert_no_secret_anywhere(&s, SENTINEL);
+        assert_no_secret_in(&s, SENTINEL);
     }
 }
 
@@ -152,18 +121,7 @@ fn a_same_named_file_with_other_bytes_stops_before_anything_is_uploaded() {
         sample_on(&s, Layout::StaticFlit, &name, staging);
         s.twostage(&["release", "patch"]).success();
         // Someone uploaded an sdist of 1.4.3 built from other sources.
-        let other = s.dir.join("other");
-        s.git_in(
-            &s.dir,
-            &[
-                "clone",
-                "--quiet",
-                "--branch",
-                "v1.4.3",
-                s.work.to_str().unwrap(),
-                other.to_str().unwrap(),
-            ],
-        );
+        let other = s.clone_work("other", Some("v1.4.3"));
         std::fs::write(other.join("EXTRA.txt"), "other bytes\n").unwrap();
         std::fs::write(
             other.join(format!("{}/__init__.py", name.replace('-', "_"))),
@@ -235,7 +193,7 @@ fn a_wrong_token_is_a_clear_refusal_and_never_printed() {
         );
         assert!(!run.stderr.contains(wrong) && !run.stdout.contains(wrong));
         assert!(listing(staging, &name).is_empty());
-        assert_no_secret_anywhere(&s, wrong);
+        assert_no_secret_in(&s, wrong);
     }
 }
 
@@ -282,16 +240,7 @@ fn an_artifact_whose_version_disagrees_with_the_tag_is_refused_before_upload() {
     sample(&s, Layout::StaticFlit, "ts-wrong-version");
     s.twostage(&["release", "patch"]).success();
     // A wheel of 1.4.4 offered for the tag v1.4.3.
-    let other = s.dir.join("other");
-    s.git_in(
-        &s.dir,
-        &[
-            "clone",
-            "--quiet",
-            s.work.to_str().unwrap(),
-            other.to_str().unwrap(),
-        ],
-    );
+    let other = s.clone_work("other", None);
     let pyproject = std::fs::read_to_string(other.join("pyproject.toml")).unwrap();
     std::fs::write(
         other.join("pyproject.toml"),
@@ -310,18 +259,7 @@ fn dist_stages_a_set_built_elsewhere() {
     let s = Scratch::new("dist");
     sample(&s, Layout::StaticFlit, "ts-dist");
     s.twostage(&["release", "patch"]).success();
-    let other = s.dir.join("other");
-    s.git_in(
-        &s.dir,
-        &[
-            "clone",
-            "--quiet",
-            "--branch",
-            "v1.4.3",
-            s.work.to_str().unwrap(),
-            other.to_str().unwrap(),
-        ],
-    );
+    let other = s.clone_work("other", Some("v1.4.3"));
     let dist = s.dir.join("dist");
     build(&other, &dist, "--wheel");
     // Only a wheel was built elsewhere, so only a wheel is verified.

@@ -43,19 +43,8 @@ fn stage_in_ci(s: &Scratch, oidc: &OidcStandin, extra: &[(&str, &str)]) -> Run {
         command.env(k, v);
     }
     let run = Run::from(command.output().unwrap());
-    for secret in [REQUEST_TOKEN, JWT] {
-        let shown: String = run
-            .stdout
-            .lines()
-            .filter(|l| !l.starts_with("::add-mask::"))
-            .collect();
-        assert!(
-            !shown.contains(secret) && !run.stderr.contains(secret),
-            "{secret} leaked:\n{}\n{}",
-            run.stdout,
-            run.stderr
-        );
-    }
+    run.assert_not_shown(REQUEST_TOKEN);
+    run.assert_not_shown(JWT);
     run
 }
 

@@ -163,6 +163,17 @@ impl Scratch {
         self.git(&["push", "--quiet", "origin", "main"]);
     }
 
+    /// A clone of the work repository at `<dir>/<name>`, checked out at `tag` when given.
+    pub fn clone_work(&self, name: &str, tag: Option<&str>) -> PathBuf {
+        let target = self.dir.join(name);
+        let (from, to) = (self.work.to_str().unwrap(), target.to_str().unwrap());
+        match tag {
+            Some(tag) => self.git_in(&self.dir, &["clone", "--quiet", "--branch", tag, from, to]),
+            None => self.git_in(&self.dir, &["clone", "--quiet", from, to]),
+        };
+        target
+    }
+
     /// Runs the real binary in the work tree.
     pub fn twostage(&self, args: &[&str]) -> Run {
         let out = self
@@ -226,24 +237,29 @@ impl From<Output> for Run {
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         };
-        // `::add-mask::<secret>` is how a secret is hidden in GitHub Actions' log: that line is
-        // never shown, so it is the one place a secret may be written.
-        let shown: String = run
-            .stdout
-            .lines()
-            .filter(|l| !l.starts_with("::add-mask::"))
-            .collect();
-        assert!(
-            !shown.contains(SENTINEL) && !run.stderr.contains(SENTINEL),
-            "the sentinel token leaked:\n{}\n{}",
-            run.stdout,
-            run.stderr
-        );
+        run.assert_not_shown(SENTINEL);
         run
     }
 }
 
 impl Run {
+    /// The secret is in neither stream. `::add-mask::<secret>` is how a secret is hidden in
+    /// GitHub Actions' log: that line is never shown, so it is the one place one may be written.
+    #[track_caller]
+    pub fn assert_not_shown(&self, secret: &str) {
+        let shown: String = self
+            .stdout
+            .lines()
+            .filter(|l| !l.starts_with("::add-mask::"))
+            .collect();
+        assert!(
+            !shown.contains(secret) && !self.stderr.contains(secret),
+            "a secret leaked:\n{}\n{}",
+            self.stdout,
+            self.stderr
+        );
+    }
+
     #[track_caller]
     pub fn success(self) -> Run {
         assert_eq!(
@@ -438,19 +454,52 @@ pub fn sample_on(s: &Scratch, layout: Layout, name: &str, staging: Staging) {
 /// Builds the tagged commit from a fresh clone, as the build stage will, and returns the
 /// version in the wheel's filename: the backend's own reading of the version.
 pub fn built_version(s: &Scratch, tag: &str) -> String {
-    let checkout = s.dir.join(format!("checkout-{tag}"));
-    s.git_in(
-        &s.dir,
-        &[
-            "clone",
-            "--quiet",
-            "--branch",
-            tag,
-            s.work.to_str().unwrap(),
-            checkout.to_str().unwrap(),
-        ],
-    );
+    let checkout = s.clone_work(&format!("checkout-{tag}"), Some(tag));
     let wheel = build_wheel(&checkout, &s.dir.join(format!("dist-{tag}")));
     let name = wheel.file_name().unwrap().to_str().unwrap().to_string();
     name.split('-').nth(1).unwrap().to_string()
+}
+
+/// Runs a program in the work tree with the hooks' binary and the staging token set.
+pub fn with_hooks(s: &Scratch, program: &str, args: &[&str]) -> Run {
+    let out = s
+        .command(program)
+        .args(args)
+        .env("TWOSTAGE_BIN", env!("CARGO_BIN_EXE_twostage"))
+        .env("TEST_PYPI_TOKEN", SENTINEL)
+        .output()
+        .unwrap();
+    Run::from(out)
+}
+
+/// No git object and no file under the scratch folder holds the token, plain or in the
+/// Base64 form of a Basic `Authorization` header.
+pub fn assert_no_secret_in(s: &Scratch, token: &str) {
+    let base64 = twostage::credentials::base64(format!("__token__:{token}").as_bytes());
+    let objects = s
+        .command("git")
+        .args(["cat-file", "--batch-all-objects", "--batch"])
+        .output()
+        .unwrap();
+    let objects = String::from_utf8_lossy(&objects.stdout);
+    assert!(
+        !objects.contains(token) && !objects.contains(&base64),
+        "a git object holds the token"
+    );
+    let mut stack = vec![s.dir.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let text = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
+                assert!(
+                    !text.contains(token) && !text.contains(&base64),
+                    "{} holds the token",
+                    path.display()
+                );
+            }
+        }
+    }
 }

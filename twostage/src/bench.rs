@@ -239,37 +239,7 @@ fn bench_hooks(root: &Path, exe: &Path, pushes: usize) -> Result<Vec<Series>> {
     }
     for i in 0..pushes {
         for (repo, entry) in repos.iter().zip(series.iter_mut()) {
-            std::fs::write(repo.join("NEWS"), format!("{i}\n"))?;
-            crate::git::git_in(
-                repo,
-                &[
-                    "-c",
-                    "user.name=bench",
-                    "-c",
-                    "user.email=bench@example.invalid",
-                    "commit",
-                    "--quiet",
-                    "-a",
-                    "-m",
-                    "news",
-                ],
-            )
-            .or_else(|_| {
-                crate::git::git_in(repo, &["add", "NEWS"])?;
-                crate::git::git_in(
-                    repo,
-                    &[
-                        "-c",
-                        "user.name=bench",
-                        "-c",
-                        "user.email=bench@example.invalid",
-                        "commit",
-                        "--quiet",
-                        "-m",
-                        "news",
-                    ],
-                )
-            })?;
+            write_and_commit(repo, "NEWS", &format!("{i}\n"))?;
             let mut push = Command::new("git");
             push.args(["push", "--quiet", "origin", "main"])
                 .current_dir(repo);
@@ -375,21 +345,7 @@ fn bench_lifecycle(root: &Path, exe: &Path, rounds: usize) -> Result<Vec<Series>
             round + 1
         );
         // Something new to release (not timed).
-        std::fs::write(ours.repo.join("NEWS"), format!("{version}\n"))?;
-        crate::git::git_in(&ours.repo, &["add", "NEWS"])?;
-        crate::git::git_in(
-            &ours.repo,
-            &[
-                "-c",
-                "user.name=bench",
-                "-c",
-                "user.email=bench@example.invalid",
-                "commit",
-                "--quiet",
-                "-m",
-                "News",
-            ],
-        )?;
+        write_and_commit(&ours.repo, "NEWS", &format!("{version}\n"))?;
         let started = Instant::now();
         let mut peak = 0;
         for args in [
@@ -635,31 +591,30 @@ fn scratch_repo(dir: &Path) -> Result<PathBuf> {
         dir.join("release.toml"),
         "[verify]\nartifacts = []\nindex-timeout = \"60s\"\n",
     )?;
-    let git = |args: &[&str]| crate::git::git_in(dir, args);
-    git(&["init", "--quiet", "-b", "main"])?;
-    git(&["add", "-A"])?;
-    git(&[
-        "-c",
-        "user.name=bench",
-        "-c",
-        "user.email=bench@example.invalid",
-        "commit",
-        "--quiet",
-        "-m",
-        "Initial",
-    ])?;
-    git(&[
-        "-c",
-        "user.name=bench",
-        "-c",
-        "user.email=bench@example.invalid",
-        "tag",
-        "-a",
-        "v1.0.0",
-        "-m",
-        "Release v1.0.0",
-    ])?;
+    crate::git::git_in(dir, &["init", "--quiet", "-b", "main"])?;
+    write_and_commit(dir, "README", "benchpkg\n")?;
+    git_as_bench(dir, &["tag", "-a", "v1.0.0", "-m", "Release v1.0.0"])?;
     Ok(dir.to_path_buf())
+}
+
+/// `git` with the benchmark's own identity (the machine may have none configured).
+fn git_as_bench(repo: &Path, args: &[&str]) -> Result<String> {
+    let mut all = vec![
+        "-c",
+        "user.name=bench",
+        "-c",
+        "user.email=bench@example.invalid",
+    ];
+    all.extend_from_slice(args);
+    crate::git::git_in(repo, &all)
+}
+
+/// Writes a file and commits everything (not timed: setup between measured runs).
+fn write_and_commit(repo: &Path, file: &str, text: &str) -> Result<()> {
+    std::fs::write(repo.join(file), text)?;
+    crate::git::git_in(repo, &["add", "-A"])?;
+    git_as_bench(repo, &["commit", "--quiet", "-m", "Change"])?;
+    Ok(())
 }
 
 fn reset_release_state(repo: &Path) -> Result<()> {

@@ -44,6 +44,16 @@ pub struct Git {
     pub sign: bool,
 }
 
+impl Git {
+    /// How this project names its release tags.
+    pub fn tag_scheme(&self) -> crate::version::TagScheme {
+        crate::version::TagScheme {
+            prefix: self.tag_prefix.clone(),
+            prod_suffix: self.prod_suffix.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Build {
     /// `None`: `uv build` where uv is found, else `python -m build`.

@@ -20,7 +20,6 @@ use crate::git::Repo;
 use crate::manifest;
 use crate::output;
 use crate::stage;
-use crate::version::TagScheme;
 
 const MARKER: &str = "twostage-shim";
 const CHAINED: &str = ".twostage-chained";
@@ -159,10 +158,7 @@ pub fn pre_push(repo: &Repo, config: &Config, remote: &str, url: &str) -> Result
     unsafe { std::env::remove_var("TWOSTAGE_PUSH_COMMAND") };
     let mut input = String::new();
     std::io::stdin().read_to_string(&mut input)?;
-    let scheme = TagScheme {
-        prefix: config.git.tag_prefix.clone(),
-        prod_suffix: config.git.prod_suffix.clone(),
-    };
+    let scheme = config.git.tag_scheme();
     let mut plain = Vec::new();
     let mut prod = Vec::new();
     for line in input.lines() {
@@ -229,10 +225,7 @@ pub fn pre_push(repo: &Repo, config: &Config, remote: &str, url: &str) -> Result
 /// `hook post-tag <tag>`: a new release tag is checked and built; a new `-prod` tag is checked
 /// against the promotion gate, loudly.
 pub fn post_tag(repo: &Repo, config: &Config, tag: &str) -> Result<()> {
-    let scheme = TagScheme {
-        prefix: config.git.tag_prefix.clone(),
-        prod_suffix: config.git.prod_suffix.clone(),
-    };
+    let scheme = config.git.tag_scheme();
     let Ok(parsed) = scheme.parse(tag) else {
         return Ok(());
     };

@@ -22,7 +22,6 @@ use crate::index;
 use crate::output;
 use crate::stage::{self, Release};
 use crate::verify::{self, Source};
-use crate::version::TagScheme;
 use crate::UsageError;
 
 #[derive(Debug, Clone, Default)]
@@ -32,18 +31,11 @@ pub struct Options {
     pub no_github: bool,
 }
 
-fn scheme(config: &Config) -> TagScheme {
-    TagScheme {
-        prefix: config.git.tag_prefix.clone(),
-        prod_suffix: config.git.prod_suffix.clone(),
-    }
-}
-
 /// The plain release tag and its production tag for a tag given either way (`v1.4.3` or
 /// `v1.4.3-prod`), as the repository spells it: a tag made as `v0.2.0rc1` is found under that
 /// name, not only under the canonical `v0.2.0-rc.1`.
 fn plain_tag(repo: &Repo, config: &Config, tag: &str) -> Result<(String, String)> {
-    let scheme = scheme(config);
+    let scheme = config.git.tag_scheme();
     let parsed = scheme
         .parse(tag)
         .map_err(|e| UsageError(format!("{e:#}")))?;
@@ -136,7 +128,7 @@ fn gate(
         }
     }
     if problems.is_empty() {
-        let project = project_of(release, &artifacts);
+        let project = release.project_name(&artifacts);
         let agent = index::agent();
         match index::project_files(&agent, &config.staging.index_url, &project) {
             Ok(listing) => {
@@ -173,16 +165,6 @@ fn gate(
         }
     }
     problems
-}
-
-fn project_of(release: &Release, artifacts: &[ArtifactRecord]) -> String {
-    release.project.clone().unwrap_or_else(|| {
-        artifacts
-            .first()
-            .and_then(|a| a.filename.split('-').next())
-            .unwrap_or_default()
-            .to_string()
-    })
 }
 
 pub fn run(repo: &Repo, config: &Config, tag: &str, options: &Options) -> Result<()> {
@@ -312,7 +294,7 @@ fn promote_files(
     let artifacts = note.artifacts();
     let frozen = bytes(repo, config, release, &artifacts)?;
     let agent = index::agent();
-    let project = project_of(release, &artifacts);
+    let project = release.project_name(&artifacts);
     output::status(
         "Promoting",
         format!("{} files of {} to production", artifacts.len(), release.tag),
@@ -365,7 +347,7 @@ fn bytes(
     let dir: PathBuf = build::work_dir(repo, &release.tag).join("promote");
     std::fs::create_dir_all(&dir)?;
     let agent = index::agent();
-    let project = project_of(release, artifacts);
+    let project = release.project_name(artifacts);
     let listing =
         index::project_files(&agent, &config.staging.index_url, &project)?.unwrap_or_default();
     for artifact in artifacts {
@@ -582,7 +564,7 @@ pub fn from_hook(repo: &Repo, config: &Config, prod_tag: &str) -> Result<()> {
     let note = note_for(repo, config, &release)?;
     if let Some(note) = &note {
         if note.section("production").is_some() {
-            let project = project_of(&release, &note.artifacts());
+            let project = release.project_name(&note.artifacts());
             let agent = index::agent();
             let listing = index::project_files(&agent, &config.production.index_url, &project)?
                 .unwrap_or_default();

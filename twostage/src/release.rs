@@ -95,10 +95,7 @@ pub fn run(repo: &Repo, config: &Config, options: &Options) -> Result<()> {
 /// Works out the release and runs every preflight check, changing nothing.
 pub fn plan(repo: &Repo, config: &Config, options: &Options) -> Result<Plan> {
     let root = repo.root();
-    let scheme = TagScheme {
-        prefix: config.git.tag_prefix.clone(),
-        prod_suffix: config.git.prod_suffix.clone(),
-    };
+    let scheme = config.git.tag_scheme();
     let project = manifest::locate(
         root,
         &config.package.manifest,

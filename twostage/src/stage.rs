@@ -21,7 +21,6 @@ use crate::git::Repo;
 use crate::index::{self, IndexFile, PostOutcome, Upload};
 use crate::output::{self, Progress};
 use crate::verify::{self, Source};
-use crate::version::TagScheme;
 use crate::{manifest, UsageError};
 
 /// How many times one file's upload is tried before giving up on transient failures.
@@ -40,12 +39,23 @@ pub struct Release {
     pub project: Option<String>,
 }
 
+impl Release {
+    /// The project's name on the index: the configured or manifest name, else the one the
+    /// artifacts' filenames carry.
+    pub fn project_name(&self, artifacts: &[ArtifactRecord]) -> String {
+        self.project.clone().unwrap_or_else(|| {
+            artifacts
+                .first()
+                .and_then(|a| a.filename.split('-').next())
+                .unwrap_or_default()
+                .to_string()
+        })
+    }
+}
+
 /// Resolves a plain (non-production) release tag that exists locally.
 pub fn resolve(repo: &Repo, config: &Config, tag: &str) -> Result<Release> {
-    let scheme = TagScheme {
-        prefix: config.git.tag_prefix.clone(),
-        prod_suffix: config.git.prod_suffix.clone(),
-    };
+    let scheme = config.git.tag_scheme();
     let parsed = scheme
         .parse(tag)
         .map_err(|e| UsageError(format!("{e:#}")))?;
@@ -92,7 +102,7 @@ pub fn run(repo: &Repo, config: &Config, tag: &str, dist_dir: Option<&Path>) -> 
         let artifacts = note.artifacts();
         let verified = verify::verified(note.section(Source::Staging.section()), &artifacts);
         if note.section("staging").is_some() && verified {
-            let project = project_of(&release, &artifacts);
+            let project = release.project_name(&artifacts);
             if served(&agent, &config.staging.index_url, &project, &artifacts).unwrap_or(false) {
                 output::status(
                     "Staged",
@@ -134,7 +144,7 @@ pub fn run(repo: &Repo, config: &Config, tag: &str, dist_dir: Option<&Path>) -> 
             );
         }
     }
-    let project = project_of(&release, &frozen.artifacts);
+    let project = release.project_name(&frozen.artifacts);
     let outcomes = output::group(&format!("Upload {tag} to staging"), || {
         ensure_on_index(
             &agent,
@@ -204,17 +214,6 @@ pub fn staging_credentials(config: &Config) -> Result<Credentials> {
 pub fn production_credentials(config: &Config) -> Result<Credentials> {
     let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
     credentials::resolve(&config.production, "pypi", home.as_deref())
-}
-
-/// The project's name on the index: the configured or manifest name, else the artifacts' own.
-fn project_of(release: &Release, artifacts: &[ArtifactRecord]) -> String {
-    release.project.clone().unwrap_or_else(|| {
-        artifacts
-            .first()
-            .and_then(|a| a.filename.split('-').next())
-            .unwrap_or_default()
-            .to_string()
-    })
 }
 
 /// What `ensure_on_index` did.

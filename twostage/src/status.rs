@@ -12,7 +12,6 @@ use crate::git::Repo;
 use crate::index::{self, IndexFile};
 use crate::stage;
 use crate::verify::{self, Source};
-use crate::version::TagScheme;
 
 struct Row {
     tag: String,
@@ -26,10 +25,7 @@ struct Row {
 }
 
 pub fn run(repo: &Repo, config: &Config, only: Option<&str>, json_out: bool) -> Result<()> {
-    let scheme = TagScheme {
-        prefix: config.git.tag_prefix.clone(),
-        prod_suffix: config.git.prod_suffix.clone(),
-    };
+    let scheme = config.git.tag_scheme();
     let mut tags: Vec<(pep440_rs::Version, String)> = repo
         .tags()?
         .into_iter()

@@ -152,7 +152,7 @@ pub fn verify(
     let (interpreter, installer_version) = pyenv::versions(&installer);
     let label = source.label();
     let index_url = source.index_url(config);
-    let project = project_name(release, artifacts);
+    let project = release.project_name(artifacts);
     output::status(
         "Verifying",
         format!(
@@ -330,16 +330,6 @@ pub fn verify(
     Ok(Verification { section, failures })
 }
 
-fn project_name(release: &Release, artifacts: &[ArtifactRecord]) -> String {
-    release.project.clone().unwrap_or_else(|| {
-        artifacts
-            .first()
-            .and_then(|a| a.filename.split('-').next())
-            .unwrap_or_default()
-            .to_string()
-    })
-}
-
 fn verify_one(
     config: &Config,
     release: &Release,
@@ -420,7 +410,7 @@ fn verify_one(
     }
 
     // The installed distribution must be the tag's version.
-    let name = project_name(release, std::slice::from_ref(job.artifact));
+    let name = release.project_name(std::slice::from_ref(job.artifact));
     let mut check = Command::new(venv.python());
     check.args([
         "-c",
