@@ -11,6 +11,9 @@
 //! - **the whole lifecycle** of the sample package (release, the push that stages and verifies,
 //!   promote) against the hand-made equivalent (`HAND_MADE`), each in its own sandbox of local
 //!   indexes, releasing successive versions, interleaved.
+//! - **the adopted lifecycle**: the sample adopted with `init`, its whole lifecycle through plain
+//!   `cargo xtask` and the installed hooks (what a maintainer runs) against the same through
+//!   the adopted repository's compiled binary, alternating releases in one sandbox.
 //!
 //! Wall time, throughput and the peak resident memory of the process (`wait4`'s rusage).
 
@@ -28,7 +31,8 @@ pub struct Options {
     pub json: bool,
     /// Size of the wheel in the upload benchmark, in MB.
     pub upload_mb: u64,
-    /// Run only these benchmarks (`upload`, `verify`, `hooks`, `lifecycle`); all when empty.
+    /// Run only these benchmarks (`upload`, `verify`, `hooks`, `lifecycle`, `adopted`); all
+    /// when empty.
     pub only: Vec<String>,
 }
 
@@ -84,8 +88,11 @@ pub fn run(options: &Options) -> Result<()> {
     if wanted("lifecycle") {
         series.extend(bench_lifecycle(&root, &exe, rounds)?);
     }
+    if wanted("adopted") {
+        series.extend(bench_adopted(&root, &exe, rounds)?);
+    }
     if series.is_empty() {
-        bail!("`--only` names no benchmark: use upload, verify, hooks or lifecycle");
+        bail!("`--only` names no benchmark: use upload, verify, hooks, lifecycle or adopted");
     }
     if std::env::var_os("TWOSTAGE_BENCH_KEEP").is_none() {
         std::fs::remove_dir_all(&root).ok();
@@ -380,6 +387,136 @@ fn bench_lifecycle(root: &Path, exe: &Path, rounds: usize) -> Result<Vec<Series>
         series[1].samples.push(sample);
     }
     Ok(series)
+}
+
+/// The sample adopted with `init --path`, released round after round through plain
+/// `cargo xtask` + the hooks and through the adopted binary, alternating in one sandbox.
+fn bench_adopted(root: &Path, exe: &Path, rounds: usize) -> Result<Vec<Series>> {
+    eprintln!("     Preparing an adopted repository");
+    let sandbox = Sandbox::create(&root.join("adopted"), &testbed::sample_project())?;
+    let env = sandbox.env()?;
+    // Kept between benchmark runs: the first compile of the adopted `xtask` is not what is
+    // measured (it is reported below).
+    let target = testbed::target_dir().join("twostage-bench-adopted-target");
+    let twostage_crate = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let relative = relative_path(&sandbox.repo.join("xtask"), twostage_crate);
+    let command = |program: &Path, args: &[&str], with_bin: bool| {
+        let mut c = Command::new(program);
+        c.args(args)
+            .current_dir(&sandbox.repo)
+            .env("CARGO_TARGET_DIR", &target)
+            .env_remove("TWOSTAGE_BIN");
+        for (k, v) in &env {
+            c.env(k, v);
+        }
+        if with_bin {
+            c.env("TWOSTAGE_BIN", target.join("debug/xtask"));
+        }
+        c
+    };
+    let log = root.join("adopted.log");
+    measure(
+        &mut command(exe, &["init", ".", "--path", &relative], false),
+        &log,
+        &sandbox.home,
+    )?;
+    write_and_commit(
+        &sandbox.repo,
+        "NEWS",
+        "adopted
+",
+    )?;
+    crate::git::git_in(&sandbox.repo, &["push", "--quiet", "origin", "main"])?;
+    eprintln!("     Compiling the adopted repository's `cargo xtask` (once, not measured)");
+    let first = measure(
+        &mut command(Path::new("cargo"), &["xtask", "hooks", "install"], false),
+        &log,
+        &sandbox.home,
+    )?;
+    eprintln!(
+        "       First `cargo xtask` in the adopted repository: {:.1}s",
+        first.wall.as_secs_f64()
+    );
+    let binary = target.join("debug/xtask");
+    let mut series = vec![
+        Series {
+            benchmark: "adopted".into(),
+            tool: "xtask binary",
+            samples: Vec::new(),
+            bytes: 0,
+        },
+        Series {
+            benchmark: "adopted".into(),
+            tool: "cargo xtask",
+            samples: Vec::new(),
+            bytes: 0,
+        },
+    ];
+    for round in 0..rounds {
+        for (entry, through_cargo) in series.iter_mut().zip([false, true]) {
+            let version = crate::git::git_in(&sandbox.repo, &["describe", "--tags", "--abbrev=0"])
+                .ok()
+                .map(|t| t.trim().trim_end_matches("-prod").to_string());
+            write_and_commit(&sandbox.repo, "NEWS", &format!("{round} {through_cargo}\n"))?;
+            eprintln!(
+                "     Releasing through {} (round {} of {rounds}, after {})",
+                entry.tool,
+                round + 1,
+                version.as_deref().unwrap_or("nothing")
+            );
+            let started = Instant::now();
+            let mut peak = 0;
+            let xtask = |args: &[&str]| {
+                if through_cargo {
+                    let mut all = vec!["xtask"];
+                    all.extend_from_slice(args);
+                    command(Path::new("cargo"), &all, false)
+                } else {
+                    command(&binary, args, true)
+                }
+            };
+            let sample = measure(&mut xtask(&["release", "patch"]), &log, &sandbox.home)?;
+            peak = peak.max(sample.max_rss_kb);
+            let tag = crate::git::git_in(&sandbox.repo, &["describe", "--tags", "--exact-match"])?;
+            let push = ["push", "--quiet", "--follow-tags", "origin", "main"];
+            let sample = measure(
+                &mut command(Path::new("git"), &push, !through_cargo),
+                &log,
+                &sandbox.home,
+            )?;
+            peak = peak.max(sample.max_rss_kb);
+            let sample = measure(
+                &mut xtask(&["promote", tag.trim(), "--no-github"]),
+                &log,
+                &sandbox.home,
+            )?;
+            peak = peak.max(sample.max_rss_kb);
+            entry.samples.push(Sample {
+                wall: started.elapsed(),
+                max_rss_kb: peak,
+            });
+        }
+    }
+    let ratio = series[1].median().as_secs_f64() / series[0].median().as_secs_f64();
+    eprintln!(
+        "       The adopted lifecycle through `cargo xtask` takes {ratio:.2}x the time through the binary"
+    );
+    Ok(series)
+}
+
+/// `to` written relative to `from` (both absolute).
+fn relative_path(from: &Path, to: &Path) -> String {
+    let from: Vec<_> = from.components().collect();
+    let to: Vec<_> = to.components().collect();
+    let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
+    let mut path = PathBuf::new();
+    for _ in common..from.len() {
+        path.push("..");
+    }
+    for part in &to[common..] {
+        path.push(part);
+    }
+    path.display().to_string()
 }
 
 /// `twostage verify` of the sample's wheel, with uv and with pip, interleaved.

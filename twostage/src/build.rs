@@ -305,7 +305,8 @@ fn freeze(
     })
 }
 
-fn build_command(config: &Config, out: &Path) -> String {
+/// The build command line, `{out}` filled in.
+pub fn build_command(config: &Config, out: &Path) -> String {
     let quoted = format!("'{}'", out.display().to_string().replace('\'', "'\\''"));
     match &config.build.command {
         Some(command) => command.replace("{out}", &quoted),

@@ -144,7 +144,7 @@ enum Command {
         /// Size of the wheel in the upload benchmark, in MB.
         #[arg(long, default_value_t = 200, value_name = "MB")]
         upload_mb: u64,
-        /// Run only this benchmark (repeatable): upload, verify, hooks, lifecycle.
+        /// Run only this benchmark (repeatable): upload, verify, hooks, lifecycle, adopted.
         #[arg(long, value_name = "NAME")]
         only: Vec<String>,
     },
@@ -173,6 +173,8 @@ fn parse_bump(text: &str) -> Result<Bump, String> {
 }
 
 pub fn main() -> ExitCode {
+    crate::cargo_env::forget();
+    crate::hooks::fire_hooks_with_this_binary();
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,

@@ -36,6 +36,11 @@ impl Repo {
     }
 
     /// `$(git rev-parse --git-common-dir)`: shared by all worktrees.
+    /// This worktree's own git folder (`.git`, or `.git/worktrees/<name>` in a linked one).
+    pub fn git_dir(&self) -> &Path {
+        self.repo.path()
+    }
+
     pub fn common_dir(&self) -> &Path {
         self.repo.commondir()
     }

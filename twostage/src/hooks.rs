@@ -25,12 +25,12 @@ const MARKER: &str = "twostage-shim";
 const CHAINED: &str = ".twostage-chained";
 
 const SHIMS: &[(&str, &str)] = &[
-    ("pre-push", include_str!("../../hooks/pre-push")),
+    ("pre-push", include_str!("../hooks/pre-push")),
     (
         "reference-transaction",
-        include_str!("../../hooks/reference-transaction"),
+        include_str!("../hooks/reference-transaction"),
     ),
-    ("post-tag", include_str!("../../hooks/post-tag")),
+    ("post-tag", include_str!("../hooks/post-tag")),
 ];
 
 fn hooks_dir(repo: &Repo) -> Result<PathBuf> {
@@ -119,6 +119,19 @@ pub fn status(repo: &Repo, config: &Config) -> Result<()> {
         println!("{name:<22} {state}{chained}");
     }
     Ok(())
+}
+
+/// The hooks that the tool's own git commands fire (post-tag after `release` tags, pre-push
+/// when `promote` pushes the `-prod` tag) run this very binary, which is current by definition,
+/// instead of asking cargo again: the shims prefer `TWOSTAGE_BIN`. A value the user set wins.
+pub fn fire_hooks_with_this_binary() {
+    if std::env::var_os("TWOSTAGE_BIN").is_some_and(|v| !v.is_empty()) {
+        return;
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        // SAFETY: called at the start of `main`, before any other thread is spawned.
+        unsafe { std::env::set_var("TWOSTAGE_BIN", exe) };
+    }
 }
 
 /// Variables git exports to hooks that would point our own git calls at the wrong repository
@@ -232,6 +245,19 @@ pub fn post_tag(repo: &Repo, config: &Config, tag: &str) -> Result<()> {
     if parsed.prod {
         return crate::promote::warn_if_refused(repo, config, tag);
     }
+    if build::frozen(repo, tag)?.is_some() {
+        return Ok(()); // `release` built it before firing the hook
+    }
+    build_tag(repo, config, tag).with_context(|| {
+        format!(
+            "{tag} is tagged but not built; the push will be refused until it builds: fix the \
+             problem and run `cargo xtask stage {tag}`, or remove the tag with `git tag -d {tag}`"
+        )
+    })
+}
+
+/// Checks that a new release tag carries the version of record, and builds it once.
+pub fn build_tag(repo: &Repo, config: &Config, tag: &str) -> Result<()> {
     let release = stage::resolve(repo, config, tag)?;
     // The tag must carry the version of record (for a project that keeps it in a file).
     if repo.head_commit()? == release.commit {

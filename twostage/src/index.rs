@@ -484,6 +484,7 @@ fn server_message(body: &str) -> String {
             return message.to_string();
         }
     }
+    let body = without_elements(body, &["style", "script", "title"]);
     let mut text = String::with_capacity(body.len());
     let mut in_tag = false;
     for c in body.chars() {
@@ -513,6 +514,35 @@ fn server_message(body: &str) -> String {
     } else {
         message
     }
+}
+
+/// An error page without the elements that are not its message: a stylesheet (pypiserver's
+/// 403 page starts with one), scripts, and the title that repeats the heading.
+fn without_elements(body: &str, names: &[&str]) -> String {
+    let lower = body.to_ascii_lowercase();
+    let mut out = String::with_capacity(body.len());
+    let mut at = 0;
+    while at < body.len() {
+        let next = names
+            .iter()
+            .filter_map(|name| {
+                let start = at + lower[at..].find(&format!("<{name}"))?;
+                let close = format!("</{name}>");
+                let end = lower[start..]
+                    .find(&close)
+                    .map_or(body.len(), |i| start + i + close.len());
+                Some((start, end))
+            })
+            .min();
+        let Some((start, end)) = next else { break };
+        out.push_str(&body[at..start]);
+        out.push(' ');
+        at = end;
+    }
+    if at < body.len() {
+        out.push_str(&body[at..]);
+    }
+    out
 }
 
 /// Removes the secret (and its Base64 form in a Basic header) from a message.
@@ -592,6 +622,13 @@ mod tests {
                 "<html><body><h1>403 Forbidden</h1><p>Invalid &amp; wrong</p></body></html>"
             ),
             "403 Forbidden Invalid & wrong"
+        );
+        assert_eq!(
+            server_message(
+                "<html><head><title>Error: 403 Forbidden</title>\n<STYLE type=\"text/css\">html {background-color: #eee}</STYLE></head>\
+                 <body><h1>Error: 403 Forbidden</h1><p>Sorry, the requested URL caused an error:</p></body></html>"
+            ),
+            "Error: 403 Forbidden Sorry, the requested URL caused an error:"
         );
         assert_eq!(
             server_message(r#"{"message": "File already exists"}"#),

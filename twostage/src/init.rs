@@ -22,16 +22,16 @@ pub struct Options {
     pub native: bool,
 }
 
-const WORKFLOW: &str = include_str!("../../examples/github/release.yml");
-const WORKFLOW_NATIVE: &str = include_str!("../../examples/github/release-native.yml");
+const WORKFLOW: &str = include_str!("../templates/github/release.yml");
+const WORKFLOW_NATIVE: &str = include_str!("../templates/github/release-native.yml");
 
 const SHIMS: &[(&str, &str)] = &[
-    ("hooks/pre-push", include_str!("../../hooks/pre-push")),
+    ("hooks/pre-push", include_str!("../hooks/pre-push")),
     (
         "hooks/reference-transaction",
-        include_str!("../../hooks/reference-transaction"),
+        include_str!("../hooks/reference-transaction"),
     ),
-    ("hooks/post-tag", include_str!("../../hooks/post-tag")),
+    ("hooks/post-tag", include_str!("../hooks/post-tag")),
 ];
 
 /// What `init` found out about the project.

@@ -6,6 +6,7 @@
 
 pub mod bench;
 pub mod build;
+pub mod cargo_env;
 pub mod changelog;
 pub mod cli;
 pub mod clock;

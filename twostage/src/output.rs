@@ -215,6 +215,15 @@ pub fn unified_diff(path: &str, old: &str, new: &str) -> String {
     out
 }
 
+/// `1 file`, `2 files`: a count with its noun, for nouns whose plural adds an `s`.
+pub fn plural(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -58,9 +58,10 @@ pub fn run(repo: &Repo, config: &Config, options: &Options) -> Result<()> {
     if options.dry_run {
         print_plan(&plan);
         if !plan.problems.is_empty() {
+            // Each problem is printed with the plan above: say how many, not all again.
             bail!(
-                "the release would be refused:\n  - {}",
-                plan.problems.join("\n  - ")
+                "the release would be refused: {} above",
+                output::plural(plan.problems.len(), "problem")
             );
         }
         output::status("Finished", "dry run: nothing was changed");
@@ -79,7 +80,24 @@ pub fn run(repo: &Repo, config: &Config, options: &Options) -> Result<()> {
     for note in &plan.notes {
         output::note(note);
     }
-    apply(repo, &plan)?;
+    let before = apply(repo, &plan)?;
+    // The release is whole only once its tagged commit builds: a tag whose build fails would
+    // block every later `git push --follow-tags`, so it is undone with the commit.
+    if let Err(error) = crate::hooks::build_tag(repo, config, &plan.tag) {
+        let _ = std::fs::remove_dir_all(crate::build::work_dir(repo, &plan.tag));
+        return Err(match restore(repo, &plan, before) {
+            Ok(()) => error.context(format!(
+                "{} was not released: its tagged commit does not build, so the release commit and \
+                 the tag are undone and every file is back as it was",
+                plan.tag
+            )),
+            Err(cleanup) => error.context(format!(
+                "{} was not released: its tagged commit does not build, and undoing the release \
+                 failed too: {cleanup:#}",
+                plan.tag
+            )),
+        });
+    }
     fire_post_tag(repo, &plan.tag);
     if plan.push {
         push(repo, &plan)?;
@@ -225,6 +243,14 @@ fn preflight(
             Err(e) => problems.push(format!("cannot read the working tree's status: {e}")),
         }
     }
+    let lock = repo.git_dir().join("index.lock");
+    if lock.exists() {
+        problems.push(format!(
+            "`{}` exists: another git command is running, or one was killed; remove the file if none is running",
+            lock.display()
+        ));
+    }
+    problems.extend(missing_tools(config));
     match repo.current_branch() {
         Some(branch) if branch == config.git.branch => {}
         Some(branch) => problems.push(format!(
@@ -333,6 +359,65 @@ fn preflight(
     }
 }
 
+/// The programs the release will start, checked before anything changes: a missing `build`
+/// module used to surface only after the tag was made.
+fn missing_tools(config: &Config) -> Vec<String> {
+    let mut problems = Vec::new();
+    let command = crate::build::build_command(config, Path::new("dist"));
+    let words: Vec<String> = command
+        .split_whitespace()
+        .map(|w| w.trim_matches(|c| c == '\'' || c == '"').to_string())
+        .collect();
+    let program = words.first().cloned().unwrap_or_default();
+    let found = if program.contains('/') {
+        Path::new(&program).is_file()
+    } else {
+        crate::pyenv::find_on_path(&program).is_some()
+    };
+    if !found {
+        problems.push(format!(
+            "the build command `{command}` needs `{program}`, which is not on PATH: install it, or \
+             set `build.command` in release.toml (uv: https://docs.astral.sh/uv/getting-started/installation/)"
+        ));
+    } else if words.get(1).is_some_and(|w| w == "-m") && words.get(2).is_some_and(|w| w == "build")
+    {
+        if !python_imports(&program, "build") {
+            problems.push(format!(
+                "the build command `{command}` needs the Python package `build`: \
+                 `{program} -m pip install build`, or install uv, which twostage uses when it is on PATH"
+            ));
+        }
+    }
+    if !config.verify.artifacts.is_empty() {
+        match crate::pyenv::Installer::choose(&config.verify.installer) {
+            Err(e) => problems.push(format!(
+                "{e:#}: install uv, or set `verify.installer = \"pip\"`"
+            )),
+            Ok(crate::pyenv::Installer::Pip) => {
+                let python = crate::pyenv::base_python();
+                if !python_imports(&python, "venv, ensurepip") {
+                    problems.push(format!(
+                        "verification needs `{python}` with `venv` and `ensurepip` to make virtual \
+                         environments: install your system's `python3-venv` package, or install uv"
+                    ));
+                }
+            }
+            Ok(_) => {}
+        }
+    }
+    problems
+}
+
+fn python_imports(python: &str, modules: &str) -> bool {
+    std::process::Command::new(python)
+        .args(["-c", &format!("import {modules}")])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 fn print_plan(plan: &Plan) {
     let name = plan.name.as_deref().unwrap_or("the package");
     let from = plan
@@ -393,7 +478,8 @@ fn print_plan(plan: &Plan) {
 
 /// Writes the edits, commits and tags; on any failure puts the files, the index and the refs
 /// back as they were.
-fn apply(repo: &Repo, plan: &Plan) -> Result<()> {
+/// Returns the commit HEAD was at before, for undoing the release.
+fn apply(repo: &Repo, plan: &Plan) -> Result<git2::Oid> {
     let root = repo.root();
     let before = repo.head_commit()?;
     let paths: Vec<&str> = plan.edits.iter().map(|e| e.path.as_str()).collect();
@@ -427,7 +513,7 @@ fn apply(repo: &Repo, plan: &Plan) -> Result<()> {
         Ok(())
     })();
     if let Err(error) = result {
-        let restored = restore(repo, plan, before, &paths);
+        let restored = restore(repo, plan, before);
         return Err(match restored {
             Ok(()) => error.context(format!(
                 "the release of {} failed; every file and ref is back as it was",
@@ -439,30 +525,51 @@ fn apply(repo: &Repo, plan: &Plan) -> Result<()> {
             )),
         });
     }
-    Ok(())
+    Ok(before)
 }
 
-fn restore(repo: &Repo, plan: &Plan, before: git2::Oid, paths: &[&str]) -> Result<()> {
+/// Puts every file, the index and the refs back as they were before `apply`. The files come
+/// first: they need no lock, so even when git itself is in the way (a stale `index.lock`) the
+/// working tree is whole again, and every step is tried before the first failure is reported.
+fn restore(repo: &Repo, plan: &Plan, before: git2::Oid) -> Result<()> {
     let root = repo.root();
-    let _ = repo.git(&["tag", "-d", &plan.tag]);
-    let before = before.to_string();
-    if repo.head_commit()?.to_string() != before {
-        repo.git(&["reset", "--quiet", "--soft", &before])?;
-    }
-    if !paths.is_empty() {
-        let mut reset = vec!["reset", "--quiet", &before, "--"];
-        reset.extend(paths);
-        repo.git(&reset)?;
-    }
+    let mut failures = Vec::new();
     for edit in &plan.edits {
-        std::fs::write(root.join(&edit.path), &edit.old)
-            .with_context(|| format!("cannot restore `{}`", edit.path))?;
+        if let Err(e) = std::fs::write(root.join(&edit.path), &edit.old) {
+            failures.push(format!("cannot restore `{}`: {e}", edit.path));
+        }
+    }
+    if repo.tag_commit(&plan.tag).is_some() {
+        if let Err(e) = repo.git(&["tag", "-d", &plan.tag]) {
+            failures.push(format!("{e:#}"));
+        }
+    }
+    let before = before.to_string();
+    match repo.head_commit() {
+        Ok(head) if head.to_string() != before => {
+            if let Err(e) = repo.git(&["reset", "--quiet", "--soft", &before]) {
+                failures.push(format!("{e:#}"));
+            }
+        }
+        Ok(_) => {}
+        Err(e) => failures.push(format!("{e:#}")),
+    }
+    if !plan.edits.is_empty() {
+        let mut reset = vec!["reset", "--quiet", &before, "--"];
+        reset.extend(plan.edits.iter().map(|e| e.path.as_str()));
+        if let Err(e) = repo.git(&reset) {
+            failures.push(format!("{e:#}"));
+        }
+    }
+    if !failures.is_empty() {
+        bail!("{}", failures.join("; "));
     }
     Ok(())
 }
 
 /// git has no post-tag hook: the tool fires it itself (see docs/hooks.md), with the hook's
-/// output shown. A failing hook does not undo the tag; the build it starts is retried by `stage`.
+/// output shown, after the release is built. What is left for it to do is a chained hook of
+/// the user's own: its failure does not undo a release that built.
 fn fire_post_tag(repo: &Repo, tag: &str) {
     let status = std::process::Command::new("git")
         .args(["hook", "run", "--ignore-missing", "post-tag", "--", tag])
@@ -472,7 +579,7 @@ fn fire_post_tag(repo: &Repo, tag: &str) {
     match status {
         Ok(status) if status.success() => {}
         Ok(status) => output::warn(format!(
-            "the post-tag hook failed ({status}); `stage` will build {tag}"
+            "the post-tag hook failed ({status}); {tag} is made and built all the same"
         )),
         Err(e) => output::warn(format!("cannot run the post-tag hook: {e}")),
     }

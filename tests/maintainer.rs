@@ -1,0 +1,225 @@
+//! What a maintainer meets in a repository of their own: the whole lifecycle through plain
+//! `cargo xtask` and the installed hooks (no `TWOSTAGE_BIN`, none of the variables cargo sets
+//! for the test binary itself) without a rebuild, a release that fails whole when its tagged
+//! commit does not build, and preflight naming the tools the release needs.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::SystemTime;
+
+use common::*;
+
+/// One target folder for every adopted repository of this test binary: the first compile of
+/// the adopted `xtask` is paid once.
+fn adopted_target() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("adopted-xtask-target")
+}
+
+/// The twostage crate, relative to `from` (init writes a relative path dependency).
+fn twostage_crate_from(from: &Path) -> String {
+    let to = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let from: Vec<_> = from.components().collect();
+    let to_parts: Vec<_> = to.components().collect();
+    let common = from
+        .iter()
+        .zip(&to_parts)
+        .take_while(|(a, b)| a == b)
+        .count();
+    let mut path = PathBuf::new();
+    for _ in common..from.len() {
+        path.push("..");
+    }
+    for part in &to_parts[common..] {
+        path.push(part);
+    }
+    path.display().to_string()
+}
+
+/// A command as the maintainer's shell would start it: the test's own cargo variables
+/// (`CARGO_MANIFEST_DIR`, `CARGO_PKG_*`, the library path) are not in a maintainer's shell.
+fn maintainer(s: &Scratch, program: &str, args: &[&str]) -> Command {
+    let mut command = s.command(program);
+    for (key, _) in std::env::vars_os() {
+        let Some(key) = key.to_str() else { continue };
+        let from_cargo = (key.starts_with("CARGO") && key != "CARGO_HOME")
+            || key.starts_with("RUST_")
+            || key == "LD_LIBRARY_PATH";
+        if from_cargo {
+            command.env_remove(key);
+        }
+    }
+    command
+        .args(args)
+        .env("CARGO_TARGET_DIR", adopted_target())
+        .env("TEST_PYPI_TOKEN", SENTINEL)
+        .env("PYPI_TOKEN", SENTINEL);
+    command
+}
+
+fn run(s: &Scratch, program: &str, args: &[&str]) -> Run {
+    Run::from(maintainer(s, program, args).output().unwrap())
+}
+
+/// Every fingerprint and output cargo keeps for the adopted workspace, with its mtime: any
+/// rebuild changes at least one of them.
+fn fingerprints() -> BTreeMap<PathBuf, SystemTime> {
+    fn walk(dir: &Path, out: &mut BTreeMap<PathBuf, SystemTime>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if let Ok(meta) = entry.metadata() {
+                out.insert(path, meta.modified().unwrap());
+            }
+        }
+    }
+    let debug = adopted_target().join("debug");
+    let mut out = BTreeMap::new();
+    walk(&debug.join(".fingerprint"), &mut out);
+    if let Ok(meta) = std::fs::metadata(debug.join("xtask")) {
+        out.insert(debug.join("xtask"), meta.modified().unwrap());
+    }
+    out
+}
+
+fn no_compiling(run: &Run, what: &str) {
+    assert!(
+        !run.stderr.contains("Compiling "),
+        "{what} recompiled the tool:\n{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn the_whole_lifecycle_through_cargo_xtask_and_the_hooks_never_rebuilds() {
+    let s = Scratch::new("cargo-xtask");
+    sample(&s, Layout::StaticFlit, "ts-cargo-xtask");
+    let relative = twostage_crate_from(&s.work.join("xtask"));
+    s.twostage(&["init", "."]).success();
+    let _ = &relative; // TEMP until --path
+    s.commit_all("Adopt twostage");
+    // The first build of the adopted `xtask` (not part of the lifecycle).
+    run(&s, "cargo", &["xtask", "hooks", "install"]).success();
+    let before = fingerprints();
+    assert!(!before.is_empty(), "cargo keeps fingerprints");
+
+    let release = run(&s, "cargo", &["xtask", "release", "patch"]).success();
+    no_compiling(&release, "`cargo xtask release`");
+    let tagged = s.git(&["rev-list", "-n", "1", "v1.4.3"]);
+    assert!(
+        s.work.join(".git/twostage/v1.4.3/artifacts.toml").is_file(),
+        "release built the tag before returning"
+    );
+
+    let push = run(&s, "git", &["push", "--follow-tags", "origin", "main"]).success();
+    no_compiling(&push, "the pre-push hook");
+    let staged = std::fs::read_dir(&indexes().pypi.packages)
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("ts_cargo_xtask-1.4.3")
+        })
+        .count();
+    assert_eq!(staged, 2, "the hook staged the wheel and the sdist");
+
+    let promote = run(&s, "cargo", &["xtask", "promote", "v1.4.3", "--no-github"]).success();
+    no_compiling(&promote, "`cargo xtask promote`");
+    let prod = s.git_in(&s.origin, &["rev-list", "-n", "1", "refs/tags/v1.4.3-prod"]);
+    assert_eq!(
+        prod, tagged,
+        "the -prod tag on origin is the release commit"
+    );
+
+    let after = fingerprints();
+    let changed: Vec<_> = after
+        .iter()
+        .filter(|(path, mtime)| before.get(*path) != Some(mtime))
+        .map(|(path, _)| path.display().to_string())
+        .collect();
+    assert!(changed.is_empty(), "cargo rebuilt: {changed:#?}");
+}
+
+#[test]
+fn a_release_whose_tagged_commit_does_not_build_leaves_no_tag_no_commit_and_a_clean_tree() {
+    let s = Scratch::new("unbuildable");
+    sample(&s, Layout::StaticFlit, "ts-unbuildable");
+    // flit cannot package a module that is not there: the sdist would be broken.
+    s.git(&["rm", "--quiet", "-r", "ts_unbuildable"]);
+    s.commit_all("Lose the module");
+    let before = s.snapshot();
+    let run = s.twostage(&["release", "patch"]).failure(1);
+    run.stderr_has("v1.4.3 was not released")
+        .stderr_has("the build of v1.4.3 failed");
+    assert!(
+        run.stderr.contains("ts_unbuildable"),
+        "the build's own error is shown:\n{}",
+        run.stderr
+    );
+    assert_eq!(
+        s.snapshot(),
+        before,
+        "no tag, no commit, every file as it was"
+    );
+    assert!(
+        !s.work.join(".git/twostage/v1.4.3").exists(),
+        "no half-built state is left"
+    );
+}
+
+#[test]
+fn preflight_names_a_missing_build_tool_and_how_to_get_it() {
+    let s = Scratch::new("no-build-tool");
+    sample(&s, Layout::StaticFlit, "ts-no-build-tool");
+    let before = s.snapshot();
+    let run = Run::from(
+        s.command(env!("CARGO_BIN_EXE_twostage"))
+            .args(["release", "patch", "--offline"])
+            .env("TWOSTAGE_BUILD_COMMAND", "no-such-builder --out {out}")
+            .output()
+            .unwrap(),
+    )
+    .failure(1);
+    run.stderr_has("needs `no-such-builder`, which is not on PATH")
+        .stderr_has("`build.command`");
+
+    // An interpreter without the `build` package, as on a fresh machine.
+    let bare = s.dir.join("bare-python");
+    let made = std::process::Command::new("python3")
+        .args(["-m", "venv", "--without-pip"])
+        .arg(&bare)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let python = bare.join("bin/python");
+    let command = format!("'{}' -m build --outdir {{out}}", python.display());
+    let run = Run::from(
+        s.command(env!("CARGO_BIN_EXE_twostage"))
+            .args(["release", "patch", "--dry-run", "--offline"])
+            .env("TWOSTAGE_BUILD_COMMAND", &command)
+            .output()
+            .unwrap(),
+    )
+    .failure(1);
+    run.stderr_has("needs the Python package `build`")
+        .stderr_has("-m pip install build");
+    assert_eq!(s.snapshot(), before, "nothing changed");
+}
+
+#[test]
+fn a_stale_index_lock_is_reported_before_any_file_is_edited() {
+    let s = Scratch::new("index-lock");
+    sample(&s, Layout::StaticHatchling, "ts-index-lock");
+    std::fs::write(s.work.join(".git/index.lock"), "").unwrap();
+    let before = s.snapshot();
+    let run = s.twostage(&["release", "patch", "--offline"]).failure(1);
+    run.stderr_has("index.lock` exists");
+    assert_eq!(s.snapshot(), before, "nothing changed");
+}
