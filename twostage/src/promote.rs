@@ -262,6 +262,8 @@ pub fn run(repo: &Repo, config: &Config, tag: &str, options: &Options) -> Result
             ])
             .current_dir(repo.root())
             .env("GIT_TERMINAL_PROMPT", "0")
+            // The hook then keeps quiet: this command says `Promoted` itself.
+            .env("TWOSTAGE_PROMOTING", &prod_tag)
             .status()
             .context("cannot run `git push`")?;
         if !status.success() {
@@ -574,10 +576,12 @@ pub fn from_hook(repo: &Repo, config: &Config, prod_tag: &str) -> Result<()> {
                 })
             });
             if served && repo.tag_commit(&prod_tag) == Some(release.commit) {
-                output::status(
-                    "Promoted",
-                    format!("{tag} already: production serves the verified bytes"),
-                );
+                if std::env::var("TWOSTAGE_PROMOTING").ok().as_deref() != Some(prod_tag.as_str()) {
+                    output::status(
+                        "Promoted",
+                        format!("{tag} already: production serves the verified bytes"),
+                    );
+                }
                 return Ok(());
             }
         }
