@@ -130,10 +130,10 @@ fn load(file: Option<&OsStr>, dirs: Option<&OsStr>) -> Store {
             }
         }
     };
-    let platform = platform(!extra.is_empty());
+    let platform = platform();
     if platform.is_empty() && named.is_empty() {
-        // No readable platform store (a bare container): the Mozilla roots bundled with ureq,
-        // as before this module existed.
+        // No readable platform store (a bare container) and nothing from the variables: the
+        // Mozilla roots bundled with ureq, as before this module existed.
         return Store {
             roots: RootCerts::WebPki,
             extra,
@@ -154,28 +154,21 @@ fn load(file: Option<&OsStr>, dirs: Option<&OsStr>) -> Store {
 }
 
 /// The platform's certificates (DER). `rustls-native-certs` reads the variables *instead of*
-/// the platform store when either is set, so then the distribution's folders are read
-/// directly; on macOS and Windows the system store has no other way in through that crate,
-/// and the variables' certificates stand alone there, as in uv.
-fn platform(variables_set: bool) -> Vec<Vec<u8>> {
-    let certs = if !variables_set {
-        rustls_native_certs::load_native_certs().certs
+/// the platform store when either is present, so on Linux and the BSDs the distribution's
+/// folders are read directly; on macOS and Windows that crate has no other way into the
+/// system store, so with a variable present the variables' certificates stand alone there,
+/// as in uv.
+fn platform() -> Vec<Vec<u8>> {
+    let certs = if cfg!(all(unix, not(target_os = "macos"))) {
+        openssl_probe::candidate_cert_dirs()
+            .flat_map(|dir| rustls_native_certs::load_certs_from_paths(None, Some(dir)).certs)
+            .collect()
+    } else if std::env::var_os(FILE_VAR).is_some() || std::env::var_os(DIR_VAR).is_some() {
+        Vec::new()
     } else {
-        platform_folders()
+        rustls_native_certs::load_native_certs().certs
     };
     certs.into_iter().map(|c| c.as_ref().to_vec()).collect()
-}
-
-#[cfg(all(unix, not(target_os = "macos")))]
-fn platform_folders() -> Vec<rustls::pki_types::CertificateDer<'static>> {
-    openssl_probe::candidate_cert_dirs()
-        .flat_map(|dir| rustls_native_certs::load_certs_from_paths(None, Some(dir)).certs)
-        .collect()
-}
-
-#[cfg(not(all(unix, not(target_os = "macos"))))]
-fn platform_folders() -> Vec<rustls::pki_types::CertificateDer<'static>> {
-    Vec::new()
 }
 
 /// The certificates `SSL_CERT_FILE` and `SSL_CERT_DIR` name (DER), or what is wrong with them.
@@ -389,7 +382,7 @@ Lb/tCCfIBNICMtZvMIJdjQoZObgVWU7zDg==
         let store = load(Some(bundle.as_os_str()), Some(folder.as_os_str()));
         assert!(store.problem.is_none());
         let trusted = roots(&store);
-        let platform = platform(true);
+        let platform = platform();
         assert!(trusted.contains(&der(CA_ONE)) && trusted.contains(&der(CA_TWO)));
         for cert in &platform {
             assert!(trusted.contains(cert), "a platform certificate is missing");
