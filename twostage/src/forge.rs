@@ -43,6 +43,7 @@ impl Github {
                 .http_status_as_error(false)
                 .timeout_global(Some(Duration::from_secs(300)))
                 .user_agent(concat!("twostage/", env!("CARGO_PKG_VERSION")))
+                .tls_config(crate::tls::config())
                 .build()
                 .into(),
             api: api.trim_end_matches('/').to_string(),
@@ -87,7 +88,7 @@ impl Github {
             anyhow::anyhow!(
                 "cannot reach `{}`: {}",
                 redact(url),
-                self.scrub(&e.to_string())
+                self.scrub(&crate::tls::explain(&e, url))
             )
         })?;
         let status = response.status().as_u16();
@@ -193,7 +194,7 @@ impl Github {
         let mut response = response.map_err(|e| {
             anyhow::anyhow!(
                 "cannot upload `{name}` to GitHub: {}",
-                self.scrub(&e.to_string())
+                self.scrub(&crate::tls::explain(&e, &url))
             )
         })?;
         let status = response.status().as_u16();

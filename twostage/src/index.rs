@@ -78,6 +78,7 @@ pub fn agent() -> ureq::Agent {
         .timeout_connect(Some(Duration::from_secs(10)))
         .timeout_global(Some(Duration::from_secs(60)))
         .user_agent(concat!("twostage/", env!("CARGO_PKG_VERSION")))
+        .tls_config(crate::tls::config())
         .build()
         .into()
 }
@@ -139,8 +140,8 @@ fn fetch_page(
         Ok(r) => r,
         Err(e) => {
             return Err(FetchError {
-                message: redact(&e.to_string()),
-                transient: true,
+                message: redact_urls(&crate::tls::explain(&e, page)),
+                transient: !crate::tls::is_certificate_error(&e),
             })
         }
     };
@@ -357,6 +358,7 @@ pub fn upload_agent() -> ureq::Agent {
         .timeout_connect(Some(Duration::from_secs(15)))
         .timeout_recv_response(Some(Duration::from_secs(600)))
         .user_agent(concat!("twostage/", env!("CARGO_PKG_VERSION")))
+        .tls_config(crate::tls::config())
         .build()
         .into()
 }
@@ -430,6 +432,13 @@ pub fn post_file(
     progress.finish();
     let mut response = match response {
         Ok(r) => r,
+        // A refused certificate is refused again on every try: no retry.
+        Err(e) if crate::tls::is_certificate_error(&e) => {
+            return PostOutcome::Refused {
+                status: 0,
+                message: scrub(&crate::tls::explain(&e, upload_url), credentials),
+            }
+        }
         Err(e) => {
             return PostOutcome::Transient {
                 message: scrub(&e.to_string(), credentials),
@@ -578,7 +587,10 @@ pub fn download(agent: &ureq::Agent, url: &str, to: Option<&Path>) -> Result<(u6
     use sha2::{Digest, Sha256};
     let shown = redact(url);
     let mut response = agent.get(url).call().map_err(|e| {
-        anyhow::anyhow!("cannot download `{shown}`: {}", redact_urls(&e.to_string()))
+        anyhow::anyhow!(
+            "cannot download `{shown}`: {}",
+            redact_urls(&crate::tls::explain(&e, url))
+        )
     })?;
     let status = response.status().as_u16();
     if status != 200 {

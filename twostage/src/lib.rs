@@ -29,6 +29,7 @@ pub mod release;
 pub mod stage;
 pub mod status;
 pub mod testbed;
+pub mod tls;
 pub mod verify;
 pub mod version;
 

@@ -86,6 +86,7 @@ pub fn mint(oidc_base: &str) -> Result<Minted> {
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(60)))
         .user_agent(concat!("twostage/", env!("CARGO_PKG_VERSION")))
+        .tls_config(crate::tls::config())
         .build()
         .into();
     let base = oidc_base.trim_end_matches('/');
@@ -95,7 +96,7 @@ pub fn mint(oidc_base: &str) -> Result<Minted> {
     let mut response = agent.get(&audience_url).call().map_err(|e| {
         anyhow::anyhow!(
             "cannot reach `{shown}` for trusted publishing: {}",
-            redact(&e.to_string())
+            redact(&crate::tls::explain(&e, &audience_url))
         )
     })?;
     let status = response.status().as_u16();
@@ -128,9 +129,15 @@ pub fn mint(oidc_base: &str) -> Result<Minted> {
         )
         .header("Accept", "application/json")
         .call()
-        .map_err(|_| {
+        .map_err(|e| {
+            // Only a refused certificate is explained: the service's URL is not shown.
+            let why = if crate::tls::is_certificate_error(&e) {
+                format!(": {}", crate::tls::explain(&e, &request_url))
+            } else {
+                String::new()
+            };
             anyhow::anyhow!(
-                "cannot reach the CI's OIDC token service (`ACTIONS_ID_TOKEN_REQUEST_URL`)"
+                "cannot reach the CI's OIDC token service (`ACTIONS_ID_TOKEN_REQUEST_URL`){why}"
             )
         })?;
     let status = response.status().as_u16();
@@ -150,7 +157,7 @@ pub fn mint(oidc_base: &str) -> Result<Minted> {
         .map_err(|e| {
             anyhow::anyhow!(
                 "cannot reach `{shown}/_/oidc/mint-token`: {}",
-                redact(&e.to_string())
+                redact(&crate::tls::explain(&e, base))
             )
         })?;
     let status = response.status().as_u16();

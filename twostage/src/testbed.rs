@@ -834,3 +834,95 @@ impl FaultProxy {
             .collect()
     }
 }
+
+/// Records each TLS handshake with a client, for [`HttpsProxy`].
+const HANDSHAKE_LOG_ADDON: &str = r#"
+import os
+
+def _record(outcome):
+    with open(os.environ["TWOSTAGE_HANDSHAKE_LOG"], "a") as log:
+        log.write(outcome + "\n")
+
+def tls_established_client(data):
+    _record("established")
+
+def tls_failed_client(data):
+    _record("failed")
+"#;
+
+/// An HTTPS front (mitmproxy in reverse mode) for a local index, whose certificate is signed
+/// by a CA that mitmproxy generates in a folder of its own: trusted by nothing on the machine
+/// until `SSL_CERT_FILE`/`SSL_CERT_DIR` name `ca`.
+#[derive(Debug)]
+pub struct HttpsProxy {
+    _server: Guarded,
+    /// `https://localhost:PORT/`: the name the generated certificate is issued for.
+    pub url: String,
+    /// The generated CA certificate (PEM).
+    pub ca: PathBuf,
+    handshakes: PathBuf,
+}
+
+impl HttpsProxy {
+    pub fn start(dir: &Path, upstream: &str) -> Result<HttpsProxy> {
+        let mitmdump = mitmdump()?;
+        std::fs::create_dir_all(dir)?;
+        let script = dir.join("handshakes.py");
+        std::fs::write(&script, HANDSHAKE_LOG_ADDON)?;
+        let handshakes = dir.join("handshakes.log");
+        std::fs::write(&handshakes, "")?;
+        let confdir = dir.join("conf");
+        let port = free_port()?;
+        let args = vec![
+            "--quiet".to_string(),
+            "--mode".into(),
+            format!("reverse:{}", upstream.trim_end_matches('/')),
+            "--listen-host".into(),
+            "127.0.0.1".into(),
+            "--listen-port".into(),
+            port.to_string(),
+            "--set".into(),
+            format!("confdir={}", confdir.display()),
+            "-s".into(),
+            script.display().to_string(),
+        ];
+        let log = handshakes.display().to_string();
+        let mut server = Guarded::spawn(
+            &mitmdump,
+            &args,
+            &dir.join("mitmdump.log"),
+            &[("TWOSTAGE_HANDSHAKE_LOG", log.as_str())],
+        )?;
+        // The same port answers plain HTTP too (mitmproxy detects TLS per connection).
+        server.wait_until_up(&format!("http://127.0.0.1:{port}/"), "the HTTPS proxy")?;
+        let ca = confdir.join("mitmproxy-ca-cert.pem");
+        if !ca.is_file() {
+            bail!("mitmproxy did not write its CA to `{}`", ca.display());
+        }
+        Ok(HttpsProxy {
+            _server: server,
+            url: format!("https://localhost:{port}/"),
+            ca,
+            handshakes,
+        })
+    }
+
+    /// How many TLS handshakes with clients succeeded and failed so far. mitmproxy records a
+    /// handshake a moment after the client has gone, so this waits until the record has been
+    /// still for half a second (at most 10 s).
+    pub fn handshakes(&self) -> (usize, usize) {
+        let read = || std::fs::read_to_string(&self.handshakes).unwrap_or_default();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut log = read();
+        loop {
+            std::thread::sleep(Duration::from_millis(500));
+            let now = read();
+            if now == log || Instant::now() > deadline {
+                break;
+            }
+            log = now;
+        }
+        let count = |outcome: &str| log.lines().filter(|l| *l == outcome).count();
+        (count("established"), count("failed"))
+    }
+}
