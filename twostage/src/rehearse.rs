@@ -1,0 +1,472 @@
+//! `rehearse`: the whole lifecycle of the maintainer's own project against local staging and
+//! production indexes, before anything touches TestPyPI, PyPI or the repository. The
+//! committed state (HEAD) is cloned into a scratch folder under `target/` with a scratch bare
+//! origin; there, as a maintainer would, it runs `hooks install`, `release <LEVEL>`,
+//! `git push --follow-tags` (the clone's pre-push hook stages and verifies), `promote
+//! --no-github` and `status`, each timed, and ends with what production serves.
+//!
+//! The maintainer's repository is only read (git2 questions and `git clone --no-local`):
+//! no file, ref, tag, note, hook or configuration there changes. The children get the
+//! sandbox's indexes and placeholder passwords through the `TWOSTAGE_*` overrides and never
+//! the maintainer's tokens. Production mirrors the real PyPI through devpi when PyPI is
+//! reachable, else serves a local seed of build backends. This module does not release
+//! anything itself; it drives the running binary like a maintainer.
+
+use std::collections::HashSet;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+use crate::config::Config;
+use crate::evidence::Note;
+use crate::git::Repo;
+use crate::output;
+use crate::sandbox::{self, Sandbox, Upstream};
+use crate::{index, stage};
+
+pub struct Options {
+    /// The bump level or version, as `release` takes it.
+    pub level: String,
+    pub keep: bool,
+    /// Seed production locally instead of mirroring PyPI (also `TWOSTAGE_REHEARSE_OFFLINE=1`).
+    pub offline: bool,
+}
+
+/// Forces the local seed instead of the PyPI mirror, as `--offline` does.
+pub const OFFLINE_ENV: &str = "TWOSTAGE_REHEARSE_OFFLINE";
+
+/// Credentials the children must never see, whatever the configuration names.
+const SECRET_NAMES: &[&str] = &[
+    "TEST_PYPI_TOKEN",
+    "PYPI_TOKEN",
+    "GITHUB_TOKEN",
+    "GH_TOKEN",
+    "TWINE_USERNAME",
+    "TWINE_PASSWORD",
+    "UV_PUBLISH_TOKEN",
+    "UV_PUBLISH_PASSWORD",
+    "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+    "ACTIONS_ID_TOKEN_REQUEST_URL",
+];
+
+/// Variables that would send the children's git, builds or installs somewhere other than the
+/// scratch clone and the sandbox's indexes.
+const REDIRECTING_NAMES: &[&str] = &[
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_PREFIX",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+    "GIT_COMMON_DIR",
+    "GIT_CONFIG",
+    "GIT_CONFIG_GLOBAL",
+    "GIT_CONFIG_SYSTEM",
+    "GIT_CONFIG_PARAMETERS",
+    "GIT_CONFIG_COUNT",
+    "GIT_NAMESPACE",
+    "UV_INDEX",
+    "UV_INDEX_URL",
+    "UV_DEFAULT_INDEX",
+    "UV_EXTRA_INDEX_URL",
+    "UV_FIND_LINKS",
+    "PIP_INDEX_URL",
+    "PIP_EXTRA_INDEX_URL",
+    "PIP_FIND_LINKS",
+    "PIP_CONFIG_FILE",
+];
+
+pub fn run(repo_dir: &Path, options: &Options) -> Result<()> {
+    let started = Instant::now();
+    let exe = std::env::current_exe().context("cannot find the running twostage binary")?;
+    let user = Repo::discover(repo_dir)?;
+    let head = user.head_commit().map_err(|_| {
+        crate::UsageError(format!(
+            "`{}` has no commit yet: commit your project, then rehearse",
+            user.root().display()
+        ))
+    })?;
+    // git2 ends a work tree's path with a slash; shown and cloned without it.
+    let user_root: PathBuf = user.root().components().collect();
+    let head_short = &head.to_string()[..12];
+    let current_branch = user.current_branch();
+    output::status(
+        "Rehearsing",
+        format!(
+            "`{}` at {head_short}{} on local indexes; the repository, its remote and the real \
+             indexes stay untouched",
+            user_root.display(),
+            current_branch
+                .as_deref()
+                .map(|b| format!(" (`{b}`)"))
+                .unwrap_or_default()
+        ),
+    );
+    let dirty = user.changed_files()?;
+    if !dirty.is_empty() {
+        output::warn(format!(
+            "{} uncommitted {} ({}) {} not part of the rehearsal: it releases the committed \
+             state, {head_short}",
+            dirty.len(),
+            plural(dirty.len(), "change", "changes"),
+            dirty
+                .iter()
+                .take(5)
+                .map(|p| format!("`{p}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            plural(dirty.len(), "is", "are"),
+        ));
+    }
+    // Secrets the maintainer's own configuration names are withheld too; a repository without
+    // a `release.toml` is rehearsed with the defaults.
+    let user_config = Config::load(user.root()).ok();
+
+    let upstream = choose_upstream(options.offline);
+    let name = user_root
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("project")
+        .to_string();
+    let root = sandbox::target_dir()
+        .join("twostage-rehearse")
+        .join(format!("{name}-{}", std::process::id()));
+    // Declared before the sandbox, so it is dropped after the servers have stopped.
+    let _scratch = Scratch {
+        root: root.clone(),
+        keep: options.keep,
+    };
+
+    let mut timings: Vec<(String, f64)> = Vec::new();
+    let mut step = |title: &str, f: &mut dyn FnMut() -> Result<()>| -> Result<()> {
+        eprintln!();
+        output::status("Step", title);
+        let t = Instant::now();
+        let result = f().with_context(|| format!("the rehearsal stopped at: {title}"));
+        timings.push((title.to_string(), t.elapsed().as_secs_f64()));
+        result
+    };
+
+    step("set up the Python tools (once per machine)", &mut || {
+        sandbox::tools().map(|_| ())
+    })?;
+    let initial_branch = current_branch.clone().unwrap_or_else(|| "main".into());
+    let mut made: Option<Sandbox> = None;
+    let servers = match upstream {
+        Upstream::Seed => "start staging (devpi) and production (pypiserver, a local seed) on 127.0.0.1, clone the repository",
+        Upstream::MirrorPypi => "start staging and production (devpi, mirroring PyPI) on 127.0.0.1, clone the repository",
+    };
+    step(servers, &mut || {
+        made = Some(Sandbox::clone_repository(
+            &root,
+            upstream,
+            &user_root,
+            &head.to_string(),
+            "origin",
+            &initial_branch,
+        )?);
+        Ok(())
+    })?;
+    let sandbox = made.context("the sandbox was not made")?;
+    output::status("Staging", format!("`{}`", sandbox.staging.index_url));
+    output::status(
+        "Production",
+        format!(
+            "`{}` ({})",
+            sandbox.production.index_url(),
+            match upstream {
+                Upstream::Seed => "a local seed of build backends: only what the seed holds installs",
+                Upstream::MirrorPypi => "mirroring https://pypi.org/simple/ through devpi",
+            }
+        ),
+    );
+    output::status(
+        "Scratch",
+        format!(
+            "`{}` (origin `{}`)",
+            sandbox.repo.display(),
+            sandbox.origin.display()
+        ),
+    );
+
+    let config = adopt_clone(&sandbox, &initial_branch)?;
+    if config.git.sign {
+        output::note("tags are not signed in the rehearsal: the scratch clone has no keys");
+    }
+    let env = child_env(&sandbox, &exe, [user_config.as_ref(), Some(&config)])?;
+    let remote = config.git.remote.clone();
+    let branch = config.git.branch.clone();
+    let cmd = |program: &Path, args: &[&str]| -> Result<()> {
+        let shown = if program == exe.as_path() {
+            "cargo xtask"
+        } else {
+            "git"
+        };
+        let line = format!("{shown} {}", args.join(" "));
+        output::status("Running", format!("`{line}`"));
+        let status = Command::new(program)
+            .args(args)
+            .current_dir(&sandbox.repo)
+            .env_clear()
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .status()
+            .with_context(|| format!("cannot run `{}`", program.display()))?;
+        if !status.success() {
+            bail!("`{line}` failed ({status})");
+        }
+        Ok(())
+    };
+    let git = PathBuf::from("git");
+    step("cargo xtask hooks install (in the clone)", &mut || {
+        cmd(&exe, &["hooks", "install"])
+    })?;
+    step(
+        &format!(
+            "cargo xtask release {} (bump, changelog, commit, tag; post-tag builds)",
+            options.level
+        ),
+        &mut || cmd(&exe, &["release", &options.level]),
+    )?;
+    let clone = Repo::discover(&sandbox.repo)?;
+    let tag = release_tag(&clone, &config)?;
+    step(
+        &format!("git push --follow-tags {remote} {branch} (pre-push stages and verifies)"),
+        &mut || cmd(&git, &["push", "--follow-tags", &remote, &branch]),
+    )?;
+    step(
+        &format!("cargo xtask promote {tag} --no-github"),
+        &mut || cmd(&exe, &["promote", &tag, "--no-github"]),
+    )?;
+    step("cargo xtask status", &mut || cmd(&exe, &["status"]))?;
+
+    eprintln!();
+    show_production(&sandbox, &clone, &config, &tag)?;
+    eprintln!();
+    for (title, secs) in &timings {
+        eprintln!("{secs:>9.2}s  {title}");
+    }
+    eprintln!("{:>9.2}s  in all", started.elapsed().as_secs_f64());
+    output::status(
+        "Rehearsed",
+        format!(
+            "{tag} went through staging, verification and promotion; `{}` is unchanged",
+            user_root.display()
+        ),
+    );
+    Ok(())
+}
+
+/// The PyPI mirror when PyPI answers, else the local seed, saying which and why.
+fn choose_upstream(offline: bool) -> Upstream {
+    let forced = std::env::var(OFFLINE_ENV).is_ok_and(|v| matches!(v.trim(), "1" | "true"));
+    if offline || forced {
+        output::note(format!(
+            "production serves a local seed of build backends (`--offline`{})",
+            if forced {
+                format!(" through `{OFFLINE_ENV}`")
+            } else {
+                String::new()
+            }
+        ));
+        return Upstream::Seed;
+    }
+    let probe = "https://pypi.org/simple/pip/";
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(8)))
+        .build()
+        .into();
+    match agent.get(probe).call() {
+        Ok(response) if response.status().is_success() => Upstream::MirrorPypi,
+        outcome => {
+            let why = match outcome {
+                Ok(response) => format!("HTTP {}", response.status()),
+                Err(e) => e.to_string(),
+            };
+            output::warn(format!(
+                "PyPI is not reachable (`{probe}`: {why}): production serves a local seed of \
+                 build backends instead, so dependencies beyond them will not install"
+            ));
+            Upstream::Seed
+        }
+    }
+}
+
+/// Makes the clone release the way the maintainer's configuration says: the remote's name,
+/// the release branch at the rehearsed commit, and the defaults when no `release.toml` is
+/// committed (written untracked, so the clone's tree stays clean).
+fn adopt_clone(sandbox: &Sandbox, initial_branch: &str) -> Result<Config> {
+    let config_path = sandbox.repo.join("release.toml");
+    if !config_path.exists() {
+        std::fs::write(
+            &config_path,
+            "# Written by `cargo xtask rehearse`: no release.toml is committed, so the defaults apply.\n",
+        )?;
+        output::note(
+            "no `release.toml` is committed: the rehearsal uses the defaults (`cargo xtask init` writes one)",
+        );
+    }
+    let config = Config::load(&sandbox.repo)?;
+    if config.git.remote != "origin" {
+        sandbox.git(
+            &sandbox.repo,
+            &["remote", "rename", "origin", &config.git.remote],
+        )?;
+    }
+    let branch = &config.git.branch;
+    if branch != initial_branch {
+        output::note(format!(
+            "the rehearsed commit is on `{initial_branch}`: the clone releases it as the release branch `{branch}`"
+        ));
+        sandbox.git(&sandbox.repo, &["checkout", "--quiet", "-B", branch])?;
+        sandbox.git(
+            &sandbox.repo,
+            &[
+                "push",
+                "--quiet",
+                "--force",
+                "--no-verify",
+                "--set-upstream",
+                &config.git.remote,
+                branch,
+            ],
+        )?;
+    }
+    Ok(config)
+}
+
+/// The environment of every command the rehearsal runs: the maintainer's environment without
+/// credentials or redirections, plus the sandbox's indexes, placeholder passwords and HOME,
+/// and this binary for the hooks.
+fn child_env<'a>(
+    sandbox: &Sandbox,
+    exe: &Path,
+    configs: impl IntoIterator<Item = Option<&'a Config>>,
+) -> Result<Vec<(OsString, OsString)>> {
+    let mut secret_names: HashSet<String> = SECRET_NAMES.iter().map(|s| s.to_string()).collect();
+    for config in configs.into_iter().flatten() {
+        secret_names.insert(config.staging.token_env.clone());
+        secret_names.insert(config.production.token_env.clone());
+        secret_names.insert(config.github.token_env.clone());
+    }
+    let secret_values: HashSet<OsString> = std::env::vars_os()
+        .filter(|(k, v)| !v.is_empty() && k.to_str().is_some_and(|k| secret_names.contains(k)))
+        .map(|(_, v)| v)
+        .collect();
+    let mut env: Vec<(OsString, OsString)> = std::env::vars_os()
+        .filter(|(k, v)| {
+            let name = k.to_string_lossy();
+            !secret_names.contains(name.as_ref())
+                && !REDIRECTING_NAMES.contains(&name.as_ref())
+                // The maintainer's own overrides would point at the real indexes.
+                && !(name.starts_with("TWOSTAGE_") && name != "TWOSTAGE_PYTHON")
+                && !secret_values.contains(v)
+        })
+        .collect();
+    let production = sandbox.production.index_url();
+    let overrides: Vec<(String, OsString)> = sandbox
+        .env()?
+        .into_iter()
+        // The project's own build command runs, isolated, with backends from production.
+        .filter(|(k, _)| k != "TWOSTAGE_BUILD_COMMAND")
+        .chain(
+            [
+                ("TWOSTAGE_BIN", exe.as_os_str().to_owned()),
+                ("TWOSTAGE_STAGING_TOKEN_ENV", "TEST_PYPI_TOKEN".into()),
+                ("TWOSTAGE_PRODUCTION_TOKEN_ENV", "PYPI_TOKEN".into()),
+                ("TWOSTAGE_STAGING_TRUSTED_PUBLISHING", "never".into()),
+                ("TWOSTAGE_PRODUCTION_TRUSTED_PUBLISHING", "never".into()),
+                ("TWOSTAGE_GIT_SIGN", "false".into()),
+                ("UV_INDEX_URL", production.clone().into()),
+                ("PIP_INDEX_URL", production.into()),
+            ]
+            .map(|(k, v)| (k.to_string(), v)),
+        )
+        .collect();
+    for (key, value) in overrides {
+        env.retain(|(k, _)| k.to_str() != Some(key.as_str()));
+        env.push((key.into(), value));
+    }
+    Ok(env)
+}
+
+/// The release tag `release` just made on the clone's HEAD.
+fn release_tag(clone: &Repo, config: &Config) -> Result<String> {
+    let head = clone.head_commit()?;
+    let scheme = config.git.tag_scheme();
+    clone
+        .tags()?
+        .into_iter()
+        .find(|(name, oid)| *oid == head && scheme.parse(name).is_ok_and(|t| !t.prod))
+        .map(|(name, _)| name)
+        .context("`release` made no release tag on the clone's HEAD")
+}
+
+/// Prints what production serves of the release, read from the index, beside the hashes the
+/// release note recorded.
+fn show_production(sandbox: &Sandbox, clone: &Repo, config: &Config, tag: &str) -> Result<()> {
+    let release = stage::resolve(clone, config, tag)?;
+    let recorded = Note::read(clone, release.commit, tag)?
+        .map(|n| n.artifacts())
+        .unwrap_or_default();
+    let project = release.project_name(&recorded);
+    let url = sandbox.production.index_url();
+    let served = index::project_files(&index::agent(), &url, &project)?.unwrap_or_default();
+    let mine: Vec<_> = served
+        .iter()
+        .filter(|f| recorded.iter().any(|r| r.filename == f.filename))
+        .collect();
+    output::status("Production", format!("`{url}` serves {project} {tag}:"));
+    if mine.is_empty() {
+        bail!("production serves none of {tag}'s files after the promotion");
+    }
+    for file in mine {
+        let sha = file.sha256.as_deref().unwrap_or("?");
+        let same = recorded
+            .iter()
+            .any(|r| r.filename == file.filename && r.sha256 == sha);
+        println!(
+            "  {}  sha256={sha}{}",
+            file.filename,
+            if same { "" } else { "  (differs from the staged file!)" }
+        );
+    }
+    Ok(())
+}
+
+fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
+    if n == 1 {
+        one
+    } else {
+        many
+    }
+}
+
+/// Removes the scratch folder when the rehearsal ends, on every path, unless `--keep`.
+struct Scratch {
+    root: PathBuf,
+    keep: bool,
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if !self.root.exists() {
+            return;
+        }
+        if self.keep {
+            output::note(format!(
+                "the scratch folder stays at `{}` (its servers are stopped)",
+                self.root.display()
+            ));
+        } else {
+            std::fs::remove_dir_all(&self.root).ok();
+            output::note(format!(
+                "the scratch folder `{}` was removed (`--keep` keeps it)",
+                self.root.display()
+            ));
+        }
+    }
+}
