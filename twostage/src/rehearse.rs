@@ -14,6 +14,7 @@
 
 use std::collections::HashSet;
 use std::ffi::OsString;
+use std::net::{TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -155,22 +156,33 @@ pub fn run(repo_dir: &Path, options: &Options) -> Result<()> {
     })?;
     let initial_branch = current_branch.clone().unwrap_or_else(|| "main".into());
     let mut made: Option<Sandbox> = None;
-    let servers = match upstream {
-        Upstream::Seed => "start staging (devpi) and production (pypiserver, a local seed) on 127.0.0.1, clone the repository",
-        Upstream::MirrorPypi => "start staging and production (devpi, mirroring PyPI) on 127.0.0.1, clone the repository",
-    };
-    step(servers, &mut || {
-        made = Some(Sandbox::clone_repository(
+    let make = |upstream| {
+        Sandbox::clone_repository(
             &root,
             upstream,
             &user_root,
             &head.to_string(),
             "origin",
             &initial_branch,
-        )?);
-        Ok(())
-    })?;
+        )
+    };
+    step(
+        "start staging and production on 127.0.0.1, clone the repository",
+        &mut || {
+            let sandbox = make(upstream)?;
+            made = Some(match sandbox.check_mirror() {
+                Ok(()) => sandbox,
+                Err(e) => {
+                    seed_instead(&format!("{e:#}"));
+                    drop(sandbox);
+                    make(Upstream::Seed)?
+                }
+            });
+            Ok(())
+        },
+    )?;
     let sandbox = made.context("the sandbox was not made")?;
+    let upstream = sandbox.production.upstream();
     output::status("Staging", format!("`{}`", sandbox.staging.index_url));
     output::status(
         "Production",
@@ -178,8 +190,9 @@ pub fn run(repo_dir: &Path, options: &Options) -> Result<()> {
             "`{}` ({})",
             sandbox.production.index_url(),
             match upstream {
-                Upstream::Seed => "a local seed of build backends: only what the seed holds installs",
-                Upstream::MirrorPypi => "mirroring https://pypi.org/simple/ through devpi",
+                Upstream::Seed =>
+                    "pypiserver with a local seed of build backends: only what the seed holds installs",
+                Upstream::MirrorPypi => "devpi, mirroring https://pypi.org/simple/",
             }
         ),
     );
@@ -273,26 +286,31 @@ fn choose_upstream(offline: bool) -> Upstream {
         ));
         return Upstream::Seed;
     }
-    let probe = "https://pypi.org/simple/pip/";
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(8)))
-        .build()
-        .into();
-    match agent.get(probe).call() {
-        Ok(response) if response.status().is_success() => Upstream::MirrorPypi,
-        outcome => {
-            let why = match outcome {
-                Ok(response) => format!("HTTP {}", response.status()),
-                Err(e) => e.to_string(),
-            };
-            output::warn(format!(
-                "PyPI is not reachable (`{probe}`: {why}): production serves a local seed of \
-                 build backends instead, so dependencies beyond them will not install"
-            ));
+    // A quick look first, so an offline machine does not wait for devpi to find out; whether
+    // the mirror really works (certificates included) is asked of devpi once it runs.
+    let reachable = ("pypi.org", 443)
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .map(|addr| TcpStream::connect_timeout(&addr, Duration::from_secs(3)));
+    match reachable {
+        Some(Ok(_)) => Upstream::MirrorPypi,
+        Some(Err(e)) => {
+            seed_instead(&format!("cannot connect to `pypi.org:443`: {e}"));
+            Upstream::Seed
+        }
+        None => {
+            seed_instead("cannot resolve `pypi.org`");
             Upstream::Seed
         }
     }
+}
+
+fn seed_instead(why: &str) {
+    output::warn(format!(
+        "PyPI is not reachable ({why}): production serves a local seed of build backends \
+         instead, so dependencies beyond them will not install"
+    ));
 }
 
 /// Makes the clone release the way the maintainer's configuration says: the remote's name,
@@ -431,7 +449,11 @@ fn show_production(sandbox: &Sandbox, clone: &Repo, config: &Config, tag: &str) 
         println!(
             "  {}  sha256={sha}{}",
             file.filename,
-            if same { "" } else { "  (differs from the staged file!)" }
+            if same {
+                ""
+            } else {
+                "  (differs from the staged file!)"
+            }
         );
     }
     Ok(())

@@ -174,7 +174,12 @@ pub(crate) struct Guarded {
 }
 
 impl Guarded {
-    pub(crate) fn spawn(program: &Path, args: &[String], log: &Path, env: &[(&str, &str)]) -> Result<Guarded> {
+    pub(crate) fn spawn(
+        program: &Path,
+        args: &[String],
+        log: &Path,
+        env: &[(&str, &str)],
+    ) -> Result<Guarded> {
         let log_file = std::fs::File::create(log)?;
         // `read` returns when our end of the pipe closes: on drop, or when we exit or crash.
         let script = r#""$@" & pid=$!; read _ignored; kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; exit 0"#;
@@ -380,6 +385,11 @@ impl Devpi {
         Ok(devpi)
     }
 
+    /// The last lines of the server's log, for an error.
+    pub fn log_tail(&self) -> String {
+        self._server.log_tail()
+    }
+
     fn client(&self, args: &[&str]) -> Result<String> {
         let tools = tools()?;
         run(Command::new(tools.bin("devpi"))
@@ -425,10 +435,7 @@ pub enum Upstream {
 #[derive(Debug)]
 pub enum Production {
     Seeded(PypiServer),
-    Mirror {
-        index: DevpiIndex,
-        username: String,
-    },
+    Mirror { index: DevpiIndex, username: String },
 }
 
 impl Production {
@@ -613,6 +620,29 @@ impl Sandbox {
             production,
             home,
         })
+    }
+
+    /// Whether production's mirror of PyPI works: devpi is asked for a PyPI project it must
+    /// fetch upstream (with the certificates its own environment names, as pip would).
+    pub fn check_mirror(&self) -> Result<()> {
+        if self.production.upstream() != Upstream::MirrorPypi {
+            return Ok(());
+        }
+        let url = format!("{}/root/pypi/+simple/pip/", self.devpi.url);
+        let mut response = crate::index::agent()
+            .get(&url)
+            .header("Accept", "text/html")
+            .call()
+            .with_context(|| format!("cannot read `{url}`"))?;
+        let status = response.status();
+        let body = response.body_mut().read_to_string().unwrap_or_default();
+        if !status.is_success() || !body.contains("pip-") {
+            bail!(
+                "devpi's mirror of PyPI answered HTTP {status} for `{url}`: {}",
+                self.devpi.log_tail()
+            );
+        }
+        Ok(())
     }
 
     /// The environment every command in the sandbox runs with: the local indexes, their

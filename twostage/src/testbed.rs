@@ -58,7 +58,6 @@ pub fn seed_production(dir: &Path, devpi: &Devpi, index: &DevpiIndex) -> Result<
     Ok(())
 }
 
-
 /// The version of `@octokit/openapi` (from the npm registry) whose `api.github.com`
 /// description the GitHub stand-in checks requests against.
 const OCTOKIT_OPENAPI: &str = "@octokit/openapi@23.0.2";
