@@ -56,9 +56,12 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// Every file and folder under `dir`, `.git` included: path, mode and bytes.
-fn tree(dir: &Path) -> BTreeMap<PathBuf, (u32, Vec<u8>)> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, (u32, Vec<u8>)>) {
+/// Every file and folder under a folder: path → (mode, bytes).
+type Tree = BTreeMap<PathBuf, (u32, Vec<u8>)>;
+
+/// Every file and folder under `dir`, `.git` included.
+fn tree(dir: &Path) -> Tree {
+    fn walk(root: &Path, dir: &Path, out: &mut Tree) {
         for entry in std::fs::read_dir(dir).unwrap() {
             let path = entry.unwrap().path();
             let meta = std::fs::symlink_metadata(&path).unwrap();
@@ -78,23 +81,12 @@ fn tree(dir: &Path) -> BTreeMap<PathBuf, (u32, Vec<u8>)> {
 }
 
 /// The repository (work tree and `.git`) and the whole bare origin.
-fn snapshot(
-    s: &Scratch,
-) -> (
-    BTreeMap<PathBuf, (u32, Vec<u8>)>,
-    BTreeMap<PathBuf, (u32, Vec<u8>)>,
-) {
+fn snapshot(s: &Scratch) -> (Tree, Tree) {
     (tree(&s.work), tree(&s.origin))
 }
 
 #[track_caller]
-fn assert_unchanged(
-    s: &Scratch,
-    before: &(
-        BTreeMap<PathBuf, (u32, Vec<u8>)>,
-        BTreeMap<PathBuf, (u32, Vec<u8>)>,
-    ),
-) {
+fn assert_unchanged(s: &Scratch, before: &(Tree, Tree)) {
     let after = snapshot(s);
     for (which, old, new) in [
         ("repository", &before.0, &after.0),

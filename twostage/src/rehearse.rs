@@ -377,11 +377,10 @@ fn child_env<'a>(
     let mut env: Vec<(OsString, OsString)> = std::env::vars_os()
         .filter(|(k, v)| {
             let name = k.to_string_lossy();
-            !secret_names.contains(name.as_ref())
-                && !REDIRECTING_NAMES.contains(&name.as_ref())
-                // The maintainer's own overrides would point at the real indexes.
-                && !(name.starts_with("TWOSTAGE_") && name != "TWOSTAGE_PYTHON")
-                && !secret_values.contains(v)
+            let secret = secret_names.contains(name.as_ref()) || secret_values.contains(v);
+            // The maintainer's own overrides would point at the real indexes.
+            let override_ = name.starts_with("TWOSTAGE_") && name != "TWOSTAGE_PYTHON";
+            !(secret || override_ || REDIRECTING_NAMES.contains(&name.as_ref()))
         })
         .collect();
     let production = sandbox.production.index_url();

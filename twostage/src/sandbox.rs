@@ -334,24 +334,20 @@ impl Devpi {
         Devpi::launch(dir, username, password, false)
     }
 
-    /// A server with devpi's `root/pypi` mirror of https://pypi.org/simple/: an index whose
-    /// bases name `root/pypi` serves PyPI's projects (fetched on demand) beside its own.
-    pub fn start_mirroring(dir: &Path, username: &str, password: &str) -> Result<Devpi> {
+    /// A server that may fetch from the network, for mirror indexes (`create_mirror`).
+    pub fn start_online(dir: &Path, username: &str, password: &str) -> Result<Devpi> {
         Devpi::launch(dir, username, password, true)
     }
 
-    fn launch(dir: &Path, username: &str, password: &str, mirror: bool) -> Result<Devpi> {
+    fn launch(dir: &Path, username: &str, password: &str, online: bool) -> Result<Devpi> {
         let tools = tools()?;
         let serverdir = dir.join("server");
         let root_password = "root-password-for-tests";
-        let mut init = Command::new(tools.bin("devpi-init"));
-        init.arg("--serverdir")
+        run(Command::new(tools.bin("devpi-init"))
+            .arg("--serverdir")
             .arg(&serverdir)
-            .args(["--root-passwd", root_password]);
-        if !mirror {
-            init.arg("--no-root-pypi");
-        }
-        run(&mut init).context("cannot initialise devpi")?;
+            .args(["--no-root-pypi", "--root-passwd", root_password]))
+        .context("cannot initialise devpi")?;
         let port = free_port()?;
         let mut args = vec![
             "--serverdir".to_string(),
@@ -361,7 +357,7 @@ impl Devpi {
             "--port".into(),
             port.to_string(),
         ];
-        if !mirror {
+        if !online {
             args.push("--offline-mode".into());
         }
         let mut server = Guarded::spawn(
@@ -404,7 +400,23 @@ impl Devpi {
         self.create_index_with_bases(name, "")
     }
 
-    /// Creates a non-volatile index that also serves what `bases` (e.g. `root/pypi`) serve.
+    /// Creates a mirror index of `url` (a PEP 503 root such as https://pypi.org/simple/). It
+    /// fetches each project's page on demand and never the whole project list (that list
+    /// alone costs devpi half a minute on a busy machine); the server must run online.
+    pub fn create_mirror(&self, name: &str, url: &str) -> Result<String> {
+        let full = format!("{}/{name}", self.username);
+        self.client(&[
+            "index",
+            "-c",
+            &full,
+            "type=mirror",
+            &format!("mirror_url={url}"),
+            "mirror_no_project_list=True",
+        ])?;
+        Ok(full)
+    }
+
+    /// Creates a non-volatile index that also serves what `bases` (e.g. a mirror) serve.
     pub fn create_index_with_bases(&self, name: &str, bases: &str) -> Result<DevpiIndex> {
         let full = format!("{}/{name}", self.username);
         self.client(&[
@@ -427,7 +439,7 @@ impl Devpi {
 pub enum Upstream {
     /// A `pypiserver` seeded with the tools' backend wheels: no network needed.
     Seed,
-    /// A devpi index whose base is devpi's mirror of the real PyPI.
+    /// A devpi index whose base is a devpi mirror of the real PyPI.
     MirrorPypi,
 }
 
@@ -481,6 +493,9 @@ pub struct Sandbox {
     pub origin: PathBuf,
     pub home: PathBuf,
 }
+
+/// What a mirroring production index mirrors.
+pub const PYPI_SIMPLE: &str = "https://pypi.org/simple/";
 
 /// The local indexes' password: a placeholder, not a secret.
 pub const SANDBOX_TOKEN: &str = "local-sandbox-password";
@@ -598,8 +613,9 @@ impl Sandbox {
                 (devpi, Production::Seeded(production))
             }
             Upstream::MirrorPypi => {
-                let devpi = Devpi::start_mirroring(&root.join("devpi"), "demo", SANDBOX_TOKEN)?;
-                let index = devpi.create_index_with_bases("production", "root/pypi")?;
+                let devpi = Devpi::start_online(&root.join("devpi"), "demo", SANDBOX_TOKEN)?;
+                let mirror = devpi.create_mirror("pypi", PYPI_SIMPLE)?;
+                let index = devpi.create_index_with_bases("production", &mirror)?;
                 let username = devpi.username.clone();
                 (devpi, Production::Mirror { index, username })
             }
@@ -624,11 +640,15 @@ impl Sandbox {
 
     /// Whether production's mirror of PyPI works: devpi is asked for a PyPI project it must
     /// fetch upstream (with the certificates its own environment names, as pip would).
+    /// `packaging` is small to mirror, and most build backends need it anyway.
     pub fn check_mirror(&self) -> Result<()> {
         if self.production.upstream() != Upstream::MirrorPypi {
             return Ok(());
         }
-        let url = format!("{}/root/pypi/+simple/pip/", self.devpi.url);
+        let url = format!(
+            "{}/{}/pypi/+simple/packaging/",
+            self.devpi.url, self.devpi.username
+        );
         let mut response = crate::index::agent()
             .get(&url)
             .header("Accept", "text/html")
@@ -636,7 +656,7 @@ impl Sandbox {
             .with_context(|| format!("cannot read `{url}`"))?;
         let status = response.status();
         let body = response.body_mut().read_to_string().unwrap_or_default();
-        if !status.is_success() || !body.contains("pip-") {
+        if !status.is_success() || !body.contains("packaging-") {
             bail!(
                 "devpi's mirror of PyPI answered HTTP {status} for `{url}`: {}",
                 self.devpi.log_tail()
