@@ -370,19 +370,7 @@ fn child_env<'a>(
         secret_names.insert(config.production.token_env.clone());
         secret_names.insert(config.github.token_env.clone());
     }
-    let secret_values: HashSet<OsString> = std::env::vars_os()
-        .filter(|(k, v)| !v.is_empty() && k.to_str().is_some_and(|k| secret_names.contains(k)))
-        .map(|(_, v)| v)
-        .collect();
-    let mut env: Vec<(OsString, OsString)> = std::env::vars_os()
-        .filter(|(k, v)| {
-            let name = k.to_string_lossy();
-            let secret = secret_names.contains(name.as_ref()) || secret_values.contains(v);
-            // The maintainer's own overrides would point at the real indexes.
-            let override_ = name.starts_with("TWOSTAGE_") && name != "TWOSTAGE_PYTHON";
-            !(secret || override_ || REDIRECTING_NAMES.contains(&name.as_ref()))
-        })
-        .collect();
+    let mut env = inherited(std::env::vars_os().collect(), &secret_names);
     let production = sandbox.production.index_url();
     let overrides: Vec<(String, OsString)> = sandbox
         .env()?
@@ -408,6 +396,29 @@ fn child_env<'a>(
         env.push((key.into(), value));
     }
     Ok(env)
+}
+
+/// The maintainer's variables the children may keep: no credential (by name, or by value
+/// equal to one), no `TWOSTAGE_*` override but `TWOSTAGE_PYTHON`, nothing that redirects git
+/// or the installers.
+fn inherited(
+    vars: Vec<(OsString, OsString)>,
+    secret_names: &HashSet<String>,
+) -> Vec<(OsString, OsString)> {
+    let secret_values: HashSet<OsString> = vars
+        .iter()
+        .filter(|(k, v)| !v.is_empty() && k.to_str().is_some_and(|k| secret_names.contains(k)))
+        .map(|(_, v)| v.clone())
+        .collect();
+    vars.into_iter()
+        .filter(|(k, v)| {
+            let name = k.to_string_lossy();
+            let secret = secret_names.contains(name.as_ref()) || secret_values.contains(v);
+            // The maintainer's own overrides would point at the real indexes.
+            let override_ = name.starts_with("TWOSTAGE_") && name != "TWOSTAGE_PYTHON";
+            !(secret || override_ || REDIRECTING_NAMES.contains(&name.as_ref()))
+        })
+        .collect()
 }
 
 /// The release tag `release` just made on the clone's HEAD.
@@ -489,5 +500,50 @@ impl Drop for Scratch {
                 self.root.display()
             ));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(env: &[(OsString, OsString)]) -> Vec<String> {
+        env.iter()
+            .map(|(k, _)| k.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn credentials_overrides_and_redirections_are_not_inherited() {
+        let vars = [
+            ("PATH", "/usr/bin"),
+            ("PYPI_TOKEN", "pypi-real"),
+            ("MY_PYPI_TOKEN", "pypi-mine"),
+            ("COPY_OF_IT", "pypi-mine"),
+            ("EMPTY_TOKEN", ""),
+            ("UNRELATED_EMPTY", ""),
+            (
+                "TWOSTAGE_PRODUCTION_UPLOAD_URL",
+                "https://upload.pypi.org/legacy/",
+            ),
+            ("TWOSTAGE_PYTHON", "python3.12"),
+            ("PIP_INDEX_URL", "https://mirror.example/simple/"),
+            ("GIT_DIR", "/elsewhere/.git"),
+            ("SSL_CERT_FILE", "/etc/ssl/certs/ca.pem"),
+        ]
+        .map(|(k, v)| (OsString::from(k), OsString::from(v)))
+        .to_vec();
+        let secret_names: HashSet<String> = ["PYPI_TOKEN", "MY_PYPI_TOKEN", "EMPTY_TOKEN"]
+            .map(String::from)
+            .into();
+        assert_eq!(
+            names(&inherited(vars, &secret_names)),
+            [
+                "PATH",
+                "UNRELATED_EMPTY",
+                "TWOSTAGE_PYTHON",
+                "SSL_CERT_FILE"
+            ]
+        );
     }
 }
