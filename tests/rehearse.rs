@@ -238,3 +238,39 @@ fn a_folder_outside_any_repository_is_a_usage_error() {
         run.stderr
     );
 }
+
+#[test]
+fn a_project_without_release_toml_on_another_branch_is_rehearsed_with_the_defaults() {
+    let s = project("rehearse-defaults");
+    s.git(&["checkout", "--quiet", "-b", "feature"]);
+    s.git(&["rm", "--quiet", "release.toml"]);
+    s.write(
+        "pyproject.toml",
+        "[build-system]\nrequires = [\"flit_core >=3.2,<5\"]\nbuild-backend = \"flit_core.buildapi\"\n\n\
+         [project]\nname = \"ts-rehearse\"\nversion = \"1.4.2\"\ndescription = \"A fixture\"\n",
+    );
+    s.git(&[
+        "commit",
+        "--quiet",
+        "-am",
+        "No release.toml, a static version",
+    ]);
+    let before = snapshot(&s);
+
+    let (run, kept) = rehearse(&s);
+    let run = run.success();
+    run.stderr_has("no `release.toml` is committed")
+        .stderr_has("the clone releases it as the release branch `main`");
+    let served = production_files(&kept);
+    assert_eq!(
+        served.keys().map(String::as_str).collect::<Vec<_>>(),
+        [
+            "ts_rehearse-1.4.3-py2.py3-none-any.whl",
+            "ts_rehearse-1.4.3.tar.gz"
+        ],
+        "{}",
+        run.stderr
+    );
+    assert_unchanged(&s, &before);
+    std::fs::remove_dir_all(&kept).unwrap();
+}

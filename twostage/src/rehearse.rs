@@ -80,6 +80,19 @@ const REDIRECTING_NAMES: &[&str] = &[
     "PIP_CONFIG_FILE",
 ];
 
+/// What cargo sets for the program it runs (https://doc.rust-lang.org/cargo/reference/environment-variables.html#environment-variables-cargo-sets-for-crates):
+/// inherited by a build that runs cargo itself (maturin), they would make it rebuild.
+const CARGO_RUN_NAMES: &[&str] = &[
+    "CARGO",
+    "CARGO_MANIFEST_DIR",
+    "CARGO_MANIFEST_PATH",
+    "CARGO_CRATE_NAME",
+    "CARGO_BIN_NAME",
+    "CARGO_PRIMARY_PACKAGE",
+    "CARGO_TARGET_TMPDIR",
+    "CARGO_RUSTC_CURRENT_DIR",
+];
+
 pub fn run(repo_dir: &Path, options: &Options) -> Result<()> {
     let started = Instant::now();
     let exe = std::env::current_exe().context("cannot find the running twostage binary")?;
@@ -400,7 +413,7 @@ fn child_env<'a>(
 
 /// The maintainer's variables the children may keep: no credential (by name, or by value
 /// equal to one), no `TWOSTAGE_*` override but `TWOSTAGE_PYTHON`, nothing that redirects git
-/// or the installers.
+/// or the installers, nothing cargo set for this run.
 fn inherited(
     vars: Vec<(OsString, OsString)>,
     secret_names: &HashSet<String>,
@@ -416,7 +429,10 @@ fn inherited(
             let secret = secret_names.contains(name.as_ref()) || secret_values.contains(v);
             // The maintainer's own overrides would point at the real indexes.
             let override_ = name.starts_with("TWOSTAGE_") && name != "TWOSTAGE_PYTHON";
-            !(secret || override_ || REDIRECTING_NAMES.contains(&name.as_ref()))
+            // What cargo set for `cargo xtask rehearse` itself is not the children's.
+            let cargo_run =
+                CARGO_RUN_NAMES.contains(&name.as_ref()) || name.starts_with("CARGO_PKG_");
+            !(secret || override_ || cargo_run || REDIRECTING_NAMES.contains(&name.as_ref()))
         })
         .collect()
 }
@@ -530,6 +546,9 @@ mod tests {
             ("PIP_INDEX_URL", "https://mirror.example/simple/"),
             ("GIT_DIR", "/elsewhere/.git"),
             ("SSL_CERT_FILE", "/etc/ssl/certs/ca.pem"),
+            ("CARGO_MANIFEST_DIR", "/work/xtask"),
+            ("CARGO_PKG_NAME", "xtask"),
+            ("CARGO_HOME", "/home/me/.cargo"),
         ]
         .map(|(k, v)| (OsString::from(k), OsString::from(v)))
         .to_vec();
@@ -542,7 +561,8 @@ mod tests {
                 "PATH",
                 "UNRELATED_EMPTY",
                 "TWOSTAGE_PYTHON",
-                "SSL_CERT_FILE"
+                "SSL_CERT_FILE",
+                "CARGO_HOME"
             ]
         );
     }
