@@ -13,6 +13,18 @@ use std::process::Command;
 
 use common::*;
 
+/// `target/` of the binary under test, where it keeps its scratch folders.
+fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => Path::new(env!("CARGO_BIN_EXE_twostage"))
+            .ancestors()
+            .find(|a| a.file_name().is_some_and(|n| n == "target"))
+            .unwrap()
+            .to_path_buf(),
+    }
+}
+
 /// The fixture project, a folder beside the tests.
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/rehearse")
@@ -256,8 +268,20 @@ fn a_project_without_release_toml_on_another_branch_is_rehearsed_with_the_defaul
         "No release.toml, a static version",
     ]);
     let before = snapshot(&s);
+    // An earlier rehearsal, interrupted (its process is gone), and one kept with `--keep`.
+    let scratches = target_dir().join("twostage-rehearse");
+    let (stale, kept_earlier) = (
+        scratches.join("old-999999999"),
+        scratches.join("old-999999998"),
+    );
+    std::fs::create_dir_all(&stale).unwrap();
+    std::fs::create_dir_all(&kept_earlier).unwrap();
+    std::fs::write(kept_earlier.join(".kept"), "").unwrap();
 
     let (run, kept) = rehearse(&s);
+    assert!(!stale.exists(), "an interrupted rehearsal's folder stays");
+    assert!(kept_earlier.exists(), "a kept folder was removed");
+    std::fs::remove_dir_all(&kept_earlier).unwrap();
     let run = run.success();
     run.stderr_has("no `release.toml` is committed")
         .stderr_has("the clone releases it as the release branch `main`");

@@ -145,9 +145,9 @@ pub fn run(repo_dir: &Path, options: &Options) -> Result<()> {
         .and_then(|n| n.to_str())
         .unwrap_or("project")
         .to_string();
-    let root = sandbox::target_dir()
-        .join("twostage-rehearse")
-        .join(format!("{name}-{}", std::process::id()));
+    let scratches = sandbox::target_dir().join("twostage-rehearse");
+    remove_stale(&scratches);
+    let root = scratches.join(format!("{name}-{}", std::process::id()));
     // Declared before the sandbox, so it is dropped after the servers have stopped.
     let _scratch = Scratch {
         root: root.clone(),
@@ -493,6 +493,35 @@ fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
     }
 }
 
+/// Marks a scratch folder kept with `--keep`, so a later rehearsal leaves it alone.
+const KEPT_MARKER: &str = ".kept";
+
+/// Removes the scratch folders (`<name>-<pid>`) of earlier rehearsals that could not clean
+/// up (an interrupt ends the process before `Scratch` is dropped), unless kept or their
+/// process still runs.
+fn remove_stale(parent: &Path) {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for path in entries.flatten().map(|e| e.path()) {
+        let Some(pid) = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.rsplit('-').next())
+            .and_then(|p| p.parse::<libc::pid_t>().ok())
+            .filter(|p| *p > 0)
+        else {
+            continue;
+        };
+        // SAFETY: signal 0 only asks whether the process exists; nothing is sent.
+        let running = unsafe { libc::kill(pid, 0) } == 0
+            || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+        if !running && !path.join(KEPT_MARKER).exists() {
+            std::fs::remove_dir_all(&path).ok();
+        }
+    }
+}
+
 /// Removes the scratch folder when the rehearsal ends, on every path, unless `--keep`.
 struct Scratch {
     root: PathBuf,
@@ -505,6 +534,7 @@ impl Drop for Scratch {
             return;
         }
         if self.keep {
+            std::fs::write(self.root.join(KEPT_MARKER), "").ok();
             output::note(format!(
                 "the scratch folder stays at `{}` (its servers are stopped)",
                 self.root.display()
