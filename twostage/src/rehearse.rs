@@ -196,7 +196,10 @@ pub fn run(repo_dir: &Path, options: &Options) -> Result<()> {
     )?;
     let sandbox = made.context("the sandbox was not made")?;
     let upstream = sandbox.production.upstream();
-    output::status("Staging", format!("`{}`", sandbox.staging.index_url));
+    output::status(
+        "Staging",
+        format!("`{}` (devpi)", sandbox.staging.index_url),
+    );
     output::status(
         "Production",
         format!(
@@ -278,7 +281,7 @@ pub fn run(repo_dir: &Path, options: &Options) -> Result<()> {
     output::status(
         "Rehearsed",
         format!(
-            "{tag} went through staging, verification and promotion; `{}` is unchanged",
+            "{tag} went through staging, verification and promotion; `{}` was only read",
             user_root.display()
         ),
     );
