@@ -126,6 +126,27 @@ enum Command {
         #[arg(long, requires = "ci")]
         native: bool,
     },
+    /// Rehearse the whole lifecycle of this project on local indexes: release, stage, verify,
+    /// promote and status in a throwaway clone.
+    ///
+    /// The committed state (HEAD) is cloned under `target/twostage-rehearse/` with a scratch
+    /// bare origin and its own hooks; staging (devpi) and production (devpi mirroring PyPI
+    /// when it is reachable, else pypiserver with a local seed of build backends) run on
+    /// 127.0.0.1 and stop when it ends. Your repository, its remote, tags, notes and hooks,
+    /// TestPyPI and PyPI stay untouched, and your tokens are withheld from everything it runs.
+    /// Uncommitted changes are not part of the rehearsal.
+    Rehearse {
+        /// `major`, `minor`, `patch`, `rc`, `beta`, `alpha`, or an explicit version.
+        #[arg(value_name = "LEVEL|VERSION", default_value = "patch", value_parser = parse_level)]
+        level: String,
+        /// Keep the scratch folder (clone, origin, index data and logs) afterwards.
+        #[arg(long)]
+        keep: bool,
+        /// Do not mirror PyPI: production serves only a local seed of build backends (also
+        /// `TWOSTAGE_REHEARSE_OFFLINE=1`).
+        #[arg(long)]
+        offline: bool,
+    },
     /// The whole lifecycle of the sample package against local registries.
     Demo {
         /// Keep the scratch repository afterwards.
@@ -172,6 +193,11 @@ fn parse_bump(text: &str) -> Result<Bump, String> {
     text.parse::<Bump>().map_err(|e| format!("{e:#}"))
 }
 
+/// A bump level checked like `release`'s, kept as written to pass on to `release`.
+fn parse_level(text: &str) -> Result<String, String> {
+    parse_bump(text).map(|_| text.to_string())
+}
+
 pub fn main() -> ExitCode {
     crate::cargo_env::forget();
     crate::hooks::fire_hooks_with_this_binary();
@@ -206,6 +232,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             })
         }
         Command::Demo { keep } => return crate::demo::run(&crate::demo::Options { keep }),
+        Command::Rehearse {
+            level,
+            keep,
+            offline,
+        } => {
+            let dir = match cli.repo {
+                Some(dir) => dir,
+                None => std::env::current_dir()?,
+            };
+            let options = crate::rehearse::Options {
+                level,
+                keep,
+                offline,
+            };
+            return crate::rehearse::run(&dir, &options);
+        }
         Command::Init {
             dir,
             git,
@@ -288,7 +330,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             HookCall::PostTag { tag } => crate::hooks::post_tag(&repo, &config, &tag),
         },
-        Command::Bench { .. } | Command::Demo { .. } | Command::Init { .. } => {
+        Command::Bench { .. }
+        | Command::Demo { .. }
+        | Command::Init { .. }
+        | Command::Rehearse { .. } => {
             unreachable!("handled above")
         }
     }

@@ -13,7 +13,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::index;
 use crate::output;
-use crate::testbed::{self, Sandbox};
+use crate::sandbox::{self, Sandbox};
 
 pub struct Options {
     pub keep: bool,
@@ -22,7 +22,7 @@ pub struct Options {
 pub fn run(options: &Options) -> Result<()> {
     let started = Instant::now();
     let exe = std::env::current_exe()?;
-    let root = testbed::target_dir().join("twostage-demo");
+    let root = sandbox::target_dir().join("twostage-demo");
     let mut timings: Vec<(String, f64)> = Vec::new();
     let mut step = |name: &str, f: &mut dyn FnMut() -> Result<()>| -> Result<()> {
         eprintln!();
@@ -35,12 +35,12 @@ pub fn run(options: &Options) -> Result<()> {
 
     let mut sandbox: Option<Sandbox> = None;
     step("set up the Python tools (once per machine)", &mut || {
-        testbed::tools().map(|_| ())
+        sandbox::tools().map(|_| ())
     })?;
     step(
         "start staging (devpi) and production (pypiserver) on 127.0.0.1",
         &mut || {
-            sandbox = Some(Sandbox::create(&root, &testbed::sample_project())?);
+            sandbox = Some(Sandbox::create(&root, &sandbox::sample_project())?);
             Ok(())
         },
     )?;

@@ -1,0 +1,300 @@
+//! `rehearse` end to end: a fixture project (flit, with a smoke test) committed in a scratch
+//! repository with its own bare origin is rehearsed with the real binary against the local
+//! seed (never the network). What production serves is read from the kept sandbox's package
+//! folder and hashed here; the repository and its origin are compared byte for byte, `.git`
+//! included, before and after.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+
+/// `target/` of the binary under test, where it keeps its scratch folders.
+fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => Path::new(env!("CARGO_BIN_EXE_twostage"))
+            .ancestors()
+            .find(|a| a.file_name().is_some_and(|n| n == "target"))
+            .unwrap()
+            .to_path_buf(),
+    }
+}
+
+/// The fixture project, a folder beside the tests.
+fn fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/rehearse")
+}
+
+/// A scratch repository holding the fixture, committed and pushed, with an earlier release
+/// tag, a release note and a hook of the maintainer's own, so there is something to disturb.
+fn project(name: &str) -> Scratch {
+    let s = Scratch::new(name);
+    copy_dir(&fixture(), &s.work);
+    s.commit_all("Import the fixture project");
+    s.git(&["tag", "-a", "v1.4.2", "-m", "Release v1.4.2"]);
+    s.git(&[
+        "notes",
+        "--ref",
+        "refs/notes/release",
+        "add",
+        "-m",
+        "an earlier release's note",
+        "v1.4.2",
+    ]);
+    s.git(&["push", "--quiet", "origin", "v1.4.2", "refs/notes/release"]);
+    s.write("README.md", "A change after 1.4.2.\n");
+    s.commit_all("A change after 1.4.2");
+    let hook = s.work.join(".git/hooks/pre-push");
+    std::fs::write(&hook, "#!/bin/sh\nexit 0\n").unwrap();
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    s
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// Every file and folder under a folder: path → (mode, bytes).
+type Tree = BTreeMap<PathBuf, (u32, Vec<u8>)>;
+
+/// Every file and folder under `dir`, `.git` included.
+fn tree(dir: &Path) -> Tree {
+    fn walk(root: &Path, dir: &Path, out: &mut Tree) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            let relative = path.strip_prefix(root).unwrap().to_path_buf();
+            let mode = meta.permissions().mode();
+            if meta.is_dir() {
+                out.insert(relative, (mode, Vec::new()));
+                walk(root, &path, out);
+            } else {
+                out.insert(relative, (mode, std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+/// The repository (work tree and `.git`) and the whole bare origin.
+fn snapshot(s: &Scratch) -> (Tree, Tree) {
+    (tree(&s.work), tree(&s.origin))
+}
+
+#[track_caller]
+fn assert_unchanged(s: &Scratch, before: &(Tree, Tree)) {
+    let after = snapshot(s);
+    for (which, old, new) in [
+        ("repository", &before.0, &after.0),
+        ("origin", &before.1, &after.1),
+    ] {
+        let changed: Vec<_> = old
+            .keys()
+            .chain(new.keys())
+            .filter(|k| old.get(*k) != new.get(*k))
+            .collect();
+        assert!(changed.is_empty(), "the {which} changed: {changed:?}");
+    }
+}
+
+/// Runs `rehearse --keep` with the local seed and a token of the maintainer's own in the
+/// environment; returns the run and the kept scratch folder.
+fn rehearse(s: &Scratch) -> (Run, PathBuf) {
+    let out = s
+        .command(env!("CARGO_BIN_EXE_twostage"))
+        .args(["rehearse", "--keep"])
+        .env("TWOSTAGE_REHEARSE_OFFLINE", "1")
+        // The maintainer's real tokens, under the configured and the usual names.
+        .env("TS_REHEARSE_PRODUCTION_TOKEN", SENTINEL)
+        .env("TS_REHEARSE_STAGING_TOKEN", SENTINEL)
+        .env("PYPI_TOKEN", SENTINEL)
+        .env("TWINE_PASSWORD", SENTINEL)
+        .output()
+        .unwrap();
+    let run = Run::from(out);
+    let kept = run
+        .stderr
+        .split("the scratch folder stays at `")
+        .nth(1)
+        .and_then(|rest| rest.split('`').next())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| panic!("no kept scratch folder:\n{}", run.stderr));
+    (run, kept)
+}
+
+/// The fixture's files in the kept production pypiserver's package folder, with their sha256.
+fn production_files(kept: &Path) -> BTreeMap<String, String> {
+    let packages = kept.join("pypiserver/packages");
+    std::fs::read_dir(&packages)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("ts_rehearse")
+        })
+        .map(|p| {
+            let out = Command::new("sha256sum").arg(&p).output().unwrap();
+            let sum = String::from_utf8_lossy(&out.stdout)
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .to_string();
+            (p.file_name().unwrap().to_string_lossy().into_owned(), sum)
+        })
+        .collect()
+}
+
+#[test]
+fn rehearsal_promotes_to_local_production_and_leaves_the_repository_byte_identical() {
+    let s = project("rehearse-ok");
+    // Uncommitted work is not part of the rehearsal, and stays as it is.
+    s.write("CHANGELOG.md", "# Changelog\n\nwork in progress\n");
+    s.write("notes.txt", "untracked\n");
+    let before = snapshot(&s);
+
+    let (run, kept) = rehearse(&s);
+    let run = run.success();
+    run.stderr_has("1 uncommitted change (`CHANGELOG.md`) is not part of the rehearsal")
+        .stderr_has("production serves a local seed");
+
+    let served = production_files(&kept);
+    let names: Vec<&str> = served.keys().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        [
+            "ts_rehearse-1.4.3-py2.py3-none-any.whl",
+            "ts_rehearse-1.4.3.tar.gz"
+        ],
+        "{}",
+        run.stderr
+    );
+    for (name, sha256) in &served {
+        assert!(
+            run.stdout.contains(&format!("{name}  sha256={sha256}")),
+            "the summary does not show what production stores:\n{}",
+            run.stdout
+        );
+    }
+    // The clone (named like the repository's folder) released the committed changelog, not
+    // the work in progress.
+    let changelog = std::fs::read_to_string(kept.join("work/CHANGELOG.md")).unwrap();
+    assert!(
+        changelog.contains("## [1.4.3]") && !changelog.contains("work in progress"),
+        "{changelog}"
+    );
+    assert_unchanged(&s, &before);
+    std::fs::remove_dir_all(&kept).unwrap();
+}
+
+#[test]
+fn a_failing_smoke_test_stops_the_rehearsal_before_production() {
+    let s = project("rehearse-fail");
+    s.write(
+        "tests/smoke.py",
+        "raise SystemExit(\"the smoke test fails on purpose\")\n",
+    );
+    s.commit_all("Break the smoke test");
+    let before = snapshot(&s);
+
+    let (run, kept) = rehearse(&s);
+    let run = run.failure(1);
+    run.stderr_has("the smoke test fails on purpose")
+        .stderr_has("the rehearsal stopped at: git push --follow-tags origin main");
+    assert!(
+        production_files(&kept).is_empty(),
+        "production got files: {:?}",
+        production_files(&kept)
+    );
+    assert_unchanged(&s, &before);
+    std::fs::remove_dir_all(&kept).unwrap();
+}
+
+#[test]
+fn a_folder_outside_any_repository_is_a_usage_error() {
+    let s = Scratch::new("rehearse-norepo");
+    // Outside the scratch root, which lies inside this workspace's own repository.
+    let outside = std::env::temp_dir().join(format!("twostage-norepo-{}", std::process::id()));
+    std::fs::create_dir_all(&outside).unwrap();
+    let run = Run::from(
+        s.command(env!("CARGO_BIN_EXE_twostage"))
+            .args(["rehearse", "--repo"])
+            .arg(&outside)
+            .env("TWOSTAGE_REHEARSE_OFFLINE", "1")
+            .output()
+            .unwrap(),
+    );
+    std::fs::remove_dir_all(&outside).unwrap();
+    let run = run.failure(2);
+    run.stderr_has("is not inside a git repository");
+    assert!(
+        !run.stderr.contains("Step"),
+        "nothing was started: {}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_project_without_release_toml_on_another_branch_is_rehearsed_with_the_defaults() {
+    let s = project("rehearse-defaults");
+    s.git(&["checkout", "--quiet", "-b", "feature"]);
+    s.git(&["rm", "--quiet", "release.toml"]);
+    s.write(
+        "pyproject.toml",
+        "[build-system]\nrequires = [\"flit_core >=3.2,<5\"]\nbuild-backend = \"flit_core.buildapi\"\n\n\
+         [project]\nname = \"ts-rehearse\"\nversion = \"1.4.2\"\ndescription = \"A fixture\"\n",
+    );
+    s.git(&[
+        "commit",
+        "--quiet",
+        "-am",
+        "No release.toml, a static version",
+    ]);
+    let before = snapshot(&s);
+    // An earlier rehearsal, interrupted (its process is gone), and one kept with `--keep`.
+    let scratches = target_dir().join("twostage-rehearse");
+    let (stale, kept_earlier) = (
+        scratches.join("old-999999999"),
+        scratches.join("old-999999998"),
+    );
+    std::fs::create_dir_all(&stale).unwrap();
+    std::fs::create_dir_all(&kept_earlier).unwrap();
+    std::fs::write(kept_earlier.join(".kept"), "").unwrap();
+
+    let (run, kept) = rehearse(&s);
+    assert!(!stale.exists(), "an interrupted rehearsal's folder stays");
+    assert!(kept_earlier.exists(), "a kept folder was removed");
+    std::fs::remove_dir_all(&kept_earlier).unwrap();
+    let run = run.success();
+    run.stderr_has("no `release.toml` is committed")
+        .stderr_has("the clone releases it as the release branch `main`");
+    let served = production_files(&kept);
+    assert_eq!(
+        served.keys().map(String::as_str).collect::<Vec<_>>(),
+        [
+            "ts_rehearse-1.4.3-py2.py3-none-any.whl",
+            "ts_rehearse-1.4.3.tar.gz"
+        ],
+        "{}",
+        run.stderr
+    );
+    assert_unchanged(&s, &before);
+    std::fs::remove_dir_all(&kept).unwrap();
+}

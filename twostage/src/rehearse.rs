@@ -1,0 +1,602 @@
+//! `rehearse`: the whole lifecycle of the maintainer's own project against local staging and
+//! production indexes, before anything touches TestPyPI, PyPI or the repository. The
+//! committed state (HEAD) is cloned into a scratch folder under `target/` with a scratch bare
+//! origin; there, as a maintainer would, it runs `hooks install`, `release <LEVEL>`,
+//! `git push --follow-tags` (the clone's pre-push hook stages and verifies), `promote
+//! --no-github` and `status`, each timed, and ends with what production serves.
+//!
+//! The maintainer's repository is only read (git2 questions and `git clone --no-local`):
+//! no file, ref, tag, note, hook or configuration there changes. The children get the
+//! sandbox's indexes and placeholder passwords through the `TWOSTAGE_*` overrides and never
+//! the maintainer's tokens. Production mirrors the real PyPI through devpi when PyPI is
+//! reachable, else serves a local seed of build backends. This module does not release
+//! anything itself; it drives the running binary like a maintainer.
+
+use std::collections::HashSet;
+use std::ffi::OsString;
+use std::net::{TcpStream, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+use crate::config::Config;
+use crate::evidence::Note;
+use crate::git::Repo;
+use crate::output;
+use crate::sandbox::{self, Sandbox, Upstream};
+use crate::{index, stage};
+
+pub struct Options {
+    /// The bump level or version, as `release` takes it.
+    pub level: String,
+    pub keep: bool,
+    /// Seed production locally instead of mirroring PyPI (also `TWOSTAGE_REHEARSE_OFFLINE=1`).
+    pub offline: bool,
+}
+
+/// Forces the local seed instead of the PyPI mirror, as `--offline` does.
+pub const OFFLINE_ENV: &str = "TWOSTAGE_REHEARSE_OFFLINE";
+
+/// Credentials the children must never see, whatever the configuration names.
+const SECRET_NAMES: &[&str] = &[
+    "TEST_PYPI_TOKEN",
+    "PYPI_TOKEN",
+    "GITHUB_TOKEN",
+    "GH_TOKEN",
+    "TWINE_USERNAME",
+    "TWINE_PASSWORD",
+    "UV_PUBLISH_TOKEN",
+    "UV_PUBLISH_PASSWORD",
+    "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+    "ACTIONS_ID_TOKEN_REQUEST_URL",
+];
+
+/// Variables that would send the children's git, builds or installs somewhere other than the
+/// scratch clone and the sandbox's indexes.
+const REDIRECTING_NAMES: &[&str] = &[
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_PREFIX",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+    "GIT_COMMON_DIR",
+    "GIT_CONFIG",
+    "GIT_CONFIG_GLOBAL",
+    "GIT_CONFIG_SYSTEM",
+    "GIT_CONFIG_PARAMETERS",
+    "GIT_CONFIG_COUNT",
+    "GIT_NAMESPACE",
+    "UV_INDEX",
+    "UV_INDEX_URL",
+    "UV_DEFAULT_INDEX",
+    "UV_EXTRA_INDEX_URL",
+    "UV_FIND_LINKS",
+    "PIP_INDEX_URL",
+    "PIP_EXTRA_INDEX_URL",
+    "PIP_FIND_LINKS",
+    "PIP_CONFIG_FILE",
+];
+
+/// What cargo sets for the program it runs (https://doc.rust-lang.org/cargo/reference/environment-variables.html#environment-variables-cargo-sets-for-crates):
+/// inherited by a build that runs cargo itself (maturin), they would make it rebuild.
+const CARGO_RUN_NAMES: &[&str] = &[
+    "CARGO",
+    "CARGO_MANIFEST_DIR",
+    "CARGO_MANIFEST_PATH",
+    "CARGO_CRATE_NAME",
+    "CARGO_BIN_NAME",
+    "CARGO_PRIMARY_PACKAGE",
+    "CARGO_TARGET_TMPDIR",
+    "CARGO_RUSTC_CURRENT_DIR",
+];
+
+pub fn run(repo_dir: &Path, options: &Options) -> Result<()> {
+    let started = Instant::now();
+    let exe = std::env::current_exe().context("cannot find the running twostage binary")?;
+    let user = Repo::discover(repo_dir)?;
+    let head = user.head_commit().map_err(|_| {
+        crate::UsageError(format!(
+            "`{}` has no commit yet: commit your project, then rehearse",
+            user.root().display()
+        ))
+    })?;
+    // git2 ends a work tree's path with a slash; shown and cloned without it.
+    let user_root: PathBuf = user.root().components().collect();
+    let head_short = &head.to_string()[..12];
+    let current_branch = user.current_branch();
+    output::status(
+        "Rehearsing",
+        format!(
+            "`{}` at {head_short}{} on local indexes; the repository, its remote and the real \
+             indexes stay untouched",
+            user_root.display(),
+            current_branch
+                .as_deref()
+                .map(|b| format!(" (`{b}`)"))
+                .unwrap_or_default()
+        ),
+    );
+    let dirty = user.changed_files()?;
+    if !dirty.is_empty() {
+        output::warn(format!(
+            "{} uncommitted {} ({}) {} not part of the rehearsal: it releases the committed \
+             state, {head_short}",
+            dirty.len(),
+            plural(dirty.len(), "change", "changes"),
+            dirty
+                .iter()
+                .take(5)
+                .map(|p| format!("`{p}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            plural(dirty.len(), "is", "are"),
+        ));
+    }
+    // Secrets the maintainer's own configuration names are withheld too; a repository without
+    // a `release.toml` is rehearsed with the defaults.
+    let user_config = Config::load(user.root()).ok();
+
+    let upstream = choose_upstream(options.offline);
+    let name = user_root
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("project")
+        .to_string();
+    let scratches = sandbox::target_dir().join("twostage-rehearse");
+    remove_stale(&scratches);
+    let root = scratches.join(format!("{name}-{}", std::process::id()));
+    // Declared before the sandbox, so it is dropped after the servers have stopped.
+    let _scratch = Scratch {
+        root: root.clone(),
+        keep: options.keep,
+    };
+
+    let mut timings: Vec<(String, f64)> = Vec::new();
+    let mut step = |title: &str, f: &mut dyn FnMut() -> Result<()>| -> Result<()> {
+        eprintln!();
+        output::status("Step", title);
+        let t = Instant::now();
+        let result = f().with_context(|| format!("the rehearsal stopped at: {title}"));
+        timings.push((title.to_string(), t.elapsed().as_secs_f64()));
+        result
+    };
+
+    step("set up the Python tools (once per machine)", &mut || {
+        sandbox::tools().map(|_| ())
+    })?;
+    let initial_branch = current_branch.clone().unwrap_or_else(|| "main".into());
+    let mut made: Option<Sandbox> = None;
+    let make = |upstream| {
+        Sandbox::clone_repository(
+            &root,
+            upstream,
+            &user_root,
+            &head.to_string(),
+            "origin",
+            &initial_branch,
+        )
+    };
+    step(
+        "start staging and production on 127.0.0.1, clone the repository",
+        &mut || {
+            let sandbox = make(upstream)?;
+            made = Some(match sandbox.check_mirror() {
+                Ok(()) => sandbox,
+                Err(e) => {
+                    seed_instead(&format!("{e:#}"));
+                    drop(sandbox);
+                    make(Upstream::Seed)?
+                }
+            });
+            Ok(())
+        },
+    )?;
+    let sandbox = made.context("the sandbox was not made")?;
+    let upstream = sandbox.production.upstream();
+    output::status(
+        "Staging",
+        format!("`{}` (devpi)", sandbox.staging.index_url),
+    );
+    output::status(
+        "Production",
+        format!(
+            "`{}` ({})",
+            sandbox.production.index_url(),
+            match upstream {
+                Upstream::Seed =>
+                    "pypiserver with a local seed of build backends: only what the seed holds installs",
+                Upstream::MirrorPypi => "devpi, mirroring https://pypi.org/simple/",
+            }
+        ),
+    );
+    output::status(
+        "Scratch",
+        format!(
+            "`{}` (origin `{}`)",
+            sandbox.repo.display(),
+            sandbox.origin.display()
+        ),
+    );
+
+    let config = adopt_clone(&sandbox, &initial_branch)?;
+    if config.git.sign {
+        output::note("tags are not signed in the rehearsal: the scratch clone has no keys");
+    }
+    let env = child_env(&sandbox, &exe, [user_config.as_ref(), Some(&config)])?;
+    let remote = config.git.remote.clone();
+    let branch = config.git.branch.clone();
+    let cmd = |program: &Path, args: &[&str]| -> Result<()> {
+        let shown = if program == exe.as_path() {
+            "cargo xtask"
+        } else {
+            "git"
+        };
+        let line = format!("{shown} {}", args.join(" "));
+        output::status("Running", format!("`{line}`"));
+        let status = Command::new(program)
+            .args(args)
+            .current_dir(&sandbox.repo)
+            .env_clear()
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .status()
+            .with_context(|| format!("cannot run `{}`", program.display()))?;
+        if !status.success() {
+            bail!("`{line}` failed ({status})");
+        }
+        Ok(())
+    };
+    let git = PathBuf::from("git");
+    step("cargo xtask hooks install (in the clone)", &mut || {
+        cmd(&exe, &["hooks", "install"])
+    })?;
+    step(
+        &format!(
+            "cargo xtask release {} (bump, changelog, commit, tag; post-tag builds)",
+            options.level
+        ),
+        &mut || cmd(&exe, &["release", &options.level]),
+    )?;
+    let clone = Repo::discover(&sandbox.repo)?;
+    let tag = release_tag(&clone, &config)?;
+    step(
+        &format!("git push --follow-tags {remote} {branch} (pre-push stages and verifies)"),
+        &mut || cmd(&git, &["push", "--follow-tags", &remote, &branch]),
+    )?;
+    step(
+        &format!("cargo xtask promote {tag} --no-github"),
+        &mut || cmd(&exe, &["promote", &tag, "--no-github"]),
+    )?;
+    step("cargo xtask status", &mut || cmd(&exe, &["status"]))?;
+
+    eprintln!();
+    show_production(&sandbox, &clone, &config, &tag)?;
+    eprintln!();
+    for (title, secs) in &timings {
+        eprintln!("{secs:>9.2}s  {title}");
+    }
+    eprintln!("{:>9.2}s  in all", started.elapsed().as_secs_f64());
+    output::status(
+        "Rehearsed",
+        format!(
+            "{tag} went through staging, verification and promotion; `{}` was only read",
+            user_root.display()
+        ),
+    );
+    Ok(())
+}
+
+/// The PyPI mirror when PyPI answers, else the local seed, saying which and why.
+fn choose_upstream(offline: bool) -> Upstream {
+    let forced = std::env::var(OFFLINE_ENV).is_ok_and(|v| matches!(v.trim(), "1" | "true"));
+    if offline || forced {
+        output::note(format!(
+            "production serves a local seed of build backends (`--offline`{})",
+            if forced {
+                format!(" through `{OFFLINE_ENV}`")
+            } else {
+                String::new()
+            }
+        ));
+        return Upstream::Seed;
+    }
+    // A quick look first, so an offline machine does not wait for devpi to find out; whether
+    // the mirror really works (certificates included) is asked of devpi once it runs.
+    let reachable = ("pypi.org", 443)
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .map(|addr| TcpStream::connect_timeout(&addr, Duration::from_secs(3)));
+    match reachable {
+        Some(Ok(_)) => Upstream::MirrorPypi,
+        Some(Err(e)) => {
+            seed_instead(&format!("cannot connect to `pypi.org:443`: {e}"));
+            Upstream::Seed
+        }
+        None => {
+            seed_instead("cannot resolve `pypi.org`");
+            Upstream::Seed
+        }
+    }
+}
+
+fn seed_instead(why: &str) {
+    output::warn(format!(
+        "PyPI is not reachable ({why}): production serves a local seed of build backends \
+         instead, so dependencies beyond them will not install"
+    ));
+}
+
+/// Makes the clone release the way the maintainer's configuration says: the remote's name,
+/// the release branch at the rehearsed commit, and the defaults when no `release.toml` is
+/// committed (written untracked, so the clone's tree stays clean).
+fn adopt_clone(sandbox: &Sandbox, initial_branch: &str) -> Result<Config> {
+    let config_path = sandbox.repo.join("release.toml");
+    if !config_path.exists() {
+        std::fs::write(
+            &config_path,
+            "# Written by `cargo xtask rehearse`: no release.toml is committed, so the defaults apply.\n",
+        )?;
+        output::note(
+            "no `release.toml` is committed: the rehearsal uses the defaults (`cargo xtask init` writes one)",
+        );
+    }
+    let config = Config::load(&sandbox.repo)?;
+    if config.git.remote != "origin" {
+        sandbox.git(
+            &sandbox.repo,
+            &["remote", "rename", "origin", &config.git.remote],
+        )?;
+    }
+    let branch = &config.git.branch;
+    if branch != initial_branch {
+        output::note(format!(
+            "the rehearsed commit is on `{initial_branch}`: the clone releases it as the release branch `{branch}`"
+        ));
+        sandbox.git(&sandbox.repo, &["checkout", "--quiet", "-B", branch])?;
+        sandbox.git(
+            &sandbox.repo,
+            &[
+                "push",
+                "--quiet",
+                "--force",
+                "--no-verify",
+                "--set-upstream",
+                &config.git.remote,
+                branch,
+            ],
+        )?;
+    }
+    Ok(config)
+}
+
+/// The environment of every command the rehearsal runs: the maintainer's environment without
+/// credentials or redirections, plus the sandbox's indexes, placeholder passwords and HOME,
+/// and this binary for the hooks.
+fn child_env<'a>(
+    sandbox: &Sandbox,
+    exe: &Path,
+    configs: impl IntoIterator<Item = Option<&'a Config>>,
+) -> Result<Vec<(OsString, OsString)>> {
+    let mut secret_names: HashSet<String> = SECRET_NAMES.iter().map(|s| s.to_string()).collect();
+    for config in configs.into_iter().flatten() {
+        secret_names.insert(config.staging.token_env.clone());
+        secret_names.insert(config.production.token_env.clone());
+        secret_names.insert(config.github.token_env.clone());
+    }
+    let mut env = inherited(std::env::vars_os().collect(), &secret_names);
+    let production = sandbox.production.index_url();
+    let overrides: Vec<(String, OsString)> = sandbox
+        .env()?
+        .into_iter()
+        // The project's own build command runs, isolated, with backends from production.
+        .filter(|(k, _)| k != "TWOSTAGE_BUILD_COMMAND")
+        .chain(
+            [
+                ("TWOSTAGE_BIN", exe.as_os_str().to_owned()),
+                ("TWOSTAGE_STAGING_TOKEN_ENV", "TEST_PYPI_TOKEN".into()),
+                ("TWOSTAGE_PRODUCTION_TOKEN_ENV", "PYPI_TOKEN".into()),
+                ("TWOSTAGE_STAGING_TRUSTED_PUBLISHING", "never".into()),
+                ("TWOSTAGE_PRODUCTION_TRUSTED_PUBLISHING", "never".into()),
+                ("TWOSTAGE_GIT_SIGN", "false".into()),
+                ("UV_INDEX_URL", production.clone().into()),
+                ("PIP_INDEX_URL", production.into()),
+            ]
+            .map(|(k, v)| (k.to_string(), v)),
+        )
+        .collect();
+    for (key, value) in overrides {
+        env.retain(|(k, _)| k.to_str() != Some(key.as_str()));
+        env.push((key.into(), value));
+    }
+    Ok(env)
+}
+
+/// The maintainer's variables the children may keep: no credential (by name, or by value
+/// equal to one), no `TWOSTAGE_*` override but `TWOSTAGE_PYTHON`, nothing that redirects git
+/// or the installers, nothing cargo set for this run.
+fn inherited(
+    vars: Vec<(OsString, OsString)>,
+    secret_names: &HashSet<String>,
+) -> Vec<(OsString, OsString)> {
+    let secret_values: HashSet<OsString> = vars
+        .iter()
+        .filter(|(k, v)| !v.is_empty() && k.to_str().is_some_and(|k| secret_names.contains(k)))
+        .map(|(_, v)| v.clone())
+        .collect();
+    vars.into_iter()
+        .filter(|(k, v)| {
+            let name = k.to_string_lossy();
+            let secret = secret_names.contains(name.as_ref()) || secret_values.contains(v);
+            // The maintainer's own overrides would point at the real indexes.
+            let override_ = name.starts_with("TWOSTAGE_") && name != "TWOSTAGE_PYTHON";
+            // What cargo set for `cargo xtask rehearse` itself is not the children's.
+            let cargo_run =
+                CARGO_RUN_NAMES.contains(&name.as_ref()) || name.starts_with("CARGO_PKG_");
+            !(secret || override_ || cargo_run || REDIRECTING_NAMES.contains(&name.as_ref()))
+        })
+        .collect()
+}
+
+/// The release tag `release` just made on the clone's HEAD.
+fn release_tag(clone: &Repo, config: &Config) -> Result<String> {
+    let head = clone.head_commit()?;
+    let scheme = config.git.tag_scheme();
+    clone
+        .tags()?
+        .into_iter()
+        .find(|(name, oid)| *oid == head && scheme.parse(name).is_ok_and(|t| !t.prod))
+        .map(|(name, _)| name)
+        .context("`release` made no release tag on the clone's HEAD")
+}
+
+/// Prints what production serves of the release, read from the index, beside the hashes the
+/// release note recorded.
+fn show_production(sandbox: &Sandbox, clone: &Repo, config: &Config, tag: &str) -> Result<()> {
+    let release = stage::resolve(clone, config, tag)?;
+    let recorded = Note::read(clone, release.commit, tag)?
+        .map(|n| n.artifacts())
+        .unwrap_or_default();
+    let project = release.project_name(&recorded);
+    let url = sandbox.production.index_url();
+    let served = index::project_files(&index::agent(), &url, &project)?.unwrap_or_default();
+    let mine: Vec<_> = served
+        .iter()
+        .filter(|f| recorded.iter().any(|r| r.filename == f.filename))
+        .collect();
+    output::status("Production", format!("`{url}` serves {project} {tag}:"));
+    if mine.is_empty() {
+        bail!("production serves none of {tag}'s files after the promotion");
+    }
+    for file in mine {
+        let sha = file.sha256.as_deref().unwrap_or("?");
+        let same = recorded
+            .iter()
+            .any(|r| r.filename == file.filename && r.sha256 == sha);
+        println!(
+            "  {}  sha256={sha}{}",
+            file.filename,
+            if same {
+                ""
+            } else {
+                "  (differs from the staged file!)"
+            }
+        );
+    }
+    Ok(())
+}
+
+fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
+    if n == 1 {
+        one
+    } else {
+        many
+    }
+}
+
+/// Marks a scratch folder kept with `--keep`, so a later rehearsal leaves it alone.
+const KEPT_MARKER: &str = ".kept";
+
+/// Removes the scratch folders (`<name>-<pid>`) of earlier rehearsals that could not clean
+/// up (an interrupt ends the process before `Scratch` is dropped), unless kept or their
+/// process still runs.
+fn remove_stale(parent: &Path) {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for path in entries.flatten().map(|e| e.path()) {
+        let Some(pid) = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.rsplit('-').next())
+            .and_then(|p| p.parse::<libc::pid_t>().ok())
+            .filter(|p| *p > 0)
+        else {
+            continue;
+        };
+        // SAFETY: signal 0 only asks whether the process exists; nothing is sent.
+        let running = unsafe { libc::kill(pid, 0) } == 0
+            || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+        if !running && !path.join(KEPT_MARKER).exists() {
+            std::fs::remove_dir_all(&path).ok();
+        }
+    }
+}
+
+/// Removes the scratch folder when the rehearsal ends, on every path, unless `--keep`.
+struct Scratch {
+    root: PathBuf,
+    keep: bool,
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if !self.root.exists() {
+            return;
+        }
+        if self.keep {
+            std::fs::write(self.root.join(KEPT_MARKER), "").ok();
+            output::note(format!(
+                "the scratch folder stays at `{}` (its servers are stopped)",
+                self.root.display()
+            ));
+        } else {
+            std::fs::remove_dir_all(&self.root).ok();
+            output::note(format!(
+                "the scratch folder `{}` was removed (`--keep` keeps it)",
+                self.root.display()
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(env: &[(OsString, OsString)]) -> Vec<String> {
+        env.iter()
+            .map(|(k, _)| k.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn credentials_overrides_and_redirections_are_not_inherited() {
+        let vars = [
+            ("PATH", "/usr/bin"),
+            ("PYPI_TOKEN", "pypi-real"),
+            ("MY_PYPI_TOKEN", "pypi-mine"),
+            ("COPY_OF_IT", "pypi-mine"),
+            ("EMPTY_TOKEN", ""),
+            ("UNRELATED_EMPTY", ""),
+            (
+                "TWOSTAGE_PRODUCTION_UPLOAD_URL",
+                "https://upload.pypi.org/legacy/",
+            ),
+            ("TWOSTAGE_PYTHON", "python3.12"),
+            ("PIP_INDEX_URL", "https://mirror.example/simple/"),
+            ("GIT_DIR", "/elsewhere/.git"),
+            ("SSL_CERT_FILE", "/etc/ssl/certs/ca.pem"),
+            ("CARGO_MANIFEST_DIR", "/work/xtask"),
+            ("CARGO_PKG_NAME", "xtask"),
+            ("CARGO_HOME", "/home/me/.cargo"),
+        ]
+        .map(|(k, v)| (OsString::from(k), OsString::from(v)))
+        .to_vec();
+        let secret_names: HashSet<String> = ["PYPI_TOKEN", "MY_PYPI_TOKEN", "EMPTY_TOKEN"]
+            .map(String::from)
+            .into();
+        assert_eq!(
+            names(&inherited(vars, &secret_names)),
+            [
+                "PATH",
+                "UNRELATED_EMPTY",
+                "TWOSTAGE_PYTHON",
+                "SSL_CERT_FILE",
+                "CARGO_HOME"
+            ]
+        );
+    }
+}
