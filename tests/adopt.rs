@@ -403,30 +403,105 @@ fn changed_files(s: &Scratch) -> Vec<String> {
         .collect()
 }
 
+/// One fixture project and what `init` must make of it.
+struct Case {
+    fixture: &'static str,
+    branch: &'static str,
+    module: &'static str,
+    /// Lines `release.toml` must hold.
+    release_toml: &'static [&'static str],
+    /// The file that gets the exclusion, and text it must then hold.
+    file: &'static str,
+    exclusion: &'static str,
+    /// Built here with the real backend (maturin is not).
+    build: bool,
+}
+
 #[test]
 fn init_keeps_the_kit_out_of_each_backends_sdist() {
-    // (fixture, branch, module, lines release.toml must hold, file with the exclusion and a
-    // line it must hold, built here)
-    let cases: &[(&str, &str, &str, &[&str], &str, &str, bool)] = &[
-        ("hatch-vcs", "main", "ts_fx_hatch_vcs", &["hatch-vcs"], "pyproject.toml",
-         "[tool.hatch.build.targets.sdist]\nexclude = [\"/xtask\", \"/.cargo\", \"/hooks/pre-push\", \"/hooks/post-tag\", \"/hooks/reference-transaction\", \"/release.toml\", \"/Cargo.toml\", \"/Cargo.lock\"]", true),
-        ("setuptools-scm", "main", "ts_fx_setuptools_scm", &["setuptools-scm"], "MANIFEST.in",
-         "include README.md\n# twostage's release kit (`cargo xtask init`) stays out of the sdist.\nprune xtask\nprune .cargo\nexclude hooks/pre-push", true),
-        ("setup-py", "master", "ts_fx_setup_py",
-         &["name = \"ts-fx-setup-py\"", "version-files = [\"setup.py\", \"ts_fx_setup_py/__init__.py\"]", "changelog = \"CHANGES.rst\"", "branch = \"master\""],
-         "MANIFEST.in", "prune xtask\nprune .cargo", true),
-        ("flit", "main", "ts_fx_flit", &[], "pyproject.toml",
-         "[tool.flit.sdist]\nexclude = [\"xtask\", \".cargo\"", true),
-        ("poetry", "main", "ts_fx_poetry", &[], "pyproject.toml",
-         "exclude = [\"xtask/**/*\", \".cargo/**/*\"", true),
-        ("pdm", "main", "ts_fx_pdm", &[], "pyproject.toml",
-         "[tool.pdm.build]\nexcludes = [\"xtask\", \".cargo\"", true),
-        ("maturin", "main", "ts_fx_maturin", &["version-files = [\"Cargo.toml\"]"], "pyproject.toml",
-         "exclude = [{ path = \".cargo/**/*\", format = \"sdist\" }, { path = \"hooks/pre-push\", format = \"sdist\" }", false),
+    let cases = [
+        Case {
+            fixture: "hatch-vcs",
+            branch: "main",
+            module: "ts_fx_hatch_vcs",
+            release_toml: &["hatch-vcs"],
+            file: "pyproject.toml",
+            exclusion: "[tool.hatch.build.targets.sdist]\nexclude = [\"/xtask\", \"/.cargo\", \"/hooks/pre-push\", \"/hooks/post-tag\", \"/hooks/reference-transaction\", \"/release.toml\", \"/Cargo.toml\", \"/Cargo.lock\"]",
+            build: true,
+        },
+        Case {
+            fixture: "setuptools-scm",
+            branch: "main",
+            module: "ts_fx_setuptools_scm",
+            release_toml: &["setuptools-scm"],
+            file: "MANIFEST.in",
+            exclusion: "include README.md\n# twostage's release kit (`cargo xtask init`) stays out of the sdist.\nprune xtask\nprune .cargo\nexclude hooks/pre-push",
+            build: true,
+        },
+        Case {
+            fixture: "setup-py",
+            branch: "master",
+            module: "ts_fx_setup_py",
+            release_toml: &[
+                "name = \"ts-fx-setup-py\"",
+                "version-files = [\"setup.py\", \"ts_fx_setup_py/__init__.py\"]",
+                "changelog = \"CHANGES.rst\"",
+                "branch = \"master\"",
+            ],
+            file: "MANIFEST.in",
+            exclusion: "prune xtask\nprune .cargo",
+            build: true,
+        },
+        Case {
+            fixture: "flit",
+            branch: "main",
+            module: "ts_fx_flit",
+            release_toml: &[],
+            file: "pyproject.toml",
+            exclusion: "[tool.flit.sdist]\nexclude = [\"xtask\", \".cargo\"",
+            build: true,
+        },
+        Case {
+            fixture: "poetry",
+            branch: "main",
+            module: "ts_fx_poetry",
+            release_toml: &[],
+            file: "pyproject.toml",
+            exclusion: "exclude = [\"xtask/**/*\", \".cargo/**/*\"",
+            build: true,
+        },
+        Case {
+            fixture: "pdm",
+            branch: "main",
+            module: "ts_fx_pdm",
+            release_toml: &[],
+            file: "pyproject.toml",
+            exclusion: "[tool.pdm.build]\nexcludes = [\"xtask\", \".cargo\"",
+            build: true,
+        },
+        Case {
+            fixture: "maturin",
+            branch: "main",
+            module: "ts_fx_maturin",
+            release_toml: &["version-files = [\"Cargo.toml\"]"],
+            file: "pyproject.toml",
+            exclusion: "exclude = [{ path = \".cargo/**/*\", format = \"sdist\" }, { path = \"hooks/pre-push\", format = \"sdist\" }",
+            build: false,
+        },
     ];
-    for (name, branch, module, lines, file, exclusion, build) in cases {
+    for case in &cases {
+        let Case {
+            fixture: name,
+            branch,
+            module,
+            release_toml: lines,
+            file,
+            exclusion,
+            build,
+        } = case;
         let s = fixture(name, branch);
-        if s.work.join("CHANGELOG.md").exists() && *name != "flit" {
+        if ["hatch-vcs", "setuptools-scm"].contains(name) {
+            // The version the VCS-driven backends derive.
             s.git(&["tag", "-a", "v1.0.0", "-m", "Release v1.0.0"]);
         }
         let run = s.twostage(&["init", "."]).success();

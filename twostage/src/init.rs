@@ -236,6 +236,13 @@ pub fn run(dir: &Path, options: &Options) -> Result<()> {
              `release` leaves it for you to update and never rolls it"
         ));
     }
+    if detected.backend == Backend::Maturin {
+        output::note(
+            "maturin builds from the project's own `Cargo.toml`, `Cargo.lock` and `src/`, so \
+             they stay in the sdist; it packs the crate and its path dependencies, not the \
+             `xtask` member",
+        );
+    }
     if let Some(branch) = &detected.branch {
         output::note(format!(
             "releases are made from the current branch `{branch}`"
