@@ -787,3 +787,33 @@ fn release_of_a_setup_py_project_bumps_setup_py_and_builds_exactly_the_tagged_ve
     .unwrap();
     assert_eq!(name_and_version(&metadata).1, "0.2.14");
 }
+
+#[test]
+fn init_again_replaces_the_absolute_path_an_earlier_init_committed() {
+    let s = Scratch::new("ts-init-absolute");
+    sample(&s, Layout::StaticFlit, "ts-init-absolute");
+    // What init wrote before: a path of the machine that ran it.
+    let old = format!(
+        "[package]\nname = \"xtask\"\nversion = \"0.1.0\"\nedition = \"2021\"\npublish = false\n\n[dependencies]\ntwostage = {{ path = \"{}\" }}\n",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    s.write("xtask/Cargo.toml", &old);
+    s.commit_all("Adopted with an absolute path");
+    s.twostage(&["init", "."])
+        .success()
+        .stderr_has("the absolute path is replaced by `twostage = ");
+    let manifest = s.read("xtask/Cargo.toml");
+    assert!(
+        manifest.ends_with(&format!("twostage = \"{}\"\n", env!("CARGO_PKG_VERSION"))),
+        "{manifest}"
+    );
+    // A file the maintainer changed is still theirs: a conflict, as before.
+    s.write(
+        "xtask/Cargo.toml",
+        &old.replace("publish = false\n", "publish = false\n# ours\n"),
+    );
+    s.twostage(&["init", "."])
+        .failure(1)
+        .stderr_has("`xtask/Cargo.toml`")
+        .stderr_has("--force");
+}

@@ -111,7 +111,7 @@ pub fn run(dir: &Path, options: &Options) -> Result<()> {
     let dependency = dependency(&dir, options)?;
     // Decided before anything is written: whether the workspace and the cargo config are the
     // kit's alone (so the sdist must not carry them) or the project's own.
-    let own_workspace = kit_workspace(&dir);
+    let workspace_is_kit = kit_workspace(&dir);
     let kit_config = std::fs::read_to_string(dir.join(".cargo/config.toml"))
         .map_or(true, |t| crate::dist::is_kit_cargo_config(&t));
     let new = |path: &str, text: String| Write {
@@ -125,7 +125,7 @@ pub fn run(dir: &Path, options: &Options) -> Result<()> {
             merged: true,
             ..new(".cargo/config.toml", cargo_config(&dir)?)
         },
-        new("xtask/Cargo.toml", xtask_manifest(&dependency)),
+        xtask_write(&dir, &dependency),
         new(
             "xtask/src/main.rs",
             "fn main() -> std::process::ExitCode {\n    twostage::cli::main()\n}\n".into(),
@@ -162,7 +162,7 @@ pub fn run(dir: &Path, options: &Options) -> Result<()> {
         writes.push(new("release.toml", release_toml(&detected)));
     }
     let kit = Kit {
-        workspace: own_workspace,
+        workspace: workspace_is_kit,
         cargo_config: kit_config,
     };
     match exclusion(&dir, &detected, &kit)? {
@@ -617,6 +617,31 @@ fn cargo_config(dir: &Path) -> Result<String> {
         alias.insert("xtask", value("run --quiet --package xtask --"));
     }
     Ok(doc.to_string())
+}
+
+/// `xtask/Cargo.toml`. One that an earlier `init` wrote with an absolute path (which builds
+/// only on the machine that ran it) is rewritten in place rather than reported as a conflict.
+fn xtask_write(dir: &Path, dependency: &Dependency) -> Write {
+    let text = xtask_manifest(dependency);
+    let existing = std::fs::read_to_string(dir.join("xtask/Cargo.toml")).unwrap_or_default();
+    let absolute = existing
+        .lines()
+        .find_map(|l| l.strip_prefix("twostage = { path = \""))
+        .and_then(|rest| rest.split('"').next())
+        .filter(|path| Path::new(path).is_absolute());
+    let ours = absolute.is_some_and(|path| {
+        existing
+            == xtask_manifest(&Dependency {
+                line: format!("twostage = {{ path = \"{path}\" }}"),
+                path: None,
+            })
+    });
+    Write {
+        path: "xtask/Cargo.toml".into(),
+        merged: ours,
+        what: ours.then(|| format!("the absolute path is replaced by `{}`", dependency.line)),
+        text,
+    }
 }
 
 fn xtask_manifest(dependency: &Dependency) -> String {
