@@ -26,13 +26,16 @@ fn the_demo_runs_the_whole_lifecycle() {
 
 /// Adopts twostage with `init` in a sample without release.toml; returns the release.toml.
 fn adopt(s: &Scratch) -> String {
+    adopt_with(s, &[])
+}
+
+fn adopt_with(s: &Scratch, extra: &[&str]) -> String {
     s.git(&["rm", "--quiet", "release.toml"]);
     s.commit_all("Not adopted yet");
-    s.twostage(&["init", "."])
-        .success()
-        .stderr_has("Next steps");
+    let args = [&["init", "."][..], extra].concat();
+    s.twostage(&args).success().stderr_has("Next steps");
     let after_first = s.snapshot();
-    s.twostage(&["init", "."]).success();
+    s.twostage(&args).success();
     assert_eq!(s.snapshot(), after_first, "a second init changes nothing");
     s.read("release.toml")
 }
@@ -118,7 +121,8 @@ fn init_joins_an_existing_cargo_workspace_and_cargo_xtask_works_there() {
     .unwrap();
     s.write(".gitignore", &(s.read(".gitignore") + "target/\n"));
     s.commit_all("A Rust workspace too");
-    adopt(&s);
+    // `--path` to this checkout: the build below is offline, against these very sources.
+    adopt_with(&s, &["--path", concat!(env!("CARGO_MANIFEST_DIR"), "/..")]);
     let cargo = s.read("Cargo.toml");
     assert!(
         cargo.starts_with("# Our own workspace.\n")
@@ -297,4 +301,519 @@ fn init_ci_github_writes_workflows_that_pass_both_linters_and_map_the_tags() {
             assert!(w["jobs"]["stage"]["needs"].as_array().unwrap().len() == 2);
         }
     }
+}
+
+/// A fixture project from `tests/fixtures/<name>` as a fresh repository on `branch`, committed
+/// and pushed.
+fn fixture(name: &str, branch: &str) -> Scratch {
+    let s = Scratch::new(&format!("fx-{name}"));
+    let from = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures")
+        .join(name);
+    copy_tree(&from, &s.work);
+    s.git(&["checkout", "--quiet", "-B", branch]);
+    s.git(&["add", "-A"]);
+    s.git(&["commit", "--quiet", "-m", "Initial import"]);
+    s.git(&["push", "--quiet", "origin", branch]);
+    s
+}
+
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let target = to.join(path.file_name().unwrap());
+        if path.is_dir() {
+            copy_tree(&path, &target);
+        } else {
+            std::fs::copy(&path, &target).unwrap();
+        }
+    }
+}
+
+/// The member names of a `.tar.gz`, read with this test's own code.
+fn tar_members(path: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    use std::io::Read;
+    let gz = flate2::read::GzDecoder::new(std::fs::File::open(path).unwrap());
+    let mut archive = tar::Archive::new(gz);
+    let mut members = Vec::new();
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let name = entry.path().unwrap().to_string_lossy().into_owned();
+        let mut bytes = Vec::new();
+        entry.read_to_end(&mut bytes).unwrap();
+        members.push((name, bytes));
+    }
+    members
+}
+
+/// Builds the committed state of the work tree (a fresh clone, as a release does) with the
+/// real backend; returns the files made.
+fn build_clean(s: &Scratch, label: &str, what: &[&str]) -> Vec<std::path::PathBuf> {
+    let checkout = s.clone_work(&format!("checkout-{label}"), None);
+    let out = s.dir.join(format!("dist-{label}"));
+    let tools = twostage::testbed::tools().unwrap();
+    let run = s
+        .command(tools.python())
+        .args(["-m", "build", "--no-isolation"])
+        .args(what)
+        .arg("--outdir")
+        .arg(&out)
+        .arg(&checkout)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "the build failed: {}{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let mut files: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files
+}
+
+/// The absolute paths of this machine that no file `init` writes may hold.
+fn machine_paths(s: &Scratch) -> Vec<String> {
+    let checkout = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .canonicalize()
+        .unwrap();
+    let mut paths = vec![
+        checkout.display().to_string(),
+        s.dir.display().to_string(),
+        s.work.canonicalize().unwrap().display().to_string(),
+    ];
+    if let Ok(home) = std::env::var("HOME") {
+        if home.len() > 1 {
+            paths.push(home);
+        }
+    }
+    paths
+}
+
+/// The files `init` created or changed, by git's account.
+fn changed_files(s: &Scratch) -> Vec<String> {
+    s.git(&["ls-files", "--modified", "--others", "--exclude-standard"])
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// One fixture project and what `init` must make of it.
+struct Case {
+    fixture: &'static str,
+    branch: &'static str,
+    module: &'static str,
+    /// Lines `release.toml` must hold.
+    release_toml: &'static [&'static str],
+    /// The file that gets the exclusion, and text it must then hold.
+    file: &'static str,
+    exclusion: &'static str,
+    /// Built here with the real backend (maturin is not).
+    build: bool,
+}
+
+#[test]
+fn init_keeps_the_kit_out_of_each_backends_sdist() {
+    let cases = [
+        Case {
+            fixture: "hatch-vcs",
+            branch: "main",
+            module: "ts_fx_hatch_vcs",
+            release_toml: &["hatch-vcs"],
+            file: "pyproject.toml",
+            exclusion: "[tool.hatch.build.targets.sdist]\nexclude = [\"/xtask\", \"/.cargo\", \"/hooks/pre-push\", \"/hooks/post-tag\", \"/hooks/reference-transaction\", \"/release.toml\", \"/Cargo.toml\", \"/Cargo.lock\"]",
+            build: true,
+        },
+        Case {
+            fixture: "setuptools-scm",
+            branch: "main",
+            module: "ts_fx_setuptools_scm",
+            release_toml: &["setuptools-scm"],
+            file: "MANIFEST.in",
+            exclusion: "include README.md\n# twostage's release kit (`cargo xtask init`) stays out of the sdist.\nprune xtask\nprune .cargo\nexclude hooks/pre-push",
+            build: true,
+        },
+        Case {
+            fixture: "setup-py",
+            branch: "master",
+            module: "ts_fx_setup_py",
+            release_toml: &[
+                "name = \"ts-fx-setup-py\"",
+                "version-files = [\"setup.py\", \"ts_fx_setup_py/__init__.py\"]",
+                "changelog = \"CHANGES.rst\"",
+                "branch = \"master\"",
+            ],
+            file: "MANIFEST.in",
+            exclusion: "prune xtask\nprune .cargo",
+            build: true,
+        },
+        Case {
+            fixture: "flit",
+            branch: "main",
+            module: "ts_fx_flit",
+            release_toml: &[],
+            file: "pyproject.toml",
+            exclusion: "[tool.flit.sdist]\nexclude = [\"xtask\", \".cargo\"",
+            build: true,
+        },
+        Case {
+            fixture: "poetry",
+            branch: "main",
+            module: "ts_fx_poetry",
+            release_toml: &[],
+            file: "pyproject.toml",
+            exclusion: "exclude = [\"xtask/**/*\", \".cargo/**/*\"",
+            build: true,
+        },
+        Case {
+            fixture: "pdm",
+            branch: "main",
+            module: "ts_fx_pdm",
+            release_toml: &[],
+            file: "pyproject.toml",
+            exclusion: "[tool.pdm.build]\nexcludes = [\"xtask\", \".cargo\"",
+            build: true,
+        },
+        Case {
+            fixture: "maturin",
+            branch: "main",
+            module: "ts_fx_maturin",
+            release_toml: &["version-files = [\"Cargo.toml\"]"],
+            file: "pyproject.toml",
+            exclusion: "exclude = [{ path = \".cargo/**/*\", format = \"sdist\" }, { path = \"hooks/pre-push\", format = \"sdist\" }",
+            build: false,
+        },
+    ];
+    for case in &cases {
+        let Case {
+            fixture: name,
+            branch,
+            module,
+            release_toml: lines,
+            file,
+            exclusion,
+            build,
+        } = case;
+        let s = fixture(name, branch);
+        if ["hatch-vcs", "setuptools-scm"].contains(name) {
+            // The version the VCS-driven backends derive.
+            s.git(&["tag", "-a", "v1.0.0", "-m", "Release v1.0.0"]);
+        }
+        let run = s.twostage(&["init", "."]).success();
+        run.stderr_has(&format!(
+            "`{file}`: the release kit is kept out of the sdist"
+        ));
+        let after_first = s.snapshot();
+        s.twostage(&["init", "."]).success();
+        assert_eq!(
+            s.snapshot(),
+            after_first,
+            "{name}: a second init changes nothing"
+        );
+
+        let toml = s.read("release.toml");
+        for line in *lines {
+            assert!(
+                toml.contains(line),
+                "{name}: release.toml lacks {line:?}:\n{toml}"
+            );
+        }
+        if *branch == "main" {
+            assert!(!toml.contains("[git]"), "{name}:\n{toml}");
+        }
+        let excluded = s.read(file);
+        assert!(
+            excluded.contains(exclusion),
+            "{name}: `{file}` lacks {exclusion:?}:\n{excluded}"
+        );
+        assert_eq!(
+            s.read("xtask/Cargo.toml").lines().last(),
+            Some(format!("twostage = \"{}\"", env!("CARGO_PKG_VERSION")).as_str()),
+            "{name}: a requirement on the published crate"
+        );
+        assert!(s.read(".gitignore").lines().any(|l| l == "target/"));
+        // No file init wrote holds a path of this machine.
+        let changed = changed_files(&s);
+        assert!(
+            changed.contains(&"xtask/Cargo.toml".to_string()),
+            "{changed:?}"
+        );
+        for path in &changed {
+            let text = s.read(path);
+            for machine in machine_paths(&s) {
+                assert!(
+                    !text.contains(&machine),
+                    "{name}: `{path}` holds `{machine}`:\n{text}"
+                );
+            }
+        }
+        if *name == "maturin" {
+            // The project's own build files stay in its sdist.
+            assert!(
+                !excluded.contains("Cargo.toml\"") && !excluded.contains("\"src"),
+                "{excluded}"
+            );
+        }
+        if !build {
+            continue;
+        }
+        // The maintainer commits the kit; the sdist built from that commit carries none of it.
+        s.git(&["add", "-A"]);
+        s.git(&["commit", "--quiet", "-m", "Adopt twostage"]);
+        let built = build_clean(&s, "adopted", &["--sdist"]);
+        let [sdist] = built.as_slice() else {
+            panic!("{name}: one sdist expected: {built:?}")
+        };
+        let members: Vec<String> = tar_members(sdist)
+            .into_iter()
+            .map(|(n, _)| {
+                n.split_once('/')
+                    .map_or(String::new(), |(_, rest)| rest.to_string())
+            })
+            .collect();
+        let kit: Vec<&String> = members
+            .iter()
+            .filter(|m| {
+                m.starts_with("xtask/")
+                    || m.starts_with(".cargo/")
+                    || m.starts_with("hooks/")
+                    || ["release.toml", "Cargo.toml", "Cargo.lock"].contains(&m.as_str())
+            })
+            .collect();
+        assert!(kit.is_empty(), "{name}: the sdist carries the kit: {kit:?}");
+        assert!(
+            members
+                .iter()
+                .any(|m| m.ends_with(&format!("{module}/__init__.py"))),
+            "{name}: the package itself is still in the sdist: {members:?}"
+        );
+        if ["hatch-vcs", "setuptools-scm"].contains(name) {
+            // The control: without the exclusion, these backends pack every tracked file.
+            s.git(&["checkout", "--quiet", "HEAD~1", "--", file]);
+            s.git(&["commit", "--quiet", "-am", "Without the exclusion"]);
+            let built = build_clean(&s, "control", &["--sdist"]);
+            let members: Vec<String> = tar_members(&built[0]).into_iter().map(|(n, _)| n).collect();
+            assert!(
+                members.iter().any(|m| m.ends_with("/xtask/Cargo.toml")),
+                "{name}: the control sdist should carry the kit: {members:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn init_path_writes_a_path_relative_to_the_repository_and_warns() {
+    let s = Scratch::new("ts-init-path");
+    sample(&s, Layout::StaticFlit, "ts-init-path");
+    let before = s.snapshot();
+    s.twostage(&["init", ".", "--path", "/nonexistent/twostage"])
+        .failure(1)
+        .stderr_has("--path /nonexistent/twostage");
+    s.twostage(&["init", ".", "--path", s.work.to_str().unwrap()])
+        .failure(1)
+        .stderr_has("is not a twostage checkout");
+    assert_eq!(s.snapshot(), before, "bad input changes nothing");
+
+    let checkout = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    s.twostage(&["init", ".", "--path", checkout])
+        .success()
+        .stderr_has("builds only where that path exists");
+    let manifest: toml_edit::DocumentMut = s.read("xtask/Cargo.toml").parse().unwrap();
+    let path = manifest["dependencies"]["twostage"]["path"]
+        .as_str()
+        .unwrap();
+    assert!(path.starts_with("../"), "relative: {path}");
+    assert_eq!(
+        s.work.join("xtask").join(path).canonicalize().unwrap(),
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .canonicalize()
+            .unwrap(),
+        "it names the twostage crate from `xtask/`"
+    );
+    for file in changed_files(&s) {
+        let text = s.read(&file);
+        for machine in machine_paths(&s) {
+            assert!(
+                !text.contains(&machine),
+                "`{file}` holds `{machine}`:\n{text}"
+            );
+        }
+    }
+}
+
+#[test]
+fn verification_refuses_an_sdist_that_carries_the_kit() {
+    let name = "ts-kit-sdist";
+    let s = Scratch::new(name);
+    sample(&s, Layout::StaticFlit, name);
+    s.twostage(&["release", "patch"]).success();
+    let dist = s.dir.join("handmade");
+    std::fs::create_dir_all(&dist).unwrap();
+    let wheel = build_wheel(&s.clone_work("tagged", Some("v1.4.3")), &dist);
+    let sdist = dist.join("ts_kit_sdist-1.4.3.tar.gz");
+    {
+        let gz = flate2::write::GzEncoder::new(
+            std::fs::File::create(&sdist).unwrap(),
+            flate2::Compression::fast(),
+        );
+        let mut tar = tar::Builder::new(gz);
+        let members: &[(&str, &[u8])] = &[
+            (
+                "ts_kit_sdist-1.4.3/PKG-INFO",
+                b"Metadata-Version: 2.1\nName: ts-kit-sdist\nVersion: 1.4.3\nSummary: A sample\n",
+            ),
+            ("ts_kit_sdist-1.4.3/pyproject.toml", b"[project]\n"),
+            ("ts_kit_sdist-1.4.3/ts_kit_sdist/__init__.py", b""),
+            (
+                "ts_kit_sdist-1.4.3/xtask/Cargo.toml",
+                b"[package]\nname = \"xtask\"\n",
+            ),
+        ];
+        for (path, data) in members {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(data.len() as u64);
+            header.set_mode(0o644);
+            header.set_cksum();
+            tar.append_data(&mut header, path, *data).unwrap();
+        }
+        tar.into_inner().unwrap().finish().unwrap();
+    }
+    assert!(wheel.exists());
+    let out = s
+        .command(env!("CARGO_BIN_EXE_twostage"))
+        .args(["stage", "v1.4.3", "--dist", dist.to_str().unwrap()])
+        .env("TEST_PYPI_TOKEN", SENTINEL)
+        .output()
+        .unwrap();
+    Run::from(out)
+        .failure(1)
+        .stderr_has("`ts_kit_sdist-1.4.3/xtask/Cargo.toml`")
+        .stderr_has("cargo xtask init .");
+    // Nothing reached the index: its package folder holds no file of this project.
+    let uploaded: Vec<String> = std::fs::read_dir(&indexes().pypi.packages)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|f| f.starts_with("ts_kit_sdist") || f.starts_with("ts-kit-sdist"))
+        .collect();
+    assert!(uploaded.is_empty(), "uploaded: {uploaded:?}");
+}
+
+/// `Name` and `Version` from an artifact's core metadata, read with this test's own code.
+fn name_and_version(metadata: &str) -> (String, String) {
+    let field = |key: &str| {
+        metadata
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    };
+    (field("Name:"), field("Version:"))
+}
+
+#[test]
+fn release_of_a_setup_py_project_bumps_setup_py_and_builds_exactly_the_tagged_version() {
+    let s = fixture("setup-py", "master");
+    s.twostage(&["init", "."]).success();
+    // Build offline with the tools' setuptools, as every end-to-end test does.
+    let python = twostage::testbed::tools().unwrap().python();
+    let toml = s.read("release.toml")
+        + &format!(
+            "\n[build]\ncommand = \"'{}' -m build --no-isolation --outdir {{out}}\"\n",
+            python.display()
+        );
+    s.write("release.toml", &toml);
+    s.git(&["add", "-A"]);
+    s.git(&["commit", "--quiet", "-m", "Adopt twostage"]);
+    let changes = s.read("CHANGES.rst");
+
+    s.twostage(&["release", "patch", "--offline"])
+        .success()
+        .stderr_has("`CHANGES.rst` has no `## [Unreleased]` heading");
+    assert_eq!(s.git(&["describe", "--tags"]), "v0.2.14");
+    assert_eq!(s.git(&["rev-parse", "--abbrev-ref", "HEAD"]), "master");
+    let at_tag = |path: &str| s.git(&["show", &format!("v0.2.14:{path}")]);
+    assert!(
+        at_tag("setup.py").contains("version=\"0.2.14\","),
+        "{}",
+        at_tag("setup.py")
+    );
+    assert!(at_tag("ts_fx_setup_py/__init__.py").contains("__version__ = \"0.2.14\""));
+    assert_eq!(
+        s.read("CHANGES.rst"),
+        changes,
+        "a changelog of another form is left alone"
+    );
+
+    let checkout = s.clone_work("tagged", Some("v0.2.14"));
+    let out = s.dir.join("tagged-dist");
+    let tools = twostage::testbed::tools().unwrap();
+    let build = s
+        .command(tools.python())
+        .args(["-m", "build", "--no-isolation", "--outdir"])
+        .arg(&out)
+        .arg(&checkout)
+        .output()
+        .unwrap();
+    assert!(
+        build.status.success(),
+        "{}",
+        String::from_utf8_lossy(&build.stderr)
+    );
+    let sdist = out.join("ts_fx_setup_py-0.2.14.tar.gz");
+    let pkg_info = tar_members(&sdist)
+        .into_iter()
+        .find(|(n, _)| n == "ts_fx_setup_py-0.2.14/PKG-INFO")
+        .map(|(_, b)| String::from_utf8(b).unwrap())
+        .expect("PKG-INFO in the sdist");
+    assert_eq!(
+        name_and_version(&pkg_info),
+        ("ts-fx-setup-py".to_string(), "0.2.14".to_string())
+    );
+    let wheel = out.join("ts_fx_setup_py-0.2.14-py3-none-any.whl");
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(&wheel).unwrap()).unwrap();
+    let mut metadata = String::new();
+    std::io::Read::read_to_string(
+        &mut zip
+            .by_name("ts_fx_setup_py-0.2.14.dist-info/METADATA")
+            .unwrap(),
+        &mut metadata,
+    )
+    .unwrap();
+    assert_eq!(name_and_version(&metadata).1, "0.2.14");
+}
+
+#[test]
+fn init_again_replaces_the_absolute_path_an_earlier_init_committed() {
+    let s = Scratch::new("ts-init-absolute");
+    sample(&s, Layout::StaticFlit, "ts-init-absolute");
+    // What init wrote before: a path of the machine that ran it.
+    let old = format!(
+        "[package]\nname = \"xtask\"\nversion = \"0.1.0\"\nedition = \"2021\"\npublish = false\n\n[dependencies]\ntwostage = {{ path = \"{}\" }}\n",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    s.write("xtask/Cargo.toml", &old);
+    s.commit_all("Adopted with an absolute path");
+    s.twostage(&["init", "."])
+        .success()
+        .stderr_has("the absolute path is replaced by `twostage = ");
+    let manifest = s.read("xtask/Cargo.toml");
+    assert!(
+        manifest.ends_with(&format!("twostage = \"{}\"\n", env!("CARGO_PKG_VERSION"))),
+        "{manifest}"
+    );
+    // A file the maintainer changed is still theirs: a conflict, as before.
+    s.write(
+        "xtask/Cargo.toml",
+        &old.replace("publish = false\n", "publish = false\n# ours\n"),
+    );
+    s.twostage(&["init", "."])
+        .failure(1)
+        .stderr_has("`xtask/Cargo.toml`")
+        .stderr_has("--force");
 }

@@ -435,6 +435,8 @@ pub fn sample_on(s: &Scratch, layout: Layout, name: &str, staging: Staging) {
             s.write("pyproject.toml", &format!(
                 "[build-system]\nrequires = [\"setuptools>=64\", \"setuptools-scm>=8\"]\nbuild-backend = \"setuptools.build_meta\"\n\n[project]\nname = \"{name}\"\ndynamic = [\"version\"]\n\n[tool.setuptools_scm]\n"));
             s.write(&format!("{module}/__init__.py"), "");
+            // setuptools-scm packs every tracked file: the kit stays out as `init` would keep it.
+            s.write("MANIFEST.in", "exclude release.toml\n");
         }
     }
     s.write("release.toml", &release_toml_on(staging, &keys));

@@ -256,6 +256,9 @@ fn freeze(
             Ok(metadata) => problems.extend(dist::check(&filename, &metadata, project, version)),
             Err(e) => problems.push(format!("{e:#}")),
         }
+        if Kind::of(&filename) == Some(Kind::Sdist) {
+            problems.extend(dist::kit_problem(file, &filename));
+        }
         accepted.push((filename, file));
     }
     if accepted.is_empty() {

@@ -27,6 +27,11 @@ fn is_unreleased_heading(line: &str) -> bool {
     title.eq_ignore_ascii_case("unreleased")
 }
 
+/// Whether the text is a Keep a Changelog file: one that `roll` can roll.
+pub fn is_keep_a_changelog(text: &str) -> bool {
+    text.lines().any(is_unreleased_heading)
+}
+
 fn is_link_definition(line: &str) -> bool {
     line.starts_with('[') && line.contains("]:")
 }
@@ -129,5 +134,7 @@ mod tests {
             roll("## Version 8.5.1\n", "8.5.2", "v8.5.2", "d"),
             Roll::NotKeepAChangelog
         );
+        assert!(!is_keep_a_changelog("Changes\n=======\n\n8.5.1\n-----\n"));
+        assert!(is_keep_a_changelog(KEEP));
     }
 }

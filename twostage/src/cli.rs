@@ -113,9 +113,13 @@ enum Command {
     Init {
         /// The repository to adopt twostage in.
         dir: PathBuf,
-        /// Depend on twostage from this git URL instead of this checkout's path.
-        #[arg(long, value_name = "URL")]
+        /// Depend on twostage from this git URL instead of the published crate.
+        #[arg(long, value_name = "URL", conflicts_with = "path")]
         git: Option<String>,
+        /// Depend on the twostage checkout at DIR instead of the published crate (written
+        /// relative to the adopted repository; it builds only where that path exists).
+        #[arg(long, value_name = "DIR")]
+        path: Option<PathBuf>,
         /// Overwrite files that differ.
         #[arg(long)]
         force: bool,
@@ -251,6 +255,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Init {
             dir,
             git,
+            path,
             force,
             ci,
             native,
@@ -259,6 +264,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 &dir,
                 &crate::init::Options {
                     git,
+                    path,
                     force,
                     ci,
                     native,

@@ -239,6 +239,105 @@ fn read_sdist_metadata(path: &Path) -> Result<Metadata> {
     Ok(Metadata::parse(&text))
 }
 
+/// The hook shims `init` writes under `hooks/`.
+pub const KIT_SHIMS: &[&str] = &["pre-push", "post-tag", "reference-transaction"];
+
+/// The members of an sdist that belong to twostage's release kit rather than to the project:
+/// `xtask/…`, the hook shims, `release.toml`, a `.cargo/config.toml` that holds nothing but
+/// the `cargo xtask` alias, and a root `Cargo.toml` whose workspace lists `xtask`. A
+/// VCS-driven backend (hatch-vcs, setuptools-scm) packs every tracked file, so these reach
+/// the sdist unless the project excludes them (`cargo xtask init` does).
+pub fn kit_files(path: &Path) -> Result<Vec<String>> {
+    let gz = flate2::read::GzDecoder::new(BufReader::new(File::open(path)?));
+    let mut archive = tar::Archive::new(gz);
+    let mut found = Vec::new();
+    for (count, entry) in archive
+        .entries()
+        .context("not a gzipped tar archive")?
+        .enumerate()
+    {
+        if count >= MEMBER_LIMIT {
+            bail!("the archive has more than {MEMBER_LIMIT} members");
+        }
+        let entry = entry.context("a damaged tar member")?;
+        if entry.header().entry_type().is_dir() {
+            continue;
+        }
+        let member = entry.path()?.to_string_lossy().into_owned();
+        let member = member.trim_start_matches("./").to_string();
+        let Some((_, inner)) = member.split_once('/') else {
+            continue;
+        };
+        let kit = match inner {
+            "release.toml" => true,
+            _ if inner.starts_with("xtask/") => true,
+            _ if inner
+                .strip_prefix("hooks/")
+                .is_some_and(|shim| KIT_SHIMS.contains(&shim)) =>
+            {
+                true
+            }
+            ".cargo/config.toml" | "Cargo.toml" => {
+                let declared = entry.header().size().ok();
+                let text = read_limited(entry, declared, &member)?;
+                match inner {
+                    "Cargo.toml" => workspace_lists_xtask(&text),
+                    _ => is_kit_cargo_config(&text),
+                }
+            }
+            _ => false,
+        };
+        if kit {
+            found.push(member);
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+fn workspace_lists_xtask(text: &str) -> bool {
+    let Ok(doc) = text.parse::<toml_edit::DocumentMut>() else {
+        return false;
+    };
+    doc.get("workspace")
+        .and_then(|w| w.get("members"))
+        .and_then(|m| m.as_array())
+        .is_some_and(|a| a.iter().any(|v| v.as_str() == Some("xtask")))
+}
+
+/// A `.cargo/config.toml` with nothing but an `[alias]` table holding `xtask`: the one
+/// `init` writes when the project had none.
+pub fn is_kit_cargo_config(text: &str) -> bool {
+    let Ok(doc) = text.parse::<toml_edit::DocumentMut>() else {
+        return false;
+    };
+    let keys: Vec<&str> = doc.iter().map(|(k, _)| k).collect();
+    let alias = doc.get("alias").and_then(|a| a.as_table_like());
+    keys == ["alias"] && alias.is_some_and(|a| a.len() == 1 && a.get("xtask").is_some())
+}
+
+/// The problem to report for an sdist that carries the release kit, if it does.
+pub fn kit_problem(path: &Path, filename: &str) -> Option<String> {
+    match kit_files(path) {
+        Ok(kit) if kit.is_empty() => None,
+        Ok(kit) => {
+            let shown: Vec<String> = kit.iter().take(8).map(|k| format!("`{k}`")).collect();
+            let more = match kit.len().saturating_sub(shown.len()) {
+                0 => String::new(),
+                n => format!(" and {n} more"),
+            };
+            Some(format!(
+                "`{filename}` carries twostage's release kit, which is not part of the project: \
+                 {}{more}; run `cargo xtask init .` again to add the exclusion your build \
+                 backend understands, or exclude these files from the sdist yourself \
+                 (see docs/adoption.md)",
+                shown.join(", ")
+            ))
+        }
+        Err(e) => Some(format!("`{filename}`: cannot list its members: {e:#}")),
+    }
+}
+
 /// Size, sha256 and blake2b-256 of a file, streamed. The two digests run on two threads,
 /// each reading the file (the second read comes from the page cache): on the 2-core machines
 /// this runs on, that halves the time for a large wheel.
@@ -481,6 +580,58 @@ mod tests {
         assert!(read_metadata(&none).is_err());
         let tops = sdist_with(&dir, &[("a/PKG-INFO", b""), ("b/x", b"")]);
         assert!(format!("{:#}", read_metadata(&tops).unwrap_err()).contains("top-level"));
+    }
+
+    #[test]
+    fn the_release_kit_is_found_in_an_sdist_and_nothing_else_is() {
+        let dir = scratch("kit");
+        let clean = sdist_with(
+            &dir,
+            &[
+                ("pkg-1.0/PKG-INFO", b"Name: pkg\nVersion: 1.0\n"),
+                ("pkg-1.0/hooks/pre-commit", b""),
+                ("pkg-1.0/pkg/xtask/a.py", b""),
+                ("pkg-1.0/Cargo.toml", b"[package]\nname = \"pkg\"\n"),
+                (
+                    "pkg-1.0/.cargo/config.toml",
+                    b"[build]\nrustflags = []\n[alias]\nxtask = \"run\"\n",
+                ),
+            ],
+        );
+        assert_eq!(kit_files(&clean).unwrap(), Vec::<String>::new());
+        assert_eq!(kit_problem(&clean, "pkg-1.0.tar.gz"), None);
+        let carrying = sdist_with(
+            &dir,
+            &[
+                ("pkg-1.0/PKG-INFO", b"Name: pkg\nVersion: 1.0\n"),
+                ("pkg-1.0/xtask/Cargo.toml", b""),
+                ("pkg-1.0/hooks/post-tag", b""),
+                ("pkg-1.0/release.toml", b""),
+                (
+                    "pkg-1.0/Cargo.toml",
+                    b"[workspace]\nmembers = [\"xtask\"]\n",
+                ),
+                (
+                    "pkg-1.0/.cargo/config.toml",
+                    b"[alias]\nxtask = \"run --quiet --package xtask --\"\n",
+                ),
+            ],
+        );
+        assert_eq!(
+            kit_files(&carrying).unwrap(),
+            [
+                "pkg-1.0/.cargo/config.toml",
+                "pkg-1.0/Cargo.toml",
+                "pkg-1.0/hooks/post-tag",
+                "pkg-1.0/release.toml",
+                "pkg-1.0/xtask/Cargo.toml"
+            ]
+        );
+        let problem = kit_problem(&carrying, "pkg-1.0.tar.gz").unwrap();
+        assert!(
+            problem.contains("`pkg-1.0/xtask/Cargo.toml`") && problem.contains("init ."),
+            "{problem}"
+        );
     }
 
     #[test]

@@ -1,8 +1,12 @@
 //! `init <dir>`: adopt twostage in another repository. Writes the `cargo xtask` alias (merged
-//! into an existing `.cargo/config.toml`), a three-line `xtask` crate depending on `twostage`,
-//! the workspace (or the `xtask` member added to an existing one), the hook shims under
-//! `hooks/`, and a `release.toml` filled in from what the project already says about its
-//! version. Idempotent; a file that differs is never overwritten without `--force`.
+//! into an existing `.cargo/config.toml`), a three-line `xtask` crate depending on `twostage`
+//! (the published crate by default; `--git` or a relative `--path` otherwise), the workspace
+//! (or the `xtask` member added to an existing one), the hook shims under `hooks/`, `target/`
+//! in `.gitignore`, and a `release.toml` filled in from what the project already says about
+//! its name, version, branch and changelog. It also keeps that release kit out of the
+//! project's sdist with the exclusion the detected build backend understands (see
+//! docs/adoption.md). Idempotent; a file that differs is never overwritten without `--force`,
+//! and no absolute path of this machine is written into any file.
 
 use std::path::{Path, PathBuf};
 
@@ -10,11 +14,13 @@ use anyhow::{bail, Context, Result};
 use toml_edit::{value, Array, DocumentMut, Item, Table};
 
 use crate::index::normalize_name;
-use crate::output;
+use crate::{manifest, output};
 
 pub struct Options {
-    /// `twostage` as a git dependency from this URL instead of a path dependency.
+    /// `twostage` as a git dependency from this URL instead of the published crate.
     pub git: Option<String>,
+    /// `twostage` as a path dependency on this checkout (or crate folder), written relative.
+    pub path: Option<PathBuf>,
     pub force: bool,
     /// `github`: also write `.github/workflows/release.yml`.
     pub ci: Option<String>,
@@ -34,6 +40,36 @@ const SHIMS: &[(&str, &str)] = &[
     ("hooks/post-tag", include_str!("../hooks/post-tag")),
 ];
 
+/// The build backend, as far as keeping files out of its sdist goes.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Hatchling,
+    /// setuptools, with or without setuptools-scm, and a project with only `setup.py`.
+    Setuptools,
+    Flit,
+    Poetry,
+    Pdm,
+    Maturin,
+    #[default]
+    Other,
+}
+
+impl Backend {
+    fn of(build_backend: &str, has_setup: bool) -> Backend {
+        match build_backend {
+            "hatchling.build" => Backend::Hatchling,
+            "flit_core.buildapi" => Backend::Flit,
+            "poetry.core.masonry.api" => Backend::Poetry,
+            "pdm.backend" => Backend::Pdm,
+            "maturin" => Backend::Maturin,
+            b if b.starts_with("setuptools.build_meta") => Backend::Setuptools,
+            // Without `build-backend`, pip and build fall back to setuptools' legacy backend.
+            "" if has_setup => Backend::Setuptools,
+            _ => Backend::Other,
+        }
+    }
+}
+
 /// What `init` found out about the project.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Detected {
@@ -41,8 +77,27 @@ pub struct Detected {
     pub version_files: Vec<String>,
     pub vcs: Option<&'static str>,
     pub changelog: Option<String>,
+    /// The changelog exists but is not Keep a Changelog: `release` leaves it alone.
+    pub changelog_not_rolled: Option<String>,
     pub module: Option<String>,
     pub github: Option<String>,
+    /// The current branch, when it is not `main` (the default release branch).
+    pub branch: Option<String>,
+    pub backend: Backend,
+    /// `build-system.build-backend` as written.
+    pub backend_name: String,
+    /// Problems worth saying that do not stop `init`.
+    pub warnings: Vec<String>,
+}
+
+/// A file `init` writes: created whole, or merged into the project's own.
+struct Write {
+    path: String,
+    text: String,
+    /// Merged files keep everything the project had in them, so they never conflict.
+    merged: bool,
+    /// What the change does, said when the file changes.
+    what: Option<String>,
 }
 
 pub fn run(dir: &Path, options: &Options) -> Result<()> {
@@ -53,17 +108,40 @@ pub fn run(dir: &Path, options: &Options) -> Result<()> {
         bail!("`{}` is not the top of a git repository", dir.display());
     }
     let detected = detect(&dir)?;
-    let mut writes: Vec<(String, String)> = vec![
-        (".cargo/config.toml".into(), cargo_config(&dir)?),
-        ("xtask/Cargo.toml".into(), xtask_manifest(options)?),
-        (
-            "xtask/src/main.rs".into(),
+    let dependency = dependency(&dir, options)?;
+    // Decided before anything is written: whether the workspace and the cargo config are the
+    // kit's alone (so the sdist must not carry them) or the project's own.
+    let workspace_is_kit = kit_workspace(&dir);
+    let kit_config = std::fs::read_to_string(dir.join(".cargo/config.toml"))
+        .map_or(true, |t| crate::dist::is_kit_cargo_config(&t));
+    let new = |path: &str, text: String| Write {
+        path: path.into(),
+        text,
+        merged: false,
+        what: None,
+    };
+    let mut writes: Vec<Write> = vec![
+        Write {
+            merged: true,
+            ..new(".cargo/config.toml", cargo_config(&dir)?)
+        },
+        xtask_write(&dir, &dependency),
+        new(
+            "xtask/src/main.rs",
             "fn main() -> std::process::ExitCode {\n    twostage::cli::main()\n}\n".into(),
         ),
-        ("Cargo.toml".into(), workspace_manifest(&dir)?),
+        Write {
+            merged: true,
+            ..new("Cargo.toml", workspace_manifest(&dir)?)
+        },
+        Write {
+            merged: true,
+            what: Some("`target/` is ignored".into()),
+            ..new(".gitignore", gitignore(&dir))
+        },
     ];
     for (path, text) in SHIMS {
-        writes.push((path.to_string(), text.to_string()));
+        writes.push(new(path, text.to_string()));
     }
     match options.ci.as_deref() {
         None => {}
@@ -73,7 +151,7 @@ pub fn run(dir: &Path, options: &Options) -> Result<()> {
             } else {
                 WORKFLOW
             };
-            writes.push((".github/workflows/release.yml".into(), template.into()));
+            writes.push(new(".github/workflows/release.yml", template.into()));
         }
         Some(other) => bail!("`--ci {other}`: the one CI `init` knows is `github`"),
     }
@@ -81,18 +159,32 @@ pub fn run(dir: &Path, options: &Options) -> Result<()> {
     if dir.join("release.toml").exists() {
         output::status("Keeping", "the existing `release.toml`");
     } else {
-        writes.push(("release.toml".into(), release_toml(&detected)));
+        writes.push(new("release.toml", release_toml(&detected)));
+    }
+    let kit = Kit {
+        workspace: workspace_is_kit,
+        cargo_config: kit_config,
+    };
+    match exclusion(&dir, &detected, &kit)? {
+        Some((path, text, what)) => writes.push(Write {
+            merged: true,
+            what: Some(what),
+            ..new(&path, text)
+        }),
+        None => output::warn(format!(
+            "`init` does not know how the build backend `{}` selects sdist files: make sure \
+             the sdist leaves out {} (verification refuses an sdist that carries them)",
+            detected.backend_name,
+            kit.paths().join(", ")
+        )),
     }
 
     // Check everything first: nothing is written when any file would be overwritten.
-    // `.cargo/config.toml` and `Cargo.toml` are merged into (everything in them is kept), so
-    // they never conflict.
-    let merged = [".cargo/config.toml", "Cargo.toml"];
     let mut conflicts = Vec::new();
-    for (path, text) in writes.iter().filter(|(p, _)| !merged.contains(&p.as_str())) {
-        if let Ok(existing) = std::fs::read_to_string(dir.join(path)) {
-            if existing != *text && !options.force {
-                conflicts.push(path.clone());
+    for write in writes.iter().filter(|w| !w.merged) {
+        if let Ok(existing) = std::fs::read_to_string(dir.join(&write.path)) {
+            if existing != write.text && !options.force {
+                conflicts.push(write.path.clone());
             }
         }
     }
@@ -102,24 +194,71 @@ pub fn run(dir: &Path, options: &Options) -> Result<()> {
             conflicts.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")
         );
     }
-    for (path, text) in &writes {
+    let mut changed = Vec::new();
+    for write in &writes {
+        let path = &write.path;
         let target = dir.join(path);
-        if std::fs::read_to_string(&target).is_ok_and(|t| t == *text) {
+        let existing = std::fs::read_to_string(&target).ok();
+        if existing.as_ref() == Some(&write.text) {
             output::status("Fresh", format!("`{path}`"));
             continue;
         }
         std::fs::create_dir_all(target.parent().unwrap_or(&dir))?;
-        std::fs::write(&target, text).with_context(|| format!("cannot write `{path}`"))?;
+        std::fs::write(&target, &write.text).with_context(|| format!("cannot write `{path}`"))?;
         if path.starts_with("hooks/") {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755))?;
         }
-        output::status("Writing", format!("`{path}`"));
+        let verb = if existing.is_some() {
+            "Updating"
+        } else {
+            "Writing"
+        };
+        match &write.what {
+            Some(what) => output::status(verb, format!("`{path}`: {what}")),
+            None => output::status(verb, format!("`{path}`")),
+        }
+        changed.push(path.clone());
     }
-    let record = match (&detected.vcs, detected.version_files.first()) {
+    if let Some(relative) = &dependency.path {
+        output::warn(format!(
+            "`xtask/Cargo.toml` depends on twostage at `{relative}` (relative to `xtask/`): \
+             `cargo xtask` builds only where that path exists, so on another machine or in CI \
+             use the published crate (the default) or `--git URL`"
+        ));
+    }
+    for warning in &detected.warnings {
+        output::warn(warning);
+    }
+    if let Some(changelog) = &detected.changelog_not_rolled {
+        output::note(format!(
+            "`{changelog}` is not in Keep a Changelog form (no `## [Unreleased]` heading): \
+             `release` leaves it for you to update and never rolls it"
+        ));
+    }
+    if detected.backend == Backend::Maturin {
+        output::note(
+            "maturin builds from the project's own `Cargo.toml`, `Cargo.lock` and `src/`, so \
+             they stay in the sdist; it packs the crate and its path dependencies, not the \
+             `xtask` member",
+        );
+    }
+    if let Some(branch) = &detected.branch {
+        output::note(format!(
+            "releases are made from the current branch `{branch}`"
+        ));
+    }
+    let record = match (&detected.vcs, detected.version_files.as_slice()) {
         (Some(tool), _) => format!("the release tags ({tool}): no file is bumped"),
-        (None, Some(file)) => format!("`{file}`"),
-        (None, None) => "`pyproject.toml`".into(),
+        (None, [file]) => format!("`{file}`"),
+        (None, [first, rest @ ..]) => format!(
+            "`{first}` (bumped with {})",
+            rest.iter()
+                .map(|f| format!("`{f}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        (None, []) => "`pyproject.toml`".into(),
     };
     output::status(
         "Adopted",
@@ -128,11 +267,337 @@ pub fn run(dir: &Path, options: &Options) -> Result<()> {
             dir.display()
         ),
     );
+    let mut add: Vec<&str> = vec![".cargo", "Cargo.toml", "Cargo.lock", "xtask", "hooks"];
+    for write in &writes {
+        let top = write.path.split('/').next().unwrap_or_default();
+        if !add.contains(&top) {
+            add.push(top);
+        }
+    }
     eprintln!(
-        "\nNext steps:\n  cd {}\n  git add .cargo Cargo.toml xtask hooks release.toml && git commit -m \"Adopt twostage\"\n  cargo xtask hooks install\n  cargo xtask release patch --dry-run\n  export TEST_PYPI_TOKEN=… PYPI_TOKEN=…   # API tokens of TestPyPI and PyPI\n  cargo xtask release patch && git push --follow-tags\n  cargo xtask promote <tag>",
-        dir.display()
+        "\nNext steps:\n  cd {}\n  cargo build --package xtask   # the first build writes `Cargo.lock`: commit it with the kit\n  git add {} && git commit -m \"Adopt twostage\"\n  cargo xtask hooks install\n  cargo xtask release patch --dry-run\n  export TEST_PYPI_TOKEN=… PYPI_TOKEN=…   # API tokens of TestPyPI and PyPI\n  cargo xtask release patch && git push --follow-tags\n  cargo xtask promote <tag>",
+        dir.display(),
+        add.join(" ")
     );
     Ok(())
+}
+
+/// The `twostage` dependency line of `xtask/Cargo.toml`.
+struct Dependency {
+    line: String,
+    /// With `--path`: the path as written, relative to `xtask/`.
+    path: Option<String>,
+}
+
+fn dependency(dir: &Path, options: &Options) -> Result<Dependency> {
+    let quoted = |s: &str| toml_edit::Value::from(s).to_string();
+    match (&options.git, &options.path) {
+        (Some(_), Some(_)) => bail!("`--git` and `--path` exclude each other: pass one of them"),
+        (Some(url), None) => Ok(Dependency {
+            line: format!("twostage = {{ git = {} }}", quoted(url)),
+            path: None,
+        }),
+        (None, Some(path)) => {
+            let crate_dir = twostage_crate(path)?;
+            let relative = relative_path(&dir.join("xtask"), &crate_dir);
+            let relative = relative
+                .to_str()
+                .with_context(|| format!("`{}` is not a UTF-8 path", crate_dir.display()))?;
+            Ok(Dependency {
+                line: format!("twostage = {{ path = {} }}", quoted(relative)),
+                path: Some(relative.to_string()),
+            })
+        }
+        (None, None) => Ok(Dependency {
+            line: format!("twostage = {}", quoted(env!("CARGO_PKG_VERSION"))),
+            path: None,
+        }),
+    }
+}
+
+/// The folder of the `twostage` crate: `path` itself, or its `twostage/` member when `path` is
+/// a checkout of the whole repository.
+fn twostage_crate(path: &Path) -> Result<PathBuf> {
+    let path = path.canonicalize().with_context(|| {
+        format!(
+            "`--path {}` does not exist: pass the folder of a twostage checkout",
+            path.display()
+        )
+    })?;
+    let is_twostage = |dir: &Path| {
+        std::fs::read_to_string(dir.join("Cargo.toml"))
+            .ok()
+            .and_then(|t| t.parse::<DocumentMut>().ok())
+            .is_some_and(|doc| {
+                doc.get("package")
+                    .and_then(|p| p.get("name"))
+                    .and_then(|n| n.as_str())
+                    == Some("twostage")
+            })
+    };
+    if is_twostage(&path) {
+        Ok(path)
+    } else if is_twostage(&path.join("twostage")) {
+        Ok(path.join("twostage"))
+    } else {
+        bail!(
+            "`--path {}` is not a twostage checkout: pass the folder holding the `twostage` \
+             crate's `Cargo.toml` (or the repository around it)",
+            path.display()
+        )
+    }
+}
+
+/// `to` relative to `from`, both absolute: `../../twostage/twostage`.
+fn relative_path(from: &Path, to: &Path) -> PathBuf {
+    let from: Vec<_> = from.components().collect();
+    let to: Vec<_> = to.components().collect();
+    let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
+    let mut out = PathBuf::new();
+    for _ in common..from.len() {
+        out.push("..");
+    }
+    for part in &to[common..] {
+        out.push(part);
+    }
+    if out.as_os_str().is_empty() {
+        out.push(".");
+    }
+    out
+}
+
+/// `.gitignore` with `target/` (cargo's build folder) in it.
+fn gitignore(dir: &Path) -> String {
+    let text = std::fs::read_to_string(dir.join(".gitignore")).unwrap_or_default();
+    let ignored = text
+        .lines()
+        .any(|l| matches!(l.trim(), "target" | "target/" | "/target" | "/target/"));
+    if ignored {
+        return text;
+    }
+    let mut out = text;
+    if !out.is_empty() && !out.ends_with('\n') {
+        out.push('\n');
+    }
+    out.push_str("target/\n");
+    out
+}
+
+/// Whether the root `Cargo.toml` is absent or is the workspace `init` writes (no package, the
+/// one member `xtask`): then it and `Cargo.lock` are the kit's, not the project's.
+fn kit_workspace(dir: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(dir.join("Cargo.toml")) else {
+        return true;
+    };
+    let Ok(doc) = text.parse::<DocumentMut>() else {
+        return false;
+    };
+    let members: Vec<&str> = doc
+        .get("workspace")
+        .and_then(|w| w.get("members"))
+        .and_then(|m| m.as_array())
+        .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
+        .unwrap_or_default();
+    doc.get("package").is_none() && members == ["xtask"]
+}
+
+/// Which of the kit's files are the kit's alone.
+struct Kit {
+    /// The root `Cargo.toml` and `Cargo.lock`.
+    workspace: bool,
+    /// `.cargo/config.toml` holds only the alias.
+    cargo_config: bool,
+}
+
+impl Kit {
+    /// The kit's paths from the project root; folders without a trailing slash.
+    fn paths(&self) -> Vec<&'static str> {
+        let mut paths = vec!["xtask"];
+        if self.cargo_config {
+            paths.push(".cargo");
+        }
+        paths.extend([
+            "hooks/pre-push",
+            "hooks/post-tag",
+            "hooks/reference-transaction",
+        ]);
+        paths.push("release.toml");
+        if self.workspace {
+            paths.extend(["Cargo.toml", "Cargo.lock"]);
+        }
+        paths
+    }
+}
+
+/// The edit that keeps the kit out of the sdist: `(file, new text, what it does)`, or `None`
+/// for a backend `init` does not know.
+fn exclusion(dir: &Path, d: &Detected, kit: &Kit) -> Result<Option<(String, String, String)>> {
+    let folders = ["xtask", ".cargo"];
+    let (table, key, patterns): (&[&str], &str, Vec<toml_edit::Value>) = match d.backend {
+        // Git-style patterns; a leading `/` anchors them at the project root, and `exclude`
+        // wins over everything else.
+        // https://hatch.pypa.io/latest/config/build/#patterns
+        Backend::Hatchling => (
+            &["tool", "hatch", "build", "targets", "sdist"],
+            "exclude",
+            kit.paths().iter().map(|p| format!("/{p}").into()).collect(),
+        ),
+        // Paths relative to the project root; excluding a folder excludes what is in it.
+        // https://flit.pypa.io/en/stable/pyproject_toml.html#sdist-section
+        Backend::Flit => (
+            &["tool", "flit", "sdist"],
+            "exclude",
+            kit.paths().iter().map(|p| (*p).into()).collect(),
+        ),
+        // Globs relative to the project root, matched against files.
+        // https://python-poetry.org/docs/pyproject/#exclude-and-include
+        Backend::Poetry => (
+            &["tool", "poetry"],
+            "exclude",
+            kit.paths()
+                .iter()
+                .map(|p| {
+                    if folders.contains(p) {
+                        format!("{p}/**/*").into()
+                    } else {
+                        (*p).into()
+                    }
+                })
+                .collect(),
+        ),
+        // Globs from the project root; a folder is excluded with everything in it.
+        // https://backend.pdm-project.org/build_config/#include-or-exclude-files
+        Backend::Pdm => (
+            &["tool", "pdm", "build"],
+            "excludes",
+            kit.paths().iter().map(|p| (*p).into()).collect(),
+        ),
+        // maturin packs the crate and its path dependencies (not the other workspace members,
+        // so not `xtask/`), plus what `include` names; the project's own `Cargo.toml`,
+        // `Cargo.lock`, `src/` and cargo config are its build's and stay. Patterns apply to
+        // the sdist only.
+        // https://www.maturin.rs/config.html
+        Backend::Maturin => (
+            &["tool", "maturin"],
+            "exclude",
+            kit.paths()
+                .iter()
+                .filter(|p| !matches!(**p, "xtask" | "Cargo.toml" | "Cargo.lock"))
+                .map(|p| {
+                    let path = if folders.contains(p) {
+                        format!("{p}/**/*")
+                    } else {
+                        p.to_string()
+                    };
+                    let mut pattern = toml_edit::InlineTable::new();
+                    pattern.insert("path", path.into());
+                    pattern.insert("format", "sdist".into());
+                    toml_edit::Value::InlineTable(pattern)
+                })
+                .collect(),
+        ),
+        Backend::Setuptools => return manifest_in(dir, kit).map(Some),
+        Backend::Other => return Ok(None),
+    };
+    let path = dir.join("pyproject.toml");
+    let text = std::fs::read_to_string(&path).context("cannot read `pyproject.toml`")?;
+    let new = add_to_toml_list(&text, table, key, patterns).with_context(|| {
+        format!(
+            "cannot add the release kit to `[{}] {key}` in `pyproject.toml`: add {} there yourself",
+            table.join("."),
+            kit.paths().join(", ")
+        )
+    })?;
+    Ok(Some((
+        "pyproject.toml".into(),
+        new,
+        format!(
+            "the release kit is kept out of the sdist (`[{}] {key}`)",
+            table.join(".")
+        ),
+    )))
+}
+
+/// Appends the patterns missing from the array `key` in `table` (created when absent),
+/// touching nothing else in the document.
+fn add_to_toml_list(
+    text: &str,
+    table: &[&str],
+    key: &str,
+    patterns: Vec<toml_edit::Value>,
+) -> Result<String> {
+    let mut doc: DocumentMut = text.parse().context("`pyproject.toml` is not valid TOML")?;
+    let mut current = doc.as_table_mut();
+    for (i, part) in table.iter().enumerate() {
+        let last = i + 1 == table.len();
+        let item = current.entry(part).or_insert_with(|| {
+            let mut t = Table::new();
+            // Intermediate tables stay implicit: only `[tool.hatch.build.targets.sdist]` shows.
+            t.set_implicit(!last);
+            Item::Table(t)
+        });
+        current = item
+            .as_table_mut()
+            .with_context(|| format!("`{}` is not a table", table[..=i].join(".")))?;
+    }
+    let list = current
+        .entry(key)
+        .or_insert_with(|| value(Array::new()))
+        .as_array_mut()
+        .with_context(|| format!("`{}.{key}` is not an array", table.join(".")))?;
+    let key_of = |v: &toml_edit::Value| -> Option<String> {
+        match v {
+            toml_edit::Value::InlineTable(t) => t.get("path")?.as_str().map(str::to_string),
+            v => v.as_str().map(str::to_string),
+        }
+    };
+    let present: Vec<String> = list.iter().filter_map(key_of).collect();
+    for pattern in patterns {
+        if key_of(&pattern).is_some_and(|k| !present.contains(&k)) {
+            list.push_formatted(pattern.decorated(" ", ""));
+        }
+    }
+    // The first element carries no leading space.
+    if let Some(first) = list.get_mut(0) {
+        if first.decor().prefix().and_then(|p| p.as_str()) == Some(" ") {
+            first.decor_mut().set_prefix("");
+        }
+    }
+    Ok(doc.to_string())
+}
+
+/// `MANIFEST.in` with `prune`/`exclude` lines for the kit. setuptools applies MANIFEST.in
+/// after the file finders, setuptools-scm's (every tracked file) included, so these lines
+/// win: https://setuptools.pypa.io/en/latest/userguide/miscellaneous.html and
+/// https://setuptools-scm.readthedocs.io/en/latest/usage/#file-finders-hook-makes-most-of-manifestin-unnecessary
+fn manifest_in(dir: &Path, kit: &Kit) -> Result<(String, String, String)> {
+    let text = std::fs::read_to_string(dir.join("MANIFEST.in")).unwrap_or_default();
+    let present: Vec<&str> = text.lines().map(str::trim).collect();
+    let wanted: Vec<String> = kit
+        .paths()
+        .iter()
+        .map(|p| match *p {
+            "xtask" | ".cargo" => format!("prune {p}"),
+            _ => format!("exclude {p}"),
+        })
+        .filter(|line| !present.contains(&line.as_str()))
+        .collect();
+    let mut out = text.clone();
+    if !wanted.is_empty() {
+        if !out.is_empty() && !out.ends_with('\n') {
+            out.push('\n');
+        }
+        out.push_str("# twostage's release kit (`cargo xtask init`) stays out of the sdist.\n");
+        for line in wanted {
+            out.push_str(&line);
+            out.push('\n');
+        }
+    }
+    Ok((
+        "MANIFEST.in".into(),
+        out,
+        "the release kit is kept out of the sdist (`prune`/`exclude` lines)".into(),
+    ))
 }
 
 fn cargo_config(dir: &Path) -> Result<String> {
@@ -154,19 +619,36 @@ fn cargo_config(dir: &Path) -> Result<String> {
     Ok(doc.to_string())
 }
 
-fn xtask_manifest(options: &Options) -> Result<String> {
-    let dependency = match &options.git {
-        Some(url) => format!("twostage = {{ git = \"{url}\" }}"),
-        None => {
-            let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-                .canonicalize()
-                .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
-            format!("twostage = {{ path = \"{}\" }}", path.display())
-        }
-    };
-    Ok(format!(
-        "[package]\nname = \"xtask\"\nversion = \"0.1.0\"\nedition = \"2021\"\npublish = false\n\n[dependencies]\n{dependency}\n"
-    ))
+/// `xtask/Cargo.toml`. One that an earlier `init` wrote with an absolute path (which builds
+/// only on the machine that ran it) is rewritten in place rather than reported as a conflict.
+fn xtask_write(dir: &Path, dependency: &Dependency) -> Write {
+    let text = xtask_manifest(dependency);
+    let existing = std::fs::read_to_string(dir.join("xtask/Cargo.toml")).unwrap_or_default();
+    let absolute = existing
+        .lines()
+        .find_map(|l| l.strip_prefix("twostage = { path = \""))
+        .and_then(|rest| rest.split('"').next())
+        .filter(|path| Path::new(path).is_absolute());
+    let ours = absolute.is_some_and(|path| {
+        existing
+            == xtask_manifest(&Dependency {
+                line: format!("twostage = {{ path = \"{path}\" }}"),
+                path: None,
+            })
+    });
+    Write {
+        path: "xtask/Cargo.toml".into(),
+        merged: ours,
+        what: ours.then(|| format!("the absolute path is replaced by `{}`", dependency.line)),
+        text,
+    }
+}
+
+fn xtask_manifest(dependency: &Dependency) -> String {
+    format!(
+        "[package]\nname = \"xtask\"\nversion = \"0.1.0\"\nedition = \"2021\"\npublish = false\n\n[dependencies]\n{}\n",
+        dependency.line
+    )
 }
 
 fn workspace_manifest(dir: &Path) -> Result<String> {
@@ -194,6 +676,7 @@ fn workspace_manifest(dir: &Path) -> Result<String> {
 }
 
 fn release_toml(d: &Detected) -> String {
+    let quoted = |s: &str| toml_edit::Value::from(s).to_string();
     let mut out = String::from(
         "# twostage configuration: see `cargo xtask --help` and docs/configuration.md.\n",
     );
@@ -201,20 +684,31 @@ fn release_toml(d: &Detected) -> String {
         "# Every key is optional; TWOSTAGE_<SECTION>_<KEY> overrides any of them.\n\n[package]\n",
     );
     if let Some(name) = &d.name {
-        out.push_str(&format!("name = \"{name}\"\n"));
+        out.push_str(&format!("name = {}\n", quoted(name)));
     }
     match d.vcs {
         Some(tool) => out.push_str(&format!(
             "# The version comes from the git tag ({tool}): no file is bumped.\n"
         )),
         None if !d.version_files.is_empty() => {
-            let files: Vec<String> = d.version_files.iter().map(|f| format!("\"{f}\"")).collect();
+            let files: Vec<String> = d.version_files.iter().map(|f| quoted(f)).collect();
             out.push_str(&format!("version-files = [{}]\n", files.join(", ")));
         }
         None => {}
     }
     if let Some(changelog) = &d.changelog {
-        out.push_str(&format!("changelog = \"{changelog}\"\n"));
+        out.push_str(&format!("changelog = {}\n", quoted(changelog)));
+    }
+    if let Some(changelog) = &d.changelog_not_rolled {
+        out.push_str(&format!(
+            "# `{changelog}` is not in Keep a Changelog form: `release` does not roll it.\n"
+        ));
+    }
+    if let Some(branch) = &d.branch {
+        out.push_str(&format!(
+            "\n[git]\n# The branch releases are made from.\nbranch = {}\n",
+            quoted(branch)
+        ));
     }
     out.push_str("\n[verify]\n");
     if let Some(module) = &d.module {
@@ -225,19 +719,41 @@ fn release_toml(d: &Detected) -> String {
         out.push_str("smoke = []\n");
     }
     if let Some(repository) = &d.github {
-        out.push_str(&format!("\n[github]\nrepository = \"{repository}\"\n"));
+        out.push_str(&format!(
+            "\n[github]\nrepository = {}\n",
+            quoted(repository)
+        ));
     }
     out
 }
 
-/// Finds where the project keeps its version, its changelog, its import name and its GitHub
-/// repository.
+/// The module file a dotted path names (`pkg.__version__` → `src/pkg/__init__.py`).
+fn module_file_of(dir: &Path, attr: &str) -> Option<String> {
+    let module_path = attr
+        .rsplit_once('.')
+        .map_or(attr, |(m, _)| m)
+        .replace('.', "/");
+    [
+        format!("src/{module_path}/__init__.py"),
+        format!("{module_path}/__init__.py"),
+        format!("src/{module_path}.py"),
+        format!("{module_path}.py"),
+    ]
+    .into_iter()
+    .find(|p| dir.join(p).exists())
+}
+
+/// Finds where the project keeps its name, its version, its changelog, its import name, its
+/// release branch and its GitHub repository, and which build backend packs its sdist.
 pub fn detect(dir: &Path) -> Result<Detected> {
     let mut d = Detected::default();
     let pyproject: Option<DocumentMut> = match std::fs::read_to_string(dir.join("pyproject.toml")) {
         Ok(text) => Some(text.parse().context("`pyproject.toml` is not valid TOML")?),
         Err(_) => None,
     };
+    let read = |path: &str| std::fs::read_to_string(dir.join(path)).ok();
+    let setup_py = read("setup.py");
+    let setup_cfg = read("setup.cfg");
     let get = |path: &[&str]| -> Option<Item> {
         let mut item = pyproject.as_ref()?.as_item();
         for p in path {
@@ -246,10 +762,23 @@ pub fn detect(dir: &Path) -> Result<Detected> {
         Some(item.clone())
     };
     let str_at = |path: &[&str]| get(path).and_then(|i| i.as_str().map(str::to_string));
-    let name = str_at(&["project", "name"])
-        .or_else(|| str_at(&["tool", "poetry", "name"]))
-        .or_else(|| setup_py_name(dir));
-    let backend = str_at(&["build-system", "build-backend"]).unwrap_or_default();
+    let manifest_name =
+        str_at(&["project", "name"]).or_else(|| str_at(&["tool", "poetry", "name"]));
+    // A project whose pyproject.toml holds no metadata (often only `[build-system]`) keeps
+    // it in setup.py and setup.cfg.
+    let setup_driven = get(&["project"]).is_none() && get(&["tool", "poetry"]).is_none();
+    let name = manifest_name.clone().or_else(|| {
+        setup_py
+            .as_deref()
+            .and_then(|t| manifest::keyword_literal(t, "name"))
+            .or_else(|| {
+                setup_cfg
+                    .as_deref()
+                    .and_then(|t| manifest::cfg_value(t, "metadata", "name"))
+            })
+    });
+    d.backend_name = str_at(&["build-system", "build-backend"]).unwrap_or_default();
+    d.backend = Backend::of(&d.backend_name, setup_py.is_some() || setup_cfg.is_some());
     let requires: Vec<String> = get(&["build-system", "requires"])
         .and_then(|i| {
             i.as_array().map(|a| {
@@ -265,26 +794,19 @@ pub fn detect(dir: &Path) -> Result<Detected> {
                 .map(|a| a.iter().any(|v| v.as_str() == Some("version")))
         })
         .unwrap_or(false);
-    let has_static = str_at(&["project", "version"]).is_some()
-        || str_at(&["tool", "poetry", "version"]).is_some();
+    let static_version =
+        str_at(&["project", "version"]).or_else(|| str_at(&["tool", "poetry", "version"]));
 
     let module = name.as_ref().map(|n| normalize_name(n).replace('-', "_"));
-    let module_file = module.as_ref().and_then(|m| {
-        [
-            format!("src/{m}/__init__.py"),
-            format!("{m}/__init__.py"),
-            format!("src/{m}.py"),
-            format!("{m}.py"),
-        ]
-        .into_iter()
-        .find(|p| dir.join(p).exists())
-    });
-    let declares_version = |path: &str| {
-        std::fs::read_to_string(dir.join(path))
-            .is_ok_and(|t| t.lines().any(|l| l.trim_start().starts_with("__version__")))
-    };
+    let module_file = module.as_deref().and_then(|m| module_file_of(dir, m));
+    // `__version__ = "1.2.3"`: a literal a release can bump (not a lookup at import time).
+    let module_literal = module_file
+        .as_deref()
+        .and_then(read)
+        .and_then(|t| manifest::keyword_literal(&t, "__version__"));
 
     let uses = |needle: &str| requires.iter().any(|r| r.starts_with(needle));
+    let mut record: Option<String> = static_version.clone();
     if str_at(&["tool", "hatch", "version", "source"]).as_deref() == Some("vcs")
         || uses("hatch-vcs")
     {
@@ -292,6 +814,9 @@ pub fn detect(dir: &Path) -> Result<Detected> {
     } else if get(&["tool", "setuptools_scm"]).is_some()
         || uses("setuptools-scm")
         || uses("setuptools_scm")
+        || setup_py
+            .as_deref()
+            .is_some_and(|t| t.contains("use_scm_version"))
     {
         d.vcs = Some("setuptools-scm");
     } else if str_at(&["tool", "pdm", "version", "source"]).as_deref() == Some("scm") {
@@ -303,67 +828,234 @@ pub fn detect(dir: &Path) -> Result<Detected> {
             .and_then(|t| t.get("attr"))
             .and_then(|a| a.as_str().map(str::to_string))
     }) {
-        // `pkg.__version__` → the module file that defines it.
-        let module_path = attr
-            .rsplit_once('.')
-            .map_or(attr.as_str(), |(m, _)| m)
-            .replace('.', "/");
-        if let Some(found) = [
-            format!("src/{module_path}/__init__.py"),
-            format!("{module_path}/__init__.py"),
-            format!("src/{module_path}.py"),
-            format!("{module_path}.py"),
-        ]
-        .into_iter()
-        .find(|p| dir.join(p).exists())
-        {
+        if let Some(found) = module_file_of(dir, &attr) {
             d.version_files.push(found);
         }
-    } else if (dynamic || pyproject.is_none())
-        && module_file.as_deref().is_some_and(declares_version)
-    {
-        // flit's module version, or a setup.py that reads `__version__`.
+    } else if setup_driven {
+        // The version setuptools reads: a literal in setup.py, then setup.cfg's `version`
+        // (a literal, or `attr:` naming the module), then the module's `__version__`.
+        if let Some(v) = setup_py
+            .as_deref()
+            .and_then(|t| manifest::keyword_literal(t, "version"))
+        {
+            d.version_files.push("setup.py".into());
+            record = Some(v);
+        }
+        match setup_cfg
+            .as_deref()
+            .and_then(|t| manifest::cfg_value(t, "metadata", "version"))
+        {
+            Some(v) if v.starts_with("attr:") => {
+                if let Some(found) = module_file_of(dir, v["attr:".len()..].trim()) {
+                    if !d.version_files.contains(&found) {
+                        d.version_files.push(found);
+                    }
+                }
+            }
+            Some(v) if v.starts_with("file:") || v.is_empty() => {}
+            Some(v) if record.is_none() => {
+                d.version_files.push("setup.cfg".into());
+                record = Some(v);
+            }
+            Some(_) => {}
+            None => {}
+        }
+        if d.version_files.is_empty() && module_literal.is_none() && setup_py.is_some() {
+            d.version_files.push("setup.py".into());
+        }
+    } else if dynamic && module_literal.is_some() {
+        // flit's module version.
         d.version_files
             .push(module_file.clone().unwrap_or_default());
-    } else if pyproject.is_none() && dir.join("setup.py").exists() {
-        d.version_files.push("setup.py".into());
+        record = module_literal.clone();
     }
-    // A static version also kept in the module's `__version__` is bumped in lockstep.
-    if has_static {
-        if let Some(file) = module_file.as_ref().filter(|f| declares_version(f)) {
-            d.version_files.push(file.clone());
+    // The module's `__version__`, when it is a literal, moves in lockstep with the version
+    // of record (or is the record itself when nothing else holds one).
+    if d.vcs.is_none() {
+        if let (Some(file), Some(literal)) = (&module_file, &module_literal) {
+            let listed = d.version_files.contains(file);
+            match &record {
+                _ if listed => {}
+                None if setup_driven => d.version_files.push(file.clone()),
+                Some(v) if v == literal => d.version_files.push(file.clone()),
+                Some(v) => d.warnings.push(format!(
+                    "`{file}` says `__version__ = \"{literal}\"` but the version is `{v}`: \
+                     it is not bumped; make them agree and add it to `package.version-files`"
+                )),
+                None => {}
+            }
         }
     }
     // A maturin project keeps the version in Cargo.toml: the record itself when the
     // pyproject version is dynamic, else bumped in lockstep.
-    if backend.starts_with("maturin") && dir.join("Cargo.toml").exists() {
+    if d.backend == Backend::Maturin && dir.join("Cargo.toml").exists() {
         let at = if dynamic { 0 } else { d.version_files.len() };
         d.version_files.insert(at, "Cargo.toml".into());
     }
-    d.changelog = [
+    let changelog = [
+        "CHANGELOG.md",
         "CHANGES.md",
         "HISTORY.md",
-        "CHANGES.rst",
-        "CHANGELOG.rst",
         "NEWS.md",
+        "CHANGELOG.rst",
+        "CHANGES.rst",
+        "HISTORY.rst",
+        "NEWS.rst",
+        "CHANGELOG",
+        "CHANGES",
+        "CHANGES.txt",
+        "NEWS",
     ]
     .into_iter()
-    .find(|c| !dir.join("CHANGELOG.md").exists() && dir.join(c).exists())
-    .map(str::to_string);
+    .find(|c| dir.join(c).is_file());
+    if let Some(changelog) = changelog {
+        if changelog != "CHANGELOG.md" {
+            d.changelog = Some(changelog.to_string());
+        }
+        if !read(changelog).is_some_and(|t| crate::changelog::is_keep_a_changelog(&t)) {
+            d.changelog_not_rolled = Some(changelog.to_string());
+        }
+    }
     d.module = module.filter(|_| module_file.is_some());
-    // Only a project without `pyproject.toml` needs its name in release.toml.
-    d.name = if pyproject.is_none() { name } else { None };
+    // The name goes into release.toml only when no manifest declares it.
+    d.name = if manifest_name.is_none() { name } else { None };
+    d.branch = crate::git::git_in(dir, &["symbolic-ref", "--quiet", "--short", "HEAD"])
+        .ok()
+        .map(|b| b.trim().to_string())
+        .filter(|b| !b.is_empty() && b != "main");
     d.github = crate::git::git_in(dir, &["remote", "get-url", "origin"])
         .ok()
         .and_then(|url| crate::git::github_repository(url.trim()));
     Ok(d)
 }
 
-/// `name="…"` in a `setup.py`, for a project without `pyproject.toml`.
-fn setup_py_name(dir: &Path) -> Option<String> {
-    let text = std::fs::read_to_string(dir.join("setup.py")).ok()?;
-    let at = text.find("name=").or_else(|| text.find("name ="))?;
-    let rest = text[at..].split_once('=')?.1.trim_start();
-    let quote = rest.chars().next().filter(|c| *c == '"' || *c == '\'')?;
-    Some(rest[1..].split(quote).next()?.to_string())
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn project(name: &str, files: &[(&str, &str)]) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("twostage-init-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        for (path, text) in files {
+            let path = dir.join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn relative_paths_climb_to_the_common_folder() {
+        let rel = relative_path(Path::new("/a/b/repo/xtask"), Path::new("/a/c/twostage"));
+        assert_eq!(rel, Path::new("../../../c/twostage"));
+        assert_eq!(
+            relative_path(
+                Path::new("/a/repo/xtask"),
+                Path::new("/a/repo/vendor/twostage")
+            ),
+            Path::new("../vendor/twostage")
+        );
+    }
+
+    #[test]
+    fn toml_lists_are_extended_in_place_and_only_once() {
+        let before = "[project]\nname = \"x\"  # ours\n\n[tool.hatch.build.targets.sdist]\nexclude = [\"/docs\"]  # keep\n";
+        let patterns = || -> Vec<toml_edit::Value> { vec!["/xtask".into(), "/docs".into()] };
+        let table = &["tool", "hatch", "build", "targets", "sdist"];
+        let after = add_to_toml_list(before, table, "exclude", patterns()).unwrap();
+        assert_eq!(
+            after,
+            "[project]\nname = \"x\"  # ours\n\n[tool.hatch.build.targets.sdist]\nexclude = [\"/docs\", \"/xtask\"]  # keep\n"
+        );
+        assert_eq!(
+            add_to_toml_list(&after, table, "exclude", patterns()).unwrap(),
+            after
+        );
+        let created =
+            add_to_toml_list("[project]\nname = \"x\"\n", table, "exclude", patterns()).unwrap();
+        assert_eq!(
+            created,
+            "[project]\nname = \"x\"\n\n[tool.hatch.build.targets.sdist]\nexclude = [\"/xtask\", \"/docs\"]\n"
+        );
+        let err = add_to_toml_list(
+            "[tool.hatch.build.targets.sdist]\nexclude = \"x\"\n",
+            table,
+            "exclude",
+            patterns(),
+        );
+        assert!(format!("{:#}", err.unwrap_err()).contains("not an array"));
+    }
+
+    #[test]
+    fn manifest_in_gains_the_missing_lines_once() {
+        let dir = project(
+            "manifest",
+            &[("MANIFEST.in", "include README.md\nprune xtask")],
+        );
+        let kit = Kit {
+            workspace: true,
+            cargo_config: true,
+        };
+        let (_, text, _) = manifest_in(&dir, &kit).unwrap();
+        assert!(
+            text.starts_with("include README.md\nprune xtask\n# twostage"),
+            "{text}"
+        );
+        assert_eq!(text.matches("prune xtask").count(), 1, "{text}");
+        for line in [
+            "prune .cargo",
+            "exclude hooks/pre-push",
+            "exclude release.toml",
+            "exclude Cargo.lock",
+        ] {
+            assert!(text.contains(line), "{text}");
+        }
+        std::fs::write(dir.join("MANIFEST.in"), &text).unwrap();
+        assert_eq!(manifest_in(&dir, &kit).unwrap().1, text);
+    }
+
+    #[test]
+    fn setup_py_and_setup_cfg_projects_are_read() {
+        let dir = project(
+            "setup-literal",
+            &[
+                ("pyproject.toml", "[build-system]\nrequires = [\"setuptools\"]\nbuild-backend = \"setuptools.build_meta\"\n"),
+                ("setup.py", "from setuptools import setup\nsetup(name='odd-pkg', version='0.2.13', packages=['odd_pkg'])\n"),
+                ("odd_pkg/__init__.py", "__version__ = '0.2.13'\n"),
+                ("CHANGES.rst", "Changes\n=======\n\n0.2.13\n------\n"),
+            ],
+        );
+        let d = detect(&dir).unwrap();
+        assert_eq!(d.name.as_deref(), Some("odd-pkg"));
+        assert_eq!(d.version_files, ["setup.py", "odd_pkg/__init__.py"]);
+        assert_eq!(d.backend, Backend::Setuptools);
+        assert_eq!(d.changelog.as_deref(), Some("CHANGES.rst"));
+        assert_eq!(d.changelog_not_rolled.as_deref(), Some("CHANGES.rst"));
+
+        let cfg = project(
+            "setup-cfg",
+            &[
+                ("setup.py", "from setuptools import setup\nsetup()\n"),
+                (
+                    "setup.cfg",
+                    "[metadata]\nname = cfg-pkg\nversion = attr: cfg_pkg.__version__\n",
+                ),
+                ("src/cfg_pkg/__init__.py", "__version__ = \"1.0\"\n"),
+            ],
+        );
+        let d = detect(&cfg).unwrap();
+        assert_eq!(d.name.as_deref(), Some("cfg-pkg"));
+        assert_eq!(d.version_files, ["src/cfg_pkg/__init__.py"]);
+
+        let literal = project(
+            "setup-cfg-literal",
+            &[
+                ("setup.cfg", "[metadata]\nname = lit\nversion = 3.1\n"),
+                ("lit.py", ""),
+            ],
+        );
+        let d = detect(&literal).unwrap();
+        assert_eq!(d.version_files, ["setup.cfg"]);
+        assert_eq!(d.backend, Backend::Setuptools);
+    }
 }

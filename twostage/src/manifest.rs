@@ -139,6 +139,10 @@ pub fn locate(
             })?;
             let found = if first.ends_with("Cargo.toml") {
                 cargo_version(first, &text)?.map(|(_, v)| v)
+            } else if first.ends_with(".cfg") {
+                cfg_value(&text, "metadata", "version")
+            } else if first.ends_with("setup.py") {
+                keyword_literal(&text, "version").or_else(|| assigned_version(&text))
             } else {
                 assigned_version(&text)
             };
@@ -186,6 +190,54 @@ fn assigned_version(text: &str) -> Option<String> {
     for name in ["__version__", "version", "VERSION"] {
         if let Some(found) = text.lines().find_map(|line| assignment(line, name)) {
             return Some(found);
+        }
+    }
+    None
+}
+
+/// The string literal given to the keyword `name` anywhere in a Python file:
+/// `setup(name="x", version="1.2.3")` and `version = '1.2.3',` on a line of its own alike.
+/// A keyword given a variable or an expression is not a literal, so `None`.
+pub fn keyword_literal(text: &str, name: &str) -> Option<String> {
+    for (at, _) in text.match_indices(name) {
+        let before = text[..at].chars().next_back();
+        if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '.') {
+            continue;
+        }
+        let rest = text[at + name.len()..].trim_start_matches([' ', '\t']);
+        let Some(rest) = rest.strip_prefix('=').filter(|r| !r.starts_with('=')) else {
+            continue;
+        };
+        let rest = rest.trim_start_matches([' ', '\t']);
+        let Some(quote) = rest.chars().next().filter(|c| *c == '"' || *c == '\'') else {
+            continue;
+        };
+        let value = &rest[1..];
+        if let Some(end) = value.find(quote) {
+            if !value[..end].contains('\n') {
+                return Some(value[..end].to_string());
+            }
+        }
+    }
+    None
+}
+
+/// The value of `key` in `[section]` of an INI file such as `setup.cfg` (first line only).
+pub fn cfg_value(text: &str, section: &str, key: &str) -> Option<String> {
+    let mut current = String::new();
+    for line in text.lines() {
+        let trimmed = line.trim();
+        if let Some(name) = trimmed.strip_prefix('[').and_then(|t| t.strip_suffix(']')) {
+            current = name.trim().to_string();
+            continue;
+        }
+        if current != section || line.starts_with([' ', '\t']) {
+            continue;
+        }
+        if let Some((k, v)) = trimmed.split_once(['=', ':']) {
+            if k.trim() == key {
+                return Some(v.trim().to_string());
+            }
         }
     }
     None
@@ -429,6 +481,32 @@ mod tests {
         let workspace = "[workspace]\nmembers = []\n[workspace.package]\nversion = \"1.4.2\"\n";
         let (key, _) = cargo_version("Cargo.toml", workspace).unwrap().unwrap();
         assert_eq!(key, ["workspace", "package", "version"]);
+    }
+
+    #[test]
+    fn setup_py_and_setup_cfg_literals_are_found() {
+        let one_line =
+            "from setuptools import setup\nsetup(name='pkg', version=\"0.2.13\", packages=[])\n";
+        assert_eq!(
+            keyword_literal(one_line, "version").as_deref(),
+            Some("0.2.13")
+        );
+        assert_eq!(keyword_literal(one_line, "name").as_deref(), Some("pkg"));
+        let kwargs =
+            "setup(\n    name = \"pkg\",\n    python_version=\"3\",\n    version=VERSION,\n)\n";
+        assert_eq!(keyword_literal(kwargs, "version"), None);
+        assert_eq!(keyword_literal(kwargs, "name").as_deref(), Some("pkg"));
+        let cfg = "[metadata]\nname = pkg\nversion = 0.2.13\n\n[options]\nversion = 9\n";
+        assert_eq!(
+            cfg_value(cfg, "metadata", "version").as_deref(),
+            Some("0.2.13")
+        );
+        assert_eq!(cfg_value(cfg, "metadata", "name").as_deref(), Some("pkg"));
+        let attr = "[metadata]\nversion = attr: pkg.__version__\n";
+        assert_eq!(
+            cfg_value(attr, "metadata", "version").as_deref(),
+            Some("attr: pkg.__version__")
+        );
     }
 
     #[test]
