@@ -132,7 +132,7 @@ fn init_joins_an_existing_cargo_workspace_and_cargo_xtask_works_there() {
     let config = s.read(".cargo/config.toml");
     assert!(
         config.contains("lint = \"clippy\"")
-            && config.contains("xtask = \"run --quiet --package xtask --\""),
+            && config.contains("xtask = \"run --package xtask --\""),
         "{config}"
     );
     s.commit_all("Adopt twostage");

@@ -101,8 +101,7 @@ fn the_whole_lifecycle_through_cargo_xtask_and_the_hooks_never_rebuilds() {
     let s = Scratch::new("cargo-xtask");
     sample(&s, Layout::StaticFlit, "ts-cargo-xtask");
     let relative = twostage_crate_from(&s.work.join("xtask"));
-    s.twostage(&["init", "."]).success();
-    let _ = &relative; // TEMP until --path
+    s.twostage(&["init", ".", "--path", &relative]).success();
     s.commit_all("Adopt twostage");
     // The first build of the adopted `xtask` (not part of the lifecycle).
     run(&s, "cargo", &["xtask", "hooks", "install"]).success();

@@ -613,7 +613,7 @@ mod tests {
                 ),
                 (
                     "pkg-1.0/.cargo/config.toml",
-                    b"[alias]\nxtask = \"run --quiet --package xtask --\"\n",
+                    b"[alias]\nxtask = \"run --package xtask --\"\n",
                 ),
             ],
         );

@@ -613,8 +613,14 @@ fn cargo_config(dir: &Path) -> Result<String> {
         .or_insert(Item::Table(Table::new()))
         .as_table_like_mut()
         .context("`alias` in `.cargo/config.toml` is not a table")?;
-    if alias.get("xtask").is_none() {
-        alias.insert("xtask", value("run --quiet --package xtask --"));
+    // Not `--quiet`: the first `cargo xtask` compiles for minutes, and cargo's progress is the
+    // only sign of life then (rust-analyzer's alias is the same).
+    let written_before = alias
+        .get("xtask")
+        .and_then(|a| a.as_str())
+        .is_some_and(|a| a == "run --quiet --package xtask --");
+    if alias.get("xtask").is_none() || written_before {
+        alias.insert("xtask", value("run --package xtask --"));
     }
     Ok(doc.to_string())
 }
