@@ -1,28 +1,8 @@
-//! `demo` end to end, and `init` adopting twostage in other repositories.
+//! `init` adopting twostage in other repositories.
 
 mod common;
 
 use common::*;
-
-#[test]
-fn the_demo_runs_the_whole_lifecycle() {
-    let s = Scratch::new("demo");
-    let run = s.twostage(&["demo"]).success();
-    assert!(
-        run.stdout
-            .contains("twostage_sample-0.1.1-py3-none-any.whl  sha256="),
-        "{}",
-        run.stdout
-    );
-    assert!(
-        run.stdout.contains("twostage_sample-0.1.1.tar.gz  sha256="),
-        "{}",
-        run.stdout
-    );
-    run.stderr_has("is staged and verified")
-        .stderr_has("Promoted v0.1.1")
-        .stderr_has("in all");
-}
 
 /// Adopts twostage with `init` in a sample without release.toml; returns the release.toml.
 fn adopt(s: &Scratch) -> String {
@@ -652,6 +632,8 @@ fn verification_refuses_an_sdist_that_carries_the_kit() {
     let s = Scratch::new(name);
     sample(&s, Layout::StaticFlit, name);
     s.twostage(&["release", "patch"]).success();
+    // The set comes from elsewhere (a CI matrix, another machine): not the one `release` built.
+    std::fs::remove_dir_all(s.work.join(".git/twostage/v1.4.3")).unwrap();
     let dist = s.dir.join("handmade");
     std::fs::create_dir_all(&dist).unwrap();
     let wheel = build_wheel(&s.clone_work("tagged", Some("v1.4.3")), &dist);

@@ -12,10 +12,10 @@ use std::time::SystemTime;
 
 use common::*;
 
-/// One target folder for every adopted repository of this test binary: the first compile of
-/// the adopted `xtask` is paid once.
+/// One target folder for every adopted repository (this test's and the benchmark's): the first
+/// compile of the adopted `xtask` is paid once.
 fn adopted_target() -> PathBuf {
-    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("adopted-xtask-target")
+    twostage::testbed::target_dir().join("twostage-adopted-target")
 }
 
 /// The twostage crate, relative to `from` (init writes a relative path dependency).

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::config::Config;
 use crate::git::Repo;
@@ -151,28 +151,6 @@ enum Command {
         #[arg(long)]
         offline: bool,
     },
-    /// The whole lifecycle of the sample package against local registries.
-    Demo {
-        /// Keep the scratch repository afterwards.
-        #[arg(long)]
-        keep: bool,
-    },
-    /// Measure twostage against the tools maintainers use instead (twine, uv), on local
-    /// indexes, interleaved; prints medians and ratios.
-    Bench {
-        /// One round instead of three.
-        #[arg(long)]
-        quick: bool,
-        /// Print the results as JSON on stdout.
-        #[arg(long)]
-        json: bool,
-        /// Size of the wheel in the upload benchmark, in MB.
-        #[arg(long, default_value_t = 200, value_name = "MB")]
-        upload_mb: u64,
-        /// Run only this benchmark (repeatable): upload, verify, hooks, lifecycle, adopted.
-        #[arg(long, value_name = "NAME")]
-        only: Vec<String>,
-    },
 }
 
 #[derive(Subcommand)]
@@ -203,10 +181,36 @@ fn parse_level(text: &str) -> Result<String, String> {
 }
 
 pub fn main() -> ExitCode {
+    prepare();
+    run_matches(&command().get_matches())
+}
+
+/// What every `cargo xtask` does first, before any thread exists: forget what `cargo run` set
+/// (so nothing started from here makes cargo rebuild) and let the hooks fired from here run
+/// this very binary.
+pub fn prepare() {
     crate::cargo_env::forget();
     crate::hooks::fire_hooks_with_this_binary();
-    let cli = Cli::parse();
-    match run(cli) {
+}
+
+/// The command line, for a repository's own xtask to add its own tasks to (this repository
+/// adds `demo` and `bench`).
+pub fn command() -> clap::Command {
+    Cli::command()
+}
+
+/// Runs the release command that `matches` (from [`command`]) names.
+pub fn run_matches(matches: &clap::ArgMatches) -> ExitCode {
+    match Cli::from_arg_matches(matches) {
+        Ok(cli) => exit(run(cli)),
+        Err(error) => error.exit(),
+    }
+}
+
+/// The exit code of a command's result, its error printed: 2 for a usage or configuration
+/// error, 1 for any other failure.
+pub fn exit(result: anyhow::Result<()>) -> ExitCode {
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             output::error(format!("{error:#}"));
@@ -222,20 +226,6 @@ pub fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<()> {
     // These make or name their own repositories: they need none around them.
     match cli.command {
-        Command::Bench {
-            quick,
-            json,
-            upload_mb,
-            only,
-        } => {
-            return crate::bench::run(&crate::bench::Options {
-                quick,
-                json,
-                upload_mb,
-                only,
-            })
-        }
-        Command::Demo { keep } => return crate::demo::run(&crate::demo::Options { keep }),
         Command::Rehearse {
             level,
             keep,
@@ -336,10 +326,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             HookCall::PostTag { tag } => crate::hooks::post_tag(&repo, &config, &tag),
         },
-        Command::Bench { .. }
-        | Command::Demo { .. }
-        | Command::Init { .. }
-        | Command::Rehearse { .. } => {
+        Command::Init { .. } | Command::Rehearse { .. } => {
             unreachable!("handled above")
         }
     }

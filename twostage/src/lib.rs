@@ -4,7 +4,6 @@
 //! `status`) orchestrating resource modules that know nothing of the release plan (`git`,
 //! `index`, `dist`, `pyenv`, `forge`, `manifest`, `changelog`, `credentials`, `evidence`).
 
-pub mod bench;
 pub mod build;
 pub mod cargo_env;
 pub mod changelog;
@@ -12,7 +11,6 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod credentials;
-pub mod demo;
 pub mod dist;
 pub mod evidence;
 pub mod forge;

@@ -1,3 +1,65 @@
-fn main() -> std::process::ExitCode {
-    twostage::cli::main()
+//! This repository's `cargo xtask`: every release command of `twostage` (what an adopted
+//! repository's xtask offers), plus this repository's own chores, `demo` and `bench`, in the
+//! manner of rust-analyzer's xtask.
+
+mod bench;
+mod demo;
+
+use std::process::ExitCode;
+
+use clap::{Args, FromArgMatches};
+
+/// The whole lifecycle of the sample package against local registries.
+#[derive(Args)]
+struct DemoArgs {
+    /// Keep the scratch repository afterwards.
+    #[arg(long)]
+    keep: bool,
+}
+
+/// Measure twostage against the tools maintainers use instead (twine, uv), on local indexes,
+/// interleaved; prints medians and ratios.
+#[derive(Args)]
+struct BenchArgs {
+    /// One round instead of three.
+    #[arg(long)]
+    quick: bool,
+    /// Print the results as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+    /// Size of the wheel in the upload benchmark, in MB.
+    #[arg(long, default_value_t = 200, value_name = "MB")]
+    upload_mb: u64,
+    /// Run only this benchmark (repeatable): upload, verify, hooks, lifecycle, adopted.
+    #[arg(long, value_name = "NAME")]
+    only: Vec<String>,
+}
+
+fn main() -> ExitCode {
+    twostage::cli::prepare();
+    let matches = twostage::cli::command()
+        .subcommand(DemoArgs::augment_args(clap::Command::new("demo").about(
+            "The whole lifecycle of the sample package against local registries",
+        )))
+        .subcommand(BenchArgs::augment_args(clap::Command::new("bench").about(
+            "Measure twostage against the tools maintainers use instead, on local indexes",
+        )))
+        .get_matches();
+    let result = match matches.subcommand() {
+        Some(("demo", args)) => DemoArgs::from_arg_matches(args)
+            .map_err(anyhow::Error::from)
+            .and_then(|a| demo::run(&demo::Options { keep: a.keep })),
+        Some(("bench", args)) => BenchArgs::from_arg_matches(args)
+            .map_err(anyhow::Error::from)
+            .and_then(|a| {
+                bench::run(&bench::Options {
+                    quick: a.quick,
+                    json: a.json,
+                    upload_mb: a.upload_mb,
+                    only: a.only,
+                })
+            }),
+        _ => return twostage::cli::run_matches(&matches),
+    };
+    twostage::cli::exit(result)
 }

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-use crate::testbed::{self, PypiServer, Sandbox};
+use twostage::testbed::{self, PypiServer, Sandbox};
 
 pub struct Options {
     pub quick: bool,
@@ -180,12 +180,12 @@ fn bench_upload(root: &Path, exe: &Path, rounds: usize, upload_mb: u64) -> Resul
             if entry.tool == "twostage stage" {
                 // From the upload's last byte to "the index serves every file with its hash",
                 // as the note records it: the floor is one poll of the project page.
-                let note = crate::git::git_in(
+                let note = twostage::git::git_in(
                     &repo,
                     &[
                         "notes",
                         "--ref",
-                        crate::evidence::NOTES_REF,
+                        twostage::evidence::NOTES_REF,
                         "show",
                         "v1.0.0^{commit}",
                     ],
@@ -221,8 +221,8 @@ fn bench_hooks(root: &Path, exe: &Path, pushes: usize) -> Result<Vec<Series>> {
     for (tool, hooks) in [("git push", false), ("git push + hooks", true)] {
         let dir = root.join(format!("push-{hooks}"));
         let repo = scratch_repo(&dir.join("work"))?;
-        crate::git::git_in(&dir, &["init", "--quiet", "--bare", "origin.git"])?;
-        crate::git::git_in(
+        twostage::git::git_in(&dir, &["init", "--quiet", "--bare", "origin.git"])?;
+        twostage::git::git_in(
             &repo,
             &[
                 "remote",
@@ -397,8 +397,8 @@ fn bench_adopted(root: &Path, exe: &Path, rounds: usize) -> Result<Vec<Series>> 
     let env = sandbox.env()?;
     // Kept between benchmark runs: the first compile of the adopted `xtask` is not what is
     // measured (it is reported below).
-    let target = testbed::target_dir().join("twostage-bench-adopted-target");
-    let twostage_crate = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let target = testbed::target_dir().join("twostage-adopted-target");
+    let twostage_crate = &Path::new(env!("CARGO_MANIFEST_DIR")).join("../twostage");
     let relative = relative_path(&sandbox.repo.join("xtask"), twostage_crate);
     let command = |program: &Path, args: &[&str], with_bin: bool| {
         let mut c = Command::new(program);
@@ -426,7 +426,7 @@ fn bench_adopted(root: &Path, exe: &Path, rounds: usize) -> Result<Vec<Series>> 
         "adopted
 ",
     )?;
-    crate::git::git_in(&sandbox.repo, &["push", "--quiet", "origin", "main"])?;
+    twostage::git::git_in(&sandbox.repo, &["push", "--quiet", "origin", "main"])?;
     eprintln!("     Compiling the adopted repository's `cargo xtask` (once, not measured)");
     let first = measure(
         &mut command(Path::new("cargo"), &["xtask", "hooks", "install"], false),
@@ -454,9 +454,10 @@ fn bench_adopted(root: &Path, exe: &Path, rounds: usize) -> Result<Vec<Series>> 
     ];
     for round in 0..rounds {
         for (entry, through_cargo) in series.iter_mut().zip([false, true]) {
-            let version = crate::git::git_in(&sandbox.repo, &["describe", "--tags", "--abbrev=0"])
-                .ok()
-                .map(|t| t.trim().trim_end_matches("-prod").to_string());
+            let version =
+                twostage::git::git_in(&sandbox.repo, &["describe", "--tags", "--abbrev=0"])
+                    .ok()
+                    .map(|t| t.trim().trim_end_matches("-prod").to_string());
             write_and_commit(&sandbox.repo, "NEWS", &format!("{round} {through_cargo}\n"))?;
             eprintln!(
                 "     Releasing through {} (round {} of {rounds}, after {})",
@@ -477,7 +478,8 @@ fn bench_adopted(root: &Path, exe: &Path, rounds: usize) -> Result<Vec<Series>> 
             };
             let sample = measure(&mut xtask(&["release", "patch"]), &log, &sandbox.home)?;
             peak = peak.max(sample.max_rss_kb);
-            let tag = crate::git::git_in(&sandbox.repo, &["describe", "--tags", "--exact-match"])?;
+            let tag =
+                twostage::git::git_in(&sandbox.repo, &["describe", "--tags", "--exact-match"])?;
             let push = ["push", "--quiet", "--follow-tags", "origin", "main"];
             let sample = measure(
                 &mut command(Path::new("git"), &push, !through_cargo),
@@ -728,7 +730,7 @@ fn scratch_repo(dir: &Path) -> Result<PathBuf> {
         dir.join("release.toml"),
         "[verify]\nartifacts = []\nindex-timeout = \"60s\"\n",
     )?;
-    crate::git::git_in(dir, &["init", "--quiet", "-b", "main"])?;
+    twostage::git::git_in(dir, &["init", "--quiet", "-b", "main"])?;
     write_and_commit(dir, "README", "benchpkg\n")?;
     git_as_bench(dir, &["tag", "-a", "v1.0.0", "-m", "Release v1.0.0"])?;
     Ok(dir.to_path_buf())
@@ -743,13 +745,13 @@ fn git_as_bench(repo: &Path, args: &[&str]) -> Result<String> {
         "user.email=bench@example.invalid",
     ];
     all.extend_from_slice(args);
-    crate::git::git_in(repo, &all)
+    twostage::git::git_in(repo, &all)
 }
 
 /// Writes a file and commits everything (not timed: setup between measured runs).
 fn write_and_commit(repo: &Path, file: &str, text: &str) -> Result<()> {
     std::fs::write(repo.join(file), text)?;
-    crate::git::git_in(repo, &["add", "-A"])?;
+    twostage::git::git_in(repo, &["add", "-A"])?;
     git_as_bench(repo, &["commit", "--quiet", "-m", "Change"])?;
     Ok(())
 }
@@ -759,6 +761,6 @@ fn reset_release_state(repo: &Path) -> Result<()> {
     if state.exists() {
         std::fs::remove_dir_all(&state)?;
     }
-    let _ = crate::git::git_in(repo, &["update-ref", "-d", crate::evidence::NOTES_REF]);
+    let _ = twostage::git::git_in(repo, &["update-ref", "-d", twostage::evidence::NOTES_REF]);
     Ok(())
 }

@@ -11,9 +11,9 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 
-use crate::index;
-use crate::output;
-use crate::sandbox::{self, Sandbox};
+use twostage::index;
+use twostage::output;
+use twostage::sandbox::{self, Sandbox};
 
 pub struct Options {
     pub keep: bool,
