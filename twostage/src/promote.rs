@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use toml_edit::{value, Table};
 
 use crate::build::{self, Frozen};
-use crate::config::Config;
+use crate::config::{Config, TrustedPublishing};
 use crate::dist;
 use crate::evidence::{self, ArtifactRecord, Note, NOTES_REF};
 use crate::forge::{self, Github};
@@ -189,7 +189,7 @@ pub fn run(repo: &Repo, config: &Config, tag: &str, options: &Options) -> Result
         }
         let home = std::env::var_os("HOME").map(PathBuf::from);
         if crate::credentials::for_index(&config.production, "pypi", home.as_deref()).is_err()
-            && !(config.production.trusted_publishing != "never"
+            && !(config.production.trusted_publishing != TrustedPublishing::Never
                 && crate::oidc::ambient_available())
         {
             problems.push(format!(

@@ -15,7 +15,7 @@ use anyhow::{bail, Context, Result};
 use toml_edit::{value, Array, ArrayOfTables, InlineTable, Table};
 
 use crate::build;
-use crate::config::Config;
+use crate::config::{ArtifactKind, Config};
 use crate::dist::{self, Kind};
 use crate::evidence::{self, ArtifactRecord, Note};
 use crate::git::Repo;
@@ -148,7 +148,7 @@ pub fn verify(
         });
     }
     let installer =
-        Installer::choose(&config.verify.installer).map_err(|e| UsageError(format!("{e:#}")))?;
+        Installer::choose(config.verify.installer).map_err(|e| UsageError(format!("{e:#}")))?;
     let (interpreter, installer_version) = pyenv::versions(&installer);
     let label = source.label();
     let index_url = source.index_url(config);
@@ -176,16 +176,10 @@ pub fn verify(
     let mut failures = Vec::new();
     let supported = pyenv::supported_tags();
     let mut jobs = Vec::new();
-    for kind_name in &config.verify.artifacts {
-        let kind = match kind_name.as_str() {
-            "wheel" => Kind::Wheel,
-            "sdist" => Kind::Sdist,
-            other => {
-                return Err(UsageError(format!(
-                    "`verify.artifacts` may hold `wheel` and `sdist`, not `{other}`"
-                ))
-                .into())
-            }
+    for &kind_name in &config.verify.artifacts {
+        let kind = match kind_name {
+            ArtifactKind::Wheel => Kind::Wheel,
+            ArtifactKind::Sdist => Kind::Sdist,
         };
         let chosen: Vec<&ArtifactRecord> = artifacts
             .iter()
