@@ -108,9 +108,9 @@ fn gate(
             release.tag
         ));
     }
-    if !verify::verified(note.section(Source::Staging.section()), &artifacts) {
+    if !verify::verified(note.latest(Source::Staging.section()), &artifacts) {
         let result = note
-            .section(Source::Staging.section())
+            .latest(Source::Staging.section())
             .and_then(|s| s.get("result"))
             .and_then(|r| r.as_str())
             .unwrap_or("absent");
@@ -323,7 +323,7 @@ fn promote_files(
     production["served-after-seconds"] = value(waited.as_secs_f64());
     production["manifest-sha256"] = value(manifest_digest(&artifacts));
     production["at"] = value(crate::clock::timestamp());
-    note.set_section("production", production);
+    note.record("production", production);
     note.write(repo, release.commit)?;
     if push_notes && repo.remote_url(&config.git.remote).is_some() {
         evidence::push(repo, &config.git.remote)?;
@@ -511,7 +511,7 @@ fn publish(
     section["assets"] =
         evidence::string_array(&files.iter().map(|f| f.1.clone()).collect::<Vec<_>>());
     section["at"] = value(crate::clock::timestamp());
-    note.set_section("github", section);
+    note.record("github", section);
     note.write(repo, release.commit)?;
     if push_notes && repo.remote_url(&config.git.remote).is_some() {
         evidence::push(repo, &config.git.remote)?;

@@ -111,7 +111,7 @@ pub fn run(repo: &Repo, config: &Config, only: Option<&str>, json_out: bool) -> 
         };
         let verification = note
             .as_ref()
-            .and_then(|n| n.section(Source::Staging.section()));
+            .and_then(|n| n.latest(Source::Staging.section()));
         let verified = verify::verified(verification, &artifacts);
         let failed = verification
             .and_then(|s| s.get("result"))

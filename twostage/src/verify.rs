@@ -90,7 +90,7 @@ pub fn run(repo: &Repo, config: &Config, tag: &str, source: Source) -> Result<()
         .with_context(|| format!("{tag} has no release note with artifacts: stage it first (`cargo xtask stage {tag}`)"))?;
     let artifacts = note.artifacts();
     let verification = verify(repo, config, &release, &artifacts, source)?;
-    note.set_section(source.section(), verification.section);
+    note.record(source.section(), verification.section);
     note.write(repo, release.commit)?;
     if repo.remote_url(&config.git.remote).is_some() {
         evidence::push(repo, &config.git.remote)?;
@@ -306,7 +306,9 @@ pub fn verify(
     section["log-sha256"] = value(dist::hex(&<sha2::Sha256 as sha2::Digest>::digest(
         log.as_bytes(),
     )));
-    section["log"] = value(log_path.display().to_string());
+    // Relative to the release's work directory (`.git/twostage/<tag>/`): a note is shared
+    // with every clone, and no path of this machine belongs in it.
+    section["log"] = value(format!("verify-{label}.log"));
     section["seconds"] = value((started.elapsed().as_secs_f64() * 10.0).round() / 10.0);
     section["at"] = value(crate::clock::timestamp());
     section["artifacts"] = toml_edit::Item::ArrayOfTables(tables);
