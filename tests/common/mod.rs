@@ -664,15 +664,39 @@ pub fn devpi_stored(
     stored
 }
 
-/// How many changes devpi has committed (its serial): an upload it stores moves it on.
-pub fn devpi_serial() -> u64 {
-    let (_, body) = http_get(&format!("{}/+api", indexes().devpi.url), "application/json").unwrap();
-    let _ = body;
-    let (_, status) = http_get(
-        &format!("{}/+status", indexes().devpi.url),
-        "application/json",
+/// Upload requests that reached an index for `project`, read from the servers' own logs:
+/// devpi logs every upload (`<index>: got submit release info '<name>'`, even an identical
+/// re-upload it answers 200 and does not store again), pypiserver every upload it refuses
+/// because the file exists (`Cannot upload '<file>'`); what pypiserver stores is in its
+/// package folder (`pypiserver_stored`).
+pub fn upload_requests(project: &str) -> usize {
+    let dir = scratch_root().join(format!("indexes-{}", std::process::id()));
+    let wanted = normalize(project);
+    let devpi = std::fs::read_to_string(dir.join("devpi/devpi.log")).unwrap_or_default();
+    let devpi = devpi
+        .lines()
+        .filter_map(|l| l.split_once("got submit release info '"))
+        .filter(|(_, rest)| normalize(rest.split('\'').next().unwrap()) == wanted)
+        .count();
+    let prefix = format!("{}-", wanted.replace('-', "_"));
+    let pypi = std::fs::read_to_string(dir.join("pypiserver/pypiserver.log")).unwrap_or_default();
+    let pypi = pypi
+        .lines()
+        .filter_map(|l| l.split_once("Cannot upload '"))
+        .filter(|(_, rest)| normalize(rest).replace('-', "_").starts_with(&prefix))
+        .count();
+    devpi + pypi
+}
+
+/// Everything the indexes hold or logged of `project`'s uploads: equal before and after a
+/// run exactly when the run uploaded nothing, whichever index it used.
+pub fn uploads_seen(project: &str) -> String {
+    let ix = indexes();
+    format!(
+        "requests: {}\npypiserver: {:?}\ndevpi staging: {:?}\ndevpi production: {:?}",
+        upload_requests(project),
+        pypiserver_stored(project),
+        devpi_stored(&ix.devpi_staging, project),
+        devpi_stored(&ix.devpi_index, project),
     )
-    .expect("devpi's status");
-    let doc: serde_json::Value = serde_json::from_str(&status).unwrap();
-    doc["result"]["serial"].as_u64().unwrap()
 }
