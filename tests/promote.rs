@@ -499,10 +499,7 @@ fn the_full_lifecycle_through_the_push_ends_with_production_serving_the_staged_b
     let again = run(&s, &["promote", "v1.4.3", "--no-github"]).success();
     assert_eq!(uploads_seen("ts-full"), seen, "{}", again.stderr);
     assert_eq!(s.git(&["rev-parse", "v1.4.3-prod"]), prod_tag);
-    assert_eq!(
-        s.git_in(&s.origin, &["rev-parse", "v1.4.3-prod"]),
-        prod_tag
-    );
+    assert_eq!(s.git_in(&s.origin, &["rev-parse", "v1.4.3-prod"]), prod_tag);
     let note = note_of(&s);
     assert_eq!(first_production_uploads(&note), staged_set(&s), "{note}");
     assert_eq!(first_production_uploads(&note), production("ts-full"));
@@ -510,9 +507,17 @@ fn the_full_lifecycle_through_the_push_ends_with_production_serving_the_staged_b
     assert_eq!(runs.len(), 1, "{note}");
     let rerun = runs.get(0).unwrap();
     assert_eq!(rerun["uploaded"].as_array().unwrap().len(), 0, "{note}");
-    assert_eq!(rerun["already-present"].as_array().unwrap().len(), 2, "{note}");
+    assert_eq!(
+        rerun["already-present"].as_array().unwrap().len(),
+        2,
+        "{note}"
+    );
     // The staging record and the verification are still there too.
-    assert_eq!(note["staging"]["uploaded"].as_array().unwrap().len(), 2, "{note}");
+    assert_eq!(
+        note["staging"]["uploaded"].as_array().unwrap().len(),
+        2,
+        "{note}"
+    );
     assert_eq!(note["verification"]["result"].as_str(), Some("verified"));
     // No note holds a path of this machine.
     let text = note.to_string();

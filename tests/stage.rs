@@ -137,7 +137,7 @@ fn stage_uploads_waits_and_records_and_a_rerun_changes_nothing() {
             .collect();
         let _ = s
             .command(twostage::testbed::tools().unwrap().bin("twine"))
-            .args(["upload", "--non-interactive", "--disable-progress-bar", "--skip-existing"])
+            .args(["upload", "--non-interactive", "--disable-progress-bar"])
             .args(["--repository-url", &upload_url, "-u", &username])
             .env("TWINE_PASSWORD", SENTINEL)
             .args(&files)
@@ -441,7 +441,12 @@ fn a_rerun_keeps_the_first_staging_record_and_appends_its_own() {
         .as_array_of_tables()
         .unwrap()
         .iter()
-        .map(|a| (a["filename"].as_str().unwrap(), a["sha256"].as_str().unwrap()))
+        .map(|a| {
+            (
+                a["filename"].as_str().unwrap(),
+                a["sha256"].as_str().unwrap(),
+            )
+        })
         .collect();
     // `[staging]` is still the first run: both files uploaded, with the sha256 the index serves.
     let mut uploaded: Vec<(String, Option<String>)> = note["staging"]["uploaded"]
@@ -475,7 +480,10 @@ fn a_rerun_keeps_the_first_staging_record_and_appends_its_own() {
     assert!(!text.contains(s.dir.to_str().unwrap()), "{text}");
     assert!(!text.contains("/.git/"), "{text}");
     let log = note["verification"]["log"].as_str().unwrap();
-    assert!(s.work.join(".git/twostage/v1.4.3").join(log).is_file(), "{log}");
+    assert!(
+        s.work.join(".git/twostage/v1.4.3").join(log).is_file(),
+        "{log}"
+    );
     // Promotion reads the latest verification: the gate opens.
     let out = s
         .command(env!("CARGO_BIN_EXE_twostage"))

@@ -526,6 +526,16 @@ pub fn normalize(name: &str) -> String {
     out
 }
 
+/// The normalised project name of a wheel or sdist filename: what comes before the first `-`
+/// that starts the version.
+fn project_of(filename: &str) -> String {
+    let end = filename
+        .match_indices('-')
+        .find(|(i, _)| filename[i + 1..].starts_with(|c: char| c.is_ascii_digit()))
+        .map_or(filename.len(), |(i, _)| i);
+    normalize(&filename[..end])
+}
+
 fn http_get(url: &str, accept: &str) -> Option<(String, String)> {
     match ureq::get(url).header("Accept", accept).call() {
         Ok(mut response) => {
@@ -613,7 +623,7 @@ pub fn served_map(index_url: &str, project: &str) -> std::collections::BTreeMap<
 /// What pypiserver stores for `project` in its package folder: filename → (size, mtime).
 /// A file uploaded again would show a new mtime; one more file, a new entry.
 pub fn pypiserver_stored(project: &str) -> std::collections::BTreeMap<String, String> {
-    let prefix = format!("{}-", normalize(project).replace('-', "_"));
+    let wanted = normalize(project);
     let mut stored = std::collections::BTreeMap::new();
     let mut stack = vec![indexes().pypi.packages.clone()];
     while let Some(dir) = stack.pop() {
@@ -625,7 +635,7 @@ pub fn pypiserver_stored(project: &str) -> std::collections::BTreeMap<String, St
                 continue;
             }
             let name = path.file_name().unwrap().to_str().unwrap().to_string();
-            if normalize(&name).replace('-', "_").starts_with(&prefix) {
+            if project_of(&name) == wanted {
                 let mtime = meta
                     .modified()
                     .unwrap()
@@ -678,12 +688,11 @@ pub fn upload_requests(project: &str) -> usize {
         .filter_map(|l| l.split_once("got submit release info '"))
         .filter(|(_, rest)| normalize(rest.split('\'').next().unwrap()) == wanted)
         .count();
-    let prefix = format!("{}-", wanted.replace('-', "_"));
     let pypi = std::fs::read_to_string(dir.join("pypiserver/pypiserver.log")).unwrap_or_default();
     let pypi = pypi
         .lines()
         .filter_map(|l| l.split_once("Cannot upload '"))
-        .filter(|(_, rest)| normalize(rest).replace('-', "_").starts_with(&prefix))
+        .filter(|(_, rest)| project_of(rest.split('\'').next().unwrap()) == wanted)
         .count();
     devpi + pypi
 }

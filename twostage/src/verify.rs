@@ -242,6 +242,9 @@ pub fn verify(
             .collect()
     });
 
+    // The note names paths relative to the release's work directory: it is shared with
+    // every clone, and no path of this machine belongs in it.
+    let work_root = format!("{}/", build::work_dir(repo, &release.tag).display());
     let mut log = String::new();
     let mut tables = ArrayOfTables::new();
     let mut installed = Vec::new();
@@ -255,7 +258,7 @@ pub fn verify(
         let mut commands = Array::new();
         for step in &result.steps {
             let mut entry = InlineTable::new();
-            entry.insert("command", step.command.as_str().into());
+            entry.insert("command", step.command.replace(&work_root, "").into());
             entry.insert("exit", i64::from(step.code.unwrap_or(-1)).into());
             entry.insert(
                 "seconds",
@@ -306,8 +309,6 @@ pub fn verify(
     section["log-sha256"] = value(dist::hex(&<sha2::Sha256 as sha2::Digest>::digest(
         log.as_bytes(),
     )));
-    // Relative to the release's work directory (`.git/twostage/<tag>/`): a note is shared
-    // with every clone, and no path of this machine belongs in it.
     section["log"] = value(format!("verify-{label}.log"));
     section["seconds"] = value((started.elapsed().as_secs_f64() * 10.0).round() / 10.0);
     section["at"] = value(crate::clock::timestamp());
