@@ -161,7 +161,11 @@ fn a_garbage_page_is_a_clear_error() {
     let seen = uploads_seen("ts-fault-garbage");
     let run = stage(&s, &proxy, &[]).success();
     assert_eq!(uploads_seen("ts-fault-garbage"), seen, "{}", run.stderr);
-    assert_eq!(posts(&proxy), Vec::<String>::new(), "no upload passed the proxy");
+    assert_eq!(
+        posts(&proxy),
+        Vec::<String>::new(),
+        "no upload passed the proxy"
+    );
     assert_eq!(on_index("ts-fault-garbage"), frozen(&s));
 }
 

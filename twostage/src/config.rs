@@ -880,7 +880,14 @@ repository = "o/n"
             .unwrap_err()
             .to_string();
         assert!(!err.contains("s3cret"), "{err}");
-        assert!(parse("[staging]\nindex-url = \"http://127.0.0.1:9/simple/\"\n").is_ok());
+        for good in [
+            "http://127.0.0.1:9/simple/",
+            "https://__token__:pypi-abc@upload.example.org/legacy/",
+            "http://[::1]:8080/simple",
+        ] {
+            let text = format!("[staging]\nindex-url = \"{good}\"\n");
+            assert!(parse(&text).is_ok(), "{good}");
+        }
     }
 
     #[test]
