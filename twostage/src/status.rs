@@ -23,11 +23,11 @@ enum State {
     Promoted,
     Published,
     /// The stage that failed, or whose files an index no longer serves.
-    Failed(Stage),
+    Failed(Step),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stage {
+enum Step {
     Stage,
     Verify,
     Promote,
@@ -42,9 +42,9 @@ impl State {
             State::Verified => "verified",
             State::Promoted => "promoted",
             State::Published => "published",
-            State::Failed(Stage::Stage) => "failed:stage",
-            State::Failed(Stage::Verify) => "failed:verify",
-            State::Failed(Stage::Promote) => "failed:promote",
+            State::Failed(Step::Stage) => "failed:stage",
+            State::Failed(Step::Verify) => "failed:verify",
+            State::Failed(Step::Promote) => "failed:promote",
         }
     }
 }
@@ -166,7 +166,7 @@ pub fn run(repo: &Repo, config: &Config, only: Option<&str>, json_out: bool) -> 
         } else if production_noted && repo.tag_commit(&prod_tag).is_some() {
             (State::Promoted, String::new())
         } else if production_noted {
-            (State::Failed(Stage::Promote), format!("production has the files but `{prod_tag}` is missing: rerun `cargo xtask promote {tag}`"))
+            (State::Failed(Step::Promote), format!("production has the files but `{prod_tag}` is missing: rerun `cargo xtask promote {tag}`"))
         } else if verified {
             (State::Verified, String::new())
         } else if failed {
@@ -180,7 +180,7 @@ pub fn run(repo: &Repo, config: &Config, only: Option<&str>, json_out: bool) -> 
                 .next()
                 .unwrap_or_default()
                 .to_string();
-            (State::Failed(Stage::Verify), why)
+            (State::Failed(Step::Verify), why)
         } else if staged {
             (State::Staged, String::new())
         } else if build::frozen(repo, &tag).ok().flatten().is_some() {
@@ -190,11 +190,11 @@ pub fn run(repo: &Repo, config: &Config, only: Option<&str>, json_out: bool) -> 
         };
         let (state, detail) = match (staging, production) {
             (Some(false), _) if state != State::Tagged => (
-                State::Failed(Stage::Stage),
+                State::Failed(Step::Stage),
                 "staging no longer serves the recorded files".to_string(),
             ),
             (_, Some(false)) => (
-                State::Failed(Stage::Promote),
+                State::Failed(Step::Promote),
                 "production does not serve the recorded files".to_string(),
             ),
             _ => (state, detail),
