@@ -27,11 +27,15 @@ fn stage(s: &Scratch, proxy: &FaultProxy, extra: &[(&str, &str)]) -> Run {
 
 /// filename → sha256 as the index itself serves them (not through the proxy).
 fn on_index(name: &str) -> BTreeMap<String, String> {
-    twostage::index::project_files(&twostage::index::agent(), &indexes().pypi.index_url(), name)
-        .unwrap()
-        .unwrap_or_default()
+    served_map(&indexes().pypi.index_url(), name)
+}
+
+/// The upload requests that reached the proxy, as its event log records them.
+fn posts(proxy: &FaultProxy) -> Vec<String> {
+    proxy
+        .events()
         .into_iter()
-        .map(|f| (f.filename, f.sha256.unwrap_or_default()))
+        .filter(|e| e.starts_with("POST "))
         .collect()
 }
 
@@ -150,9 +154,18 @@ fn a_garbage_page_is_a_clear_error() {
     // The project was new (its page a 404, not garbled), so the files went up before the wait
     // read garbage: what is there is right, and a rerun converges without uploading again.
     assert_eq!(on_index("ts-fault-garbage"), frozen(&s));
+    let first = posts(&proxy);
+    assert_eq!(first.len(), 2, "the first run's two uploads: {first:?}");
+    // (Setting the faults empties the proxy's log.)
     proxy.set(&serde_json::json!({})).unwrap();
+    let seen = uploads_seen("ts-fault-garbage");
     let run = stage(&s, &proxy, &[]).success();
-    assert!(!run.stderr.contains("Uploading"), "{}", run.stderr);
+    assert_eq!(uploads_seen("ts-fault-garbage"), seen, "{}", run.stderr);
+    assert_eq!(
+        posts(&proxy),
+        Vec::<String>::new(),
+        "no upload passed the proxy"
+    );
     assert_eq!(on_index("ts-fault-garbage"), frozen(&s));
 }
 
@@ -322,16 +335,7 @@ fn a_promotion_killed_during_the_uploads_or_the_tag_push_converges_on_the_rerun(
         Run::from(promote().output().unwrap()).success();
         // Production serves exactly the staged bytes, and origin has the -prod tag on the
         // release commit.
-        let served: BTreeMap<String, String> = twostage::index::project_files(
-            &twostage::index::agent(),
-            &ix.devpi_index.index_url,
-            name,
-        )
-        .unwrap()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|f| (f.filename, f.sha256.unwrap_or_default()))
-        .collect();
+        let served = served_map(&ix.devpi_index.index_url, name);
         assert_eq!(served, frozen(&s), "{name}");
         assert_eq!(
             s.git_in(&s.origin, &["rev-parse", "v1.4.3-prod^{commit}"]),

@@ -52,12 +52,7 @@ fn run(s: &Scratch, args: &[&str]) -> Run {
 /// filename → sha256 on the production index.
 fn production(name: &str) -> BTreeMap<String, String> {
     let ix = indexes();
-    twostage::index::project_files(&twostage::index::agent(), &ix.devpi_index.index_url, name)
-        .unwrap()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|f| (f.filename, f.sha256.unwrap_or_default()))
-        .collect()
+    served_map(&ix.devpi_index.index_url, name)
 }
 
 fn staged_set(s: &Scratch) -> BTreeMap<String, String> {
@@ -65,9 +60,66 @@ fn staged_set(s: &Scratch) -> BTreeMap<String, String> {
         .git(&["notes", "--ref=release", "show", "v1.4.3^{commit}"])
         .parse()
         .unwrap();
-    twostage::evidence::artifacts_of(&note)
-        .into_iter()
-        .map(|a| (a.filename, a.sha256))
+    note["artifacts"]
+        .as_array_of_tables()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["filename"].as_str().unwrap().to_string(),
+                a["sha256"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Asset uploads the GitHub stand-in received for `repository`, from its request log.
+fn asset_uploads(repository: &str) -> usize {
+    std::fs::read_to_string(&github().log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| {
+            e["operation"]
+                .as_str()
+                .is_some_and(|o| o.contains("upload-release-asset"))
+                && e["path"]
+                    .as_str()
+                    .is_some_and(|p| p.contains(&format!("/repos/{repository}/")))
+        })
+        .count()
+}
+
+/// The release note, read with the test's own TOML reading.
+fn note_of(s: &Scratch) -> toml_edit::DocumentMut {
+    s.git(&["notes", "--ref=release", "show", "v1.4.3^{commit}"])
+        .parse()
+        .unwrap()
+}
+
+/// filename → sha256 that the note's `[production]` section (the first promotion) records as
+/// uploaded: the names from the section, their sha256 from `[[artifacts]]`.
+fn first_production_uploads(note: &toml_edit::DocumentMut) -> BTreeMap<String, String> {
+    let sha256: BTreeMap<String, String> = note["artifacts"]
+        .as_array_of_tables()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["filename"].as_str().unwrap().to_string(),
+                a["sha256"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    note["production"]["uploaded"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let name = f.as_str().unwrap().to_string();
+            let sha = sha256[&name].clone();
+            (name, sha)
+        })
         .collect()
 }
 
@@ -151,13 +203,15 @@ fn promote_sends_the_verified_bytes_tags_and_publishes_and_a_rerun_changes_nothi
     assert_eq!(assets, expected);
     assert_no_openapi_violations();
 
-    // A rerun converges: nothing uploaded, the release updated rather than duplicated.
+    // A rerun converges: nothing uploaded to the index or attached to the release (counted
+    // by the index and the stand-in), the release updated rather than duplicated.
+    let repository = release["repository"].as_str().unwrap().to_string();
+    let seen = uploads_seen("ts-promote");
+    let attached = asset_uploads(&repository);
+    assert_eq!(attached, staged.len() + 1, "the files and SHA256SUMS");
     let run2 = run(&s, &["promote", "v1.4.3"]).success();
-    assert!(
-        !run2.stderr.contains("Uploading") && !run2.stderr.contains("Attaching"),
-        "{}",
-        run2.stderr
-    );
+    assert_eq!(uploads_seen("ts-promote"), seen, "{}", run2.stderr);
+    assert_eq!(asset_uploads(&repository), attached, "{}", run2.stderr);
     let after: Vec<_> = github().state().unwrap()["releases"]
         .as_array()
         .unwrap()
@@ -435,12 +489,41 @@ fn the_full_lifecycle_through_the_push_ends_with_production_serving_the_staged_b
         s.git_in(&s.origin, &["rev-parse", "v1.4.3-prod^{commit}"]),
         commit
     );
-    // Promote again: nothing is uploaded or tagged.
+    // The first promotion uploaded both files, and the note says so.
+    let first = note_of(&s);
+    assert_eq!(first_production_uploads(&first), staged_set(&s));
+    // Promote again: nothing is uploaded (counted by the index) or tagged (the tag object is
+    // the same), and the note keeps the first promotion's record and appends this run.
+    let seen = uploads_seen("ts-full");
+    let prod_tag = s.git(&["rev-parse", "v1.4.3-prod"]);
     let again = run(&s, &["promote", "v1.4.3", "--no-github"]).success();
+    assert_eq!(uploads_seen("ts-full"), seen, "{}", again.stderr);
+    assert_eq!(s.git(&["rev-parse", "v1.4.3-prod"]), prod_tag);
+    assert_eq!(s.git_in(&s.origin, &["rev-parse", "v1.4.3-prod"]), prod_tag);
+    let note = note_of(&s);
+    assert_eq!(first_production_uploads(&note), staged_set(&s), "{note}");
+    assert_eq!(first_production_uploads(&note), production("ts-full"));
+    let runs = note["production"]["runs"].as_array_of_tables().unwrap();
+    assert_eq!(runs.len(), 1, "{note}");
+    let rerun = runs.get(0).unwrap();
+    assert_eq!(rerun["uploaded"].as_array().unwrap().len(), 0, "{note}");
+    assert_eq!(
+        rerun["already-present"].as_array().unwrap().len(),
+        2,
+        "{note}"
+    );
+    // The staging record and the verification are still there too.
+    assert_eq!(
+        note["staging"]["uploaded"].as_array().unwrap().len(),
+        2,
+        "{note}"
+    );
+    assert_eq!(note["verification"]["result"].as_str(), Some("verified"));
+    // No note holds a path of this machine.
+    let text = note.to_string();
     assert!(
-        !again.stderr.contains("Uploading") && !again.stderr.contains("Tagging"),
-        "{}",
-        again.stderr
+        !text.contains(s.dir.to_str().unwrap()) && !text.contains("/.git/"),
+        "{text}"
     );
     let status = run(&s, &["status", "--json"]).success();
     let rows: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();

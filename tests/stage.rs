@@ -14,13 +14,24 @@ fn listing(staging: Staging, project: &str) -> Vec<(String, Option<String>)> {
         Staging::Pypiserver => ix.pypi.index_url(),
         Staging::Devpi => ix.devpi_staging.index_url.clone(),
     };
-    let mut files: Vec<(String, Option<String>)> =
-        twostage::index::project_files(&twostage::index::agent(), &url, project)
-            .unwrap()
-            .unwrap_or_default()
-            .into_iter()
-            .map(|f| (f.filename, f.sha256))
-            .collect();
+    let mut files: Vec<(String, Option<String>)> = served(&url, project)
+        .into_iter()
+        .map(|f| (f.filename, f.sha256))
+        .collect();
+    files.sort();
+    files
+}
+
+/// filename → mtime of the files in `dir`.
+fn mtimes(dir: &std::path::Path) -> Vec<(PathBuf, std::time::SystemTime)> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let path = e.unwrap().path();
+            let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
+            (path, mtime)
+        })
+        .collect();
     files.sort();
     files
 }
@@ -91,14 +102,14 @@ fn stage_uploads_waits_and_records_and_a_rerun_changes_nothing() {
             "{remote_notes}"
         );
 
-        // A rerun uploads nothing and builds nothing.
+        // A rerun uploads nothing (the indexes' stores and logs are as they were) and
+        // builds nothing (the frozen files are the same files).
+        let seen = uploads_seen(&name);
+        let dist_mtimes = mtimes(&frozen_dir(&s, "v1.4.3"));
         let run = stage(&s, &["v1.4.3"], SENTINEL).success();
         run.stderr_has("already");
-        assert!(
-            !run.stderr.contains("Uploading") && !run.stderr.contains("Building"),
-            "{}",
-            run.stderr
-        );
+        assert_eq!(uploads_seen(&name), seen, "{}", run.stderr);
+        assert_eq!(mtimes(&frozen_dir(&s, "v1.4.3")), dist_mtimes);
         assert_eq!(listing(staging, &name), frozen);
 
         // Without the note (a rerun after a crash before recording), the index is asked and
@@ -107,9 +118,32 @@ fn stage_uploads_waits_and_records_and_a_rerun_changes_nothing() {
         let run = stage(&s, &["v1.4.3"], SENTINEL).success();
         run.stderr_has("Fresh")
             .stderr_has("0 uploaded, 2 already there");
-        assert!(!run.stderr.contains("Uploading"), "{}", run.stderr);
+        assert_eq!(uploads_seen(&name), seen, "{}", run.stderr);
         assert_eq!(listing(staging, &name), frozen);
         assert_no_secret_in(&s, SENTINEL);
+
+        // The count above can fail: an upload of the same files, refused or ignored by the
+        // index, still shows on the server's side.
+        let (upload_url, username) = match staging {
+            Staging::Pypiserver => (indexes().pypi.upload_url(), indexes().pypi.username.clone()),
+            Staging::Devpi => (
+                indexes().devpi_staging.upload_url.clone(),
+                indexes().devpi.username.clone(),
+            ),
+        };
+        let files: Vec<PathBuf> = std::fs::read_dir(frozen_dir(&s, "v1.4.3"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        let _ = s
+            .command(twostage::testbed::tools().unwrap().bin("twine"))
+            .args(["upload", "--non-interactive", "--disable-progress-bar"])
+            .args(["--repository-url", &upload_url, "-u", &username])
+            .env("TWINE_PASSWORD", SENTINEL)
+            .args(&files)
+            .output()
+            .unwrap();
+        assert_ne!(uploads_seen(&name), seen, "{staging:?}");
     }
 }
 
@@ -377,4 +411,85 @@ fn a_tag_made_again_on_another_commit_is_built_again() {
     s.twostage(&["hook", "post-tag", "v1.4.3"])
         .success()
         .stderr_has("Building");
+}
+
+#[test]
+fn a_rerun_keeps_the_first_staging_record_and_appends_its_own() {
+    let name = "ts-stage-twice";
+    let s = Scratch::new(name);
+    sample(&s, Layout::StaticFlit, name);
+    s.twostage(&["release", "patch"]).success();
+    // The first run uploads both files, then its smoke test fails.
+    let out = s
+        .command(env!("CARGO_BIN_EXE_twostage"))
+        .args(["stage", "v1.4.3"])
+        .env("TEST_PYPI_TOKEN", SENTINEL)
+        .env("TWOSTAGE_VERIFY_SMOKE", "false")
+        .output()
+        .unwrap();
+    Run::from(out).failure(1);
+    let seen = uploads_seen(name);
+    // The second uploads nothing and verifies.
+    stage(&s, &["v1.4.3"], SENTINEL).success();
+    assert_eq!(uploads_seen(name), seen);
+
+    let note: toml_edit::DocumentMut = s
+        .git(&["notes", "--ref=release", "show", "v1.4.3^{commit}"])
+        .parse()
+        .unwrap();
+    let sha256: std::collections::BTreeMap<&str, &str> = note["artifacts"]
+        .as_array_of_tables()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["filename"].as_str().unwrap(),
+                a["sha256"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    // `[staging]` is still the first run: both files uploaded, with the sha256 the index serves.
+    let mut uploaded: Vec<(String, Option<String>)> = note["staging"]["uploaded"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let f = f.as_str().unwrap();
+            (f.to_string(), Some(sha256[f].to_string()))
+        })
+        .collect();
+    uploaded.sort();
+    assert_eq!(uploaded.len(), 2, "{note}");
+    assert_eq!(uploaded, listing(Staging::Pypiserver, name));
+    assert_eq!(uploaded, frozen(&s, "v1.4.3"));
+    // The rerun is appended: nothing uploaded, both already there.
+    let runs = note["staging"]["runs"].as_array_of_tables().unwrap();
+    assert_eq!(runs.len(), 1, "{note}");
+    let rerun = runs.get(0).unwrap();
+    assert!(rerun["uploaded"].as_array().unwrap().is_empty(), "{note}");
+    assert_eq!(rerun["already-present"].as_array().unwrap().len(), 2);
+    // The failed verification is kept; the passing one is appended and is what counts.
+    assert_eq!(note["verification"]["result"].as_str(), Some("failed"));
+    let verifications = note["verification"]["runs"].as_array_of_tables().unwrap();
+    assert_eq!(
+        verifications.iter().last().unwrap()["result"].as_str(),
+        Some("verified")
+    );
+    // No path of this machine: the log is named relative to the work directory.
+    let text = note.to_string();
+    assert!(!text.contains(s.dir.to_str().unwrap()), "{text}");
+    assert!(!text.contains("/.git/"), "{text}");
+    let log = note["verification"]["log"].as_str().unwrap();
+    assert!(
+        s.work.join(".git/twostage/v1.4.3").join(log).is_file(),
+        "{log}"
+    );
+    // Promotion reads the latest verification: the gate opens.
+    let out = s
+        .command(env!("CARGO_BIN_EXE_twostage"))
+        .args(["promote", "v1.4.3", "--dry-run"])
+        .env("PYPI_TOKEN", SENTINEL)
+        .output()
+        .unwrap();
+    Run::from(out).success();
 }

@@ -50,10 +50,7 @@ fn stage_in_ci(s: &Scratch, oidc: &OidcStandin, extra: &[(&str, &str)]) -> Run {
 
 fn staged(name: &str) -> usize {
     let ix = indexes();
-    twostage::index::project_files(&twostage::index::agent(), &ix.pypi.index_url(), name)
-        .unwrap()
-        .unwrap_or_default()
-        .len()
+    served(&ix.pypi.index_url(), name).len()
 }
 
 #[test]

@@ -505,3 +505,209 @@ pub fn assert_no_secret_in(s: &Scratch, token: &str) {
         }
     }
 }
+
+/// One file that an index lists on a project page, as the tests read it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Listed {
+    pub filename: String,
+    pub sha256: Option<String>,
+}
+
+/// PEP 503 name normalisation: lower case, runs of `-`, `_` and `.` become one `-`.
+pub fn normalize(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.chars() {
+        if matches!(c, '-' | '_' | '.') {
+            if !out.ends_with('-') {
+                out.push('-');
+            }
+        } else {
+            out.push(c.to_ascii_lowercase());
+        }
+    }
+    out
+}
+
+/// The normalised project name of a wheel or sdist filename: what comes before the first `-`
+/// that starts the version.
+fn project_of(filename: &str) -> String {
+    let end = filename
+        .match_indices('-')
+        .find(|(i, _)| filename[i + 1..].starts_with(|c: char| c.is_ascii_digit()))
+        .map_or(filename.len(), |(i, _)| i);
+    normalize(&filename[..end])
+}
+
+fn http_get(url: &str, accept: &str) -> Option<(String, String)> {
+    match ureq::get(url).header("Accept", accept).call() {
+        Ok(mut response) => {
+            let ctype = response
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string();
+            Some((ctype, response.body_mut().read_to_string().unwrap()))
+        }
+        Err(ureq::Error::StatusCode(404)) => None,
+        Err(e) => panic!("GET {url}: {e}"),
+    }
+}
+
+/// The files `index_url` lists for `project`, read by the tests' own code and not the
+/// product's: the PEP 691 JSON page when the server offers one, else the PEP 503 HTML page.
+/// A project without a page lists nothing.
+pub fn served(index_url: &str, project: &str) -> Vec<Listed> {
+    let page = format!(
+        "{}/{}/",
+        index_url.trim_end_matches('/'),
+        normalize(project)
+    );
+    let accept = "application/vnd.pypi.simple.v1+json, text/html;q=0.1";
+    let Some((ctype, body)) = http_get(&page, accept) else {
+        return Vec::new();
+    };
+    let mut files = if ctype.contains("json") {
+        let page: serde_json::Value = serde_json::from_str(&body).unwrap();
+        page["files"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{page}"))
+            .iter()
+            .map(|f| Listed {
+                filename: f["filename"].as_str().unwrap().to_string(),
+                sha256: f["hashes"]["sha256"].as_str().map(str::to_string),
+            })
+            .collect()
+    } else {
+        anchors(&body)
+    };
+    files.sort();
+    files
+}
+
+/// `<a href="…#sha256=…">filename</a>` of a PEP 503 page.
+fn anchors(html: &str) -> Vec<Listed> {
+    let mut files = Vec::new();
+    let mut rest = html;
+    while let Some(start) = rest.find("<a ") {
+        rest = &rest[start..];
+        let tag_end = rest.find('>').unwrap();
+        let tag = &rest[..tag_end];
+        let text_end = rest.find("</a>").unwrap();
+        let text = rest[tag_end + 1..text_end].trim();
+        let href = tag
+            .split_once("href=")
+            .map(|(_, h)| {
+                let quote = h.chars().next().unwrap();
+                h[1..].split(quote).next().unwrap()
+            })
+            .unwrap_or_default();
+        let sha256 = href
+            .split_once("#sha256=")
+            .map(|(_, h)| h.split('&').next().unwrap().to_string());
+        files.push(Listed {
+            filename: text.replace("&amp;", "&"),
+            sha256,
+        });
+        rest = &rest[text_end..];
+    }
+    files
+}
+
+/// filename → sha256 of what `index_url` serves for `project`.
+pub fn served_map(index_url: &str, project: &str) -> std::collections::BTreeMap<String, String> {
+    served(index_url, project)
+        .into_iter()
+        .map(|f| (f.filename, f.sha256.unwrap_or_default()))
+        .collect()
+}
+
+/// What pypiserver stores for `project` in its package folder: filename → (size, mtime).
+/// A file uploaded again would show a new mtime; one more file, a new entry.
+pub fn pypiserver_stored(project: &str) -> std::collections::BTreeMap<String, String> {
+    let wanted = normalize(project);
+    let mut stored = std::collections::BTreeMap::new();
+    let mut stack = vec![indexes().pypi.packages.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let meta = std::fs::metadata(&path).unwrap();
+            if meta.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let name = path.file_name().unwrap().to_str().unwrap().to_string();
+            if project_of(&name) == wanted {
+                let mtime = meta
+                    .modified()
+                    .unwrap()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_nanos();
+                stored.insert(name, format!("{} bytes, mtime {mtime}", meta.len()));
+            }
+        }
+    }
+    stored
+}
+
+/// devpi's own record of `project` on `index`, from its JSON API: filename → the file's hash
+/// and its log (every upload of it is an entry, with the time).
+pub fn devpi_stored(
+    index: &DevpiIndex,
+    project: &str,
+) -> std::collections::BTreeMap<String, String> {
+    let url = format!("{}{}", index.upload_url, normalize(project));
+    let mut stored = std::collections::BTreeMap::new();
+    let Some((_, body)) = http_get(&url, "application/json") else {
+        return stored;
+    };
+    let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
+    for (_, version) in doc["result"].as_object().unwrap() {
+        for link in version["+links"].as_array().into_iter().flatten() {
+            if link["rel"] != "releasefile" {
+                continue;
+            }
+            let href = link["href"].as_str().unwrap();
+            let name = href.rsplit('/').next().unwrap().to_string();
+            stored.insert(name, format!("{} {}", link["hash_spec"], link["log"]));
+        }
+    }
+    stored
+}
+
+/// Upload requests that reached an index for `project`, read from the servers' own logs:
+/// devpi logs every upload (`<index>: got submit release info '<name>'`, even an identical
+/// re-upload it answers 200 and does not store again), pypiserver every upload it refuses
+/// because the file exists (`Cannot upload '<file>'`); what pypiserver stores is in its
+/// package folder (`pypiserver_stored`).
+pub fn upload_requests(project: &str) -> usize {
+    let dir = scratch_root().join(format!("indexes-{}", std::process::id()));
+    let wanted = normalize(project);
+    let devpi = std::fs::read_to_string(dir.join("devpi/devpi.log")).unwrap_or_default();
+    let devpi = devpi
+        .lines()
+        .filter_map(|l| l.split_once("got submit release info '"))
+        .filter(|(_, rest)| normalize(rest.split('\'').next().unwrap()) == wanted)
+        .count();
+    let pypi = std::fs::read_to_string(dir.join("pypiserver/pypiserver.log")).unwrap_or_default();
+    let pypi = pypi
+        .lines()
+        .filter_map(|l| l.split_once("Cannot upload '"))
+        .filter(|(_, rest)| project_of(rest.split('\'').next().unwrap()) == wanted)
+        .count();
+    devpi + pypi
+}
+
+/// Everything the indexes hold or logged of `project`'s uploads: equal before and after a
+/// run exactly when the run uploaded nothing, whichever index it used.
+pub fn uploads_seen(project: &str) -> String {
+    let ix = indexes();
+    format!(
+        "requests: {}\npypiserver: {:?}\ndevpi staging: {:?}\ndevpi production: {:?}",
+        upload_requests(project),
+        pypiserver_stored(project),
+        devpi_stored(&ix.devpi_staging, project),
+        devpi_stored(&ix.devpi_index, project),
+    )
+}

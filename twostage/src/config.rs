@@ -6,6 +6,7 @@
 //! This module only reads; it knows nothing of what the settings are used for.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 
@@ -66,9 +67,7 @@ pub struct Index {
     pub index_url: String,
     pub username: String,
     pub token_env: String,
-    /// `auto` (mint a token from the CI's OIDC identity when no token is configured),
-    /// `always` or `never`.
-    pub trusted_publishing: String,
+    pub trusted_publishing: TrustedPublishing,
     /// Where the index's `/_/oidc/` endpoints live; by default the upload URL's origin.
     pub oidc_url: Option<String>,
 }
@@ -76,11 +75,10 @@ pub struct Index {
 #[derive(Debug, Clone)]
 pub struct Verify {
     pub smoke: Vec<String>,
-    pub artifacts: Vec<String>,
+    pub artifacts: Vec<ArtifactKind>,
     pub index_timeout: Duration,
     pub timeout: Duration,
-    /// `auto` (uv when on PATH, else pip), `uv` or `pip`.
-    pub installer: String,
+    pub installer: InstallerChoice,
 }
 
 #[derive(Debug, Clone)]
@@ -89,6 +87,63 @@ pub struct Github {
     pub repository: Option<String>,
     pub token_env: String,
     pub api_url: String,
+}
+
+/// A setting whose value is one of a few words: parsed once at load, matched as a type after.
+macro_rules! closed_set {
+    ($(#[$doc:meta])* $name:ident { $($variant:ident = $word:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum $name {
+            $($variant),+
+        }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $word),+
+                }
+            }
+
+            pub fn parse(word: &str) -> Option<$name> {
+                Self::ALL.iter().copied().find(|v| v.as_str() == word)
+            }
+
+            /// "`a`, `b` or `c`", for error messages.
+            fn choices() -> String {
+                let words: Vec<String> = Self::ALL.iter().map(|v| format!("`{}`", v.as_str())).collect();
+                match words.split_last() {
+                    Some((last, [])) => last.clone(),
+                    Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+                    None => String::new(),
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+closed_set! {
+    /// `verify.installer`: `auto` is uv when it is on PATH, else pip.
+    InstallerChoice { Auto = "auto", Uv = "uv", Pip = "pip" }
+}
+
+closed_set! {
+    /// An entry of `verify.artifacts`: which kinds of file are installed and smoke-tested.
+    ArtifactKind { Wheel = "wheel", Sdist = "sdist" }
+}
+
+closed_set! {
+    /// `trusted-publishing`: `auto` mints a token from the CI's OIDC identity when no token is
+    /// configured; `always` only mints; `never` only uses a configured token.
+    TrustedPublishing { Auto = "auto", Always = "always", Never = "never" }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -144,6 +199,17 @@ const KEYS: &[(&str, &str, Kind)] = &[
     ("github", "api-url", Kind::Str),
 ];
 
+/// Keys whose value is a URL that must parse with an `http` or `https` scheme.
+const URL_KEYS: &[(&str, &str)] = &[
+    ("staging", "upload-url"),
+    ("staging", "index-url"),
+    ("staging", "oidc-url"),
+    ("production", "upload-url"),
+    ("production", "index-url"),
+    ("production", "oidc-url"),
+    ("github", "api-url"),
+];
+
 #[derive(Debug, Clone)]
 enum Setting {
     Str(String),
@@ -152,10 +218,31 @@ enum Setting {
     Duration(Duration),
 }
 
-type Values = BTreeMap<(&'static str, &'static str), Setting>;
+/// Where a value came from, so that a problem found after parsing still names its line.
+#[derive(Debug, Clone)]
+enum Origin {
+    /// `release.toml:12`
+    File(String),
+    /// `TWOSTAGE_VERIFY_INSTALLER`
+    Env(String),
+}
+
+impl Origin {
+    fn problem(&self, section: &str, key: &str, message: &str) -> String {
+        match self {
+            Origin::File(at) => format!("{at}: `{section}.{key}` {message}"),
+            Origin::Env(name) => {
+                format!("environment variable `{name}` (`{section}.{key}`) {message}")
+            }
+        }
+    }
+}
+
+type Values = BTreeMap<(&'static str, &'static str), (Setting, Origin)>;
 
 impl Config {
-    /// Loads `release.toml` from the repository root, then applies the environment.
+    /// Loads `release.toml` from the repository root, then applies the environment, and
+    /// checks the whole: the files it names exist under `root`.
     pub fn load(root: &Path) -> Result<Config> {
         let path = root.join(FILE_NAME);
         let text = match std::fs::read_to_string(&path) {
@@ -174,24 +261,44 @@ impl Config {
                 return Err(UsageError(format!("cannot read `{}`: {e}", path.display())).into())
             }
         };
-        Self::parse(&text, FILE_NAME, std::env::vars())
+        Self::parse_in(&text, FILE_NAME, std::env::vars(), Some(root))
     }
 
-    /// Parses the file's text (named `origin` in errors) with the given environment.
+    /// Parses the file's text (named `origin` in errors) with the given environment; the
+    /// files it names are not looked for.
     pub fn parse(
         text: &str,
         origin: &str,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Config> {
-        let mut values = parse_file(text, origin).map_err(UsageError)?;
-        apply_env(&mut values, env).map_err(UsageError)?;
-        Ok(Config::from_values(values))
+        Self::parse_in(text, origin, env, None)
     }
 
-    fn from_values(mut values: Values) -> Config {
+    /// Every problem is collected, from the file, the environment and the checks of the
+    /// values, and reported together: a usage error (exit code 2).
+    fn parse_in(
+        text: &str,
+        origin: &str,
+        env: impl IntoIterator<Item = (String, String)>,
+        root: Option<&Path>,
+    ) -> Result<Config> {
+        let mut values = parse_file(text, origin).map_err(UsageError)?;
+        apply_env(&mut values, env).map_err(UsageError)?;
+        Config::from_values(values, root).map_err(|problems| UsageError(problems.join("\n")).into())
+    }
+
+    fn from_values(
+        mut values: Values,
+        root: Option<&Path>,
+    ) -> std::result::Result<Config, Vec<String>> {
+        let mut problems = Vec::new();
+        check_urls(&values, &mut problems);
+        if let Some(root) = root {
+            check_files(&values, root, &mut problems);
+        }
         let mut take = |section: &'static str, key: &'static str| values.remove(&(section, key));
         let mut string = |section, key, default: &str| match take(section, key) {
-            Some(Setting::Str(s)) => s,
+            Some((Setting::Str(s), _)) => s,
             _ => default.to_string(),
         };
         let package = Package {
@@ -215,7 +322,7 @@ impl Config {
             index_url: string("staging", "index-url", "https://test.pypi.org/simple/"),
             username: string("staging", "username", "__token__"),
             token_env: string("staging", "token-env", "TEST_PYPI_TOKEN"),
-            trusted_publishing: string("staging", "trusted-publishing", "auto"),
+            trusted_publishing: TrustedPublishing::Auto,
             oidc_url: Some(string("staging", "oidc-url", "")).filter(|s| !s.is_empty()),
         };
         let production = Index {
@@ -227,10 +334,9 @@ impl Config {
             index_url: string("production", "index-url", "https://pypi.org/simple/"),
             username: string("production", "username", "__token__"),
             token_env: string("production", "token-env", "PYPI_TOKEN"),
-            trusted_publishing: string("production", "trusted-publishing", "auto"),
+            trusted_publishing: TrustedPublishing::Auto,
             oidc_url: Some(string("production", "oidc-url", "")).filter(|s| !s.is_empty()),
         };
-        let installer = string("verify", "installer", "auto");
         let github = Github {
             repository: Some(string("github", "repository", "")).filter(|s| !s.is_empty()),
             token_env: string("github", "token-env", "GITHUB_TOKEN"),
@@ -244,19 +350,59 @@ impl Config {
             production,
             verify: Verify {
                 smoke: Vec::new(),
-                artifacts: vec!["wheel".into(), "sdist".into()],
+                artifacts: vec![ArtifactKind::Wheel, ArtifactKind::Sdist],
                 index_timeout: Duration::from_secs(15 * 60),
                 timeout: Duration::from_secs(10 * 60),
-                installer,
+                installer: InstallerChoice::Auto,
             },
             github,
         };
-        for ((section, key), setting) in values {
+        for ((section, key), (setting, origin)) in values {
+            let mut bad = |message: String| problems.push(origin.problem(section, key, &message));
             match (section, key, setting) {
                 ("package", "version-files", Setting::List(l)) => config.package.version_files = l,
                 ("git", "sign", Setting::Bool(b)) => config.git.sign = b,
-                ("verify", "smoke", Setting::List(l)) => config.verify.smoke = l,
-                ("verify", "artifacts", Setting::List(l)) => config.verify.artifacts = l,
+                ("verify", "smoke", Setting::List(l)) => {
+                    if l.iter().any(|c| c.trim().is_empty()) {
+                        bad(
+                            "holds an empty command: remove the entry `\"\"`, or write the \
+                             command it should run"
+                                .into(),
+                        );
+                    }
+                    config.verify.smoke = l;
+                }
+                ("verify", "artifacts", Setting::List(l)) => {
+                    config.verify.artifacts.clear();
+                    for word in &l {
+                        match ArtifactKind::parse(word) {
+                            Some(kind) if !config.verify.artifacts.contains(&kind) => {
+                                config.verify.artifacts.push(kind)
+                            }
+                            Some(_) => {}
+                            None => bad(format!(
+                                "may hold {}, not `{word}`",
+                                ArtifactKind::choices().replace(" or ", " and ")
+                            )),
+                        }
+                    }
+                }
+                ("verify", "installer", Setting::Str(s)) => match InstallerChoice::parse(&s) {
+                    Some(choice) => config.verify.installer = choice,
+                    None => bad(format!("must be {}, not `{s}`", InstallerChoice::choices())),
+                },
+                (index, "trusted-publishing", Setting::Str(s)) => {
+                    match TrustedPublishing::parse(&s) {
+                        Some(mode) if index == "staging" => {
+                            config.staging.trusted_publishing = mode
+                        }
+                        Some(mode) => config.production.trusted_publishing = mode,
+                        None => bad(format!(
+                            "must be {}, not `{s}`",
+                            TrustedPublishing::choices()
+                        )),
+                    }
+                }
                 ("verify", "index-timeout", Setting::Duration(d)) => {
                     config.verify.index_timeout = d
                 }
@@ -264,7 +410,92 @@ impl Config {
                 (section, key, _) => unreachable!("`{section}.{key}` is typed by KEYS"),
             }
         }
-        config
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(problems)
+        }
+    }
+}
+
+/// Each URL setting parses, with an `http` or `https` scheme and a host. Without this,
+/// `127.0.0.1:9/` would reach the HTTP client and come back as a network fault.
+fn check_urls(values: &Values, problems: &mut Vec<String>) {
+    for &(section, key) in URL_KEYS {
+        let Some((Setting::Str(url), origin)) = values.get(&(section, key)) else {
+            continue;
+        };
+        // An empty `oidc-url` means the default, the upload URL's origin.
+        if key == "oidc-url" && url.is_empty() {
+            continue;
+        }
+        if let Err(why) = check_url(url) {
+            problems.push(origin.problem(section, key, &why));
+        }
+    }
+}
+
+/// Why `url` is not an `http(s)://host/…` URL, with the fix.
+fn check_url(url: &str) -> std::result::Result<(), String> {
+    // A URL without its scheme may still carry credentials (`user:token@host/`).
+    let shown = match url.contains("://") {
+        true => crate::index::redact(url),
+        false => crate::index::redact(&format!("x://{url}"))[4..].to_string(),
+    };
+    if !url.contains("://") {
+        return Err(format!(
+            "is `{shown}`, which has no scheme: write `https://{shown}` (or `http://` for a \
+             local index)"
+        ));
+    }
+    let uri: ureq::http::Uri = url
+        .parse()
+        .map_err(|e| format!("is `{shown}`, which is not a URL ({e})"))?;
+    match uri.scheme_str() {
+        Some("http" | "https") => {}
+        Some(other) => {
+            return Err(format!(
+                "is `{shown}`, whose scheme `{other}` is neither `http` nor `https`"
+            ))
+        }
+        None => return Err(format!("is `{shown}`, which has no scheme")),
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(format!("is `{shown}`, which names no host"));
+    }
+    Ok(())
+}
+
+/// The manifest, when set, and each version file exist in the repository. The changelog
+/// may be absent: the release then starts one.
+fn check_files(values: &Values, root: &Path, problems: &mut Vec<String>) {
+    if let Some((Setting::Str(manifest), origin)) = values.get(&("package", "manifest")) {
+        if !root.join(manifest).is_file() {
+            problems.push(origin.problem(
+                "package",
+                "manifest",
+                &format!(
+                    "names `{manifest}`, which is not a file in `{}`: write the path of the \
+                     project's `pyproject.toml` (or `setup.py`), relative to the repository root",
+                    root.display()
+                ),
+            ));
+        }
+    }
+    if let Some((Setting::List(files), origin)) = values.get(&("package", "version-files")) {
+        for file in files {
+            if !root.join(file).is_file() {
+                problems.push(origin.problem(
+                    "package",
+                    "version-files",
+                    &format!(
+                        "names `{file}`, which is not a file in `{}`: write paths relative to \
+                         the repository root, or remove the entry",
+                        root.display()
+                    ),
+                ));
+            }
+        }
     }
 }
 
@@ -334,7 +565,7 @@ fn parse_file(text: &str, origin: &str) -> std::result::Result<Values, String> {
             };
             match convert(value.as_value(), kind) {
                 Some(setting) => {
-                    values.insert((s, k), setting);
+                    values.insert((s, k), (setting, Origin::File(format!("{origin}{at}"))));
                 }
                 None => problems.push(format!(
                     "{origin}{at}: `{section}.{key}` must be {}",
@@ -434,7 +665,7 @@ fn apply_env(
         };
         match setting {
             Some(setting) => {
-                values.insert((s, k), setting);
+                values.insert((s, k), (setting, Origin::Env(name.clone())));
             }
             None => problems.push(format!(
                 "environment variable `{name}` must be {}",
@@ -476,10 +707,14 @@ mod tests {
         assert_eq!(c.production.index_url, "https://pypi.org/simple/");
         assert_eq!(c.production.username, "__token__");
         assert_eq!(c.production.token_env, "PYPI_TOKEN");
-        assert_eq!(c.verify.artifacts, ["wheel", "sdist"]);
+        assert_eq!(
+            c.verify.artifacts,
+            [ArtifactKind::Wheel, ArtifactKind::Sdist]
+        );
         assert_eq!(c.verify.index_timeout, Duration::from_secs(900));
         assert_eq!(c.verify.timeout, Duration::from_secs(600));
-        assert_eq!(c.verify.installer, "auto");
+        assert_eq!(c.verify.installer, InstallerChoice::Auto);
+        assert_eq!(c.staging.trusted_publishing, TrustedPublishing::Auto);
         assert_eq!(c.github.token_env, "GITHUB_TOKEN");
         assert_eq!(c.github.api_url, "https://api.github.com");
         assert!(c.github.repository.is_none());
@@ -507,9 +742,12 @@ upload-url = "http://127.0.0.1:1/"
 index-url = "http://127.0.0.1:1/simple/"
 username = "me"
 token-env = "STAGING"
+[production]
+trusted-publishing = "never"
 [verify]
 smoke = ["python -c 'import pkg'"]
 artifacts = ["wheel"]
+installer = "pip"
 index-timeout = "2m"
 timeout = 30
 [github]
@@ -523,7 +761,9 @@ repository = "o/n"
         assert!(c.git.sign);
         assert_eq!(c.build.command.as_deref(), Some("uv build --out-dir {out}"));
         assert_eq!(c.staging.username, "me");
-        assert_eq!(c.verify.artifacts, ["wheel"]);
+        assert_eq!(c.verify.artifacts, [ArtifactKind::Wheel]);
+        assert_eq!(c.verify.installer, InstallerChoice::Pip);
+        assert_eq!(c.production.trusted_publishing, TrustedPublishing::Never);
         assert_eq!(c.verify.index_timeout, Duration::from_secs(120));
         assert_eq!(c.verify.timeout, Duration::from_secs(30));
         assert_eq!(c.github.repository.as_deref(), Some("o/n"));
@@ -593,5 +833,109 @@ repository = "o/n"
         assert!(err.contains("`TWOSTAGE_STAGING_INDEXURL`"), "{err}");
         let env = vec![("TWOSTAGE_GIT_SIGN".to_string(), "maybe".to_string())];
         assert!(Config::parse("", "release.toml", env).is_err());
+    }
+
+    #[test]
+    fn closed_sets_are_checked_at_load_with_every_problem_and_its_line() {
+        let err = parse(
+            "[verify]\ninstaller = \"uvv\"\nartifacts = [\"wheel\", \"egg\"]\nsmoke = [\"python -c 1\", \" \"]\n[staging]\ntrusted-publishing = \"sometimes\"\n",
+        )
+        .unwrap_err();
+        assert!(err.downcast_ref::<UsageError>().is_some());
+        let err = err.to_string();
+        for expected in [
+            "release.toml:2: `verify.installer` must be `auto`, `uv` or `pip`, not `uvv`",
+            "release.toml:3: `verify.artifacts` may hold `wheel` and `sdist`, not `egg`",
+            "release.toml:4: `verify.smoke` holds an empty command",
+            "release.toml:6: `staging.trusted-publishing` must be `auto`, `always` or `never`, not `sometimes`",
+        ] {
+            assert!(err.contains(expected), "{expected:?} not in:\n{err}");
+        }
+    }
+
+    #[test]
+    fn urls_need_an_http_scheme_and_a_host() {
+        let err = parse(
+            "[staging]\nindex-url = \"127.0.0.1:9/\"\nupload-url = \"ftp://127.0.0.1/\"\noidc-url = \"\"\n[github]\napi-url = \"https:///x\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("release.toml:2: `staging.index-url` is `127.0.0.1:9/`, which has no scheme: write `https://127.0.0.1:9/`"),
+            "{err}"
+        );
+        assert!(
+            err.contains(
+                "release.toml:3: `staging.upload-url` is `ftp://127.0.0.1/`, whose scheme `ftp`"
+            ),
+            "{err}"
+        );
+        assert!(err.contains("release.toml:6: `github.api-url`"), "{err}");
+        assert!(
+            !err.contains("oidc-url"),
+            "an empty oidc-url is the default: {err}"
+        );
+        // Credentials in a URL without a scheme are not shown either.
+        let err = parse("[production]\nupload-url = \"me:s3cret@host/legacy/\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("s3cret"), "{err}");
+        for good in [
+            "http://127.0.0.1:9/simple/",
+            "https://__token__:pypi-abc@upload.example.org/legacy/",
+            "http://[::1]:8080/simple",
+        ] {
+            let text = format!("[staging]\nindex-url = \"{good}\"\n");
+            assert!(parse(&text).is_ok(), "{good}");
+        }
+    }
+
+    #[test]
+    fn overrides_are_checked_like_the_file_and_name_the_variable() {
+        let env = vec![
+            ("TWOSTAGE_VERIFY_INSTALLER".to_string(), "uvv".to_string()),
+            (
+                "TWOSTAGE_PRODUCTION_INDEX_URL".to_string(),
+                "127.0.0.1:9/".to_string(),
+            ),
+            ("TWOSTAGE_VERIFY_SMOKE".to_string(), "".to_string()),
+        ];
+        let err = Config::parse("", "release.toml", env)
+            .unwrap_err()
+            .to_string();
+        for expected in [
+            "environment variable `TWOSTAGE_VERIFY_INSTALLER` (`verify.installer`) must be `auto`, `uv` or `pip`, not `uvv`",
+            "environment variable `TWOSTAGE_PRODUCTION_INDEX_URL` (`production.index-url`) is `127.0.0.1:9/`, which has no scheme",
+            "environment variable `TWOSTAGE_VERIFY_SMOKE` (`verify.smoke`) holds an empty command",
+        ] {
+            assert!(err.contains(expected), "{expected:?} not in:\n{err}");
+        }
+    }
+
+    #[test]
+    fn named_files_must_exist_but_the_changelog_may_not() {
+        let root = std::env::temp_dir().join(format!("twostage-config-{}", std::process::id()));
+        std::fs::create_dir_all(root.join("src")).unwrap();
+        std::fs::write(root.join("src/__init__.py"), "").unwrap();
+        let text = "[package]\nmanifest = \"pyproject.tom\"\nversion-files = [\"src/__init__.py\", \"src/missing.py\"]\nchangelog = \"NEWS.md\"\n";
+        let err = Config::parse_in(text, "release.toml", Vec::new(), Some(&root))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(
+                "release.toml:2: `package.manifest` names `pyproject.tom`, which is not a file"
+            ),
+            "{err}"
+        );
+        assert!(
+            err.contains("release.toml:3: `package.version-files` names `src/missing.py`"),
+            "{err}"
+        );
+        assert!(!err.contains("src/__init__.py"), "{err}");
+        assert!(!err.contains("NEWS.md"), "{err}");
+        std::fs::write(root.join("pyproject.tom"), "").unwrap();
+        std::fs::write(root.join("src/missing.py"), "").unwrap();
+        assert!(Config::parse_in(text, "release.toml", Vec::new(), Some(&root)).is_ok());
+        std::fs::remove_dir_all(&root).unwrap();
     }
 }

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use anyhow::{bail, Result};
 
-use crate::config;
+use crate::config::{self, TrustedPublishing};
 use crate::oidc::{self, Minted};
 
 #[derive(Clone)]
@@ -120,8 +120,8 @@ pub fn resolve(index: &config::Index, pypirc_section: &str, home: Option<&Path>)
             minted: Mutex::new(minted),
         })
     };
-    match index.trusted_publishing.as_str() {
-        "always" => {
+    match index.trusted_publishing {
+        TrustedPublishing::Always => {
             if !oidc::ambient_available() {
                 bail!(
                     "`trusted-publishing = \"always\"`, but this is not a CI job with an OIDC identity \
@@ -130,15 +130,18 @@ pub fn resolve(index: &config::Index, pypirc_section: &str, home: Option<&Path>)
             }
             mint()
         }
-        "auto" | "never" => match for_index(index, pypirc_section, home) {
-            Ok(credentials) => Ok(Source::Static(credentials)),
-            Err(_) if index.trusted_publishing == "auto" && oidc::ambient_available() => mint(),
-            Err(e) => Err(e),
-        },
-        other => Err(crate::UsageError(format!(
-            "`trusted-publishing` must be `auto`, `always` or `never`, not `{other}`"
-        ))
-        .into()),
+        TrustedPublishing::Auto | TrustedPublishing::Never => {
+            match for_index(index, pypirc_section, home) {
+                Ok(credentials) => Ok(Source::Static(credentials)),
+                Err(_)
+                    if index.trusted_publishing == TrustedPublishing::Auto
+                        && oidc::ambient_available() =>
+                {
+                    mint()
+                }
+                Err(e) => Err(e),
+            }
+        }
     }
 }
 

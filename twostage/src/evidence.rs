@@ -2,7 +2,10 @@
 //! commit, holding a TOML document (the artifacts, then one section per stage). The note is
 //! pushed with the tags, so any clone, or CI, can read what was staged and verified.
 //! This module reads, writes and moves notes; what a note must say is the stages' business.
-//! Nothing secret is ever put into a note: callers pass redacted URLs.
+//! Evidence is only ever added to: a stage's first run is its section (`[staging]`), each
+//! later run is appended to that section's `[[staging.runs]]`, and nothing is removed, so a
+//! rerun never erases what an earlier run recorded. Nothing secret and no path of this
+//! machine is ever put into a note: callers pass redacted URLs and relative log names.
 
 use anyhow::{bail, Context, Result};
 use git2::Oid;
@@ -11,6 +14,9 @@ use toml_edit::{value, Array, ArrayOfTables, DocumentMut, Item, Table};
 use crate::git::Repo;
 
 pub const NOTES_REF: &str = "refs/notes/release";
+
+/// The key under a stage's section that holds its later runs.
+const RUNS: &str = "runs";
 
 /// One frozen file: what every stage agrees on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,16 +110,45 @@ impl Note {
         set_artifacts(&mut self.doc, artifacts);
     }
 
+    /// The first recorded run of a stage: whether it ever happened.
     pub fn section(&self, name: &str) -> Option<&Table> {
         self.doc.get(name).and_then(Item::as_table)
     }
 
-    pub fn set_section(&mut self, name: &str, table: Table) {
-        self.doc[name] = Item::Table(table);
+    /// Every recorded run of a stage, the first first.
+    pub fn runs(&self, name: &str) -> Vec<&Table> {
+        let Some(first) = self.section(name) else {
+            return Vec::new();
+        };
+        let later = first
+            .get(RUNS)
+            .and_then(Item::as_array_of_tables)
+            .into_iter()
+            .flat_map(|runs| runs.iter());
+        std::iter::once(first).chain(later).collect()
     }
 
-    pub fn remove_section(&mut self, name: &str) {
-        self.doc.remove(name);
+    /// The last recorded run of a stage: what the stage says now (a verification that failed
+    /// and then passed is verified).
+    pub fn latest(&self, name: &str) -> Option<&Table> {
+        self.runs(name).last().copied()
+    }
+
+    /// Records a run of a stage: the section if it is the first, else appended to the
+    /// section's `runs`. Earlier runs are kept as they are.
+    pub fn record(&mut self, name: &str, mut run: Table) {
+        run.remove(RUNS);
+        match self.doc.get_mut(name).and_then(Item::as_table_mut) {
+            None => self.doc[name] = Item::Table(run),
+            Some(first) => {
+                if !first.get(RUNS).is_some_and(Item::is_array_of_tables) {
+                    first.insert(RUNS, Item::ArrayOfTables(ArrayOfTables::new()));
+                }
+                if let Some(runs) = first.get_mut(RUNS).and_then(Item::as_array_of_tables_mut) {
+                    runs.push(run);
+                }
+            }
+        }
     }
 
     pub fn write(&self, repo: &Repo, commit: Oid) -> Result<()> {
@@ -211,5 +246,51 @@ mod tests {
         let back: DocumentMut = text.parse().unwrap();
         assert_eq!(artifacts_of(&back), records);
         assert!(text.contains("[[artifacts]]"), "{text}");
+    }
+
+    fn run(uploaded: &[&str], result: &str) -> Table {
+        let mut t = Table::new();
+        t["uploaded"] = string_array(uploaded);
+        t["result"] = value(result);
+        t
+    }
+
+    #[test]
+    fn a_rerun_is_appended_and_the_first_run_kept() {
+        let mut note = Note::new("v1.0", "1.0", Oid::zero());
+        assert!(note.latest("production").is_none());
+        note.record("production", run(&["a.whl", "a.tar.gz"], "failed"));
+        note.record("production", run(&[], "verified"));
+        note.record("production", run(&[], "verified"));
+        // Through TOML text and back, as another clone reads it.
+        let back = Note {
+            doc: note.doc.to_string().parse().unwrap(),
+        };
+        let runs = back.runs("production");
+        assert_eq!(runs.len(), 3);
+        let first = back.section("production").unwrap();
+        assert_eq!(first["uploaded"].as_array().unwrap().len(), 2);
+        assert_eq!(
+            back.latest("production").unwrap()["result"].as_str(),
+            Some("verified")
+        );
+        assert!(
+            back.doc.to_string().contains("[[production.runs]]"),
+            "{}",
+            back.doc
+        );
+    }
+
+    #[test]
+    fn a_note_without_runs_reads_as_one_run() {
+        let text = "tag = \"v1.0\"\n[verification]\nresult = \"verified\"\n";
+        let note = Note {
+            doc: text.parse().unwrap(),
+        };
+        assert_eq!(note.runs("verification").len(), 1);
+        assert_eq!(
+            note.latest("verification").unwrap()["result"].as_str(),
+            Some("verified")
+        );
     }
 }

@@ -73,6 +73,8 @@ class Faults:
         if not is_upload(flow):
             return
         name = uploaded_name(flow)
+        # Every upload request is logged, so that tests count uploads where they arrive.
+        event(f"POST {name}")
         if take("upload_503"):
             event(f"503 {name}")
             flow.response = http.Response.make(503, b"Service Unavailable")

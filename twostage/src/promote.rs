@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use toml_edit::{value, Table};
 
 use crate::build::{self, Frozen};
-use crate::config::Config;
+use crate::config::{Config, TrustedPublishing};
 use crate::dist;
 use crate::evidence::{self, ArtifactRecord, Note, NOTES_REF};
 use crate::forge::{self, Github};
@@ -108,9 +108,9 @@ fn gate(
             release.tag
         ));
     }
-    if !verify::verified(note.section(Source::Staging.section()), &artifacts) {
+    if !verify::verified(note.latest(Source::Staging.section()), &artifacts) {
         let result = note
-            .section(Source::Staging.section())
+            .latest(Source::Staging.section())
             .and_then(|s| s.get("result"))
             .and_then(|r| r.as_str())
             .unwrap_or("absent");
@@ -189,7 +189,7 @@ pub fn run(repo: &Repo, config: &Config, tag: &str, options: &Options) -> Result
         }
         let home = std::env::var_os("HOME").map(PathBuf::from);
         if crate::credentials::for_index(&config.production, "pypi", home.as_deref()).is_err()
-            && !(config.production.trusted_publishing != "never"
+            && !(config.production.trusted_publishing != TrustedPublishing::Never
                 && crate::oidc::ambient_available())
         {
             problems.push(format!(
@@ -325,7 +325,7 @@ fn promote_files(
     production["served-after-seconds"] = value(waited.as_secs_f64());
     production["manifest-sha256"] = value(manifest_digest(&artifacts));
     production["at"] = value(crate::clock::timestamp());
-    note.set_section("production", production);
+    note.record("production", production);
     note.write(repo, release.commit)?;
     if push_notes && repo.remote_url(&config.git.remote).is_some() {
         evidence::push(repo, &config.git.remote)?;
@@ -513,7 +513,7 @@ fn publish(
     section["assets"] =
         evidence::string_array(&files.iter().map(|f| f.1.clone()).collect::<Vec<_>>());
     section["at"] = value(crate::clock::timestamp());
-    note.set_section("github", section);
+    note.record("github", section);
     note.write(repo, release.commit)?;
     if push_notes && repo.remote_url(&config.git.remote).is_some() {
         evidence::push(repo, &config.git.remote)?;

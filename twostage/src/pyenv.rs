@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
+use crate::config::InstallerChoice;
+
 /// The interpreter that environments are made from.
 pub fn base_python() -> String {
     std::env::var("TWOSTAGE_PYTHON").unwrap_or_else(|_| "python3".into())
@@ -23,13 +25,14 @@ pub enum Installer {
 
 impl Installer {
     /// `auto`: uv when it is on PATH, else pip; or exactly `uv` / `pip`.
-    pub fn choose(preference: &str) -> Result<Installer> {
+    pub fn choose(preference: InstallerChoice) -> Result<Installer> {
         let uv = find_on_path("uv");
         match (preference, uv) {
-            ("auto" | "uv", Some(uv)) => Ok(Installer::Uv { uv }),
-            ("uv", None) => bail!("`verify.installer` is `uv`, but `uv` is not on PATH"),
-            ("auto" | "pip", _) => Ok(Installer::Pip),
-            (other, _) => bail!("`verify.installer` must be `auto`, `uv` or `pip`, not `{other}`"),
+            (InstallerChoice::Auto | InstallerChoice::Uv, Some(uv)) => Ok(Installer::Uv { uv }),
+            (InstallerChoice::Uv, None) => {
+                bail!("`verify.installer` is `uv`, but `uv` is not on PATH")
+            }
+            (InstallerChoice::Auto | InstallerChoice::Pip, _) => Ok(Installer::Pip),
         }
     }
 

@@ -100,7 +100,7 @@ pub fn run(repo: &Repo, config: &Config, tag: &str, dist_dir: Option<&Path>) -> 
     // check that the index still serves those bytes.
     if let Some(note) = &note {
         let artifacts = note.artifacts();
-        let verified = verify::verified(note.section(Source::Staging.section()), &artifacts);
+        let verified = verify::verified(note.latest(Source::Staging.section()), &artifacts);
         if note.section("staging").is_some() && verified {
             let project = release.project_name(&artifacts);
             if served(&agent, &config.staging.index_url, &project, &artifacts).unwrap_or(false) {
@@ -174,7 +174,7 @@ pub fn run(repo: &Repo, config: &Config, tag: &str, dist_dir: Option<&Path>) -> 
     staging["already-present"] = evidence::string_array(&outcomes.present);
     staging["served-after-seconds"] = value(waited.as_secs_f64());
     staging["at"] = value(crate::clock::timestamp());
-    note.set_section("staging", staging);
+    note.record("staging", staging);
     output::status(
         "Staged",
         format!(
@@ -189,7 +189,7 @@ pub fn run(repo: &Repo, config: &Config, tag: &str, dist_dir: Option<&Path>) -> 
         verify::verify(repo, config, &release, &frozen.artifacts, Source::Staging)
     });
     if let Ok(verification) = &verification {
-        note.set_section(Source::Staging.section(), verification.section.clone());
+        note.record(Source::Staging.section(), verification.section.clone());
         note.write(repo, release.commit)?;
     }
     if repo.remote_url(&config.git.remote).is_some() {

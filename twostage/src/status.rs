@@ -13,9 +13,52 @@ use crate::index::{self, IndexFile};
 use crate::stage;
 use crate::verify::{self, Source};
 
+/// Where a release stands: each state `status` reports, as one closed set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Tagged,
+    Built,
+    Staged,
+    Verified,
+    Promoted,
+    Published,
+    /// The stage that failed, or whose files an index no longer serves.
+    Failed(Step),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    Stage,
+    Verify,
+    Promote,
+}
+
+impl State {
+    fn as_str(self) -> &'static str {
+        match self {
+            State::Tagged => "tagged",
+            State::Built => "built",
+            State::Staged => "staged",
+            State::Verified => "verified",
+            State::Promoted => "promoted",
+            State::Published => "published",
+            State::Failed(Step::Stage) => "failed:stage",
+            State::Failed(Step::Verify) => "failed:verify",
+            State::Failed(Step::Promote) => "failed:promote",
+        }
+    }
+}
+
+impl std::fmt::Display for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // `pad`, so that a width in the table's format string applies.
+        f.pad(self.as_str())
+    }
+}
+
 struct Row {
     tag: String,
-    state: String,
+    state: State,
     files: usize,
     /// Whether the remote has the tag (`None` without a remote or when it cannot be read).
     pushed: Option<bool>,
@@ -111,7 +154,7 @@ pub fn run(repo: &Repo, config: &Config, only: Option<&str>, json_out: bool) -> 
         };
         let verification = note
             .as_ref()
-            .and_then(|n| n.section(Source::Staging.section()));
+            .and_then(|n| n.latest(Source::Staging.section()));
         let verified = verify::verified(verification, &artifacts);
         let failed = verification
             .and_then(|s| s.get("result"))
@@ -119,13 +162,13 @@ pub fn run(repo: &Repo, config: &Config, only: Option<&str>, json_out: bool) -> 
             == Some("failed");
         let prod_tag = scheme.prod_tag(&version);
         let (state, detail) = if note.as_ref().is_some_and(|n| n.section("github").is_some()) {
-            ("published".to_string(), String::new())
+            (State::Published, String::new())
         } else if production_noted && repo.tag_commit(&prod_tag).is_some() {
-            ("promoted".to_string(), String::new())
+            (State::Promoted, String::new())
         } else if production_noted {
-            ("failed:promote".to_string(), format!("production has the files but `{prod_tag}` is missing: rerun `cargo xtask promote {tag}`"))
+            (State::Failed(Step::Promote), format!("production has the files but `{prod_tag}` is missing: rerun `cargo xtask promote {tag}`"))
         } else if verified {
-            ("verified".to_string(), String::new())
+            (State::Verified, String::new())
         } else if failed {
             let why = verification
                 .and_then(|s| s.get("failures"))
@@ -137,21 +180,21 @@ pub fn run(repo: &Repo, config: &Config, only: Option<&str>, json_out: bool) -> 
                 .next()
                 .unwrap_or_default()
                 .to_string();
-            ("failed:verify".to_string(), why)
+            (State::Failed(Step::Verify), why)
         } else if staged {
-            ("staged".to_string(), String::new())
+            (State::Staged, String::new())
         } else if build::frozen(repo, &tag).ok().flatten().is_some() {
-            ("built".to_string(), String::new())
+            (State::Built, String::new())
         } else {
-            ("tagged".to_string(), String::new())
+            (State::Tagged, String::new())
         };
         let (state, detail) = match (staging, production) {
-            (Some(false), _) if state != "tagged" => (
-                "failed:stage".to_string(),
+            (Some(false), _) if state != State::Tagged => (
+                State::Failed(Step::Stage),
                 "staging no longer serves the recorded files".to_string(),
             ),
             (_, Some(false)) => (
-                "failed:promote".to_string(),
+                State::Failed(Step::Promote),
                 "production does not serve the recorded files".to_string(),
             ),
             _ => (state, detail),
@@ -174,7 +217,7 @@ pub fn run(repo: &Repo, config: &Config, only: Option<&str>, json_out: bool) -> 
             .iter()
             .map(|r| {
                 json!({
-                    "tag": r.tag, "state": r.state, "files": r.files, "pushed": r.pushed,
+                    "tag": r.tag, "state": r.state.as_str(), "files": r.files, "pushed": r.pushed,
                     "staging_serves": r.staging, "production_serves": r.production, "detail": r.detail,
                 })
             })

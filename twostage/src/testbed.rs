@@ -308,7 +308,7 @@ impl FaultProxy {
         Ok(std::fs::write(&self.control, faults.to_string())?)
     }
 
-    /// What the proxy did, one line per injected fault.
+    /// What the proxy did, one line per injected fault and per upload request (`POST <file>`).
     pub fn events(&self) -> Vec<String> {
         std::fs::read_to_string(self.control.with_extension("json.events"))
             .unwrap_or_default()

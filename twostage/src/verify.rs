@@ -15,7 +15,7 @@ use anyhow::{bail, Context, Result};
 use toml_edit::{value, Array, ArrayOfTables, InlineTable, Table};
 
 use crate::build;
-use crate::config::Config;
+use crate::config::{ArtifactKind, Config};
 use crate::dist::{self, Kind};
 use crate::evidence::{self, ArtifactRecord, Note};
 use crate::git::Repo;
@@ -90,7 +90,7 @@ pub fn run(repo: &Repo, config: &Config, tag: &str, source: Source) -> Result<()
         .with_context(|| format!("{tag} has no release note with artifacts: stage it first (`cargo xtask stage {tag}`)"))?;
     let artifacts = note.artifacts();
     let verification = verify(repo, config, &release, &artifacts, source)?;
-    note.set_section(source.section(), verification.section);
+    note.record(source.section(), verification.section);
     note.write(repo, release.commit)?;
     if repo.remote_url(&config.git.remote).is_some() {
         evidence::push(repo, &config.git.remote)?;
@@ -148,7 +148,7 @@ pub fn verify(
         });
     }
     let installer =
-        Installer::choose(&config.verify.installer).map_err(|e| UsageError(format!("{e:#}")))?;
+        Installer::choose(config.verify.installer).map_err(|e| UsageError(format!("{e:#}")))?;
     let (interpreter, installer_version) = pyenv::versions(&installer);
     let label = source.label();
     let index_url = source.index_url(config);
@@ -176,16 +176,10 @@ pub fn verify(
     let mut failures = Vec::new();
     let supported = pyenv::supported_tags();
     let mut jobs = Vec::new();
-    for kind_name in &config.verify.artifacts {
-        let kind = match kind_name.as_str() {
-            "wheel" => Kind::Wheel,
-            "sdist" => Kind::Sdist,
-            other => {
-                return Err(UsageError(format!(
-                    "`verify.artifacts` may hold `wheel` and `sdist`, not `{other}`"
-                ))
-                .into())
-            }
+    for &kind_name in &config.verify.artifacts {
+        let kind = match kind_name {
+            ArtifactKind::Wheel => Kind::Wheel,
+            ArtifactKind::Sdist => Kind::Sdist,
         };
         let chosen: Vec<&ArtifactRecord> = artifacts
             .iter()
@@ -248,6 +242,9 @@ pub fn verify(
             .collect()
     });
 
+    // The note names paths relative to the release's work directory: it is shared with
+    // every clone, and no path of this machine belongs in it.
+    let work_root = format!("{}/", build::work_dir(repo, &release.tag).display());
     let mut log = String::new();
     let mut tables = ArrayOfTables::new();
     let mut installed = Vec::new();
@@ -261,7 +258,7 @@ pub fn verify(
         let mut commands = Array::new();
         for step in &result.steps {
             let mut entry = InlineTable::new();
-            entry.insert("command", step.command.as_str().into());
+            entry.insert("command", step.command.replace(&work_root, "").into());
             entry.insert("exit", i64::from(step.code.unwrap_or(-1)).into());
             entry.insert(
                 "seconds",
@@ -312,7 +309,7 @@ pub fn verify(
     section["log-sha256"] = value(dist::hex(&<sha2::Sha256 as sha2::Digest>::digest(
         log.as_bytes(),
     )));
-    section["log"] = value(log_path.display().to_string());
+    section["log"] = value(format!("verify-{label}.log"));
     section["seconds"] = value((started.elapsed().as_secs_f64() * 10.0).round() / 10.0);
     section["at"] = value(crate::clock::timestamp());
     section["artifacts"] = toml_edit::Item::ArrayOfTables(tables);
