@@ -389,7 +389,7 @@ fn missing_tools(config: &Config) -> Vec<String> {
         }
     }
     if !config.verify.artifacts.is_empty() {
-        match crate::pyenv::Installer::choose(&config.verify.installer) {
+        match crate::pyenv::Installer::choose(config.verify.installer) {
             Err(e) => problems.push(format!(
                 "{e:#}: install uv, or set `verify.installer = \"pip\"`"
             )),
