@@ -174,6 +174,7 @@ fn parse_bump(text: &str) -> Result<Bump, String> {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    crate::interrupt::install();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -232,6 +233,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     };
     let repo = Repo::discover(&dir)?;
     let config = Config::load(repo.root())?;
+    crate::secrets::protect_names([
+        &config.staging.token_env,
+        &config.production.token_env,
+        &config.github.token_env,
+    ]);
     match cli.command {
         Command::Release {
             bump,

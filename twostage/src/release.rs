@@ -464,11 +464,14 @@ fn restore(repo: &Repo, plan: &Plan, before: git2::Oid, paths: &[&str]) -> Resul
 /// git has no post-tag hook: the tool fires it itself (see docs/hooks.md), with the hook's
 /// output shown. A failing hook does not undo the tag; the build it starts is retried by `stage`.
 fn fire_post_tag(repo: &Repo, tag: &str) {
-    let status = std::process::Command::new("git")
-        .args(["hook", "run", "--ignore-missing", "post-tag", "--", tag])
-        .current_dir(repo.root())
-        .stdin(std::process::Stdio::null())
-        .status();
+    // The hook builds, which needs no credential: whatever it runs gets none (docs/trust.md).
+    let status = crate::secrets::scrub(
+        std::process::Command::new("git")
+            .args(["hook", "run", "--ignore-missing", "post-tag", "--", tag])
+            .current_dir(repo.root())
+            .stdin(std::process::Stdio::null()),
+    )
+    .status();
     match status {
         Ok(status) if status.success() => {}
         Ok(status) => output::warn(format!(
@@ -485,12 +488,14 @@ fn push(repo: &Repo, plan: &Plan) -> Result<()> {
     );
     let branch = format!("refs/heads/{}", plan.branch);
     let tag = format!("refs/tags/{}", plan.tag);
-    let status = std::process::Command::new("git")
-        .args(["push", "--atomic", &plan.remote, &branch, &tag])
-        .current_dir(repo.root())
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .status()
-        .context("cannot run `git push`")?;
+    let status = crate::secrets::for_hooks(
+        std::process::Command::new("git")
+            .args(["push", "--atomic", &plan.remote, &branch, &tag])
+            .current_dir(repo.root())
+            .env("GIT_TERMINAL_PROMPT", "0"),
+    )
+    .status()
+    .context("cannot run `git push`")?;
     if !status.success() {
         bail!(
             "`git push --atomic {} {} {}` failed; the commit and tag are made locally: push again when the problem is fixed",
