@@ -80,8 +80,22 @@ pub fn run(repo: &Repo, config: &Config, options: &Options) -> Result<()> {
         output::note(note);
     }
     apply(repo, &plan)?;
+    let made = "the release commit and tag are made locally, nothing was promoted";
+    crate::interrupt::stand(
+        &format!("building {}", plan.tag),
+        made,
+        &format!("cargo xtask stage {}", plan.tag),
+    );
     fire_post_tag(repo, &plan.tag);
     if plan.push {
+        crate::interrupt::stand(
+            &format!("pushing {}", plan.tag),
+            made,
+            &format!(
+                "git push --atomic {} {} {}",
+                plan.remote, plan.branch, plan.tag
+            ),
+        );
         push(repo, &plan)?;
     } else {
         output::note(format!(
