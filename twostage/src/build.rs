@@ -112,15 +112,22 @@ pub fn ensure_built(
     output::status("Building", format!("{tag} in a clean clone: `{command}`"));
     let log = work.join("build.log");
     let log_file = std::fs::File::create(&log)?;
-    let status = Command::new("sh")
-        .arg("-c")
+    // The build runs the project's backend, fetched from an index: other people's code, so
+    // it gets no upload credential (`secrets`), in a process group an interrupt ends.
+    let mut sh = Command::new("sh");
+    sh.arg("-c")
         .arg(&command)
         .current_dir(&checkout)
         .stdin(Stdio::null())
         .stdout(log_file.try_clone()?)
-        .stderr(log_file)
-        .status()
-        .with_context(|| format!("cannot run `{command}`"))?;
+        .stderr(log_file);
+    crate::secrets::scrub(&mut sh);
+    let mut child =
+        crate::interrupt::spawn(&mut sh).with_context(|| format!("cannot run `{command}`"))?;
+    let status = child.wait();
+    crate::interrupt::forget(&child);
+    crate::interrupt::checkpoint();
+    let status = status.with_context(|| format!("cannot run `{command}`"))?;
     if !status.success() {
         bail!(
             "the build of {tag} failed ({status}); the end of `{}`:\n{}",

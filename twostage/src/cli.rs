@@ -202,7 +202,10 @@ pub fn command() -> clap::Command {
 /// Runs the release command that `matches` (from [`command`]) names.
 pub fn run_matches(matches: &clap::ArgMatches) -> ExitCode {
     match Cli::from_arg_matches(matches) {
-        Ok(cli) => exit(run(cli)),
+        Ok(cli) => {
+            crate::interrupt::install();
+            exit(run(cli))
+        }
         Err(error) => error.exit(),
     }
 }
@@ -272,6 +275,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     };
     let repo = Repo::discover(&dir)?;
     let config = Config::load(repo.root())?;
+    crate::secrets::protect_names([
+        &config.staging.token_env,
+        &config.production.token_env,
+        &config.github.token_env,
+    ]);
     match cli.command {
         Command::Release {
             bump,

@@ -15,8 +15,11 @@ use crate::oidc::{self, Minted};
 pub struct Secret(String);
 
 impl Secret {
+    /// A secret, remembered so that no child process gets a variable holding it.
     pub fn new(value: impl Into<String>) -> Secret {
-        Secret(value.into())
+        let value = value.into();
+        crate::secrets::remember(&value);
+        Secret(value)
     }
 
     /// The value, for the one place that sends it.
@@ -273,9 +276,8 @@ mod tests {
 
     #[test]
     fn pypirc_sections() {
-        let dir = std::env::temp_dir().join(format!("twostage-pypirc-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join(".pypirc");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".pypirc");
         std::fs::write(
             &path,
             "[distutils]\nindex-servers = pypi testpypi\n\n[pypi]\nusername = __token__\npassword = pypi-prod\n\n[testpypi]\npassword: pypi-test\n",

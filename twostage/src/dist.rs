@@ -459,6 +459,48 @@ pub fn wheel_python_tag(filename: &str) -> Option<&str> {
     parts.len().checked_sub(3).map(|i| parts[i])
 }
 
+/// Checks a filename that came from outside (a release note, an index page) before it is
+/// used as a path: one path component made of the characters wheel and sdist names use, that
+/// follows the wheel or sdist naming rule (PEP 427, PEP 625) for `project` at `version`.
+pub fn release_filename(filename: &str, project: &str, version: &Version) -> Result<Kind> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | '+' | '!');
+    if filename.is_empty() || filename.starts_with('.') || !filename.chars().all(allowed) {
+        bail!(
+            "`{}` is not a file name of a release: it must be one path component of letters, \
+             digits and `_.-+!`",
+            filename.escape_debug()
+        );
+    }
+    let (kind, stem) = if let Some(stem) = filename.strip_suffix(".whl") {
+        (Kind::Wheel, stem)
+    } else if let Some(stem) = filename.strip_suffix(".tar.gz") {
+        (Kind::Sdist, stem)
+    } else {
+        bail!("`{filename}` is neither a wheel nor a `.tar.gz` sdist");
+    };
+    let parts: Vec<&str> = stem.split('-').collect();
+    let shape_ok = match kind {
+        Kind::Wheel => matches!(parts.len(), 5 | 6) && parts.iter().all(|p| !p.is_empty()),
+        Kind::Sdist => parts.len() == 2 && parts.iter().all(|p| !p.is_empty()),
+    };
+    if !shape_ok {
+        bail!(
+            "`{filename}` breaks the {} naming rule",
+            match kind {
+                Kind::Wheel => "wheel (`name-version(-build)?-python-abi-platform.whl`)",
+                Kind::Sdist => "sdist (`name-version.tar.gz`)",
+            }
+        );
+    }
+    if normalize_name(parts[0]) != normalize_name(project) {
+        bail!("`{filename}` is not a file of the project `{project}`");
+    }
+    if parts[1].parse::<Version>().ok().as_ref() != Some(version) {
+        bail!("`{filename}` is not a file of version `{version}`");
+    }
+    Ok(kind)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -550,10 +592,11 @@ mod tests {
     }
 
     fn scratch(name: &str) -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!("twostage-dist-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
+        tempfile::Builder::new()
+            .prefix(&format!("twostage-dist-{name}-"))
+            .tempdir()
+            .unwrap()
+            .keep()
     }
 
     #[test]
@@ -669,5 +712,32 @@ mod tests {
             blake,
             "bddd813c634239723171ef3fee98579b94964e3bb1cb3e427262c8c068d52319"
         );
+    }
+
+    #[test]
+    fn names_from_outside_are_one_component_of_the_release() {
+        let v: Version = "1.4.3".parse().unwrap();
+        for good in [
+            "pkg_a-1.4.3-py3-none-any.whl",
+            "Pkg.A-1.4.3-1-cp311-cp311-manylinux_2_17_x86_64.whl",
+            "pkg_a-1.4.3.tar.gz",
+        ] {
+            assert!(release_filename(good, "pkg-a", &v).is_ok(), "{good}");
+        }
+        for bad in [
+            "../../x",
+            "/etc/passwd",
+            "..",
+            "",
+            ".hidden-1.4.3.tar.gz",
+            "pkg_a-1.4.3/../../x.whl",
+            "pkg_a-1.4.3-py3-none-any.whl\0",
+            "pkg_a-1.4.3.zip",
+            "other-1.4.3.tar.gz",
+            "pkg_a-1.4.4.tar.gz",
+            "pkg_a-1.4.3-py3-any.whl",
+        ] {
+            assert!(release_filename(bad, "pkg-a", &v).is_err(), "{bad}");
+        }
     }
 }

@@ -147,7 +147,9 @@ impl Repo {
     /// Like `git`, with `input` on stdin.
     pub fn git_with_input(&self, args: &[&str], input: &[u8]) -> Result<String> {
         use std::io::Write;
-        let mut child = Command::new("git")
+        let mut command = Command::new("git");
+        crate::secrets::for_hooks(&mut command);
+        let mut child = command
             .args(args)
             .current_dir(&self.root)
             .env("GIT_TERMINAL_PROMPT", "0")
@@ -176,12 +178,16 @@ pub fn git_in(dir: &Path, args: &[&str]) -> Result<String> {
 
 /// Like `git_in`, with extra environment variables.
 pub fn git_in_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<String> {
-    let out = Command::new("git")
+    let mut command = Command::new("git");
+    command
         .args(args)
         .current_dir(dir)
         .envs(env.iter().copied())
         .env("GIT_TERMINAL_PROMPT", "0")
-        .stdin(Stdio::null())
+        .stdin(Stdio::null());
+    // A commit, a tag or a push fires hooks: a chained one gets no credentials.
+    crate::secrets::for_hooks(&mut command);
+    let out = command
         .output()
         .context("cannot run `git`: is it installed and on PATH?")?;
     if !out.status.success() {

@@ -39,7 +39,24 @@ fn hooks_dir(repo: &Repo) -> Result<PathBuf> {
 }
 
 fn shim(text: &str, config: &Config) -> String {
+    // The names a chained hook never sees, even on a push the tool did not start: only names a
+    // shell can `unset` (a configured name that is not one is still removed through
+    // `TWOSTAGE_SCRUB` when the tool starts git).
+    let mut scrub: Vec<&str> = crate::secrets::KNOWN_NAMES.to_vec();
+    for name in [
+        &config.staging.token_env,
+        &config.production.token_env,
+        &config.github.token_env,
+    ] {
+        let valid = !name.starts_with(|c: char| c.is_ascii_digit())
+            && !name.is_empty()
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if valid && !scrub.contains(&name.as_str()) {
+            scrub.push(name);
+        }
+    }
     text.replace("@PREFIX@", &config.git.tag_prefix.replace('\'', "'\\''"))
+        .replace("@SCRUB@", &scrub.join(" "))
 }
 
 pub fn install(repo: &Repo, config: &Config) -> Result<()> {

@@ -581,9 +581,52 @@ fn redact_urls(message: &str) -> String {
         .join(" ")
 }
 
-/// Streams a URL's body through sha256 and returns the hex digest and size; the bytes are
-/// written to `to` when given.
-pub fn download(agent: &ureq::Agent, url: &str, to: Option<&Path>) -> Result<(u64, String)> {
+/// The size and sha256 of what `url` serves, read without keeping it (an index page that
+/// shows no hash). Memory stays flat whatever the size.
+pub fn digest(agent: &ureq::Agent, url: &str) -> Result<(u64, String)> {
+    let mut sink = std::io::sink();
+    fetch(agent, url, u64::MAX, &mut sink)
+}
+
+/// Downloads `url` to `dest` as a file of `size` bytes with `sha256`: through a temporary file
+/// beside `dest`, reading at most one byte more than `size`, renamed into place only once the
+/// hash matches. Returns why the bytes were refused (`dest` then untouched), or `None`.
+pub fn download(
+    agent: &ureq::Agent,
+    url: &str,
+    dest: &Path,
+    size: u64,
+    sha256: &str,
+) -> Result<Option<String>> {
+    let dir = dest.parent().unwrap_or(Path::new("."));
+    let mut temp = tempfile::Builder::new()
+        .prefix(".download-")
+        .tempfile_in(dir)
+        .with_context(|| format!("cannot write in `{}`", dir.display()))?;
+    let (got_size, got_sha256) = fetch(agent, url, size.saturating_add(1), temp.as_file_mut())?;
+    if got_size > size {
+        return Ok(Some(format!(
+            "the index served more than the recorded {size} bytes"
+        )));
+    }
+    if got_sha256 != sha256 {
+        return Ok(Some(format!(
+            "the index served bytes with sha256 {got_sha256}, not the recorded {sha256}"
+        )));
+    }
+    temp.as_file().sync_all()?;
+    temp.persist(dest)
+        .with_context(|| format!("cannot write `{}`", dest.display()))?;
+    Ok(None)
+}
+
+/// Streams at most `limit` bytes of `url` into `out`; returns their size and sha256.
+fn fetch(
+    agent: &ureq::Agent,
+    url: &str,
+    limit: u64,
+    out: &mut dyn std::io::Write,
+) -> Result<(u64, String)> {
     use sha2::{Digest, Sha256};
     let shown = redact(url);
     let mut response = agent.get(url).call().map_err(|e| {
@@ -596,14 +639,8 @@ pub fn download(agent: &ureq::Agent, url: &str, to: Option<&Path>) -> Result<(u6
     if status != 200 {
         bail!("cannot download `{shown}`: HTTP {status}");
     }
-    let mut reader = response.body_mut().with_config().limit(u64::MAX).reader();
-    let mut out = match to {
-        Some(path) => Some(
-            std::fs::File::create(path)
-                .with_context(|| format!("cannot write `{}`", path.display()))?,
-        ),
-        None => None,
-    };
+    let reader = response.body_mut().with_config().limit(u64::MAX).reader();
+    let mut reader = reader.take(limit);
     let mut sha = Sha256::new();
     let mut buffer = vec![0u8; 256 * 1024];
     let mut size = 0u64;
@@ -615,9 +652,8 @@ pub fn download(agent: &ureq::Agent, url: &str, to: Option<&Path>) -> Result<(u6
             break;
         }
         sha.update(&buffer[..n]);
-        if let Some(out) = out.as_mut() {
-            std::io::Write::write_all(out, &buffer[..n])?;
-        }
+        out.write_all(&buffer[..n])
+            .context("cannot write the download")?;
         size += n as u64;
     }
     Ok((size, dist::hex(&sha.finalize())))

@@ -137,19 +137,17 @@ fn gate(
                     match listing.iter().find(|f| f.filename == artifact.filename) {
                         Some(f) if f.sha256.as_deref() == Some(artifact.sha256.as_str()) => {}
                         // No hash on the page: the bytes themselves are hashed.
-                        Some(f) if f.sha256.is_none() => {
-                            match index::download(&agent, &f.url, None) {
-                                Ok((_, sha)) if sha == artifact.sha256 => {}
-                                Ok((_, sha)) => problems.push(format!(
+                        Some(f) if f.sha256.is_none() => match index::digest(&agent, &f.url) {
+                            Ok((_, sha)) if sha == artifact.sha256 => {}
+                            Ok((_, sha)) => problems.push(format!(
                                 "staging now serves `{}` with sha256 {sha}, not the verified {}",
                                 artifact.filename, artifact.sha256
                             )),
-                                Err(e) => problems.push(format!(
-                                    "cannot check `{}` on staging: {e:#}",
-                                    artifact.filename
-                                )),
-                            }
-                        }
+                            Err(e) => problems.push(format!(
+                                "cannot check `{}` on staging: {e:#}",
+                                artifact.filename
+                            )),
+                        },
                         Some(f) => problems.push(format!(
                             "staging now serves `{}` with sha256 {}, not the verified {}",
                             artifact.filename,
@@ -239,6 +237,11 @@ pub fn run(repo: &Repo, config: &Config, tag: &str, options: &Options) -> Result
         );
     }
     let mut note = note.context("the gate passed without a note")?;
+    crate::interrupt::stand(
+        &format!("promoting {tag}"),
+        "production may hold some of the files; the rerun finishes the promotion",
+        &format!("cargo xtask promote {tag}"),
+    );
     output::group(&format!("Promote {tag} to production"), || {
         promote_files(repo, config, &release, &mut note, !options.no_push)
     })?;
@@ -253,17 +256,18 @@ pub fn run(repo: &Repo, config: &Config, tag: &str, options: &Options) -> Result
             format!("`{prod_tag}` to `{}`", config.git.remote),
         );
         // The pre-push hook finds the promotion done and lets the tag through.
-        let status = std::process::Command::new("git")
-            .args([
-                "push",
-                "--quiet",
-                &config.git.remote,
-                &format!("refs/tags/{prod_tag}"),
-            ])
-            .current_dir(repo.root())
-            .env("GIT_TERMINAL_PROMPT", "0")
-            // The hook then keeps quiet: this command says `Promoted` itself.
-            .env("TWOSTAGE_PROMOTING", &prod_tag)
+        let mut push = std::process::Command::new("git");
+        push.args([
+            "push",
+            "--quiet",
+            &config.git.remote,
+            &format!("refs/tags/{prod_tag}"),
+        ])
+        .current_dir(repo.root())
+        .env("GIT_TERMINAL_PROMPT", "0")
+        // The hook then keeps quiet: this command says `Promoted` itself.
+        .env("TWOSTAGE_PROMOTING", &prod_tag);
+        let status = crate::secrets::for_hooks(&mut push)
             .status()
             .context("cannot run `git push`")?;
         if !status.success() {
@@ -341,6 +345,7 @@ fn bytes(
     release: &Release,
     artifacts: &[ArtifactRecord],
 ) -> Result<Frozen> {
+    release.check_filenames(artifacts)?;
     if let Ok(Some(frozen)) = build::frozen(repo, &release.tag) {
         if frozen.artifacts == artifacts {
             return Ok(frozen);
@@ -363,12 +368,10 @@ fn bytes(
             format!("`{}` from staging", artifact.filename),
         );
         let path = dir.join(&artifact.filename);
-        let (_, sha256) = index::download(&agent, &url, Some(&path))?;
-        if sha256 != artifact.sha256 {
+        if let Some(why) = index::download(&agent, &url, &path, artifact.size, &artifact.sha256)? {
             bail!(
-                "staging served `{}` with sha256 {sha256}, not the verified {}",
-                artifact.filename,
-                artifact.sha256
+                "staging served other bytes for the verified `{}`: {why}",
+                artifact.filename
             );
         }
     }
@@ -594,6 +597,11 @@ pub fn from_hook(repo: &Repo, config: &Config, prod_tag: &str) -> Result<()> {
         );
     }
     let mut note = note.context("the gate passed without a note")?;
+    crate::interrupt::stand(
+        &format!("promoting {tag}"),
+        "production may hold some of the files; the rerun finishes the promotion",
+        &format!("cargo xtask promote {tag}"),
+    );
     promote_files(repo, config, &release, &mut note, true)?;
     publish(repo, config, &release, &mut note, true)
 }

@@ -2,8 +2,7 @@
 //! `python -m venv`, installing a file into it with its dependencies from one index only, and
 //! running commands in it under a timeout with their output logged. Knows nothing of releases.
 
-use std::io::Write;
-use std::os::unix::process::CommandExt;
+use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -100,24 +99,24 @@ impl Ran {
 }
 
 /// Runs `command` in its own process group with a timeout (the whole group is killed at
-/// the limit), appending `$ shown`, its output and its end to `log`.
+/// the limit, and at an interrupt), in the secret-free environment (`secrets`), appending
+/// `$ shown`, its output and its end to `log`.
 pub fn run_logged(
     mut command: Command,
     shown: &str,
     timeout: Duration,
     log: &mut std::fs::File,
 ) -> Result<Ran> {
-    let scratch = tempfile_path("out");
-    let out = std::fs::File::create(&scratch)?;
+    // An unnamed file: nobody can predict it, and it is gone when closed.
+    let mut out = tempfile::tempfile().context("cannot make a temporary file")?;
     command
         .stdin(Stdio::null())
         .stdout(out.try_clone()?)
-        .stderr(out)
-        .process_group(0);
+        .stderr(out.try_clone()?);
+    crate::secrets::scrub(&mut command);
     let started = Instant::now();
-    let mut child = command
-        .spawn()
-        .with_context(|| format!("cannot start `{shown}`"))?;
+    let mut child =
+        crate::interrupt::spawn(&mut command).with_context(|| format!("cannot start `{shown}`"))?;
     let mut timed_out = false;
     let status = loop {
         if let Some(status) = child.try_wait()? {
@@ -133,9 +132,14 @@ pub fn run_logged(
         }
         std::thread::sleep(Duration::from_millis(20));
     };
+    crate::interrupt::forget(&child);
+    // A child ended by an interrupt is no result: the process is about to exit.
+    crate::interrupt::checkpoint();
     let duration = started.elapsed();
-    let output = String::from_utf8_lossy(&std::fs::read(&scratch).unwrap_or_default()).into_owned();
-    let _ = std::fs::remove_file(&scratch);
+    let mut bytes = Vec::new();
+    out.seek(std::io::SeekFrom::Start(0))?;
+    out.read_to_end(&mut bytes)?;
+    let output = String::from_utf8_lossy(&bytes).into_owned();
     writeln!(log, "$ {shown}")?;
     log.write_all(output.as_bytes())?;
     let end = if timed_out {
@@ -154,16 +158,6 @@ pub fn run_logged(
         timed_out,
         output,
     })
-}
-
-fn tempfile_path(what: &str) -> PathBuf {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    static N: AtomicUsize = AtomicUsize::new(0);
-    std::env::temp_dir().join(format!(
-        "twostage-{what}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    ))
 }
 
 /// Creates a fresh environment at `dir` (removing anything there).
@@ -270,15 +264,18 @@ pub fn versions(installer: &Installer) -> (String, String) {
     };
     let mut python = Command::new(base_python());
     python.arg("--version");
+    crate::secrets::scrub(&mut python);
     let installer_version = match installer {
         Installer::Uv { uv } => {
             let mut c = Command::new(uv);
             c.arg("--version");
+            crate::secrets::scrub(&mut c);
             output(c)
         }
         Installer::Pip => {
             let mut c = Command::new(base_python());
             c.args(["-m", "pip", "--version"]);
+            crate::secrets::scrub(&mut c);
             output(c)
                 .split(" from ")
                 .next()
@@ -293,8 +290,7 @@ pub fn versions(installer: &Installer) -> (String, String) {
 /// vendored copy); `None` when neither can be imported.
 pub fn supported_tags() -> Option<Vec<String>> {
     let script = "try:\n    from packaging import tags\nexcept ImportError:\n    from pip._vendor.packaging import tags\nfor t in tags.sys_tags():\n    print(t)\n";
-    let out = Command::new(base_python())
-        .args(["-c", script])
+    let out = crate::secrets::scrub(Command::new(base_python()).args(["-c", script]))
         .output()
         .ok()?;
     out.status.success().then(|| {
@@ -370,8 +366,9 @@ mod tests {
 
     #[test]
     fn a_hanging_command_is_killed_at_the_timeout_with_its_children() {
-        let log_path = tempfile_path("log");
-        let mut log = std::fs::File::create(&log_path).unwrap();
+        let log_file = tempfile::NamedTempFile::new().unwrap();
+        let log_path = log_file.path().to_path_buf();
+        let mut log = log_file.reopen().unwrap();
         let mut command = Command::new("sh");
         command.args(["-c", "echo started; sleep 30 & wait"]);
         let started = Instant::now();

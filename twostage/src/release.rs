@@ -81,6 +81,12 @@ pub fn run(repo: &Repo, config: &Config, options: &Options) -> Result<()> {
         output::note(note);
     }
     let before = apply(repo, &plan)?;
+    let made = "the release commit and tag are made locally, nothing was promoted";
+    crate::interrupt::stand(
+        &format!("building {}", plan.tag),
+        "the release commit and tag are made locally and not built yet, nothing was uploaded",
+        &format!("cargo xtask stage {}", plan.tag),
+    );
     // The release is whole only once its tagged commit builds: a tag whose build fails would
     // block every later `git push --follow-tags`, so it is undone with the commit.
     if let Err(error) = crate::hooks::build_tag(repo, config, &plan.tag) {
@@ -100,6 +106,14 @@ pub fn run(repo: &Repo, config: &Config, options: &Options) -> Result<()> {
     }
     fire_post_tag(repo, &plan.tag);
     if plan.push {
+        crate::interrupt::stand(
+            &format!("pushing {}", plan.tag),
+            made,
+            &format!(
+                "git push --atomic {} {} {}",
+                plan.remote, plan.branch, plan.tag
+            ),
+        );
         push(repo, &plan)?;
     } else {
         output::note(format!(
@@ -571,11 +585,14 @@ fn restore(repo: &Repo, plan: &Plan, before: git2::Oid) -> Result<()> {
 /// output shown, after the release is built. What is left for it to do is a chained hook of
 /// the user's own: its failure does not undo a release that built.
 fn fire_post_tag(repo: &Repo, tag: &str) {
-    let status = std::process::Command::new("git")
-        .args(["hook", "run", "--ignore-missing", "post-tag", "--", tag])
-        .current_dir(repo.root())
-        .stdin(std::process::Stdio::null())
-        .status();
+    // The hook builds, which needs no credential: whatever it runs gets none (docs/trust.md).
+    let status = crate::secrets::scrub(
+        std::process::Command::new("git")
+            .args(["hook", "run", "--ignore-missing", "post-tag", "--", tag])
+            .current_dir(repo.root())
+            .stdin(std::process::Stdio::null()),
+    )
+    .status();
     match status {
         Ok(status) if status.success() => {}
         Ok(status) => output::warn(format!(
@@ -592,12 +609,14 @@ fn push(repo: &Repo, plan: &Plan) -> Result<()> {
     );
     let branch = format!("refs/heads/{}", plan.branch);
     let tag = format!("refs/tags/{}", plan.tag);
-    let status = std::process::Command::new("git")
-        .args(["push", "--atomic", &plan.remote, &branch, &tag])
-        .current_dir(repo.root())
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .status()
-        .context("cannot run `git push`")?;
+    let status = crate::secrets::for_hooks(
+        std::process::Command::new("git")
+            .args(["push", "--atomic", &plan.remote, &branch, &tag])
+            .current_dir(repo.root())
+            .env("GIT_TERMINAL_PROMPT", "0"),
+    )
+    .status()
+    .context("cannot run `git push`")?;
     if !status.success() {
         bail!(
             "`git push --atomic {} {} {}` failed; the commit and tag are made locally: push again when the problem is fixed",

@@ -53,6 +53,29 @@ impl Release {
     }
 }
 
+impl Release {
+    /// Refuses, before any of them becomes a path, file names that are not this release's
+    /// (`../../x`, an absolute path, another project's or version's file): they come from a
+    /// release note or an index page, which anyone with push access can write.
+    pub fn check_filenames(&self, artifacts: &[ArtifactRecord]) -> Result<()> {
+        let project = self.project_name(artifacts);
+        for artifact in artifacts {
+            dist::release_filename(&artifact.filename, &project, &self.version).with_context(
+                || {
+                    format!(
+                        "the record of {} names a file that is not one of its own; nothing was \
+                         changed: fix the release note (`git notes --ref {} edit {}`)",
+                        self.tag,
+                        evidence::NOTES_REF,
+                        self.commit
+                    )
+                },
+            )?;
+        }
+        Ok(())
+    }
+}
+
 /// Resolves a plain (non-production) release tag that exists locally.
 pub fn resolve(repo: &Repo, config: &Config, tag: &str) -> Result<Release> {
     let scheme = config.git.tag_scheme();
@@ -90,6 +113,8 @@ pub fn resolve(repo: &Repo, config: &Config, tag: &str) -> Result<Release> {
 pub fn run(repo: &Repo, config: &Config, tag: &str, dist_dir: Option<&Path>) -> Result<()> {
     let started = Instant::now();
     let release = resolve(repo, config, tag)?;
+    let resume = format!("cargo xtask stage {tag}");
+    crate::interrupt::stand(&format!("staging {tag}"), "nothing was promoted", &resume);
     // Credentials first: a missing token is reported before anything is built or uploaded.
     let credentials = staging_credentials(config)?;
     evidence::sync(repo, &config.git.remote);
@@ -185,6 +210,11 @@ pub fn run(repo: &Repo, config: &Config, tag: &str, dist_dir: Option<&Path>) -> 
     );
     // The upload is recorded even if the verification cannot run, then the verification.
     note.write(repo, release.commit)?;
+    crate::interrupt::stand(
+        &format!("verifying {tag}"),
+        "the files are on staging, nothing was promoted",
+        &resume,
+    );
     let verification = output::group(&format!("Verify {tag}"), || {
         verify::verify(repo, config, &release, &frozen.artifacts, Source::Staging)
     });
@@ -236,7 +266,7 @@ fn listed(agent: &ureq::Agent, listing: &[IndexFile], artifact: &ArtifactRecord)
     let sha256 = match &file.sha256 {
         Some(sha) => sha.clone(),
         // No hash on the page: fetch the bytes and hash them.
-        None => index::download(agent, &file.url, None)?.1,
+        None => index::digest(agent, &file.url)?.1,
     };
     Ok(if sha256 == artifact.sha256 {
         Listed::Same

@@ -84,6 +84,16 @@ pub fn verified(section: Option<&Table>, artifacts: &[ArtifactRecord]) -> bool {
 /// `cargo xtask verify <tag> [--production]`: verify again and record it.
 pub fn run(repo: &Repo, config: &Config, tag: &str, source: Source) -> Result<()> {
     let release = stage::resolve(repo, config, tag)?;
+    let flag = if source == Source::Production {
+        " --production"
+    } else {
+        ""
+    };
+    crate::interrupt::stand(
+        &format!("verifying {tag} from {}", source.label()),
+        "nothing was recorded or promoted",
+        &format!("cargo xtask verify {tag}{flag}"),
+    );
     evidence::sync(repo, &config.git.remote);
     let mut note = Note::read(repo, release.commit, tag)?
         .filter(|n| !n.artifacts().is_empty())
@@ -134,6 +144,7 @@ pub fn verify(
     source: Source,
 ) -> Result<Verification> {
     let started = Instant::now();
+    release.check_filenames(artifacts)?;
     if config.verify.artifacts.is_empty() {
         output::warn(format!(
             "`verify.artifacts` is empty: {} is not installed or smoke-tested, and cannot be promoted",
@@ -339,7 +350,9 @@ fn verify_one(
     let started = Instant::now();
     let kind = job.kind.name();
     let filename = &job.artifact.filename;
-    let dir = work.join(kind);
+    // One directory per file, named by it (checked by `check_filenames`): two wheels of one
+    // kind verified in parallel never share a venv or a log.
+    let dir = work.join(filename);
     std::fs::create_dir_all(dir.join("files"))?;
     let log_path = dir.join("log");
     let mut log = std::fs::File::create(&log_path)?;
@@ -360,15 +373,14 @@ fn verify_one(
 
     // The bytes the index serves, checked against what was frozen and staged.
     let file = dir.join("files").join(filename);
-    let (_, sha256) = index::download(agent, &job.url, Some(&file))?;
-    if sha256 != job.artifact.sha256 {
-        fail(
-            &mut result,
-            format!(
-                "the index served bytes with sha256 {sha256}, not the recorded {}",
-                job.artifact.sha256
-            ),
-        );
+    if let Some(why) = index::download(
+        agent,
+        &job.url,
+        &file,
+        job.artifact.size,
+        &job.artifact.sha256,
+    )? {
+        fail(&mut result, why);
         return finish_job(result, &log_path);
     }
 
@@ -434,7 +446,7 @@ fn verify_one(
         // never the source tree, even in a flat layout.
         let cwd = dir.join(format!("smoke-{i}"));
         std::fs::create_dir_all(&cwd)?;
-        let command = smoke_command(config, smoke, &venv, &cwd, checkout);
+        let command = smoke_command(smoke, &venv, &cwd, checkout);
         let ran = pyenv::run_logged(command, smoke, timeout, &mut log)?;
         let ok = ran.ok();
         let why = if ran.timed_out {
@@ -479,13 +491,7 @@ fn finish_job(mut result: JobResult, log_path: &PathBuf) -> Result<JobResult> {
     Ok(result)
 }
 
-fn smoke_command(
-    config: &Config,
-    smoke: &str,
-    venv: &Venv,
-    cwd: &Path,
-    checkout: &Path,
-) -> Command {
+fn smoke_command(smoke: &str, venv: &Venv, cwd: &Path, checkout: &Path) -> Command {
     let mut command = Command::new("sh");
     command
         .args(["-c", smoke])
@@ -495,13 +501,6 @@ fn smoke_command(
         .env("TWOSTAGE_REPO", checkout)
         .env_remove("PYTHONPATH")
         .env_remove("PYTHONHOME");
-    // Smoke commands are the project's code: they get no upload credentials.
-    for secret in [
-        &config.staging.token_env,
-        &config.production.token_env,
-        &config.github.token_env,
-    ] {
-        command.env_remove(secret);
-    }
+    // Smoke commands are the project's code: `run_logged` gives them no upload credential.
     command
 }
