@@ -393,14 +393,14 @@ fn missing_tools(config: &Config) -> Vec<String> {
             "the build command `{command}` needs `{program}`, which is not on PATH: install it, or \
              set `build.command` in release.toml (uv: https://docs.astral.sh/uv/getting-started/installation/)"
         ));
-    } else if words.get(1).is_some_and(|w| w == "-m") && words.get(2).is_some_and(|w| w == "build")
+    } else if words.get(1).is_some_and(|w| w == "-m")
+        && words.get(2).is_some_and(|w| w == "build")
+        && !python_imports(&program, "build")
     {
-        if !python_imports(&program, "build") {
-            problems.push(format!(
-                "the build command `{command}` needs the Python package `build`: \
-                 `{program} -m pip install build`, or install uv, which twostage uses when it is on PATH"
-            ));
-        }
+        problems.push(format!(
+            "the build command `{command}` needs the Python package `build`: \
+             `{program} -m pip install build`, or install uv, which twostage uses when it is on PATH"
+        ));
     }
     if !config.verify.artifacts.is_empty() {
         match crate::pyenv::Installer::choose(config.verify.installer) {

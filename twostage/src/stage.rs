@@ -442,6 +442,14 @@ fn upload_one(
                 std::thread::sleep(wait);
                 delay *= 2;
             }
+            // No HTTP answer at all (a refused certificate, a file that cannot be read): the
+            // index refused nothing.
+            PostOutcome::Refused { status: 0, message } => {
+                bail!(
+                    "cannot upload `{}` to the {label} index: {message}",
+                    artifact.filename
+                );
+            }
             PostOutcome::Refused { status, message } => {
                 let hint = match status {
                     401 | 403 => format!(" ({})", credentials.hint(index_config)),

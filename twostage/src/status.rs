@@ -175,11 +175,16 @@ pub fn run(repo: &Repo, config: &Config, only: Option<&str>, json_out: bool) -> 
                 .and_then(|f| f.as_array())
                 .and_then(|a| a.get(0))
                 .and_then(|f| f.as_str())
-                .unwrap_or("see the verification log")
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .to_string();
+                .unwrap_or("see the verification log");
+            // The first line is the reason; the rest is the end of a command's output, kept
+            // in the log rather than cut into the table.
+            let mut lines = why.lines();
+            let first = lines.next().unwrap_or_default().trim_end_matches(':');
+            let why = if lines.next().is_some() {
+                format!("{first} (the output is in `.git/twostage/{tag}/`)")
+            } else {
+                first.to_string()
+            };
             (State::Failed(Step::Verify), why)
         } else if staged {
             (State::Staged, String::new())
@@ -202,6 +207,12 @@ pub fn run(repo: &Repo, config: &Config, only: Option<&str>, json_out: bool) -> 
         let pushed = remote_tags
             .as_ref()
             .map(|tags| tags.iter().any(|t| *t == format!("refs/tags/{tag}")));
+        let next = next_step(state, &tag, pushed, &config.git.remote);
+        let detail = match (detail.is_empty(), next.is_empty()) {
+            (_, true) => detail,
+            (true, false) => format!("next: {next}"),
+            (false, false) => format!("{detail}; next: {next}"),
+        };
         rows.push(Row {
             pushed,
             tag,
@@ -252,4 +263,23 @@ pub fn run(repo: &Repo, config: &Config, only: Option<&str>, json_out: bool) -> 
         );
     }
     Ok(())
+}
+
+/// The command that takes a release in `state` one step further (empty when it is done, or
+/// when the detail already names it).
+fn next_step(state: State, tag: &str, pushed: Option<bool>, remote: &str) -> String {
+    match state {
+        State::Tagged | State::Built if pushed == Some(true) => {
+            format!("`cargo xtask stage {tag}`")
+        }
+        State::Tagged | State::Built => format!("`git push {remote} {tag}` (the hook stages it)"),
+        State::Staged => format!("`cargo xtask verify {tag}`"),
+        State::Verified => format!("`cargo xtask promote {tag}`"),
+        State::Promoted => format!("`cargo xtask promote {tag}` publishes the GitHub release"),
+        State::Failed(Step::Verify) => format!(
+            "fix it and release a new version (`cargo xtask release patch`), or `cargo xtask verify {tag}` if it was passing trouble"
+        ),
+        State::Failed(Step::Stage) => format!("`cargo xtask stage {tag}`"),
+        State::Published | State::Failed(Step::Promote) => String::new(),
+    }
 }

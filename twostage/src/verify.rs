@@ -470,8 +470,8 @@ fn verify_one(
     output::status(
         "Verified",
         format!(
-            "`{filename}`: installed and {} smoke commands passed ({:.1}s)",
-            config.verify.smoke.len(),
+            "`{filename}`: installed and {} passed ({:.1}s)",
+            output::plural(config.verify.smoke.len(), "smoke command"),
             started.elapsed().as_secs_f64()
         ),
     );
@@ -485,8 +485,9 @@ fn finish_job(mut result: JobResult, log_path: &PathBuf) -> Result<JobResult> {
         result.artifact.filename,
         result.kind.name()
     );
-    if let Some(failure) = &result.failure {
-        output::error(format!("verification failed: {failure}"));
+    if result.failure.is_some() {
+        // The reason is the stage's error, printed once at the end with every other failure.
+        output::status("Failed", format!("`{}`", result.artifact.filename));
     }
     Ok(result)
 }
