@@ -633,7 +633,7 @@ fn verification_refuses_an_sdist_that_carries_the_kit() {
     sample(&s, Layout::StaticFlit, name);
     s.twostage(&["release", "patch"]).success();
     // The set comes from elsewhere (a CI matrix, another machine): not the one `release` built.
-    std::fs::remove_dir_all(s.work.join(".git/twostage/v1.4.3")).unwrap();
+    forget_build(&s, "v1.4.3");
     let dist = s.dir.join("handmade");
     std::fs::create_dir_all(&dist).unwrap();
     let wheel = build_wheel(&s.clone_work("tagged", Some("v1.4.3")), &dist);

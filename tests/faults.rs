@@ -233,7 +233,7 @@ fn a_stage_killed_at_every_step_converges_on_the_rerun() {
     sample(&s, Layout::StaticFlit, "ts-kill-build");
     s.twostage(&["release", "patch"]).success();
     // `release` built the tag: the stage builds it again, as a fresh clone's would.
-    std::fs::remove_dir_all(s.work.join(".git/twostage/v1.4.3")).unwrap();
+    forget_build(&s, "v1.4.3");
     let proxy = FaultProxy::start(&s.dir.join("proxy"), &indexes().pypi.root_url).unwrap();
     let slow = format!(
         "sleep 5; {}",
@@ -386,7 +386,7 @@ fn hostile_artifacts_are_refused_before_anything_is_uploaded() {
     sample(&s, Layout::StaticFlit, "ts-hostile");
     s.twostage(&["release", "patch"]).success();
     // The set comes from elsewhere, not the one `release` built.
-    std::fs::remove_dir_all(s.work.join(".git/twostage/v1.4.3")).unwrap();
+    forget_build(&s, "v1.4.3");
     let dist = s.dir.join("hostile");
     std::fs::create_dir_all(&dist).unwrap();
     // A wheel whose METADATA inflates to 64 MiB from a few dozen KiB: a zip bomb.

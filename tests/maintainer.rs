@@ -18,26 +18,6 @@ fn adopted_target() -> PathBuf {
     twostage::testbed::target_dir().join("twostage-adopted-target")
 }
 
-/// The twostage crate, relative to `from` (init writes a relative path dependency).
-fn twostage_crate_from(from: &Path) -> String {
-    let to = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let from: Vec<_> = from.components().collect();
-    let to_parts: Vec<_> = to.components().collect();
-    let common = from
-        .iter()
-        .zip(&to_parts)
-        .take_while(|(a, b)| a == b)
-        .count();
-    let mut path = PathBuf::new();
-    for _ in common..from.len() {
-        path.push("..");
-    }
-    for part in &to_parts[common..] {
-        path.push(part);
-    }
-    path.display().to_string()
-}
-
 /// A command as the maintainer's shell would start it: the test's own cargo variables
 /// (`CARGO_MANIFEST_DIR`, `CARGO_PKG_*`, the library path) are not in a maintainer's shell.
 fn maintainer(s: &Scratch, program: &str, args: &[&str]) -> Command {
@@ -100,8 +80,9 @@ fn no_compiling(run: &Run, what: &str) {
 fn the_whole_lifecycle_through_cargo_xtask_and_the_hooks_never_rebuilds() {
     let s = Scratch::new("cargo-xtask");
     sample(&s, Layout::StaticFlit, "ts-cargo-xtask");
-    let relative = twostage_crate_from(&s.work.join("xtask"));
-    s.twostage(&["init", ".", "--path", &relative]).success();
+    // init writes the path relative to the repository.
+    s.twostage(&["init", ".", "--path", env!("CARGO_MANIFEST_DIR")])
+        .success();
     s.commit_all("Adopt twostage");
     // The first build of the adopted `xtask` (not part of the lifecycle).
     run(&s, "cargo", &["xtask", "hooks", "install"]).success();
@@ -131,6 +112,26 @@ fn the_whole_lifecycle_through_cargo_xtask_and_the_hooks_never_rebuilds() {
 
     let promote = run(&s, "cargo", &["xtask", "promote", "v1.4.3", "--no-github"]).success();
     no_compiling(&promote, "`cargo xtask promote`");
+    // The pre-push hook that the promotion's own push fires does not say it a second time.
+    assert_eq!(
+        promote.stderr.matches("Promoted v1.4.3").count(),
+        1,
+        "{}",
+        promote.stderr
+    );
+    let status = run(&s, "cargo", &["xtask", "status"]).success();
+    no_compiling(&status, "`cargo xtask status`");
+    let row = status
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("v1.4.3 "))
+        .unwrap_or_else(|| panic!("no row for v1.4.3:\n{}", status.stdout))
+        .to_string();
+    assert!(
+        row.contains("promoted")
+            && row.contains("next: `cargo xtask promote v1.4.3` publishes the GitHub release"),
+        "{row}"
+    );
     let prod = s.git_in(&s.origin, &["rev-list", "-n", "1", "refs/tags/v1.4.3-prod"]);
     assert_eq!(
         prod, tagged,
@@ -221,4 +222,27 @@ fn a_stale_index_lock_is_reported_before_any_file_is_edited() {
     let run = s.twostage(&["release", "patch", "--offline"]).failure(1);
     run.stderr_has("index.lock` exists");
     assert_eq!(s.snapshot(), before, "nothing changed");
+}
+
+#[test]
+fn a_tag_made_by_hand_that_does_not_build_says_how_to_remove_it() {
+    let s = Scratch::new("hand-tag");
+    sample(&s, Layout::StaticFlit, "ts-hand-tag");
+    with_hooks(&s, env!("CARGO_BIN_EXE_twostage"), &["hooks", "install"]).success();
+    // A release made by hand, whose module went missing.
+    s.write(
+        "pyproject.toml",
+        &s.read("pyproject.toml").replace("1.4.2", "1.4.3"),
+    );
+    s.git(&["rm", "--quiet", "-r", "ts_hand_tag"]);
+    s.commit_all("Release 1.4.3, by hand");
+    // `git tag` cannot be undone by a hook: git made the tag before the hook ran.
+    let tag = with_hooks(&s, "git", &["tag", "-a", "v1.4.3", "-m", "by hand"]);
+    assert!(
+        tag.stderr.contains("the build of v1.4.3 failed")
+            && tag.stderr.contains("`git tag -d v1.4.3`")
+            && tag.stderr.contains("`cargo xtask stage v1.4.3`"),
+        "{}",
+        tag.stderr
+    );
 }

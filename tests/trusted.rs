@@ -133,6 +133,7 @@ fn every_documented_error_code_gives_its_message_and_nothing_is_uploaded() {
     let s = Scratch::new("ts-oidc-errors");
     sample(&s, Layout::StaticFlit, "ts-oidc-errors");
     s.twostage(&["release", "patch"]).success();
+    forget_build(&s, "v1.4.3");
     let oidc = standin(&s, &control(900, None));
     for (code, says) in [
         ("invalid-payload", "could not read the OIDC token"),
@@ -156,7 +157,7 @@ fn every_documented_error_code_gives_its_message_and_nothing_is_uploaded() {
             run.stdout
         );
         assert!(
-            !s.work.join(".git/twostage").exists(),
+            !s.work.join(".git/twostage/v1.4.3").exists(),
             "{code}: nothing was built"
         );
     }

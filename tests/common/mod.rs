@@ -453,6 +453,12 @@ pub fn sample_on(s: &Scratch, layout: Layout, name: &str, staging: Staging) {
     }
 }
 
+/// Forgets the build that `release` made of `tag`, as on a clone or a CI machine that did not
+/// make the release: the next `stage` builds afresh (or takes `--dist`).
+pub fn forget_build(s: &Scratch, tag: &str) {
+    std::fs::remove_dir_all(s.work.join(".git/twostage").join(tag)).unwrap();
+}
+
 /// Builds the tagged commit from a fresh clone, as the build stage will, and returns the
 /// version in the wheel's filename: the backend's own reading of the version.
 pub fn built_version(s: &Scratch, tag: &str) -> String {

@@ -243,8 +243,10 @@ fn read_sdist_metadata(path: &Path) -> Result<Metadata> {
 pub const KIT_SHIMS: &[&str] = &["pre-push", "post-tag", "reference-transaction"];
 
 /// The members of an sdist that belong to twostage's release kit rather than to the project:
-/// `xtask/…`, the hook shims, `release.toml`, a `.cargo/config.toml` that holds nothing but
-/// the `cargo xtask` alias, and a root `Cargo.toml` whose workspace lists `xtask`. A
+/// `xtask/…`, the hook shims, a `.cargo/config.toml` that holds nothing but the `cargo xtask`
+/// alias, and a root `Cargo.toml` whose workspace lists `xtask`. `release.toml` is not among
+/// them: it holds no secret and no machine's path, builds nothing, and many projects shipped it
+/// before adopting the kit (`init` still keeps it out of the sdist, for tidiness). A
 /// VCS-driven backend (hatch-vcs, setuptools-scm) packs every tracked file, so these reach
 /// the sdist unless the project excludes them (`cargo xtask init` does).
 pub fn kit_files(path: &Path) -> Result<Vec<String>> {
@@ -269,7 +271,6 @@ pub fn kit_files(path: &Path) -> Result<Vec<String>> {
             continue;
         };
         let kit = match inner {
-            "release.toml" => true,
             _ if inner.starts_with("xtask/") => true,
             _ if inner
                 .strip_prefix("hooks/")
@@ -666,7 +667,6 @@ mod tests {
                 "pkg-1.0/.cargo/config.toml",
                 "pkg-1.0/Cargo.toml",
                 "pkg-1.0/hooks/post-tag",
-                "pkg-1.0/release.toml",
                 "pkg-1.0/xtask/Cargo.toml"
             ]
         );

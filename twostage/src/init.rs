@@ -275,7 +275,7 @@ pub fn run(dir: &Path, options: &Options) -> Result<()> {
         }
     }
     eprintln!(
-        "\nNext steps:\n  cd {}\n  cargo build --package xtask   # the first build writes `Cargo.lock`: commit it with the kit\n  git add {} && git commit -m \"Adopt twostage\"\n  cargo xtask hooks install\n  cargo xtask release patch --dry-run\n  export TEST_PYPI_TOKEN=… PYPI_TOKEN=…   # API tokens of TestPyPI and PyPI\n  cargo xtask release patch && git push --follow-tags\n  cargo xtask promote <tag>",
+        "\nNext steps:\n  cd {}\n  cargo build --package xtask   # the first build writes `Cargo.lock`: commit it with the kit\n  git add {} && git commit -m \"Adopt twostage\"\n  cargo xtask hooks install\n  cargo xtask rehearse          # the whole lifecycle on local indexes; nothing of yours changes\n  cargo xtask release patch --dry-run\n  export TEST_PYPI_TOKEN=… PYPI_TOKEN=…   # API tokens of TestPyPI and PyPI\n  cargo xtask release patch && git push --follow-tags\n  cargo xtask promote <tag>",
         dir.display(),
         add.join(" ")
     );

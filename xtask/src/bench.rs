@@ -398,8 +398,8 @@ fn bench_adopted(root: &Path, exe: &Path, rounds: usize) -> Result<Vec<Series>> 
     // Kept between benchmark runs: the first compile of the adopted `xtask` is not what is
     // measured (it is reported below).
     let target = testbed::target_dir().join("twostage-adopted-target");
-    let twostage_crate = &Path::new(env!("CARGO_MANIFEST_DIR")).join("../twostage");
-    let relative = relative_path(&sandbox.repo.join("xtask"), twostage_crate);
+    // init writes the path relative to the repository.
+    let twostage_crate = Path::new(env!("CARGO_MANIFEST_DIR")).join("../twostage");
     let command = |program: &Path, args: &[&str], with_bin: bool| {
         let mut c = Command::new(program);
         c.args(args)
@@ -416,7 +416,11 @@ fn bench_adopted(root: &Path, exe: &Path, rounds: usize) -> Result<Vec<Series>> 
     };
     let log = root.join("adopted.log");
     measure(
-        &mut command(exe, &["init", ".", "--path", &relative], false),
+        &mut command(
+            exe,
+            &["init", ".", "--path", &twostage_crate.display().to_string()],
+            false,
+        ),
         &log,
         &sandbox.home,
     )?;
@@ -504,21 +508,6 @@ fn bench_adopted(root: &Path, exe: &Path, rounds: usize) -> Result<Vec<Series>> 
         "       The adopted lifecycle through `cargo xtask` takes {ratio:.2}x the time through the binary"
     );
     Ok(series)
-}
-
-/// `to` written relative to `from` (both absolute).
-fn relative_path(from: &Path, to: &Path) -> String {
-    let from: Vec<_> = from.components().collect();
-    let to: Vec<_> = to.components().collect();
-    let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
-    let mut path = PathBuf::new();
-    for _ in common..from.len() {
-        path.push("..");
-    }
-    for part in &to[common..] {
-        path.push(part);
-    }
-    path.display().to_string()
 }
 
 /// `twostage verify` of the sample's wheel, with uv and with pip, interleaved.
