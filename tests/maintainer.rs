@@ -68,6 +68,23 @@ fn fingerprints() -> BTreeMap<PathBuf, SystemTime> {
     out
 }
 
+fn tar_members(path: &Path) -> Vec<String> {
+    let gz = flate2::read::GzDecoder::new(std::fs::File::open(path).unwrap());
+    tar::Archive::new(gz)
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().display().to_string())
+        .collect()
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 fn no_compiling(run: &Run, what: &str) {
     assert!(
         !run.stderr.contains("Compiling "),
@@ -79,7 +96,8 @@ fn no_compiling(run: &Run, what: &str) {
 #[test]
 fn the_whole_lifecycle_through_cargo_xtask_and_the_hooks_never_rebuilds() {
     let s = Scratch::new("cargo-xtask");
-    sample(&s, Layout::StaticFlit, "ts-cargo-xtask");
+    // setuptools-scm packs every tracked file into the sdist: the kit too, unless excluded.
+    sample(&s, Layout::SetuptoolsScm, "ts-cargo-xtask");
     // init writes the path relative to the repository.
     s.twostage(&["init", ".", "--path", env!("CARGO_MANIFEST_DIR")])
         .success();
@@ -136,6 +154,37 @@ fn the_whole_lifecycle_through_cargo_xtask_and_the_hooks_never_rebuilds() {
     assert_eq!(
         prod, tagged,
         "the -prod tag on origin is the release commit"
+    );
+
+    // The sdist production serves (the same sha256 as the frozen file) carries none of the kit.
+    let served = served_map(&indexes().devpi_index.index_url, "ts-cargo-xtask");
+    let sdist_name = "ts_cargo_xtask-1.4.3.tar.gz";
+    let sdist = s.work.join(".git/twostage/v1.4.3/dist").join(sdist_name);
+    assert_eq!(
+        served.get(sdist_name).map(String::as_str),
+        Some(sha256_hex(&std::fs::read(&sdist).unwrap()).as_str()),
+        "production serves the frozen sdist: {served:?}"
+    );
+    let members = tar_members(&sdist);
+    assert!(
+        members.iter().any(|m| m.ends_with("/PKG-INFO")),
+        "{members:?}"
+    );
+    let kit: Vec<_> = members
+        .iter()
+        .filter(|m| {
+            let inner = m.split_once('/').map_or("", |(_, inner)| inner);
+            inner.starts_with("xtask/")
+                || inner.starts_with(".cargo/")
+                || inner.starts_with("hooks/")
+                || inner == "Cargo.toml"
+                || inner == "Cargo.lock"
+                || inner == "release.toml"
+        })
+        .collect();
+    assert!(
+        kit.is_empty(),
+        "the promoted sdist carries the kit: {kit:?}"
     );
 
     let after = fingerprints();

@@ -179,6 +179,18 @@ pub fn run(dir: &Path, options: &Options) -> Result<()> {
         )),
     }
 
+    if detected.backend == Backend::Setuptools {
+        match setuptools_discovery(&dir)? {
+            Discovery::Explicit => {}
+            Discovery::Pin(text, what) => writes.push(Write {
+                merged: true,
+                what: Some(what),
+                ..new("pyproject.toml", text)
+            }),
+            Discovery::Unsure(why) => output::warn(why),
+        }
+    }
+
     // Check everything first: nothing is written when any file would be overwritten.
     let mut conflicts = Vec::new();
     for write in writes.iter().filter(|w| !w.merged) {
@@ -516,6 +528,95 @@ fn exclusion(dir: &Path, d: &Detected, kit: &Kit) -> Result<Option<(String, Stri
             table.join(".")
         ),
     )))
+}
+
+/// What setuptools' automatic discovery needs once the kit is in the tree.
+enum Discovery {
+    /// The project names its packages or modules, or uses a `src/` layout: nothing to do.
+    Explicit,
+    /// `pyproject.toml` with the one package (or module) pinned, and what changed.
+    Pin(String, String),
+    /// Automatic discovery that `init` cannot pin for sure: say what to do.
+    Unsure(String),
+}
+
+/// setuptools' automatic discovery in a flat layout takes every top-level folder whose name is
+/// an identifier for a (namespace) package, so `xtask/` and `hooks/` make it stop with
+/// "Multiple top-level packages discovered in a flat-layout". A project that relies on it gets
+/// its one package pinned, which is what the discovery found before the kit arrived.
+/// https://setuptools.pypa.io/en/latest/userguide/package_discovery.html#flat-layout
+fn setuptools_discovery(dir: &Path) -> Result<Discovery> {
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap_or_default();
+    let (pyproject, setup_cfg, setup_py) =
+        (read("pyproject.toml"), read("setup.cfg"), read("setup.py"));
+    let doc: DocumentMut = pyproject.parse().unwrap_or_default();
+    let tool = doc.get("tool").and_then(|t| t.get("setuptools"));
+    let named_in_pyproject =
+        tool.is_some_and(|t| t.get("packages").is_some() || t.get("py-modules").is_some());
+    let named_in_cfg = setup_cfg
+        .lines()
+        .map(|l| l.split('=').next().unwrap_or_default().trim())
+        .any(|key| key == "packages" || key == "py_modules");
+    let named_in_setup_py = ["packages=", "py_modules=", "packages =", "py_modules ="]
+        .iter()
+        .any(|k| setup_py.contains(k));
+    if named_in_pyproject || named_in_cfg || named_in_setup_py || dir.join("src").is_dir() {
+        return Ok(Discovery::Explicit);
+    }
+    let unsure = || {
+        Discovery::Unsure(
+            "setuptools finds this project's packages automatically, and `xtask/` and `hooks/` \
+             now look like packages to it: name your packages (`[tool.setuptools] packages = [...]` \
+             or `py-modules`), or the build stops with \"Multiple top-level packages discovered\""
+                .into(),
+        )
+    };
+    if doc.get("project").is_none() {
+        return Ok(unsure()); // `[tool.setuptools]` is read only beside a `[project]` table
+    }
+    let mut packages = Vec::new();
+    let mut modules = Vec::new();
+    for entry in std::fs::read_dir(dir)?.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let path = entry.path();
+        if path.join("__init__.py").is_file() && !matches!(name.as_str(), "tests" | "test" | "docs")
+        {
+            packages.push(name);
+        } else if let Some(module) = name.strip_suffix(".py") {
+            if path.is_file() && !matches!(module, "setup" | "conftest" | "noxfile" | "tasks") {
+                modules.push(module.to_string());
+            }
+        }
+    }
+    let (table, list, names): (&[&str], &str, Vec<String>) =
+        match (packages.as_slice(), modules.as_slice()) {
+            ([package], _) => (
+                &["tool", "setuptools", "packages", "find"],
+                "include",
+                vec![package.clone(), format!("{package}.*")],
+            ),
+            ([], [module]) => (&["tool", "setuptools"], "py-modules", vec![module.clone()]),
+            _ => return Ok(unsure()),
+        };
+    let text = add_to_toml_list(
+        &pyproject,
+        table,
+        list,
+        names.iter().map(|n| n.as_str().into()).collect(),
+    )?;
+    Ok(Discovery::Pin(
+        text,
+        format!(
+            "setuptools' automatic discovery would take `xtask/` and `hooks/` for packages: \
+             `[{}] {list}` now names {}",
+            table.join("."),
+            names
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    ))
 }
 
 /// Appends the patterns missing from the array `key` in `table` (created when absent),
