@@ -118,7 +118,8 @@ fn init_joins_an_existing_cargo_workspace_and_cargo_xtask_works_there() {
     s.commit_all("Adopt twostage");
     // The real `cargo xtask`, built against this checkout of twostage; the lockfile gains the
     // workspace's crates on the first build, and a maintainer commits that.
-    let target = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("adopted-target");
+    // The target folder every adopted repository of the tests and the benchmark shares.
+    let target = twostage::testbed::target_dir().join("twostage-adopted-target");
     let cargo = |args: &[&str]| {
         let out = s
             .command("cargo")
