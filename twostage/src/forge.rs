@@ -1,6 +1,6 @@
 //! GitHub's REST API: the release for a tag, created or updated, and its assets. Only what
 //! `promote` needs; the token is sent as a Bearer header and never shown (messages go
-//! through `index::redact` and the server's words are scrubbed).
+//! through `secrets::redact` and the server's words are scrubbed).
 
 use std::path::Path;
 use std::time::Duration;
@@ -8,8 +8,8 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 
-use crate::credentials::Secret;
-use crate::index::redact;
+use crate::secrets::redact;
+use crate::secrets::Secret;
 
 pub struct Github {
     agent: ureq::Agent,

@@ -19,7 +19,7 @@ use crate::config::Config;
 use crate::git::Repo;
 use crate::manifest;
 use crate::output;
-use crate::stage;
+use crate::{resolved, stage};
 
 const MARKER: &str = "twostage-shim";
 const CHAINED: &str = ".twostage-chained";
@@ -221,7 +221,7 @@ pub fn pre_push(repo: &Repo, config: &Config, remote: &str, url: &str) -> Result
     if remote != configured && Some(url) != configured_url.as_deref() {
         output::note(format!(
             "pushing to `{}`, not `{configured}` (`git.remote`): twostage does nothing",
-            crate::index::redact(remote)
+            crate::secrets::redact(remote)
         ));
         return Ok(());
     }
@@ -275,7 +275,7 @@ pub fn post_tag(repo: &Repo, config: &Config, tag: &str) -> Result<()> {
 
 /// Checks that a new release tag carries the version of record, and builds it once.
 pub fn build_tag(repo: &Repo, config: &Config, tag: &str) -> Result<()> {
-    let release = stage::resolve(repo, config, tag)?;
+    let release = resolved::resolve(repo, config, tag)?;
     // The tag must carry the version of record (for a project that keeps it in a file).
     if repo.head_commit()? == release.commit {
         let project = manifest::locate(

@@ -8,13 +8,15 @@
 
 use std::io::Read;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
 use crate::credentials::Credentials;
-use crate::dist::{self, Kind, Metadata};
+use crate::dist::{self, normalize_name, Kind, Metadata};
+use crate::evidence::ArtifactRecord;
 use crate::output::Progress;
+use crate::secrets::{redact, redact_urls};
 
 /// One file listed on a project page.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,36 +42,6 @@ pub fn filename_version(filename: &str) -> Option<&str> {
         .iter()
         .find_map(|ext| filename.strip_suffix(ext))?;
     stem.rsplit_once('-').map(|(_, v)| v)
-}
-
-/// PEP 503 name normalization: lower case, runs of `-`, `_`, `.` become one `-`.
-pub fn normalize_name(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    let mut separator = false;
-    for c in name.chars() {
-        if matches!(c, '-' | '_' | '.') {
-            separator = true;
-        } else {
-            if separator && !out.is_empty() {
-                out.push('-');
-            }
-            separator = false;
-            out.push(c.to_ascii_lowercase());
-        }
-    }
-    out
-}
-
-/// A URL fit for messages: any `user:password@` removed.
-pub fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
-        None => url.to_string(),
-    }
 }
 
 pub fn agent() -> ureq::Agent {
@@ -567,20 +539,6 @@ fn scrub(message: &str, credentials: &Credentials) -> String {
     out
 }
 
-fn redact_urls(message: &str) -> String {
-    message
-        .split(' ')
-        .map(|word| {
-            if word.contains("://") {
-                redact(word)
-            } else {
-                word.to_string()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 /// The size and sha256 of what `url` serves, read without keeping it (an index page that
 /// shows no hash). Memory stays flat whatever the size.
 pub fn digest(agent: &ureq::Agent, url: &str) -> Result<(u64, String)> {
@@ -659,6 +617,126 @@ fn fetch(
     Ok((size, dist::hex(&sha.finalize())))
 }
 
+/// What an index serves under one of our file names, against the sha256 we recorded.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Served {
+    /// The page does not list the file.
+    Absent,
+    /// The file is served with the recorded sha256.
+    Same,
+    /// The file is served with other bytes: this sha256.
+    Other(String),
+}
+
+/// Whether `listing` (a project page already read) serves `filename` with `sha256`: the one
+/// "is this file served with this hash" check that every step uses. A page that lists the file
+/// without a hash is not taken on trust: the served bytes are downloaded and hashed.
+pub fn served_as(
+    agent: &ureq::Agent,
+    listing: &[IndexFile],
+    filename: &str,
+    sha256: &str,
+) -> Result<Served> {
+    let Some(file) = listing.iter().find(|f| f.filename == filename) else {
+        return Ok(Served::Absent);
+    };
+    let served = match &file.sha256 {
+        Some(sha) => sha.clone(),
+        None => {
+            digest(agent, &file.url)
+                .with_context(|| format!("cannot hash `{filename}` as the index serves it"))?
+                .1
+        }
+    };
+    Ok(if served == sha256 {
+        Served::Same
+    } else {
+        Served::Other(served)
+    })
+}
+
+/// Whether the index serves every artifact with its recorded sha256, right now.
+pub fn serves(
+    agent: &ureq::Agent,
+    index_url: &str,
+    project: &str,
+    artifacts: &[ArtifactRecord],
+) -> Result<bool> {
+    let listing = project_files(agent, index_url, project)?.unwrap_or_default();
+    all_served(agent, &listing, artifacts)
+}
+
+/// Whether `listing` (a page already read) serves every artifact with its recorded sha256.
+pub fn all_served(
+    agent: &ureq::Agent,
+    listing: &[IndexFile],
+    artifacts: &[ArtifactRecord],
+) -> Result<bool> {
+    for artifact in artifacts {
+        if served_as(agent, listing, &artifact.filename, &artifact.sha256)? != Served::Same {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Polls the project page, bypassing caches, until every file is listed with its recorded
+/// sha256. A file listed with another hash fails at once; a lag is waited out up to `timeout`.
+pub fn wait_until_served(
+    agent: &ureq::Agent,
+    label: &str,
+    index_url: &str,
+    project: &str,
+    artifacts: &[ArtifactRecord],
+    timeout: Duration,
+) -> Result<Duration> {
+    let started = Instant::now();
+    let progress = Progress::new(format!("for {label} to serve {} files", artifacts.len()), 0);
+    let mut poll = Duration::from_millis(200);
+    loop {
+        let listing = project_files(agent, index_url, project)
+            .with_context(|| format!("cannot read the {label} index while waiting for it"))?
+            .unwrap_or_default();
+        let mut missing = Vec::new();
+        for artifact in artifacts {
+            match served_as(agent, &listing, &artifact.filename, &artifact.sha256)? {
+                Served::Same => {}
+                Served::Absent => missing.push(artifact.filename.clone()),
+                Served::Other(sha) => {
+                    progress.finish();
+                    bail!(
+                        "the {label} index serves `{}` with sha256 {sha}, but {} was uploaded: \
+                         do not promote this release",
+                        artifact.filename,
+                        artifact.sha256
+                    );
+                }
+            }
+        }
+        if missing.is_empty() {
+            progress.finish();
+            return Ok(started.elapsed());
+        }
+        if started.elapsed() >= timeout {
+            progress.finish();
+            bail!(
+                "after {}s the {label} index still does not list {} (`verify.index-timeout` is {}s)",
+                started.elapsed().as_secs(),
+                missing.join(", "),
+                timeout.as_secs()
+            );
+        }
+        progress.message(&format!(
+            "({} of {} listed, {}s)",
+            artifacts.len() - missing.len(),
+            artifacts.len(),
+            started.elapsed().as_secs()
+        ));
+        std::thread::sleep(poll.min(timeout.saturating_sub(started.elapsed())));
+        poll = (poll * 2).min(Duration::from_secs(2));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -684,7 +762,7 @@ mod tests {
         );
         let credentials = Credentials {
             username: "__token__".into(),
-            password: crate::credentials::Secret::new("pypi-SECRET"),
+            password: crate::secrets::Secret::new("pypi-SECRET"),
         };
         let header = credentials.basic_auth();
         let echoed = format!("bad token pypi-SECRET {header} at https://u:pw@host/x");
@@ -695,12 +773,6 @@ mod tests {
             "{scrubbed}"
         );
         assert!(!scrubbed.contains("u:pw"), "{scrubbed}");
-    }
-
-    #[test]
-    fn names_normalize() {
-        assert_eq!(normalize_name("Demo.Pkg__Rel"), "demo-pkg-rel");
-        assert_eq!(normalize_name("twostage-sample"), "twostage-sample");
     }
 
     #[test]
@@ -715,15 +787,6 @@ mod tests {
         );
         assert_eq!(filename_version("my-pkg-1.0.zip"), Some("1.0"));
         assert_eq!(filename_version("README"), None);
-    }
-
-    #[test]
-    fn credentials_are_redacted() {
-        assert_eq!(
-            redact("https://u:secret@host:1/simple/"),
-            "https://***@host:1/simple/"
-        );
-        assert_eq!(redact("https://host/a@b"), "https://host/a@b");
     }
 
     #[test]

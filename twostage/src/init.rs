@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use toml_edit::{value, Array, DocumentMut, Item, Table};
 
-use crate::index::normalize_name;
+use crate::dist::normalize_name;
 use crate::{manifest, output};
 
 pub struct Options {

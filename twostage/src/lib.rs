@@ -26,6 +26,7 @@ pub mod promote;
 pub mod pyenv;
 pub mod rehearse;
 pub mod release;
+pub mod resolved;
 pub mod sandbox;
 pub mod secrets;
 pub mod stage;

@@ -15,8 +15,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 
-use crate::credentials::Secret;
-use crate::index::redact;
+use crate::secrets::redact;
+use crate::secrets::Secret;
 
 /// A minted upload token and when it stops working (Unix seconds).
 #[derive(Debug, Clone)]

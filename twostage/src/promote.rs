@@ -20,7 +20,8 @@ use crate::forge::{self, Github};
 use crate::git::Repo;
 use crate::index;
 use crate::output;
-use crate::stage::{self, Release};
+use crate::resolved::{self, Release};
+use crate::stage;
 use crate::verify::{self, Source};
 use crate::UsageError;
 
@@ -167,7 +168,7 @@ fn gate(
 
 pub fn run(repo: &Repo, config: &Config, tag: &str, options: &Options) -> Result<()> {
     let (tag, prod_tag) = plain_tag(repo, config, tag)?;
-    let release = stage::resolve(repo, config, &tag)?;
+    let release = resolved::resolve(repo, config, &tag)?;
     // A dry run changes no ref, so it reads only the notes that are here.
     let note = if options.dry_run {
         Note::read(repo, release.commit, &tag)?
@@ -201,7 +202,7 @@ pub fn run(repo: &Repo, config: &Config, tag: &str, options: &Options) -> Result
             "Planning",
             format!(
                 "the promotion of {tag} to production (`{}`)",
-                index::redact(&config.production.upload_url)
+                crate::secrets::redact(&config.production.upload_url)
             ),
         );
         for artifact in &artifacts {
@@ -313,7 +314,7 @@ fn promote_files(
         &project,
         &frozen,
     )?;
-    let waited = stage::wait_until_served(
+    let waited = index::wait_until_served(
         &agent,
         "production",
         &config.production.index_url,
@@ -322,8 +323,8 @@ fn promote_files(
         config.verify.index_timeout,
     )?;
     let mut production = Table::new();
-    production["index-url"] = value(index::redact(&config.production.index_url));
-    production["upload-url"] = value(index::redact(&config.production.upload_url));
+    production["index-url"] = value(crate::secrets::redact(&config.production.index_url));
+    production["upload-url"] = value(crate::secrets::redact(&config.production.upload_url));
     production["uploaded"] = evidence::string_array(&outcomes.uploaded);
     production["already-present"] = evidence::string_array(&outcomes.present);
     production["served-after-seconds"] = value(waited.as_secs_f64());
@@ -469,7 +470,7 @@ fn publish(
     let github = Github::new(
         &config.github.api_url,
         &repository,
-        crate::credentials::Secret::new(token.trim()),
+        crate::secrets::Secret::new(token.trim()),
     );
     let artifacts = note.artifacts();
     let notes = release_notes(repo, config, release);
@@ -565,7 +566,7 @@ fn release_notes(repo: &Repo, config: &Config, release: &Release) -> String {
 /// promotion behind the same gate (the tag is being pushed, so it is not pushed again).
 pub fn from_hook(repo: &Repo, config: &Config, prod_tag: &str) -> Result<()> {
     let (tag, prod_tag) = plain_tag(repo, config, prod_tag)?;
-    let release = stage::resolve(repo, config, &tag)?;
+    let release = resolved::resolve(repo, config, &tag)?;
     let note = note_for(repo, config, &release)?;
     if let Some(note) = &note {
         if note.section("production").is_some() {
@@ -609,7 +610,7 @@ pub fn from_hook(repo: &Repo, config: &Config, prod_tag: &str) -> Result<()> {
 /// post-tag for a `-prod` tag: say loudly when the promotion would be refused.
 pub fn warn_if_refused(repo: &Repo, config: &Config, prod_tag: &str) -> Result<()> {
     let (tag, prod_tag) = plain_tag(repo, config, prod_tag)?;
-    let Ok(release) = stage::resolve(repo, config, &tag) else {
+    let Ok(release) = resolved::resolve(repo, config, &tag) else {
         output::warn(format!(
             "`{prod_tag}` has no release tag `{tag}`: its promotion will be refused"
         ));

@@ -241,7 +241,7 @@ pub fn install(
         file.file_name()
             .and_then(|n| n.to_str())
             .unwrap_or_default(),
-        crate::index::redact(index_url)
+        crate::secrets::redact(index_url)
     );
     run_logged(command, &shown, timeout, log)
 }

@@ -26,7 +26,7 @@ use crate::evidence::Note;
 use crate::git::Repo;
 use crate::output;
 use crate::sandbox::{self, Sandbox, Upstream};
-use crate::{index, stage};
+use crate::{index, resolved};
 
 pub struct Options {
     /// The bump level or version, as `release` takes it.
@@ -455,7 +455,7 @@ fn release_tag(clone: &Repo, config: &Config) -> Result<String> {
 /// Prints what production serves of the release, read from the index, beside the hashes the
 /// release note recorded.
 fn show_production(sandbox: &Sandbox, clone: &Repo, config: &Config, tag: &str) -> Result<()> {
-    let release = stage::resolve(clone, config, tag)?;
+    let release = resolved::resolve(clone, config, tag)?;
     let recorded = Note::read(clone, release.commit, tag)?
         .map(|n| n.artifacts())
         .unwrap_or_default();

@@ -361,7 +361,7 @@ fn preflight(
                     problems.push(format!(
                         "version {} of `{name}` is already on the {label} index `{}` ({}): choose another version",
                         plan.next,
-                        index::redact(index_url),
+                        crate::secrets::redact(index_url),
                         taken.join(", ")
                     ));
                 }

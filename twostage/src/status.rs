@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::evidence::Note;
 use crate::git::Repo;
 use crate::index::{self, IndexFile};
-use crate::stage;
+use crate::resolved;
 use crate::verify::{self, Source};
 
 /// Where a release stands: each state `status` reports, as one closed set.
@@ -116,7 +116,7 @@ pub fn run(repo: &Repo, config: &Config, only: Option<&str>, json_out: bool) -> 
     let mut pages: std::collections::HashMap<String, Option<Vec<IndexFile>>> = Default::default();
     let mut rows = Vec::new();
     for (version, tag) in tags {
-        let release = stage::resolve(repo, config, &tag)?;
+        let release = resolved::resolve(repo, config, &tag)?;
         let note = Note::read(repo, release.commit, &tag).ok().flatten();
         let artifacts = note.as_ref().map(Note::artifacts).unwrap_or_default();
         let project = release.project.clone().unwrap_or_default();

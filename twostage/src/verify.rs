@@ -22,7 +22,7 @@ use crate::git::Repo;
 use crate::index;
 use crate::output;
 use crate::pyenv::{self, Installer, Ran, Venv};
-use crate::stage::{self, Release};
+use crate::resolved::{self, Release};
 use crate::UsageError;
 
 /// Which index a verification reads the artifacts from.
@@ -83,7 +83,7 @@ pub fn verified(section: Option<&Table>, artifacts: &[ArtifactRecord]) -> bool {
 
 /// `cargo xtask verify <tag> [--production]`: verify again and record it.
 pub fn run(repo: &Repo, config: &Config, tag: &str, source: Source) -> Result<()> {
-    let release = stage::resolve(repo, config, tag)?;
+    let release = resolved::resolve(repo, config, tag)?;
     let flag = if source == Source::Production {
         " --production"
     } else {
@@ -174,7 +174,7 @@ pub fn verify(
 
     // A lagging index is waited for, not a failure.
     let agent = index::agent();
-    stage::wait_until_served(
+    index::wait_until_served(
         &agent,
         label,
         index_url,
@@ -297,7 +297,7 @@ pub fn verify(
     std::fs::write(&log_path, &log)?;
 
     let mut section = Table::new();
-    section["index-url"] = value(index::redact(index_url));
+    section["index-url"] = value(crate::secrets::redact(index_url));
     section["interpreter"] = value(&interpreter);
     section["installer"] = value(&installer_version);
     section["result"] = value(if failures.is_empty() {
