@@ -824,4 +824,76 @@ mod tests {
         assert!(parse_page(page, "application/json", "{\"nope\":1}").is_err());
         assert!(parse_page(page, "text/html", "garbage { not html").is_err());
     }
+    /// A loopback server that serves `body` for every GET and counts the requests.
+    fn serve_bytes(
+        body: &'static [u8],
+    ) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        use std::io::Write;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!(
+            "http://{}/packages/pkg-1.0.tar.gz",
+            listener.local_addr().unwrap()
+        );
+        let count = std::sync::Arc::new(AtomicUsize::new(0));
+        let seen = count.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let mut stream = stream.unwrap();
+                let mut request = Vec::new();
+                let mut byte = [0u8; 1];
+                while !request.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap() == 1 {
+                    request.push(byte[0]);
+                }
+                seen.fetch_add(1, Ordering::SeqCst);
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = stream.write_all(head.as_bytes());
+                let _ = stream.write_all(body);
+            }
+        });
+        (url, count)
+    }
+
+    #[test]
+    fn a_page_without_a_hash_is_checked_by_hashing_the_served_bytes() {
+        use sha2::{Digest, Sha256};
+        use std::sync::atomic::Ordering;
+        let (url, requests) = serve_bytes(b"the served bytes");
+        let ours = dist::hex(&Sha256::digest(b"the served bytes"));
+        let other = dist::hex(&Sha256::digest(b"other bytes"));
+        let agent = agent();
+        let file = |sha256: Option<&str>| IndexFile {
+            filename: "pkg-1.0.tar.gz".into(),
+            url: url.clone(),
+            sha256: sha256.map(str::to_string),
+        };
+        let listing = [file(None)];
+        assert_eq!(
+            served_as(&agent, &listing, "pkg-1.0.tar.gz", &ours).unwrap(),
+            Served::Same
+        );
+        assert_eq!(
+            served_as(&agent, &listing, "pkg-1.0.tar.gz", &other).unwrap(),
+            Served::Other(ours.clone())
+        );
+        assert_eq!(requests.load(Ordering::SeqCst), 2);
+        // A listed hash is taken as the page gives it: nothing is downloaded.
+        let listing = [file(Some(&other))];
+        assert_eq!(
+            served_as(&agent, &listing, "pkg-1.0.tar.gz", &ours).unwrap(),
+            Served::Other(other.clone())
+        );
+        assert_eq!(
+            served_as(&agent, &listing, "pkg-1.0.tar.gz", &other).unwrap(),
+            Served::Same
+        );
+        assert_eq!(
+            served_as(&agent, &listing, "pkg-2.0.tar.gz", &other).unwrap(),
+            Served::Absent
+        );
+        assert_eq!(requests.load(Ordering::SeqCst), 2);
+    }
 }

@@ -18,7 +18,7 @@ use crate::dist;
 use crate::evidence::{self, ArtifactRecord, Note, NOTES_REF};
 use crate::forge::{self, Github};
 use crate::git::Repo;
-use crate::index;
+use crate::index::{self, Served};
 use crate::output;
 use crate::resolved::{self, Release};
 use crate::stage;
@@ -135,28 +135,18 @@ fn gate(
             Ok(listing) => {
                 let listing = listing.unwrap_or_default();
                 for artifact in &artifacts {
-                    match listing.iter().find(|f| f.filename == artifact.filename) {
-                        Some(f) if f.sha256.as_deref() == Some(artifact.sha256.as_str()) => {}
-                        // No hash on the page: the bytes themselves are hashed.
-                        Some(f) if f.sha256.is_none() => match index::digest(&agent, &f.url) {
-                            Ok((_, sha)) if sha == artifact.sha256 => {}
-                            Ok((_, sha)) => problems.push(format!(
-                                "staging now serves `{}` with sha256 {sha}, not the verified {}",
-                                artifact.filename, artifact.sha256
-                            )),
-                            Err(e) => problems.push(format!(
-                                "cannot check `{}` on staging: {e:#}",
-                                artifact.filename
-                            )),
-                        },
-                        Some(f) => problems.push(format!(
-                            "staging now serves `{}` with sha256 {}, not the verified {}",
-                            artifact.filename,
-                            f.sha256.as_deref().unwrap_or("?"),
-                            artifact.sha256
+                    match index::served_as(&agent, &listing, &artifact.filename, &artifact.sha256) {
+                        Ok(Served::Same) => {}
+                        Ok(Served::Other(sha)) => problems.push(format!(
+                            "staging now serves `{}` with sha256 {sha}, not the verified {}",
+                            artifact.filename, artifact.sha256
                         )),
-                        None => problems
+                        Ok(Served::Absent) => problems
                             .push(format!("staging no longer lists `{}`", artifact.filename)),
+                        Err(e) => problems.push(format!(
+                            "cannot check `{}` on staging: {e:#}",
+                            artifact.filename
+                        )),
                     }
                 }
             }
@@ -574,11 +564,7 @@ pub fn from_hook(repo: &Repo, config: &Config, prod_tag: &str) -> Result<()> {
             let agent = index::agent();
             let listing = index::project_files(&agent, &config.production.index_url, &project)?
                 .unwrap_or_default();
-            let served = note.artifacts().iter().all(|a| {
-                listing.iter().any(|f| {
-                    f.filename == a.filename && f.sha256.as_deref() == Some(a.sha256.as_str())
-                })
-            });
+            let served = index::all_served(&agent, &listing, &note.artifacts())?;
             if served && repo.tag_commit(&prod_tag) == Some(release.commit) {
                 if std::env::var("TWOSTAGE_PROMOTING").ok().as_deref() != Some(prod_tag.as_str()) {
                     output::status(

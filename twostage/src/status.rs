@@ -130,11 +130,7 @@ pub fn run(repo: &Repo, config: &Config, only: Option<&str>, json_out: bool) -> 
                     .flatten()
             });
             let listing = listing.as_ref()?;
-            Some(artifacts.iter().all(|a| {
-                listing.iter().any(|f| {
-                    f.filename == a.filename && f.sha256.as_deref() == Some(a.sha256.as_str())
-                })
-            }))
+            index::all_served(&agent, listing, &artifacts).ok()
         };
         let staged = note
             .as_ref()
