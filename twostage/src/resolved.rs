@@ -7,9 +7,10 @@ use anyhow::{Context, Result};
 use pep440_rs::Version;
 
 use crate::config::Config;
-use crate::evidence::{self, ArtifactRecord};
-use crate::git::Repo;
-use crate::{dist, manifest, UsageError};
+use crate::error::UsageError;
+use crate::resources::evidence::{self, ArtifactRecord};
+use crate::resources::git::Repo;
+use crate::resources::{dist, manifest};
 
 /// A release tag resolved: its name, version and commit.
 #[derive(Debug, Clone)]

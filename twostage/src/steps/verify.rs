@@ -14,16 +14,16 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use toml_edit::{value, Array, ArrayOfTables, InlineTable, Table};
 
-use crate::build;
 use crate::config::{ArtifactKind, Config};
-use crate::dist::{self, Kind};
-use crate::evidence::{self, ArtifactRecord, Note};
-use crate::git::Repo;
-use crate::index;
+use crate::error::UsageError;
 use crate::output;
-use crate::pyenv::{self, Installer, Ran, Venv};
 use crate::resolved::{self, Release};
-use crate::UsageError;
+use crate::resources::dist::{self, Kind};
+use crate::resources::evidence::{self, ArtifactRecord, Note};
+use crate::resources::git::Repo;
+use crate::resources::index;
+use crate::resources::pyenv::{self, Installer, Ran, Venv};
+use crate::steps::build;
 
 /// Which index a verification reads the artifacts from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -297,7 +297,7 @@ pub fn verify(
     std::fs::write(&log_path, &log)?;
 
     let mut section = Table::new();
-    section["index-url"] = value(crate::secrets::redact(index_url));
+    section["index-url"] = value(crate::resources::secrets::redact(index_url));
     section["interpreter"] = value(&interpreter);
     section["installer"] = value(&installer_version);
     section["result"] = value(if failures.is_empty() {

@@ -12,16 +12,16 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use toml_edit::{value, Table};
 
-use crate::build::{self, Frozen};
 use crate::config::{self, Config};
-use crate::credentials::{self, Source as Credentials};
-use crate::dist::{self, Kind};
-use crate::evidence::{self, ArtifactRecord, Note};
-use crate::git::Repo;
-use crate::index::{self, PostOutcome, Served, Upload};
 use crate::output;
 use crate::resolved;
-use crate::verify::{self, Source};
+use crate::resources::credentials::{self, Source as Credentials};
+use crate::resources::dist::{self, Kind};
+use crate::resources::evidence::{self, ArtifactRecord, Note};
+use crate::resources::git::Repo;
+use crate::resources::index::{self, PostOutcome, Served, Upload};
+use crate::steps::build::{self, Frozen};
+use crate::steps::verify::{self, Source};
 
 /// How many times one file's upload is tried before giving up on transient failures.
 const UPLOAD_ATTEMPTS: u32 = 4;
@@ -114,8 +114,10 @@ pub fn run(repo: &Repo, config: &Config, tag: &str, dist_dir: Option<&Path>) -> 
         note.unwrap_or_else(|| Note::new(tag, &release.version.to_string(), release.commit));
     note.set_artifacts(&frozen.artifacts);
     let mut staging = Table::new();
-    staging["index-url"] = value(crate::secrets::redact(&config.staging.index_url));
-    staging["upload-url"] = value(crate::secrets::redact(&config.staging.upload_url));
+    staging["index-url"] = value(crate::resources::secrets::redact(&config.staging.index_url));
+    staging["upload-url"] = value(crate::resources::secrets::redact(
+        &config.staging.upload_url,
+    ));
     staging["uploaded"] = evidence::string_array(&outcomes.uploaded);
     staging["already-present"] = evidence::string_array(&outcomes.present);
     staging["served-after-seconds"] = value(waited.as_secs_f64());
@@ -265,7 +267,7 @@ fn upload_one(
     artifact: &ArtifactRecord,
     upload: &Upload,
 ) -> Result<bool> {
-    let shown_url = crate::secrets::redact(&index_config.upload_url);
+    let shown_url = crate::resources::secrets::redact(&index_config.upload_url);
     let mut delay = Duration::from_millis(500);
     for attempt in 1..=UPLOAD_ATTEMPTS {
         output::status(

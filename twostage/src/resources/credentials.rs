@@ -8,8 +8,8 @@ use std::sync::Mutex;
 use anyhow::{bail, Result};
 
 use crate::config::{self, TrustedPublishing};
-use crate::oidc::{self, Minted};
-use crate::secrets::Secret;
+use crate::resources::oidc::{self, Minted};
+use crate::resources::secrets::Secret;
 
 #[derive(Debug, Clone)]
 pub struct Credentials {
@@ -149,7 +149,7 @@ pub fn for_index(
     anyhow::bail!(
         "no credentials for `{}`: set `{}` to the upload token or password{where_to_get}, or add a \
          `[{pypirc_section}]` section with a `password` to `~/.pypirc`",
-        crate::secrets::redact(&index.upload_url),
+        crate::resources::secrets::redact(&index.upload_url),
         index.token_env
     )
 }

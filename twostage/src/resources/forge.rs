@@ -8,8 +8,8 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 
-use crate::secrets::redact;
-use crate::secrets::Secret;
+use crate::resources::secrets::redact;
+use crate::resources::secrets::Secret;
 
 pub struct Github {
     agent: ureq::Agent,
@@ -43,7 +43,7 @@ impl Github {
                 .http_status_as_error(false)
                 .timeout_global(Some(Duration::from_secs(300)))
                 .user_agent(concat!("twostage/", env!("CARGO_PKG_VERSION")))
-                .tls_config(crate::tls::config())
+                .tls_config(crate::resources::tls::config())
                 .build()
                 .into(),
             api: api.trim_end_matches('/').to_string(),
@@ -88,7 +88,7 @@ impl Github {
             anyhow::anyhow!(
                 "cannot reach `{}`: {}",
                 redact(url),
-                self.scrub(&crate::tls::explain(&e, url))
+                self.scrub(&crate::resources::tls::explain(&e, url))
             )
         })?;
         let status = response.status().as_u16();
@@ -194,7 +194,7 @@ impl Github {
         let mut response = response.map_err(|e| {
             anyhow::anyhow!(
                 "cannot upload `{name}` to GitHub: {}",
-                self.scrub(&crate::tls::explain(&e, &url))
+                self.scrub(&crate::resources::tls::explain(&e, &url))
             )
         })?;
         let status = response.status().as_u16();

@@ -12,11 +12,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-use crate::credentials::Credentials;
-use crate::dist::{self, normalize_name, Kind, Metadata};
-use crate::evidence::ArtifactRecord;
 use crate::output::Progress;
-use crate::secrets::{redact, redact_urls};
+use crate::resources::credentials::Credentials;
+use crate::resources::dist::{self, normalize_name, Kind, Metadata};
+use crate::resources::evidence::ArtifactRecord;
+use crate::resources::secrets::{redact, redact_urls};
 
 /// One file listed on a project page.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,7 +50,7 @@ pub fn agent() -> ureq::Agent {
         .timeout_connect(Some(Duration::from_secs(10)))
         .timeout_global(Some(Duration::from_secs(60)))
         .user_agent(concat!("twostage/", env!("CARGO_PKG_VERSION")))
-        .tls_config(crate::tls::config())
+        .tls_config(crate::resources::tls::config())
         .build()
         .into()
 }
@@ -112,8 +112,8 @@ fn fetch_page(
         Ok(r) => r,
         Err(e) => {
             return Err(FetchError {
-                message: redact_urls(&crate::tls::explain(&e, page)),
-                transient: !crate::tls::is_certificate_error(&e),
+                message: redact_urls(&crate::resources::tls::explain(&e, page)),
+                transient: !crate::resources::tls::is_certificate_error(&e),
             })
         }
     };
@@ -330,7 +330,7 @@ pub fn upload_agent() -> ureq::Agent {
         .timeout_connect(Some(Duration::from_secs(15)))
         .timeout_recv_response(Some(Duration::from_secs(600)))
         .user_agent(concat!("twostage/", env!("CARGO_PKG_VERSION")))
-        .tls_config(crate::tls::config())
+        .tls_config(crate::resources::tls::config())
         .build()
         .into()
 }
@@ -405,10 +405,10 @@ pub fn post_file(
     let mut response = match response {
         Ok(r) => r,
         // A refused certificate is refused again on every try: no retry.
-        Err(e) if crate::tls::is_certificate_error(&e) => {
+        Err(e) if crate::resources::tls::is_certificate_error(&e) => {
             return PostOutcome::Refused {
                 status: 0,
-                message: scrub(&crate::tls::explain(&e, upload_url), credentials),
+                message: scrub(&crate::resources::tls::explain(&e, upload_url), credentials),
             }
         }
         Err(e) => {
@@ -590,7 +590,7 @@ fn fetch(
     let mut response = agent.get(url).call().map_err(|e| {
         anyhow::anyhow!(
             "cannot download `{shown}`: {}",
-            redact_urls(&crate::tls::explain(&e, url))
+            redact_urls(&crate::resources::tls::explain(&e, url))
         )
     })?;
     let status = response.status().as_u16();
@@ -762,7 +762,7 @@ mod tests {
         );
         let credentials = Credentials {
             username: "__token__".into(),
-            password: crate::secrets::Secret::new("pypi-SECRET"),
+            password: crate::resources::secrets::Secret::new("pypi-SECRET"),
         };
         let header = credentials.basic_auth();
         let echoed = format!("bad token pypi-SECRET {header} at https://u:pw@host/x");

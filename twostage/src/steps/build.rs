@@ -14,10 +14,10 @@ use pep440_rs::Version;
 use toml_edit::DocumentMut;
 
 use crate::config::Config;
-use crate::dist::{self, Kind};
-use crate::evidence::{self, ArtifactRecord};
-use crate::git::Repo;
 use crate::output;
+use crate::resources::dist::{self, Kind};
+use crate::resources::evidence::{self, ArtifactRecord};
+use crate::resources::git::Repo;
 
 /// A tag's frozen artifacts: the files in `dir`, described by `artifacts`.
 #[derive(Debug, Clone)]
@@ -121,7 +121,7 @@ pub fn ensure_built(
         .stdin(Stdio::null())
         .stdout(log_file.try_clone()?)
         .stderr(log_file);
-    crate::secrets::scrub(&mut sh);
+    crate::resources::secrets::scrub(&mut sh);
     let mut child =
         crate::interrupt::spawn(&mut sh).with_context(|| format!("cannot run `{command}`"))?;
     let status = child.wait();
@@ -175,7 +175,7 @@ pub fn clean_checkout(repo: &Repo, commit: git2::Oid, dir: &Path) -> Result<()> 
     let target = dir.display().to_string();
     repo.git(&["clone", "--quiet", "--no-checkout", &source, &target])
         .context("cannot make a clean clone of the repository")?;
-    crate::git::git_in(
+    crate::resources::git::git_in(
         dir,
         &["checkout", "--quiet", "--detach", &commit.to_string()],
     )

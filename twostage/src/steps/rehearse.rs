@@ -22,11 +22,12 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 
 use crate::config::Config;
-use crate::evidence::Note;
-use crate::git::Repo;
 use crate::output;
-use crate::sandbox::{self, Sandbox, Upstream};
-use crate::{index, resolved};
+use crate::resolved;
+use crate::resources::evidence::Note;
+use crate::resources::git::Repo;
+use crate::resources::index;
+use crate::resources::sandbox::{self, Sandbox, Upstream};
 
 pub struct Options {
     /// The bump level or version, as `release` takes it.
@@ -98,7 +99,7 @@ pub fn run(repo_dir: &Path, options: &Options) -> Result<()> {
     let exe = std::env::current_exe().context("cannot find the running twostage binary")?;
     let user = Repo::discover(repo_dir)?;
     let head = user.head_commit().map_err(|_| {
-        crate::UsageError(format!(
+        crate::error::UsageError(format!(
             "`{}` has no commit yet: commit your project, then rehearse",
             user.root().display()
         ))

@@ -12,18 +12,18 @@ use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
 use toml_edit::{value, Table};
 
-use crate::build::{self, Frozen};
 use crate::config::{Config, TrustedPublishing};
-use crate::dist;
-use crate::evidence::{self, ArtifactRecord, Note, NOTES_REF};
-use crate::forge::{self, Github};
-use crate::git::Repo;
-use crate::index::{self, Served};
+use crate::error::UsageError;
 use crate::output;
 use crate::resolved::{self, Release};
-use crate::stage;
-use crate::verify::{self, Source};
-use crate::UsageError;
+use crate::resources::dist;
+use crate::resources::evidence::{self, ArtifactRecord, Note, NOTES_REF};
+use crate::resources::forge::{self, Github};
+use crate::resources::git::Repo;
+use crate::resources::index::{self, Served};
+use crate::steps::build::{self, Frozen};
+use crate::steps::stage;
+use crate::steps::verify::{self, Source};
 
 #[derive(Debug, Clone, Default)]
 pub struct Options {
@@ -177,9 +177,10 @@ pub fn run(repo: &Repo, config: &Config, tag: &str, options: &Options) -> Result
             ));
         }
         let home = std::env::var_os("HOME").map(PathBuf::from);
-        if crate::credentials::for_index(&config.production, "pypi", home.as_deref()).is_err()
+        if crate::resources::credentials::for_index(&config.production, "pypi", home.as_deref())
+            .is_err()
             && !(config.production.trusted_publishing != TrustedPublishing::Never
-                && crate::oidc::ambient_available())
+                && crate::resources::oidc::ambient_available())
         {
             problems.push(format!(
                 "no credentials for production: set `{}` (or run in CI with trusted publishing)",
@@ -192,7 +193,7 @@ pub fn run(repo: &Repo, config: &Config, tag: &str, options: &Options) -> Result
             "Planning",
             format!(
                 "the promotion of {tag} to production (`{}`)",
-                crate::secrets::redact(&config.production.upload_url)
+                crate::resources::secrets::redact(&config.production.upload_url)
             ),
         );
         for artifact in &artifacts {
@@ -258,7 +259,7 @@ pub fn run(repo: &Repo, config: &Config, tag: &str, options: &Options) -> Result
         .env("GIT_TERMINAL_PROMPT", "0")
         // The hook then keeps quiet: this command says `Promoted` itself.
         .env("TWOSTAGE_PROMOTING", &prod_tag);
-        let status = crate::secrets::for_hooks(&mut push)
+        let status = crate::resources::secrets::for_hooks(&mut push)
             .status()
             .context("cannot run `git push`")?;
         if !status.success() {
@@ -313,8 +314,12 @@ fn promote_files(
         config.verify.index_timeout,
     )?;
     let mut production = Table::new();
-    production["index-url"] = value(crate::secrets::redact(&config.production.index_url));
-    production["upload-url"] = value(crate::secrets::redact(&config.production.upload_url));
+    production["index-url"] = value(crate::resources::secrets::redact(
+        &config.production.index_url,
+    ));
+    production["upload-url"] = value(crate::resources::secrets::redact(
+        &config.production.upload_url,
+    ));
     production["uploaded"] = evidence::string_array(&outcomes.uploaded);
     production["already-present"] = evidence::string_array(&outcomes.present);
     production["served-after-seconds"] = value(waited.as_secs_f64());
@@ -414,7 +419,7 @@ fn make_prod_tag(
         manifest_digest(artifacts),
         sha256sums(artifacts)
     );
-    crate::git::git_in_env(
+    crate::resources::git::git_in_env(
         repo.root(),
         &[
             "tag",
@@ -454,13 +459,13 @@ fn publish(
         .clone()
         .or_else(|| {
             repo.remote_url(&config.git.remote)
-                .and_then(|u| crate::git::github_repository(&u))
+                .and_then(|u| crate::resources::git::github_repository(&u))
         })
         .context("cannot tell the GitHub repository: set `github.repository` in release.toml")?;
     let github = Github::new(
         &config.github.api_url,
         &repository,
-        crate::secrets::Secret::new(token.trim()),
+        crate::resources::secrets::Secret::new(token.trim()),
     );
     let artifacts = note.artifacts();
     let notes = release_notes(repo, config, release);
