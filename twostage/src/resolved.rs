@@ -1,7 +1,9 @@
-//! The resolved release: a release tag's name, version, commit and project name, worked out
-//! once from the tag, the configuration and the manifest, and passed down to every step that
+//! The resolved release: a release tag's name, version, commit, project name and work
+//! directory, worked out once from the tag, the configuration and the manifest, and passed down to every step that
 //! acts on it (`stage`, `verify`, `promote`, `status`, the hooks). It reads; it never writes,
 //! uploads or talks to an index.
+
+use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use pep440_rs::Version;
@@ -20,6 +22,14 @@ pub struct Release {
     pub commit: git2::Oid,
     /// The distribution name, when the configuration or the manifest names it.
     pub project: Option<String>,
+    /// The local working state of this release (`work_dir`).
+    pub work: PathBuf,
+}
+
+/// `<git-common-dir>/twostage/<tag>/`: the local working state of one release (its build,
+/// frozen files, verification venvs and logs), shared by every worktree of the repository.
+pub fn work_dir(repo: &Repo, tag: &str) -> PathBuf {
+    repo.common_dir().join("twostage").join(tag)
 }
 
 impl Release {
@@ -90,5 +100,6 @@ pub fn resolve(repo: &Repo, config: &Config, tag: &str) -> Result<Release> {
         version: parsed.version,
         commit,
         project,
+        work: work_dir(repo, tag),
     })
 }

@@ -15,6 +15,7 @@ use toml_edit::DocumentMut;
 
 use crate::config::Config;
 use crate::output;
+use crate::resolved::work_dir;
 use crate::resources::dist::{self, Kind};
 use crate::resources::evidence::{self, ArtifactRecord};
 use crate::resources::git::Repo;
@@ -30,11 +31,6 @@ impl Frozen {
     pub fn path(&self, artifact: &ArtifactRecord) -> PathBuf {
         self.dir.join(&artifact.filename)
     }
-}
-
-/// `<git-common-dir>/twostage/<tag>/`: the local working state of one release.
-pub fn work_dir(repo: &Repo, tag: &str) -> PathBuf {
-    repo.common_dir().join("twostage").join(tag)
 }
 
 fn manifest_path(work: &Path) -> PathBuf {

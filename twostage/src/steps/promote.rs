@@ -347,7 +347,7 @@ fn bytes(
             return Ok(frozen);
         }
     }
-    let dir: PathBuf = build::work_dir(repo, &release.tag).join("promote");
+    let dir: PathBuf = release.work.join("promote");
     std::fs::create_dir_all(&dir)?;
     let agent = index::agent();
     let project = release.project_name(artifacts);
@@ -482,7 +482,7 @@ fn publish(
         prerelease,
     )?;
     let frozen = bytes(repo, config, release, &artifacts)?;
-    let sums_path = build::work_dir(repo, &release.tag).join("SHA256SUMS");
+    let sums_path = release.work.join("SHA256SUMS");
     std::fs::write(&sums_path, sha256sums(&artifacts))?;
     let mut files: Vec<(PathBuf, String, String)> = artifacts
         .iter()

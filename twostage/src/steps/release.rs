@@ -91,7 +91,7 @@ pub fn run(repo: &Repo, config: &Config, options: &Options) -> Result<()> {
     // The release is whole only once its tagged commit builds: a tag whose build fails would
     // block every later `git push --follow-tags`, so it is undone with the commit.
     if let Err(error) = crate::steps::hooks::build_tag(repo, config, &plan.tag) {
-        let _ = std::fs::remove_dir_all(crate::steps::build::work_dir(repo, &plan.tag));
+        let _ = std::fs::remove_dir_all(crate::resolved::work_dir(repo, &plan.tag));
         return Err(match restore(repo, &plan, before) {
             Ok(()) => error.context(format!(
                 "{} was not released: its tagged commit does not build, so the release commit and \

@@ -220,7 +220,7 @@ pub fn verify(
         }
     }
 
-    let work = build::work_dir(repo, &release.tag).join(format!("verify-{label}"));
+    let work = release.work.join(format!("verify-{label}"));
     if work.exists() {
         std::fs::remove_dir_all(&work)?;
     }
@@ -255,7 +255,7 @@ pub fn verify(
 
     // The note names paths relative to the release's work directory: it is shared with
     // every clone, and no path of this machine belongs in it.
-    let work_root = format!("{}/", build::work_dir(repo, &release.tag).display());
+    let work_root = format!("{}/", release.work.display());
     let mut log = String::new();
     let mut tables = ArrayOfTables::new();
     let mut installed = Vec::new();
@@ -293,7 +293,7 @@ pub fn verify(
         }
         tables.push(table);
     }
-    let log_path = build::work_dir(repo, &release.tag).join(format!("verify-{label}.log"));
+    let log_path = release.work.join(format!("verify-{label}.log"));
     std::fs::write(&log_path, &log)?;
 
     let mut section = Table::new();
