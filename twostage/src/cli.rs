@@ -7,9 +7,11 @@ use std::process::ExitCode;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::config::Config;
-use crate::git::Repo;
+use crate::error::UsageError;
+use crate::output;
+use crate::resources::git::Repo;
+use crate::steps::{release, stage};
 use crate::version::Bump;
-use crate::{output, release, stage, UsageError};
 
 /// Two-stage, verified releases of Python packages: tag, build once, stage to TestPyPI,
 /// verify, then promote the same bytes to PyPI.
@@ -190,7 +192,7 @@ pub fn main() -> ExitCode {
 /// this very binary.
 pub fn prepare() {
     crate::cargo_env::forget();
-    crate::hooks::fire_hooks_with_this_binary();
+    crate::steps::hooks::fire_hooks_with_this_binary();
 }
 
 /// The command line, for a repository's own xtask to add its own tasks to (this repository
@@ -238,12 +240,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Some(dir) => dir,
                 None => std::env::current_dir()?,
             };
-            let options = crate::rehearse::Options {
+            let options = crate::steps::rehearse::Options {
                 level,
                 keep,
                 offline,
             };
-            return crate::rehearse::run(&dir, &options);
+            return crate::steps::rehearse::run(&dir, &options);
         }
         Command::Init {
             dir,
@@ -253,9 +255,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             ci,
             native,
         } => {
-            return crate::init::run(
+            return crate::steps::init::run(
                 &dir,
-                &crate::init::Options {
+                &crate::steps::init::Options {
                     git,
                     path,
                     force,
@@ -267,7 +269,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         _ => {}
     }
     if let Command::Hook { .. } = cli.command {
-        crate::hooks::clear_git_env();
+        crate::steps::hooks::clear_git_env();
     }
     let dir = match cli.repo {
         Some(dir) => dir,
@@ -275,7 +277,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     };
     let repo = Repo::discover(&dir)?;
     let config = Config::load(repo.root())?;
-    crate::secrets::protect_names([
+    crate::resources::secrets::protect_names([
         &config.staging.token_env,
         &config.production.token_env,
         &config.github.token_env,
@@ -301,38 +303,40 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Stage { tag, dist } => stage::run(&repo, &config, &tag, dist.as_deref()),
         Command::Verify { tag, production } => {
             let source = if production {
-                crate::verify::Source::Production
+                crate::steps::verify::Source::Production
             } else {
-                crate::verify::Source::Staging
+                crate::steps::verify::Source::Staging
             };
-            crate::verify::run(&repo, &config, &tag, source)
+            crate::steps::verify::run(&repo, &config, &tag, source)
         }
         Command::Promote {
             tag,
             dry_run,
             no_push,
             no_github,
-        } => crate::promote::run(
+        } => crate::steps::promote::run(
             &repo,
             &config,
             &tag,
-            &crate::promote::Options {
+            &crate::steps::promote::Options {
                 dry_run,
                 no_push,
                 no_github,
             },
         ),
-        Command::Status { tag, json } => crate::status::run(&repo, &config, tag.as_deref(), json),
+        Command::Status { tag, json } => {
+            crate::steps::status::run(&repo, &config, tag.as_deref(), json)
+        }
         Command::Hooks { action } => match action {
-            HooksAction::Install => crate::hooks::install(&repo, &config),
-            HooksAction::Uninstall => crate::hooks::uninstall(&repo),
-            HooksAction::Status => crate::hooks::status(&repo, &config),
+            HooksAction::Install => crate::steps::hooks::install(&repo, &config),
+            HooksAction::Uninstall => crate::steps::hooks::uninstall(&repo),
+            HooksAction::Status => crate::steps::hooks::status(&repo, &config),
         },
         Command::Hook { hook } => match hook {
             HookCall::PrePush { remote, url } => {
-                crate::hooks::pre_push(&repo, &config, &remote, &url)
+                crate::steps::hooks::pre_push(&repo, &config, &remote, &url)
             }
-            HookCall::PostTag { tag } => crate::hooks::post_tag(&repo, &config, &tag),
+            HookCall::PostTag { tag } => crate::steps::hooks::post_tag(&repo, &config, &tag),
         },
         Command::Init { .. } | Command::Rehearse { .. } => {
             unreachable!("handled above")

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use crate::UsageError;
+use crate::error::UsageError;
 
 pub const FILE_NAME: &str = "release.toml";
 
@@ -439,8 +439,8 @@ fn check_urls(values: &Values, problems: &mut Vec<String>) {
 fn check_url(url: &str) -> std::result::Result<(), String> {
     // A URL without its scheme may still carry credentials (`user:token@host/`).
     let shown = match url.contains("://") {
-        true => crate::index::redact(url),
-        false => crate::index::redact(&format!("x://{url}"))[4..].to_string(),
+        true => crate::resources::secrets::redact(url),
+        false => crate::resources::secrets::redact(&format!("x://{url}"))[4..].to_string(),
     };
     if !url.contains("://") {
         return Err(format!(

@@ -1,48 +1,31 @@
 //! twostage: two-stage, verified releases of Python packages, driven from `cargo xtask`.
 //!
-//! One module per release stage (`release`, `build`, `stage`, `verify`, `promote`, `hooks`,
-//! `status`) orchestrating resource modules that know nothing of the release plan (`git`,
-//! `index`, `dist`, `pyenv`, `forge`, `manifest`, `changelog`, `credentials`, `evidence`).
+//! Two folders show the architecture (see `docs/architecture.md`): `steps` holds one module per
+//! release step (`release`, `build`, `stage`, `verify`, `promote`, `status`, `hooks`, `init`,
+//! `rehearse`), each an orchestration that decides what to do; `resources` holds the modules
+//! that do it and know nothing of the release plan (`git`, `index`, `dist`, `pyenv`, `forge`,
+//! `manifest`, `changelog`, `evidence`, `credentials`, `oidc`, `tls`, `secrets`, `sandbox`).
+//! A step imports resources; a resource never imports a step. At the top level stay the
+//! command line (`cli`), what every layer shares (`config`, `error`, `resolved`, `output`, `interrupt`,
+//! `clock`, `version`, `cargo_env`) and the test bed (`testbed`). The old top-level paths
+//! (`twostage::index`, `twostage::stage`, …) are re-exported below.
 
-pub mod build;
 pub mod cargo_env;
-pub mod changelog;
 pub mod cli;
 pub mod clock;
 pub mod config;
-pub mod credentials;
-pub mod dist;
-pub mod evidence;
-pub mod forge;
-pub mod git;
-pub mod hooks;
-pub mod index;
-pub mod init;
+pub mod error;
 pub mod interrupt;
-pub mod manifest;
-pub mod oidc;
 pub mod output;
-pub mod promote;
-pub mod pyenv;
-pub mod rehearse;
-pub mod release;
-pub mod sandbox;
-pub mod secrets;
-pub mod stage;
-pub mod status;
+pub mod resolved;
+pub mod resources;
+pub mod steps;
 pub mod testbed;
-pub mod tls;
-pub mod verify;
 pub mod version;
 
-/// A usage or configuration error: the command exits with 2 instead of 1.
-#[derive(Debug)]
-pub struct UsageError(pub String);
-
-impl std::fmt::Display for UsageError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for UsageError {}
+pub use error::UsageError;
+pub use resources::{
+    changelog, credentials, dist, evidence, forge, git, index, manifest, oidc, pyenv, sandbox,
+    secrets, tls,
+};
+pub use steps::{build, hooks, init, promote, rehearse, release, stage, status, verify};

@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-pub use crate::sandbox::{
+pub use crate::resources::sandbox::{
     free_port, sample_project, target_dir, tools, Devpi, DevpiIndex, PypiServer, Sandbox, Tools,
     SANDBOX_TOKEN,
 };
-use crate::sandbox::{run, Guarded};
+use crate::resources::sandbox::{run, Guarded};
 
 /// Builds a wheel of the project at `dir` with the tools' backends (no download) into `out`.
 pub fn build_wheel(dir: &Path, out: &Path) -> Result<PathBuf> {
@@ -161,7 +161,7 @@ impl GithubStandin {
 
     /// The releases the stand-in holds, as JSON.
     pub fn state(&self) -> Result<serde_json::Value> {
-        let mut response = crate::index::agent()
+        let mut response = crate::resources::index::agent()
             .get(&format!("{}/_standin/state", self.api_url))
             .call()?;
         Ok(serde_json::from_str(

@@ -13,8 +13,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use toml_edit::{value, Array, DocumentMut, Item, Table};
 
-use crate::index::normalize_name;
-use crate::{manifest, output};
+use crate::output;
+use crate::resources::dist::normalize_name;
+use crate::resources::manifest;
 
 pub struct Options {
     /// `twostage` as a git dependency from this URL instead of the published crate.
@@ -28,16 +29,16 @@ pub struct Options {
     pub native: bool,
 }
 
-const WORKFLOW: &str = include_str!("../templates/github/release.yml");
-const WORKFLOW_NATIVE: &str = include_str!("../templates/github/release-native.yml");
+const WORKFLOW: &str = include_str!("../../templates/github/release.yml");
+const WORKFLOW_NATIVE: &str = include_str!("../../templates/github/release-native.yml");
 
 const SHIMS: &[(&str, &str)] = &[
-    ("hooks/pre-push", include_str!("../hooks/pre-push")),
+    ("hooks/pre-push", include_str!("../../hooks/pre-push")),
     (
         "hooks/reference-transaction",
-        include_str!("../hooks/reference-transaction"),
+        include_str!("../../hooks/reference-transaction"),
     ),
-    ("hooks/post-tag", include_str!("../hooks/post-tag")),
+    ("hooks/post-tag", include_str!("../../hooks/post-tag")),
 ];
 
 /// The build backend, as far as keeping files out of its sdist goes.
@@ -113,7 +114,7 @@ pub fn run(dir: &Path, options: &Options) -> Result<()> {
     // kit's alone (so the sdist must not carry them) or the project's own.
     let workspace_is_kit = kit_workspace(&dir);
     let kit_config = std::fs::read_to_string(dir.join(".cargo/config.toml"))
-        .map_or(true, |t| crate::dist::is_kit_cargo_config(&t));
+        .map_or(true, |t| crate::resources::dist::is_kit_cargo_config(&t));
     let new = |path: &str, text: String| Write {
         path: path.into(),
         text,
@@ -1019,20 +1020,20 @@ pub fn detect(dir: &Path) -> Result<Detected> {
         if changelog != "CHANGELOG.md" {
             d.changelog = Some(changelog.to_string());
         }
-        if !read(changelog).is_some_and(|t| crate::changelog::is_keep_a_changelog(&t)) {
+        if !read(changelog).is_some_and(|t| crate::resources::changelog::is_keep_a_changelog(&t)) {
             d.changelog_not_rolled = Some(changelog.to_string());
         }
     }
     d.module = module.filter(|_| module_file.is_some());
     // The name goes into release.toml only when no manifest declares it.
     d.name = if manifest_name.is_none() { name } else { None };
-    d.branch = crate::git::git_in(dir, &["symbolic-ref", "--quiet", "--short", "HEAD"])
+    d.branch = crate::resources::git::git_in(dir, &["symbolic-ref", "--quiet", "--short", "HEAD"])
         .ok()
         .map(|b| b.trim().to_string())
         .filter(|b| !b.is_empty() && b != "main");
-    d.github = crate::git::git_in(dir, &["remote", "get-url", "origin"])
+    d.github = crate::resources::git::git_in(dir, &["remote", "get-url", "origin"])
         .ok()
-        .and_then(|url| crate::git::github_repository(url.trim()));
+        .and_then(|url| crate::resources::git::github_repository(url.trim()));
     Ok(d)
 }
 

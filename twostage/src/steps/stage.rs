@@ -2,26 +2,26 @@
 //! their recorded sha256, wait until the index serves them, verify them (`verify`), and record
 //! all of it in the release note. Rerunning it is a no-op success.
 //!
-//! `ensure_on_index` and `wait_until_served` are the one idempotent path for "these files,
-//! with these hashes, on that index"; promotion takes it too.
+//! `ensure_on_index` (here) and `index::wait_until_served` are the one idempotent path for
+//! "these files, with these hashes, on that index"; promotion takes it too. The tag is resolved
+//! by `resolved`; whether a file is served with its hash is `index::served_as`.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use pep440_rs::Version;
 use toml_edit::{value, Table};
 
-use crate::build::{self, Frozen};
 use crate::config::{self, Config};
-use crate::credentials::{self, Source as Credentials};
-use crate::dist::{self, Kind};
-use crate::evidence::{self, ArtifactRecord, Note};
-use crate::git::Repo;
-use crate::index::{self, IndexFile, PostOutcome, Upload};
-use crate::output::{self, Progress};
-use crate::verify::{self, Source};
-use crate::{manifest, UsageError};
+use crate::output;
+use crate::resolved;
+use crate::resources::credentials::{self, Source as Credentials};
+use crate::resources::dist::{self, Kind};
+use crate::resources::evidence::{self, ArtifactRecord, Note};
+use crate::resources::git::Repo;
+use crate::resources::index::{self, PostOutcome, Served, Upload};
+use crate::steps::build::{self, Frozen};
+use crate::steps::verify::{self, Source};
 
 /// How many times one file's upload is tried before giving up on transient failures.
 const UPLOAD_ATTEMPTS: u32 = 4;
@@ -29,90 +29,9 @@ const UPLOAD_ATTEMPTS: u32 = 4;
 /// How long a file the index says it has may take to appear on its project page.
 const LAG_WAIT: Duration = Duration::from_secs(120);
 
-/// A release tag resolved: its name, version and commit.
-#[derive(Debug, Clone)]
-pub struct Release {
-    pub tag: String,
-    pub version: Version,
-    pub commit: git2::Oid,
-    /// The distribution name, when the configuration or the manifest names it.
-    pub project: Option<String>,
-}
-
-impl Release {
-    /// The project's name on the index: the configured or manifest name, else the one the
-    /// artifacts' filenames carry.
-    pub fn project_name(&self, artifacts: &[ArtifactRecord]) -> String {
-        self.project.clone().unwrap_or_else(|| {
-            artifacts
-                .first()
-                .and_then(|a| a.filename.split('-').next())
-                .unwrap_or_default()
-                .to_string()
-        })
-    }
-}
-
-impl Release {
-    /// Refuses, before any of them becomes a path, file names that are not this release's
-    /// (`../../x`, an absolute path, another project's or version's file): they come from a
-    /// release note or an index page, which anyone with push access can write.
-    pub fn check_filenames(&self, artifacts: &[ArtifactRecord]) -> Result<()> {
-        let project = self.project_name(artifacts);
-        for artifact in artifacts {
-            dist::release_filename(&artifact.filename, &project, &self.version).with_context(
-                || {
-                    format!(
-                        "the record of {} names a file that is not one of its own; nothing was \
-                         changed: fix the release note (`git notes --ref {} edit {}`)",
-                        self.tag,
-                        evidence::NOTES_REF,
-                        self.commit
-                    )
-                },
-            )?;
-        }
-        Ok(())
-    }
-}
-
-/// Resolves a plain (non-production) release tag that exists locally.
-pub fn resolve(repo: &Repo, config: &Config, tag: &str) -> Result<Release> {
-    let scheme = config.git.tag_scheme();
-    let parsed = scheme
-        .parse(tag)
-        .map_err(|e| UsageError(format!("{e:#}")))?;
-    if parsed.prod {
-        return Err(UsageError(format!(
-            "`{tag}` is a production tag: stage the release tag `{}` instead, and promote it with `cargo xtask promote`",
-            scheme.tag(&parsed.version)
-        ))
-        .into());
-    }
-    let commit = repo.tag_commit(tag).ok_or_else(|| {
-        UsageError(format!(
-            "there is no tag `{tag}` here: make it with `cargo xtask release`"
-        ))
-    })?;
-    let project = manifest::locate(
-        repo.root(),
-        &config.package.manifest,
-        &config.package.version_files,
-        config.package.name.as_deref(),
-    )
-    .ok()
-    .and_then(|p| p.name);
-    Ok(Release {
-        tag: tag.to_string(),
-        version: parsed.version,
-        commit,
-        project,
-    })
-}
-
 pub fn run(repo: &Repo, config: &Config, tag: &str, dist_dir: Option<&Path>) -> Result<()> {
     let started = Instant::now();
-    let release = resolve(repo, config, tag)?;
+    let release = resolved::resolve(repo, config, tag)?;
     let resume = format!("cargo xtask stage {tag}");
     crate::interrupt::stand(&format!("staging {tag}"), "nothing was promoted", &resume);
     // Credentials first: a missing token is reported before anything is built or uploaded.
@@ -128,7 +47,9 @@ pub fn run(repo: &Repo, config: &Config, tag: &str, dist_dir: Option<&Path>) -> 
         let verified = verify::verified(note.latest(Source::Staging.section()), &artifacts);
         if note.section("staging").is_some() && verified {
             let project = release.project_name(&artifacts);
-            if served(&agent, &config.staging.index_url, &project, &artifacts).unwrap_or(false) {
+            if index::serves(&agent, &config.staging.index_url, &project, &artifacts)
+                .unwrap_or(false)
+            {
                 output::status(
                     "Staged",
                     format!(
@@ -180,7 +101,7 @@ pub fn run(repo: &Repo, config: &Config, tag: &str, dist_dir: Option<&Path>) -> 
             &frozen,
         )
     })?;
-    let waited = wait_until_served(
+    let waited = index::wait_until_served(
         &agent,
         "staging",
         &config.staging.index_url,
@@ -193,8 +114,10 @@ pub fn run(repo: &Repo, config: &Config, tag: &str, dist_dir: Option<&Path>) -> 
         note.unwrap_or_else(|| Note::new(tag, &release.version.to_string(), release.commit));
     note.set_artifacts(&frozen.artifacts);
     let mut staging = Table::new();
-    staging["index-url"] = value(index::redact(&config.staging.index_url));
-    staging["upload-url"] = value(index::redact(&config.staging.upload_url));
+    staging["index-url"] = value(crate::resources::secrets::redact(&config.staging.index_url));
+    staging["upload-url"] = value(crate::resources::secrets::redact(
+        &config.staging.upload_url,
+    ));
     staging["uploaded"] = evidence::string_array(&outcomes.uploaded);
     staging["already-present"] = evidence::string_array(&outcomes.present);
     staging["served-after-seconds"] = value(waited.as_secs_f64());
@@ -253,28 +176,6 @@ pub struct Outcomes {
     pub present: Vec<String>,
 }
 
-enum Listed {
-    Absent,
-    Same,
-    Other(String),
-}
-
-fn listed(agent: &ureq::Agent, listing: &[IndexFile], artifact: &ArtifactRecord) -> Result<Listed> {
-    let Some(file) = listing.iter().find(|f| f.filename == artifact.filename) else {
-        return Ok(Listed::Absent);
-    };
-    let sha256 = match &file.sha256 {
-        Some(sha) => sha.clone(),
-        // No hash on the page: fetch the bytes and hash them.
-        None => index::digest(agent, &file.url)?.1,
-    };
-    Ok(if sha256 == artifact.sha256 {
-        Listed::Same
-    } else {
-        Listed::Other(sha256)
-    })
-}
-
 /// Makes sure every frozen file is on the index with its recorded sha256: absent files are
 /// uploaded (wheels first, sdist last), identical ones are left alone, and a same-named file
 /// with other bytes stops everything before anything is uploaded.
@@ -294,16 +195,16 @@ pub fn ensure_on_index(
     let mut to_upload = Vec::new();
     let mut conflicts = Vec::new();
     for artifact in &frozen.artifacts {
-        match listed(agent, &listing, artifact)? {
-            Listed::Absent => to_upload.push(artifact),
-            Listed::Same => {
+        match index::served_as(agent, &listing, &artifact.filename, &artifact.sha256)? {
+            Served::Absent => to_upload.push(artifact),
+            Served::Same => {
                 output::status(
                     "Present",
                     format!("`{}` is on {label} with the same sha256", artifact.filename),
                 );
                 outcomes.present.push(artifact.filename.clone());
             }
-            Listed::Other(sha) => conflicts.push(format!(
+            Served::Other(sha) => conflicts.push(format!(
                 "`{}` is already on the {label} index with sha256 {sha}, but ours is {}",
                 artifact.filename, artifact.sha256
             )),
@@ -366,7 +267,7 @@ fn upload_one(
     artifact: &ArtifactRecord,
     upload: &Upload,
 ) -> Result<bool> {
-    let shown_url = index::redact(&index_config.upload_url);
+    let shown_url = crate::resources::secrets::redact(&index_config.upload_url);
     let mut delay = Duration::from_millis(500);
     for attempt in 1..=UPLOAD_ATTEMPTS {
         output::status(
@@ -375,16 +276,16 @@ fn upload_one(
         );
         let current = credentials.current()?;
         let outcome = index::post_file(upload_agent, &index_config.upload_url, &current, upload);
-        let settle = || -> Result<Listed> {
+        let settle = || -> Result<Served> {
             let listing =
                 index::project_files(agent, &index_config.index_url, project)?.unwrap_or_default();
-            listed(agent, &listing, artifact)
+            index::served_as(agent, &listing, &artifact.filename, &artifact.sha256)
         };
         match outcome {
             PostOutcome::Accepted => return Ok(true),
             PostOutcome::Exists(message) => {
                 return match settle()? {
-                    Listed::Same => {
+                    Served::Same => {
                         output::status(
                             "Present",
                             format!(
@@ -394,14 +295,14 @@ fn upload_one(
                         );
                         Ok(false)
                     }
-                    Listed::Other(sha) => bail!(
+                    Served::Other(sha) => bail!(
                         "the {label} index already has `{}` with sha256 {sha}, but ours is {}",
                         artifact.filename,
                         artifact.sha256
                     ),
-                    Listed::Absent => {
+                    Served::Absent => {
                         // The index took it but its page lags: wait for it, then decide.
-                        let served = wait_until_served(
+                        let served = index::wait_until_served(
                             agent,
                             label,
                             &index_config.index_url,
@@ -424,7 +325,7 @@ fn upload_one(
                 retry_after,
             } => {
                 // The index may have stored the file before the failure: look before retrying.
-                if let Ok(Listed::Same) = settle() {
+                if let Ok(Served::Same) = settle() {
                     return Ok(true);
                 }
                 if attempt == UPLOAD_ATTEMPTS {
@@ -463,77 +364,4 @@ fn upload_one(
         }
     }
     unreachable!("the loop returns or fails on its last attempt")
-}
-
-/// Whether the index serves every artifact with its recorded sha256, right now.
-fn served(
-    agent: &ureq::Agent,
-    index_url: &str,
-    project: &str,
-    artifacts: &[ArtifactRecord],
-) -> Result<bool> {
-    let listing = index::project_files(agent, index_url, project)?.unwrap_or_default();
-    for artifact in artifacts {
-        if !matches!(listed(agent, &listing, artifact)?, Listed::Same) {
-            return Ok(false);
-        }
-    }
-    Ok(true)
-}
-
-/// Polls the project page, bypassing caches, until every file is listed with its recorded
-/// sha256. A file listed with another hash fails at once; a lag is waited out up to `timeout`.
-pub fn wait_until_served(
-    agent: &ureq::Agent,
-    label: &str,
-    index_url: &str,
-    project: &str,
-    artifacts: &[ArtifactRecord],
-    timeout: Duration,
-) -> Result<Duration> {
-    let started = Instant::now();
-    let progress = Progress::new(format!("for {label} to serve {} files", artifacts.len()), 0);
-    let mut poll = Duration::from_millis(200);
-    loop {
-        let listing = index::project_files(agent, index_url, project)
-            .with_context(|| format!("cannot read the {label} index while waiting for it"))?
-            .unwrap_or_default();
-        let mut missing = Vec::new();
-        for artifact in artifacts {
-            match listed(agent, &listing, artifact)? {
-                Listed::Same => {}
-                Listed::Absent => missing.push(artifact.filename.clone()),
-                Listed::Other(sha) => {
-                    progress.finish();
-                    bail!(
-                        "the {label} index serves `{}` with sha256 {sha}, but {} was uploaded: \
-                         do not promote this release",
-                        artifact.filename,
-                        artifact.sha256
-                    );
-                }
-            }
-        }
-        if missing.is_empty() {
-            progress.finish();
-            return Ok(started.elapsed());
-        }
-        if started.elapsed() >= timeout {
-            progress.finish();
-            bail!(
-                "after {}s the {label} index still does not list {} (`verify.index-timeout` is {}s)",
-                started.elapsed().as_secs(),
-                missing.join(", "),
-                timeout.as_secs()
-            );
-        }
-        progress.message(&format!(
-            "({} of {} listed, {}s)",
-            artifacts.len() - missing.len(),
-            artifacts.len(),
-            started.elapsed().as_secs()
-        ));
-        std::thread::sleep(poll.min(timeout.saturating_sub(started.elapsed())));
-        poll = (poll * 2).min(Duration::from_secs(2));
-    }
 }

@@ -2,43 +2,14 @@
 //! section (`testpypi` for staging, `pypi` for production). A `Secret` never prints itself:
 //! its `Debug` and `Display` show `***`, so it cannot leak through an error chain or a log.
 
-use std::fmt;
 use std::path::Path;
 use std::sync::Mutex;
 
 use anyhow::{bail, Result};
 
 use crate::config::{self, TrustedPublishing};
-use crate::oidc::{self, Minted};
-
-#[derive(Clone)]
-pub struct Secret(String);
-
-impl Secret {
-    /// A secret, remembered so that no child process gets a variable holding it.
-    pub fn new(value: impl Into<String>) -> Secret {
-        let value = value.into();
-        crate::secrets::remember(&value);
-        Secret(value)
-    }
-
-    /// The value, for the one place that sends it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
+use crate::resources::oidc::{self, Minted};
+use crate::resources::secrets::Secret;
 
 #[derive(Debug, Clone)]
 pub struct Credentials {
@@ -178,7 +149,7 @@ pub fn for_index(
     anyhow::bail!(
         "no credentials for `{}`: set `{}` to the upload token or password{where_to_get}, or add a \
          `[{pypirc_section}]` section with a `password` to `~/.pypirc`",
-        crate::index::redact(&index.upload_url),
+        crate::resources::secrets::redact(&index.upload_url),
         index.token_env
     )
 }

@@ -17,17 +17,16 @@ impl Repo {
     /// The repository that contains `dir`.
     pub fn discover(dir: &Path) -> Result<Repo> {
         let repo = Repository::discover(dir).map_err(|e| {
-            crate::UsageError(format!(
+            crate::error::UsageError(format!(
                 "`{}` is not inside a git repository ({}): run twostage from your project's \
                  repository or pass `--repo <dir>`",
                 dir.display(),
                 e.message()
             ))
         })?;
-        let root = repo
-            .workdir()
-            .map(Path::to_path_buf)
-            .ok_or_else(|| crate::UsageError("a bare repository has no files to release".into()))?;
+        let root = repo.workdir().map(Path::to_path_buf).ok_or_else(|| {
+            crate::error::UsageError("a bare repository has no files to release".into())
+        })?;
         Ok(Repo { repo, root })
     }
 
@@ -148,7 +147,7 @@ impl Repo {
     pub fn git_with_input(&self, args: &[&str], input: &[u8]) -> Result<String> {
         use std::io::Write;
         let mut command = Command::new("git");
-        crate::secrets::for_hooks(&mut command);
+        crate::resources::secrets::for_hooks(&mut command);
         let mut child = command
             .args(args)
             .current_dir(&self.root)
@@ -186,7 +185,7 @@ pub fn git_in_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<Str
         .env("GIT_TERMINAL_PROMPT", "0")
         .stdin(Stdio::null());
     // A commit, a tag or a push fires hooks: a chained one gets no credentials.
-    crate::secrets::for_hooks(&mut command);
+    crate::resources::secrets::for_hooks(&mut command);
     let out = command
         .output()
         .context("cannot run `git`: is it installed and on PATH?")?;

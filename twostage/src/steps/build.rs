@@ -14,10 +14,11 @@ use pep440_rs::Version;
 use toml_edit::DocumentMut;
 
 use crate::config::Config;
-use crate::dist::{self, Kind};
-use crate::evidence::{self, ArtifactRecord};
-use crate::git::Repo;
 use crate::output;
+use crate::resolved::work_dir;
+use crate::resources::dist::{self, Kind};
+use crate::resources::evidence::{self, ArtifactRecord};
+use crate::resources::git::Repo;
 
 /// A tag's frozen artifacts: the files in `dir`, described by `artifacts`.
 #[derive(Debug, Clone)]
@@ -30,11 +31,6 @@ impl Frozen {
     pub fn path(&self, artifact: &ArtifactRecord) -> PathBuf {
         self.dir.join(&artifact.filename)
     }
-}
-
-/// `<git-common-dir>/twostage/<tag>/`: the local working state of one release.
-pub fn work_dir(repo: &Repo, tag: &str) -> PathBuf {
-    repo.common_dir().join("twostage").join(tag)
 }
 
 fn manifest_path(work: &Path) -> PathBuf {
@@ -121,7 +117,7 @@ pub fn ensure_built(
         .stdin(Stdio::null())
         .stdout(log_file.try_clone()?)
         .stderr(log_file);
-    crate::secrets::scrub(&mut sh);
+    crate::resources::secrets::scrub(&mut sh);
     let mut child =
         crate::interrupt::spawn(&mut sh).with_context(|| format!("cannot run `{command}`"))?;
     let status = child.wait();
@@ -175,7 +171,7 @@ pub fn clean_checkout(repo: &Repo, commit: git2::Oid, dir: &Path) -> Result<()> 
     let target = dir.display().to_string();
     repo.git(&["clone", "--quiet", "--no-checkout", &source, &target])
         .context("cannot make a clean clone of the repository")?;
-    crate::git::git_in(
+    crate::resources::git::git_in(
         dir,
         &["checkout", "--quiet", "--detach", &commit.to_string()],
     )

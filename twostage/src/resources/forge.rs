@@ -1,6 +1,6 @@
 //! GitHub's REST API: the release for a tag, created or updated, and its assets. Only what
 //! `promote` needs; the token is sent as a Bearer header and never shown (messages go
-//! through `index::redact` and the server's words are scrubbed).
+//! through `secrets::redact` and the server's words are scrubbed).
 
 use std::path::Path;
 use std::time::Duration;
@@ -8,8 +8,8 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 
-use crate::credentials::Secret;
-use crate::index::redact;
+use crate::resources::secrets::redact;
+use crate::resources::secrets::Secret;
 
 pub struct Github {
     agent: ureq::Agent,
@@ -43,7 +43,7 @@ impl Github {
                 .http_status_as_error(false)
                 .timeout_global(Some(Duration::from_secs(300)))
                 .user_agent(concat!("twostage/", env!("CARGO_PKG_VERSION")))
-                .tls_config(crate::tls::config())
+                .tls_config(crate::resources::tls::config())
                 .build()
                 .into(),
             api: api.trim_end_matches('/').to_string(),
@@ -88,7 +88,7 @@ impl Github {
             anyhow::anyhow!(
                 "cannot reach `{}`: {}",
                 redact(url),
-                self.scrub(&crate::tls::explain(&e, url))
+                self.scrub(&crate::resources::tls::explain(&e, url))
             )
         })?;
         let status = response.status().as_u16();
@@ -194,7 +194,7 @@ impl Github {
         let mut response = response.map_err(|e| {
             anyhow::anyhow!(
                 "cannot upload `{name}` to GitHub: {}",
-                self.scrub(&crate::tls::explain(&e, &url))
+                self.scrub(&crate::resources::tls::explain(&e, &url))
             )
         })?;
         let status = response.status().as_u16();

@@ -113,7 +113,7 @@ pub fn run_logged(
         .stdin(Stdio::null())
         .stdout(out.try_clone()?)
         .stderr(out.try_clone()?);
-    crate::secrets::scrub(&mut command);
+    crate::resources::secrets::scrub(&mut command);
     let started = Instant::now();
     let mut child =
         crate::interrupt::spawn(&mut command).with_context(|| format!("cannot start `{shown}`"))?;
@@ -241,7 +241,7 @@ pub fn install(
         file.file_name()
             .and_then(|n| n.to_str())
             .unwrap_or_default(),
-        crate::index::redact(index_url)
+        crate::resources::secrets::redact(index_url)
     );
     run_logged(command, &shown, timeout, log)
 }
@@ -264,18 +264,18 @@ pub fn versions(installer: &Installer) -> (String, String) {
     };
     let mut python = Command::new(base_python());
     python.arg("--version");
-    crate::secrets::scrub(&mut python);
+    crate::resources::secrets::scrub(&mut python);
     let installer_version = match installer {
         Installer::Uv { uv } => {
             let mut c = Command::new(uv);
             c.arg("--version");
-            crate::secrets::scrub(&mut c);
+            crate::resources::secrets::scrub(&mut c);
             output(c)
         }
         Installer::Pip => {
             let mut c = Command::new(base_python());
             c.args(["-m", "pip", "--version"]);
-            crate::secrets::scrub(&mut c);
+            crate::resources::secrets::scrub(&mut c);
             output(c)
                 .split(" from ")
                 .next()
@@ -290,7 +290,7 @@ pub fn versions(installer: &Installer) -> (String, String) {
 /// vendored copy); `None` when neither can be imported.
 pub fn supported_tags() -> Option<Vec<String>> {
     let script = "try:\n    from packaging import tags\nexcept ImportError:\n    from pip._vendor.packaging import tags\nfor t in tags.sys_tags():\n    print(t)\n";
-    let out = crate::secrets::scrub(Command::new(base_python()).args(["-c", script]))
+    let out = crate::resources::secrets::scrub(Command::new(base_python()).args(["-c", script]))
         .output()
         .ok()?;
     out.status.success().then(|| {

@@ -12,8 +12,6 @@ use blake2::Blake2b256;
 use pep440_rs::Version;
 use sha2::{Digest, Sha256};
 
-use crate::index::normalize_name;
-
 pub const METADATA_LIMIT: u64 = 8 * 1024 * 1024;
 const MEMBER_LIMIT: usize = 200_000;
 
@@ -376,6 +374,24 @@ pub fn digests(path: &Path) -> Result<(u64, String, String)> {
     Ok((size, sha, blake))
 }
 
+/// PEP 503 name normalization: lower case, runs of `-`, `_`, `.` become one `-`.
+pub fn normalize_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut separator = false;
+    for c in name.chars() {
+        if matches!(c, '-' | '_' | '.') {
+            separator = true;
+        } else {
+            if separator && !out.is_empty() {
+                out.push('-');
+            }
+            separator = false;
+            out.push(c.to_ascii_lowercase());
+        }
+    }
+    out
+}
+
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -510,6 +526,12 @@ mod tests {
 
     fn v(s: &str) -> Version {
         Version::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn names_normalize() {
+        assert_eq!(normalize_name("Demo.Pkg__Rel"), "demo-pkg-rel");
+        assert_eq!(normalize_name("twostage-sample"), "twostage-sample");
     }
 
     #[test]

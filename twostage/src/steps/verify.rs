@@ -14,16 +14,16 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use toml_edit::{value, Array, ArrayOfTables, InlineTable, Table};
 
-use crate::build;
 use crate::config::{ArtifactKind, Config};
-use crate::dist::{self, Kind};
-use crate::evidence::{self, ArtifactRecord, Note};
-use crate::git::Repo;
-use crate::index;
+use crate::error::UsageError;
 use crate::output;
-use crate::pyenv::{self, Installer, Ran, Venv};
-use crate::stage::{self, Release};
-use crate::UsageError;
+use crate::resolved::{self, Release};
+use crate::resources::dist::{self, Kind};
+use crate::resources::evidence::{self, ArtifactRecord, Note};
+use crate::resources::git::Repo;
+use crate::resources::index;
+use crate::resources::pyenv::{self, Installer, Ran, Venv};
+use crate::steps::build;
 
 /// Which index a verification reads the artifacts from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,7 +83,7 @@ pub fn verified(section: Option<&Table>, artifacts: &[ArtifactRecord]) -> bool {
 
 /// `cargo xtask verify <tag> [--production]`: verify again and record it.
 pub fn run(repo: &Repo, config: &Config, tag: &str, source: Source) -> Result<()> {
-    let release = stage::resolve(repo, config, tag)?;
+    let release = resolved::resolve(repo, config, tag)?;
     let flag = if source == Source::Production {
         " --production"
     } else {
@@ -174,7 +174,7 @@ pub fn verify(
 
     // A lagging index is waited for, not a failure.
     let agent = index::agent();
-    stage::wait_until_served(
+    index::wait_until_served(
         &agent,
         label,
         index_url,
@@ -220,7 +220,7 @@ pub fn verify(
         }
     }
 
-    let work = build::work_dir(repo, &release.tag).join(format!("verify-{label}"));
+    let work = release.work.join(format!("verify-{label}"));
     if work.exists() {
         std::fs::remove_dir_all(&work)?;
     }
@@ -255,7 +255,7 @@ pub fn verify(
 
     // The note names paths relative to the release's work directory: it is shared with
     // every clone, and no path of this machine belongs in it.
-    let work_root = format!("{}/", build::work_dir(repo, &release.tag).display());
+    let work_root = format!("{}/", release.work.display());
     let mut log = String::new();
     let mut tables = ArrayOfTables::new();
     let mut installed = Vec::new();
@@ -293,11 +293,11 @@ pub fn verify(
         }
         tables.push(table);
     }
-    let log_path = build::work_dir(repo, &release.tag).join(format!("verify-{label}.log"));
+    let log_path = release.work.join(format!("verify-{label}.log"));
     std::fs::write(&log_path, &log)?;
 
     let mut section = Table::new();
-    section["index-url"] = value(index::redact(index_url));
+    section["index-url"] = value(crate::resources::secrets::redact(index_url));
     section["interpreter"] = value(&interpreter);
     section["installer"] = value(&installer_version);
     section["result"] = value(if failures.is_empty() {

@@ -12,17 +12,18 @@ use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
 use toml_edit::{value, Table};
 
-use crate::build::{self, Frozen};
 use crate::config::{Config, TrustedPublishing};
-use crate::dist;
-use crate::evidence::{self, ArtifactRecord, Note, NOTES_REF};
-use crate::forge::{self, Github};
-use crate::git::Repo;
-use crate::index;
+use crate::error::UsageError;
 use crate::output;
-use crate::stage::{self, Release};
-use crate::verify::{self, Source};
-use crate::UsageError;
+use crate::resolved::{self, Release};
+use crate::resources::dist;
+use crate::resources::evidence::{self, ArtifactRecord, Note, NOTES_REF};
+use crate::resources::forge::{self, Github};
+use crate::resources::git::Repo;
+use crate::resources::index::{self, Served};
+use crate::steps::build::{self, Frozen};
+use crate::steps::stage;
+use crate::steps::verify::{self, Source};
 
 #[derive(Debug, Clone, Default)]
 pub struct Options {
@@ -134,28 +135,18 @@ fn gate(
             Ok(listing) => {
                 let listing = listing.unwrap_or_default();
                 for artifact in &artifacts {
-                    match listing.iter().find(|f| f.filename == artifact.filename) {
-                        Some(f) if f.sha256.as_deref() == Some(artifact.sha256.as_str()) => {}
-                        // No hash on the page: the bytes themselves are hashed.
-                        Some(f) if f.sha256.is_none() => match index::digest(&agent, &f.url) {
-                            Ok((_, sha)) if sha == artifact.sha256 => {}
-                            Ok((_, sha)) => problems.push(format!(
-                                "staging now serves `{}` with sha256 {sha}, not the verified {}",
-                                artifact.filename, artifact.sha256
-                            )),
-                            Err(e) => problems.push(format!(
-                                "cannot check `{}` on staging: {e:#}",
-                                artifact.filename
-                            )),
-                        },
-                        Some(f) => problems.push(format!(
-                            "staging now serves `{}` with sha256 {}, not the verified {}",
-                            artifact.filename,
-                            f.sha256.as_deref().unwrap_or("?"),
-                            artifact.sha256
+                    match index::served_as(&agent, &listing, &artifact.filename, &artifact.sha256) {
+                        Ok(Served::Same) => {}
+                        Ok(Served::Other(sha)) => problems.push(format!(
+                            "staging now serves `{}` with sha256 {sha}, not the verified {}",
+                            artifact.filename, artifact.sha256
                         )),
-                        None => problems
+                        Ok(Served::Absent) => problems
                             .push(format!("staging no longer lists `{}`", artifact.filename)),
+                        Err(e) => problems.push(format!(
+                            "cannot check `{}` on staging: {e:#}",
+                            artifact.filename
+                        )),
                     }
                 }
             }
@@ -167,7 +158,7 @@ fn gate(
 
 pub fn run(repo: &Repo, config: &Config, tag: &str, options: &Options) -> Result<()> {
     let (tag, prod_tag) = plain_tag(repo, config, tag)?;
-    let release = stage::resolve(repo, config, &tag)?;
+    let release = resolved::resolve(repo, config, &tag)?;
     // A dry run changes no ref, so it reads only the notes that are here.
     let note = if options.dry_run {
         Note::read(repo, release.commit, &tag)?
@@ -186,9 +177,10 @@ pub fn run(repo: &Repo, config: &Config, tag: &str, options: &Options) -> Result
             ));
         }
         let home = std::env::var_os("HOME").map(PathBuf::from);
-        if crate::credentials::for_index(&config.production, "pypi", home.as_deref()).is_err()
+        if crate::resources::credentials::for_index(&config.production, "pypi", home.as_deref())
+            .is_err()
             && !(config.production.trusted_publishing != TrustedPublishing::Never
-                && crate::oidc::ambient_available())
+                && crate::resources::oidc::ambient_available())
         {
             problems.push(format!(
                 "no credentials for production: set `{}` (or run in CI with trusted publishing)",
@@ -201,7 +193,7 @@ pub fn run(repo: &Repo, config: &Config, tag: &str, options: &Options) -> Result
             "Planning",
             format!(
                 "the promotion of {tag} to production (`{}`)",
-                index::redact(&config.production.upload_url)
+                crate::resources::secrets::redact(&config.production.upload_url)
             ),
         );
         for artifact in &artifacts {
@@ -267,7 +259,7 @@ pub fn run(repo: &Repo, config: &Config, tag: &str, options: &Options) -> Result
         .env("GIT_TERMINAL_PROMPT", "0")
         // The hook then keeps quiet: this command says `Promoted` itself.
         .env("TWOSTAGE_PROMOTING", &prod_tag);
-        let status = crate::secrets::for_hooks(&mut push)
+        let status = crate::resources::secrets::for_hooks(&mut push)
             .status()
             .context("cannot run `git push`")?;
         if !status.success() {
@@ -313,7 +305,7 @@ fn promote_files(
         &project,
         &frozen,
     )?;
-    let waited = stage::wait_until_served(
+    let waited = index::wait_until_served(
         &agent,
         "production",
         &config.production.index_url,
@@ -322,8 +314,12 @@ fn promote_files(
         config.verify.index_timeout,
     )?;
     let mut production = Table::new();
-    production["index-url"] = value(index::redact(&config.production.index_url));
-    production["upload-url"] = value(index::redact(&config.production.upload_url));
+    production["index-url"] = value(crate::resources::secrets::redact(
+        &config.production.index_url,
+    ));
+    production["upload-url"] = value(crate::resources::secrets::redact(
+        &config.production.upload_url,
+    ));
     production["uploaded"] = evidence::string_array(&outcomes.uploaded);
     production["already-present"] = evidence::string_array(&outcomes.present);
     production["served-after-seconds"] = value(waited.as_secs_f64());
@@ -351,7 +347,7 @@ fn bytes(
             return Ok(frozen);
         }
     }
-    let dir: PathBuf = build::work_dir(repo, &release.tag).join("promote");
+    let dir: PathBuf = release.work.join("promote");
     std::fs::create_dir_all(&dir)?;
     let agent = index::agent();
     let project = release.project_name(artifacts);
@@ -423,7 +419,7 @@ fn make_prod_tag(
         manifest_digest(artifacts),
         sha256sums(artifacts)
     );
-    crate::git::git_in_env(
+    crate::resources::git::git_in_env(
         repo.root(),
         &[
             "tag",
@@ -463,13 +459,13 @@ fn publish(
         .clone()
         .or_else(|| {
             repo.remote_url(&config.git.remote)
-                .and_then(|u| crate::git::github_repository(&u))
+                .and_then(|u| crate::resources::git::github_repository(&u))
         })
         .context("cannot tell the GitHub repository: set `github.repository` in release.toml")?;
     let github = Github::new(
         &config.github.api_url,
         &repository,
-        crate::credentials::Secret::new(token.trim()),
+        crate::resources::secrets::Secret::new(token.trim()),
     );
     let artifacts = note.artifacts();
     let notes = release_notes(repo, config, release);
@@ -486,7 +482,7 @@ fn publish(
         prerelease,
     )?;
     let frozen = bytes(repo, config, release, &artifacts)?;
-    let sums_path = build::work_dir(repo, &release.tag).join("SHA256SUMS");
+    let sums_path = release.work.join("SHA256SUMS");
     std::fs::write(&sums_path, sha256sums(&artifacts))?;
     let mut files: Vec<(PathBuf, String, String)> = artifacts
         .iter()
@@ -565,7 +561,7 @@ fn release_notes(repo: &Repo, config: &Config, release: &Release) -> String {
 /// promotion behind the same gate (the tag is being pushed, so it is not pushed again).
 pub fn from_hook(repo: &Repo, config: &Config, prod_tag: &str) -> Result<()> {
     let (tag, prod_tag) = plain_tag(repo, config, prod_tag)?;
-    let release = stage::resolve(repo, config, &tag)?;
+    let release = resolved::resolve(repo, config, &tag)?;
     let note = note_for(repo, config, &release)?;
     if let Some(note) = &note {
         if note.section("production").is_some() {
@@ -573,11 +569,7 @@ pub fn from_hook(repo: &Repo, config: &Config, prod_tag: &str) -> Result<()> {
             let agent = index::agent();
             let listing = index::project_files(&agent, &config.production.index_url, &project)?
                 .unwrap_or_default();
-            let served = note.artifacts().iter().all(|a| {
-                listing.iter().any(|f| {
-                    f.filename == a.filename && f.sha256.as_deref() == Some(a.sha256.as_str())
-                })
-            });
+            let served = index::all_served(&agent, &listing, &note.artifacts())?;
             if served && repo.tag_commit(&prod_tag) == Some(release.commit) {
                 if std::env::var("TWOSTAGE_PROMOTING").ok().as_deref() != Some(prod_tag.as_str()) {
                     output::status(
@@ -609,7 +601,7 @@ pub fn from_hook(repo: &Repo, config: &Config, prod_tag: &str) -> Result<()> {
 /// post-tag for a `-prod` tag: say loudly when the promotion would be refused.
 pub fn warn_if_refused(repo: &Repo, config: &Config, prod_tag: &str) -> Result<()> {
     let (tag, prod_tag) = plain_tag(repo, config, prod_tag)?;
-    let Ok(release) = stage::resolve(repo, config, &tag) else {
+    let Ok(release) = resolved::resolve(repo, config, &tag) else {
         output::warn(format!(
             "`{prod_tag}` has no release tag `{tag}`: its promotion will be refused"
         ));

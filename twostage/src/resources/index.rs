@@ -8,13 +8,15 @@
 
 use std::io::Read;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-use crate::credentials::Credentials;
-use crate::dist::{self, Kind, Metadata};
 use crate::output::Progress;
+use crate::resources::credentials::Credentials;
+use crate::resources::dist::{self, normalize_name, Kind, Metadata};
+use crate::resources::evidence::ArtifactRecord;
+use crate::resources::secrets::{redact, redact_urls};
 
 /// One file listed on a project page.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,43 +44,13 @@ pub fn filename_version(filename: &str) -> Option<&str> {
     stem.rsplit_once('-').map(|(_, v)| v)
 }
 
-/// PEP 503 name normalization: lower case, runs of `-`, `_`, `.` become one `-`.
-pub fn normalize_name(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    let mut separator = false;
-    for c in name.chars() {
-        if matches!(c, '-' | '_' | '.') {
-            separator = true;
-        } else {
-            if separator && !out.is_empty() {
-                out.push('-');
-            }
-            separator = false;
-            out.push(c.to_ascii_lowercase());
-        }
-    }
-    out
-}
-
-/// A URL fit for messages: any `user:password@` removed.
-pub fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
-        None => url.to_string(),
-    }
-}
-
 pub fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_connect(Some(Duration::from_secs(10)))
         .timeout_global(Some(Duration::from_secs(60)))
         .user_agent(concat!("twostage/", env!("CARGO_PKG_VERSION")))
-        .tls_config(crate::tls::config())
+        .tls_config(crate::resources::tls::config())
         .build()
         .into()
 }
@@ -140,8 +112,8 @@ fn fetch_page(
         Ok(r) => r,
         Err(e) => {
             return Err(FetchError {
-                message: redact_urls(&crate::tls::explain(&e, page)),
-                transient: !crate::tls::is_certificate_error(&e),
+                message: redact_urls(&crate::resources::tls::explain(&e, page)),
+                transient: !crate::resources::tls::is_certificate_error(&e),
             })
         }
     };
@@ -358,7 +330,7 @@ pub fn upload_agent() -> ureq::Agent {
         .timeout_connect(Some(Duration::from_secs(15)))
         .timeout_recv_response(Some(Duration::from_secs(600)))
         .user_agent(concat!("twostage/", env!("CARGO_PKG_VERSION")))
-        .tls_config(crate::tls::config())
+        .tls_config(crate::resources::tls::config())
         .build()
         .into()
 }
@@ -433,10 +405,10 @@ pub fn post_file(
     let mut response = match response {
         Ok(r) => r,
         // A refused certificate is refused again on every try: no retry.
-        Err(e) if crate::tls::is_certificate_error(&e) => {
+        Err(e) if crate::resources::tls::is_certificate_error(&e) => {
             return PostOutcome::Refused {
                 status: 0,
-                message: scrub(&crate::tls::explain(&e, upload_url), credentials),
+                message: scrub(&crate::resources::tls::explain(&e, upload_url), credentials),
             }
         }
         Err(e) => {
@@ -567,20 +539,6 @@ fn scrub(message: &str, credentials: &Credentials) -> String {
     out
 }
 
-fn redact_urls(message: &str) -> String {
-    message
-        .split(' ')
-        .map(|word| {
-            if word.contains("://") {
-                redact(word)
-            } else {
-                word.to_string()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 /// The size and sha256 of what `url` serves, read without keeping it (an index page that
 /// shows no hash). Memory stays flat whatever the size.
 pub fn digest(agent: &ureq::Agent, url: &str) -> Result<(u64, String)> {
@@ -632,7 +590,7 @@ fn fetch(
     let mut response = agent.get(url).call().map_err(|e| {
         anyhow::anyhow!(
             "cannot download `{shown}`: {}",
-            redact_urls(&crate::tls::explain(&e, url))
+            redact_urls(&crate::resources::tls::explain(&e, url))
         )
     })?;
     let status = response.status().as_u16();
@@ -657,6 +615,126 @@ fn fetch(
         size += n as u64;
     }
     Ok((size, dist::hex(&sha.finalize())))
+}
+
+/// What an index serves under one of our file names, against the sha256 we recorded.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Served {
+    /// The page does not list the file.
+    Absent,
+    /// The file is served with the recorded sha256.
+    Same,
+    /// The file is served with other bytes: this sha256.
+    Other(String),
+}
+
+/// Whether `listing` (a project page already read) serves `filename` with `sha256`: the one
+/// "is this file served with this hash" check that every step uses. A page that lists the file
+/// without a hash is not taken on trust: the served bytes are downloaded and hashed.
+pub fn served_as(
+    agent: &ureq::Agent,
+    listing: &[IndexFile],
+    filename: &str,
+    sha256: &str,
+) -> Result<Served> {
+    let Some(file) = listing.iter().find(|f| f.filename == filename) else {
+        return Ok(Served::Absent);
+    };
+    let served = match &file.sha256 {
+        Some(sha) => sha.clone(),
+        None => {
+            digest(agent, &file.url)
+                .with_context(|| format!("cannot hash `{filename}` as the index serves it"))?
+                .1
+        }
+    };
+    Ok(if served == sha256 {
+        Served::Same
+    } else {
+        Served::Other(served)
+    })
+}
+
+/// Whether the index serves every artifact with its recorded sha256, right now.
+pub fn serves(
+    agent: &ureq::Agent,
+    index_url: &str,
+    project: &str,
+    artifacts: &[ArtifactRecord],
+) -> Result<bool> {
+    let listing = project_files(agent, index_url, project)?.unwrap_or_default();
+    all_served(agent, &listing, artifacts)
+}
+
+/// Whether `listing` (a page already read) serves every artifact with its recorded sha256.
+pub fn all_served(
+    agent: &ureq::Agent,
+    listing: &[IndexFile],
+    artifacts: &[ArtifactRecord],
+) -> Result<bool> {
+    for artifact in artifacts {
+        if served_as(agent, listing, &artifact.filename, &artifact.sha256)? != Served::Same {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Polls the project page, bypassing caches, until every file is listed with its recorded
+/// sha256. A file listed with another hash fails at once; a lag is waited out up to `timeout`.
+pub fn wait_until_served(
+    agent: &ureq::Agent,
+    label: &str,
+    index_url: &str,
+    project: &str,
+    artifacts: &[ArtifactRecord],
+    timeout: Duration,
+) -> Result<Duration> {
+    let started = Instant::now();
+    let progress = Progress::new(format!("for {label} to serve {} files", artifacts.len()), 0);
+    let mut poll = Duration::from_millis(200);
+    loop {
+        let listing = project_files(agent, index_url, project)
+            .with_context(|| format!("cannot read the {label} index while waiting for it"))?
+            .unwrap_or_default();
+        let mut missing = Vec::new();
+        for artifact in artifacts {
+            match served_as(agent, &listing, &artifact.filename, &artifact.sha256)? {
+                Served::Same => {}
+                Served::Absent => missing.push(artifact.filename.clone()),
+                Served::Other(sha) => {
+                    progress.finish();
+                    bail!(
+                        "the {label} index serves `{}` with sha256 {sha}, but {} was uploaded: \
+                         do not promote this release",
+                        artifact.filename,
+                        artifact.sha256
+                    );
+                }
+            }
+        }
+        if missing.is_empty() {
+            progress.finish();
+            return Ok(started.elapsed());
+        }
+        if started.elapsed() >= timeout {
+            progress.finish();
+            bail!(
+                "after {}s the {label} index still does not list {} (`verify.index-timeout` is {}s)",
+                started.elapsed().as_secs(),
+                missing.join(", "),
+                timeout.as_secs()
+            );
+        }
+        progress.message(&format!(
+            "({} of {} listed, {}s)",
+            artifacts.len() - missing.len(),
+            artifacts.len(),
+            started.elapsed().as_secs()
+        ));
+        std::thread::sleep(poll.min(timeout.saturating_sub(started.elapsed())));
+        poll = (poll * 2).min(Duration::from_secs(2));
+    }
 }
 
 #[cfg(test)]
@@ -684,7 +762,7 @@ mod tests {
         );
         let credentials = Credentials {
             username: "__token__".into(),
-            password: crate::credentials::Secret::new("pypi-SECRET"),
+            password: crate::resources::secrets::Secret::new("pypi-SECRET"),
         };
         let header = credentials.basic_auth();
         let echoed = format!("bad token pypi-SECRET {header} at https://u:pw@host/x");
@@ -695,12 +773,6 @@ mod tests {
             "{scrubbed}"
         );
         assert!(!scrubbed.contains("u:pw"), "{scrubbed}");
-    }
-
-    #[test]
-    fn names_normalize() {
-        assert_eq!(normalize_name("Demo.Pkg__Rel"), "demo-pkg-rel");
-        assert_eq!(normalize_name("twostage-sample"), "twostage-sample");
     }
 
     #[test]
@@ -715,15 +787,6 @@ mod tests {
         );
         assert_eq!(filename_version("my-pkg-1.0.zip"), Some("1.0"));
         assert_eq!(filename_version("README"), None);
-    }
-
-    #[test]
-    fn credentials_are_redacted() {
-        assert_eq!(
-            redact("https://u:secret@host:1/simple/"),
-            "https://***@host:1/simple/"
-        );
-        assert_eq!(redact("https://host/a@b"), "https://host/a@b");
     }
 
     #[test]
@@ -760,5 +823,77 @@ mod tests {
         assert_eq!(files[0].sha256.as_deref(), Some("ff"));
         assert!(parse_page(page, "application/json", "{\"nope\":1}").is_err());
         assert!(parse_page(page, "text/html", "garbage { not html").is_err());
+    }
+    /// A loopback server that serves `body` for every GET and counts the requests.
+    fn serve_bytes(
+        body: &'static [u8],
+    ) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        use std::io::Write;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!(
+            "http://{}/packages/pkg-1.0.tar.gz",
+            listener.local_addr().unwrap()
+        );
+        let count = std::sync::Arc::new(AtomicUsize::new(0));
+        let seen = count.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let mut stream = stream.unwrap();
+                let mut request = Vec::new();
+                let mut byte = [0u8; 1];
+                while !request.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap() == 1 {
+                    request.push(byte[0]);
+                }
+                seen.fetch_add(1, Ordering::SeqCst);
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = stream.write_all(head.as_bytes());
+                let _ = stream.write_all(body);
+            }
+        });
+        (url, count)
+    }
+
+    #[test]
+    fn a_page_without_a_hash_is_checked_by_hashing_the_served_bytes() {
+        use sha2::{Digest, Sha256};
+        use std::sync::atomic::Ordering;
+        let (url, requests) = serve_bytes(b"the served bytes");
+        let ours = dist::hex(&Sha256::digest(b"the served bytes"));
+        let other = dist::hex(&Sha256::digest(b"other bytes"));
+        let agent = agent();
+        let file = |sha256: Option<&str>| IndexFile {
+            filename: "pkg-1.0.tar.gz".into(),
+            url: url.clone(),
+            sha256: sha256.map(str::to_string),
+        };
+        let listing = [file(None)];
+        assert_eq!(
+            served_as(&agent, &listing, "pkg-1.0.tar.gz", &ours).unwrap(),
+            Served::Same
+        );
+        assert_eq!(
+            served_as(&agent, &listing, "pkg-1.0.tar.gz", &other).unwrap(),
+            Served::Other(ours.clone())
+        );
+        assert_eq!(requests.load(Ordering::SeqCst), 2);
+        // A listed hash is taken as the page gives it: nothing is downloaded.
+        let listing = [file(Some(&other))];
+        assert_eq!(
+            served_as(&agent, &listing, "pkg-1.0.tar.gz", &ours).unwrap(),
+            Served::Other(other.clone())
+        );
+        assert_eq!(
+            served_as(&agent, &listing, "pkg-1.0.tar.gz", &other).unwrap(),
+            Served::Same
+        );
+        assert_eq!(
+            served_as(&agent, &listing, "pkg-2.0.tar.gz", &other).unwrap(),
+            Served::Absent
+        );
+        assert_eq!(requests.load(Ordering::SeqCst), 2);
     }
 }

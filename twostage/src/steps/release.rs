@@ -10,13 +10,14 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use pep440_rs::Version;
 
-use crate::changelog::{self, Roll};
 use crate::config::Config;
-use crate::git::Repo;
-use crate::manifest::{self, FileEdit, Record};
+use crate::error::UsageError;
 use crate::output;
+use crate::resources::changelog::{self, Roll};
+use crate::resources::git::Repo;
+use crate::resources::index;
+use crate::resources::manifest::{self, FileEdit, Record};
 use crate::version::{self, Bump, TagScheme};
-use crate::{index, UsageError};
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -89,8 +90,8 @@ pub fn run(repo: &Repo, config: &Config, options: &Options) -> Result<()> {
     );
     // The release is whole only once its tagged commit builds: a tag whose build fails would
     // block every later `git push --follow-tags`, so it is undone with the commit.
-    if let Err(error) = crate::hooks::build_tag(repo, config, &plan.tag) {
-        let _ = std::fs::remove_dir_all(crate::build::work_dir(repo, &plan.tag));
+    if let Err(error) = crate::steps::hooks::build_tag(repo, config, &plan.tag) {
+        let _ = std::fs::remove_dir_all(crate::resolved::work_dir(repo, &plan.tag));
         return Err(match restore(repo, &plan, before) {
             Ok(()) => error.context(format!(
                 "{} was not released: its tagged commit does not build, so the release commit and \
@@ -361,7 +362,7 @@ fn preflight(
                     problems.push(format!(
                         "version {} of `{name}` is already on the {label} index `{}` ({}): choose another version",
                         plan.next,
-                        index::redact(index_url),
+                        crate::resources::secrets::redact(index_url),
                         taken.join(", ")
                     ));
                 }
@@ -377,7 +378,7 @@ fn preflight(
 /// module used to surface only after the tag was made.
 fn missing_tools(config: &Config) -> Vec<String> {
     let mut problems = Vec::new();
-    let command = crate::build::build_command(config, Path::new("dist"));
+    let command = crate::steps::build::build_command(config, Path::new("dist"));
     let words: Vec<String> = command
         .split_whitespace()
         .map(|w| w.trim_matches(|c| c == '\'' || c == '"').to_string())
@@ -386,7 +387,7 @@ fn missing_tools(config: &Config) -> Vec<String> {
     let found = if program.contains('/') {
         Path::new(&program).is_file()
     } else {
-        crate::pyenv::find_on_path(&program).is_some()
+        crate::resources::pyenv::find_on_path(&program).is_some()
     };
     if !found {
         problems.push(format!(
@@ -403,12 +404,12 @@ fn missing_tools(config: &Config) -> Vec<String> {
         ));
     }
     if !config.verify.artifacts.is_empty() {
-        match crate::pyenv::Installer::choose(config.verify.installer) {
+        match crate::resources::pyenv::Installer::choose(config.verify.installer) {
             Err(e) => problems.push(format!(
                 "{e:#}: install uv, or set `verify.installer = \"pip\"`"
             )),
-            Ok(crate::pyenv::Installer::Pip) => {
-                let python = crate::pyenv::base_python();
+            Ok(crate::resources::pyenv::Installer::Pip) => {
+                let python = crate::resources::pyenv::base_python();
                 if !python_imports(&python, "venv, ensurepip") {
                     problems.push(format!(
                         "verification needs `{python}` with `venv` and `ensurepip` to make virtual \
@@ -519,7 +520,7 @@ fn apply(repo: &Repo, plan: &Plan) -> Result<git2::Oid> {
         output::status("Tagging", format!("`{}`", plan.tag));
         let sign = if plan.sign { "-s" } else { "-a" };
         // The reference-transaction shim must not fire post-tag for our own tag: we fire it.
-        crate::git::git_in_env(
+        crate::resources::git::git_in_env(
             repo.root(),
             &["tag", sign, &plan.tag, "-m", &message],
             &[("TWOSTAGE_TAGGING", "1")],
@@ -586,7 +587,7 @@ fn restore(repo: &Repo, plan: &Plan, before: git2::Oid) -> Result<()> {
 /// the user's own: its failure does not undo a release that built.
 fn fire_post_tag(repo: &Repo, tag: &str) {
     // The hook builds, which needs no credential: whatever it runs gets none (docs/trust.md).
-    let status = crate::secrets::scrub(
+    let status = crate::resources::secrets::scrub(
         std::process::Command::new("git")
             .args(["hook", "run", "--ignore-missing", "post-tag", "--", tag])
             .current_dir(repo.root())
@@ -609,7 +610,7 @@ fn push(repo: &Repo, plan: &Plan) -> Result<()> {
     );
     let branch = format!("refs/heads/{}", plan.branch);
     let tag = format!("refs/tags/{}", plan.tag);
-    let status = crate::secrets::for_hooks(
+    let status = crate::resources::secrets::for_hooks(
         std::process::Command::new("git")
             .args(["push", "--atomic", &plan.remote, &branch, &tag])
             .current_dir(repo.root())

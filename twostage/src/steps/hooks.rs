@@ -14,23 +14,24 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 
-use crate::build;
 use crate::config::Config;
-use crate::git::Repo;
-use crate::manifest;
 use crate::output;
-use crate::stage;
+use crate::resolved;
+use crate::resources::git::Repo;
+use crate::resources::manifest;
+use crate::steps::build;
+use crate::steps::stage;
 
 const MARKER: &str = "twostage-shim";
 const CHAINED: &str = ".twostage-chained";
 
 const SHIMS: &[(&str, &str)] = &[
-    ("pre-push", include_str!("../hooks/pre-push")),
+    ("pre-push", include_str!("../../hooks/pre-push")),
     (
         "reference-transaction",
-        include_str!("../hooks/reference-transaction"),
+        include_str!("../../hooks/reference-transaction"),
     ),
-    ("post-tag", include_str!("../hooks/post-tag")),
+    ("post-tag", include_str!("../../hooks/post-tag")),
 ];
 
 fn hooks_dir(repo: &Repo) -> Result<PathBuf> {
@@ -42,7 +43,7 @@ fn shim(text: &str, config: &Config) -> String {
     // The names a chained hook never sees, even on a push the tool did not start: only names a
     // shell can `unset` (a configured name that is not one is still removed through
     // `TWOSTAGE_SCRUB` when the tool starts git).
-    let mut scrub: Vec<&str> = crate::secrets::KNOWN_NAMES.to_vec();
+    let mut scrub: Vec<&str> = crate::resources::secrets::KNOWN_NAMES.to_vec();
     for name in [
         &config.staging.token_env,
         &config.production.token_env,
@@ -221,7 +222,7 @@ pub fn pre_push(repo: &Repo, config: &Config, remote: &str, url: &str) -> Result
     if remote != configured && Some(url) != configured_url.as_deref() {
         output::note(format!(
             "pushing to `{}`, not `{configured}` (`git.remote`): twostage does nothing",
-            crate::index::redact(remote)
+            crate::resources::secrets::redact(remote)
         ));
         return Ok(());
     }
@@ -246,7 +247,7 @@ pub fn pre_push(repo: &Repo, config: &Config, remote: &str, url: &str) -> Result
             .with_context(|| format!("{tag} is not pushed: staging failed"))?;
     }
     for tag in &prod {
-        crate::promote::from_hook(repo, config, tag)
+        crate::steps::promote::from_hook(repo, config, tag)
             .with_context(|| format!("{tag} is not pushed: the promotion failed"))?;
     }
     Ok(())
@@ -260,7 +261,7 @@ pub fn post_tag(repo: &Repo, config: &Config, tag: &str) -> Result<()> {
         return Ok(());
     };
     if parsed.prod {
-        return crate::promote::warn_if_refused(repo, config, tag);
+        return crate::steps::promote::warn_if_refused(repo, config, tag);
     }
     if build::frozen(repo, tag)?.is_some() {
         return Ok(()); // `release` built it before firing the hook
@@ -275,7 +276,7 @@ pub fn post_tag(repo: &Repo, config: &Config, tag: &str) -> Result<()> {
 
 /// Checks that a new release tag carries the version of record, and builds it once.
 pub fn build_tag(repo: &Repo, config: &Config, tag: &str) -> Result<()> {
-    let release = stage::resolve(repo, config, tag)?;
+    let release = resolved::resolve(repo, config, tag)?;
     // The tag must carry the version of record (for a project that keeps it in a file).
     if repo.head_commit()? == release.commit {
         let project = manifest::locate(

@@ -15,8 +15,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 
-use crate::credentials::Secret;
-use crate::index::redact;
+use crate::resources::secrets::redact;
+use crate::resources::secrets::Secret;
 
 /// A minted upload token and when it stops working (Unix seconds).
 #[derive(Debug, Clone)]
@@ -86,7 +86,7 @@ pub fn mint(oidc_base: &str) -> Result<Minted> {
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(60)))
         .user_agent(concat!("twostage/", env!("CARGO_PKG_VERSION")))
-        .tls_config(crate::tls::config())
+        .tls_config(crate::resources::tls::config())
         .build()
         .into();
     let base = oidc_base.trim_end_matches('/');
@@ -96,7 +96,7 @@ pub fn mint(oidc_base: &str) -> Result<Minted> {
     let mut response = agent.get(&audience_url).call().map_err(|e| {
         anyhow::anyhow!(
             "cannot reach `{shown}` for trusted publishing: {}",
-            redact(&crate::tls::explain(&e, &audience_url))
+            redact(&crate::resources::tls::explain(&e, &audience_url))
         )
     })?;
     let status = response.status().as_u16();
@@ -131,8 +131,8 @@ pub fn mint(oidc_base: &str) -> Result<Minted> {
         .call()
         .map_err(|e| {
             // Only a refused certificate is explained: the service's URL is not shown.
-            let why = if crate::tls::is_certificate_error(&e) {
-                format!(": {}", crate::tls::explain(&e, &request_url))
+            let why = if crate::resources::tls::is_certificate_error(&e) {
+                format!(": {}", crate::resources::tls::explain(&e, &request_url))
             } else {
                 String::new()
             };
@@ -157,7 +157,7 @@ pub fn mint(oidc_base: &str) -> Result<Minted> {
         .map_err(|e| {
             anyhow::anyhow!(
                 "cannot reach `{shown}/_/oidc/mint-token`: {}",
-                redact(&crate::tls::explain(&e, base))
+                redact(&crate::resources::tls::explain(&e, base))
             )
         })?;
     let status = response.status().as_u16();

@@ -11,7 +11,7 @@ use anyhow::{bail, Context, Result};
 use git2::Oid;
 use toml_edit::{value, Array, ArrayOfTables, DocumentMut, Item, Table};
 
-use crate::git::Repo;
+use crate::resources::git::Repo;
 
 pub const NOTES_REF: &str = "refs/notes/release";
 

@@ -22,11 +22,12 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 
 use crate::config::Config;
-use crate::evidence::Note;
-use crate::git::Repo;
 use crate::output;
-use crate::sandbox::{self, Sandbox, Upstream};
-use crate::{index, stage};
+use crate::resolved;
+use crate::resources::evidence::Note;
+use crate::resources::git::Repo;
+use crate::resources::index;
+use crate::resources::sandbox::{self, Sandbox, Upstream};
 
 pub struct Options {
     /// The bump level or version, as `release` takes it.
@@ -98,7 +99,7 @@ pub fn run(repo_dir: &Path, options: &Options) -> Result<()> {
     let exe = std::env::current_exe().context("cannot find the running twostage binary")?;
     let user = Repo::discover(repo_dir)?;
     let head = user.head_commit().map_err(|_| {
-        crate::UsageError(format!(
+        crate::error::UsageError(format!(
             "`{}` has no commit yet: commit your project, then rehearse",
             user.root().display()
         ))
@@ -455,7 +456,7 @@ fn release_tag(clone: &Repo, config: &Config) -> Result<String> {
 /// Prints what production serves of the release, read from the index, beside the hashes the
 /// release note recorded.
 fn show_production(sandbox: &Sandbox, clone: &Repo, config: &Config, tag: &str) -> Result<()> {
-    let release = stage::resolve(clone, config, tag)?;
+    let release = resolved::resolve(clone, config, tag)?;
     let recorded = Note::read(clone, release.commit, tag)?
         .map(|n| n.artifacts())
         .unwrap_or_default();

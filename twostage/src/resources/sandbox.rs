@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-const REQUIREMENTS: &str = include_str!("../tools-requirements.txt");
+const REQUIREMENTS: &str = include_str!("../../tools-requirements.txt");
 
 /// The build backends (and their dependencies) a local "production" index must serve so
 /// that an sdist can be built in isolation there, as it would be from PyPI.
@@ -206,7 +206,7 @@ impl Guarded {
     }
 
     pub(crate) fn wait_until_up(&mut self, url: &str, what: &str) -> Result<()> {
-        let agent = crate::index::agent();
+        let agent = crate::resources::index::agent();
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
             if let Some(status) = self.guard.try_wait()? {
@@ -649,7 +649,7 @@ impl Sandbox {
             "{}/{}/pypi/+simple/packaging/",
             self.devpi.url, self.devpi.username
         );
-        let mut response = crate::index::agent()
+        let mut response = crate::resources::index::agent()
             .get(&url)
             .header("Accept", "text/html")
             .call()

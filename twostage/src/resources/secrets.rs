@@ -6,6 +6,10 @@
 //! one of those or a secret the tool loaded (a `~/.pypirc` password, a minted token). Everything
 //! else stays (PATH, compilers, proxies, certificates, `SOURCE_DATE_EPOCH`).
 //!
+//! It also holds the two other guards on secrets, so that every module that handles one
+//! imports downwards from here: `Secret`, a value that never prints itself, and `redact`, which
+//! strips `user:password@` from a URL before it reaches a message.
+//!
 //! This module only decides what to remove; it knows nothing of where secrets come from. The
 //! hook shims cannot compute it in `sh`: the tool hands them the names to drop in
 //! `TWOSTAGE_SCRUB` (names only, never a value) when it starts a git command that fires hooks.
@@ -129,6 +133,64 @@ pub fn for_hooks(command: &mut Command) -> &mut Command {
     command.env(SCRUB_VAR, names.join(" "))
 }
 
+/// A credential held in memory. It never prints itself: its `Debug` and `Display` show
+/// `***`, so it cannot leak through an error chain or a log.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    /// A secret, remembered so that no child process gets a variable holding it.
+    pub fn new(value: impl Into<String>) -> Secret {
+        let value = value.into();
+        remember(&value);
+        Secret(value)
+    }
+
+    /// The value, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl std::fmt::Display for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// A URL fit for messages: any `user:password@` removed.
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+        None => url.to_string(),
+    }
+}
+
+/// A message with every URL in it passed through `redact`.
+pub fn redact_urls(message: &str) -> String {
+    message
+        .split(' ')
+        .map(|word| {
+            if word.contains("://") {
+                redact(word)
+            } else {
+                word.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,5 +246,14 @@ mod tests {
             Some(std::ffi::OsStr::new("/bin"))
         )));
         assert!(envs.contains(&(std::ffi::OsStr::new("GH_TOKEN"), None)));
+    }
+
+    #[test]
+    fn credentials_are_redacted() {
+        assert_eq!(
+            redact("https://u:secret@host:1/simple/"),
+            "https://***@host:1/simple/"
+        );
+        assert_eq!(redact("https://host/a@b"), "https://host/a@b");
     }
 }

@@ -5,13 +5,13 @@
 use anyhow::Result;
 use serde_json::json;
 
-use crate::build;
 use crate::config::Config;
-use crate::evidence::Note;
-use crate::git::Repo;
-use crate::index::{self, IndexFile};
-use crate::stage;
-use crate::verify::{self, Source};
+use crate::resolved;
+use crate::resources::evidence::Note;
+use crate::resources::git::Repo;
+use crate::resources::index::{self, IndexFile};
+use crate::steps::build;
+use crate::steps::verify::{self, Source};
 
 /// Where a release stands: each state `status` reports, as one closed set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,7 +91,7 @@ pub fn run(repo: &Repo, config: &Config, only: Option<&str>, json_out: bool) -> 
     tags.sort();
     tags.reverse();
     if let (Some(only), true) = (only, tags.is_empty()) {
-        return Err(crate::UsageError(format!("there is no release tag `{only}`")).into());
+        return Err(crate::error::UsageError(format!("there is no release tag `{only}`")).into());
     }
     // A fresh clone or a CI checkout has no notes yet: the remote's are the evidence.
     if repo
@@ -99,12 +99,12 @@ pub fn run(repo: &Repo, config: &Config, only: Option<&str>, json_out: bool) -> 
             "rev-parse",
             "--verify",
             "--quiet",
-            crate::evidence::NOTES_REF,
+            crate::resources::evidence::NOTES_REF,
         ])
         .is_err()
         && repo.remote_url(&config.git.remote).is_some()
     {
-        let _ = crate::evidence::fetch(repo, &config.git.remote, true);
+        let _ = crate::resources::evidence::fetch(repo, &config.git.remote, true);
     }
     let agent = index::agent();
     let remote_tags: Option<Vec<String>> = repo.remote_url(&config.git.remote).and_then(|_| {
@@ -116,7 +116,7 @@ pub fn run(repo: &Repo, config: &Config, only: Option<&str>, json_out: bool) -> 
     let mut pages: std::collections::HashMap<String, Option<Vec<IndexFile>>> = Default::default();
     let mut rows = Vec::new();
     for (version, tag) in tags {
-        let release = stage::resolve(repo, config, &tag)?;
+        let release = resolved::resolve(repo, config, &tag)?;
         let note = Note::read(repo, release.commit, &tag).ok().flatten();
         let artifacts = note.as_ref().map(Note::artifacts).unwrap_or_default();
         let project = release.project.clone().unwrap_or_default();
@@ -130,11 +130,7 @@ pub fn run(repo: &Repo, config: &Config, only: Option<&str>, json_out: bool) -> 
                     .flatten()
             });
             let listing = listing.as_ref()?;
-            Some(artifacts.iter().all(|a| {
-                listing.iter().any(|f| {
-                    f.filename == a.filename && f.sha256.as_deref() == Some(a.sha256.as_str())
-                })
-            }))
+            index::all_served(&agent, listing, &artifacts).ok()
         };
         let staged = note
             .as_ref()

@@ -1,0 +1,20 @@
+//! The resources: modules that each own one outside thing (a git repository, a package index,
+//! a distribution file, a Python environment, GitHub, a manifest, a changelog, the release
+//! notes, credentials and OIDC tokens, TLS, the secret-free environment, the local-index
+//! sandbox) and know nothing of the release plan. They import each other and the shared
+//! top-level modules (`config`, `output`, `interrupt`, `version`), never a step
+//! (`crate::steps`).
+
+pub mod changelog;
+pub mod credentials;
+pub mod dist;
+pub mod evidence;
+pub mod forge;
+pub mod git;
+pub mod index;
+pub mod manifest;
+pub mod oidc;
+pub mod pyenv;
+pub mod sandbox;
+pub mod secrets;
+pub mod tls;
