@@ -119,7 +119,7 @@ fn init_joins_an_existing_cargo_workspace_and_cargo_xtask_works_there() {
     // The real `cargo xtask`, built against this checkout of twostage; the lockfile gains the
     // workspace's crates on the first build, and a maintainer commits that.
     // The target folder every adopted repository of the tests and the benchmark shares.
-    let target = twostage::testbed::target_dir().join("twostage-adopted-target");
+    let target = testbed::target_dir().join("twostage-adopted-target");
     let cargo = |args: &[&str]| {
         let out = s
             .command("cargo")
@@ -195,7 +195,7 @@ fn the_familiar_script_names_wrap_release_and_promote() {
 
 /// The workflow as JSON, read by the tools' YAML parser (check-jsonschema's ruamel.yaml).
 fn workflow_json(path: &std::path::Path) -> serde_json::Value {
-    let tools = twostage::testbed::tools().unwrap();
+    let tools = testbed::tools().unwrap();
     let out = std::process::Command::new(tools.python())
         .args(["-c", "import json, sys\nfrom ruamel.yaml import YAML\nprint(json.dumps(YAML(typ='safe').load(open(sys.argv[1]))))"])
         .arg(path)
@@ -211,7 +211,7 @@ fn workflow_json(path: &std::path::Path) -> serde_json::Value {
 
 #[test]
 fn init_ci_github_writes_workflows_that_pass_both_linters_and_map_the_tags() {
-    let tools = twostage::testbed::tools().unwrap();
+    let tools = testbed::tools().unwrap();
     for native in [false, true] {
         let s = Scratch::new(if native { "ts-ci-native" } else { "ts-ci" });
         sample(&s, Layout::StaticFlit, "ts-ci");
@@ -333,7 +333,7 @@ fn tar_members(path: &std::path::Path) -> Vec<(String, Vec<u8>)> {
 fn build_clean(s: &Scratch, label: &str, what: &[&str]) -> Vec<std::path::PathBuf> {
     let checkout = s.clone_work(&format!("checkout-{label}"), None);
     let out = s.dir.join(format!("dist-{label}"));
-    let tools = twostage::testbed::tools().unwrap();
+    let tools = testbed::tools().unwrap();
     let run = s
         .command(tools.python())
         .args(["-m", "build", "--no-isolation"])
@@ -704,7 +704,7 @@ fn release_of_a_setup_py_project_bumps_setup_py_and_builds_exactly_the_tagged_ve
     let s = fixture("setup-py", "master");
     s.twostage(&["init", "."]).success();
     // Build offline with the tools' setuptools, as every end-to-end test does.
-    let python = twostage::testbed::tools().unwrap().python();
+    let python = testbed::tools().unwrap().python();
     let toml = s.read("release.toml")
         + &format!(
             "\n[build]\ncommand = \"'{}' -m build --no-isolation --outdir {{out}}\"\n",
@@ -735,7 +735,7 @@ fn release_of_a_setup_py_project_bumps_setup_py_and_builds_exactly_the_tagged_ve
 
     let checkout = s.clone_work("tagged", Some("v0.2.14"));
     let out = s.dir.join("tagged-dist");
-    let tools = twostage::testbed::tools().unwrap();
+    let tools = testbed::tools().unwrap();
     let build = s
         .command(tools.python())
         .args(["-m", "build", "--no-isolation", "--outdir"])

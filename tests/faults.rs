@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::os::unix::ffi::OsStrExt;
 
 use common::*;
-use twostage::testbed::FaultProxy;
+use testbed::FaultProxy;
 
 /// A released sample whose staging index is reached through a fault proxy.
 fn behind_proxy(name: &str) -> (Scratch, FaultProxy) {

@@ -15,7 +15,7 @@ use common::*;
 /// One target folder for every adopted repository (this test's and the benchmark's): the first
 /// compile of the adopted `xtask` is paid once.
 fn adopted_target() -> PathBuf {
-    twostage::testbed::target_dir().join("twostage-adopted-target")
+    testbed::target_dir().join("twostage-adopted-target")
 }
 
 /// A command as the maintainer's shell would start it: the test's own cargo variables

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use common::*;
-use twostage::testbed::GithubStandin;
+use testbed::GithubStandin;
 
 const GITHUB_SENTINEL: &str = "ghp_SENTINEL-github-token-do-not-print";
 
@@ -292,7 +292,7 @@ fn other_bytes_under_a_used_name_stop_the_promotion_before_any_upload() {
         "\"\"\"Other bytes.\"\"\"\n",
     )
     .unwrap();
-    let tools = twostage::testbed::tools().unwrap();
+    let tools = testbed::tools().unwrap();
     let built = s
         .command(tools.python())
         .args(["-m", "build", "--no-isolation", "--sdist", "--outdir"])

@@ -335,7 +335,7 @@ fn a_version_already_on_an_index_is_refused() {
 fn an_unreachable_index_is_reported() {
     let s = Scratch::new("unreachable");
     sample(&s, Layout::StaticFlit, "ts-unreachable");
-    let port = twostage::testbed::free_port().unwrap();
+    let port = testbed::free_port().unwrap();
     let before = s.snapshot();
     let run = s
         .command(env!("CARGO_BIN_EXE_twostage"))

@@ -137,7 +137,7 @@ fn stage_uploads_waits_and_records_and_a_rerun_changes_nothing() {
             .map(|e| e.unwrap().path())
             .collect();
         let _ = s
-            .command(twostage::testbed::tools().unwrap().bin("twine"))
+            .command(testbed::tools().unwrap().bin("twine"))
             .args(["upload", "--non-interactive", "--disable-progress-bar"])
             .args(["--repository-url", &upload_url, "-u", &username])
             .env("TWINE_PASSWORD", SENTINEL)
@@ -182,7 +182,7 @@ fn a_same_named_file_with_other_bytes_stops_before_anything_is_uploaded() {
 }
 
 fn build(dir: &std::path::Path, out: &std::path::Path, kind: &str) -> PathBuf {
-    let tools = twostage::testbed::tools().unwrap();
+    let tools = testbed::tools().unwrap();
     let status = std::process::Command::new(tools.python())
         .args(["-m", "build", "--no-isolation", kind, "--outdir"])
         .arg(out)
@@ -251,7 +251,7 @@ fn an_index_that_is_down_fails_after_bounded_retries() {
     let s = Scratch::new("down");
     sample(&s, Layout::StaticFlit, "ts-down");
     s.twostage(&["release", "patch"]).success();
-    let port = twostage::testbed::free_port().unwrap();
+    let port = testbed::free_port().unwrap();
     let started = std::time::Instant::now();
     let out = s
         .command(env!("CARGO_BIN_EXE_twostage"))

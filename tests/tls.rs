@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::*;
-use twostage::testbed::HttpsProxy;
+use testbed::HttpsProxy;
 
 /// A released and built sample, and an HTTPS front for the staging index.
 fn released_behind_https(name: &str) -> (Scratch, HttpsProxy) {

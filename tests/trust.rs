@@ -68,7 +68,7 @@ fn trust_project(s: &Scratch, name: &str, smoke: &[String], build: Option<&str>)
         "[production]\ntoken-env = \"PROD_UPLOAD_TOKEN\"\n",
     );
     if let Some(build) = build {
-        let python = twostage::testbed::tools().unwrap().python();
+        let python = testbed::tools().unwrap().python();
         let build = build.replace("PYTHON", &format!("'{}'", python.display()));
         let start = toml.find("command = ").unwrap();
         let end = start + toml[start..].find('\n').unwrap();

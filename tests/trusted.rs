@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use twostage::testbed::OidcStandin;
+use testbed::OidcStandin;
 
 const REQUEST_TOKEN: &str = "actions-request-SENTINEL-3c1d";
 const JWT: &str = "eyJ-oidc-SENTINEL-jwt-9f2a";

@@ -9,7 +9,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
-use twostage::testbed::{self, Devpi, DevpiIndex, PypiServer};
+use testbed::{self, Devpi, DevpiIndex, PypiServer};
 
 /// A token that must never appear in any output, log or git object.
 pub const SENTINEL: &str = "pypi-SENTINEL-7f3a9c-never-print-me";

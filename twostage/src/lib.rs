@@ -6,9 +6,10 @@
 //! that do it and know nothing of the release plan (`git`, `index`, `dist`, `pyenv`, `forge`,
 //! `manifest`, `changelog`, `evidence`, `credentials`, `oidc`, `tls`, `secrets`, `sandbox`).
 //! A step imports resources; a resource never imports a step. At the top level stay the
-//! command line (`cli`), what every layer shares (`config`, `error`, `resolved`, `output`, `interrupt`,
-//! `clock`, `version`, `cargo_env`) and the test bed (`testbed`). The old top-level paths
-//! (`twostage::index`, `twostage::stage`, …) are re-exported below.
+//! command line (`cli`) and what every layer shares (`config`, `error`, `resolved`, `output`,
+//! `interrupt`, `clock`, `version`, `cargo_env`). The old top-level paths (`twostage::index`,
+//! `twostage::stage`, …) are re-exported below. The test bed (stand-ins, the fault proxy) is
+//! the `twostage-testbed` crate beside this one; `demo` and `bench` are this repository's xtask.
 
 pub mod cargo_env;
 pub mod cli;
@@ -20,7 +21,6 @@ pub mod output;
 pub mod resolved;
 pub mod resources;
 pub mod steps;
-pub mod testbed;
 pub mod version;
 
 pub use error::UsageError;

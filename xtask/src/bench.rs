@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-use twostage::testbed::{self, PypiServer, Sandbox};
+use testbed::{self, PypiServer, Sandbox};
 
 pub struct Options {
     pub quick: bool,

@@ -40,7 +40,7 @@ pub fn run(options: &Options) -> Result<()> {
     step(
         "start staging (devpi) and production (pypiserver) on 127.0.0.1",
         &mut || {
-            sandbox = Some(Sandbox::create(&root, &sandbox::sample_project())?);
+            sandbox = Some(Sandbox::create(&root, &testbed::sample_project())?);
             Ok(())
         },
     )?;

@@ -7,7 +7,8 @@
 //! later uses find it ready. Every server runs under a small `sh` guard that holds a pipe from
 //! this process: when the handle is dropped, or this process ends in any way, the pipe closes
 //! and the guard stops the server. So no server outlives its sandbox, even a failed one.
-//! Nothing here is used by a release itself; test stand-ins live in `testbed`.
+//! Nothing here is used by a release itself; test stand-ins live in the `twostage-testbed`
+//! crate beside this one.
 
 use std::io::Write;
 use std::net::TcpListener;
@@ -143,7 +144,7 @@ fn install(dir: &Path) -> Result<Tools> {
     Ok(tools)
 }
 
-pub(crate) fn run(command: &mut Command) -> Result<String> {
+pub fn run(command: &mut Command) -> Result<String> {
     let out = command
         .stdin(Stdio::null())
         .output()
@@ -168,13 +169,13 @@ pub fn free_port() -> Result<u16> {
 
 /// A server process under a guard that stops it when the handle drops or this process ends.
 #[derive(Debug)]
-pub(crate) struct Guarded {
+pub struct Guarded {
     guard: Child,
     log: PathBuf,
 }
 
 impl Guarded {
-    pub(crate) fn spawn(
+    pub fn spawn(
         program: &Path,
         args: &[String],
         log: &Path,
@@ -205,7 +206,7 @@ impl Guarded {
         })
     }
 
-    pub(crate) fn wait_until_up(&mut self, url: &str, what: &str) -> Result<()> {
+    pub fn wait_until_up(&mut self, url: &str, what: &str) -> Result<()> {
         let agent = crate::resources::index::agent();
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
@@ -748,9 +749,4 @@ pub fn copy_tree(from: &Path, to: &Path) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// `examples/sample` of this workspace.
-pub fn sample_project() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/sample")
 }

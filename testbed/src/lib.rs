@@ -1,7 +1,7 @@
 //! Test stand-ins on 127.0.0.1 (a GitHub API, trusted publishing, a fault-injecting proxy) and
 //! the seeding of a local production index, for the tests and the benchmarks. The servers,
-//! the tools and the sandbox themselves live in `sandbox`; they are re-exported here so the
-//! tests' `twostage::testbed::…` paths keep working. Nothing here is used by a release itself.
+//! the tools and the sandbox themselves live in the product's `sandbox` (`rehearse` uses them)
+//! and are re-exported here. A crate of its own, beside the product: adopters never compile it.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -10,11 +10,15 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-pub use crate::resources::sandbox::{
-    free_port, sample_project, target_dir, tools, Devpi, DevpiIndex, PypiServer, Sandbox, Tools,
-    SANDBOX_TOKEN,
+pub use twostage::sandbox::{
+    free_port, target_dir, tools, Devpi, DevpiIndex, PypiServer, Sandbox, Tools, SANDBOX_TOKEN,
 };
-use crate::resources::sandbox::{run, Guarded};
+use twostage::sandbox::{run, Guarded};
+
+/// `examples/sample` of this workspace.
+pub fn sample_project() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/sample")
+}
 
 /// Builds a wheel of the project at `dir` with the tools' backends (no download) into `out`.
 pub fn build_wheel(dir: &Path, out: &Path) -> Result<PathBuf> {
@@ -161,7 +165,7 @@ impl GithubStandin {
 
     /// The releases the stand-in holds, as JSON.
     pub fn state(&self) -> Result<serde_json::Value> {
-        let mut response = crate::resources::index::agent()
+        let mut response = twostage::index::agent()
             .get(&format!("{}/_standin/state", self.api_url))
             .call()?;
         Ok(serde_json::from_str(
