@@ -15,7 +15,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 /// The variables `cargo run` sets for the program, by exact name.
-const SET_BY_CARGO_RUN: &[&str] = &[
+pub const SET_BY_CARGO_RUN: &[&str] = &[
     "CARGO",
     "CARGO_MANIFEST_DIR",
     "CARGO_MANIFEST_PATH",

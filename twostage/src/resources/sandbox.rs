@@ -503,7 +503,7 @@ pub const SANDBOX_TOKEN: &str = "local-sandbox-password";
 
 /// Variables that would make git act on another repository or read another configuration
 /// than the sandbox's.
-const GIT_ENV: &[&str] = &[
+pub const GIT_ENV: &[&str] = &[
     "GIT_DIR",
     "GIT_WORK_TREE",
     "GIT_INDEX_FILE",

@@ -222,18 +222,12 @@ pub fn run(repo: &Repo, config: &Config, tag: &str, options: &Options) -> Result
         output::status("Finished", "dry run: nothing was changed");
         return Ok(());
     }
-    if !problems.is_empty() {
-        bail!(
-            "cannot promote {tag}, nothing was changed:\n  - {}",
-            problems.join("\n  - ")
-        );
-    }
-    let mut note = note.context("the gate passed without a note")?;
-    crate::interrupt::stand(
-        &format!("promoting {tag}"),
-        "production may hold some of the files; the rerun finishes the promotion",
-        &format!("cargo xtask promote {tag}"),
-    );
+    let mut note = through_gate(
+        &tag,
+        &problems,
+        note,
+        "cannot promote {tag}, nothing was changed",
+    )?;
     output::group(&format!("Promote {tag} to production"), || {
         promote_files(repo, config, &release, &mut note, !options.no_push)
     })?;
@@ -582,20 +576,28 @@ pub fn from_hook(repo: &Repo, config: &Config, prod_tag: &str) -> Result<()> {
         }
     }
     let problems = gate(repo, config, &release, &prod_tag, note.as_ref());
+    let mut note = through_gate(
+        &tag,
+        &problems,
+        note,
+        &format!("the promotion of {tag} is refused"),
+    )?;
+    promote_files(repo, config, &release, &mut note, true)?;
+    publish(repo, config, &release, &mut note, true)
+}
+
+/// The gate's verdict: every problem under `refusal`, with nothing changed, or the note to
+/// promote with, the interrupt message set for what follows.
+fn through_gate(tag: &str, problems: &[String], note: Option<Note>, refusal: &str) -> Result<Note> {
     if !problems.is_empty() {
-        bail!(
-            "the promotion of {tag} is refused:\n  - {}",
-            problems.join("\n  - ")
-        );
+        bail!("{refusal}:\n  - {}", problems.join("\n  - "));
     }
-    let mut note = note.context("the gate passed without a note")?;
     crate::interrupt::stand(
         &format!("promoting {tag}"),
         "production may hold some of the files; the rerun finishes the promotion",
         &format!("cargo xtask promote {tag}"),
     );
-    promote_files(repo, config, &release, &mut note, true)?;
-    publish(repo, config, &release, &mut note, true)
+    note.context("the gate passed without a note")
 }
 
 /// post-tag for a `-prod` tag: say loudly when the promotion would be refused.

@@ -54,22 +54,9 @@ const SECRET_NAMES: &[&str] = &[
     "ACTIONS_ID_TOKEN_REQUEST_URL",
 ];
 
-/// Variables that would send the children's git, builds or installs somewhere other than the
-/// scratch clone and the sandbox's indexes.
-const REDIRECTING_NAMES: &[&str] = &[
-    "GIT_DIR",
-    "GIT_WORK_TREE",
-    "GIT_INDEX_FILE",
-    "GIT_PREFIX",
-    "GIT_OBJECT_DIRECTORY",
-    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
-    "GIT_COMMON_DIR",
-    "GIT_CONFIG",
-    "GIT_CONFIG_GLOBAL",
-    "GIT_CONFIG_SYSTEM",
-    "GIT_CONFIG_PARAMETERS",
-    "GIT_CONFIG_COUNT",
-    "GIT_NAMESPACE",
+/// Variables that would send the children's builds or installs to other indexes than the
+/// sandbox's (git's own are in `sandbox::GIT_ENV`).
+const INDEX_REDIRECTING_NAMES: &[&str] = &[
     "UV_INDEX",
     "UV_INDEX_URL",
     "UV_DEFAULT_INDEX",
@@ -79,19 +66,6 @@ const REDIRECTING_NAMES: &[&str] = &[
     "PIP_EXTRA_INDEX_URL",
     "PIP_FIND_LINKS",
     "PIP_CONFIG_FILE",
-];
-
-/// What cargo sets for the program it runs (https://doc.rust-lang.org/cargo/reference/environment-variables.html#environment-variables-cargo-sets-for-crates):
-/// inherited by a build that runs cargo itself (maturin), they would make it rebuild.
-const CARGO_RUN_NAMES: &[&str] = &[
-    "CARGO",
-    "CARGO_MANIFEST_DIR",
-    "CARGO_MANIFEST_PATH",
-    "CARGO_CRATE_NAME",
-    "CARGO_BIN_NAME",
-    "CARGO_PRIMARY_PACKAGE",
-    "CARGO_TARGET_TMPDIR",
-    "CARGO_RUSTC_CURRENT_DIR",
 ];
 
 pub fn run(repo_dir: &Path, options: &Options) -> Result<()> {
@@ -433,10 +407,13 @@ fn inherited(
             let secret = secret_names.contains(name.as_ref()) || secret_values.contains(v);
             // The maintainer's own overrides would point at the real indexes.
             let override_ = name.starts_with("TWOSTAGE_") && name != "TWOSTAGE_PYTHON";
-            // What cargo set for `cargo xtask rehearse` itself is not the children's.
-            let cargo_run =
-                CARGO_RUN_NAMES.contains(&name.as_ref()) || name.starts_with("CARGO_PKG_");
-            !(secret || override_ || cargo_run || REDIRECTING_NAMES.contains(&name.as_ref()))
+            // What cargo set for `cargo xtask rehearse` itself is not the children's (gone
+            // already when `cli` ran `cargo_env::forget`; this keeps the rule in one place).
+            let cargo_run = crate::cargo_env::SET_BY_CARGO_RUN.contains(&name.as_ref())
+                || name.starts_with("CARGO_PKG_");
+            let redirecting = crate::resources::sandbox::GIT_ENV.contains(&name.as_ref())
+                || INDEX_REDIRECTING_NAMES.contains(&name.as_ref());
+            !(secret || override_ || cargo_run || redirecting)
         })
         .collect()
 }
