@@ -1,6 +1,6 @@
 """A stand-in for trusted publishing, for twostage's tests: an index's `/_/oidc/audience` and
 `/_/oidc/mint-token` endpoints and GitHub Actions' OIDC token service (`/token`), following
-the request and response shapes PyPI and GitHub document (reference/pypi-protocol.md §5).
+the request and response shapes PyPI and GitHub document (https://docs.pypi.org/trusted-publishers/internals/).
 
 Usage: python oidc_standin.py PORT CONTROL LOG. CONTROL is a JSON file read on every request:
 {"audience", "request_token", "jwt", "minted", "expires_in", "error_code"}; LOG gets a JSON line

@@ -324,8 +324,9 @@ pub enum PostOutcome {
 pub fn upload_agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
-        // A streamed body cannot be replayed on a redirect: report it instead (see
-        // reference/pypi-protocol.md §1.1, PyPI's 308 from `/legacy` to `/legacy/`).
+        // A streamed body cannot be replayed on a redirect: report it instead. PyPI answers a
+        // POST to `/legacy` with a 308 to `/legacy/`; uv follows such redirects itself
+        // (https://github.com/astral-sh/uv/blob/main/crates/uv-publish/src/lib.rs).
         .max_redirects(0)
         .timeout_connect(Some(Duration::from_secs(15)))
         .timeout_recv_response(Some(Duration::from_secs(600)))

@@ -1,5 +1,5 @@
 //! Trusted publishing: a short-lived upload token minted from the CI's OIDC identity, so no
-//! long-lived token is stored anywhere (reference/pypi-protocol.md §5).
+//! long-lived token is stored anywhere (https://docs.pypi.org/trusted-publishers/internals/).
 //!
 //! 1. `GET <index>/_/oidc/audience` gives the audience (`pypi`, `testpypi`);
 //! 2. `GET $ACTIONS_ID_TOKEN_REQUEST_URL&audience=<aud>` with

@@ -245,7 +245,7 @@ impl Drop for Guarded {
 }
 
 /// A `pypiserver` with htpasswd authentication and no fallback to pypi.org: HTML pages only,
-/// 409 on any re-upload (see reference/pypi-protocol.md §3.1).
+/// 409 on any re-upload (without `--overwrite`: https://github.com/pypiserver/pypiserver#uploading-packages).
 #[derive(Debug)]
 pub struct PypiServer {
     _server: Guarded,

@@ -169,7 +169,7 @@ pub fn clear_git_env() {
 }
 
 /// `git push --dry-run` runs pre-push too, and the hook cannot see the flag in its arguments
-/// (reference/git-hooks.md §1): the shim passes the parent `git push` command line.
+/// (https://git-scm.com/docs/githooks#_pre_push passes only the remote's name and URL): the shim passes the parent `git push` command line.
 fn push_is_dry_run(command: &str) -> bool {
     let mut words = command
         .split_whitespace()
