@@ -3,13 +3,11 @@
 //! directory of its own, names from a release note never become paths unchecked, and an
 //! interrupt ends every child and says how to resume.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 /// Every variable the tool must keep from other people's code, with a value of its own; the
 /// staging token is the real one (pypiserver's password), and a copy of it sits under a name

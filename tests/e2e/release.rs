@@ -1,9 +1,7 @@
 //! `release`: bump, changelog, commit, tag, against scratch repositories with a bare origin
 //! and real local indexes.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 fn assert_released(s: &Scratch, tag: &str, files: &[(&str, &str)]) {
     // An annotated tag on the release commit, which is HEAD, with a clean tree.

@@ -2,12 +2,10 @@
 //! the GitHub release against a stand-in that checks every request against GitHub's OpenAPI
 //! description, and convergence after interruptions.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
-use common::*;
+use crate::common::*;
 use testbed::GithubStandin;
 
 const GITHUB_SENTINEL: &str = "ghp_SENTINEL-github-token-do-not-print";

@@ -4,13 +4,11 @@
 //! variable to set, and uploads nothing. The variables are set per command, never in this
 //! process, so no other test trusts the CA.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 use testbed::HttpsProxy;
 
 /// A released and built sample, and an HTTPS front for the staging index.

@@ -2,9 +2,7 @@
 //! `/_/oidc/` endpoints and the Actions OIDC token service (documented shapes), uploading to a
 //! real pypiserver with the minted token. No token appears in any output.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use testbed::OidcStandin;
 
 const REQUEST_TOKEN: &str = "actions-request-SENTINEL-3c1d";

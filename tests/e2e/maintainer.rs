@@ -3,14 +3,12 @@
 //! for the test binary itself) without a rebuild, a release that fails whole when its tagged
 //! commit does not build, and preflight naming the tools the release needs.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::SystemTime;
 
-use common::*;
+use crate::common::*;
 
 /// One target folder for every adopted repository (this test's and the benchmark's): the first
 /// compile of the adopted `xtask` is paid once.

@@ -1,8 +1,6 @@
 //! `init` adopting twostage in other repositories.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 /// Adopts twostage with `init` in a sample without release.toml; returns the release.toml.
 fn adopt(s: &Scratch) -> String {

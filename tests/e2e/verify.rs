@@ -1,9 +1,7 @@
 //! Verification: what staging serves is installed into fresh environments, with dependencies
 //! from the production index only, and smoke-tested.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 /// A hatchling project `name` at 1.4.2 that depends on `tsdep` (served only by production).
 /// `flat`: the package beside `pyproject.toml` instead of under `src/`.

@@ -1,11 +1,9 @@
 //! The git hooks through the real `git` binary: pushes stage, failures block, a branch-only
 //! push never starts the binary, foreign hooks are chained, worktrees and `core.hooksPath`.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::*;
+use crate::common::*;
 
 fn install(s: &Scratch) {
     s.twostage(&["hooks", "install"]).success();

@@ -1,12 +1,10 @@
 //! `stage`: build once from a clean clone, upload to a real local index (pypiserver and
 //! devpi), wait until it serves the files, record the evidence note.
 
-mod common;
-
 use std::io::Read;
 use std::path::PathBuf;
 
-use common::*;
+use crate::common::*;
 
 fn listing(staging: Staging, project: &str) -> Vec<(String, Option<String>)> {
     let ix = indexes();

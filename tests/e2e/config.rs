@@ -3,9 +3,7 @@
 //! an error naming the file and line (or the variable), the key and the fix, before anything
 //! is built, tagged or uploaded: the repository and the indexes are as they were.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 /// A project `name` whose `release.toml` has `edit` applied, committed, with a release tag
 /// `v1.4.2` made by hand (so `stage` has a tag to work on, and nothing was built yet).

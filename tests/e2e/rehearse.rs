@@ -4,14 +4,12 @@
 //! folder and hashed here; the repository and its origin are compared byte for byte, `.git`
 //! included, before and after.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 
 /// `target/` of the binary under test, where it keeps its scratch folders.
 fn target_dir() -> PathBuf {

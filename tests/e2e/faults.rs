@@ -2,12 +2,10 @@
 //! converges, every file is on the index once with its recorded hash, or it fails clearly with
 //! nothing wrong uploaded.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::os::unix::ffi::OsStrExt;
 
-use common::*;
+use crate::common::*;
 use testbed::FaultProxy;
 
 /// A released sample whose staging index is reached through a fault proxy.

@@ -1,0 +1,21 @@
+//! The end-to-end tests, one binary with a module per step (as cargo-release's
+//! `tests/testsuite`): real git with a bare origin, real pypiserver and devpi on 127.0.0.1
+//! started once for the whole suite, real virtual environments, real build backends, and the
+//! real `twostage` binary. Each test releases a project of its own name, so tests never see
+//! each other's files on the shared indexes.
+
+mod common;
+
+mod adopt;
+mod config;
+mod faults;
+mod hooks;
+mod maintainer;
+mod promote;
+mod rehearse;
+mod release;
+mod stage;
+mod tls;
+mod trust;
+mod trusted;
+mod verify;
