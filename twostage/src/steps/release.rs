@@ -1,9 +1,10 @@
 //! The `release` stage: work out the next version and every edit, check everything, then bump,
-//! roll the changelog, commit `Release vX.Y.Z` and make the annotated tag.
+//! roll the changelog, commit `Release vX.Y.Z`, make the annotated tag, and build it once.
 //!
 //! The plan is data: it is computed in full (and printed by `--dry-run`) before anything is
-//! written. Preflight collects every problem and reports them together. If the commit or the
-//! tag fails, every edited file is restored and no ref is left behind.
+//! written. Preflight collects every problem (and every missing tool) and reports them
+//! together. If the commit, the tag or the build of the tagged commit fails, every edited file
+//! is restored and no ref is left behind.
 
 use std::path::Path;
 
