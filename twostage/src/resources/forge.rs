@@ -41,6 +41,10 @@ impl Github {
         Github {
             agent: ureq::Agent::config_builder()
                 .http_status_as_error(false)
+                // GitHub answers a renamed repository with a redirect on the same API host:
+                // the token follows it there and nowhere else (docs/http-client.md).
+                .max_redirects(5)
+                .redirect_auth_headers(ureq::config::RedirectAuthHeaders::SameHost)
                 .timeout_global(Some(Duration::from_secs(300)))
                 .user_agent(concat!("twostage/", env!("CARGO_PKG_VERSION")))
                 .tls_config(crate::resources::tls::config())

@@ -11,6 +11,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use ureq::config::RedirectAuthHeaders;
 
 use crate::output::Progress;
 use crate::resources::credentials::Credentials;
@@ -47,6 +48,10 @@ pub fn filename_version(filename: &str) -> Option<&str> {
 pub fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
+        // Index pages and files may redirect (a CDN, a normalized project URL); credentials
+        // never follow a redirect (docs/http-client.md).
+        .max_redirects(10)
+        .redirect_auth_headers(RedirectAuthHeaders::Never)
         .timeout_connect(Some(Duration::from_secs(10)))
         .timeout_global(Some(Duration::from_secs(60)))
         .user_agent(concat!("twostage/", env!("CARGO_PKG_VERSION")))
@@ -328,6 +333,7 @@ pub fn upload_agent() -> ureq::Agent {
         // POST to `/legacy` with a 308 to `/legacy/`; uv follows such redirects itself
         // (https://github.com/astral-sh/uv/blob/main/crates/uv-publish/src/lib.rs).
         .max_redirects(0)
+        .redirect_auth_headers(RedirectAuthHeaders::Never)
         .timeout_connect(Some(Duration::from_secs(15)))
         .timeout_recv_response(Some(Duration::from_secs(600)))
         .user_agent(concat!("twostage/", env!("CARGO_PKG_VERSION")))

@@ -84,6 +84,10 @@ fn explain(code: &str) -> &'static str {
 pub fn mint(oidc_base: &str) -> Result<Minted> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
+        // The token exchange is fixed endpoints; a redirect is followed a few times at most,
+        // and never with the bearer token of the request (docs/http-client.md).
+        .max_redirects(3)
+        .redirect_auth_headers(ureq::config::RedirectAuthHeaders::Never)
         .timeout_global(Some(Duration::from_secs(60)))
         .user_agent(concat!("twostage/", env!("CARGO_PKG_VERSION")))
         .tls_config(crate::resources::tls::config())
