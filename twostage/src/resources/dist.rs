@@ -199,11 +199,17 @@ fn read_wheel_metadata(path: &Path) -> Result<Metadata> {
     Ok(Metadata::parse(&text))
 }
 
-fn read_sdist_metadata(path: &Path) -> Result<Metadata> {
+type SdistEntry<'a> = tar::Entry<'a, flate2::read::GzDecoder<BufReader<File>>>;
+
+/// Walks an sdist's members, at most `MEMBER_LIMIT` of them, handing `visit` each one's path
+/// (without a leading `./`) and its entry to read from: the one bounded walk that both the
+/// metadata check and the kit check use.
+fn walk_sdist(
+    path: &Path,
+    mut visit: impl FnMut(&str, &mut SdistEntry<'_>) -> Result<()>,
+) -> Result<()> {
     let gz = flate2::read::GzDecoder::new(BufReader::new(File::open(path)?));
     let mut archive = tar::Archive::new(gz);
-    let mut top: Option<String> = None;
-    let mut found: Option<String> = None;
     for (count, entry) in archive
         .entries()
         .context("not a gzipped tar archive")?
@@ -212,11 +218,19 @@ fn read_sdist_metadata(path: &Path) -> Result<Metadata> {
         if count >= MEMBER_LIMIT {
             bail!("the archive has more than {MEMBER_LIMIT} members");
         }
-        let entry = entry.context("a damaged tar member")?;
+        let mut entry = entry.context("a damaged tar member")?;
         let member = entry.path()?.to_string_lossy().into_owned();
-        let member = member.trim_start_matches("./").to_string();
+        visit(member.trim_start_matches("./"), &mut entry)?;
+    }
+    Ok(())
+}
+
+fn read_sdist_metadata(path: &Path) -> Result<Metadata> {
+    let mut top: Option<String> = None;
+    let mut found: Option<String> = None;
+    walk_sdist(path, |member, entry| {
         let Some(first) = member.split('/').next().filter(|f| !f.is_empty()) else {
-            continue;
+            return Ok(());
         };
         match &top {
             None => top = Some(first.to_string()),
@@ -230,9 +244,10 @@ fn read_sdist_metadata(path: &Path) -> Result<Metadata> {
                 bail!("the sdist has more than one `{first}/PKG-INFO`");
             }
             let declared = entry.header().size().ok();
-            found = Some(read_limited(entry, declared, &member)?);
+            found = Some(read_limited(entry, declared, member)?);
         }
-    }
+        Ok(())
+    })?;
     let text = found.context("no `<name>-<version>/PKG-INFO` in the sdist")?;
     Ok(Metadata::parse(&text))
 }
@@ -248,25 +263,13 @@ pub const KIT_SHIMS: &[&str] = &["pre-push", "post-tag", "reference-transaction"
 /// VCS-driven backend (hatch-vcs, setuptools-scm) packs every tracked file, so these reach
 /// the sdist unless the project excludes them (`cargo xtask init` does).
 pub fn kit_files(path: &Path) -> Result<Vec<String>> {
-    let gz = flate2::read::GzDecoder::new(BufReader::new(File::open(path)?));
-    let mut archive = tar::Archive::new(gz);
     let mut found = Vec::new();
-    for (count, entry) in archive
-        .entries()
-        .context("not a gzipped tar archive")?
-        .enumerate()
-    {
-        if count >= MEMBER_LIMIT {
-            bail!("the archive has more than {MEMBER_LIMIT} members");
-        }
-        let entry = entry.context("a damaged tar member")?;
+    walk_sdist(path, |member, entry| {
         if entry.header().entry_type().is_dir() {
-            continue;
+            return Ok(());
         }
-        let member = entry.path()?.to_string_lossy().into_owned();
-        let member = member.trim_start_matches("./").to_string();
         let Some((_, inner)) = member.split_once('/') else {
-            continue;
+            return Ok(());
         };
         let kit = match inner {
             _ if inner.starts_with("xtask/") => true,
@@ -278,7 +281,7 @@ pub fn kit_files(path: &Path) -> Result<Vec<String>> {
             }
             ".cargo/config.toml" | "Cargo.toml" => {
                 let declared = entry.header().size().ok();
-                let text = read_limited(entry, declared, &member)?;
+                let text = read_limited(entry, declared, member)?;
                 match inner {
                     "Cargo.toml" => workspace_lists_xtask(&text),
                     _ => is_kit_cargo_config(&text),
@@ -287,9 +290,10 @@ pub fn kit_files(path: &Path) -> Result<Vec<String>> {
             _ => false,
         };
         if kit {
-            found.push(member);
+            found.push(member.to_string());
         }
-    }
+        Ok(())
+    })?;
     found.sort();
     Ok(found)
 }

@@ -164,9 +164,13 @@ impl Note {
     }
 }
 
-/// Pushes the notes ref. If the remote's notes moved on (another release noted elsewhere),
-/// they are merged in, ours winning for the same commit, and the push is retried once.
+/// Pushes the notes ref, when the repository has that remote at all. If the remote's notes
+/// moved on (another release noted elsewhere), they are merged in, ours winning for the same
+/// commit, and the push is retried once.
 pub fn push(repo: &Repo, remote: &str) -> Result<()> {
+    if repo.remote_url(remote).is_none() {
+        return Ok(());
+    }
     let refspec = format!("{NOTES_REF}:{NOTES_REF}");
     if repo
         .git(&["push", "--quiet", "--no-verify", remote, &refspec])

@@ -41,16 +41,9 @@ fn manifest_path(work: &Path) -> PathBuf {
 /// another commit (the tag was deleted and made again elsewhere) do not count.
 pub fn frozen(repo: &Repo, tag: &str) -> Result<Option<Frozen>> {
     let work = work_dir(repo, tag);
-    let Ok(text) = std::fs::read_to_string(manifest_path(&work)) else {
+    let Some(doc) = manifest_for(repo, tag)? else {
         return Ok(None);
     };
-    let doc: DocumentMut = text
-        .parse()
-        .with_context(|| format!("`{}` is damaged", manifest_path(&work).display()))?;
-    let commit = repo.tag_commit(tag).map(|c| c.to_string());
-    if doc.get("commit").and_then(|c| c.as_str()) != commit.as_deref() {
-        return Ok(None);
-    }
     let frozen = Frozen {
         dir: work.join("dist"),
         artifacts: evidence::artifacts_of(&doc),
@@ -72,6 +65,26 @@ pub fn frozen(repo: &Repo, tag: &str) -> Result<Option<Frozen>> {
         }
     }
     Ok(Some(frozen))
+}
+
+/// The frozen set's manifest of `tag`, if it was built for the commit the tag names now.
+fn manifest_for(repo: &Repo, tag: &str) -> Result<Option<DocumentMut>> {
+    let path = manifest_path(&work_dir(repo, tag));
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(None);
+    };
+    let doc: DocumentMut = text
+        .parse()
+        .with_context(|| format!("`{}` is damaged", path.display()))?;
+    let commit = repo.tag_commit(tag).map(|c| c.to_string());
+    Ok((doc.get("commit").and_then(|c| c.as_str()) == commit.as_deref()).then_some(doc))
+}
+
+/// Whether `tag` was built for the commit it names now, without hashing the files again
+/// (`frozen` does, before anything is uploaded): what the post-tag hook asks right after
+/// `release` built and hashed them.
+pub fn is_built(repo: &Repo, tag: &str) -> Result<bool> {
+    Ok(manifest_for(repo, tag)?.is_some())
 }
 
 /// Builds `tag` (at `commit`) unless its artifacts are already frozen.

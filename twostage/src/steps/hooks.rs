@@ -263,7 +263,7 @@ pub fn post_tag(repo: &Repo, config: &Config, tag: &str) -> Result<()> {
     if parsed.prod {
         return crate::steps::promote::warn_if_refused(repo, config, tag);
     }
-    if build::frozen(repo, tag)?.is_some() {
+    if build::is_built(repo, tag)? {
         return Ok(()); // `release` built it before firing the hook
     }
     build_tag(repo, config, tag).with_context(|| {

@@ -321,7 +321,7 @@ fn promote_files(
     production["at"] = value(crate::clock::timestamp());
     note.record("production", production);
     note.write(repo, release.commit)?;
-    if push_notes && repo.remote_url(&config.git.remote).is_some() {
+    if push_notes {
         evidence::push(repo, &config.git.remote)?;
     }
     Ok(())
@@ -508,7 +508,7 @@ fn publish(
     section["at"] = value(crate::clock::timestamp());
     note.record("github", section);
     note.write(repo, release.commit)?;
-    if push_notes && repo.remote_url(&config.git.remote).is_some() {
+    if push_notes {
         evidence::push(repo, &config.git.remote)?;
     }
     Ok(())

@@ -58,9 +58,7 @@ pub fn run(repo: &Repo, config: &Config, tag: &str, dist_dir: Option<&Path>) -> 
                     ),
                 );
                 // A run that stopped after writing the note but before pushing it.
-                if repo.remote_url(&config.git.remote).is_some() {
-                    evidence::push(repo, &config.git.remote)?;
-                }
+                evidence::push(repo, &config.git.remote)?;
                 return Ok(());
             }
         }
@@ -145,9 +143,7 @@ pub fn run(repo: &Repo, config: &Config, tag: &str, dist_dir: Option<&Path>) -> 
         note.record(Source::Staging.section(), verification.section.clone());
         note.write(repo, release.commit)?;
     }
-    if repo.remote_url(&config.git.remote).is_some() {
-        evidence::push(repo, &config.git.remote)?;
-    }
+    evidence::push(repo, &config.git.remote)?;
     verify::finish(tag, Source::Staging, &verification?.failures)?;
     output::status(
         "Finished",
