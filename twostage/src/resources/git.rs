@@ -7,6 +7,7 @@ use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context, Result};
 use git2::{Oid, Repository, StatusOptions};
+use xshell::{cmd, Cmd, Shell};
 
 pub struct Repo {
     repo: Repository,
@@ -138,6 +139,11 @@ impl Repo {
         note.message().map(str::to_string)
     }
 
+    /// A shell in the work tree, for git command lines: `git::run(cmd!(sh, "git tag {tag}"))`.
+    pub fn sh(&self) -> Result<Shell> {
+        shell_in(&self.root)
+    }
+
     /// Runs `git <args>` in the work tree and returns its stdout; fails with git's stderr.
     pub fn git(&self, args: &[&str]) -> Result<String> {
         git_in(&self.root, args)
@@ -145,29 +151,55 @@ impl Repo {
 
     /// Like `git`, with `input` on stdin.
     pub fn git_with_input(&self, args: &[&str], input: &[u8]) -> Result<String> {
-        use std::io::Write;
-        let mut command = Command::new("git");
-        crate::resources::secrets::for_hooks(&mut command);
-        let mut child = command
-            .args(args)
-            .current_dir(&self.root)
-            .env("GIT_TERMINAL_PROMPT", "0")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .context("cannot run `git`")?;
-        child.stdin.take().context("no stdin")?.write_all(input)?;
-        let out = child.wait_with_output()?;
-        if !out.status.success() {
-            bail!(
-                "`git {}` failed: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        let sh = self.sh()?;
+        run_with_input(cmd!(sh, "git {args...}"), Some(input))
     }
+}
+
+/// A shell whose commands run in `dir` and never prompt for credentials.
+pub fn shell_in(dir: &Path) -> Result<Shell> {
+    let sh = Shell::new().context("cannot read the current folder")?;
+    sh.change_dir(dir);
+    sh.set_var("GIT_TERMINAL_PROMPT", "0");
+    Ok(sh)
+}
+
+/// Runs a git command line built with `cmd!` and returns its stdout; fails with the command
+/// line and git's stderr.
+pub fn run(cmd: Cmd) -> Result<String> {
+    run_with_input(cmd, None)
+}
+
+/// Like `run`, with `input` on stdin (`git notes add -F -`).
+pub fn run_with_input(cmd: Cmd, input: Option<&[u8]>) -> Result<String> {
+    use std::io::Write;
+    let shown = cmd.to_string();
+    let mut command = Command::from(cmd);
+    // A commit, a tag or a push fires hooks: a chained one gets no credentials.
+    crate::resources::secrets::for_hooks(&mut command);
+    let stdin = if input.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    };
+    let mut child = command
+        .stdin(stdin)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("cannot run `git`: is it installed and on PATH?")?;
+    if let (Some(input), Some(mut stdin)) = (input, child.stdin.take()) {
+        stdin.write_all(input)?;
+    }
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        bail!(
+            "`{shown}` failed: {}",
+            stderr.trim().lines().collect::<Vec<_>>().join("; ")
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// Runs `git <args>` in `dir`, never prompting for credentials.
@@ -177,27 +209,8 @@ pub fn git_in(dir: &Path, args: &[&str]) -> Result<String> {
 
 /// Like `git_in`, with extra environment variables.
 pub fn git_in_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<String> {
-    let mut command = Command::new("git");
-    command
-        .args(args)
-        .current_dir(dir)
-        .envs(env.iter().copied())
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .stdin(Stdio::null());
-    // A commit, a tag or a push fires hooks: a chained one gets no credentials.
-    crate::resources::secrets::for_hooks(&mut command);
-    let out = command
-        .output()
-        .context("cannot run `git`: is it installed and on PATH?")?;
-    if !out.status.success() {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        bail!(
-            "`git {}` failed: {}",
-            args.join(" "),
-            stderr.trim().lines().collect::<Vec<_>>().join("; ")
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    let sh = shell_in(dir)?;
+    run(cmd!(sh, "git {args...}").envs(env.iter().copied()))
 }
 
 /// `owner/name` from a GitHub remote URL (`git@github.com:o/n.git`, `https://github.com/o/n`).

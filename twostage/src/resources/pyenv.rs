@@ -8,6 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use xshell::{cmd, Cmd, Shell};
 
 use crate::config::InstallerChoice;
 
@@ -160,6 +161,12 @@ pub fn run_logged(
     })
 }
 
+/// A shell for the command lines below. They are handed to `run_logged` as a
+/// `std::process::Command`: it needs the process group and the timeout.
+fn shell() -> Result<Shell> {
+    Shell::new().context("cannot read the current folder")
+}
+
 /// Creates a fresh environment at `dir` (removing anything there).
 pub fn create(
     installer: &Installer,
@@ -170,22 +177,14 @@ pub fn create(
     if dir.exists() {
         std::fs::remove_dir_all(dir)?;
     }
+    let sh = shell()?;
     let python = base_python();
-    let mut command;
-    match installer {
-        Installer::Uv { uv } => {
-            command = Command::new(uv);
-            command
-                .args(["venv", "--quiet", "--python", &python])
-                .arg(dir);
-        }
-        Installer::Pip => {
-            command = Command::new(&python);
-            command.args(["-m", "venv"]).arg(dir);
-        }
-    }
+    let command = match installer {
+        Installer::Uv { uv } => cmd!(sh, "{uv} venv --quiet --python {python} {dir}"),
+        Installer::Pip => cmd!(sh, "{python} -m venv {dir}"),
+    };
     let shown = format!("{} venv {}", installer.name(), dir.display());
-    let ran = run_logged(command, &shown, timeout, log)?;
+    let ran = run_logged(command.into(), &shown, timeout, log)?;
     Ok((
         Venv {
             dir: dir.to_path_buf(),
@@ -205,36 +204,23 @@ pub fn install(
     timeout: Duration,
     log: &mut std::fs::File,
 ) -> Result<Ran> {
-    let mut command;
-    match installer {
-        Installer::Uv { uv } => {
-            command = Command::new(uv);
-            command
-                .args(["pip", "install", "--quiet", "--python"])
-                .arg(venv.python())
-                .args(["--index-url", index_url, "--no-config"])
-                .arg(file)
-                .env_remove("UV_EXTRA_INDEX_URL")
-                .env_remove("UV_INDEX")
-                .env_remove("UV_FIND_LINKS");
-        }
-        Installer::Pip => {
-            command = Command::new(venv.python());
-            command
-                .args([
-                    "-m",
-                    "pip",
-                    "install",
-                    "--quiet",
-                    "--disable-pip-version-check",
-                    "--isolated",
-                ])
-                .args(["--index-url", index_url])
-                .arg(file)
-                .env_remove("PIP_EXTRA_INDEX_URL")
-                .env_remove("PIP_FIND_LINKS");
-        }
-    }
+    let sh = shell()?;
+    let python = venv.python();
+    let command = match installer {
+        Installer::Uv { uv } => cmd!(
+            sh,
+            "{uv} pip install --quiet --python {python} --index-url {index_url} --no-config {file}"
+        )
+        .env_remove("UV_EXTRA_INDEX_URL")
+        .env_remove("UV_INDEX")
+        .env_remove("UV_FIND_LINKS"),
+        Installer::Pip => cmd!(
+            sh,
+            "{python} -m pip install --quiet --disable-pip-version-check --isolated --index-url {index_url} {file}"
+        )
+        .env_remove("PIP_EXTRA_INDEX_URL")
+        .env_remove("PIP_FIND_LINKS"),
+    };
     let shown = format!(
         "{} install {} --index-url {}",
         installer.name(),
@@ -243,54 +229,54 @@ pub fn install(
             .unwrap_or_default(),
         crate::resources::secrets::redact(index_url)
     );
-    run_logged(command, &shown, timeout, log)
+    run_logged(command.into(), &shown, timeout, log)
+}
+
+/// What a short command prints (stdout, or stderr when stdout is empty), run without any
+/// secret; "unknown" when it cannot run.
+fn short_output(cmd: Cmd) -> String {
+    let mut command = Command::from(cmd);
+    crate::resources::secrets::scrub(&mut command)
+        .output()
+        .ok()
+        .map(|o| {
+            let text = if o.stdout.is_empty() {
+                o.stderr
+            } else {
+                o.stdout
+            };
+            String::from_utf8_lossy(&text).trim().to_string()
+        })
+        .unwrap_or_else(|| "unknown".into())
 }
 
 /// `python --version` of the base interpreter, and the installer's version.
 pub fn versions(installer: &Installer) -> (String, String) {
-    let output = |mut command: Command| -> String {
-        command
-            .output()
-            .ok()
-            .map(|o| {
-                let text = if o.stdout.is_empty() {
-                    o.stderr
-                } else {
-                    o.stdout
-                };
-                String::from_utf8_lossy(&text).trim().to_string()
-            })
-            .unwrap_or_else(|| "unknown".into())
+    let Ok(sh) = shell() else {
+        return ("unknown".into(), "unknown".into());
     };
-    let mut python = Command::new(base_python());
-    python.arg("--version");
-    crate::resources::secrets::scrub(&mut python);
+    let python = base_python();
     let installer_version = match installer {
-        Installer::Uv { uv } => {
-            let mut c = Command::new(uv);
-            c.arg("--version");
-            crate::resources::secrets::scrub(&mut c);
-            output(c)
-        }
-        Installer::Pip => {
-            let mut c = Command::new(base_python());
-            c.args(["-m", "pip", "--version"]);
-            crate::resources::secrets::scrub(&mut c);
-            output(c)
-                .split(" from ")
-                .next()
-                .unwrap_or_default()
-                .to_string()
-        }
+        Installer::Uv { uv } => short_output(cmd!(sh, "{uv} --version")),
+        Installer::Pip => short_output(cmd!(sh, "{python} -m pip --version"))
+            .split(" from ")
+            .next()
+            .unwrap_or_default()
+            .to_string(),
     };
-    (output(python), installer_version)
+    (
+        short_output(cmd!(sh, "{python} --version")),
+        installer_version,
+    )
 }
 
 /// The wheel tags this interpreter accepts, most specific first, from `packaging` (or pip's
 /// vendored copy); `None` when neither can be imported.
 pub fn supported_tags() -> Option<Vec<String>> {
     let script = "try:\n    from packaging import tags\nexcept ImportError:\n    from pip._vendor.packaging import tags\nfor t in tags.sys_tags():\n    print(t)\n";
-    let out = crate::resources::secrets::scrub(Command::new(base_python()).args(["-c", script]))
+    let (sh, python) = (shell().ok()?, base_python());
+    let mut command = Command::from(cmd!(sh, "{python} -c {script}"));
+    let out = crate::resources::secrets::scrub(&mut command)
         .output()
         .ok()?;
     out.status.success().then(|| {

@@ -18,6 +18,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use xshell::{cmd, Shell};
 
 const REQUIREMENTS: &str = include_str!("../../tools-requirements.txt");
 
@@ -105,36 +106,21 @@ fn install(dir: &Path) -> Result<Tools> {
         tools.venv.display()
     );
     let started = Instant::now();
-    run(Command::new(&python)
-        .args(["-m", "venv", "--clear"])
-        .arg(&tools.venv))
-    .with_context(|| format!("cannot create a virtual environment with `{python}`"))?;
+    let sh = Shell::new()?;
+    let (venv, tools_python) = (&tools.venv, tools.python());
+    run(&mut cmd!(sh, "{python} -m venv --clear {venv}").into())
+        .with_context(|| format!("cannot create a virtual environment with `{python}`"))?;
     let requirements = dir.join("requirements.txt");
     std::fs::write(&requirements, REQUIREMENTS)?;
-    run(Command::new(tools.python())
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "-r",
-        ])
-        .arg(&requirements))
+    let quiet = ["--quiet", "--disable-pip-version-check"];
+    run(&mut cmd!(
+        sh,
+        "{tools_python} -m pip install {quiet...} -r {requirements}"
+    )
+    .into())
     .context("cannot install the Python tools from PyPI")?;
-    run(Command::new(tools.python())
-        .args([
-            "-m",
-            "pip",
-            "download",
-            "--quiet",
-            "--disable-pip-version-check",
-            "--only-binary",
-            ":all:",
-            "--dest",
-        ])
-        .arg(tools.venv.join("backend-wheels"))
-        .args(BACKENDS))
+    let wheels = tools.venv.join("backend-wheels");
+    run(&mut cmd!(sh, "{tools_python} -m pip download {quiet...} --only-binary :all: --dest {wheels} {BACKENDS...}").into())
     .context("cannot download the build backends' wheels from PyPI")?;
     std::fs::write(&stamp, wanted)?;
     eprintln!(
@@ -262,15 +248,11 @@ impl PypiServer {
         let packages = dir.join("packages");
         std::fs::create_dir_all(&packages)?;
         let htpasswd = dir.join("htpasswd");
-        run(Command::new(tools.python())
-            .args([
-                "-c",
-                "import sys; from passlib.apache import HtpasswdFile as H; \
-                 h = H(sys.argv[1], new=True); h.set_password(sys.argv[2], sys.argv[3]); h.save()",
-            ])
-            .arg(&htpasswd)
-            .args([username, password]))
-        .context("cannot write the htpasswd file")?;
+        let (sh, python) = (Shell::new()?, tools.python());
+        let script = "import sys; from passlib.apache import HtpasswdFile as H; \
+                      h = H(sys.argv[1], new=True); h.set_password(sys.argv[2], sys.argv[3]); h.save()";
+        run(&mut cmd!(sh, "{python} -c {script} {htpasswd} {username} {password}").into())
+            .context("cannot write the htpasswd file")?;
         let port = free_port()?;
         let args = vec![
             "run".to_string(),
@@ -344,10 +326,12 @@ impl Devpi {
         let tools = tools()?;
         let serverdir = dir.join("server");
         let root_password = "root-password-for-tests";
-        run(Command::new(tools.bin("devpi-init"))
-            .arg("--serverdir")
-            .arg(&serverdir)
-            .args(["--no-root-pypi", "--root-passwd", root_password]))
+        let (sh, devpi_init) = (Shell::new()?, tools.bin("devpi-init"));
+        run(&mut cmd!(
+            sh,
+            "{devpi_init} --serverdir {serverdir} --no-root-pypi --root-passwd {root_password}"
+        )
+        .into())
         .context("cannot initialise devpi")?;
         let port = free_port()?;
         let mut args = vec![
@@ -389,11 +373,9 @@ impl Devpi {
 
     fn client(&self, args: &[&str]) -> Result<String> {
         let tools = tools()?;
-        run(Command::new(tools.bin("devpi"))
-            .arg("--clientdir")
-            .arg(&self.clientdir)
-            .args(args))
-        .with_context(|| format!("`devpi {}` failed", args.first().unwrap_or(&"")))
+        let (sh, devpi, clientdir) = (Shell::new()?, tools.bin("devpi"), &self.clientdir);
+        run(&mut cmd!(sh, "{devpi} --clientdir {clientdir} {args...}").into())
+            .with_context(|| format!("`devpi {}` failed", args.first().unwrap_or(&"")))
     }
 
     /// Creates a non-volatile index without bases (nothing is inherited from anywhere).
@@ -721,17 +703,14 @@ impl Sandbox {
 
     /// Runs `git` in `dir` with the sandbox's HOME and no system or inherited configuration.
     pub fn git(&self, dir: &Path, args: &[&str]) -> Result<String> {
-        let mut command = Command::new("git");
-        command
-            .args(args)
-            .current_dir(dir)
+        let sh = crate::resources::git::shell_in(dir)?;
+        let mut git = cmd!(sh, "git {args...}")
             .env("HOME", &self.home)
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_TERMINAL_PROMPT", "0");
+            .env("GIT_CONFIG_NOSYSTEM", "1");
         for name in GIT_ENV {
-            command.env_remove(name);
+            git = git.env_remove(name);
         }
-        run(&mut command)
+        run(&mut git.into())
     }
 }
 
