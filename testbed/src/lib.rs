@@ -4,16 +4,21 @@
 //! and are re-exported here. A crate of its own, beside the product: adopters never compile it.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
-
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use xshell::{cmd, Cmd, Shell};
 
+use twostage::sandbox::Guarded;
 pub use twostage::sandbox::{
     free_port, target_dir, tools, Devpi, DevpiIndex, PypiServer, Sandbox, Tools, SANDBOX_TOKEN,
 };
-use twostage::sandbox::{run, Guarded};
+
+/// Runs a command to its end with its output captured: its stdout, or an error that carries
+/// both streams (the product's `sandbox::run`), so the tests' output stays quiet.
+fn run(command: Cmd<'_>) -> Result<String> {
+    twostage::sandbox::run(&mut command.into())
+}
 
 /// `examples/sample` of this workspace.
 pub fn sample_project() -> PathBuf {
@@ -22,11 +27,12 @@ pub fn sample_project() -> PathBuf {
 
 /// Builds a wheel of the project at `dir` with the tools' backends (no download) into `out`.
 pub fn build_wheel(dir: &Path, out: &Path) -> Result<PathBuf> {
-    let tools = tools()?;
-    run(Command::new(tools.python())
-        .args(["-m", "build", "--no-isolation", "--wheel", "--outdir"])
-        .arg(out)
-        .arg(dir))
+    let sh = Shell::new()?;
+    let python = tools()?.python();
+    run(cmd!(
+        sh,
+        "{python} -m build --no-isolation --wheel --outdir {out} {dir}"
+    ))
     .with_context(|| format!("cannot build `{}`", dir.display()))?;
     std::fs::read_dir(out)?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -48,18 +54,13 @@ pub fn seed_production(dir: &Path, devpi: &Devpi, index: &DevpiIndex) -> Result<
     std::fs::write(dep.join("tsdep/__init__.py"), "VALUE = 42\n")?;
     let mut files = tools.backend_wheels()?;
     files.push(build_wheel(&dep, &dir.join("tsdep-dist"))?);
-    run(Command::new(tools.bin("twine"))
-        .args([
-            "upload",
-            "--non-interactive",
-            "--disable-progress-bar",
-            "--repository-url",
-            &index.upload_url,
-            "-u",
-            &devpi.username,
-        ])
-        .env("TWINE_PASSWORD", &devpi.password)
-        .args(&files))
+    let sh = Shell::new()?;
+    let (twine, url, user) = (tools.bin("twine"), &index.upload_url, &devpi.username);
+    run(cmd!(
+        sh,
+        "{twine} upload --non-interactive --disable-progress-bar --repository-url {url} -u {user} {files...}"
+    )
+    .env("TWINE_PASSWORD", &devpi.password))
     .context("cannot seed the production index")?;
     Ok(())
 }
@@ -81,20 +82,15 @@ pub fn github_openapi() -> Result<PathBuf> {
     if spec.exists() {
         return Ok(spec);
     }
-    let packed = run(Command::new("npm")
-        .args(["pack", "--silent", OCTOKIT_OPENAPI])
-        .current_dir(&dir))
-    .context("cannot fetch GitHub's OpenAPI description with `npm pack` (is npm installed?)")?;
+    let sh = Shell::new()?;
+    sh.change_dir(&dir);
+    let packed = run(cmd!(sh, "npm pack --silent {OCTOKIT_OPENAPI}"))
+        .context("cannot fetch GitHub's OpenAPI description with `npm pack` (is npm installed?)")?;
     let tarball = dir.join(packed.trim());
-    run(Command::new("tar")
-        .arg("xzf")
-        .arg(&tarball)
-        .args(["-C"])
-        .arg(&dir)
-        .args([
-            "--strip-components=2",
-            "package/generated/api.github.com.deref.json",
-        ]))?;
+    run(cmd!(
+        sh,
+        "tar xzf {tarball} -C {dir} --strip-components=2 package/generated/api.github.com.deref.json"
+    ))?;
     std::fs::remove_file(&tarball).ok();
     Ok(spec)
 }
@@ -241,17 +237,13 @@ pub fn mitmdump() -> Result<PathBuf> {
         return Ok(bin);
     }
     let python = std::env::var("TWOSTAGE_PYTHON").unwrap_or_else(|_| "python3".into());
-    run(Command::new(&python)
-        .args(["-m", "venv", "--clear"])
-        .arg(&dir))?;
-    run(Command::new(dir.join("bin/python")).args([
-        "-m",
-        "pip",
-        "install",
-        "--quiet",
-        "--disable-pip-version-check",
-        MITMPROXY,
-    ]))
+    let sh = Shell::new()?;
+    run(cmd!(sh, "{python} -m venv --clear {dir}"))?;
+    let venv_python = dir.join("bin/python");
+    run(cmd!(
+        sh,
+        "{venv_python} -m pip install --quiet --disable-pip-version-check {MITMPROXY}"
+    ))
     .context("cannot install mitmproxy from PyPI")?;
     std::fs::write(&stamp, MITMPROXY)?;
     Ok(bin)

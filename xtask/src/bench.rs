@@ -5,24 +5,30 @@
 //! - **upload**: one large wheel to a local pypiserver by `twostage stage --dist` (which also
 //!   copies, hashes, checks the metadata, waits for the index and writes the note) against
 //!   `twine upload` and `uv publish` of the same file;
-//! - **verification**: `twostage verify` of the sample package's wheel with uv against pip;
 //! - **hook overhead**: a branch-only `git push` to a local bare repository with the hooks
 //!   installed against one without, interleaved;
 //! - **the whole lifecycle** of the sample package (release, the push that stages and verifies,
 //!   promote) against the hand-made equivalent (`HAND_MADE`), each in its own sandbox of local
-//!   indexes, releasing successive versions, interleaved.
+//!   indexes, releasing successive versions, interleaved;
+//! - **verification**: `twostage verify` of the sample package's wheel with uv against pip;
 //! - **the adopted lifecycle**: the sample adopted with `init`, its whole lifecycle through plain
 //!   `cargo xtask` and the installed hooks (what a maintainer runs) against the same through
 //!   the adopted repository's compiled binary, alternating releases in one sandbox.
 //!
+//! Each sandbox starts a devpi, the slowest part of a run: the verification reuses the
+//! lifecycle's twostage sandbox (its last release staged), and the adoption the hand-made one
+//! (a repository released by hand that adopts twostage), when those benchmarks run together.
+//!
 //! Wall time, throughput and the peak resident memory of the process (`wait4`'s rusage).
 
+use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use xshell::{cmd, Cmd, Shell};
 
 use testbed::{self, PypiServer, Sandbox};
 
@@ -51,124 +57,225 @@ struct Series {
 }
 
 impl Series {
+    fn new(benchmark: impl Into<String>, tool: &'static str) -> Series {
+        Series {
+            benchmark: benchmark.into(),
+            tool,
+            samples: Vec::new(),
+            bytes: 0,
+        }
+    }
+
     fn median(&self) -> Duration {
         let mut walls: Vec<Duration> = self.samples.iter().map(|s| s.wall).collect();
         walls.sort();
         walls[walls.len() / 2]
     }
+
+    fn min(&self) -> Duration {
+        self.samples
+            .iter()
+            .map(|s| s.wall)
+            .min()
+            .unwrap_or_default()
+    }
+
+    fn max(&self) -> Duration {
+        self.samples
+            .iter()
+            .map(|s| s.wall)
+            .max()
+            .unwrap_or_default()
+    }
+
+    fn peak_rss_mb(&self) -> f64 {
+        self.samples.iter().map(|x| x.max_rss_kb).max().unwrap_or(0) as f64 / 1024.0
+    }
+
+    /// MB/s at the median, for the series that move bytes.
+    fn throughput(&self) -> Option<f64> {
+        (self.bytes != 0).then(|| self.bytes as f64 / 1e6 / self.median().as_secs_f64())
+    }
+}
+
+/// What every benchmark shares: where it writes, the isolated HOME, this binary, how many
+/// rounds.
+struct Bench {
+    root: PathBuf,
+    home: PathBuf,
+    exe: PathBuf,
+    rounds: usize,
+}
+
+impl Bench {
+    /// Runs a command to its end under the benchmark's HOME (see `measure`), logging to
+    /// `log` under the benchmark's folder.
+    fn measure(&self, command: impl Into<Command>, log: &str) -> Result<Sample> {
+        measure(command.into(), &self.root.join(log), &self.home)
+    }
 }
 
 const TOKEN: &str = "bench-token-not-a-secret";
+
+/// Branch-only pushes per configuration: the hooks' overhead is a few milliseconds, so the
+/// median needs many.
+const PUSHES: usize = 40;
+const PUSHES_QUICK: usize = 10;
 
 pub fn run(options: &Options) -> Result<()> {
     testbed::tools()?;
     let root = testbed::target_dir()
         .join("twostage-bench")
         .join(std::process::id().to_string());
-    std::fs::create_dir_all(&root)?;
-    let rounds = if options.quick { 1 } else { 3 };
-
-    std::fs::create_dir_all(root.join("home"))?;
+    let home = root.join("home");
+    std::fs::create_dir_all(&home)?;
     std::fs::write(
-        root.join("home/.gitconfig"),
+        home.join(".gitconfig"),
         "[user]\n\tname = bench\n\temail = bench@example.invalid\n",
     )?;
-    let exe = std::env::current_exe()?;
+    let bench = Bench {
+        root,
+        home,
+        exe: std::env::current_exe()?,
+        rounds: if options.quick { 1 } else { 3 },
+    };
+    let series = run_wanted(&bench, options)?;
+    if std::env::var_os("TWOSTAGE_BENCH_KEEP").is_none() {
+        std::fs::remove_dir_all(&bench.root).ok();
+    }
+    if options.json {
+        report_json(&series);
+    } else {
+        report_table(&series);
+    }
+    Ok(())
+}
+
+/// The benchmarks `--only` names (all by default), in order; the lifecycle's sandboxes are
+/// handed on to the verification and the adoption.
+fn run_wanted(bench: &Bench, options: &Options) -> Result<Vec<Series>> {
     let wanted = |name: &str| options.only.is_empty() || options.only.iter().any(|o| o == name);
     let mut series = Vec::new();
     if wanted("upload") {
-        series.extend(bench_upload(&root, &exe, rounds, options.upload_mb)?);
-    }
-    if wanted("verify") {
-        series.extend(bench_verification(&root, &exe, rounds)?);
+        series.extend(bench_upload(bench, options.upload_mb)?);
     }
     if wanted("hooks") {
-        series.extend(bench_hooks(&root, &exe, 40)?);
+        let pushes = if options.quick { PUSHES_QUICK } else { PUSHES };
+        series.extend(bench_hooks(bench, pushes)?);
     }
+    let mut lifecycle = None;
     if wanted("lifecycle") {
-        series.extend(bench_lifecycle(&root, &exe, rounds)?);
+        let (measured, sandboxes) = bench_lifecycle(bench)?;
+        series.extend(measured);
+        lifecycle = Some(sandboxes);
+    }
+    if wanted("verify") {
+        series.extend(match &lifecycle {
+            Some(done) => bench_verification(bench, &done.ours, &done.last_tag)?,
+            None => bench_verification(bench, &staged_sample(bench)?, "v0.1.1")?,
+        });
     }
     if wanted("adopted") {
-        series.extend(bench_adopted(&root, &exe, rounds)?);
+        series.extend(match &lifecycle {
+            Some(done) => bench_adopted(bench, &done.hand)?,
+            None => bench_adopted(bench, &sample_sandbox(bench, "adopted")?)?,
+        });
     }
     if series.is_empty() {
         bail!("`--only` names no benchmark: use upload, verify, hooks, lifecycle or adopted");
     }
-    if std::env::var_os("TWOSTAGE_BENCH_KEEP").is_none() {
-        std::fs::remove_dir_all(&root).ok();
+    Ok(series)
+}
+
+/// The sample in a fresh sandbox under the benchmark's folder.
+fn sample_sandbox(bench: &Bench, name: &str) -> Result<Sandbox> {
+    Sandbox::create(&bench.root.join(name), &testbed::sample_project())
+}
+
+/// The uploaders measured, in their rows' order.
+#[derive(Debug, Clone, Copy)]
+enum Uploader {
+    Twostage,
+    Twine,
+    Uv,
+}
+
+impl Uploader {
+    const ALL: [Uploader; 3] = [Uploader::Twostage, Uploader::Twine, Uploader::Uv];
+
+    fn tool(self) -> &'static str {
+        match self {
+            Uploader::Twostage => "twostage stage",
+            Uploader::Twine => "twine upload",
+            Uploader::Uv => "uv publish",
+        }
     }
-    report(&series, options.json);
-    Ok(())
+
+    /// The upload of `wheel` (in `wheel_dir`) to `server`; twostage's goes through `repo`.
+    fn command<'a>(
+        self,
+        sh: &'a Shell,
+        exe: &Path,
+        repo: &Path,
+        wheel: &Path,
+        server: &PypiServer,
+    ) -> Result<Cmd<'a>> {
+        let url = server.upload_url();
+        Ok(match self {
+            Uploader::Twostage => {
+                let wheel_dir = wheel.parent().context("a wheel without a folder")?;
+                cmd!(sh, "{exe} --repo {repo} stage v1.0.0 --dist {wheel_dir}")
+                    .env("TWOSTAGE_STAGING_UPLOAD_URL", url)
+                    .env("TWOSTAGE_STAGING_INDEX_URL", server.index_url())
+                    .env("TEST_PYPI_TOKEN", TOKEN)
+            }
+            Uploader::Twine => {
+                let twine = testbed::tools()?.bin("twine");
+                cmd!(sh, "{twine} upload --non-interactive --disable-progress-bar --repository-url {url} -u __token__ -p {TOKEN} {wheel}")
+            }
+            Uploader::Uv => {
+                let uv = testbed::tools()?.bin("uv");
+                cmd!(sh, "{uv} publish --no-progress --publish-url {url} --username __token__ --password {TOKEN} {wheel}")
+            }
+        })
+    }
 }
 
 /// One large wheel: `twostage stage --dist`, `twine upload` and `uv publish`, each to a fresh
-/// local pypiserver.
-fn bench_upload(root: &Path, exe: &Path, rounds: usize, upload_mb: u64) -> Result<Vec<Series>> {
-    let tools = testbed::tools()?;
-    eprintln!(
-        "     Preparing a {} MB wheel and a scratch repository",
-        upload_mb
-    );
-    let wheel_dir = root.join("wheel");
-    let wheel = make_wheel(&wheel_dir, upload_mb * 1_000_000)?;
+/// local pypiserver; and how long twostage waited for the index to serve it.
+fn bench_upload(bench: &Bench, upload_mb: u64) -> Result<Vec<Series>> {
+    eprintln!("     Preparing a {upload_mb} MB wheel and a scratch repository");
+    let wheel = make_wheel(&bench.root.join("wheel"), upload_mb * 1_000_000)?;
     let size = std::fs::metadata(&wheel)?.len();
-    let repo = scratch_repo(&root.join("repo"))?;
-
-    let mut waits = Vec::new();
-    let mut series: Vec<Series> = ["twostage stage", "twine upload", "uv publish"]
+    let repo = scratch_repo(&bench.root.join("repo"))?;
+    let sh = Shell::new()?;
+    let mut waits = Series::new("index wait", "after upload");
+    let mut series: Vec<Series> = Uploader::ALL
         .into_iter()
-        .map(|tool| Series {
-            benchmark: format!("upload {} MB", upload_mb),
-            tool,
-            samples: Vec::new(),
+        .map(|uploader| Series {
             bytes: size,
+            ..Series::new(format!("upload {upload_mb} MB"), uploader.tool())
         })
         .collect();
-    for round in 0..rounds {
-        for entry in series.iter_mut() {
-            let dir = root.join(format!("round{round}-{}", entry.tool.replace(' ', "-")));
+    for round in 0..bench.rounds {
+        for (uploader, entry) in Uploader::ALL.into_iter().zip(series.iter_mut()) {
+            let dir = bench
+                .root
+                .join(format!("round{round}-{}", entry.tool.replace(' ', "-")));
             let server = PypiServer::start(&dir, "__token__", TOKEN)?;
-            let mut command = match entry.tool {
-                "twostage stage" => {
-                    reset_release_state(&repo)?;
-                    let mut c = Command::new(exe);
-                    c.arg("--repo")
-                        .arg(&repo)
-                        .args(["stage", "v1.0.0", "--dist"])
-                        .arg(&wheel_dir)
-                        .env("TWOSTAGE_STAGING_UPLOAD_URL", server.upload_url())
-                        .env("TWOSTAGE_STAGING_INDEX_URL", server.index_url())
-                        .env("TEST_PYPI_TOKEN", TOKEN);
-                    c
-                }
-                "twine upload" => {
-                    let mut c = Command::new(tools.bin("twine"));
-                    c.args([
-                        "upload",
-                        "--non-interactive",
-                        "--disable-progress-bar",
-                        "--repository-url",
-                    ])
-                    .arg(server.upload_url())
-                    .args(["-u", "__token__", "-p", TOKEN])
-                    .arg(&wheel);
-                    c
-                }
-                _ => {
-                    let mut c = Command::new(tools.bin("uv"));
-                    c.args(["publish", "--no-progress", "--publish-url"])
-                        .arg(server.upload_url())
-                        .args(["--username", "__token__", "--password", TOKEN])
-                        .arg(&wheel);
-                    c
-                }
-            };
+            if let Uploader::Twostage = uploader {
+                reset_release_state(&repo)?;
+            }
+            let rounds = bench.rounds;
             eprintln!(
                 "     Running {} (round {} of {rounds})",
                 entry.tool,
                 round + 1
             );
-            let sample = measure(&mut command, &dir.join("run.log"), &root.join("home"))?;
+            let command = uploader.command(&sh, &bench.exe, &repo, &wheel, &server)?;
+            entry
+                .samples
+                .push(measure(command.into(), &dir.join("run.log"), &bench.home)?);
             let served = std::fs::read_dir(&server.packages)?.count();
             if served != 1 {
                 bail!(
@@ -176,83 +283,60 @@ fn bench_upload(root: &Path, exe: &Path, rounds: usize, upload_mb: u64) -> Resul
                     entry.tool
                 );
             }
-            entry.samples.push(sample);
-            if entry.tool == "twostage stage" {
-                // From the upload's last byte to "the index serves every file with its hash",
-                // as the note records it: the floor is one poll of the project page.
-                let note = twostage::git::git_in(
-                    &repo,
-                    &[
-                        "notes",
-                        "--ref",
-                        twostage::evidence::NOTES_REF,
-                        "show",
-                        "v1.0.0^{commit}",
-                    ],
-                )?;
-                let doc: toml_edit::DocumentMut = note.parse()?;
-                let waited = doc["staging"]["served-after-seconds"]
-                    .as_float()
-                    .unwrap_or_default();
-                waits.push(Sample {
-                    wall: Duration::from_secs_f64(waited),
-                    max_rss_kb: 0,
-                });
+            if let Uploader::Twostage = uploader {
+                waits.samples.push(staging_wait(&repo)?);
             }
             drop(server);
             std::fs::remove_dir_all(&dir).ok();
         }
     }
-    series.push(Series {
-        benchmark: "index wait".into(),
-        tool: "after upload",
-        samples: waits,
-        bytes: 0,
-    });
+    series.push(waits);
     Ok(series)
 }
+
+/// From the upload's last byte to "the index serves every file with its hash", as the note
+/// of `v1.0.0` in `repo` records it: the floor is one poll of the project page.
+fn staging_wait(repo: &Path) -> Result<Sample> {
+    let sh = Shell::new()?;
+    let notes = twostage::evidence::NOTES_REF;
+    let commit = "v1.0.0^{commit}";
+    let note = cmd!(sh, "git -C {repo} notes --ref {notes} show {commit}").read()?;
+    let doc: toml_edit::DocumentMut = note.parse()?;
+    let waited = doc["staging"]["served-after-seconds"]
+        .as_float()
+        .unwrap_or_default();
+    Ok(Sample {
+        wall: Duration::from_secs_f64(waited),
+        max_rss_kb: 0,
+    })
+}
+
 /// Branch-only pushes with and without the hooks, interleaved: the shims must decide in `sh`
 /// that there is nothing to do, without starting cargo or the binary.
-fn bench_hooks(root: &Path, exe: &Path, pushes: usize) -> Result<Vec<Series>> {
+fn bench_hooks(bench: &Bench, pushes: usize) -> Result<Vec<Series>> {
     eprintln!("     Pushing a branch {pushes} times with and without the hooks");
-    let home = root.join("home");
+    let sh = Shell::new()?;
     let mut series = Vec::new();
     let mut repos = Vec::new();
     for (tool, hooks) in [("git push", false), ("git push + hooks", true)] {
-        let dir = root.join(format!("push-{hooks}"));
+        let dir = bench.root.join(format!("push-{hooks}"));
         let repo = scratch_repo(&dir.join("work"))?;
-        twostage::git::git_in(&dir, &["init", "--quiet", "--bare", "origin.git"])?;
-        twostage::git::git_in(
-            &repo,
-            &[
-                "remote",
-                "add",
-                "origin",
-                &dir.join("origin.git").display().to_string(),
-            ],
-        )?;
+        let origin = dir.join("origin.git");
+        git(cmd!(sh, "git init --quiet --bare {origin}"))?;
+        git(cmd!(sh, "git -C {repo} remote add origin {origin}"))?;
         if hooks {
-            let mut install = Command::new(exe);
-            install.arg("--repo").arg(&repo).args(["hooks", "install"]);
-            measure(&mut install, &dir.join("install.log"), &home)?;
+            let exe = &bench.exe;
+            let install = cmd!(sh, "{exe} --repo {repo} hooks install");
+            measure(install.into(), &dir.join("install.log"), &bench.home)?;
         }
         repos.push(repo);
-        series.push(Series {
-            benchmark: "branch push".into(),
-            tool,
-            samples: Vec::new(),
-            bytes: 0,
-        });
+        series.push(Series::new("branch push", tool));
     }
     for i in 0..pushes {
         for (repo, entry) in repos.iter().zip(series.iter_mut()) {
             write_and_commit(repo, "NEWS", &format!("{i}\n"))?;
-            let mut push = Command::new("git");
-            push.args(["push", "--quiet", "origin", "main"])
-                .current_dir(repo);
-            entry
-                .samples
-                .push(measure(&mut push, &root.join("push.log"), &home)?);
+            let push = cmd!(sh, "git -C {repo} push --quiet origin main");
+            entry.samples.push(bench.measure(push, "push.log")?);
         }
     }
     let added = series[1].median().as_secs_f64() - series[0].median().as_secs_f64();
@@ -285,222 +369,151 @@ twine upload --non-interactive --disable-progress-bar --repository-url "$PRODUCT
 git push --quiet --follow-tags origin main
 "#;
 
+/// The lifecycle's two sandboxes, kept for the benchmarks after it.
+struct Lifecycle {
+    /// Released with twostage; its last release, `last_tag`, is staged, verified and promoted.
+    ours: Sandbox,
+    last_tag: String,
+    /// Released by hand, without twostage.
+    hand: Sandbox,
+}
+
 /// The lifecycle of the sample, twostage against `HAND_MADE`, in two sandboxes.
-fn bench_lifecycle(root: &Path, exe: &Path, rounds: usize) -> Result<Vec<Series>> {
+fn bench_lifecycle(bench: &Bench) -> Result<(Vec<Series>, Lifecycle)> {
     eprintln!("     Preparing two sandboxes for the whole lifecycle");
+    // Both start at once: most of a sandbox's start is waiting for devpi.
+    let (ours, hand) = std::thread::scope(|scope| {
+        let ours = scope.spawn(|| sample_sandbox(bench, "lifecycle-twostage"));
+        let hand = sample_sandbox(bench, "lifecycle-hand");
+        let ours = ours.join().expect("the sandbox thread panicked");
+        Ok::<_, anyhow::Error>((ours?, hand?))
+    })?;
+    let ours_env = lifecycle_env(&ours, &bench.exe)?;
+    let hand_env = hand_made_env(bench, &hand)?;
+    let log = bench.root.join("lifecycle.log");
+    let (sh, exe) = (Shell::new()?, &bench.exe);
+    sh.change_dir(&ours.repo);
+    let install = cmd!(sh, "{exe} hooks install").envs(ours_env.clone());
+    measure(install.into(), &log, &ours.home)?;
+    sh.change_dir(&hand.repo);
+    let mut series = vec![
+        Series::new("lifecycle", "twostage"),
+        Series::new("lifecycle", "by hand"),
+    ];
+    let mut last_tag = String::new();
+    for round in 0..bench.rounds {
+        let version = format!("0.1.{}", round + 1);
+        eprintln!(
+            "     Releasing {version} with twostage and by hand (round {} of {})",
+            round + 1,
+            bench.rounds
+        );
+        last_tag = format!("v{version}");
+        // Something new to release (not timed).
+        write_and_commit(&ours.repo, "NEWS", &format!("{version}\n"))?;
+        let sample = release_with_twostage(bench, &ours, &ours_env, &last_tag)?;
+        series[0].samples.push(sample);
+        let by_hand = cmd!(sh, "sh -c {HAND_MADE} hand-made {version}").envs(hand_env.clone());
+        series[1]
+            .samples
+            .push(measure(by_hand.into(), &log, &hand.home)?);
+    }
+    let sandboxes = Lifecycle {
+        ours,
+        last_tag,
+        hand,
+    };
+    Ok((series, sandboxes))
+}
+
+/// The sandbox's environment for twostage in the lifecycle: its own default build (`uv
+/// build`, isolated, its cache warm after the first run), with the build backend from the
+/// local production index, as the hand-made build gets it; the hooks run this binary.
+fn lifecycle_env(sandbox: &Sandbox, exe: &Path) -> Result<Vec<(String, OsString)>> {
+    let mut env = sandbox.env()?;
+    env.retain(|(k, _)| k != "TWOSTAGE_BUILD_COMMAND");
+    env.push(("UV_INDEX_URL".into(), sandbox.production.index_url().into()));
+    env.push(("TWOSTAGE_BIN".into(), exe.into()));
+    Ok(env)
+}
+
+/// `HAND_MADE`'s environment: the Python tools first on PATH, the sandbox's indexes.
+fn hand_made_env(bench: &Bench, sandbox: &Sandbox) -> Result<Vec<(&'static str, OsString)>> {
     let tools = testbed::tools()?;
-    let ours = Sandbox::create(&root.join("lifecycle-twostage"), &testbed::sample_project())?;
-    let theirs = Sandbox::create(&root.join("lifecycle-hand"), &testbed::sample_project())?;
-    let mut ours_env = ours.env()?;
-    // twostage's own default build (`uv build`, isolated, its cache warm after the first run),
-    // with the build backend from the local production index, as the hand-made build gets it.
-    ours_env.retain(|(k, _)| k != "TWOSTAGE_BUILD_COMMAND");
-    ours_env.push(("UV_INDEX_URL".into(), ours.production.index_url().into()));
     let path_with_tools = std::env::join_paths(std::iter::once(tools.venv.join("bin")).chain(
         std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
     ))?;
-    let run_in = |sandbox: &Sandbox,
-                  env: &[(String, std::ffi::OsString)],
-                  program: &Path,
-                  args: &[&str],
-                  extra: &[(&str, std::ffi::OsString)]|
-     -> Result<Sample> {
-        let mut c = Command::new(program);
-        c.args(args).current_dir(&sandbox.repo);
-        for (k, v) in env {
-            c.env(k, v);
-        }
-        for (k, v) in extra {
-            c.env(k, v);
-        }
-        measure(&mut c, &root.join("lifecycle.log"), &sandbox.home)
-    };
-    let exe_env = [("TWOSTAGE_BIN", exe.as_os_str().to_os_string())];
-    run_in(&ours, &ours_env, exe, &["hooks", "install"], &exe_env)?;
-    let envs = root.join("hand-envs");
+    let envs = bench.root.join("hand-envs");
     std::fs::create_dir_all(&envs)?;
-    let hand_env: Vec<(&str, std::ffi::OsString)> = vec![
-        ("PATH", path_with_tools.clone()),
-        ("PIP_INDEX_URL", theirs.production.index_url().into()),
-        ("STAGING_UPLOAD", theirs.staging.upload_url.clone().into()),
-        ("STAGING_INDEX", theirs.staging.index_url.clone().into()),
-        ("STAGING_USER", theirs.devpi.username.clone().into()),
-        ("PRODUCTION_UPLOAD", theirs.production.upload_url().into()),
-        ("PRODUCTION_INDEX", theirs.production.index_url().into()),
+    Ok(vec![
+        ("PATH", path_with_tools),
+        ("PIP_INDEX_URL", sandbox.production.index_url().into()),
+        ("STAGING_UPLOAD", sandbox.staging.upload_url.clone().into()),
+        ("STAGING_INDEX", sandbox.staging.index_url.clone().into()),
+        ("STAGING_USER", sandbox.devpi.username.clone().into()),
+        ("PRODUCTION_UPLOAD", sandbox.production.upload_url().into()),
+        ("PRODUCTION_INDEX", sandbox.production.index_url().into()),
         ("TOKEN", testbed::SANDBOX_TOKEN.into()),
-        ("ENVS", envs.clone().into()),
-    ];
-    let mut series = vec![
-        Series {
-            benchmark: "lifecycle".into(),
-            tool: "twostage",
-            samples: Vec::new(),
-            bytes: 0,
-        },
-        Series {
-            benchmark: "lifecycle".into(),
-            tool: "by hand",
-            samples: Vec::new(),
-            bytes: 0,
-        },
-    ];
-    for round in 0..rounds {
-        let version = format!("0.1.{}", round + 1);
-        let tag = format!("v{version}");
-        eprintln!(
-            "     Releasing {version} with twostage and by hand (round {} of {rounds})",
-            round + 1
-        );
-        // Something new to release (not timed).
-        write_and_commit(&ours.repo, "NEWS", &format!("{version}\n"))?;
-        let started = Instant::now();
-        let mut peak = 0;
-        for args in [
-            vec!["release", "patch"],
-            vec!["push-follow-tags"],
-            vec!["promote", tag.as_str()],
-        ] {
-            let sample = if args[0] == "push-follow-tags" {
-                run_in(
-                    &ours,
-                    &ours_env,
-                    Path::new("git"),
-                    &["push", "--quiet", "--follow-tags", "origin", "main"],
-                    &exe_env,
-                )?
-            } else {
-                run_in(&ours, &ours_env, exe, &args, &exe_env)?
-            };
-            peak = peak.max(sample.max_rss_kb);
-        }
-        series[0].samples.push(Sample {
-            wall: started.elapsed(),
-            max_rss_kb: peak,
-        });
-        let sample = run_in(
-            &theirs,
-            &[],
-            Path::new("sh"),
-            &["-c", HAND_MADE, "hand-made", &version],
-            &hand_env,
-        )?;
-        series[1].samples.push(sample);
+        ("ENVS", envs.into()),
+    ])
+}
+
+/// One release with twostage, timed from `release patch` to the end of `promote`: the wall
+/// time of the three and the peak memory of any of them.
+fn release_with_twostage(
+    bench: &Bench,
+    sandbox: &Sandbox,
+    env: &[(String, OsString)],
+    tag: &str,
+) -> Result<Sample> {
+    let sh = Shell::new()?;
+    sh.change_dir(&sandbox.repo);
+    let exe = &bench.exe;
+    let log = bench.root.join("lifecycle.log");
+    let started = Instant::now();
+    let mut peak = 0;
+    for command in [
+        cmd!(sh, "{exe} release patch"),
+        cmd!(sh, "git push --quiet --follow-tags origin main"),
+        cmd!(sh, "{exe} promote {tag}"),
+    ] {
+        let sample = measure(command.envs(env.to_vec()).into(), &log, &sandbox.home)?;
+        peak = peak.max(sample.max_rss_kb);
     }
-    Ok(series)
+    Ok(Sample {
+        wall: started.elapsed(),
+        max_rss_kb: peak,
+    })
 }
 
 /// The sample adopted with `init --path`, released round after round through plain
 /// `cargo xtask` + the hooks and through the adopted binary, alternating in one sandbox.
-fn bench_adopted(root: &Path, exe: &Path, rounds: usize) -> Result<Vec<Series>> {
-    eprintln!("     Preparing an adopted repository");
-    let sandbox = Sandbox::create(&root.join("adopted"), &testbed::sample_project())?;
-    let env = sandbox.env()?;
-    // Kept between benchmark runs: the first compile of the adopted `xtask` is not what is
-    // measured (it is reported below).
-    let target = testbed::target_dir().join("twostage-adopted-target");
-    // init writes the path relative to the repository.
-    let twostage_crate = Path::new(env!("CARGO_MANIFEST_DIR")).join("../twostage");
-    let command = |program: &Path, args: &[&str], with_bin: bool| {
-        let mut c = Command::new(program);
-        c.args(args)
-            .current_dir(&sandbox.repo)
-            .env("CARGO_TARGET_DIR", &target)
-            .env_remove("TWOSTAGE_BIN");
-        for (k, v) in &env {
-            c.env(k, v);
-        }
-        if with_bin {
-            c.env("TWOSTAGE_BIN", target.join("debug/xtask"));
-        }
-        c
-    };
-    let log = root.join("adopted.log");
-    measure(
-        &mut command(
-            exe,
-            &["init", ".", "--path", &twostage_crate.display().to_string()],
-            false,
-        ),
-        &log,
-        &sandbox.home,
-    )?;
-    write_and_commit(
-        &sandbox.repo,
-        "NEWS",
-        "adopted
-",
-    )?;
-    twostage::git::git_in(&sandbox.repo, &["push", "--quiet", "origin", "main"])?;
-    eprintln!("     Compiling the adopted repository's `cargo xtask` (once, not measured)");
-    let first = measure(
-        &mut command(Path::new("cargo"), &["xtask", "hooks", "install"], false),
-        &log,
-        &sandbox.home,
-    )?;
-    eprintln!(
-        "       First `cargo xtask` in the adopted repository: {:.1}s",
-        first.wall.as_secs_f64()
-    );
-    let binary = target.join("debug/xtask");
+fn bench_adopted(bench: &Bench, sandbox: &Sandbox) -> Result<Vec<Series>> {
+    let adopted = Adopted::new(bench, sandbox)?;
+    adopted.adopt()?;
     let mut series = vec![
-        Series {
-            benchmark: "adopted".into(),
-            tool: "xtask binary",
-            samples: Vec::new(),
-            bytes: 0,
-        },
-        Series {
-            benchmark: "adopted".into(),
-            tool: "cargo xtask",
-            samples: Vec::new(),
-            bytes: 0,
-        },
+        Series::new("adopted", "xtask binary"),
+        Series::new("adopted", "cargo xtask"),
     ];
-    for round in 0..rounds {
+    for round in 0..bench.rounds {
         for (entry, through_cargo) in series.iter_mut().zip([false, true]) {
-            let version =
-                twostage::git::git_in(&sandbox.repo, &["describe", "--tags", "--abbrev=0"])
-                    .ok()
-                    .map(|t| t.trim().trim_end_matches("-prod").to_string());
-            write_and_commit(&sandbox.repo, "NEWS", &format!("{round} {through_cargo}\n"))?;
+            let sh = Shell::new()?;
+            let repo = &sandbox.repo;
+            let version = cmd!(sh, "git -C {repo} describe --tags --abbrev=0")
+                .quiet()
+                .ignore_stderr()
+                .read()
+                .ok()
+                .map(|t| t.trim().trim_end_matches("-prod").to_string());
+            write_and_commit(repo, "NEWS", &format!("{round} {through_cargo}\n"))?;
             eprintln!(
-                "     Releasing through {} (round {} of {rounds}, after {})",
+                "     Releasing through {} (round {} of {}, after {})",
                 entry.tool,
                 round + 1,
+                bench.rounds,
                 version.as_deref().unwrap_or("nothing")
             );
-            let started = Instant::now();
-            let mut peak = 0;
-            let xtask = |args: &[&str]| {
-                if through_cargo {
-                    let mut all = vec!["xtask"];
-                    all.extend_from_slice(args);
-                    command(Path::new("cargo"), &all, false)
-                } else {
-                    command(&binary, args, true)
-                }
-            };
-            let sample = measure(&mut xtask(&["release", "patch"]), &log, &sandbox.home)?;
-            peak = peak.max(sample.max_rss_kb);
-            let tag =
-                twostage::git::git_in(&sandbox.repo, &["describe", "--tags", "--exact-match"])?;
-            let push = ["push", "--quiet", "--follow-tags", "origin", "main"];
-            let sample = measure(
-                &mut command(Path::new("git"), &push, !through_cargo),
-                &log,
-                &sandbox.home,
-            )?;
-            peak = peak.max(sample.max_rss_kb);
-            let sample = measure(
-                &mut xtask(&["promote", tag.trim(), "--no-github"]),
-                &log,
-                &sandbox.home,
-            )?;
-            peak = peak.max(sample.max_rss_kb);
-            entry.samples.push(Sample {
-                wall: started.elapsed(),
-                max_rss_kb: peak,
-            });
+            entry.samples.push(adopted.release(through_cargo)?);
         }
     }
     let ratio = series[1].median().as_secs_f64() / series[0].median().as_secs_f64();
@@ -510,74 +523,153 @@ fn bench_adopted(root: &Path, exe: &Path, rounds: usize) -> Result<Vec<Series>> 
     Ok(series)
 }
 
-/// `twostage verify` of the sample's wheel, with uv and with pip, interleaved.
-fn bench_verification(root: &Path, exe: &Path, rounds: usize) -> Result<Vec<Series>> {
-    eprintln!("     Preparing the sample package, staged on a local devpi");
-    let sandbox = Sandbox::create(&root.join("verify-sandbox"), &testbed::sample_project())?;
-    let env = sandbox.env()?;
-    let twostage = |args: &[&str], extra: &[(&str, &str)]| {
-        let mut c = Command::new(exe);
-        c.arg("--repo").arg(&sandbox.repo).args(args);
-        for (k, v) in &env {
-            c.env(k, v);
+/// The sandbox whose sample adopts twostage, and how to run its commands.
+struct Adopted<'a> {
+    sandbox: &'a Sandbox,
+    sh: Shell,
+    /// Kept between benchmark runs (and shared with the end-to-end maintainer test): the
+    /// first compile of the adopted `xtask` is not what is measured (it is reported).
+    target: PathBuf,
+    log: PathBuf,
+}
+
+impl<'a> Adopted<'a> {
+    fn new(bench: &Bench, sandbox: &'a Sandbox) -> Result<Adopted<'a>> {
+        let sh = Shell::new()?;
+        sh.change_dir(&sandbox.repo);
+        let target = testbed::target_dir().join("twostage-adopted-target");
+        for (key, value) in sandbox.env()? {
+            sh.set_var(key, value);
         }
-        for (k, v) in extra {
-            c.env(k, v);
-        }
-        c
-    };
-    let log = root.join("verify-setup.log");
-    measure(
-        &mut twostage(&["release", "patch"], &[]),
-        &log,
-        &sandbox.home,
-    )?;
-    measure(
-        &mut twostage(&["stage", "v0.1.1"], &[]),
-        &log,
-        &sandbox.home,
-    )?;
-    let mut series: Vec<Series> = ["uv", "pip"]
-        .into_iter()
-        .map(|installer| Series {
-            benchmark: "verify 1 wheel".into(),
-            tool: if installer == "uv" {
-                "twostage (uv)"
+        sh.set_var("CARGO_TARGET_DIR", &target);
+        let exe = &bench.exe;
+        // init writes the path relative to the repository.
+        let twostage_crate = Path::new(env!("CARGO_MANIFEST_DIR")).join("../twostage");
+        let adopted = Adopted {
+            sandbox,
+            sh,
+            target,
+            log: bench.root.join("adopted.log"),
+        };
+        eprintln!("     Preparing an adopted repository");
+        adopted.measure(
+            cmd!(adopted.sh, "{exe} init . --path {twostage_crate}"),
+            false,
+        )?;
+        Ok(adopted)
+    }
+
+    /// Runs a command in the adopted repository; with `with_bin` its hooks run the adopted
+    /// binary, without it whatever the shims find (`cargo xtask`).
+    fn measure(&self, command: Cmd<'_>, with_bin: bool) -> Result<Sample> {
+        let command = if with_bin {
+            command.env("TWOSTAGE_BIN", self.binary())
+        } else {
+            command.env_remove("TWOSTAGE_BIN")
+        };
+        measure(command.into(), &self.log, &self.sandbox.home)
+    }
+
+    fn binary(&self) -> PathBuf {
+        self.target.join("debug/xtask")
+    }
+
+    /// Commits and pushes the adoption, and compiles the adopted `cargo xtask` by installing
+    /// the hooks with it.
+    fn adopt(&self) -> Result<()> {
+        write_and_commit(&self.sandbox.repo, "NEWS", "adopted\n")?;
+        git(cmd!(self.sh, "git push --quiet origin main"))?;
+        eprintln!("     Compiling the adopted repository's `cargo xtask` (once, not measured)");
+        let first = self.measure(cmd!(self.sh, "cargo xtask hooks install"), false)?;
+        eprintln!(
+            "       First `cargo xtask` in the adopted repository: {:.1}s",
+            first.wall.as_secs_f64()
+        );
+        Ok(())
+    }
+
+    /// `release patch`, the push that stages and verifies, `promote`: through `cargo xtask`,
+    /// or through the adopted binary (which the hooks then run too).
+    fn release(&self, through_cargo: bool) -> Result<Sample> {
+        let sh = &self.sh;
+        let binary = self.binary();
+        let xtask = |args: &[&str]| {
+            let command = if through_cargo {
+                cmd!(sh, "cargo xtask {args...}")
             } else {
-                "twostage (pip)"
-            },
-            samples: Vec::new(),
-            bytes: 0,
-        })
-        .collect();
-    for round in 0..rounds {
-        for entry in series.iter_mut() {
-            let installer = if entry.tool.contains("uv") {
-                "uv"
-            } else {
-                "pip"
+                cmd!(sh, "{binary} {args...}")
             };
+            self.measure(command, !through_cargo)
+        };
+        let started = Instant::now();
+        let mut peak = xtask(&["release", "patch"])?.max_rss_kb;
+        let tag = cmd!(sh, "git describe --tags --exact-match")
+            .quiet()
+            .read()?;
+        let push = cmd!(sh, "git push --quiet --follow-tags origin main");
+        peak = peak.max(self.measure(push, !through_cargo)?.max_rss_kb);
+        let promote = xtask(&["promote", tag.trim(), "--no-github"])?;
+        peak = peak.max(promote.max_rss_kb);
+        Ok(Sample {
+            wall: started.elapsed(),
+            max_rss_kb: peak,
+        })
+    }
+}
+
+/// The sample released (`v0.1.1`) and staged, for the verification on its own.
+fn staged_sample(bench: &Bench) -> Result<Sandbox> {
+    eprintln!("     Preparing the sample package, staged on a local devpi");
+    let sandbox = sample_sandbox(bench, "verify-sandbox")?;
+    let sh = Shell::new()?;
+    let (exe, repo) = (&bench.exe, &sandbox.repo);
+    for command in [
+        cmd!(sh, "{exe} --repo {repo} release patch"),
+        cmd!(sh, "{exe} --repo {repo} stage v0.1.1"),
+    ] {
+        let command = command.envs(sandbox.env()?);
+        measure(
+            command.into(),
+            &bench.root.join("verify-setup.log"),
+            &sandbox.home,
+        )?;
+    }
+    Ok(sandbox)
+}
+
+/// `twostage verify` of the sample's wheel (`tag`, staged in `sandbox`), with uv and with pip,
+/// interleaved.
+fn bench_verification(bench: &Bench, sandbox: &Sandbox, tag: &str) -> Result<Vec<Series>> {
+    let sh = Shell::new()?;
+    let (exe, repo) = (&bench.exe, &sandbox.repo);
+    let env = sandbox.env()?;
+    let mut series = vec![
+        Series::new("verify 1 wheel", "twostage (uv)"),
+        Series::new("verify 1 wheel", "twostage (pip)"),
+    ];
+    for round in 0..bench.rounds {
+        for (entry, installer) in series.iter_mut().zip(["uv", "pip"]) {
             eprintln!(
-                "     Running verify with {installer} (round {} of {rounds})",
-                round + 1
+                "     Running verify with {installer} (round {} of {})",
+                round + 1,
+                bench.rounds
             );
-            let mut command = twostage(
-                &["verify", "v0.1.1"],
-                &[
-                    ("TWOSTAGE_VERIFY_INSTALLER", installer),
-                    ("TWOSTAGE_VERIFY_ARTIFACTS", "wheel"),
-                ],
-            );
+            let command = cmd!(sh, "{exe} --repo {repo} verify {tag}")
+                .envs(env.clone())
+                .env("TWOSTAGE_VERIFY_INSTALLER", installer)
+                .env("TWOSTAGE_VERIFY_ARTIFACTS", "wheel");
+            let log = bench.root.join("verify.log");
             entry
                 .samples
-                .push(measure(&mut command, &log, &sandbox.home)?);
+                .push(measure(command.into(), &log, &sandbox.home)?);
         }
     }
     Ok(series)
 }
 
-/// Runs a command to its end; wall time and peak RSS of that process (Linux `wait4`).
-fn measure(command: &mut Command, log: &Path, home: &Path) -> Result<Sample> {
+/// Runs a command to its end; wall time and peak RSS of that process (Linux `wait4`). A
+/// `std::process::Command` rather than xshell's: `wait4` needs the child's pid.
+fn measure(mut command: Command, log: &Path, home: &Path) -> Result<Sample> {
     let log_file = std::fs::File::create(log)?;
     let started = Instant::now();
     let child = command
@@ -608,36 +700,38 @@ fn measure(command: &mut Command, log: &Path, home: &Path) -> Result<Sample> {
     })
 }
 
-fn report(series: &[Series], json: bool) {
-    // Each benchmark's first tool is its baseline.
-    let base_of = |benchmark: &str| {
-        series
-            .iter()
-            .find(|s| s.benchmark == benchmark)
-            .map(Series::median)
-            .unwrap_or_default()
-    };
-    if json {
-        let rows: Vec<serde_json::Value> = series
-            .iter()
-            .map(|s| {
-                let walls: Vec<f64> = s.samples.iter().map(|x| x.wall.as_secs_f64()).collect();
-                serde_json::json!({
-                    "benchmark": s.benchmark,
-                    "tool": s.tool,
-                    "median_s": s.median().as_secs_f64(),
-                    "min_s": walls.iter().cloned().fold(f64::INFINITY, f64::min),
-                    "max_s": walls.iter().cloned().fold(0.0, f64::max),
-                    "peak_rss_mb": s.samples.iter().map(|x| x.max_rss_kb).max().unwrap_or(0) as f64 / 1024.0,
-                    "throughput_mb_s": s.bytes as f64 / 1e6 / s.median().as_secs_f64(),
-                    "ratio_to_first": s.median().as_secs_f64() / base_of(&s.benchmark).as_secs_f64(),
-                    "runs": walls,
-                })
+/// Each benchmark's first tool is its baseline.
+fn baseline(series: &[Series], benchmark: &str) -> Duration {
+    series
+        .iter()
+        .find(|s| s.benchmark == benchmark)
+        .map(Series::median)
+        .unwrap_or_default()
+}
+
+fn report_json(series: &[Series]) {
+    let rows: Vec<serde_json::Value> = series
+        .iter()
+        .map(|s| {
+            let walls: Vec<f64> = s.samples.iter().map(|x| x.wall.as_secs_f64()).collect();
+            let median = s.median().as_secs_f64();
+            serde_json::json!({
+                "benchmark": s.benchmark,
+                "tool": s.tool,
+                "median_s": median,
+                "min_s": walls.iter().cloned().fold(f64::INFINITY, f64::min),
+                "max_s": walls.iter().cloned().fold(0.0, f64::max),
+                "peak_rss_mb": s.peak_rss_mb(),
+                "throughput_mb_s": s.bytes as f64 / 1e6 / median,
+                "ratio_to_first": median / baseline(series, &s.benchmark).as_secs_f64(),
+                "runs": walls,
             })
-            .collect();
-        println!("{}", serde_json::Value::Array(rows));
-        return;
-    }
+        })
+        .collect();
+    println!("{}", serde_json::Value::Array(rows));
+}
+
+fn report_table(series: &[Series]) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(
         out,
@@ -645,28 +739,21 @@ fn report(series: &[Series], json: bool) {
         "benchmark", "tool", "median", "min", "max", "peak RSS", "throughput", "vs first"
     );
     for s in series {
-        let walls: Vec<Duration> = s.samples.iter().map(|x| x.wall).collect();
-        let min = walls.iter().min().copied().unwrap_or_default();
-        let max = walls.iter().max().copied().unwrap_or_default();
-        let rss = s.samples.iter().map(|x| x.max_rss_kb).max().unwrap_or(0) as f64 / 1024.0;
+        let median = s.median().as_secs_f64();
+        let throughput = s
+            .throughput()
+            .map_or_else(|| "-".to_string(), |t| format!("{t:.0} MB/s"));
         let _ = writeln!(
             out,
             "{:<16} {:<16} {:>8.3}s {:>8.3}s {:>8.3}s {:>7.1} MB {:>11} {:>9.2}x",
             s.benchmark,
             s.tool,
-            s.median().as_secs_f64(),
-            min.as_secs_f64(),
-            max.as_secs_f64(),
-            rss,
-            if s.bytes == 0 {
-                "-".to_string()
-            } else {
-                format!(
-                    "{:.0} MB/s",
-                    s.bytes as f64 / 1e6 / s.median().as_secs_f64()
-                )
-            },
-            s.median().as_secs_f64() / base_of(&s.benchmark).as_secs_f64()
+            median,
+            s.min().as_secs_f64(),
+            s.max().as_secs_f64(),
+            s.peak_rss_mb(),
+            throughput,
+            median / baseline(series, &s.benchmark).as_secs_f64()
         );
     }
 }
@@ -719,37 +806,52 @@ fn scratch_repo(dir: &Path) -> Result<PathBuf> {
         dir.join("release.toml"),
         "[verify]\nartifacts = []\nindex-timeout = \"60s\"\n",
     )?;
-    twostage::git::git_in(dir, &["init", "--quiet", "-b", "main"])?;
+    let sh = Shell::new()?;
+    git(cmd!(sh, "git -C {dir} init --quiet -b main"))?;
     write_and_commit(dir, "README", "benchpkg\n")?;
-    git_as_bench(dir, &["tag", "-a", "v1.0.0", "-m", "Release v1.0.0"])?;
+    git(cmd!(
+        sh,
+        "git -C {dir} {IDENTITY...} tag -a v1.0.0 -m 'Release v1.0.0'"
+    ))?;
     Ok(dir.to_path_buf())
 }
 
-/// `git` with the benchmark's own identity (the machine may have none configured).
-fn git_as_bench(repo: &Path, args: &[&str]) -> Result<String> {
-    let mut all = vec![
-        "-c",
-        "user.name=bench",
-        "-c",
-        "user.email=bench@example.invalid",
-    ];
-    all.extend_from_slice(args);
-    twostage::git::git_in(repo, &all)
+/// The benchmark's own git identity (the machine may have none configured).
+const IDENTITY: [&str; 4] = [
+    "-c",
+    "user.name=bench",
+    "-c",
+    "user.email=bench@example.invalid",
+];
+
+/// Runs a git command of the setup (not timed) with its output captured. A commit, a tag or a
+/// push fires hooks, so it gets the environment the product's own git calls get: a chained
+/// hook sees no credentials (`secrets::for_hooks`).
+fn git(command: Cmd<'_>) -> Result<String> {
+    let mut command = Command::from(command.env("GIT_TERMINAL_PROMPT", "0"));
+    twostage::sandbox::run(twostage::secrets::for_hooks(&mut command))
 }
 
 /// Writes a file and commits everything (not timed: setup between measured runs).
 fn write_and_commit(repo: &Path, file: &str, text: &str) -> Result<()> {
     std::fs::write(repo.join(file), text)?;
-    twostage::git::git_in(repo, &["add", "-A"])?;
-    git_as_bench(repo, &["commit", "--quiet", "-m", "Change"])?;
+    let sh = Shell::new()?;
+    git(cmd!(sh, "git -C {repo} add -A"))?;
+    git(cmd!(
+        sh,
+        "git -C {repo} {IDENTITY...} commit --quiet -m Change"
+    ))?;
     Ok(())
 }
 
+/// Forgets what `stage` recorded, so that the next upload starts from nothing.
 fn reset_release_state(repo: &Path) -> Result<()> {
     let state = repo.join(".git/twostage");
     if state.exists() {
         std::fs::remove_dir_all(&state)?;
     }
-    let _ = twostage::git::git_in(repo, &["update-ref", "-d", twostage::evidence::NOTES_REF]);
+    let sh = Shell::new()?;
+    let notes = twostage::evidence::NOTES_REF;
+    let _ = git(cmd!(sh, "git -C {repo} update-ref -d {notes}"));
     Ok(())
 }

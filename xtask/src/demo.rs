@@ -5,11 +5,11 @@
 //! timed, ending with what production serves. The servers stop on every exit path (they are
 //! guarded by a pipe from this process, so Ctrl-C stops them too).
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
+use xshell::{cmd, Cmd, Shell};
 
 use twostage::index;
 use twostage::output;
@@ -21,30 +21,50 @@ pub struct Options {
 
 pub fn run(options: &Options) -> Result<()> {
     let started = Instant::now();
-    let exe = std::env::current_exe()?;
     let root = sandbox::target_dir().join("twostage-demo");
-    let mut timings: Vec<(String, f64)> = Vec::new();
-    let mut step = |name: &str, f: &mut dyn FnMut() -> Result<()>| -> Result<()> {
+    let mut steps = Steps::default();
+    steps.run("set up the Python tools (once per machine)", || {
+        sandbox::tools().map(|_| ())
+    })?;
+    let sandbox = steps.run(
+        "start staging (devpi) and production (pypiserver) on 127.0.0.1",
+        || Sandbox::create(&root, &testbed::sample_project()),
+    )?;
+    show_sandbox(&sandbox);
+    release_the_sample(&mut steps, &sandbox)?;
+    show_production(&sandbox)?;
+    steps.show(started);
+    clean_up(sandbox, &root, options.keep);
+    Ok(())
+}
+
+/// Each step's name and how long it took, in order.
+#[derive(Default)]
+struct Steps {
+    timings: Vec<(String, f64)>,
+}
+
+impl Steps {
+    fn run<T>(&mut self, name: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
         eprintln!();
         output::status("Step", name);
         let t = Instant::now();
-        f()?;
-        timings.push((name.to_string(), t.elapsed().as_secs_f64()));
-        Ok(())
-    };
+        let result = f()?;
+        self.timings
+            .push((name.to_string(), t.elapsed().as_secs_f64()));
+        Ok(result)
+    }
 
-    let mut sandbox: Option<Sandbox> = None;
-    step("set up the Python tools (once per machine)", &mut || {
-        sandbox::tools().map(|_| ())
-    })?;
-    step(
-        "start staging (devpi) and production (pypiserver) on 127.0.0.1",
-        &mut || {
-            sandbox = Some(Sandbox::create(&root, &testbed::sample_project())?);
-            Ok(())
-        },
-    )?;
-    let sandbox = sandbox.context("the sandbox was not made")?;
+    fn show(&self, started: Instant) {
+        eprintln!();
+        for (name, secs) in &self.timings {
+            eprintln!("{secs:>9.2}s  {name}");
+        }
+        eprintln!("{:>9.2}s  in all", started.elapsed().as_secs_f64());
+    }
+}
+
+fn show_sandbox(sandbox: &Sandbox) {
     output::status("Staging", format!("`{}`", sandbox.staging.index_url));
     output::status(
         "Production",
@@ -58,55 +78,51 @@ pub fn run(options: &Options) -> Result<()> {
             sandbox.origin.display()
         ),
     );
-    let env = sandbox.env()?;
-    let cmd = |program: &Path, args: &[&str]| -> Result<()> {
-        let shown = if program == exe.as_path() {
-            "cargo xtask"
-        } else {
-            "git"
-        };
-        output::status("Running", format!("`{shown} {}`", args.join(" ")));
-        let mut c = Command::new(program);
-        c.args(args)
-            .current_dir(&sandbox.repo)
-            .env("TWOSTAGE_BIN", &exe)
-            .env("NO_COLOR", "1");
-        for (k, v) in &env {
-            c.env(k, v);
-        }
-        let status = c
-            .status()
-            .with_context(|| format!("cannot run {}", program.display()))?;
-        if !status.success() {
-            bail!(
-                "`{} {}` failed ({status})",
-                program.display(),
-                args.join(" ")
-            );
-        }
-        Ok(())
-    };
-    let git = PathBuf::from("git");
-    step("adopt twostage: init, commit, hooks install", &mut || {
-        cmd(&exe, &["init", "."])?;
-        cmd(&git, &["add", "-A"])?;
-        cmd(&git, &["commit", "--quiet", "-m", "Adopt twostage"])?;
-        cmd(&git, &["push", "--quiet", "origin", "main"])?;
-        cmd(&exe, &["hooks", "install"])
-    })?;
-    step(
-        "cargo xtask release patch (bump, changelog, commit, tag; post-tag builds)",
-        &mut || cmd(&exe, &["release", "patch"]),
-    )?;
-    step(
-        "git push --follow-tags (pre-push stages and verifies)",
-        &mut || cmd(&git, &["push", "--follow-tags", "origin", "main"]),
-    )?;
-    step("cargo xtask promote v0.1.1", &mut || {
-        cmd(&exe, &["promote", "v0.1.1"])
-    })?;
-    step("cargo xtask status", &mut || cmd(&exe, &["status"]))?;
+}
 
+/// What a new user runs in the scratch repository, a step at a time: this binary stands for
+/// `cargo xtask` (and runs the hooks, through `TWOSTAGE_BIN`).
+fn release_the_sample(steps: &mut Steps, sandbox: &Sandbox) -> Result<()> {
+    let exe = std::env::current_exe()?;
+    let sh = Shell::new()?;
+    sh.change_dir(&sandbox.repo);
+    for (key, value) in sandbox.env()? {
+        sh.set_var(key, value);
+    }
+    sh.set_var("TWOSTAGE_BIN", &exe);
+    sh.set_var("NO_COLOR", "1");
+    let shown_exe = exe.display().to_string();
+    let run = |command: Cmd<'_>| -> Result<()> {
+        let shown = command.to_string().replacen(&shown_exe, "cargo xtask", 1);
+        output::status("Running", format!("`{shown}`"));
+        command
+            .quiet()
+            .run()
+            .with_context(|| format!("`{shown}` failed"))
+    };
+    steps.run("adopt twostage: init, commit, hooks install", || {
+        run(cmd!(sh, "{exe} init ."))?;
+        run(cmd!(sh, "git add -A"))?;
+        run(cmd!(sh, "git commit --quiet -m 'Adopt twostage'"))?;
+        run(cmd!(sh, "git push --quiet origin main"))?;
+        run(cmd!(sh, "{exe} hooks install"))
+    })?;
+    steps.run(
+        "cargo xtask release patch (bump, changelog, commit, tag; post-tag builds)",
+        || run(cmd!(sh, "{exe} release patch")),
+    )?;
+    steps.run(
+        "git push --follow-tags (pre-push stages and verifies)",
+        || run(cmd!(sh, "git push --follow-tags origin main")),
+    )?;
+    steps.run("cargo xtask promote v0.1.1", || {
+        run(cmd!(sh, "{exe} promote v0.1.1"))
+    })?;
+    steps.run("cargo xtask status", || run(cmd!(sh, "{exe} status")))
+}
+
+/// The released files production serves, with their hashes, on stdout.
+fn show_production(sandbox: &Sandbox) -> Result<()> {
     eprintln!();
     output::status("Production", "serves:");
     let files = index::project_files(
@@ -122,24 +138,23 @@ pub fn run(options: &Options) -> Result<()> {
             file.sha256.as_deref().unwrap_or("?")
         );
     }
-    eprintln!();
-    for (name, secs) in &timings {
-        eprintln!("{secs:>9.2}s  {name}");
-    }
-    eprintln!("{:>9.2}s  in all", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// Stops the servers, and removes the scratch folder unless `keep`.
+fn clean_up(sandbox: Sandbox, root: &Path, keep: bool) {
     let repo = sandbox.repo.clone();
     drop(sandbox);
-    if options.keep {
+    if keep {
         output::note(format!(
             "the scratch repository stays at `{}` (its servers are stopped)",
             repo.display()
         ));
     } else {
-        std::fs::remove_dir_all(&root).ok();
+        std::fs::remove_dir_all(root).ok();
         output::note(format!(
             "the scratch repository `{}` was removed (`--keep` keeps it)",
             repo.display()
         ));
     }
-    Ok(())
 }

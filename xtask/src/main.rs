@@ -21,7 +21,7 @@ struct DemoArgs {
 /// interleaved; prints medians and ratios.
 #[derive(Args)]
 struct BenchArgs {
-    /// One round instead of three.
+    /// One round instead of three, and 10 branch pushes instead of 40.
     #[arg(long)]
     quick: bool,
     /// Print the results as JSON on stdout.

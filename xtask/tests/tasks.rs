@@ -4,7 +4,9 @@
 //! not).
 
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
+
+use xshell::{cmd, Shell};
 
 /// A scratch HOME with a git identity, and nothing of the user's environment that steers
 /// twostage or git.
@@ -16,18 +18,19 @@ fn xtask(name: &str, args: &[&str]) -> Output {
         "[user]\n\tname = Test\n\temail = test@example.invalid\n[init]\n\tdefaultBranch = main\n",
     )
     .unwrap();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    let sh = Shell::new().unwrap();
+    let exe = env!("CARGO_BIN_EXE_xtask");
+    // The tests assert on the exit status themselves, with the output in the message.
+    let mut command = cmd!(sh, "{exe} {args...}").ignore_status().quiet();
     for (key, _) in std::env::vars() {
         if key.starts_with("TWOSTAGE_") || key.starts_with("GIT_") || key.ends_with("PYPI_TOKEN") {
-            command.env_remove(key);
+            command = command.env_remove(key);
         }
     }
     command
-        .args(args)
         .env("HOME", &home)
         .env("GIT_CONFIG_NOSYSTEM", "1")
         .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
         .output()
         .unwrap()
 }
