@@ -824,13 +824,9 @@ const IDENTITY: [&str; 4] = [
     "user.email=bench@example.invalid",
 ];
 
-/// Runs a git command of the setup (not timed) with its output captured. A commit, a tag or a
-/// push fires hooks, so it gets the environment the product's own git calls get: a chained
-/// hook sees no credentials (`secrets::for_hooks`).
-fn git(command: Cmd<'_>) -> Result<String> {
-    let mut command = Command::from(command.env("GIT_TERMINAL_PROMPT", "0"));
-    twostage::sandbox::run(twostage::secrets::for_hooks(&mut command))
-}
+/// A git command of the setup (not timed), run as the product runs its own: output captured,
+/// no prompt, and a chained hook sees no credentials.
+use twostage::git::run as git;
 
 /// Writes a file and commits everything (not timed: setup between measured runs).
 fn write_and_commit(repo: &Path, file: &str, text: &str) -> Result<()> {

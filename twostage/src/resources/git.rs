@@ -156,16 +156,15 @@ impl Repo {
     }
 }
 
-/// A shell whose commands run in `dir` and never prompt for credentials.
+/// A shell whose commands run in `dir`.
 pub fn shell_in(dir: &Path) -> Result<Shell> {
     let sh = Shell::new().context("cannot read the current folder")?;
     sh.change_dir(dir);
-    sh.set_var("GIT_TERMINAL_PROMPT", "0");
     Ok(sh)
 }
 
-/// Runs a git command line built with `cmd!` and returns its stdout; fails with the command
-/// line and git's stderr.
+/// Runs a git command line built with `cmd!`, never prompting for credentials, and returns its
+/// stdout; fails with the command line and git's stderr.
 pub fn run(cmd: Cmd) -> Result<String> {
     run_with_input(cmd, None)
 }
@@ -174,7 +173,7 @@ pub fn run(cmd: Cmd) -> Result<String> {
 pub fn run_with_input(cmd: Cmd, input: Option<&[u8]>) -> Result<String> {
     use std::io::Write;
     let shown = cmd.to_string();
-    let mut command = Command::from(cmd);
+    let mut command = Command::from(cmd.env("GIT_TERMINAL_PROMPT", "0"));
     // A commit, a tag or a push fires hooks: a chained one gets no credentials.
     crate::resources::secrets::for_hooks(&mut command);
     let stdin = if input.is_some() {
