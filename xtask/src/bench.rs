@@ -31,6 +31,9 @@ use anyhow::{bail, Context, Result};
 use xshell::{cmd, Cmd, Shell};
 
 use testbed::{self, PypiServer, Sandbox};
+// The setup's git commands (not timed) run as the product runs its own: output captured, no
+// prompt, and a chained hook sees no credentials.
+use twostage::git::run as git;
 
 pub struct Options {
     pub quick: bool,
@@ -823,10 +826,6 @@ const IDENTITY: [&str; 4] = [
     "-c",
     "user.email=bench@example.invalid",
 ];
-
-/// A git command of the setup (not timed), run as the product runs its own: output captured,
-/// no prompt, and a chained hook sees no credentials.
-use twostage::git::run as git;
 
 /// Writes a file and commits everything (not timed: setup between measured runs).
 fn write_and_commit(repo: &Path, file: &str, text: &str) -> Result<()> {
