@@ -1,9 +1,10 @@
 //! The version model: PEP 440 package versions, their tag spellings, and bump levels.
 //!
-//! A package version is PEP 440 (`pep440_rs`). A tag spells it in SemVer where the version
-//! has a SemVer form (`0.2.0rc1` ↔ `v0.2.0-rc.1`) and in PEP 440 normal form otherwise
-//! (`v26.4`, `v2.0.post1`); reading a tag accepts both. This module knows nothing of git,
-//! files or indexes: it only maps and compares.
+//! A package version is PEP 440 (`pep440_rs`). A tag spells it in SemVer (`semver`) where the
+//! version has a SemVer form (`0.2.0rc1` ↔ `v0.2.0-rc.1`) and in PEP 440 normal form otherwise
+//! (`v26.4`, `v2.0.post1`); reading a tag accepts both. Bumps are worked out on the PEP 440
+//! version, whose order is the one installers use (docs/versions.md). This module knows
+//! nothing of git, files or indexes: it only maps and compares.
 
 use std::fmt;
 use std::str::FromStr;
@@ -57,6 +58,13 @@ impl fmt::Display for Bump {
 /// ones that cannot be released faithfully.
 pub fn parse_release_version(text: &str) -> Result<Version> {
     let text = text.trim();
+    if let Some(version) = semver::Version::parse(text)
+        .ok()
+        .as_ref()
+        .and_then(from_semver)
+    {
+        return Ok(version);
+    }
     let version = Version::from_str(text)
         .map_err(|e| anyhow::anyhow!("`{text}` is not a valid version: {e}"))?;
     if version.is_local() {
@@ -92,33 +100,63 @@ fn has_semver_form(version: &Version) -> bool {
         && !version.is_local()
 }
 
+/// The SemVer form of a version (`X.Y.Z`, `X.Y.Z-rc.N`, `-beta.N`, `-alpha.N`), if it has one.
+pub fn to_semver(version: &Version) -> Option<semver::Version> {
+    if !has_semver_form(version) {
+        return None;
+    }
+    let [major, minor, patch] = *version.release() else {
+        return None;
+    };
+    let pre = match version.pre() {
+        None => semver::Prerelease::EMPTY,
+        Some(Prerelease { kind, number }) => {
+            semver::Prerelease::new(&format!("{}.{number}", kind_name(kind))).ok()?
+        }
+    };
+    Some(semver::Version {
+        pre,
+        ..semver::Version::new(major, minor, patch)
+    })
+}
+
+/// The PEP 440 version a SemVer version spells, if it spells one: no build metadata, and no
+/// pre-release or one of `alpha.N`, `beta.N`, `rc.N`.
+pub fn from_semver(version: &semver::Version) -> Option<Version> {
+    if !version.build.is_empty() {
+        return None;
+    }
+    let release = Version::new([version.major, version.minor, version.patch]);
+    if version.pre.is_empty() {
+        return Some(release);
+    }
+    let (kind, number) = version.pre.as_str().split_once('.')?;
+    let kind = match kind {
+        "alpha" => PrereleaseKind::Alpha,
+        "beta" => PrereleaseKind::Beta,
+        "rc" => PrereleaseKind::Rc,
+        _ => return None,
+    };
+    let number = number.parse().ok()?;
+    Some(release.with_pre(Some(Prerelease { kind, number })))
+}
+
 /// The version as a tag spells it (without prefix): SemVer where it has a SemVer form.
 pub fn tag_spelling(version: &Version) -> String {
-    if !has_semver_form(version) {
-        return version.to_string();
-    }
-    let [major, minor, patch] = version.release() else {
-        unreachable!("checked by has_semver_form")
-    };
-    match version.pre() {
-        None => format!("{major}.{minor}.{patch}"),
-        Some(Prerelease { kind, number }) => {
-            let kind = match kind {
-                PrereleaseKind::Alpha => "alpha",
-                PrereleaseKind::Beta => "beta",
-                PrereleaseKind::Rc => "rc",
-            };
-            format!("{major}.{minor}.{patch}-{kind}.{number}")
-        }
+    match to_semver(version) {
+        Some(semver) => semver.to_string(),
+        None => version.to_string(),
     }
 }
 
 /// The version as Cargo (SemVer) spells it, for maturin projects' `Cargo.toml`.
 pub fn cargo_spelling(version: &Version) -> Result<String> {
-    if !has_semver_form(version) {
-        bail!("`{version}` has no SemVer form, so it cannot be written into a `Cargo.toml`");
+    match to_semver(version) {
+        Some(semver) => Ok(semver.to_string()),
+        None => {
+            bail!("`{version}` has no SemVer form, so it cannot be written into a `Cargo.toml`")
+        }
     }
-    Ok(tag_spelling(version))
 }
 
 /// The release tags of a project: `<prefix><version>` and `<prefix><version><prod-suffix>`.
@@ -372,6 +410,110 @@ mod tests {
         assert!(err.to_string().contains("lower than"), "{err}");
         let err = next_version(&v("1.4.4rc1"), &Bump::Alpha).unwrap_err();
         assert!(err.to_string().contains("past alpha"), "{err}");
+    }
+
+    /// Tag spelling → parse → spelling is the identity, for the production tag too; and the
+    /// PEP 440 ↔ SemVer mapping round-trips wherever it is defined.
+    #[test]
+    fn spellings_round_trip() {
+        let tags = [
+            "v0.0.0",
+            "v1.2.3",
+            "v10.20.30",
+            "v0.2.0-rc.1",
+            "v1.0.0-rc.12",
+            "v0.2.0-beta.2",
+            "v0.2.0-alpha.1",
+            "v3.0.0-alpha.0",
+            "v26.4",
+            "v26.4rc1",
+            "v2.0.post1",
+            "v1.0.0.dev3",
+            "v1.0.0rc1.dev2",
+            "v1!2.0.0",
+            "v1.2.3.4",
+            "v7",
+        ];
+        for tag in tags {
+            let read = scheme().parse(tag).unwrap_or_else(|e| panic!("{tag}: {e}"));
+            assert_eq!(scheme().tag(&read.version), tag);
+            let prod = scheme().parse(&scheme().prod_tag(&read.version)).unwrap();
+            assert_eq!(
+                prod,
+                ReleaseTag {
+                    version: read.version.clone(),
+                    prod: true
+                }
+            );
+            assert_eq!(scheme().prod_tag(&prod.version), format!("{tag}-prod"));
+            // Where the version has a SemVer form, PEP 440 → SemVer → PEP 440 is the identity
+            // and the SemVer text is the tag's.
+            if let Some(semver) = to_semver(&read.version) {
+                assert_eq!(from_semver(&semver), Some(read.version.clone()), "{tag}");
+                assert_eq!(format!("v{semver}"), tag);
+            }
+        }
+        // SemVer → PEP 440 → SemVer, where the SemVer version spells a PEP 440 one.
+        for text in [
+            "1.2.3",
+            "0.2.0-rc.1",
+            "0.2.0-beta.2",
+            "0.2.0-alpha.1",
+            "4.5.6-rc.0",
+        ] {
+            let semver = semver::Version::parse(text).unwrap();
+            let pep440 = from_semver(&semver).unwrap_or_else(|| panic!("{text}"));
+            assert_eq!(to_semver(&pep440), Some(semver), "{text}");
+        }
+        // Where the mapping is not defined, both directions say so.
+        for text in [
+            "1.0.0-1",
+            "1.0.0-x.7.z",
+            "1.0.0+build.5",
+            "1.0.0-rc",
+            "1.0.0-rc.1.2",
+            "1.0.0-dev.1",
+        ] {
+            let semver = semver::Version::parse(text).unwrap();
+            assert_eq!(from_semver(&semver), None, "{text}");
+        }
+        for version in [
+            "26.4",
+            "1.0.0.post1",
+            "1.0.0.dev1",
+            "1!1.0.0",
+            "1.2.3.4",
+            "1.0.0rc1.dev1",
+        ] {
+            assert_eq!(to_semver(&v(version)), None, "{version}");
+        }
+    }
+
+    /// A tag's SemVer precedence and the package's PEP 440 order agree, so that "a release must
+    /// go up" means the same for the tags as for the index.
+    #[test]
+    fn semver_precedence_agrees_with_pep440_order() {
+        let versions = [
+            "0.9.9",
+            "1.0.0a1",
+            "1.0.0a2",
+            "1.0.0b1",
+            "1.0.0rc1",
+            "1.0.0rc2",
+            "1.0.0rc10",
+            "1.0.0",
+            "1.0.1a1",
+            "1.0.1",
+            "1.1.0",
+            "2.0.0",
+        ];
+        for (i, a) in versions.iter().enumerate() {
+            for b in &versions[i..] {
+                let (pa, pb) = (v(a), v(b));
+                let (sa, sb) = (to_semver(&pa).unwrap(), to_semver(&pb).unwrap());
+                assert_eq!(pa.cmp(&pb), sa.cmp(&sb), "{a} against {b}");
+            }
+        }
     }
 
     #[test]

@@ -80,10 +80,10 @@ impl Source {
 /// missing is an error naming what to set, raised before anything is built or uploaded.
 pub fn resolve(index: &config::Index, pypirc_section: &str, home: Option<&Path>) -> Result<Source> {
     let mint = || -> Result<Source> {
-        let oidc_base = index
-            .oidc_url
-            .clone()
-            .unwrap_or_else(|| oidc::origin(&index.upload_url));
+        let oidc_base = match &index.oidc_url {
+            Some(url) => url.clone(),
+            None => oidc::origin(&index.upload_url)?,
+        };
         let minted = oidc::mint(&oidc_base)?;
         crate::output::status(
             "Minted",
@@ -188,7 +188,7 @@ fn from_pypirc(path: &Path, section: &str, upload_url: &str) -> Option<Credentia
         _ => "",
     };
     let repository = repository.unwrap_or_else(|| default.to_string());
-    if oidc::origin(&repository) != oidc::origin(upload_url) {
+    if !same_origin(&repository, upload_url) {
         return None;
     }
     Some(Credentials {
@@ -197,25 +197,20 @@ fn from_pypirc(path: &Path, section: &str, upload_url: &str) -> Option<Credentia
     })
 }
 
-pub fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i)) as usize & 63] as char);
-            } else {
-                out.push('=');
-            }
-        }
+/// Standard Base64 with padding (RFC 4648 section 4), as HTTP Basic auth spells credentials
+/// (RFC 7617).
+/// Whether two URLs have the same origin (scheme, host and port, the default port spelled or
+/// not; https://url.spec.whatwg.org/#origin). A URL that does not parse matches nothing.
+fn same_origin(a: &str, b: &str) -> bool {
+    match (url::Url::parse(a), url::Url::parse(b)) {
+        (Ok(a), Ok(b)) => a.origin().is_tuple() && a.origin() == b.origin(),
+        _ => false,
     }
-    out
+}
+
+pub fn base64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 #[cfg(test)]
@@ -233,6 +228,43 @@ mod tests {
         ] {
             assert_eq!(base64(input.as_bytes()), expected);
         }
+        // Bytes that use the last two letters of the alphabet (`+`, `/`), not the URL-safe ones.
+        assert_eq!(base64(&[0xfb, 0xff, 0xbf]), "+/+/");
+    }
+
+    #[test]
+    fn basic_auth_is_user_colon_password_in_base64() {
+        let c = Credentials {
+            username: "__token__".into(),
+            password: Secret::new("pypi-AgEI:é"),
+        };
+        // `printf '__token__:pypi-AgEI:é' | base64`
+        assert_eq!(c.basic_auth(), "Basic X190b2tlbl9fOnB5cGktQWdFSTrDqQ==");
+    }
+
+    #[test]
+    fn origins_match_by_scheme_host_and_port() {
+        assert!(same_origin(
+            "https://upload.pypi.org/legacy/",
+            "https://UPLOAD.pypi.org:443/other/"
+        ));
+        assert!(same_origin(
+            "http://u:p@[::1]:8080/legacy/",
+            "http://[0:0::1]:8080/"
+        ));
+        assert!(!same_origin(
+            "https://upload.pypi.org/legacy/",
+            "http://upload.pypi.org/legacy/"
+        ));
+        assert!(!same_origin(
+            "https://upload.pypi.org/legacy/",
+            "https://upload.pypi.org.evil.example/legacy/"
+        ));
+        assert!(!same_origin(
+            "https://upload.pypi.org:8443/",
+            "https://upload.pypi.org/"
+        ));
+        assert!(!same_origin("not a url", "not a url"));
     }
 
     #[test]

@@ -181,14 +181,14 @@ impl Github {
 
     /// Uploads a file as an asset, streamed from disk.
     pub fn upload_asset(&self, release: &Release, path: &Path, name: &str) -> Result<()> {
-        let base = release.upload_url.split('{').next().unwrap_or_default();
-        let url = format!("{base}?name={}", percent_encode(name));
+        let url = asset_upload_url(&release.upload_url, name)?;
+        let url = url.as_str();
         let file = std::fs::File::open(path)
             .with_context(|| format!("cannot open `{}`", path.display()))?;
         let size = file.metadata()?.len();
         let response = self
             .agent
-            .post(&url)
+            .post(url)
             .header("Authorization", &format!("Bearer {}", self.token.expose()))
             .header("Accept", "application/vnd.github+json")
             .header("X-GitHub-Api-Version", "2022-11-28")
@@ -198,7 +198,7 @@ impl Github {
         let mut response = response.map_err(|e| {
             anyhow::anyhow!(
                 "cannot upload `{name}` to GitHub: {}",
-                self.scrub(&crate::resources::tls::explain(&e, &url))
+                self.scrub(&crate::resources::tls::explain(&e, url))
             )
         })?;
         let status = response.status().as_u16();
@@ -250,15 +250,14 @@ fn parse_release(value: &Value) -> Result<Release> {
     })
 }
 
-fn percent_encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+/// Where to post an asset: the release's `upload_url` is a URI template
+/// (`…/assets{?name,label}`, RFC 6570); its query is filled with `name`, form-encoded.
+fn asset_upload_url(upload_url: &str, name: &str) -> Result<url::Url> {
+    let base = upload_url.split('{').next().unwrap_or_default();
+    let mut url = url::Url::parse(base)
+        .with_context(|| format!("GitHub gave the upload URL `{}`", redact(upload_url)))?;
+    url.query_pairs_mut().append_pair("name", name);
+    Ok(url)
 }
 
 /// The release notes for `version` from a changelog's text: the section under the heading that
@@ -339,6 +338,24 @@ mod tests {
 
     fn s(v: &[&str]) -> Vec<String> {
         v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn asset_upload_urls_fill_the_template() {
+        let template = "https://uploads.github.com/repos/o/n/releases/1/assets{?name,label}";
+        assert_eq!(
+            asset_upload_url(template, "pkg-1.0.tar.gz")
+                .unwrap()
+                .as_str(),
+            "https://uploads.github.com/repos/o/n/releases/1/assets?name=pkg-1.0.tar.gz"
+        );
+        assert_eq!(
+            asset_upload_url(template, "a b&c=d+é.whl")
+                .unwrap()
+                .as_str(),
+            "https://uploads.github.com/repos/o/n/releases/1/assets?name=a+b%26c%3Dd%2B%C3%A9.whl"
+        );
+        assert!(asset_upload_url("{?name}", "x").is_err());
     }
 
     #[test]

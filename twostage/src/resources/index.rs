@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use ureq::config::RedirectAuthHeaders;
+use url::Url;
 
 use crate::output::Progress;
 use crate::resources::credentials::Credentials;
@@ -20,11 +21,18 @@ use crate::resources::evidence::ArtifactRecord;
 use crate::resources::secrets::{redact, redact_urls};
 
 /// One file listed on a project page.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct IndexFile {
     pub filename: String,
     pub url: String,
     pub sha256: Option<String>,
+    /// `data-requires-python` (PEP 503) / `requires-python` (PEP 691), decoded.
+    pub requires_python: Option<String>,
+    /// Yanked (PEP 592), with the reason given, which may be empty.
+    pub yanked: Option<String>,
+    /// `data-core-metadata`, or the older `data-dist-info-metadata` (PEP 714): `true` or a
+    /// `sha256=<hex>` of the file's METADATA.
+    pub core_metadata: Option<String>,
 }
 
 impl IndexFile {
@@ -71,21 +79,17 @@ pub fn project_files(
     index_url: &str,
     project: &str,
 ) -> Result<Option<Vec<IndexFile>>> {
-    let base = if index_url.ends_with('/') {
-        index_url.to_string()
-    } else {
-        format!("{index_url}/")
-    };
-    let page = format!("{base}{}/", normalize_name(project));
-    let shown = redact(&page);
+    let page = project_page(index_url, project)?;
+    let page = page.as_str();
+    let shown = redact(page);
     let mut delay = Duration::from_millis(250);
     let mut attempt = 1;
     loop {
-        let outcome = fetch_page(agent, &page);
+        let outcome = fetch_page(agent, page);
         match outcome {
             Ok(found) => {
                 return found
-                    .map(|(ctype, body)| parse_page(&page, &ctype, &body))
+                    .map(|(ctype, body)| parse_page(page, &ctype, &body))
                     .transpose()
             }
             Err(e) if attempt < 4 && e.transient => {
@@ -96,6 +100,21 @@ pub fn project_files(
             Err(e) => bail!("cannot read `{shown}`: {}", e.message),
         }
     }
+}
+
+/// `<index>/<normalized name>/`: the index URL taken as a folder, whether or not it ends in
+/// `/` (PEP 503: "the URL … MUST end with a /").
+fn project_page(index_url: &str, project: &str) -> Result<Url> {
+    let mut base = Url::parse(index_url)
+        .with_context(|| format!("the index URL `{}` is not a valid URL", redact(index_url)))?;
+    if base.cannot_be_a_base() {
+        bail!("the index URL `{}` is not a folder URL", redact(index_url));
+    }
+    if !base.path().ends_with('/') {
+        base.set_path(&format!("{}/", base.path()));
+    }
+    // A normalized name is letters, digits and `-`: nothing to escape.
+    Ok(base.join(&format!("{}/", normalize_name(project)))?)
 }
 
 struct FetchError {
@@ -152,49 +171,65 @@ fn fetch_page(
 
 fn parse_page(page: &str, content_type: &str, body: &str) -> Result<Vec<IndexFile>> {
     let shown = redact(page);
+    let page = Url::parse(page).with_context(|| format!("`{shown}` is not a valid URL"))?;
     if content_type.contains("json") {
-        parse_json(page, body)
+        parse_json(&page, body)
             .with_context(|| format!("`{shown}` is not a valid PEP 691 project page"))
     } else {
-        parse_html(page, body)
+        parse_html(&page, body)
             .with_context(|| format!("`{shown}` is not a valid PEP 503 project page"))
     }
 }
 
-fn parse_json(page: &str, body: &str) -> Result<Vec<IndexFile>> {
+fn parse_json(page: &Url, body: &str) -> Result<Vec<IndexFile>> {
     let value: serde_json::Value = serde_json::from_str(body)?;
     let files = value
         .get("files")
         .and_then(|f| f.as_array())
         .context("no `files` array")?;
-    files
-        .iter()
-        .map(|f| {
-            let filename = f
-                .get("filename")
-                .and_then(|v| v.as_str())
-                .context("a file without `filename`")?;
-            let url = f
-                .get("url")
-                .and_then(|v| v.as_str())
-                .context("a file without `url`")?;
-            let sha256 = f
-                .get("hashes")
-                .and_then(|h| h.get("sha256"))
-                .and_then(|v| v.as_str())
-                .map(str::to_ascii_lowercase);
-            Ok(IndexFile {
-                filename: filename.to_string(),
-                url: resolve(page, url),
-                sha256,
-            })
-        })
-        .collect()
+    files.iter().map(|f| json_file(page, f)).collect()
 }
 
-/// Anchors of a PEP 503 page. The format is a flat list of `<a href="…">filename</a>`; a
-/// tolerant scan is enough and avoids an HTML parser dependency.
-fn parse_html(page: &str, body: &str) -> Result<Vec<IndexFile>> {
+/// One entry of a PEP 691 `files` array.
+fn json_file(page: &Url, file: &serde_json::Value) -> Result<IndexFile> {
+    use serde_json::Value;
+    let text = |key: &str| file.get(key).and_then(Value::as_str);
+    let filename = text("filename").context("a file without `filename`")?;
+    let url = text("url").context("a file without `url`")?;
+    // PEP 691: `yanked` is `false`, `true` or the reason; PEP 714: `core-metadata` is a
+    // boolean or a dictionary of hashes (the older key `dist-info-metadata` alike).
+    let yanked = match file.get("yanked") {
+        Some(Value::String(reason)) => Some(reason.clone()),
+        Some(Value::Bool(true)) => Some(String::new()),
+        _ => None,
+    };
+    let metadata = file.get("core-metadata").or(file.get("dist-info-metadata"));
+    let core_metadata = match metadata {
+        Some(Value::Bool(true)) => Some("true".to_string()),
+        Some(Value::Object(hashes)) => Some(match hashes.get("sha256").and_then(Value::as_str) {
+            Some(sha) => format!("sha256={sha}"),
+            None => "true".to_string(),
+        }),
+        _ => None,
+    };
+    Ok(IndexFile {
+        filename: filename.to_string(),
+        url: resolve(page, url)?.to_string(),
+        sha256: file
+            .get("hashes")
+            .and_then(|h| h.get("sha256"))
+            .and_then(Value::as_str)
+            .map(str::to_ascii_lowercase),
+        requires_python: text("requires-python").map(str::to_string),
+        yanked,
+        core_metadata,
+    })
+}
+
+/// The anchors of a PEP 503 page (https://peps.python.org/pep-0503/), read with an HTML
+/// tokenizer: links resolve against the page's `<base href>` if it has one, and character
+/// references in attributes and link text are decoded.
+fn parse_html(page: &Url, body: &str) -> Result<Vec<IndexFile>> {
     let lower = body.to_ascii_lowercase();
     if !lower.contains("<html")
         && !lower.contains("<a ")
@@ -203,100 +238,62 @@ fn parse_html(page: &str, body: &str) -> Result<Vec<IndexFile>> {
     {
         bail!("the page is not HTML");
     }
+    let dom = tl::parse(body, tl::ParserOptions::default())?;
+    let tags = || dom.nodes().iter().filter_map(tl::Node::as_tag);
+    // https://html.spec.whatwg.org/multipage/urls-and-fetching.html#document-base-url: the
+    // first `<base>` with an `href`.
+    let base = match tags().find_map(|tag| named(tag, "base").then(|| attribute(tag, "href"))?) {
+        Some(href) => resolve(page, &href)?,
+        None => page.clone(),
+    };
     let mut files = Vec::new();
-    let mut rest = 0;
-    while let Some(start) = lower[rest..].find("<a ").map(|i| rest + i) {
-        let tag_end = lower[start..]
-            .find('>')
-            .map(|i| start + i)
-            .context("an unterminated `<a` tag")?;
-        let close = lower[tag_end..]
-            .find("</a>")
-            .map(|i| tag_end + i)
-            .context("an `<a>` without `</a>`")?;
-        let tag = &body[start..tag_end];
-        let text = unescape(body[tag_end + 1..close].trim());
-        rest = close + 4;
-        let Some(href) = attribute(tag, "href") else {
+    for anchor in tags().filter(|tag| named(tag, "a")) {
+        let Some(href) = attribute(anchor, "href") else {
             continue;
         };
-        let href = unescape(&href);
-        let (url, fragment) = href
-            .split_once('#')
-            .map_or((href.as_str(), None), |(u, f)| (u, Some(f)));
-        let sha256 = fragment
+        let mut url = resolve(&base, &href)?;
+        let sha256 = url
+            .fragment()
             .and_then(|f| f.strip_prefix("sha256="))
             .map(str::to_ascii_lowercase);
+        url.set_fragment(None);
         files.push(IndexFile {
-            filename: text,
-            url: resolve(page, url),
+            filename: decode(anchor.inner_text(dom.parser()).trim()),
+            url: url.to_string(),
             sha256,
+            requires_python: attribute(anchor, "data-requires-python"),
+            yanked: attribute(anchor, "data-yanked"),
+            core_metadata: attribute(anchor, "data-core-metadata")
+                .or_else(|| attribute(anchor, "data-dist-info-metadata")),
         });
     }
     Ok(files)
 }
 
-fn attribute(tag: &str, name: &str) -> Option<String> {
-    let lower = tag.to_ascii_lowercase();
-    let mut from = 0;
-    while let Some(i) = lower[from..].find(name).map(|i| from + i) {
-        from = i + name.len();
-        let before_ok = lower[..i].ends_with(char::is_whitespace);
-        let after = lower[from..].trim_start();
-        if !before_ok || !after.starts_with('=') {
-            continue;
-        }
-        let value_start = tag.len() - after.len() + 1;
-        let value = tag[value_start..].trim_start();
-        return Some(match value.chars().next()? {
-            q @ ('"' | '\'') => value[1..].split(q).next()?.to_string(),
-            _ => value
-                .split(|c: char| c.is_whitespace() || c == '>')
-                .next()?
-                .to_string(),
-        });
-    }
-    None
+/// Whether an element has this (lower-case) name; HTML names are case-insensitive.
+fn named(tag: &tl::HTMLTag, name: &str) -> bool {
+    tag.name().as_utf8_str().eq_ignore_ascii_case(name)
 }
 
-fn unescape(text: &str) -> String {
-    text.replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&amp;", "&")
+/// An attribute's value with its character references decoded; an attribute written without a
+/// value (`data-yanked`) is the empty string.
+fn attribute(tag: &tl::HTMLTag, name: &str) -> Option<String> {
+    tag.attributes()
+        .iter()
+        .find(|(key, _)| key.eq_ignore_ascii_case(name))
+        .map(|(_, value)| value.map_or_else(String::new, |v| decode(&v)))
 }
 
-/// Resolves a link on `page` (absolute, host-relative or path-relative, with `..`).
-pub fn resolve(page: &str, link: &str) -> String {
-    if link.contains("://") {
-        return link.to_string();
-    }
-    let (scheme, rest) = page.split_once("://").unwrap_or(("http", page));
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let origin = format!("{scheme}://{}", &rest[..authority_end]);
-    if let Some(path) = link.strip_prefix("//") {
-        return format!("{scheme}://{path}");
-    }
-    let path = &rest[authority_end..];
-    let mut segments: Vec<&str> = if link.starts_with('/') {
-        Vec::new()
-    } else {
-        let dir = &path[..path.rfind('/').map_or(0, |i| i + 1)];
-        dir.split('/').filter(|s| !s.is_empty()).collect()
-    };
-    let parts: Vec<&str> = link.trim_start_matches('/').split('/').collect();
-    for (i, part) in parts.iter().enumerate() {
-        match *part {
-            "." => {}
-            ".." => {
-                segments.pop();
-            }
-            p if p.is_empty() && i + 1 < parts.len() => {}
-            p => segments.push(p),
-        }
-    }
-    format!("{origin}/{}", segments.join("/"))
+/// Text with its character references (`&amp;`, `&#38;`, `&#x26;`, every named one) decoded.
+fn decode(text: &str) -> String {
+    html_escape::decode_html_entities(text).into_owned()
+}
+
+/// Resolves a link (absolute, scheme-relative, host-relative or path-relative, with `..`)
+/// against `base`, as a browser does (https://url.spec.whatwg.org/#concept-url-parser).
+fn resolve(base: &Url, link: &str) -> Result<Url> {
+    base.join(link.trim())
+        .with_context(|| format!("the link `{}` is not a valid URL", redact(link)))
 }
 
 /// One file to upload, with what the form needs.
@@ -350,55 +347,87 @@ pub fn post_file(
     credentials: &Credentials,
     file: &Upload,
 ) -> PostOutcome {
-    let boundary = format!("twostage-{}", &file.sha256[..32]);
-    let mut head = String::new();
-    let kind = Kind::of(file.filename).unwrap_or(Kind::Sdist);
-    let pyversion = match kind {
-        Kind::Wheel => dist::wheel_python_tag(file.filename)
-            .unwrap_or("py3")
-            .to_string(),
-        Kind::Sdist => "source".to_string(),
-    };
-    let mut fields: Vec<(&str, String)> = vec![
-        (":action", "file_upload".into()),
-        ("protocol_version", "1".into()),
-        ("filetype", kind.filetype().into()),
-        ("pyversion", pyversion),
-        ("sha256_digest", file.sha256.into()),
-        ("blake2_256_digest", file.blake2_256.into()),
-    ];
-    fields.extend(file.metadata.form_fields());
-    for (name, value) in &fields {
-        head.push_str(&format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
-        ));
+    match send(agent, upload_url, credentials, file) {
+        Ok(response) => outcome(upload_url, response, credentials),
+        Err(outcome) => outcome,
     }
-    head.push_str(&format!(
-        "--{boundary}\r\nContent-Disposition: form-data; name=\"content\"; filename=\"{}\"\r\n\
-         Content-Type: application/octet-stream\r\n\r\n",
-        file.filename
-    ));
-    let tail = format!("\r\n--{boundary}--\r\n");
-    let length = head.len() as u64 + file.size + tail.len() as u64;
-    let content = match std::fs::File::open(file.path) {
-        Ok(f) => f,
-        Err(e) => {
-            return PostOutcome::Refused {
-                status: 0,
-                message: format!("cannot open `{}`: {e}", file.path.display()),
-            }
+}
+
+/// The parts of a `multipart/form-data` body (RFC 7578) around the file's bytes.
+struct Form {
+    boundary: String,
+    head: String,
+    tail: String,
+}
+
+impl Form {
+    /// The legacy upload API's fields (https://docs.pypi.org/api/upload/) and the file's part
+    /// header, then the closing boundary.
+    fn for_upload(file: &Upload) -> Form {
+        let boundary = format!("twostage-{}", &file.sha256[..32]);
+        let kind = Kind::of(file.filename).unwrap_or(Kind::Sdist);
+        let pyversion = match kind {
+            Kind::Wheel => dist::wheel_python_tag(file.filename)
+                .unwrap_or("py3")
+                .to_string(),
+            Kind::Sdist => "source".to_string(),
+        };
+        let mut fields: Vec<(&str, String)> = vec![
+            (":action", "file_upload".into()),
+            ("protocol_version", "1".into()),
+            ("filetype", kind.filetype().into()),
+            ("pyversion", pyversion),
+            ("sha256_digest", file.sha256.into()),
+            ("blake2_256_digest", file.blake2_256.into()),
+        ];
+        fields.extend(file.metadata.form_fields());
+        let mut head = String::new();
+        for (name, value) in &fields {
+            head.push_str(&format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            ));
         }
-    };
+        head.push_str(&format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"content\"; filename=\"{}\"\r\n\
+             Content-Type: application/octet-stream\r\n\r\n",
+            file.filename
+        ));
+        let tail = format!("\r\n--{boundary}--\r\n");
+        Form {
+            boundary,
+            head,
+            tail,
+        }
+    }
+
+    fn length(&self, file_size: u64) -> u64 {
+        self.head.len() as u64 + file_size + self.tail.len() as u64
+    }
+}
+
+/// The POST itself; a failure before any answer is already its outcome.
+fn send(
+    agent: &ureq::Agent,
+    upload_url: &str,
+    credentials: &Credentials,
+    file: &Upload,
+) -> std::result::Result<ureq::http::Response<ureq::Body>, PostOutcome> {
+    let form = Form::for_upload(file);
+    let length = form.length(file.size);
+    let content = std::fs::File::open(file.path).map_err(|e| PostOutcome::Refused {
+        status: 0,
+        message: format!("cannot open `{}`: {e}", file.path.display()),
+    })?;
     let progress = Progress::new(format!("`{}`", file.filename), length);
-    let body = std::io::Cursor::new(head.into_bytes())
+    let body = std::io::Cursor::new(form.head.into_bytes())
         .chain(content.take(file.size))
-        .chain(std::io::Cursor::new(tail.into_bytes()));
+        .chain(std::io::Cursor::new(form.tail.into_bytes()));
     let body = progress.reader(body);
     let response = agent
         .post(upload_url)
         .header(
             "Content-Type",
-            &format!("multipart/form-data; boundary={boundary}"),
+            &format!("multipart/form-data; boundary={}", form.boundary),
         )
         .header("Content-Length", &length.to_string())
         .header("Authorization", &credentials.basic_auth())
@@ -409,34 +438,40 @@ pub fn post_file(
         )
         .send(ureq::SendBody::from_owned_reader(body));
     progress.finish();
-    let mut response = match response {
-        Ok(r) => r,
-        // A refused certificate is refused again on every try: no retry.
-        Err(e) if crate::resources::tls::is_certificate_error(&e) => {
-            return PostOutcome::Refused {
+    response.map_err(|e| {
+        if crate::resources::tls::is_certificate_error(&e) {
+            // A refused certificate is refused again on every try: no retry.
+            PostOutcome::Refused {
                 status: 0,
                 message: scrub(&crate::resources::tls::explain(&e, upload_url), credentials),
             }
-        }
-        Err(e) => {
-            return PostOutcome::Transient {
+        } else {
+            PostOutcome::Transient {
                 message: scrub(&e.to_string(), credentials),
                 retry_after: None,
             }
         }
-    };
+    })
+}
+
+/// What the index's answer to an upload means.
+fn outcome(
+    upload_url: &str,
+    mut response: ureq::http::Response<ureq::Body>,
+    credentials: &Credentials,
+) -> PostOutcome {
     let status = response.status().as_u16();
-    let retry_after = response
-        .headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let retry_after = header("retry-after")
         .and_then(|v| v.trim().parse::<u64>().ok())
         .map(|s| Duration::from_secs(s.min(60)));
-    let location = response
-        .headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
+    let location = header("location");
     let text = response
         .body_mut()
         .with_config()
@@ -458,35 +493,42 @@ pub fn post_file(
             status,
             message: format!(
                 "the index redirects to `{}`: set the upload URL to that address",
-                redact(location.as_deref().unwrap_or("?"))
+                redirect_target(upload_url, location.as_deref())
             ),
         },
         _ => PostOutcome::Refused { status, message },
     }
 }
 
-/// A server's error body made readable: JSON `message`, else the text with tags removed.
+/// Where a redirect points, as a whole URL fit for a message: `Location` may be relative
+/// (PyPI answers `/legacy` with `Location: /legacy/`), so it is resolved against the URL
+/// posted to.
+fn redirect_target(upload_url: &str, location: Option<&str>) -> String {
+    let Some(location) = location else {
+        return "?".into();
+    };
+    let resolved = Url::parse(upload_url).and_then(|base| base.join(location));
+    redact(resolved.as_ref().map_or(location, Url::as_str))
+}
+
+/// A server's error body made readable: JSON `message`, else the page's text, without the
+/// elements that are not its message (a stylesheet, as pypiserver's 403 page starts with,
+/// scripts, and the title that repeats the heading), at most 500 bytes.
 fn server_message(body: &str) -> String {
     if let Ok(value) = serde_json::from_str::<serde_json::Value>(body) {
         if let Some(message) = value.get("message").and_then(|m| m.as_str()) {
             return message.to_string();
         }
     }
-    let body = without_elements(body, &["style", "script", "title"]);
     let mut text = String::with_capacity(body.len());
-    let mut in_tag = false;
-    for c in body.chars() {
-        match c {
-            '<' => in_tag = true,
-            '>' if in_tag => {
-                in_tag = false;
-                text.push(' ');
+    match tl::parse(body, tl::ParserOptions::default()) {
+        Ok(dom) => {
+            for node in dom.children() {
+                page_text(node, dom.parser(), &mut text);
             }
-            c if !in_tag => text.push(c),
-            _ => {}
         }
+        Err(_) => text.push_str(body),
     }
-    let text = unescape(&text);
     let words: Vec<&str> = text.split_whitespace().collect();
     let mut message = words.join(" ");
     if message.len() > 500 {
@@ -504,33 +546,19 @@ fn server_message(body: &str) -> String {
     }
 }
 
-/// An error page without the elements that are not its message: a stylesheet (pypiserver's
-/// 403 page starts with one), scripts, and the title that repeats the heading.
-fn without_elements(body: &str, names: &[&str]) -> String {
-    let lower = body.to_ascii_lowercase();
-    let mut out = String::with_capacity(body.len());
-    let mut at = 0;
-    while at < body.len() {
-        let next = names
-            .iter()
-            .filter_map(|name| {
-                let start = at + lower[at..].find(&format!("<{name}"))?;
-                let close = format!("</{name}>");
-                let end = lower[start..]
-                    .find(&close)
-                    .map_or(body.len(), |i| start + i + close.len());
-                Some((start, end))
-            })
-            .min();
-        let Some((start, end)) = next else { break };
-        out.push_str(&body[at..start]);
-        out.push(' ');
-        at = end;
+/// The text under `node`, decoded, every element a word boundary.
+fn page_text(node: &tl::NodeHandle, parser: &tl::Parser, out: &mut String) {
+    match node.get(parser) {
+        Some(tl::Node::Raw(text)) => out.push_str(&decode(&text.as_utf8_str())),
+        Some(tl::Node::Tag(tag)) if !["style", "script", "title"].iter().any(|n| named(tag, n)) => {
+            out.push(' ');
+            for child in tag.children().top().iter() {
+                page_text(child, parser, out);
+            }
+            out.push(' ');
+        }
+        _ => {}
     }
-    if at < body.len() {
-        out.push_str(&body[at..]);
-    }
-    out
 }
 
 /// Removes the secret (and its Base64 form in a Basic header) from a message.
@@ -783,6 +811,68 @@ mod tests {
     }
 
     #[test]
+    fn redirects_are_shown_as_whole_urls_without_credentials() {
+        assert_eq!(
+            redirect_target("https://upload.pypi.org/legacy", Some("/legacy/")),
+            "https://upload.pypi.org/legacy/"
+        );
+        assert_eq!(
+            redirect_target(
+                "http://u:pw@127.0.0.1:8080/upload",
+                Some("http://u:pw@127.0.0.1:8080/upload/")
+            ),
+            "http://***@127.0.0.1:8080/upload/"
+        );
+        assert_eq!(redirect_target("https://x/legacy", None), "?");
+    }
+
+    #[test]
+    fn the_upload_form_frames_the_file_exactly() {
+        let metadata = Metadata::parse("Metadata-Version: 2.1\nName: pkg\nVersion: 1.0\n");
+        let sha256 = "ab".repeat(32);
+        let file = Upload {
+            path: Path::new("/nonexistent"),
+            filename: "pkg-1.0-py3-none-any.whl",
+            size: 7,
+            sha256: &sha256,
+            blake2_256: "cd",
+            metadata: &metadata,
+        };
+        let form = Form::for_upload(&file);
+        assert_eq!(form.boundary, format!("twostage-{}", "ab".repeat(16)));
+        assert!(form.head.starts_with(&format!(
+            "--{}\r\nContent-Disposition: form-data; name=\":action\"\r\n\r\nfile_upload\r\n",
+            form.boundary
+        )));
+        assert!(form
+            .head
+            .contains("name=\"filetype\"\r\n\r\nbdist_wheel\r\n"));
+        assert!(form.head.contains("name=\"pyversion\"\r\n\r\npy3\r\n"));
+        assert!(form.head.ends_with(
+            "filename=\"pkg-1.0-py3-none-any.whl\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+        ));
+        assert_eq!(form.tail, format!("\r\n--{}--\r\n", form.boundary));
+        assert_eq!(
+            form.length(7),
+            (form.head.len() + 7 + form.tail.len()) as u64
+        );
+        // A file that cannot be opened is refused before anything is sent.
+        let outcome = post_file(
+            &upload_agent(),
+            "http://127.0.0.1:9/",
+            &Credentials {
+                username: "__token__".into(),
+                password: crate::resources::secrets::Secret::new("pypi-unused-here"),
+            },
+            &file,
+        );
+        assert!(
+            matches!(outcome, PostOutcome::Refused { status: 0, .. }),
+            "{outcome:?}"
+        );
+    }
+
+    #[test]
     fn filename_versions() {
         assert_eq!(
             filename_version("pkg-1.4.3-py3-none-any.whl"),
@@ -808,14 +898,100 @@ mod tests {
                     filename: "pkg-1.0-py3-none-any.whl".into(),
                     url: "http://127.0.0.1:8080/packages/pkg-1.0-py3-none-any.whl".into(),
                     sha256: Some("abc".into()),
+                    requires_python: Some(">=3.8".into()),
+                    ..Default::default()
                 },
                 IndexFile {
                     filename: "pkg-1.0.tar.gz".into(),
                     url: "http://127.0.0.1:8080/packages/pkg-1.0.tar.gz".into(),
                     sha256: None,
+                    ..Default::default()
                 },
             ]
         );
+    }
+
+    #[test]
+    fn html_links_resolve_against_the_base_href() {
+        let page = "https://pypi.example/simple/pkg/";
+        // A relative base resolves against the page; links then against the base.
+        let body = "<!DOCTYPE html><html><head><BASE HREF=\"../../mirror/files/\"></head><body>\
+                    <a href=\"pkg-1.0.tar.gz#sha256=AA\">pkg-1.0.tar.gz</a>\
+                    <a href=\"../other/pkg-1.0-py3-none-any.whl\">pkg-1.0-py3-none-any.whl</a>\
+                    <a href=\"/abs/pkg-0.9.tar.gz\">pkg-0.9.tar.gz</a>\
+                    <a href=\"//cdn.example/pkg-0.8.tar.gz\">pkg-0.8.tar.gz</a>\
+                    </body></html>";
+        let urls: Vec<String> = parse_page(page, "text/html", body)
+            .unwrap()
+            .into_iter()
+            .map(|f| f.url)
+            .collect();
+        assert_eq!(
+            urls,
+            [
+                "https://pypi.example/mirror/files/pkg-1.0.tar.gz",
+                "https://pypi.example/mirror/other/pkg-1.0-py3-none-any.whl",
+                "https://pypi.example/abs/pkg-0.9.tar.gz",
+                "https://cdn.example/pkg-0.8.tar.gz",
+            ]
+        );
+        // An absolute base on another host.
+        let body = "<html><base href=\"https://files.example/p/\"><a href=\"x-1.0.zip\">x-1.0.zip</a></html>";
+        let files = parse_page(page, "text/html", body).unwrap();
+        assert_eq!(files[0].url, "https://files.example/p/x-1.0.zip");
+    }
+
+    #[test]
+    fn html_character_references_are_decoded_in_attributes_and_text() {
+        let page = "http://[::1]:8080/simple/pkg/";
+        let body = "<html><body>\
+            <a href=\"/f/pkg-1.0.tar.gz?a=1&amp;b=2&#38;c=3&#x26;d=4#sha256=Ab\" \
+               data-requires-python=\"&gt;=3.8,&#x3C;4\" data-yanked=\"bad &quot;build&quot;\" \
+               data-dist-info-metadata=\"sha256=&#x31;23\">pkg&#45;1.0.tar.gz</a>\
+            <A HREF='../../f/pkg%2B1-1.1 final.tar.gz' data-core-metadata=true data-yanked>pkg-1.1.tar.gz</A>\
+            </body></html>";
+        let files = parse_page(page, "text/html", body).unwrap();
+        assert_eq!(
+            files,
+            [
+                IndexFile {
+                    filename: "pkg-1.0.tar.gz".into(),
+                    url: "http://[::1]:8080/f/pkg-1.0.tar.gz?a=1&b=2&c=3&d=4".into(),
+                    sha256: Some("ab".into()),
+                    requires_python: Some(">=3.8,<4".into()),
+                    yanked: Some("bad \"build\"".into()),
+                    core_metadata: Some("sha256=123".into()),
+                },
+                IndexFile {
+                    filename: "pkg-1.1.tar.gz".into(),
+                    // Percent-escapes stay as written; a space is escaped.
+                    url: "http://[::1]:8080/f/pkg%2B1-1.1%20final.tar.gz".into(),
+                    sha256: None,
+                    requires_python: None,
+                    yanked: Some(String::new()),
+                    core_metadata: Some("true".into()),
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn project_pages_are_folders_under_the_index() {
+        let page = |index: &str, name: &str| project_page(index, name).unwrap().to_string();
+        assert_eq!(
+            page("https://pypi.org/simple", "My_Pkg.x"),
+            "https://pypi.org/simple/my-pkg-x/"
+        );
+        assert_eq!(
+            page("https://pypi.org/simple/", "pkg"),
+            "https://pypi.org/simple/pkg/"
+        );
+        assert_eq!(
+            page("http://u:p%40ss@[::1]:3141/root/+simple", "pkg"),
+            "http://u:p%40ss@[::1]:3141/root/+simple/pkg/"
+        );
+        assert!(project_page("pypi.org/simple", "pkg").is_err());
+        assert!(project_page("mailto:x@example.org", "pkg").is_err());
     }
 
     #[test]
@@ -828,6 +1004,17 @@ mod tests {
             "http://127.0.0.1:3141/u/staging/+f/abc/pkg-1.0.tar.gz#sha256=ff"
         );
         assert_eq!(files[0].sha256.as_deref(), Some("ff"));
+        assert_eq!(files[0].yanked, None);
+        let body = r#"{"files":[{"filename":"a-1.tar.gz","url":"a-1.tar.gz","hashes":{},
+            "requires-python":">=3.9","yanked":"broken","core-metadata":{"sha256":"cc"}},
+            {"filename":"a-2.tar.gz","url":"a-2.tar.gz","hashes":{},"yanked":true,
+            "dist-info-metadata":true}]}"#;
+        let files = parse_page(page, "application/vnd.pypi.simple.v1+json", body).unwrap();
+        assert_eq!(files[0].requires_python.as_deref(), Some(">=3.9"));
+        assert_eq!(files[0].yanked.as_deref(), Some("broken"));
+        assert_eq!(files[0].core_metadata.as_deref(), Some("sha256=cc"));
+        assert_eq!(files[1].yanked.as_deref(), Some(""));
+        assert_eq!(files[1].core_metadata.as_deref(), Some("true"));
         assert!(parse_page(page, "application/json", "{\"nope\":1}").is_err());
         assert!(parse_page(page, "text/html", "garbage { not html").is_err());
     }
@@ -876,6 +1063,7 @@ mod tests {
             filename: "pkg-1.0.tar.gz".into(),
             url: url.clone(),
             sha256: sha256.map(str::to_string),
+            ..Default::default()
         };
         let listing = [file(None)];
         assert_eq!(

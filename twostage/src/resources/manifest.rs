@@ -98,61 +98,11 @@ pub fn locate(
         files: Vec::new(),
     };
     if let Some(text) = read(root, manifest)?.filter(|_| manifest.ends_with(".toml")) {
-        let doc = parse_toml(manifest, &text)?;
-        if project.name.is_none() {
-            project.name = [&["project", "name"][..], &["tool", "poetry", "name"]]
-                .iter()
-                .find_map(|key| lookup(&doc, key)?.as_str().map(str::to_string));
-        }
-        let has_project = lookup(&doc, &["project"]).is_some();
-        let dynamic = lookup(&doc, &["project", "dynamic"])
-            .and_then(|d| d.as_array())
-            .is_some_and(|a| a.iter().any(|v| v.as_str() == Some("version")));
-        for key in [PROJECT_VERSION, POETRY_VERSION] {
-            if let Some(item) = lookup(&doc, key) {
-                let text = item.as_str().with_context(|| {
-                    format!("`{}` in `{manifest}` must be a string", key.join("."))
-                })?;
-                if key == PROJECT_VERSION && dynamic {
-                    bail!("`{manifest}` has both `project.version` and `dynamic = [\"version\"]`: keep one");
-                }
-                project.current = Some(parse_current(text, manifest)?);
-                project.record = Record::Manifest {
-                    path: manifest.to_string(),
-                    key,
-                };
-                project.files.push(manifest.to_string());
-                break;
-            }
-        }
-        if project.current.is_none() && has_project && !dynamic {
-            bail!(
-                "`{manifest}` has a `[project]` table with neither `version` nor \
-                 `dynamic = [\"version\"]`: add one of them"
-            );
-        }
+        read_manifest(manifest, &text, &mut project)?;
     }
     if project.current.is_none() {
         if let Some(first) = version_files.first() {
-            let text = read(root, first)?.with_context(|| {
-                format!("`{first}`, the first of `package.version-files`, does not exist")
-            })?;
-            let found = if first.ends_with("Cargo.toml") {
-                cargo_version(first, &text)?.map(|(_, v)| v)
-            } else if first.ends_with(".cfg") {
-                cfg_value(&text, "metadata", "version")
-            } else if first.ends_with("setup.py") {
-                keyword_literal(&text, "version").or_else(|| assigned_version(&text))
-            } else {
-                assigned_version(&text)
-            };
-            let found = found.with_context(|| {
-                format!(
-                    "found no version in `{first}`, the version of record: expected a line such as \
-                     `__version__ = \"1.2.3\"` or `version=\"1.2.3\"`"
-                )
-            })?;
-            project.current = Some(parse_current(&found, first)?);
+            project.current = Some(read_version_file(root, first)?);
             project.record = Record::File {
                 path: first.clone(),
             };
@@ -164,6 +114,71 @@ pub fn locate(
         }
     }
     Ok(project)
+}
+
+/// The name and a static version from a TOML manifest (`[project]` or `[tool.poetry]`).
+fn read_manifest(manifest: &str, text: &str, project: &mut Project) -> Result<()> {
+    let doc = parse_toml(manifest, text)?;
+    if project.name.is_none() {
+        project.name = [&["project", "name"][..], &["tool", "poetry", "name"]]
+            .iter()
+            .find_map(|key| lookup(&doc, key)?.as_str().map(str::to_string));
+    }
+    let has_project = lookup(&doc, &["project"]).is_some();
+    let dynamic = lookup(&doc, &["project", "dynamic"])
+        .and_then(|d| d.as_array())
+        .is_some_and(|a| a.iter().any(|v| v.as_str() == Some("version")));
+    for key in [PROJECT_VERSION, POETRY_VERSION] {
+        let Some(item) = lookup(&doc, key) else {
+            continue;
+        };
+        let text = item
+            .as_str()
+            .with_context(|| format!("`{}` in `{manifest}` must be a string", key.join(".")))?;
+        if key == PROJECT_VERSION && dynamic {
+            bail!(
+                "`{manifest}` has both `project.version` and `dynamic = [\"version\"]`: keep one"
+            );
+        }
+        project.current = Some(parse_current(text, manifest)?);
+        project.record = Record::Manifest {
+            path: manifest.to_string(),
+            key,
+        };
+        project.files.push(manifest.to_string());
+        return Ok(());
+    }
+    if has_project && !dynamic {
+        bail!(
+            "`{manifest}` has a `[project]` table with neither `version` nor \
+             `dynamic = [\"version\"]`: add one of them"
+        );
+    }
+    Ok(())
+}
+
+/// The version in `path`, the first of `package.version-files`: a `Cargo.toml`, a
+/// `setup.cfg`, a `setup.py` or a module with `__version__ = "…"`.
+fn read_version_file(root: &Path, path: &str) -> Result<Version> {
+    let text = read(root, path)?.with_context(|| {
+        format!("`{path}`, the first of `package.version-files`, does not exist")
+    })?;
+    let found = if path.ends_with("Cargo.toml") {
+        cargo_version(path, &text)?.map(|(_, v)| v)
+    } else if path.ends_with(".cfg") {
+        cfg_value(&text, "metadata", "version")
+    } else if path.ends_with("setup.py") {
+        keyword_literal(&text, "version").or_else(|| assigned_version(&text))
+    } else {
+        assigned_version(&text)
+    };
+    let found = found.with_context(|| {
+        format!(
+            "found no version in `{path}`, the version of record: expected a line such as \
+             `__version__ = \"1.2.3\"` or `version=\"1.2.3\"`"
+        )
+    })?;
+    parse_current(&found, path)
 }
 
 fn parse_current(text: &str, path: &str) -> Result<Version> {

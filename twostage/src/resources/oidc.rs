@@ -56,12 +56,16 @@ fn mask(value: &str) {
     }
 }
 
-/// The origin (`scheme://host[:port]`) of a URL.
-pub fn origin(url: &str) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap_or(("https", url));
-    let host = rest.split('/').next().unwrap_or_default();
-    let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
-    format!("{scheme}://{host}")
+/// The origin (`scheme://host[:port]`, https://url.spec.whatwg.org/#origin) of a URL: where
+/// an index's trusted-publishing endpoints live, beside its upload URL.
+pub fn origin(url: &str) -> Result<String> {
+    let parsed = url::Url::parse(url)
+        .map_err(|e| anyhow::anyhow!("`{}` is not a valid URL: {e}", redact(url)))?;
+    let origin = parsed.origin();
+    if !origin.is_tuple() {
+        bail!("`{}` has no host to mint a token at", redact(url));
+    }
+    Ok(origin.ascii_serialization())
 }
 
 fn explain(code: &str) -> &'static str {
@@ -82,7 +86,16 @@ fn explain(code: &str) -> &'static str {
 
 /// Mints an upload token for the index at `oidc_base` (the origin of its upload URL).
 pub fn mint(oidc_base: &str) -> Result<Minted> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
+    let agent = agent();
+    let base = oidc_base.trim_end_matches('/');
+    let audience = audience(&agent, base)?;
+    let oidc_token = identity_token(&agent, &audience)?;
+    mask(oidc_token.expose());
+    exchange(&agent, base, &oidc_token)
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
         .http_status_as_error(false)
         // The token exchange is fixed endpoints; a redirect is followed a few times at most,
         // and never with the bearer token of the request (docs/http-client.md).
@@ -92,10 +105,12 @@ pub fn mint(oidc_base: &str) -> Result<Minted> {
         .user_agent(concat!("twostage/", env!("CARGO_PKG_VERSION")))
         .tls_config(crate::resources::tls::config())
         .build()
-        .into();
-    let base = oidc_base.trim_end_matches('/');
-    let shown = redact(base);
+        .into()
+}
 
+/// Step 1: the audience the index expects in the OIDC token.
+fn audience(agent: &ureq::Agent, base: &str) -> Result<String> {
+    let shown = redact(base);
     let audience_url = format!("{base}/_/oidc/audience");
     let mut response = agent.get(&audience_url).call().map_err(|e| {
         anyhow::anyhow!(
@@ -107,26 +122,29 @@ pub fn mint(oidc_base: &str) -> Result<Minted> {
     if status == 404 {
         bail!("`{shown}` does not offer trusted publishing (no `/_/oidc/audience`): set the token variable instead");
     }
-    let body: Value =
-        serde_json::from_str(&response.body_mut().read_to_string().unwrap_or_default())
-            .unwrap_or(Value::Null);
+    let body = json_body(&mut response);
     let audience = body
         .get("audience")
         .and_then(Value::as_str)
         .with_context(|| {
             format!("`{shown}/_/oidc/audience` answered HTTP {status} without an audience")
-        })?
-        .to_string();
+        })?;
+    Ok(audience.to_string())
+}
 
+/// Step 2: the CI's OIDC token for `audience`, from GitHub Actions' token service.
+fn identity_token(agent: &ureq::Agent, audience: &str) -> Result<Secret> {
     let request_url = std::env::var("ACTIONS_ID_TOKEN_REQUEST_URL")
         .context("`ACTIONS_ID_TOKEN_REQUEST_URL` is not set")?;
     let request_token = Secret::new(
         std::env::var("ACTIONS_ID_TOKEN_REQUEST_TOKEN")
             .context("`ACTIONS_ID_TOKEN_REQUEST_TOKEN` is not set")?,
     );
-    let separator = if request_url.contains('?') { '&' } else { '?' };
+    // The service's URL is not shown: it carries the run's identity.
+    let url = with_audience(&request_url, audience)
+        .context("`ACTIONS_ID_TOKEN_REQUEST_URL` is not a valid URL")?;
     let mut response = agent
-        .get(&format!("{request_url}{separator}audience={audience}"))
+        .get(url.as_str())
         .header(
             "Authorization",
             &format!("bearer {}", request_token.expose()),
@@ -134,7 +152,7 @@ pub fn mint(oidc_base: &str) -> Result<Minted> {
         .header("Accept", "application/json")
         .call()
         .map_err(|e| {
-            // Only a refused certificate is explained: the service's URL is not shown.
+            // Only a refused certificate is explained.
             let why = if crate::resources::tls::is_certificate_error(&e) {
                 format!(": {}", crate::resources::tls::explain(&e, &request_url))
             } else {
@@ -145,15 +163,25 @@ pub fn mint(oidc_base: &str) -> Result<Minted> {
             )
         })?;
     let status = response.status().as_u16();
-    let text = response.body_mut().read_to_string().unwrap_or_default();
-    let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-    let Some(oidc_token) = value.get("value").and_then(Value::as_str).map(Secret::new) else {
-        bail!(
+    let value = json_body(&mut response);
+    match value.get("value").and_then(Value::as_str) {
+        Some(token) => Ok(Secret::new(token)),
+        None => bail!(
             "the CI's OIDC token service answered HTTP {status} without a token: does the job have `permissions: id-token: write`?"
-        );
-    };
-    mask(oidc_token.expose());
+        ),
+    }
+}
 
+/// The token service's URL with `audience=…` added to whatever query it already has.
+fn with_audience(request_url: &str, audience: &str) -> Result<url::Url, url::ParseError> {
+    let mut url = url::Url::parse(request_url)?;
+    url.query_pairs_mut().append_pair("audience", audience);
+    Ok(url)
+}
+
+/// Step 3: the OIDC token exchanged for an upload token.
+fn exchange(agent: &ureq::Agent, base: &str, oidc_token: &Secret) -> Result<Minted> {
+    let shown = redact(base);
     let mut response = agent
         .post(&format!("{base}/_/oidc/mint-token"))
         .header("Content-Type", "application/json")
@@ -165,27 +193,9 @@ pub fn mint(oidc_base: &str) -> Result<Minted> {
             )
         })?;
     let status = response.status().as_u16();
-    let text = response.body_mut().read_to_string().unwrap_or_default();
-    let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    let value = json_body(&mut response);
     if status != 200 {
-        let errors: Vec<String> = value
-            .get("errors")
-            .and_then(Value::as_array)
-            .map(|errors| {
-                errors
-                    .iter()
-                    .map(|e| {
-                        let code = e.get("code").and_then(Value::as_str).unwrap_or("unknown");
-                        let description = e
-                            .get("description")
-                            .and_then(Value::as_str)
-                            .unwrap_or_default();
-                        let description = description.replace(oidc_token.expose(), "***");
-                        format!("{code}: {} ({description})", explain(code))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let errors = mint_errors(&value, oidc_token);
         if errors.is_empty() {
             bail!("`{shown}` refused to mint an upload token (HTTP {status})");
         }
@@ -207,17 +217,71 @@ pub fn mint(oidc_base: &str) -> Result<Minted> {
     Ok(Minted { token, expires })
 }
 
+/// The index's `errors: [{code, description}]`, each with what it means, the OIDC token
+/// scrubbed from the index's words.
+fn mint_errors(value: &Value, oidc_token: &Secret) -> Vec<String> {
+    let Some(errors) = value.get("errors").and_then(Value::as_array) else {
+        return Vec::new();
+    };
+    errors
+        .iter()
+        .map(|e| {
+            let code = e.get("code").and_then(Value::as_str).unwrap_or("unknown");
+            let description = e
+                .get("description")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .replace(oidc_token.expose(), "***");
+            format!("{code}: {} ({description})", explain(code))
+        })
+        .collect()
+}
+
+/// A response's body as JSON, `null` when it is not JSON.
+fn json_body(response: &mut ureq::http::Response<ureq::Body>) -> Value {
+    let text = response.body_mut().read_to_string().unwrap_or_default();
+    serde_json::from_str(&text).unwrap_or(Value::Null)
+}
+
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn origins() {
         assert_eq!(
-            super::origin("https://upload.pypi.org/legacy/"),
+            origin("https://upload.pypi.org/legacy/").unwrap(),
             "https://upload.pypi.org"
         );
         assert_eq!(
-            super::origin("http://u:p@127.0.0.1:8080/x/"),
+            origin("http://u:p@127.0.0.1:8080/x/").unwrap(),
             "http://127.0.0.1:8080"
+        );
+        assert_eq!(
+            origin("https://upload.pypi.org:443/legacy/").unwrap(),
+            "https://upload.pypi.org"
+        );
+        assert_eq!(
+            origin("http://[::1]:8080/legacy/").unwrap(),
+            "http://[::1]:8080"
+        );
+        let err = origin("upload.pypi.org/legacy/").unwrap_err().to_string();
+        assert!(err.contains("not a valid URL"), "{err}");
+    }
+
+    #[test]
+    fn the_audience_is_added_to_the_request_query() {
+        assert_eq!(
+            with_audience("https://token.actions.example/x?api-version=2.0", "pypi")
+                .unwrap()
+                .as_str(),
+            "https://token.actions.example/x?api-version=2.0&audience=pypi"
+        );
+        assert_eq!(
+            with_audience("http://127.0.0.1:9/token", "test pypi&x")
+                .unwrap()
+                .as_str(),
+            "http://127.0.0.1:9/token?audience=test+pypi%26x"
         );
     }
 }

@@ -86,12 +86,13 @@ fn certificate_error(error: &ureq::Error) -> Option<&rustls::CertificateError> {
     }
 }
 
-/// `scheme://host[:port]/` of a URL, without any `user:password@`.
+/// `scheme://host[:port]/` of a URL, without any `user:password@`: the URL's origin
+/// (https://url.spec.whatwg.org/#origin). A URL that does not parse is shown as "the server".
 fn origin(url: &str) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap_or(("https", url));
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    format!("{scheme}://{host}/")
+    match url::Url::parse(url).map(|u| u.origin()) {
+        Ok(origin) if origin.is_tuple() => format!("{}/", origin.ascii_serialization()),
+        _ => "the server".into(),
+    }
 }
 
 struct Store {
@@ -409,5 +410,10 @@ Lb/tCCfIBNICMtZvMIJdjQoZObgVWU7zDg==
             "https://pypi.example:8443/"
         );
         assert_eq!(origin("https://test.pypi.org"), "https://test.pypi.org/");
+        assert_eq!(
+            origin("https://:tok%40en@[::1]:443/simple/"),
+            "https://[::1]/"
+        );
+        assert_eq!(origin("no scheme/simple/"), "the server");
     }
 }
