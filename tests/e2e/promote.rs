@@ -54,21 +54,7 @@ fn production(name: &str) -> BTreeMap<String, String> {
 }
 
 fn staged_set(s: &Scratch) -> BTreeMap<String, String> {
-    let note: toml_edit::DocumentMut = s
-        .git(&["notes", "--ref=release", "show", "v1.4.3^{commit}"])
-        .parse()
-        .unwrap();
-    note["artifacts"]
-        .as_array_of_tables()
-        .unwrap()
-        .iter()
-        .map(|a| {
-            (
-                a["filename"].as_str().unwrap().to_string(),
-                a["sha256"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
+    note_artifacts(&release_note(s, "v1.4.3"))
 }
 
 /// Asset uploads the GitHub stand-in received for `repository`, from its request log.
@@ -88,27 +74,10 @@ fn asset_uploads(repository: &str) -> usize {
         .count()
 }
 
-/// The release note, read with the test's own TOML reading.
-fn note_of(s: &Scratch) -> toml_edit::DocumentMut {
-    s.git(&["notes", "--ref=release", "show", "v1.4.3^{commit}"])
-        .parse()
-        .unwrap()
-}
-
 /// filename → sha256 that the note's `[production]` section (the first promotion) records as
 /// uploaded: the names from the section, their sha256 from `[[artifacts]]`.
 fn first_production_uploads(note: &toml_edit::DocumentMut) -> BTreeMap<String, String> {
-    let sha256: BTreeMap<String, String> = note["artifacts"]
-        .as_array_of_tables()
-        .unwrap()
-        .iter()
-        .map(|a| {
-            (
-                a["filename"].as_str().unwrap().to_string(),
-                a["sha256"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
+    let sha256 = note_artifacts(note);
     note["production"]["uploaded"]
         .as_array()
         .unwrap()
@@ -290,22 +259,11 @@ fn other_bytes_under_a_used_name_stop_the_promotion_before_any_upload() {
         "\"\"\"Other bytes.\"\"\"\n",
     )
     .unwrap();
-    let tools = testbed::tools().unwrap();
-    let built = s
-        .command(tools.python())
-        .args(["-m", "build", "--no-isolation", "--sdist", "--outdir"])
-        .arg(&fake)
-        .arg(&other)
-        .output()
-        .unwrap();
-    assert!(built.status.success());
-    let sdist = std::fs::read_dir(&fake)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    upload_to_production(&s, &[sdist]);
+    let built = python_build(&s, &other, &fake, &["--sdist"]);
+    let [sdist] = built.as_slice() else {
+        panic!("one sdist: {built:?}")
+    };
+    upload_to_production(&s, std::slice::from_ref(sdist));
     let before_index = production("ts-prod-conflict");
     run(&s, &["promote", "v1.4.3"])
         .failure(1)
@@ -488,7 +446,7 @@ fn the_full_lifecycle_through_the_push_ends_with_production_serving_the_staged_b
         commit
     );
     // The first promotion uploaded both files, and the note says so.
-    let first = note_of(&s);
+    let first = release_note(&s, "v1.4.3");
     assert_eq!(first_production_uploads(&first), staged_set(&s));
     // Promote again: nothing is uploaded (counted by the index) or tagged (the tag object is
     // the same), and the note keeps the first promotion's record and appends this run.
@@ -498,7 +456,7 @@ fn the_full_lifecycle_through_the_push_ends_with_production_serving_the_staged_b
     assert_eq!(uploads_seen("ts-full"), seen, "{}", again.stderr);
     assert_eq!(s.git(&["rev-parse", "v1.4.3-prod"]), prod_tag);
     assert_eq!(s.git_in(&s.origin, &["rev-parse", "v1.4.3-prod"]), prod_tag);
-    let note = note_of(&s);
+    let note = release_note(&s, "v1.4.3");
     assert_eq!(first_production_uploads(&note), staged_set(&s), "{note}");
     assert_eq!(first_production_uploads(&note), production("ts-full"));
     let runs = note["production"]["runs"].as_array_of_tables().unwrap();

@@ -39,19 +39,11 @@ fn secrets() -> Vec<(String, String)> {
 /// it), with `smoke` as the smoke commands, and commits it.
 fn trust_project(s: &Scratch, name: &str, smoke: &[String], build: Option<&str>) -> String {
     let module = name.replace('-', "_");
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/trust-project");
-    for (from, to) in [
-        ("pyproject.toml", "pyproject.toml".to_string()),
-        (
-            "_backend/trust_backend.py",
-            "_backend/trust_backend.py".into(),
-        ),
-        ("pkg/__init__.py", format!("{module}/__init__.py")),
-        ("pkg/record.py", format!("{module}/record.py")),
-    ] {
-        let text = std::fs::read_to_string(fixture.join(from)).unwrap();
-        s.write(&to, &text.replace("@NAME@", name));
-    }
+    copy_fixture(
+        "trust-project",
+        &s.work,
+        &[("name", name), ("module", &module)],
+    );
     let smoke: Vec<String> = smoke
         .iter()
         .map(|c| format!("{:?}", c.replace("MODULE", &module)))
@@ -144,24 +136,6 @@ fn assert_no_secret_recorded(dir: &Path) {
     }
 }
 
-fn read_note(s: &Scratch) -> toml_edit::DocumentMut {
-    s.git(&["notes", "--ref=release", "show", "v1.4.3^{commit}"])
-        .parse()
-        .unwrap()
-}
-
-/// The files pypiserver holds for a project, read from its package folder.
-fn staged_on_pypiserver(name: &str) -> Vec<String> {
-    let dist = name.replace('-', "_");
-    let mut files: Vec<String> = std::fs::read_dir(&indexes().pypi.packages)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|f| f.starts_with(&format!("{dist}-")))
-        .collect();
-    files.sort();
-    files
-}
-
 #[test]
 fn no_secret_reaches_the_build_backend_the_installer_or_a_smoke_command() {
     let s = Scratch::new("trust-env");
@@ -176,7 +150,7 @@ fn no_secret_reaches_the_build_backend_the_installer_or_a_smoke_command() {
     run_with_secrets(&s, &records, bin, &["verify", "v1.4.3"]).success();
 
     assert_eq!(
-        staged_on_pypiserver(name),
+        pypiserver_files(name).into_keys().collect::<Vec<_>>(),
         [
             "ts_trust_env-1.4.3-py3-none-any.whl",
             "ts_trust_env-1.4.3.tar.gz"
@@ -191,7 +165,7 @@ fn no_secret_reaches_the_build_backend_the_installer_or_a_smoke_command() {
     assert_eq!(count("smoke-smoke-"), 4, "{files:?}");
     assert_no_secret_recorded(&records);
     assert_eq!(
-        read_note(&s)["verification"]["result"].as_str(),
+        release_note(&s, "v1.4.3")["verification"]["result"].as_str(),
         Some("verified")
     );
 }
@@ -310,8 +284,7 @@ fn verification_dirs(s: &Scratch) -> Vec<String> {
 }
 
 #[test]
-fn each_wheel_is_verified_on_its_own_and_a_broken_one_is_named() {
-    // One of two wheels broken: the stage fails and names exactly that one.
+fn a_broken_wheel_of_two_fails_the_stage_and_is_named_alone() {
     let s = Scratch::new("trust-broken");
     let tag = two_wheel_project(&s, "ts-trust-broken", true);
     let records = record_dir(&s);
@@ -326,7 +299,7 @@ fn each_wheel_is_verified_on_its_own_and_a_broken_one_is_named() {
         "{}",
         run.stderr
     );
-    let note = read_note(&s);
+    let note = release_note(&s, "v1.4.3");
     let verification = note["verification"].as_table().unwrap();
     assert_eq!(verification["result"].as_str(), Some("failed"));
     let failures = verification["failures"].as_array().unwrap();
@@ -364,14 +337,17 @@ fn each_wheel_is_verified_on_its_own_and_a_broken_one_is_named() {
     ];
     expected.sort();
     assert_eq!(verification_dirs(&s), expected);
+}
 
-    // Both good: two separate verifications of two wheels, each in its own environment.
+#[test]
+fn two_good_wheels_are_verified_each_in_an_environment_of_its_own() {
     let s = Scratch::new("trust-two");
     let tag = two_wheel_project(&s, "ts-trust-two", false);
     let records = record_dir(&s);
+    let bin = env!("CARGO_BIN_EXE_twostage");
     run_with_secrets(&s, &records, bin, &["release", "patch"]).success();
     run_with_secrets(&s, &records, bin, &["stage", "v1.4.3"]).success();
-    let note = read_note(&s);
+    let note = release_note(&s, "v1.4.3");
     let verification = note["verification"].as_table().unwrap();
     assert_eq!(verification["result"].as_str(), Some("verified"));
     let wheels: Vec<String> = verification["artifacts"]
@@ -567,7 +543,7 @@ fn an_interrupt_ends_every_child_says_how_to_resume_and_the_rerun_converges() {
     );
     assert!(!stderr.contains(SENTINEL));
     // Nothing recorded the killed smoke commands as a verdict.
-    assert!(read_note(&s).get("verification").is_none());
+    assert!(release_note(&s, "v1.4.3").get("verification").is_none());
 
     let rerun = s
         .command(bin)
@@ -579,11 +555,13 @@ fn an_interrupt_ends_every_child_says_how_to_resume_and_the_rerun_converges() {
     let rerun = Run::from(rerun).success();
     rerun.stderr_has("is staged and verified");
     assert_eq!(
-        read_note(&s)["verification"]["result"].as_str(),
+        release_note(&s, "v1.4.3")["verification"]["result"].as_str(),
         Some("verified")
     );
     assert_eq!(
-        staged_on_pypiserver("ts-trust-interrupt"),
+        pypiserver_files("ts-trust-interrupt")
+            .into_keys()
+            .collect::<Vec<_>>(),
         [
             "ts_trust_interrupt-1.4.3-py3-none-any.whl",
             "ts_trust_interrupt-1.4.3.tar.gz"
