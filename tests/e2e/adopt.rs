@@ -457,22 +457,8 @@ fn assert_the_sdist_carries_no_kit(s: &Scratch, case: &Case) {
     let [sdist] = built.as_slice() else {
         panic!("{name}: one sdist expected: {built:?}")
     };
-    let members: Vec<String> = tar_members(sdist)
-        .into_iter()
-        .map(|(n, _)| {
-            n.split_once('/')
-                .map_or(String::new(), |(_, rest)| rest.to_string())
-        })
-        .collect();
-    let kit: Vec<&String> = members
-        .iter()
-        .filter(|m| {
-            m.starts_with("xtask/")
-                || m.starts_with(".cargo/")
-                || m.starts_with("hooks/")
-                || ["release.toml", "Cargo.toml", "Cargo.lock"].contains(&m.as_str())
-        })
-        .collect();
+    let members = sdist_members(sdist);
+    let kit: Vec<&String> = members.iter().filter(|m| is_kit(m)).collect();
     assert!(kit.is_empty(), "{name}: the sdist carries the kit: {kit:?}");
     assert!(
         members

@@ -895,6 +895,25 @@ pub fn tar_members(path: &Path) -> Vec<(String, Vec<u8>)> {
     members
 }
 
+/// The member names of an sdist below its top folder (`pkg-1.0/`).
+pub fn sdist_members(sdist: &Path) -> Vec<String> {
+    tar_members(sdist)
+        .into_iter()
+        .map(|(n, _)| {
+            n.split_once('/')
+                .map_or(String::new(), |(_, inner)| inner.to_string())
+        })
+        .collect()
+}
+
+/// Whether an sdist member (named below the top folder) is part of twostage's release kit.
+pub fn is_kit(member: &str) -> bool {
+    member.starts_with("xtask/")
+        || member.starts_with(".cargo/")
+        || member.starts_with("hooks/")
+        || ["release.toml", "Cargo.toml", "Cargo.lock"].contains(&member)
+}
+
 pub fn make_executable(path: &Path) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();

@@ -74,6 +74,30 @@ fn no_compiling(run: &Run, what: &str) {
     );
 }
 
+/// The sdist production serves (the same sha256 as the frozen file) carries none of the kit.
+fn assert_production_serves_the_frozen_sdist_without_the_kit(s: &Scratch) {
+    let served = served_map(&indexes().devpi_index.index_url, "ts-cargo-xtask");
+    let sdist_name = "ts_cargo_xtask-1.4.3.tar.gz";
+    let sdist = s.work.join(".git/twostage/v1.4.3/dist").join(sdist_name);
+    assert_eq!(
+        served.get(sdist_name).map(String::as_str),
+        Some(sha256_hex(&std::fs::read(&sdist).unwrap()).as_str()),
+        "production serves the frozen sdist: {served:?}"
+    );
+    let members = sdist_members(&sdist);
+    assert!(
+        members
+            .iter()
+            .any(|m| m == "PKG-INFO" || m.ends_with("/PKG-INFO")),
+        "{members:?}"
+    );
+    let kit: Vec<_> = members.iter().filter(|m| is_kit(m)).collect();
+    assert!(
+        kit.is_empty(),
+        "the promoted sdist carries the kit: {kit:?}"
+    );
+}
+
 #[test]
 fn the_whole_lifecycle_through_cargo_xtask_and_the_hooks_never_rebuilds() {
     let s = Scratch::new("cargo-xtask");
@@ -98,14 +122,9 @@ fn the_whole_lifecycle_through_cargo_xtask_and_the_hooks_never_rebuilds() {
 
     let push = run(&s, "git", &["push", "--follow-tags", "origin", "main"]).success();
     no_compiling(&push, "the pre-push hook");
-    let staged = std::fs::read_dir(&indexes().pypi.packages)
-        .unwrap()
-        .flatten()
-        .filter(|e| {
-            e.file_name()
-                .to_string_lossy()
-                .starts_with("ts_cargo_xtask-1.4.3")
-        })
+    let staged = pypiserver_files("ts-cargo-xtask")
+        .into_keys()
+        .filter(|f| f.starts_with("ts_cargo_xtask-1.4.3"))
         .count();
     assert_eq!(staged, 2, "the hook staged the wheel and the sdist");
 
@@ -137,36 +156,7 @@ fn the_whole_lifecycle_through_cargo_xtask_and_the_hooks_never_rebuilds() {
         "the -prod tag on origin is the release commit"
     );
 
-    // The sdist production serves (the same sha256 as the frozen file) carries none of the kit.
-    let served = served_map(&indexes().devpi_index.index_url, "ts-cargo-xtask");
-    let sdist_name = "ts_cargo_xtask-1.4.3.tar.gz";
-    let sdist = s.work.join(".git/twostage/v1.4.3/dist").join(sdist_name);
-    assert_eq!(
-        served.get(sdist_name).map(String::as_str),
-        Some(sha256_hex(&std::fs::read(&sdist).unwrap()).as_str()),
-        "production serves the frozen sdist: {served:?}"
-    );
-    let members: Vec<String> = tar_members(&sdist).into_iter().map(|(n, _)| n).collect();
-    assert!(
-        members.iter().any(|m| m.ends_with("/PKG-INFO")),
-        "{members:?}"
-    );
-    let kit: Vec<_> = members
-        .iter()
-        .filter(|m| {
-            let inner = m.split_once('/').map_or("", |(_, inner)| inner);
-            inner.starts_with("xtask/")
-                || inner.starts_with(".cargo/")
-                || inner.starts_with("hooks/")
-                || inner == "Cargo.toml"
-                || inner == "Cargo.lock"
-                || inner == "release.toml"
-        })
-        .collect();
-    assert!(
-        kit.is_empty(),
-        "the promoted sdist carries the kit: {kit:?}"
-    );
+    assert_production_serves_the_frozen_sdist_without_the_kit(&s);
 
     let after = fingerprints();
     let changed: Vec<_> = after

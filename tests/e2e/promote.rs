@@ -99,15 +99,9 @@ fn assert_no_openapi_violations() {
     );
 }
 
-#[test]
-fn promote_sends_the_verified_bytes_tags_and_publishes_and_a_rerun_changes_nothing() {
-    let s = staged("ts-promote");
-    let staged = staged_set(&s);
-    let run1 = run(&s, &["promote", "v1.4.3"]).success();
-    run1.stderr_has("Promoted");
-    // Production serves exactly the staged, verified bytes.
-    assert_eq!(production("ts-promote"), staged);
-    // The -prod tag is on the release commit, on origin too, and names the manifest digest.
+/// The `-prod` tag is on the release commit, on origin too, and names the manifest digest
+/// the note records; the note, with its `[production]` and `[github]`, reached origin.
+fn assert_prod_tagged_and_recorded(s: &Scratch) {
     let commit = s.git(&["rev-parse", "v1.4.3^{commit}"]);
     assert_eq!(s.git(&["rev-parse", "v1.4.3-prod^{commit}"]), commit);
     assert_eq!(
@@ -119,40 +113,50 @@ fn promote_sends_the_verified_bytes_tags_and_publishes_and_a_rerun_changes_nothi
         "--format=%(contents)",
         "refs/tags/v1.4.3-prod",
     ]);
-    let note: toml_edit::DocumentMut = s
-        .git(&["notes", "--ref=release", "show", "v1.4.3^{commit}"])
-        .parse()
-        .unwrap();
+    let note = release_note(s, "v1.4.3");
     let digest = note["production"]["manifest-sha256"].as_str().unwrap();
     assert!(message.contains(digest), "{message}");
     assert!(note.get("github").is_some(), "{note}");
     // The notes reached origin.
     let remote_note = s.git_in(&s.origin, &["notes", "--ref=release", "show", &commit]);
     assert!(remote_note.contains("[production]") && remote_note.contains("[github]"));
+}
 
-    // One GitHub release, notes from the changelog, the files and SHA256SUMS attached.
-    // (The stand-in is shared by the tests of this binary: find this test's release by tag.)
-    let ours: Vec<_> = github().state().unwrap()["releases"]
+/// The GitHub stand-in's releases for `tag`, of every test of this binary.
+fn releases_tagged(tag: &str) -> Vec<serde_json::Value> {
+    github().state().unwrap()["releases"]
         .as_array()
         .unwrap()
         .iter()
-        .filter(|r| r["tag_name"] == "v1.4.3")
+        .filter(|r| r["tag_name"] == tag)
         .cloned()
-        .collect();
-    let release = ours
+        .collect()
+}
+
+/// The release of `project` among `releases` (the stand-in is shared by the tests of this
+/// binary: a release is found by its assets), in the repository `o/<project>-…`.
+fn our_release<'a>(releases: &'a [serde_json::Value], project: &str) -> &'a serde_json::Value {
+    let prefix = format!("{}-", project.replace('-', "_"));
+    let release = releases
         .iter()
         .find(|r| {
             r["assets"]
                 .as_array()
                 .unwrap()
                 .iter()
-                .any(|a| a.as_str().unwrap().starts_with("ts_promote-"))
+                .any(|a| a.as_str().unwrap().starts_with(&prefix))
         })
         .expect("our release");
     assert!(release["repository"]
         .as_str()
         .unwrap()
-        .starts_with("o/ts-promote-"));
+        .starts_with(&format!("o/{project}-")));
+    release
+}
+
+/// The release's notes come from the changelog, and it attaches the staged files and
+/// SHA256SUMS.
+fn assert_release_attaches(release: &serde_json::Value, staged: &BTreeMap<String, String>) {
     assert_eq!(release["body"].as_str(), Some("### Fixed\n- the thing"));
     let mut assets: Vec<String> = release["assets"]
         .as_array()
@@ -168,6 +172,22 @@ fn promote_sends_the_verified_bytes_tags_and_publishes_and_a_rerun_changes_nothi
         .collect();
     expected.sort();
     assert_eq!(assets, expected);
+}
+
+#[test]
+fn promote_sends_the_verified_bytes_tags_and_publishes_and_a_rerun_changes_nothing() {
+    let s = staged("ts-promote");
+    let staged = staged_set(&s);
+    let run1 = run(&s, &["promote", "v1.4.3"]).success();
+    run1.stderr_has("Promoted");
+    // Production serves exactly the staged, verified bytes.
+    assert_eq!(production("ts-promote"), staged);
+    assert_prod_tagged_and_recorded(&s);
+
+    // One GitHub release, notes from the changelog, the files and SHA256SUMS attached.
+    let ours = releases_tagged("v1.4.3");
+    let release = our_release(&ours, "ts-promote");
+    assert_release_attaches(release, &staged);
     assert_no_openapi_violations();
 
     // A rerun converges: nothing uploaded to the index or attached to the release (counted
@@ -179,13 +199,7 @@ fn promote_sends_the_verified_bytes_tags_and_publishes_and_a_rerun_changes_nothi
     let run2 = run(&s, &["promote", "v1.4.3"]).success();
     assert_eq!(uploads_seen("ts-promote"), seen, "{}", run2.stderr);
     assert_eq!(asset_uploads(&repository), attached, "{}", run2.stderr);
-    let after: Vec<_> = github().state().unwrap()["releases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r["tag_name"] == "v1.4.3")
-        .cloned()
-        .collect();
+    let after = releases_tagged("v1.4.3");
     assert_eq!(after.len(), ours.len(), "no second release for the tag");
     assert_eq!(production("ts-promote"), staged);
     assert_no_openapi_violations();
@@ -359,33 +373,36 @@ fn promote_works_from_a_fresh_clone_with_the_notes_and_the_staged_bytes() {
     assert_eq!(production("ts-fresh-clone"), staged_set(&s));
 }
 
+/// `git tag -a v1.4.3-prod` by hand on the release commit, with the hooks' binary.
+fn tag_prod_by_hand(s: &Scratch) -> Run {
+    let sh = s.sh();
+    let commit = "v1.4.3^{commit}";
+    Run::of(
+        cmd!(sh, "git tag -a v1.4.3-prod {commit} -m promote")
+            .env("TWOSTAGE_BIN", env!("CARGO_BIN_EXE_twostage"))
+            .env("TEST_PYPI_TOKEN", SENTINEL),
+    )
+}
+
+/// `git push origin v1.4.3-prod` by hand, with the hooks' binary and the production token.
+fn push_prod_by_hand(s: &Scratch) -> Run {
+    let sh = s.sh();
+    Run::of(
+        cmd!(sh, "git push origin v1.4.3-prod")
+            .env("TWOSTAGE_BIN", env!("CARGO_BIN_EXE_twostage"))
+            .env("PYPI_TOKEN", SENTINEL),
+    )
+}
+
 #[test]
 fn pushing_a_prod_tag_made_by_hand_promotes_behind_the_same_gate() {
     let s = staged("ts-hand-prod");
     s.twostage(&["hooks", "install"]).success();
-    with_hooks(
-        &s,
-        "git",
-        &[
-            "tag",
-            "-a",
-            "v1.4.3-prod",
-            "v1.4.3^{commit}",
-            "-m",
-            "promote",
-        ],
-    )
-    .success()
-    .stderr_has("passes the promotion gate");
+    tag_prod_by_hand(&s)
+        .success()
+        .stderr_has("passes the promotion gate");
     run(&s, &["--repo", ".", "status"]).success();
-    let push = s
-        .command("git")
-        .args(["push", "origin", "v1.4.3-prod"])
-        .env("TWOSTAGE_BIN", env!("CARGO_BIN_EXE_twostage"))
-        .env("PYPI_TOKEN", SENTINEL)
-        .output()
-        .unwrap();
-    Run::from(push).success();
+    push_prod_by_hand(&s).success();
     assert_eq!(production("ts-hand-prod"), staged_set(&s));
     assert!(!s
         .git_in(&s.origin, &["tag", "--list", "v1.4.3-prod"])
@@ -428,16 +445,14 @@ fn the_full_lifecycle_through_the_push_ends_with_production_serving_the_staged_b
     sample(&s, Layout::StaticFlit, "ts-full");
     run(&s, &["hooks", "install"]).success();
     run(&s, &["release", "patch"]).success();
-    let push = s
-        .command("git")
-        .args(["push", "--follow-tags", "origin", "main"])
-        .env("TWOSTAGE_BIN", env!("CARGO_BIN_EXE_twostage"))
-        .env("TEST_PYPI_TOKEN", SENTINEL)
-        .output()
-        .unwrap();
-    Run::from(push)
-        .success()
-        .stderr_has("is staged and verified");
+    let sh = s.sh();
+    Run::of(
+        cmd!(sh, "git push --follow-tags origin main")
+            .env("TWOSTAGE_BIN", env!("CARGO_BIN_EXE_twostage"))
+            .env("TEST_PYPI_TOKEN", SENTINEL),
+    )
+    .success()
+    .stderr_has("is staged and verified");
     run(&s, &["promote", "v1.4.3", "--no-github"]).success();
     assert_eq!(production("ts-full"), staged_set(&s));
     let commit = s.git(&["rev-parse", "v1.4.3^{commit}"]);
@@ -504,28 +519,8 @@ fn an_unverified_release_is_refused_by_command_and_by_push() {
         .failure(1)
         .stderr_has("never staged");
     // A -prod tag made by hand for it: post-tag says loudly it will be refused, and the push is.
-    with_hooks(
-        &s,
-        "git",
-        &[
-            "tag",
-            "-a",
-            "v1.4.3-prod",
-            "v1.4.3^{commit}",
-            "-m",
-            "promote",
-        ],
-    )
-    .success()
-    .stderr_has("WILL BE REFUSED");
-    let push = s
-        .command("git")
-        .args(["push", "origin", "v1.4.3-prod"])
-        .env("TWOSTAGE_BIN", env!("CARGO_BIN_EXE_twostage"))
-        .env("PYPI_TOKEN", SENTINEL)
-        .output()
-        .unwrap();
-    Run::from(push)
+    tag_prod_by_hand(&s).success().stderr_has("WILL BE REFUSED");
+    push_prod_by_hand(&s)
         .failure(1)
         .stderr_has("the promotion of v1.4.3 is refused");
     assert!(s

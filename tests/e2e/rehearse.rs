@@ -83,6 +83,11 @@ fn assert_unchanged(s: &Scratch, before: &(Tree, Tree)) {
 /// Runs `rehearse --keep` with the local seed and a token of the maintainer's own in the
 /// environment; returns the run and the kept scratch folder.
 fn rehearse(s: &Scratch) -> (Run, PathBuf) {
+    // Each rehearsal starts a devpi and a pypiserver of its own and waits at most 60 s for
+    // them: one rehearsal at a time, so their start-ups do not compete with each other for
+    // the CPU while the other tests run beside them.
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let out = s
         .command(env!("CARGO_BIN_EXE_twostage"))
         .args(["rehearse", "--keep"])

@@ -472,6 +472,41 @@ fn processes_with(marker: &str) -> Vec<String> {
     found
 }
 
+/// A rerun of the stage after an interrupted one uploads what is missing and verifies.
+fn assert_the_rerun_stages_and_verifies(s: &Scratch, records: &Path) {
+    let rerun = s
+        .command(env!("CARGO_BIN_EXE_twostage"))
+        .args(["stage", "v1.4.3"])
+        .env("TEST_PYPI_TOKEN", SENTINEL)
+        .env("TRUST_RECORD_DIR", records)
+        .output()
+        .unwrap();
+    let rerun = Run::from(rerun).success();
+    rerun.stderr_has("is staged and verified");
+    assert_eq!(
+        release_note(s, "v1.4.3")["verification"]["result"].as_str(),
+        Some("verified")
+    );
+    assert_eq!(
+        pypiserver_files("ts-trust-interrupt")
+            .into_keys()
+            .collect::<Vec<_>>(),
+        [
+            "ts_trust_interrupt-1.4.3-py3-none-any.whl",
+            "ts_trust_interrupt-1.4.3.tar.gz"
+        ]
+    );
+}
+
+/// Polls `done` until it holds; fails with `what` after `limit`.
+fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(started.elapsed() < limit, "{what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 #[test]
 fn an_interrupt_ends_every_child_says_how_to_resume_and_the_rerun_converges() {
     let s = Scratch::new("trust-interrupt");
@@ -498,36 +533,26 @@ fn an_interrupt_ends_every_child_says_how_to_resume_and_the_rerun_converges() {
         .spawn()
         .unwrap();
     // Both smoke commands (wheel and sdist) hang, each in its own process group.
-    let started = Instant::now();
-    while processes_with(&format!("time.sleep(600) {marker}")).len() < 2 {
+    wait_until(Duration::from_secs(300), "no smoke command hung", || {
         assert!(
             child.try_wait().unwrap().is_none(),
             "the stage ended before its smoke commands hung: {}",
             std::fs::read_to_string(&stderr_path).unwrap()
         );
-        assert!(
-            started.elapsed() < Duration::from_secs(300),
-            "no smoke command hung"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+        processes_with(&format!("time.sleep(600) {marker}")).len() >= 2
+    });
     let status = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
     let interrupted = Instant::now();
-    let code = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status.code();
-        }
-        assert!(
-            interrupted.elapsed() < Duration::from_secs(10),
-            "no exit after SIGINT"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert_eq!(code, Some(130));
+    let mut exit = None;
+    wait_until(Duration::from_secs(10), "no exit after SIGINT", || {
+        exit = child.try_wait().unwrap();
+        exit.is_some()
+    });
+    assert_eq!(exit.unwrap().code(), Some(130));
     let mut left = processes_with(&marker);
     while !left.is_empty() && interrupted.elapsed() < Duration::from_secs(5) {
         std::thread::sleep(Duration::from_millis(100));
@@ -545,26 +570,5 @@ fn an_interrupt_ends_every_child_says_how_to_resume_and_the_rerun_converges() {
     // Nothing recorded the killed smoke commands as a verdict.
     assert!(release_note(&s, "v1.4.3").get("verification").is_none());
 
-    let rerun = s
-        .command(bin)
-        .args(["stage", "v1.4.3"])
-        .env("TEST_PYPI_TOKEN", SENTINEL)
-        .env("TRUST_RECORD_DIR", &records)
-        .output()
-        .unwrap();
-    let rerun = Run::from(rerun).success();
-    rerun.stderr_has("is staged and verified");
-    assert_eq!(
-        release_note(&s, "v1.4.3")["verification"]["result"].as_str(),
-        Some("verified")
-    );
-    assert_eq!(
-        pypiserver_files("ts-trust-interrupt")
-            .into_keys()
-            .collect::<Vec<_>>(),
-        [
-            "ts_trust_interrupt-1.4.3-py3-none-any.whl",
-            "ts_trust_interrupt-1.4.3.tar.gz"
-        ]
-    );
+    assert_the_rerun_stages_and_verifies(&s, &records);
 }
