@@ -18,63 +18,84 @@ fn adopt_with(s: &Scratch, extra: &[&str]) -> String {
     s.read("release.toml")
 }
 
-#[test]
-fn init_finds_where_each_kind_of_project_keeps_its_version() {
-    let cases = [
-        (
-            Layout::StaticHatchling,
-            "ts-init-hatch",
-            Some("version-files = [\"src/ts_init_hatch/__init__.py\"]"),
-        ),
-        (
-            Layout::DynamicFlitModule,
-            "ts-init-flit",
-            Some("version-files = [\"ts_init_flit/__init__.py\"]"),
-        ),
-        (
-            Layout::SetuptoolsAttr,
-            "ts-init-attr",
-            Some("version-files = [\"src/ts_init_attr/__init__.py\"]"),
-        ),
-        (
-            Layout::SetupPyOnly,
-            "ts-init-setup",
-            Some("version-files = [\"ts_init_setup/__init__.py\"]"),
-        ),
-        (Layout::SetuptoolsScm, "ts-init-scm", None),
-        (Layout::StaticPoetry, "ts-init-poetry", None),
-    ];
-    for (layout, name, expected) in cases {
-        let s = Scratch::new(name);
-        sample(&s, layout, name);
-        let toml = adopt(&s);
-        match expected {
-            Some(line) => assert!(toml.contains(line), "{layout:?}:\n{toml}"),
-            None => assert!(!toml.contains("version-files"), "{layout:?}:\n{toml}"),
-        }
-        if let Layout::SetuptoolsScm = layout {
-            assert!(toml.contains("setuptools-scm"), "{toml}");
-        }
-        if let Layout::SetupPyOnly = layout {
-            assert!(toml.contains("name = \"ts-init-setup\""), "{toml}");
-        }
-        let module = name.replace('-', "_");
-        assert!(
-            toml.contains(&format!("import {module}")),
-            "a smoke test that imports the package:\n{toml}"
-        );
-        // The adopted configuration works (indexes and remote are not reachable from here).
-        s.commit_all("Adopt twostage");
-        s.twostage(&["release", "patch", "--dry-run", "--offline"])
-            .success();
-        for shim in [
-            "hooks/pre-push",
-            "hooks/reference-transaction",
-            "hooks/post-tag",
-        ] {
-            assert!(s.work.join(shim).exists());
-        }
+/// `init` on a sample of `layout` finds where it keeps its version (`expected`, the
+/// `version-files` line, or none), and the adopted configuration works.
+fn assert_init_finds_the_version(layout: Layout, name: &str, expected: Option<&str>) {
+    let s = Scratch::new(name);
+    sample(&s, layout, name);
+    let toml = adopt(&s);
+    match expected {
+        Some(line) => assert!(toml.contains(line), "{layout:?}:\n{toml}"),
+        None => assert!(!toml.contains("version-files"), "{layout:?}:\n{toml}"),
     }
+    if let Layout::SetuptoolsScm = layout {
+        assert!(toml.contains("setuptools-scm"), "{toml}");
+    }
+    if let Layout::SetupPyOnly = layout {
+        assert!(toml.contains("name = \"ts-init-setup\""), "{toml}");
+    }
+    let module = name.replace('-', "_");
+    assert!(
+        toml.contains(&format!("import {module}")),
+        "a smoke test that imports the package:\n{toml}"
+    );
+    // The adopted configuration works (indexes and remote are not reachable from here).
+    s.commit_all("Adopt twostage");
+    s.twostage(&["release", "patch", "--dry-run", "--offline"])
+        .success();
+    for shim in [
+        "hooks/pre-push",
+        "hooks/reference-transaction",
+        "hooks/post-tag",
+    ] {
+        assert!(s.work.join(shim).exists());
+    }
+}
+
+#[test]
+fn init_finds_where_a_hatchling_project_keeps_its_version() {
+    assert_init_finds_the_version(
+        Layout::StaticHatchling,
+        "ts-init-hatch",
+        Some("version-files = [\"src/ts_init_hatch/__init__.py\"]"),
+    );
+}
+
+#[test]
+fn init_finds_where_a_dynamic_flit_project_keeps_its_version() {
+    assert_init_finds_the_version(
+        Layout::DynamicFlitModule,
+        "ts-init-flit",
+        Some("version-files = [\"ts_init_flit/__init__.py\"]"),
+    );
+}
+
+#[test]
+fn init_finds_where_a_setuptools_attr_project_keeps_its_version() {
+    assert_init_finds_the_version(
+        Layout::SetuptoolsAttr,
+        "ts-init-attr",
+        Some("version-files = [\"src/ts_init_attr/__init__.py\"]"),
+    );
+}
+
+#[test]
+fn init_finds_where_a_setup_py_only_project_keeps_its_version() {
+    assert_init_finds_the_version(
+        Layout::SetupPyOnly,
+        "ts-init-setup",
+        Some("version-files = [\"ts_init_setup/__init__.py\"]"),
+    );
+}
+
+#[test]
+fn init_finds_where_a_setuptools_scm_project_keeps_its_version() {
+    assert_init_finds_the_version(Layout::SetuptoolsScm, "ts-init-scm", None);
+}
+
+#[test]
+fn init_finds_where_a_poetry_project_keeps_its_version() {
+    assert_init_finds_the_version(Layout::StaticPoetry, "ts-init-poetry", None);
 }
 
 #[test]
@@ -286,10 +307,7 @@ fn init_ci_github_writes_workflows_that_pass_both_linters_and_map_the_tags() {
 /// and pushed.
 fn fixture(name: &str, branch: &str) -> Scratch {
     let s = Scratch::new(&format!("fx-{name}"));
-    let from = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/fixtures")
-        .join(name);
-    copy_tree(&from, &s.work);
+    copy_fixture(name, &s.work, &[]);
     s.git(&["checkout", "--quiet", "-B", branch]);
     s.git(&["add", "-A"]);
     s.git(&["commit", "--quiet", "-m", "Initial import"]);
@@ -297,62 +315,11 @@ fn fixture(name: &str, branch: &str) -> Scratch {
     s
 }
 
-fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let path = entry.unwrap().path();
-        let target = to.join(path.file_name().unwrap());
-        if path.is_dir() {
-            copy_tree(&path, &target);
-        } else {
-            std::fs::copy(&path, &target).unwrap();
-        }
-    }
-}
-
-/// The member names of a `.tar.gz`, read with this test's own code.
-fn tar_members(path: &std::path::Path) -> Vec<(String, Vec<u8>)> {
-    use std::io::Read;
-    let gz = flate2::read::GzDecoder::new(std::fs::File::open(path).unwrap());
-    let mut archive = tar::Archive::new(gz);
-    let mut members = Vec::new();
-    for entry in archive.entries().unwrap() {
-        let mut entry = entry.unwrap();
-        let name = entry.path().unwrap().to_string_lossy().into_owned();
-        let mut bytes = Vec::new();
-        entry.read_to_end(&mut bytes).unwrap();
-        members.push((name, bytes));
-    }
-    members
-}
-
 /// Builds the committed state of the work tree (a fresh clone, as a release does) with the
 /// real backend; returns the files made.
 fn build_clean(s: &Scratch, label: &str, what: &[&str]) -> Vec<std::path::PathBuf> {
     let checkout = s.clone_work(&format!("checkout-{label}"), None);
-    let out = s.dir.join(format!("dist-{label}"));
-    let tools = testbed::tools().unwrap();
-    let run = s
-        .command(tools.python())
-        .args(["-m", "build", "--no-isolation"])
-        .args(what)
-        .arg("--outdir")
-        .arg(&out)
-        .arg(&checkout)
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "the build failed: {}{}",
-        String::from_utf8_lossy(&run.stdout),
-        String::from_utf8_lossy(&run.stderr)
-    );
-    let mut files: Vec<_> = std::fs::read_dir(&out)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.sort();
-    files
+    python_build(s, &checkout, &s.dir.join(format!("dist-{label}")), what)
 }
 
 /// The absolute paths of this machine that no file `init` writes may hold.
@@ -396,193 +363,216 @@ struct Case {
     build: bool,
 }
 
-#[test]
-fn init_keeps_the_kit_out_of_each_backends_sdist() {
-    let cases = [
-        Case {
-            fixture: "hatch-vcs",
-            branch: "main",
-            module: "ts_fx_hatch_vcs",
-            release_toml: &["hatch-vcs"],
-            file: "pyproject.toml",
-            exclusion: "[tool.hatch.build.targets.sdist]\nexclude = [\"/xtask\", \"/.cargo\", \"/hooks/pre-push\", \"/hooks/post-tag\", \"/hooks/reference-transaction\", \"/release.toml\", \"/Cargo.toml\", \"/Cargo.lock\"]",
-            build: true,
-        },
-        Case {
-            fixture: "setuptools-scm",
-            branch: "main",
-            module: "ts_fx_setuptools_scm",
-            release_toml: &["setuptools-scm"],
-            file: "MANIFEST.in",
-            exclusion: "include README.md\n# twostage's release kit (`cargo xtask init`) stays out of the sdist.\nprune xtask\nprune .cargo\nexclude hooks/pre-push",
-            build: true,
-        },
-        Case {
-            fixture: "setup-py",
-            branch: "master",
-            module: "ts_fx_setup_py",
-            release_toml: &[
-                "name = \"ts-fx-setup-py\"",
-                "version-files = [\"setup.py\", \"ts_fx_setup_py/__init__.py\"]",
-                "changelog = \"CHANGES.rst\"",
-                "branch = \"master\"",
-            ],
-            file: "MANIFEST.in",
-            exclusion: "prune xtask\nprune .cargo",
-            build: true,
-        },
-        Case {
-            fixture: "flit",
-            branch: "main",
-            module: "ts_fx_flit",
-            release_toml: &[],
-            file: "pyproject.toml",
-            exclusion: "[tool.flit.sdist]\nexclude = [\"xtask\", \".cargo\"",
-            build: true,
-        },
-        Case {
-            fixture: "poetry",
-            branch: "main",
-            module: "ts_fx_poetry",
-            release_toml: &[],
-            file: "pyproject.toml",
-            exclusion: "exclude = [\"xtask/**/*\", \".cargo/**/*\"",
-            build: true,
-        },
-        Case {
-            fixture: "pdm",
-            branch: "main",
-            module: "ts_fx_pdm",
-            release_toml: &[],
-            file: "pyproject.toml",
-            exclusion: "[tool.pdm.build]\nexcludes = [\"xtask\", \".cargo\"",
-            build: true,
-        },
-        Case {
-            fixture: "maturin",
-            branch: "main",
-            module: "ts_fx_maturin",
-            release_toml: &["version-files = [\"Cargo.toml\"]"],
-            file: "pyproject.toml",
-            exclusion: "exclude = [{ path = \".cargo/**/*\", format = \"sdist\" }, { path = \"hooks/pre-push\", format = \"sdist\" }",
-            build: false,
-        },
-    ];
-    for case in &cases {
-        let Case {
-            fixture: name,
-            branch,
-            module,
-            release_toml: lines,
-            file,
-            exclusion,
-            build,
-        } = case;
-        let s = fixture(name, branch);
-        if ["hatch-vcs", "setuptools-scm"].contains(name) {
-            // The version the VCS-driven backends derive.
-            s.git(&["tag", "-a", "v1.0.0", "-m", "Release v1.0.0"]);
-        }
-        let run = s.twostage(&["init", "."]).success();
-        run.stderr_has(&format!(
-            "`{file}`: the release kit is kept out of the sdist"
-        ));
-        let after_first = s.snapshot();
-        s.twostage(&["init", "."]).success();
-        assert_eq!(
-            s.snapshot(),
-            after_first,
-            "{name}: a second init changes nothing"
-        );
+/// `init` on the fixture writes the exclusion `case` names, twice without a change, with no
+/// path of this machine; the sdist built from the adopted commit carries none of the kit.
+fn assert_init_keeps_the_kit_out(case: &Case) {
+    let s = fixture(case.fixture, case.branch);
+    if ["hatch-vcs", "setuptools-scm"].contains(&case.fixture) {
+        // The version the VCS-driven backends derive.
+        s.git(&["tag", "-a", "v1.0.0", "-m", "Release v1.0.0"]);
+    }
+    assert_init_writes_the_exclusion(&s, case);
+    if case.build {
+        assert_the_sdist_carries_no_kit(&s, case);
+    }
+}
 
-        let toml = s.read("release.toml");
-        for line in *lines {
-            assert!(
-                toml.contains(line),
-                "{name}: release.toml lacks {line:?}:\n{toml}"
-            );
-        }
-        if *branch == "main" {
-            assert!(!toml.contains("[git]"), "{name}:\n{toml}");
-        }
-        let excluded = s.read(file);
+fn assert_init_writes_the_exclusion(s: &Scratch, case: &Case) {
+    let Case {
+        fixture: name,
+        branch,
+        release_toml: lines,
+        file,
+        exclusion,
+        ..
+    } = case;
+    let run = s.twostage(&["init", "."]).success();
+    run.stderr_has(&format!(
+        "`{file}`: the release kit is kept out of the sdist"
+    ));
+    let after_first = s.snapshot();
+    s.twostage(&["init", "."]).success();
+    assert_eq!(
+        s.snapshot(),
+        after_first,
+        "{name}: a second init changes nothing"
+    );
+
+    let toml = s.read("release.toml");
+    for line in *lines {
         assert!(
-            excluded.contains(exclusion),
-            "{name}: `{file}` lacks {exclusion:?}:\n{excluded}"
+            toml.contains(line),
+            "{name}: release.toml lacks {line:?}:\n{toml}"
         );
-        assert_eq!(
-            s.read("xtask/Cargo.toml").lines().last(),
-            Some(format!("twostage = \"{}\"", env!("CARGO_PKG_VERSION")).as_str()),
-            "{name}: a requirement on the published crate"
-        );
-        assert!(s.read(".gitignore").lines().any(|l| l == "target/"));
-        // No file init wrote holds a path of this machine.
-        let changed = changed_files(&s);
-        assert!(
-            changed.contains(&"xtask/Cargo.toml".to_string()),
-            "{changed:?}"
-        );
-        for path in &changed {
-            let text = s.read(path);
-            for machine in machine_paths(&s) {
-                assert!(
-                    !text.contains(&machine),
-                    "{name}: `{path}` holds `{machine}`:\n{text}"
-                );
-            }
-        }
-        if *name == "maturin" {
-            // The project's own build files stay in its sdist.
+    }
+    if *branch == "main" {
+        assert!(!toml.contains("[git]"), "{name}:\n{toml}");
+    }
+    let excluded = s.read(file);
+    assert!(
+        excluded.contains(exclusion),
+        "{name}: `{file}` lacks {exclusion:?}:\n{excluded}"
+    );
+    assert_eq!(
+        s.read("xtask/Cargo.toml").lines().last(),
+        Some(format!("twostage = \"{}\"", env!("CARGO_PKG_VERSION")).as_str()),
+        "{name}: a requirement on the published crate"
+    );
+    assert!(s.read(".gitignore").lines().any(|l| l == "target/"));
+    // No file init wrote holds a path of this machine.
+    let changed = changed_files(s);
+    assert!(
+        changed.contains(&"xtask/Cargo.toml".to_string()),
+        "{changed:?}"
+    );
+    for path in &changed {
+        let text = s.read(path);
+        for machine in machine_paths(s) {
             assert!(
-                !excluded.contains("Cargo.toml\"") && !excluded.contains("\"src"),
-                "{excluded}"
-            );
-        }
-        if !build {
-            continue;
-        }
-        // The maintainer commits the kit; the sdist built from that commit carries none of it.
-        s.git(&["add", "-A"]);
-        s.git(&["commit", "--quiet", "-m", "Adopt twostage"]);
-        let built = build_clean(&s, "adopted", &["--sdist"]);
-        let [sdist] = built.as_slice() else {
-            panic!("{name}: one sdist expected: {built:?}")
-        };
-        let members: Vec<String> = tar_members(sdist)
-            .into_iter()
-            .map(|(n, _)| {
-                n.split_once('/')
-                    .map_or(String::new(), |(_, rest)| rest.to_string())
-            })
-            .collect();
-        let kit: Vec<&String> = members
-            .iter()
-            .filter(|m| {
-                m.starts_with("xtask/")
-                    || m.starts_with(".cargo/")
-                    || m.starts_with("hooks/")
-                    || ["release.toml", "Cargo.toml", "Cargo.lock"].contains(&m.as_str())
-            })
-            .collect();
-        assert!(kit.is_empty(), "{name}: the sdist carries the kit: {kit:?}");
-        assert!(
-            members
-                .iter()
-                .any(|m| m.ends_with(&format!("{module}/__init__.py"))),
-            "{name}: the package itself is still in the sdist: {members:?}"
-        );
-        if ["hatch-vcs", "setuptools-scm"].contains(name) {
-            // The control: without the exclusion, these backends pack every tracked file.
-            s.git(&["checkout", "--quiet", "HEAD~1", "--", file]);
-            s.git(&["commit", "--quiet", "-am", "Without the exclusion"]);
-            let built = build_clean(&s, "control", &["--sdist"]);
-            let members: Vec<String> = tar_members(&built[0]).into_iter().map(|(n, _)| n).collect();
-            assert!(
-                members.iter().any(|m| m.ends_with("/xtask/Cargo.toml")),
-                "{name}: the control sdist should carry the kit: {members:?}"
+                !text.contains(&machine),
+                "{name}: `{path}` holds `{machine}`:\n{text}"
             );
         }
     }
+    if *name == "maturin" {
+        // The project's own build files stay in its sdist.
+        assert!(
+            !excluded.contains("Cargo.toml\"") && !excluded.contains("\"src"),
+            "{excluded}"
+        );
+    }
+}
+
+fn assert_the_sdist_carries_no_kit(s: &Scratch, case: &Case) {
+    let Case {
+        fixture: name,
+        module,
+        file,
+        ..
+    } = case;
+    // The maintainer commits the kit; the sdist built from that commit carries none of it.
+    s.git(&["add", "-A"]);
+    s.git(&["commit", "--quiet", "-m", "Adopt twostage"]);
+    let built = build_clean(s, "adopted", &["--sdist"]);
+    let [sdist] = built.as_slice() else {
+        panic!("{name}: one sdist expected: {built:?}")
+    };
+    let members = sdist_members(sdist);
+    let kit: Vec<&String> = members.iter().filter(|m| is_kit(m)).collect();
+    assert!(kit.is_empty(), "{name}: the sdist carries the kit: {kit:?}");
+    assert!(
+        members
+            .iter()
+            .any(|m| m.ends_with(&format!("{module}/__init__.py"))),
+        "{name}: the package itself is still in the sdist: {members:?}"
+    );
+    if ["hatch-vcs", "setuptools-scm"].contains(name) {
+        // The control: without the exclusion, these backends pack every tracked file.
+        s.git(&["checkout", "--quiet", "HEAD~1", "--", file]);
+        s.git(&["commit", "--quiet", "-am", "Without the exclusion"]);
+        let built = build_clean(s, "control", &["--sdist"]);
+        let members: Vec<String> = tar_members(&built[0]).into_iter().map(|(n, _)| n).collect();
+        assert!(
+            members.iter().any(|m| m.ends_with("/xtask/Cargo.toml")),
+            "{name}: the control sdist should carry the kit: {members:?}"
+        );
+    }
+}
+
+#[test]
+fn init_keeps_the_kit_out_of_the_hatch_vcs_sdist() {
+    assert_init_keeps_the_kit_out(&Case {
+        fixture: "hatch-vcs",
+        branch: "main",
+        module: "ts_fx_hatch_vcs",
+        release_toml: &["hatch-vcs"],
+        file: "pyproject.toml",
+        exclusion: "[tool.hatch.build.targets.sdist]\nexclude = [\"/xtask\", \"/.cargo\", \"/hooks/pre-push\", \"/hooks/post-tag\", \"/hooks/reference-transaction\", \"/release.toml\", \"/Cargo.toml\", \"/Cargo.lock\"]",
+        build: true,
+    });
+}
+
+#[test]
+fn init_keeps_the_kit_out_of_the_setuptools_scm_sdist() {
+    assert_init_keeps_the_kit_out(&Case {
+        fixture: "setuptools-scm",
+        branch: "main",
+        module: "ts_fx_setuptools_scm",
+        release_toml: &["setuptools-scm"],
+        file: "MANIFEST.in",
+        exclusion: "include README.md\n# twostage's release kit (`cargo xtask init`) stays out of the sdist.\nprune xtask\nprune .cargo\nexclude hooks/pre-push",
+        build: true,
+    });
+}
+
+#[test]
+fn init_keeps_the_kit_out_of_the_setup_py_sdist() {
+    assert_init_keeps_the_kit_out(&Case {
+        fixture: "setup-py",
+        branch: "master",
+        module: "ts_fx_setup_py",
+        release_toml: &[
+            "name = \"ts-fx-setup-py\"",
+            "version-files = [\"setup.py\", \"ts_fx_setup_py/__init__.py\"]",
+            "changelog = \"CHANGES.rst\"",
+            "branch = \"master\"",
+        ],
+        file: "MANIFEST.in",
+        exclusion: "prune xtask\nprune .cargo",
+        build: true,
+    });
+}
+
+#[test]
+fn init_keeps_the_kit_out_of_the_flit_sdist() {
+    assert_init_keeps_the_kit_out(&Case {
+        fixture: "flit",
+        branch: "main",
+        module: "ts_fx_flit",
+        release_toml: &[],
+        file: "pyproject.toml",
+        exclusion: "[tool.flit.sdist]\nexclude = [\"xtask\", \".cargo\"",
+        build: true,
+    });
+}
+
+#[test]
+fn init_keeps_the_kit_out_of_the_poetry_sdist() {
+    assert_init_keeps_the_kit_out(&Case {
+        fixture: "poetry",
+        branch: "main",
+        module: "ts_fx_poetry",
+        release_toml: &[],
+        file: "pyproject.toml",
+        exclusion: "exclude = [\"xtask/**/*\", \".cargo/**/*\"",
+        build: true,
+    });
+}
+
+#[test]
+fn init_keeps_the_kit_out_of_the_pdm_sdist() {
+    assert_init_keeps_the_kit_out(&Case {
+        fixture: "pdm",
+        branch: "main",
+        module: "ts_fx_pdm",
+        release_toml: &[],
+        file: "pyproject.toml",
+        exclusion: "[tool.pdm.build]\nexcludes = [\"xtask\", \".cargo\"",
+        build: true,
+    });
+}
+
+#[test]
+fn init_keeps_the_kit_out_of_the_maturin_sdist() {
+    assert_init_keeps_the_kit_out(&Case {
+        fixture: "maturin",
+        branch: "main",
+        module: "ts_fx_maturin",
+        release_toml: &["version-files = [\"Cargo.toml\"]"],
+        file: "pyproject.toml",
+        exclusion: "exclude = [{ path = \".cargo/**/*\", format = \"sdist\" }, { path = \"hooks/pre-push\", format = \"sdist\" }",
+        build: false,
+    });
 }
 
 #[test]
@@ -733,19 +723,7 @@ fn release_of_a_setup_py_project_bumps_setup_py_and_builds_exactly_the_tagged_ve
 
     let checkout = s.clone_work("tagged", Some("v0.2.14"));
     let out = s.dir.join("tagged-dist");
-    let tools = testbed::tools().unwrap();
-    let build = s
-        .command(tools.python())
-        .args(["-m", "build", "--no-isolation", "--outdir"])
-        .arg(&out)
-        .arg(&checkout)
-        .output()
-        .unwrap();
-    assert!(
-        build.status.success(),
-        "{}",
-        String::from_utf8_lossy(&build.stderr)
-    );
+    python_build(&s, &checkout, &out, &[]);
     let sdist = out.join("ts_fx_setup_py-0.2.14.tar.gz");
     let pkg_info = tar_members(&sdist)
         .into_iter()

@@ -4,12 +4,14 @@
 
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 use testbed::{self, Devpi, DevpiIndex, PypiServer};
+pub use xshell::cmd;
 
 /// A token that must never appear in any output, log or git object.
 pub const SENTINEL: &str = "pypi-SENTINEL-7f3a9c-never-print-me";
@@ -101,39 +103,54 @@ impl Scratch {
         scratch
     }
 
-    /// An environment with nothing of the user's: HOME, git config, TWOSTAGE_* variables.
-    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
-        let mut command = Command::new(program);
-        for (key, _) in std::env::vars() {
-            if key.starts_with("TWOSTAGE_")
-                || key.starts_with("GIT_")
-                || key.ends_with("PYPI_TOKEN")
-            {
-                command.env_remove(key);
-            }
-        }
+    /// The variables every child of a test gets: the scratch HOME (so the user's git
+    /// configuration and `~/.pypirc` are never read), no system git config, uv first on PATH,
+    /// no colour, and a fixed date.
+    fn isolated_env(&self) -> Vec<(&'static str, std::ffi::OsString)> {
         let path = std::env::join_paths(std::iter::once(uv_dir()).chain(std::env::split_paths(
             &std::env::var_os("PATH").unwrap_or_default(),
         )))
         .unwrap();
+        vec![
+            ("PATH", path),
+            ("HOME", self.home.clone().into_os_string()),
+            ("GIT_CONFIG_NOSYSTEM", "1".into()),
+            ("NO_COLOR", "1".into()),
+            ("SOURCE_DATE_EPOCH", "1795478400".into()), // 2026-11-24
+        ]
+    }
+
+    /// A command in the work tree with nothing of the user's: the isolated variables set, and
+    /// `TWOSTAGE_*`, `GIT_*` and `*PYPI_TOKEN` removed. For the twostage binary and whatever
+    /// needs its exit code and both streams (`Run`); command lines go through `sh`.
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut command = Command::new(program);
+        for key in inherited_to_clear() {
+            command.env_remove(key);
+        }
         command
-            .env("PATH", path)
-            .env("HOME", &self.home)
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("NO_COLOR", "1")
-            .env("SOURCE_DATE_EPOCH", "1795478400") // 2026-11-24
+            .envs(self.isolated_env())
             .current_dir(&self.work)
             .stdin(Stdio::null());
         command
     }
 
+    /// A shell in the work tree with the same isolated environment as `command`, for the
+    /// command lines that read like shell: `cmd!(s.sh(), "git tag -a v1.0.0 -m {msg}")`.
+    pub fn sh(&self) -> Sh {
+        let shell = xshell::Shell::new().unwrap();
+        shell.change_dir(&self.work);
+        for (key, value) in self.isolated_env() {
+            shell.set_var(key, value);
+        }
+        Sh { shell }
+    }
+
+    /// `git <args>` in `dir`, which must succeed; its standard output, trimmed.
     pub fn git_in(&self, dir: &Path, args: &[&str]) -> String {
-        let out = self
-            .command("git")
-            .current_dir(dir)
-            .args(args)
-            .output()
-            .unwrap();
+        let sh = self.sh();
+        sh.change_dir(dir);
+        let out = cmd!(sh, "git {args...}").ignore_status().output().unwrap();
         assert!(
             out.status.success(),
             "git {args:?} failed: {}",
@@ -205,6 +222,39 @@ impl Scratch {
     }
 }
 
+/// An `xshell::Shell` that also removes the user's variables from every command: xshell
+/// sets variables on a shell but removes them only per command, so `cmd!` (which calls
+/// `$sh.cmd(program)`) goes through `Sh::cmd`.
+pub struct Sh {
+    shell: xshell::Shell,
+}
+
+impl Sh {
+    pub fn cmd(&self, program: impl AsRef<Path>) -> xshell::Cmd<'_> {
+        inherited_to_clear()
+            .fold(self.shell.cmd(program), |cmd, key| cmd.env_remove(key))
+            .quiet()
+    }
+}
+
+impl std::ops::Deref for Sh {
+    type Target = xshell::Shell;
+    fn deref(&self) -> &xshell::Shell {
+        &self.shell
+    }
+}
+
+/// The test process's own variables that would reach a child and change what it does:
+/// twostage's settings, git's (`GIT_DIR` when the tests run from a hook), and tokens.
+fn inherited_to_clear() -> impl Iterator<Item = String> {
+    std::env::vars_os()
+        .filter_map(|(key, _)| key.into_string().ok())
+        .filter(|key| {
+            (key.starts_with("TWOSTAGE_") || key.starts_with("GIT_") || key.ends_with("PYPI_TOKEN"))
+                && key != "GIT_CONFIG_NOSYSTEM"
+        })
+}
+
 fn collect_files(root: &Path, dir: &Path, out: &mut Vec<String>) {
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
@@ -243,6 +293,11 @@ impl From<Output> for Run {
 }
 
 impl Run {
+    /// Runs an xshell command line to the end, for its exit code and both streams.
+    pub fn of(cmd: xshell::Cmd<'_>) -> Run {
+        Run::from(cmd.ignore_status().output().unwrap())
+    }
+
     /// The secret is in neither stream. `::add-mask::<secret>` is how a secret is hidden in
     /// GitHub Actions' log: that line is never shown, so it is the one place one may be written.
     #[track_caller]
@@ -298,52 +353,112 @@ pub enum Staging {
     Devpi,
 }
 
+impl Staging {
+    /// The upload URL, the index URL and the user name of this staging index.
+    pub fn endpoints(self) -> (String, String, String) {
+        let ix = indexes();
+        match self {
+            Staging::Pypiserver => (
+                ix.pypi.upload_url(),
+                ix.pypi.index_url(),
+                ix.pypi.username.clone(),
+            ),
+            Staging::Devpi => (
+                ix.devpi_staging.upload_url.clone(),
+                ix.devpi_staging.index_url.clone(),
+                ix.devpi.username.clone(),
+            ),
+        }
+    }
+}
+
 /// `release.toml` pointing both indexes at the local servers (staging on pypiserver), and
 /// building offline with the tools' backends.
 pub fn release_toml(extra_package_keys: &str) -> String {
     release_toml_on(Staging::Pypiserver, extra_package_keys)
 }
 
-pub fn release_toml_on(staging: Staging, extra_package_keys: &str) -> String {
+/// `tests/fixtures/release.toml` for the servers of this test binary, with `package_keys`
+/// in its `[package]` table.
+pub fn release_toml_on(staging: Staging, package_keys: &str) -> String {
     let ix = indexes();
-    let (upload, index, username) = match staging {
-        Staging::Pypiserver => (
-            ix.pypi.upload_url(),
-            ix.pypi.index_url(),
-            ix.pypi.username.clone(),
-        ),
-        Staging::Devpi => (
-            ix.devpi_staging.upload_url.clone(),
-            ix.devpi_staging.index_url.clone(),
-            ix.devpi.username.clone(),
-        ),
-    };
+    let (upload, index, username) = staging.endpoints();
     let python = testbed::tools().unwrap().python();
-    format!(
-        "[package]\n{extra_package_keys}\n\n[build]\ncommand = \"'{}' -m build --no-isolation --outdir {{out}}\"\n\n[staging]\nupload-url = \"{upload}\"\nindex-url = \"{index}\"\nusername = \"{username}\"\n\n[production]\nupload-url = \"{}\"\nindex-url = \"{}\"\nusername = \"{}\"\n\n[verify]\nindex-timeout = \"30s\"\n",
-        python.display(),
-        ix.devpi_index.upload_url,
-        ix.devpi_index.index_url,
-        ix.devpi.username,
+    let template = std::fs::read_to_string(fixture_dir("release.toml")).unwrap();
+    fill(
+        &template,
+        &[
+            ("package-keys", package_keys),
+            ("python", &python.display().to_string()),
+            ("staging-upload-url", &upload),
+            ("staging-index-url", &index),
+            ("staging-username", &username),
+            ("production-upload-url", &ix.devpi_index.upload_url),
+            ("production-index-url", &ix.devpi_index.index_url),
+            ("production-username", &ix.devpi.username),
+        ],
     )
+}
+
+/// `tests/fixtures/<name>`.
+pub fn fixture_dir(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures")
+        .join(name)
+}
+
+/// `text` with every `@key@` of `vars` replaced by its value.
+fn fill(text: &str, vars: &[(&str, &str)]) -> String {
+    vars.iter().fold(text.to_string(), |text, (key, value)| {
+        text.replace(&format!("@{key}@"), value)
+    })
+}
+
+/// Copies the fixture project `tests/fixtures/<fixture>` into `to`, with every `@key@` of
+/// `vars` replaced in file names and in the text of files (a project of its own name per test,
+/// as the tests share the indexes); each file keeps its mode.
+pub fn copy_fixture(fixture: &str, to: &Path, vars: &[(&str, &str)]) {
+    fn walk(root: &Path, dir: &Path, to: &Path, vars: &[(&str, &str)]) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(root, &path, to, vars);
+                continue;
+            }
+            let relative = path.strip_prefix(root).unwrap().to_str().unwrap();
+            let target = to.join(fill(relative, vars));
+            std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+            let bytes = std::fs::read(&path).unwrap();
+            match String::from_utf8(bytes) {
+                Ok(text) => std::fs::write(&target, fill(&text, vars)).unwrap(),
+                Err(e) => std::fs::write(&target, e.into_bytes()).unwrap(),
+            }
+            std::fs::set_permissions(&target, std::fs::metadata(&path).unwrap().permissions())
+                .unwrap();
+        }
+    }
+    let root = fixture_dir(fixture);
+    walk(&root, &root, to, vars);
+}
+
+/// `twine upload` of `files` to `upload_url` with the index password.
+pub fn twine<'a>(
+    sh: &'a Sh,
+    upload_url: &str,
+    username: &str,
+    files: &[PathBuf],
+) -> xshell::Cmd<'a> {
+    let twine = testbed::tools().unwrap().bin("twine");
+    cmd!(sh, "{twine} upload --non-interactive --disable-progress-bar --repository-url {upload_url} -u {username} {files...}")
+        .env("TWINE_PASSWORD", SENTINEL)
+        .secret()
 }
 
 /// Uploads files with twine, as another machine or an earlier run would have.
 pub fn twine_upload(s: &Scratch, upload_url: &str, username: &str, files: &[PathBuf]) {
-    let tools = testbed::tools().unwrap();
-    let out = s
-        .command(tools.bin("twine"))
-        .args([
-            "upload",
-            "--non-interactive",
-            "--disable-progress-bar",
-            "--repository-url",
-            upload_url,
-            "-u",
-            username,
-        ])
-        .env("TWINE_PASSWORD", SENTINEL)
-        .args(files)
+    let sh = s.sh();
+    let out = twine(&sh, upload_url, username, files)
+        .ignore_status()
         .output()
         .unwrap();
     assert!(
@@ -364,9 +479,7 @@ pub fn build_wheel(dir: &Path, out: &Path) -> PathBuf {
     testbed::build_wheel(dir, out).unwrap()
 }
 
-pub const KEEP_A_CHANGELOG: &str = "# Changelog\n\n## [Unreleased]\n\n### Fixed\n- the thing\n\n## [1.4.2] - 2026-01-02\n\n- earlier\n";
-
-/// How a sample project keeps its version.
+/// How a sample project keeps its version: each is a folder `tests/fixtures/sample-*`.
 #[derive(Clone, Copy, Debug)]
 pub enum Layout {
     StaticFlit,
@@ -378,76 +491,47 @@ pub enum Layout {
     SetuptoolsScm,
 }
 
+impl Layout {
+    fn fixture(self) -> &'static str {
+        match self {
+            Layout::StaticFlit => "sample-flit",
+            Layout::StaticHatchling => "sample-hatchling",
+            Layout::StaticPoetry => "sample-poetry",
+            Layout::DynamicFlitModule => "sample-dynamic-flit",
+            Layout::SetuptoolsAttr => "sample-setuptools-attr",
+            Layout::SetupPyOnly => "sample-setup-py",
+            Layout::SetuptoolsScm => "sample-setuptools-scm",
+        }
+    }
+}
+
 /// Writes a sample project named `name` at version 1.4.2 with a Keep a Changelog file.
 pub fn sample(s: &Scratch, layout: Layout, name: &str) {
     sample_on(s, layout, name, Staging::Pypiserver);
 }
 
-/// Like `sample`, with the staging index on the given server.
+/// Like `sample`, with the staging index on the given server. The fixture's `release.toml`
+/// holds the project's `[package]` keys; the servers' tables are this binary's.
 pub fn sample_on(s: &Scratch, layout: Layout, name: &str, staging: Staging) {
     let module = name.replace('-', "_");
-    let init = "\"\"\"A sample package.\"\"\"\n\n__version__ = \"1.4.2\"  # bumped by twostage\n";
-    let mut keys = String::new();
-    match layout {
-        Layout::StaticFlit => {
-            s.write("pyproject.toml", &format!(
-                "[build-system]\nrequires = [\"flit_core >=3.2,<5\"]\nbuild-backend = \"flit_core.buildapi\"\n\n[project]\nname = \"{name}\"\nversion = \"1.4.2\"\ndescription = \"A sample\"\n"));
-            s.write(
-                &format!("{module}/__init__.py"),
-                "\"\"\"A sample package.\"\"\"\n",
-            );
-        }
-        Layout::StaticHatchling => {
-            s.write("pyproject.toml", &format!(
-                "[build-system]\nrequires = [\"hatchling\"]\nbuild-backend = \"hatchling.build\"\n\n[project]\nname = \"{name}\"\n# The version, kept in step with __init__.py.\nversion = '1.4.2'   # comment stays\ndescription = \"A sample\"\n\n[tool.hatch.build.targets.wheel]\npackages = [\"src/{module}\"]\n"));
-            s.write(&format!("src/{module}/__init__.py"), init);
-            keys = format!("version-files = [\"src/{module}/__init__.py\"]");
-        }
-        Layout::StaticPoetry => {
-            s.write("pyproject.toml", &format!(
-                "[build-system]\nrequires = [\"poetry-core>=1.0.0\"]\nbuild-backend = \"poetry.core.masonry.api\"\n\n[tool.poetry]\nname = \"{name}\"\nversion = \"1.4.2\"\ndescription = \"A sample\"\nauthors = [\"Test <test@example.invalid>\"]\npackages = [{{ include = \"{module}\" }}]\n"));
-            s.write(&format!("{module}/__init__.py"), "");
-        }
-        Layout::DynamicFlitModule => {
-            s.write("pyproject.toml", &format!(
-                "[build-system]\nrequires = [\"flit_core >=3.2,<5\"]\nbuild-backend = \"flit_core.buildapi\"\n\n[project]\nname = \"{name}\"\ndynamic = [\"version\", \"description\"]\n"));
-            s.write(&format!("{module}/__init__.py"), init);
-            keys = format!("version-files = [\"{module}/__init__.py\"]");
-        }
-        Layout::SetuptoolsAttr => {
-            s.write("pyproject.toml", &format!(
-                "[build-system]\nrequires = [\"setuptools>=61\"]\nbuild-backend = \"setuptools.build_meta\"\n\n[project]\nname = \"{name}\"\ndynamic = [\"version\"]\n\n[tool.setuptools.dynamic]\nversion = {{ attr = \"{module}.__version__\" }}\n\n[tool.setuptools.packages.find]\nwhere = [\"src\"]\n"));
-            s.write(&format!("src/{module}/__init__.py"), init);
-            // Another `__version__` in another file is never touched.
-            s.write(
-                &format!("src/{module}/_unicode.py"),
-                "__version__ = \"1.4.2\"  # Unicode data, not ours\n",
-            );
-            keys = format!("version-files = [\"src/{module}/__init__.py\"]");
-        }
-        Layout::SetupPyOnly => {
-            s.write("setup.py", &format!(
-                "import re\nfrom setuptools import setup\n\nwith open(\"{module}/__init__.py\") as f:\n    version = re.search(r'__version__ = \"([^\"]+)\"', f.read()).group(1)\n\nsetup(name=\"{name}\", version=version, packages=[\"{module}\"])\n"));
-            s.write(&format!("{module}/__init__.py"), init);
-            keys = format!("name = \"{name}\"\nversion-files = [\"{module}/__init__.py\"]");
-        }
-        Layout::SetuptoolsScm => {
-            s.write("pyproject.toml", &format!(
-                "[build-system]\nrequires = [\"setuptools>=64\", \"setuptools-scm>=8\"]\nbuild-backend = \"setuptools.build_meta\"\n\n[project]\nname = \"{name}\"\ndynamic = [\"version\"]\n\n[tool.setuptools_scm]\n"));
-            s.write(&format!("{module}/__init__.py"), "");
-            // setuptools-scm packs every tracked file: the kit stays out as `init` would keep it.
-            s.write("MANIFEST.in", "exclude release.toml\n");
-        }
-    }
-    s.write("release.toml", &release_toml_on(staging, &keys));
-    s.write("CHANGELOG.md", KEEP_A_CHANGELOG);
-    s.write(".gitignore", "build/\ndist/\n*.egg-info/\n__pycache__/\n");
+    copy_fixture(
+        layout.fixture(),
+        &s.work,
+        &[("name", name), ("module", &module)],
+    );
+    let package = s.read("release.toml");
+    let keys = package.strip_prefix("[package]\n").unwrap().trim_end();
+    s.write("release.toml", &release_toml_on(staging, keys));
     s.commit_all("Initial import");
     if let Layout::SetuptoolsScm = layout {
-        s.git(&["tag", "-a", "v1.4.2", "-m", "Release v1.4.2"]);
+        let sh = s.sh();
+        cmd!(sh, "git tag -a v1.4.2 -m 'Release v1.4.2'")
+            .run()
+            .unwrap();
+        let changelog = s.read("CHANGELOG.md");
         s.write(
             "CHANGELOG.md",
-            &KEEP_A_CHANGELOG.replace("- the thing", "- the thing\n- another"),
+            &changelog.replace("- the thing", "- the thing\n- another"),
         );
         s.commit_all("A change after 1.4.2");
     }
@@ -484,9 +568,8 @@ pub fn with_hooks(s: &Scratch, program: &str, args: &[&str]) -> Run {
 /// Base64 form of a Basic `Authorization` header.
 pub fn assert_no_secret_in(s: &Scratch, token: &str) {
     let base64 = twostage::credentials::base64(format!("__token__:{token}").as_bytes());
-    let objects = s
-        .command("git")
-        .args(["cat-file", "--batch-all-objects", "--batch"])
+    let sh = s.sh();
+    let objects = cmd!(sh, "git cat-file --batch-all-objects --batch")
         .output()
         .unwrap();
     let objects = String::from_utf8_lossy(&objects.stdout);
@@ -621,7 +704,7 @@ fn anchors(html: &str) -> Vec<Listed> {
 }
 
 /// filename → sha256 of what `index_url` serves for `project`.
-pub fn served_map(index_url: &str, project: &str) -> std::collections::BTreeMap<String, String> {
+pub fn served_map(index_url: &str, project: &str) -> BTreeMap<String, String> {
     served(index_url, project)
         .into_iter()
         .map(|f| (f.filename, f.sha256.unwrap_or_default()))
@@ -630,9 +713,9 @@ pub fn served_map(index_url: &str, project: &str) -> std::collections::BTreeMap<
 
 /// What pypiserver stores for `project` in its package folder: filename → (size, mtime).
 /// A file uploaded again would show a new mtime; one more file, a new entry.
-pub fn pypiserver_stored(project: &str) -> std::collections::BTreeMap<String, String> {
+pub fn pypiserver_stored(project: &str) -> BTreeMap<String, String> {
     let wanted = normalize(project);
-    let mut stored = std::collections::BTreeMap::new();
+    let mut stored = BTreeMap::new();
     let mut stack = vec![indexes().pypi.packages.clone()];
     while let Some(dir) = stack.pop() {
         for entry in std::fs::read_dir(&dir).unwrap() {
@@ -659,12 +742,9 @@ pub fn pypiserver_stored(project: &str) -> std::collections::BTreeMap<String, St
 
 /// devpi's own record of `project` on `index`, from its JSON API: filename → the file's hash
 /// and its log (every upload of it is an entry, with the time).
-pub fn devpi_stored(
-    index: &DevpiIndex,
-    project: &str,
-) -> std::collections::BTreeMap<String, String> {
+pub fn devpi_stored(index: &DevpiIndex, project: &str) -> BTreeMap<String, String> {
     let url = format!("{}{}", index.upload_url, normalize(project));
-    let mut stored = std::collections::BTreeMap::new();
+    let mut stored = BTreeMap::new();
     let Some((_, body)) = http_get(&url, "application/json") else {
         return stored;
     };
@@ -716,4 +796,125 @@ pub fn uploads_seen(project: &str) -> String {
         devpi_stored(&ix.devpi_staging, project),
         devpi_stored(&ix.devpi_index, project),
     )
+}
+
+/// The folder where the build froze the files of `tag`.
+pub fn frozen_dir(s: &Scratch, tag: &str) -> PathBuf {
+    s.work.join(".git/twostage").join(tag).join("dist")
+}
+
+/// filename → sha256 of the files the build froze for `tag`.
+pub fn frozen_files(s: &Scratch, tag: &str) -> BTreeMap<String, String> {
+    hashed_files(&frozen_dir(s, tag), |_| true)
+}
+
+/// filename → sha256 of `project`'s files in pypiserver's package folder, read from the disk.
+pub fn pypiserver_files(project: &str) -> BTreeMap<String, String> {
+    let wanted = normalize(project);
+    hashed_files(&indexes().pypi.packages, |f| project_of(f) == wanted)
+}
+
+/// filename → sha256 of the files in `dir` whose names `keep` takes, hashed here.
+pub fn hashed_files(dir: &Path, keep: impl Fn(&str) -> bool) -> BTreeMap<String, String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file() && keep(p.file_name().unwrap().to_str().unwrap()))
+        .map(|p| {
+            let name = p.file_name().unwrap().to_str().unwrap().to_string();
+            (name, sha256_hex(&std::fs::read(&p).unwrap()))
+        })
+        .collect()
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    twostage::dist::hex(&sha2::Sha256::digest(bytes))
+}
+
+/// The release note on the commit of `tag`, read with the test's own TOML reading.
+pub fn release_note(s: &Scratch, tag: &str) -> toml_edit::DocumentMut {
+    s.git(&[
+        "notes",
+        "--ref=release",
+        "show",
+        &format!("{tag}^{{commit}}"),
+    ])
+    .parse()
+    .unwrap()
+}
+
+/// filename → sha256 of the note's `[[artifacts]]`.
+pub fn note_artifacts(note: &toml_edit::DocumentMut) -> BTreeMap<String, String> {
+    note["artifacts"]
+        .as_array_of_tables()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["filename"].as_str().unwrap().to_string(),
+                a["sha256"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Builds the project at `dir` with the tools' `python -m build --no-isolation` and `what`
+/// (`--sdist`, `--wheel`, or nothing for both) into `out`; returns the files made, sorted.
+pub fn python_build(s: &Scratch, dir: &Path, out: &Path, what: &[&str]) -> Vec<PathBuf> {
+    let python = testbed::tools().unwrap().python();
+    let sh = s.sh();
+    cmd!(
+        sh,
+        "{python} -m build --no-isolation {what...} --outdir {out} {dir}"
+    )
+    .ignore_stdout()
+    .run()
+    .unwrap();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files
+}
+
+/// The members of a `.tar.gz` with their bytes, read with the tests' own code.
+pub fn tar_members(path: &Path) -> Vec<(String, Vec<u8>)> {
+    use std::io::Read;
+    let gz = flate2::read::GzDecoder::new(std::fs::File::open(path).unwrap());
+    let mut archive = tar::Archive::new(gz);
+    let mut members = Vec::new();
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let name = entry.path().unwrap().to_string_lossy().into_owned();
+        let mut bytes = Vec::new();
+        entry.read_to_end(&mut bytes).unwrap();
+        members.push((name, bytes));
+    }
+    members
+}
+
+/// The member names of an sdist below its top folder (`pkg-1.0/`).
+pub fn sdist_members(sdist: &Path) -> Vec<String> {
+    tar_members(sdist)
+        .into_iter()
+        .map(|(n, _)| {
+            n.split_once('/')
+                .map_or(String::new(), |(_, inner)| inner.to_string())
+        })
+        .collect()
+}
+
+/// Whether an sdist member (named below the top folder) is part of twostage's release kit.
+pub fn is_kit(member: &str) -> bool {
+    member.starts_with("xtask/")
+        || member.starts_with(".cargo/")
+        || member.starts_with("hooks/")
+        || ["release.toml", "Cargo.toml", "Cargo.lock"].contains(&member)
+}
+
+pub fn make_executable(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
 }

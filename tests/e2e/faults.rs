@@ -36,18 +36,6 @@ fn posts(proxy: &FaultProxy) -> Vec<String> {
         .collect()
 }
 
-fn frozen(s: &Scratch) -> BTreeMap<String, String> {
-    let dir = s.work.join(".git/twostage/v1.4.3/dist");
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| {
-            let path = e.unwrap().path();
-            let (_, sha, _) = twostage::dist::digests(&path).unwrap();
-            (path.file_name().unwrap().to_str().unwrap().to_string(), sha)
-        })
-        .collect()
-}
-
 #[test]
 fn transient_answers_and_dropped_connections_are_retried_and_nothing_is_doubled() {
     let (s, proxy) = behind_proxy("ts-fault-retry");
@@ -71,7 +59,7 @@ fn transient_answers_and_dropped_connections_are_retried_and_nothing_is_doubled(
             "{events:?}"
         );
     }
-    assert_eq!(on_index("ts-fault-retry"), frozen(&s));
+    assert_eq!(on_index("ts-fault-retry"), frozen_files(&s, "v1.4.3"));
 }
 
 #[test]
@@ -90,7 +78,7 @@ fn a_reply_lost_after_the_index_stored_the_file_is_settled_by_reading_the_index(
         2
     );
     // pypiserver answers 409 to any second upload: nothing was uploaded twice.
-    assert_eq!(on_index("ts-fault-stored"), frozen(&s));
+    assert_eq!(on_index("ts-fault-stored"), frozen_files(&s, "v1.4.3"));
 }
 
 #[test]
@@ -109,13 +97,13 @@ fn a_lagging_page_is_waited_out_and_reported_when_it_lags_too_long() {
         .stderr_has("the staging index still does not list")
         .stderr_has("`verify.index-timeout` is 2s");
     // The files are on the index (it was only the page that lagged), with the right bytes.
-    assert_eq!(on_index("ts-fault-lag-long"), frozen(&s));
+    assert_eq!(on_index("ts-fault-lag-long"), frozen_files(&s, "v1.4.3"));
 }
 
 #[test]
 fn a_misreported_hash_fails_the_stage_and_blocks_the_promotion() {
     let (s, proxy) = behind_proxy("ts-fault-sha");
-    let wheel = frozen(&s)
+    let wheel = frozen_files(&s, "v1.4.3")
         .into_keys()
         .find(|f| f.ends_with(".whl"))
         .unwrap();
@@ -150,7 +138,7 @@ fn a_garbage_page_is_a_clear_error() {
         .stderr_has("is not a valid PEP 503 project page");
     // The project was new (its page a 404, not garbled), so the files went up before the wait
     // read garbage: what is there is right, and a rerun converges without uploading again.
-    assert_eq!(on_index("ts-fault-garbage"), frozen(&s));
+    assert_eq!(on_index("ts-fault-garbage"), frozen_files(&s, "v1.4.3"));
     let first = posts(&proxy);
     assert_eq!(first.len(), 2, "the first run's two uploads: {first:?}");
     // (Setting the faults empties the proxy's log.)
@@ -163,7 +151,7 @@ fn a_garbage_page_is_a_clear_error() {
         Vec::<String>::new(),
         "no upload passed the proxy"
     );
-    assert_eq!(on_index("ts-fault-garbage"), frozen(&s));
+    assert_eq!(on_index("ts-fault-garbage"), frozen_files(&s, "v1.4.3"));
 }
 
 /// Runs the binary and kills its whole process group with SIGKILL `after` the first stderr
@@ -217,7 +205,7 @@ fn stage_command(s: &Scratch, proxy: &FaultProxy, extra: &[(&str, &str)]) -> std
 
 /// The end state every interrupted stage must converge to.
 fn assert_staged_and_verified(s: &Scratch, name: &str) {
-    assert_eq!(on_index(name), frozen(s));
+    assert_eq!(on_index(name), frozen_files(s, "v1.4.3"));
     let note = s.git(&["notes", "--ref=release", "show", "v1.4.3^{commit}"]);
     assert!(note.contains("result = \"verified\""), "{note}");
 }
@@ -335,7 +323,7 @@ fn a_promotion_killed_during_the_uploads_or_the_tag_push_converges_on_the_rerun(
         // Production serves exactly the staged bytes, and origin has the -prod tag on the
         // release commit.
         let served = served_map(&ix.devpi_index.index_url, name);
-        assert_eq!(served, frozen(&s), "{name}");
+        assert_eq!(served, frozen_files(&s, "v1.4.3"), "{name}");
         assert_eq!(
             s.git_in(&s.origin, &["rev-parse", "v1.4.3-prod^{commit}"]),
             s.git(&["rev-parse", "v1.4.3^{commit}"]),

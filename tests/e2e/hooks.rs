@@ -74,11 +74,6 @@ fn listing(dir: &Path) -> String {
     names.join(",")
 }
 
-fn make_executable(path: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
-}
-
 fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(path).unwrap().permissions().mode() & 0o111 != 0
@@ -178,13 +173,8 @@ fn a_branch_only_push_never_starts_the_binary_but_a_foreign_hook_still_runs() {
     s.write("NEWS", "x\n");
     s.git(&["add", "NEWS"]);
     s.git(&["commit", "--quiet", "-m", "News"]);
-    let out = s
-        .command("git")
-        .args(["push", "origin", "main"])
-        .env("TWOSTAGE_BIN", &bin)
-        .output()
-        .unwrap();
-    Run::from(out).success();
+    let sh = s.sh();
+    Run::of(cmd!(sh, "git push origin main").env("TWOSTAGE_BIN", &bin)).success();
     assert!(!log.exists(), "the binary ran on a branch-only push");
     let seen = std::fs::read_to_string(&marker).unwrap();
     assert!(
@@ -192,31 +182,13 @@ fn a_branch_only_push_never_starts_the_binary_but_a_foreign_hook_still_runs() {
         "the foreign hook got the ref lines: {seen:?}"
     );
     // The control: a release tag push does start it.
-    let out = s
-        .command("git")
-        .args(["tag", "-a", "v9.0.0", "-m", "by hand"])
-        .env("TWOSTAGE_BIN", &bin)
-        .output()
-        .unwrap();
-    Run::from(out).success();
-    let out = s
-        .command("git")
-        .args(["push", "origin", "v9.0.0"])
-        .env("TWOSTAGE_BIN", &bin)
-        .output()
-        .unwrap();
-    Run::from(out).success();
+    Run::of(cmd!(sh, "git tag -a v9.0.0 -m 'by hand'").env("TWOSTAGE_BIN", &bin)).success();
+    Run::of(cmd!(sh, "git push origin v9.0.0").env("TWOSTAGE_BIN", &bin)).success();
     let calls = std::fs::read_to_string(&log).unwrap();
     assert!(calls.contains("hook pre-push origin"), "{calls}");
     // A tag created on the remote from a commit (`HEAD:refs/tags/…`) starts it too.
     std::fs::remove_file(&log).unwrap();
-    let out = s
-        .command("git")
-        .args(["push", "origin", "HEAD:refs/tags/v9.0.1"])
-        .env("TWOSTAGE_BIN", &bin)
-        .output()
-        .unwrap();
-    Run::from(out).success();
+    Run::of(cmd!(sh, "git push origin HEAD:refs/tags/v9.0.1").env("TWOSTAGE_BIN", &bin)).success();
     assert!(std::fs::read_to_string(&log)
         .unwrap()
         .contains("hook pre-push origin"));
@@ -310,18 +282,19 @@ fn hooks_work_from_a_linked_worktree_and_with_core_hooks_path() {
     std::fs::write(wt.join("NEWS"), "x\n").unwrap();
     s.git_in(&wt, &["add", "NEWS"]);
     s.git_in(&wt, &["commit", "--quiet", "-m", "On the side"]);
-    s.git_in(&wt, &["tag", "-a", "v1.4.2", "-m", "Release v1.4.2"]);
-    let out = s
-        .command("git")
-        .current_dir(&wt)
-        .args(["push", "origin", "v1.4.2"])
-        .env("TWOSTAGE_BIN", env!("CARGO_BIN_EXE_twostage"))
-        .env("TEST_PYPI_TOKEN", SENTINEL)
-        .output()
-        .unwrap();
-    Run::from(out)
-        .success()
-        .stderr_has("is staged and verified");
+    // The post-tag hook runs the binary under test: without `TWOSTAGE_BIN` its shim would
+    // ask `cargo xtask`, and cargo would find this checkout's workspace above the scratch folder.
+    let sh = s.sh();
+    sh.change_dir(&wt);
+    let bin = env!("CARGO_BIN_EXE_twostage");
+    Run::of(cmd!(sh, "git tag -a v1.4.2 -m 'Release v1.4.2'").env("TWOSTAGE_BIN", bin)).success();
+    Run::of(
+        cmd!(sh, "git push origin v1.4.2")
+            .env("TWOSTAGE_BIN", bin)
+            .env("TEST_PYPI_TOKEN", SENTINEL),
+    )
+    .success()
+    .stderr_has("is staged and verified");
     assert_eq!(staged_files("ts-worktree").len(), 2);
 
     // core.hooksPath replaces .git/hooks entirely: install goes there.

@@ -66,28 +66,35 @@ fn fingerprints() -> BTreeMap<PathBuf, SystemTime> {
     out
 }
 
-fn tar_members(path: &Path) -> Vec<String> {
-    let gz = flate2::read::GzDecoder::new(std::fs::File::open(path).unwrap());
-    tar::Archive::new(gz)
-        .entries()
-        .unwrap()
-        .map(|e| e.unwrap().path().unwrap().display().to_string())
-        .collect()
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 fn no_compiling(run: &Run, what: &str) {
     assert!(
         !run.stderr.contains("Compiling "),
         "{what} recompiled the tool:\n{}",
         run.stderr
+    );
+}
+
+/// The sdist production serves (the same sha256 as the frozen file) carries none of the kit.
+fn assert_production_serves_the_frozen_sdist_without_the_kit(s: &Scratch) {
+    let served = served_map(&indexes().devpi_index.index_url, "ts-cargo-xtask");
+    let sdist_name = "ts_cargo_xtask-1.4.3.tar.gz";
+    let sdist = s.work.join(".git/twostage/v1.4.3/dist").join(sdist_name);
+    assert_eq!(
+        served.get(sdist_name).map(String::as_str),
+        Some(sha256_hex(&std::fs::read(&sdist).unwrap()).as_str()),
+        "production serves the frozen sdist: {served:?}"
+    );
+    let members = sdist_members(&sdist);
+    assert!(
+        members
+            .iter()
+            .any(|m| m == "PKG-INFO" || m.ends_with("/PKG-INFO")),
+        "{members:?}"
+    );
+    let kit: Vec<_> = members.iter().filter(|m| is_kit(m)).collect();
+    assert!(
+        kit.is_empty(),
+        "the promoted sdist carries the kit: {kit:?}"
     );
 }
 
@@ -115,14 +122,9 @@ fn the_whole_lifecycle_through_cargo_xtask_and_the_hooks_never_rebuilds() {
 
     let push = run(&s, "git", &["push", "--follow-tags", "origin", "main"]).success();
     no_compiling(&push, "the pre-push hook");
-    let staged = std::fs::read_dir(&indexes().pypi.packages)
-        .unwrap()
-        .flatten()
-        .filter(|e| {
-            e.file_name()
-                .to_string_lossy()
-                .starts_with("ts_cargo_xtask-1.4.3")
-        })
+    let staged = pypiserver_files("ts-cargo-xtask")
+        .into_keys()
+        .filter(|f| f.starts_with("ts_cargo_xtask-1.4.3"))
         .count();
     assert_eq!(staged, 2, "the hook staged the wheel and the sdist");
 
@@ -154,36 +156,7 @@ fn the_whole_lifecycle_through_cargo_xtask_and_the_hooks_never_rebuilds() {
         "the -prod tag on origin is the release commit"
     );
 
-    // The sdist production serves (the same sha256 as the frozen file) carries none of the kit.
-    let served = served_map(&indexes().devpi_index.index_url, "ts-cargo-xtask");
-    let sdist_name = "ts_cargo_xtask-1.4.3.tar.gz";
-    let sdist = s.work.join(".git/twostage/v1.4.3/dist").join(sdist_name);
-    assert_eq!(
-        served.get(sdist_name).map(String::as_str),
-        Some(sha256_hex(&std::fs::read(&sdist).unwrap()).as_str()),
-        "production serves the frozen sdist: {served:?}"
-    );
-    let members = tar_members(&sdist);
-    assert!(
-        members.iter().any(|m| m.ends_with("/PKG-INFO")),
-        "{members:?}"
-    );
-    let kit: Vec<_> = members
-        .iter()
-        .filter(|m| {
-            let inner = m.split_once('/').map_or("", |(_, inner)| inner);
-            inner.starts_with("xtask/")
-                || inner.starts_with(".cargo/")
-                || inner.starts_with("hooks/")
-                || inner == "Cargo.toml"
-                || inner == "Cargo.lock"
-                || inner == "release.toml"
-        })
-        .collect();
-    assert!(
-        kit.is_empty(),
-        "the promoted sdist carries the kit: {kit:?}"
-    );
+    assert_production_serves_the_frozen_sdist_without_the_kit(&s);
 
     let after = fingerprints();
     let changed: Vec<_> = after
@@ -239,12 +212,10 @@ fn preflight_names_a_missing_build_tool_and_how_to_get_it() {
 
     // An interpreter without the `build` package, as on a fresh machine.
     let bare = s.dir.join("bare-python");
-    let made = std::process::Command::new("python3")
-        .args(["-m", "venv", "--without-pip"])
-        .arg(&bare)
-        .status()
+    let sh = s.sh();
+    cmd!(sh, "python3 -m venv --without-pip {bare}")
+        .run()
         .unwrap();
-    assert!(made.success());
     let python = bare.join("bin/python");
     let command = format!("'{}' -m build --outdir {{out}}", python.display());
     let run = Run::from(

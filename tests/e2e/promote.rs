@@ -54,21 +54,7 @@ fn production(name: &str) -> BTreeMap<String, String> {
 }
 
 fn staged_set(s: &Scratch) -> BTreeMap<String, String> {
-    let note: toml_edit::DocumentMut = s
-        .git(&["notes", "--ref=release", "show", "v1.4.3^{commit}"])
-        .parse()
-        .unwrap();
-    note["artifacts"]
-        .as_array_of_tables()
-        .unwrap()
-        .iter()
-        .map(|a| {
-            (
-                a["filename"].as_str().unwrap().to_string(),
-                a["sha256"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
+    note_artifacts(&release_note(s, "v1.4.3"))
 }
 
 /// Asset uploads the GitHub stand-in received for `repository`, from its request log.
@@ -88,27 +74,10 @@ fn asset_uploads(repository: &str) -> usize {
         .count()
 }
 
-/// The release note, read with the test's own TOML reading.
-fn note_of(s: &Scratch) -> toml_edit::DocumentMut {
-    s.git(&["notes", "--ref=release", "show", "v1.4.3^{commit}"])
-        .parse()
-        .unwrap()
-}
-
 /// filename → sha256 that the note's `[production]` section (the first promotion) records as
 /// uploaded: the names from the section, their sha256 from `[[artifacts]]`.
 fn first_production_uploads(note: &toml_edit::DocumentMut) -> BTreeMap<String, String> {
-    let sha256: BTreeMap<String, String> = note["artifacts"]
-        .as_array_of_tables()
-        .unwrap()
-        .iter()
-        .map(|a| {
-            (
-                a["filename"].as_str().unwrap().to_string(),
-                a["sha256"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
+    let sha256 = note_artifacts(note);
     note["production"]["uploaded"]
         .as_array()
         .unwrap()
@@ -130,15 +99,9 @@ fn assert_no_openapi_violations() {
     );
 }
 
-#[test]
-fn promote_sends_the_verified_bytes_tags_and_publishes_and_a_rerun_changes_nothing() {
-    let s = staged("ts-promote");
-    let staged = staged_set(&s);
-    let run1 = run(&s, &["promote", "v1.4.3"]).success();
-    run1.stderr_has("Promoted");
-    // Production serves exactly the staged, verified bytes.
-    assert_eq!(production("ts-promote"), staged);
-    // The -prod tag is on the release commit, on origin too, and names the manifest digest.
+/// The `-prod` tag is on the release commit, on origin too, and names the manifest digest
+/// the note records; the note, with its `[production]` and `[github]`, reached origin.
+fn assert_prod_tagged_and_recorded(s: &Scratch) {
     let commit = s.git(&["rev-parse", "v1.4.3^{commit}"]);
     assert_eq!(s.git(&["rev-parse", "v1.4.3-prod^{commit}"]), commit);
     assert_eq!(
@@ -150,40 +113,50 @@ fn promote_sends_the_verified_bytes_tags_and_publishes_and_a_rerun_changes_nothi
         "--format=%(contents)",
         "refs/tags/v1.4.3-prod",
     ]);
-    let note: toml_edit::DocumentMut = s
-        .git(&["notes", "--ref=release", "show", "v1.4.3^{commit}"])
-        .parse()
-        .unwrap();
+    let note = release_note(s, "v1.4.3");
     let digest = note["production"]["manifest-sha256"].as_str().unwrap();
     assert!(message.contains(digest), "{message}");
     assert!(note.get("github").is_some(), "{note}");
     // The notes reached origin.
     let remote_note = s.git_in(&s.origin, &["notes", "--ref=release", "show", &commit]);
     assert!(remote_note.contains("[production]") && remote_note.contains("[github]"));
+}
 
-    // One GitHub release, notes from the changelog, the files and SHA256SUMS attached.
-    // (The stand-in is shared by the tests of this binary: find this test's release by tag.)
-    let ours: Vec<_> = github().state().unwrap()["releases"]
+/// The GitHub stand-in's releases for `tag`, of every test of this binary.
+fn releases_tagged(tag: &str) -> Vec<serde_json::Value> {
+    github().state().unwrap()["releases"]
         .as_array()
         .unwrap()
         .iter()
-        .filter(|r| r["tag_name"] == "v1.4.3")
+        .filter(|r| r["tag_name"] == tag)
         .cloned()
-        .collect();
-    let release = ours
+        .collect()
+}
+
+/// The release of `project` among `releases` (the stand-in is shared by the tests of this
+/// binary: a release is found by its assets), in the repository `o/<project>-…`.
+fn our_release<'a>(releases: &'a [serde_json::Value], project: &str) -> &'a serde_json::Value {
+    let prefix = format!("{}-", project.replace('-', "_"));
+    let release = releases
         .iter()
         .find(|r| {
             r["assets"]
                 .as_array()
                 .unwrap()
                 .iter()
-                .any(|a| a.as_str().unwrap().starts_with("ts_promote-"))
+                .any(|a| a.as_str().unwrap().starts_with(&prefix))
         })
         .expect("our release");
     assert!(release["repository"]
         .as_str()
         .unwrap()
-        .starts_with("o/ts-promote-"));
+        .starts_with(&format!("o/{project}-")));
+    release
+}
+
+/// The release's notes come from the changelog, and it attaches the staged files and
+/// SHA256SUMS.
+fn assert_release_attaches(release: &serde_json::Value, staged: &BTreeMap<String, String>) {
     assert_eq!(release["body"].as_str(), Some("### Fixed\n- the thing"));
     let mut assets: Vec<String> = release["assets"]
         .as_array()
@@ -199,6 +172,22 @@ fn promote_sends_the_verified_bytes_tags_and_publishes_and_a_rerun_changes_nothi
         .collect();
     expected.sort();
     assert_eq!(assets, expected);
+}
+
+#[test]
+fn promote_sends_the_verified_bytes_tags_and_publishes_and_a_rerun_changes_nothing() {
+    let s = staged("ts-promote");
+    let staged = staged_set(&s);
+    let run1 = run(&s, &["promote", "v1.4.3"]).success();
+    run1.stderr_has("Promoted");
+    // Production serves exactly the staged, verified bytes.
+    assert_eq!(production("ts-promote"), staged);
+    assert_prod_tagged_and_recorded(&s);
+
+    // One GitHub release, notes from the changelog, the files and SHA256SUMS attached.
+    let ours = releases_tagged("v1.4.3");
+    let release = our_release(&ours, "ts-promote");
+    assert_release_attaches(release, &staged);
     assert_no_openapi_violations();
 
     // A rerun converges: nothing uploaded to the index or attached to the release (counted
@@ -210,13 +199,7 @@ fn promote_sends_the_verified_bytes_tags_and_publishes_and_a_rerun_changes_nothi
     let run2 = run(&s, &["promote", "v1.4.3"]).success();
     assert_eq!(uploads_seen("ts-promote"), seen, "{}", run2.stderr);
     assert_eq!(asset_uploads(&repository), attached, "{}", run2.stderr);
-    let after: Vec<_> = github().state().unwrap()["releases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r["tag_name"] == "v1.4.3")
-        .cloned()
-        .collect();
+    let after = releases_tagged("v1.4.3");
     assert_eq!(after.len(), ours.len(), "no second release for the tag");
     assert_eq!(production("ts-promote"), staged);
     assert_no_openapi_violations();
@@ -290,22 +273,11 @@ fn other_bytes_under_a_used_name_stop_the_promotion_before_any_upload() {
         "\"\"\"Other bytes.\"\"\"\n",
     )
     .unwrap();
-    let tools = testbed::tools().unwrap();
-    let built = s
-        .command(tools.python())
-        .args(["-m", "build", "--no-isolation", "--sdist", "--outdir"])
-        .arg(&fake)
-        .arg(&other)
-        .output()
-        .unwrap();
-    assert!(built.status.success());
-    let sdist = std::fs::read_dir(&fake)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    upload_to_production(&s, &[sdist]);
+    let built = python_build(&s, &other, &fake, &["--sdist"]);
+    let [sdist] = built.as_slice() else {
+        panic!("one sdist: {built:?}")
+    };
+    upload_to_production(&s, std::slice::from_ref(sdist));
     let before_index = production("ts-prod-conflict");
     run(&s, &["promote", "v1.4.3"])
         .failure(1)
@@ -401,33 +373,36 @@ fn promote_works_from_a_fresh_clone_with_the_notes_and_the_staged_bytes() {
     assert_eq!(production("ts-fresh-clone"), staged_set(&s));
 }
 
+/// `git tag -a v1.4.3-prod` by hand on the release commit, with the hooks' binary.
+fn tag_prod_by_hand(s: &Scratch) -> Run {
+    let sh = s.sh();
+    let commit = "v1.4.3^{commit}";
+    Run::of(
+        cmd!(sh, "git tag -a v1.4.3-prod {commit} -m promote")
+            .env("TWOSTAGE_BIN", env!("CARGO_BIN_EXE_twostage"))
+            .env("TEST_PYPI_TOKEN", SENTINEL),
+    )
+}
+
+/// `git push origin v1.4.3-prod` by hand, with the hooks' binary and the production token.
+fn push_prod_by_hand(s: &Scratch) -> Run {
+    let sh = s.sh();
+    Run::of(
+        cmd!(sh, "git push origin v1.4.3-prod")
+            .env("TWOSTAGE_BIN", env!("CARGO_BIN_EXE_twostage"))
+            .env("PYPI_TOKEN", SENTINEL),
+    )
+}
+
 #[test]
 fn pushing_a_prod_tag_made_by_hand_promotes_behind_the_same_gate() {
     let s = staged("ts-hand-prod");
     s.twostage(&["hooks", "install"]).success();
-    with_hooks(
-        &s,
-        "git",
-        &[
-            "tag",
-            "-a",
-            "v1.4.3-prod",
-            "v1.4.3^{commit}",
-            "-m",
-            "promote",
-        ],
-    )
-    .success()
-    .stderr_has("passes the promotion gate");
+    tag_prod_by_hand(&s)
+        .success()
+        .stderr_has("passes the promotion gate");
     run(&s, &["--repo", ".", "status"]).success();
-    let push = s
-        .command("git")
-        .args(["push", "origin", "v1.4.3-prod"])
-        .env("TWOSTAGE_BIN", env!("CARGO_BIN_EXE_twostage"))
-        .env("PYPI_TOKEN", SENTINEL)
-        .output()
-        .unwrap();
-    Run::from(push).success();
+    push_prod_by_hand(&s).success();
     assert_eq!(production("ts-hand-prod"), staged_set(&s));
     assert!(!s
         .git_in(&s.origin, &["tag", "--list", "v1.4.3-prod"])
@@ -470,16 +445,14 @@ fn the_full_lifecycle_through_the_push_ends_with_production_serving_the_staged_b
     sample(&s, Layout::StaticFlit, "ts-full");
     run(&s, &["hooks", "install"]).success();
     run(&s, &["release", "patch"]).success();
-    let push = s
-        .command("git")
-        .args(["push", "--follow-tags", "origin", "main"])
-        .env("TWOSTAGE_BIN", env!("CARGO_BIN_EXE_twostage"))
-        .env("TEST_PYPI_TOKEN", SENTINEL)
-        .output()
-        .unwrap();
-    Run::from(push)
-        .success()
-        .stderr_has("is staged and verified");
+    let sh = s.sh();
+    Run::of(
+        cmd!(sh, "git push --follow-tags origin main")
+            .env("TWOSTAGE_BIN", env!("CARGO_BIN_EXE_twostage"))
+            .env("TEST_PYPI_TOKEN", SENTINEL),
+    )
+    .success()
+    .stderr_has("is staged and verified");
     run(&s, &["promote", "v1.4.3", "--no-github"]).success();
     assert_eq!(production("ts-full"), staged_set(&s));
     let commit = s.git(&["rev-parse", "v1.4.3^{commit}"]);
@@ -488,7 +461,7 @@ fn the_full_lifecycle_through_the_push_ends_with_production_serving_the_staged_b
         commit
     );
     // The first promotion uploaded both files, and the note says so.
-    let first = note_of(&s);
+    let first = release_note(&s, "v1.4.3");
     assert_eq!(first_production_uploads(&first), staged_set(&s));
     // Promote again: nothing is uploaded (counted by the index) or tagged (the tag object is
     // the same), and the note keeps the first promotion's record and appends this run.
@@ -498,7 +471,7 @@ fn the_full_lifecycle_through_the_push_ends_with_production_serving_the_staged_b
     assert_eq!(uploads_seen("ts-full"), seen, "{}", again.stderr);
     assert_eq!(s.git(&["rev-parse", "v1.4.3-prod"]), prod_tag);
     assert_eq!(s.git_in(&s.origin, &["rev-parse", "v1.4.3-prod"]), prod_tag);
-    let note = note_of(&s);
+    let note = release_note(&s, "v1.4.3");
     assert_eq!(first_production_uploads(&note), staged_set(&s), "{note}");
     assert_eq!(first_production_uploads(&note), production("ts-full"));
     let runs = note["production"]["runs"].as_array_of_tables().unwrap();
@@ -546,28 +519,8 @@ fn an_unverified_release_is_refused_by_command_and_by_push() {
         .failure(1)
         .stderr_has("never staged");
     // A -prod tag made by hand for it: post-tag says loudly it will be refused, and the push is.
-    with_hooks(
-        &s,
-        "git",
-        &[
-            "tag",
-            "-a",
-            "v1.4.3-prod",
-            "v1.4.3^{commit}",
-            "-m",
-            "promote",
-        ],
-    )
-    .success()
-    .stderr_has("WILL BE REFUSED");
-    let push = s
-        .command("git")
-        .args(["push", "origin", "v1.4.3-prod"])
-        .env("TWOSTAGE_BIN", env!("CARGO_BIN_EXE_twostage"))
-        .env("PYPI_TOKEN", SENTINEL)
-        .output()
-        .unwrap();
-    Run::from(push)
+    tag_prod_by_hand(&s).success().stderr_has("WILL BE REFUSED");
+    push_prod_by_hand(&s)
         .failure(1)
         .stderr_has("the promotion of v1.4.3 is refused");
     assert!(s

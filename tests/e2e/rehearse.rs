@@ -7,32 +7,14 @@
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use crate::common::*;
-
-/// `target/` of the binary under test, where it keeps its scratch folders.
-fn target_dir() -> PathBuf {
-    match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => Path::new(env!("CARGO_BIN_EXE_twostage"))
-            .ancestors()
-            .find(|a| a.file_name().is_some_and(|n| n == "target"))
-            .unwrap()
-            .to_path_buf(),
-    }
-}
-
-/// The fixture project, a folder beside the tests.
-fn fixture() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/rehearse")
-}
 
 /// A scratch repository holding the fixture, committed and pushed, with an earlier release
 /// tag, a release note and a hook of the maintainer's own, so there is something to disturb.
 fn project(name: &str) -> Scratch {
     let s = Scratch::new(name);
-    copy_dir(&fixture(), &s.work);
+    copy_fixture("rehearse", &s.work, &[]);
     s.commit_all("Import the fixture project");
     s.git(&["tag", "-a", "v1.4.2", "-m", "Release v1.4.2"]);
     s.git(&[
@@ -49,21 +31,8 @@ fn project(name: &str) -> Scratch {
     s.commit_all("A change after 1.4.2");
     let hook = s.work.join(".git/hooks/pre-push");
     std::fs::write(&hook, "#!/bin/sh\nexit 0\n").unwrap();
-    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    make_executable(&hook);
     s
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
 }
 
 /// Every file and folder under a folder: path → (mode, bytes).
@@ -114,6 +83,11 @@ fn assert_unchanged(s: &Scratch, before: &(Tree, Tree)) {
 /// Runs `rehearse --keep` with the local seed and a token of the maintainer's own in the
 /// environment; returns the run and the kept scratch folder.
 fn rehearse(s: &Scratch) -> (Run, PathBuf) {
+    // Each rehearsal starts a devpi and a pypiserver of its own and waits at most 60 s for
+    // them: one rehearsal at a time, so their start-ups do not compete with each other for
+    // the CPU while the other tests run beside them.
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let out = s
         .command(env!("CARGO_BIN_EXE_twostage"))
         .args(["rehearse", "--keep"])
@@ -138,26 +112,9 @@ fn rehearse(s: &Scratch) -> (Run, PathBuf) {
 
 /// The fixture's files in the kept production pypiserver's package folder, with their sha256.
 fn production_files(kept: &Path) -> BTreeMap<String, String> {
-    let packages = kept.join("pypiserver/packages");
-    std::fs::read_dir(&packages)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("ts_rehearse")
-        })
-        .map(|p| {
-            let out = Command::new("sha256sum").arg(&p).output().unwrap();
-            let sum = String::from_utf8_lossy(&out.stdout)
-                .split_whitespace()
-                .next()
-                .unwrap()
-                .to_string();
-            (p.file_name().unwrap().to_string_lossy().into_owned(), sum)
-        })
-        .collect()
+    hashed_files(&kept.join("pypiserver/packages"), |f| {
+        f.starts_with("ts_rehearse")
+    })
 }
 
 #[test]
@@ -267,7 +224,7 @@ fn a_project_without_release_toml_on_another_branch_is_rehearsed_with_the_defaul
     ]);
     let before = snapshot(&s);
     // An earlier rehearsal, interrupted (its process is gone), and one kept with `--keep`.
-    let scratches = target_dir().join("twostage-rehearse");
+    let scratches = testbed::target_dir().join("twostage-rehearse");
     let (stale, kept_earlier) = (
         scratches.join("old-999999999"),
         scratches.join("old-999999998"),

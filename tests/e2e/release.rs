@@ -79,58 +79,73 @@ fn push_sends_branch_and_tag_atomically() {
     assert!(s.read("pyproject.toml").contains("version = \"1.4.3rc1\""));
 }
 
-/// The four ways real projects keep their version, each checked with the real build
-/// backend reading the version back from the tagged commit.
-#[test]
-fn every_way_of_keeping_the_version_is_bumped_so_the_backend_builds_the_new_version() {
-    let cases = [
-        (
-            Layout::StaticFlit,
-            "ts-static-flit",
-            "pyproject.toml",
-            "version = \"1.5.0\"",
-        ),
-        (
-            Layout::StaticPoetry,
-            "ts-static-poetry",
-            "pyproject.toml",
-            "version = \"1.5.0\"",
-        ),
-        (
-            Layout::DynamicFlitModule,
-            "ts-dynamic-flit",
-            "ts_dynamic_flit/__init__.py",
-            "__version__ = \"1.5.0\"",
-        ),
-        (
-            Layout::SetuptoolsAttr,
-            "ts-setuptools-attr",
-            "src/ts_setuptools_attr/__init__.py",
-            "__version__ = \"1.5.0\"",
-        ),
-        (
-            Layout::SetupPyOnly,
-            "ts-setup-py",
-            "ts_setup_py/__init__.py",
-            "__version__ = \"1.5.0\"",
-        ),
-    ];
-    for (layout, name, path, needle) in cases {
-        let s = Scratch::new(name);
-        sample(&s, layout, name);
-        s.twostage(&["release", "minor"]).success();
-        assert_released(
-            &s,
-            "v1.5.0",
-            &[(path, needle), ("CHANGELOG.md", "## [1.5.0] - 2026-11-24")],
-        );
-        assert_eq!(built_version(&s, "v1.5.0"), "1.5.0", "{layout:?}");
-        if let Layout::SetuptoolsAttr = layout {
-            assert!(s
-                .read("src/ts_setuptools_attr/_unicode.py")
-                .contains("1.4.2"));
-        }
+/// A sample of `layout` released as a minor bump: `path` holds `needle`, and the real build
+/// backend reads the new version back from the tagged commit.
+fn assert_minor_bump_builds(layout: Layout, name: &str, path: &str, needle: &str) {
+    let s = Scratch::new(name);
+    sample(&s, layout, name);
+    s.twostage(&["release", "minor"]).success();
+    assert_released(
+        &s,
+        "v1.5.0",
+        &[(path, needle), ("CHANGELOG.md", "## [1.5.0] - 2026-11-24")],
+    );
+    assert_eq!(built_version(&s, "v1.5.0"), "1.5.0", "{layout:?}");
+    if let Layout::SetuptoolsAttr = layout {
+        assert!(s
+            .read("src/ts_setuptools_attr/_unicode.py")
+            .contains("1.4.2"));
     }
+}
+
+#[test]
+fn a_static_flit_version_is_bumped_so_the_backend_builds_the_new_version() {
+    assert_minor_bump_builds(
+        Layout::StaticFlit,
+        "ts-static-flit",
+        "pyproject.toml",
+        "version = \"1.5.0\"",
+    );
+}
+
+#[test]
+fn a_static_poetry_version_is_bumped_so_the_backend_builds_the_new_version() {
+    assert_minor_bump_builds(
+        Layout::StaticPoetry,
+        "ts-static-poetry",
+        "pyproject.toml",
+        "version = \"1.5.0\"",
+    );
+}
+
+#[test]
+fn a_dynamic_flit_version_is_bumped_so_the_backend_builds_the_new_version() {
+    assert_minor_bump_builds(
+        Layout::DynamicFlitModule,
+        "ts-dynamic-flit",
+        "ts_dynamic_flit/__init__.py",
+        "__version__ = \"1.5.0\"",
+    );
+}
+
+#[test]
+fn a_setuptools_attr_version_is_bumped_so_the_backend_builds_the_new_version() {
+    assert_minor_bump_builds(
+        Layout::SetuptoolsAttr,
+        "ts-setuptools-attr",
+        "src/ts_setuptools_attr/__init__.py",
+        "__version__ = \"1.5.0\"",
+    );
+}
+
+#[test]
+fn a_setup_py_only_version_is_bumped_so_the_backend_builds_the_new_version() {
+    assert_minor_bump_builds(
+        Layout::SetupPyOnly,
+        "ts-setup-py",
+        "ts_setup_py/__init__.py",
+        "__version__ = \"1.5.0\"",
+    );
 }
 
 #[test]
@@ -268,20 +283,16 @@ fn head_already_released_is_refused() {
 fn being_behind_the_upstream_is_refused() {
     let s = Scratch::new("behind");
     sample(&s, Layout::StaticFlit, "ts-behind");
-    let other = s.dir.join("other");
-    s.git_in(
-        &s.dir,
-        &[
-            "clone",
-            "--quiet",
-            s.origin.to_str().unwrap(),
-            other.to_str().unwrap(),
-        ],
-    );
+    let (origin, other) = (&s.origin, s.dir.join("other"));
+    let sh = s.sh();
+    cmd!(sh, "git clone --quiet {origin} {other}")
+        .run()
+        .unwrap();
+    sh.change_dir(&other);
     std::fs::write(other.join("NEWS"), "news\n").unwrap();
-    s.git_in(&other, &["add", "NEWS"]);
-    s.git_in(&other, &["commit", "--quiet", "-m", "Elsewhere"]);
-    s.git_in(&other, &["push", "--quiet", "origin", "main"]);
+    cmd!(sh, "git add NEWS").run().unwrap();
+    cmd!(sh, "git commit --quiet -m Elsewhere").run().unwrap();
+    cmd!(sh, "git push --quiet origin main").run().unwrap();
     let before = s.snapshot();
     s.twostage(&["release", "patch"])
         .failure(1)
@@ -457,9 +468,4 @@ fn help_describes_every_option() {
             run.stdout
         );
     }
-}
-
-fn make_executable(path: &std::path::Path) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
 }

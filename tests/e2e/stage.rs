@@ -7,11 +7,7 @@ use std::path::PathBuf;
 use crate::common::*;
 
 fn listing(staging: Staging, project: &str) -> Vec<(String, Option<String>)> {
-    let ix = indexes();
-    let url = match staging {
-        Staging::Pypiserver => ix.pypi.index_url(),
-        Staging::Devpi => ix.devpi_staging.index_url.clone(),
-    };
+    let (_, url, _) = staging.endpoints();
     let mut files: Vec<(String, Option<String>)> = served(&url, project)
         .into_iter()
         .map(|f| (f.filename, f.sha256))
@@ -34,25 +30,12 @@ fn mtimes(dir: &std::path::Path) -> Vec<(PathBuf, std::time::SystemTime)> {
     files
 }
 
-fn frozen_dir(s: &Scratch, tag: &str) -> PathBuf {
-    s.work.join(".git/twostage").join(tag).join("dist")
-}
-
 /// (filename, sha256) of the frozen files.
 fn frozen(s: &Scratch, tag: &str) -> Vec<(String, Option<String>)> {
-    let mut files: Vec<(String, Option<String>)> = std::fs::read_dir(frozen_dir(s, tag))
-        .unwrap()
-        .map(|e| {
-            let path = e.unwrap().path();
-            let (_, sha, _) = twostage::dist::digests(&path).unwrap();
-            (
-                path.file_name().unwrap().to_str().unwrap().to_string(),
-                Some(sha),
-            )
-        })
-        .collect();
-    files.sort();
-    files
+    frozen_files(s, tag)
+        .into_iter()
+        .map(|(f, sha)| (f, Some(sha)))
+        .collect()
 }
 
 fn stage(s: &Scratch, args: &[&str], token: &str) -> Run {
@@ -66,168 +49,159 @@ fn stage(s: &Scratch, args: &[&str], token: &str) -> Run {
     Run::from(out)
 }
 
-#[test]
-fn stage_uploads_waits_and_records_and_a_rerun_changes_nothing() {
-    for staging in [Staging::Pypiserver, Staging::Devpi] {
-        let name = format!("ts-stage-{}", format!("{staging:?}").to_lowercase());
-        let s = Scratch::new(&name);
-        sample_on(&s, Layout::StaticFlit, &name, staging);
-        s.twostage(&["release", "patch", "--push"]).success();
-        forget_build(&s, "v1.4.3");
+fn stage_uploads_waits_and_records_and_a_rerun_changes_nothing_on(staging: Staging) {
+    let name = format!("ts-stage-{}", format!("{staging:?}").to_lowercase());
+    let s = Scratch::new(&name);
+    sample_on(&s, Layout::StaticFlit, &name, staging);
+    s.twostage(&["release", "patch", "--push"]).success();
+    forget_build(&s, "v1.4.3");
 
-        let run = stage(&s, &["v1.4.3"], SENTINEL).success();
-        run.stderr_has("Building").stderr_has("Staged");
-        let frozen = frozen(&s, "v1.4.3");
-        assert_eq!(frozen.len(), 2, "a wheel and an sdist: {frozen:?}");
-        // The index serves exactly the frozen bytes.
-        assert_eq!(listing(staging, &name), frozen, "{staging:?}");
+    let run = stage(&s, &["v1.4.3"], SENTINEL).success();
+    run.stderr_has("Building").stderr_has("Staged");
+    let frozen = frozen(&s, "v1.4.3");
+    assert_eq!(frozen.len(), 2, "a wheel and an sdist: {frozen:?}");
+    // The index serves exactly the frozen bytes.
+    assert_eq!(listing(staging, &name), frozen, "{staging:?}");
 
-        // The note on the release commit records the artifacts and the staging upload, and
-        // it is on the remote.
-        let note = s.git(&["notes", "--ref=release", "show", "v1.4.3^{commit}"]);
-        for (filename, sha) in &frozen {
-            assert!(
-                note.contains(filename.as_str()) && note.contains(sha.as_deref().unwrap()),
-                "{note}"
-            );
-        }
+    // The note on the release commit records the artifacts and the staging upload, and
+    // it is on the remote.
+    let note = s.git(&["notes", "--ref=release", "show", "v1.4.3^{commit}"]);
+    for (filename, sha) in &frozen {
         assert!(
-            note.contains("[staging]") && note.contains("uploaded = ["),
+            note.contains(filename.as_str()) && note.contains(sha.as_deref().unwrap()),
             "{note}"
         );
-        let remote_notes = s.git(&["ls-remote", "origin", "refs/notes/release"]);
-        assert!(
-            remote_notes.ends_with("refs/notes/release"),
-            "{remote_notes}"
-        );
-
-        // A rerun uploads nothing (the indexes' stores and logs are as they were) and
-        // builds nothing (the frozen files are the same files).
-        let seen = uploads_seen(&name);
-        let dist_mtimes = mtimes(&frozen_dir(&s, "v1.4.3"));
-        let run = stage(&s, &["v1.4.3"], SENTINEL).success();
-        run.stderr_has("already");
-        assert_eq!(uploads_seen(&name), seen, "{}", run.stderr);
-        assert_eq!(mtimes(&frozen_dir(&s, "v1.4.3")), dist_mtimes);
-        assert_eq!(listing(staging, &name), frozen);
-
-        // Without the note (a rerun after a crash before recording), the index is asked and
-        // every file is found there: nothing is uploaded twice.
-        s.git(&["notes", "--ref=release", "remove", "v1.4.3^{commit}"]);
-        let run = stage(&s, &["v1.4.3"], SENTINEL).success();
-        run.stderr_has("Fresh")
-            .stderr_has("0 uploaded, 2 already there");
-        assert_eq!(uploads_seen(&name), seen, "{}", run.stderr);
-        assert_eq!(listing(staging, &name), frozen);
-        assert_no_secret_in(&s, SENTINEL);
-
-        // The count above can fail: an upload of the same files, refused or ignored by the
-        // index, still shows on the server's side.
-        let (upload_url, username) = match staging {
-            Staging::Pypiserver => (indexes().pypi.upload_url(), indexes().pypi.username.clone()),
-            Staging::Devpi => (
-                indexes().devpi_staging.upload_url.clone(),
-                indexes().devpi.username.clone(),
-            ),
-        };
-        let files: Vec<PathBuf> = std::fs::read_dir(frozen_dir(&s, "v1.4.3"))
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
-        let _ = s
-            .command(testbed::tools().unwrap().bin("twine"))
-            .args(["upload", "--non-interactive", "--disable-progress-bar"])
-            .args(["--repository-url", &upload_url, "-u", &username])
-            .env("TWINE_PASSWORD", SENTINEL)
-            .args(&files)
-            .output()
-            .unwrap();
-        assert_ne!(uploads_seen(&name), seen, "{staging:?}");
     }
+    assert!(
+        note.contains("[staging]") && note.contains("uploaded = ["),
+        "{note}"
+    );
+    let remote_notes = s.git(&["ls-remote", "origin", "refs/notes/release"]);
+    assert!(
+        remote_notes.ends_with("refs/notes/release"),
+        "{remote_notes}"
+    );
+
+    // A rerun uploads nothing (the indexes' stores and logs are as they were) and
+    // builds nothing (the frozen files are the same files).
+    let seen = uploads_seen(&name);
+    let dist_mtimes = mtimes(&frozen_dir(&s, "v1.4.3"));
+    let run = stage(&s, &["v1.4.3"], SENTINEL).success();
+    run.stderr_has("already");
+    assert_eq!(uploads_seen(&name), seen, "{}", run.stderr);
+    assert_eq!(mtimes(&frozen_dir(&s, "v1.4.3")), dist_mtimes);
+    assert_eq!(listing(staging, &name), frozen);
+
+    // Without the note (a rerun after a crash before recording), the index is asked and
+    // every file is found there: nothing is uploaded twice.
+    s.git(&["notes", "--ref=release", "remove", "v1.4.3^{commit}"]);
+    let run = stage(&s, &["v1.4.3"], SENTINEL).success();
+    run.stderr_has("Fresh")
+        .stderr_has("0 uploaded, 2 already there");
+    assert_eq!(uploads_seen(&name), seen, "{}", run.stderr);
+    assert_eq!(listing(staging, &name), frozen);
+    assert_no_secret_in(&s, SENTINEL);
+
+    // The count above can fail: an upload of the same files, refused or ignored by the
+    // index, still shows on the server's side.
+    let (upload_url, _, username) = staging.endpoints();
+    let files: Vec<PathBuf> = frozen_files(&s, "v1.4.3")
+        .into_keys()
+        .map(|f| frozen_dir(&s, "v1.4.3").join(f))
+        .collect();
+    let sh = s.sh();
+    twine(&sh, &upload_url, &username, &files)
+        .ignore_status()
+        .ignore_stdout()
+        .ignore_stderr()
+        .run()
+        .unwrap();
+    assert_ne!(uploads_seen(&name), seen, "{staging:?}");
 }
 
 #[test]
-fn a_same_named_file_with_other_bytes_stops_before_anything_is_uploaded() {
-    for staging in [Staging::Pypiserver, Staging::Devpi] {
-        let name = format!("ts-conflict-{}", format!("{staging:?}").to_lowercase());
-        let s = Scratch::new(&name);
-        sample_on(&s, Layout::StaticFlit, &name, staging);
-        s.twostage(&["release", "patch"]).success();
-        // Someone uploaded an sdist of 1.4.3 built from other sources.
-        let other = s.clone_work("other", Some("v1.4.3"));
-        std::fs::write(other.join("EXTRA.txt"), "other bytes\n").unwrap();
-        std::fs::write(
-            other.join(format!("{}/__init__.py", name.replace('-', "_"))),
-            "\"\"\"Other.\"\"\"\n",
-        )
-        .unwrap();
-        let sdist = build(&other, &s.dir.join("other-dist"), "--sdist");
-        upload_with_twine(&s, staging, &sdist);
-        let before = listing(staging, &name);
-        assert_eq!(before.len(), 1);
-
-        let run = stage(&s, &["v1.4.3"], SENTINEL).failure(1);
-        let sdist_name = sdist.file_name().unwrap().to_str().unwrap();
-        run.stderr_has("nothing was uploaded")
-            .stderr_has(sdist_name);
-        // The wheel was not uploaded either.
-        assert_eq!(listing(staging, &name), before, "{staging:?}");
-        assert!(
-            s.git(&["notes", "--ref=release", "list"]).is_empty(),
-            "no note is written"
-        );
-    }
+fn stage_uploads_waits_and_records_and_a_rerun_changes_nothing_on_pypiserver() {
+    stage_uploads_waits_and_records_and_a_rerun_changes_nothing_on(Staging::Pypiserver);
 }
 
-fn build(dir: &std::path::Path, out: &std::path::Path, kind: &str) -> PathBuf {
-    let tools = testbed::tools().unwrap();
-    let status = std::process::Command::new(tools.python())
-        .args(["-m", "build", "--no-isolation", kind, "--outdir"])
-        .arg(out)
-        .arg(dir)
-        .stdout(std::process::Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success());
-    std::fs::read_dir(out)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path()
+#[test]
+fn stage_uploads_waits_and_records_and_a_rerun_changes_nothing_on_devpi() {
+    stage_uploads_waits_and_records_and_a_rerun_changes_nothing_on(Staging::Devpi);
+}
+
+fn a_same_named_file_with_other_bytes_stops_before_anything_is_uploaded_on(staging: Staging) {
+    let name = format!("ts-conflict-{}", format!("{staging:?}").to_lowercase());
+    let s = Scratch::new(&name);
+    sample_on(&s, Layout::StaticFlit, &name, staging);
+    s.twostage(&["release", "patch"]).success();
+    // Someone uploaded an sdist of 1.4.3 built from other sources.
+    let other = s.clone_work("other", Some("v1.4.3"));
+    std::fs::write(other.join("EXTRA.txt"), "other bytes\n").unwrap();
+    std::fs::write(
+        other.join(format!("{}/__init__.py", name.replace('-', "_"))),
+        "\"\"\"Other.\"\"\"\n",
+    )
+    .unwrap();
+    let [sdist] = &python_build(&s, &other, &s.dir.join("other-dist"), &["--sdist"])[..] else {
+        panic!("one sdist")
+    };
+    upload_with_twine(&s, staging, sdist);
+    let before = listing(staging, &name);
+    assert_eq!(before.len(), 1);
+
+    let run = stage(&s, &["v1.4.3"], SENTINEL).failure(1);
+    let sdist_name = sdist.file_name().unwrap().to_str().unwrap();
+    run.stderr_has("nothing was uploaded")
+        .stderr_has(sdist_name);
+    // The wheel was not uploaded either.
+    assert_eq!(listing(staging, &name), before, "{staging:?}");
+    assert!(
+        s.git(&["notes", "--ref=release", "list"]).is_empty(),
+        "no note is written"
+    );
+}
+
+#[test]
+fn a_same_named_file_with_other_bytes_stops_before_anything_is_uploaded_on_pypiserver() {
+    a_same_named_file_with_other_bytes_stops_before_anything_is_uploaded_on(Staging::Pypiserver);
+}
+
+#[test]
+fn a_same_named_file_with_other_bytes_stops_before_anything_is_uploaded_on_devpi() {
+    a_same_named_file_with_other_bytes_stops_before_anything_is_uploaded_on(Staging::Devpi);
 }
 
 fn upload_with_twine(s: &Scratch, staging: Staging, file: &std::path::Path) {
-    let ix = indexes();
-    let (url, user) = match staging {
-        Staging::Pypiserver => (ix.pypi.upload_url(), ix.pypi.username.clone()),
-        Staging::Devpi => (
-            ix.devpi_staging.upload_url.clone(),
-            ix.devpi.username.clone(),
-        ),
-    };
+    let (url, _, user) = staging.endpoints();
     twine_upload(s, &url, &user, &[file.to_path_buf()]);
 }
 
-#[test]
-fn a_wrong_token_is_a_clear_refusal_and_never_printed() {
+fn a_wrong_token_is_a_clear_refusal_and_never_printed_on(staging: Staging) {
     let wrong = "pypi-WRONG-token-5b1e-do-not-print";
-    for staging in [Staging::Pypiserver, Staging::Devpi] {
-        let name = format!("ts-wrong-token-{}", format!("{staging:?}").to_lowercase());
-        let s = Scratch::new(&name);
-        sample_on(&s, Layout::StaticFlit, &name, staging);
-        s.twostage(&["release", "patch"]).success();
-        let run = stage(&s, &["v1.4.3"], wrong).failure(1);
-        run.stderr_has("refused").stderr_has("TEST_PYPI_TOKEN");
-        assert!(
-            run.stderr.contains("HTTP 403") || run.stderr.contains("HTTP 401"),
-            "{}",
-            run.stderr
-        );
-        assert!(!run.stderr.contains(wrong) && !run.stdout.contains(wrong));
-        assert!(listing(staging, &name).is_empty());
-        assert_no_secret_in(&s, wrong);
-    }
+    let name = format!("ts-wrong-token-{}", format!("{staging:?}").to_lowercase());
+    let s = Scratch::new(&name);
+    sample_on(&s, Layout::StaticFlit, &name, staging);
+    s.twostage(&["release", "patch"]).success();
+    let run = stage(&s, &["v1.4.3"], wrong).failure(1);
+    run.stderr_has("refused").stderr_has("TEST_PYPI_TOKEN");
+    assert!(
+        run.stderr.contains("HTTP 403") || run.stderr.contains("HTTP 401"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains(wrong) && !run.stdout.contains(wrong));
+    assert!(listing(staging, &name).is_empty());
+    assert_no_secret_in(&s, wrong);
+}
+
+#[test]
+fn a_wrong_token_is_a_clear_refusal_and_never_printed_on_pypiserver() {
+    a_wrong_token_is_a_clear_refusal_and_never_printed_on(Staging::Pypiserver);
+}
+
+#[test]
+fn a_wrong_token_is_a_clear_refusal_and_never_printed_on_devpi() {
+    a_wrong_token_is_a_clear_refusal_and_never_printed_on(Staging::Devpi);
 }
 
 #[test]
@@ -286,7 +260,7 @@ fn an_artifact_whose_version_disagrees_with_the_tag_is_refused_before_upload() {
     )
     .unwrap();
     let dist = s.dir.join("dist");
-    build(&other, &dist, "--wheel");
+    python_build(&s, &other, &dist, &["--wheel"]);
     let run = stage(&s, &["v1.4.3", "--dist", dist.to_str().unwrap()], SENTINEL).failure(1);
     run.stderr_has("its metadata says version `1.4.4`, but the tag is for `1.4.3`");
     assert!(listing(Staging::Pypiserver, "ts-wrong-version").is_empty());
@@ -300,7 +274,7 @@ fn dist_stages_a_set_built_elsewhere() {
     forget_build(&s, "v1.4.3");
     let other = s.clone_work("other", Some("v1.4.3"));
     let dist = s.dir.join("dist");
-    build(&other, &dist, "--wheel");
+    python_build(&s, &other, &dist, &["--wheel"]);
     // Only a wheel was built elsewhere, so only a wheel is verified.
     let toml = s
         .read("release.toml")
@@ -440,21 +414,8 @@ fn a_rerun_keeps_the_first_staging_record_and_appends_its_own() {
     stage(&s, &["v1.4.3"], SENTINEL).success();
     assert_eq!(uploads_seen(name), seen);
 
-    let note: toml_edit::DocumentMut = s
-        .git(&["notes", "--ref=release", "show", "v1.4.3^{commit}"])
-        .parse()
-        .unwrap();
-    let sha256: std::collections::BTreeMap<&str, &str> = note["artifacts"]
-        .as_array_of_tables()
-        .unwrap()
-        .iter()
-        .map(|a| {
-            (
-                a["filename"].as_str().unwrap(),
-                a["sha256"].as_str().unwrap(),
-            )
-        })
-        .collect();
+    let note = release_note(&s, "v1.4.3");
+    let sha256 = note_artifacts(&note);
     // `[staging]` is still the first run: both files uploaded, with the sha256 the index serves.
     let mut uploaded: Vec<(String, Option<String>)> = note["staging"]["uploaded"]
         .as_array()

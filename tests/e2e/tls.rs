@@ -4,7 +4,6 @@
 //! variable to set, and uploads nothing. The variables are set per command, never in this
 //! process, so no other test trusts the CA.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -52,40 +51,10 @@ fn stage_with(
     (run, started.elapsed())
 }
 
-/// filename → sha256 of the files pypiserver stores for the project, read from its folder.
-fn stored(name: &str) -> BTreeMap<String, String> {
-    let prefix = format!("{}-", name.replace('-', "_"));
-    std::fs::read_dir(&indexes().pypi.packages)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with(&prefix))
-        })
-        .map(|p| {
-            let (_, sha, _) = twostage::dist::digests(&p).unwrap();
-            (p.file_name().unwrap().to_str().unwrap().to_string(), sha)
-        })
-        .collect()
-}
-
-/// filename → sha256 of the files the release built.
-fn built(s: &Scratch) -> BTreeMap<String, String> {
-    std::fs::read_dir(s.work.join(".git/twostage/v1.4.3/dist"))
-        .unwrap()
-        .map(|e| {
-            let path = e.unwrap().path();
-            let (_, sha, _) = twostage::dist::digests(&path).unwrap();
-            (path.file_name().unwrap().to_str().unwrap().to_string(), sha)
-        })
-        .collect()
-}
-
 fn assert_staged_over_https(s: &Scratch, proxy: &HttpsProxy, name: &str) {
-    let files = built(s);
+    let files = frozen_files(s, "v1.4.3");
     assert_eq!(files.len(), 2, "a wheel and an sdist: {files:?}");
-    assert_eq!(stored(name), files);
+    assert_eq!(pypiserver_files(name), files);
     let (established, failed) = proxy.handshakes();
     assert!(established > 0, "nothing went through the HTTPS front");
     assert_eq!(failed, 0, "a client refused the front's certificate");
@@ -126,7 +95,7 @@ fn an_untrusted_certificate_stops_at_once_and_names_ssl_cert_file() {
     run.stderr_has("is not trusted by this machine's certificate store")
         .stderr_has("set `SSL_CERT_FILE` to a PEM file with that CA");
     assert!(
-        stored("ts-tls-untrusted").is_empty(),
+        pypiserver_files("ts-tls-untrusted").is_empty(),
         "nothing was uploaded"
     );
     // One refused handshake: the failure was not retried as a network fault.
@@ -138,7 +107,7 @@ fn an_untrusted_certificate_stops_at_once_and_names_ssl_cert_file() {
     let run = run.failure(1);
     run.stderr_has("set `SSL_CERT_FILE` to a PEM file with that CA");
     assert!(
-        stored("ts-tls-untrusted").is_empty(),
+        pypiserver_files("ts-tls-untrusted").is_empty(),
         "nothing was uploaded"
     );
     assert_eq!(
@@ -159,6 +128,9 @@ fn a_missing_ssl_cert_file_is_a_clear_error() {
         "`SSL_CERT_FILE` names `{}`, which cannot be read",
         missing.display()
     ));
-    assert!(stored("ts-tls-missing").is_empty(), "nothing was uploaded");
+    assert!(
+        pypiserver_files("ts-tls-missing").is_empty(),
+        "nothing was uploaded"
+    );
     assert_eq!(proxy.handshakes(), (0, 1), "{}", run.stderr);
 }

@@ -39,19 +39,11 @@ fn secrets() -> Vec<(String, String)> {
 /// it), with `smoke` as the smoke commands, and commits it.
 fn trust_project(s: &Scratch, name: &str, smoke: &[String], build: Option<&str>) -> String {
     let module = name.replace('-', "_");
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/trust-project");
-    for (from, to) in [
-        ("pyproject.toml", "pyproject.toml".to_string()),
-        (
-            "_backend/trust_backend.py",
-            "_backend/trust_backend.py".into(),
-        ),
-        ("pkg/__init__.py", format!("{module}/__init__.py")),
-        ("pkg/record.py", format!("{module}/record.py")),
-    ] {
-        let text = std::fs::read_to_string(fixture.join(from)).unwrap();
-        s.write(&to, &text.replace("@NAME@", name));
-    }
+    copy_fixture(
+        "trust-project",
+        &s.work,
+        &[("name", name), ("module", &module)],
+    );
     let smoke: Vec<String> = smoke
         .iter()
         .map(|c| format!("{:?}", c.replace("MODULE", &module)))
@@ -144,24 +136,6 @@ fn assert_no_secret_recorded(dir: &Path) {
     }
 }
 
-fn read_note(s: &Scratch) -> toml_edit::DocumentMut {
-    s.git(&["notes", "--ref=release", "show", "v1.4.3^{commit}"])
-        .parse()
-        .unwrap()
-}
-
-/// The files pypiserver holds for a project, read from its package folder.
-fn staged_on_pypiserver(name: &str) -> Vec<String> {
-    let dist = name.replace('-', "_");
-    let mut files: Vec<String> = std::fs::read_dir(&indexes().pypi.packages)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|f| f.starts_with(&format!("{dist}-")))
-        .collect();
-    files.sort();
-    files
-}
-
 #[test]
 fn no_secret_reaches_the_build_backend_the_installer_or_a_smoke_command() {
     let s = Scratch::new("trust-env");
@@ -176,7 +150,7 @@ fn no_secret_reaches_the_build_backend_the_installer_or_a_smoke_command() {
     run_with_secrets(&s, &records, bin, &["verify", "v1.4.3"]).success();
 
     assert_eq!(
-        staged_on_pypiserver(name),
+        pypiserver_files(name).into_keys().collect::<Vec<_>>(),
         [
             "ts_trust_env-1.4.3-py3-none-any.whl",
             "ts_trust_env-1.4.3.tar.gz"
@@ -191,7 +165,7 @@ fn no_secret_reaches_the_build_backend_the_installer_or_a_smoke_command() {
     assert_eq!(count("smoke-smoke-"), 4, "{files:?}");
     assert_no_secret_recorded(&records);
     assert_eq!(
-        read_note(&s)["verification"]["result"].as_str(),
+        release_note(&s, "v1.4.3")["verification"]["result"].as_str(),
         Some("verified")
     );
 }
@@ -310,8 +284,7 @@ fn verification_dirs(s: &Scratch) -> Vec<String> {
 }
 
 #[test]
-fn each_wheel_is_verified_on_its_own_and_a_broken_one_is_named() {
-    // One of two wheels broken: the stage fails and names exactly that one.
+fn a_broken_wheel_of_two_fails_the_stage_and_is_named_alone() {
     let s = Scratch::new("trust-broken");
     let tag = two_wheel_project(&s, "ts-trust-broken", true);
     let records = record_dir(&s);
@@ -326,7 +299,7 @@ fn each_wheel_is_verified_on_its_own_and_a_broken_one_is_named() {
         "{}",
         run.stderr
     );
-    let note = read_note(&s);
+    let note = release_note(&s, "v1.4.3");
     let verification = note["verification"].as_table().unwrap();
     assert_eq!(verification["result"].as_str(), Some("failed"));
     let failures = verification["failures"].as_array().unwrap();
@@ -364,14 +337,17 @@ fn each_wheel_is_verified_on_its_own_and_a_broken_one_is_named() {
     ];
     expected.sort();
     assert_eq!(verification_dirs(&s), expected);
+}
 
-    // Both good: two separate verifications of two wheels, each in its own environment.
+#[test]
+fn two_good_wheels_are_verified_each_in_an_environment_of_its_own() {
     let s = Scratch::new("trust-two");
     let tag = two_wheel_project(&s, "ts-trust-two", false);
     let records = record_dir(&s);
+    let bin = env!("CARGO_BIN_EXE_twostage");
     run_with_secrets(&s, &records, bin, &["release", "patch"]).success();
     run_with_secrets(&s, &records, bin, &["stage", "v1.4.3"]).success();
-    let note = read_note(&s);
+    let note = release_note(&s, "v1.4.3");
     let verification = note["verification"].as_table().unwrap();
     assert_eq!(verification["result"].as_str(), Some("verified"));
     let wheels: Vec<String> = verification["artifacts"]
@@ -496,6 +472,41 @@ fn processes_with(marker: &str) -> Vec<String> {
     found
 }
 
+/// A rerun of the stage after an interrupted one uploads what is missing and verifies.
+fn assert_the_rerun_stages_and_verifies(s: &Scratch, records: &Path) {
+    let rerun = s
+        .command(env!("CARGO_BIN_EXE_twostage"))
+        .args(["stage", "v1.4.3"])
+        .env("TEST_PYPI_TOKEN", SENTINEL)
+        .env("TRUST_RECORD_DIR", records)
+        .output()
+        .unwrap();
+    let rerun = Run::from(rerun).success();
+    rerun.stderr_has("is staged and verified");
+    assert_eq!(
+        release_note(s, "v1.4.3")["verification"]["result"].as_str(),
+        Some("verified")
+    );
+    assert_eq!(
+        pypiserver_files("ts-trust-interrupt")
+            .into_keys()
+            .collect::<Vec<_>>(),
+        [
+            "ts_trust_interrupt-1.4.3-py3-none-any.whl",
+            "ts_trust_interrupt-1.4.3.tar.gz"
+        ]
+    );
+}
+
+/// Polls `done` until it holds; fails with `what` after `limit`.
+fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(started.elapsed() < limit, "{what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 #[test]
 fn an_interrupt_ends_every_child_says_how_to_resume_and_the_rerun_converges() {
     let s = Scratch::new("trust-interrupt");
@@ -522,36 +533,26 @@ fn an_interrupt_ends_every_child_says_how_to_resume_and_the_rerun_converges() {
         .spawn()
         .unwrap();
     // Both smoke commands (wheel and sdist) hang, each in its own process group.
-    let started = Instant::now();
-    while processes_with(&format!("time.sleep(600) {marker}")).len() < 2 {
+    wait_until(Duration::from_secs(300), "no smoke command hung", || {
         assert!(
             child.try_wait().unwrap().is_none(),
             "the stage ended before its smoke commands hung: {}",
             std::fs::read_to_string(&stderr_path).unwrap()
         );
-        assert!(
-            started.elapsed() < Duration::from_secs(300),
-            "no smoke command hung"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+        processes_with(&format!("time.sleep(600) {marker}")).len() >= 2
+    });
     let status = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
     let interrupted = Instant::now();
-    let code = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status.code();
-        }
-        assert!(
-            interrupted.elapsed() < Duration::from_secs(10),
-            "no exit after SIGINT"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert_eq!(code, Some(130));
+    let mut exit = None;
+    wait_until(Duration::from_secs(10), "no exit after SIGINT", || {
+        exit = child.try_wait().unwrap();
+        exit.is_some()
+    });
+    assert_eq!(exit.unwrap().code(), Some(130));
     let mut left = processes_with(&marker);
     while !left.is_empty() && interrupted.elapsed() < Duration::from_secs(5) {
         std::thread::sleep(Duration::from_millis(100));
@@ -567,26 +568,7 @@ fn an_interrupt_ends_every_child_says_how_to_resume_and_the_rerun_converges() {
     );
     assert!(!stderr.contains(SENTINEL));
     // Nothing recorded the killed smoke commands as a verdict.
-    assert!(read_note(&s).get("verification").is_none());
+    assert!(release_note(&s, "v1.4.3").get("verification").is_none());
 
-    let rerun = s
-        .command(bin)
-        .args(["stage", "v1.4.3"])
-        .env("TEST_PYPI_TOKEN", SENTINEL)
-        .env("TRUST_RECORD_DIR", &records)
-        .output()
-        .unwrap();
-    let rerun = Run::from(rerun).success();
-    rerun.stderr_has("is staged and verified");
-    assert_eq!(
-        read_note(&s)["verification"]["result"].as_str(),
-        Some("verified")
-    );
-    assert_eq!(
-        staged_on_pypiserver("ts-trust-interrupt"),
-        [
-            "ts_trust_interrupt-1.4.3-py3-none-any.whl",
-            "ts_trust_interrupt-1.4.3.tar.gz"
-        ]
-    );
+    assert_the_rerun_stages_and_verifies(&s, &records);
 }

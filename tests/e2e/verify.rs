@@ -3,7 +3,8 @@
 
 use crate::common::*;
 
-/// A hatchling project `name` at 1.4.2 that depends on `tsdep` (served only by production).
+/// The hatchling project `tests/fixtures/verify-tsdep` as `name` at 1.4.2, which depends on
+/// `tsdep` (served only by production), with `extra_toml` appended to its `pyproject.toml`.
 /// `flat`: the package beside `pyproject.toml` instead of under `src/`.
 fn verify_sample(s: &Scratch, name: &str, flat: bool, smoke: &[&str], extra_toml: &str) -> String {
     let module = name.replace('-', "_");
@@ -12,17 +13,12 @@ fn verify_sample(s: &Scratch, name: &str, flat: bool, smoke: &[&str], extra_toml
     } else {
         format!("src/{module}")
     };
-    s.write(
-        "pyproject.toml",
-        &format!(
-            "[build-system]\nrequires = [\"hatchling\"]\nbuild-backend = \"hatchling.build\"\n\n[project]\nname = \"{name}\"\nversion = \"1.4.2\"\ndescription = \"A sample\"\ndependencies = [\"tsdep\"]\n\n[tool.hatch.build.targets.wheel]\npackages = [\"{package_dir}\"]\n{extra_toml}"
-        ),
+    copy_fixture(
+        "verify-tsdep",
+        &s.work,
+        &[("name", name), ("package-dir", &package_dir)],
     );
-    s.write(
-        &format!("{package_dir}/__init__.py"),
-        "import tsdep\n\n__version__ = \"1.4.2\"\nVALUE = tsdep.VALUE\n",
-    );
-    s.write(&format!("{package_dir}/extra.py"), "EXTRA = True\n");
+    s.write("pyproject.toml", &(s.read("pyproject.toml") + extra_toml));
     let smoke: Vec<String> = smoke
         .iter()
         .map(|c| format!("{:?}", c.replace("MODULE", &module)))
@@ -32,7 +28,6 @@ fn verify_sample(s: &Scratch, name: &str, flat: bool, smoke: &[&str], extra_toml
         &format!("[verify]\nsmoke = [{}]\n", smoke.join(", ")),
     );
     s.write("release.toml", &toml);
-    s.write(".gitignore", "dist/\n__pycache__/\n");
     s.commit_all("Initial import");
     module
 }
@@ -48,93 +43,94 @@ fn stage(s: &Scratch, extra_env: &[(&str, &str)]) -> Run {
     Run::from(command.output().unwrap())
 }
 
-fn note(s: &Scratch) -> toml_edit::DocumentMut {
-    s.git(&["notes", "--ref=release", "show", "v1.4.3^{commit}"])
-        .parse()
+/// Stages with `installer`: both artifacts are installed from staging with the dependency from
+/// production, smoke-tested, and recorded.
+fn verified_with(installer: &str) {
+    let name = format!("ts-green-{installer}");
+    let s = Scratch::new(&name);
+    let module = verify_sample(
+        &s,
+        &name,
+        false,
+        &[
+            "python -c 'import MODULE, sys; assert MODULE.VALUE == 42; print(MODULE.__file__)'",
+            "test -d \"$TWOSTAGE_REPO/.git\"",
+        ],
+        "",
+    );
+    s.twostage(&["release", "patch"]).success();
+    let run = stage(&s, &[("TWOSTAGE_VERIFY_INSTALLER", installer)]).success();
+    run.stderr_has(&format!("with {installer}"))
+        .stderr_has("is staged and verified");
+
+    let note = release_note(&s, "v1.4.3");
+    let verification = note["verification"].as_table().unwrap();
+    assert_eq!(verification["result"].as_str(), Some("verified"));
+    assert!(verification["installer"]
+        .as_str()
         .unwrap()
+        .starts_with(installer));
+    assert!(verification["interpreter"]
+        .as_str()
+        .unwrap()
+        .starts_with("Python 3"));
+    // "verified" names exactly the staged set.
+    let mut staged: Vec<String> = twostage::evidence::artifacts_of(&note)
+        .into_iter()
+        .map(|a| a.sha256)
+        .collect();
+    let mut verified: Vec<String> = verification["verified-sha256"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    staged.sort();
+    verified.sort();
+    assert_eq!(staged.len(), 2);
+    assert_eq!(staged, verified);
+    let artifacts = verification["artifacts"].as_array_of_tables().unwrap();
+    let kinds: Vec<&str> = artifacts
+        .iter()
+        .map(|a| a["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds.len(), 2);
+    assert!(kinds.contains(&"wheel") && kinds.contains(&"sdist"));
+    for artifact in artifacts {
+        let commands = artifact["commands"].as_array().unwrap();
+        // venv, install, version check, two smoke commands: each with its exit code.
+        assert_eq!(commands.len(), 5, "{artifact}");
+        assert!(commands
+            .iter()
+            .all(|c| c.as_inline_table().unwrap()["exit"].as_integer() == Some(0)));
+    }
+    // The log named in the note (relative to the release's work directory, no path of
+    // this machine) is there and matches its digest.
+    let log_name = verification["log"].as_str().unwrap();
+    assert!(!log_name.starts_with('/'), "{log_name}");
+    let log = std::fs::read(s.work.join(".git/twostage/v1.4.3").join(log_name)).unwrap();
+    let digest = twostage::dist::hex(&<sha2::Sha256 as sha2::Digest>::digest(&log));
+    assert_eq!(verification["log-sha256"].as_str(), Some(digest.as_str()));
+    // The smoke test imported the installed copy.
+    assert!(String::from_utf8_lossy(&log).contains(&format!("site-packages/{module}/__init__.py")));
+
+    // `verify` runs it again and records it again.
+    let again = s
+        .command(env!("CARGO_BIN_EXE_twostage"))
+        .args(["verify", "v1.4.3"])
+        .output()
+        .unwrap();
+    Run::from(again).success().stderr_has("Verified");
 }
 
 #[test]
-fn both_artifacts_are_installed_from_staging_with_dependencies_from_production_and_recorded() {
-    for installer in ["uv", "pip"] {
-        let name = format!("ts-green-{installer}");
-        let s = Scratch::new(&name);
-        let module = verify_sample(
-            &s,
-            &name,
-            false,
-            &[
-                "python -c 'import MODULE, sys; assert MODULE.VALUE == 42; print(MODULE.__file__)'",
-                "test -d \"$TWOSTAGE_REPO/.git\"",
-            ],
-            "",
-        );
-        s.twostage(&["release", "patch"]).success();
-        let run = stage(&s, &[("TWOSTAGE_VERIFY_INSTALLER", installer)]).success();
-        run.stderr_has(&format!("with {installer}"))
-            .stderr_has("is staged and verified");
+fn uv_installs_both_artifacts_from_staging_with_dependencies_from_production_and_records_it() {
+    verified_with("uv");
+}
 
-        let note = note(&s);
-        let verification = note["verification"].as_table().unwrap();
-        assert_eq!(verification["result"].as_str(), Some("verified"));
-        assert!(verification["installer"]
-            .as_str()
-            .unwrap()
-            .starts_with(installer));
-        assert!(verification["interpreter"]
-            .as_str()
-            .unwrap()
-            .starts_with("Python 3"));
-        // "verified" names exactly the staged set.
-        let mut staged: Vec<String> = twostage::evidence::artifacts_of(&note)
-            .into_iter()
-            .map(|a| a.sha256)
-            .collect();
-        let mut verified: Vec<String> = verification["verified-sha256"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_str().unwrap().to_string())
-            .collect();
-        staged.sort();
-        verified.sort();
-        assert_eq!(staged.len(), 2);
-        assert_eq!(staged, verified);
-        let artifacts = verification["artifacts"].as_array_of_tables().unwrap();
-        let kinds: Vec<&str> = artifacts
-            .iter()
-            .map(|a| a["kind"].as_str().unwrap())
-            .collect();
-        assert_eq!(kinds.len(), 2);
-        assert!(kinds.contains(&"wheel") && kinds.contains(&"sdist"));
-        for artifact in artifacts {
-            let commands = artifact["commands"].as_array().unwrap();
-            // venv, install, version check, two smoke commands: each with its exit code.
-            assert_eq!(commands.len(), 5, "{artifact}");
-            assert!(commands
-                .iter()
-                .all(|c| c.as_inline_table().unwrap()["exit"].as_integer() == Some(0)));
-        }
-        // The log named in the note (relative to the release's work directory, no path of
-        // this machine) is there and matches its digest.
-        let log_name = verification["log"].as_str().unwrap();
-        assert!(!log_name.starts_with('/'), "{log_name}");
-        let log = std::fs::read(s.work.join(".git/twostage/v1.4.3").join(log_name)).unwrap();
-        let digest = twostage::dist::hex(&<sha2::Sha256 as sha2::Digest>::digest(&log));
-        assert_eq!(verification["log-sha256"].as_str(), Some(digest.as_str()));
-        // The smoke test imported the installed copy.
-        assert!(
-            String::from_utf8_lossy(&log).contains(&format!("site-packages/{module}/__init__.py"))
-        );
-
-        // `verify` runs it again and records it again.
-        let again = s
-            .command(env!("CARGO_BIN_EXE_twostage"))
-            .args(["verify", "v1.4.3"])
-            .output()
-            .unwrap();
-        Run::from(again).success().stderr_has("Verified");
-    }
+#[test]
+fn pip_installs_both_artifacts_from_staging_with_dependencies_from_production_and_records_it() {
+    verified_with("pip");
 }
 
 #[test]
@@ -156,7 +152,7 @@ fn a_package_that_imports_a_missing_name_fails_the_stage_with_the_error() {
     let run = stage(&s, &[]).failure(1);
     run.stderr_has("cannot import name 'NO_SUCH_NAME'")
         .stderr_has("verification of v1.4.3 from staging failed");
-    let note = note(&s);
+    let note = release_note(&s, "v1.4.3");
     assert_eq!(note["verification"]["result"].as_str(), Some("failed"));
     assert!(note["verification"].get("verified-sha256").is_none());
     // A rerun verifies again rather than trusting the failed record.
@@ -189,7 +185,7 @@ fn an_sdist_missing_a_module_fails_only_the_sdist_and_names_it() {
         "{}",
         run.stderr
     );
-    let note = note(&s);
+    let note = release_note(&s, "v1.4.3");
     for artifact in note["verification"]["artifacts"]
         .as_array_of_tables()
         .unwrap()
@@ -234,7 +230,7 @@ fn a_flat_layout_is_tested_against_the_installed_copy() {
     s.twostage(&["release", "patch"]).success();
     stage(&s, &[]).success();
     assert_eq!(
-        note(&s)["verification"]["result"].as_str(),
+        release_note(&s, "v1.4.3")["verification"]["result"].as_str(),
         Some("verified")
     );
 }
@@ -267,7 +263,7 @@ fn verify_production_checks_what_production_serves() {
     upload_to_production(&s, &files);
     s.twostage(&["verify", "v1.4.3", "--production"]).success();
     assert_eq!(
-        note(&s)["production-verification"]["result"].as_str(),
+        release_note(&s, "v1.4.3")["production-verification"]["result"].as_str(),
         Some("verified")
     );
 }
