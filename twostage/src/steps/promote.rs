@@ -17,7 +17,7 @@ use crate::error::UsageError;
 use crate::output;
 use crate::resolved::{self, Release};
 use crate::resources::dist;
-use crate::resources::evidence::{self, ArtifactRecord, Note, NOTES_REF};
+use crate::resources::evidence::{self, ArtifactRecord, Note, Section, NOTES_REF};
 use crate::resources::forge::{self, Github};
 use crate::resources::git::Repo;
 use crate::resources::index::{self, Served};
@@ -103,7 +103,7 @@ fn gate(
         return problems;
     };
     let artifacts = note.artifacts();
-    if artifacts.is_empty() || note.section("staging").is_none() {
+    if artifacts.is_empty() || note.section(Section::Staging).is_none() {
         problems.push(format!(
             "the release note of {} records no staging upload",
             release.tag
@@ -319,7 +319,7 @@ fn promote_files(
     production["served-after-seconds"] = value(waited.as_secs_f64());
     production["manifest-sha256"] = value(manifest_digest(&artifacts));
     production["at"] = value(crate::clock::timestamp());
-    note.record("production", production);
+    note.record(Section::Production, production);
     note.write(repo, release.commit)?;
     if push_notes {
         evidence::push(repo, &config.git.remote)?;
@@ -506,7 +506,7 @@ fn publish(
     section["assets"] =
         evidence::string_array(&files.iter().map(|f| f.1.clone()).collect::<Vec<_>>());
     section["at"] = value(crate::clock::timestamp());
-    note.record("github", section);
+    note.record(Section::Github, section);
     note.write(repo, release.commit)?;
     if push_notes {
         evidence::push(repo, &config.git.remote)?;
@@ -558,7 +558,7 @@ pub fn from_hook(repo: &Repo, config: &Config, prod_tag: &str) -> Result<()> {
     let release = resolved::resolve(repo, config, &tag)?;
     let note = note_for(repo, config, &release)?;
     if let Some(note) = &note {
-        if note.section("production").is_some() {
+        if note.section(Section::Production).is_some() {
             let project = release.project_name(&note.artifacts());
             let agent = index::agent();
             let listing = index::project_files(&agent, &config.production.index_url, &project)?

@@ -17,7 +17,7 @@ use crate::output;
 use crate::resolved;
 use crate::resources::credentials::{self, Source as Credentials};
 use crate::resources::dist::{self, Kind};
-use crate::resources::evidence::{self, ArtifactRecord, Note};
+use crate::resources::evidence::{self, ArtifactRecord, Note, Section};
 use crate::resources::git::Repo;
 use crate::resources::index::{self, PostOutcome, Served, Upload};
 use crate::steps::build::{self, Frozen};
@@ -45,7 +45,7 @@ pub fn run(repo: &Repo, config: &Config, tag: &str, dist_dir: Option<&Path>) -> 
     if let Some(note) = &note {
         let artifacts = note.artifacts();
         let verified = verify::verified(note.latest(Source::Staging.section()), &artifacts);
-        if note.section("staging").is_some() && verified {
+        if note.section(Section::Staging).is_some() && verified {
             let project = release.project_name(&artifacts);
             if index::serves(&agent, &config.staging.index_url, &project, &artifacts)
                 .unwrap_or(false)
@@ -120,7 +120,7 @@ pub fn run(repo: &Repo, config: &Config, tag: &str, dist_dir: Option<&Path>) -> 
     staging["already-present"] = evidence::string_array(&outcomes.present);
     staging["served-after-seconds"] = value(waited.as_secs_f64());
     staging["at"] = value(crate::clock::timestamp());
-    note.record("staging", staging);
+    note.record(Section::Staging, staging);
     output::status(
         "Staged",
         format!(

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::config::Config;
 use crate::resolved;
-use crate::resources::evidence::Note;
+use crate::resources::evidence::{Note, Section};
 use crate::resources::git::Repo;
 use crate::resources::index::{self, IndexFile};
 use crate::steps::build;
@@ -134,10 +134,10 @@ pub fn run(repo: &Repo, config: &Config, only: Option<&str>, json_out: bool) -> 
         };
         let staged = note
             .as_ref()
-            .is_some_and(|n| n.section("staging").is_some());
+            .is_some_and(|n| n.section(Section::Staging).is_some());
         let production_noted = note
             .as_ref()
-            .is_some_and(|n| n.section("production").is_some());
+            .is_some_and(|n| n.section(Section::Production).is_some());
         let staging = if staged {
             serves(&config.staging.index_url)
         } else {
@@ -157,7 +157,10 @@ pub fn run(repo: &Repo, config: &Config, only: Option<&str>, json_out: bool) -> 
             .and_then(|r| r.as_str())
             == Some("failed");
         let prod_tag = scheme.prod_tag(&version);
-        let (state, detail) = if note.as_ref().is_some_and(|n| n.section("github").is_some()) {
+        let (state, detail) = if note
+            .as_ref()
+            .is_some_and(|n| n.section(Section::Github).is_some())
+        {
             (State::Published, String::new())
         } else if production_noted && repo.tag_commit(&prod_tag).is_some() {
             (State::Promoted, String::new())
