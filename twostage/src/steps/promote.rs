@@ -184,7 +184,7 @@ pub fn run(repo: &Repo, config: &Config, tag: &str, options: &Options) -> Result
         &tag,
         &problems,
         note,
-        "cannot promote {tag}, nothing was changed",
+        &format!("cannot promote {tag}, nothing was changed"),
     )?;
     output::group(&format!("Promote {tag} to production"), || {
         promote_files(repo, config, &release, &mut note, !options.no_push)
