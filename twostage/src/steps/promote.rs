@@ -323,7 +323,7 @@ fn promote_files(
     );
     let target = stage::Target {
         agent: &agent,
-        label: "production",
+        label: Source::Production.label(),
         index: &config.production,
         credentials: &credentials,
         project: &project,
@@ -331,7 +331,7 @@ fn promote_files(
     let outcomes = stage::ensure_on_index(&target, &frozen)?;
     let waited = index::wait_until_served(
         &agent,
-        "production",
+        Source::Production.label(),
         &config.production.index_url,
         &project,
         &artifacts,

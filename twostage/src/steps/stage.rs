@@ -54,7 +54,7 @@ pub fn run(repo: &Repo, config: &Config, tag: &str, dist_dir: Option<&Path>) -> 
     let project = release.project_name(&frozen.artifacts);
     let target = Target {
         agent: &agent,
-        label: "staging",
+        label: Source::Staging.label(),
         index: &config.staging,
         credentials: &credentials,
         project: &project,
@@ -64,7 +64,7 @@ pub fn run(repo: &Repo, config: &Config, tag: &str, dist_dir: Option<&Path>) -> 
     })?;
     let waited = index::wait_until_served(
         &agent,
-        "staging",
+        Source::Staging.label(),
         &config.staging.index_url,
         &project,
         &frozen.artifacts,

@@ -252,7 +252,7 @@ fn noted_state(
 /// The first reason a verification failed, short enough for the table.
 fn failure(verification: Option<&Table>, tag: &str) -> String {
     let why = verification
-        .and_then(|s| s.get("failures"))
+        .and_then(|s| s.get(verify::FAILURES))
         .and_then(|f| f.as_array())
         .and_then(|a| a.get(0))
         .and_then(|f| f.as_str())

@@ -65,6 +65,10 @@ pub struct Verification {
 /// The key of the sha256 set a verification vouches for.
 const VERIFIED_SHA256: &str = "verified-sha256";
 
+/// The key of what a failed verification found wrong, one line per failure (`status` shows the
+/// first).
+pub const FAILURES: &str = "failures";
+
 /// Whether a note section says these exact artifacts were verified.
 pub fn verified(section: Option<&Table>, artifacts: &[ArtifactRecord]) -> bool {
     let Some(section) = section else { return false };
@@ -413,7 +417,7 @@ impl Record {
             section[VERIFIED_SHA256] = evidence::string_array(&all);
             section["installed-sha256"] = evidence::string_array(&self.installed);
         } else {
-            section["failures"] = evidence::string_array(failures);
+            section[FAILURES] = evidence::string_array(failures);
         }
         section["log-sha256"] = value(dist::hex(&<sha2::Sha256 as sha2::Digest>::digest(
             self.log.as_bytes(),
