@@ -18,6 +18,86 @@ pub const NOTES_REF: &str = "refs/notes/release";
 /// The key under a stage's section that holds its later runs.
 const RUNS: &str = "runs";
 
+/// A stage's section of a note: the closed set of top-level tables a stage records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    /// The staging upload (`stage`).
+    Staging,
+    /// The verification of what staging serves.
+    Verification,
+    /// The production upload (`promote`).
+    Production,
+    /// A verification of what production serves (`verify --production`).
+    ProductionVerification,
+    /// The GitHub release.
+    Github,
+}
+
+impl Section {
+    pub const ALL: [Section; 5] = [
+        Section::Staging,
+        Section::Verification,
+        Section::Production,
+        Section::ProductionVerification,
+        Section::Github,
+    ];
+
+    /// The section's key in the note's TOML.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Section::Staging => "staging",
+            Section::Verification => "verification",
+            Section::Production => "production",
+            Section::ProductionVerification => "production-verification",
+            Section::Github => "github",
+        }
+    }
+
+    pub fn parse(key: &str) -> Option<Section> {
+        Section::ALL.into_iter().find(|s| s.as_str() == key)
+    }
+}
+
+/// The key of a verification's verdict, in its section and in each file's table.
+pub const RESULT: &str = "result";
+
+/// What a verification says of the files it was given: the closed set of `result` words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Verified,
+    Failed,
+    /// `verify.artifacts` is empty: nothing was installed (and promotion is refused).
+    Skipped,
+}
+
+impl Verdict {
+    pub const ALL: [Verdict; 3] = [Verdict::Verified, Verdict::Failed, Verdict::Skipped];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Verified => "verified",
+            Verdict::Failed => "failed",
+            Verdict::Skipped => "skipped",
+        }
+    }
+
+    pub fn parse(word: &str) -> Option<Verdict> {
+        Verdict::ALL.into_iter().find(|v| v.as_str() == word)
+    }
+
+    /// The verdict a recorded run states, if it states a known one.
+    pub fn of(run: &Table) -> Option<Verdict> {
+        run.get(RESULT)
+            .and_then(Item::as_str)
+            .and_then(Verdict::parse)
+    }
+
+    /// Writes the verdict into a run's table.
+    pub fn set(self, run: &mut Table) {
+        run[RESULT] = value(self.as_str());
+    }
+}
+
 /// One frozen file: what every stage agrees on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArtifactRecord {
@@ -111,13 +191,13 @@ impl Note {
     }
 
     /// The first recorded run of a stage: whether it ever happened.
-    pub fn section(&self, name: &str) -> Option<&Table> {
-        self.doc.get(name).and_then(Item::as_table)
+    pub fn section(&self, section: Section) -> Option<&Table> {
+        self.doc.get(section.as_str()).and_then(Item::as_table)
     }
 
     /// Every recorded run of a stage, the first first.
-    pub fn runs(&self, name: &str) -> Vec<&Table> {
-        let Some(first) = self.section(name) else {
+    pub fn runs(&self, section: Section) -> Vec<&Table> {
+        let Some(first) = self.section(section) else {
             return Vec::new();
         };
         let later = first
@@ -130,14 +210,15 @@ impl Note {
 
     /// The last recorded run of a stage: what the stage says now (a verification that failed
     /// and then passed is verified).
-    pub fn latest(&self, name: &str) -> Option<&Table> {
-        self.runs(name).last().copied()
+    pub fn latest(&self, section: Section) -> Option<&Table> {
+        self.runs(section).last().copied()
     }
 
     /// Records a run of a stage: the section if it is the first, else appended to the
     /// section's `runs`. Earlier runs are kept as they are.
-    pub fn record(&mut self, name: &str, mut run: Table) {
+    pub fn record(&mut self, section: Section, mut run: Table) {
         run.remove(RUNS);
+        let name = section.as_str();
         match self.doc.get_mut(name).and_then(Item::as_table_mut) {
             None => self.doc[name] = Item::Table(run),
             Some(first) => {
@@ -252,30 +333,33 @@ mod tests {
         assert!(text.contains("[[artifacts]]"), "{text}");
     }
 
-    fn run(uploaded: &[&str], result: &str) -> Table {
+    fn run(uploaded: &[&str], verdict: Verdict) -> Table {
         let mut t = Table::new();
         t["uploaded"] = string_array(uploaded);
-        t["result"] = value(result);
+        verdict.set(&mut t);
         t
     }
 
     #[test]
     fn a_rerun_is_appended_and_the_first_run_kept() {
         let mut note = Note::new("v1.0", "1.0", Oid::zero());
-        assert!(note.latest("production").is_none());
-        note.record("production", run(&["a.whl", "a.tar.gz"], "failed"));
-        note.record("production", run(&[], "verified"));
-        note.record("production", run(&[], "verified"));
+        assert!(note.latest(Section::Production).is_none());
+        note.record(
+            Section::Production,
+            run(&["a.whl", "a.tar.gz"], Verdict::Failed),
+        );
+        note.record(Section::Production, run(&[], Verdict::Verified));
+        note.record(Section::Production, run(&[], Verdict::Verified));
         // Through TOML text and back, as another clone reads it.
         let back = Note {
             doc: note.doc.to_string().parse().unwrap(),
         };
-        let runs = back.runs("production");
+        let runs = back.runs(Section::Production);
         assert_eq!(runs.len(), 3);
-        let first = back.section("production").unwrap();
+        let first = back.section(Section::Production).unwrap();
         assert_eq!(first["uploaded"].as_array().unwrap().len(), 2);
         assert_eq!(
-            back.latest("production").unwrap()["result"].as_str(),
+            back.latest(Section::Production).unwrap()["result"].as_str(),
             Some("verified")
         );
         assert!(
@@ -291,10 +375,31 @@ mod tests {
         let note = Note {
             doc: text.parse().unwrap(),
         };
-        assert_eq!(note.runs("verification").len(), 1);
+        assert_eq!(note.runs(Section::Verification).len(), 1);
         assert_eq!(
-            note.latest("verification").unwrap()["result"].as_str(),
+            note.latest(Section::Verification).unwrap()["result"].as_str(),
             Some("verified")
         );
+    }
+
+    #[test]
+    fn section_keys_round_trip_and_unknown_keys_are_none() {
+        for section in Section::ALL {
+            assert_eq!(Section::parse(section.as_str()), Some(section));
+        }
+        assert_eq!(Section::parse("verifcation"), None);
+        assert_eq!(Section::parse(""), None);
+    }
+
+    #[test]
+    fn verdicts_round_trip_and_unknown_words_are_none() {
+        for verdict in Verdict::ALL {
+            assert_eq!(Verdict::parse(verdict.as_str()), Some(verdict));
+            let mut run = Table::new();
+            verdict.set(&mut run);
+            assert_eq!(Verdict::of(&run), Some(verdict));
+        }
+        assert_eq!(Verdict::parse("Verified"), None);
+        assert_eq!(Verdict::of(&Table::new()), None);
     }
 }

@@ -17,7 +17,7 @@ use crate::error::UsageError;
 use crate::output;
 use crate::resolved::{self, Release};
 use crate::resources::dist;
-use crate::resources::evidence::{self, ArtifactRecord, Note, NOTES_REF};
+use crate::resources::evidence::{self, ArtifactRecord, Note, Section, NOTES_REF};
 use crate::resources::forge::{self, Github};
 use crate::resources::git::Repo;
 use crate::resources::index::{self, Served};
@@ -94,32 +94,14 @@ fn gate(
     prod_tag: &str,
     note: Option<&Note>,
 ) -> Vec<String> {
-    let mut problems = Vec::new();
     let Some(note) = note else {
-        problems.push(format!(
+        return vec![format!(
             "{} has no release note: it was never staged (`cargo xtask stage {}`)",
             release.tag, release.tag
-        ));
-        return problems;
+        )];
     };
     let artifacts = note.artifacts();
-    if artifacts.is_empty() || note.section("staging").is_none() {
-        problems.push(format!(
-            "the release note of {} records no staging upload",
-            release.tag
-        ));
-    }
-    if !verify::verified(note.latest(Source::Staging.section()), &artifacts) {
-        let result = note
-            .latest(Source::Staging.section())
-            .and_then(|s| s.get("result"))
-            .and_then(|r| r.as_str())
-            .unwrap_or("absent");
-        problems.push(format!(
-            "the release note does not say these exact files were verified (verification: {result}): run `cargo xtask stage {}`",
-            release.tag
-        ));
-    }
+    let mut problems = note_problems(release, note, &artifacts);
     if let Some(prod_commit) = repo.tag_commit(prod_tag) {
         if prod_commit != release.commit {
             problems.push(format!(
@@ -129,28 +111,61 @@ fn gate(
         }
     }
     if problems.is_empty() {
-        let project = release.project_name(&artifacts);
-        let agent = index::agent();
-        match index::project_files(&agent, &config.staging.index_url, &project) {
-            Ok(listing) => {
-                let listing = listing.unwrap_or_default();
-                for artifact in &artifacts {
-                    match index::served_as(&agent, &listing, &artifact.filename, &artifact.sha256) {
-                        Ok(Served::Same) => {}
-                        Ok(Served::Other(sha)) => problems.push(format!(
-                            "staging now serves `{}` with sha256 {sha}, not the verified {}",
-                            artifact.filename, artifact.sha256
-                        )),
-                        Ok(Served::Absent) => problems
-                            .push(format!("staging no longer lists `{}`", artifact.filename)),
-                        Err(e) => problems.push(format!(
-                            "cannot check `{}` on staging: {e:#}",
-                            artifact.filename
-                        )),
-                    }
-                }
+        problems = staging_problems(config, release, &artifacts);
+    }
+    problems
+}
+
+/// What the note must say: these files were staged, and verified.
+fn note_problems(release: &Release, note: &Note, artifacts: &[ArtifactRecord]) -> Vec<String> {
+    let mut problems = Vec::new();
+    if artifacts.is_empty() || note.section(Section::Staging).is_none() {
+        problems.push(format!(
+            "the release note of {} records no staging upload",
+            release.tag
+        ));
+    }
+    let verification = note.latest(Source::Staging.section());
+    if !verify::verified(verification, artifacts) {
+        let result = verification
+            .and_then(|s| s.get(evidence::RESULT))
+            .and_then(|r| r.as_str())
+            .unwrap_or("absent");
+        problems.push(format!(
+            "the release note does not say these exact files were verified (verification: {result}): run `cargo xtask stage {}`",
+            release.tag
+        ));
+    }
+    problems
+}
+
+/// Whether staging still serves the verified files with their recorded sha256.
+fn staging_problems(
+    config: &Config,
+    release: &Release,
+    artifacts: &[ArtifactRecord],
+) -> Vec<String> {
+    let project = release.project_name(artifacts);
+    let agent = index::agent();
+    let listing = match index::project_files(&agent, &config.staging.index_url, &project) {
+        Ok(listing) => listing.unwrap_or_default(),
+        Err(e) => return vec![format!("cannot check what staging serves: {e:#}")],
+    };
+    let mut problems = Vec::new();
+    for artifact in artifacts {
+        match index::served_as(&agent, &listing, &artifact.filename, &artifact.sha256) {
+            Ok(Served::Same) => {}
+            Ok(Served::Other(sha)) => problems.push(format!(
+                "staging now serves `{}` with sha256 {sha}, not the verified {}",
+                artifact.filename, artifact.sha256
+            )),
+            Ok(Served::Absent) => {
+                problems.push(format!("staging no longer lists `{}`", artifact.filename))
             }
-            Err(e) => problems.push(format!("cannot check what staging serves: {e:#}")),
+            Err(e) => problems.push(format!(
+                "cannot check `{}` on staging: {e:#}",
+                artifact.filename
+            )),
         }
     }
     problems
@@ -159,74 +174,17 @@ fn gate(
 pub fn run(repo: &Repo, config: &Config, tag: &str, options: &Options) -> Result<()> {
     let (tag, prod_tag) = plain_tag(repo, config, tag)?;
     let release = resolved::resolve(repo, config, &tag)?;
-    // A dry run changes no ref, so it reads only the notes that are here.
-    let note = if options.dry_run {
-        Note::read(repo, release.commit, &tag)?
-    } else {
-        note_for(repo, config, &release)?
-    };
+    if options.dry_run {
+        return dry_run(repo, config, &release, &prod_tag);
+    }
+    let note = note_for(repo, config, &release)?;
     let problems = gate(repo, config, &release, &prod_tag, note.as_ref());
     let artifacts = note.as_ref().map(Note::artifacts).unwrap_or_default();
-
-    let mut problems = problems;
-    if options.dry_run {
-        if note.is_none() {
-            problems.push(format!(
-                "(a dry run does not fetch: `git fetch {} {NOTES_REF}:{NOTES_REF}` brings in notes made elsewhere)",
-                config.git.remote
-            ));
-        }
-        let home = std::env::var_os("HOME").map(PathBuf::from);
-        if crate::resources::credentials::for_index(&config.production, "pypi", home.as_deref())
-            .is_err()
-            && !(config.production.trusted_publishing != TrustedPublishing::Never
-                && crate::resources::oidc::ambient_available())
-        {
-            problems.push(format!(
-                "no credentials for production: set `{}` (or run in CI with trusted publishing)",
-                config.production.token_env
-            ));
-        }
-    }
-    if options.dry_run {
-        output::status(
-            "Planning",
-            format!(
-                "the promotion of {tag} to production (`{}`)",
-                crate::resources::secrets::redact(&config.production.upload_url)
-            ),
-        );
-        for artifact in &artifacts {
-            output::status(
-                "Would upload",
-                format!("`{}` (sha256 {})", artifact.filename, artifact.sha256),
-            );
-        }
-        output::status(
-            "Would tag",
-            format!(
-                "`{prod_tag}` on {} and push it to `{}`",
-                release.commit, config.git.remote
-            ),
-        );
-        output::status("Would publish", format!("the GitHub release of {tag}"));
-        for problem in &problems {
-            output::error(problem);
-        }
-        if !problems.is_empty() {
-            bail!(
-                "the promotion would be refused:\n  - {}",
-                problems.join("\n  - ")
-            );
-        }
-        output::status("Finished", "dry run: nothing was changed");
-        return Ok(());
-    }
     let mut note = through_gate(
         &tag,
         &problems,
         note,
-        "cannot promote {tag}, nothing was changed",
+        &format!("cannot promote {tag}, nothing was changed"),
     )?;
     output::group(&format!("Promote {tag} to production"), || {
         promote_files(repo, config, &release, &mut note, !options.no_push)
@@ -237,28 +195,7 @@ pub fn run(repo: &Repo, config: &Config, tag: &str, options: &Options) -> Result
             "--no-push: push `{prod_tag}` and `{NOTES_REF}` yourself"
         ));
     } else {
-        output::status(
-            "Pushing",
-            format!("`{prod_tag}` to `{}`", config.git.remote),
-        );
-        // The pre-push hook finds the promotion done and lets the tag through.
-        let mut push = std::process::Command::new("git");
-        push.args([
-            "push",
-            "--quiet",
-            &config.git.remote,
-            &format!("refs/tags/{prod_tag}"),
-        ])
-        .current_dir(repo.root())
-        .env("GIT_TERMINAL_PROMPT", "0")
-        // The hook then keeps quiet: this command says `Promoted` itself.
-        .env("TWOSTAGE_PROMOTING", &prod_tag);
-        let status = crate::resources::secrets::for_hooks(&mut push)
-            .status()
-            .context("cannot run `git push`")?;
-        if !status.success() {
-            bail!("`git push {} {prod_tag}` failed; production has the files: rerun `cargo xtask promote {tag}` to finish", config.git.remote);
-        }
+        push_prod_tag(repo, config, &tag, &prod_tag)?;
     }
     if options.no_github {
         output::note("--no-github: no GitHub release");
@@ -271,6 +208,99 @@ pub fn run(repo: &Repo, config: &Config, tag: &str, options: &Options) -> Result
         "Promoted",
         format!("{tag}: production serves the verified bytes"),
     );
+    Ok(())
+}
+
+/// `promote --dry-run`: the gate and what the promotion would do, with nothing changed. A dry
+/// run changes no ref, so it reads only the notes that are here.
+fn dry_run(repo: &Repo, config: &Config, release: &Release, prod_tag: &str) -> Result<()> {
+    let tag = &release.tag;
+    let note = Note::read(repo, release.commit, tag)?;
+    let mut problems = gate(repo, config, release, prod_tag, note.as_ref());
+    let artifacts = note.as_ref().map(Note::artifacts).unwrap_or_default();
+    if note.is_none() {
+        problems.push(format!(
+            "(a dry run does not fetch: `git fetch {} {NOTES_REF}:{NOTES_REF}` brings in notes made elsewhere)",
+            config.git.remote
+        ));
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    if crate::resources::credentials::for_index(&config.production, "pypi", home.as_deref())
+        .is_err()
+        && !(config.production.trusted_publishing != TrustedPublishing::Never
+            && crate::resources::oidc::ambient_available())
+    {
+        problems.push(format!(
+            "no credentials for production: set `{}` (or run in CI with trusted publishing)",
+            config.production.token_env
+        ));
+    }
+    print_plan(config, release, prod_tag, &artifacts);
+    for problem in &problems {
+        output::error(problem);
+    }
+    if !problems.is_empty() {
+        bail!(
+            "the promotion would be refused:\n  - {}",
+            problems.join("\n  - ")
+        );
+    }
+    output::status("Finished", "dry run: nothing was changed");
+    Ok(())
+}
+
+/// What a promotion would do, for `--dry-run`.
+fn print_plan(config: &Config, release: &Release, prod_tag: &str, artifacts: &[ArtifactRecord]) {
+    output::status(
+        "Planning",
+        format!(
+            "the promotion of {} to production (`{}`)",
+            release.tag,
+            crate::resources::secrets::redact(&config.production.upload_url)
+        ),
+    );
+    for artifact in artifacts {
+        output::status(
+            "Would upload",
+            format!("`{}` (sha256 {})", artifact.filename, artifact.sha256),
+        );
+    }
+    output::status(
+        "Would tag",
+        format!(
+            "`{prod_tag}` on {} and push it to `{}`",
+            release.commit, config.git.remote
+        ),
+    );
+    output::status(
+        "Would publish",
+        format!("the GitHub release of {}", release.tag),
+    );
+}
+
+/// Pushes the `-prod` tag. The pre-push hook finds the promotion done and lets the tag through.
+fn push_prod_tag(repo: &Repo, config: &Config, tag: &str, prod_tag: &str) -> Result<()> {
+    output::status(
+        "Pushing",
+        format!("`{prod_tag}` to `{}`", config.git.remote),
+    );
+    let mut push = std::process::Command::new("git");
+    push.args([
+        "push",
+        "--quiet",
+        &config.git.remote,
+        &format!("refs/tags/{prod_tag}"),
+    ])
+    .current_dir(repo.root())
+    .env("GIT_TERMINAL_PROMPT", "0")
+    // The hook then keeps quiet: this command says `Promoted` itself.
+    .env("TWOSTAGE_PROMOTING", prod_tag);
+    let status = crate::resources::secrets::for_hooks(&mut push)
+        .status()
+        .context("cannot run `git push`")?;
+    if !status.success() {
+        bail!("`git push {} {prod_tag}` failed; production has the files: rerun `cargo xtask promote {tag}` to finish", config.git.remote);
+    }
     Ok(())
 }
 
@@ -291,35 +321,26 @@ fn promote_files(
         "Promoting",
         format!("{} files of {} to production", artifacts.len(), release.tag),
     );
-    let outcomes = stage::ensure_on_index(
-        &agent,
-        "production",
-        &config.production,
-        &credentials,
-        &project,
-        &frozen,
-    )?;
+    let target = stage::Target {
+        agent: &agent,
+        label: Source::Production.label(),
+        index: &config.production,
+        credentials: &credentials,
+        project: &project,
+    };
+    let outcomes = stage::ensure_on_index(&target, &frozen)?;
     let waited = index::wait_until_served(
         &agent,
-        "production",
+        Source::Production.label(),
         &config.production.index_url,
         &project,
         &artifacts,
         config.verify.index_timeout,
     )?;
-    let mut production = Table::new();
-    production["index-url"] = value(crate::resources::secrets::redact(
-        &config.production.index_url,
-    ));
-    production["upload-url"] = value(crate::resources::secrets::redact(
-        &config.production.upload_url,
-    ));
-    production["uploaded"] = evidence::string_array(&outcomes.uploaded);
-    production["already-present"] = evidence::string_array(&outcomes.present);
-    production["served-after-seconds"] = value(waited.as_secs_f64());
+    let mut production = outcomes.section(&config.production, waited);
     production["manifest-sha256"] = value(manifest_digest(&artifacts));
     production["at"] = value(crate::clock::timestamp());
-    note.record("production", production);
+    note.record(Section::Production, production);
     note.write(repo, release.commit)?;
     if push_notes {
         evidence::push(repo, &config.git.remote)?;
@@ -437,6 +458,42 @@ fn publish(
     note: &mut Note,
     push_notes: bool,
 ) -> Result<()> {
+    let Some((github, repository)) = github(repo, config)? else {
+        return Ok(());
+    };
+    let artifacts = note.artifacts();
+    let notes = release_notes(repo, config, release);
+    let prerelease = release.version.any_prerelease();
+    output::status(
+        "Publishing",
+        format!("the GitHub release {} of `{repository}`", release.tag),
+    );
+    let (gh_release, created) = github.upsert_release(
+        &release.tag,
+        &release.commit.to_string(),
+        &release.tag,
+        &notes,
+        prerelease,
+    )?;
+    let files = assets(repo, config, release, &artifacts)?;
+    attach(&github, &gh_release, &files)?;
+    let mut section = Table::new();
+    section["repository"] = value(&repository);
+    section["url"] = value(&gh_release.html_url);
+    section["created"] = value(created);
+    section["assets"] =
+        evidence::string_array(&files.iter().map(|f| f.name.clone()).collect::<Vec<_>>());
+    section["at"] = value(crate::clock::timestamp());
+    note.record(Section::Github, section);
+    note.write(repo, release.commit)?;
+    if push_notes {
+        evidence::push(repo, &config.git.remote)?;
+    }
+    Ok(())
+}
+
+/// The GitHub client and the repository it publishes to; `None` (said) without a token.
+fn github(repo: &Repo, config: &Config) -> Result<Option<(Github, String)>> {
     let Some(token) = std::env::var(&config.github.token_env)
         .ok()
         .filter(|t| !t.trim().is_empty())
@@ -445,7 +502,7 @@ fn publish(
             "no `{}`: no GitHub release (set it to publish one)",
             config.github.token_env
         ));
-        return Ok(());
+        return Ok(None);
     };
     let repository = config
         .github
@@ -461,34 +518,50 @@ fn publish(
         &repository,
         crate::resources::secrets::Secret::new(token.trim()),
     );
-    let artifacts = note.artifacts();
-    let notes = release_notes(repo, config, release);
-    let prerelease = release.version.any_prerelease();
-    output::status(
-        "Publishing",
-        format!("the GitHub release {} of `{repository}`", release.tag),
-    );
-    let (gh_release, created) = github.upsert_release(
-        &release.tag,
-        &release.commit.to_string(),
-        &release.tag,
-        &notes,
-        prerelease,
-    )?;
-    let frozen = bytes(repo, config, release, &artifacts)?;
+    Ok(Some((github, repository)))
+}
+
+/// One file of the GitHub release.
+struct Asset {
+    path: PathBuf,
+    name: String,
+    sha256: String,
+}
+
+/// The release's assets: the verified files, then `SHA256SUMS` (written beside them).
+fn assets(
+    repo: &Repo,
+    config: &Config,
+    release: &Release,
+    artifacts: &[ArtifactRecord],
+) -> Result<Vec<Asset>> {
+    let frozen = bytes(repo, config, release, artifacts)?;
     let sums_path = release.work.join("SHA256SUMS");
-    std::fs::write(&sums_path, sha256sums(&artifacts))?;
-    let mut files: Vec<(PathBuf, String, String)> = artifacts
+    std::fs::write(&sums_path, sha256sums(artifacts))?;
+    let mut files: Vec<Asset> = artifacts
         .iter()
-        .map(|a| (frozen.path(a), a.filename.clone(), a.sha256.clone()))
+        .map(|a| Asset {
+            path: frozen.path(a),
+            name: a.filename.clone(),
+            sha256: a.sha256.clone(),
+        })
         .collect();
-    let sums_sha = dist::hex(&Sha256::digest(sha256sums(&artifacts).as_bytes()));
-    files.push((sums_path, "SHA256SUMS".into(), sums_sha));
-    for (path, name, sha256) in &files {
-        let size = std::fs::metadata(path)?.len();
-        if let Some(existing) = gh_release.assets.iter().find(|a| &a.name == name) {
+    files.push(Asset {
+        path: sums_path,
+        name: "SHA256SUMS".into(),
+        sha256: dist::hex(&Sha256::digest(sha256sums(artifacts).as_bytes())),
+    });
+    Ok(files)
+}
+
+/// Attaches every file the release does not have yet with these bytes; an asset of the same
+/// name with other bytes is replaced.
+fn attach(github: &Github, gh_release: &forge::Release, files: &[Asset]) -> Result<()> {
+    for file in files {
+        let size = std::fs::metadata(&file.path)?.len();
+        if let Some(existing) = gh_release.assets.iter().find(|a| a.name == file.name) {
             let same = match &existing.digest {
-                Some(digest) => digest == &format!("sha256:{sha256}"),
+                Some(digest) => digest == &format!("sha256:{}", file.sha256),
                 None => existing.size == size,
             };
             if same {
@@ -496,20 +569,8 @@ fn publish(
             }
             github.delete_asset(existing)?;
         }
-        output::status("Attaching", format!("`{name}`"));
-        github.upload_asset(&gh_release, path, name)?;
-    }
-    let mut section = Table::new();
-    section["repository"] = value(&repository);
-    section["url"] = value(&gh_release.html_url);
-    section["created"] = value(created);
-    section["assets"] =
-        evidence::string_array(&files.iter().map(|f| f.1.clone()).collect::<Vec<_>>());
-    section["at"] = value(crate::clock::timestamp());
-    note.record("github", section);
-    note.write(repo, release.commit)?;
-    if push_notes {
-        evidence::push(repo, &config.git.remote)?;
+        output::status("Attaching", format!("`{}`", file.name));
+        github.upload_asset(gh_release, &file.path, &file.name)?;
     }
     Ok(())
 }
@@ -558,7 +619,7 @@ pub fn from_hook(repo: &Repo, config: &Config, prod_tag: &str) -> Result<()> {
     let release = resolved::resolve(repo, config, &tag)?;
     let note = note_for(repo, config, &release)?;
     if let Some(note) = &note {
-        if note.section("production").is_some() {
+        if note.section(Section::Production).is_some() {
             let project = release.project_name(&note.artifacts());
             let agent = index::agent();
             let listing = index::project_files(&agent, &config.production.index_url, &project)?

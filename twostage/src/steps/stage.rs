@@ -17,7 +17,7 @@ use crate::output;
 use crate::resolved;
 use crate::resources::credentials::{self, Source as Credentials};
 use crate::resources::dist::{self, Kind};
-use crate::resources::evidence::{self, ArtifactRecord, Note};
+use crate::resources::evidence::{self, ArtifactRecord, Note, Section};
 use crate::resources::git::Repo;
 use crate::resources::index::{self, PostOutcome, Served, Upload};
 use crate::steps::build::{self, Frozen};
@@ -39,32 +39,87 @@ pub fn run(repo: &Repo, config: &Config, tag: &str, dist_dir: Option<&Path>) -> 
     evidence::sync(repo, &config.git.remote);
     let note = Note::read(repo, release.commit, tag)?;
     let agent = index::agent();
-
-    // A release already staged and verified (on this machine or another) needs no build:
-    // check that the index still serves those bytes.
-    if let Some(note) = &note {
-        let artifacts = note.artifacts();
-        let verified = verify::verified(note.latest(Source::Staging.section()), &artifacts);
-        if note.section("staging").is_some() && verified {
-            let project = release.project_name(&artifacts);
-            if index::serves(&agent, &config.staging.index_url, &project, &artifacts)
-                .unwrap_or(false)
-            {
-                output::status(
-                    "Staged",
-                    format!(
-                        "{tag} already: verified, and staging serves all {} files with the recorded sha256",
-                        artifacts.len()
-                    ),
-                );
-                // A run that stopped after writing the note but before pushing it.
-                evidence::push(repo, &config.git.remote)?;
-                return Ok(());
-            }
-        }
+    if already_staged(&agent, config, &release, note.as_ref()) {
+        // A run that stopped after writing the note but before pushing it.
+        evidence::push(repo, &config.git.remote)?;
+        return Ok(());
     }
 
-    let frozen = output::group(&format!("Build {tag}"), || match dist_dir {
+    let frozen = output::group(&format!("Build {tag}"), || {
+        build_or_take(repo, config, &release, dist_dir)
+    })?;
+    if let Some(note) = &note {
+        check_same_files(tag, note, &frozen)?;
+    }
+    let project = release.project_name(&frozen.artifacts);
+    let target = Target {
+        agent: &agent,
+        label: Source::Staging.label(),
+        index: &config.staging,
+        credentials: &credentials,
+        project: &project,
+    };
+    let outcomes = output::group(&format!("Upload {tag} to staging"), || {
+        ensure_on_index(&target, &frozen)
+    })?;
+    let waited = index::wait_until_served(
+        &agent,
+        Source::Staging.label(),
+        &config.staging.index_url,
+        &project,
+        &frozen.artifacts,
+        config.verify.index_timeout,
+    )?;
+    let mut note = record_staging(repo, config, &release, note, &frozen, &outcomes, waited)?;
+    verify_and_record(repo, config, &release, &frozen, &mut note)?;
+    output::status(
+        "Finished",
+        format!(
+            "{tag} is staged and verified ({:.1}s)",
+            started.elapsed().as_secs_f64()
+        ),
+    );
+    Ok(())
+}
+
+/// Whether the release was already staged and verified (on this machine or another) and
+/// staging still serves those bytes: then it needs no build.
+fn already_staged(
+    agent: &ureq::Agent,
+    config: &Config,
+    release: &resolved::Release,
+    note: Option<&Note>,
+) -> bool {
+    let Some(note) = note else { return false };
+    let artifacts = note.artifacts();
+    let verified = verify::verified(note.latest(Source::Staging.section()), &artifacts);
+    if note.section(Section::Staging).is_none() || !verified {
+        return false;
+    }
+    let project = release.project_name(&artifacts);
+    if !index::serves(agent, &config.staging.index_url, &project, &artifacts).unwrap_or(false) {
+        return false;
+    }
+    output::status(
+        "Staged",
+        format!(
+            "{} already: verified, and staging serves all {} files with the recorded sha256",
+            release.tag,
+            artifacts.len()
+        ),
+    );
+    true
+}
+
+/// The release's files: taken from `dist_dir` when given, else built once from the tag.
+fn build_or_take(
+    repo: &Repo,
+    config: &Config,
+    release: &resolved::Release,
+    dist_dir: Option<&Path>,
+) -> Result<Frozen> {
+    let tag = &release.tag;
+    match dist_dir {
         Some(dir) => {
             build::freeze_from(repo, tag, &release.version, release.project.as_deref(), dir)
         }
@@ -76,51 +131,42 @@ pub fn run(repo: &Repo, config: &Config, tag: &str, dist_dir: Option<&Path>) -> 
             release.commit,
             release.project.as_deref(),
         ),
-    })?;
-    if let Some(recorded) = note.as_ref().map(Note::artifacts).filter(|a| !a.is_empty()) {
-        if recorded != frozen.artifacts {
-            bail!(
-                "{tag} was staged with other files ({}) than this build made ({}): the build is not \
-                 reproducible here. The release note names what staging has; `cargo xtask verify {tag}` \
-                 verifies those files as staging serves them",
-                build::names(&recorded),
-                build::names(&frozen.artifacts),
-            );
-        }
     }
-    let project = release.project_name(&frozen.artifacts);
-    let outcomes = output::group(&format!("Upload {tag} to staging"), || {
-        ensure_on_index(
-            &agent,
-            "staging",
-            &config.staging,
-            &credentials,
-            &project,
-            &frozen,
-        )
-    })?;
-    let waited = index::wait_until_served(
-        &agent,
-        "staging",
-        &config.staging.index_url,
-        &project,
-        &frozen.artifacts,
-        config.verify.index_timeout,
-    )?;
+}
 
+/// A release staged before must be staged again with the same files.
+fn check_same_files(tag: &str, note: &Note, frozen: &Frozen) -> Result<()> {
+    let recorded = note.artifacts();
+    if !recorded.is_empty() && recorded != frozen.artifacts {
+        bail!(
+            "{tag} was staged with other files ({}) than this build made ({}): the build is not \
+             reproducible here. The release note names what staging has; `cargo xtask verify {tag}` \
+             verifies those files as staging serves them",
+            build::names(&recorded),
+            build::names(&frozen.artifacts),
+        );
+    }
+    Ok(())
+}
+
+/// Records the staging upload in the note and writes it: the upload is recorded even if the
+/// verification that follows cannot run.
+fn record_staging(
+    repo: &Repo,
+    config: &Config,
+    release: &resolved::Release,
+    note: Option<Note>,
+    frozen: &Frozen,
+    outcomes: &Outcomes,
+    waited: Duration,
+) -> Result<Note> {
+    let tag = &release.tag;
     let mut note =
         note.unwrap_or_else(|| Note::new(tag, &release.version.to_string(), release.commit));
     note.set_artifacts(&frozen.artifacts);
-    let mut staging = Table::new();
-    staging["index-url"] = value(crate::resources::secrets::redact(&config.staging.index_url));
-    staging["upload-url"] = value(crate::resources::secrets::redact(
-        &config.staging.upload_url,
-    ));
-    staging["uploaded"] = evidence::string_array(&outcomes.uploaded);
-    staging["already-present"] = evidence::string_array(&outcomes.present);
-    staging["served-after-seconds"] = value(waited.as_secs_f64());
+    let mut staging = outcomes.section(&config.staging, waited);
     staging["at"] = value(crate::clock::timestamp());
-    note.record("staging", staging);
+    note.record(Section::Staging, staging);
     output::status(
         "Staged",
         format!(
@@ -129,30 +175,34 @@ pub fn run(repo: &Repo, config: &Config, tag: &str, dist_dir: Option<&Path>) -> 
             outcomes.present.len(),
         ),
     );
-    // The upload is recorded even if the verification cannot run, then the verification.
     note.write(repo, release.commit)?;
+    Ok(note)
+}
+
+/// Verifies what staging serves and records it; the note is pushed either way, then a failed
+/// verification is the stage's error.
+fn verify_and_record(
+    repo: &Repo,
+    config: &Config,
+    release: &resolved::Release,
+    frozen: &Frozen,
+    note: &mut Note,
+) -> Result<()> {
+    let tag = &release.tag;
     crate::interrupt::stand(
         &format!("verifying {tag}"),
         "the files are on staging, nothing was promoted",
-        &resume,
+        &format!("cargo xtask stage {tag}"),
     );
     let verification = output::group(&format!("Verify {tag}"), || {
-        verify::verify(repo, config, &release, &frozen.artifacts, Source::Staging)
+        verify::verify(repo, config, release, &frozen.artifacts, Source::Staging)
     });
     if let Ok(verification) = &verification {
         note.record(Source::Staging.section(), verification.section.clone());
         note.write(repo, release.commit)?;
     }
     evidence::push(repo, &config.git.remote)?;
-    verify::finish(tag, Source::Staging, &verification?.failures)?;
-    output::status(
-        "Finished",
-        format!(
-            "{tag} is staged and verified ({:.1}s)",
-            started.elapsed().as_secs_f64()
-        ),
-    );
-    Ok(())
+    verify::finish(tag, Source::Staging, &verification?.failures)
 }
 
 pub fn staging_credentials(config: &Config) -> Result<Credentials> {
@@ -165,6 +215,16 @@ pub fn production_credentials(config: &Config) -> Result<Credentials> {
     credentials::resolve(&config.production, "pypi", home.as_deref())
 }
 
+/// An index to put a release's files on: which one, with what credential, for which project.
+pub struct Target<'a> {
+    pub agent: &'a ureq::Agent,
+    /// `staging` or `production`, as messages name it.
+    pub label: &'a str,
+    pub index: &'a config::Index,
+    pub credentials: &'a Credentials,
+    pub project: &'a str,
+}
+
 /// What `ensure_on_index` did.
 #[derive(Debug, Default)]
 pub struct Outcomes {
@@ -172,26 +232,64 @@ pub struct Outcomes {
     pub present: Vec<String>,
 }
 
+impl Outcomes {
+    /// The note's record of the upload to `index`, served after `waited` (the caller adds
+    /// its own keys and `at`).
+    pub fn section(&self, index: &config::Index, waited: Duration) -> Table {
+        let mut section = Table::new();
+        section["index-url"] = value(crate::resources::secrets::redact(&index.index_url));
+        section["upload-url"] = value(crate::resources::secrets::redact(&index.upload_url));
+        section["uploaded"] = evidence::string_array(&self.uploaded);
+        section["already-present"] = evidence::string_array(&self.present);
+        section["served-after-seconds"] = value(waited.as_secs_f64());
+        section
+    }
+}
+
 /// Makes sure every frozen file is on the index with its recorded sha256: absent files are
 /// uploaded (wheels first, sdist last), identical ones are left alone, and a same-named file
 /// with other bytes stops everything before anything is uploaded.
-pub fn ensure_on_index(
-    agent: &ureq::Agent,
-    label: &str,
-    index_config: &config::Index,
-    credentials: &Credentials,
-    project: &str,
-    frozen: &Frozen,
-) -> Result<Outcomes> {
-    let index_url = &index_config.index_url;
-    let listing = index::project_files(agent, index_url, project)
+pub fn ensure_on_index(target: &Target, frozen: &Frozen) -> Result<Outcomes> {
+    let (mut to_upload, mut outcomes) = missing(target, frozen)?;
+    to_upload.sort_by_key(|a| {
+        (
+            Kind::of(&a.filename) == Some(Kind::Sdist),
+            a.filename.clone(),
+        )
+    });
+    let upload_agent = index::upload_agent();
+    for artifact in to_upload {
+        let path = frozen.path(artifact);
+        let metadata = dist::read_metadata(&path)?;
+        let upload = Upload {
+            path: &path,
+            filename: &artifact.filename,
+            size: artifact.size,
+            sha256: &artifact.sha256,
+            blake2_256: &artifact.blake2_256,
+            metadata: &metadata,
+        };
+        if upload_one(target, &upload_agent, artifact, &upload)? {
+            outcomes.uploaded.push(artifact.filename.clone());
+        } else {
+            outcomes.present.push(artifact.filename.clone());
+        }
+    }
+    Ok(outcomes)
+}
+
+/// The frozen files the index does not have yet, and the ones it has with the same sha256.
+/// Any it has with other bytes is an error, before anything is uploaded.
+fn missing<'f>(target: &Target, frozen: &'f Frozen) -> Result<(Vec<&'f ArtifactRecord>, Outcomes)> {
+    let label = target.label;
+    let listing = index::project_files(target.agent, &target.index.index_url, target.project)
         .with_context(|| format!("cannot read the {label} index"))?
         .unwrap_or_default();
     let mut outcomes = Outcomes::default();
     let mut to_upload = Vec::new();
     let mut conflicts = Vec::new();
     for artifact in &frozen.artifacts {
-        match index::served_as(agent, &listing, &artifact.filename, &artifact.sha256)? {
+        match index::served_as(target.agent, &listing, &artifact.filename, &artifact.sha256)? {
             Served::Absent => to_upload.push(artifact),
             Served::Same => {
                 output::status(
@@ -213,115 +311,35 @@ pub fn ensure_on_index(
             conflicts.join("\n  - ")
         );
     }
-    to_upload.sort_by_key(|a| {
-        (
-            Kind::of(&a.filename) == Some(Kind::Sdist),
-            a.filename.clone(),
-        )
-    });
-    let upload_agent = index::upload_agent();
-    for artifact in to_upload {
-        let path = frozen.path(artifact);
-        let metadata = dist::read_metadata(&path)?;
-        let upload = Upload {
-            path: &path,
-            filename: &artifact.filename,
-            size: artifact.size,
-            sha256: &artifact.sha256,
-            blake2_256: &artifact.blake2_256,
-            metadata: &metadata,
-        };
-        let uploaded = upload_one(
-            agent,
-            &upload_agent,
-            label,
-            index_config,
-            credentials,
-            project,
-            artifact,
-            &upload,
-        )?;
-        if uploaded {
-            outcomes.uploaded.push(artifact.filename.clone());
-        } else {
-            outcomes.present.push(artifact.filename.clone());
-        }
-    }
-    Ok(outcomes)
+    Ok((to_upload, outcomes))
 }
 
 /// Uploads one file, retrying transient failures and settling ambiguous answers by reading
 /// the index. Returns whether this call uploaded it (`false`: it turned out to be there).
-#[allow(clippy::too_many_arguments)]
 fn upload_one(
-    agent: &ureq::Agent,
+    target: &Target,
     upload_agent: &ureq::Agent,
-    label: &str,
-    index_config: &config::Index,
-    credentials: &Credentials,
-    project: &str,
     artifact: &ArtifactRecord,
     upload: &Upload,
 ) -> Result<bool> {
-    let shown_url = crate::resources::secrets::redact(&index_config.upload_url);
+    let label = target.label;
+    let shown_url = crate::resources::secrets::redact(&target.index.upload_url);
     let mut delay = Duration::from_millis(500);
     for attempt in 1..=UPLOAD_ATTEMPTS {
         output::status(
             "Uploading",
             format!("`{}` to {label} (`{shown_url}`)", artifact.filename),
         );
-        let current = credentials.current()?;
-        let outcome = index::post_file(upload_agent, &index_config.upload_url, &current, upload);
-        let settle = || -> Result<Served> {
-            let listing =
-                index::project_files(agent, &index_config.index_url, project)?.unwrap_or_default();
-            index::served_as(agent, &listing, &artifact.filename, &artifact.sha256)
-        };
-        match outcome {
+        let current = target.credentials.current()?;
+        match index::post_file(upload_agent, &target.index.upload_url, &current, upload) {
             PostOutcome::Accepted => return Ok(true),
-            PostOutcome::Exists(message) => {
-                return match settle()? {
-                    Served::Same => {
-                        output::status(
-                            "Present",
-                            format!(
-                                "`{}` was already on {label} with the same sha256",
-                                artifact.filename
-                            ),
-                        );
-                        Ok(false)
-                    }
-                    Served::Other(sha) => bail!(
-                        "the {label} index already has `{}` with sha256 {sha}, but ours is {}",
-                        artifact.filename,
-                        artifact.sha256
-                    ),
-                    Served::Absent => {
-                        // The index took it but its page lags: wait for it, then decide.
-                        let served = index::wait_until_served(
-                            agent,
-                            label,
-                            &index_config.index_url,
-                            project,
-                            std::slice::from_ref(artifact),
-                            LAG_WAIT,
-                        );
-                        match served {
-                            Ok(_) => Ok(false),
-                            Err(e) => Err(e.context(format!(
-                                "the {label} index says `{}` exists: {message}",
-                                artifact.filename
-                            ))),
-                        }
-                    }
-                };
-            }
+            PostOutcome::Exists(message) => return settle_exists(target, artifact, &message),
             PostOutcome::Transient {
                 message,
                 retry_after,
             } => {
                 // The index may have stored the file before the failure: look before retrying.
-                if let Ok(Served::Same) = settle() {
+                if let Ok(Served::Same) = served_now(target, artifact) {
                     return Ok(true);
                 }
                 if attempt == UPLOAD_ATTEMPTS {
@@ -339,25 +357,84 @@ fn upload_one(
                 std::thread::sleep(wait);
                 delay *= 2;
             }
-            // No HTTP answer at all (a refused certificate, a file that cannot be read): the
-            // index refused nothing.
-            PostOutcome::Refused { status: 0, message } => {
-                bail!(
-                    "cannot upload `{}` to the {label} index: {message}",
-                    artifact.filename
-                );
-            }
             PostOutcome::Refused { status, message } => {
-                let hint = match status {
-                    401 | 403 => format!(" ({})", credentials.hint(index_config)),
-                    _ => String::new(),
-                };
-                bail!(
-                    "the {label} index refused `{}` (HTTP {status}): {message}{hint}",
-                    artifact.filename
-                );
+                return Err(refused(target, artifact, status, &message))
             }
         }
     }
     unreachable!("the loop returns or fails on its last attempt")
+}
+
+/// What the index's page says of the file now.
+fn served_now(target: &Target, artifact: &ArtifactRecord) -> Result<Served> {
+    let listing = index::project_files(target.agent, &target.index.index_url, target.project)?
+        .unwrap_or_default();
+    index::served_as(target.agent, &listing, &artifact.filename, &artifact.sha256)
+}
+
+/// The index says the file exists: ours (`false`, it was there), other bytes (an error), or
+/// not on its page yet (waited for).
+fn settle_exists(target: &Target, artifact: &ArtifactRecord, message: &str) -> Result<bool> {
+    let label = target.label;
+    match served_now(target, artifact)? {
+        Served::Same => {
+            output::status(
+                "Present",
+                format!(
+                    "`{}` was already on {label} with the same sha256",
+                    artifact.filename
+                ),
+            );
+            Ok(false)
+        }
+        Served::Other(sha) => bail!(
+            "the {label} index already has `{}` with sha256 {sha}, but ours is {}",
+            artifact.filename,
+            artifact.sha256
+        ),
+        Served::Absent => {
+            // The index took it but its page lags: wait for it, then decide.
+            let served = index::wait_until_served(
+                target.agent,
+                label,
+                &target.index.index_url,
+                target.project,
+                std::slice::from_ref(artifact),
+                LAG_WAIT,
+            );
+            match served {
+                Ok(_) => Ok(false),
+                Err(e) => Err(e.context(format!(
+                    "the {label} index says `{}` exists: {message}",
+                    artifact.filename
+                ))),
+            }
+        }
+    }
+}
+
+/// The error for an upload the index refused, or that got no HTTP answer at all (status 0).
+fn refused(
+    target: &Target,
+    artifact: &ArtifactRecord,
+    status: u16,
+    message: &str,
+) -> anyhow::Error {
+    let label = target.label;
+    if status == 0 {
+        // No HTTP answer at all (a refused certificate, a file that cannot be read): the
+        // index refused nothing.
+        return anyhow::anyhow!(
+            "cannot upload `{}` to the {label} index: {message}",
+            artifact.filename
+        );
+    }
+    let hint = match status {
+        401 | 403 => format!(" ({})", target.credentials.hint(target.index)),
+        _ => String::new(),
+    };
+    anyhow::anyhow!(
+        "the {label} index refused `{}` (HTTP {status}): {message}{hint}",
+        artifact.filename
+    )
 }

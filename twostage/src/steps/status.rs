@@ -2,12 +2,15 @@
 //! the indexes really serve (remote truth wins: a note that says "staged" for files the index
 //! no longer lists is reported as such).
 
+use std::collections::HashMap;
+
 use anyhow::Result;
 use serde_json::json;
+use toml_edit::Table;
 
 use crate::config::Config;
 use crate::resolved;
-use crate::resources::evidence::Note;
+use crate::resources::evidence::{self, ArtifactRecord, Note, Section, Verdict};
 use crate::resources::git::Repo;
 use crate::resources::index::{self, IndexFile};
 use crate::steps::build;
@@ -68,6 +71,45 @@ struct Row {
 }
 
 pub fn run(repo: &Repo, config: &Config, only: Option<&str>, json_out: bool) -> Result<()> {
+    let tags = release_tags(repo, config, only)?;
+    if let (Some(only), true) = (only, tags.is_empty()) {
+        return Err(crate::error::UsageError(format!("there is no release tag `{only}`")).into());
+    }
+    // A fresh clone or a CI checkout has no notes yet: the remote's are the evidence.
+    if repo
+        .git(&["rev-parse", "--verify", "--quiet", evidence::NOTES_REF])
+        .is_err()
+        && repo.remote_url(&config.git.remote).is_some()
+    {
+        let _ = evidence::fetch(repo, &config.git.remote, true);
+    }
+    let agent = index::agent();
+    let mut gather = Gather {
+        repo,
+        config,
+        remote_tags: remote_tags(repo, config),
+        agent,
+        pages: HashMap::new(),
+    };
+    let mut rows = Vec::new();
+    for (version, tag) in tags {
+        rows.push(gather.row(&version, tag)?);
+    }
+    if json_out {
+        print_json(&rows)
+    } else {
+        print_table(&rows);
+        Ok(())
+    }
+}
+
+/// The release tags (not the `-prod` ones), newest first; only `only` when given, in any
+/// spelling of its version.
+fn release_tags(
+    repo: &Repo,
+    config: &Config,
+    only: Option<&str>,
+) -> Result<Vec<(pep440_rs::Version, String)>> {
     let scheme = config.git.tag_scheme();
     let mut tags: Vec<(pep440_rs::Version, String)> = repo
         .tags()?
@@ -90,117 +132,53 @@ pub fn run(repo: &Repo, config: &Config, only: Option<&str>, json_out: bool) -> 
         .collect();
     tags.sort();
     tags.reverse();
-    if let (Some(only), true) = (only, tags.is_empty()) {
-        return Err(crate::error::UsageError(format!("there is no release tag `{only}`")).into());
-    }
-    // A fresh clone or a CI checkout has no notes yet: the remote's are the evidence.
-    if repo
-        .git(&[
-            "rev-parse",
-            "--verify",
-            "--quiet",
-            crate::resources::evidence::NOTES_REF,
-        ])
-        .is_err()
-        && repo.remote_url(&config.git.remote).is_some()
-    {
-        let _ = crate::resources::evidence::fetch(repo, &config.git.remote, true);
-    }
-    let agent = index::agent();
-    let remote_tags: Option<Vec<String>> = repo.remote_url(&config.git.remote).and_then(|_| {
+    Ok(tags)
+}
+
+/// The release tags the remote has (`None` without a remote or when it cannot be read).
+fn remote_tags(repo: &Repo, config: &Config) -> Option<Vec<String>> {
+    repo.remote_url(&config.git.remote).and_then(|_| {
         let pattern = format!("refs/tags/{}*", config.git.tag_prefix);
         repo.ls_remote(&config.git.remote, &[&pattern])
             .ok()
             .map(|refs| refs.into_iter().map(|(name, _)| name).collect())
-    });
-    let mut pages: std::collections::HashMap<String, Option<Vec<IndexFile>>> = Default::default();
-    let mut rows = Vec::new();
-    for (version, tag) in tags {
+    })
+}
+
+/// What the rows are read from: the repository, its remote's tags, and each index's project
+/// page, read once.
+struct Gather<'a> {
+    repo: &'a Repo,
+    config: &'a Config,
+    remote_tags: Option<Vec<String>>,
+    agent: ureq::Agent,
+    pages: HashMap<String, Option<Vec<IndexFile>>>,
+}
+
+impl Gather<'_> {
+    /// One tag's row: what its note says, checked against what the indexes serve.
+    fn row(&mut self, version: &pep440_rs::Version, tag: String) -> Result<Row> {
+        let (repo, config) = (self.repo, self.config);
         let release = resolved::resolve(repo, config, &tag)?;
         let note = Note::read(repo, release.commit, &tag).ok().flatten();
         let artifacts = note.as_ref().map(Note::artifacts).unwrap_or_default();
         let project = release.project.clone().unwrap_or_default();
-        let mut serves = |index_url: &str| -> Option<bool> {
-            if artifacts.is_empty() || project.is_empty() {
-                return None;
-            }
-            let listing = pages.entry(index_url.to_string()).or_insert_with(|| {
-                index::project_files(&agent, index_url, &project)
-                    .ok()
-                    .flatten()
-            });
-            let listing = listing.as_ref()?;
-            index::all_served(&agent, listing, &artifacts).ok()
-        };
-        let staged = note
-            .as_ref()
-            .is_some_and(|n| n.section("staging").is_some());
-        let production_noted = note
-            .as_ref()
-            .is_some_and(|n| n.section("production").is_some());
-        let staging = if staged {
-            serves(&config.staging.index_url)
+        let noted = |section| note.as_ref().is_some_and(|n| n.section(section).is_some());
+        let staging = if noted(Section::Staging) {
+            self.serves(&config.staging.index_url, &project, &artifacts)
         } else {
             None
         };
-        let production = if production_noted {
-            serves(&config.production.index_url)
+        let production = if noted(Section::Production) {
+            self.serves(&config.production.index_url, &project, &artifacts)
         } else {
             None
         };
-        let verification = note
-            .as_ref()
-            .and_then(|n| n.latest(Source::Staging.section()));
-        let verified = verify::verified(verification, &artifacts);
-        let failed = verification
-            .and_then(|s| s.get("result"))
-            .and_then(|r| r.as_str())
-            == Some("failed");
-        let prod_tag = scheme.prod_tag(&version);
-        let (state, detail) = if note.as_ref().is_some_and(|n| n.section("github").is_some()) {
-            (State::Published, String::new())
-        } else if production_noted && repo.tag_commit(&prod_tag).is_some() {
-            (State::Promoted, String::new())
-        } else if production_noted {
-            (State::Failed(Step::Promote), format!("production has the files but `{prod_tag}` is missing: rerun `cargo xtask promote {tag}`"))
-        } else if verified {
-            (State::Verified, String::new())
-        } else if failed {
-            let why = verification
-                .and_then(|s| s.get("failures"))
-                .and_then(|f| f.as_array())
-                .and_then(|a| a.get(0))
-                .and_then(|f| f.as_str())
-                .unwrap_or("see the verification log");
-            // The first line is the reason; the rest is the end of a command's output, kept
-            // in the log rather than cut into the table.
-            let mut lines = why.lines();
-            let first = lines.next().unwrap_or_default().trim_end_matches(':');
-            let why = if lines.next().is_some() {
-                format!("{first} (the output is in `.git/twostage/{tag}/`)")
-            } else {
-                first.to_string()
-            };
-            (State::Failed(Step::Verify), why)
-        } else if staged {
-            (State::Staged, String::new())
-        } else if build::frozen(repo, &tag).ok().flatten().is_some() {
-            (State::Built, String::new())
-        } else {
-            (State::Tagged, String::new())
-        };
-        let (state, detail) = match (staging, production) {
-            (Some(false), _) if state != State::Tagged => (
-                State::Failed(Step::Stage),
-                "staging no longer serves the recorded files".to_string(),
-            ),
-            (_, Some(false)) => (
-                State::Failed(Step::Promote),
-                "production does not serve the recorded files".to_string(),
-            ),
-            _ => (state, detail),
-        };
-        let pushed = remote_tags
+        let prod_tag = config.git.tag_scheme().prod_tag(version);
+        let (state, detail) = noted_state(repo, &tag, &prod_tag, note.as_ref(), &artifacts);
+        let (state, detail) = reconcile(state, detail, staging, production);
+        let pushed = self
+            .remote_tags
             .as_ref()
             .map(|tags| tags.iter().any(|t| *t == format!("refs/tags/{tag}")));
         let next = next_step(state, &tag, pushed, &config.git.remote);
@@ -209,7 +187,7 @@ pub fn run(repo: &Repo, config: &Config, only: Option<&str>, json_out: bool) -> 
             (true, false) => format!("next: {next}"),
             (false, false) => format!("{detail}; next: {next}"),
         };
-        rows.push(Row {
+        Ok(Row {
             pushed,
             tag,
             state,
@@ -217,21 +195,115 @@ pub fn run(repo: &Repo, config: &Config, only: Option<&str>, json_out: bool) -> 
             staging,
             production,
             detail,
+        })
+    }
+
+    /// Whether the index serves every recorded file with its sha256 (`None` when there is
+    /// nothing to ask or the index cannot be read).
+    fn serves(
+        &mut self,
+        index_url: &str,
+        project: &str,
+        artifacts: &[ArtifactRecord],
+    ) -> Option<bool> {
+        if artifacts.is_empty() || project.is_empty() {
+            return None;
+        }
+        let agent = &self.agent;
+        let listing = self.pages.entry(index_url.to_string()).or_insert_with(|| {
+            index::project_files(agent, index_url, project)
+                .ok()
+                .flatten()
         });
+        let listing = listing.as_ref()?;
+        index::all_served(agent, listing, artifacts).ok()
     }
-    if json_out {
-        let value: Vec<_> = rows
-            .iter()
-            .map(|r| {
-                json!({
-                    "tag": r.tag, "state": r.state.as_str(), "files": r.files, "pushed": r.pushed,
-                    "staging_serves": r.staging, "production_serves": r.production, "detail": r.detail,
-                })
+}
+
+/// The state the release note (and the tags) say the release is in, and why when it failed.
+fn noted_state(
+    repo: &Repo,
+    tag: &str,
+    prod_tag: &str,
+    note: Option<&Note>,
+    artifacts: &[ArtifactRecord],
+) -> (State, String) {
+    let noted = |section| note.is_some_and(|n| n.section(section).is_some());
+    let verification = note.and_then(|n| n.latest(Source::Staging.section()));
+    if noted(Section::Github) {
+        (State::Published, String::new())
+    } else if noted(Section::Production) && repo.tag_commit(prod_tag).is_some() {
+        (State::Promoted, String::new())
+    } else if noted(Section::Production) {
+        (State::Failed(Step::Promote), format!("production has the files but `{prod_tag}` is missing: rerun `cargo xtask promote {tag}`"))
+    } else if verify::verified(verification, artifacts) {
+        (State::Verified, String::new())
+    } else if verification.and_then(Verdict::of) == Some(Verdict::Failed) {
+        (State::Failed(Step::Verify), failure(verification, tag))
+    } else if noted(Section::Staging) {
+        (State::Staged, String::new())
+    } else if build::frozen(repo, tag).ok().flatten().is_some() {
+        (State::Built, String::new())
+    } else {
+        (State::Tagged, String::new())
+    }
+}
+
+/// The first reason a verification failed, short enough for the table.
+fn failure(verification: Option<&Table>, tag: &str) -> String {
+    let why = verification
+        .and_then(|s| s.get(verify::FAILURES))
+        .and_then(|f| f.as_array())
+        .and_then(|a| a.get(0))
+        .and_then(|f| f.as_str())
+        .unwrap_or("see the verification log");
+    // The first line is the reason; the rest is the end of a command's output, kept
+    // in the log rather than cut into the table.
+    let mut lines = why.lines();
+    let first = lines.next().unwrap_or_default().trim_end_matches(':');
+    if lines.next().is_some() {
+        format!("{first} (the output is in `.git/twostage/{tag}/`)")
+    } else {
+        first.to_string()
+    }
+}
+
+/// Remote truth wins: an index that no longer serves the recorded files fails the stage
+/// that put them there, whatever the note says.
+fn reconcile(
+    state: State,
+    detail: String,
+    staging: Option<bool>,
+    production: Option<bool>,
+) -> (State, String) {
+    match (staging, production) {
+        (Some(false), _) if state != State::Tagged => (
+            State::Failed(Step::Stage),
+            "staging no longer serves the recorded files".to_string(),
+        ),
+        (_, Some(false)) => (
+            State::Failed(Step::Promote),
+            "production does not serve the recorded files".to_string(),
+        ),
+        _ => (state, detail),
+    }
+}
+
+fn print_json(rows: &[Row]) -> Result<()> {
+    let value: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            json!({
+                "tag": r.tag, "state": r.state.as_str(), "files": r.files, "pushed": r.pushed,
+                "staging_serves": r.staging, "production_serves": r.production, "detail": r.detail,
             })
-            .collect();
-        println!("{}", serde_json::to_string_pretty(&value)?);
-        return Ok(());
-    }
+        })
+        .collect();
+    println!("{}", serde_json::to_string_pretty(&value)?);
+    Ok(())
+}
+
+fn print_table(rows: &[Row]) {
     let mark = |v: Option<bool>| match v {
         Some(true) => "serves",
         Some(false) => "MISSING",
@@ -258,7 +330,6 @@ pub fn run(repo: &Repo, config: &Config, only: Option<&str>, json_out: bool) -> 
             r.detail
         );
     }
-    Ok(())
 }
 
 /// The command that takes a release in `state` one step further (empty when it is done, or
