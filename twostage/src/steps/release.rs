@@ -161,7 +161,7 @@ pub fn plan(repo: &Repo, config: &Config, options: &Options) -> Result<Plan> {
     let next = next_version(current.as_ref(), &options.bump)?;
     let mut plan = Plan {
         name: project.name.clone(),
-        current: current.clone(),
+        current,
         tag: scheme.tag(&next),
         next,
         record: project.record.clone(),
@@ -174,17 +174,7 @@ pub fn plan(repo: &Repo, config: &Config, options: &Options) -> Result<Plan> {
         warnings: Vec::new(),
         problems: Vec::new(),
     };
-    match (&project.record, &current) {
-        (Record::Vcs, _) => plan.notes.push(format!(
-            "the version comes from the tag, so no file is bumped: the build must see tag `{}`",
-            plan.tag
-        )),
-        (_, Some(current)) => match manifest::plan_edits(root, &project, current, &plan.next) {
-            Ok(edits) => plan.edits = edits,
-            Err(e) => plan.problems.push(format!("{e:#}")),
-        },
-        (_, None) => unreachable!("a file-kept version is always read"),
-    }
+    bump_files(root, &project, &mut plan);
     roll_changelog(root, config, &mut plan);
     let next = plan.next.clone();
     let checks = Preflight {
@@ -197,6 +187,21 @@ pub fn plan(repo: &Repo, config: &Config, options: &Options) -> Result<Plan> {
     };
     preflight(&checks, &released, &mut plan);
     Ok(plan)
+}
+
+/// The edits of the version files, or the note that the tag alone carries the version.
+fn bump_files(root: &Path, project: &manifest::Project, plan: &mut Plan) {
+    match (&project.record, &plan.current) {
+        (Record::Vcs, _) => plan.notes.push(format!(
+            "the version comes from the tag, so no file is bumped: the build must see tag `{}`",
+            plan.tag
+        )),
+        (_, Some(current)) => match manifest::plan_edits(root, project, current, &plan.next) {
+            Ok(edits) => plan.edits = edits,
+            Err(e) => plan.problems.push(format!("{e:#}")),
+        },
+        (_, None) => unreachable!("a file-kept version is always read"),
+    }
 }
 
 /// The project's release tags (not the `-prod` ones).
