@@ -229,24 +229,20 @@ pub fn exit(result: anyhow::Result<()>) -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    // These make or name their own repositories: they need none around them.
     match cli.command {
+        // These make or name their own repositories: they need none around them.
         Command::Rehearse {
             level,
             keep,
             offline,
-        } => {
-            let dir = match cli.repo {
-                Some(dir) => dir,
-                None => std::env::current_dir()?,
-            };
-            let options = crate::steps::rehearse::Options {
+        } => crate::steps::rehearse::run(
+            &repo_dir(cli.repo)?,
+            &crate::steps::rehearse::Options {
                 level,
                 keep,
                 offline,
-            };
-            return crate::steps::rehearse::run(&dir, &options);
-        }
+            },
+        ),
         Command::Init {
             dir,
             git,
@@ -254,35 +250,41 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             force,
             ci,
             native,
-        } => {
-            return crate::steps::init::run(
-                &dir,
-                &crate::steps::init::Options {
-                    git,
-                    path,
-                    force,
-                    ci,
-                    native,
-                },
-            )
-        }
-        _ => {}
+        } => crate::steps::init::run(
+            &dir,
+            &crate::steps::init::Options {
+                git,
+                path,
+                force,
+                ci,
+                native,
+            },
+        ),
+        command => in_repository(cli.repo, command),
     }
-    if let Command::Hook { .. } = cli.command {
+}
+
+/// `--repo`, or the current directory.
+fn repo_dir(repo: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    match repo {
+        Some(dir) => Ok(dir),
+        None => Ok(std::env::current_dir()?),
+    }
+}
+
+/// The commands that act on the repository around `dir`, with its `release.toml`.
+fn in_repository(dir: Option<PathBuf>, command: Command) -> anyhow::Result<()> {
+    if let Command::Hook { .. } = command {
         crate::steps::hooks::clear_git_env();
     }
-    let dir = match cli.repo {
-        Some(dir) => dir,
-        None => std::env::current_dir()?,
-    };
-    let repo = Repo::discover(&dir)?;
+    let repo = Repo::discover(&repo_dir(dir)?)?;
     let config = Config::load(repo.root())?;
     crate::resources::secrets::protect_names([
         &config.staging.token_env,
         &config.production.token_env,
         &config.github.token_env,
     ]);
-    match cli.command {
+    match command {
         Command::Release {
             bump,
             dry_run,
@@ -301,14 +303,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             },
         ),
         Command::Stage { tag, dist } => stage::run(&repo, &config, &tag, dist.as_deref()),
-        Command::Verify { tag, production } => {
-            let source = if production {
-                crate::steps::verify::Source::Production
-            } else {
-                crate::steps::verify::Source::Staging
-            };
-            crate::steps::verify::run(&repo, &config, &tag, source)
-        }
+        Command::Verify { tag, production } => verify(&repo, &config, &tag, production),
         Command::Promote {
             tag,
             dry_run,
@@ -327,19 +322,36 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Status { tag, json } => {
             crate::steps::status::run(&repo, &config, tag.as_deref(), json)
         }
-        Command::Hooks { action } => match action {
-            HooksAction::Install => crate::steps::hooks::install(&repo, &config),
-            HooksAction::Uninstall => crate::steps::hooks::uninstall(&repo),
-            HooksAction::Status => crate::steps::hooks::status(&repo, &config),
-        },
-        Command::Hook { hook } => match hook {
-            HookCall::PrePush { remote, url } => {
-                crate::steps::hooks::pre_push(&repo, &config, &remote, &url)
-            }
-            HookCall::PostTag { tag } => crate::steps::hooks::post_tag(&repo, &config, &tag),
-        },
+        Command::Hooks { action } => hooks_action(&repo, &config, action),
+        Command::Hook { hook } => hook_call(&repo, &config, hook),
         Command::Init { .. } | Command::Rehearse { .. } => {
-            unreachable!("handled above")
+            unreachable!("`run` handles the commands that need no repository")
         }
+    }
+}
+
+fn verify(repo: &Repo, config: &Config, tag: &str, production: bool) -> anyhow::Result<()> {
+    let source = if production {
+        crate::steps::verify::Source::Production
+    } else {
+        crate::steps::verify::Source::Staging
+    };
+    crate::steps::verify::run(repo, config, tag, source)
+}
+
+fn hooks_action(repo: &Repo, config: &Config, action: HooksAction) -> anyhow::Result<()> {
+    match action {
+        HooksAction::Install => crate::steps::hooks::install(repo, config),
+        HooksAction::Uninstall => crate::steps::hooks::uninstall(repo),
+        HooksAction::Status => crate::steps::hooks::status(repo, config),
+    }
+}
+
+fn hook_call(repo: &Repo, config: &Config, hook: HookCall) -> anyhow::Result<()> {
+    match hook {
+        HookCall::PrePush { remote, url } => {
+            crate::steps::hooks::pre_push(repo, config, &remote, &url)
+        }
+        HookCall::PostTag { tag } => crate::steps::hooks::post_tag(repo, config, &tag),
     }
 }

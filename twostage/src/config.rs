@@ -287,8 +287,10 @@ impl Config {
         Config::from_values(values, root).map_err(|problems| UsageError(problems.join("\n")).into())
     }
 
+    /// Builds every table from the values, defaults where a key is absent. The tables are
+    /// built in the order of their names, so their problems come out in that order.
     fn from_values(
-        mut values: Values,
+        values: Values,
         root: Option<&Path>,
     ) -> std::result::Result<Config, Vec<String>> {
         let mut problems = Vec::new();
@@ -296,125 +298,222 @@ impl Config {
         if let Some(root) = root {
             check_files(&values, root, &mut problems);
         }
-        let mut take = |section: &'static str, key: &'static str| values.remove(&(section, key));
-        let mut string = |section, key, default: &str| match take(section, key) {
-            Some((Setting::Str(s), _)) => s,
-            _ => default.to_string(),
-        };
-        let package = Package {
-            name: Some(string("package", "name", "")).filter(|s| !s.is_empty()),
-            manifest: string("package", "manifest", "pyproject.toml"),
-            version_files: Vec::new(),
-            changelog: string("package", "changelog", "CHANGELOG.md"),
-        };
-        let git = Git {
-            remote: string("git", "remote", "origin"),
-            branch: string("git", "branch", "main"),
-            tag_prefix: string("git", "tag-prefix", "v"),
-            prod_suffix: string("git", "prod-suffix", "-prod"),
-            sign: false,
-        };
-        let build = Build {
-            command: Some(string("build", "command", "")).filter(|s| !s.is_empty()),
-        };
-        let staging = Index {
-            upload_url: string("staging", "upload-url", "https://test.pypi.org/legacy/"),
-            index_url: string("staging", "index-url", "https://test.pypi.org/simple/"),
-            username: string("staging", "username", "__token__"),
-            token_env: string("staging", "token-env", "TEST_PYPI_TOKEN"),
-            trusted_publishing: TrustedPublishing::Auto,
-            oidc_url: Some(string("staging", "oidc-url", "")).filter(|s| !s.is_empty()),
-        };
-        let production = Index {
-            upload_url: string(
-                "production",
-                "upload-url",
-                "https://upload.pypi.org/legacy/",
-            ),
-            index_url: string("production", "index-url", "https://pypi.org/simple/"),
-            username: string("production", "username", "__token__"),
-            token_env: string("production", "token-env", "PYPI_TOKEN"),
-            trusted_publishing: TrustedPublishing::Auto,
-            oidc_url: Some(string("production", "oidc-url", "")).filter(|s| !s.is_empty()),
-        };
-        let github = Github {
-            repository: Some(string("github", "repository", "")).filter(|s| !s.is_empty()),
-            token_env: string("github", "token-env", "GITHUB_TOKEN"),
-            api_url: string("github", "api-url", "https://api.github.com"),
-        };
-        let mut config = Config {
+        let mut values = Taken { values, problems };
+        let build = values.build();
+        let git = values.git();
+        let github = values.github();
+        let package = values.package();
+        let production = values.index("production", PRODUCTION);
+        let staging = values.index("staging", STAGING);
+        let verify = values.verify();
+        debug_assert!(values.values.is_empty(), "every key of KEYS is taken");
+        let config = Config {
             package,
             git,
             build,
             staging,
             production,
-            verify: Verify {
-                smoke: Vec::new(),
-                artifacts: vec![ArtifactKind::Wheel, ArtifactKind::Sdist],
-                index_timeout: Duration::from_secs(15 * 60),
-                timeout: Duration::from_secs(10 * 60),
-                installer: InstallerChoice::Auto,
-            },
+            verify,
             github,
         };
-        for ((section, key), (setting, origin)) in values {
-            let mut bad = |message: String| problems.push(origin.problem(section, key, &message));
-            match (section, key, setting) {
-                ("package", "version-files", Setting::List(l)) => config.package.version_files = l,
-                ("git", "sign", Setting::Bool(b)) => config.git.sign = b,
-                ("verify", "smoke", Setting::List(l)) => {
-                    if l.iter().any(|c| c.trim().is_empty()) {
-                        bad(
-                            "holds an empty command: remove the entry `\"\"`, or write the \
-                             command it should run"
-                                .into(),
-                        );
-                    }
-                    config.verify.smoke = l;
-                }
-                ("verify", "artifacts", Setting::List(l)) => {
-                    config.verify.artifacts.clear();
-                    for word in &l {
-                        match ArtifactKind::parse(word) {
-                            Some(kind) if !config.verify.artifacts.contains(&kind) => {
-                                config.verify.artifacts.push(kind)
-                            }
-                            Some(_) => {}
-                            None => bad(format!(
-                                "may hold {}, not `{word}`",
-                                ArtifactKind::choices().replace(" or ", " and ")
-                            )),
-                        }
-                    }
-                }
-                ("verify", "installer", Setting::Str(s)) => match InstallerChoice::parse(&s) {
-                    Some(choice) => config.verify.installer = choice,
-                    None => bad(format!("must be {}, not `{s}`", InstallerChoice::choices())),
-                },
-                (index, "trusted-publishing", Setting::Str(s)) => {
-                    match TrustedPublishing::parse(&s) {
-                        Some(mode) if index == "staging" => {
-                            config.staging.trusted_publishing = mode
-                        }
-                        Some(mode) => config.production.trusted_publishing = mode,
-                        None => bad(format!(
-                            "must be {}, not `{s}`",
-                            TrustedPublishing::choices()
-                        )),
-                    }
-                }
-                ("verify", "index-timeout", Setting::Duration(d)) => {
-                    config.verify.index_timeout = d
-                }
-                ("verify", "timeout", Setting::Duration(d)) => config.verify.timeout = d,
-                (section, key, _) => unreachable!("`{section}.{key}` is typed by KEYS"),
-            }
-        }
-        if problems.is_empty() {
+        if values.problems.is_empty() {
             Ok(config)
         } else {
-            Err(problems)
+            Err(values.problems)
         }
+    }
+}
+
+/// The defaults of an index table.
+struct IndexDefaults {
+    upload_url: &'static str,
+    index_url: &'static str,
+    token_env: &'static str,
+}
+
+const STAGING: IndexDefaults = IndexDefaults {
+    upload_url: "https://test.pypi.org/legacy/",
+    index_url: "https://test.pypi.org/simple/",
+    token_env: "TEST_PYPI_TOKEN",
+};
+
+const PRODUCTION: IndexDefaults = IndexDefaults {
+    upload_url: "https://upload.pypi.org/legacy/",
+    index_url: "https://pypi.org/simple/",
+    token_env: "PYPI_TOKEN",
+};
+
+/// The values of one load, taken key by key as the tables are built, and the problems found
+/// in them.
+struct Taken {
+    values: Values,
+    problems: Vec<String>,
+}
+
+impl Taken {
+    fn take(&mut self, section: &'static str, key: &'static str) -> Option<(Setting, Origin)> {
+        self.values.remove(&(section, key))
+    }
+
+    fn string(&mut self, section: &'static str, key: &'static str, default: &str) -> String {
+        match self.take(section, key) {
+            Some((Setting::Str(s), _)) => s,
+            _ => default.to_string(),
+        }
+    }
+
+    /// A string whose absence (or emptiness) means "work it out".
+    fn optional(&mut self, section: &'static str, key: &'static str) -> Option<String> {
+        Some(self.string(section, key, "")).filter(|s| !s.is_empty())
+    }
+
+    fn list(&mut self, section: &'static str, key: &'static str) -> Option<(Vec<String>, Origin)> {
+        match self.take(section, key)? {
+            (Setting::List(l), origin) => Some((l, origin)),
+            _ => None,
+        }
+    }
+
+    fn duration(
+        &mut self,
+        section: &'static str,
+        key: &'static str,
+        default: Duration,
+    ) -> Duration {
+        match self.take(section, key) {
+            Some((Setting::Duration(d), _)) => d,
+            _ => default,
+        }
+    }
+
+    /// A word of the closed set `T`, or the default with the problem said.
+    fn word<T: Copy>(
+        &mut self,
+        section: &'static str,
+        key: &'static str,
+        default: T,
+        parse: fn(&str) -> Option<T>,
+        choices: fn() -> String,
+    ) -> T {
+        let Some((Setting::Str(word), origin)) = self.take(section, key) else {
+            return default;
+        };
+        parse(&word).unwrap_or_else(|| {
+            let message = format!("must be {}, not `{word}`", choices());
+            self.problems.push(origin.problem(section, key, &message));
+            default
+        })
+    }
+
+    fn build(&mut self) -> Build {
+        Build {
+            command: self.optional("build", "command"),
+        }
+    }
+
+    fn git(&mut self) -> Git {
+        Git {
+            remote: self.string("git", "remote", "origin"),
+            branch: self.string("git", "branch", "main"),
+            tag_prefix: self.string("git", "tag-prefix", "v"),
+            prod_suffix: self.string("git", "prod-suffix", "-prod"),
+            sign: matches!(self.take("git", "sign"), Some((Setting::Bool(true), _))),
+        }
+    }
+
+    fn github(&mut self) -> Github {
+        Github {
+            repository: self.optional("github", "repository"),
+            token_env: self.string("github", "token-env", "GITHUB_TOKEN"),
+            api_url: self.string("github", "api-url", "https://api.github.com"),
+        }
+    }
+
+    fn package(&mut self) -> Package {
+        Package {
+            name: self.optional("package", "name"),
+            manifest: self.string("package", "manifest", "pyproject.toml"),
+            version_files: self
+                .list("package", "version-files")
+                .map(|(l, _)| l)
+                .unwrap_or_default(),
+            changelog: self.string("package", "changelog", "CHANGELOG.md"),
+        }
+    }
+
+    fn index(&mut self, section: &'static str, defaults: IndexDefaults) -> Index {
+        Index {
+            upload_url: self.string(section, "upload-url", defaults.upload_url),
+            index_url: self.string(section, "index-url", defaults.index_url),
+            username: self.string(section, "username", "__token__"),
+            token_env: self.string(section, "token-env", defaults.token_env),
+            trusted_publishing: self.word(
+                section,
+                "trusted-publishing",
+                TrustedPublishing::Auto,
+                TrustedPublishing::parse,
+                TrustedPublishing::choices,
+            ),
+            oidc_url: self.optional(section, "oidc-url"),
+        }
+    }
+
+    /// `[verify]`, its problems in the order of its keys' names.
+    fn verify(&mut self) -> Verify {
+        let artifacts = self.artifacts();
+        let index_timeout = self.duration("verify", "index-timeout", Duration::from_secs(15 * 60));
+        let installer = self.word(
+            "verify",
+            "installer",
+            InstallerChoice::Auto,
+            InstallerChoice::parse,
+            InstallerChoice::choices,
+        );
+        let smoke = self.smoke();
+        Verify {
+            smoke,
+            artifacts,
+            index_timeout,
+            timeout: self.duration("verify", "timeout", Duration::from_secs(10 * 60)),
+            installer,
+        }
+    }
+
+    fn artifacts(&mut self) -> Vec<ArtifactKind> {
+        let Some((words, origin)) = self.list("verify", "artifacts") else {
+            return vec![ArtifactKind::Wheel, ArtifactKind::Sdist];
+        };
+        let mut artifacts = Vec::new();
+        for word in &words {
+            match ArtifactKind::parse(word) {
+                Some(kind) if !artifacts.contains(&kind) => artifacts.push(kind),
+                Some(_) => {}
+                None => self.problems.push(origin.problem(
+                    "verify",
+                    "artifacts",
+                    &format!(
+                        "may hold {}, not `{word}`",
+                        ArtifactKind::choices().replace(" or ", " and ")
+                    ),
+                )),
+            }
+        }
+        artifacts
+    }
+
+    fn smoke(&mut self) -> Vec<String> {
+        let Some((commands, origin)) = self.list("verify", "smoke") else {
+            return Vec::new();
+        };
+        if commands.iter().any(|c| c.trim().is_empty()) {
+            self.problems.push(origin.problem(
+                "verify",
+                "smoke",
+                "holds an empty command: remove the entry `\"\"`, or write the command it \
+                 should run",
+            ));
+        }
+        commands
     }
 }
 

@@ -116,17 +116,32 @@ pub fn ensure_built(
     std::fs::create_dir_all(&out)?;
     let started = Instant::now();
     clean_checkout(repo, commit, &checkout)?;
-
     let command = build_command(config, &out);
     output::status("Building", format!("{tag} in a clean clone: `{command}`"));
-    let log = work.join("build.log");
-    let log_file = std::fs::File::create(&log)?;
+    run_build(&command, tag, &checkout, &work.join("build.log"))?;
+    let frozen = freeze(repo, tag, version, project, &built_files(&out)?)?;
+    std::fs::remove_dir_all(&checkout).ok();
+    std::fs::remove_dir_all(&out).ok();
+    output::status(
+        "Built",
+        format!(
+            "{tag}: {} in {:.1}s",
+            names(&frozen.artifacts),
+            started.elapsed().as_secs_f64()
+        ),
+    );
+    Ok(frozen)
+}
+
+/// Runs the build command in `checkout`, its output in `log`, whose end is shown when it fails.
+fn run_build(command: &str, tag: &str, checkout: &Path, log: &Path) -> Result<()> {
+    let log_file = std::fs::File::create(log)?;
     // The build runs the project's backend, fetched from an index: other people's code, so
     // it gets no upload credential (`secrets`), in a process group an interrupt ends.
     let mut sh = Command::new("sh");
     sh.arg("-c")
-        .arg(&command)
-        .current_dir(&checkout)
+        .arg(command)
+        .current_dir(checkout)
         .stdin(Stdio::null())
         .stdout(log_file.try_clone()?)
         .stderr(log_file);
@@ -141,11 +156,16 @@ pub fn ensure_built(
         bail!(
             "the build of {tag} failed ({status}); the end of `{}`:\n{}",
             log.display(),
-            tail(&log, 25)
+            tail(log, 25)
         );
     }
+    Ok(())
+}
+
+/// The wheels and sdists in the build output, saying what else is there.
+fn built_files(out: &Path) -> Result<Vec<PathBuf>> {
     let mut built = Vec::new();
-    for path in std::fs::read_dir(&out)?.filter_map(|e| e.ok().map(|e| e.path())) {
+    for path in std::fs::read_dir(out)?.filter_map(|e| e.ok().map(|e| e.path())) {
         let name = path
             .file_name()
             .and_then(|n| n.to_str())
@@ -160,18 +180,7 @@ pub fn ensure_built(
             ));
         }
     }
-    let frozen = freeze(repo, tag, version, project, &built)?;
-    std::fs::remove_dir_all(&checkout).ok();
-    std::fs::remove_dir_all(&out).ok();
-    output::status(
-        "Built",
-        format!(
-            "{tag}: {} in {:.1}s",
-            names(&frozen.artifacts),
-            started.elapsed().as_secs_f64()
-        ),
-    );
-    Ok(frozen)
+    Ok(built)
 }
 
 /// A clone of the repository at `commit`, detached, with the tags: never the working tree.
@@ -249,6 +258,50 @@ fn freeze(
     project: Option<&str>,
     files: &[PathBuf],
 ) -> Result<Frozen> {
+    let accepted = check_artifacts(tag, version, project, files)?;
+    let work = work_dir(repo, tag);
+    let dist_dir = work.join("dist");
+    if dist_dir.exists() {
+        std::fs::remove_dir_all(&dist_dir)?;
+    }
+    std::fs::create_dir_all(&dist_dir)?;
+    let mut artifacts = Vec::new();
+    for (filename, file) in accepted {
+        let target = dist_dir.join(&filename);
+        // Copied, not moved: `--dist` files belong to the caller.
+        std::fs::copy(file, &target)
+            .with_context(|| format!("cannot copy `{}`", file.display()))?;
+        let (size, sha256, blake2_256) = dist::digests(&target)?;
+        artifacts.push(ArtifactRecord {
+            filename,
+            size,
+            sha256,
+            blake2_256,
+        });
+    }
+    artifacts.sort_by(|a, b| a.filename.cmp(&b.filename));
+    let mut doc = DocumentMut::new();
+    doc["tag"] = toml_edit::value(tag);
+    if let Some(commit) = repo.tag_commit(tag) {
+        doc["commit"] = toml_edit::value(commit.to_string());
+    }
+    evidence::set_artifacts(&mut doc, &artifacts);
+    // The manifest is written last: its presence means the freeze is complete.
+    std::fs::write(manifest_path(&work), doc.to_string())?;
+    Ok(Frozen {
+        dir: dist_dir,
+        artifacts,
+    })
+}
+
+/// Every file's kind, metadata and contents checked against the tag, every problem reported
+/// together; the files with their names when there is none.
+fn check_artifacts<'a>(
+    tag: &str,
+    version: &Version,
+    project: Option<&str>,
+    files: &'a [PathBuf],
+) -> Result<Vec<(String, &'a PathBuf)>> {
     let mut problems = Vec::new();
     let mut sdists = 0;
     let mut accepted = Vec::new();
@@ -289,39 +342,7 @@ fn freeze(
             problems.join("\n  - ")
         );
     }
-    let work = work_dir(repo, tag);
-    let dist_dir = work.join("dist");
-    if dist_dir.exists() {
-        std::fs::remove_dir_all(&dist_dir)?;
-    }
-    std::fs::create_dir_all(&dist_dir)?;
-    let mut artifacts = Vec::new();
-    for (filename, file) in accepted {
-        let target = dist_dir.join(&filename);
-        // Copied, not moved: `--dist` files belong to the caller.
-        std::fs::copy(file, &target)
-            .with_context(|| format!("cannot copy `{}`", file.display()))?;
-        let (size, sha256, blake2_256) = dist::digests(&target)?;
-        artifacts.push(ArtifactRecord {
-            filename,
-            size,
-            sha256,
-            blake2_256,
-        });
-    }
-    artifacts.sort_by(|a, b| a.filename.cmp(&b.filename));
-    let mut doc = DocumentMut::new();
-    doc["tag"] = toml_edit::value(tag);
-    if let Some(commit) = repo.tag_commit(tag) {
-        doc["commit"] = toml_edit::value(commit.to_string());
-    }
-    evidence::set_artifacts(&mut doc, &artifacts);
-    // The manifest is written last: its presence means the freeze is complete.
-    std::fs::write(manifest_path(&work), doc.to_string())?;
-    Ok(Frozen {
-        dir: dist_dir,
-        artifacts,
-    })
+    Ok(accepted)
 }
 
 /// The build command line, `{out}` filled in.

@@ -21,18 +21,44 @@ use crate::resources::git::Repo;
 use crate::resources::manifest;
 use crate::steps::build;
 use crate::steps::stage;
+use crate::version::TagScheme;
 
 const MARKER: &str = "twostage-shim";
 const CHAINED: &str = ".twostage-chained";
 
-const SHIMS: &[(&str, &str)] = &[
-    ("pre-push", include_str!("../../hooks/pre-push")),
-    (
-        "reference-transaction",
-        include_str!("../../hooks/reference-transaction"),
-    ),
-    ("post-tag", include_str!("../../hooks/post-tag")),
-];
+/// The hooks the tool installs a shim for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hook {
+    PrePush,
+    ReferenceTransaction,
+    PostTag,
+}
+
+impl Hook {
+    pub const ALL: [Hook; 3] = [Hook::PrePush, Hook::ReferenceTransaction, Hook::PostTag];
+
+    /// git's name of the hook, and the shim's file name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Hook::PrePush => "pre-push",
+            Hook::ReferenceTransaction => "reference-transaction",
+            Hook::PostTag => "post-tag",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Hook> {
+        Hook::ALL.into_iter().find(|h| h.as_str() == name)
+    }
+
+    /// The shim as shipped, before `@PREFIX@` and `@SCRUB@` are filled in.
+    pub fn template(self) -> &'static str {
+        match self {
+            Hook::PrePush => include_str!("../../hooks/pre-push"),
+            Hook::ReferenceTransaction => include_str!("../../hooks/reference-transaction"),
+            Hook::PostTag => include_str!("../../hooks/post-tag"),
+        }
+    }
+}
 
 fn hooks_dir(repo: &Repo) -> Result<PathBuf> {
     let path = repo.git(&["rev-parse", "--git-path", "hooks"])?;
@@ -63,9 +89,10 @@ fn shim(text: &str, config: &Config) -> String {
 pub fn install(repo: &Repo, config: &Config) -> Result<()> {
     let dir = hooks_dir(repo)?;
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
-    for (name, text) in SHIMS {
+    for hook in Hook::ALL {
+        let name = hook.as_str();
         let path = dir.join(name);
-        let wanted = shim(text, config);
+        let wanted = shim(hook.template(), config);
         let chained = dir.join(format!("{name}{CHAINED}"));
         match std::fs::read_to_string(&path) {
             Ok(existing) if existing == wanted => {
@@ -102,7 +129,7 @@ pub fn install(repo: &Repo, config: &Config) -> Result<()> {
 
 pub fn uninstall(repo: &Repo) -> Result<()> {
     let dir = hooks_dir(repo)?;
-    for (name, _) in SHIMS {
+    for name in Hook::ALL.map(Hook::as_str) {
         let path = dir.join(name);
         let chained = dir.join(format!("{name}{CHAINED}"));
         let ours = std::fs::read_to_string(&path).is_ok_and(|t| t.contains(MARKER));
@@ -121,10 +148,11 @@ pub fn uninstall(repo: &Repo) -> Result<()> {
 pub fn status(repo: &Repo, config: &Config) -> Result<()> {
     let dir = hooks_dir(repo)?;
     println!("hooks folder: {}", dir.display());
-    for (name, text) in SHIMS {
+    for hook in Hook::ALL {
+        let name = hook.as_str();
         let path = dir.join(name);
         let state = match std::fs::read_to_string(&path) {
-            Ok(t) if t == shim(text, config) => "installed, current",
+            Ok(t) if t == shim(hook.template(), config) => "installed, current",
             Ok(t) if t.contains(MARKER) => "installed, outdated: run `cargo xtask hooks install`",
             Ok(_) => "another tool's hook: run `cargo xtask hooks install` to chain it",
             Err(_) => "not installed",
@@ -180,6 +208,45 @@ fn push_is_dry_run(command: &str) -> bool {
     })
 }
 
+/// The release tags a push carries, by the name the remote gets.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Pushed {
+    /// Release tags, to stage.
+    plain: Vec<String>,
+    /// `-prod` tags, to promote.
+    prod: Vec<String>,
+}
+
+impl Pushed {
+    /// Reads pre-push's stdin: `<local ref> <local oid> <remote ref> <remote oid>` lines.
+    fn read(input: &str, scheme: &TagScheme) -> Pushed {
+        let mut pushed = Pushed::default();
+        for line in input.lines() {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let [_, local_oid, remote_ref, _] = fields.as_slice() else {
+                continue;
+            };
+            if local_oid.chars().all(|c| c == '0') {
+                continue; // a deletion
+            }
+            // The name the remote gets: `git push origin HEAD:refs/tags/v1.2.0` makes a tag too.
+            let Some(tag) = remote_ref.strip_prefix("refs/tags/") else {
+                continue;
+            };
+            match scheme.parse(tag) {
+                Ok(parsed) if parsed.prod => pushed.prod.push(tag.to_string()),
+                Ok(_) => pushed.plain.push(tag.to_string()),
+                Err(_) => {}
+            }
+        }
+        pushed
+    }
+
+    fn is_empty(&self) -> bool {
+        self.plain.is_empty() && self.prod.is_empty()
+    }
+}
+
 /// `hook pre-push <remote> <url>`: stage plain release tags, promote `-prod` tags.
 pub fn pre_push(repo: &Repo, config: &Config, remote: &str, url: &str) -> Result<()> {
     // The push command line may hold a URL with a token in it: read it, then keep it from
@@ -189,34 +256,35 @@ pub fn pre_push(repo: &Repo, config: &Config, remote: &str, url: &str) -> Result
     unsafe { std::env::remove_var("TWOSTAGE_PUSH_COMMAND") };
     let mut input = String::new();
     std::io::stdin().read_to_string(&mut input)?;
-    let scheme = config.git.tag_scheme();
-    let mut plain = Vec::new();
-    let mut prod = Vec::new();
-    for line in input.lines() {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        let [_, local_oid, remote_ref, _] = fields.as_slice() else {
-            continue;
-        };
-        if local_oid.chars().all(|c| c == '0') {
-            continue; // a deletion
-        }
-        // The name the remote gets: `git push origin HEAD:refs/tags/v1.2.0` makes a tag too.
-        let Some(tag) = remote_ref.strip_prefix("refs/tags/") else {
-            continue;
-        };
-        match scheme.parse(tag) {
-            Ok(parsed) if parsed.prod => prod.push(tag.to_string()),
-            Ok(_) => plain.push(tag.to_string()),
-            Err(_) => {}
-        }
-    }
-    if plain.is_empty() && prod.is_empty() {
+    let pushed = Pushed::read(&input, &config.git.tag_scheme());
+    if pushed.is_empty() {
         return Ok(());
     }
     if std::env::var("TWOSTAGE_SKIP").is_ok_and(|v| v == "1") {
         output::warn("TWOSTAGE_SKIP=1: release tags are pushed without staging or promotion");
         return Ok(());
     }
+    if !to_release_remote(repo, config, remote, url) {
+        return Ok(());
+    }
+    if push_is_dry_run(&push_command) {
+        say_dry_run(&pushed);
+        return Ok(());
+    }
+    for tag in &pushed.plain {
+        stage::run(repo, config, tag, None)
+            .with_context(|| format!("{tag} is not pushed: staging failed"))?;
+    }
+    for tag in &pushed.prod {
+        crate::steps::promote::from_hook(repo, config, tag)
+            .with_context(|| format!("{tag} is not pushed: the promotion failed"))?;
+    }
+    Ok(())
+}
+
+/// Whether the push goes to the release remote (`git.remote`), by name or by URL; if not,
+/// says that twostage does nothing.
+fn to_release_remote(repo: &Repo, config: &Config, remote: &str, url: &str) -> bool {
     let configured = &config.git.remote;
     let configured_url = repo.remote_url(configured);
     if remote != configured && Some(url) != configured_url.as_deref() {
@@ -224,33 +292,25 @@ pub fn pre_push(repo: &Repo, config: &Config, remote: &str, url: &str) -> Result
             "pushing to `{}`, not `{configured}` (`git.remote`): twostage does nothing",
             crate::resources::secrets::redact(remote)
         ));
-        return Ok(());
+        return false;
     }
-    if push_is_dry_run(&push_command) {
-        for tag in plain.iter().chain(&prod) {
-            output::status(
-                "Dry run",
-                format!(
-                    "would {} {tag}; nothing is uploaded",
-                    if prod.contains(tag) {
-                        "promote"
-                    } else {
-                        "stage"
-                    }
-                ),
-            );
-        }
-        return Ok(());
+    true
+}
+
+fn say_dry_run(pushed: &Pushed) {
+    for tag in pushed.plain.iter().chain(&pushed.prod) {
+        output::status(
+            "Dry run",
+            format!(
+                "would {} {tag}; nothing is uploaded",
+                if pushed.prod.contains(tag) {
+                    "promote"
+                } else {
+                    "stage"
+                }
+            ),
+        );
     }
-    for tag in &plain {
-        stage::run(repo, config, tag, None)
-            .with_context(|| format!("{tag} is not pushed: staging failed"))?;
-    }
-    for tag in &prod {
-        crate::steps::promote::from_hook(repo, config, tag)
-            .with_context(|| format!("{tag} is not pushed: the promotion failed"))?;
-    }
-    Ok(())
 }
 
 /// `hook post-tag <tag>`: a new release tag is checked and built; a new `-prod` tag is checked
@@ -309,6 +369,44 @@ pub fn build_tag(repo: &Repo, config: &Config, tag: &str) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn hook_names_round_trip() {
+        for hook in Hook::ALL {
+            assert_eq!(Hook::parse(hook.as_str()), Some(hook));
+        }
+        assert_eq!(Hook::parse("post-commit"), None);
+        assert_eq!(
+            Hook::ALL.map(Hook::as_str),
+            ["pre-push", "reference-transaction", "post-tag"]
+        );
+    }
+
+    #[test]
+    fn pushed_release_tags_are_read_by_the_name_the_remote_gets() {
+        let scheme = TagScheme {
+            prefix: "v".into(),
+            prod_suffix: "-prod".into(),
+        };
+        let zero = "0".repeat(40);
+        let oid = "a".repeat(40);
+        let input = format!(
+            "refs/heads/main {oid} refs/heads/main {zero}\n\
+             HEAD {oid} refs/tags/v1.2.0 {zero}\n\
+             refs/tags/v1.1.0-prod {oid} refs/tags/v1.1.0-prod {zero}\n\
+             (delete) {zero} refs/tags/v1.0.0 {oid}\n\
+             refs/tags/other {oid} refs/tags/other {zero}\n"
+        );
+        assert_eq!(
+            Pushed::read(&input, &scheme),
+            Pushed {
+                plain: vec!["v1.2.0".into()],
+                prod: vec!["v1.1.0-prod".into()],
+            }
+        );
+    }
+
     #[test]
     fn dry_run_is_read_from_the_push_command() {
         let cases = [

@@ -16,6 +16,7 @@ use toml_edit::{value, Array, DocumentMut, Item, Table};
 use crate::output;
 use crate::resources::dist::normalize_name;
 use crate::resources::manifest;
+use crate::steps::hooks::Hook;
 
 pub struct Options {
     /// `twostage` as a git dependency from this URL instead of the published crate.
@@ -32,14 +33,51 @@ pub struct Options {
 const WORKFLOW: &str = include_str!("../../templates/github/release.yml");
 const WORKFLOW_NATIVE: &str = include_str!("../../templates/github/release-native.yml");
 
-const SHIMS: &[(&str, &str)] = &[
-    ("hooks/pre-push", include_str!("../../hooks/pre-push")),
-    (
-        "hooks/reference-transaction",
-        include_str!("../../hooks/reference-transaction"),
-    ),
-    ("hooks/post-tag", include_str!("../../hooks/post-tag")),
-];
+const XTASK_MAIN: &str = "fn main() -> std::process::ExitCode {\n    twostage::cli::main()\n}\n";
+
+/// The CI systems `init` writes a release workflow for (`--ci`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ci {
+    Github,
+}
+
+impl Ci {
+    pub const ALL: [Ci; 1] = [Ci::Github];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Ci::Github => "github",
+        }
+    }
+
+    pub fn parse(word: &str) -> Option<Ci> {
+        Ci::ALL.into_iter().find(|c| c.as_str() == word)
+    }
+}
+
+/// The tools that take the version from the git tag, so that no file is bumped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VcsTool {
+    HatchVcs,
+    SetuptoolsScm,
+    PdmScm,
+}
+
+impl VcsTool {
+    pub const ALL: [VcsTool; 3] = [VcsTool::HatchVcs, VcsTool::SetuptoolsScm, VcsTool::PdmScm];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VcsTool::HatchVcs => "hatch-vcs",
+            VcsTool::SetuptoolsScm => "setuptools-scm",
+            VcsTool::PdmScm => "pdm-scm",
+        }
+    }
+
+    pub fn parse(word: &str) -> Option<VcsTool> {
+        VcsTool::ALL.into_iter().find(|t| t.as_str() == word)
+    }
+}
 
 /// The build backend, as far as keeping files out of its sdist goes.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -76,7 +114,7 @@ impl Backend {
 pub struct Detected {
     pub name: Option<String>,
     pub version_files: Vec<String>,
-    pub vcs: Option<&'static str>,
+    pub vcs: Option<VcsTool>,
     pub changelog: Option<String>,
     /// The changelog exists but is not Keep a Changelog: `release` leaves it alone.
     pub changelog_not_rolled: Option<String>,
@@ -101,6 +139,27 @@ struct Write {
     what: Option<String>,
 }
 
+impl Write {
+    /// A file of the kit's own, created whole.
+    fn new(path: &str, text: String) -> Write {
+        Write {
+            path: path.into(),
+            text,
+            merged: false,
+            what: None,
+        }
+    }
+
+    /// A file of the project's, with the kit's part merged in.
+    fn merged(path: &str, text: String, what: Option<String>) -> Write {
+        Write {
+            merged: true,
+            what,
+            ..Write::new(path, text)
+        }
+    }
+}
+
 pub fn run(dir: &Path, options: &Options) -> Result<()> {
     let dir = dir
         .canonicalize()
@@ -110,93 +169,112 @@ pub fn run(dir: &Path, options: &Options) -> Result<()> {
     }
     let detected = detect(&dir)?;
     let dependency = dependency(&dir, options)?;
+    let writes = plan_writes(&dir, options, &detected, &dependency)?;
+    refuse_conflicts(&dir, &writes, options.force)?;
+    for write in &writes {
+        write_file(&dir, write)?;
+    }
+    say_what_to_know(&detected, &dependency);
+    output::status(
+        "Adopted",
+        format!(
+            "twostage in `{}`; the version of record is {}",
+            dir.display(),
+            record_of(&detected)
+        ),
+    );
+    eprintln!("{}", next_steps(&dir, &writes));
+    Ok(())
+}
+
+/// Every file `init` writes, worked out before any is written. Says which files it keeps and
+/// what it cannot do for the project's build backend.
+fn plan_writes(
+    dir: &Path,
+    options: &Options,
+    detected: &Detected,
+    dependency: &Dependency,
+) -> Result<Vec<Write>> {
     // Decided before anything is written: whether the workspace and the cargo config are the
     // kit's alone (so the sdist must not carry them) or the project's own.
-    let workspace_is_kit = kit_workspace(&dir);
-    let kit_config = std::fs::read_to_string(dir.join(".cargo/config.toml"))
-        .map_or(true, |t| crate::resources::dist::is_kit_cargo_config(&t));
-    let new = |path: &str, text: String| Write {
-        path: path.into(),
-        text,
-        merged: false,
-        what: None,
-    };
+    let kit = Kit::of(dir);
     let mut writes: Vec<Write> = vec![
-        Write {
-            merged: true,
-            ..new(".cargo/config.toml", cargo_config(&dir)?)
-        },
-        xtask_write(&dir, &dependency),
-        new(
-            "xtask/src/main.rs",
-            "fn main() -> std::process::ExitCode {\n    twostage::cli::main()\n}\n".into(),
+        Write::merged(".cargo/config.toml", cargo_config(dir)?, None),
+        xtask_write(dir, dependency),
+        Write::new("xtask/src/main.rs", XTASK_MAIN.into()),
+        Write::merged("Cargo.toml", workspace_manifest(dir)?, None),
+        Write::merged(
+            ".gitignore",
+            gitignore(dir),
+            Some("`target/` is ignored".into()),
         ),
-        Write {
-            merged: true,
-            ..new("Cargo.toml", workspace_manifest(&dir)?)
-        },
-        Write {
-            merged: true,
-            what: Some("`target/` is ignored".into()),
-            ..new(".gitignore", gitignore(&dir))
-        },
     ];
-    for (path, text) in SHIMS {
-        writes.push(new(path, text.to_string()));
+    for hook in Hook::ALL {
+        let path = format!("hooks/{}", hook.as_str());
+        writes.push(Write::new(&path, hook.template().into()));
     }
-    match options.ci.as_deref() {
-        None => {}
-        Some("github") => {
-            let template = if options.native {
-                WORKFLOW_NATIVE
-            } else {
-                WORKFLOW
-            };
-            writes.push(new(".github/workflows/release.yml", template.into()));
-        }
-        Some(other) => bail!("`--ci {other}`: the one CI `init` knows is `github`"),
+    if let Some(template) = workflow(options)? {
+        writes.push(Write::new(".github/workflows/release.yml", template.into()));
     }
     // An existing release.toml is the project's own configuration: it is kept.
     if dir.join("release.toml").exists() {
         output::status("Keeping", "the existing `release.toml`");
     } else {
-        writes.push(new("release.toml", release_toml(&detected)));
+        writes.push(Write::new("release.toml", release_toml(detected)));
     }
-    let kit = Kit {
-        workspace: workspace_is_kit,
-        cargo_config: kit_config,
-    };
-    match exclusion(&dir, &detected, &kit)? {
-        Some((path, text, what)) => writes.push(Write {
-            merged: true,
-            what: Some(what),
-            ..new(&path, text)
-        }),
-        None => output::warn(format!(
-            "`init` does not know how the build backend `{}` selects sdist files: make sure \
-             the sdist leaves out {} (verification refuses an sdist that carries them)",
-            detected.backend_name,
-            kit.paths().join(", ")
-        )),
-    }
-
+    writes.extend(sdist_exclusion(dir, detected, &kit)?);
     if detected.backend == Backend::Setuptools {
-        match setuptools_discovery(&dir)? {
-            Discovery::Explicit => {}
-            Discovery::Pin(text, what) => writes.push(Write {
-                merged: true,
-                what: Some(what),
-                ..new("pyproject.toml", text)
-            }),
-            Discovery::Unsure(why) => output::warn(why),
+        writes.extend(discovery_pin(dir)?);
+    }
+    Ok(writes)
+}
+
+/// The workflow template `--ci` (and `--native`) ask for.
+fn workflow(options: &Options) -> Result<Option<&'static str>> {
+    let Some(ci) = options.ci.as_deref() else {
+        return Ok(None);
+    };
+    match Ci::parse(ci) {
+        Some(Ci::Github) if options.native => Ok(Some(WORKFLOW_NATIVE)),
+        Some(Ci::Github) => Ok(Some(WORKFLOW)),
+        None => bail!("`--ci {ci}`: the one CI `init` knows is `github`"),
+    }
+}
+
+/// The edit that keeps the kit out of the sdist, or a warning when `init` does not know how.
+fn sdist_exclusion(dir: &Path, detected: &Detected, kit: &Kit) -> Result<Option<Write>> {
+    match exclusion(dir, detected, kit)? {
+        Some((path, text, what)) => Ok(Some(Write::merged(&path, text, Some(what)))),
+        None => {
+            output::warn(format!(
+                "`init` does not know how the build backend `{}` selects sdist files: make sure \
+                 the sdist leaves out {} (verification refuses an sdist that carries them)",
+                detected.backend_name,
+                kit.paths().join(", ")
+            ));
+            Ok(None)
         }
     }
+}
 
-    // Check everything first: nothing is written when any file would be overwritten.
+/// The edit setuptools' automatic discovery needs once the kit is in the tree, if any.
+fn discovery_pin(dir: &Path) -> Result<Option<Write>> {
+    match setuptools_discovery(dir)? {
+        Discovery::Explicit => Ok(None),
+        Discovery::Pin(text, what) => Ok(Some(Write::merged("pyproject.toml", text, Some(what)))),
+        Discovery::Unsure(why) => {
+            output::warn(why);
+            Ok(None)
+        }
+    }
+}
+
+/// Check everything first: nothing is written when any file would be overwritten.
+fn refuse_conflicts(dir: &Path, writes: &[Write], force: bool) -> Result<()> {
     let mut conflicts = Vec::new();
     for write in writes.iter().filter(|w| !w.merged) {
         if let Ok(existing) = std::fs::read_to_string(dir.join(&write.path)) {
-            if existing != write.text && !options.force {
+            if existing != write.text && !force {
                 conflicts.push(write.path.clone());
             }
         }
@@ -207,32 +285,39 @@ pub fn run(dir: &Path, options: &Options) -> Result<()> {
             conflicts.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")
         );
     }
-    let mut changed = Vec::new();
-    for write in &writes {
-        let path = &write.path;
-        let target = dir.join(path);
-        let existing = std::fs::read_to_string(&target).ok();
-        if existing.as_ref() == Some(&write.text) {
-            output::status("Fresh", format!("`{path}`"));
-            continue;
-        }
-        std::fs::create_dir_all(target.parent().unwrap_or(&dir))?;
-        std::fs::write(&target, &write.text).with_context(|| format!("cannot write `{path}`"))?;
-        if path.starts_with("hooks/") {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755))?;
-        }
-        let verb = if existing.is_some() {
-            "Updating"
-        } else {
-            "Writing"
-        };
-        match &write.what {
-            Some(what) => output::status(verb, format!("`{path}`: {what}")),
-            None => output::status(verb, format!("`{path}`")),
-        }
-        changed.push(path.clone());
+    Ok(())
+}
+
+/// Writes one file unless it already says the same, and says so either way.
+fn write_file(dir: &Path, write: &Write) -> Result<()> {
+    let path = &write.path;
+    let target = dir.join(path);
+    let existing = std::fs::read_to_string(&target).ok();
+    if existing.as_ref() == Some(&write.text) {
+        output::status("Fresh", format!("`{path}`"));
+        return Ok(());
     }
+    std::fs::create_dir_all(target.parent().unwrap_or(dir))?;
+    std::fs::write(&target, &write.text).with_context(|| format!("cannot write `{path}`"))?;
+    if path.starts_with("hooks/") {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755))?;
+    }
+    let verb = if existing.is_some() {
+        "Updating"
+    } else {
+        "Writing"
+    };
+    match &write.what {
+        Some(what) => output::status(verb, format!("`{path}`: {what}")),
+        None => output::status(verb, format!("`{path}`")),
+    }
+    Ok(())
+}
+
+/// What the maintainer should know about the adopted project: where the dependency builds,
+/// what detection found doubtful, what `release` will and will not do.
+fn say_what_to_know(detected: &Detected, dependency: &Dependency) {
     if let Some(relative) = &dependency.path {
         output::warn(format!(
             "`xtask/Cargo.toml` depends on twostage at `{relative}` (relative to `xtask/`): \
@@ -261,8 +346,12 @@ pub fn run(dir: &Path, options: &Options) -> Result<()> {
             "releases are made from the current branch `{branch}`"
         ));
     }
-    let record = match (&detected.vcs, detected.version_files.as_slice()) {
-        (Some(tool), _) => format!("the release tags ({tool}): no file is bumped"),
+}
+
+/// Where the version of record is, as the `Adopted` line says it.
+fn record_of(detected: &Detected) -> String {
+    match (&detected.vcs, detected.version_files.as_slice()) {
+        (Some(tool), _) => format!("the release tags ({}): no file is bumped", tool.as_str()),
         (None, [file]) => format!("`{file}`"),
         (None, [first, rest @ ..]) => format!(
             "`{first}` (bumped with {})",
@@ -272,27 +361,23 @@ pub fn run(dir: &Path, options: &Options) -> Result<()> {
                 .join(", ")
         ),
         (None, []) => "`pyproject.toml`".into(),
-    };
-    output::status(
-        "Adopted",
-        format!(
-            "twostage in `{}`; the version of record is {record}",
-            dir.display()
-        ),
-    );
+    }
+}
+
+/// The commands that take the adopted project to its first release.
+fn next_steps(dir: &Path, writes: &[Write]) -> String {
     let mut add: Vec<&str> = vec![".cargo", "Cargo.toml", "Cargo.lock", "xtask", "hooks"];
-    for write in &writes {
+    for write in writes {
         let top = write.path.split('/').next().unwrap_or_default();
         if !add.contains(&top) {
             add.push(top);
         }
     }
-    eprintln!(
+    format!(
         "\nNext steps:\n  cd {}\n  cargo build --package xtask   # the first build writes `Cargo.lock`: commit it with the kit\n  git add {} && git commit -m \"Adopt twostage\"\n  cargo xtask hooks install\n  cargo xtask rehearse          # the whole lifecycle on local indexes; nothing of yours changes\n  cargo xtask release patch --dry-run\n  export TEST_PYPI_TOKEN=… PYPI_TOKEN=…   # API tokens of TestPyPI and PyPI\n  cargo xtask release patch && git push --follow-tags\n  cargo xtask promote <tag>",
         dir.display(),
         add.join(" ")
-    );
-    Ok(())
+    )
 }
 
 /// The `twostage` dependency line of `xtask/Cargo.toml`.
@@ -423,6 +508,19 @@ struct Kit {
 }
 
 impl Kit {
+    fn of(dir: &Path) -> Kit {
+        Kit {
+            workspace: kit_workspace(dir),
+            cargo_config: std::fs::read_to_string(dir.join(".cargo/config.toml"))
+                .map_or(true, |t| crate::resources::dist::is_kit_cargo_config(&t)),
+        }
+    }
+
+    /// The kit's folders: excluding one excludes what is in it.
+    fn is_folder(path: &str) -> bool {
+        matches!(path, "xtask" | ".cargo")
+    }
+
     /// The kit's paths from the project root; folders without a trailing slash.
     fn paths(&self) -> Vec<&'static str> {
         let mut paths = vec!["xtask"];
@@ -445,72 +543,16 @@ impl Kit {
 /// The edit that keeps the kit out of the sdist: `(file, new text, what it does)`, or `None`
 /// for a backend `init` does not know.
 fn exclusion(dir: &Path, d: &Detected, kit: &Kit) -> Result<Option<(String, String, String)>> {
-    let folders = ["xtask", ".cargo"];
-    let (table, key, patterns): (&[&str], &str, Vec<toml_edit::Value>) = match d.backend {
-        // Git-style patterns; a leading `/` anchors them at the project root, and `exclude`
-        // wins over everything else.
-        // https://hatch.pypa.io/latest/config/build/#patterns
-        Backend::Hatchling => (
-            &["tool", "hatch", "build", "targets", "sdist"],
-            "exclude",
-            kit.paths().iter().map(|p| format!("/{p}").into()).collect(),
-        ),
-        // Paths relative to the project root; excluding a folder excludes what is in it.
-        // https://flit.pypa.io/en/stable/pyproject_toml.html#sdist-section
-        Backend::Flit => (
-            &["tool", "flit", "sdist"],
-            "exclude",
-            kit.paths().iter().map(|p| (*p).into()).collect(),
-        ),
-        // Globs relative to the project root, matched against files.
-        // https://python-poetry.org/docs/pyproject/#exclude-and-include
-        Backend::Poetry => (
-            &["tool", "poetry"],
-            "exclude",
-            kit.paths()
-                .iter()
-                .map(|p| {
-                    if folders.contains(p) {
-                        format!("{p}/**/*").into()
-                    } else {
-                        (*p).into()
-                    }
-                })
-                .collect(),
-        ),
-        // Globs from the project root; a folder is excluded with everything in it.
-        // https://backend.pdm-project.org/build_config/#include-or-exclude-files
-        Backend::Pdm => (
-            &["tool", "pdm", "build"],
-            "excludes",
-            kit.paths().iter().map(|p| (*p).into()).collect(),
-        ),
-        // maturin packs the crate and its path dependencies (not the other workspace members,
-        // so not `xtask/`), plus what `include` names; the project's own `Cargo.toml`,
-        // `Cargo.lock`, `src/` and cargo config are its build's and stay. Patterns apply to
-        // the sdist only.
-        // https://www.maturin.rs/config.html
-        Backend::Maturin => (
-            &["tool", "maturin"],
-            "exclude",
-            kit.paths()
-                .iter()
-                .filter(|p| !matches!(**p, "xtask" | "Cargo.toml" | "Cargo.lock"))
-                .map(|p| {
-                    let path = if folders.contains(p) {
-                        format!("{p}/**/*")
-                    } else {
-                        p.to_string()
-                    };
-                    let mut pattern = toml_edit::InlineTable::new();
-                    pattern.insert("path", path.into());
-                    pattern.insert("format", "sdist".into());
-                    toml_edit::Value::InlineTable(pattern)
-                })
-                .collect(),
-        ),
-        Backend::Setuptools => return manifest_in(dir, kit).map(Some),
-        Backend::Other => return Ok(None),
+    if d.backend == Backend::Setuptools {
+        return manifest_in(dir, kit).map(Some);
+    }
+    let Some(SdistList {
+        table,
+        key,
+        patterns,
+    }) = sdist_list(d.backend, kit)
+    else {
+        return Ok(None);
     };
     let path = dir.join("pyproject.toml");
     let text = std::fs::read_to_string(&path).context("cannot read `pyproject.toml`")?;
@@ -529,6 +571,84 @@ fn exclusion(dir: &Path, d: &Detected, kit: &Kit) -> Result<Option<(String, Stri
             table.join(".")
         ),
     )))
+}
+
+/// The array in `pyproject.toml` through which a backend leaves files out of its sdist.
+struct SdistList {
+    table: &'static [&'static str],
+    key: &'static str,
+    patterns: Vec<toml_edit::Value>,
+}
+
+/// The kit's patterns in the list the backend reads, or `None` for a backend without one.
+fn sdist_list(backend: Backend, kit: &Kit) -> Option<SdistList> {
+    let list = |table, key, patterns| {
+        Some(SdistList {
+            table,
+            key,
+            patterns,
+        })
+    };
+    let paths = kit.paths();
+    match backend {
+        // Git-style patterns; a leading `/` anchors them at the project root, and `exclude`
+        // wins over everything else.
+        // https://hatch.pypa.io/latest/config/build/#patterns
+        Backend::Hatchling => list(
+            &["tool", "hatch", "build", "targets", "sdist"],
+            "exclude",
+            paths.iter().map(|p| format!("/{p}").into()).collect(),
+        ),
+        // Paths relative to the project root; excluding a folder excludes what is in it.
+        // https://flit.pypa.io/en/stable/pyproject_toml.html#sdist-section
+        Backend::Flit => list(
+            &["tool", "flit", "sdist"],
+            "exclude",
+            paths.iter().map(|p| (*p).into()).collect(),
+        ),
+        // Globs relative to the project root, matched against files.
+        // https://python-poetry.org/docs/pyproject/#exclude-and-include
+        Backend::Poetry => list(
+            &["tool", "poetry"],
+            "exclude",
+            paths.iter().map(|p| file_glob(p).into()).collect(),
+        ),
+        // Globs from the project root; a folder is excluded with everything in it.
+        // https://backend.pdm-project.org/build_config/#include-or-exclude-files
+        Backend::Pdm => list(
+            &["tool", "pdm", "build"],
+            "excludes",
+            paths.iter().map(|p| (*p).into()).collect(),
+        ),
+        Backend::Maturin => list(&["tool", "maturin"], "exclude", maturin_patterns(&paths)),
+        Backend::Setuptools | Backend::Other => None,
+    }
+}
+
+/// A glob matching the files of a kit path: a folder's everything, else the file itself.
+fn file_glob(path: &str) -> String {
+    if Kit::is_folder(path) {
+        format!("{path}/**/*")
+    } else {
+        path.to_string()
+    }
+}
+
+/// maturin packs the crate and its path dependencies (not the other workspace members, so not
+/// `xtask/`), plus what `include` names; the project's own `Cargo.toml`, `Cargo.lock`, `src/`
+/// and cargo config are its build's and stay. Patterns apply to the sdist only.
+/// https://www.maturin.rs/config.html
+fn maturin_patterns(paths: &[&str]) -> Vec<toml_edit::Value> {
+    paths
+        .iter()
+        .filter(|p| !matches!(**p, "xtask" | "Cargo.toml" | "Cargo.lock"))
+        .map(|p| {
+            let mut pattern = toml_edit::InlineTable::new();
+            pattern.insert("path", file_glob(p).into());
+            pattern.insert("format", "sdist".into());
+            toml_edit::Value::InlineTable(pattern)
+        })
+        .collect()
 }
 
 /// What setuptools' automatic discovery needs once the kit is in the tree.
@@ -575,20 +695,7 @@ fn setuptools_discovery(dir: &Path) -> Result<Discovery> {
     if doc.get("project").is_none() {
         return Ok(unsure()); // `[tool.setuptools]` is read only beside a `[project]` table
     }
-    let mut packages = Vec::new();
-    let mut modules = Vec::new();
-    for entry in std::fs::read_dir(dir)?.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let path = entry.path();
-        if path.join("__init__.py").is_file() && !matches!(name.as_str(), "tests" | "test" | "docs")
-        {
-            packages.push(name);
-        } else if let Some(module) = name.strip_suffix(".py") {
-            if path.is_file() && !matches!(module, "setup" | "conftest" | "noxfile" | "tasks") {
-                modules.push(module.to_string());
-            }
-        }
-    }
+    let (packages, modules) = top_level(dir)?;
     let (table, list, names): (&[&str], &str, Vec<String>) =
         match (packages.as_slice(), modules.as_slice()) {
             ([package], _) => (
@@ -618,6 +725,26 @@ fn setuptools_discovery(dir: &Path) -> Result<Discovery> {
                 .join(", ")
         ),
     ))
+}
+
+/// What setuptools' flat-layout discovery would take at the top of `dir`: the packages (not
+/// tests or docs) and the modules (not setup or task scripts).
+fn top_level(dir: &Path) -> Result<(Vec<String>, Vec<String>)> {
+    let mut packages = Vec::new();
+    let mut modules = Vec::new();
+    for entry in std::fs::read_dir(dir)?.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let path = entry.path();
+        if path.join("__init__.py").is_file() && !matches!(name.as_str(), "tests" | "test" | "docs")
+        {
+            packages.push(name);
+        } else if let Some(module) = name.strip_suffix(".py") {
+            if path.is_file() && !matches!(module, "setup" | "conftest" | "noxfile" | "tasks") {
+                modules.push(module.to_string());
+            }
+        }
+    }
+    Ok((packages, modules))
 }
 
 /// Appends the patterns missing from the array `key` in `table` (created when absent),
@@ -678,9 +805,9 @@ fn manifest_in(dir: &Path, kit: &Kit) -> Result<(String, String, String)> {
     let wanted: Vec<String> = kit
         .paths()
         .iter()
-        .map(|p| match *p {
-            "xtask" | ".cargo" => format!("prune {p}"),
-            _ => format!("exclude {p}"),
+        .map(|p| match Kit::is_folder(p) {
+            true => format!("prune {p}"),
+            false => format!("exclude {p}"),
         })
         .filter(|line| !present.contains(&line.as_str()))
         .collect();
@@ -796,7 +923,8 @@ fn release_toml(d: &Detected) -> String {
     }
     match d.vcs {
         Some(tool) => out.push_str(&format!(
-            "# The version comes from the git tag ({tool}): no file is bumped.\n"
+            "# The version comes from the git tag ({}): no file is bumped.\n",
+            tool.as_str()
         )),
         None if !d.version_files.is_empty() => {
             let files: Vec<String> = d.version_files.iter().map(|f| quoted(f)).collect();
@@ -854,179 +982,26 @@ fn module_file_of(dir: &Path, attr: &str) -> Option<String> {
 /// Finds where the project keeps its name, its version, its changelog, its import name, its
 /// release branch and its GitHub repository, and which build backend packs its sdist.
 pub fn detect(dir: &Path) -> Result<Detected> {
+    let src = Sources::read(dir)?;
     let mut d = Detected::default();
-    let pyproject: Option<DocumentMut> = match std::fs::read_to_string(dir.join("pyproject.toml")) {
-        Ok(text) => Some(text.parse().context("`pyproject.toml` is not valid TOML")?),
-        Err(_) => None,
-    };
-    let read = |path: &str| std::fs::read_to_string(dir.join(path)).ok();
-    let setup_py = read("setup.py");
-    let setup_cfg = read("setup.cfg");
-    let get = |path: &[&str]| -> Option<Item> {
-        let mut item = pyproject.as_ref()?.as_item();
-        for p in path {
-            item = item.as_table_like()?.get(p)?;
-        }
-        Some(item.clone())
-    };
-    let str_at = |path: &[&str]| get(path).and_then(|i| i.as_str().map(str::to_string));
-    let manifest_name =
-        str_at(&["project", "name"]).or_else(|| str_at(&["tool", "poetry", "name"]));
-    // A project whose pyproject.toml holds no metadata (often only `[build-system]`) keeps
-    // it in setup.py and setup.cfg.
-    let setup_driven = get(&["project"]).is_none() && get(&["tool", "poetry"]).is_none();
-    let name = manifest_name.clone().or_else(|| {
-        setup_py
-            .as_deref()
-            .and_then(|t| manifest::keyword_literal(t, "name"))
-            .or_else(|| {
-                setup_cfg
-                    .as_deref()
-                    .and_then(|t| manifest::cfg_value(t, "metadata", "name"))
-            })
-    });
-    d.backend_name = str_at(&["build-system", "build-backend"]).unwrap_or_default();
-    d.backend = Backend::of(&d.backend_name, setup_py.is_some() || setup_cfg.is_some());
-    let requires: Vec<String> = get(&["build-system", "requires"])
-        .and_then(|i| {
-            i.as_array().map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_lowercase))
-                    .collect()
-            })
-        })
+    let name = src.name();
+    d.backend_name = src
+        .str_at(&["build-system", "build-backend"])
         .unwrap_or_default();
-    let dynamic = get(&["project", "dynamic"])
-        .and_then(|i| {
-            i.as_array()
-                .map(|a| a.iter().any(|v| v.as_str() == Some("version")))
-        })
-        .unwrap_or(false);
-    let static_version =
-        str_at(&["project", "version"]).or_else(|| str_at(&["tool", "poetry", "version"]));
-
-    let module = name.as_ref().map(|n| normalize_name(n).replace('-', "_"));
-    let module_file = module.as_deref().and_then(|m| module_file_of(dir, m));
-    // `__version__ = "1.2.3"`: a literal a release can bump (not a lookup at import time).
-    let module_literal = module_file
-        .as_deref()
-        .and_then(read)
-        .and_then(|t| manifest::keyword_literal(&t, "__version__"));
-
-    let uses = |needle: &str| requires.iter().any(|r| r.starts_with(needle));
-    let mut record: Option<String> = static_version.clone();
-    if str_at(&["tool", "hatch", "version", "source"]).as_deref() == Some("vcs")
-        || uses("hatch-vcs")
-    {
-        d.vcs = Some("hatch-vcs");
-    } else if get(&["tool", "setuptools_scm"]).is_some()
-        || uses("setuptools-scm")
-        || uses("setuptools_scm")
-        || setup_py
-            .as_deref()
-            .is_some_and(|t| t.contains("use_scm_version"))
-    {
-        d.vcs = Some("setuptools-scm");
-    } else if str_at(&["tool", "pdm", "version", "source"]).as_deref() == Some("scm") {
-        d.vcs = Some("pdm-scm");
-    } else if let Some(path) = str_at(&["tool", "hatch", "version", "path"]) {
-        d.version_files.push(path);
-    } else if let Some(attr) = get(&["tool", "setuptools", "dynamic", "version"]).and_then(|i| {
-        i.as_table_like()
-            .and_then(|t| t.get("attr"))
-            .and_then(|a| a.as_str().map(str::to_string))
-    }) {
-        if let Some(found) = module_file_of(dir, &attr) {
-            d.version_files.push(found);
-        }
-    } else if setup_driven {
-        // The version setuptools reads: a literal in setup.py, then setup.cfg's `version`
-        // (a literal, or `attr:` naming the module), then the module's `__version__`.
-        if let Some(v) = setup_py
-            .as_deref()
-            .and_then(|t| manifest::keyword_literal(t, "version"))
-        {
-            d.version_files.push("setup.py".into());
-            record = Some(v);
-        }
-        match setup_cfg
-            .as_deref()
-            .and_then(|t| manifest::cfg_value(t, "metadata", "version"))
-        {
-            Some(v) if v.starts_with("attr:") => {
-                if let Some(found) = module_file_of(dir, v["attr:".len()..].trim()) {
-                    if !d.version_files.contains(&found) {
-                        d.version_files.push(found);
-                    }
-                }
-            }
-            Some(v) if v.starts_with("file:") || v.is_empty() => {}
-            Some(v) if record.is_none() => {
-                d.version_files.push("setup.cfg".into());
-                record = Some(v);
-            }
-            Some(_) => {}
-            None => {}
-        }
-        if d.version_files.is_empty() && module_literal.is_none() && setup_py.is_some() {
-            d.version_files.push("setup.py".into());
-        }
-    } else if dynamic && module_literal.is_some() {
-        // flit's module version.
-        d.version_files
-            .push(module_file.clone().unwrap_or_default());
-        record = module_literal.clone();
-    }
-    // The module's `__version__`, when it is a literal, moves in lockstep with the version
-    // of record (or is the record itself when nothing else holds one).
-    if d.vcs.is_none() {
-        if let (Some(file), Some(literal)) = (&module_file, &module_literal) {
-            let listed = d.version_files.contains(file);
-            match &record {
-                _ if listed => {}
-                None if setup_driven => d.version_files.push(file.clone()),
-                Some(v) if v == literal => d.version_files.push(file.clone()),
-                Some(v) => d.warnings.push(format!(
-                    "`{file}` says `__version__ = \"{literal}\"` but the version is `{v}`: \
-                     it is not bumped; make them agree and add it to `package.version-files`"
-                )),
-                None => {}
-            }
-        }
-    }
-    // A maturin project keeps the version in Cargo.toml: the record itself when the
-    // pyproject version is dynamic, else bumped in lockstep.
-    if d.backend == Backend::Maturin && dir.join("Cargo.toml").exists() {
-        let at = if dynamic { 0 } else { d.version_files.len() };
-        d.version_files.insert(at, "Cargo.toml".into());
-    }
-    let changelog = [
-        "CHANGELOG.md",
-        "CHANGES.md",
-        "HISTORY.md",
-        "NEWS.md",
-        "CHANGELOG.rst",
-        "CHANGES.rst",
-        "HISTORY.rst",
-        "NEWS.rst",
-        "CHANGELOG",
-        "CHANGES",
-        "CHANGES.txt",
-        "NEWS",
-    ]
-    .into_iter()
-    .find(|c| dir.join(c).is_file());
-    if let Some(changelog) = changelog {
-        if changelog != "CHANGELOG.md" {
-            d.changelog = Some(changelog.to_string());
-        }
-        if !read(changelog).is_some_and(|t| crate::resources::changelog::is_keep_a_changelog(&t)) {
-            d.changelog_not_rolled = Some(changelog.to_string());
-        }
-    }
-    d.module = module.filter(|_| module_file.is_some());
+    d.backend = Backend::of(
+        &d.backend_name,
+        src.setup_py.is_some() || src.setup_cfg.is_some(),
+    );
+    let module = Module::of(dir, name.as_deref());
+    version_of_record(dir, &src, &module, &mut d);
+    changelog(dir, &mut d);
+    d.module = module.name.filter(|_| module.file.is_some());
     // The name goes into release.toml only when no manifest declares it.
-    d.name = if manifest_name.is_none() { name } else { None };
+    d.name = if src.manifest_name().is_none() {
+        name
+    } else {
+        None
+    };
     d.branch = crate::resources::git::git_in(dir, &["symbolic-ref", "--quiet", "--short", "HEAD"])
         .ok()
         .map(|b| b.trim().to_string())
@@ -1035,6 +1010,298 @@ pub fn detect(dir: &Path) -> Result<Detected> {
         .ok()
         .and_then(|url| crate::resources::git::github_repository(url.trim()));
     Ok(d)
+}
+
+/// What the project's build files say, read once: `pyproject.toml`, `setup.py`, `setup.cfg`.
+struct Sources {
+    pyproject: Option<DocumentMut>,
+    setup_py: Option<String>,
+    setup_cfg: Option<String>,
+}
+
+impl Sources {
+    fn read(dir: &Path) -> Result<Sources> {
+        let read = |path: &str| std::fs::read_to_string(dir.join(path)).ok();
+        let pyproject = match read("pyproject.toml") {
+            Some(text) => Some(text.parse().context("`pyproject.toml` is not valid TOML")?),
+            None => None,
+        };
+        Ok(Sources {
+            pyproject,
+            setup_py: read("setup.py"),
+            setup_cfg: read("setup.cfg"),
+        })
+    }
+
+    /// The item at a dotted path of `pyproject.toml`.
+    fn get(&self, path: &[&str]) -> Option<&Item> {
+        let mut item = self.pyproject.as_ref()?.as_item();
+        for p in path {
+            item = item.as_table_like()?.get(p)?;
+        }
+        Some(item)
+    }
+
+    fn str_at(&self, path: &[&str]) -> Option<String> {
+        self.get(path).and_then(|i| i.as_str().map(str::to_string))
+    }
+
+    /// The name `pyproject.toml` declares.
+    fn manifest_name(&self) -> Option<String> {
+        self.str_at(&["project", "name"])
+            .or_else(|| self.str_at(&["tool", "poetry", "name"]))
+    }
+
+    /// A project whose pyproject.toml holds no metadata (often only `[build-system]`) keeps
+    /// it in setup.py and setup.cfg.
+    fn setup_driven(&self) -> bool {
+        self.get(&["project"]).is_none() && self.get(&["tool", "poetry"]).is_none()
+    }
+
+    /// The distribution name, from `pyproject.toml`, else `setup.py`, else `setup.cfg`.
+    fn name(&self) -> Option<String> {
+        self.manifest_name().or_else(|| {
+            self.setup_py
+                .as_deref()
+                .and_then(|t| manifest::keyword_literal(t, "name"))
+                .or_else(|| {
+                    self.setup_cfg
+                        .as_deref()
+                        .and_then(|t| manifest::cfg_value(t, "metadata", "name"))
+                })
+        })
+    }
+
+    /// Whether `build-system.requires` names a requirement starting with `needle`.
+    fn requires(&self, needle: &str) -> bool {
+        self.get(&["build-system", "requires"])
+            .and_then(|i| i.as_array())
+            .is_some_and(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_lowercase))
+                    .any(|r| r.starts_with(needle))
+            })
+    }
+
+    /// `version` is in `project.dynamic`.
+    fn dynamic_version(&self) -> bool {
+        self.get(&["project", "dynamic"])
+            .and_then(|i| i.as_array())
+            .is_some_and(|a| a.iter().any(|v| v.as_str() == Some("version")))
+    }
+
+    fn static_version(&self) -> Option<String> {
+        self.str_at(&["project", "version"])
+            .or_else(|| self.str_at(&["tool", "poetry", "version"]))
+    }
+
+    /// `[tool.setuptools.dynamic] version = { attr = "pkg.__version__" }`.
+    fn setuptools_attr(&self) -> Option<String> {
+        self.get(&["tool", "setuptools", "dynamic", "version"])?
+            .as_table_like()?
+            .get("attr")?
+            .as_str()
+            .map(str::to_string)
+    }
+
+    /// The tool that takes the version from the git tag, if the project uses one.
+    fn vcs_tool(&self) -> Option<VcsTool> {
+        if self
+            .str_at(&["tool", "hatch", "version", "source"])
+            .as_deref()
+            == Some("vcs")
+            || self.requires("hatch-vcs")
+        {
+            Some(VcsTool::HatchVcs)
+        } else if self.get(&["tool", "setuptools_scm"]).is_some()
+            || self.requires("setuptools-scm")
+            || self.requires("setuptools_scm")
+            || self
+                .setup_py
+                .as_deref()
+                .is_some_and(|t| t.contains("use_scm_version"))
+        {
+            Some(VcsTool::SetuptoolsScm)
+        } else if self
+            .str_at(&["tool", "pdm", "version", "source"])
+            .as_deref()
+            == Some("scm")
+        {
+            Some(VcsTool::PdmScm)
+        } else {
+            None
+        }
+    }
+}
+
+/// The module named after the project, its file, and its `__version__` when that is a literal
+/// a release can bump (not a lookup at import time).
+struct Module {
+    name: Option<String>,
+    file: Option<String>,
+    literal: Option<String>,
+}
+
+impl Module {
+    fn of(dir: &Path, project: Option<&str>) -> Module {
+        let name = project.map(|n| normalize_name(n).replace('-', "_"));
+        let file = name.as_deref().and_then(|m| module_file_of(dir, m));
+        let literal = file
+            .as_deref()
+            .and_then(|f| std::fs::read_to_string(dir.join(f)).ok())
+            .and_then(|t| manifest::keyword_literal(&t, "__version__"));
+        Module {
+            name,
+            file,
+            literal,
+        }
+    }
+}
+
+/// Where the version is kept: the release tags (a VCS plugin), or the files a release bumps,
+/// the version of record first.
+fn version_of_record(dir: &Path, src: &Sources, module: &Module, d: &mut Detected) {
+    d.vcs = src.vcs_tool();
+    if d.vcs.is_none() {
+        let record = version_files(dir, src, module, &mut d.version_files);
+        d.warnings
+            .extend(lockstep_module(src, module, record, &mut d.version_files));
+    }
+    // A maturin project keeps the version in Cargo.toml: the record itself when the
+    // pyproject version is dynamic, else bumped in lockstep.
+    if d.backend == Backend::Maturin && dir.join("Cargo.toml").exists() {
+        let at = if src.dynamic_version() {
+            0
+        } else {
+            d.version_files.len()
+        };
+        d.version_files.insert(at, "Cargo.toml".into());
+    }
+}
+
+/// The files that hold the version, in `files`; returns the version they say, when read.
+fn version_files(
+    dir: &Path,
+    src: &Sources,
+    module: &Module,
+    files: &mut Vec<String>,
+) -> Option<String> {
+    let record = src.static_version();
+    if let Some(path) = src.str_at(&["tool", "hatch", "version", "path"]) {
+        files.push(path);
+    } else if let Some(attr) = src.setuptools_attr() {
+        if let Some(found) = module_file_of(dir, &attr) {
+            files.push(found);
+        }
+    } else if src.setup_driven() {
+        return setup_version_files(dir, src, module, files, record);
+    } else if src.dynamic_version() && module.literal.is_some() {
+        // flit's module version.
+        files.push(module.file.clone().unwrap_or_default());
+        return module.literal.clone();
+    }
+    record
+}
+
+/// The version setuptools reads: a literal in setup.py, then setup.cfg's `version` (a
+/// literal, or `attr:` naming the module), then the module's `__version__`.
+fn setup_version_files(
+    dir: &Path,
+    src: &Sources,
+    module: &Module,
+    files: &mut Vec<String>,
+    mut record: Option<String>,
+) -> Option<String> {
+    if let Some(v) = src
+        .setup_py
+        .as_deref()
+        .and_then(|t| manifest::keyword_literal(t, "version"))
+    {
+        files.push("setup.py".into());
+        record = Some(v);
+    }
+    match src
+        .setup_cfg
+        .as_deref()
+        .and_then(|t| manifest::cfg_value(t, "metadata", "version"))
+    {
+        Some(v) if v.starts_with("attr:") => {
+            if let Some(found) = module_file_of(dir, v["attr:".len()..].trim()) {
+                if !files.contains(&found) {
+                    files.push(found);
+                }
+            }
+        }
+        Some(v) if v.starts_with("file:") || v.is_empty() => {}
+        Some(v) if record.is_none() => {
+            files.push("setup.cfg".into());
+            record = Some(v);
+        }
+        Some(_) => {}
+        None => {}
+    }
+    if files.is_empty() && module.literal.is_none() && src.setup_py.is_some() {
+        files.push("setup.py".into());
+    }
+    record
+}
+
+/// The module's `__version__`, when it is a literal, moves in lockstep with the version of
+/// record (or is the record itself when nothing else holds one). Returns the warning when it
+/// disagrees with the record.
+fn lockstep_module(
+    src: &Sources,
+    module: &Module,
+    record: Option<String>,
+    files: &mut Vec<String>,
+) -> Option<String> {
+    let (Some(file), Some(literal)) = (&module.file, &module.literal) else {
+        return None;
+    };
+    let listed = files.contains(file);
+    match &record {
+        _ if listed => {}
+        None if src.setup_driven() => files.push(file.clone()),
+        Some(v) if v == literal => files.push(file.clone()),
+        Some(v) => {
+            return Some(format!(
+                "`{file}` says `__version__ = \"{literal}\"` but the version is `{v}`: \
+                 it is not bumped; make them agree and add it to `package.version-files`"
+            ))
+        }
+        None => {}
+    }
+    None
+}
+
+/// The changelog files `init` looks for, in this order.
+const CHANGELOGS: &[&str] = &[
+    "CHANGELOG.md",
+    "CHANGES.md",
+    "HISTORY.md",
+    "NEWS.md",
+    "CHANGELOG.rst",
+    "CHANGES.rst",
+    "HISTORY.rst",
+    "NEWS.rst",
+    "CHANGELOG",
+    "CHANGES",
+    "CHANGES.txt",
+    "NEWS",
+];
+
+/// The project's changelog when it is not the default, and whether `release` can roll it.
+fn changelog(dir: &Path, d: &mut Detected) {
+    let Some(changelog) = CHANGELOGS.iter().find(|c| dir.join(c).is_file()) else {
+        return;
+    };
+    if *changelog != "CHANGELOG.md" {
+        d.changelog = Some(changelog.to_string());
+    }
+    let text = std::fs::read_to_string(dir.join(changelog)).ok();
+    if !text.is_some_and(|t| crate::resources::changelog::is_keep_a_changelog(&t)) {
+        d.changelog_not_rolled = Some(changelog.to_string());
+    }
 }
 
 #[cfg(test)]
@@ -1050,6 +1317,21 @@ mod tests {
             std::fs::write(path, text).unwrap();
         }
         dir
+    }
+
+    #[test]
+    fn closed_sets_round_trip() {
+        for tool in VcsTool::ALL {
+            assert_eq!(VcsTool::parse(tool.as_str()), Some(tool));
+        }
+        assert_eq!(
+            VcsTool::ALL.map(VcsTool::as_str),
+            ["hatch-vcs", "setuptools-scm", "pdm-scm"]
+        );
+        for ci in Ci::ALL {
+            assert_eq!(Ci::parse(ci.as_str()), Some(ci));
+        }
+        assert_eq!(Ci::parse("gitlab"), None);
     }
 
     #[test]

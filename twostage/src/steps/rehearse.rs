@@ -71,50 +71,114 @@ const INDEX_REDIRECTING_NAMES: &[&str] = &[
 pub fn run(repo_dir: &Path, options: &Options) -> Result<()> {
     let started = Instant::now();
     let exe = std::env::current_exe().context("cannot find the running twostage binary")?;
-    let user = Repo::discover(repo_dir)?;
-    let head = user.head_commit().map_err(|_| {
-        crate::error::UsageError(format!(
-            "`{}` has no commit yet: commit your project, then rehearse",
-            user.root().display()
-        ))
+    let user = Maintainer::read(repo_dir)?;
+    let upstream = choose_upstream(options.offline);
+    let root = scratch_root(&user.root);
+    // Declared before the sandbox, so it is dropped after the servers have stopped.
+    let _scratch = Scratch {
+        root: root.clone(),
+        keep: options.keep,
+    };
+    let mut steps = Steps::default();
+    steps.run("set up the Python tools (once per machine)", || {
+        sandbox::tools().map(|_| ())
     })?;
-    // git2 ends a work tree's path with a slash; shown and cloned without it.
-    let user_root: PathBuf = user.root().components().collect();
-    let head_short = &head.to_string()[..12];
-    let current_branch = user.current_branch();
+    let initial_branch = user.branch.clone().unwrap_or_else(|| "main".into());
+    let sandbox = steps.run(
+        "start staging and production on 127.0.0.1, clone the repository",
+        || start_sandbox(&root, upstream, &user, &initial_branch),
+    )?;
+    say_where(&sandbox);
+    let config = adopt_clone(&sandbox, &initial_branch)?;
+    if config.git.sign {
+        output::note("tags are not signed in the rehearsal: the scratch clone has no keys");
+    }
+    let runner = Runner {
+        exe: &exe,
+        dir: &sandbox.repo,
+        env: child_env(&sandbox, &exe, [user.config.as_ref(), Some(&config)])?,
+    };
+    let (clone, tag) = release_flow(&mut steps, &runner, &sandbox, &config, &options.level)?;
+    eprintln!();
+    show_production(&sandbox, &clone, &config, &tag)?;
+    eprintln!();
+    steps.print(started);
     output::status(
-        "Rehearsing",
+        "Rehearsed",
         format!(
-            "`{}` at {head_short}{} on local indexes; the repository, its remote and the real \
-             indexes stay untouched",
-            user_root.display(),
-            current_branch
-                .as_deref()
-                .map(|b| format!(" (`{b}`)"))
-                .unwrap_or_default()
+            "{tag} went through staging, verification and promotion; `{}` was only read",
+            user.root.display()
         ),
     );
-    let dirty = user.changed_files()?;
-    if !dirty.is_empty() {
-        output::warn(format!(
-            "{} uncommitted {} ({}) {} not part of the rehearsal: it releases the committed \
-             state, {head_short}",
-            dirty.len(),
-            plural(dirty.len(), "change", "changes"),
-            dirty
-                .iter()
-                .take(5)
-                .map(|p| format!("`{p}`"))
-                .collect::<Vec<_>>()
-                .join(", "),
-            plural(dirty.len(), "is", "are"),
-        ));
-    }
-    // Secrets the maintainer's own configuration names are withheld too; a repository without
-    // a `release.toml` is rehearsed with the defaults.
-    let user_config = Config::load(user.root()).ok();
+    Ok(())
+}
 
-    let upstream = choose_upstream(options.offline);
+/// The maintainer's repository, as far as the rehearsal reads it.
+struct Maintainer {
+    /// The work tree, without the trailing slash git2 gives it.
+    root: PathBuf,
+    head: git2::Oid,
+    branch: Option<String>,
+    /// Its `release.toml`, whose token names are withheld too; `None` when it has none (the
+    /// rehearsal then uses the defaults).
+    config: Option<Config>,
+}
+
+impl Maintainer {
+    /// Reads the repository around `dir` and says what is rehearsed, warning of uncommitted
+    /// changes, which are not.
+    fn read(dir: &Path) -> Result<Maintainer> {
+        let repo = Repo::discover(dir)?;
+        let head = repo.head_commit().map_err(|_| {
+            crate::error::UsageError(format!(
+                "`{}` has no commit yet: commit your project, then rehearse",
+                repo.root().display()
+            ))
+        })?;
+        // git2 ends a work tree's path with a slash; shown and cloned without it.
+        let root: PathBuf = repo.root().components().collect();
+        let head_short = &head.to_string()[..12];
+        let branch = repo.current_branch();
+        output::status(
+            "Rehearsing",
+            format!(
+                "`{}` at {head_short}{} on local indexes; the repository, its remote and the real \
+                 indexes stay untouched",
+                root.display(),
+                branch
+                    .as_deref()
+                    .map(|b| format!(" (`{b}`)"))
+                    .unwrap_or_default()
+            ),
+        );
+        let dirty = repo.changed_files()?;
+        if !dirty.is_empty() {
+            output::warn(format!(
+                "{} uncommitted {} ({}) {} not part of the rehearsal: it releases the committed \
+                 state, {head_short}",
+                dirty.len(),
+                plural(dirty.len(), "change", "changes"),
+                dirty
+                    .iter()
+                    .take(5)
+                    .map(|p| format!("`{p}`"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                plural(dirty.len(), "is", "are"),
+            ));
+        }
+        Ok(Maintainer {
+            config: Config::load(repo.root()).ok(),
+            root,
+            head,
+            branch,
+        })
+    }
+}
+
+/// This rehearsal's scratch folder, `target/twostage-rehearse/<name>-<pid>`, with the stale
+/// ones of earlier rehearsals removed.
+fn scratch_root(user_root: &Path) -> PathBuf {
     let name = user_root
         .file_name()
         .and_then(|n| n.to_str())
@@ -122,55 +186,65 @@ pub fn run(repo_dir: &Path, options: &Options) -> Result<()> {
         .to_string();
     let scratches = sandbox::target_dir().join("twostage-rehearse");
     remove_stale(&scratches);
-    let root = scratches.join(format!("{name}-{}", std::process::id()));
-    // Declared before the sandbox, so it is dropped after the servers have stopped.
-    let _scratch = Scratch {
-        root: root.clone(),
-        keep: options.keep,
-    };
+    scratches.join(format!("{name}-{}", std::process::id()))
+}
 
-    let mut timings: Vec<(String, f64)> = Vec::new();
-    let mut step = |title: &str, f: &mut dyn FnMut() -> Result<()>| -> Result<()> {
+/// The rehearsal's steps, each timed.
+#[derive(Default)]
+struct Steps {
+    timings: Vec<(String, f64)>,
+}
+
+impl Steps {
+    fn run<T>(&mut self, title: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
         eprintln!();
         output::status("Step", title);
         let t = Instant::now();
         let result = f().with_context(|| format!("the rehearsal stopped at: {title}"));
-        timings.push((title.to_string(), t.elapsed().as_secs_f64()));
+        self.timings
+            .push((title.to_string(), t.elapsed().as_secs_f64()));
         result
-    };
+    }
 
-    step("set up the Python tools (once per machine)", &mut || {
-        sandbox::tools().map(|_| ())
-    })?;
-    let initial_branch = current_branch.clone().unwrap_or_else(|| "main".into());
-    let mut made: Option<Sandbox> = None;
+    fn print(&self, started: Instant) {
+        for (title, secs) in &self.timings {
+            eprintln!("{secs:>9.2}s  {title}");
+        }
+        eprintln!("{:>9.2}s  in all", started.elapsed().as_secs_f64());
+    }
+}
+
+/// Starts the indexes and clones the maintainer's HEAD; when the PyPI mirror does not work,
+/// production serves the local seed instead.
+fn start_sandbox(
+    root: &Path,
+    upstream: Upstream,
+    user: &Maintainer,
+    initial_branch: &str,
+) -> Result<Sandbox> {
     let make = |upstream| {
         Sandbox::clone_repository(
-            &root,
+            root,
             upstream,
-            &user_root,
-            &head.to_string(),
+            &user.root,
+            &user.head.to_string(),
             "origin",
-            &initial_branch,
+            initial_branch,
         )
     };
-    step(
-        "start staging and production on 127.0.0.1, clone the repository",
-        &mut || {
-            let sandbox = make(upstream)?;
-            made = Some(match sandbox.check_mirror() {
-                Ok(()) => sandbox,
-                Err(e) => {
-                    seed_instead(&format!("{e:#}"));
-                    drop(sandbox);
-                    make(Upstream::Seed)?
-                }
-            });
-            Ok(())
-        },
-    )?;
-    let sandbox = made.context("the sandbox was not made")?;
-    let upstream = sandbox.production.upstream();
+    let sandbox = make(upstream)?;
+    match sandbox.check_mirror() {
+        Ok(()) => Ok(sandbox),
+        Err(e) => {
+            seed_instead(&format!("{e:#}"));
+            drop(sandbox);
+            make(Upstream::Seed)
+        }
+    }
+}
+
+/// Says where staging, production and the scratch clone are.
+fn say_where(sandbox: &Sandbox) {
     output::status(
         "Staging",
         format!("`{}` (devpi)", sandbox.staging.index_url),
@@ -180,7 +254,7 @@ pub fn run(repo_dir: &Path, options: &Options) -> Result<()> {
         format!(
             "`{}` ({})",
             sandbox.production.index_url(),
-            match upstream {
+            match sandbox.production.upstream() {
                 Upstream::Seed =>
                     "pypiserver with a local seed of build backends: only what the seed holds installs",
                 Upstream::MirrorPypi => "devpi, mirroring https://pypi.org/simple/",
@@ -195,72 +269,85 @@ pub fn run(repo_dir: &Path, options: &Options) -> Result<()> {
             sandbox.origin.display()
         ),
     );
+}
 
-    let config = adopt_clone(&sandbox, &initial_branch)?;
-    if config.git.sign {
-        output::note("tags are not signed in the rehearsal: the scratch clone has no keys");
+/// The programs the rehearsal runs in the clone, as a maintainer would.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Program {
+    /// This very binary, shown as `cargo xtask`.
+    Xtask,
+    Git,
+}
+
+impl Program {
+    /// How the command line is shown.
+    fn as_str(self) -> &'static str {
+        match self {
+            Program::Xtask => "cargo xtask",
+            Program::Git => "git",
+        }
     }
-    let env = child_env(&sandbox, &exe, [user_config.as_ref(), Some(&config)])?;
-    let remote = config.git.remote.clone();
-    let branch = config.git.branch.clone();
-    let cmd = |program: &Path, args: &[&str]| -> Result<()> {
-        let shown = if program == exe.as_path() {
-            "cargo xtask"
-        } else {
-            "git"
+}
+
+/// Runs commands in the clone with the children's environment only.
+struct Runner<'a> {
+    exe: &'a Path,
+    dir: &'a Path,
+    env: Vec<(OsString, OsString)>,
+}
+
+impl Runner<'_> {
+    fn run(&self, program: Program, args: &[&str]) -> Result<()> {
+        let path = match program {
+            Program::Xtask => self.exe,
+            Program::Git => Path::new("git"),
         };
-        let line = format!("{shown} {}", args.join(" "));
+        let line = format!("{} {}", program.as_str(), args.join(" "));
         output::status("Running", format!("`{line}`"));
-        let status = Command::new(program)
+        let status = Command::new(path)
             .args(args)
-            .current_dir(&sandbox.repo)
+            .current_dir(self.dir)
             .env_clear()
-            .envs(env.iter().map(|(k, v)| (k, v)))
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .status()
-            .with_context(|| format!("cannot run `{}`", program.display()))?;
+            .with_context(|| format!("cannot run `{}`", path.display()))?;
         if !status.success() {
             bail!("`{line}` failed ({status})");
         }
         Ok(())
-    };
-    let git = PathBuf::from("git");
-    step("cargo xtask hooks install (in the clone)", &mut || {
-        cmd(&exe, &["hooks", "install"])
+    }
+}
+
+/// What a maintainer runs, each a timed step: `hooks install`, `release`, the push (whose
+/// pre-push hook stages and verifies), `promote` and `status`. Returns the clone and the tag.
+fn release_flow(
+    steps: &mut Steps,
+    runner: &Runner,
+    sandbox: &Sandbox,
+    config: &Config,
+    level: &str,
+) -> Result<(Repo, String)> {
+    let (remote, branch) = (&config.git.remote, &config.git.branch);
+    steps.run("cargo xtask hooks install (in the clone)", || {
+        runner.run(Program::Xtask, &["hooks", "install"])
     })?;
-    step(
-        &format!(
-            "cargo xtask release {} (bump, changelog, commit, tag; post-tag builds)",
-            options.level
-        ),
-        &mut || cmd(&exe, &["release", &options.level]),
+    steps.run(
+        &format!("cargo xtask release {level} (bump, changelog, commit, tag; post-tag builds)"),
+        || runner.run(Program::Xtask, &["release", level]),
     )?;
     let clone = Repo::discover(&sandbox.repo)?;
-    let tag = release_tag(&clone, &config)?;
-    step(
+    let tag = release_tag(&clone, config)?;
+    steps.run(
         &format!("git push --follow-tags {remote} {branch} (pre-push stages and verifies)"),
-        &mut || cmd(&git, &["push", "--follow-tags", &remote, &branch]),
+        || runner.run(Program::Git, &["push", "--follow-tags", remote, branch]),
     )?;
-    step(
-        &format!("cargo xtask promote {tag} --no-github"),
-        &mut || cmd(&exe, &["promote", &tag, "--no-github"]),
-    )?;
-    step("cargo xtask status", &mut || cmd(&exe, &["status"]))?;
-
-    eprintln!();
-    show_production(&sandbox, &clone, &config, &tag)?;
-    eprintln!();
-    for (title, secs) in &timings {
-        eprintln!("{secs:>9.2}s  {title}");
-    }
-    eprintln!("{:>9.2}s  in all", started.elapsed().as_secs_f64());
-    output::status(
-        "Rehearsed",
-        format!(
-            "{tag} went through staging, verification and promotion; `{}` was only read",
-            user_root.display()
-        ),
-    );
-    Ok(())
+    steps.run(&format!("cargo xtask promote {tag} --no-github"), || {
+        runner.run(Program::Xtask, &["promote", &tag, "--no-github"])
+    })?;
+    steps.run("cargo xtask status", || {
+        runner.run(Program::Xtask, &["status"])
+    })?;
+    Ok((clone, tag))
 }
 
 /// The PyPI mirror when PyPI answers, else the local seed, saying which and why.

@@ -58,16 +58,7 @@ impl Plan {
 pub fn run(repo: &Repo, config: &Config, options: &Options) -> Result<()> {
     let plan = plan(repo, config, options)?;
     if options.dry_run {
-        print_plan(&plan);
-        if !plan.problems.is_empty() {
-            // Each problem is printed with the plan above: say how many, not all again.
-            bail!(
-                "the release would be refused: {} above",
-                output::plural(plan.problems.len(), "problem")
-            );
-        }
-        output::status("Finished", "dry run: nothing was changed");
-        return Ok(());
+        return dry_run(&plan);
     }
     for warning in &plan.warnings {
         output::warn(warning);
@@ -83,34 +74,17 @@ pub fn run(repo: &Repo, config: &Config, options: &Options) -> Result<()> {
         output::note(note);
     }
     let before = apply(repo, &plan)?;
-    let made = "the release commit and tag are made locally, nothing was promoted";
     crate::interrupt::stand(
         &format!("building {}", plan.tag),
         "the release commit and tag are made locally and not built yet, nothing was uploaded",
         &format!("cargo xtask stage {}", plan.tag),
     );
-    // The release is whole only once its tagged commit builds: a tag whose build fails would
-    // block every later `git push --follow-tags`, so it is undone with the commit.
-    if let Err(error) = crate::steps::hooks::build_tag(repo, config, &plan.tag) {
-        let _ = std::fs::remove_dir_all(crate::resolved::work_dir(repo, &plan.tag));
-        return Err(match restore(repo, &plan, before) {
-            Ok(()) => error.context(format!(
-                "{} was not released: its tagged commit does not build, so the release commit and \
-                 the tag are undone and every file is back as it was",
-                plan.tag
-            )),
-            Err(cleanup) => error.context(format!(
-                "{} was not released: its tagged commit does not build, and undoing the release \
-                 failed too: {cleanup:#}",
-                plan.tag
-            )),
-        });
-    }
+    build_or_undo(repo, config, &plan, before)?;
     fire_post_tag(repo, &plan.tag);
     if plan.push {
         crate::interrupt::stand(
             &format!("pushing {}", plan.tag),
-            made,
+            "the release commit and tag are made locally, nothing was promoted",
             &format!(
                 "git push --atomic {} {} {}",
                 plan.remote, plan.branch, plan.tag
@@ -126,6 +100,44 @@ pub fn run(repo: &Repo, config: &Config, options: &Options) -> Result<()> {
     Ok(())
 }
 
+/// `--dry-run`: the plan and its problems, nothing changed.
+fn dry_run(plan: &Plan) -> Result<()> {
+    print_plan(plan);
+    if !plan.problems.is_empty() {
+        // Each problem is printed with the plan above: say how many, not all again.
+        bail!(
+            "the release would be refused: {} above",
+            output::plural(plan.problems.len(), "problem")
+        );
+    }
+    output::status("Finished", "dry run: nothing was changed");
+    Ok(())
+}
+
+/// The release is whole only once its tagged commit builds: a tag whose build fails would
+/// block every later `git push --follow-tags`, so it is undone with the commit.
+fn build_or_undo(repo: &Repo, config: &Config, plan: &Plan, before: git2::Oid) -> Result<()> {
+    let Err(error) = crate::steps::hooks::build_tag(repo, config, &plan.tag) else {
+        return Ok(());
+    };
+    let _ = std::fs::remove_dir_all(crate::resolved::work_dir(repo, &plan.tag));
+    Err(match restore(repo, plan, before) {
+        Ok(()) => error.context(format!(
+            "{} was not released: its tagged commit does not build, so the release commit and \
+             the tag are undone and every file is back as it was",
+            plan.tag
+        )),
+        Err(cleanup) => error.context(format!(
+            "{} was not released: its tagged commit does not build, and undoing the release \
+             failed too: {cleanup:#}",
+            plan.tag
+        )),
+    })
+}
+
+/// A release tag of this project: its name, its version, its commit.
+type Released = (String, Version, git2::Oid);
+
 /// Works out the release and runs every preflight check, changing nothing.
 pub fn plan(repo: &Repo, config: &Config, options: &Options) -> Result<Plan> {
     let root = repo.root();
@@ -136,43 +148,22 @@ pub fn plan(repo: &Repo, config: &Config, options: &Options) -> Result<Plan> {
         &config.package.version_files,
         config.package.name.as_deref(),
     )?;
-    let tags = repo.tags()?;
+    let released = released(repo, &scheme)?;
     let head = repo.head_commit()?;
-    let released: Vec<(String, Version, git2::Oid)> = tags
-        .iter()
-        .filter_map(|(name, oid)| {
-            let tag = scheme.parse(name).ok()?;
-            (!tag.prod).then(|| (name.clone(), tag.version, *oid))
-        })
-        .collect();
-
-    let current = match &project.current {
-        Some(v) => Some(v.clone()),
-        // The last release reachable from HEAD is the current version of a VCS-versioned project.
-        None => released
+    // The last release reachable from HEAD is the current version of a VCS-versioned project.
+    let current = project.current.clone().or_else(|| {
+        released
             .iter()
             .filter(|(_, _, oid)| repo.is_ancestor(*oid, head))
             .map(|(_, v, _)| v.clone())
-            .max(),
-    };
-    let next = match (&current, &options.bump) {
-        (Some(current), bump) => version::next_version(current, bump).map_err(usage)?,
-        (None, Bump::Exact(v)) => v.clone(),
-        (None, bump) => {
-            return Err(UsageError(format!(
-                "cannot bump `{bump}`: the version comes from git tags and no release tag is \
-                 reachable from HEAD; name the first version, e.g. `cargo xtask release 0.1.0`"
-            ))
-            .into())
-        }
-    };
-    let tag = scheme.tag(&next);
-
+            .max()
+    });
+    let next = next_version(current.as_ref(), &options.bump)?;
     let mut plan = Plan {
         name: project.name.clone(),
-        current: current.clone(),
-        next: next.clone(),
-        tag: tag.clone(),
+        current,
+        tag: scheme.tag(&next),
+        next,
         record: project.record.clone(),
         edits: Vec::new(),
         branch: config.git.branch.clone(),
@@ -183,20 +174,59 @@ pub fn plan(repo: &Repo, config: &Config, options: &Options) -> Result<Plan> {
         warnings: Vec::new(),
         problems: Vec::new(),
     };
+    bump_files(root, &project, &mut plan);
+    roll_changelog(root, config, &mut plan);
+    let next = plan.next.clone();
+    let checks = Preflight {
+        repo,
+        config,
+        options,
+        scheme: &scheme,
+        head,
+        next: &next,
+    };
+    preflight(&checks, &released, &mut plan);
+    Ok(plan)
+}
 
-    match (&project.record, &current) {
+/// The edits of the version files, or the note that the tag alone carries the version.
+fn bump_files(root: &Path, project: &manifest::Project, plan: &mut Plan) {
+    match (&project.record, &plan.current) {
         (Record::Vcs, _) => plan.notes.push(format!(
-            "the version comes from the tag, so no file is bumped: the build must see tag `{tag}`"
+            "the version comes from the tag, so no file is bumped: the build must see tag `{}`",
+            plan.tag
         )),
-        (_, Some(current)) => match manifest::plan_edits(root, &project, current, &next) {
+        (_, Some(current)) => match manifest::plan_edits(root, project, current, &plan.next) {
             Ok(edits) => plan.edits = edits,
             Err(e) => plan.problems.push(format!("{e:#}")),
         },
         (_, None) => unreachable!("a file-kept version is always read"),
     }
-    roll_changelog(root, config, &mut plan);
-    preflight(repo, config, options, &scheme, &released, head, &mut plan);
-    Ok(plan)
+}
+
+/// The project's release tags (not the `-prod` ones).
+fn released(repo: &Repo, scheme: &TagScheme) -> Result<Vec<Released>> {
+    Ok(repo
+        .tags()?
+        .iter()
+        .filter_map(|(name, oid)| {
+            let tag = scheme.parse(name).ok()?;
+            (!tag.prod).then(|| (name.clone(), tag.version, *oid))
+        })
+        .collect())
+}
+
+/// The version `bump` makes of `current`; without a current version only an explicit one.
+fn next_version(current: Option<&Version>, bump: &Bump) -> Result<Version> {
+    match (current, bump) {
+        (Some(current), bump) => version::next_version(current, bump).map_err(usage),
+        (None, Bump::Exact(v)) => Ok(v.clone()),
+        (None, bump) => Err(UsageError(format!(
+            "cannot bump `{bump}`: the version comes from git tags and no release tag is \
+             reachable from HEAD; name the first version, e.g. `cargo xtask release 0.1.0`"
+        ))
+        .into()),
+    }
 }
 
 fn usage(e: anyhow::Error) -> anyhow::Error {
@@ -239,139 +269,178 @@ fn roll_changelog(root: &Path, config: &Config, plan: &mut Plan) {
     }
 }
 
-fn preflight(
-    repo: &Repo,
-    config: &Config,
-    options: &Options,
-    scheme: &TagScheme,
-    released: &[(String, Version, git2::Oid)],
+/// What the preflight checks look at.
+struct Preflight<'a> {
+    repo: &'a Repo,
+    config: &'a Config,
+    options: &'a Options,
+    scheme: &'a TagScheme,
     head: git2::Oid,
-    plan: &mut Plan,
-) {
-    let problems = &mut plan.problems;
-    if !options.allow_dirty {
-        match repo.changed_files() {
-            Ok(changed) if !changed.is_empty() => problems.push(format!(
-                "the working tree has uncommitted changes ({}): commit or stash them, or pass `--allow-dirty`",
-                changed.join(", ")
-            )),
-            Ok(_) => {}
-            Err(e) => problems.push(format!("cannot read the working tree's status: {e}")),
-        }
-    }
-    let lock = repo.git_dir().join("index.lock");
-    if lock.exists() {
-        problems.push(format!(
-            "`{}` exists: another git command is running, or one was killed; remove the file if none is running",
-            lock.display()
-        ));
-    }
-    problems.extend(missing_tools(config));
-    match repo.current_branch() {
-        Some(branch) if branch == config.git.branch => {}
-        Some(branch) => problems.push(format!(
-            "on branch `{branch}`, but releases are made from `{}` (`git.branch` in release.toml)",
-            config.git.branch
-        )),
-        None => problems.push(format!(
-            "HEAD is detached: check out `{}` to release",
-            config.git.branch
-        )),
-    }
-    if let Some((name, _, _)) = released.iter().find(|(_, _, oid)| *oid == head) {
-        problems.push(format!(
-            "HEAD is already released as `{name}`: there is nothing new to release"
-        ));
-    }
-    let same_version = |name: &str| scheme.parse(name).is_ok_and(|t| t.version == plan.next);
-    if let Some((name, _)) = repo
-        .tags()
-        .unwrap_or_default()
-        .iter()
-        .find(|(n, _)| same_version(n))
-    {
-        problems.push(format!(
-            "tag `{name}` already exists for version {}",
-            plan.next
-        ));
-    }
+    next: &'a Version,
+}
 
-    if options.offline {
+/// Every check, each group's problems added to the plan's.
+fn preflight(checks: &Preflight, released: &[Released], plan: &mut Plan) {
+    plan.problems.extend(checks.working_tree());
+    plan.problems.extend(missing_tools(checks.config));
+    plan.problems.extend(checks.branch());
+    plan.problems.extend(checks.local_tags(released));
+    if checks.options.offline {
         plan.notes
             .push("--offline: the remote's refs and the indexes were not checked".into());
         return;
     }
-    if repo.remote_url(&config.git.remote).is_none() {
-        plan.warnings.push(format!(
-            "there is no remote `{}`: upstream and remote tags were not checked",
-            config.git.remote
-        ));
-        if options.push {
-            problems.push(format!("`--push` needs the remote `{}`", config.git.remote));
-        }
-    } else {
-        let branch_ref = format!("refs/heads/{}", config.git.branch);
-        let tag_refs = format!("refs/tags/{}*", config.git.tag_prefix);
-        match repo.ls_remote(&config.git.remote, &[&branch_ref, &tag_refs]) {
-            Ok(refs) => {
-                if let Some((_, oid)) = refs.iter().find(|(name, _)| *name == branch_ref) {
-                    if !repo.has_commit(*oid) || !repo.is_ancestor(*oid, head) {
-                        problems.push(format!(
-                            "`{}` is behind `{}/{}`: pull first",
-                            config.git.branch, config.git.remote, config.git.branch
-                        ));
-                    }
-                }
-                if let Some((name, _)) = refs
-                    .iter()
-                    .filter(|(name, _)| !name.ends_with("^{}"))
-                    .find(|(name, _)| same_version(name))
-                {
-                    problems.push(format!(
-                        "the remote `{}` already has `{name}` for version {}",
-                        config.git.remote, plan.next
-                    ));
-                }
+    plan.problems.extend(checks.remote(&mut plan.warnings));
+    match &plan.name {
+        Some(name) => plan.problems.extend(checks.indexes(name)),
+        None => plan.problems.push(
+            "cannot check the indexes: the project's name is unknown (set `package.name` in release.toml)".into(),
+        ),
+    }
+}
+
+impl Preflight<'_> {
+    /// Whether a tag name is a tag of the version being released.
+    fn same_version(&self, name: &str) -> bool {
+        self.scheme
+            .parse(name)
+            .is_ok_and(|t| t.version == *self.next)
+    }
+
+    /// Uncommitted changes, and git's lock of the index.
+    fn working_tree(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if !self.options.allow_dirty {
+            match self.repo.changed_files() {
+                Ok(changed) if !changed.is_empty() => problems.push(format!(
+                    "the working tree has uncommitted changes ({}): commit or stash them, or pass `--allow-dirty`",
+                    changed.join(", ")
+                )),
+                Ok(_) => {}
+                Err(e) => problems.push(format!("cannot read the working tree's status: {e}")),
             }
-            Err(e) => problems.push(format!("{e:#} (`--offline` skips this check)")),
+        }
+        let lock = self.repo.git_dir().join("index.lock");
+        if lock.exists() {
+            problems.push(format!(
+                "`{}` exists: another git command is running, or one was killed; remove the file if none is running",
+                lock.display()
+            ));
+        }
+        problems
+    }
+
+    /// HEAD is on the release branch.
+    fn branch(&self) -> Option<String> {
+        let wanted = &self.config.git.branch;
+        match self.repo.current_branch() {
+            Some(branch) if branch == *wanted => None,
+            Some(branch) => Some(format!(
+                "on branch `{branch}`, but releases are made from `{wanted}` (`git.branch` in release.toml)"
+            )),
+            None => Some(format!("HEAD is detached: check out `{wanted}` to release")),
         }
     }
 
-    let Some(name) = plan.name.clone() else {
-        problems.push(
-            "cannot check the indexes: the project's name is unknown (set `package.name` in release.toml)".into(),
-        );
-        return;
-    };
-    let agent = index::agent();
-    for (label, index_url) in [
-        ("staging", &config.staging.index_url),
-        ("production", &config.production.index_url),
-    ] {
-        match index::project_files(&agent, index_url, &name) {
-            Ok(files) => {
-                let taken: Vec<String> = files
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter(|f| {
-                        f.version().and_then(|v| v.parse::<Version>().ok()).as_ref()
-                            == Some(&plan.next)
-                    })
-                    .map(|f| f.filename)
-                    .collect();
-                if !taken.is_empty() {
-                    problems.push(format!(
-                        "version {} of `{name}` is already on the {label} index `{}` ({}): choose another version",
-                        plan.next,
-                        crate::resources::secrets::redact(index_url),
-                        taken.join(", ")
-                    ));
-                }
-            }
-            Err(e) => problems.push(format!(
-                "cannot check the {label} index: {e:#} (`--offline` skips this check)"
-            )),
+    /// HEAD is not released yet, and no local tag has the new version.
+    fn local_tags(&self, released: &[Released]) -> Vec<String> {
+        let mut problems = Vec::new();
+        if let Some((name, _, _)) = released.iter().find(|(_, _, oid)| *oid == self.head) {
+            problems.push(format!(
+                "HEAD is already released as `{name}`: there is nothing new to release"
+            ));
         }
+        if let Some((name, _)) = self
+            .repo
+            .tags()
+            .unwrap_or_default()
+            .iter()
+            .find(|(n, _)| self.same_version(n))
+        {
+            problems.push(format!(
+                "tag `{name}` already exists for version {}",
+                self.next
+            ));
+        }
+        problems
+    }
+
+    /// The release branch is not behind the remote's, and the remote has no tag of the new
+    /// version. A missing remote is a warning (and a problem with `--push`).
+    fn remote(&self, warnings: &mut Vec<String>) -> Vec<String> {
+        let git = &self.config.git;
+        if self.repo.remote_url(&git.remote).is_none() {
+            warnings.push(format!(
+                "there is no remote `{}`: upstream and remote tags were not checked",
+                git.remote
+            ));
+            return match self.options.push {
+                true => vec![format!("`--push` needs the remote `{}`", git.remote)],
+                false => Vec::new(),
+            };
+        }
+        let branch_ref = format!("refs/heads/{}", git.branch);
+        let tag_refs = format!("refs/tags/{}*", git.tag_prefix);
+        let refs = match self.repo.ls_remote(&git.remote, &[&branch_ref, &tag_refs]) {
+            Ok(refs) => refs,
+            Err(e) => return vec![format!("{e:#} (`--offline` skips this check)")],
+        };
+        let mut problems = Vec::new();
+        if let Some((_, oid)) = refs.iter().find(|(name, _)| *name == branch_ref) {
+            if !self.repo.has_commit(*oid) || !self.repo.is_ancestor(*oid, self.head) {
+                problems.push(format!(
+                    "`{}` is behind `{}/{}`: pull first",
+                    git.branch, git.remote, git.branch
+                ));
+            }
+        }
+        if let Some((name, _)) = refs
+            .iter()
+            .filter(|(name, _)| !name.ends_with("^{}"))
+            .find(|(name, _)| self.same_version(name))
+        {
+            problems.push(format!(
+                "the remote `{}` already has `{name}` for version {}",
+                git.remote, self.next
+            ));
+        }
+        problems
+    }
+
+    /// Neither index has a file of the new version of `name`.
+    fn indexes(&self, name: &str) -> Vec<String> {
+        let agent = index::agent();
+        let mut problems = Vec::new();
+        for (label, index_url) in [
+            ("staging", &self.config.staging.index_url),
+            ("production", &self.config.production.index_url),
+        ] {
+            match index::project_files(&agent, index_url, name) {
+                Ok(files) => {
+                    let taken: Vec<String> = files
+                        .unwrap_or_default()
+                        .into_iter()
+                        .filter(|f| {
+                            f.version().and_then(|v| v.parse::<Version>().ok()).as_ref()
+                                == Some(self.next)
+                        })
+                        .map(|f| f.filename)
+                        .collect();
+                    if !taken.is_empty() {
+                        problems.push(format!(
+                            "version {} of `{name}` is already on the {label} index `{}` ({}): choose another version",
+                            self.next,
+                            crate::resources::secrets::redact(index_url),
+                            taken.join(", ")
+                        ));
+                    }
+                }
+                Err(e) => problems.push(format!(
+                    "cannot check the {label} index: {e:#} (`--offline` skips this check)"
+                )),
+            }
+        }
+        problems
     }
 }
 
