@@ -10,8 +10,9 @@
 use anyhow::{bail, Context, Result};
 use git2::Oid;
 use toml_edit::{value, Array, ArrayOfTables, DocumentMut, Item, Table};
+use xshell::cmd;
 
-use crate::resources::git::Repo;
+use crate::resources::git::{self, Repo};
 
 pub const NOTES_REF: &str = "refs/notes/release";
 
@@ -233,12 +234,14 @@ impl Note {
     }
 
     pub fn write(&self, repo: &Repo, commit: Oid) -> Result<()> {
-        let commit = commit.to_string();
-        repo.git_with_input(
-            &[
-                "notes", "--ref", NOTES_REF, "add", "--force", "--file", "-", &commit,
-            ],
-            self.doc.to_string().as_bytes(),
+        let (sh, commit) = (repo.sh()?, commit.to_string());
+        let note = self.doc.to_string();
+        git::run_with_input(
+            cmd!(
+                sh,
+                "git notes --ref {NOTES_REF} add --force --file - {commit}"
+            ),
+            Some(note.as_bytes()),
         )
         .context("cannot write the release note")?;
         Ok(())
@@ -252,17 +255,19 @@ pub fn push(repo: &Repo, remote: &str) -> Result<()> {
     if repo.remote_url(remote).is_none() {
         return Ok(());
     }
-    let refspec = format!("{NOTES_REF}:{NOTES_REF}");
-    if repo
-        .git(&["push", "--quiet", "--no-verify", remote, &refspec])
-        .is_ok()
-    {
+    let sh = repo.sh()?;
+    let push = || {
+        git::run(cmd!(
+            sh,
+            "git push --quiet --no-verify {remote} {NOTES_REF}:{NOTES_REF}"
+        ))
+    };
+    if push().is_ok() {
         return Ok(());
     }
     fetch(repo, remote, false)
         .with_context(|| format!("cannot push the release notes to `{remote}`"))?;
-    repo.git(&["push", "--quiet", "--no-verify", remote, &refspec])
-        .with_context(|| format!("cannot push the release notes to `{remote}`"))?;
+    push().with_context(|| format!("cannot push the release notes to `{remote}`"))?;
     Ok(())
 }
 
@@ -271,36 +276,24 @@ pub fn push(repo: &Repo, remote: &str) -> Result<()> {
 /// stage reads and extends a note: another machine may have recorded more), ours otherwise
 /// (after we wrote a note and the push found the remote moved on).
 pub fn fetch(repo: &Repo, remote: &str, prefer_remote: bool) -> Result<()> {
-    let theirs = format!("{NOTES_REF}-remote");
-    repo.git(&[
-        "fetch",
-        "--quiet",
-        "--no-tags",
-        remote,
-        &format!("+{NOTES_REF}:{theirs}"),
-    ])
+    let (sh, theirs) = (repo.sh()?, format!("{NOTES_REF}-remote"));
+    git::run(cmd!(
+        sh,
+        "git fetch --quiet --no-tags {remote} +{NOTES_REF}:{theirs}"
+    ))
     .with_context(|| format!("cannot fetch the release notes from `{remote}`"))?;
-    if repo
-        .git(&["rev-parse", "--verify", "--quiet", NOTES_REF])
-        .is_ok()
-    {
+    if git::run(cmd!(sh, "git rev-parse --verify --quiet {NOTES_REF}")).is_ok() {
         let strategy = if prefer_remote { "theirs" } else { "ours" };
-        repo.git(&[
-            "notes",
-            "--ref",
-            NOTES_REF,
-            "merge",
-            "--quiet",
-            "--strategy",
-            strategy,
-            &theirs,
-        ])
+        git::run(cmd!(
+            sh,
+            "git notes --ref {NOTES_REF} merge --quiet --strategy {strategy} {theirs}"
+        ))
         .context("cannot merge the remote's release notes")?;
     } else {
-        repo.git(&["update-ref", NOTES_REF, &theirs])?;
+        git::run(cmd!(sh, "git update-ref {NOTES_REF} {theirs}"))?;
     }
     // The fetched copy was only a way in: no ref is left behind.
-    repo.git(&["update-ref", "-d", &theirs])?;
+    git::run(cmd!(sh, "git update-ref -d {theirs}"))?;
     Ok(())
 }
 

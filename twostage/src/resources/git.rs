@@ -110,10 +110,8 @@ impl Repo {
 
     /// The refs a remote has, read without fetching (`git ls-remote`).
     pub fn ls_remote(&self, remote: &str, patterns: &[&str]) -> Result<Vec<(String, Oid)>> {
-        let mut args = vec!["ls-remote", "--quiet", remote];
-        args.extend_from_slice(patterns);
-        let out = self
-            .git(&args)
+        let sh = self.sh()?;
+        let out = run(cmd!(sh, "git ls-remote --quiet {remote} {patterns...}"))
             .with_context(|| format!("cannot read the refs of remote `{remote}`"))?;
         Ok(out
             .lines()
@@ -142,17 +140,6 @@ impl Repo {
     /// A shell in the work tree, for git command lines: `git::run(cmd!(sh, "git tag {tag}"))`.
     pub fn sh(&self) -> Result<Shell> {
         shell_in(&self.root)
-    }
-
-    /// Runs `git <args>` in the work tree and returns its stdout; fails with git's stderr.
-    pub fn git(&self, args: &[&str]) -> Result<String> {
-        git_in(&self.root, args)
-    }
-
-    /// Like `git`, with `input` on stdin.
-    pub fn git_with_input(&self, args: &[&str], input: &[u8]) -> Result<String> {
-        let sh = self.sh()?;
-        run_with_input(cmd!(sh, "git {args...}"), Some(input))
     }
 }
 
@@ -199,17 +186,6 @@ pub fn run_with_input(cmd: Cmd, input: Option<&[u8]>) -> Result<String> {
         );
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-/// Runs `git <args>` in `dir`, never prompting for credentials.
-pub fn git_in(dir: &Path, args: &[&str]) -> Result<String> {
-    git_in_env(dir, args, &[])
-}
-
-/// Like `git_in`, with extra environment variables.
-pub fn git_in_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<String> {
-    let sh = shell_in(dir)?;
-    run(cmd!(sh, "git {args...}").envs(env.iter().copied()))
 }
 
 /// `owner/name` from a GitHub remote URL (`git@github.com:o/n.git`, `https://github.com/o/n`).

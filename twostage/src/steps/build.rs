@@ -12,13 +12,14 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use pep440_rs::Version;
 use toml_edit::DocumentMut;
+use xshell::cmd;
 
 use crate::config::Config;
 use crate::output;
 use crate::resolved::work_dir;
 use crate::resources::dist::{self, Kind};
 use crate::resources::evidence::{self, ArtifactRecord};
-use crate::resources::git::Repo;
+use crate::resources::git::{self, Repo};
 
 /// A tag's frozen artifacts: the files in `dir`, described by `artifacts`.
 #[derive(Debug, Clone)]
@@ -138,16 +139,15 @@ fn run_build(command: &str, tag: &str, checkout: &Path, log: &Path) -> Result<()
     let log_file = std::fs::File::create(log)?;
     // The build runs the project's backend, fetched from an index: other people's code, so
     // it gets no upload credential (`secrets`), in a process group an interrupt ends.
-    let mut sh = Command::new("sh");
-    sh.arg("-c")
-        .arg(command)
-        .current_dir(checkout)
+    let sh = git::shell_in(checkout)?;
+    let mut build = Command::from(cmd!(sh, "sh -c {command}"));
+    build
         .stdin(Stdio::null())
         .stdout(log_file.try_clone()?)
         .stderr(log_file);
-    crate::resources::secrets::scrub(&mut sh);
+    crate::resources::secrets::scrub(&mut build);
     let mut child =
-        crate::interrupt::spawn(&mut sh).with_context(|| format!("cannot run `{command}`"))?;
+        crate::interrupt::spawn(&mut build).with_context(|| format!("cannot run `{command}`"))?;
     let status = child.wait();
     crate::interrupt::forget(&child);
     crate::interrupt::checkpoint();
@@ -189,15 +189,12 @@ pub fn clean_checkout(repo: &Repo, commit: git2::Oid, dir: &Path) -> Result<()> 
         std::fs::remove_dir_all(dir)
             .with_context(|| format!("cannot clear `{}`", dir.display()))?;
     }
-    let source = repo.common_dir().display().to_string();
-    let target = dir.display().to_string();
-    repo.git(&["clone", "--quiet", "--no-checkout", &source, &target])
+    let (sh, source, commit) = (repo.sh()?, repo.common_dir(), commit.to_string());
+    git::run(cmd!(sh, "git clone --quiet --no-checkout {source} {dir}"))
         .context("cannot make a clean clone of the repository")?;
-    crate::resources::git::git_in(
-        dir,
-        &["checkout", "--quiet", "--detach", &commit.to_string()],
-    )
-    .context("cannot check out the tagged commit")?;
+    sh.change_dir(dir);
+    git::run(cmd!(sh, "git checkout --quiet --detach {commit}"))
+        .context("cannot check out the tagged commit")?;
     Ok(())
 }
 

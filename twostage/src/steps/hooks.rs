@@ -13,11 +13,12 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
+use xshell::cmd;
 
 use crate::config::Config;
 use crate::output;
 use crate::resolved;
-use crate::resources::git::Repo;
+use crate::resources::git::{self, Repo};
 use crate::resources::manifest;
 use crate::steps::build;
 use crate::steps::stage;
@@ -61,7 +62,8 @@ impl Hook {
 }
 
 fn hooks_dir(repo: &Repo) -> Result<PathBuf> {
-    let path = repo.git(&["rev-parse", "--git-path", "hooks"])?;
+    let sh = repo.sh()?;
+    let path = git::run(cmd!(sh, "git rev-parse --git-path hooks"))?;
     Ok(repo.root().join(path.trim()))
 }
 

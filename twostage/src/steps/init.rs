@@ -12,10 +12,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use toml_edit::{value, Array, DocumentMut, Item, Table};
+use xshell::cmd;
 
 use crate::output;
 use crate::resources::dist::normalize_name;
-use crate::resources::manifest;
+use crate::resources::{git, manifest};
 use crate::steps::hooks::Hook;
 
 pub struct Options {
@@ -1002,13 +1003,14 @@ pub fn detect(dir: &Path) -> Result<Detected> {
     } else {
         None
     };
-    d.branch = crate::resources::git::git_in(dir, &["symbolic-ref", "--quiet", "--short", "HEAD"])
+    let sh = git::shell_in(dir)?;
+    d.branch = git::run(cmd!(sh, "git symbolic-ref --quiet --short HEAD"))
         .ok()
         .map(|b| b.trim().to_string())
         .filter(|b| !b.is_empty() && b != "main");
-    d.github = crate::resources::git::git_in(dir, &["remote", "get-url", "origin"])
+    d.github = git::run(cmd!(sh, "git remote get-url origin"))
         .ok()
-        .and_then(|url| crate::resources::git::github_repository(url.trim()));
+        .and_then(|url| git::github_repository(url.trim()));
     Ok(d)
 }
 

@@ -7,10 +7,12 @@
 //! is one, points at the release commit. Otherwise nothing is changed.
 
 use std::path::PathBuf;
+use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
 use toml_edit::{value, Table};
+use xshell::cmd;
 
 use crate::config::{Config, TrustedPublishing};
 use crate::error::UsageError;
@@ -19,7 +21,7 @@ use crate::resolved::{self, Release};
 use crate::resources::dist;
 use crate::resources::evidence::{self, ArtifactRecord, Note, Section, NOTES_REF};
 use crate::resources::forge::{self, Github};
-use crate::resources::git::Repo;
+use crate::resources::git::{self, Repo};
 use crate::resources::index::{self, Served};
 use crate::steps::build::{self, Frozen};
 use crate::steps::stage;
@@ -284,17 +286,14 @@ fn push_prod_tag(repo: &Repo, config: &Config, tag: &str, prod_tag: &str) -> Res
         "Pushing",
         format!("`{prod_tag}` to `{}`", config.git.remote),
     );
-    let mut push = std::process::Command::new("git");
-    push.args([
-        "push",
-        "--quiet",
-        &config.git.remote,
-        &format!("refs/tags/{prod_tag}"),
-    ])
-    .current_dir(repo.root())
-    .env("GIT_TERMINAL_PROMPT", "0")
-    // The hook then keeps quiet: this command says `Promoted` itself.
-    .env("TWOSTAGE_PROMOTING", prod_tag);
+    let (sh, remote) = (repo.sh()?, &config.git.remote);
+    // git's own output and the hook's reach the user as they come, so this is not `git::run`.
+    let mut push = Command::from(
+        cmd!(sh, "git push --quiet {remote} refs/tags/{prod_tag}")
+            .env("GIT_TERMINAL_PROMPT", "0")
+            // The hook then keeps quiet: this command says `Promoted` itself.
+            .env("TWOSTAGE_PROMOTING", prod_tag),
+    );
     let status = crate::resources::secrets::for_hooks(&mut push)
         .status()
         .context("cannot run `git push`")?;
@@ -408,13 +407,11 @@ fn make_prod_tag(
             .ls_remote(remote, &[&tag_ref])
             .is_ok_and(|refs| !refs.is_empty())
         {
-            repo.git(&[
-                "fetch",
-                "--quiet",
-                "--no-tags",
-                remote,
-                &format!("{tag_ref}:{tag_ref}"),
-            ])?;
+            let sh = repo.sh()?;
+            git::run(cmd!(
+                sh,
+                "git fetch --quiet --no-tags {remote} {tag_ref}:{tag_ref}"
+            ))?;
         }
     }
     if let Some(commit) = repo.tag_commit(prod_tag) {
@@ -434,18 +431,8 @@ fn make_prod_tag(
         manifest_digest(artifacts),
         sha256sums(artifacts)
     );
-    crate::resources::git::git_in_env(
-        repo.root(),
-        &[
-            "tag",
-            "-a",
-            prod_tag,
-            &release.commit.to_string(),
-            "-m",
-            &message,
-        ],
-        &[("TWOSTAGE_TAGGING", "1")],
-    )?;
+    let (sh, commit) = (repo.sh()?, release.commit.to_string());
+    git::run(cmd!(sh, "git tag -a {prod_tag} {commit} -m {message}").env("TWOSTAGE_TAGGING", "1"))?;
     Ok(())
 }
 
@@ -593,8 +580,12 @@ fn release_notes(repo: &Repo, config: &Config, release: &Release) -> String {
         "NEWS.md",
         "NEWS.rst",
     ];
+    let Ok(sh) = repo.sh() else {
+        return String::new();
+    };
+    let (commit, tag) = (release.commit.to_string(), &release.tag);
     for path in candidates {
-        if let Ok(text) = repo.git(&["show", &format!("{}:{path}", release.commit)]) {
+        if let Ok(text) = git::run(cmd!(sh, "git show {commit}:{path}")) {
             if let Some(notes) = forge::notes_from_changelog(&text, &spellings) {
                 if !notes.is_empty() {
                     return notes;
@@ -602,11 +593,10 @@ fn release_notes(repo: &Repo, config: &Config, release: &Release) -> String {
             }
         }
     }
-    repo.git(&[
-        "for-each-ref",
-        "--format=%(contents)",
-        &format!("refs/tags/{}", release.tag),
-    ])
+    git::run(cmd!(
+        sh,
+        "git for-each-ref --format=%(contents) refs/tags/{tag}"
+    ))
     .unwrap_or_default()
     .trim()
     .to_string()

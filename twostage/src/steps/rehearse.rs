@@ -304,6 +304,8 @@ impl Runner<'_> {
         };
         let line = format!("{} {}", program.as_str(), args.join(" "));
         output::status("Running", format!("`{line}`"));
+        // std's Command, not xshell: the environment is cleared and replaced whole, and the
+        // line is shown as the maintainer types it (`cargo xtask …`), not as the binary's path.
         let status = Command::new(path)
             .args(args)
             .current_dir(self.dir)

@@ -7,15 +7,17 @@
 //! is restored and no ref is left behind.
 
 use std::path::Path;
+use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context, Result};
 use pep440_rs::Version;
+use xshell::{cmd, Shell};
 
 use crate::config::Config;
 use crate::error::UsageError;
 use crate::output;
 use crate::resources::changelog::{self, Roll};
-use crate::resources::git::Repo;
+use crate::resources::git::{self, Repo};
 use crate::resources::index;
 use crate::resources::manifest::{self, FileEdit, Record};
 use crate::version::{self, Bump, TagScheme};
@@ -494,13 +496,16 @@ fn missing_tools(config: &Config) -> Vec<String> {
 }
 
 fn python_imports(python: &str, modules: &str) -> bool {
-    std::process::Command::new(python)
-        .args(["-c", &format!("import {modules}")])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
+    let Ok(sh) = Shell::new() else {
+        return false;
+    };
+    let script = format!("import {modules}");
+    cmd!(sh, "{python} -c {script}")
+        .quiet()
+        .ignore_stdout()
+        .ignore_stderr()
+        .run()
+        .is_ok()
 }
 
 fn print_plan(plan: &Plan) {
@@ -567,11 +572,16 @@ fn print_plan(plan: &Plan) {
 fn apply(repo: &Repo, plan: &Plan) -> Result<git2::Oid> {
     let root = repo.root();
     let before = repo.head_commit()?;
-    let paths: Vec<&str> = plan.edits.iter().map(|e| e.path.as_str()).collect();
+    let paths: &[&str] = &plan
+        .edits
+        .iter()
+        .map(|e| e.path.as_str())
+        .collect::<Vec<_>>();
     if let (Some(current), false) = (&plan.current, plan.record == Record::Vcs) {
         output::status("Bumping", format!("version {current} → {}", plan.next));
     }
     let message = plan.commit_message();
+    let sh = repo.sh()?;
     let result = (|| -> Result<()> {
         for edit in &plan.edits {
             output::status("Editing", format!("`{}`", edit.path));
@@ -580,21 +590,13 @@ fn apply(repo: &Repo, plan: &Plan) -> Result<git2::Oid> {
         }
         if !paths.is_empty() {
             output::status("Committing", &message);
-            let mut add = vec!["add", "--"];
-            add.extend(&paths);
-            repo.git(&add)?;
-            let mut commit = vec!["commit", "--quiet", "-m", message.as_str(), "--"];
-            commit.extend(&paths);
-            repo.git(&commit)?;
+            git::run(cmd!(sh, "git add -- {paths...}"))?;
+            git::run(cmd!(sh, "git commit --quiet -m {message} -- {paths...}"))?;
         }
         output::status("Tagging", format!("`{}`", plan.tag));
-        let sign = if plan.sign { "-s" } else { "-a" };
+        let (sign, tag) = (if plan.sign { "-s" } else { "-a" }, &plan.tag);
         // The reference-transaction shim must not fire post-tag for our own tag: we fire it.
-        crate::resources::git::git_in_env(
-            repo.root(),
-            &["tag", sign, &plan.tag, "-m", &message],
-            &[("TWOSTAGE_TAGGING", "1")],
-        )?;
+        git::run(cmd!(sh, "git tag {sign} {tag} -m {message}").env("TWOSTAGE_TAGGING", "1"))?;
         Ok(())
     })();
     if let Err(error) = result {
@@ -617,7 +619,7 @@ fn apply(repo: &Repo, plan: &Plan) -> Result<git2::Oid> {
 /// first: they need no lock, so even when git itself is in the way (a stale `index.lock`) the
 /// working tree is whole again, and every step is tried before the first failure is reported.
 fn restore(repo: &Repo, plan: &Plan, before: git2::Oid) -> Result<()> {
-    let root = repo.root();
+    let (root, sh, tag) = (repo.root(), repo.sh()?, &plan.tag);
     let mut failures = Vec::new();
     for edit in &plan.edits {
         if let Err(e) = std::fs::write(root.join(&edit.path), &edit.old) {
@@ -625,14 +627,14 @@ fn restore(repo: &Repo, plan: &Plan, before: git2::Oid) -> Result<()> {
         }
     }
     if repo.tag_commit(&plan.tag).is_some() {
-        if let Err(e) = repo.git(&["tag", "-d", &plan.tag]) {
+        if let Err(e) = git::run(cmd!(sh, "git tag -d {tag}")) {
             failures.push(format!("{e:#}"));
         }
     }
     let before = before.to_string();
     match repo.head_commit() {
         Ok(head) if head.to_string() != before => {
-            if let Err(e) = repo.git(&["reset", "--quiet", "--soft", &before]) {
+            if let Err(e) = git::run(cmd!(sh, "git reset --quiet --soft {before}")) {
                 failures.push(format!("{e:#}"));
             }
         }
@@ -640,9 +642,8 @@ fn restore(repo: &Repo, plan: &Plan, before: git2::Oid) -> Result<()> {
         Err(e) => failures.push(format!("{e:#}")),
     }
     if !plan.edits.is_empty() {
-        let mut reset = vec!["reset", "--quiet", &before, "--"];
-        reset.extend(plan.edits.iter().map(|e| e.path.as_str()));
-        if let Err(e) = repo.git(&reset) {
+        let paths = plan.edits.iter().map(|e| e.path.as_str());
+        if let Err(e) = git::run(cmd!(sh, "git reset --quiet {before} -- {paths...}")) {
             failures.push(format!("{e:#}"));
         }
     }
@@ -657,13 +658,11 @@ fn restore(repo: &Repo, plan: &Plan, before: git2::Oid) -> Result<()> {
 /// the user's own: its failure does not undo a release that built.
 fn fire_post_tag(repo: &Repo, tag: &str) {
     // The hook builds, which needs no credential: whatever it runs gets none (docs/trust.md).
-    let status = crate::resources::secrets::scrub(
-        std::process::Command::new("git")
-            .args(["hook", "run", "--ignore-missing", "post-tag", "--", tag])
-            .current_dir(repo.root())
-            .stdin(std::process::Stdio::null()),
-    )
-    .status();
+    // The hook's output reaches the user as it comes, so this is not `git::run`.
+    let status = repo.sh().map_err(std::io::Error::other).and_then(|sh| {
+        let mut hook = Command::from(cmd!(sh, "git hook run --ignore-missing post-tag -- {tag}"));
+        crate::resources::secrets::scrub(hook.stdin(Stdio::null())).status()
+    });
     match status {
         Ok(status) if status.success() => {}
         Ok(status) => output::warn(format!(
@@ -678,16 +677,18 @@ fn push(repo: &Repo, plan: &Plan) -> Result<()> {
         "Pushing",
         format!("`{}` and `{}` to `{}`", plan.branch, plan.tag, plan.remote),
     );
-    let branch = format!("refs/heads/{}", plan.branch);
-    let tag = format!("refs/tags/{}", plan.tag);
-    let status = crate::resources::secrets::for_hooks(
-        std::process::Command::new("git")
-            .args(["push", "--atomic", &plan.remote, &branch, &tag])
-            .current_dir(repo.root())
-            .env("GIT_TERMINAL_PROMPT", "0"),
-    )
-    .status()
-    .context("cannot run `git push`")?;
+    let (sh, remote, branch, tag) = (repo.sh()?, &plan.remote, &plan.branch, &plan.tag);
+    // git's output and the hooks' reach the user as they come, so this is not `git::run`.
+    let mut push = Command::from(
+        cmd!(
+            sh,
+            "git push --atomic {remote} refs/heads/{branch} refs/tags/{tag}"
+        )
+        .env("GIT_TERMINAL_PROMPT", "0"),
+    );
+    let status = crate::resources::secrets::for_hooks(&mut push)
+        .status()
+        .context("cannot run `git push`")?;
     if !status.success() {
         bail!(
             "`git push --atomic {} {} {}` failed; the commit and tag are made locally: push again when the problem is fixed",

@@ -7,11 +7,12 @@ use std::collections::HashMap;
 use anyhow::Result;
 use serde_json::json;
 use toml_edit::Table;
+use xshell::cmd;
 
 use crate::config::Config;
 use crate::resolved;
 use crate::resources::evidence::{self, ArtifactRecord, Note, Section, Verdict};
-use crate::resources::git::Repo;
+use crate::resources::git::{self, Repo};
 use crate::resources::index::{self, IndexFile};
 use crate::steps::build;
 use crate::steps::verify::{self, Source};
@@ -76,9 +77,8 @@ pub fn run(repo: &Repo, config: &Config, only: Option<&str>, json_out: bool) -> 
         return Err(crate::error::UsageError(format!("there is no release tag `{only}`")).into());
     }
     // A fresh clone or a CI checkout has no notes yet: the remote's are the evidence.
-    if repo
-        .git(&["rev-parse", "--verify", "--quiet", evidence::NOTES_REF])
-        .is_err()
+    let (sh, notes) = (repo.sh()?, evidence::NOTES_REF);
+    if git::run(cmd!(sh, "git rev-parse --verify --quiet {notes}")).is_err()
         && repo.remote_url(&config.git.remote).is_some()
     {
         let _ = evidence::fetch(repo, &config.git.remote, true);

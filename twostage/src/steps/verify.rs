@@ -13,6 +13,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use toml_edit::{value, Array, ArrayOfTables, InlineTable, Table};
+use xshell::{cmd, Shell};
 
 use crate::config::{ArtifactKind, Config};
 use crate::error::UsageError;
@@ -603,12 +604,9 @@ impl Attempt<'_> {
     fn check_version(&mut self, venv: &Venv) -> Result<(), Stop> {
         let release = self.shared.release;
         let name = release.project_name(std::slice::from_ref(self.job.artifact));
-        let mut check = Command::new(venv.python());
-        check.args([
-            "-c",
-            "import importlib.metadata as m, sys; print(m.version(sys.argv[1]))",
-            &name,
-        ]);
+        let (sh, python) = (Shell::new().map_err(anyhow::Error::from)?, venv.python());
+        let script = "import importlib.metadata as m, sys; print(m.version(sys.argv[1]))";
+        let check = cmd!(sh, "{python} -c {script} {name}").into();
         let timeout = self.shared.config.verify.timeout;
         let ran = pyenv::run_logged(check, "installed version", timeout, &mut self.log)?;
         let found = ran.output.trim().to_string();
@@ -629,7 +627,7 @@ impl Attempt<'_> {
         // never the source tree, even in a flat layout.
         let cwd = self.dir.join(format!("smoke-{i}"));
         std::fs::create_dir_all(&cwd)?;
-        let command = smoke_command(smoke, venv, &cwd, self.checkout);
+        let command = smoke_command(smoke, venv, &cwd, self.checkout)?;
         let ran = pyenv::run_logged(command, smoke, timeout, &mut self.log)?;
         let ok = ran.ok();
         let why = if ran.timed_out {
@@ -666,16 +664,15 @@ fn finish_job(mut result: JobResult, log_path: &Path) -> Result<JobResult> {
     Ok(result)
 }
 
-fn smoke_command(smoke: &str, venv: &Venv, cwd: &Path, checkout: &Path) -> Command {
-    let mut command = Command::new("sh");
-    command
-        .args(["-c", smoke])
-        .current_dir(cwd)
+fn smoke_command(smoke: &str, venv: &Venv, cwd: &Path, checkout: &Path) -> Result<Command> {
+    let sh = Shell::new()?;
+    sh.change_dir(cwd);
+    // Smoke commands are the project's code: `run_logged` gives them no upload credential.
+    Ok(cmd!(sh, "sh -c {smoke}")
         .env("PATH", venv.path_var())
         .env("VIRTUAL_ENV", &venv.dir)
         .env("TWOSTAGE_REPO", checkout)
         .env_remove("PYTHONPATH")
-        .env_remove("PYTHONHOME");
-    // Smoke commands are the project's code: `run_logged` gives them no upload credential.
-    command
+        .env_remove("PYTHONHOME")
+        .into())
 }
