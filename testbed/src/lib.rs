@@ -9,15 +9,15 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use xshell::{cmd, Cmd, Shell};
 
-use twostage::sandbox::Guarded;
-pub use twostage::sandbox::{
+use twostage::resources::sandbox::Guarded;
+pub use twostage::resources::sandbox::{
     free_port, target_dir, tools, Devpi, DevpiIndex, PypiServer, Sandbox, Tools, SANDBOX_TOKEN,
 };
 
 /// Runs a command to its end with its output captured: its stdout, or an error that carries
 /// both streams (the product's `sandbox::run`), so the tests' output stays quiet.
 fn run(command: Cmd<'_>) -> Result<String> {
-    twostage::sandbox::run(&mut command.into())
+    twostage::resources::sandbox::run(&mut command.into())
 }
 
 /// `examples/sample` of this workspace.
@@ -161,7 +161,7 @@ impl GithubStandin {
 
     /// The releases the stand-in holds, as JSON.
     pub fn state(&self) -> Result<serde_json::Value> {
-        let mut response = twostage::index::agent()
+        let mut response = twostage::resources::index::agent()
             .get(&format!("{}/_standin/state", self.api_url))
             .call()?;
         Ok(serde_json::from_str(

@@ -567,7 +567,7 @@ pub fn with_hooks(s: &Scratch, program: &str, args: &[&str]) -> Run {
 /// No git object and no file under the scratch folder holds the token, plain or in the
 /// Base64 form of a Basic `Authorization` header.
 pub fn assert_no_secret_in(s: &Scratch, token: &str) {
-    let base64 = twostage::credentials::base64(format!("__token__:{token}").as_bytes());
+    let base64 = twostage::resources::credentials::base64(format!("__token__:{token}").as_bytes());
     let sh = s.sh();
     let objects = cmd!(sh, "git cat-file --batch-all-objects --batch")
         .output()
@@ -829,7 +829,7 @@ pub fn hashed_files(dir: &Path, keep: impl Fn(&str) -> bool) -> BTreeMap<String,
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
-    twostage::dist::hex(&sha2::Sha256::digest(bytes))
+    twostage::resources::dist::hex(&sha2::Sha256::digest(bytes))
 }
 
 /// The release note on the commit of `tag`, read with the test's own TOML reading.

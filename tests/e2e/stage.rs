@@ -336,7 +336,8 @@ fn a_setuptools_scm_project_builds_exactly_the_tag_version() {
         ]
     );
     for file in &files {
-        let metadata = twostage::dist::read_metadata(&frozen_dir(&s, "v1.4.3").join(file)).unwrap();
+        let metadata =
+            twostage::resources::dist::read_metadata(&frozen_dir(&s, "v1.4.3").join(file)).unwrap();
         assert_eq!(metadata.get("Version"), Some("1.4.3"), "{file}");
     }
 }

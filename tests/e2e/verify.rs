@@ -75,7 +75,7 @@ fn verified_with(installer: &str) {
         .unwrap()
         .starts_with("Python 3"));
     // "verified" names exactly the staged set.
-    let mut staged: Vec<String> = twostage::evidence::artifacts_of(&note)
+    let mut staged: Vec<String> = twostage::resources::evidence::artifacts_of(&note)
         .into_iter()
         .map(|a| a.sha256)
         .collect();
@@ -109,7 +109,7 @@ fn verified_with(installer: &str) {
     let log_name = verification["log"].as_str().unwrap();
     assert!(!log_name.starts_with('/'), "{log_name}");
     let log = std::fs::read(s.work.join(".git/twostage/v1.4.3").join(log_name)).unwrap();
-    let digest = twostage::dist::hex(&<sha2::Sha256 as sha2::Digest>::digest(&log));
+    let digest = twostage::resources::dist::hex(&<sha2::Sha256 as sha2::Digest>::digest(&log));
     assert_eq!(verification["log-sha256"].as_str(), Some(digest.as_str()));
     // The smoke test imported the installed copy.
     assert!(String::from_utf8_lossy(&log).contains(&format!("site-packages/{module}/__init__.py")));

@@ -7,8 +7,7 @@
 //! `manifest`, `changelog`, `evidence`, `credentials`, `oidc`, `tls`, `secrets`, `sandbox`).
 //! A step imports resources; a resource never imports a step. At the top level stay the
 //! command line (`cli`) and what every layer shares (`config`, `error`, `resolved`, `output`,
-//! `interrupt`, `clock`, `version`, `cargo_env`). The old top-level paths (`twostage::index`,
-//! `twostage::stage`, …) are re-exported below. The test bed (stand-ins, the fault proxy) is
+//! `interrupt`, `clock`, `version`, `cargo_env`). The test bed (stand-ins, the fault proxy) is
 //! the `twostage-testbed` crate beside this one; `demo` and `bench` are this repository's xtask.
 
 pub mod cargo_env;
@@ -22,10 +21,3 @@ pub mod resolved;
 pub mod resources;
 pub mod steps;
 pub mod version;
-
-pub use error::UsageError;
-pub use resources::{
-    changelog, credentials, dist, evidence, forge, git, index, manifest, oidc, pyenv, sandbox,
-    secrets, tls,
-};
-pub use steps::{build, hooks, init, promote, rehearse, release, stage, status, verify};

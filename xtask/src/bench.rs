@@ -33,7 +33,7 @@ use xshell::{cmd, Cmd, Shell};
 use testbed::{self, PypiServer, Sandbox};
 // The setup's git commands (not timed) run as the product runs its own: output captured, no
 // prompt, and a chained hook sees no credentials.
-use twostage::git::run as git;
+use twostage::resources::git::run as git;
 
 pub struct Options {
     pub quick: bool,
@@ -301,7 +301,7 @@ fn bench_upload(bench: &Bench, upload_mb: u64) -> Result<Vec<Series>> {
 /// of `v1.0.0` in `repo` records it: the floor is one poll of the project page.
 fn staging_wait(repo: &Path) -> Result<Sample> {
     let sh = Shell::new()?;
-    let notes = twostage::evidence::NOTES_REF;
+    let notes = twostage::resources::evidence::NOTES_REF;
     let commit = "v1.0.0^{commit}";
     let note = cmd!(sh, "git -C {repo} notes --ref {notes} show {commit}").read()?;
     let doc: toml_edit::DocumentMut = note.parse()?;
@@ -846,7 +846,7 @@ fn reset_release_state(repo: &Path) -> Result<()> {
         std::fs::remove_dir_all(&state)?;
     }
     let sh = Shell::new()?;
-    let notes = twostage::evidence::NOTES_REF;
+    let notes = twostage::resources::evidence::NOTES_REF;
     let _ = git(cmd!(sh, "git -C {repo} update-ref -d {notes}"));
     Ok(())
 }

@@ -11,9 +11,9 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use xshell::{cmd, Cmd, Shell};
 
-use twostage::index;
 use twostage::output;
-use twostage::sandbox::{self, Sandbox};
+use twostage::resources::index;
+use twostage::resources::sandbox::{self, Sandbox};
 
 pub struct Options {
     pub keep: bool,

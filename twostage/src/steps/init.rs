@@ -74,10 +74,6 @@ impl VcsTool {
             VcsTool::PdmScm => "pdm-scm",
         }
     }
-
-    pub fn parse(word: &str) -> Option<VcsTool> {
-        VcsTool::ALL.into_iter().find(|t| t.as_str() == word)
-    }
 }
 
 /// The build backend, as far as keeping files out of its sdist goes.
@@ -1323,9 +1319,6 @@ mod tests {
 
     #[test]
     fn closed_sets_round_trip() {
-        for tool in VcsTool::ALL {
-            assert_eq!(VcsTool::parse(tool.as_str()), Some(tool));
-        }
         assert_eq!(
             VcsTool::ALL.map(VcsTool::as_str),
             ["hatch-vcs", "setuptools-scm", "pdm-scm"]
