@@ -100,6 +100,7 @@ fn init_finds_where_a_poetry_project_keeps_its_version() {
 
 #[test]
 fn init_joins_an_existing_cargo_workspace_and_cargo_xtask_works_there() {
+    let _target = adopted_target_to_myself();
     let s = Scratch::new("ts-init-workspace");
     sample(&s, Layout::StaticFlit, "ts-init-workspace");
     s.write(
@@ -137,13 +138,13 @@ fn init_joins_an_existing_cargo_workspace_and_cargo_xtask_works_there() {
     s.commit_all("Adopt twostage");
     // The real `cargo xtask`, built against this checkout of twostage; the lockfile gains the
     // workspace's crates on the first build, and a maintainer commits that.
-    // The target folder every adopted repository of the tests and the benchmark shares.
-    let target = testbed::target_dir().join("twostage-adopted-target");
+    // The target folder every adopted repository of the tests and the benchmark shares, and
+    // the maintainer's environment that every cargo run there gets.
     let cargo = |args: &[&str]| {
-        let out = s
-            .command("cargo")
+        let mut cargo = s.command("cargo");
+        let out = as_maintainer(&mut cargo)
             .args(args)
-            .env("CARGO_TARGET_DIR", &target)
+            .env("CARGO_TARGET_DIR", adopted_target())
             .env("CARGO_NET_OFFLINE", "true")
             // The toolchain and the registry cache are the machine's; HOME stays the scratch one.
             .env("CARGO_HOME", real_home_dir("CARGO_HOME", ".cargo"))

@@ -918,3 +918,37 @@ pub fn make_executable(path: &Path) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
+
+/// One target folder for every adopted repository (the maintainer test's, the workspace
+/// adoption's and the benchmark's): the first compile of the adopted `xtask` is paid once.
+pub fn adopted_target() -> PathBuf {
+    testbed::target_dir().join("twostage-adopted-target")
+}
+
+/// Held by a test for as long as it uses `adopted_target()`: two workspaces building there at
+/// once would overwrite each other's `xtask` binary, and the maintainer test asserts that
+/// nothing there changes while its release runs.
+pub fn adopted_target_to_myself() -> std::sync::MutexGuard<'static, ()> {
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Removes what `cargo test` set for this test binary (`CARGO_MANIFEST_DIR`, `CARGO_PKG_*`,
+/// `RUST_*`, the library path): a maintainer's shell has none of it. Every cargo run in the
+/// shared adopted target must see the same environment, because cargo reruns a build script
+/// when a variable it watches changes (ring watches `CARGO_MANIFEST_DIR` and `CARGO_PKG_*`),
+/// and everything above it is then rebuilt.
+pub fn as_maintainer(command: &mut Command) -> &mut Command {
+    for (key, _) in std::env::vars_os() {
+        let Some(key) = key.to_str() else { continue };
+        let from_cargo = (key.starts_with("CARGO") && key != "CARGO_HOME")
+            || key.starts_with("RUST_")
+            || key == "LD_LIBRARY_PATH";
+        if from_cargo {
+            command.env_remove(key);
+        }
+    }
+    command
+}

@@ -10,26 +10,10 @@ use std::time::SystemTime;
 
 use crate::common::*;
 
-/// One target folder for every adopted repository (this test's and the benchmark's): the first
-/// compile of the adopted `xtask` is paid once.
-fn adopted_target() -> PathBuf {
-    testbed::target_dir().join("twostage-adopted-target")
-}
-
-/// A command as the maintainer's shell would start it: the test's own cargo variables
-/// (`CARGO_MANIFEST_DIR`, `CARGO_PKG_*`, the library path) are not in a maintainer's shell.
+/// A command as the maintainer's shell would start it, in the shared adopted target.
 fn maintainer(s: &Scratch, program: &str, args: &[&str]) -> Command {
     let mut command = s.command(program);
-    for (key, _) in std::env::vars_os() {
-        let Some(key) = key.to_str() else { continue };
-        let from_cargo = (key.starts_with("CARGO") && key != "CARGO_HOME")
-            || key.starts_with("RUST_")
-            || key == "LD_LIBRARY_PATH";
-        if from_cargo {
-            command.env_remove(key);
-        }
-    }
-    command
+    as_maintainer(&mut command)
         .args(args)
         .env("CARGO_TARGET_DIR", adopted_target())
         .env("TEST_PYPI_TOKEN", SENTINEL)
@@ -100,6 +84,7 @@ fn assert_production_serves_the_frozen_sdist_without_the_kit(s: &Scratch) {
 
 #[test]
 fn the_whole_lifecycle_through_cargo_xtask_and_the_hooks_never_rebuilds() {
+    let _target = adopted_target_to_myself();
     let s = Scratch::new("cargo-xtask");
     // setuptools-scm packs every tracked file into the sdist: the kit too, unless excluded.
     sample(&s, Layout::SetuptoolsScm, "ts-cargo-xtask");

@@ -224,6 +224,47 @@ pub fn plural(n: usize, noun: &str) -> String {
     }
 }
 
+/// Named steps of a long run (`rehearse`, `demo`): each shown as it starts and timed; a
+/// failure says which step it stopped at.
+pub struct Steps {
+    run: &'static str,
+    timings: Vec<(String, f64)>,
+}
+
+impl Steps {
+    /// `run` names the whole in an error: "the rehearsal stopped at: …".
+    pub fn new(run: &'static str) -> Steps {
+        Steps {
+            run,
+            timings: Vec::new(),
+        }
+    }
+
+    pub fn run<T>(
+        &mut self,
+        title: &str,
+        f: impl FnOnce() -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
+        use anyhow::Context;
+        eprintln!();
+        status("Step", title);
+        let started = Instant::now();
+        let result = f().with_context(|| format!("{} stopped at: {title}", self.run));
+        self.timings
+            .push((title.to_string(), started.elapsed().as_secs_f64()));
+        result
+    }
+
+    /// Each step's time, then the whole run's since `started`.
+    pub fn print(&self, started: Instant) {
+        eprintln!();
+        for (title, secs) in &self.timings {
+            eprintln!("{secs:>9.2}s  {title}");
+        }
+        eprintln!("{:>9.2}s  in all", started.elapsed().as_secs_f64());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

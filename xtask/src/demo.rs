@@ -11,7 +11,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use xshell::{cmd, Cmd, Shell};
 
-use twostage::output;
+use twostage::output::{self, Steps};
 use twostage::resources::index;
 use twostage::resources::sandbox::{self, Sandbox};
 
@@ -22,7 +22,7 @@ pub struct Options {
 pub fn run(options: &Options) -> Result<()> {
     let started = Instant::now();
     let root = sandbox::target_dir().join("twostage-demo");
-    let mut steps = Steps::default();
+    let mut steps = Steps::new("the demo");
     steps.run("set up the Python tools (once per machine)", || {
         sandbox::tools().map(|_| ())
     })?;
@@ -33,35 +33,9 @@ pub fn run(options: &Options) -> Result<()> {
     show_sandbox(&sandbox);
     release_the_sample(&mut steps, &sandbox)?;
     show_production(&sandbox)?;
-    steps.show(started);
+    steps.print(started);
     clean_up(sandbox, &root, options.keep);
     Ok(())
-}
-
-/// Each step's name and how long it took, in order.
-#[derive(Default)]
-struct Steps {
-    timings: Vec<(String, f64)>,
-}
-
-impl Steps {
-    fn run<T>(&mut self, name: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
-        eprintln!();
-        output::status("Step", name);
-        let t = Instant::now();
-        let result = f()?;
-        self.timings
-            .push((name.to_string(), t.elapsed().as_secs_f64()));
-        Ok(result)
-    }
-
-    fn show(&self, started: Instant) {
-        eprintln!();
-        for (name, secs) in &self.timings {
-            eprintln!("{secs:>9.2}s  {name}");
-        }
-        eprintln!("{:>9.2}s  in all", started.elapsed().as_secs_f64());
-    }
 }
 
 fn show_sandbox(sandbox: &Sandbox) {

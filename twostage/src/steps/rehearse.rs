@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 
 use crate::config::Config;
-use crate::output;
+use crate::output::{self, Steps};
 use crate::resolved;
 use crate::resources::evidence::Note;
 use crate::resources::git::Repo;
@@ -79,7 +79,7 @@ pub fn run(repo_dir: &Path, options: &Options) -> Result<()> {
         root: root.clone(),
         keep: options.keep,
     };
-    let mut steps = Steps::default();
+    let mut steps = Steps::new("the rehearsal");
     steps.run("set up the Python tools (once per machine)", || {
         sandbox::tools().map(|_| ())
     })?;
@@ -101,7 +101,6 @@ pub fn run(repo_dir: &Path, options: &Options) -> Result<()> {
     let (clone, tag) = release_flow(&mut steps, &runner, &sandbox, &config, &options.level)?;
     eprintln!();
     show_production(&sandbox, &clone, &config, &tag)?;
-    eprintln!();
     steps.print(started);
     output::status(
         "Rehearsed",
@@ -187,31 +186,6 @@ fn scratch_root(user_root: &Path) -> PathBuf {
     let scratches = sandbox::target_dir().join("twostage-rehearse");
     remove_stale(&scratches);
     scratches.join(format!("{name}-{}", std::process::id()))
-}
-
-/// The rehearsal's steps, each timed.
-#[derive(Default)]
-struct Steps {
-    timings: Vec<(String, f64)>,
-}
-
-impl Steps {
-    fn run<T>(&mut self, title: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
-        eprintln!();
-        output::status("Step", title);
-        let t = Instant::now();
-        let result = f().with_context(|| format!("the rehearsal stopped at: {title}"));
-        self.timings
-            .push((title.to_string(), t.elapsed().as_secs_f64()));
-        result
-    }
-
-    fn print(&self, started: Instant) {
-        for (title, secs) in &self.timings {
-            eprintln!("{secs:>9.2}s  {title}");
-        }
-        eprintln!("{:>9.2}s  in all", started.elapsed().as_secs_f64());
-    }
 }
 
 /// Starts the indexes and clones the maintainer's HEAD; when the PyPI mirror does not work,
