@@ -197,17 +197,22 @@ fn from_pypirc(path: &Path, section: &str, upload_url: &str) -> Option<Credentia
     })
 }
 
-/// Standard Base64 with padding (RFC 4648 section 4), as HTTP Basic auth spells credentials
-/// (RFC 7617).
 /// Whether two URLs have the same origin (scheme, host and port, the default port spelled or
-/// not; https://url.spec.whatwg.org/#origin). A URL that does not parse matches nothing.
+/// not; https://url.spec.whatwg.org/#origin). A `.pypirc` `repository` written without a
+/// scheme is https, as twine reads it; a URL that does not parse matches nothing.
 fn same_origin(a: &str, b: &str) -> bool {
-    match (url::Url::parse(a), url::Url::parse(b)) {
+    let parse = |u: &str| match u.contains("://") {
+        true => url::Url::parse(u),
+        false => url::Url::parse(&format!("https://{u}")),
+    };
+    match (parse(a), parse(b)) {
         (Ok(a), Ok(b)) => a.origin().is_tuple() && a.origin() == b.origin(),
         _ => false,
     }
 }
 
+/// Standard Base64 with padding (RFC 4648 section 4), as HTTP Basic auth spells credentials
+/// (RFC 7617).
 pub fn base64(bytes: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(bytes)
@@ -265,6 +270,11 @@ mod tests {
             "https://upload.pypi.org/"
         ));
         assert!(!same_origin("not a url", "not a url"));
+        // A `.pypirc` repository without a scheme is https, as twine reads it.
+        assert!(same_origin(
+            "upload.pypi.org/legacy/",
+            "https://upload.pypi.org/legacy/"
+        ));
     }
 
     #[test]

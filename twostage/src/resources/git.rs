@@ -159,8 +159,8 @@ pub fn run(cmd: Cmd) -> Result<String> {
 /// Like `run`, with `input` on stdin (`git notes add -F -`).
 pub fn run_with_input(cmd: Cmd, input: Option<&[u8]>) -> Result<String> {
     use std::io::Write;
-    let shown = cmd.to_string();
     let mut command = Command::from(cmd.env("GIT_TERMINAL_PROMPT", "0"));
+    let shown = shown(&command);
     // A commit, a tag or a push fires hooks: a chained one gets no credentials.
     crate::resources::secrets::for_hooks(&mut command);
     let stdin = if input.is_some() {
@@ -188,6 +188,27 @@ pub fn run_with_input(cmd: Cmd, input: Option<&[u8]>) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// A command line for an error: an argument spanning lines (a tag's message) shows its first
+/// line, one with spaces is quoted, and nothing is escaped.
+fn shown(command: &Command) -> String {
+    std::iter::once(command.get_program())
+        .chain(command.get_args())
+        .map(|arg| {
+            let arg = arg.to_string_lossy();
+            let first = arg.lines().next().unwrap_or_default();
+            let arg = match first.len() < arg.len() {
+                true => format!("{first}…"),
+                false => arg.into_owned(),
+            };
+            match arg.is_empty() || arg.contains(char::is_whitespace) {
+                true => format!("'{arg}'"),
+                false => arg,
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// `owner/name` from a GitHub remote URL (`git@github.com:o/n.git`, `https://github.com/o/n`).
 pub fn github_repository(url: &str) -> Option<String> {
     let rest = url
@@ -201,6 +222,18 @@ pub fn github_repository(url: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_failed_command_is_shown_with_its_messages_first_line_unescaped() {
+        let sh = xshell::Shell::new().unwrap();
+        let message = "Promote v1.0 → production\n\nsha256 …";
+        let command =
+            std::process::Command::from(xshell::cmd!(sh, "git tag -a v1.0-prod -m {message}"));
+        assert_eq!(
+            super::shown(&command),
+            "git tag -a v1.0-prod -m 'Promote v1.0 → production…'"
+        );
+    }
+
     #[test]
     fn github_repository_from_remote_urls() {
         for url in [

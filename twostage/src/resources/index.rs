@@ -246,6 +246,16 @@ fn parse_html(page: &Url, body: &str) -> Result<Vec<IndexFile>> {
         Some(href) => resolve(page, &href)?,
         None => page.clone(),
     };
+    // The tokenizer drops an anchor it cannot read (an unquoted `href=/a/b`), and a file left
+    // out of a listing would read as "not on the index": refuse the page instead.
+    let read = tags().filter(|tag| named(tag, "a")).count();
+    let written = anchors_written(&lower);
+    if read < written {
+        bail!(
+            "the page has {written} links but only {read} could be read (attribute values \
+             without quotes?)"
+        );
+    }
     let mut files = Vec::new();
     for anchor in tags().filter(|tag| named(tag, "a")) {
         let Some(href) = attribute(anchor, "href") else {
@@ -268,6 +278,19 @@ fn parse_html(page: &Url, body: &str) -> Result<Vec<IndexFile>> {
         });
     }
     Ok(files)
+}
+
+/// How many `<a` start tags the (lower-cased) text holds.
+fn anchors_written(lower: &str) -> usize {
+    lower
+        .match_indices("<a")
+        .filter(|(at, _)| {
+            lower[at + 2..]
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_whitespace() || c == '>')
+        })
+        .count()
 }
 
 /// Whether an element has this (lower-case) name; HTML names are case-insensitive.
@@ -939,6 +962,19 @@ mod tests {
         let body = "<html><base href=\"https://files.example/p/\"><a href=\"x-1.0.zip\">x-1.0.zip</a></html>";
         let files = parse_page(page, "text/html", body).unwrap();
         assert_eq!(files[0].url, "https://files.example/p/x-1.0.zip");
+    }
+
+    #[test]
+    fn a_page_whose_links_cannot_all_be_read_is_refused_not_read_short() {
+        let page = "https://pypi.example/simple/pkg/";
+        let body = "<html><body><a href=/f/pkg-1.0.tar.gz#sha256=ab>pkg-1.0.tar.gz</a>\
+                    <a href=\"/f/pkg-1.1.tar.gz\">pkg-1.1.tar.gz</a></body></html>";
+        let err = format!("{:#}", parse_page(page, "text/html", body).unwrap_err());
+        assert!(err.contains("2 links but only 1"), "{err}");
+        // Quoted either way, and names that merely start with `a`, are read whole.
+        let body = "<html><abbr>x</abbr><A HREF='/f/pkg-1.0.tar.gz'>pkg-1.0.tar.gz</A>\
+                    <a\nhref=\"/f/pkg-1.1.tar.gz\">pkg-1.1.tar.gz</a></html>";
+        assert_eq!(parse_page(page, "text/html", body).unwrap().len(), 2);
     }
 
     #[test]

@@ -706,7 +706,8 @@ impl Sandbox {
         let sh = crate::resources::git::shell_in(dir)?;
         let mut git = cmd!(sh, "git {args...}")
             .env("HOME", &self.home)
-            .env("GIT_CONFIG_NOSYSTEM", "1");
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_TERMINAL_PROMPT", "0");
         for name in GIT_ENV {
             git = git.env_remove(name);
         }
