@@ -192,6 +192,18 @@ impl Scratch {
     }
 
     /// Runs the real binary in the work tree.
+    /// `twostage stage <args>` with `token` as the staging token.
+    pub fn stage(&self, args: &[&str], token: &str) -> Run {
+        let out = self
+            .command(env!("CARGO_BIN_EXE_twostage"))
+            .arg("stage")
+            .args(args)
+            .env("TEST_PYPI_TOKEN", token)
+            .output()
+            .unwrap();
+        Run::from(out)
+    }
+
     pub fn twostage(&self, args: &[&str]) -> Run {
         let out = self
             .command(env!("CARGO_BIN_EXE_twostage"))

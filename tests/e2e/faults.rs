@@ -405,13 +405,7 @@ fn hostile_artifacts_are_refused_before_anything_is_uploaded() {
     }
     tar.into_inner().unwrap().finish().unwrap();
     let before = s.snapshot();
-    let out = s
-        .command(env!("CARGO_BIN_EXE_twostage"))
-        .args(["stage", "v1.4.3", "--dist", dist.to_str().unwrap()])
-        .env("TEST_PYPI_TOKEN", SENTINEL)
-        .output()
-        .unwrap();
-    Run::from(out)
+    s.stage(&["v1.4.3", "--dist", dist.to_str().unwrap()], SENTINEL)
         .failure(1)
         .stderr_has("is larger than 8 MiB")
         .stderr_has("more than one `ts_hostile-1.4.3/PKG-INFO`");

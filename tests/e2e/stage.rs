@@ -38,17 +38,6 @@ fn frozen(s: &Scratch, tag: &str) -> Vec<(String, Option<String>)> {
         .collect()
 }
 
-fn stage(s: &Scratch, args: &[&str], token: &str) -> Run {
-    let out = s
-        .command(env!("CARGO_BIN_EXE_twostage"))
-        .arg("stage")
-        .args(args)
-        .env("TEST_PYPI_TOKEN", token)
-        .output()
-        .unwrap();
-    Run::from(out)
-}
-
 fn stage_uploads_waits_and_records_and_a_rerun_changes_nothing_on(staging: Staging) {
     let name = format!("ts-stage-{}", format!("{staging:?}").to_lowercase());
     let s = Scratch::new(&name);
@@ -56,7 +45,7 @@ fn stage_uploads_waits_and_records_and_a_rerun_changes_nothing_on(staging: Stagi
     s.twostage(&["release", "patch", "--push"]).success();
     forget_build(&s, "v1.4.3");
 
-    let run = stage(&s, &["v1.4.3"], SENTINEL).success();
+    let run = s.stage(&["v1.4.3"], SENTINEL).success();
     run.stderr_has("Building").stderr_has("Staged");
     let frozen = frozen(&s, "v1.4.3");
     assert_eq!(frozen.len(), 2, "a wheel and an sdist: {frozen:?}");
@@ -86,7 +75,7 @@ fn stage_uploads_waits_and_records_and_a_rerun_changes_nothing_on(staging: Stagi
     // builds nothing (the frozen files are the same files).
     let seen = uploads_seen(&name);
     let dist_mtimes = mtimes(&frozen_dir(&s, "v1.4.3"));
-    let run = stage(&s, &["v1.4.3"], SENTINEL).success();
+    let run = s.stage(&["v1.4.3"], SENTINEL).success();
     run.stderr_has("already");
     assert_eq!(uploads_seen(&name), seen, "{}", run.stderr);
     assert_eq!(mtimes(&frozen_dir(&s, "v1.4.3")), dist_mtimes);
@@ -95,7 +84,7 @@ fn stage_uploads_waits_and_records_and_a_rerun_changes_nothing_on(staging: Stagi
     // Without the note (a rerun after a crash before recording), the index is asked and
     // every file is found there: nothing is uploaded twice.
     s.git(&["notes", "--ref=release", "remove", "v1.4.3^{commit}"]);
-    let run = stage(&s, &["v1.4.3"], SENTINEL).success();
+    let run = s.stage(&["v1.4.3"], SENTINEL).success();
     run.stderr_has("Fresh")
         .stderr_has("0 uploaded, 2 already there");
     assert_eq!(uploads_seen(&name), seen, "{}", run.stderr);
@@ -149,7 +138,7 @@ fn a_same_named_file_with_other_bytes_stops_before_anything_is_uploaded_on(stagi
     let before = listing(staging, &name);
     assert_eq!(before.len(), 1);
 
-    let run = stage(&s, &["v1.4.3"], SENTINEL).failure(1);
+    let run = s.stage(&["v1.4.3"], SENTINEL).failure(1);
     let sdist_name = sdist.file_name().unwrap().to_str().unwrap();
     run.stderr_has("nothing was uploaded")
         .stderr_has(sdist_name);
@@ -182,7 +171,7 @@ fn a_wrong_token_is_a_clear_refusal_and_never_printed_on(staging: Staging) {
     let s = Scratch::new(&name);
     sample_on(&s, Layout::StaticFlit, &name, staging);
     s.twostage(&["release", "patch"]).success();
-    let run = stage(&s, &["v1.4.3"], wrong).failure(1);
+    let run = s.stage(&["v1.4.3"], wrong).failure(1);
     run.stderr_has("refused").stderr_has("TEST_PYPI_TOKEN");
     assert!(
         run.stderr.contains("HTTP 403") || run.stderr.contains("HTTP 401"),
@@ -261,7 +250,9 @@ fn an_artifact_whose_version_disagrees_with_the_tag_is_refused_before_upload() {
     .unwrap();
     let dist = s.dir.join("dist");
     python_build(&s, &other, &dist, &["--wheel"]);
-    let run = stage(&s, &["v1.4.3", "--dist", dist.to_str().unwrap()], SENTINEL).failure(1);
+    let run = s
+        .stage(&["v1.4.3", "--dist", dist.to_str().unwrap()], SENTINEL)
+        .failure(1);
     run.stderr_has("its metadata says version `1.4.4`, but the tag is for `1.4.3`");
     assert!(listing(Staging::Pypiserver, "ts-wrong-version").is_empty());
 }
@@ -281,7 +272,7 @@ fn dist_stages_a_set_built_elsewhere() {
         .replace("[verify]\n", "[verify]\nartifacts = [\"wheel\"]\n");
     s.write("release.toml", &toml);
     s.commit_all("Verify the wheel only");
-    stage(&s, &["v1.4.3", "--dist", dist.to_str().unwrap()], SENTINEL)
+    s.stage(&["v1.4.3", "--dist", dist.to_str().unwrap()], SENTINEL)
         .success()
         .stderr_has("1 uploaded");
     assert_eq!(
@@ -304,7 +295,7 @@ fn an_uncommitted_file_never_reaches_an_artifact() {
         "ts_uncommitted/__init__.py",
         "\"\"\"Edited after the tag.\"\"\"\nLEAK = True\n",
     );
-    stage(&s, &["v1.4.3"], SENTINEL).success();
+    s.stage(&["v1.4.3"], SENTINEL).success();
     let (wheel, _) = frozen(&s, "v1.4.3")
         .into_iter()
         .find(|(f, _)| f.ends_with(".whl"))
@@ -326,7 +317,7 @@ fn a_setuptools_scm_project_builds_exactly_the_tag_version() {
     let s = Scratch::new("scm-stage");
     sample(&s, Layout::SetuptoolsScm, "ts-scm-stage");
     s.twostage(&["release", "patch"]).success();
-    stage(&s, &["v1.4.3"], SENTINEL).success();
+    s.stage(&["v1.4.3"], SENTINEL).success();
     let files: Vec<String> = frozen(&s, "v1.4.3").into_iter().map(|(f, _)| f).collect();
     assert_eq!(
         files,
@@ -346,16 +337,16 @@ fn a_setuptools_scm_project_builds_exactly_the_tag_version() {
 fn a_production_or_unknown_tag_is_a_usage_error() {
     let s = Scratch::new("bad-tag");
     sample(&s, Layout::StaticFlit, "ts-bad-tag");
-    stage(&s, &["v1.4.3-prod"], SENTINEL)
+    s.stage(&["v1.4.3-prod"], SENTINEL)
         .failure(2)
         .stderr_has("production tag");
-    stage(&s, &["v9.9.9"], SENTINEL)
+    s.stage(&["v9.9.9"], SENTINEL)
         .failure(2)
         .stderr_has("no tag `v9.9.9`");
-    stage(&s, &["v1.2.3-prod-prod"], SENTINEL)
+    s.stage(&["v1.2.3-prod-prod"], SENTINEL)
         .failure(2)
         .stderr_has("not a release tag");
-    stage(&s, &["v1.2"], SENTINEL)
+    s.stage(&["v1.2"], SENTINEL)
         .failure(2)
         .stderr_has("no tag `v1.2`");
     // An rc that was never verified cannot be promoted by its -prod name either.
@@ -367,7 +358,7 @@ fn a_production_or_unknown_tag_is_a_usage_error() {
         .output()
         .unwrap();
     Run::from(out).failure(1).stderr_has("never staged");
-    stage(&s, &["1.2.3"], SENTINEL)
+    s.stage(&["1.2.3"], SENTINEL)
         .failure(2)
         .stderr_has("not a release tag");
 }
@@ -412,7 +403,7 @@ fn a_rerun_keeps_the_first_staging_record_and_appends_its_own() {
     Run::from(out).failure(1);
     let seen = uploads_seen(name);
     // The second uploads nothing and verifies.
-    stage(&s, &["v1.4.3"], SENTINEL).success();
+    s.stage(&["v1.4.3"], SENTINEL).success();
     assert_eq!(uploads_seen(name), seen);
 
     let note = release_note(&s, "v1.4.3");

@@ -16,7 +16,7 @@ use xshell::cmd;
 
 use crate::config::Config;
 use crate::output;
-use crate::resolved::work_dir;
+use crate::resolved::{work_dir, Release};
 use crate::resources::dist::{self, Kind};
 use crate::resources::evidence::{self, ArtifactRecord};
 use crate::resources::git::{self, Repo};
@@ -89,14 +89,8 @@ pub fn is_built(repo: &Repo, tag: &str) -> Result<bool> {
 }
 
 /// Builds `tag` (at `commit`) unless its artifacts are already frozen.
-pub fn ensure_built(
-    repo: &Repo,
-    config: &Config,
-    tag: &str,
-    version: &Version,
-    commit: git2::Oid,
-    project: Option<&str>,
-) -> Result<Frozen> {
+pub fn ensure_built(repo: &Repo, config: &Config, release: &Release) -> Result<Frozen> {
+    let tag = &release.tag;
     if let Some(frozen) = frozen(repo, tag)? {
         output::status(
             "Fresh",
@@ -107,7 +101,7 @@ pub fn ensure_built(
         );
         return Ok(frozen);
     }
-    let work = work_dir(repo, tag);
+    let work = &release.work;
     let checkout = work.join("checkout");
     let out = work.join("out");
     if out.exists() {
@@ -116,11 +110,11 @@ pub fn ensure_built(
     }
     std::fs::create_dir_all(&out)?;
     let started = Instant::now();
-    clean_checkout(repo, commit, &checkout)?;
+    clean_checkout(repo, release.commit, &checkout)?;
     let command = build_command(config, &out);
     output::status("Building", format!("{tag} in a clean clone: `{command}`"));
     run_build(&command, tag, &checkout, &work.join("build.log"))?;
-    let frozen = freeze(repo, tag, version, project, &built_files(&out)?)?;
+    let frozen = freeze(repo, release, &built_files(&out)?)?;
     std::fs::remove_dir_all(&checkout).ok();
     std::fs::remove_dir_all(&out).ok();
     output::status(
@@ -199,13 +193,8 @@ pub fn clean_checkout(repo: &Repo, commit: git2::Oid, dir: &Path) -> Result<()> 
 }
 
 /// Freezes artifacts built elsewhere (`stage --dist DIR`), with the same checks.
-pub fn freeze_from(
-    repo: &Repo,
-    tag: &str,
-    version: &Version,
-    project: Option<&str>,
-    dir: &Path,
-) -> Result<Frozen> {
+pub fn freeze_from(repo: &Repo, release: &Release, dir: &Path) -> Result<Frozen> {
+    let tag = &release.tag;
     let files: Vec<PathBuf> = std::fs::read_dir(dir)
         .with_context(|| format!("cannot read `{}`", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -241,22 +230,16 @@ pub fn freeze_from(
             "{tag} is already frozen with other files ({}) than `{}` holds: remove `{}` to replace them",
             names(&existing.artifacts),
             dir.display(),
-            work_dir(repo, tag).display()
+            release.work.display()
         );
     }
-    freeze(repo, tag, version, project, &files)
+    freeze(repo, release, &files)
 }
 
 /// Checks every file, then moves them under the tag's `dist/` with their digests recorded.
-fn freeze(
-    repo: &Repo,
-    tag: &str,
-    version: &Version,
-    project: Option<&str>,
-    files: &[PathBuf],
-) -> Result<Frozen> {
-    let accepted = check_artifacts(tag, version, project, files)?;
-    let work = work_dir(repo, tag);
+fn freeze(repo: &Repo, release: &Release, files: &[PathBuf]) -> Result<Frozen> {
+    let (tag, work) = (&release.tag, &release.work);
+    let accepted = check_artifacts(tag, &release.version, release.project.as_deref(), files)?;
     let dist_dir = work.join("dist");
     if dist_dir.exists() {
         std::fs::remove_dir_all(&dist_dir)?;
@@ -284,7 +267,7 @@ fn freeze(
     }
     evidence::set_artifacts(&mut doc, &artifacts);
     // The manifest is written last: its presence means the freeze is complete.
-    std::fs::write(manifest_path(&work), doc.to_string())?;
+    std::fs::write(manifest_path(work), doc.to_string())?;
     Ok(Frozen {
         dir: dist_dir,
         artifacts,

@@ -354,14 +354,7 @@ pub fn build_tag(repo: &Repo, config: &Config, tag: &str) -> Result<()> {
             }
         }
     }
-    build::ensure_built(
-        repo,
-        config,
-        tag,
-        &release.version,
-        release.commit,
-        release.project.as_deref(),
-    )?;
+    build::ensure_built(repo, config, &release)?;
     Ok(())
 }
 

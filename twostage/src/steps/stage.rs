@@ -118,19 +118,9 @@ fn build_or_take(
     release: &resolved::Release,
     dist_dir: Option<&Path>,
 ) -> Result<Frozen> {
-    let tag = &release.tag;
     match dist_dir {
-        Some(dir) => {
-            build::freeze_from(repo, tag, &release.version, release.project.as_deref(), dir)
-        }
-        None => build::ensure_built(
-            repo,
-            config,
-            tag,
-            &release.version,
-            release.commit,
-            release.project.as_deref(),
-        ),
+        Some(dir) => build::freeze_from(repo, release, dir),
+        None => build::ensure_built(repo, config, release),
     }
 }
 
