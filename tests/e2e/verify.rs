@@ -43,6 +43,23 @@ fn stage(s: &Scratch, extra_env: &[(&str, &str)]) -> Run {
     Run::from(command.output().unwrap())
 }
 
+/// A stale `<name>.egg-info` in the repository (a `setup.py` project's leftover, untracked)
+/// where twostage runs: the installed version is read from the fresh environment, not from it.
+#[test]
+fn a_stale_egg_info_beside_the_repository_does_not_answer_for_the_installed_version() {
+    let name = "ts-stale-egg";
+    let s = Scratch::new(name);
+    let module = verify_sample(&s, name, true, &["python -c 'import MODULE'"], "");
+    s.twostage(&["release", "patch"]).success();
+    s.write(
+        &format!("{module}.egg-info/PKG-INFO"),
+        &format!("Metadata-Version: 2.1\nName: {name}\nVersion: 1.4.2\n"),
+    );
+    stage(&s, &[])
+        .success()
+        .stderr_has("is staged and verified");
+}
+
 /// Stages with `installer`: both artifacts are installed from staging with the dependency from
 /// production, smoke-tested, and recorded.
 fn verified_with(installer: &str) {

@@ -605,8 +605,12 @@ impl Attempt<'_> {
         let release = self.shared.release;
         let name = release.project_name(std::slice::from_ref(self.job.artifact));
         let (sh, python) = (Shell::new().map_err(anyhow::Error::from)?, venv.python());
+        // In the file's own directory and isolated (`-I`: neither the current directory nor
+        // PYTHON* variables on the path): a repository's stale `<name>.egg-info` beside it
+        // would otherwise answer for the installed distribution.
+        sh.change_dir(&self.dir);
         let script = "import importlib.metadata as m, sys; print(m.version(sys.argv[1]))";
-        let check = cmd!(sh, "{python} -c {script} {name}").into();
+        let check = cmd!(sh, "{python} -I -c {script} {name}").into();
         let timeout = self.shared.config.verify.timeout;
         let ran = pyenv::run_logged(check, "installed version", timeout, &mut self.log)?;
         let found = ran.output.trim().to_string();
