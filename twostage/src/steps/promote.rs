@@ -96,14 +96,19 @@ fn gate(
     prod_tag: &str,
     note: Option<&Note>,
 ) -> Vec<String> {
+    // The remote first: it is what the push of the `-prod` tag and every other clone will
+    // see, so a gate on the local tags alone would let files reach production before the
+    // push is refused.
+    let mut problems = remote_problems(repo, config, release, prod_tag);
     let Some(note) = note else {
-        return vec![format!(
+        problems.push(format!(
             "{} has no release note: it was never staged (`cargo xtask stage {}`)",
             release.tag, release.tag
-        )];
+        ));
+        return problems;
     };
     let artifacts = note.artifacts();
-    let mut problems = note_problems(release, note, &artifacts);
+    problems.extend(note_problems(release, note, &artifacts));
     if let Some(prod_commit) = repo.tag_commit(prod_tag) {
         if prod_commit != release.commit {
             problems.push(format!(
@@ -116,6 +121,65 @@ fn gate(
         problems = staging_problems(config, release, &artifacts);
     }
     problems
+}
+
+/// What the remote says of the release tag and the `-prod` tag, read without fetching
+/// (`git ls-remote`, https://git-scm.com/docs/git-ls-remote): each, where the remote has it,
+/// must name the release commit. A remote that cannot be read is a refusal too: the promotion
+/// relies on what it holds. Without such a remote there is nothing to compare.
+fn remote_problems(repo: &Repo, config: &Config, release: &Release, prod_tag: &str) -> Vec<String> {
+    let remote = &config.git.remote;
+    if repo.remote_url(remote).is_none() {
+        return Vec::new();
+    }
+    let tags = [release.tag.as_str(), prod_tag];
+    // `^{}` asks for the commit an annotated tag points at, beside the tag object.
+    let patterns: Vec<String> = tags
+        .iter()
+        .flat_map(|t| [format!("refs/tags/{t}"), format!("refs/tags/{t}^{{}}")])
+        .collect();
+    let patterns: Vec<&str> = patterns.iter().map(String::as_str).collect();
+    let refs = match repo.ls_remote(remote, &patterns) {
+        Ok(refs) => refs,
+        Err(e) => {
+            return vec![format!(
+                "cannot read the tags of `{remote}` ({e:#}): the promotion relies on them; \
+                 make the remote reachable and rerun"
+            )]
+        }
+    };
+    let mut problems = Vec::new();
+    for tag in tags {
+        let Some(commit) = remote_commit(&refs, tag) else {
+            continue;
+        };
+        if commit == release.commit {
+            continue;
+        }
+        problems.push(if tag == prod_tag {
+            format!(
+                "`{remote}` has `{prod_tag}` at {commit}, but `{}` is at {}: they must name the \
+                 same commit (delete the remote's `{prod_tag}` if it is wrong)",
+                release.tag, release.commit
+            )
+        } else {
+            format!(
+                "`{remote}` has `{tag}` at {commit}, not at {} as here: the tag was moved; \
+                 look at `git ls-remote {remote} refs/tags/{tag}` and make the two agree first",
+                release.commit
+            )
+        });
+    }
+    problems
+}
+
+/// The commit a remote's tag names: the peeled `^{}` entry of an annotated tag, else the
+/// entry itself (a lightweight tag).
+fn remote_commit(refs: &[(String, git2::Oid)], tag: &str) -> Option<git2::Oid> {
+    let name = format!("refs/tags/{tag}");
+    let peeled = format!("{name}^{{}}");
+    let find = |wanted: &str| refs.iter().find(|(n, _)| n == wanted).map(|(_, oid)| *oid);
+    find(&peeled).or_else(|| find(&name))
 }
 
 /// What the note must say: these files were staged, and verified.
@@ -697,5 +761,27 @@ mod tests {
             "aa  pkg-1.0-py3-none-any.whl\nbb  pkg-1.0.tar.gz\n"
         );
         assert_eq!(manifest_digest(&artifacts).len(), 64);
+    }
+
+    #[test]
+    fn a_remote_tag_is_read_peeled() {
+        let oid = |c: char| git2::Oid::from_str(&c.to_string().repeat(40)).unwrap();
+        let refs = vec![
+            ("refs/tags/v1.0".to_string(), oid('a')),
+            ("refs/tags/v1.0^{}".to_string(), oid('b')),
+            ("refs/tags/v1.0-prod".to_string(), oid('c')),
+            ("refs/tags/x/refs/tags/v2.0".to_string(), oid('d')),
+        ];
+        assert_eq!(
+            remote_commit(&refs, "v1.0"),
+            Some(oid('b')),
+            "annotated: peeled"
+        );
+        assert_eq!(
+            remote_commit(&refs, "v1.0-prod"),
+            Some(oid('c')),
+            "lightweight"
+        );
+        assert_eq!(remote_commit(&refs, "v2.0"), None, "only the exact name");
     }
 }
