@@ -565,37 +565,112 @@ fn check_url(url: &str) -> std::result::Result<(), String> {
     Ok(())
 }
 
-/// The manifest, when set, and each version file exist in the repository. The changelog
-/// may be absent: the release then starts one.
+/// The manifest, when set, each version file and the changelog, when set, are regular files
+/// inside the repository: relative, without `..`, and with no symbolic link anywhere on the
+/// way, so that a release writes only the repository's own files. The changelog may be
+/// absent: the release then starts none.
 fn check_files(values: &Values, root: &Path, problems: &mut Vec<String>) {
-    if let Some((Setting::Str(manifest), origin)) = values.get(&("package", "manifest")) {
-        if !root.join(manifest).is_file() {
-            problems.push(origin.problem(
-                "package",
-                "manifest",
-                &format!(
-                    "names `{manifest}`, which is not a file in `{}`: write the path of the \
-                     project's `pyproject.toml` (or `setup.py`), relative to the repository root",
-                    root.display()
+    let shown = root.display();
+    let absent_manifest = format!(
+        "is not a file in `{shown}`: write the path of the project's `pyproject.toml` (or \
+         `setup.py`), relative to the repository root"
+    );
+    let absent_version_file = format!(
+        "is not a file in `{shown}`: write paths relative to the repository root, or remove the \
+         entry"
+    );
+    let checks: [(&str, Option<&str>); 3] = [
+        ("manifest", Some(&absent_manifest)),
+        ("version-files", Some(&absent_version_file)),
+        ("changelog", None),
+    ];
+    for (key, absent) in checks {
+        let (paths, origin) = match values.get(&("package", key)) {
+            Some((Setting::Str(path), origin)) => (std::slice::from_ref(path), origin),
+            Some((Setting::List(paths), origin)) => (paths.as_slice(), origin),
+            _ => continue,
+        };
+        for path in paths {
+            let why = match file_inside(root, path) {
+                Ok(Presence::File) => continue,
+                Ok(Presence::Absent) => match absent {
+                    Some(why) => why.to_string(),
+                    None => continue,
+                },
+                Err(why) => why,
+            };
+            let message = format!("names `{}`, which {why}", path.escape_debug());
+            problems.push(origin.problem("package", key, &message));
+        }
+    }
+}
+
+/// Whether a path that `release.toml` names is there.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Presence {
+    File,
+    Absent,
+}
+
+/// Whether `path` is a regular file inside the repository at `root`, absent, or neither (the
+/// reason, to follow "which"): an absolute path, a `..`, a symbolic link on the way or at the
+/// end (which would carry a write outside the repository), a directory or a device.
+pub fn file_inside(root: &Path, path: &str) -> std::result::Result<Presence, String> {
+    use std::path::Component;
+    let relative = Path::new(path);
+    if relative.has_root() || relative.is_absolute() {
+        return Err(
+            "is an absolute path: write a path relative to the repository root, inside it".into(),
+        );
+    }
+    let parts: Vec<&std::ffi::OsStr> = relative
+        .components()
+        .filter(|c| *c != Component::CurDir)
+        .map(|c| match c {
+            Component::Normal(part) => Ok(part),
+            _ => Err("climbs out of the repository with `..`: name a file inside it".to_string()),
+        })
+        .collect::<std::result::Result<_, _>>()?;
+    if parts.is_empty() {
+        return Err(
+            "names no file: write the path of a file, relative to the repository root".into(),
+        );
+    }
+    let mut at = root.to_path_buf();
+    let mut walked = std::path::PathBuf::new();
+    for (i, part) in parts.iter().enumerate() {
+        at.push(part);
+        walked.push(part);
+        let meta = match std::fs::symlink_metadata(&at) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Presence::Absent),
+            Err(e) => return Err(format!("cannot be read ({e})")),
+        };
+        let last = i + 1 == parts.len();
+        let kind = meta.file_type();
+        if kind.is_symlink() {
+            return Err(match last {
+                true => "is a symbolic link: a release writes only the repository's own files; \
+                         name the file it points at, if that is inside the repository"
+                    .into(),
+                false => format!(
+                    "goes through `{}`, a symbolic link: a release writes only the repository's \
+                     own files; name the file by its real path inside the repository",
+                    walked.display()
                 ),
-            ));
+            });
+        }
+        if !last && !kind.is_dir() {
+            return Ok(Presence::Absent);
+        }
+        if last && kind.is_dir() {
+            return Err("is a folder, not a file: name the file itself".into());
+        }
+        if last && !kind.is_file() {
+            return Err("is not a regular file (a FIFO, a socket or a device)".into());
         }
     }
-    if let Some((Setting::List(files), origin)) = values.get(&("package", "version-files")) {
-        for file in files {
-            if !root.join(file).is_file() {
-                problems.push(origin.problem(
-                    "package",
-                    "version-files",
-                    &format!(
-                        "names `{file}`, which is not a file in `{}`: write paths relative to \
-                         the repository root, or remove the entry",
-                        root.display()
-                    ),
-                ));
-            }
-        }
-    }
+    Ok(Presence::File)
 }
 
 fn kind_of(section: &str, key: &str) -> Option<(&'static str, &'static str, Kind)> {
@@ -1036,5 +1111,36 @@ repository = "o/n"
         std::fs::write(root.join("src/missing.py"), "").unwrap();
         assert!(Config::parse_in(text, "release.toml", Vec::new(), Some(&root)).is_ok());
         std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn named_files_stay_inside_the_repository() {
+        let dir = tempfile::tempdir().unwrap();
+        let (root, outside) = (dir.path().join("repo"), dir.path().join("outside"));
+        std::fs::create_dir_all(root.join("src")).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(outside.join("v.py"), "__version__ = \"1.0\"\n").unwrap();
+        std::fs::write(root.join("pyproject.toml"), "").unwrap();
+        std::os::unix::fs::symlink(outside.join("v.py"), root.join("src/v.py")).unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("linked")).unwrap();
+        std::fs::create_dir_all(root.join("docs")).unwrap();
+        let text = "[package]\nmanifest = \"docs\"\nversion-files = [\"src/v.py\", \"/etc/hostname\", \"../outside/v.py\", \"linked/v.py\", \"./pyproject.toml\"]\nchangelog = \"linked/CHANGES.md\"\n";
+        let err = Config::parse_in(text, "release.toml", Vec::new(), Some(&root)).unwrap_err();
+        assert!(err.downcast_ref::<UsageError>().is_some());
+        let err = err.to_string();
+        for expected in [
+            "release.toml:2: `package.manifest` names `docs`, which is a folder",
+            "release.toml:3: `package.version-files` names `src/v.py`, which is a symbolic link",
+            "release.toml:3: `package.version-files` names `/etc/hostname`, which is an absolute path",
+            "release.toml:3: `package.version-files` names `../outside/v.py`, which climbs out of the repository with `..`",
+            "release.toml:3: `package.version-files` names `linked/v.py`, which goes through `linked`, a symbolic link",
+            "release.toml:4: `package.changelog` names `linked/CHANGES.md`, which goes through `linked`",
+        ] {
+            assert!(err.contains(expected), "{expected:?} not in:\n{err}");
+        }
+        assert!(!err.contains("./pyproject.toml"), "{err}");
+        assert_eq!(file_inside(&root, "NEWS.md"), Ok(Presence::Absent));
+        assert_eq!(file_inside(&root, "pyproject.toml"), Ok(Presence::File));
+        assert!(file_inside(&root, "").is_err());
     }
 }

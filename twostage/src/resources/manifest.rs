@@ -5,7 +5,8 @@
 //! hatch's version `path` and setuptools' `attr:` read, or a `setup.py`); with neither, the tag
 //! itself (setuptools-scm, hatch-vcs, pdm-scm). Edits replace the bytes of the version and
 //! nothing else: TOML values are located by their span (`toml_edit`), so comments, spacing,
-//! quoting, key order and line endings stay as they were. Nothing here writes a file.
+//! quoting, key order and line endings stay as they were. The one write is `write_inside`: a
+//! regular file of the repository, never through a symbolic link.
 
 use std::path::Path;
 use std::str::FromStr;
@@ -70,6 +71,28 @@ fn read(root: &Path, path: &str) -> Result<Option<String>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e).with_context(|| format!("cannot read `{path}`")),
     }
+}
+
+/// Writes `bytes` to `path`, which must be a regular file inside the repository at `root`
+/// (`config::file_inside`: no absolute path, no `..`, no symbolic link on the way), opened
+/// without following a link at the end (`O_NOFOLLOW`): a release edits the repository's own
+/// files and nothing they point at.
+pub fn write_inside(root: &Path, path: &str, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    match crate::config::file_inside(root, path) {
+        Ok(crate::config::Presence::File) => {}
+        Ok(crate::config::Presence::Absent) => bail!("cannot write `{path}`: it is not there"),
+        Err(why) => bail!("refusing to write `{path}`, which {why}"),
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(root.join(path))
+        .with_context(|| format!("cannot write `{path}`"))?;
+    file.write_all(bytes)
+        .with_context(|| format!("cannot write `{path}`"))
 }
 
 fn parse_toml<'a>(path: &str, text: &'a str) -> Result<toml_edit::Document<&'a str>> {
@@ -539,5 +562,27 @@ mod tests {
             Some("3.1")
         );
         assert_eq!(assigned_version("print(1)\n"), None);
+    }
+
+    #[test]
+    fn writes_never_follow_a_symbolic_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("repo");
+        std::fs::create_dir_all(&root).unwrap();
+        let outside = dir.path().join("outside.py");
+        std::fs::write(&outside, "old").unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("v.py")).unwrap();
+        std::fs::write(root.join("real.py"), "old").unwrap();
+        let err = write_inside(&root, "v.py", b"new").unwrap_err().to_string();
+        assert!(err.contains("symbolic link"), "{err}");
+        assert_eq!(std::fs::read_to_string(&outside).unwrap(), "old");
+        assert!(write_inside(&root, "../outside.py", b"new").is_err());
+        assert!(write_inside(&root, outside.to_str().unwrap(), b"new").is_err());
+        assert_eq!(std::fs::read_to_string(&outside).unwrap(), "old");
+        write_inside(&root, "real.py", b"new").unwrap();
+        assert_eq!(
+            std::fs::read_to_string(root.join("real.py")).unwrap(),
+            "new"
+        );
     }
 }

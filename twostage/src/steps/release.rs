@@ -585,8 +585,7 @@ fn apply(repo: &Repo, plan: &Plan) -> Result<git2::Oid> {
     let result = (|| -> Result<()> {
         for edit in &plan.edits {
             output::status("Editing", format!("`{}`", edit.path));
-            std::fs::write(root.join(&edit.path), &edit.new)
-                .with_context(|| format!("cannot write `{}`", edit.path))?;
+            manifest::write_inside(root, &edit.path, edit.new.as_bytes())?;
         }
         if !paths.is_empty() {
             output::status("Committing", &message);
@@ -622,8 +621,8 @@ fn restore(repo: &Repo, plan: &Plan, before: git2::Oid) -> Result<()> {
     let (root, sh, tag) = (repo.root(), repo.sh()?, &plan.tag);
     let mut failures = Vec::new();
     for edit in &plan.edits {
-        if let Err(e) = std::fs::write(root.join(&edit.path), &edit.old) {
-            failures.push(format!("cannot restore `{}`: {e}", edit.path));
+        if let Err(e) = manifest::write_inside(root, &edit.path, edit.old.as_bytes()) {
+            failures.push(format!("cannot restore `{}`: {e:#}", edit.path));
         }
     }
     if repo.tag_commit(&plan.tag).is_some() {
