@@ -13,7 +13,7 @@ use pep440_rs::Version;
 use sha2::{Digest, Sha256};
 
 pub const METADATA_LIMIT: u64 = 8 * 1024 * 1024;
-const MEMBER_LIMIT: usize = 200_000;
+pub const MEMBER_LIMIT: usize = 200_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {

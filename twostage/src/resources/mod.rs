@@ -6,6 +6,7 @@
 //! (`crate::steps`).
 
 pub mod changelog;
+pub mod contents;
 pub mod credentials;
 pub mod dist;
 pub mod evidence;

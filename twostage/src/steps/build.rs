@@ -17,6 +17,7 @@ use xshell::cmd;
 use crate::config::Config;
 use crate::output;
 use crate::resolved::{work_dir, Release};
+use crate::resources::contents;
 use crate::resources::dist::{self, Kind};
 use crate::resources::evidence::{self, ArtifactRecord};
 use crate::resources::git::{self, Repo};
@@ -302,9 +303,14 @@ fn check_artifacts<'a>(
             }
         }
         match dist::read_metadata(file) {
-            Ok(metadata) => problems.extend(dist::check(&filename, &metadata, project, version)),
+            Ok(metadata) => {
+                problems.extend(name_problem(&filename, &metadata));
+                problems.extend(dist::check(&filename, &metadata, project, version));
+            }
             Err(e) => problems.push(format!("{e:#}")),
         }
+        // What the file holds, as an installer would check it, before any upload.
+        problems.extend(contents::problems(file, &filename));
         if Kind::of(&filename) == Some(Kind::Sdist) {
             problems.extend(dist::kit_problem(file, &filename));
         }
@@ -323,6 +329,17 @@ fn check_artifacts<'a>(
         );
     }
     Ok(accepted)
+}
+
+/// The project name that the metadata, or else the file name, gives when it breaks PEP 508's
+/// rule (a non-ASCII letter named as such): an index would refuse it only after an upload.
+fn name_problem(filename: &str, metadata: &dist::Metadata) -> Option<String> {
+    let from_file = filename.split('-').next().unwrap_or_default();
+    let named = metadata.get("Name").filter(|n| !n.is_empty());
+    named
+        .and_then(contents::name_problem)
+        .or_else(|| contents::name_problem(from_file))
+        .map(|problem| format!("`{filename}`: {problem}"))
 }
 
 /// The build command line, `{out}` filled in.
