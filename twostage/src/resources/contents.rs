@@ -3,9 +3,11 @@
 //! must be refused here, before the first upload.
 //!
 //! - sdist members (a gzipped tar): no absolute path, no `..`, no symbolic or hard link, no
-//!   device or FIFO, every member under the one top-level folder `{name}-{version}/` (PEP 625;
-//!   the rules of Python's `tarfile` `data` filter, which pip and build unpack with:
-//!   https://docs.python.org/3/library/tarfile.html#tarfile.data_filter);
+//!   device or FIFO, every member under the one top-level folder `{name}-{version}/` (PEP 625).
+//!   This is stricter than Python's `tarfile` `data` filter, which pip and build unpack with
+//!   (https://docs.python.org/3/library/tarfile.html#tarfile.data_filter): that filter lets a
+//!   link through when it stays inside the folder; here no link is, because an index keeps a
+//!   file for good and whether a link stays inside depends on the links before it;
 //! - wheel members (a zip): no absolute path, no `..`, no backslash or drive letter (zip-slip),
 //!   no symbolic link entry; one `{distribution}-{version}.dist-info/` named as the file is,
 //!   holding `METADATA`, `WHEEL` and `RECORD`; every file listed in `RECORD` with a hash
