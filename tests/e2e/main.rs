@@ -18,4 +18,5 @@ mod stage;
 mod tls;
 mod trust;
 mod trusted;
+mod vcs;
 mod verify;
