@@ -101,6 +101,43 @@ fn a_lagging_page_is_waited_out_and_reported_when_it_lags_too_long() {
 }
 
 #[test]
+fn a_page_that_goes_back_to_an_older_state_is_read_until_it_is_stable() {
+    let (s, proxy) = behind_proxy("ts-fault-flap");
+    // Once both files are uploaded: a page that lists them, then an older one that does not
+    // (a CDN serving a stale copy), then pages that list them again.
+    proxy
+        .set(&serde_json::json!({"flap_after_uploads": 2, "flap_pages": ["has", "lacks"]}))
+        .unwrap();
+    stage(&s, &proxy, &[]).success();
+    let pages: Vec<String> = proxy
+        .events()
+        .iter()
+        .filter_map(|e| e.strip_prefix("page ").map(str::to_string))
+        .collect();
+    let ours = format!("twostage/{}", env!("CARGO_PKG_VERSION"));
+    // The wait did not end on the first good read: it read the older page, then as many good
+    // ones in a row as it asks for, before anything else read the page.
+    let stable = twostage::resources::index::STABLE_READS as usize;
+    let expected: Vec<&str> = ["has", "lacks"]
+        .into_iter()
+        .chain(std::iter::repeat_n("has", stable))
+        .collect();
+    assert_eq!(
+        pages
+            .iter()
+            .take(expected.len())
+            .cloned()
+            .collect::<Vec<_>>(),
+        expected
+            .iter()
+            .map(|kind| format!("{kind} {ours}"))
+            .collect::<Vec<_>>(),
+        "{pages:?}"
+    );
+    assert_eq!(on_index("ts-fault-flap"), frozen_files(&s, "v1.4.3"));
+}
+
+#[test]
 fn a_misreported_hash_fails_the_stage_and_blocks_the_promotion() {
     let (s, proxy) = behind_proxy("ts-fault-sha");
     let wheel = frozen_files(&s, "v1.4.3")
