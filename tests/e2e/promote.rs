@@ -396,7 +396,10 @@ fn pushing_a_prod_tag_made_by_hand_promotes_behind_the_same_gate() {
     s.twostage(&["hooks", "install"]).success();
     tag_prod_by_hand(&s)
         .success()
-        .stderr_has("passes the promotion gate");
+        .stderr_has("passes the promotion gate")
+        // Annotated, it would be what `git describe` names: the hook says how to mend it.
+        .stderr_has("`v1.4.3-prod` is an annotated tag")
+        .stderr_has("`git tag -f v1.4.3-prod v1.4.3-prod^{commit}`");
     run(&s, &["--repo", ".", "status"]).success();
     push_prod_by_hand(&s).success();
     assert_eq!(production("ts-hand-prod"), staged_set(&s));
