@@ -406,6 +406,12 @@ fn pushing_a_prod_tag_made_by_hand_promotes_behind_the_same_gate() {
     assert!(!s
         .git_in(&s.origin, &["tag", "--list", "v1.4.3-prod"])
         .is_empty());
+    // A rerun of `promote` finds the annotated tag there, keeps it, and says how to mend it.
+    let tag_object = s.git(&["rev-parse", "refs/tags/v1.4.3-prod"]);
+    run(&s, &["promote", "v1.4.3", "--no-github"])
+        .success()
+        .stderr_has("`v1.4.3-prod` is an annotated tag");
+    assert_eq!(s.git(&["rev-parse", "refs/tags/v1.4.3-prod"]), tag_object);
 }
 
 #[test]
