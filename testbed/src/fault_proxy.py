@@ -129,11 +129,12 @@ class Faults:
         lag = control.get("lag_seconds", 0)
         uploaded = read_json(STATE, {}).get("uploaded_at", {})
         recent = [name for name, at in uploaded.items() if time.time() - at < lag]
-        if flap(control, flow, len(uploaded)) == "lacks":
-            recent = list(uploaded)
         for name in recent:
             if name in text:
                 event(f"lag {name}")
+        if flap(control, flow, len(uploaded)) == "lacks":
+            recent = list(uploaded)
+        for name in recent:
             text = re.sub(r"<a [^>]*>" + re.escape(name) + r"</a>(<br\s*/?>)?", "", text)
         for name, sha in control.get("wrong_sha256", {}).items():
             text = re.sub(
