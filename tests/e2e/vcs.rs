@@ -43,11 +43,28 @@ fn twostage(s: &Scratch, args: &[&str]) -> Run {
     Run::from(out)
 }
 
-/// `v1.4.3` released, pushed, staged, verified and promoted to production.
-fn promoted(fixture: &str, name: &str) -> Scratch {
+/// How `v1.4.3` is made.
+#[derive(Clone, Copy)]
+enum Tagged {
+    /// `release patch --push`: an annotated tag.
+    ByRelease,
+    /// `git tag v1.4.3` by hand: a lightweight tag, pushed with the branch.
+    LightweightByHand,
+}
+
+/// `v1.4.3` tagged, pushed, staged, verified and promoted to production.
+fn promoted(fixture: &str, name: &str, tagged: Tagged) -> Scratch {
     let s = Scratch::new(name);
     vcs_sample(&s, fixture, name);
-    twostage(&s, &["release", "patch", "--push"]).success();
+    match tagged {
+        Tagged::ByRelease => {
+            twostage(&s, &["release", "patch", "--push"]).success();
+        }
+        Tagged::LightweightByHand => {
+            s.git(&["tag", "v1.4.3"]);
+            s.git(&["push", "--quiet", "origin", "main", "v1.4.3"]);
+        }
+    }
     twostage(&s, &["stage", "v1.4.3"]).success();
     twostage(&s, &["promote", "v1.4.3", "--no-github"]).success();
     // Promoted indeed: production serves the staged files and origin has the `-prod` tag on
@@ -101,8 +118,8 @@ fn own_build(s: &Scratch, dir: &Path) -> Vec<String> {
 
 /// After the promotion, a fresh clone of the promoted tag builds exactly `1.4.3`, and a fresh
 /// clone of a commit after it the next development version, `1.4.4.dev1+g<commit>`.
-fn assert_builds_after_promotion(fixture: &str, name: &str) {
-    let s = promoted(fixture, name);
+fn assert_builds_after_promotion(fixture: &str, name: &str, tagged: Tagged) {
+    let s = promoted(fixture, name, tagged);
     let at_tag = clone_origin(&s, "at-tag", "v1.4.3");
     assert_eq!(own_build(&s, &at_tag), ["1.4.3"], "{name} at v1.4.3");
 
@@ -127,17 +144,27 @@ fn assert_builds_after_promotion(fixture: &str, name: &str) {
 
 #[test]
 fn a_setuptools_scm_project_builds_its_own_versions_after_promotion() {
-    assert_builds_after_promotion("sample-setuptools-scm", "ts-vcs-scm");
+    assert_builds_after_promotion("sample-setuptools-scm", "ts-vcs-scm", Tagged::ByRelease);
 }
 
 #[test]
 fn a_hatch_vcs_project_builds_its_own_versions_after_promotion() {
-    assert_builds_after_promotion("sample-hatch-vcs", "ts-vcs-hatch");
+    assert_builds_after_promotion("sample-hatch-vcs", "ts-vcs-hatch", Tagged::ByRelease);
 }
 
 #[test]
 fn a_pdm_scm_project_builds_its_own_versions_after_promotion() {
-    assert_builds_after_promotion("sample-pdm-scm", "ts-vcs-pdm");
+    assert_builds_after_promotion("sample-pdm-scm", "ts-vcs-pdm", Tagged::ByRelease);
+}
+
+#[test]
+fn a_release_tag_made_lightweight_by_hand_still_names_the_builds_after_promotion() {
+    // Two lightweight tags on one commit: describe keeps the first in ref order, `v1.4.3`.
+    assert_builds_after_promotion(
+        "sample-setuptools-scm",
+        "ts-vcs-light",
+        Tagged::LightweightByHand,
+    );
 }
 
 /// The project's own build in `dir`, which must fail; its error output.
