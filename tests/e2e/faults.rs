@@ -135,6 +135,29 @@ fn a_page_that_goes_back_to_an_older_state_is_read_until_it_is_stable() {
         "{pages:?}"
     );
     assert_eq!(on_index("ts-fault-flap"), frozen_files(&s, "v1.4.3"));
+
+    // A page that keeps going back fails when the time is up, and says so.
+    let (s, proxy) = behind_proxy("ts-fault-flap-long");
+    let flapping: Vec<&str> = ["has", "lacks"].repeat(50);
+    proxy
+        .set(&serde_json::json!({"flap_after_uploads": 2, "flap_pages": flapping}))
+        .unwrap();
+    stage(&s, &proxy, &[("TWOSTAGE_VERIFY_INDEX_TIMEOUT", "2s")])
+        .failure(1)
+        .stderr_has("the staging index's page still changes between reads");
+    assert_eq!(on_index("ts-fault-flap-long"), frozen_files(&s, "v1.4.3"));
+
+    // A steady page is confirmed even past a timeout shorter than the confirming reads.
+    let (s, proxy) = behind_proxy("ts-fault-flap-short");
+    proxy
+        .set(&serde_json::json!({"flap_after_uploads": 2, "flap_pages": ["has"]}))
+        .unwrap();
+    stage(&s, &proxy, &[("TWOSTAGE_VERIFY_INDEX_TIMEOUT", "1s")]).success();
+    let note = release_note(&s, "v1.4.3");
+    assert!(
+        note["verification"]["result"].as_str() == Some("verified"),
+        "{note}"
+    );
 }
 
 #[test]

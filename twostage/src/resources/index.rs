@@ -801,28 +801,40 @@ pub fn wait_until_served(
                 artifacts.len()
             ));
         }
-        if started.elapsed() >= timeout {
+        // The timeout bounds the wait for the files; once every one is listed, the reads
+        // that confirm it are not cut short (a page that goes back starts the count again).
+        if agreeing == 0 && started.elapsed() >= timeout {
             progress.finish();
-            match missing.is_empty() {
-                true => bail!(
-                    "after {seconds}s the {label} index's page still changes between reads: it \
-                     listed every file only {agreeing} of {STABLE_READS} reads in a row \
-                     (`verify.index-timeout` is {}s)",
-                    timeout.as_secs()
-                ),
-                false => bail!(
-                    "after {seconds}s the {label} index still does not list {} \
-                     (`verify.index-timeout` is {}s)",
-                    missing.join(", "),
-                    timeout.as_secs()
-                ),
-            }
+            return Err(timed_out(label, seconds, &missing, said, timeout));
         }
-        let pause = if agreeing == 0 { poll } else { STABLE_SPACING };
-        std::thread::sleep(pause.min(timeout.saturating_sub(started.elapsed())));
         if agreeing == 0 {
+            std::thread::sleep(poll.min(timeout.saturating_sub(started.elapsed())));
             poll = (poll * 2).min(Duration::from_secs(2));
+        } else {
+            std::thread::sleep(STABLE_SPACING);
         }
+    }
+}
+
+/// The error of a wait that ran out of time with `missing` not listed; `flapped` when the
+/// index had listed every file on an earlier read.
+fn timed_out(
+    label: &str,
+    seconds: u64,
+    missing: &[String],
+    flapped: bool,
+    timeout: Duration,
+) -> anyhow::Error {
+    let limit = format!("(`verify.index-timeout` is {}s)", timeout.as_secs());
+    let missing = missing.join(", ");
+    match flapped {
+        true => anyhow::anyhow!(
+            "after {seconds}s the {label} index's page still changes between reads: it listed \
+             every file, then not {missing}; never {STABLE_READS} reads in a row {limit}"
+        ),
+        false => anyhow::anyhow!(
+            "after {seconds}s the {label} index still does not list {missing} {limit}"
+        ),
     }
 }
 
