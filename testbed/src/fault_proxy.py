@@ -9,6 +9,11 @@ that misbehaves as the test says. The control file (JSON, re-read on every reque
                            of project pages (a lagging CDN)
   wrong_sha256             {filename: sha256} to serve on project pages instead of the real one
   garbage_pages            answer the next N project pages with garbage
+  flap_pages               once `flap_after_uploads` uploads went through, serve the project
+                           pages after them as this list says, one entry per page: "has" passes
+                           the page, "lacks" leaves out every file uploaded through the proxy (a
+                           CDN serving an older page); later pages pass. Each of these pages is
+                           logged as `page <has|lacks> <user agent's first word>`
 
 Counters are kept in a state file beside the control file. Each event is logged to `events`.
 """
@@ -54,6 +59,23 @@ def take(name):
         write_json(STATE, state)
         return True
     return False
+
+
+def flap(control, flow, uploads):
+    """What `flap_pages` makes of this page: "has", "lacks", or None when it does not apply."""
+    pages = control.get("flap_pages")
+    if not pages or uploads < control.get("flap_after_uploads", 1):
+        return None
+    if not re.search(r"/simple/[^/]+/?$", flow.request.path):
+        return None
+    state = read_json(STATE, {})
+    served = state.get("flap_served", 0)
+    state["flap_served"] = served + 1
+    write_json(STATE, state)
+    kind = pages[served] if served < len(pages) else "has"
+    agent = (flow.request.headers.get("user-agent") or "-").split()[0]
+    event(f"page {kind} {agent}")
+    return kind
 
 
 def is_upload(flow):
@@ -105,14 +127,14 @@ class Faults:
             return
         text = flow.response.text or ""
         lag = control.get("lag_seconds", 0)
-        recent = [
-            name
-            for name, at in read_json(STATE, {}).get("uploaded_at", {}).items()
-            if time.time() - at < lag
-        ]
+        uploaded = read_json(STATE, {}).get("uploaded_at", {})
+        recent = [name for name, at in uploaded.items() if time.time() - at < lag]
         for name in recent:
             if name in text:
                 event(f"lag {name}")
+        if flap(control, flow, len(uploaded)) == "lacks":
+            recent = list(uploaded)
+        for name in recent:
             text = re.sub(r"<a [^>]*>" + re.escape(name) + r"</a>(<br\s*/?>)?", "", text)
         for name, sha in control.get("wrong_sha256", {}).items():
             text = re.sub(

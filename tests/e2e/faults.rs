@@ -101,6 +101,66 @@ fn a_lagging_page_is_waited_out_and_reported_when_it_lags_too_long() {
 }
 
 #[test]
+fn a_page_that_goes_back_to_an_older_state_is_read_until_it_is_stable() {
+    let (s, proxy) = behind_proxy("ts-fault-flap");
+    // Once both files are uploaded: a page that lists them, then an older one that does not
+    // (a CDN serving a stale copy), then pages that list them again.
+    proxy
+        .set(&serde_json::json!({"flap_after_uploads": 2, "flap_pages": ["has", "lacks"]}))
+        .unwrap();
+    stage(&s, &proxy, &[]).success();
+    let pages: Vec<String> = proxy
+        .events()
+        .iter()
+        .filter_map(|e| e.strip_prefix("page ").map(str::to_string))
+        .collect();
+    let ours = format!("twostage/{}", env!("CARGO_PKG_VERSION"));
+    // The wait did not end on the first good read: it read the older page, then as many good
+    // ones in a row as it asks for, before anything else read the page.
+    let stable = twostage::resources::index::STABLE_READS as usize;
+    let expected: Vec<&str> = ["has", "lacks"]
+        .into_iter()
+        .chain(std::iter::repeat_n("has", stable))
+        .collect();
+    assert_eq!(
+        pages
+            .iter()
+            .take(expected.len())
+            .cloned()
+            .collect::<Vec<_>>(),
+        expected
+            .iter()
+            .map(|kind| format!("{kind} {ours}"))
+            .collect::<Vec<_>>(),
+        "{pages:?}"
+    );
+    assert_eq!(on_index("ts-fault-flap"), frozen_files(&s, "v1.4.3"));
+
+    // A page that keeps going back fails when the time is up, and says so.
+    let (s, proxy) = behind_proxy("ts-fault-flap-long");
+    let flapping: Vec<&str> = ["has", "lacks"].repeat(50);
+    proxy
+        .set(&serde_json::json!({"flap_after_uploads": 2, "flap_pages": flapping}))
+        .unwrap();
+    stage(&s, &proxy, &[("TWOSTAGE_VERIFY_INDEX_TIMEOUT", "2s")])
+        .failure(1)
+        .stderr_has("the staging index's page still changes between reads");
+    assert_eq!(on_index("ts-fault-flap-long"), frozen_files(&s, "v1.4.3"));
+
+    // A steady page is confirmed even past a timeout shorter than the confirming reads.
+    let (s, proxy) = behind_proxy("ts-fault-flap-short");
+    proxy
+        .set(&serde_json::json!({"flap_after_uploads": 2, "flap_pages": ["has"]}))
+        .unwrap();
+    stage(&s, &proxy, &[("TWOSTAGE_VERIFY_INDEX_TIMEOUT", "1s")]).success();
+    let note = release_note(&s, "v1.4.3");
+    assert!(
+        note["verification"]["result"].as_str() == Some("verified"),
+        "{note}"
+    );
+}
+
+#[test]
 fn a_misreported_hash_fails_the_stage_and_blocks_the_promotion() {
     let (s, proxy) = behind_proxy("ts-fault-sha");
     let wheel = frozen_files(&s, "v1.4.3")

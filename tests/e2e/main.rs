@@ -19,4 +19,5 @@ mod stage;
 mod tls;
 mod trust;
 mod trusted;
+mod vcs;
 mod verify;

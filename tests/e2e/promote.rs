@@ -99,23 +99,19 @@ fn assert_no_openapi_violations() {
     );
 }
 
-/// The `-prod` tag is on the release commit, on origin too, and names the manifest digest
-/// the note records; the note, with its `[production]` and `[github]`, reached origin.
+/// The `-prod` tag is a lightweight tag of the release commit (so that `git describe` keeps
+/// naming the release tag), on origin too; the note records the manifest digest, and, with
+/// its `[production]` and `[github]`, reached origin.
 fn assert_prod_tagged_and_recorded(s: &Scratch) {
     let commit = s.git(&["rev-parse", "v1.4.3^{commit}"]);
-    assert_eq!(s.git(&["rev-parse", "v1.4.3-prod^{commit}"]), commit);
+    assert_eq!(s.git(&["rev-parse", "refs/tags/v1.4.3-prod"]), commit);
     assert_eq!(
-        s.git_in(&s.origin, &["rev-parse", "v1.4.3-prod^{commit}"]),
+        s.git_in(&s.origin, &["rev-parse", "refs/tags/v1.4.3-prod"]),
         commit
     );
-    let message = s.git(&[
-        "for-each-ref",
-        "--format=%(contents)",
-        "refs/tags/v1.4.3-prod",
-    ]);
     let note = release_note(s, "v1.4.3");
     let digest = note["production"]["manifest-sha256"].as_str().unwrap();
-    assert!(message.contains(digest), "{message}");
+    assert_eq!(digest.len(), 64, "{note}");
     assert!(note.get("github").is_some(), "{note}");
     // The notes reached origin.
     let remote_note = s.git_in(&s.origin, &["notes", "--ref=release", "show", &commit]);
@@ -400,13 +396,22 @@ fn pushing_a_prod_tag_made_by_hand_promotes_behind_the_same_gate() {
     s.twostage(&["hooks", "install"]).success();
     tag_prod_by_hand(&s)
         .success()
-        .stderr_has("passes the promotion gate");
+        .stderr_has("passes the promotion gate")
+        // Annotated, it would be what `git describe` names: the hook says how to mend it.
+        .stderr_has("`v1.4.3-prod` is an annotated tag")
+        .stderr_has("`git tag -f v1.4.3-prod v1.4.3-prod^{commit}`");
     run(&s, &["--repo", ".", "status"]).success();
     push_prod_by_hand(&s).success();
     assert_eq!(production("ts-hand-prod"), staged_set(&s));
     assert!(!s
         .git_in(&s.origin, &["tag", "--list", "v1.4.3-prod"])
         .is_empty());
+    // A rerun of `promote` finds the annotated tag there, keeps it, and says how to mend it.
+    let tag_object = s.git(&["rev-parse", "refs/tags/v1.4.3-prod"]);
+    run(&s, &["promote", "v1.4.3", "--no-github"])
+        .success()
+        .stderr_has("`v1.4.3-prod` is an annotated tag");
+    assert_eq!(s.git(&["rev-parse", "refs/tags/v1.4.3-prod"]), tag_object);
 }
 
 #[test]

@@ -131,6 +131,17 @@ impl Repo {
         Some(reference.peel_to_commit().ok()?.id())
     }
 
+    /// Whether the tag `name` is an annotated (or signed) tag object rather than a lightweight
+    /// ref to a commit; `None` when there is no such tag.
+    pub fn tag_is_annotated(&self, name: &str) -> Option<bool> {
+        let reference = self
+            .repo
+            .find_reference(&format!("refs/tags/{name}"))
+            .ok()?;
+        let object = self.repo.find_object(reference.target()?, None).ok()?;
+        Some(object.kind() == Some(git2::ObjectType::Tag))
+    }
+
     /// The text of the note on `oid` under `notes_ref`.
     pub fn note(&self, notes_ref: &str, oid: Oid) -> Option<String> {
         let note = self.repo.find_note(Some(notes_ref), oid).ok()?;

@@ -738,8 +738,18 @@ pub fn all_served(
     Ok(true)
 }
 
-/// Polls the project page, bypassing caches, until every file is listed with its recorded
-/// sha256. A file listed with another hash fails at once; a lag is waited out up to `timeout`.
+/// How many reads in a row must list every file with its recorded sha256 before a wait counts
+/// as served, and how far apart those reads are. An index behind a CDN (TestPyPI, PyPI) can
+/// serve an older page right after a newer one, so one good read is not yet "served". uv's
+/// publish tests ask for 3 consecutive consistent reads, 2 s apart (`wait_for_index` in
+/// astral-sh/uv `scripts/publish/test_publish.py`, uv pull request 21050); twostage asks for
+/// the same 3, 1 s apart, since it polls a lagging page from 0.2 s rather than every 2 s.
+pub const STABLE_READS: u32 = 3;
+pub const STABLE_SPACING: Duration = Duration::from_secs(1);
+
+/// Polls the project page, bypassing caches, until `STABLE_READS` reads in a row list every
+/// file with its recorded sha256. A file listed with another hash fails at once; a lag, or a
+/// page that goes back to an older state, is waited out up to `timeout`.
 pub fn wait_until_served(
     agent: &ureq::Agent,
     label: &str,
@@ -751,48 +761,109 @@ pub fn wait_until_served(
     let started = Instant::now();
     let progress = Progress::new(format!("for {label} to serve {} files", artifacts.len()), 0);
     let mut poll = Duration::from_millis(200);
+    let (mut agreeing, mut said) = (0, false);
     loop {
-        let listing = project_files(agent, index_url, project)
-            .with_context(|| format!("cannot read the {label} index while waiting for it"))?
-            .unwrap_or_default();
-        let mut missing = Vec::new();
-        for artifact in artifacts {
-            match served_as(agent, &listing, &artifact.filename, &artifact.sha256)? {
-                Served::Same => {}
-                Served::Absent => missing.push(artifact.filename.clone()),
-                Served::Other(sha) => {
-                    progress.finish();
-                    bail!(
-                        "the {label} index serves `{}` with sha256 {sha}, but {} was uploaded: \
-                         do not promote this release",
-                        artifact.filename,
-                        artifact.sha256
-                    );
-                }
-            }
-        }
+        let missing = missing_now(agent, label, index_url, project, artifacts)
+            .inspect_err(|_| progress.finish())?;
+        let seconds = started.elapsed().as_secs();
         if missing.is_empty() {
-            progress.finish();
-            return Ok(started.elapsed());
+            agreeing += 1;
+            if agreeing >= STABLE_READS {
+                progress.finish();
+                return Ok(started.elapsed());
+            }
+            if !said {
+                said = true;
+                crate::output::status(
+                    "Confirming",
+                    format!(
+                        "the {label} index lists every file; it counts as served after \
+                         {STABLE_READS} reads in a row, {}s apart, agree",
+                        STABLE_SPACING.as_secs()
+                    ),
+                );
+            }
+            progress.message(&format!(
+                "(every file listed, {agreeing} of {STABLE_READS} reads in a row, {seconds}s)"
+            ));
+        } else {
+            if agreeing > 0 {
+                crate::output::warn(format!(
+                    "the {label} index listed every file, then served a page without {}: \
+                     an older page (a CDN); waiting for {STABLE_READS} reads in a row",
+                    missing.join(", ")
+                ));
+            }
+            agreeing = 0;
+            progress.message(&format!(
+                "({} of {} listed, {seconds}s)",
+                artifacts.len() - missing.len(),
+                artifacts.len()
+            ));
         }
-        if started.elapsed() >= timeout {
+        // The timeout bounds the wait for the files; once every one is listed, the reads
+        // that confirm it are not cut short (a page that goes back starts the count again).
+        if agreeing == 0 && started.elapsed() >= timeout {
             progress.finish();
-            bail!(
-                "after {}s the {label} index still does not list {} (`verify.index-timeout` is {}s)",
-                started.elapsed().as_secs(),
-                missing.join(", "),
-                timeout.as_secs()
-            );
+            return Err(timed_out(label, seconds, &missing, said, timeout));
         }
-        progress.message(&format!(
-            "({} of {} listed, {}s)",
-            artifacts.len() - missing.len(),
-            artifacts.len(),
-            started.elapsed().as_secs()
-        ));
-        std::thread::sleep(poll.min(timeout.saturating_sub(started.elapsed())));
-        poll = (poll * 2).min(Duration::from_secs(2));
+        if agreeing == 0 {
+            std::thread::sleep(poll.min(timeout.saturating_sub(started.elapsed())));
+            poll = (poll * 2).min(Duration::from_secs(2));
+        } else {
+            std::thread::sleep(STABLE_SPACING);
+        }
     }
+}
+
+/// The error of a wait that ran out of time with `missing` not listed; `flapped` when the
+/// index had listed every file on an earlier read.
+fn timed_out(
+    label: &str,
+    seconds: u64,
+    missing: &[String],
+    flapped: bool,
+    timeout: Duration,
+) -> anyhow::Error {
+    let limit = format!("(`verify.index-timeout` is {}s)", timeout.as_secs());
+    let missing = missing.join(", ");
+    match flapped {
+        true => anyhow::anyhow!(
+            "after {seconds}s the {label} index's page still changes between reads: it listed \
+             every file, then not {missing}; never {STABLE_READS} reads in a row {limit}"
+        ),
+        false => anyhow::anyhow!(
+            "after {seconds}s the {label} index still does not list {missing} {limit}"
+        ),
+    }
+}
+
+/// One read of the project page: the files it does not list yet. A file listed with another
+/// sha256 than the one uploaded is an error.
+fn missing_now(
+    agent: &ureq::Agent,
+    label: &str,
+    index_url: &str,
+    project: &str,
+    artifacts: &[ArtifactRecord],
+) -> Result<Vec<String>> {
+    let listing = project_files(agent, index_url, project)
+        .with_context(|| format!("cannot read the {label} index while waiting for it"))?
+        .unwrap_or_default();
+    let mut missing = Vec::new();
+    for artifact in artifacts {
+        match served_as(agent, &listing, &artifact.filename, &artifact.sha256)? {
+            Served::Same => {}
+            Served::Absent => missing.push(artifact.filename.clone()),
+            Served::Other(sha) => bail!(
+                "the {label} index serves `{}` with sha256 {sha}, but {} was uploaded: \
+                 do not promote this release",
+                artifact.filename,
+                artifact.sha256
+            ),
+        }
+    }
+    Ok(missing)
 }
 
 #[cfg(test)]

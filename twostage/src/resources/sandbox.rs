@@ -27,6 +27,8 @@ const REQUIREMENTS: &str = include_str!("../../tools-requirements.txt");
 const BACKENDS: &[&str] = &[
     "flit-core==4.2.0",
     "hatchling==1.33.0",
+    "hatch-vcs==0.5.0",
+    "pdm-backend==2.5.0",
     "setuptools==80.9.0",
     "setuptools-scm==10.3.4",
 ];

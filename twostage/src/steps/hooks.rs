@@ -319,6 +319,11 @@ pub fn post_tag(repo: &Repo, config: &Config, tag: &str) -> Result<()> {
         return Ok(());
     };
     if parsed.prod {
+        if let Some(warning) =
+            crate::steps::promote::annotated_prod_tag(repo, &config.git.remote, tag)
+        {
+            output::warn(warning);
+        }
         return crate::steps::promote::warn_if_refused(repo, config, tag);
     }
     if build::is_built(repo, tag)? {

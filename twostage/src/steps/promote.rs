@@ -486,18 +486,48 @@ fn make_prod_tag(
                 release.commit
             );
         }
+        if let Some(warning) = annotated_prod_tag(repo, remote, prod_tag) {
+            output::warn(warning);
+        }
         return Ok(());
     }
-    output::status("Tagging", format!("`{prod_tag}`"));
-    let message = format!(
-        "Promote {} to production\n\nArtifact manifest sha256: {}\n\n{}",
-        release.tag,
-        manifest_digest(artifacts),
-        sha256sums(artifacts)
+    output::status(
+        "Tagging",
+        format!(
+            "`{prod_tag}`, lightweight (the note's `[production]` records manifest sha256 {})",
+            manifest_digest(artifacts)
+        ),
     );
+    // Lightweight, so that the production tag never changes the version a VCS-versioned
+    // project's own builds read. setuptools-scm (and hatch-vcs through it) runs
+    // `git describe --dirty --tags --long --match '*[0-9]*'`, pdm-backend's scm source
+    // `git describe --dirty --tags --long --match '*.*'`; of the tags on one commit, describe
+    // keeps an annotated tag over a lightweight one, the newest of two annotated ones, and of
+    // two lightweight ones the first in ref order (`replace_name` in git's
+    // builtin/describe.c), which is the release tag: `vX.Y.Z` sorts before `vX.Y.Z-prod`. An
+    // annotated `-prod` tag would be what those builds read, and `vX.Y.Z-prod` does not parse
+    // as their version. A lightweight tag cannot be signed; `git.sign` signs the release tag.
     let (sh, commit) = (repo.sh()?, release.commit.to_string());
-    git::run(cmd!(sh, "git tag -a {prod_tag} {commit} -m {message}").env("TWOSTAGE_TAGGING", "1"))?;
+    git::run(cmd!(sh, "git tag {prod_tag} {commit}").env("TWOSTAGE_TAGGING", "1"))?;
     Ok(())
+}
+
+/// What to say of a `-prod` tag that is an annotated tag object (made by hand, or by a
+/// twostage that made them annotated): `git describe --tags` names it instead of the release
+/// tag, so a VCS-versioned project's builds of that commit, and of every commit after it up to
+/// the next release, read `vX.Y.Z-prod` as their version and fail. `None` for a lightweight
+/// tag, or none at all. The fix keeps the commit: the record is in the release note.
+pub fn annotated_prod_tag(repo: &Repo, remote: &str, prod_tag: &str) -> Option<String> {
+    (repo.tag_is_annotated(prod_tag) == Some(true)).then(|| {
+        format!(
+            "`{prod_tag}` is an annotated tag: `git describe --tags` names it instead of the \
+             release tag, so setuptools-scm, hatch-vcs and pdm-backend builds from here on read \
+             `{prod_tag}` as the version and fail; make it lightweight on the same commit: \
+             `git tag -f {prod_tag} {prod_tag}^{{commit}}` and \
+             `git push --force {remote} refs/tags/{prod_tag}` (other clones: \
+             `git fetch --force {remote} refs/tags/{prod_tag}:refs/tags/{prod_tag}`)"
+        )
+    })
 }
 
 /// The GitHub release for the version: created or updated, with the artifacts and

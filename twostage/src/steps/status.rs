@@ -14,8 +14,8 @@ use crate::resolved;
 use crate::resources::evidence::{self, ArtifactRecord, Note, Section, Verdict};
 use crate::resources::git::{self, Repo};
 use crate::resources::index::{self, IndexFile};
-use crate::steps::build;
 use crate::steps::verify::{self, Source};
+use crate::steps::{build, promote};
 
 /// Where a release stands: each state `status` reports, as one closed set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -182,6 +182,13 @@ impl Gather<'_> {
             .as_ref()
             .map(|tags| tags.iter().any(|t| *t == format!("refs/tags/{tag}")));
         let next = next_step(state, &tag, pushed, &config.git.remote);
+        // A `-prod` tag made annotated (by hand, or by an earlier twostage) breaks the
+        // project's own VCS-versioned builds: said with the fix, whatever the state.
+        let detail = match promote::annotated_prod_tag(repo, &config.git.remote, &prod_tag) {
+            Some(warning) if detail.is_empty() => warning,
+            Some(warning) => format!("{detail}; {warning}"),
+            None => detail,
+        };
         let detail = match (detail.is_empty(), next.is_empty()) {
             (_, true) => detail,
             (true, false) => format!("next: {next}"),
