@@ -12,6 +12,7 @@ mod faults;
 mod hooks;
 mod maintainer;
 mod promote;
+mod races;
 mod rehearse;
 mod release;
 mod stage;

@@ -34,6 +34,9 @@ const FILE: &str = "run.lock";
 /// How often a waiting run says that it still waits.
 const PROGRESS_EVERY: Duration = Duration::from_secs(15);
 
+/// How long a run waits for a new holder to write its record, to name it.
+const RECORD_WAIT: Duration = Duration::from_secs(2);
+
 /// How long `Wait::patient` waits by default (`TWOSTAGE_LOCK_WAIT` sets it): a stage with a
 /// slow build and many files to verify takes minutes.
 const DEFAULT_WAIT: Duration = Duration::from_secs(30 * 60);
@@ -182,7 +185,14 @@ pub fn hold(common_dir: &Path, wait: Wait) -> Result<Held> {
     let started = Instant::now();
     let mut said: Option<Instant> = None;
     while !try_lock(&file).with_context(|| format!("cannot lock `{}`", path.display()))? {
-        let holder = Holder::parse(&read(&mut file));
+        // A record of a process that is not running is a killed run's, read before the new
+        // holder wrote its own: give the holder a moment to say who it is.
+        let holder =
+            Holder::parse(&read(&mut file)).filter(|h| h.liveness(start_time) == Liveness::Running);
+        if holder.is_none() && started.elapsed() < RECORD_WAIT {
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        }
         if holder.as_ref().is_some_and(is_ancestor) {
             // Our own ancestor holds it and waits for us (a hook it fired).
             return Ok(Held { path: None });
@@ -236,8 +246,9 @@ fn take_over(file: &mut File, path: &Path) -> Result<()> {
             Liveness::Running => "which let it go without clearing its record",
         };
         output::warn(format!(
-            "taking over the lock of this repository from {}, {what}: it was killed or \
-             crashed, so what it was doing may be half done; this run finishes it",
+            "taking over the lock of this repository from {}, {what}: it was interrupted, \
+             killed or crashed, so what it was doing may be half done; this run takes it from \
+             there",
             previous.describe(now())
         ));
     }

@@ -163,6 +163,9 @@ fn resume(
         ),
     );
     clear_index_lock(repo, &journal)?;
+    for file in &journal.files {
+        let _ = std::fs::remove_file(half_written(&repo.root().join(&file.path)));
+    }
     let found = found(repo, &journal)?;
     let plan = resumed_plan(repo, config, options, &journal)?;
     let before: git2::Oid = journal.before.parse()?;
@@ -508,6 +511,7 @@ fn preflight(checks: &Preflight, released: &[Released], plan: &mut Plan) {
     plan.problems.extend(missing_tools(checks.config));
     plan.problems.extend(checks.branch());
     plan.problems.extend(checks.local_tags(released));
+    plan.problems.extend(checks.untagged_release_commit());
     if checks.options.offline {
         plan.notes
             .push("--offline: the remote's refs and the indexes were not checked".into());
@@ -586,6 +590,24 @@ impl Preflight<'_> {
             ));
         }
         problems
+    }
+
+    /// HEAD is not a release commit whose tag was never made (a run stopped between the two,
+    /// before `release` kept a journal, or its journal was removed): releasing on top of it
+    /// would skip that version for good.
+    fn untagged_release_commit(&self) -> Option<String> {
+        let sh = self.repo.sh().ok()?;
+        let subject = git::run(cmd!(sh, "git log -1 --format=%s HEAD")).ok()?;
+        let tag = subject.trim().strip_prefix("Release ")?;
+        let parsed = self.scheme.parse(tag).ok()?;
+        if parsed.prod || self.repo.tag_commit(tag).is_some() {
+            return None;
+        }
+        Some(format!(
+            "HEAD is the release commit `Release {tag}` without the tag `{tag}` (a release that \
+             was stopped): tag it with `git tag -a {tag} -m 'Release {tag}'` and run \
+             `cargo xtask stage {tag}`, or undo it with `git reset --keep HEAD^`"
+        ))
     }
 
     /// The release branch is not behind the remote's, and the remote has no tag of the new
@@ -827,7 +849,7 @@ fn apply(repo: &Repo, plan: &Plan, journal: &mut Journal) -> Result<()> {
         journal.begin(repo, Step::Edit)?;
         for edit in &plan.edits {
             output::status("Editing", format!("`{}`", edit.path));
-            std::fs::write(root.join(&edit.path), &edit.new)
+            write_whole(&root.join(&edit.path), &edit.new)
                 .with_context(|| format!("cannot write `{}`", edit.path))?;
         }
         if !paths.is_empty() {
@@ -858,6 +880,28 @@ fn apply(repo: &Repo, plan: &Plan, journal: &mut Journal) -> Result<()> {
     Ok(())
 }
 
+/// Where `write_whole` writes `path` before renaming it: a kill in between leaves it behind.
+fn half_written(path: &Path) -> std::path::PathBuf {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    path.with_file_name(format!(".{name}.twostage-new"))
+}
+
+/// Writes `text` to a new file beside `path` and renames it over `path`, keeping its mode: a
+/// kill leaves the old bytes or the new ones, never half of them, so a rerun can tell which.
+fn write_whole(path: &Path, text: &str) -> std::io::Result<()> {
+    // A rename would put a file where a link was: a linked version file is written through.
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        return std::fs::write(path, text);
+    }
+    let new = half_written(path);
+    std::fs::write(&new, text)?;
+    if let Ok(meta) = std::fs::metadata(path) {
+        std::fs::set_permissions(&new, meta.permissions())?;
+    }
+    std::fs::File::open(&new)?.sync_all()?;
+    std::fs::rename(&new, path)
+}
+
 /// The annotated (or signed) tag of the release at `commit`.
 fn make_tag(repo: &Repo, plan: &Plan, commit: &str) -> Result<()> {
     output::status("Tagging", format!("`{}`", plan.tag));
@@ -875,7 +919,7 @@ fn restore(repo: &Repo, plan: &Plan, before: git2::Oid) -> Result<()> {
     let (root, sh, tag) = (repo.root(), repo.sh()?, &plan.tag);
     let mut failures = Vec::new();
     for edit in &plan.edits {
-        if let Err(e) = std::fs::write(root.join(&edit.path), &edit.old) {
+        if let Err(e) = write_whole(&root.join(&edit.path), &edit.old) {
             failures.push(format!("cannot restore `{}`: {e}", edit.path));
         }
     }
