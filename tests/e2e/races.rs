@@ -400,3 +400,27 @@ fn a_held_lock_is_named_and_a_killed_holders_lock_is_taken_over() {
     staged.stderr_has("is staged and verified");
     assert!(verified(&s, "v1.4.3"));
 }
+
+#[test]
+fn the_hooks_a_holder_fires_run_under_its_lock() {
+    let name = "ts-lock-descendants";
+    let s = Scratch::new(name);
+    sample(&s, Layout::StaticFlit, name);
+    s.twostage(&["hooks", "install"]).success();
+    // `release --push` holds the lock while git runs the pre-push hook, whose `stage` runs in
+    // a grandchild: it must go through, not wait for its own ancestor.
+    let run = finish(
+        twostage(&s, &["release", "patch", "--push"])
+            .env("TWOSTAGE_LOCK_WAIT", "5s")
+            .env("TWOSTAGE_BIN", env!("CARGO_BIN_EXE_twostage"))
+            .spawn()
+            .unwrap(),
+    );
+    run.success().stderr_has("is staged and verified");
+    assert!(verified(&s, "v1.4.3"));
+    assert_eq!(pypiserver_files(name), frozen_files(&s, "v1.4.3"));
+    assert_eq!(
+        s.git_in(&s.origin, &["rev-parse", "v1.4.3^{commit}"]),
+        s.git(&["rev-parse", "HEAD"])
+    );
+}
