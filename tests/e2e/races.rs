@@ -244,86 +244,105 @@ fn assert_released_once(s: &Scratch, before: &str, what: &str) {
     );
 }
 
-#[test]
-fn a_release_killed_at_each_step_is_finished_by_the_rerun_without_skipping_a_version() {
-    let ms = Duration::from_millis;
-    // (what, git hook, its body, env, the line to kill on, how long after it)
-    let cases: [(&str, &str, &str, bool, &str, Duration); 4] = [
-        // The files written (some or all, staged or not), the commit not begun.
-        (
-            "after the bump",
-            "pre-commit",
-            "sleep 5",
-            false,
-            "Editing `CHANGELOG.md`",
-            ms(0),
-        ),
-        // git commit running its pre-commit hook, holding `index.lock`.
-        (
-            "during the commit",
-            "pre-commit",
-            "sleep 5",
-            false,
-            "Committing",
-            ms(1000),
-        ),
-        // The release commit made, its post-commit hook running, no tag.
-        (
-            "after the commit",
-            "post-commit",
-            "sleep 5",
-            false,
-            "Committing",
-            ms(1000),
-        ),
-        // The tag made, its build running.
-        ("during the build", "", "", true, "Building", ms(500)),
-    ];
-    for (what, hook_name, body, slow, needle, after) in cases {
-        let name = format!("ts-kill-release-{}", what.replace(' ', "-"));
-        let s = Scratch::new(&name);
-        sample(&s, Layout::StaticFlit, &name);
-        let before = s.git(&["rev-parse", "HEAD"]);
-        if !hook_name.is_empty() {
-            hook(&s, hook_name, body);
-        }
-        let mut command = twostage(&s, &["release", "patch"]);
-        if slow {
-            command.env("TWOSTAGE_BUILD_COMMAND", slow_build(&s));
-        }
-        let seen = kill_when(command, needle, after);
-        assert!(seen.contains(needle), "{what}: {seen}");
-        // The state the kill left, as the case says.
-        let head = s.git(&["rev-parse", "HEAD"]);
-        let tagged = !s.git(&["tag", "--list"]).is_empty();
-        match what {
-            "after the bump" | "during the commit" => {
-                assert_eq!(head, before, "{what}");
-                assert!(!tagged, "{what}");
-                assert_ne!(
-                    s.git(&["status", "--porcelain"]),
-                    "",
-                    "{what}: files edited"
-                );
-            }
-            "after the commit" => {
-                assert_ne!(head, before, "{what}");
-                assert!(!tagged, "{what}");
-            }
-            _ => assert!(tagged, "{what}"),
-        }
-        if what == "during the commit" {
+/// Where a `release` is killed: the git hook that holds it there (with its body), whether the
+/// build is slowed down, the stderr line to kill on, and how long after it.
+struct KillPoint {
+    what: &'static str,
+    hook: Option<(&'static str, &'static str)>,
+    slow_build: bool,
+    needle: &'static str,
+    after: Duration,
+}
+
+/// Kills a `release patch` at `at`, checks the state it left is the one named, and that the
+/// rerun ends with exactly one release of 1.4.3 (and the next release is 1.4.4).
+fn killed_release_is_finished_by_the_rerun(at: KillPoint) {
+    let what = at.what;
+    let name = format!("ts-kill-release-{}", what.replace(' ', "-"));
+    let s = Scratch::new(&name);
+    sample(&s, Layout::StaticFlit, &name);
+    let before = s.git(&["rev-parse", "HEAD"]);
+    if let Some((hook_name, body)) = at.hook {
+        hook(&s, hook_name, body);
+    }
+    let mut command = twostage(&s, &["release", "patch"]);
+    if at.slow_build {
+        command.env("TWOSTAGE_BUILD_COMMAND", slow_build(&s));
+    }
+    let seen = kill_when(command, at.needle, at.after);
+    assert!(seen.contains(at.needle), "{what}: {seen}");
+    // The state the kill left, as the case says.
+    let head = s.git(&["rev-parse", "HEAD"]);
+    let tagged = !s.git(&["tag", "--list"]).is_empty();
+    let edited = !s.git(&["status", "--porcelain"]).is_empty();
+    match what {
+        "after the bump" => assert!(head == before && !tagged && edited, "{what}"),
+        "during the commit" => {
+            assert!(head == before && !tagged && edited, "{what}");
             assert!(s.work.join(".git/index.lock").exists(), "{what}");
         }
-        let _ = std::fs::remove_file(s.work.join(".git/hooks").join(hook_name));
-        let rerun = finish(twostage(&s, &["release", "patch"]).spawn().unwrap()).success();
-        rerun.stderr_has("Resuming");
-        assert_released_once(&s, &before, what);
-        // The next release is the next version.
-        change(&s, 1);
-        finish(twostage(&s, &["release", "patch"]).spawn().unwrap()).success();
-        assert_eq!(s.git(&["tag", "--list"]), "v1.4.3\nv1.4.4", "{what}");
+        "after the commit" => assert!(head != before && !tagged, "{what}"),
+        _ => assert!(tagged && !s.work.join(".git/twostage/v1.4.3/artifacts.toml").exists()),
     }
+    if let Some((hook_name, _)) = at.hook {
+        std::fs::remove_file(s.work.join(".git/hooks").join(hook_name)).unwrap();
+    }
+    let rerun = finish(twostage(&s, &["release", "patch"]).spawn().unwrap()).success();
+    rerun.stderr_has("Resuming");
+    assert_released_once(&s, &before, what);
+    // The next release is the next version.
+    change(&s, 1);
+    finish(twostage(&s, &["release", "patch"]).spawn().unwrap()).success();
+    assert_eq!(s.git(&["tag", "--list"]), "v1.4.3\nv1.4.4", "{what}");
+}
+
+#[test]
+fn a_release_killed_after_the_bump_is_undone_and_made_again_by_the_rerun() {
+    // The files written (some or all, staged or not), the commit not begun: the kill lands
+    // while the second file is written or git adds them, before the pre-commit hook.
+    killed_release_is_finished_by_the_rerun(KillPoint {
+        what: "after the bump",
+        hook: Some(("pre-commit", "sleep 5")),
+        slow_build: false,
+        needle: "Editing `CHANGELOG.md`",
+        after: Duration::ZERO,
+    });
+}
+
+#[test]
+fn a_release_killed_during_the_commit_is_undone_and_made_again_by_the_rerun() {
+    // git commit running its pre-commit hook, holding `index.lock`.
+    killed_release_is_finished_by_the_rerun(KillPoint {
+        what: "during the commit",
+        hook: Some(("pre-commit", "sleep 5")),
+        slow_build: false,
+        needle: "Committing",
+        after: Duration::from_millis(1000),
+    });
+}
+
+#[test]
+fn a_release_commit_killed_before_its_tag_is_tagged_and_built_by_the_rerun() {
+    // The release commit made, its post-commit hook running, no tag.
+    killed_release_is_finished_by_the_rerun(KillPoint {
+        what: "after the commit",
+        hook: Some(("post-commit", "sleep 5")),
+        slow_build: false,
+        needle: "Committing",
+        after: Duration::from_millis(1000),
+    });
+}
+
+#[test]
+fn a_release_killed_during_its_build_is_built_by_the_rerun() {
+    // The tag made, its build running.
+    killed_release_is_finished_by_the_rerun(KillPoint {
+        what: "during the build",
+        hook: None,
+        slow_build: true,
+        needle: "Building",
+        after: Duration::from_millis(500),
+    });
 }
 
 #[test]
