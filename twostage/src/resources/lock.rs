@@ -186,9 +186,11 @@ pub fn hold(common_dir: &Path, wait: Wait) -> Result<Held> {
     let mut said: Option<Instant> = None;
     while !try_lock(&file).with_context(|| format!("cannot lock `{}`", path.display()))? {
         // A record of a process that is not running is a killed run's, read before the new
-        // holder wrote its own: give the holder a moment to say who it is.
-        let holder =
-            Holder::parse(&read(&mut file)).filter(|h| h.liveness(start_time) == Liveness::Running);
+        // holder wrote its own: give the holder a moment to say who it is. (Without `/proc`
+        // no process's start time is known, and the record is taken as it is.)
+        let holder = Holder::parse(&read(&mut file)).filter(|h| {
+            start_time(std::process::id()).is_none() || h.liveness(start_time) == Liveness::Running
+        });
         if holder.is_none() && started.elapsed() < RECORD_WAIT {
             std::thread::sleep(Duration::from_millis(20));
             continue;
