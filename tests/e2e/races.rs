@@ -443,3 +443,19 @@ fn the_hooks_a_holder_fires_run_under_its_lock() {
         s.git(&["rev-parse", "HEAD"])
     );
 }
+
+#[test]
+fn a_release_commit_without_its_tag_and_without_a_journal_is_refused() {
+    // As an older twostage, killed between the commit and the tag, left it: no journal.
+    let name = "ts-untagged-release";
+    let s = Scratch::new(name);
+    sample(&s, Layout::StaticFlit, name);
+    let pyproject = s.read("pyproject.toml").replace("1.4.2", "1.4.3");
+    s.write("pyproject.toml", &pyproject);
+    s.git(&["commit", "--quiet", "-am", "Release v1.4.3"]);
+    let before = s.snapshot();
+    s.twostage(&["release", "patch"])
+        .failure(1)
+        .stderr_has("HEAD is the release commit `Release v1.4.3` without the tag `v1.4.3`");
+    assert_eq!(s.snapshot(), before, "nothing changed, v1.4.4 not made");
+}
