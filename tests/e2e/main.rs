@@ -13,6 +13,7 @@ mod hooks;
 mod hostile_input;
 mod maintainer;
 mod promote;
+mod races;
 mod rehearse;
 mod release;
 mod stage;

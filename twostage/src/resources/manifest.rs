@@ -78,21 +78,40 @@ fn read(root: &Path, path: &str) -> Result<Option<String>> {
 /// without following a link at the end (`O_NOFOLLOW`): a release edits the repository's own
 /// files and nothing they point at.
 pub fn write_inside(root: &Path, path: &str, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
     match crate::config::file_inside(root, path) {
         Ok(crate::config::Presence::File) => {}
         Ok(crate::config::Presence::Absent) => bail!("cannot write `{path}`: it is not there"),
         Err(why) => bail!("refusing to write `{path}`, which {why}"),
     }
+    write_whole(&root.join(path), bytes).with_context(|| format!("cannot write `{path}`"))
+}
+
+/// Where `write_inside` writes `path` before renaming it: a kill in between leaves it behind.
+pub fn half_written(path: &Path) -> std::path::PathBuf {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    path.with_file_name(format!(".{name}.twostage-new"))
+}
+
+/// Writes `bytes` to a new file beside `path` and renames it over `path`, keeping its mode: a
+/// kill leaves the old bytes or the new ones, never half of them, so a rerun can tell which.
+/// The rename replaces the directory entry itself, so it never writes through a link (the
+/// caller has checked that `path` is a regular file inside the repository).
+fn write_whole(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let new = half_written(path);
     let mut file = std::fs::OpenOptions::new()
         .write(true)
+        .create(true)
         .truncate(true)
         .custom_flags(libc::O_NOFOLLOW)
-        .open(root.join(path))
-        .with_context(|| format!("cannot write `{path}`"))?;
-    file.write_all(bytes)
-        .with_context(|| format!("cannot write `{path}`"))
+        .open(&new)?;
+    file.write_all(bytes)?;
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        file.set_permissions(meta.permissions())?;
+    }
+    file.sync_all()?;
+    std::fs::rename(&new, path)
 }
 
 fn parse_toml<'a>(path: &str, text: &'a str) -> Result<toml_edit::Document<&'a str>> {

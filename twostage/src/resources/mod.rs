@@ -1,9 +1,9 @@
 //! The resources: modules that each own one outside thing (a git repository, a package index,
 //! a distribution file, a Python environment, GitHub, a manifest, a changelog, the release
 //! notes, credentials and OIDC tokens, TLS, the secret-free environment, the local-index
-//! sandbox) and know nothing of the release plan. They import each other and the shared
-//! top-level modules (`config`, `output`, `interrupt`, `version`), never a step
-//! (`crate::steps`).
+//! sandbox, the lock of one run at a time) and know nothing of the release plan. They import
+//! each other and the shared top-level modules (`config`, `output`, `interrupt`, `version`),
+//! never a step (`crate::steps`).
 
 pub mod changelog;
 pub mod contents;
@@ -13,6 +13,7 @@ pub mod evidence;
 pub mod forge;
 pub mod git;
 pub mod index;
+pub mod lock;
 pub mod manifest;
 pub mod oidc;
 pub mod pyenv;

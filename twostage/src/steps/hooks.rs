@@ -329,6 +329,9 @@ pub fn post_tag(repo: &Repo, config: &Config, tag: &str) -> Result<()> {
     if build::is_built(repo, tag)? {
         return Ok(()); // `release` built it before firing the hook
     }
+    // One run per repository at a time (docs/release.md, "One run at a time").
+    let _lock =
+        crate::resources::lock::hold(repo.common_dir(), crate::resources::lock::Wait::patient())?;
     build_tag(repo, config, tag).with_context(|| {
         format!(
             "{tag} is tagged but not built; the push will be refused until it builds: fix the \

@@ -13,6 +13,7 @@ pub mod init;
 pub mod promote;
 pub mod rehearse;
 pub mod release;
+pub mod resume;
 pub mod stage;
 pub mod status;
 pub mod verify;

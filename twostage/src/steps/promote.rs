@@ -243,6 +243,9 @@ pub fn run(repo: &Repo, config: &Config, tag: &str, options: &Options) -> Result
     if options.dry_run {
         return dry_run(repo, config, &release, &prod_tag);
     }
+    // One run per repository at a time (docs/release.md, "One run at a time").
+    let _lock =
+        crate::resources::lock::hold(repo.common_dir(), crate::resources::lock::Wait::patient())?;
     let note = note_for(repo, config, &release)?;
     let problems = gate(repo, config, &release, &prod_tag, note.as_ref());
     let artifacts = note.as_ref().map(Note::artifacts).unwrap_or_default();
@@ -701,6 +704,9 @@ fn release_notes(repo: &Repo, config: &Config, release: &Release) -> String {
 pub fn from_hook(repo: &Repo, config: &Config, prod_tag: &str) -> Result<()> {
     let (tag, prod_tag) = plain_tag(repo, config, prod_tag)?;
     let release = resolved::resolve(repo, config, &tag)?;
+    // One run per repository at a time (docs/release.md, "One run at a time").
+    let _lock =
+        crate::resources::lock::hold(repo.common_dir(), crate::resources::lock::Wait::patient())?;
     let note = note_for(repo, config, &release)?;
     if let Some(note) = &note {
         if note.section(Section::Production).is_some() {

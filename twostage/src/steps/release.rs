@@ -19,7 +19,9 @@ use crate::output;
 use crate::resources::changelog::{self, Roll};
 use crate::resources::git::{self, Repo};
 use crate::resources::index;
+use crate::resources::lock::{self, Wait};
 use crate::resources::manifest::{self, FileEdit, Record};
+use crate::steps::resume::{self, Decision, FileState, Journal, Step};
 use crate::version::{self, Bump, TagScheme};
 
 #[derive(Debug, Clone)]
@@ -58,10 +60,24 @@ impl Plan {
 }
 
 pub fn run(repo: &Repo, config: &Config, options: &Options) -> Result<()> {
-    let plan = plan(repo, config, options)?;
     if options.dry_run {
-        return dry_run(&plan);
+        if Journal::read(repo)?.is_some() {
+            output::note(format!(
+                "`{}` holds a release that was interrupted: `release` finishes or undoes it first",
+                resume::path(repo).display()
+            ));
+        }
+        return dry_run(&plan(repo, config, options)?);
     }
+    // One run per repository at a time; a second `release` is refused at once, naming the
+    // holder: waiting, then releasing the next version, is never what was meant.
+    let _lock = lock::hold(repo.common_dir(), Wait::Refuse)?;
+    if let Some(journal) = Journal::read(repo)? {
+        if resume(repo, config, options, journal)? == Resumed::Finished {
+            return Ok(());
+        }
+    }
+    let plan = plan(repo, config, options)?;
     for warning in &plan.warnings {
         output::warn(warning);
     }
@@ -75,13 +91,30 @@ pub fn run(repo: &Repo, config: &Config, options: &Options) -> Result<()> {
     for note in &plan.notes {
         output::note(note);
     }
-    let before = apply(repo, &plan)?;
+    let mut journal = journal_of(repo, &plan)?;
+    apply(repo, &plan, &mut journal)?;
+    let before = journal.before.parse()?;
+    build_and_finish(repo, config, &plan, before, &mut journal)
+}
+
+/// From the tag on: the build (or the undo of a release that does not build), the journal's
+/// end, the post-tag hook and the push.
+fn build_and_finish(
+    repo: &Repo,
+    config: &Config,
+    plan: &Plan,
+    before: git2::Oid,
+    journal: &mut Journal,
+) -> Result<()> {
     crate::interrupt::stand(
         &format!("building {}", plan.tag),
         "the release commit and tag are made locally and not built yet, nothing was uploaded",
-        &format!("cargo xtask stage {}", plan.tag),
+        &format!("cargo xtask release {}", plan.next),
     );
-    build_or_undo(repo, config, &plan, before)?;
+    journal.begin(repo, Step::Build)?;
+    build_or_undo(repo, config, plan, before)?;
+    // Whole once built: what follows (the hook, the push) is a warning or git's own retry.
+    Journal::end(repo)?;
     fire_post_tag(repo, &plan.tag);
     if plan.push {
         crate::interrupt::stand(
@@ -92,7 +125,7 @@ pub fn run(repo: &Repo, config: &Config, options: &Options) -> Result<()> {
                 plan.remote, plan.branch, plan.tag
             ),
         );
-        push(repo, &plan)?;
+        push(repo, plan)?;
     } else {
         output::note(format!(
             "push the release with `git push --atomic {} {} {}` (the pre-push hook stages it)",
@@ -100,6 +133,194 @@ pub fn run(repo: &Repo, config: &Config, options: &Options) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// What `resume` did about an interrupted release.
+#[derive(Debug, PartialEq, Eq)]
+enum Resumed {
+    /// The interrupted release is whole now: this run releases nothing else.
+    Finished,
+    /// It was undone: this run plans afresh.
+    Undone,
+}
+
+/// Finishes or undoes the release a killed run left behind (`resume::decide`), saying what it
+/// found and what it did.
+fn resume(
+    repo: &Repo,
+    config: &Config,
+    options: &Options,
+    mut journal: Journal,
+) -> Result<Resumed> {
+    let path = resume::path(repo);
+    output::status(
+        "Resuming",
+        format!(
+            "the release of {} that stopped before it finished (at its `{}` step; `{}`)",
+            journal.tag,
+            journal.step.as_str(),
+            path.display()
+        ),
+    );
+    clear_index_lock(repo, &journal)?;
+    for file in &journal.files {
+        let _ = std::fs::remove_file(manifest::half_written(&repo.root().join(&file.path)));
+    }
+    let found = found(repo, &journal)?;
+    let plan = resumed_plan(repo, config, options, &journal)?;
+    let before: git2::Oid = journal.before.parse()?;
+    let tag = &journal.tag.clone();
+    match resume::decide(&journal, &found) {
+        Decision::Refuse(why) => bail!(
+            "cannot resume the interrupted release: {why}; nothing was changed: see `git status`, \
+             `git log -1` and `git tag`, put things as you want them, then remove `{}`",
+            path.display()
+        ),
+        Decision::Undo => {
+            output::status(
+                "Undoing",
+                format!("{tag}: nothing was committed, so every edited file is put back"),
+            );
+            restore(repo, &plan, before)
+                .with_context(|| format!("cannot undo the interrupted release of {tag}"))?;
+            Journal::end(repo)?;
+            output::status("Undone", format!("{tag}: planning the release again"));
+            return Ok(Resumed::Undone);
+        }
+        Decision::Finished => {
+            output::status(
+                "Found",
+                format!("{tag} tagged and built: nothing was left to do"),
+            );
+            Journal::end(repo)?;
+        }
+        Decision::Tag { commit } => {
+            output::status(
+                "Found",
+                format!("the release commit of {tag} without its tag"),
+            );
+            journal.begin(repo, Step::Tag)?;
+            make_tag(repo, &plan, &commit)?;
+            build_and_finish(repo, config, &plan, before, &mut journal)?;
+        }
+        Decision::Build => {
+            output::status(
+                "Found",
+                format!("{tag} tagged at its release commit, not built"),
+            );
+            build_and_finish(repo, config, &plan, before, &mut journal)?;
+        }
+    }
+    output::status(
+        "Finished",
+        format!(
+            "the interrupted release of {tag}; nothing else was released: run `cargo xtask \
+             release {}` again for the next one",
+            options.bump
+        ),
+    );
+    Ok(Resumed::Finished)
+}
+
+/// `index.lock` left by the `git add` or `git commit` that was killed with the release: git
+/// removes it only when it ends (https://git-scm.com/docs/api-lockfile), so it would refuse
+/// every later command.
+fn clear_index_lock(repo: &Repo, journal: &Journal) -> Result<()> {
+    let lock = repo.git_dir().join("index.lock");
+    let Some(mtime) = std::fs::metadata(&lock)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+    else {
+        return Ok(());
+    };
+    if journal.worktree == repo.root() && resume::index_lock_is_ours(journal, mtime.as_secs()) {
+        output::status(
+            "Removing",
+            format!(
+                "`{}`, left by the git command that was killed with the release",
+                lock.display()
+            ),
+        );
+        std::fs::remove_file(&lock)
+            .with_context(|| format!("cannot remove `{}`", lock.display()))?;
+    }
+    Ok(())
+}
+
+/// What the repository shows of the journal's release.
+fn found(repo: &Repo, journal: &Journal) -> Result<resume::Found> {
+    let sh = repo.sh()?;
+    let log = git::run(cmd!(sh, "git log -1 --format=%P%n%s HEAD"))?;
+    let mut lines = log.lines();
+    let parents: Vec<&str> = lines
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    let tag_at = repo.tag_commit(&journal.tag).map(|o| o.to_string());
+    let built = tag_at.is_some() && crate::steps::build::is_built(repo, &journal.tag)?;
+    let files = journal
+        .files
+        .iter()
+        .map(|f| {
+            let sha = std::fs::read(repo.root().join(&f.path)).map(|b| resume::sha256(&b));
+            let state = match sha {
+                Ok(sha) if sha == f.new => FileState::New,
+                Ok(sha) if sha == f.old => FileState::Old,
+                _ => FileState::Other,
+            };
+            (f.path.clone(), state)
+        })
+        .collect();
+    Ok(resume::Found {
+        tag_at,
+        head: repo.head_commit()?.to_string(),
+        head_parent: (parents.len() == 1).then(|| parents[0].to_string()),
+        head_subject: lines.next().unwrap_or_default().to_string(),
+        built,
+        files,
+        worktree: repo.root().to_path_buf(),
+    })
+}
+
+/// The plan of the journal's release, for tagging, building or undoing it: each file's old
+/// bytes are the ones at the commit the release began from, as a checkout writes them.
+fn resumed_plan(
+    repo: &Repo,
+    config: &Config,
+    options: &Options,
+    journal: &Journal,
+) -> Result<Plan> {
+    let sh = repo.sh()?;
+    let mut edits = Vec::new();
+    for file in &journal.files {
+        let spec = format!("{}:{}", journal.before, file.path);
+        edits.push(FileEdit {
+            path: file.path.clone(),
+            old: git::run(cmd!(sh, "git cat-file --filters {spec}"))?,
+            new: std::fs::read_to_string(repo.root().join(&file.path)).unwrap_or_default(),
+        });
+    }
+    let next: Version = journal
+        .version
+        .parse()
+        .with_context(|| format!("`{}` holds no version", resume::path(repo).display()))?;
+    Ok(Plan {
+        name: None,
+        current: None,
+        next,
+        tag: journal.tag.clone(),
+        record: Record::Vcs,
+        edits,
+        branch: config.git.branch.clone(),
+        remote: config.git.remote.clone(),
+        sign: config.git.sign,
+        push: options.push,
+        notes: Vec::new(),
+        warnings: Vec::new(),
+        problems: Vec::new(),
+    })
 }
 
 /// `--dry-run`: the plan and its problems, nothing changed.
@@ -124,11 +345,14 @@ fn build_or_undo(repo: &Repo, config: &Config, plan: &Plan, before: git2::Oid) -
     };
     let _ = std::fs::remove_dir_all(crate::resolved::work_dir(repo, &plan.tag));
     Err(match restore(repo, plan, before) {
-        Ok(()) => error.context(format!(
-            "{} was not released: its tagged commit does not build, so the release commit and \
-             the tag are undone and every file is back as it was",
-            plan.tag
-        )),
+        Ok(()) => {
+            let _ = Journal::end(repo);
+            error.context(format!(
+                "{} was not released: its tagged commit does not build, so the release commit \
+                 and the tag are undone and every file is back as it was",
+                plan.tag
+            ))
+        }
         Err(cleanup) => error.context(format!(
             "{} was not released: its tagged commit does not build, and undoing the release \
              failed too: {cleanup:#}",
@@ -287,6 +511,7 @@ fn preflight(checks: &Preflight, released: &[Released], plan: &mut Plan) {
     plan.problems.extend(missing_tools(checks.config));
     plan.problems.extend(checks.branch());
     plan.problems.extend(checks.local_tags(released));
+    plan.problems.extend(checks.untagged_release_commit());
     if checks.options.offline {
         plan.notes
             .push("--offline: the remote's refs and the indexes were not checked".into());
@@ -365,6 +590,24 @@ impl Preflight<'_> {
             ));
         }
         problems
+    }
+
+    /// HEAD is not a release commit whose tag was never made (a run stopped between the two,
+    /// before `release` kept a journal, or its journal was removed): releasing on top of it
+    /// would skip that version for good.
+    fn untagged_release_commit(&self) -> Option<String> {
+        let sh = self.repo.sh().ok()?;
+        let subject = git::run(cmd!(sh, "git log -1 --format=%s HEAD")).ok()?;
+        let tag = subject.trim().strip_prefix("Release ")?;
+        let parsed = self.scheme.parse(tag).ok()?;
+        if parsed.prod || self.repo.tag_commit(tag).is_some() {
+            return None;
+        }
+        Some(format!(
+            "HEAD is the release commit `Release {tag}` without the tag `{tag}` (a release that \
+             was stopped): tag it with `git tag -a {tag} -m 'Release {tag}'` and run \
+             `cargo xtask stage {tag}`, or undo it with `git reset --keep HEAD^`"
+        ))
     }
 
     /// The release branch is not behind the remote's, and the remote has no tag of the new
@@ -566,12 +809,32 @@ fn print_plan(plan: &Plan) {
     }
 }
 
-/// Writes the edits, commits and tags; on any failure puts the files, the index and the refs
-/// back as they were.
-/// Returns the commit HEAD was at before, for undoing the release.
-fn apply(repo: &Repo, plan: &Plan) -> Result<git2::Oid> {
+/// The journal of `plan`, before anything is done: HEAD as it is, and each edit's bytes.
+fn journal_of(repo: &Repo, plan: &Plan) -> Result<Journal> {
+    Ok(Journal {
+        tag: plan.tag.clone(),
+        version: plan.next.to_string(),
+        before: repo.head_commit()?.to_string(),
+        worktree: repo.root().to_path_buf(),
+        step: Step::Edit,
+        at: 0,
+        files: plan
+            .edits
+            .iter()
+            .map(|e| resume::Edited {
+                path: e.path.clone(),
+                old: resume::sha256(e.old.as_bytes()),
+                new: resume::sha256(e.new.as_bytes()),
+            })
+            .collect(),
+    })
+}
+
+/// Writes the edits, commits and tags, each step in the journal first; on any failure puts
+/// the files, the index and the refs back as they were (`journal.before`).
+fn apply(repo: &Repo, plan: &Plan, journal: &mut Journal) -> Result<()> {
     let root = repo.root();
-    let before = repo.head_commit()?;
+    let before: git2::Oid = journal.before.parse()?;
     let paths: &[&str] = &plan
         .edits
         .iter()
@@ -583,35 +846,47 @@ fn apply(repo: &Repo, plan: &Plan) -> Result<git2::Oid> {
     let message = plan.commit_message();
     let sh = repo.sh()?;
     let result = (|| -> Result<()> {
+        journal.begin(repo, Step::Edit)?;
         for edit in &plan.edits {
             output::status("Editing", format!("`{}`", edit.path));
             manifest::write_inside(root, &edit.path, edit.new.as_bytes())?;
         }
         if !paths.is_empty() {
+            journal.begin(repo, Step::Commit)?;
             output::status("Committing", &message);
             git::run(cmd!(sh, "git add -- {paths...}"))?;
             git::run(cmd!(sh, "git commit --quiet -m {message} -- {paths...}"))?;
         }
-        output::status("Tagging", format!("`{}`", plan.tag));
-        let (sign, tag) = (if plan.sign { "-s" } else { "-a" }, &plan.tag);
-        // The reference-transaction shim must not fire post-tag for our own tag: we fire it.
-        git::run(cmd!(sh, "git tag {sign} {tag} -m {message}").env("TWOSTAGE_TAGGING", "1"))?;
-        Ok(())
+        journal.begin(repo, Step::Tag)?;
+        make_tag(repo, plan, "HEAD")
     })();
     if let Err(error) = result {
         let restored = restore(repo, plan, before);
         return Err(match restored {
-            Ok(()) => error.context(format!(
-                "the release of {} failed; every file and ref is back as it was",
-                plan.tag
-            )),
+            Ok(()) => {
+                let _ = Journal::end(repo);
+                error.context(format!(
+                    "the release of {} failed; every file and ref is back as it was",
+                    plan.tag
+                ))
+            }
             Err(cleanup) => error.context(format!(
                 "the release of {} failed, and putting things back failed too: {cleanup:#}",
                 plan.tag
             )),
         });
     }
-    Ok(before)
+    Ok(())
+}
+
+/// The annotated (or signed) tag of the release at `commit`.
+fn make_tag(repo: &Repo, plan: &Plan, commit: &str) -> Result<()> {
+    output::status("Tagging", format!("`{}`", plan.tag));
+    let (sh, message) = (repo.sh()?, plan.commit_message());
+    let (sign, tag) = (if plan.sign { "-s" } else { "-a" }, &plan.tag);
+    // The reference-transaction shim must not fire post-tag for our own tag: we fire it.
+    git::run(cmd!(sh, "git tag {sign} {tag} {commit} -m {message}").env("TWOSTAGE_TAGGING", "1"))?;
+    Ok(())
 }
 
 /// Puts every file, the index and the refs back as they were before `apply`. The files come

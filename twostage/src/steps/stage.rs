@@ -32,6 +32,9 @@ const LAG_WAIT: Duration = Duration::from_secs(120);
 pub fn run(repo: &Repo, config: &Config, tag: &str, dist_dir: Option<&Path>) -> Result<()> {
     let started = Instant::now();
     let release = resolved::resolve(repo, config, tag)?;
+    // One run per repository at a time (docs/release.md, "One run at a time").
+    let _lock =
+        crate::resources::lock::hold(repo.common_dir(), crate::resources::lock::Wait::patient())?;
     let resume = format!("cargo xtask stage {tag}");
     crate::interrupt::stand(&format!("staging {tag}"), "nothing was promoted", &resume);
     // Credentials first: a missing token is reported before anything is built or uploaded.

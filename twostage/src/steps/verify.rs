@@ -91,6 +91,9 @@ pub fn verified(section: Option<&Table>, artifacts: &[ArtifactRecord]) -> bool {
 /// `cargo xtask verify <tag> [--production]`: verify again and record it.
 pub fn run(repo: &Repo, config: &Config, tag: &str, source: Source) -> Result<()> {
     let release = resolved::resolve(repo, config, tag)?;
+    // One run per repository at a time (docs/release.md, "One run at a time").
+    let _lock =
+        crate::resources::lock::hold(repo.common_dir(), crate::resources::lock::Wait::patient())?;
     let flag = if source == Source::Production {
         " --production"
     } else {
