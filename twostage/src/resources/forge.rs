@@ -107,7 +107,7 @@ impl Github {
     }
 
     fn scrub(&self, text: &str) -> String {
-        text.replace(self.token.expose(), "***")
+        crate::resources::secrets::redact_secrets(&text.replace(self.token.expose(), "***"))
     }
 
     fn fail(&self, what: &str, status: u16, value: &Value) -> anyhow::Error {

@@ -18,7 +18,7 @@ use crate::output::Progress;
 use crate::resources::credentials::Credentials;
 use crate::resources::dist::{self, normalize_name, Kind, Metadata};
 use crate::resources::evidence::ArtifactRecord;
-use crate::resources::secrets::{redact, redact_urls};
+use crate::resources::secrets::{redact, redact_secrets, redact_urls};
 
 /// One file listed on a project page.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -501,7 +501,9 @@ fn outcome(
         .limit(64 * 1024)
         .read_to_string()
         .unwrap_or_default();
-    let message = scrub(&server_message(&text), credentials);
+    // Scrubbed before it is reformatted (tags dropped, whitespace joined), which could split
+    // an echoed secret, and again after.
+    let message = scrub(&server_message(&scrub(&text, credentials)), credentials);
     match status {
         200..=299 => PostOutcome::Accepted,
         409 => PostOutcome::Exists(message),
@@ -584,17 +586,17 @@ fn page_text(node: &tl::NodeHandle, parser: &tl::Parser, out: &mut String) {
     }
 }
 
-/// Removes the secret (and its Base64 form in a Basic header) from a message.
+/// Removes the secret (and its Base64 form in a Basic header), every other loaded secret in
+/// every spelling, and URL credentials from a message.
 fn scrub(message: &str, credentials: &Credentials) -> String {
     let secret = credentials.password.expose();
-    let mut out = redact_urls(message);
+    let mut out = message.to_string();
     if !secret.is_empty() {
-        out = out.replace(secret, "***");
         let header = credentials.basic_auth();
-        let encoded = header.trim_start_matches("Basic ");
-        out = out.replace(encoded, "***");
+        out = out.replace(header.trim_start_matches("Basic "), "***");
+        out = out.replace(secret, "***");
     }
-    out
+    redact_secrets(&out)
 }
 
 /// The size and sha256 of what `url` serves, read without keeping it (an index page that
