@@ -218,61 +218,26 @@ impl<R: Read> Read for ProgressReader<R> {
     }
 }
 
-/// A unified diff of two texts, three lines of context per hunk. The files a release edits are
-/// small, so a plain longest-common-subsequence over lines is cheap enough.
+/// A unified diff of two texts, three lines of context per hunk, each line made `visible`
+/// (a changelog is other people's text). Myers' algorithm as `similar` runs it (what
+/// cargo-release shows its edits with): memory linear in the lines, not the old × new table
+/// of a plain longest common subsequence, and a deadline after which it settles for a
+/// coarser diff, so a 10 MB changelog costs a few times its size.
 pub fn unified_diff(path: &str, old: &str, new: &str) -> String {
-    let a: Vec<&str> = old.split_inclusive('\n').collect();
-    let b: Vec<&str> = new.split_inclusive('\n').collect();
-    let mut lcs = vec![vec![0u32; b.len() + 1]; a.len() + 1];
-    for i in (0..a.len()).rev() {
-        for j in (0..b.len()).rev() {
-            lcs[i][j] = if a[i] == b[j] {
-                lcs[i + 1][j + 1] + 1
-            } else {
-                lcs[i + 1][j].max(lcs[i][j + 1])
-            };
-        }
-    }
-    // Each op: (' ' | '-' | '+', line, old index, new index).
-    let mut ops = Vec::new();
-    let (mut i, mut j) = (0, 0);
-    while i < a.len() || j < b.len() {
-        if i < a.len() && j < b.len() && a[i] == b[j] {
-            ops.push((' ', a[i], i, j));
-            i += 1;
-            j += 1;
-        } else if i < a.len() && (j == b.len() || lcs[i + 1][j] >= lcs[i][j + 1]) {
-            ops.push(('-', a[i], i, j));
-            i += 1;
-        } else {
-            ops.push(('+', b[j], i, j));
-            j += 1;
-        }
-    }
+    let diff = similar::TextDiff::configure()
+        .algorithm(similar::Algorithm::Myers)
+        .timeout(std::time::Duration::from_secs(2))
+        .diff_lines(old, new);
     let mut out = format!("--- a/{path}\n+++ b/{path}\n");
-    let changed: Vec<usize> = (0..ops.len()).filter(|&k| ops[k].0 != ' ').collect();
-    let mut k = 0;
-    while k < changed.len() {
-        let start = changed[k].saturating_sub(3);
-        let mut end = changed[k];
-        while k < changed.len() && changed[k] <= end + 7 {
-            end = changed[k];
-            k += 1;
-        }
-        let end = (end + 4).min(ops.len());
-        let hunk = &ops[start..end];
-        let old_len = hunk.iter().filter(|o| o.0 != '+').count();
-        let new_len = hunk.iter().filter(|o| o.0 != '-').count();
-        out.push_str(&format!(
-            "@@ -{},{} +{},{} @@\n",
-            hunk[0].2 + 1,
-            old_len,
-            hunk[0].3 + 1,
-            new_len
-        ));
-        for (sign, text, _, _) in hunk {
-            out.push(*sign);
-            out.push_str(text.trim_end_matches(['\n', '\r']));
+    for hunk in diff.unified_diff().context_radius(3).iter_hunks() {
+        out.push_str(&format!("{}\n", hunk.header()));
+        for change in hunk.iter_changes() {
+            out.push(match change.tag() {
+                similar::ChangeTag::Delete => '-',
+                similar::ChangeTag::Insert => '+',
+                similar::ChangeTag::Equal => ' ',
+            });
+            out.push_str(&visible(change.value().trim_end_matches(['\n', '\r'])));
             out.push('\n');
         }
     }
@@ -347,6 +312,26 @@ mod tests {
         assert_eq!(
             super::visible(&super::visible(hostile)),
             super::visible(hostile)
+        );
+    }
+
+    #[test]
+    fn diff_of_a_large_text_is_linear_and_hostile_lines_are_visible() {
+        let mut old = String::from("# Changelog\n\n## [Unreleased]\n\n- \x1b]52;c;eA==\x07new\n\n");
+        for i in 0..200_000 {
+            old.push_str(&format!("## [0.{i}.0]\n\n- change {i}\n\n"));
+        }
+        let new = old.replacen(
+            "## [Unreleased]\n",
+            "## [Unreleased]\n\n## [1.0.1] - 2026-12-03\n",
+            1,
+        );
+        let started = std::time::Instant::now();
+        let diff = super::unified_diff("CHANGELOG.md", &old, &new);
+        assert!(started.elapsed().as_secs() < 10);
+        assert_eq!(
+            diff,
+            "--- a/CHANGELOG.md\n+++ b/CHANGELOG.md\n@@ -2,6 +2,8 @@\n \n ## [Unreleased]\n \n+## [1.0.1] - 2026-12-03\n+\n - ^[]52;c;eA==^Gnew\n \n ## [0.0.0]\n"
         );
     }
 
