@@ -269,103 +269,91 @@ fn percent_decode(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// The spellings a secret can take in a text that came back from a server or a parser: as it
-/// is, percent-encoded (as a URL's userinfo, a form, or every byte but the unreserved ones, in
-/// either case of hex), in Base64, and as a JSON string's contents.
-fn spellings(value: &str) -> Vec<String> {
-    use base64::Engine;
-    let mut forms = vec![value.to_string()];
-    let mut all_upper = String::new();
-    for byte in value.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
-            all_upper.push(byte as char);
-        } else {
-            all_upper.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    forms.push(all_upper.clone());
-    forms.push(lower_escapes(&all_upper));
-    forms.push(url::form_urlencoded::byte_serialize(value.as_bytes()).collect());
-    if let Ok(mut parsed) = url::Url::parse("http://host/") {
-        if parsed.set_password(Some(value)).is_ok() {
-            forms.extend(parsed.password().map(str::to_string));
-        }
-    }
-    forms.push(base64::engine::general_purpose::STANDARD.encode(value));
-    if let Ok(json) = serde_json::to_string(value) {
-        forms.push(json[1..json.len() - 1].to_string());
-    }
-    forms.sort();
-    forms.dedup();
-    // Longest first, so that a shorter spelling never leaves part of a longer one behind.
-    forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
-    forms
-}
-
-fn lower_escapes(encoded: &str) -> String {
-    let mut out = String::with_capacity(encoded.len());
-    let mut rest = encoded;
-    while let Some(at) = rest.find('%') {
-        out.push_str(&rest[..at]);
-        let escape = rest.get(at..at + 3).unwrap_or(&rest[at..]);
-        out.push_str(&escape.to_ascii_lowercase());
-        rest = &rest[at + escape.len()..];
-    }
-    out.push_str(rest);
-    out
-}
-
-/// A text with every secret the tool loaded removed, in every spelling (`spellings`), also
-/// where a reformatting split it on whitespace or joined its lines with spaces, and with every
-/// URL's credentials removed. Run it on a text before anything reformats it, and again on
-/// what is printed.
+/// A text with every secret the tool loaded removed, in every spelling a server or a parser
+/// could give it back in (`find_spelled`), and its Base64 form; a part of a secret that was
+/// split on whitespace is removed on its own too; and every URL's credentials are removed.
+/// Run it on a text before anything reformats it, and again on what is printed.
 pub fn redact_secrets(text: &str) -> String {
+    use base64::Engine;
     let values: Vec<String> = registry().values.iter().cloned().collect();
     let mut out = redact_urls(text);
     for value in &values {
-        for form in spellings(value) {
-            if form.len() >= MIN_SECRET && out.contains(&form) {
-                out = out.replace(&form, "***");
-            }
-        }
+        out = out.replace(
+            &base64::engine::general_purpose::STANDARD.encode(value),
+            "***",
+        );
+        out = replace_spelled(&out, value);
+        // A piece on its own (the text was cut between them).
         let pieces: Vec<&str> = value.split_whitespace().collect();
         if pieces.len() > 1 {
-            out = replace_spaced(&out, &pieces);
-            // A piece on its own (the text was cut between them).
             for piece in pieces.iter().filter(|p| p.len() >= MIN_SECRET / 2) {
-                out = out.replace(piece, "***");
+                out = replace_spelled(&out, piece);
             }
         }
     }
     out
 }
 
-/// Replaces each run of `pieces` separated by any whitespace (or none) with `***`.
-fn replace_spaced(text: &str, pieces: &[&str]) -> String {
+/// Every occurrence of `secret` in `text` replaced with `***`, however it is spelled there.
+fn replace_spelled(text: &str, secret: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = rest.find(pieces[0]) {
-        let mut end = at + pieces[0].len();
-        let whole = pieces[1..].iter().all(|piece| {
-            let after = &rest[end..];
-            let skipped = after.len() - after.trim_start().len();
-            let matched = after[skipped..].starts_with(piece);
-            if matched {
-                end += skipped + piece.len();
+    let mut from = 0;
+    let mut at = 0;
+    while at < text.len() {
+        match find_spelled(&text.as_bytes()[at..], secret.as_bytes()) {
+            Some(len) if text.is_char_boundary(at) && text.is_char_boundary(at + len) => {
+                out.push_str(&text[from..at]);
+                out.push_str("***");
+                at += len;
+                from = at;
             }
-            matched
-        });
-        if whole {
-            out.push_str(&rest[..at]);
-            out.push_str("***");
-        } else {
-            end = at + pieces[0].len();
-            out.push_str(&rest[..end]);
+            _ => at += 1,
         }
-        rest = &rest[end..];
     }
-    out.push_str(rest);
+    out.push_str(&text[from..]);
     out
+}
+
+/// How many bytes at the start of `text` spell `secret`, if they do: each of its bytes as
+/// itself or percent-encoded (`%2F`, `%2f`: RFC 3986 section 2.1, whichever bytes an encoder
+/// chose); a space also as `+` (a form); `/` also as `\/` and a line break or tab also as
+/// `\n`, `\r`, `\t` (JSON); and whitespace in the secret as any run of whitespace, or none (a
+/// reader that joined or split its lines).
+fn find_spelled(text: &[u8], secret: &[u8]) -> Option<usize> {
+    let mut i = 0;
+    for &byte in secret {
+        if byte.is_ascii_whitespace() {
+            while let Some(n) = whitespace_at(&text[i..]) {
+                i += n;
+            }
+            continue;
+        }
+        i += spelled_at(&text[i..], byte)?;
+    }
+    (i > 0).then_some(i)
+}
+
+fn spelled_at(text: &[u8], byte: u8) -> Option<usize> {
+    match text {
+        [first, ..] if *first == byte => Some(1),
+        [b'%', hi, lo, ..] if decoded(*hi, *lo) == Some(byte) => Some(3),
+        [b'\\', b'/', ..] if byte == b'/' => Some(2),
+        _ => None,
+    }
+}
+
+fn whitespace_at(text: &[u8]) -> Option<usize> {
+    match text {
+        [first, ..] if first.is_ascii_whitespace() || *first == b'+' => Some(1),
+        [b'%', hi, lo, ..] if decoded(*hi, *lo).is_some_and(|b| b.is_ascii_whitespace()) => Some(3),
+        [b'\\', b'n' | b'r' | b't', ..] => Some(2),
+        _ => None,
+    }
+}
+
+fn decoded(hi: u8, lo: u8) -> Option<u8> {
+    let hex = |b: u8| (b as char).to_digit(16);
+    Some((hex(hi)? * 16 + hex(lo)?) as u8)
 }
 
 #[cfg(test)]
@@ -468,6 +456,9 @@ mod tests {
             shown.starts_with("raw ***, joined ***, escaped ***"),
             "{shown}"
         );
+        // Whichever bytes an encoder chose to escape, in either case.
+        let shown = redact_secrets("odd pypi%2DAb/c%2bd=e%0a f+SPLIT%2Dunit-test.");
+        assert_eq!(shown, "odd ***.");
         assert_eq!(redact_secrets("nothing here"), "nothing here");
     }
 
