@@ -10,6 +10,7 @@ mod adopt;
 mod config;
 mod faults;
 mod hooks;
+mod hostile_output;
 mod maintainer;
 mod promote;
 mod rehearse;
