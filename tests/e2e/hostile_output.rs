@@ -273,7 +273,7 @@ fn a_release_toml_symlinked_to_a_file_holding_a_token_is_refused_unread() {
     let pypirc = s.home.join(".pypirc");
     std::fs::write(
         &pypirc,
-        format!("[pypi]\nusername = __token__\npassword = {SENTINEL}\n"),
+        format!("[pypi]\npassword = {SENTINEL}\nusername = __token__\n"),
     )
     .unwrap();
     std::fs::remove_file(s.work.join("release.toml")).unwrap();
@@ -303,10 +303,11 @@ fn a_malformed_release_toml_line_holding_a_token_is_never_quoted() {
     let s = Scratch::new("hostile-malformed");
     sample(&s, Layout::StaticFlit, "ts-hostile-malformed");
     let toml = s.read("release.toml");
+    // Each is the first error of its file, on the line that holds the token.
     for bad in [
-        format!("[staging]\npassword = {SENTINEL}\n"),
-        format!("token = \"{SENTINEL}\n"),
-        format!("[staging\n{SENTINEL}\n"),
+        format!("[pypi]\npassword = {SENTINEL}\n"),
+        format!("[pypi]\ntoken = \"{SENTINEL}\n"),
+        format!("[pypi]\n{SENTINEL}\n"),
     ] {
         s.write("release.toml", &format!("{toml}\n{bad}"));
         let before = s.snapshot();
@@ -332,10 +333,10 @@ fn a_token_holding_a_newline_echoed_back_by_the_index_is_never_shown() {
     });
     let token = "pypi-ECHOED-first-half-4f1c\nECHOED-second-half-9a2e";
     let run = stage_via(&s, &index.url, None, token).failure(1);
-    run.stderr_has("HTTP 403").stderr_has("bad token ***");
     for part in ["ECHOED-first-half-4f1c", "ECHOED-second-half-9a2e"] {
         run.assert_not_shown(part);
     }
+    run.stderr_has("HTTP 403").stderr_has("bad token ***");
     assert!(index.count("POST ") >= 1, "{:?}", index.log());
     assert!(pypiserver_files("ts-hostile-echo").is_empty());
     // The same token, percent-encoded by the index.
@@ -638,9 +639,9 @@ fn a_page_served_a_byte_a_second_is_given_up_within_its_bound() {
     let started = Instant::now();
     let run = dry_run(&s, &[("TWOSTAGE_STAGING_INDEX_URL", &page)]).failure(1);
     let took = started.elapsed();
-    run.stderr_has("a page read has 60s in all");
     // 60 s for the page and its retries, with a margin for the rest of the dry run.
     assert!(took < Duration::from_secs(80), "{took:?}");
+    run.stderr_has("a page read has 60s in all");
     assert!((1..=4).contains(&index.count("GET ")), "{:?}", index.log());
     assert_eq!(s.snapshot(), before);
 }

@@ -49,10 +49,13 @@ impl Minted {
     }
 }
 
-/// Tells GitHub Actions to hide a value in the log.
+/// Tells GitHub Actions to hide a value in the log, line by line: a value from outside with a
+/// line break in it would otherwise end the command and start another of its choosing.
 fn mask(value: &str) {
     if std::env::var_os("GITHUB_ACTIONS").is_some() {
-        println!("::add-mask::{value}");
+        for line in value.lines().filter(|l| !l.trim().is_empty()) {
+            println!("::add-mask::{line}");
+        }
     }
 }
 
