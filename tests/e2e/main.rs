@@ -11,6 +11,7 @@ mod config;
 mod faults;
 mod hooks;
 mod hostile_input;
+mod hostile_output;
 mod maintainer;
 mod promote;
 mod races;

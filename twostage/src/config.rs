@@ -244,23 +244,7 @@ impl Config {
     /// Loads `release.toml` from the repository root, then applies the environment, and
     /// checks the whole: the files it names exist under `root`.
     pub fn load(root: &Path) -> Result<Config> {
-        let path = root.join(FILE_NAME);
-        let text = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(UsageError(format!(
-                    "no `{FILE_NAME}` in `{}`: twostage is not set up in this repository; run \
-                     `cargo xtask init {}` to write one from your `pyproject.toml`, or create it \
-                     by hand (every key is optional; see docs/configuration.md)",
-                    root.display(),
-                    root.display()
-                ))
-                .into())
-            }
-            Err(e) => {
-                return Err(UsageError(format!("cannot read `{}`: {e}", path.display())).into())
-            }
-        };
+        let text = read_regular(root, FILE_NAME)?;
         Self::parse_in(&text, FILE_NAME, std::env::vars(), Some(root))
     }
 
@@ -518,12 +502,19 @@ impl Taken {
 }
 
 /// Each URL setting parses, with an `http` or `https` scheme and a host. Without this,
-/// `127.0.0.1:9/` would reach the HTTP client and come back as a network fault.
+/// `127.0.0.1:9/` would reach the HTTP client and come back as a network fault. A URL's
+/// `user:password@` is a secret from here on: kept from other people's code and from every
+/// message, like a token (the variable that held it is dropped from children too).
 fn check_urls(values: &Values, problems: &mut Vec<String>) {
     for &(section, key) in URL_KEYS {
         let Some((Setting::Str(url), origin)) = values.get(&(section, key)) else {
             continue;
         };
+        if crate::resources::secrets::remember_url(url) || !url.contains("://") {
+            if let Origin::Env(name) = origin {
+                crate::resources::secrets::protect_names([name]);
+            }
+        }
         // An empty `oidc-url` means the default, the upload URL's origin.
         if key == "oidc-url" && url.is_empty() {
             continue;
@@ -534,7 +525,9 @@ fn check_urls(values: &Values, problems: &mut Vec<String>) {
     }
 }
 
-/// Why `url` is not an `http(s)://host/…` URL, with the fix.
+/// Why `url` is not an `http(s)://host/…` URL, with the fix. The URL is parsed as the index
+/// reader parses it (WHATWG, https://url.spec.whatwg.org/), so that what passes here reads
+/// there; it is shown without its credentials, whatever characters they hold.
 fn check_url(url: &str) -> std::result::Result<(), String> {
     // A URL without its scheme may still carry credentials (`user:token@host/`).
     let shown = match url.contains("://") {
@@ -547,20 +540,37 @@ fn check_url(url: &str) -> std::result::Result<(), String> {
              local index)"
         ));
     }
-    let uri: ureq::http::Uri = url
-        .parse()
-        .map_err(|e| format!("is `{shown}`, which is not a URL ({e})"))?;
-    match uri.scheme_str() {
-        Some("http" | "https") => {}
-        Some(other) => {
+    let parsed = url::Url::parse(url).map_err(|e| {
+        format!(
+            "is `{shown}`, which is not a URL ({e}): a password holding `/`, `@`, `:`, `?` or \
+             `#` must be percent-encoded (`%2F`, `%40`, `%3A`, `%3F`, `%23`)"
+        )
+    })?;
+    match parsed.scheme() {
+        "http" | "https" => {}
+        other => {
             return Err(format!(
                 "is `{shown}`, whose scheme `{other}` is neither `http` nor `https`"
             ))
         }
-        None => return Err(format!("is `{shown}`, which has no scheme")),
     }
-    if uri.host().is_none_or(str::is_empty) {
+    // WHATWG reads `https:///x` as host `x`: a typo, not a host.
+    let written_host = url.split_once("://").map_or("", |(_, rest)| rest);
+    if parsed.host_str().is_none_or(str::is_empty) || written_host.starts_with('/') {
         return Err(format!("is `{shown}`, which names no host"));
+    }
+    // A password with an unescaped `/` or `@` can still parse (`http://u:1/x@h/`: host `u`,
+    // port 1; `http://u:p@s/x@h/`: host `s`), and the request would go to the wrong host with
+    // the rest of the password in its path: credentials and an `@` after the authority are
+    // refused.
+    let after_authority = &written_host[written_host
+        .find(['/', '?', '#'])
+        .unwrap_or(written_host.len())..];
+    if after_authority.contains('@') && crate::resources::secrets::redact(url) != url {
+        return Err(format!(
+            "is `{shown}`, which reads as credentials holding an unescaped `/` (or a path \
+             holding an `@`): percent-encode it (`%2F`, `%40`)"
+        ));
     }
     Ok(())
 }
@@ -673,6 +683,88 @@ pub fn file_inside(root: &Path, path: &str) -> std::result::Result<Presence, Str
     Ok(Presence::File)
 }
 
+/// A configuration file of the repository, read only as the regular file it is: a symlink
+/// (which could point at `~/.pypirc`), a FIFO or a device is refused, naming the file. The
+/// file is opened without following a symlink (`O_NOFOLLOW`) and without blocking on a FIFO
+/// (`O_NONBLOCK`), then checked on the open file, so that nothing can swap it in between
+/// (https://man7.org/linux/man-pages/man2/open.2.html).
+fn read_regular(root: &Path, name: &str) -> Result<String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = root.join(name);
+    let opened = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(&path);
+    let refuse = |what: &str| -> anyhow::Error {
+        UsageError(format!(
+            "`{}` is {what}, not a regular file: twostage reads its configuration only from a \
+             regular file in the repository; replace it with the file itself",
+            path.display()
+        ))
+        .into()
+    };
+    let mut file = match opened {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if path.symlink_metadata().is_ok() {
+                return Err(refuse("a symbolic link to nothing"));
+            }
+            return Err(UsageError(format!(
+                "no `{name}` in `{}`: twostage is not set up in this repository; run \
+                 `cargo xtask init {}` to write one from your `pyproject.toml`, or create it \
+                 by hand (every key is optional; see docs/configuration.md)",
+                root.display(),
+                root.display()
+            ))
+            .into());
+        }
+        // ELOOP: the last component is a symbolic link.
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Err(refuse("a symbolic link")),
+        Err(e) => return Err(UsageError(format!("cannot read `{}`: {e}", path.display())).into()),
+    };
+    let kind = file
+        .metadata()
+        .map_err(|e| UsageError(format!("cannot read `{}`: {e}", path.display())))?
+        .file_type();
+    if !kind.is_file() {
+        return Err(refuse(if kind.is_dir() {
+            "a directory"
+        } else {
+            "a special file"
+        }));
+    }
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)
+        .map_err(|e| UsageError(format!("cannot read `{}`: {e}", path.display())))?;
+    String::from_utf8(bytes).map_err(|e| {
+        let (line, column) = line_column(
+            &String::from_utf8_lossy(e.as_bytes()),
+            e.utf8_error().valid_up_to(),
+        );
+        UsageError(format!(
+            "{}:{line}:{column}: `{name}` is not UTF-8 text: write it as UTF-8",
+            path.display()
+        ))
+        .into()
+    })
+}
+
+/// The 1-based line and column (in characters) of a byte offset.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let offset = (0..=offset.min(text.len()))
+        .rev()
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(0);
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let column = before[before.rfind('\n').map_or(0, |n| n + 1)..]
+        .chars()
+        .count()
+        + 1;
+    (line, column)
+}
+
 fn kind_of(section: &str, key: &str) -> Option<(&'static str, &'static str, Kind)> {
     KEYS.iter()
         .find(|(s, k, _)| *s == section && *k == key)
@@ -705,8 +797,18 @@ fn line_of(text: &str, span: Option<std::ops::Range<usize>>) -> String {
 }
 
 fn parse_file(text: &str, origin: &str) -> std::result::Result<Values, String> {
-    let doc = toml_edit::Document::parse(text)
-        .map_err(|e| format!("`{origin}` is not valid TOML: {e}"))?;
+    // The parser's own rendering quotes the line, which may hold a secret (a file that was
+    // meant to be `~/.pypirc`): say where and what was expected, never the text.
+    let doc = toml_edit::Document::parse(text).map_err(|e| {
+        let at = e.span().map_or_else(String::new, |span| {
+            let (line, column) = line_column(text, span.start);
+            format!(":{line}:{column}")
+        });
+        format!(
+            "{origin}{at}: `{origin}` is not valid TOML: {} (see https://toml.io/en/v1.0.0)",
+            e.message().replace('\n', "; ")
+        )
+    })?;
     let mut values = Values::new();
     let mut problems = Vec::new();
     for (section, item) in doc.as_table().iter() {
@@ -1025,6 +1127,59 @@ repository = "o/n"
         ] {
             assert!(err.contains(expected), "{expected:?} not in:\n{err}");
         }
+    }
+
+    #[test]
+    fn a_toml_error_names_line_and_column_but_never_quotes_the_line() {
+        let err = parse("[staging]\n\npassword = pypi-AgEIcHlwaS5vcmcSECRET\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("release.toml:3:12: `release.toml` is not valid TOML: "),
+            "{err}"
+        );
+        assert!(!err.contains("AgEI"), "{err}");
+        assert!(!err.contains("password"), "{err}");
+    }
+
+    #[test]
+    fn a_url_password_of_any_shape_is_never_shown() {
+        for url in [
+            "http://rel:s3cr/et@host/simple/",
+            "http://rel:12/s3cret@host/simple/",
+            "http://rel:s3@cr/et@host/simple/",
+        ] {
+            let err = parse(&format!("[staging]\nindex-url = \"{url}\"\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.starts_with("release.toml:2: `staging.index-url` is `http://***@host/simple/`"),
+                "{err}"
+            );
+            assert!(!err.contains("s3"), "{err}");
+        }
+    }
+
+    #[test]
+    fn the_file_is_read_only_as_a_regular_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("pypirc");
+        std::fs::write(&secret, "[pypi]\npassword = pypi-SYMLINKED\n").unwrap();
+        let root = dir.path().join("repo");
+        std::fs::create_dir(&root).unwrap();
+        std::os::unix::fs::symlink(&secret, root.join(FILE_NAME)).unwrap();
+        let err = Config::load(&root).unwrap_err();
+        assert!(err.downcast_ref::<UsageError>().is_some());
+        let err = err.to_string();
+        assert!(
+            err.contains("release.toml` is a symbolic link, not a regular file"),
+            "{err}"
+        );
+        assert!(!err.contains("SYMLINKED"), "{err}");
+        std::fs::remove_file(root.join(FILE_NAME)).unwrap();
+        std::fs::create_dir(root.join(FILE_NAME)).unwrap();
+        let err = Config::load(&root).unwrap_err().to_string();
+        assert!(err.contains("is a directory, not a regular file"), "{err}");
     }
 
     #[test]

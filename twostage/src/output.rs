@@ -10,7 +10,63 @@ fn color() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
 }
 
+/// Text from outside (an index's or GitHub's answer, a page, a note, a changelog, a file's
+/// contents, a tag or commit message) made safe for a terminal, on one line: every control
+/// character and bidirectional override shown as visible text, so that none can move the
+/// cursor, clear the screen, retitle the window or write the clipboard (OSC 52) of whoever
+/// reads it. ESC is `^[`, the other C0 controls and DEL are caret notation (`^G`, `^M`, `^J`,
+/// `^?`), the C1 controls (U+0080–U+009F, which a terminal may read as ESC sequences) and the
+/// bidi controls of Unicode's Trojan Source advisory (CVE-2021-42574) are `\u{…}`.
+pub fn visible(text: &str) -> String {
+    escape(text, false)
+}
+
+/// As `visible`, keeping line breaks (`\n`) and tabs: a multi-line text such as a diff.
+pub fn visible_lines(text: &str) -> String {
+    escape(text, true)
+}
+
+fn escape(text: &str, keep_lines: bool) -> String {
+    if !text.chars().any(|c| needs_escape(c, keep_lines)) {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if !needs_escape(c, keep_lines) {
+            out.push(c);
+        } else if (c as u32) < 0x20 {
+            out.push('^');
+            out.push(char::from(b'@' + c as u8));
+        } else if c == '\u{7f}' {
+            out.push_str("^?");
+        } else {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        }
+    }
+    out
+}
+
+fn needs_escape(c: char, keep_lines: bool) -> bool {
+    match c {
+        '\n' | '\t' => !keep_lines,
+        '\u{0}'..='\u{1f}' | '\u{7f}'..='\u{9f}' => true,
+        // Bidi embeddings, overrides, isolates and marks.
+        '\u{61c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' => {
+            true
+        }
+        _ => false,
+    }
+}
+
+/// What every line we print goes through: every secret the tool loaded removed (before any
+/// escaping changes its spelling), then every control character made visible. Our own line
+/// breaks stay.
+fn safe(message: &str) -> String {
+    visible_lines(&crate::resources::secrets::redact_secrets(message))
+}
+
 fn line(verb: &str, code: &str, message: &str) {
+    let message = safe(message);
     let mut err = std::io::stderr().lock();
     if color() {
         let _ = writeln!(err, "\x1b[1;{code}m{verb:>12}\x1b[0m {message}");
@@ -44,7 +100,7 @@ fn command_text(message: &str) -> String {
 /// Runs `f` inside a collapsible group of the GitHub Actions log (a no-op elsewhere).
 pub fn group<T>(title: &str, f: impl FnOnce() -> T) -> T {
     if in_actions() {
-        println!("::group::{}", command_text(title));
+        println!("::group::{}", command_text(&safe(title)));
     }
     let result = f();
     if in_actions() {
@@ -54,26 +110,28 @@ pub fn group<T>(title: &str, f: impl FnOnce() -> T) -> T {
 }
 
 pub fn warn(message: impl AsRef<str>) {
+    let message = safe(message.as_ref());
     if in_actions() {
-        println!("::warning::{}", command_text(message.as_ref()));
+        println!("::warning::{}", command_text(&message));
     }
     let mut err = std::io::stderr().lock();
     if color() {
-        let _ = writeln!(err, "\x1b[1;33mwarning\x1b[0m: {}", message.as_ref());
+        let _ = writeln!(err, "\x1b[1;33mwarning\x1b[0m: {message}");
     } else {
-        let _ = writeln!(err, "warning: {}", message.as_ref());
+        let _ = writeln!(err, "warning: {message}");
     }
 }
 
 pub fn error(message: impl AsRef<str>) {
+    let message = safe(message.as_ref());
     if in_actions() {
-        println!("::error::{}", command_text(message.as_ref()));
+        println!("::error::{}", command_text(&message));
     }
     let mut err = std::io::stderr().lock();
     if color() {
-        let _ = writeln!(err, "\x1b[1;31merror\x1b[0m: {}", message.as_ref());
+        let _ = writeln!(err, "\x1b[1;31merror\x1b[0m: {message}");
     } else {
-        let _ = writeln!(err, "error: {}", message.as_ref());
+        let _ = writeln!(err, "error: {message}");
     }
 }
 
@@ -88,7 +146,7 @@ pub struct Progress {
 impl Progress {
     pub fn new(label: impl Into<String>, total: u64) -> Progress {
         Progress {
-            label: label.into(),
+            label: safe(&label.into()),
             total,
             done: Arc::new(AtomicU64::new(0)),
             enabled: std::io::stderr().is_terminal(),
@@ -111,7 +169,13 @@ impl Progress {
     pub fn message(&self, text: &str) {
         if self.enabled {
             let mut err = std::io::stderr().lock();
-            let _ = write!(err, "\r\x1b[2K{:>12} {} {text}", "Waiting", self.label);
+            let _ = write!(
+                err,
+                "\r\x1b[2K{:>12} {} {}",
+                "Waiting",
+                self.label,
+                safe(text)
+            );
             let _ = err.flush();
         }
     }
@@ -154,61 +218,26 @@ impl<R: Read> Read for ProgressReader<R> {
     }
 }
 
-/// A unified diff of two texts, three lines of context per hunk. The files a release edits are
-/// small, so a plain longest-common-subsequence over lines is cheap enough.
+/// A unified diff of two texts, three lines of context per hunk, each line made `visible`
+/// (a changelog is other people's text). Myers' algorithm as `similar` runs it (what
+/// cargo-release shows its edits with): memory linear in the lines, not the old × new table
+/// of a plain longest common subsequence, and a deadline after which it settles for a
+/// coarser diff, so a 10 MB changelog costs a few times its size.
 pub fn unified_diff(path: &str, old: &str, new: &str) -> String {
-    let a: Vec<&str> = old.split_inclusive('\n').collect();
-    let b: Vec<&str> = new.split_inclusive('\n').collect();
-    let mut lcs = vec![vec![0u32; b.len() + 1]; a.len() + 1];
-    for i in (0..a.len()).rev() {
-        for j in (0..b.len()).rev() {
-            lcs[i][j] = if a[i] == b[j] {
-                lcs[i + 1][j + 1] + 1
-            } else {
-                lcs[i + 1][j].max(lcs[i][j + 1])
-            };
-        }
-    }
-    // Each op: (' ' | '-' | '+', line, old index, new index).
-    let mut ops = Vec::new();
-    let (mut i, mut j) = (0, 0);
-    while i < a.len() || j < b.len() {
-        if i < a.len() && j < b.len() && a[i] == b[j] {
-            ops.push((' ', a[i], i, j));
-            i += 1;
-            j += 1;
-        } else if i < a.len() && (j == b.len() || lcs[i + 1][j] >= lcs[i][j + 1]) {
-            ops.push(('-', a[i], i, j));
-            i += 1;
-        } else {
-            ops.push(('+', b[j], i, j));
-            j += 1;
-        }
-    }
+    let diff = similar::TextDiff::configure()
+        .algorithm(similar::Algorithm::Myers)
+        .timeout(std::time::Duration::from_secs(2))
+        .diff_lines(old, new);
     let mut out = format!("--- a/{path}\n+++ b/{path}\n");
-    let changed: Vec<usize> = (0..ops.len()).filter(|&k| ops[k].0 != ' ').collect();
-    let mut k = 0;
-    while k < changed.len() {
-        let start = changed[k].saturating_sub(3);
-        let mut end = changed[k];
-        while k < changed.len() && changed[k] <= end + 7 {
-            end = changed[k];
-            k += 1;
-        }
-        let end = (end + 4).min(ops.len());
-        let hunk = &ops[start..end];
-        let old_len = hunk.iter().filter(|o| o.0 != '+').count();
-        let new_len = hunk.iter().filter(|o| o.0 != '-').count();
-        out.push_str(&format!(
-            "@@ -{},{} +{},{} @@\n",
-            hunk[0].2 + 1,
-            old_len,
-            hunk[0].3 + 1,
-            new_len
-        ));
-        for (sign, text, _, _) in hunk {
-            out.push(*sign);
-            out.push_str(text.trim_end_matches(['\n', '\r']));
+    for hunk in diff.unified_diff().context_radius(3).iter_hunks() {
+        out.push_str(&format!("{}\n", hunk.header()));
+        for change in hunk.iter_changes() {
+            out.push(match change.tag() {
+                similar::ChangeTag::Delete => '-',
+                similar::ChangeTag::Insert => '+',
+                similar::ChangeTag::Equal => ' ',
+            });
+            out.push_str(&visible(change.value().trim_end_matches(['\n', '\r'])));
             out.push('\n');
         }
     }
@@ -267,6 +296,45 @@ impl Steps {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn control_characters_are_made_visible() {
+        let hostile = "a\x1b]52;c;cHduZWQ=\x07b\x1b[2Jc\rd\u{9b}31me\u{202e}f\u{7f}\ng\th";
+        assert_eq!(
+            super::visible(hostile),
+            "a^[]52;c;cHduZWQ=^Gb^[[2Jc^Md\\u{9b}31me\\u{202e}f^?^Jg^Ih"
+        );
+        assert_eq!(
+            super::visible_lines(hostile),
+            "a^[]52;c;cHduZWQ=^Gb^[[2Jc^Md\\u{9b}31me\\u{202e}f^?\ng\th"
+        );
+        assert_eq!(super::visible("plain — text ✓"), "plain — text ✓");
+        // Idempotent: what was made visible stays as it is.
+        assert_eq!(
+            super::visible(&super::visible(hostile)),
+            super::visible(hostile)
+        );
+    }
+
+    #[test]
+    fn diff_of_a_large_text_is_linear_and_hostile_lines_are_visible() {
+        let mut old = String::from("# Changelog\n\n## [Unreleased]\n\n- \x1b]52;c;eA==\x07new\n\n");
+        for i in 0..200_000 {
+            old.push_str(&format!("## [0.{i}.0]\n\n- change {i}\n\n"));
+        }
+        let new = old.replacen(
+            "## [Unreleased]\n",
+            "## [Unreleased]\n\n## [1.0.1] - 2026-12-03\n",
+            1,
+        );
+        let started = std::time::Instant::now();
+        let diff = super::unified_diff("CHANGELOG.md", &old, &new);
+        assert!(started.elapsed().as_secs() < 10);
+        assert_eq!(
+            diff,
+            "--- a/CHANGELOG.md\n+++ b/CHANGELOG.md\n@@ -2,6 +2,8 @@\n \n ## [Unreleased]\n \n+## [1.0.1] - 2026-12-03\n+\n - ^[]52;c;eA==^Gnew\n \n ## [0.0.0]\n"
+        );
+    }
+
     #[test]
     fn diff_shows_only_the_changed_region() {
         let old = "a\nb\nc\nd\ne\nf\ng\nversion = \"1.0\"\nh\ni\nj\nk\nl\n";

@@ -45,6 +45,10 @@ impl Github {
                 // the token follows it there and nowhere else (docs/http-client.md).
                 .max_redirects(5)
                 .redirect_auth_headers(ureq::config::RedirectAuthHeaders::SameHost)
+                // An asset upload streams a whole wheel: 300 s in all, 10 s to connect, 60 s
+                // for GitHub to take each write (docs/http-client.md).
+                .timeout_connect(Some(Duration::from_secs(10)))
+                .timeout_per_write(Some(Duration::from_secs(60)))
                 .timeout_global(Some(Duration::from_secs(300)))
                 .user_agent(concat!("twostage/", env!("CARGO_PKG_VERSION")))
                 .tls_config(crate::resources::tls::config())
@@ -107,7 +111,7 @@ impl Github {
     }
 
     fn scrub(&self, text: &str) -> String {
-        text.replace(self.token.expose(), "***")
+        crate::resources::secrets::redact_secrets(&text.replace(self.token.expose(), "***"))
     }
 
     fn fail(&self, what: &str, status: u16, value: &Value) -> anyhow::Error {
@@ -203,7 +207,12 @@ impl Github {
         })?;
         let status = response.status().as_u16();
         if status != 201 {
-            let text = response.body_mut().read_to_string().unwrap_or_default();
+            let text = response
+                .body_mut()
+                .with_config()
+                .limit(1024 * 1024)
+                .read_to_string()
+                .unwrap_or_default();
             let value = serde_json::from_str(&text).unwrap_or(Value::Null);
             return Err(self.fail(&format!("take the asset `{name}`"), status, &value));
         }

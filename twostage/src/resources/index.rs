@@ -18,7 +18,7 @@ use crate::output::Progress;
 use crate::resources::credentials::Credentials;
 use crate::resources::dist::{self, normalize_name, Kind, Metadata};
 use crate::resources::evidence::ArtifactRecord;
-use crate::resources::secrets::{redact, redact_urls};
+use crate::resources::secrets::{redact, redact_secrets, redact_urls};
 
 /// One file listed on a project page.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -60,7 +60,11 @@ pub fn agent() -> ureq::Agent {
         // never follow a redirect (docs/http-client.md).
         .max_redirects(10)
         .redirect_auth_headers(RedirectAuthHeaders::Never)
+        // Each request (a page, a download) within 60 s in all, 10 s to connect, 30 s of
+        // silence at most; a page read with its retries within `PAGE_TOTAL`
+        // (docs/http-client.md).
         .timeout_connect(Some(Duration::from_secs(10)))
+        .timeout_per_read(Some(Duration::from_secs(30)))
         .timeout_global(Some(Duration::from_secs(60)))
         .user_agent(concat!("twostage/", env!("CARGO_PKG_VERSION")))
         .tls_config(crate::resources::tls::config())
@@ -70,10 +74,14 @@ pub fn agent() -> ureq::Agent {
 
 const ACCEPT: &str = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01";
 const PAGE_LIMIT: u64 = 32 * 1024 * 1024;
+/// One try at a project page, and all its tries together.
+const PAGE_REQUEST: Duration = Duration::from_secs(30);
+const PAGE_TOTAL: Duration = Duration::from_secs(60);
 
 /// The files an index lists for a project; `None` when the index does not know the project.
 /// Caches are bypassed: a just-uploaded file must be seen. Transient failures (connection
-/// errors, 429, 5xx) are retried a few times with backoff.
+/// errors, timeouts, 429, 5xx) are retried a few times with backoff; each try has
+/// `PAGE_REQUEST` at most, and all of them `PAGE_TOTAL`.
 pub fn project_files(
     agent: &ureq::Agent,
     index_url: &str,
@@ -82,22 +90,32 @@ pub fn project_files(
     let page = project_page(index_url, project)?;
     let page = page.as_str();
     let shown = redact(page);
+    let started = Instant::now();
     let mut delay = Duration::from_millis(250);
     let mut attempt = 1;
     loop {
-        let outcome = fetch_page(agent, page);
+        let budget = PAGE_TOTAL
+            .saturating_sub(started.elapsed())
+            .min(PAGE_REQUEST);
+        let outcome = fetch_page(agent, page, budget);
+        let left = PAGE_TOTAL.saturating_sub(started.elapsed());
         match outcome {
             Ok(found) => {
                 return found
                     .map(|(ctype, body)| parse_page(page, &ctype, &body))
                     .transpose()
             }
-            Err(e) if attempt < 4 && e.transient => {
+            Err(e) if attempt < 4 && e.transient && left > delay => {
                 std::thread::sleep(delay);
                 delay *= 2;
                 attempt += 1;
             }
-            Err(e) => bail!("cannot read `{shown}`: {}", e.message),
+            Err(e) => bail!(
+                "cannot read `{shown}` ({attempt} tries in {}s; a page read has {}s in all): {}",
+                started.elapsed().as_secs(),
+                PAGE_TOTAL.as_secs(),
+                e.message
+            ),
         }
     }
 }
@@ -125,9 +143,13 @@ struct FetchError {
 fn fetch_page(
     agent: &ureq::Agent,
     page: &str,
+    budget: Duration,
 ) -> std::result::Result<Option<(String, String)>, FetchError> {
     let response = agent
         .get(page)
+        .config()
+        .timeout_global(Some(budget))
+        .build()
         .header("Accept", ACCEPT)
         .header("Cache-Control", "no-cache")
         .header("Pragma", "no-cache")
@@ -346,6 +368,9 @@ pub enum PostOutcome {
     Refused { status: u16, message: String },
 }
 
+const UPLOAD_STALL: Duration = Duration::from_secs(60);
+const UPLOAD_ANSWER_BODY: Duration = Duration::from_secs(30);
+
 pub fn upload_agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
@@ -354,8 +379,16 @@ pub fn upload_agent() -> ureq::Agent {
         // (https://github.com/astral-sh/uv/blob/main/crates/uv-publish/src/lib.rs).
         .max_redirects(0)
         .redirect_auth_headers(RedirectAuthHeaders::Never)
+        // Bounds on every phase of an upload (docs/http-client.md): 15 s to connect, 60 s for
+        // the index to take each write of the body, 600 s from the last byte sent to the
+        // answer's headers (an index checks a big file before it answers, in silence), 30 s
+        // for the answer's body (a message of at most 64 KB), and an hour in all. A timed-out
+        // answer is transient: the stage settles it by reading the index.
         .timeout_connect(Some(Duration::from_secs(15)))
+        .timeout_per_write(Some(UPLOAD_STALL))
         .timeout_recv_response(Some(Duration::from_secs(600)))
+        .timeout_recv_body(Some(UPLOAD_ANSWER_BODY))
+        .timeout_global(Some(Duration::from_secs(3600)))
         .user_agent(concat!("twostage/", env!("CARGO_PKG_VERSION")))
         .tls_config(crate::resources::tls::config())
         .build()
@@ -495,13 +528,30 @@ fn outcome(
         .and_then(|v| v.trim().parse::<u64>().ok())
         .map(|s| Duration::from_secs(s.min(60)));
     let location = header("location");
-    let text = response
+    let text = match response
         .body_mut()
         .with_config()
         .limit(64 * 1024)
         .read_to_string()
-        .unwrap_or_default();
-    let message = scrub(&server_message(&text), credentials);
+    {
+        Ok(text) => text,
+        Err(ureq::Error::BodyExceedsLimit(_)) => "(a message of over 64 KB)".into(),
+        // A success is one whatever its message; anything else whose message stalls or
+        // breaks off is settled by reading the index, as a failed connection is.
+        Err(e) if !(200..=299).contains(&status) => {
+            return PostOutcome::Transient {
+                message: format!(
+                    "HTTP {status}, whose message did not arrive whole ({})",
+                    scrub(&e.to_string(), credentials)
+                ),
+                retry_after,
+            }
+        }
+        Err(_) => String::new(),
+    };
+    // Scrubbed before it is reformatted (tags dropped, whitespace joined), which could split
+    // an echoed secret, and again after.
+    let message = scrub(&server_message(&scrub(&text, credentials)), credentials);
     match status {
         200..=299 => PostOutcome::Accepted,
         409 => PostOutcome::Exists(message),
@@ -584,17 +634,17 @@ fn page_text(node: &tl::NodeHandle, parser: &tl::Parser, out: &mut String) {
     }
 }
 
-/// Removes the secret (and its Base64 form in a Basic header) from a message.
+/// Removes the secret (and its Base64 form in a Basic header), every other loaded secret in
+/// every spelling, and URL credentials from a message.
 fn scrub(message: &str, credentials: &Credentials) -> String {
     let secret = credentials.password.expose();
-    let mut out = redact_urls(message);
+    let mut out = message.to_string();
     if !secret.is_empty() {
-        out = out.replace(secret, "***");
         let header = credentials.basic_auth();
-        let encoded = header.trim_start_matches("Basic ");
-        out = out.replace(encoded, "***");
+        out = out.replace(header.trim_start_matches("Basic "), "***");
+        out = out.replace(secret, "***");
     }
-    out
+    redact_secrets(&out)
 }
 
 /// The size and sha256 of what `url` serves, read without keeping it (an index page that

@@ -49,10 +49,13 @@ impl Minted {
     }
 }
 
-/// Tells GitHub Actions to hide a value in the log.
+/// Tells GitHub Actions to hide a value in the log, line by line: a value from outside with a
+/// line break in it would otherwise end the command and start another of its choosing.
 fn mask(value: &str) {
     if std::env::var_os("GITHUB_ACTIONS").is_some() {
-        println!("::add-mask::{value}");
+        for line in value.lines().filter(|l| !l.trim().is_empty()) {
+            println!("::add-mask::{line}");
+        }
     }
 }
 
@@ -101,6 +104,10 @@ fn agent() -> ureq::Agent {
         // and never with the bearer token of the request (docs/http-client.md).
         .max_redirects(3)
         .redirect_auth_headers(ureq::config::RedirectAuthHeaders::Never)
+        // Every exchange within 60 s in all, 10 s to connect, 30 s of silence at most
+        // (docs/http-client.md).
+        .timeout_connect(Some(Duration::from_secs(10)))
+        .timeout_per_read(Some(Duration::from_secs(30)))
         .timeout_global(Some(Duration::from_secs(60)))
         .user_agent(concat!("twostage/", env!("CARGO_PKG_VERSION")))
         .tls_config(crate::resources::tls::config())
@@ -237,9 +244,15 @@ fn mint_errors(value: &Value, oidc_token: &Secret) -> Vec<String> {
         .collect()
 }
 
-/// A response's body as JSON, `null` when it is not JSON.
+/// A response's body as JSON, `null` when it is not JSON or over 1 MB (a token exchange's
+/// answers are a few hundred bytes).
 fn json_body(response: &mut ureq::http::Response<ureq::Body>) -> Value {
-    let text = response.body_mut().read_to_string().unwrap_or_default();
+    let text = response
+        .body_mut()
+        .with_config()
+        .limit(1024 * 1024)
+        .read_to_string()
+        .unwrap_or_default();
     serde_json::from_str(&text).unwrap_or(Value::Null)
 }
 

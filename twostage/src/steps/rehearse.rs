@@ -517,8 +517,9 @@ fn show_production(sandbox: &Sandbox, clone: &Repo, config: &Config, tag: &str) 
             .iter()
             .any(|r| r.filename == file.filename && r.sha256 == sha);
         println!(
-            "  {}  sha256={sha}{}",
-            file.filename,
+            "  {}  sha256={}{}",
+            output::visible(&file.filename),
+            output::visible(sha),
             if same {
                 ""
             } else {

@@ -328,13 +328,13 @@ fn print_table(rows: &[Row]) {
         };
         println!(
             "{:<18} {:<16} {:>5}  {:<6} {:<9} {:<10} {}",
-            r.tag,
+            crate::output::visible(&r.tag),
             r.state,
             r.files,
             pushed,
             mark(r.staging),
             mark(r.production),
-            r.detail
+            crate::output::visible(&r.detail)
         );
     }
 }
