@@ -795,6 +795,24 @@ pub fn all_served(
 /// astral-sh/uv `scripts/publish/test_publish.py`, uv pull request 21050); twostage asks for
 /// the same 3, 1 s apart, since it polls a lagging page from 0.2 s rather than every 2 s.
 pub const STABLE_READS: u32 = 3;
+
+/// The file sets this process has seen served stably, by index, project and file hashes.
+fn confirmed() -> std::sync::MutexGuard<'static, std::collections::BTreeSet<String>> {
+    static CONFIRMED: std::sync::Mutex<std::collections::BTreeSet<String>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    CONFIRMED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn confirmation_key(index_url: &str, project: &str, artifacts: &[ArtifactRecord]) -> String {
+    let mut files: Vec<String> = artifacts
+        .iter()
+        .map(|a| format!("{}={}", a.filename, a.sha256))
+        .collect();
+    files.sort();
+    format!("{index_url} {project} {}", files.join(" "))
+}
 pub const STABLE_SPACING: Duration = Duration::from_secs(1);
 
 /// Polls the project page, bypassing caches, until `STABLE_READS` reads in a row list every
@@ -812,14 +830,23 @@ pub fn wait_until_served(
     let progress = Progress::new(format!("for {label} to serve {} files", artifacts.len()), 0);
     let mut poll = Duration::from_millis(200);
     let (mut agreeing, mut said) = (0, false);
+    let key = confirmation_key(index_url, project, artifacts);
+    // Confirmed once in this run (staging's upload, then its verification): one read that
+    // lists every file is enough the second time.
+    let needed = if confirmed().contains(&key) {
+        1
+    } else {
+        STABLE_READS
+    };
     loop {
         let missing = missing_now(agent, label, index_url, project, artifacts)
             .inspect_err(|_| progress.finish())?;
         let seconds = started.elapsed().as_secs();
         if missing.is_empty() {
             agreeing += 1;
-            if agreeing >= STABLE_READS {
+            if agreeing >= needed {
                 progress.finish();
+                confirmed().insert(key);
                 return Ok(started.elapsed());
             }
             if !said {
