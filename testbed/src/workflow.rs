@@ -165,3 +165,69 @@ pub fn privileged_runs(workflow: &serde_json::Value, smoke: &[&str]) -> Vec<Stri
     }
     found
 }
+
+/// What the local runner did with one job (or matrix cell): its result (`success`,
+/// `failure`, `skipped`, `cancelled`, `not-run-here` for a runner this machine is not), and
+/// the files it wrote.
+#[derive(Debug, Clone)]
+pub struct JobRun {
+    pub job: String,
+    pub cell: String,
+    pub result: String,
+    pub matrix: serde_json::Value,
+    /// The environment of every process of every step (`/proc/<pid>/environ`, sampled).
+    pub dump: Option<PathBuf>,
+    pub log: Option<PathBuf>,
+}
+
+/// Runs `workflow` on this machine with `workflow_runner.py`: `config` holds `ref_name`,
+/// `origin`, `workspace_root`, `base_env`, `uv_dir` and the per-job `credentials` (see the
+/// script); `runner_dir` is where its artifacts, dumps and logs go. Returns every job run and
+/// whether all that ran succeeded.
+pub fn run_workflow(
+    workflow: &Path,
+    runner_dir: &Path,
+    mut config: serde_json::Value,
+) -> Result<(Vec<JobRun>, bool)> {
+    std::fs::create_dir_all(runner_dir)?;
+    let script = runner_dir.join("workflow_runner.py");
+    std::fs::write(&script, include_str!("workflow_runner.py"))?;
+    config["workflow"] = workflow.display().to_string().into();
+    config["runner_dir"] = runner_dir.display().to_string().into();
+    let config_path = runner_dir.join("config.json");
+    std::fs::write(&config_path, serde_json::to_string_pretty(&config)?)?;
+    let output = std::process::Command::new(tools()?.python())
+        .arg(&script)
+        .arg(&config_path)
+        .env_clear()
+        .envs(
+            ["PATH", "HOME", "PYENV_ROOT"]
+                .into_iter()
+                .filter_map(|k| std::env::var_os(k).map(|v| (k, v))),
+        )
+        .output()?;
+    let result_path = runner_dir.join("result.json");
+    let text = std::fs::read_to_string(&result_path).with_context(|| {
+        format!(
+            "the workflow runner wrote no result: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })?;
+    let result: serde_json::Value = serde_json::from_str(&text)?;
+    let path = |v: &serde_json::Value| v.as_str().map(PathBuf::from);
+    let runs = result["jobs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|j| JobRun {
+            job: j["job"].as_str().unwrap_or_default().to_string(),
+            cell: j["cell"].as_str().unwrap_or_default().to_string(),
+            result: j["result"].as_str().unwrap_or_default().to_string(),
+            matrix: j["matrix"].clone(),
+            dump: path(&j["dump"]),
+            log: path(&j["log"]),
+        })
+        .collect();
+    Ok((runs, output.status.success()))
+}
