@@ -335,23 +335,7 @@ fn in_repository(dir: Option<PathBuf>, command: Command) -> anyhow::Result<()> {
                 offline,
             },
         ),
-        Command::Stage {
-            tag,
-            dist,
-            no_verify,
-            results,
-            build_only,
-        } => stage::run_with(
-            &repo,
-            &config,
-            &tag,
-            &stage::Options {
-                dist: dist.as_deref(),
-                no_verify,
-                results: results.as_deref(),
-                build_only: build_only.as_deref(),
-            },
-        ),
+        command @ Command::Stage { .. } => stage_command(&repo, &config, command),
         Command::Verify {
             tag,
             production,
@@ -392,6 +376,26 @@ fn in_repository(dir: Option<PathBuf>, command: Command) -> anyhow::Result<()> {
             unreachable!("`run` handles the commands that need no repository")
         }
     }
+}
+
+fn stage_command(repo: &Repo, config: &Config, command: Command) -> anyhow::Result<()> {
+    let Command::Stage {
+        tag,
+        dist,
+        no_verify,
+        results,
+        build_only,
+    } = command
+    else {
+        unreachable!("`in_repository` passes `stage` only")
+    };
+    let options = stage::Options {
+        dist: dist.as_deref(),
+        no_verify,
+        results: results.as_deref(),
+        build_only: build_only.as_deref(),
+    };
+    stage::run_with(repo, config, &tag, &options)
 }
 
 fn verify(
