@@ -244,3 +244,69 @@ fn first_failure(run: &Table) -> String {
         None => format!("is `{}`", Verdict::of(run).map_or("?", Verdict::as_str)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn artifact(name: &str, sha: &str) -> ArtifactRecord {
+        ArtifactRecord {
+            filename: name.into(),
+            size: 1,
+            sha256: sha.into(),
+            blake2_256: "b".into(),
+        }
+    }
+
+    fn cell(name: &str, verdict: Verdict, shas: &[&str]) -> Fragment {
+        let mut note = Note::new("v1.0.0", "1.0.0", git2::Oid::zero());
+        note.set_artifacts(&[artifact("p-1.0.0.tar.gz", "aa")]);
+        let mut run = Table::new();
+        verdict.set(&mut run);
+        run["verified-sha256"] = evidence::string_array(shas);
+        if verdict == Verdict::Failed {
+            run[crate::steps::verify::FAILURES] = evidence::string_array(&["the smoke test"]);
+        }
+        note.record(Section::Verification, run);
+        Fragment {
+            name: name.into(),
+            doc: note.doc,
+        }
+    }
+
+    #[test]
+    fn a_failed_cell_is_recorded_last_so_the_latest_verification_is_the_failure() {
+        let fragments = [
+            cell("verify-a.toml", Verdict::Verified, &["aa"]),
+            cell("verify-b.toml", Verdict::Failed, &[]),
+            cell("verify-c.toml", Verdict::Verified, &["aa"]),
+        ];
+        let mut note = Note::new("v1.0.0", "1.0.0", git2::Oid::zero());
+        let failed = add_runs(&mut note, &fragments);
+        assert_eq!(failed.len(), 1, "{failed:?}");
+        assert!(failed[0].contains("verify-b.toml"), "{failed:?}");
+        let latest = note.latest(Section::Verification).unwrap();
+        assert_eq!(Verdict::of(latest), Some(Verdict::Failed));
+        assert_eq!(latest["from"].as_str(), Some("verify-b.toml"));
+        assert_eq!(note.runs(Section::Verification).len(), 3);
+    }
+
+    #[test]
+    fn a_result_about_other_bytes_or_another_release_is_refused() {
+        let frozen = [artifact("p-1.0.0.tar.gz", "aa")];
+        let commit = git2::Oid::zero().to_string();
+        let good = cell("verify-a.toml", Verdict::Verified, &["aa"]);
+        check(&good, "v1.0.0", &commit, &frozen).unwrap();
+        let forged = cell("verify-f.toml", Verdict::Verified, &["ff"]);
+        let err = check(&forged, "v1.0.0", &commit, &frozen).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("none of the frozen files"),
+            "{err:#}"
+        );
+        let other = [artifact("p-1.0.0.tar.gz", "bb")];
+        let err = check(&good, "v1.0.0", &commit, &other).unwrap_err();
+        assert!(format!("{err:#}").contains("other files"), "{err:#}");
+        let err = check(&good, "v2.0.0", &commit, &frozen).unwrap_err();
+        assert!(format!("{err:#}").contains("not of v2.0.0"), "{err:#}");
+    }
+}
