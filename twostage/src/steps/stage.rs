@@ -30,11 +30,38 @@ const UPLOAD_ATTEMPTS: u32 = 4;
 const LAG_WAIT: Duration = Duration::from_secs(120);
 
 pub fn run(repo: &Repo, config: &Config, tag: &str, dist_dir: Option<&Path>) -> Result<()> {
+    let options = Options {
+        dist: dist_dir,
+        ..Options::default()
+    };
+    run_with(repo, config, tag, &options)
+}
+
+/// How much of the stage to run: the CI workflow splits it over jobs that hold different
+/// permissions (docs/ci.md).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Options<'a> {
+    /// Stage the files in this folder instead of building (`--dist`).
+    pub dist: Option<&'a Path>,
+    /// Upload and wait until served, but neither verify nor push the note (`--no-verify`).
+    pub no_verify: bool,
+    /// With `no_verify`: write the staging record to this file instead of the note
+    /// (`--results`), for `record` to put into the note in a job that may push.
+    pub results: Option<&'a Path>,
+    /// Only build and freeze, and copy the frozen files into this folder (`--build-only`):
+    /// no credential is read and nothing is uploaded.
+    pub build_only: Option<&'a Path>,
+}
+
+pub fn run_with(repo: &Repo, config: &Config, tag: &str, options: &Options) -> Result<()> {
     let started = Instant::now();
     let release = resolved::resolve(repo, config, tag)?;
     // One run per repository at a time (docs/release.md, "One run at a time").
     let _lock =
         crate::resources::lock::hold(repo.common_dir(), crate::resources::lock::Wait::patient())?;
+    if let Some(out) = options.build_only {
+        return build_only(repo, config, &release, out);
+    }
     let resume = format!("cargo xtask stage {tag}");
     crate::interrupt::stand(&format!("staging {tag}"), "nothing was promoted", &resume);
     // Credentials first: a missing token is reported before anything is built or uploaded.
@@ -42,44 +69,92 @@ pub fn run(repo: &Repo, config: &Config, tag: &str, dist_dir: Option<&Path>) -> 
     evidence::sync(repo, &config.git.remote);
     let note = Note::read(repo, release.commit, tag)?;
     let agent = index::agent();
-    if already_staged(&agent, config, &release, note.as_ref()) {
+    if options.results.is_none() && already_staged(&agent, config, &release, note.as_ref()) {
         // A run that stopped after writing the note but before pushing it.
         evidence::push(repo, &config.git.remote)?;
         return Ok(());
     }
 
     let frozen = output::group(&format!("Build {tag}"), || {
-        build_or_take(repo, config, &release, dist_dir)
+        build_or_take(repo, config, &release, options.dist)
     })?;
     if let Some(note) = &note {
         check_same_files(tag, note, &frozen)?;
     }
-    let project = release.project_name(&frozen.artifacts);
-    let target = Target {
-        agent: &agent,
-        label: Source::Staging.label(),
-        index: &config.staging,
-        credentials: &credentials,
-        project: &project,
-    };
-    let outcomes = output::group(&format!("Upload {tag} to staging"), || {
-        ensure_on_index(&target, &frozen)
-    })?;
-    let waited = index::wait_until_served(
-        &agent,
-        Source::Staging.label(),
-        &config.staging.index_url,
-        &project,
-        &frozen.artifacts,
-        config.verify.index_timeout,
-    )?;
-    let mut note = record_staging(repo, config, &release, note, &frozen, &outcomes, waited)?;
+    let (outcomes, waited) = upload_and_wait(config, &release, &credentials, &agent, &frozen)?;
+    if let Some(path) = options.results {
+        // The job that uploads may not push: the record goes to a file for `record`.
+        let fresh = Note::new(tag, &release.version.to_string(), release.commit);
+        let fragment = staging_record(config, &release, fresh, &frozen, &outcomes, waited);
+        return crate::steps::record::write_fragment(&fragment, path);
+    }
+    let note = note.unwrap_or_else(|| Note::new(tag, &release.version.to_string(), release.commit));
+    let mut note = staging_record(config, &release, note, &frozen, &outcomes, waited);
+    note.write(repo, release.commit)?;
+    if options.no_verify {
+        return evidence::push(repo, &config.git.remote);
+    }
     verify_and_record(repo, config, &release, &frozen, &mut note)?;
     output::status(
         "Finished",
         format!(
             "{tag} is staged and verified ({:.1}s)",
             started.elapsed().as_secs_f64()
+        ),
+    );
+    Ok(())
+}
+
+/// Puts the frozen files on staging and waits until it serves every one with its sha256.
+fn upload_and_wait(
+    config: &Config,
+    release: &resolved::Release,
+    credentials: &Credentials,
+    agent: &ureq::Agent,
+    frozen: &Frozen,
+) -> Result<(Outcomes, Duration)> {
+    let project = release.project_name(&frozen.artifacts);
+    let target = Target {
+        agent,
+        label: Source::Staging.label(),
+        index: &config.staging,
+        credentials,
+        project: &project,
+    };
+    let outcomes = output::group(&format!("Upload {} to staging", release.tag), || {
+        ensure_on_index(&target, frozen)
+    })?;
+    let waited = index::wait_until_served(
+        agent,
+        Source::Staging.label(),
+        &config.staging.index_url,
+        &project,
+        &frozen.artifacts,
+        config.verify.index_timeout,
+    )?;
+    Ok((outcomes, waited))
+}
+
+/// `stage --build-only DIR`: the release's files built once (or taken as frozen before),
+/// copied into `out` for the jobs after this one.
+fn build_only(repo: &Repo, config: &Config, release: &resolved::Release, out: &Path) -> Result<()> {
+    let frozen = output::group(&format!("Build {}", release.tag), || {
+        build::ensure_built(repo, config, release)
+    })?;
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create `{}`", out.display()))?;
+    for artifact in &frozen.artifacts {
+        let to = out.join(&artifact.filename);
+        std::fs::copy(frozen.path(artifact), &to).with_context(|| {
+            format!("cannot copy `{}` to `{}`", artifact.filename, out.display())
+        })?;
+    }
+    output::status(
+        "Built",
+        format!(
+            "{}: {} in `{}`",
+            release.tag,
+            build::names(&frozen.artifacts),
+            out.display()
         ),
     );
     Ok(())
@@ -142,20 +217,16 @@ fn check_same_files(tag: &str, note: &Note, frozen: &Frozen) -> Result<()> {
     Ok(())
 }
 
-/// Records the staging upload in the note and writes it: the upload is recorded even if the
-/// verification that follows cannot run.
-fn record_staging(
-    repo: &Repo,
+/// The staging upload recorded in `note` (written by the caller: into the release note, or a
+/// results file), so that the upload is on record even if the verification cannot run.
+fn staging_record(
     config: &Config,
     release: &resolved::Release,
-    note: Option<Note>,
+    mut note: Note,
     frozen: &Frozen,
     outcomes: &Outcomes,
     waited: Duration,
-) -> Result<Note> {
-    let tag = &release.tag;
-    let mut note =
-        note.unwrap_or_else(|| Note::new(tag, &release.version.to_string(), release.commit));
+) -> Note {
     note.set_artifacts(&frozen.artifacts);
     let mut staging = outcomes.section(&config.staging, waited);
     staging["at"] = value(crate::clock::timestamp());
@@ -163,13 +234,13 @@ fn record_staging(
     output::status(
         "Staged",
         format!(
-            "{tag}: {} uploaded, {} already there, served with the recorded sha256",
+            "{}: {} uploaded, {} already there, served with the recorded sha256",
+            release.tag,
             outcomes.uploaded.len(),
             outcomes.present.len(),
         ),
     );
-    note.write(repo, release.commit)?;
-    Ok(note)
+    note
 }
 
 /// Verifies what staging serves and records it; the note is pushed either way, then a failed

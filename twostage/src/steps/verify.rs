@@ -116,6 +116,37 @@ pub fn run(repo: &Repo, config: &Config, tag: &str, source: Source) -> Result<()
     finish(tag, source, &verification.failures)
 }
 
+/// `cargo xtask verify <tag> --results FILE [--dist DIR]`: verify as `run` does, but write
+/// the result to `path` as a note fragment (the files and this verification) instead of the
+/// note, and push nothing: a CI job without permissions hands it on to `record`. The files are
+/// the frozen set in `dist` (checked like `stage --dist`) or, without it, the note's.
+pub fn run_to_file(
+    repo: &Repo,
+    config: &Config,
+    tag: &str,
+    source: Source,
+    dist: Option<&Path>,
+    path: &Path,
+) -> Result<()> {
+    let release = resolved::resolve(repo, config, tag)?;
+    let artifacts = match dist {
+        Some(dir) => build::freeze_from(repo, &release, dir)?.artifacts,
+        None => {
+            evidence::sync(repo, &config.git.remote);
+            Note::read(repo, release.commit, tag)?
+                .map(|n| n.artifacts())
+                .filter(|a| !a.is_empty())
+                .with_context(|| format!("{tag} has no release note with artifacts: pass the frozen files with `--dist DIR`"))?
+        }
+    };
+    let verification = verify(repo, config, &release, &artifacts, source)?;
+    let mut fragment = Note::new(tag, &release.version.to_string(), release.commit);
+    fragment.set_artifacts(&artifacts);
+    fragment.record(source.section(), verification.section);
+    crate::steps::record::write_fragment(&fragment, path)?;
+    finish(tag, source, &verification.failures)
+}
+
 /// Turns failures into the stage's error.
 pub fn finish(tag: &str, source: Source, failures: &[String]) -> Result<()> {
     if failures.is_empty() {
