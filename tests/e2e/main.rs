@@ -11,6 +11,7 @@ mod config;
 mod faults;
 mod hooks;
 mod maintainer;
+mod maturin;
 mod promote;
 mod rehearse;
 mod release;
