@@ -149,7 +149,12 @@ fn a_maturin_extension_adopts_releases_verifies_and_rehearses_with_its_cargo_fil
 /// The release commit (the tag's) changes the version in `Cargo.toml` and in the package's
 /// `Cargo.lock` entry, and nothing else of the lock.
 fn assert_the_release_commit_bumps_both(s: &Scratch, lock_before: &[u8], release: &Run) {
-    let changed = s.git(&["show", "--format=", "--name-only", TAG]);
+    let changed = s.git(&[
+        "show",
+        "--format=",
+        "--name-only",
+        &format!("{TAG}^{{commit}}"),
+    ]);
     let changed: Vec<&str> = changed.lines().collect();
     assert!(
         changed.contains(&"Cargo.toml") && changed.contains(&"Cargo.lock"),
@@ -185,7 +190,15 @@ fn assert_the_frozen_sdist_is_the_extensions_alone(s: &Scratch) -> PathBuf {
         "{names:?}"
     );
     let sdist = frozen_dir(s, TAG).join("ts_fx_maturin-1.0.1.tar.gz");
-    let members = tar_members(&sdist);
+    let tagged = s.git(&["show", &format!("{TAG}:Cargo.lock")]);
+    assert_the_sdist_is_the_extensions_alone(&sdist, &tagged);
+    sdist
+}
+
+/// `sdist` carries none of the kit, and its `Cargo.lock` is `committed` (trimmed), naming
+/// neither `twostage` nor `xtask`.
+fn assert_the_sdist_is_the_extensions_alone(sdist: &Path, committed: &str) {
+    let members = tar_members(sdist);
     let inner = |name: &str| {
         name.split_once('/')
             .map_or("", |(_, rest)| rest)
@@ -207,12 +220,15 @@ fn assert_the_frozen_sdist_is_the_extensions_alone(s: &Scratch) -> PathBuf {
         !names.iter().any(|n| n == "twostage" || n == "xtask"),
         "the sdist's lock names the kit: {names:?}"
     );
-    assert_eq!(
-        lock.trim_end(),
-        s.git(&["show", &format!("{TAG}:Cargo.lock")]),
-        "the sdist's lock is the tagged commit's"
+    let differing: Vec<(&str, &str)> = lock
+        .lines()
+        .zip(committed.lines())
+        .filter(|(a, b)| a != b)
+        .collect();
+    assert!(
+        lock.trim_end() == committed,
+        "the sdist's lock is not the committed one (sdist, committed): {differing:?}"
     );
-    sdist
 }
 
 /// cargo, run on the project after the release, finds its lock up to date.
@@ -261,4 +277,68 @@ fn assert_both_files_were_installed_and_called(s: &Scratch, sdist: &Path) {
         2,
         "the smoke test called the function once per file:\n{log}"
     );
+}
+
+/// With `--git` (the URL of a local clone of this checkout) and with the default requirement
+/// on the published crate, adoption leaves the extension's Cargo files byte for byte, the
+/// project's own cargo never sees the kit (`cargo metadata` names neither `twostage` nor
+/// `xtask`, and the tree stays clean), and the sdist maturin packs from a clean clone carries
+/// none of the kit. Nothing the release runs on the project reads `xtask/Cargo.toml`, so the
+/// dependency is never fetched here; building the kit itself from git or crates.io is not
+/// tested (twostage is not on crates.io).
+#[test]
+fn a_maturin_extension_adopted_with_git_or_the_published_crate_keeps_the_kit_out_of_its_cargo() {
+    let checkout = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .canonicalize()
+        .unwrap();
+    let url = format!("file://{}", checkout.display());
+    for (label, extra) in [("git", vec!["--git", url.as_str()]), ("published", vec![])] {
+        let s = Scratch::outside_workspace(&format!("maturin-{label}"));
+        copy_fixture("maturin", &s.work, &[]);
+        s.commit_all("Import the extension");
+        let before = cargo_files(&s);
+        s.twostage(&[&["init", "."][..], &extra].concat()).success();
+        assert!(
+            cargo_files(&s) == before,
+            "{label}: adoption changed the project's `Cargo.toml` or `Cargo.lock`"
+        );
+        let kit = s.read("xtask/Cargo.toml");
+        assert!(
+            kit.ends_with("\n[workspace]\n") && (label != "git" || kit.contains(&url)),
+            "{label}:\n{kit}"
+        );
+        s.commit_all("Adopt twostage");
+
+        let metadata = run(&s, "cargo", &["metadata", "--format-version", "1"]).success();
+        for name in ["twostage", "xtask"] {
+            assert!(
+                !metadata.stdout.contains(&format!("\"name\":\"{name}\"")),
+                "{label}: the project's cargo sees `{name}`"
+            );
+        }
+        assert_eq!(
+            s.git(&["status", "--porcelain", "--untracked-files=all"]),
+            "",
+            "{label}: cargo changed the tree"
+        );
+
+        let clean = s.clone_work("checkout", None);
+        let out = s.dir.join("dist");
+        let tools = testbed::tools().unwrap();
+        let path = std::env::join_paths(std::iter::once(tools.bin("")).chain(
+            std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
+        ))
+        .unwrap();
+        let build = with_cargo(&s, tools.python().to_str().unwrap())
+            .args(["-m", "build", "--sdist", "--no-isolation", "--outdir"])
+            .arg(&out)
+            .arg(&clean)
+            .env("PATH", path)
+            .output()
+            .unwrap();
+        Run::from(build).success();
+        let sdist = out.join("ts_fx_maturin-1.0.0.tar.gz");
+        assert_the_sdist_is_the_extensions_alone(&sdist, &s.git(&["show", "HEAD:Cargo.lock"]));
+        std::fs::remove_dir_all(&s.dir).unwrap();
+    }
 }
