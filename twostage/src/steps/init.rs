@@ -1471,6 +1471,52 @@ mod tests {
     }
 
     #[test]
+    fn a_project_with_rust_of_its_own_gets_the_kit_as_a_workspace_of_its_own() {
+        let dir = project(
+            "rust-own",
+            &[
+                (
+                    "Cargo.toml",
+                    "[package]\nname = \"ext\"\nversion = \"1.0.0\"\n",
+                ),
+                (
+                    ".cargo/config.toml",
+                    "[alias]\nxtask = \"run --package xtask --\"\n",
+                ),
+            ],
+        );
+        let detected = Detected {
+            rust: true,
+            ..Detected::default()
+        };
+        let kit = Kit::of(&dir, &detected);
+        assert!(!kit.workspace && !kit.paths().contains(&"Cargo.lock"));
+        // The alias an earlier init wrote moves to the kit's own manifest.
+        assert_eq!(
+            cargo_config(&dir, &kit).unwrap(),
+            "[alias]\nxtask = \"run --manifest-path xtask/Cargo.toml --\"\n"
+        );
+        // An xtask/Cargo.toml an earlier init wrote (a member) is rewritten, not a conflict.
+        let dependency = Dependency {
+            line: "twostage = \"0.1.0\"".into(),
+            path: None,
+        };
+        let earlier = xtask_manifest(&dependency, false);
+        std::fs::create_dir_all(dir.join("xtask")).unwrap();
+        std::fs::write(dir.join("xtask/Cargo.toml"), &earlier).unwrap();
+        let write = xtask_write(&dir, &dependency, &kit);
+        assert!(write.merged, "{}", write.text);
+        assert!(write.text.starts_with(&earlier), "{}", write.text);
+        assert!(write.text.ends_with("\n[workspace]\n"), "{}", write.text);
+        // One the maintainer edited stays a conflict.
+        std::fs::write(dir.join("xtask/Cargo.toml"), earlier + "[features]\n").unwrap();
+        assert!(!xtask_write(&dir, &dependency, &kit).merged);
+        let python = Detected::default();
+        // A project without Rust keeps the kit's root workspace.
+        assert!(Kit::of(&project("python-only", &[]), &python).workspace);
+    }
+
+    #[test]
     fn manifest_in_gains_the_missing_lines_once() {
         let dir = project(
             "manifest",
