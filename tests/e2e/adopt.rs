@@ -99,7 +99,7 @@ fn init_finds_where_a_poetry_project_keeps_its_version() {
 }
 
 #[test]
-fn init_joins_an_existing_cargo_workspace_and_cargo_xtask_works_there() {
+fn init_leaves_an_existing_cargo_workspace_alone_and_cargo_xtask_works_beside_it() {
     let _target = adopted_target_to_myself();
     let s = Scratch::new("ts-init-workspace");
     sample(&s, Layout::StaticFlit, "ts-init-workspace");
@@ -113,28 +113,30 @@ fn init_joins_an_existing_cargo_workspace_and_cargo_xtask_works_there() {
     );
     s.write("crates/a/src/lib.rs", "");
     s.write(".cargo/config.toml", "[alias]\nlint = \"clippy\"\n");
-    // The same dependency versions as this workspace, so nothing is fetched.
-    std::fs::copy(
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.lock"),
-        s.work.join("Cargo.lock"),
-    )
-    .unwrap();
     s.write(".gitignore", &(s.read(".gitignore") + "target/\n"));
     s.commit_all("A Rust workspace too");
+    let workspace = s.read("Cargo.toml");
     // `--path` to this checkout: the build below is offline, against these very sources.
     adopt_with(&s, &["--path", concat!(env!("CARGO_MANIFEST_DIR"), "/..")]);
-    let cargo = s.read("Cargo.toml");
+    // The project's workspace is its own: `xtask/` is a workspace of its own beside it.
+    assert_eq!(s.read("Cargo.toml"), workspace);
     assert!(
-        cargo.starts_with("# Our own workspace.\n")
-            && cargo.contains("members = [\"crates/a\", \"xtask\"]"),
-        "{cargo}"
+        s.read("xtask/Cargo.toml").ends_with("\n[workspace]\n"),
+        "{}",
+        s.read("xtask/Cargo.toml")
     );
     let config = s.read(".cargo/config.toml");
     assert!(
         config.contains("lint = \"clippy\"")
-            && config.contains("xtask = \"run --package xtask --\""),
+            && config.contains("xtask = \"run --manifest-path xtask/Cargo.toml --\""),
         "{config}"
     );
+    // The same dependency versions as this workspace, so nothing is fetched.
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.lock"),
+        s.work.join("xtask/Cargo.lock"),
+    )
+    .unwrap();
     s.commit_all("Adopt twostage");
     // The real `cargo xtask`, built against this checkout of twostage; the lockfile gains the
     // workspace's crates on the first build, and a maintainer commits that.
@@ -153,7 +155,11 @@ fn init_joins_an_existing_cargo_workspace_and_cargo_xtask_works_there() {
             .unwrap();
         Run::from(out)
     };
-    cargo(&["build", "--quiet", "--package", "xtask"]).success();
+    cargo(&["build", "--quiet", "--manifest-path", "xtask/Cargo.toml"]).success();
+    assert!(
+        !s.work.join("Cargo.lock").exists(),
+        "the project's workspace got a lock"
+    );
     s.commit_all("Lockfile");
     let run = cargo(&["xtask", "release", "patch", "--dry-run", "--offline"]).success();
     run.stderr_has("ts-init-workspace 1.4.2 → 1.4.3");
@@ -175,14 +181,6 @@ fn init_refuses_to_overwrite_a_different_file_without_force() {
     assert!(s
         .read("xtask/src/main.rs")
         .contains("twostage::cli::main()"));
-}
-
-fn real_home_dir(variable: &str, default: &str) -> std::path::PathBuf {
-    std::env::var_os(variable)
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::PathBuf::from(std::env::var_os("HOME").unwrap()).join(default)
-        })
 }
 
 #[test]
@@ -449,9 +447,9 @@ fn assert_init_writes_the_exclusion(s: &Scratch, case: &Case) {
         excluded.contains(exclusion),
         "{name}: `{file}` lacks {exclusion:?}:\n{excluded}"
     );
-    assert_eq!(
-        s.read("xtask/Cargo.toml").lines().last(),
-        Some(format!("twostage = \"{}\"", env!("CARGO_PKG_VERSION")).as_str()),
+    let requirement = format!("twostage = \"{}\"", env!("CARGO_PKG_VERSION"));
+    assert!(
+        s.read("xtask/Cargo.toml").lines().any(|l| l == requirement),
         "{name}: a requirement on the published crate"
     );
     assert!(s.read(".gitignore").lines().any(|l| l == "target/"));
@@ -606,7 +604,7 @@ fn init_keeps_the_kit_out_of_the_maturin_sdist() {
         module: "ts_fx_maturin",
         release_toml: &["version-files = [\"Cargo.toml\"]"],
         file: "pyproject.toml",
-        exclusion: "exclude = [{ path = \".cargo/**/*\", format = \"sdist\" }, { path = \"hooks/pre-push\", format = \"sdist\" }",
+        exclusion: "exclude = [{ path = \"xtask/**/*\", format = \"sdist\" }, { path = \".cargo/**/*\", format = \"sdist\" }, { path = \"hooks/pre-push\", format = \"sdist\" }",
         build: false,
     });
 }

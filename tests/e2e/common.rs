@@ -80,9 +80,20 @@ pub struct Scratch {
 
 impl Scratch {
     pub fn new(name: &str) -> Scratch {
+        Scratch::new_in(&scratch_root(), name)
+    }
+
+    /// A scratch repository in the system's temporary folder, outside this checkout's Cargo
+    /// workspace: cargo refuses to build a crate below `target/` here, which the workspace
+    /// does not list. For projects with Rust of their own; the test removes it.
+    pub fn outside_workspace(name: &str) -> Scratch {
+        Scratch::new_in(&std::env::temp_dir().join("twostage-tests"), name)
+    }
+
+    fn new_in(root: &Path, name: &str) -> Scratch {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let dir = scratch_root().join(format!("{name}-{}-{n}", std::process::id()));
+        let dir = root.join(format!("{name}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let scratch = Scratch {
             work: dir.join("work"),
@@ -963,4 +974,12 @@ pub fn as_maintainer(command: &mut Command) -> &mut Command {
         }
     }
     command
+}
+
+/// The machine's own `CARGO_HOME` or `RUSTUP_HOME` (`variable`), else `~/<default>` of the
+/// real HOME: the toolchain and the registry cache, while a test's HOME is a scratch one.
+pub fn real_home_dir(variable: &str, default: &str) -> PathBuf {
+    std::env::var_os(variable)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(default))
 }

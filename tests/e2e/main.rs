@@ -14,6 +14,7 @@ mod hooks;
 mod hostile_input;
 mod hostile_output;
 mod maintainer;
+mod maturin;
 mod promote;
 mod races;
 mod rehearse;

@@ -83,13 +83,17 @@ fn assert_unchanged(s: &Scratch, before: &(Tree, Tree)) {
 /// Runs `rehearse --keep` with the local seed and a token of the maintainer's own in the
 /// environment; returns the run and the kept scratch folder.
 fn rehearse(s: &Scratch) -> (Run, PathBuf) {
+    rehearse_in(s.command(env!("CARGO_BIN_EXE_twostage")))
+}
+
+/// `rehearse` as above, through `command` (the binary with the environment a test chose).
+pub fn rehearse_in(mut command: std::process::Command) -> (Run, PathBuf) {
     // Each rehearsal starts a devpi and a pypiserver of its own and waits at most 60 s for
     // them: one rehearsal at a time, so their start-ups do not compete with each other for
     // the CPU while the other tests run beside them.
     static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let out = s
-        .command(env!("CARGO_BIN_EXE_twostage"))
+    let out = command
         .args(["rehearse", "--keep"])
         .env("TWOSTAGE_REHEARSE_OFFLINE", "1")
         // The maintainer's real tokens, under the configured and the usual names.
@@ -224,7 +228,7 @@ fn a_project_without_release_toml_on_another_branch_is_rehearsed_with_the_defaul
     ]);
     let before = snapshot(&s);
     // An earlier rehearsal, interrupted (its process is gone), and one kept with `--keep`.
-    let scratches = testbed::target_dir().join("twostage-rehearse");
+    let scratches = twostage::steps::rehearse::scratch_parent();
     let (stale, kept_earlier) = (
         scratches.join("old-999999999"),
         scratches.join("old-999999998"),

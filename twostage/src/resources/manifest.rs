@@ -436,6 +436,116 @@ pub fn plan_edits(
     Ok(edits)
 }
 
+/// The `Cargo.lock` edits that go with the `Cargo.toml` edits among `edits`, and a warning for
+/// each bumped package its lock does not hold. A lock records the version of every package of
+/// its workspace, so a bump of `Cargo.toml` alone leaves it stale and the next `cargo` run
+/// rewrites it. The lock of a manifest is the nearest `Cargo.lock` at or above its folder,
+/// within `root`, as cargo finds it at the workspace root. For a `[package].version` the entry
+/// of that package moves; for a `[workspace.package].version`, every entry at that version
+/// without a `source` (the workspace's own packages: registry and git packages carry one).
+/// Only the bytes of those versions change.
+/// https://doc.rust-lang.org/cargo/guide/cargo-toml-vs-cargo-lock.html
+pub fn cargo_lock_edits(
+    root: &Path,
+    edits: &[FileEdit],
+    new: &Version,
+) -> Result<(Vec<FileEdit>, Vec<String>)> {
+    let new = version::cargo_spelling(new)?;
+    let mut locks: Vec<FileEdit> = Vec::new();
+    let mut warnings = Vec::new();
+    for edit in edits.iter().filter(|e| e.path.ends_with("Cargo.toml")) {
+        let Some((key, old)) = cargo_version(&edit.path, &edit.old)? else {
+            continue;
+        };
+        let name = match key {
+            ["package", "version"] => {
+                lookup(&parse_toml(&edit.path, &edit.old)?, &["package", "name"])
+                    .and_then(|n| n.as_str())
+                    .map(str::to_string)
+            }
+            _ => None,
+        };
+        let Some(lock) = lock_of(root, &edit.path) else {
+            continue;
+        };
+        let at = match locks.iter().position(|l| l.path == lock) {
+            Some(at) => at,
+            None => {
+                let text = read(root, &lock)?.unwrap_or_default();
+                locks.push(FileEdit {
+                    path: lock.clone(),
+                    old: text.clone(),
+                    new: text,
+                });
+                locks.len() - 1
+            }
+        };
+        match edit_lock(&lock, &locks[at].new, name.as_deref(), &old, &new)? {
+            Some(text) => locks[at].new = text,
+            None => warnings.push(format!(
+                "`{lock}` locks no {} at `{old}`, so it is not bumped with `{}`: run `cargo \
+                 metadata` and commit `{lock}` to have it bumped",
+                name.map_or("package of the workspace".into(), |n| format!("`{n}`")),
+                edit.path
+            )),
+        }
+    }
+    locks.retain(|l| l.old != l.new);
+    Ok((locks, warnings))
+}
+
+/// The nearest `Cargo.lock` at or above the folder of `manifest`, within `root`.
+fn lock_of(root: &Path, manifest: &str) -> Option<String> {
+    let mut dir = Path::new(manifest).parent();
+    while let Some(d) = dir {
+        let lock = d.join("Cargo.lock");
+        if root.join(&lock).is_file() {
+            return lock.to_str().map(str::to_string);
+        }
+        dir = d.parent();
+    }
+    None
+}
+
+/// The lock with the version of its `[[package]]` entries named `name` (any name when
+/// `None`), without a `source` and at `old`, replaced by `new`; `None` when there is none.
+fn edit_lock(
+    path: &str,
+    text: &str,
+    name: Option<&str>,
+    old: &str,
+    new: &str,
+) -> Result<Option<String>> {
+    let doc = parse_toml(path, text)?;
+    let mut spans = Vec::new();
+    let packages = lookup(&doc, &["package"]).and_then(|p| p.as_array_of_tables());
+    for package in packages.into_iter().flat_map(|a| a.iter()) {
+        let named = |key: &str| package.get(key).and_then(|v| v.as_str());
+        let version = package.get("version").and_then(|v| v.as_value());
+        if package.contains_key("source")
+            || version.and_then(|v| v.as_str()) != Some(old)
+            || name.is_some_and(|n| named("name") != Some(n))
+        {
+            continue;
+        }
+        let span = version
+            .and_then(|v| v.span())
+            .with_context(|| format!("cannot locate a version in `{path}`"))?;
+        if text[span.clone()] != format!("\"{old}\"") {
+            bail!("`{path}` spells the version `{old}` in an unusual way: let cargo write it");
+        }
+        spans.push(span);
+    }
+    if spans.is_empty() {
+        return Ok(None);
+    }
+    let mut out = text.to_string();
+    for span in spans.into_iter().rev() {
+        out.replace_range(span, &format!("\"{new}\""));
+    }
+    Ok(Some(out))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -538,6 +648,47 @@ mod tests {
         let workspace = "[workspace]\nmembers = []\n[workspace.package]\nversion = \"1.4.2\"\n";
         let (key, _) = cargo_version("Cargo.toml", workspace).unwrap().unwrap();
         assert_eq!(key, ["workspace", "package", "version"]);
+    }
+
+    #[test]
+    fn cargo_lock_entries_move_with_the_bumped_package_only() {
+        let lock = "# This file is automatically @generated by Cargo.\nversion = 4\n\n[[package]]\nname = \"ext\"\nversion = \"1.4.2\"\ndependencies = [\n \"pyo3\",\n]\n\n[[package]]\nname = \"other\"\nversion = \"1.4.2\"\nsource = \"registry+https://github.com/rust-lang/crates.io-index\"\n\n[[package]]\nname = \"sibling\"\nversion = \"1.4.2\"\n";
+        let root = std::env::temp_dir().join(format!("twostage-lock-{}", std::process::id()));
+        std::fs::create_dir_all(root.join("rust")).unwrap();
+        std::fs::write(root.join("Cargo.lock"), lock).unwrap();
+        let manifest = "[package]\nname = \"ext\"\nversion = \"1.4.2\"\n";
+        let edit = |path: &str, old: &str| FileEdit {
+            path: path.into(),
+            old: old.into(),
+            new: String::new(),
+        };
+        let (edits, warnings) =
+            cargo_lock_edits(&root, &[edit("rust/Cargo.toml", manifest)], &v("1.5.0rc1")).unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(edits.len(), 1);
+        assert_eq!(edits[0].path, "Cargo.lock");
+        assert_only_version_changed(lock, &edits[0].new, "1.4.2", "1.5.0-rc.1");
+
+        // `[workspace.package]`: every package of the workspace, never a registry's.
+        let workspace = "[workspace]\nmembers = []\n[workspace.package]\nversion = \"1.4.2\"\n";
+        let (edits, _) =
+            cargo_lock_edits(&root, &[edit("Cargo.toml", workspace)], &v("1.4.3")).unwrap();
+        let after = &edits[0].new;
+        assert_eq!(after.matches("\"1.4.3\"").count(), 2, "{after}");
+        assert!(
+            after.contains("name = \"other\"\nversion = \"1.4.2\""),
+            "{after}"
+        );
+
+        let stranger = "[package]\nname = \"stranger\"\nversion = \"1.4.2\"\n";
+        let (edits, warnings) =
+            cargo_lock_edits(&root, &[edit("Cargo.toml", stranger)], &v("1.4.3")).unwrap();
+        assert!(edits.is_empty());
+        assert!(
+            warnings[0].contains("locks no `stranger` at `1.4.2`"),
+            "{warnings:?}"
+        );
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]

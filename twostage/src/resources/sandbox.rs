@@ -31,6 +31,9 @@ const BACKENDS: &[&str] = &[
     "pdm-backend==2.5.0",
     "setuptools==80.9.0",
     "setuptools-scm==10.3.4",
+    // Rust extensions (pyo3): the wheel of this platform, so a maturin sdist builds in
+    // isolation against the local production index as it would against PyPI.
+    "maturin==1.16.0",
 ];
 
 /// The virtual environment with the Python tools.

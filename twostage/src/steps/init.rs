@@ -1,7 +1,9 @@
 //! `init <dir>`: adopt twostage in another repository. Writes the `cargo xtask` alias (merged
 //! into an existing `.cargo/config.toml`), a three-line `xtask` crate depending on `twostage`
-//! (the published crate by default; `--git` or a relative `--path` otherwise), the workspace
-//! (or the `xtask` member added to an existing one), the hook shims under `hooks/`, `target/`
+//! (the published crate by default; `--git` or a relative `--path` otherwise), the root
+//! workspace holding it (for a project without Rust of its own; a project with a Cargo package
+//! gets `xtask/` as a workspace of its own, and its `Cargo.toml` and `Cargo.lock` stay as they
+//! were), the hook shims under `hooks/`, `target/`
 //! in `.gitignore`, and a `release.toml` filled in from what the project already says about
 //! its name, version, branch and changelog. It also keeps that release kit out of the
 //! project's sdist with the exclusion the detected build backend understands (see
@@ -120,6 +122,9 @@ pub struct Detected {
     /// The current branch, when it is not `main` (the default release branch).
     pub branch: Option<String>,
     pub backend: Backend,
+    /// The project has Rust of its own: a maturin backend, or a `Cargo.toml` outside `xtask/`
+    /// that is not the workspace `init` wrote.
+    pub rust: bool,
     /// `build-system.build-backend` as written.
     pub backend_name: String,
     /// Problems worth saying that do not stop `init`.
@@ -180,7 +185,7 @@ pub fn run(dir: &Path, options: &Options) -> Result<()> {
             record_of(&detected)
         ),
     );
-    eprintln!("{}", next_steps(&dir, &writes));
+    eprintln!("{}", next_steps(&dir, &writes, &Kit::of(&dir, &detected)));
     Ok(())
 }
 
@@ -194,18 +199,22 @@ fn plan_writes(
 ) -> Result<Vec<Write>> {
     // Decided before anything is written: whether the workspace and the cargo config are the
     // kit's alone (so the sdist must not carry them) or the project's own.
-    let kit = Kit::of(dir);
+    let kit = Kit::of(dir, detected);
     let mut writes: Vec<Write> = vec![
-        Write::merged(".cargo/config.toml", cargo_config(dir)?, None),
-        xtask_write(dir, dependency),
+        Write::merged(".cargo/config.toml", cargo_config(dir, &kit)?, None),
+        xtask_write(dir, dependency, &kit),
         Write::new("xtask/src/main.rs", XTASK_MAIN.into()),
-        Write::merged("Cargo.toml", workspace_manifest(dir)?, None),
-        Write::merged(
-            ".gitignore",
-            gitignore(dir),
-            Some("`target/` is ignored".into()),
-        ),
     ];
+    if kit.workspace {
+        writes.push(Write::merged("Cargo.toml", workspace_manifest(dir)?, None));
+    } else if let Some(warning) = earlier_member(dir) {
+        output::warn(warning);
+    }
+    writes.push(Write::merged(
+        ".gitignore",
+        gitignore(dir),
+        Some("`target/` is ignored".into()),
+    ));
     for hook in Hook::ALL {
         let path = format!("hooks/{}", hook.as_str());
         writes.push(Write::new(&path, hook.template().into()));
@@ -416,11 +425,12 @@ fn say_what_to_know(detected: &Detected, dependency: &Dependency) {
              `release` leaves it for you to update and never rolls it"
         ));
     }
-    if detected.backend == Backend::Maturin {
+    if detected.rust {
         output::note(
-            "maturin builds from the project's own `Cargo.toml`, `Cargo.lock` and `src/`, so \
-             they stay in the sdist; it packs the crate and its path dependencies, not the \
-             `xtask` member",
+            "the project has Rust of its own: `xtask/` is a Cargo workspace of its own with its \
+             own `xtask/Cargo.lock`, so the project's `Cargo.toml` and `Cargo.lock` are left as \
+             they were and the kit never joins them; `cargo xtask` runs from the repository's \
+             top folder (the alias names `xtask/Cargo.toml`)",
         );
     }
     if let Some(branch) = &detected.branch {
@@ -447,8 +457,18 @@ fn record_of(detected: &Detected) -> String {
 }
 
 /// The commands that take the adopted project to its first release.
-fn next_steps(dir: &Path, writes: &[Write]) -> String {
-    let mut add: Vec<&str> = vec![".cargo", "Cargo.toml", "Cargo.lock", "xtask", "hooks"];
+fn next_steps(dir: &Path, writes: &[Write], kit: &Kit) -> String {
+    let (mut add, build): (Vec<&str>, &str) = if kit.workspace {
+        (
+            vec![".cargo", "Cargo.toml", "Cargo.lock", "xtask", "hooks"],
+            "cargo build --package xtask   # the first build writes `Cargo.lock`: commit it with the kit",
+        )
+    } else {
+        (
+            vec![".cargo", "xtask", "hooks"],
+            "cargo build --manifest-path xtask/Cargo.toml   # writes `xtask/Cargo.lock`: commit it with the kit",
+        )
+    };
     for write in writes {
         let top = write.path.split('/').next().unwrap_or_default();
         if !add.contains(&top) {
@@ -456,7 +476,7 @@ fn next_steps(dir: &Path, writes: &[Write]) -> String {
         }
     }
     format!(
-        "\nNext steps:\n  cd {}\n  cargo build --package xtask   # the first build writes `Cargo.lock`: commit it with the kit\n  git add {} && git commit -m \"Adopt twostage\"\n  cargo xtask hooks install\n  cargo xtask rehearse          # the whole lifecycle on local indexes; nothing of yours changes\n  cargo xtask release patch --dry-run\n  export TEST_PYPI_TOKEN=… PYPI_TOKEN=…   # API tokens of TestPyPI and PyPI\n  cargo xtask release patch && git push --follow-tags\n  cargo xtask promote <tag>",
+        "\nNext steps:\n  cd {}\n  {build}\n  git add {} && git commit -m \"Adopt twostage\"\n  cargo xtask hooks install\n  cargo xtask rehearse          # the whole lifecycle on local indexes; nothing of yours changes\n  cargo xtask release patch --dry-run\n  export TEST_PYPI_TOKEN=… PYPI_TOKEN=…   # API tokens of TestPyPI and PyPI\n  cargo xtask release patch && git push --follow-tags\n  cargo xtask promote <tag>",
         dir.display(),
         add.join(" ")
     )
@@ -583,16 +603,24 @@ fn kit_workspace(dir: &Path) -> bool {
 
 /// Which of the kit's files are the kit's alone.
 struct Kit {
-    /// The root `Cargo.toml` and `Cargo.lock`.
+    /// The root `Cargo.toml` and `Cargo.lock` are the kit's workspace, `xtask` its member.
+    /// When false, the project has Rust of its own and `xtask/` is a workspace of its own.
     workspace: bool,
     /// `.cargo/config.toml` holds only the alias.
     cargo_config: bool,
 }
 
 impl Kit {
-    fn of(dir: &Path) -> Kit {
+    /// A project with Rust of its own (`detected.rust`) never shares a workspace with the kit:
+    /// as a member, `xtask` would put twostage and its dependencies into the project's
+    /// `Cargo.lock` (which maturin ships in the sdist), and every cargo run on the project's
+    /// crate (maturin's `cargo metadata` in a clean clone, the sdist's build) would need
+    /// `xtask`'s path dependency on twostage. Under a root workspace of the kit's, a crate in
+    /// a subfolder would not build at all ("current package believes it's in a workspace
+    /// when it's not").
+    fn of(dir: &Path, detected: &Detected) -> Kit {
         Kit {
-            workspace: kit_workspace(dir),
+            workspace: !detected.rust && kit_workspace(dir),
             cargo_config: std::fs::read_to_string(dir.join(".cargo/config.toml"))
                 .map_or(true, |t| crate::resources::dist::is_kit_cargo_config(&t)),
         }
@@ -716,14 +744,18 @@ fn file_glob(path: &str) -> String {
     }
 }
 
-/// maturin packs the crate and its path dependencies (not the other workspace members, so not
-/// `xtask/`), plus what `include` names; the project's own `Cargo.toml`, `Cargo.lock`, `src/`
-/// and cargo config are its build's and stay. Patterns apply to the sdist only.
-/// https://www.maturin.rs/config.html
+/// maturin packs the files `cargo package --list` names for the crate and its path
+/// dependencies, its `Cargo.lock`, `pyproject.toml` and the Python sources, plus what
+/// `include` names, less what `exclude` names. `cargo package` leaves out a subfolder with a
+/// `Cargo.toml` of its own, so `xtask/` (a workspace of its own) is not packed; it is excluded
+/// all the same, as a guard. The project's own `Cargo.toml`, `Cargo.lock`, `src/` and cargo
+/// config are its build's and stay. Patterns apply to the sdist only.
+/// https://www.maturin.rs/config.html and
+/// https://doc.rust-lang.org/cargo/reference/manifest.html#the-exclude-and-include-fields
 fn maturin_patterns(paths: &[&str]) -> Vec<toml_edit::Value> {
     paths
         .iter()
-        .filter(|p| !matches!(**p, "xtask" | "Cargo.toml" | "Cargo.lock"))
+        .filter(|p| !matches!(**p, "Cargo.toml" | "Cargo.lock"))
         .map(|p| {
             let mut pattern = toml_edit::InlineTable::new();
             pattern.insert("path", file_glob(p).into());
@@ -911,7 +943,11 @@ fn manifest_in(dir: &Path, kit: &Kit) -> Result<(String, String, String)> {
     ))
 }
 
-fn cargo_config(dir: &Path) -> Result<String> {
+/// `.cargo/config.toml` with the `xtask` alias: `run --package xtask --` in the kit's root
+/// workspace, `run --manifest-path xtask/Cargo.toml --` when `xtask/` is a workspace of its
+/// own (cargo resolves that path from the current folder, so it runs from the top folder).
+/// https://doc.rust-lang.org/cargo/reference/config.html#alias
+fn cargo_config(dir: &Path, kit: &Kit) -> Result<String> {
     let path = dir.join(".cargo/config.toml");
     let mut doc: DocumentMut = match std::fs::read_to_string(&path) {
         Ok(text) => text
@@ -926,46 +962,98 @@ fn cargo_config(dir: &Path) -> Result<String> {
         .context("`alias` in `.cargo/config.toml` is not a table")?;
     // Not `--quiet`: the first `cargo xtask` compiles for minutes, and cargo's progress is the
     // only sign of life then (rust-analyzer's alias is the same).
+    let wanted = match kit.workspace {
+        true => XTASK_ALIAS,
+        false => XTASK_ALIAS_OWN_WORKSPACE,
+    };
     let written_before = alias
         .get("xtask")
         .and_then(|a| a.as_str())
-        .is_some_and(|a| a == "run --quiet --package xtask --");
+        .is_some_and(|a| {
+            [
+                "run --quiet --package xtask --",
+                XTASK_ALIAS,
+                XTASK_ALIAS_OWN_WORKSPACE,
+            ]
+            .contains(&a)
+        });
     if alias.get("xtask").is_none() || written_before {
-        alias.insert("xtask", value("run --package xtask --"));
+        alias.insert("xtask", value(wanted));
     }
     Ok(doc.to_string())
 }
 
-/// `xtask/Cargo.toml`. One that an earlier `init` wrote with an absolute path (which builds
-/// only on the machine that ran it) is rewritten in place rather than reported as a conflict.
-fn xtask_write(dir: &Path, dependency: &Dependency) -> Write {
-    let text = xtask_manifest(dependency);
+/// The alias in the kit's root workspace.
+const XTASK_ALIAS: &str = "run --package xtask --";
+/// The alias when `xtask/` is a workspace of its own.
+const XTASK_ALIAS_OWN_WORKSPACE: &str = "run --manifest-path xtask/Cargo.toml --";
+
+/// `xtask/Cargo.toml`. One that an earlier `init` wrote, with an absolute path (which builds
+/// only on the machine that ran it) or with the same dependency in the other layout (a member
+/// of the root workspace, or a workspace of its own), is rewritten in place rather than
+/// reported as a conflict.
+fn xtask_write(dir: &Path, dependency: &Dependency, kit: &Kit) -> Write {
+    let own = !kit.workspace;
+    let text = xtask_manifest(dependency, own);
     let existing = std::fs::read_to_string(dir.join("xtask/Cargo.toml")).unwrap_or_default();
-    let absolute = existing
+    let line = existing
         .lines()
-        .find_map(|l| l.strip_prefix("twostage = { path = \""))
+        .find(|l| l.starts_with("twostage = "))
+        .unwrap_or_default();
+    let absolute = line
+        .strip_prefix("twostage = { path = \"")
         .and_then(|rest| rest.split('"').next())
-        .filter(|path| Path::new(path).is_absolute());
-    let ours = absolute.is_some_and(|path| {
-        existing
-            == xtask_manifest(&Dependency {
-                line: format!("twostage = {{ path = \"{path}\" }}"),
-                path: None,
-            })
+        .is_some_and(|path| Path::new(path).is_absolute());
+    let written_by_init = [false, true].into_iter().any(|own| {
+        let dependency = Dependency {
+            line: line.to_string(),
+            path: None,
+        };
+        existing == xtask_manifest(&dependency, own)
     });
+    let ours = written_by_init && (absolute || line == dependency.line);
+    let what = match absolute {
+        true => format!("the absolute path is replaced by `{}`", dependency.line),
+        false if own => "`xtask/` is a workspace of its own now".into(),
+        false => "`xtask` is a member of the root workspace now".into(),
+    };
     Write {
         path: "xtask/Cargo.toml".into(),
         merged: ours,
-        what: ours.then(|| format!("the absolute path is replaced by `{}`", dependency.line)),
+        what: ours.then_some(what),
         text,
     }
 }
 
-fn xtask_manifest(dependency: &Dependency) -> String {
+/// The kit's crate; with `own_workspace`, a workspace of its own (an empty `[workspace]`
+/// table makes `xtask/` the root, so cargo never looks for a workspace above it).
+/// https://doc.rust-lang.org/cargo/reference/workspaces.html#root-package
+fn xtask_manifest(dependency: &Dependency, own_workspace: bool) -> String {
+    let workspace = match own_workspace {
+        true => "\n# A workspace of its own: the release kit stays out of the project's Cargo workspace\n# and its `Cargo.lock`.\n[workspace]\n",
+        false => "",
+    };
     format!(
-        "[package]\nname = \"xtask\"\nversion = \"0.1.0\"\nedition = \"2021\"\npublish = false\n\n[dependencies]\n{}\n",
+        "[package]\nname = \"xtask\"\nversion = \"0.1.0\"\nedition = \"2021\"\npublish = false\n\n[dependencies]\n{}\n{workspace}",
         dependency.line
     )
+}
+
+/// The warning for a project whose own `Cargo.toml` still lists `xtask` as a workspace
+/// member, as an earlier `init` wrote it: cargo refuses two workspace roots for one crate.
+fn earlier_member(dir: &Path) -> Option<String> {
+    let doc: DocumentMut = std::fs::read_to_string(dir.join("Cargo.toml"))
+        .ok()?
+        .parse()
+        .ok()?;
+    let members = doc.get("workspace")?.get("members")?.as_array()?;
+    let listed = members.iter().any(|m| m.as_str() == Some("xtask"));
+    listed.then(|| {
+        "`Cargo.toml` lists `xtask` in `[workspace] members`, as an earlier `init` wrote it: \
+         remove it there (and run `cargo metadata` so that `Cargo.lock` drops twostage's \
+         packages); `xtask/` is now a workspace of its own"
+            .to_string()
+    })
 }
 
 fn workspace_manifest(dir: &Path) -> Result<String> {
@@ -1092,6 +1180,17 @@ pub fn detect(dir: &Path) -> Result<Detected> {
     d.github = git::run(cmd!(sh, "git remote get-url origin"))
         .ok()
         .and_then(|url| git::github_repository(url.trim()));
+    // Tracked or about to be (untracked, not ignored): a crate in a subfolder counts too.
+    let cargo_manifests = git::run(cmd!(
+        sh,
+        "git ls-files --cached --others --exclude-standard -- Cargo.toml */Cargo.toml"
+    ))
+    .unwrap_or_default();
+    d.rust = d.backend == Backend::Maturin
+        || !kit_workspace(dir)
+        || cargo_manifests
+            .lines()
+            .any(|path| !matches!(path, "Cargo.toml" | "xtask/Cargo.toml"));
     Ok(d)
 }
 
@@ -1489,6 +1588,52 @@ mod tests {
             patterns(),
         );
         assert!(format!("{:#}", err.unwrap_err()).contains("not an array"));
+    }
+
+    #[test]
+    fn a_project_with_rust_of_its_own_gets_the_kit_as_a_workspace_of_its_own() {
+        let dir = project(
+            "rust-own",
+            &[
+                (
+                    "Cargo.toml",
+                    "[package]\nname = \"ext\"\nversion = \"1.0.0\"\n",
+                ),
+                (
+                    ".cargo/config.toml",
+                    "[alias]\nxtask = \"run --package xtask --\"\n",
+                ),
+            ],
+        );
+        let detected = Detected {
+            rust: true,
+            ..Detected::default()
+        };
+        let kit = Kit::of(&dir, &detected);
+        assert!(!kit.workspace && !kit.paths().contains(&"Cargo.lock"));
+        // The alias an earlier init wrote moves to the kit's own manifest.
+        assert_eq!(
+            cargo_config(&dir, &kit).unwrap(),
+            "[alias]\nxtask = \"run --manifest-path xtask/Cargo.toml --\"\n"
+        );
+        // An xtask/Cargo.toml an earlier init wrote (a member) is rewritten, not a conflict.
+        let dependency = Dependency {
+            line: "twostage = \"0.1.0\"".into(),
+            path: None,
+        };
+        let earlier = xtask_manifest(&dependency, false);
+        std::fs::create_dir_all(dir.join("xtask")).unwrap();
+        std::fs::write(dir.join("xtask/Cargo.toml"), &earlier).unwrap();
+        let write = xtask_write(&dir, &dependency, &kit);
+        assert!(write.merged, "{}", write.text);
+        assert!(write.text.starts_with(&earlier), "{}", write.text);
+        assert!(write.text.ends_with("\n[workspace]\n"), "{}", write.text);
+        // One the maintainer edited stays a conflict.
+        std::fs::write(dir.join("xtask/Cargo.toml"), earlier + "[features]\n").unwrap();
+        assert!(!xtask_write(&dir, &dependency, &kit).merged);
+        let python = Detected::default();
+        // A project without Rust keeps the kit's root workspace.
+        assert!(Kit::of(&project("python-only", &[]), &python).workspace);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `rehearse`: the whole lifecycle of the maintainer's own project against local staging and
 //! production indexes, before anything touches TestPyPI, PyPI or the repository. The
-//! committed state (HEAD) is cloned into a scratch folder under `target/` with a scratch bare
+//! committed state (HEAD) is cloned into a scratch folder under the system's temporary folder
+//! (outside every Cargo workspace) with a scratch bare
 //! origin; there, as a maintainer would, it runs `hooks install`, `release <LEVEL>`,
 //! `git push --follow-tags` (the clone's pre-push hook stages and verifies), `promote
 //! --no-github` and `status`, each timed, and ends with what production serves.
@@ -175,15 +176,25 @@ impl Maintainer {
     }
 }
 
-/// This rehearsal's scratch folder, `target/twostage-rehearse/<name>-<pid>`, with the stale
-/// ones of earlier rehearsals removed.
+/// Where every rehearsal keeps its scratch folder: the system's temporary folder (`TMPDIR`),
+/// outside every Cargo workspace. Under the adopted repository's `target/` (or `xtask/target/`)
+/// the clone sat inside a workspace, and cargo refuses to build a crate found there that the
+/// workspace does not list ("current package believes it's in a workspace when it's not"),
+/// so a Rust extension could not be built in the rehearsal.
+/// https://doc.rust-lang.org/cargo/reference/workspaces.html#the-workspace-section
+pub fn scratch_parent() -> PathBuf {
+    std::env::temp_dir().join("twostage-rehearse")
+}
+
+/// This rehearsal's scratch folder, `<scratch_parent>/<name>-<pid>`, with the stale ones of
+/// earlier rehearsals removed.
 fn scratch_root(user_root: &Path) -> PathBuf {
     let name = user_root
         .file_name()
         .and_then(|n| n.to_str())
         .unwrap_or("project")
         .to_string();
-    let scratches = sandbox::target_dir().join("twostage-rehearse");
+    let scratches = scratch_parent();
     remove_stale(&scratches);
     scratches.join(format!("{name}-{}", std::process::id()))
 }

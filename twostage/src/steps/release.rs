@@ -423,10 +423,33 @@ fn bump_files(root: &Path, project: &manifest::Project, plan: &mut Plan) {
             plan.tag
         )),
         (_, Some(current)) => match manifest::plan_edits(root, project, current, &plan.next) {
-            Ok(edits) => plan.edits = edits,
+            Ok(edits) => {
+                plan.edits = edits;
+                bump_cargo_locks(root, plan);
+            }
             Err(e) => plan.problems.push(format!("{e:#}")),
         },
         (_, None) => unreachable!("a file-kept version is always read"),
+    }
+}
+
+/// A bumped `Cargo.toml`'s entry in its tracked `Cargo.lock` moves in the same commit, so that
+/// the tagged commit's lock is the one its sdist ships and the next `cargo` run (which would
+/// rewrite a stale lock) leaves the tree clean. A lock git does not track is the developer's
+/// own and stays as it is.
+fn bump_cargo_locks(root: &Path, plan: &mut Plan) {
+    match manifest::cargo_lock_edits(root, &plan.edits, &plan.next) {
+        Ok((locks, warnings)) => {
+            let tracked = |path: &str| {
+                git2::Repository::open(root)
+                    .and_then(|repo| repo.index())
+                    .is_ok_and(|index| index.get_path(Path::new(path), 0).is_some())
+            };
+            plan.edits
+                .extend(locks.into_iter().filter(|lock| tracked(&lock.path)));
+            plan.warnings.extend(warnings);
+        }
+        Err(e) => plan.problems.push(format!("{e:#}")),
     }
 }
 
