@@ -7,6 +7,7 @@
 mod common;
 
 mod adopt;
+mod boundary;
 mod config;
 mod faults;
 mod hooks;
