@@ -12,6 +12,7 @@ mod config;
 mod faults;
 mod hooks;
 mod maintainer;
+mod matrix;
 mod promote;
 mod rehearse;
 mod release;

@@ -23,12 +23,16 @@ use xshell::{cmd, Shell};
 const REQUIREMENTS: &str = include_str!("../../tools-requirements.txt");
 
 /// The build backends (and their dependencies) a local "production" index must serve so
-/// that an sdist can be built in isolation there, as it would be from PyPI.
+/// that an sdist can be built in isolation there, as it would be from PyPI. They are
+/// downloaded for the tools' interpreter; `tomli` (pure Python) is what hatchling and
+/// setuptools-scm need on the older interpreters a verification also runs on
+/// (`tomli; python_version < "3.11"`).
 const BACKENDS: &[&str] = &[
     "flit-core==4.2.0",
     "hatchling==1.33.0",
     "setuptools==80.9.0",
     "setuptools-scm==10.3.4",
+    "tomli==2.0.1",
 ];
 
 /// The virtual environment with the Python tools.
