@@ -201,3 +201,50 @@ fn a_cp311_wheel_is_verified_on_3_11_and_skipped_with_the_reason_on_the_others()
     assert_eq!(rows[0]["state"], "verified", "{}", status.stdout);
     assert_eq!(rows[0]["matrix"].as_array().unwrap().len(), 6);
 }
+
+#[test]
+fn without_verify_python_every_interpreter_found_that_requires_python_admits_is_verified() {
+    let name = "ts-matrix-default";
+    let s = Scratch::new(name);
+    matrix_sample(&s, name, "", "", "");
+    let release = s.read("release.toml");
+    let pythons_line = release
+        .lines()
+        .find(|l| l.starts_with("python = "))
+        .unwrap();
+    s.write(
+        "release.toml",
+        &release.replace(&format!("{pythons_line}\n"), ""),
+    );
+    let pyproject = s.read("pyproject.toml").replace(
+        "dependencies = [\"tsdep\"]\n",
+        "dependencies = [\"tsdep\"]\nrequires-python = \">=3.12\"\n",
+    );
+    s.write("pyproject.toml", &pyproject);
+    s.commit_all("Supports Python 3.12 and later");
+    s.twostage(&["release", "patch"]).success();
+    let run = s
+        .command(env!("CARGO_BIN_EXE_twostage"))
+        .args(["stage", "v1.4.3"])
+        .env("TEST_PYPI_TOKEN", SENTINEL)
+        .env("TWOSTAGE_VERIFY_ARTIFACTS", "wheel")
+        .output()
+        .unwrap();
+    Run::from(run).success();
+
+    // pyenv's 3.12 and later on this machine, one per minor version.
+    let versions = std::path::PathBuf::from(std::env::var("PYENV_ROOT").unwrap()).join("versions");
+    let mut expected: Vec<String> = std::fs::read_dir(versions)
+        .unwrap()
+        .flatten()
+        .map(|e| minor(&e.file_name().to_string_lossy()))
+        .filter(|m| m.split('.').nth(1).and_then(|n| n.parse::<u32>().ok()) >= Some(12))
+        .collect();
+    expected.sort();
+    expected.dedup();
+    assert!(expected.len() >= 2, "{expected:?}");
+    let mut found: Vec<String> = cells(&s, "v1.4.3").iter().map(|c| minor(&c.1)).collect();
+    found.sort();
+    assert_eq!(found, expected);
+    assert!(cells(&s, "v1.4.3").iter().all(|c| c.2 == "verified"));
+}
