@@ -7,6 +7,7 @@
 mod common;
 
 mod adopt;
+mod boundary;
 mod ci;
 mod config;
 mod faults;
@@ -14,6 +15,7 @@ mod hooks;
 mod hostile_input;
 mod hostile_output;
 mod maintainer;
+mod matrix;
 mod maturin;
 mod promote;
 mod races;

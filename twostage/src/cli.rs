@@ -220,12 +220,30 @@ pub fn main() -> ExitCode {
     run_matches(&command().get_matches())
 }
 
-/// What every `cargo xtask` does first, before any thread exists: forget what `cargo run` set
-/// (so nothing started from here makes cargo rebuild) and let the hooks fired from here run
+/// What every `cargo xtask` does first, before any thread exists and before any token is
+/// read: make this process unreadable to other processes of the user, forget what `cargo run`
+/// set (so nothing started from here makes cargo rebuild) and let the hooks fired from here run
 /// this very binary.
 pub fn prepare() {
+    forbid_reading_by_others();
     crate::cargo_env::forget();
     crate::steps::hooks::fire_hooks_with_this_binary();
+}
+
+/// Makes `/proc/<our pid>/environ` (and `mem`, `maps`, ptrace) closed to every process
+/// without `CAP_SYS_PTRACE`, the children this tool starts included: the tokens in this
+/// process's environment cannot be read back by a build backend or a smoke command running as
+/// the same user, as `ssh-agent` does for its keys (prctl(2), `PR_SET_DUMPABLE`; proc(5):
+/// such files are then owned by root). Children are unaffected: execve(2) makes every new
+/// program dumpable again. It also turns off core dumps of this process, which would hold the
+/// tokens too. Our own `/proc/self` stays readable to us. Linux only; elsewhere a no-op.
+fn forbid_reading_by_others() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: prctl(2) with PR_SET_DUMPABLE takes one integer argument and touches no memory
+    // of ours; a failure (never expected) leaves the process as it was.
+    unsafe {
+        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
+    }
 }
 
 /// The command line, for a repository's own xtask to add its own tasks to (this repository

@@ -79,6 +79,9 @@ pub struct Verify {
     pub index_timeout: Duration,
     pub timeout: Duration,
     pub installer: InstallerChoice,
+    /// `verify.python`: the interpreter versions (`3.12`, or `3.12.1`) each file is verified
+    /// on; empty: every interpreter found that the project's `requires-python` admits.
+    pub python: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -194,6 +197,7 @@ const KEYS: &[(&str, &str, Kind)] = &[
     ("verify", "index-timeout", Kind::Duration),
     ("verify", "timeout", Kind::Duration),
     ("verify", "installer", Kind::Str),
+    ("verify", "python", Kind::List),
     ("github", "repository", Kind::Str),
     ("github", "token-env", Kind::Str),
     ("github", "api-url", Kind::Str),
@@ -453,6 +457,7 @@ impl Taken {
             InstallerChoice::parse,
             InstallerChoice::choices,
         );
+        let python = self.python();
         let smoke = self.smoke();
         Verify {
             smoke,
@@ -460,7 +465,36 @@ impl Taken {
             index_timeout,
             timeout: self.duration("verify", "timeout", Duration::from_secs(10 * 60)),
             installer,
+            python,
         }
+    }
+
+    /// `verify.python`: versions such as `3.12` or `3.12.1`; an entry may hold several,
+    /// separated by commas or spaces (as `TWOSTAGE_VERIFY_PYTHON="3.11 3.12"` does).
+    fn python(&mut self) -> Vec<String> {
+        let Some((entries, origin)) = self.list("verify", "python") else {
+            return Vec::new();
+        };
+        let mut versions: Vec<String> = Vec::new();
+        for version in entries
+            .iter()
+            .flat_map(|e| e.split([',', ' ']).filter(|v| !v.is_empty()))
+        {
+            let parts: Vec<&str> = version.split('.').collect();
+            let numeric = parts
+                .iter()
+                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+            if !numeric || !(2..=3).contains(&parts.len()) {
+                self.problems.push(origin.problem(
+                    "verify",
+                    "python",
+                    &format!("holds `{version}`: write a version such as `3.12` or `3.12.1`"),
+                ));
+            } else if !versions.iter().any(|v| v == version) {
+                versions.push(version.to_string());
+            }
+        }
+        versions
     }
 
     fn artifacts(&mut self) -> Vec<ArtifactKind> {
@@ -990,6 +1024,7 @@ mod tests {
         assert_eq!(c.verify.index_timeout, Duration::from_secs(900));
         assert_eq!(c.verify.timeout, Duration::from_secs(600));
         assert_eq!(c.verify.installer, InstallerChoice::Auto);
+        assert!(c.verify.python.is_empty());
         assert_eq!(c.staging.trusted_publishing, TrustedPublishing::Auto);
         assert_eq!(c.github.token_env, "GITHUB_TOKEN");
         assert_eq!(c.github.api_url, "https://api.github.com");
@@ -1024,6 +1059,7 @@ trusted-publishing = "never"
 smoke = ["python -c 'import pkg'"]
 artifacts = ["wheel"]
 installer = "pip"
+python = ["3.11", "3.12.1, 3.13"]
 index-timeout = "2m"
 timeout = 30
 [github]
@@ -1039,6 +1075,7 @@ repository = "o/n"
         assert_eq!(c.staging.username, "me");
         assert_eq!(c.verify.artifacts, [ArtifactKind::Wheel]);
         assert_eq!(c.verify.installer, InstallerChoice::Pip);
+        assert_eq!(c.verify.python, ["3.11", "3.12.1", "3.13"]);
         assert_eq!(c.production.trusted_publishing, TrustedPublishing::Never);
         assert_eq!(c.verify.index_timeout, Duration::from_secs(120));
         assert_eq!(c.verify.timeout, Duration::from_secs(30));
@@ -1109,6 +1146,18 @@ repository = "o/n"
         assert!(err.contains("`TWOSTAGE_STAGING_INDEXURL`"), "{err}");
         let env = vec![("TWOSTAGE_GIT_SIGN".to_string(), "maybe".to_string())];
         assert!(Config::parse("", "release.toml", env).is_err());
+    }
+
+    #[test]
+    fn verify_python_holds_versions() {
+        let err = parse("[verify]\npython = [\"3.12\", \"py3.11\", \"3\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("release.toml:2: `verify.python` holds `py3.11`: write a version such as `3.12` or `3.12.1`")
+                && err.contains("holds `3`:"),
+            "{err}"
+        );
     }
 
     #[test]

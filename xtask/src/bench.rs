@@ -11,6 +11,8 @@
 //!   promote) against the hand-made equivalent (`HAND_MADE`), each in its own sandbox of local
 //!   indexes, releasing successive versions, interleaved;
 //! - **verification**: `twostage verify` of the sample package's wheel with uv against pip;
+//! - **the interpreter matrix**: the same verification on three interpreters (`verify.python`)
+//!   against one, each cell in its own environment, as many at once as there are cores;
 //! - **the adopted lifecycle**: the sample adopted with `init`, its whole lifecycle through plain
 //!   `cargo xtask` and the installed hooks (what a maintainer runs) against the same through
 //!   the adopted repository's compiled binary, alternating releases in one sandbox.
@@ -40,7 +42,7 @@ pub struct Options {
     pub json: bool,
     /// Size of the wheel in the upload benchmark, in MB.
     pub upload_mb: u64,
-    /// Run only these benchmarks (`upload`, `verify`, `hooks`, `lifecycle`, `adopted`); all
+    /// Run only these benchmarks (`upload`, `verify`, `matrix`, `hooks`, `lifecycle`, `adopted`); all
     /// when empty.
     pub only: Vec<String>,
 }
@@ -172,11 +174,20 @@ fn run_wanted(bench: &Bench, options: &Options) -> Result<Vec<Series>> {
         series.extend(measured);
         lifecycle = Some(sandboxes);
     }
-    if wanted("verify") {
-        series.extend(match &lifecycle {
-            Some(done) => bench_verification(bench, &done.ours, &done.last_tag)?,
-            None => bench_verification(bench, &staged_sample(bench)?, "v0.1.1")?,
-        });
+    let staged = match &lifecycle {
+        None if wanted("verify") || wanted("matrix") => Some(staged_sample(bench)?),
+        _ => None,
+    };
+    let verified = match (&lifecycle, &staged) {
+        (Some(done), _) => Some((&done.ours, done.last_tag.as_str())),
+        (None, Some(sandbox)) => Some((sandbox, "v0.1.1")),
+        (None, None) => None,
+    };
+    if let (true, Some((sandbox, tag))) = (wanted("verify"), verified) {
+        series.extend(bench_verification(bench, sandbox, tag)?);
+    }
+    if let (true, Some((sandbox, tag))) = (wanted("matrix"), verified) {
+        series.extend(bench_matrix(bench, sandbox, tag)?);
     }
     if wanted("adopted") {
         series.extend(match &lifecycle {
@@ -185,7 +196,9 @@ fn run_wanted(bench: &Bench, options: &Options) -> Result<Vec<Series>> {
         });
     }
     if series.is_empty() {
-        bail!("`--only` names no benchmark: use upload, verify, hooks, lifecycle or adopted");
+        bail!(
+            "`--only` names no benchmark: use upload, verify, matrix, hooks, lifecycle or adopted"
+        );
     }
     Ok(series)
 }
@@ -662,6 +675,41 @@ fn bench_verification(bench: &Bench, sandbox: &Sandbox, tag: &str) -> Result<Vec
                 .env("TWOSTAGE_VERIFY_INSTALLER", installer)
                 .env("TWOSTAGE_VERIFY_ARTIFACTS", "wheel");
             let log = bench.root.join("verify.log");
+            entry
+                .samples
+                .push(measure(command.into(), &log, &sandbox.home)?);
+        }
+    }
+    Ok(series)
+}
+
+/// The interpreters of the matrix benchmark: the first alone, then all three.
+const MATRIX_PYTHONS: [&str; 3] = ["3.11", "3.10", "3.12"];
+
+/// `twostage verify` of the sample's wheel on one interpreter and on three (`verify.python`),
+/// with uv, interleaved: what verifying every supported Python costs.
+fn bench_matrix(bench: &Bench, sandbox: &Sandbox, tag: &str) -> Result<Vec<Series>> {
+    let sh = Shell::new()?;
+    let (exe, repo) = (&bench.exe, &sandbox.repo);
+    let env = sandbox.env()?;
+    let mut series = vec![
+        Series::new("verify matrix", "1 interpreter"),
+        Series::new("verify matrix", "3 interpreters"),
+    ];
+    let all = MATRIX_PYTHONS.join(" ");
+    for round in 0..bench.rounds {
+        for (entry, pythons) in series.iter_mut().zip([MATRIX_PYTHONS[0], all.as_str()]) {
+            eprintln!(
+                "     Running verify on Python {pythons} (round {} of {})",
+                round + 1,
+                bench.rounds
+            );
+            let command = cmd!(sh, "{exe} --repo {repo} verify {tag}")
+                .envs(env.clone())
+                .env("TWOSTAGE_VERIFY_INSTALLER", "uv")
+                .env("TWOSTAGE_VERIFY_ARTIFACTS", "wheel")
+                .env("TWOSTAGE_VERIFY_PYTHON", pythons);
+            let log = bench.root.join("verify-matrix.log");
             entry
                 .samples
                 .push(measure(command.into(), &log, &sandbox.home)?);

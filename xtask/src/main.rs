@@ -30,7 +30,7 @@ struct BenchArgs {
     /// Size of the wheel in the upload benchmark, in MB.
     #[arg(long, default_value_t = 200, value_name = "MB")]
     upload_mb: u64,
-    /// Run only this benchmark (repeatable): upload, verify, hooks, lifecycle, adopted.
+    /// Run only this benchmark (repeatable): upload, verify, matrix, hooks, lifecycle, adopted.
     #[arg(long, value_name = "NAME")]
     only: Vec<String>,
 }

@@ -67,7 +67,9 @@ pub const RESULT: &str = "result";
 pub enum Verdict {
     Verified,
     Failed,
-    /// `verify.artifacts` is empty: nothing was installed (and promotion is refused).
+    /// Of a section: `verify.artifacts` is empty, nothing was installed (and promotion is
+    /// refused). Of a cell (a file on one interpreter): that interpreter cannot install the
+    /// file, with the `reason` beside it; neither verified nor failed.
     Skipped,
 }
 

@@ -1,6 +1,8 @@
-//! Python environments: creating a fresh virtual environment with uv (when present) or
-//! `python -m venv`, installing a file into it with its dependencies from one index only, and
-//! running commands in it under a timeout with their output logged. Knows nothing of releases.
+//! Python environments: the interpreters on this machine (the current one, pyenv's, uv's,
+//! `python3.X` on PATH) and what each accepts, creating a fresh virtual environment from one
+//! with uv (when present) or `python -m venv`, installing a file into it with its dependencies
+//! from one index only, and running commands in it under a timeout with their output logged.
+//! Knows nothing of releases.
 
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
@@ -167,9 +169,11 @@ fn shell() -> Result<Shell> {
     Shell::new().context("cannot read the current folder")
 }
 
-/// Creates a fresh environment at `dir` (removing anything there).
+/// Creates a fresh environment at `dir` (removing anything there) from the interpreter
+/// `python`.
 pub fn create(
     installer: &Installer,
+    python: &Path,
     dir: &Path,
     timeout: Duration,
     log: &mut std::fs::File,
@@ -178,7 +182,6 @@ pub fn create(
         std::fs::remove_dir_all(dir)?;
     }
     let sh = shell()?;
-    let python = base_python();
     let command = match installer {
         Installer::Uv { uv } => cmd!(sh, "{uv} venv --quiet --python {python} {dir}"),
         Installer::Pip => cmd!(sh, "{python} -m venv {dir}"),
@@ -250,41 +253,196 @@ fn short_output(cmd: Cmd) -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-/// `python --version` of the base interpreter, and the installer's version.
-pub fn versions(installer: &Installer) -> (String, String) {
+/// The installer's version (pip's as `python` runs it).
+pub fn installer_version(installer: &Installer, python: &Path) -> String {
     let Ok(sh) = shell() else {
-        return ("unknown".into(), "unknown".into());
+        return "unknown".into();
     };
-    let python = base_python();
-    let installer_version = match installer {
+    match installer {
         Installer::Uv { uv } => short_output(cmd!(sh, "{uv} --version")),
         Installer::Pip => short_output(cmd!(sh, "{python} -m pip --version"))
             .split(" from ")
             .next()
             .unwrap_or_default()
             .to_string(),
-    };
-    (
-        short_output(cmd!(sh, "{python} --version")),
-        installer_version,
-    )
+    }
 }
 
-/// The wheel tags this interpreter accepts, most specific first, from `packaging` (or pip's
-/// vendored copy); `None` when neither can be imported.
-pub fn supported_tags() -> Option<Vec<String>> {
-    let script = "try:\n    from packaging import tags\nexcept ImportError:\n    from pip._vendor.packaging import tags\nfor t in tags.sys_tags():\n    print(t)\n";
-    let (sh, python) = (shell().ok()?, base_python());
-    let mut command = Command::from(cmd!(sh, "{python} -c {script}"));
+/// A Python interpreter of this machine, as it describes itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Interpreter {
+    pub python: PathBuf,
+    /// `3.11.7`.
+    pub version: String,
+    /// The wheel tags it accepts, most specific first, from `packaging.tags.sys_tags()` (or
+    /// pip's vendored copy); `None` when it has neither.
+    pub tags: Option<Vec<String>>,
+}
+
+impl Interpreter {
+    /// `3.11` of `3.11.7`.
+    pub fn minor(&self) -> &str {
+        let end = self
+            .version
+            .match_indices('.')
+            .nth(1)
+            .map_or(self.version.len(), |(i, _)| i);
+        &self.version[..end]
+    }
+
+    /// Whether `wanted` (`3.11` or `3.11.7`) names this interpreter.
+    pub fn is(&self, wanted: &str) -> bool {
+        wanted == self.minor() || wanted == self.version
+    }
+
+    pub fn label(&self) -> String {
+        format!("Python {}", self.version)
+    }
+
+    /// Whether this interpreter can install the wheel `filename`, by its tags (the rules of
+    /// https://packaging.python.org/en/latest/specifications/platform-compatibility-tags/).
+    pub fn accepts_wheel(&self, filename: &str) -> bool {
+        wheel_is_compatible(filename, self.tags.as_deref())
+    }
+}
+
+/// What an interpreter is, asked of it in one run: its implementation and version, then the
+/// tags it supports. Python 2 fails on `sys.implementation` and is not listed.
+const PROBE: &str = r#"import sys
+print(sys.implementation.name, '%d.%d.%d' % sys.version_info[:3])
+try:
+    from packaging import tags
+except ImportError:
+    try:
+        from pip._vendor.packaging import tags
+    except ImportError:
+        tags = None
+for t in (tags.sys_tags() if tags else []):
+    print(t)
+"#;
+
+/// Asks `python` what it is; `None` when it does not run, or is not a Python 3.
+pub fn probe(python: &Path) -> Option<Interpreter> {
+    let sh = shell().ok()?;
+    // `-I`: neither the current folder nor `PYTHON*` variables change what it answers.
+    let mut command = Command::from(cmd!(sh, "{python} -I -c {PROBE}"));
     let out = crate::resources::secrets::scrub(&mut command)
+        .stdin(Stdio::null())
         .output()
         .ok()?;
-    out.status.success().then(|| {
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(str::to_string)
-            .collect()
+    if !out.status.success() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    let (_implementation, version) = lines.next()?.split_once(' ')?;
+    if !version.starts_with("3.") {
+        return None;
+    }
+    let tags: Vec<String> = lines.map(str::to_string).collect();
+    Some(Interpreter {
+        python: python.to_path_buf(),
+        version: version.to_string(),
+        tags: (!tags.is_empty()).then_some(tags),
     })
+}
+
+/// Every interpreter found on this machine, one per minor version, the current one
+/// (`TWOSTAGE_PYTHON`, else `python3`) first: then pyenv's versions (`$PYENV_ROOT/versions/*`,
+/// reached directly, since pyenv's shims run only the selected version), uv's managed ones,
+/// and `python3.X` on PATH, where uv looks for them
+/// (https://docs.astral.sh/uv/concepts/python-versions/). They are asked in parallel.
+pub fn interpreters() -> Vec<Interpreter> {
+    let mut candidates = vec![PathBuf::from(base_python())];
+    candidates.extend(pyenv_pythons());
+    candidates.extend(uv_pythons());
+    candidates.extend(path_pythons());
+    let probed: Vec<Option<Interpreter>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = candidates
+            .iter()
+            .map(|python| scope.spawn(move || probe(python)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().ok().flatten())
+            .collect()
+    });
+    let mut found: Vec<Interpreter> = Vec::new();
+    for interpreter in probed.into_iter().flatten() {
+        if !found.iter().any(|f| f.minor() == interpreter.minor()) {
+            found.push(interpreter);
+        }
+    }
+    found
+}
+
+/// `bin/python3` of every folder in `dir` whose name starts with an ASCII digit (`digits`) or
+/// with anything, sorted by name.
+fn pythons_in(dir: &Path, digits: bool) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<PathBuf> = entries
+        .flatten()
+        .filter(|e| {
+            !digits
+                || e.file_name()
+                    .as_encoded_bytes()
+                    .first()
+                    .is_some_and(u8::is_ascii_digit)
+        })
+        .map(|e| e.path().join("bin").join("python3"))
+        .filter(|p| p.is_file())
+        .collect();
+    found.sort();
+    found
+}
+
+/// pyenv's installed versions (not its virtualenvs, whose names do not start with a digit).
+fn pyenv_pythons() -> Vec<PathBuf> {
+    let root = std::env::var_os("PYENV_ROOT")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".pyenv")));
+    root.map(|r| pythons_in(&r.join("versions"), true))
+        .unwrap_or_default()
+}
+
+/// uv's managed interpreters: `UV_PYTHON_INSTALL_DIR`, else `$XDG_DATA_HOME/uv/python`, else
+/// `~/.local/share/uv/python`.
+fn uv_pythons() -> Vec<PathBuf> {
+    let var = |name| std::env::var_os(name).map(PathBuf::from);
+    let dir = var("UV_PYTHON_INSTALL_DIR")
+        .or_else(|| var("XDG_DATA_HOME").map(|d| d.join("uv/python")))
+        .or_else(|| var("HOME").map(|h| h.join(".local/share/uv/python")));
+    dir.map(|d| pythons_in(&d, false)).unwrap_or_default()
+}
+
+/// `python3.X` in every PATH folder but shims folders (pyenv's run only the selected version).
+fn path_pythons() -> Vec<PathBuf> {
+    let Some(paths) = std::env::var_os("PATH") else {
+        return Vec::new();
+    };
+    let is_versioned = |name: &str| {
+        name.strip_prefix("python3.")
+            .is_some_and(|m| !m.is_empty() && m.bytes().all(|b| b.is_ascii_digit()))
+    };
+    let mut found = Vec::new();
+    for dir in std::env::split_paths(&paths) {
+        if dir.file_name().is_some_and(|n| n == "shims") {
+            continue;
+        }
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        let mut here: Vec<PathBuf> = entries
+            .flatten()
+            .filter(|e| is_versioned(&e.file_name().to_string_lossy()))
+            .map(|e| e.path())
+            .collect();
+        here.sort();
+        found.extend(here);
+    }
+    found
 }
 
 /// Whether a wheel can be installed here: one of its `py-abi-plat` triples is supported.
@@ -348,6 +506,32 @@ mod tests {
             "a-1-cp311-cp311-manylinux_2_17_x86_64.whl",
             None
         ));
+    }
+
+    #[test]
+    fn an_interpreter_is_named_by_its_minor_or_its_full_version() {
+        let interpreter = Interpreter {
+            python: PathBuf::from("python3.12"),
+            version: "3.12.1".into(),
+            tags: Some(vec![
+                "cp312-cp312-linux_x86_64".into(),
+                "py3-none-any".into(),
+            ]),
+        };
+        assert_eq!(interpreter.minor(), "3.12");
+        assert!(interpreter.is("3.12") && interpreter.is("3.12.1"));
+        assert!(!interpreter.is("3.1") && !interpreter.is("3.12.2"));
+        assert!(interpreter.accepts_wheel("a-1-cp312-cp312-linux_x86_64.whl"));
+        assert!(!interpreter.accepts_wheel("a-1-cp311-cp311-linux_x86_64.whl"));
+    }
+
+    #[test]
+    fn the_current_interpreter_answers_for_itself() {
+        let current = probe(Path::new(&base_python())).expect("python3 runs");
+        assert!(current.version.starts_with("3."), "{current:?}");
+        assert!(current
+            .tags
+            .is_some_and(|t| t.iter().any(|t| t == "py3-none-any")));
     }
 
     #[test]

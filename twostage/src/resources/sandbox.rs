@@ -23,7 +23,8 @@ use xshell::{cmd, Shell};
 const REQUIREMENTS: &str = include_str!("../../tools-requirements.txt");
 
 /// The build backends (and their dependencies) a local "production" index must serve so
-/// that an sdist can be built in isolation there, as it would be from PyPI.
+/// that an sdist can be built in isolation there, as it would be from PyPI. They are
+/// downloaded for the tools' interpreter.
 const BACKENDS: &[&str] = &[
     "flit-core==4.2.0",
     "hatchling==1.33.0",
@@ -35,6 +36,13 @@ const BACKENDS: &[&str] = &[
     // isolation against the local production index as it would against PyPI.
     "maturin==1.16.0",
 ];
+
+/// What the older interpreters a verification also runs on need beside `BACKENDS`, downloaded
+/// with their dependencies as Python 3.9 resolves them: hatchling 1.33 (and packaging 26)
+/// require Python 3.10, so 3.9 builds with hatchling 1.27, the last for 3.9; hatchling and
+/// setuptools-scm need `tomli` below 3.11 (`tomli; python_version < "3.11"`; 2.0.1 is pure
+/// Python).
+const BACKENDS_FOR_OLDER: &[&str] = &["hatchling==1.27.0", "tomli==2.0.1"];
 
 /// The virtual environment with the Python tools.
 #[derive(Debug)]
@@ -99,8 +107,9 @@ fn install(dir: &Path) -> Result<Tools> {
     };
     let stamp = tools.venv.join(".twostage-requirements");
     let wanted = format!(
-        "{REQUIREMENTS}\n# backend wheels\n{}\n",
-        BACKENDS.join("\n")
+        "{REQUIREMENTS}\n# backend wheels\n{}\n# for Python 3.9, with dependencies\n{}\n",
+        BACKENDS.join("\n"),
+        BACKENDS_FOR_OLDER.join("\n")
     );
     if std::fs::read_to_string(&stamp).is_ok_and(|s| s == wanted) {
         return Ok(tools);
@@ -127,6 +136,8 @@ fn install(dir: &Path) -> Result<Tools> {
     let wheels = tools.venv.join("backend-wheels");
     run(&mut cmd!(sh, "{tools_python} -m pip download {quiet...} --only-binary :all: --dest {wheels} {BACKENDS...}").into())
     .context("cannot download the build backends' wheels from PyPI")?;
+    run(&mut cmd!(sh, "{tools_python} -m pip download {quiet...} --only-binary :all: --python-version 3.9 --dest {wheels} {BACKENDS_FOR_OLDER...}").into())
+    .context("cannot download the build backends' wheels for Python 3.9 from PyPI")?;
     std::fs::write(&stamp, wanted)?;
     eprintln!(
         "   Installed the Python tools in {:.1}s",

@@ -69,6 +69,8 @@ struct Row {
     staging: Option<bool>,
     production: Option<bool>,
     detail: String,
+    /// The cells of the latest verification of what staging serves.
+    matrix: Vec<verify::NotedCell>,
 }
 
 pub fn run(repo: &Repo, config: &Config, only: Option<&str>, json_out: bool) -> Result<()> {
@@ -98,7 +100,7 @@ pub fn run(repo: &Repo, config: &Config, only: Option<&str>, json_out: bool) -> 
     if json_out {
         print_json(&rows)
     } else {
-        print_table(&rows);
+        print_table(&rows, only.is_some());
         Ok(())
     }
 }
@@ -181,6 +183,11 @@ impl Gather<'_> {
             .remote_tags
             .as_ref()
             .map(|tags| tags.iter().any(|t| *t == format!("refs/tags/{tag}")));
+        let matrix = note
+            .as_ref()
+            .and_then(|n| n.latest(Source::Staging.section()))
+            .map(verify::cells_of)
+            .unwrap_or_default();
         let next = next_step(state, &tag, pushed, &config.git.remote);
         // A `-prod` tag made annotated (by hand, or by an earlier twostage) breaks the
         // project's own VCS-versioned builds: said with the fix, whatever the state.
@@ -202,6 +209,7 @@ impl Gather<'_> {
             staging,
             production,
             detail,
+            matrix,
         })
     }
 
@@ -303,6 +311,9 @@ fn print_json(rows: &[Row]) -> Result<()> {
             json!({
                 "tag": r.tag, "state": r.state.as_str(), "files": r.files, "pushed": r.pushed,
                 "staging_serves": r.staging, "production_serves": r.production, "detail": r.detail,
+                "matrix": r.matrix.iter().map(|c| json!({
+                    "filename": c.filename, "python": c.python, "result": c.result, "reason": c.reason,
+                })).collect::<Vec<_>>(),
             })
         })
         .collect();
@@ -310,7 +321,9 @@ fn print_json(rows: &[Row]) -> Result<()> {
     Ok(())
 }
 
-fn print_table(rows: &[Row]) {
+/// The table, then the verification matrix of each release asked for by name and of each
+/// whose verification failed.
+fn print_table(rows: &[Row], one: bool) {
     let mark = |v: Option<bool>| match v {
         Some(true) => "serves",
         Some(false) => "MISSING",
@@ -336,6 +349,48 @@ fn print_table(rows: &[Row]) {
             mark(r.production),
             crate::output::visible(&r.detail)
         );
+    }
+    for r in rows {
+        if !r.matrix.is_empty() && (one || r.state == State::Failed(Step::Verify)) {
+            print_matrix(&r.tag, &r.matrix);
+        }
+    }
+}
+
+/// One line per file, one column per interpreter: what each cell came to, and below, why
+/// each skipped cell was skipped.
+fn print_matrix(tag: &str, cells: &[verify::NotedCell]) {
+    let mut pythons: Vec<&str> = Vec::new();
+    let mut files: Vec<&str> = Vec::new();
+    for c in cells {
+        if !pythons.contains(&c.python.as_str()) {
+            pythons.push(&c.python);
+        }
+        if !files.contains(&c.filename.as_str()) {
+            files.push(&c.filename);
+        }
+    }
+    let width = files.iter().map(|f| f.len()).max().unwrap_or(0);
+    println!("\n{tag}: the verification by interpreter");
+    let header: Vec<String> = pythons.iter().map(|p| format!("{p:<10}")).collect();
+    println!("  {:<width$}  {}", "file", header.join(" ").trim_end());
+    for file in &files {
+        let row: Vec<String> = pythons
+            .iter()
+            .map(|p| {
+                let result = cells
+                    .iter()
+                    .find(|c| c.filename == *file && c.python == *p)
+                    .map_or("-", |c| c.result.as_str());
+                format!("{result:<10}")
+            })
+            .collect();
+        println!("  {file:<width$}  {}", row.join(" ").trim_end());
+    }
+    for c in cells {
+        if let Some(reason) = &c.reason {
+            println!("  {} on {}: skipped, {reason}", c.filename, c.python);
+        }
     }
 }
 

@@ -1,18 +1,26 @@
-//! The `verify` stage: install what an index serves into fresh environments and smoke-test it.
+//! The `verify` stage: install what an index serves into fresh environments and smoke-test it,
+//! on every interpreter the project supports.
 //!
-//! For each kind in `verify.artifacts` (every wheel installable on this interpreter, and the
-//! sdist), the file *as served by the index* is downloaded and checked against the recorded
-//! sha256, installed into its own new virtual environment with its dependencies from the
-//! production index only, its installed version compared with the tag's, and every smoke
-//! command run under `sh -c` in a fresh empty directory. The artifacts are verified in
-//! parallel. The record says "verified" only for the exact sha256 set that was installed.
+//! The interpreters are `verify.python`, or every one found on this machine that the project's
+//! `requires-python` admits (the current one alone when it says nothing). For each kind in
+//! `verify.artifacts` (the wheels and the sdist), the file *as served by the index* is
+//! downloaded once and checked against the recorded sha256; then each file is installed on
+//! each interpreter (a *cell*) into its own new virtual environment in its own folder, with
+//! its dependencies from the production index only, its installed version compared with the
+//! tag's, and every smoke command run under `sh -c` in a fresh empty directory. A cell the
+//! interpreter cannot install (a wheel's tags, `requires-python`) is skipped with the reason,
+//! neither verified nor failed. The cells run in parallel, as many at once as the machine has
+//! cores. The record says "verified" only for the exact sha256 set that was installed, with
+//! every cell beside it.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use toml_edit::{value, Array, ArrayOfTables, InlineTable, Table};
+use toml_edit::{value, Array, ArrayOfTables, InlineTable, Item, Table};
 use xshell::{cmd, Shell};
 
 use crate::config::{ArtifactKind, Config};
@@ -23,7 +31,7 @@ use crate::resources::dist::{self, Kind};
 use crate::resources::evidence::{self, ArtifactRecord, Note, Section, Verdict};
 use crate::resources::git::Repo;
 use crate::resources::index;
-use crate::resources::pyenv::{self, Installer, Ran, Venv};
+use crate::resources::pyenv::{self, Installer, Interpreter, Ran, Venv};
 use crate::steps::build;
 
 /// Which index a verification reads the artifacts from.
@@ -57,10 +65,43 @@ impl Source {
     }
 }
 
-/// The result of one verification: the note's section, and what failed.
+/// The result of one verification: the note's section, what failed, and every cell.
 pub struct Verification {
     pub section: Table,
     pub failures: Vec<String>,
+    /// Every file on every interpreter, in the order they were planned.
+    pub cells: Vec<Cell>,
+}
+
+/// One file on one interpreter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cell {
+    pub filename: String,
+    pub kind: Kind,
+    pub sha256: String,
+    /// The interpreter's version, `3.11.7`.
+    pub python: String,
+    pub outcome: Outcome,
+}
+
+/// What became of a cell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Verified,
+    /// Why it failed, with the end of the failing command's output.
+    Failed(String),
+    /// Why this interpreter cannot install the file.
+    Skipped(String),
+}
+
+impl Outcome {
+    fn verdict(&self) -> Verdict {
+        match self {
+            Outcome::Verified => Verdict::Verified,
+            Outcome::Failed(_) => Verdict::Failed,
+            Outcome::Skipped(_) => Verdict::Skipped,
+        }
+    }
 }
 
 /// The key of the sha256 set a verification vouches for.
@@ -70,7 +111,20 @@ const VERIFIED_SHA256: &str = "verified-sha256";
 /// first).
 pub const FAILURES: &str = "failures";
 
-/// Whether a note section says these exact artifacts were verified.
+/// The key of the cells in a verification's section: one table per file and interpreter
+/// (one per file in a note written before `verify.python`).
+pub const CELLS: &str = "artifacts";
+
+/// The key of a cell's interpreter version; a cell without it ran on the section's
+/// `interpreter`.
+pub const CELL_PYTHON: &str = "python";
+
+/// The key of the reason a cell was skipped.
+pub const CELL_REASON: &str = "reason";
+
+/// Whether a note section says these exact artifacts were verified: its verdict, the sha256
+/// set it vouches for, and no cell of it failed (the gate: every file installed on at least
+/// one interpreter and failed on none, see docs/verify.md).
 pub fn verified(section: Option<&Table>, artifacts: &[ArtifactRecord]) -> bool {
     let Some(section) = section else { return false };
     let mut recorded: Vec<String> = section
@@ -85,7 +139,52 @@ pub fn verified(section: Option<&Table>, artifacts: &[ArtifactRecord]) -> bool {
     recorded.sort();
     let mut ours: Vec<String> = artifacts.iter().map(|a| a.sha256.clone()).collect();
     ours.sort();
-    Verdict::of(section) == Some(Verdict::Verified) && recorded == ours
+    let no_cell_failed = section
+        .get(CELLS)
+        .and_then(Item::as_array_of_tables)
+        .is_none_or(|cells| {
+            cells
+                .iter()
+                .all(|c| Verdict::of(c) != Some(Verdict::Failed))
+        });
+    Verdict::of(section) == Some(Verdict::Verified) && recorded == ours && no_cell_failed
+}
+
+/// A cell as a note records it, for `status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotedCell {
+    pub filename: String,
+    /// The interpreter's version; in a note written before `verify.python`, the section's
+    /// `interpreter` (`Python 3.11.7`) without its `Python `.
+    pub python: String,
+    /// `verified`, `failed` or `skipped` (as written, `?` when missing).
+    pub result: String,
+    pub reason: Option<String>,
+}
+
+/// The cells of a verification's section, in the order recorded.
+pub fn cells_of(section: &Table) -> Vec<NotedCell> {
+    let interpreter = section
+        .get("interpreter")
+        .and_then(Item::as_str)
+        .unwrap_or_default();
+    let fallback = interpreter.strip_prefix("Python ").unwrap_or(interpreter);
+    let text = |t: &Table, key: &str| t.get(key).and_then(Item::as_str).map(str::to_string);
+    section
+        .get(CELLS)
+        .and_then(Item::as_array_of_tables)
+        .map(|cells| {
+            cells
+                .iter()
+                .map(|c| NotedCell {
+                    filename: text(c, "filename").unwrap_or_default(),
+                    python: text(c, CELL_PYTHON).unwrap_or_else(|| fallback.to_string()),
+                    result: text(c, evidence::RESULT).unwrap_or_else(|| "?".into()),
+                    reason: text(c, CELL_REASON),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// `cargo xtask verify <tag> [--production]`: verify again and record it.
@@ -166,46 +265,53 @@ struct Job<'a> {
     url: String,
 }
 
-struct JobResult {
-    kind: Kind,
-    artifact: ArtifactRecord,
-    steps: Vec<Ran>,
-    failure: Option<String>,
-    log: String,
-}
-
-/// What every file's verification shares: the release, the index, the installer and the
-/// interpreter it runs on.
+/// What every cell shares: the release, the index, the installer, the interpreters.
 struct Shared<'a> {
     config: &'a Config,
     release: &'a Release,
     source: Source,
     installer: Installer,
-    interpreter: String,
     installer_version: String,
+    interpreters: Vec<Interpreter>,
+    /// The project's `requires-python`, as written and parsed.
+    requires_python: Option<(String, pep440_rs::VersionSpecifiers)>,
     agent: ureq::Agent,
 }
 
 /// Where the files are verified.
 struct Dirs {
-    /// `verify-<label>` in the release's work directory, one directory per file under it.
+    /// `verify-<label>` in the release's work directory, one directory per file under it and
+    /// one per interpreter under that.
     work: PathBuf,
     /// A clean checkout of the release commit, for the smoke commands (`TWOSTAGE_REPO`).
     checkout: PathBuf,
 }
 
 impl<'a> Shared<'a> {
-    /// Chooses the installer and says what is verified with what.
-    fn choose(config: &'a Config, release: &'a Release, source: Source) -> Result<Shared<'a>> {
+    /// Chooses the installer and the interpreters, and says what is verified with what.
+    fn choose(
+        config: &'a Config,
+        release: &'a Release,
+        source: Source,
+        checkout: &Path,
+    ) -> Result<Shared<'a>> {
         let installer =
             Installer::choose(config.verify.installer).map_err(|e| UsageError(format!("{e:#}")))?;
-        let (interpreter, installer_version) = pyenv::versions(&installer);
+        let requires_python = requires_python(&checkout.join(&config.package.manifest))?;
+        let interpreters = choose_interpreters(
+            &config.verify.python,
+            requires_python.as_ref().map(|(_, s)| s),
+            pyenv::interpreters(),
+        )?;
+        let installer_version = pyenv::installer_version(&installer, &interpreters[0].python);
+        let labels: Vec<&str> = interpreters.iter().map(|i| i.version.as_str()).collect();
         output::status(
             "Verifying",
             format!(
-                "{} from {} with {installer_version} on {interpreter}",
+                "{} from {} with {installer_version} on Python {}",
                 release.tag,
-                source.label()
+                source.label(),
+                labels.join(", ")
             ),
         );
         Ok(Shared {
@@ -213,8 +319,9 @@ impl<'a> Shared<'a> {
             release,
             source,
             installer,
-            interpreter,
             installer_version,
+            interpreters,
+            requires_python,
             agent: index::agent(),
         })
     }
@@ -226,6 +333,123 @@ impl<'a> Shared<'a> {
     fn index_url(&self) -> &str {
         self.source.index_url(self.config)
     }
+
+    /// Why `interpreter` cannot install the file, if it cannot.
+    fn cannot_install(&self, job: &Job, interpreter: &Interpreter) -> Option<String> {
+        if let Some((written, specifiers)) = &self.requires_python {
+            let version = interpreter.version.parse::<pep440_rs::Version>().ok()?;
+            if !specifiers.contains(&version) {
+                return Some(format!(
+                    "`requires-python = \"{written}\"` excludes {}",
+                    interpreter.label()
+                ));
+            }
+        }
+        let filename = &job.artifact.filename;
+        if job.kind == Kind::Wheel && !interpreter.accepts_wheel(filename) {
+            let why = if interpreter.tags.is_some() {
+                "accepts none of its tags"
+            } else {
+                "has neither `packaging` nor pip to list its tags, so only `py3-none-any` counts"
+            };
+            return Some(format!("{} {why}", interpreter.label()));
+        }
+        None
+    }
+}
+
+/// The project's `[project] requires-python` (PEP 621) in `manifest`, if it says one.
+fn requires_python(manifest: &Path) -> Result<Option<(String, pep440_rs::VersionSpecifiers)>> {
+    let Ok(text) = std::fs::read_to_string(manifest) else {
+        return Ok(None);
+    };
+    let Ok(doc) = text.parse::<toml_edit::DocumentMut>() else {
+        return Ok(None);
+    };
+    let Some(written) = doc
+        .get("project")
+        .and_then(|p| p.get("requires-python"))
+        .and_then(Item::as_str)
+    else {
+        return Ok(None);
+    };
+    let specifiers = written
+        .parse::<pep440_rs::VersionSpecifiers>()
+        .map_err(|e| {
+            UsageError(format!(
+                "`requires-python = \"{written}\"` in `{}` is not a PEP 440 specifier: {e}",
+                manifest.file_name().unwrap_or_default().to_string_lossy()
+            ))
+        })?;
+    Ok(Some((written.to_string(), specifiers)))
+}
+
+/// The interpreters to verify on, out of those `found` (the current one first): the versions
+/// `wanted` names, each of which must be found; or every one `requires_python` admits, and the
+/// current one alone when the project does not say (or admits none of them).
+fn choose_interpreters(
+    wanted: &[String],
+    requires_python: Option<&pep440_rs::VersionSpecifiers>,
+    found: Vec<Interpreter>,
+) -> Result<Vec<Interpreter>> {
+    let found_list = || {
+        let versions: Vec<&str> = found.iter().map(|i| i.version.as_str()).collect();
+        if versions.is_empty() {
+            "none".to_string()
+        } else {
+            versions.join(", ")
+        }
+    };
+    if !wanted.is_empty() {
+        let mut chosen = Vec::new();
+        for version in wanted {
+            let Some(interpreter) = found.iter().find(|i| i.is(version)) else {
+                return Err(UsageError(format!(
+                    "`verify.python` names {version}, but no Python {version} was found (found: {}; \
+                     looked at `TWOSTAGE_PYTHON` or `python3`, pyenv's versions, uv's, and `python3.X` \
+                     on PATH): install it (`pyenv install {version}` or `uv python install {version}`) \
+                     or remove it from `verify.python`",
+                    found_list()
+                ))
+                .into());
+            };
+            chosen.push(interpreter.clone());
+        }
+        return Ok(chosen);
+    }
+    let Some(current) = found.first().cloned() else {
+        return Err(UsageError(format!(
+            "no Python 3 interpreter runs here (`{}`): install one, or set `TWOSTAGE_PYTHON`",
+            pyenv::base_python()
+        ))
+        .into());
+    };
+    let admitted: Vec<Interpreter> = match requires_python {
+        None => Vec::new(),
+        Some(specifiers) => found
+            .into_iter()
+            .filter(|i| {
+                i.version
+                    .parse::<pep440_rs::Version>()
+                    .is_ok_and(|v| specifiers.contains(&v))
+            })
+            .collect(),
+    };
+    if admitted.is_empty() {
+        return Ok(vec![current]);
+    }
+    let mut admitted = admitted;
+    admitted.sort_by_key(minor_number);
+    Ok(admitted)
+}
+
+/// `(3, 11)` of `3.11.7`, for ordering.
+fn minor_number(interpreter: &Interpreter) -> (u32, u32) {
+    let mut parts = interpreter
+        .version
+        .split('.')
+        .map(|p| p.parse().unwrap_or(0));
+    (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
 }
 
 /// Verifies `artifacts` as served by the `source` index. Returns the record; failures are in
@@ -242,28 +466,37 @@ pub fn verify(
     if config.verify.artifacts.is_empty() {
         return Ok(skipped(release));
     }
-    let shared = Shared::choose(config, release, source)?;
-    let (jobs, mut failures) = pick_files(&shared, artifacts)?;
-    let dirs = prepare_dirs(repo, &shared)?;
-    let results = run_jobs(&shared, &dirs, &jobs);
+    let dirs = prepare_dirs(repo, release, source)?;
+    let shared = Shared::choose(config, release, source, &dirs.checkout)?;
+    let jobs = pick_files(&shared, artifacts)?;
+    let plan = plan_cells(&shared, &jobs);
+    let mut failures = unverifiable_kinds(&shared, &plan);
+    let files = download_all(&shared, &dirs, &jobs, &plan)?;
+    let results = run_cells(&shared, &dirs, &jobs, &plan, &files);
     let record = Record::collect(&shared, results, &mut failures)?;
     let log_path = release.work.join(format!("verify-{}.log", shared.label()));
     std::fs::write(&log_path, &record.log)?;
+    let cells = record.cells.clone();
     let installed = record.installed.len();
     let section = record.section(&shared, artifacts, &failures, started);
     if failures.is_empty() {
         output::status(
             "Verified",
             format!(
-                "{}: {} files from {} in {:.1}s",
+                "{}: {} files from {} on {} in {:.1}s",
                 release.tag,
                 installed,
                 shared.label(),
+                output::plural(shared.interpreters.len(), "interpreter"),
                 started.elapsed().as_secs_f64()
             ),
         );
     }
-    Ok(Verification { section, failures })
+    Ok(Verification {
+        section,
+        failures,
+        cells,
+    })
 }
 
 /// The record of a verification that had nothing to verify (`verify.artifacts` is empty).
@@ -278,16 +511,13 @@ fn skipped(release: &Release) -> Verification {
     Verification {
         section,
         failures: Vec::new(),
+        cells: Vec::new(),
     }
 }
 
-/// The files to install, once the index serves every one of them: for each kind in
-/// `verify.artifacts`, every file of it this interpreter can install. A kind with none is a
-/// failure of the release (returned beside the jobs); a file the index does not list is an error.
-fn pick_files<'a>(
-    shared: &Shared,
-    artifacts: &'a [ArtifactRecord],
-) -> Result<(Vec<Job<'a>>, Vec<String>)> {
+/// The files to install, once the index serves every one of them: every file of each kind in
+/// `verify.artifacts`. A file the index does not list is an error.
+fn pick_files<'a>(shared: &Shared, artifacts: &'a [ArtifactRecord]) -> Result<Vec<Job<'a>>> {
     let (label, index_url) = (shared.label(), shared.index_url());
     let project = shared.release.project_name(artifacts);
     // A lagging index is waited for, not a failure.
@@ -300,29 +530,13 @@ fn pick_files<'a>(
         shared.config.verify.index_timeout,
     )?;
     let listing = index::project_files(&shared.agent, index_url, &project)?.unwrap_or_default();
-
-    let mut failures = Vec::new();
-    let supported = pyenv::supported_tags();
     let mut jobs = Vec::new();
     for &kind_name in &shared.config.verify.artifacts {
-        let kind = match kind_name {
-            ArtifactKind::Wheel => Kind::Wheel,
-            ArtifactKind::Sdist => Kind::Sdist,
-        };
-        let chosen: Vec<&ArtifactRecord> = artifacts
+        let kind = kind_of(kind_name);
+        for artifact in artifacts
             .iter()
             .filter(|a| Kind::of(&a.filename) == Some(kind))
-            .filter(|a| {
-                kind == Kind::Sdist || pyenv::wheel_is_compatible(&a.filename, supported.as_deref())
-            })
-            .collect();
-        if chosen.is_empty() {
-            failures.push(format!(
-                "no {kind_name} that this interpreter ({}) can install",
-                shared.interpreter
-            ));
-        }
-        for artifact in chosen {
+        {
             let url = listing
                 .iter()
                 .find(|f| f.filename == artifact.filename)
@@ -337,59 +551,176 @@ fn pick_files<'a>(
             });
         }
     }
-    Ok((jobs, failures))
+    Ok(jobs)
+}
+
+fn kind_of(kind: ArtifactKind) -> Kind {
+    match kind {
+        ArtifactKind::Wheel => Kind::Wheel,
+        ArtifactKind::Sdist => Kind::Sdist,
+    }
+}
+
+/// One cell to run: a job on an interpreter, or why it is skipped.
+struct Planned {
+    job: usize,
+    interpreter: usize,
+    kind: Kind,
+    skip: Option<String>,
+}
+
+/// Every file on every interpreter, in the files' order.
+fn plan_cells(shared: &Shared, jobs: &[Job]) -> Vec<Planned> {
+    let mut plan = Vec::new();
+    for (j, job) in jobs.iter().enumerate() {
+        for (i, interpreter) in shared.interpreters.iter().enumerate() {
+            plan.push(Planned {
+                job: j,
+                interpreter: i,
+                kind: job.kind,
+                skip: shared.cannot_install(job, interpreter),
+            });
+        }
+    }
+    plan
+}
+
+/// A configured kind with no file that any interpreter can install is a failure of the release.
+fn unverifiable_kinds(shared: &Shared, plan: &[Planned]) -> Vec<String> {
+    let mut failures = Vec::new();
+    for &kind_name in &shared.config.verify.artifacts {
+        let kind = kind_of(kind_name);
+        if !plan.iter().any(|p| p.skip.is_none() && p.kind == kind) {
+            let labels: Vec<String> = shared.interpreters.iter().map(Interpreter::label).collect();
+            failures.push(format!(
+                "no {kind_name} that any of these interpreters ({}) can install",
+                labels.join(", ")
+            ));
+        }
+    }
+    failures
 }
 
 /// A fresh `verify-<label>` directory and a clean checkout of the release commit in it.
-fn prepare_dirs(repo: &Repo, shared: &Shared) -> Result<Dirs> {
-    let work = shared
-        .release
-        .work
-        .join(format!("verify-{}", shared.label()));
+fn prepare_dirs(repo: &Repo, release: &Release, source: Source) -> Result<Dirs> {
+    let work = release.work.join(format!("verify-{}", source.label()));
     if work.exists() {
         std::fs::remove_dir_all(&work)?;
     }
     std::fs::create_dir_all(&work)?;
     let checkout = work.join("repo");
-    build::clean_checkout(repo, shared.release.commit, &checkout)?;
-    if shared.config.verify.smoke.is_empty() {
-        output::note("no smoke commands (`verify.smoke`): only the install and the installed version are checked");
-    }
+    build::clean_checkout(repo, release.commit, &checkout)?;
     Ok(Dirs { work, checkout })
 }
 
-/// Verifies every file at once, one thread each; the results come back in the jobs' order.
-fn run_jobs(shared: &Shared, dirs: &Dirs, jobs: &[Job]) -> Vec<Result<JobResult>> {
+/// Each file that some interpreter will install, downloaded once, in parallel, into
+/// `<filename>/files/`: its path, or why the served bytes were refused. `None` for a file
+/// every interpreter skips.
+fn download_all(
+    shared: &Shared,
+    dirs: &Dirs,
+    jobs: &[Job],
+    plan: &[Planned],
+) -> Result<Vec<Option<Result<PathBuf, String>>>> {
+    if shared.config.verify.smoke.is_empty() {
+        output::note("no smoke commands (`verify.smoke`): only the install and the installed version are checked");
+    }
     std::thread::scope(|scope| {
         let handles: Vec<_> = jobs
             .iter()
-            .map(|job| scope.spawn(move || verify_one(shared, dirs, job)))
+            .enumerate()
+            .map(|(j, job)| {
+                let needed = plan.iter().any(|p| p.job == j && p.skip.is_none());
+                scope.spawn(move || -> Result<Option<Result<PathBuf, String>>> {
+                    if !needed {
+                        return Ok(None);
+                    }
+                    let artifact = job.artifact;
+                    // One directory per file, named by it (checked by `check_filenames`).
+                    let dir = dirs.work.join(&artifact.filename).join("files");
+                    std::fs::create_dir_all(&dir)?;
+                    let file = dir.join(&artifact.filename);
+                    let refused = index::download(
+                        &shared.agent,
+                        &job.url,
+                        &file,
+                        artifact.size,
+                        &artifact.sha256,
+                    )?;
+                    Ok(Some(refused.map_or(Ok(file), Err)))
+                })
+            })
             .collect();
         handles
             .into_iter()
             .map(|h| {
                 h.join()
-                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a verification thread panicked")))
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a download thread panicked")))
             })
             .collect()
     })
 }
 
-/// What the files' verifications found, gathered for the note.
+/// What one cell produced: its record, the commands it ran, its log.
+struct CellResult {
+    cell: Cell,
+    steps: Vec<Ran>,
+    log: String,
+}
+
+/// Runs every cell, as many at once as the machine has cores
+/// (`std::thread::available_parallelism`); the results come back in the plan's order.
+fn run_cells(
+    shared: &Shared,
+    dirs: &Dirs,
+    jobs: &[Job],
+    plan: &[Planned],
+    files: &[Option<Result<PathBuf, String>>],
+) -> Vec<Result<CellResult>> {
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, plan.len().max(1));
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<Result<CellResult>>>> =
+        Mutex::new((0..plan.len()).map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let Some(planned) = plan.get(i) else { break };
+                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    let job = &jobs[planned.job];
+                    run_cell(shared, dirs, job, planned, files[planned.job].as_ref())
+                }))
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("a verification thread panicked")));
+                results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(result);
+            });
+        }
+    });
+    results
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(anyhow::anyhow!("a cell was not run"))))
+        .collect()
+}
+
+/// What the cells found, gathered for the note.
 struct Record {
-    /// One table per file: its commands and its verdict.
+    /// One table per cell: its interpreter, its commands and its verdict.
     tables: ArrayOfTables,
-    /// The sha256 of every file installed and smoke-tested.
+    cells: Vec<Cell>,
+    /// The sha256 of every file installed and smoke-tested on at least one interpreter.
     installed: Vec<String>,
-    /// Every file's log, one after the other.
+    /// Every cell's log, one after the other.
     log: String,
 }
 
 impl Record {
-    /// Gathers the files' results; each file's failure is added to `failures`.
+    /// Gathers the cells' results; each failed cell is added to `failures`.
     fn collect(
         shared: &Shared,
-        results: Vec<Result<JobResult>>,
+        results: Vec<Result<CellResult>>,
         failures: &mut Vec<String>,
     ) -> Result<Record> {
         // The note names paths relative to the release's work directory: it is shared with
@@ -397,28 +728,35 @@ impl Record {
         let work_root = format!("{}/", shared.release.work.display());
         let mut record = Record {
             tables: ArrayOfTables::new(),
+            cells: Vec::new(),
             installed: Vec::new(),
             log: String::new(),
         };
         for result in results {
             let result = result?;
             record.log.push_str(&result.log);
+            let cell = &result.cell;
             let mut table = Table::new();
-            table["filename"] = value(&result.artifact.filename);
-            table["kind"] = value(result.kind.name());
-            table["sha256"] = value(&result.artifact.sha256);
-            table["commands"] = value(commands(&result.steps, &work_root));
-            match result.failure {
-                Some(failure) => {
-                    Verdict::Failed.set(&mut table);
-                    failures.push(failure);
+            table["filename"] = value(&cell.filename);
+            table["kind"] = value(cell.kind.name());
+            table["sha256"] = value(&cell.sha256);
+            table[CELL_PYTHON] = value(&cell.python);
+            cell.outcome.verdict().set(&mut table);
+            match &cell.outcome {
+                Outcome::Skipped(reason) => table[CELL_REASON] = value(reason),
+                // A refused download fails every cell of its file with the same reason.
+                Outcome::Failed(failure) if failures.contains(failure) => {}
+                Outcome::Failed(failure) => failures.push(failure.clone()),
+                Outcome::Verified if !record.installed.contains(&cell.sha256) => {
+                    record.installed.push(cell.sha256.clone());
                 }
-                None => {
-                    Verdict::Verified.set(&mut table);
-                    record.installed.push(result.artifact.sha256.clone());
-                }
+                Outcome::Verified => {}
+            }
+            if !matches!(cell.outcome, Outcome::Skipped(_)) {
+                table["commands"] = value(commands(&result.steps, &work_root));
             }
             record.tables.push(table);
+            record.cells.push(result.cell);
         }
         Ok(record)
     }
@@ -433,7 +771,14 @@ impl Record {
     ) -> Table {
         let mut section = Table::new();
         section["index-url"] = value(crate::resources::secrets::redact(shared.index_url()));
-        section["interpreter"] = value(&shared.interpreter);
+        let labels: Vec<String> = shared.interpreters.iter().map(Interpreter::label).collect();
+        let versions: Vec<&str> = shared
+            .interpreters
+            .iter()
+            .map(|i| i.version.as_str())
+            .collect();
+        section["interpreter"] = value(labels.join(", "));
+        section["pythons"] = evidence::string_array(&versions);
         section["installer"] = value(&shared.installer_version);
         let verdict = if failures.is_empty() {
             Verdict::Verified
@@ -444,10 +789,11 @@ impl Record {
         if failures.is_empty() {
             // `verified-sha256`: the set this verification vouches for. Every file of it was
             // served by the index with exactly that hash (waited for in `pick_files`); at least
-            // one file of each configured kind was installed and smoke-tested, and the rest
-            // (wheels for other platforms, kinds not in `verify.artifacts`) were hash-checked
-            // only. The set installed is recorded beside it. A note never says "verified" for
-            // other bytes.
+            // one file of each configured kind was installed and smoke-tested, every file was
+            // verified on each interpreter that can install it and failed on none, and the rest
+            // (wheels no interpreter here can install, kinds not in `verify.artifacts`) were
+            // hash-checked only. The set installed is recorded beside it. A note never says
+            // "verified" for other bytes.
             let all: Vec<String> = artifacts.iter().map(|a| a.sha256.clone()).collect();
             section[VERIFIED_SHA256] = evidence::string_array(&all);
             section["installed-sha256"] = evidence::string_array(&self.installed);
@@ -460,12 +806,12 @@ impl Record {
         section["log"] = value(format!("verify-{}.log", shared.label()));
         section["seconds"] = value((started.elapsed().as_secs_f64() * 10.0).round() / 10.0);
         section["at"] = value(crate::clock::timestamp());
-        section["artifacts"] = toml_edit::Item::ArrayOfTables(self.tables);
+        section[CELLS] = Item::ArrayOfTables(self.tables);
         section
     }
 }
 
-/// The commands one file's verification ran, as the note's inline tables.
+/// The commands one cell ran, as the note's inline tables.
 fn commands(steps: &[Ran], work_root: &str) -> Array {
     let mut commands = Array::new();
     for step in steps {
@@ -484,8 +830,8 @@ fn commands(steps: &[Ran], work_root: &str) -> Array {
     commands
 }
 
-/// Why one file's verification stopped early: the file failed (the release's problem, recorded),
-/// or the tool or the machine did (an `Err` of the whole verification).
+/// Why one cell stopped early: the file failed there (the release's problem, recorded), or
+/// the tool or the machine did (an `Err` of the whole verification).
 enum Stop {
     Failed(String),
     Broken(anyhow::Error),
@@ -503,29 +849,64 @@ impl From<std::io::Error> for Stop {
     }
 }
 
-/// One file's verification in progress: its directory, its log, the commands it ran.
+/// One cell in progress: its directory, its log, the commands it ran.
 struct Attempt<'a> {
     shared: &'a Shared<'a>,
     job: &'a Job<'a>,
-    /// This file's own directory: its download, its venv, its smoke directories.
+    interpreter: &'a Interpreter,
+    /// This cell's own directory: its venv, its log, its smoke directories.
     dir: PathBuf,
     checkout: &'a Path,
     log: std::fs::File,
     steps: Vec<Ran>,
 }
 
-fn verify_one(shared: &Shared, dirs: &Dirs, job: &Job) -> Result<JobResult> {
+/// Runs one cell: skipped, failed by the refused download, or installed and smoke-tested.
+fn run_cell(
+    shared: &Shared,
+    dirs: &Dirs,
+    job: &Job,
+    planned: &Planned,
+    file: Option<&Result<PathBuf, String>>,
+) -> Result<CellResult> {
+    let interpreter = &shared.interpreters[planned.interpreter];
+    let (filename, kind, label) = (&job.artifact.filename, job.kind.name(), interpreter.label());
+    let result = |outcome, steps, log| CellResult {
+        cell: Cell {
+            filename: filename.clone(),
+            kind: job.kind,
+            sha256: job.artifact.sha256.clone(),
+            python: interpreter.version.clone(),
+            outcome,
+        },
+        steps,
+        log,
+    };
+    if let Some(reason) = &planned.skip {
+        output::status("Skipping", format!("`{filename}` on {label}: {reason}"));
+        return Ok(result(
+            Outcome::Skipped(reason.clone()),
+            Vec::new(),
+            String::new(),
+        ));
+    }
+    let file = match file {
+        Some(Ok(file)) => file,
+        Some(Err(why)) => {
+            let failure = format!("`{filename}` ({kind}): {why}");
+            return Ok(result(Outcome::Failed(failure), Vec::new(), String::new()));
+        }
+        None => bail!("`{filename}` was not downloaded for {label}"),
+    };
     let started = Instant::now();
-    let kind = job.kind.name();
-    let filename = &job.artifact.filename;
-    // One directory per file, named by it (checked by `check_filenames`): two wheels of one
-    // kind verified in parallel never share a venv or a log.
-    let dir = dirs.work.join(filename);
-    std::fs::create_dir_all(dir.join("files"))?;
+    // One directory per file and interpreter: no two cells share a venv or a log.
+    let dir = dirs.work.join(filename).join(&interpreter.version);
+    std::fs::create_dir_all(&dir)?;
     let log_path = dir.join("log");
     let mut attempt = Attempt {
         shared,
         job,
+        interpreter,
         log: std::fs::File::create(&log_path)?,
         dir,
         checkout: &dirs.checkout,
@@ -533,40 +914,39 @@ fn verify_one(shared: &Shared, dirs: &Dirs, job: &Job) -> Result<JobResult> {
     };
     output::status(
         "Installing",
-        format!("`{filename}` into a fresh environment"),
+        format!("`{filename}` on {label} into a fresh environment"),
     );
-    let failure = match attempt.install_and_smoke() {
-        Ok(()) => None,
-        Err(Stop::Failed(why)) => Some(format!("`{filename}` ({kind}): {why}")),
+    let outcome = match attempt.install_and_smoke(file) {
+        Ok(()) => Outcome::Verified,
+        Err(Stop::Failed(why)) => {
+            Outcome::Failed(format!("`{filename}` ({kind}) on {label}: {why}"))
+        }
         Err(Stop::Broken(e)) => return Err(e),
     };
-    if failure.is_none() {
+    if outcome == Outcome::Verified {
         output::status(
             "Verified",
             format!(
-                "`{filename}`: installed and {} passed ({:.1}s)",
+                "`{filename}` on {label}: installed and {} passed ({:.1}s)",
                 output::plural(shared.config.verify.smoke.len(), "smoke command"),
                 started.elapsed().as_secs_f64()
             ),
         );
+    } else {
+        // The reason is the stage's error, printed once at the end with every other failure.
+        output::status("Failed", format!("`{filename}` on {label}"));
     }
-    let result = JobResult {
-        kind: job.kind,
-        artifact: job.artifact.clone(),
-        steps: attempt.steps,
-        failure,
-        log: String::new(),
-    };
-    finish_job(result, &log_path)
+    let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+    let log = format!("=== {filename} ({kind}) on {label}\n{text}");
+    Ok(result(outcome, attempt.steps, log))
 }
 
 impl Attempt<'_> {
-    /// The file's plan: the served bytes, a fresh venv, the install, the installed version,
-    /// then every smoke command. The first step that fails stops it.
-    fn install_and_smoke(&mut self) -> Result<(), Stop> {
-        let file = self.download()?;
+    /// The cell's plan: a fresh venv from its interpreter, the install, the installed
+    /// version, then every smoke command. The first step that fails stops it.
+    fn install_and_smoke(&mut self, file: &Path) -> Result<(), Stop> {
         let venv = self.create_venv()?;
-        self.install(&venv, &file)?;
+        self.install(&venv, file)?;
         self.check_version(&venv)?;
         for (i, smoke) in self.shared.config.verify.smoke.iter().enumerate() {
             self.smoke(i, smoke, &venv)?;
@@ -574,26 +954,11 @@ impl Attempt<'_> {
         Ok(())
     }
 
-    /// The bytes the index serves, checked against what was frozen and staged.
-    fn download(&mut self) -> Result<PathBuf, Stop> {
-        let artifact = self.job.artifact;
-        let file = self.dir.join("files").join(&artifact.filename);
-        match index::download(
-            &self.shared.agent,
-            &self.job.url,
-            &file,
-            artifact.size,
-            &artifact.sha256,
-        )? {
-            Some(why) => Err(Stop::Failed(why)),
-            None => Ok(file),
-        }
-    }
-
     fn create_venv(&mut self) -> Result<Venv, Stop> {
         let timeout = self.shared.config.verify.timeout;
         let (venv, ran) = pyenv::create(
             &self.shared.installer,
+            &self.interpreter.python,
             &self.dir.join("env"),
             timeout,
             &mut self.log,
@@ -688,20 +1053,6 @@ impl Attempt<'_> {
     }
 }
 
-fn finish_job(mut result: JobResult, log_path: &Path) -> Result<JobResult> {
-    let text = std::fs::read_to_string(log_path).unwrap_or_default();
-    result.log = format!(
-        "=== {} ({})\n{text}",
-        result.artifact.filename,
-        result.kind.name()
-    );
-    if result.failure.is_some() {
-        // The reason is the stage's error, printed once at the end with every other failure.
-        output::status("Failed", format!("`{}`", result.artifact.filename));
-    }
-    Ok(result)
-}
-
 fn smoke_command(smoke: &str, venv: &Venv, cwd: &Path, checkout: &Path) -> Result<Command> {
     let sh = Shell::new()?;
     sh.change_dir(cwd);
@@ -713,4 +1064,86 @@ fn smoke_command(smoke: &str, venv: &Venv, cwd: &Path, checkout: &Path) -> Resul
         .env_remove("PYTHONPATH")
         .env_remove("PYTHONHOME")
         .into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn interpreter(version: &str) -> Interpreter {
+        Interpreter {
+            python: PathBuf::from(format!("/usr/bin/python{version}")),
+            version: version.to_string(),
+            tags: None,
+        }
+    }
+
+    fn versions(chosen: &[Interpreter]) -> Vec<&str> {
+        chosen.iter().map(|i| i.version.as_str()).collect()
+    }
+
+    #[test]
+    fn interpreters_are_those_named_or_those_requires_python_admits() {
+        // The current interpreter first, as `pyenv::interpreters` lists them.
+        let found = || {
+            ["3.11.7", "3.9.18", "3.12.1", "3.13.0"]
+                .map(interpreter)
+                .to_vec()
+        };
+        let spec = |s: &str| s.parse::<pep440_rs::VersionSpecifiers>().unwrap();
+        let chosen = choose_interpreters(&[], Some(&spec(">=3.10")), found()).unwrap();
+        assert_eq!(versions(&chosen), ["3.11.7", "3.12.1", "3.13.0"]);
+        // Silent `requires-python`, or one that admits none: the current one alone.
+        let chosen = choose_interpreters(&[], None, found()).unwrap();
+        assert_eq!(versions(&chosen), ["3.11.7"]);
+        let chosen = choose_interpreters(&[], Some(&spec(">=3.14")), found()).unwrap();
+        assert_eq!(versions(&chosen), ["3.11.7"]);
+        // Named: in the order named, a patch version exactly, each one required.
+        let wanted = ["3.13".to_string(), "3.9.18".to_string()];
+        let chosen = choose_interpreters(&wanted, None, found()).unwrap();
+        assert_eq!(versions(&chosen), ["3.13.0", "3.9.18"]);
+        let err = choose_interpreters(&["3.8".to_string()], None, found()).unwrap_err();
+        assert!(err.downcast_ref::<UsageError>().is_some());
+        assert!(
+            err.to_string()
+                .contains("no Python 3.8 was found (found: 3.11.7, 3.9.18"),
+            "{err}"
+        );
+        assert!(choose_interpreters(&[], None, Vec::new()).is_err());
+    }
+
+    #[test]
+    fn an_old_note_reads_as_a_one_column_matrix() {
+        let section: toml_edit::DocumentMut =
+            "interpreter = \"Python 3.11.7\"\nresult = \"verified\"\n\
+             [[artifacts]]\nfilename = \"a-1-py3-none-any.whl\"\nresult = \"verified\"\n"
+                .parse()
+                .unwrap();
+        let cells = cells_of(section.as_table());
+        assert_eq!(cells.len(), 1);
+        assert_eq!(cells[0].python, "3.11.7");
+        assert_eq!(cells[0].result, "verified");
+    }
+
+    #[test]
+    fn one_failed_cell_refuses_the_gate() {
+        let artifact = ArtifactRecord {
+            filename: "a-1-py3-none-any.whl".into(),
+            size: 1,
+            sha256: "aa".into(),
+            blake2_256: "bb".into(),
+        };
+        let text = |cell: &str| {
+            format!(
+                "result = \"verified\"\nverified-sha256 = [\"aa\"]\n\
+                 [[artifacts]]\npython = \"3.12.1\"\nresult = \"verified\"\n\
+                 [[artifacts]]\npython = \"3.9.18\"\nresult = \"{cell}\"\n"
+            )
+        };
+        let section = |cell| text(cell).parse::<toml_edit::DocumentMut>().unwrap();
+        let artifacts = std::slice::from_ref(&artifact);
+        assert!(verified(Some(section("verified").as_table()), artifacts));
+        assert!(verified(Some(section("skipped").as_table()), artifacts));
+        assert!(!verified(Some(section("failed").as_table()), artifacts));
+    }
 }
