@@ -983,3 +983,31 @@ pub fn real_home_dir(variable: &str, default: &str) -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(default))
 }
+
+/// Runs the binary and kills its whole process group with SIGKILL `after` the first stderr
+/// line containing `needle`. Returns the stderr seen until then.
+pub fn kill_group_when(mut command: Command, needle: &str, after: std::time::Duration) -> String {
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::process::CommandExt;
+    let mut child = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let mut seen = String::new();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    while let Some(Ok(line)) = lines.next() {
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.contains(needle) {
+            std::thread::sleep(after);
+            // SAFETY: kill(2) of the child's own process group.
+            unsafe { libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL) };
+            break;
+        }
+    }
+    let status = child.wait().unwrap();
+    assert!(status.code().is_none(), "killed, not finished: {seen}");
+    seen
+}

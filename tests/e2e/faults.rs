@@ -214,35 +214,9 @@ fn a_garbage_page_is_a_clear_error() {
     assert_eq!(on_index("ts-fault-garbage"), frozen_files(&s, "v1.4.3"));
 }
 
-/// Runs the binary and kills its whole process group with SIGKILL `after` the first stderr
-/// line containing `needle`. Returns the stderr seen until then.
-fn kill_when(
-    mut command: std::process::Command,
-    needle: &str,
-    after: std::time::Duration,
-) -> String {
-    use std::io::{BufRead, BufReader};
-    use std::os::unix::process::CommandExt;
-    let mut child = command
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .unwrap();
-    let mut seen = String::new();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    while let Some(Ok(line)) = lines.next() {
-        seen.push_str(&line);
-        seen.push('\n');
-        if line.contains(needle) {
-            std::thread::sleep(after);
-            // SAFETY: kill(2) of the child's own process group.
-            unsafe { libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL) };
-            break;
-        }
-    }
-    let status = child.wait().unwrap();
-    assert!(status.code().is_none(), "killed, not finished: {seen}");
+/// `kill_group_when`, and the stderr seen until the kill holds no secret.
+fn kill_when(command: std::process::Command, needle: &str, after: std::time::Duration) -> String {
+    let seen = kill_group_when(command, needle, after);
     assert!(!seen.contains(SENTINEL));
     seen
 }

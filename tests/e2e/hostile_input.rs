@@ -574,3 +574,20 @@ fn a_project_name_with_a_confusable_letter_is_named_before_any_upload() {
         ],
     );
 }
+
+#[test]
+fn a_release_of_a_project_name_with_a_confusable_letter_is_refused_naming_the_letter() {
+    let s = Scratch::new("ts-rel-tally");
+    sample(&s, Layout::StaticFlit, "ts-rel-tally");
+    let manifest = s.read("pyproject.toml");
+    let renamed = manifest.replacen("\"ts-rel-tally\"", "\"ts-rel-t\u{430}lly\"", 1);
+    assert_ne!(renamed, manifest, "the fixture names the project");
+    s.write("pyproject.toml", &renamed);
+    s.commit_all("A confusable name");
+    let before = s.snapshot();
+    run(&s, &["release", "patch"])
+        .failure(1)
+        .stderr_has("the project name `ts-rel-t\u{430}lly` holds `\u{430}` (U+0430), which looks like the ASCII `a`");
+    assert_eq!(s.snapshot(), before);
+    assert!(s.git(&["tag", "--list"]).is_empty());
+}

@@ -165,32 +165,6 @@ fn two_releases_at_once_make_one_release_as_one_run_would() {
     eprintln!("{refused} of {RACES} second releases were refused naming the holder");
 }
 
-/// Runs `command` in a process group of its own and kills the group with SIGKILL `after` the
-/// first stderr line containing `needle`; returns the stderr seen until then.
-fn kill_when(mut command: Command, needle: &str, after: Duration) -> String {
-    let mut child = command
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .unwrap();
-    let mut seen = String::new();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    while let Some(Ok(line)) = lines.next() {
-        seen.push_str(&line);
-        seen.push('\n');
-        if line.contains(needle) {
-            std::thread::sleep(after);
-            // SAFETY: kill(2) of the child's own process group.
-            unsafe { libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL) };
-            break;
-        }
-    }
-    let status = child.wait().unwrap();
-    assert!(status.code().is_none(), "killed, not finished: {seen}");
-    seen
-}
-
 fn hook(s: &Scratch, name: &str, body: &str) {
     let path = s.work.join(".git/hooks").join(name);
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -269,7 +243,7 @@ fn killed_release_is_finished_by_the_rerun(at: KillPoint) {
     if at.slow_build {
         command.env("TWOSTAGE_BUILD_COMMAND", slow_build(&s));
     }
-    let seen = kill_when(command, at.needle, at.after);
+    let seen = kill_group_when(command, at.needle, at.after);
     assert!(seen.contains(at.needle), "{what}: {seen}");
     // The state the kill left, as the case says.
     let head = s.git(&["rev-parse", "HEAD"]);

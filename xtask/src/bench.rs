@@ -809,20 +809,38 @@ fn report_table(series: &[Series]) {
     }
 }
 
-/// A valid wheel holding `payload` bytes of incompressible data, stored uncompressed.
+/// A valid wheel holding `payload` bytes of incompressible data, stored uncompressed, its
+/// `RECORD` listing every member with its sha256 and size (staging checks them, as an
+/// installer does).
 fn make_wheel(dir: &Path, payload: u64) -> Result<PathBuf> {
+    use base64::Engine;
+    use sha2::Digest;
     std::fs::create_dir_all(dir)?;
     let path = dir.join("benchpkg-1.0.0-py3-none-any.whl");
     let mut zip = zip::ZipWriter::new(std::fs::File::create(&path)?);
     let stored = zip::write::SimpleFileOptions::default()
         .compression_method(zip::CompressionMethod::Stored)
         .large_file(payload > u32::MAX as u64);
-    zip.start_file("benchpkg/__init__.py", stored)?;
-    zip.write_all(b"")?;
+    let row = |name: &str, digest: sha2::Sha256, size: u64| {
+        let hash = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.finalize());
+        format!("{name},sha256={hash},{size}\n")
+    };
+    let mut record = String::new();
+    let mut small = |zip: &mut zip::ZipWriter<std::fs::File>, name: &str, bytes: &[u8]| {
+        zip.start_file(name, stored)?;
+        zip.write_all(bytes)?;
+        record.push_str(&row(
+            name,
+            sha2::Sha256::new_with_prefix(bytes),
+            bytes.len() as u64,
+        ));
+        Ok::<_, anyhow::Error>(())
+    };
+    small(&mut zip, "benchpkg/__init__.py", b"")?;
     zip.start_file("benchpkg/blob.bin", stored)?;
     let mut state = 0x9E37_79B9_7F4A_7C15u64;
     let mut chunk = vec![0u8; 1 << 20];
-    let mut left = payload;
+    let (mut left, mut blob) = (payload, sha2::Sha256::new());
     while left > 0 {
         for word in chunk.chunks_exact_mut(8) {
             // xorshift64: cheap, incompressible enough for a transfer benchmark.
@@ -833,14 +851,16 @@ fn make_wheel(dir: &Path, payload: u64) -> Result<PathBuf> {
         }
         let n = left.min(chunk.len() as u64) as usize;
         zip.write_all(&chunk[..n])?;
+        blob.update(&chunk[..n]);
         left -= n as u64;
     }
-    zip.start_file("benchpkg-1.0.0.dist-info/METADATA", stored)?;
-    zip.write_all(b"Metadata-Version: 2.1\nName: benchpkg\nVersion: 1.0.0\nSummary: A large wheel for benchmarks\n")?;
-    zip.start_file("benchpkg-1.0.0.dist-info/WHEEL", stored)?;
-    zip.write_all(b"Wheel-Version: 1.0\nGenerator: twostage-bench\nRoot-Is-Purelib: true\nTag: py3-none-any\n")?;
+    let mut record_rows = row("benchpkg/blob.bin", blob, payload);
+    small(&mut zip, "benchpkg-1.0.0.dist-info/METADATA", b"Metadata-Version: 2.1\nName: benchpkg\nVersion: 1.0.0\nSummary: A large wheel for benchmarks\n")?;
+    small(&mut zip, "benchpkg-1.0.0.dist-info/WHEEL", b"Wheel-Version: 1.0\nGenerator: twostage-bench\nRoot-Is-Purelib: true\nTag: py3-none-any\n")?;
+    record_rows.push_str(&record);
+    record_rows.push_str("benchpkg-1.0.0.dist-info/RECORD,,\n");
     zip.start_file("benchpkg-1.0.0.dist-info/RECORD", stored)?;
-    zip.write_all(b"")?;
+    zip.write_all(record_rows.as_bytes())?;
     zip.finish()?;
     Ok(path)
 }

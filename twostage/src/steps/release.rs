@@ -17,6 +17,7 @@ use crate::config::Config;
 use crate::error::UsageError;
 use crate::output;
 use crate::resources::changelog::{self, Roll};
+use crate::resources::contents;
 use crate::resources::git::{self, Repo};
 use crate::resources::index;
 use crate::resources::lock::{self, Wait};
@@ -535,6 +536,9 @@ fn preflight(checks: &Preflight, released: &[Released], plan: &mut Plan) {
     plan.problems.extend(checks.branch());
     plan.problems.extend(checks.local_tags(released));
     plan.problems.extend(checks.untagged_release_commit());
+    // A name PyPI would refuse (a confusable letter) is named here, not met as an index's 400.
+    let bad_name = plan.name.as_deref().and_then(contents::name_problem);
+    plan.problems.extend(bad_name.clone());
     if checks.options.offline {
         plan.notes
             .push("--offline: the remote's refs and the indexes were not checked".into());
@@ -542,6 +546,7 @@ fn preflight(checks: &Preflight, released: &[Released], plan: &mut Plan) {
     }
     plan.problems.extend(checks.remote(&mut plan.warnings));
     match &plan.name {
+        Some(_) if bad_name.is_some() => {}
         Some(name) => plan.problems.extend(checks.indexes(name)),
         None => plan.problems.push(
             "cannot check the indexes: the project's name is unknown (set `package.name` in release.toml)".into(),
