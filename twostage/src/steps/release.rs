@@ -368,12 +368,7 @@ type Released = (String, Version, git2::Oid);
 pub fn plan(repo: &Repo, config: &Config, options: &Options) -> Result<Plan> {
     let root = repo.root();
     let scheme = config.git.tag_scheme();
-    let project = manifest::locate(
-        root,
-        &config.package.manifest,
-        &config.package.version_files,
-        config.package.name.as_deref(),
-    )?;
+    let project = manifest::Project::read(root, config)?;
     let released = released(repo, &scheme)?;
     let head = repo.head_commit()?;
     // The last release reachable from HEAD is the current version of a VCS-versioned project.
