@@ -1209,7 +1209,7 @@ pub fn detect(dir: &Path) -> Result<Detected> {
     let module = Module::of(dir, name.as_deref(), &src);
     version_of_record(dir, &src, &module, &mut d);
     changelog(dir, &mut d);
-    d.module = module.name.clone().filter(|_| module.file.is_some());
+    d.module = module.name.clone().filter(|_| module.importable);
     if d.module.is_none() {
         d.warnings.push(no_import_name(dir, name.as_deref()));
     }
@@ -1365,6 +1365,8 @@ impl Sources {
 /// a release can bump (not a lookup at import time).
 struct Module {
     name: Option<String>,
+    /// `name` is a module of the project's: it has a file, or maturin compiles it.
+    importable: bool,
     file: Option<String>,
     literal: Option<String>,
 }
@@ -1383,6 +1385,7 @@ impl Module {
             [one] => Some(one.clone()),
             _ => None,
         };
+        let compiled = maturin.is_some();
         let (name, file) = match named.as_deref().and_then(|m| module_file_of(dir, m)) {
             Some(file) => (named, Some(file)),
             None => match maturin.or_else(laid_out) {
@@ -1398,6 +1401,7 @@ impl Module {
             .and_then(|f| std::fs::read_to_string(dir.join(f)).ok())
             .and_then(|t| manifest::keyword_literal(&t, "__version__"));
         Module {
+            importable: file.is_some() || (compiled && name.is_some()),
             name,
             file,
             literal,
@@ -1788,5 +1792,34 @@ mod tests {
         let d = detect(&literal).unwrap();
         assert_eq!(d.version_files, ["setup.cfg"]);
         assert_eq!(d.backend, Backend::Setuptools);
+    }
+
+    #[test]
+    fn the_first_tag_of_a_vcs_versioned_project_and_the_tag_prefix_are_said() {
+        let untagged = Detected {
+            vcs: Some(VcsTool::HatchVcs),
+            ..Detected::default()
+        };
+        let said = record_of(&untagged);
+        assert!(
+            said.contains("none yet") && said.contains("`cargo xtask release 0.1.0` tags `v0.1.0`"),
+            "{said}"
+        );
+        let tagged = Detected {
+            tagged: true,
+            ..untagged
+        };
+        assert_eq!(
+            record_of(&tagged),
+            "the release tags (hatch-vcs): no file is bumped"
+        );
+        let unprefixed = Detected {
+            tag_prefix: Some(String::new()),
+            ..Detected::default()
+        };
+        let toml = release_toml(&unprefixed);
+        assert!(toml.contains("\n[git]\n"), "{toml}");
+        assert!(toml.contains("\ntag-prefix = \"\"\n"), "{toml}");
+        assert!(!release_toml(&Detected::default()).contains("[git]"));
     }
 }
