@@ -539,7 +539,10 @@ fn preflight(checks: &Preflight, released: &[Released], plan: &mut Plan) {
     match &plan.name {
         Some(name) => plan.problems.extend(checks.indexes(name)),
         None => plan.problems.push(
-            "cannot check the indexes: the project's name is unknown (set `package.name` in release.toml)".into(),
+            "cannot check the indexes: the project's name is unknown, as neither the manifest, \
+             `setup.py`'s `setup(name=\"…\")` nor `setup.cfg`'s `[metadata] name` gives it: set \
+             `package.name` in release.toml"
+                .into(),
         ),
     }
 }
