@@ -19,6 +19,7 @@ mod matrix;
 mod maturin;
 mod promote;
 mod races;
+mod reading;
 mod rehearse;
 mod release;
 mod stage;

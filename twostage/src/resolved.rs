@@ -87,14 +87,9 @@ pub fn resolve(repo: &Repo, config: &Config, tag: &str) -> Result<Release> {
             "there is no tag `{tag}` here: make it with `cargo xtask release`"
         ))
     })?;
-    let project = manifest::locate(
-        repo.root(),
-        &config.package.manifest,
-        &config.package.version_files,
-        config.package.name.as_deref(),
-    )
-    .ok()
-    .and_then(|p| p.name);
+    let project = manifest::Project::read(repo.root(), config)
+        .ok()
+        .and_then(|p| p.name);
     Ok(Release {
         tag: tag.to_string(),
         version: parsed.version,

@@ -126,6 +126,32 @@ fn lookup<'d>(doc: &'d toml_edit::Document<&str>, key: &[&str]) -> Option<&'d to
     Some(item)
 }
 
+impl Project {
+    /// The one reading of the project every step shares (`release`, the hooks, `stage`,
+    /// `verify`, `promote`, `status` through `resolved`): the configured name, else the
+    /// manifest's, else `setup.py`'s or `setup.cfg`'s; the version of record; the files a
+    /// release bumps.
+    pub fn read(root: &Path, config: &crate::config::Config) -> Result<Project> {
+        locate(
+            root,
+            &config.package.manifest,
+            &config.package.version_files,
+            config.package.name.as_deref(),
+        )
+    }
+}
+
+/// The distribution name a setuptools project without metadata in `pyproject.toml` declares:
+/// the `name="…"` literal given to `setup()` in `setup.py`, else `[metadata] name` in
+/// `setup.cfg` (https://setuptools.pypa.io/en/latest/userguide/declarative_config.html).
+/// A name computed at run time is not a literal, so `None`.
+pub fn setup_name(setup_py: Option<&str>, setup_cfg: Option<&str>) -> Option<String> {
+    setup_py
+        .and_then(|t| keyword_literal(t, "name"))
+        .or_else(|| setup_cfg.and_then(|t| cfg_value(t, "metadata", "name")))
+        .filter(|n| !n.is_empty())
+}
+
 /// Reads the project: name, version of record and the files to bump.
 pub fn locate(
     root: &Path,
@@ -141,6 +167,12 @@ pub fn locate(
     };
     if let Some(text) = read(root, manifest)?.filter(|_| manifest.ends_with(".toml")) {
         read_manifest(manifest, &text, &mut project)?;
+    }
+    if project.name.is_none() {
+        project.name = setup_name(
+            read(root, "setup.py")?.as_deref(),
+            read(root, "setup.cfg")?.as_deref(),
+        );
     }
     if project.current.is_none() {
         if let Some(first) = version_files.first() {
@@ -715,6 +747,38 @@ mod tests {
             cfg_value(attr, "metadata", "version").as_deref(),
             Some("attr: pkg.__version__")
         );
+    }
+
+    #[test]
+    fn the_name_of_a_setup_py_or_setup_cfg_project_is_read_like_a_manifest_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::write(
+            root.join("pyproject.toml"),
+            "[build-system]\nrequires = [\"setuptools\"]\n",
+        )
+        .unwrap();
+        std::fs::write(root.join("setup.cfg"), "[metadata]\nname = from-cfg\n").unwrap();
+        let files = ["pkg/__init__.py".to_string()];
+        std::fs::create_dir_all(root.join("pkg")).unwrap();
+        std::fs::write(root.join("pkg/__init__.py"), "__version__ = \"1.0\"\n").unwrap();
+        let read = |name| locate(root, "pyproject.toml", &files, name).unwrap().name;
+        assert_eq!(read(None).as_deref(), Some("from-cfg"));
+        std::fs::write(root.join("setup.py"), "setup(\n    name='from-py',\n)\n").unwrap();
+        assert_eq!(read(None).as_deref(), Some("from-py"));
+        // The configured name wins; a manifest name wins over setup.py's.
+        assert_eq!(read(Some("configured")).as_deref(), Some("configured"));
+        std::fs::write(
+            root.join("pyproject.toml"),
+            "[project]\nname = \"from-toml\"\nversion = \"1.0\"\n",
+        )
+        .unwrap();
+        assert_eq!(read(None).as_deref(), Some("from-toml"));
+        // A name setup.py computes is no literal: setup.cfg's is taken.
+        std::fs::remove_file(root.join("pyproject.toml")).unwrap();
+        std::fs::write(root.join("setup.py"), "setup(name=NAME)\n").unwrap();
+        assert_eq!(read(None).as_deref(), Some("from-cfg"));
+        assert_eq!(setup_name(None, None), None);
     }
 
     #[test]

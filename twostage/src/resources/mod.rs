@@ -16,6 +16,7 @@ pub mod index;
 pub mod lock;
 pub mod manifest;
 pub mod oidc;
+pub mod project;
 pub mod pyenv;
 pub mod sandbox;
 pub mod secrets;

@@ -345,12 +345,7 @@ pub fn build_tag(repo: &Repo, config: &Config, tag: &str) -> Result<()> {
     let release = resolved::resolve(repo, config, tag)?;
     // The tag must carry the version of record (for a project that keeps it in a file).
     if repo.head_commit()? == release.commit {
-        let project = manifest::locate(
-            repo.root(),
-            &config.package.manifest,
-            &config.package.version_files,
-            config.package.name.as_deref(),
-        )?;
+        let project = manifest::Project::read(repo.root(), config)?;
         if let Some(current) = project.current {
             if current != release.version {
                 bail!(

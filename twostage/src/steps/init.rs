@@ -18,7 +18,7 @@ use xshell::cmd;
 
 use crate::output;
 use crate::resources::dist::normalize_name;
-use crate::resources::{git, manifest};
+use crate::resources::{git, manifest, project};
 use crate::steps::hooks::Hook;
 
 pub struct Options {
@@ -121,6 +121,10 @@ pub struct Detected {
     pub github: Option<String>,
     /// The current branch, when it is not `main` (the default release branch).
     pub branch: Option<String>,
+    /// The prefix of the existing release tags, when it is not the default `v`.
+    pub tag_prefix: Option<String>,
+    /// Whether any existing tag reads as a release version.
+    pub tagged: bool,
     pub backend: Backend,
     /// The project has Rust of its own: a maturin backend, or a `Cargo.toml` outside `xtask/`
     /// that is not the workspace `init` wrote.
@@ -438,12 +442,37 @@ fn say_what_to_know(detected: &Detected, dependency: &Dependency) {
             "releases are made from the current branch `{branch}`"
         ));
     }
+    if let Some(prefix) = &detected.tag_prefix {
+        output::note(format!(
+            "the existing release tags are spelled `{prefix}<version>`: `git.tag-prefix` is \
+             `{}`",
+            toml_edit::Value::from(prefix.as_str())
+        ));
+    }
+    if dependency.published {
+        output::note(format!(
+            "`xtask/Cargo.toml` depends on the published crate ({}): twostage is not on \
+             crates.io yet, so until it is `cargo xtask` cannot resolve it; pass `--git URL` \
+             (its repository) or `--path` (a checkout) instead",
+            dependency.line
+        ));
+    }
 }
 
 /// Where the version of record is, as the `Adopted` line says it.
 fn record_of(detected: &Detected) -> String {
     match (&detected.vcs, detected.version_files.as_slice()) {
-        (Some(tool), _) => format!("the release tags ({}): no file is bumped", tool.as_str()),
+        (Some(tool), _) if detected.tagged => {
+            format!("the release tags ({}): no file is bumped", tool.as_str())
+        }
+        // `release patch` has no version to bump before the first tag (docs/adoption.md).
+        (Some(tool), _) => format!(
+            "the release tags ({}), and there is none yet: the first release tag sets the \
+             version, so name it (`cargo xtask release 0.1.0` tags `{}0.1.0` and the build \
+             says 0.1.0)",
+            tool.as_str(),
+            detected.tag_prefix.as_deref().unwrap_or("v")
+        ),
         (None, [file]) => format!("`{file}`"),
         (None, [first, rest @ ..]) => format!(
             "`{first}` (bumped with {})",
@@ -485,6 +514,8 @@ fn next_steps(dir: &Path, writes: &[Write], kit: &Kit) -> String {
 /// The `twostage` dependency line of `xtask/Cargo.toml`.
 struct Dependency {
     line: String,
+    /// The published crate's version requirement (neither `--git` nor `--path`).
+    published: bool,
     /// With `--path`: the path as written, relative to `xtask/`.
     path: Option<String>,
 }
@@ -496,6 +527,7 @@ fn dependency(dir: &Path, options: &Options) -> Result<Dependency> {
         (Some(url), None) => Ok(Dependency {
             line: format!("twostage = {{ git = {} }}", quoted(url)),
             path: None,
+            published: false,
         }),
         (None, Some(path)) => {
             let crate_dir = twostage_crate(path)?;
@@ -506,11 +538,13 @@ fn dependency(dir: &Path, options: &Options) -> Result<Dependency> {
             Ok(Dependency {
                 line: format!("twostage = {{ path = {} }}", quoted(relative)),
                 path: Some(relative.to_string()),
+                published: false,
             })
         }
         (None, None) => Ok(Dependency {
             line: format!("twostage = {}", quoted(env!("CARGO_PKG_VERSION"))),
             path: None,
+            published: true,
         }),
     }
 }
@@ -1008,6 +1042,7 @@ fn xtask_write(dir: &Path, dependency: &Dependency, kit: &Kit) -> Write {
         let dependency = Dependency {
             line: line.to_string(),
             path: None,
+            published: false,
         };
         existing == xtask_manifest(&dependency, own)
     });
@@ -1110,10 +1145,19 @@ fn release_toml(d: &Detected) -> String {
             "# `{changelog}` is not in Keep a Changelog form: `release` does not roll it.\n"
         ));
     }
+    if d.branch.is_some() || d.tag_prefix.is_some() {
+        out.push_str("\n[git]\n");
+    }
     if let Some(branch) = &d.branch {
         out.push_str(&format!(
-            "\n[git]\n# The branch releases are made from.\nbranch = {}\n",
+            "# The branch releases are made from.\nbranch = {}\n",
             quoted(branch)
+        ));
+    }
+    if let Some(prefix) = &d.tag_prefix {
+        out.push_str(&format!(
+            "# The prefix of the project's existing release tags.\ntag-prefix = {}\n",
+            quoted(prefix)
         ));
     }
     out.push_str("\n[verify]\n");
@@ -1122,7 +1166,7 @@ fn release_toml(d: &Detected) -> String {
             "smoke = [\"python -c 'import {module}; print({module}.__name__)'\"]\n"
         ));
     } else {
-        out.push_str("smoke = []\n");
+        out.push_str("# No import name was found: name the package to import here.\nsmoke = []\n");
     }
     if let Some(repository) = &d.github {
         out.push_str(&format!(
@@ -1162,10 +1206,13 @@ pub fn detect(dir: &Path) -> Result<Detected> {
         &d.backend_name,
         src.setup_py.is_some() || src.setup_cfg.is_some(),
     );
-    let module = Module::of(dir, name.as_deref());
+    let module = Module::of(dir, name.as_deref(), &src);
     version_of_record(dir, &src, &module, &mut d);
     changelog(dir, &mut d);
-    d.module = module.name.filter(|_| module.file.is_some());
+    d.module = module.name.clone().filter(|_| module.importable);
+    if d.module.is_none() {
+        d.warnings.push(no_import_name(dir, name.as_deref()));
+    }
     // The name goes into release.toml only when no manifest declares it.
     d.name = if src.manifest_name().is_none() {
         name
@@ -1180,6 +1227,12 @@ pub fn detect(dir: &Path) -> Result<Detected> {
     d.github = git::run(cmd!(sh, "git remote get-url origin"))
         .ok()
         .and_then(|url| git::github_repository(url.trim()));
+    let tags = git::run(cmd!(sh, "git tag --list")).unwrap_or_default();
+    let tags: Vec<&str> = tags.lines().map(str::trim).collect();
+    // `-prod`: the default `git.prod-suffix`, which a configuration not yet written has.
+    let prefix = project::tag_prefix(&tags, "-prod");
+    d.tagged = prefix.is_some();
+    d.tag_prefix = prefix.filter(|p| p != "v");
     // Tracked or about to be (untracked, not ignored): a crate in a subfolder counts too.
     let cargo_manifests = git::run(cmd!(
         sh,
@@ -1242,16 +1295,8 @@ impl Sources {
 
     /// The distribution name, from `pyproject.toml`, else `setup.py`, else `setup.cfg`.
     fn name(&self) -> Option<String> {
-        self.manifest_name().or_else(|| {
-            self.setup_py
-                .as_deref()
-                .and_then(|t| manifest::keyword_literal(t, "name"))
-                .or_else(|| {
-                    self.setup_cfg
-                        .as_deref()
-                        .and_then(|t| manifest::cfg_value(t, "metadata", "name"))
-                })
-        })
+        self.manifest_name()
+            .or_else(|| manifest::setup_name(self.setup_py.as_deref(), self.setup_cfg.as_deref()))
     }
 
     /// Whether `build-system.requires` names a requirement starting with `needle`.
@@ -1320,24 +1365,63 @@ impl Sources {
 /// a release can bump (not a lookup at import time).
 struct Module {
     name: Option<String>,
+    /// `name` is a module of the project's: it has a file, or maturin compiles it.
+    importable: bool,
     file: Option<String>,
     literal: Option<String>,
 }
 
 impl Module {
-    fn of(dir: &Path, project: Option<&str>) -> Module {
-        let name = project.map(|n| normalize_name(n).replace('-', "_"));
-        let file = name.as_deref().and_then(|m| module_file_of(dir, m));
+    /// The module named after the distribution (`my-pkg` → `my_pkg`), else the one
+    /// maturin's `module-name` names, else the one package or module the source layout holds
+    /// (`foo-py` importing `foo`). Read from the sources, without building a wheel: when the
+    /// layout offers several, none is guessed.
+    fn of(dir: &Path, project: Option<&str>, src: &Sources) -> Module {
+        let named = project.map(|n| normalize_name(n).replace('-', "_"));
+        let maturin = src
+            .str_at(&["tool", "maturin", "module-name"])
+            .and_then(|m| m.split('.').next().map(str::to_string));
+        let laid_out = || match project::importable(dir).as_slice() {
+            [one] => Some(one.clone()),
+            _ => None,
+        };
+        let compiled = maturin.is_some();
+        let (name, file) = match named.as_deref().and_then(|m| module_file_of(dir, m)) {
+            Some(file) => (named, Some(file)),
+            None => match maturin.or_else(laid_out) {
+                Some(found) => {
+                    let file = module_file_of(dir, &found);
+                    (Some(found), file)
+                }
+                None => (named, None),
+            },
+        };
         let literal = file
             .as_deref()
             .and_then(|f| std::fs::read_to_string(dir.join(f)).ok())
             .and_then(|t| manifest::keyword_literal(&t, "__version__"));
         Module {
+            importable: file.is_some() || (compiled && name.is_some()),
             name,
             file,
             literal,
         }
     }
+}
+
+/// The warning that `init` found no package to import in the smoke test.
+fn no_import_name(dir: &Path, name: Option<&str>) -> String {
+    let offered = project::importable(dir);
+    let why = match (name, offered.as_slice()) {
+        (_, [_, _, ..]) => format!("the sources offer several ({})", offered.join(", ")),
+        (Some(name), _) => format!("no package or module is named after `{name}`"),
+        (None, _) => "the project's name is unknown".to_string(),
+    };
+    format!(
+        "found no import name for the smoke test ({why}): `verify.smoke` is empty, so \
+         verification only installs the files; set `verify.smoke` in release.toml, e.g. \
+         `smoke = [\"python -c 'import your_package'\"]`"
+    )
 }
 
 /// Where the version is kept: the release tags (a VCS plugin), or the files a release bumps,
@@ -1620,6 +1704,7 @@ mod tests {
         let dependency = Dependency {
             line: "twostage = \"0.1.0\"".into(),
             path: None,
+            published: true,
         };
         let earlier = xtask_manifest(&dependency, false);
         std::fs::create_dir_all(dir.join("xtask")).unwrap();
@@ -1707,5 +1792,34 @@ mod tests {
         let d = detect(&literal).unwrap();
         assert_eq!(d.version_files, ["setup.cfg"]);
         assert_eq!(d.backend, Backend::Setuptools);
+    }
+
+    #[test]
+    fn the_first_tag_of_a_vcs_versioned_project_and_the_tag_prefix_are_said() {
+        let untagged = Detected {
+            vcs: Some(VcsTool::HatchVcs),
+            ..Detected::default()
+        };
+        let said = record_of(&untagged);
+        assert!(
+            said.contains("none yet") && said.contains("`cargo xtask release 0.1.0` tags `v0.1.0`"),
+            "{said}"
+        );
+        let tagged = Detected {
+            tagged: true,
+            ..untagged
+        };
+        assert_eq!(
+            record_of(&tagged),
+            "the release tags (hatch-vcs): no file is bumped"
+        );
+        let unprefixed = Detected {
+            tag_prefix: Some(String::new()),
+            ..Detected::default()
+        };
+        let toml = release_toml(&unprefixed);
+        assert!(toml.contains("\n[git]\n"), "{toml}");
+        assert!(toml.contains("\ntag-prefix = \"\"\n"), "{toml}");
+        assert!(!release_toml(&Detected::default()).contains("[git]"));
     }
 }

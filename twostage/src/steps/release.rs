@@ -369,12 +369,7 @@ type Released = (String, Version, git2::Oid);
 pub fn plan(repo: &Repo, config: &Config, options: &Options) -> Result<Plan> {
     let root = repo.root();
     let scheme = config.git.tag_scheme();
-    let project = manifest::locate(
-        root,
-        &config.package.manifest,
-        &config.package.version_files,
-        config.package.name.as_deref(),
-    )?;
+    let project = manifest::Project::read(root, config)?;
     let released = released(repo, &scheme)?;
     let head = repo.head_commit()?;
     // The last release reachable from HEAD is the current version of a VCS-versioned project.
@@ -549,7 +544,10 @@ fn preflight(checks: &Preflight, released: &[Released], plan: &mut Plan) {
         Some(_) if bad_name.is_some() => {}
         Some(name) => plan.problems.extend(checks.indexes(name)),
         None => plan.problems.push(
-            "cannot check the indexes: the project's name is unknown (set `package.name` in release.toml)".into(),
+            "cannot check the indexes: the project's name is unknown, as neither the manifest, \
+             `setup.py`'s `setup(name=\"…\")` nor `setup.cfg`'s `[metadata] name` gives it: set \
+             `package.name` in release.toml"
+                .into(),
         ),
     }
 }

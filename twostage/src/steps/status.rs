@@ -188,7 +188,12 @@ impl Gather<'_> {
             .and_then(|n| n.latest(Source::Staging.section()))
             .map(verify::cells_of)
             .unwrap_or_default();
-        let next = next_step(state, &tag, pushed, &config.git.remote);
+        let github = config.github.repository.is_some()
+            || repo
+                .remote_url(&config.git.remote)
+                .and_then(|u| crate::resources::git::github_repository(&u))
+                .is_some();
+        let next = next_step(state, &tag, pushed, &config.git.remote, github);
         // A `-prod` tag made annotated (by hand, or by an earlier twostage) breaks the
         // project's own VCS-versioned builds: said with the fix, whatever the state.
         let detail = match promote::annotated_prod_tag(repo, &config.git.remote, &prod_tag) {
@@ -395,8 +400,10 @@ fn print_matrix(tag: &str, cells: &[verify::NotedCell]) {
 }
 
 /// The command that takes a release in `state` one step further (empty when it is done, or
-/// when the detail already names it).
-fn next_step(state: State, tag: &str, pushed: Option<bool>, remote: &str) -> String {
+/// when the detail already names it). A promoted release is done unless a GitHub repository
+/// is configured or the remote is on GitHub (`github`): only then is there a GitHub release
+/// to publish.
+fn next_step(state: State, tag: &str, pushed: Option<bool>, remote: &str, github: bool) -> String {
     match state {
         State::Tagged | State::Built if pushed == Some(true) => {
             format!("`cargo xtask stage {tag}`")
@@ -404,7 +411,10 @@ fn next_step(state: State, tag: &str, pushed: Option<bool>, remote: &str) -> Str
         State::Tagged | State::Built => format!("`git push {remote} {tag}` (the hook stages it)"),
         State::Staged => format!("`cargo xtask verify {tag}`"),
         State::Verified => format!("`cargo xtask promote {tag}`"),
-        State::Promoted => format!("`cargo xtask promote {tag}` publishes the GitHub release"),
+        State::Promoted if github => {
+            format!("`cargo xtask promote {tag}` publishes the GitHub release")
+        }
+        State::Promoted => String::new(),
         State::Failed(Step::Verify) => format!(
             "fix it and release a new version (`cargo xtask release patch`), or `cargo xtask verify {tag}` if it was passing trouble"
         ),

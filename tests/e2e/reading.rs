@@ -1,0 +1,172 @@
+//! One reading of the project, shared by `init` and every step: a `setup.py` project's name
+//! known to `release` and `stage` as it is to `init`; the tag prefix, the import name and
+//! what `init` could not find; `status`'s next step where there is no GitHub repository.
+
+use crate::common::*;
+
+/// `init` in the sample at `s` (its `release.toml` removed first); init's own `release.toml`,
+/// parsed. Commits nothing.
+fn init(s: &Scratch) -> (Run, toml_edit::DocumentMut) {
+    s.git(&["rm", "--quiet", "release.toml"]);
+    s.commit_all("Not adopted yet");
+    let run = s.twostage(&["init", "."]).success();
+    let doc = s.read("release.toml").parse().unwrap();
+    (run, doc)
+}
+
+/// init's `release.toml` with the test servers' tables (build, indexes, verify timeout)
+/// merged in, key by key: what init wrote stays as it wrote it.
+fn with_test_servers(mut adopted: toml_edit::DocumentMut) -> String {
+    let servers: toml_edit::DocumentMut = release_toml("").parse().unwrap();
+    for (table, item) in servers.iter().filter(|(t, _)| *t != "package") {
+        let Some(keys) = item.as_table() else {
+            continue;
+        };
+        let target = adopted
+            .entry(table)
+            .or_insert(toml_edit::table())
+            .as_table_mut()
+            .unwrap();
+        for (key, value) in keys.iter() {
+            target.insert(key, value.clone());
+        }
+    }
+    adopted.to_string()
+}
+
+#[test]
+fn a_setup_py_project_without_package_name_in_its_configuration_releases_and_stages() {
+    let name = "ts-read-setup";
+    let module = "ts_read_setup";
+    let s = Scratch::new(name);
+    copy_fixture(
+        "sample-setup-py",
+        &s.work,
+        &[("name", name), ("module", module)],
+    );
+    // Hand-written, without `package.name`: the name is only in setup.py's `setup(name=…)`.
+    s.write(
+        "release.toml",
+        &release_toml(&format!("version-files = [\"{module}/__init__.py\"]")),
+    );
+    s.commit_all("Initial import");
+    s.twostage(&["release", "patch"]).success();
+    assert_eq!(s.git(&["tag", "--list", "v1.4.3"]), "v1.4.3");
+    s.stage(&["v1.4.3"], SENTINEL).success();
+    let noted = note_artifacts(&release_note(&s, "v1.4.3"));
+    assert_eq!(noted.len(), 2, "an sdist and a wheel: {noted:?}");
+    assert_eq!(pypiserver_files(name), noted);
+    assert_eq!(frozen_files(&s, "v1.4.3"), noted);
+}
+
+#[test]
+fn init_takes_the_unprefixed_tags_prefix_and_the_next_release_tags_unprefixed() {
+    let name = "ts-read-prefix";
+    let s = Scratch::new(name);
+    sample(&s, Layout::StaticFlit, name);
+    s.git(&["tag", "-a", "1.4.2", "-m", "Release 1.4.2"]);
+    s.git(&["tag", "-a", "1.4.2-prod", "-m", "Promote 1.4.2"]);
+    s.git(&["tag", "latest"]);
+    let (_, adopted) = init(&s);
+    let prefix = adopted
+        .get("git")
+        .and_then(|g| g.get("tag-prefix"))
+        .and_then(|p| p.as_str());
+    assert_eq!(prefix, Some(""), "{adopted}");
+    s.write("release.toml", &with_test_servers(adopted));
+    s.commit_all("Adopt twostage");
+    s.twostage(&["release", "patch"]).success();
+    assert_eq!(s.git(&["tag", "--list", "1.4.3"]), "1.4.3");
+    assert_eq!(s.git(&["tag", "--list", "v*"]), "");
+    assert_eq!(
+        s.git(&["rev-parse", "1.4.3^{commit}"]),
+        s.git(&["rev-parse", "HEAD"])
+    );
+}
+
+#[test]
+fn init_finds_the_import_name_of_a_distribution_named_otherwise() {
+    let name = "ts-read-imp-py";
+    let s = Scratch::new(name);
+    copy_fixture(
+        "reading-import-name",
+        &s.work,
+        &[("name", name), ("module", "ts_read_imp")],
+    );
+    s.write("release.toml", "[package]\n");
+    s.commit_all("Initial import");
+    let (_, adopted) = init(&s);
+    let smoke: Vec<&str> = adopted["verify"]["smoke"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    assert_eq!(
+        smoke,
+        ["python -c 'import ts_read_imp; print(ts_read_imp.__name__)'"],
+        "{adopted}"
+    );
+}
+
+#[test]
+fn init_says_which_key_to_set_when_it_finds_no_import_name() {
+    let name = "ts-read-noimp";
+    let s = Scratch::new(name);
+    copy_fixture(
+        "reading-import-name",
+        &s.work,
+        &[("name", name), ("module", "ts_read_one")],
+    );
+    // Two packages, neither named after the distribution: none is guessed.
+    s.write("ts_read_two/__init__.py", "");
+    s.write("release.toml", "[package]\n");
+    s.commit_all("Initial import");
+    let (run, adopted) = init(&s);
+    let smoke = adopted["verify"]["smoke"].as_array().unwrap();
+    assert!(smoke.is_empty(), "{adopted}");
+    run.stderr_has("warning")
+        .stderr_has("`verify.smoke`")
+        .stderr_has("ts_read_one, ts_read_two");
+}
+
+/// `status --json`'s detail of `tag`, with `env` set.
+fn status_detail(s: &Scratch, tag: &str, env: &[(&str, &str)]) -> String {
+    let out = s
+        .command(env!("CARGO_BIN_EXE_twostage"))
+        .args(["status", tag, "--json"])
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let run = Run::from(out).success();
+    let rows: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(rows[0]["state"], "promoted", "{}", run.stdout);
+    rows[0]["detail"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn status_names_the_github_release_only_where_there_is_a_github_repository() {
+    let name = "ts-read-status";
+    let s = Scratch::new(name);
+    sample(&s, Layout::StaticFlit, name);
+    s.twostage(&["release", "patch"]).success();
+    s.stage(&["v1.4.3"], SENTINEL).success();
+    let out = s
+        .command(env!("CARGO_BIN_EXE_twostage"))
+        .args(["promote", "v1.4.3", "--no-github"])
+        .env("TEST_PYPI_TOKEN", SENTINEL)
+        .env("PYPI_TOKEN", SENTINEL)
+        .env("TWOSTAGE_BIN", env!("CARGO_BIN_EXE_twostage"))
+        .output()
+        .unwrap();
+    Run::from(out).success();
+    assert!(!s.git(&["tag", "--list", "v1.4.3-prod"]).is_empty());
+    // The origin is a folder, and no `github.repository` is set: promoted is done.
+    assert_eq!(status_detail(&s, "v1.4.3", &[]), "");
+    // With a GitHub repository configured, the GitHub release is still to publish.
+    let detail = status_detail(&s, "v1.4.3", &[("TWOSTAGE_GITHUB_REPOSITORY", "o/n")]);
+    assert_eq!(
+        detail,
+        "next: `cargo xtask promote v1.4.3` publishes the GitHub release"
+    );
+}
