@@ -10,6 +10,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use pep440_rs::Version;
 use toml_edit::{value, Table};
 
 use crate::config::{self, Config};
@@ -20,6 +21,7 @@ use crate::resources::dist::{self, Kind};
 use crate::resources::evidence::{self, ArtifactRecord, Note, Section};
 use crate::resources::git::Repo;
 use crate::resources::index::{self, PostOutcome, Served, Upload};
+use crate::resources::warehouse;
 use crate::steps::build::{self, Frozen};
 use crate::steps::verify::{self, Source};
 
@@ -375,7 +377,47 @@ fn missing<'f>(target: &Target, frozen: &'f Frozen) -> Result<(Vec<&'f ArtifactR
             conflicts.join("\n  - ")
         );
     }
+    let refused = index_problems(label, &listing, &to_upload);
+    if !refused.is_empty() {
+        bail!(
+            "nothing was uploaded: PyPI would refuse it (docs/pypi-rules.md):\n  - {}",
+            refused.join("\n  - ")
+        );
+    }
     Ok((to_upload, outcomes))
+}
+
+/// What PyPI's upload server refuses given what the index already holds of the release
+/// (`warehouse`): a second sdist of the same version under another name.
+fn index_problems(
+    label: &str,
+    listing: &[index::IndexFile],
+    to_upload: &[&ArtifactRecord],
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    for ours in to_upload
+        .iter()
+        .filter(|a| Kind::of(&a.filename) == Some(Kind::Sdist))
+    {
+        let version =
+            index::filename_version(&ours.filename).and_then(|v| v.parse::<Version>().ok());
+        // Any sdist, of any archive format an index ever took (`.zip` before PEP 625).
+        let sdists: Vec<String> = listing
+            .iter()
+            .filter(|f| !f.filename.ends_with(".whl"))
+            .filter(|f| {
+                let listed = f.version().and_then(|v| v.parse::<Version>().ok());
+                listed.is_some() && listed == version
+            })
+            .map(|f| f.filename.clone())
+            .collect();
+        problems.extend(warehouse::second_sdist_problem(
+            &ours.filename,
+            &sdists,
+            label,
+        ));
+    }
+    problems
 }
 
 /// Uploads one file, retrying transient failures and settling ambiguous answers by reading
