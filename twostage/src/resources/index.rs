@@ -33,6 +33,8 @@ pub struct IndexFile {
     /// `data-core-metadata`, or the older `data-dist-info-metadata` (PEP 714): `true` or a
     /// `sha256=<hex>` of the file's METADATA.
     pub core_metadata: Option<String>,
+    /// PEP 700's `upload-time` (RFC 3339 UTC), which only a JSON page carries.
+    pub upload_time: Option<String>,
 }
 
 impl IndexFile {
@@ -245,6 +247,7 @@ fn json_file(page: &Url, file: &serde_json::Value) -> Result<IndexFile> {
         requires_python: text("requires-python").map(str::to_string),
         yanked,
         core_metadata,
+        upload_time: text("upload-time").map(str::to_string),
     })
 }
 
@@ -297,6 +300,7 @@ fn parse_html(page: &Url, body: &str) -> Result<Vec<IndexFile>> {
             yanked: attribute(anchor, "data-yanked"),
             core_metadata: attribute(anchor, "data-core-metadata")
                 .or_else(|| attribute(anchor, "data-dist-info-metadata")),
+            upload_time: None,
         });
     }
     Ok(files)
@@ -1145,6 +1149,7 @@ mod tests {
                     requires_python: Some(">=3.8,<4".into()),
                     yanked: Some("bad \"build\"".into()),
                     core_metadata: Some("sha256=123".into()),
+                    upload_time: None,
                 },
                 IndexFile {
                     filename: "pkg-1.1.tar.gz".into(),
@@ -1154,6 +1159,7 @@ mod tests {
                     requires_python: None,
                     yanked: Some(String::new()),
                     core_metadata: Some("true".into()),
+                    upload_time: None,
                 },
             ]
         );
@@ -1189,6 +1195,14 @@ mod tests {
         );
         assert_eq!(files[0].sha256.as_deref(), Some("ff"));
         assert_eq!(files[0].yanked, None);
+        assert_eq!(files[0].upload_time, None);
+        let body = r#"{"files":[{"filename":"a-1.tar.gz","url":"a-1.tar.gz","hashes":{},
+            "upload-time":"2026-11-24T01:02:03.123456Z"}]}"#;
+        let files = parse_page(page, "application/vnd.pypi.simple.v1+json", body).unwrap();
+        assert_eq!(
+            files[0].upload_time.as_deref(),
+            Some("2026-11-24T01:02:03.123456Z")
+        );
         let body = r#"{"files":[{"filename":"a-1.tar.gz","url":"a-1.tar.gz","hashes":{},
             "requires-python":">=3.9","yanked":"broken","core-metadata":{"sha256":"cc"}},
             {"filename":"a-2.tar.gz","url":"a-2.tar.gz","hashes":{},"yanked":true,

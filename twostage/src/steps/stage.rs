@@ -388,13 +388,14 @@ fn missing<'f>(target: &Target, frozen: &'f Frozen) -> Result<(Vec<&'f ArtifactR
 }
 
 /// What PyPI's upload server refuses given what the index already holds of the release
-/// (`warehouse`): a second sdist of the same version under another name.
+/// (`warehouse`): new files for a release older than 14 days, a second sdist of the same
+/// version under another name.
 fn index_problems(
     label: &str,
     listing: &[index::IndexFile],
     to_upload: &[&ArtifactRecord],
 ) -> Vec<String> {
-    let mut problems = Vec::new();
+    let mut problems: Vec<String> = age_problem(label, listing, to_upload).into_iter().collect();
     for ours in to_upload
         .iter()
         .filter(|a| Kind::of(&a.filename) == Some(Kind::Sdist))
@@ -418,6 +419,34 @@ fn index_problems(
         ));
     }
     problems
+}
+
+/// The release's age on the index, from the earliest PEP 700 `upload-time` of its files (only
+/// a JSON page carries it: pypiserver and an HTML page leave this unchecked).
+fn age_problem(
+    label: &str,
+    listing: &[index::IndexFile],
+    to_upload: &[&ArtifactRecord],
+) -> Option<String> {
+    let version_of =
+        |filename: &str| index::filename_version(filename).and_then(|v| v.parse::<Version>().ok());
+    let version = version_of(&to_upload.first()?.filename)?;
+    let oldest = listing
+        .iter()
+        .filter(|f| version_of(&f.filename).as_ref() == Some(&version))
+        .filter_map(|f| {
+            f.upload_time
+                .as_deref()
+                .and_then(crate::clock::parse_timestamp)
+        })
+        .min()?;
+    let now = crate::clock::now();
+    warehouse::release_age_problem(
+        &version.to_string(),
+        oldest.max(0) as u64,
+        now.max(0) as u64,
+        label,
+    )
 }
 
 /// Uploads one file, retrying transient failures and settling ambiguous answers by reading
