@@ -139,8 +139,9 @@ pub fn platform_problems(filename: &str) -> Vec<String> {
             let fix = if tag.starts_with("linux_") {
                 "a `linux_*` wheel is only for the machine it was built on: repair it with \
                  `auditwheel repair` into a `manylinux_*` wheel, build it with cibuildwheel, or \
-                 for maturin set `compatibility = \"manylinux2014\"` under `[tool.maturin]` \
-                 (or `--compatibility manylinux2014`)"
+                 for maturin build with `--compatibility pypi` (or `manylinux2014`; through \
+                 its PEP 517 backend, `MATURIN_PEP517_ARGS='--compatibility pypi'` in \
+                 `build.command`, since that backend passes `--compatibility off`)"
             } else {
                 "build it for a platform PyPI lists (docs/pypi-rules.md, \"Platform tags\")"
             };
