@@ -182,3 +182,60 @@ fn a_second_sdist_of_a_release_is_refused_before_any_upload() {
     );
     assert_eq!(s.snapshot(), before);
 }
+
+/// A stand-in project page on 127.0.0.1 that serves `body` as a PEP 691 JSON page to at most
+/// 20 requests, then stops: what PyPI serves of an archived project (PEP 792), which
+/// pypiserver and devpi do not.
+fn json_page_standin(body: String) -> String {
+    use std::io::{BufRead, BufReader};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/simple/", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(20) {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            let reply = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.pypi.simple.v1+json\r\n\
+                 Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = stream.write_all(reply.as_bytes());
+        }
+    });
+    url
+}
+
+#[test]
+fn an_archived_project_takes_no_upload_and_nothing_is_sent() {
+    let name = "ts-rules-archived";
+    let s = Scratch::new(name);
+    sample(&s, Layout::StaticFlit, name);
+    let page = format!(
+        r#"{{"meta":{{"api-version":"1.4"}},"name":"{name}","project-status":{{"status":"archived"}},"files":[]}}"#
+    );
+    let standin = json_page_standin(page);
+    let (_, index_url, _) = Staging::Pypiserver.endpoints();
+    let toml = s.read("release.toml");
+    assert!(toml.contains(&index_url), "{toml}");
+    s.write("release.toml", &toml.replace(&index_url, &standin));
+    s.commit_all("Staging read from a page that says archived");
+    s.git(&["tag", "-a", "v1.4.2", "-m", "Release v1.4.2"]);
+    s.git(&["push", "--quiet", "origin", "v1.4.2"]);
+    let dist = s.dir.join("dist");
+    std::fs::create_dir_all(&dist).unwrap();
+    wheel_for(&dist, name, "any");
+    let before = s.snapshot();
+    s.stage(
+        &["v1.4.2", "--dist", dist.to_str().unwrap(), "--no-verify"],
+        SENTINEL,
+    )
+    .failure(1)
+    .stderr_has("is archived on the staging index");
+    assert!(pypiserver_stored(name).is_empty(), "staging stores a file");
+    assert_eq!(upload_requests(name), 0);
+    assert_eq!(s.snapshot(), before);
+}

@@ -89,6 +89,23 @@ pub fn project_files(
     index_url: &str,
     project: &str,
 ) -> Result<Option<Vec<IndexFile>>> {
+    Ok(project_listing(agent, index_url, project)?.map(|listing| listing.files))
+}
+
+/// A project page: its files and PEP 792's `project-status` where the page gives one.
+#[derive(Debug, Clone, Default)]
+pub struct Listing {
+    pub files: Vec<IndexFile>,
+    /// `active`, `archived`, `quarantined` or `deprecated` (PEP 792), as the page says it.
+    pub status: Option<String>,
+}
+
+/// `project_files` with the page's `project-status`.
+pub fn project_listing(
+    agent: &ureq::Agent,
+    index_url: &str,
+    project: &str,
+) -> Result<Option<Listing>> {
     let page = project_page(index_url, project)?;
     let page = page.as_str();
     let shown = redact(page);
@@ -104,7 +121,11 @@ pub fn project_files(
         match outcome {
             Ok(found) => {
                 return found
-                    .map(|(ctype, body)| parse_page(page, &ctype, &body))
+                    .map(|(ctype, body)| {
+                        let files = parse_page(page, &ctype, &body)?;
+                        let status = project_status(&ctype, &body);
+                        Ok(Listing { files, status })
+                    })
                     .transpose()
             }
             Err(e) if attempt < 4 && e.transient && left > delay => {
@@ -203,6 +224,23 @@ fn parse_page(page: &str, content_type: &str, body: &str) -> Result<Vec<IndexFil
         parse_html(&page, body)
             .with_context(|| format!("`{shown}` is not a valid PEP 503 project page"))
     }
+}
+
+/// PEP 792's project status: `project-status.status` on a JSON page, the
+/// `<meta name="pypi:project-status" content="…">` of an HTML one.
+fn project_status(content_type: &str, body: &str) -> Option<String> {
+    if content_type.contains("json") {
+        let value: serde_json::Value = serde_json::from_str(body).ok()?;
+        let status = value.get("project-status")?.get("status")?.as_str()?;
+        return Some(status.to_string());
+    }
+    let dom = tl::parse(body, tl::ParserOptions::default()).ok()?;
+    dom.nodes()
+        .iter()
+        .filter_map(tl::Node::as_tag)
+        .filter(|tag| named(tag, "meta"))
+        .find(|tag| attribute(tag, "name").as_deref() == Some("pypi:project-status"))
+        .and_then(|tag| attribute(tag, "content"))
 }
 
 fn parse_json(page: &Url, body: &str) -> Result<Vec<IndexFile>> {
@@ -1182,6 +1220,26 @@ mod tests {
         );
         assert!(project_page("pypi.org/simple", "pkg").is_err());
         assert!(project_page("mailto:x@example.org", "pkg").is_err());
+    }
+
+    #[test]
+    fn project_statuses() {
+        let json =
+            r#"{"meta":{"api-version":"1.4"},"project-status":{"status":"archived"},"files":[]}"#;
+        assert_eq!(
+            project_status("application/vnd.pypi.simple.v1+json", json).as_deref(),
+            Some("archived")
+        );
+        let html = r#"<html><head><meta name="pypi:project-status" content="archived"></head><body></body></html>"#;
+        assert_eq!(
+            project_status("text/html", html).as_deref(),
+            Some("archived")
+        );
+        assert_eq!(project_status("text/html", "<html></html>"), None);
+        assert_eq!(
+            project_status("application/vnd.pypi.simple.v1+json", "{}"),
+            None
+        );
     }
 
     #[test]

@@ -348,7 +348,10 @@ pub fn ensure_on_index(target: &Target, frozen: &Frozen) -> Result<Outcomes> {
 /// Any it has with other bytes is an error, before anything is uploaded.
 fn missing<'f>(target: &Target, frozen: &'f Frozen) -> Result<(Vec<&'f ArtifactRecord>, Outcomes)> {
     let label = target.label;
-    let listing = index::project_files(target.agent, &target.index.index_url, target.project)
+    let index::Listing {
+        files: listing,
+        status,
+    } = index::project_listing(target.agent, &target.index.index_url, target.project)
         .with_context(|| format!("cannot read the {label} index"))?
         .unwrap_or_default();
     let mut outcomes = Outcomes::default();
@@ -377,7 +380,15 @@ fn missing<'f>(target: &Target, frozen: &'f Frozen) -> Result<(Vec<&'f ArtifactR
             conflicts.join("\n  - ")
         );
     }
-    let refused = index_problems(label, &listing, &to_upload);
+    let mut refused = index_problems(label, &listing, &to_upload);
+    if !to_upload.is_empty() {
+        let status = status.as_deref().unwrap_or_default();
+        refused.extend(warehouse::project_status_problem(
+            status,
+            target.project,
+            label,
+        ));
+    }
     if !refused.is_empty() {
         bail!(
             "nothing was uploaded: PyPI would refuse it (docs/pypi-rules.md):\n  - {}",
