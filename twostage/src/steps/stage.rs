@@ -584,3 +584,48 @@ fn refused(
         artifact.filename
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ours(filename: &str) -> ArtifactRecord {
+        ArtifactRecord {
+            filename: filename.into(),
+            size: 1,
+            sha256: "00".into(),
+            blake2_256: "00".into(),
+        }
+    }
+
+    fn listed(filename: &str, upload_time: Option<&str>) -> index::IndexFile {
+        index::IndexFile {
+            filename: filename.into(),
+            upload_time: upload_time.map(str::to_string),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_release_first_uploaded_long_ago_takes_no_new_file() {
+        let wheel = ours("pkg-1.0-py3-none-any.whl");
+        let old = [listed("pkg-1.0.tar.gz", Some("2000-01-01T00:00:00Z"))];
+        let problems = index_problems("staging", &old, &[&wheel]);
+        assert!(problems[0].contains("14 days"), "{problems:?}");
+        // Another version's age, or no upload time (an HTML page), says nothing.
+        let other = [listed("pkg-0.9.tar.gz", Some("2000-01-01T00:00:00Z"))];
+        assert!(index_problems("staging", &other, &[&wheel]).is_empty());
+        let unknown = [listed("pkg-1.0.tar.gz", None)];
+        assert!(index_problems("staging", &unknown, &[&wheel]).is_empty());
+    }
+
+    #[test]
+    fn a_second_sdist_under_another_name_is_refused() {
+        let sdist = ours("pkg-1.0.tar.gz");
+        let legacy = [listed("Pkg-1.0.zip", None)];
+        let problems = index_problems("staging", &legacy, &[&sdist]);
+        assert!(problems[0].contains("second sdist"), "{problems:?}");
+        let wheel_only = [listed("pkg-1.0-py3-none-any.whl", None)];
+        assert!(index_problems("staging", &wheel_only, &[&sdist]).is_empty());
+    }
+}
