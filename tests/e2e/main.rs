@@ -18,6 +18,7 @@ mod maintainer;
 mod matrix;
 mod maturin;
 mod promote;
+mod pypirules;
 mod races;
 mod reading;
 mod rehearse;

@@ -136,10 +136,10 @@ fn code_only_3_12_accepts_fails_on_3_10_and_3_11_by_name_and_the_release_is_not_
 fn a_cp311_wheel_is_verified_on_3_11_and_skipped_with_the_reason_on_the_others() {
     let name = "ts-matrix-cp311";
     let s = Scratch::new(name);
-    // A hatchling build hook that tags the wheel `cp311-cp311-linux_x86_64` when the build
-    // command asks for it (packaging's `sys_tags` lists `linux_x86_64` on Linux, where
-    // `cp311-none-any` is not always listed); the sdist, built by the installer on each
-    // interpreter, makes a pure wheel.
+    // A hatchling build hook that tags the wheel `cp311-cp311-manylinux2014_x86_64` when the
+    // build command asks for it (packaging's `sys_tags` lists it on a glibc 2.17+ Linux, where
+    // `cp311-none-any` is not always listed; `linux_x86_64` would be refused as PyPI refuses
+    // it); the sdist, built by the installer on each interpreter, makes a pure wheel.
     s.write(
         "hatch_build.py",
         "import os\n\
@@ -155,7 +155,7 @@ fn a_cp311_wheel_is_verified_on_3_11_and_skipped_with_the_reason_on_the_others()
         name,
         "",
         "\n[tool.hatch.build.targets.wheel.hooks.custom]\n",
-        "env TS_WHEEL_TAG=cp311-cp311-linux_x86_64 ",
+        "env TS_WHEEL_TAG=cp311-cp311-manylinux2014_x86_64 ",
     );
     s.twostage(&["release", "patch"]).success();
     s.stage(&["v1.4.3"], SENTINEL)
@@ -163,7 +163,7 @@ fn a_cp311_wheel_is_verified_on_3_11_and_skipped_with_the_reason_on_the_others()
         .stderr_has("is staged and verified");
 
     let wheel = format!(
-        "{}-1.4.3-cp311-cp311-linux_x86_64.whl",
+        "{}-1.4.3-cp311-cp311-manylinux2014_x86_64.whl",
         name.replace('-', "_")
     );
     let cells = cells(&s, "v1.4.3");

@@ -82,12 +82,18 @@ fn a_maturin_extension_adopts_releases_verifies_and_rehearses_with_its_cargo_fil
     let s = Scratch::outside_workspace("maturin");
     copy_fixture("maturin", &s.work, &[]);
     // maturin's PEP 517 hooks run the `maturin` program from PATH, which a build without
-    // isolation finds only with the tools' `bin/` there.
+    // isolation finds only with the tools' `bin/` there. They pass `--compatibility off`
+    // (a `linux_x86_64` wheel, which PyPI and so the release refuse) unless
+    // `MATURIN_PEP517_ARGS` says otherwise: `pypi` makes the lowest `manylinux_*` tag that
+    // maturin's own auditwheel check passes.
     let bin = testbed::tools().unwrap().bin("");
     let toml = release_toml("version-files = [\"Cargo.toml\"]")
         .replace(
             "command = \"'",
-            &format!("command = \"env PATH='{}':$PATH '", bin.display()),
+            &format!(
+                "command = \"env PATH='{}':$PATH MATURIN_PEP517_ARGS='--compatibility pypi' '",
+                bin.display()
+            ),
         )
         .replace("[verify]\n", &format!("[verify]\nsmoke = [{SMOKE:?}]\n"));
     s.write("release.toml", &toml);

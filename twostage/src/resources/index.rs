@@ -33,6 +33,8 @@ pub struct IndexFile {
     /// `data-core-metadata`, or the older `data-dist-info-metadata` (PEP 714): `true` or a
     /// `sha256=<hex>` of the file's METADATA.
     pub core_metadata: Option<String>,
+    /// PEP 700's `upload-time` (RFC 3339 UTC), which only a JSON page carries.
+    pub upload_time: Option<String>,
 }
 
 impl IndexFile {
@@ -87,6 +89,23 @@ pub fn project_files(
     index_url: &str,
     project: &str,
 ) -> Result<Option<Vec<IndexFile>>> {
+    Ok(project_listing(agent, index_url, project)?.map(|listing| listing.files))
+}
+
+/// A project page: its files and PEP 792's `project-status` where the page gives one.
+#[derive(Debug, Clone, Default)]
+pub struct Listing {
+    pub files: Vec<IndexFile>,
+    /// `active`, `archived`, `quarantined` or `deprecated` (PEP 792), as the page says it.
+    pub status: Option<String>,
+}
+
+/// `project_files` with the page's `project-status`.
+pub fn project_listing(
+    agent: &ureq::Agent,
+    index_url: &str,
+    project: &str,
+) -> Result<Option<Listing>> {
     let page = project_page(index_url, project)?;
     let page = page.as_str();
     let shown = redact(page);
@@ -102,7 +121,11 @@ pub fn project_files(
         match outcome {
             Ok(found) => {
                 return found
-                    .map(|(ctype, body)| parse_page(page, &ctype, &body))
+                    .map(|(ctype, body)| {
+                        let files = parse_page(page, &ctype, &body)?;
+                        let status = project_status(&ctype, &body);
+                        Ok(Listing { files, status })
+                    })
                     .transpose()
             }
             Err(e) if attempt < 4 && e.transient && left > delay => {
@@ -203,6 +226,23 @@ fn parse_page(page: &str, content_type: &str, body: &str) -> Result<Vec<IndexFil
     }
 }
 
+/// PEP 792's project status: `project-status.status` on a JSON page, the
+/// `<meta name="pypi:project-status" content="…">` of an HTML one.
+fn project_status(content_type: &str, body: &str) -> Option<String> {
+    if content_type.contains("json") {
+        let value: serde_json::Value = serde_json::from_str(body).ok()?;
+        let status = value.get("project-status")?.get("status")?.as_str()?;
+        return Some(status.to_string());
+    }
+    let dom = tl::parse(body, tl::ParserOptions::default()).ok()?;
+    dom.nodes()
+        .iter()
+        .filter_map(tl::Node::as_tag)
+        .filter(|tag| named(tag, "meta"))
+        .find(|tag| attribute(tag, "name").as_deref() == Some("pypi:project-status"))
+        .and_then(|tag| attribute(tag, "content"))
+}
+
 fn parse_json(page: &Url, body: &str) -> Result<Vec<IndexFile>> {
     let value: serde_json::Value = serde_json::from_str(body)?;
     let files = value
@@ -245,6 +285,7 @@ fn json_file(page: &Url, file: &serde_json::Value) -> Result<IndexFile> {
         requires_python: text("requires-python").map(str::to_string),
         yanked,
         core_metadata,
+        upload_time: text("upload-time").map(str::to_string),
     })
 }
 
@@ -297,6 +338,7 @@ fn parse_html(page: &Url, body: &str) -> Result<Vec<IndexFile>> {
             yanked: attribute(anchor, "data-yanked"),
             core_metadata: attribute(anchor, "data-core-metadata")
                 .or_else(|| attribute(anchor, "data-dist-info-metadata")),
+            upload_time: None,
         });
     }
     Ok(files)
@@ -1145,6 +1187,7 @@ mod tests {
                     requires_python: Some(">=3.8,<4".into()),
                     yanked: Some("bad \"build\"".into()),
                     core_metadata: Some("sha256=123".into()),
+                    upload_time: None,
                 },
                 IndexFile {
                     filename: "pkg-1.1.tar.gz".into(),
@@ -1154,6 +1197,7 @@ mod tests {
                     requires_python: None,
                     yanked: Some(String::new()),
                     core_metadata: Some("true".into()),
+                    upload_time: None,
                 },
             ]
         );
@@ -1179,6 +1223,26 @@ mod tests {
     }
 
     #[test]
+    fn project_statuses() {
+        let json =
+            r#"{"meta":{"api-version":"1.4"},"project-status":{"status":"archived"},"files":[]}"#;
+        assert_eq!(
+            project_status("application/vnd.pypi.simple.v1+json", json).as_deref(),
+            Some("archived")
+        );
+        let html = r#"<html><head><meta name="pypi:project-status" content="archived"></head><body></body></html>"#;
+        assert_eq!(
+            project_status("text/html", html).as_deref(),
+            Some("archived")
+        );
+        assert_eq!(project_status("text/html", "<html></html>"), None);
+        assert_eq!(
+            project_status("application/vnd.pypi.simple.v1+json", "{}"),
+            None
+        );
+    }
+
+    #[test]
     fn json_pages() {
         let page = "http://127.0.0.1:3141/u/staging/+simple/pkg/";
         let body = r#"{"meta":{"api-version":"1.0"},"name":"pkg","files":[{"filename":"pkg-1.0.tar.gz","url":"../../+f/abc/pkg-1.0.tar.gz#sha256=ff","hashes":{"sha256":"FF"}}]}"#;
@@ -1189,6 +1253,14 @@ mod tests {
         );
         assert_eq!(files[0].sha256.as_deref(), Some("ff"));
         assert_eq!(files[0].yanked, None);
+        assert_eq!(files[0].upload_time, None);
+        let body = r#"{"files":[{"filename":"a-1.tar.gz","url":"a-1.tar.gz","hashes":{},
+            "upload-time":"2026-11-24T01:02:03.123456Z"}]}"#;
+        let files = parse_page(page, "application/vnd.pypi.simple.v1+json", body).unwrap();
+        assert_eq!(
+            files[0].upload_time.as_deref(),
+            Some("2026-11-24T01:02:03.123456Z")
+        );
         let body = r#"{"files":[{"filename":"a-1.tar.gz","url":"a-1.tar.gz","hashes":{},
             "requires-python":">=3.9","yanked":"broken","core-metadata":{"sha256":"cc"}},
             {"filename":"a-2.tar.gz","url":"a-2.tar.gz","hashes":{},"yanked":true,

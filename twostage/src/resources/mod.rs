@@ -21,3 +21,4 @@ pub mod pyenv;
 pub mod sandbox;
 pub mod secrets;
 pub mod tls;
+pub mod warehouse;

@@ -21,6 +21,7 @@ use crate::resources::contents;
 use crate::resources::dist::{self, Kind};
 use crate::resources::evidence::{self, ArtifactRecord};
 use crate::resources::git::{self, Repo};
+use crate::resources::warehouse;
 
 /// A tag's frozen artifacts: the files in `dir`, described by `artifacts`.
 #[derive(Debug, Clone)]
@@ -306,9 +307,14 @@ fn check_artifacts<'a>(
             Ok(metadata) => {
                 problems.extend(name_problem(&filename, &metadata));
                 problems.extend(dist::check(&filename, &metadata, project, version));
+                problems.extend(warehouse::metadata_problems(&filename, &metadata));
             }
             Err(e) => problems.push(format!("{e:#}")),
         }
+        // What PyPI's upload server would refuse, which a local index takes (docs/pypi-rules.md).
+        problems.extend(warehouse::platform_problems(&filename));
+        let size = std::fs::metadata(file).map(|m| m.len()).unwrap_or_default();
+        problems.extend(warehouse::size_problem(&filename, size));
         // What the file holds, as an installer would check it, before any upload.
         problems.extend(contents::problems(file, &filename));
         if Kind::of(&filename) == Some(Kind::Sdist) {
@@ -320,6 +326,7 @@ fn check_artifacts<'a>(
         problems.push("the build produced no wheel and no sdist".into());
     }
     if sdists > 1 {
+        // "Only one sdist may be uploaded per release" (warehouse/forklift/legacy.py).
         problems.push("more than one sdist: an index takes one sdist per release".into());
     }
     if !problems.is_empty() {

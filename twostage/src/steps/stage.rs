@@ -10,6 +10,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use pep440_rs::Version;
 use toml_edit::{value, Table};
 
 use crate::config::{self, Config};
@@ -20,6 +21,7 @@ use crate::resources::dist::{self, Kind};
 use crate::resources::evidence::{self, ArtifactRecord, Note, Section};
 use crate::resources::git::Repo;
 use crate::resources::index::{self, PostOutcome, Served, Upload};
+use crate::resources::warehouse;
 use crate::steps::build::{self, Frozen};
 use crate::steps::verify::{self, Source};
 
@@ -346,7 +348,10 @@ pub fn ensure_on_index(target: &Target, frozen: &Frozen) -> Result<Outcomes> {
 /// Any it has with other bytes is an error, before anything is uploaded.
 fn missing<'f>(target: &Target, frozen: &'f Frozen) -> Result<(Vec<&'f ArtifactRecord>, Outcomes)> {
     let label = target.label;
-    let listing = index::project_files(target.agent, &target.index.index_url, target.project)
+    let index::Listing {
+        files: listing,
+        status,
+    } = index::project_listing(target.agent, &target.index.index_url, target.project)
         .with_context(|| format!("cannot read the {label} index"))?
         .unwrap_or_default();
     let mut outcomes = Outcomes::default();
@@ -375,7 +380,84 @@ fn missing<'f>(target: &Target, frozen: &'f Frozen) -> Result<(Vec<&'f ArtifactR
             conflicts.join("\n  - ")
         );
     }
+    let mut refused = index_problems(label, &listing, &to_upload);
+    if !to_upload.is_empty() {
+        let status = status.as_deref().unwrap_or_default();
+        refused.extend(warehouse::project_status_problem(
+            status,
+            target.project,
+            label,
+        ));
+    }
+    if !refused.is_empty() {
+        bail!(
+            "nothing was uploaded: PyPI would refuse it (docs/pypi-rules.md):\n  - {}",
+            refused.join("\n  - ")
+        );
+    }
     Ok((to_upload, outcomes))
+}
+
+/// What PyPI's upload server refuses given what the index already holds of the release
+/// (`warehouse`): new files for a release older than 14 days, a second sdist of the same
+/// version under another name.
+fn index_problems(
+    label: &str,
+    listing: &[index::IndexFile],
+    to_upload: &[&ArtifactRecord],
+) -> Vec<String> {
+    let mut problems: Vec<String> = age_problem(label, listing, to_upload).into_iter().collect();
+    for ours in to_upload
+        .iter()
+        .filter(|a| Kind::of(&a.filename) == Some(Kind::Sdist))
+    {
+        let version =
+            index::filename_version(&ours.filename).and_then(|v| v.parse::<Version>().ok());
+        // Any sdist, of any archive format an index ever took (`.zip` before PEP 625).
+        let sdists: Vec<String> = listing
+            .iter()
+            .filter(|f| !f.filename.ends_with(".whl"))
+            .filter(|f| {
+                let listed = f.version().and_then(|v| v.parse::<Version>().ok());
+                listed.is_some() && listed == version
+            })
+            .map(|f| f.filename.clone())
+            .collect();
+        problems.extend(warehouse::second_sdist_problem(
+            &ours.filename,
+            &sdists,
+            label,
+        ));
+    }
+    problems
+}
+
+/// The release's age on the index, from the earliest PEP 700 `upload-time` of its files (only
+/// a JSON page carries it: pypiserver and an HTML page leave this unchecked).
+fn age_problem(
+    label: &str,
+    listing: &[index::IndexFile],
+    to_upload: &[&ArtifactRecord],
+) -> Option<String> {
+    let version_of =
+        |filename: &str| index::filename_version(filename).and_then(|v| v.parse::<Version>().ok());
+    let version = version_of(&to_upload.first()?.filename)?;
+    let oldest = listing
+        .iter()
+        .filter(|f| version_of(&f.filename).as_ref() == Some(&version))
+        .filter_map(|f| {
+            f.upload_time
+                .as_deref()
+                .and_then(crate::clock::parse_timestamp)
+        })
+        .min()?;
+    let now = crate::clock::now();
+    warehouse::release_age_problem(
+        &version.to_string(),
+        oldest.max(0) as u64,
+        now.max(0) as u64,
+        label,
+    )
 }
 
 /// Uploads one file, retrying transient failures and settling ambiguous answers by reading
@@ -501,4 +583,49 @@ fn refused(
         "the {label} index refused `{}` (HTTP {status}): {message}{hint}",
         artifact.filename
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ours(filename: &str) -> ArtifactRecord {
+        ArtifactRecord {
+            filename: filename.into(),
+            size: 1,
+            sha256: "00".into(),
+            blake2_256: "00".into(),
+        }
+    }
+
+    fn listed(filename: &str, upload_time: Option<&str>) -> index::IndexFile {
+        index::IndexFile {
+            filename: filename.into(),
+            upload_time: upload_time.map(str::to_string),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_release_first_uploaded_long_ago_takes_no_new_file() {
+        let wheel = ours("pkg-1.0-py3-none-any.whl");
+        let old = [listed("pkg-1.0.tar.gz", Some("2000-01-01T00:00:00Z"))];
+        let problems = index_problems("staging", &old, &[&wheel]);
+        assert!(problems[0].contains("14 days"), "{problems:?}");
+        // Another version's age, or no upload time (an HTML page), says nothing.
+        let other = [listed("pkg-0.9.tar.gz", Some("2000-01-01T00:00:00Z"))];
+        assert!(index_problems("staging", &other, &[&wheel]).is_empty());
+        let unknown = [listed("pkg-1.0.tar.gz", None)];
+        assert!(index_problems("staging", &unknown, &[&wheel]).is_empty());
+    }
+
+    #[test]
+    fn a_second_sdist_under_another_name_is_refused() {
+        let sdist = ours("pkg-1.0.tar.gz");
+        let legacy = [listed("Pkg-1.0.zip", None)];
+        let problems = index_problems("staging", &legacy, &[&sdist]);
+        assert!(problems[0].contains("second sdist"), "{problems:?}");
+        let wheel_only = [listed("pkg-1.0-py3-none-any.whl", None)];
+        assert!(index_problems("staging", &wheel_only, &[&sdist]).is_empty());
+    }
 }
