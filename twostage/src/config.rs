@@ -963,17 +963,21 @@ pub fn pyproject_has_table(root: &Path) -> bool {
 /// `sign-commit`, `allow-branch`, arrays of tables such as `[[pre-release-replacements]]`;
 /// https://github.com/crate-ci/cargo-release/blob/master/docs/reference.md), or a
 /// `[workspace]` table. Ours holds only tables (or dotted keys that make them), so one
-/// top-level value or array of tables, or a `[workspace]`, makes the file foreign. A text
-/// that is not TOML is taken for ours, so that its error is said.
+/// top-level value or array of tables, or a `[workspace]`, makes the file foreign, unless it
+/// also has a table of ours (`[git]`, …): that is ours with a stray key, whose error is said
+/// rather than the file skipped. A text that is not TOML is taken for ours, for the same reason.
 pub fn is_foreign(text: &str) -> bool {
     let Ok(doc) = parse_toml(text, FILE_NAME) else {
         return false;
     };
-    let foreign = doc
-        .as_table()
+    let root = doc.as_table();
+    let ours = root
+        .iter()
+        .any(|(key, item)| item.is_table_like() && sections().contains(&key));
+    let foreign = root
         .iter()
         .any(|(key, item)| item.as_table_like().is_none() || key == "workspace");
-    foreign
+    foreign && !ours
 }
 
 /// Says, once a run, that `release.toml` is cargo-release's and not read.
@@ -1523,7 +1527,6 @@ repository = "o/n"
         for foreign in [
             "publish = false\n",
             "sign-commit = true\nallow-branch = [\"main\"]\n",
-            "consolidate-commits = true\n[package]\nname = \"x\"\n",
             "[[pre-release-replacements]]\nfile = \"CHANGELOG.md\"\nsearch = \"a\"\nreplace = \"b\"\n",
             "[workspace]\npush = false\n",
             "tag-name = \"v{{version}}\"\n",
@@ -1538,6 +1541,8 @@ repository = "o/n"
             "verify = { smoke = [] }\n",
             // A misspelt section of ours is still ours, so that its error is said.
             "[bulid]\ncommand = \"x\"\n",
+            // A stray top-level key beside a table of ours: ours, with its error.
+            "sign = true\n[git]\nbranch = \"main\"\n",
             // Not TOML: ours, so that the parse error names the line.
             "[git\n",
         ] {
