@@ -218,3 +218,50 @@ fn init_beside_a_cargo_release_file_writes_tool_twostage_and_leaves_the_file() {
     s.twostage(&["release", "patch", "--dry-run", "--offline"])
         .success();
 }
+
+#[test]
+fn a_project_configured_in_tool_twostage_rehearses_with_it() {
+    let s = Scratch::new("ts-pyconfig-rehearse");
+    copy_fixture("rehearse", &s.work, &[]);
+    let tables = as_tool_tables(&s.read("release.toml"));
+    // A release branch of its own, which the rehearsal's clone must take from the table.
+    let tables = tables.replacen(
+        "[tool.twostage.staging]\n",
+        "[tool.twostage.git]\nbranch = \"trunk\"\n\n[tool.twostage.staging]\n",
+        1,
+    );
+    s.write(
+        "pyproject.toml",
+        &format!("{}\n{tables}", s.read("pyproject.toml")),
+    );
+    std::fs::remove_file(s.work.join("release.toml")).unwrap();
+    s.commit_all("Configuration in [tool.twostage]");
+    s.git(&["tag", "-a", "v1.4.2", "-m", "Release v1.4.2"]);
+    s.write("README.md", "A change after 1.4.2.\n");
+    s.commit_all("A change after 1.4.2");
+
+    let (run, kept) = crate::rehearse::rehearse_in(s.command(env!("CARGO_BIN_EXE_twostage")));
+    run.success();
+    let origin = kept.join("origin.git");
+    let git_dir = format!("--git-dir={}", origin.display());
+    // The clone released on the branch `[tool.twostage.git]` names, and promoted.
+    s.git(&[
+        &git_dir,
+        "rev-parse",
+        "--verify",
+        "--quiet",
+        "refs/heads/trunk",
+    ]);
+    s.git(&[
+        &git_dir,
+        "rev-parse",
+        "--verify",
+        "--quiet",
+        "refs/tags/v1.4.3-prod",
+    ]);
+    let promoted = hashed_files(&kept.join("pypiserver/packages"), |f| {
+        f.starts_with("ts_rehearse")
+    });
+    assert_eq!(promoted.len(), 2, "{promoted:?}");
+    std::fs::remove_dir_all(&kept).unwrap();
+}
