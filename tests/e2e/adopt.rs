@@ -2,7 +2,8 @@
 
 use crate::common::*;
 
-/// Adopts twostage with `init` in a sample without release.toml; returns the release.toml.
+/// Adopts twostage with `init` in a sample without release.toml; returns the configuration
+/// it wrote.
 fn adopt(s: &Scratch) -> String {
     adopt_with(s, &[])
 }
@@ -15,7 +16,24 @@ fn adopt_with(s: &Scratch, extra: &[&str]) -> String {
     let after_first = s.snapshot();
     s.twostage(&args).success();
     assert_eq!(s.snapshot(), after_first, "a second init changes nothing");
-    s.read("release.toml")
+    configuration(s)
+}
+
+/// The configuration `init` wrote: `[tool.twostage]` to the end of `pyproject.toml`, or the
+/// `release.toml` of a project without `pyproject.toml`.
+fn configuration(s: &Scratch) -> String {
+    if !s.work.join("pyproject.toml").exists() {
+        return s.read("release.toml");
+    }
+    assert!(
+        !s.work.join("release.toml").exists(),
+        "`init` writes no `release.toml` beside `pyproject.toml`"
+    );
+    let pyproject = s.read("pyproject.toml");
+    let at = pyproject
+        .find("[tool.twostage]")
+        .unwrap_or_else(|| panic!("no `[tool.twostage]` in:\n{pyproject}"));
+    pyproject[at..].to_string()
 }
 
 /// `init` on a sample of `layout` finds where it keeps its version (`expected`, the
@@ -432,7 +450,7 @@ fn assert_init_writes_the_exclusion(s: &Scratch, case: &Case) {
         "{name}: a second init changes nothing"
     );
 
-    let toml = s.read("release.toml");
+    let toml = configuration(s);
     for line in *lines {
         assert!(
             toml.contains(line),
@@ -440,7 +458,7 @@ fn assert_init_writes_the_exclusion(s: &Scratch, case: &Case) {
         );
     }
     if *branch == "main" {
-        assert!(!toml.contains("[git]"), "{name}:\n{toml}");
+        assert!(!toml.contains("git]"), "{name}:\n{toml}");
     }
     let excluded = s.read(file);
     assert!(
@@ -469,9 +487,14 @@ fn assert_init_writes_the_exclusion(s: &Scratch, case: &Case) {
         }
     }
     if *name == "maturin" {
-        // The project's own build files stay in its sdist.
+        // The project's own build files stay in its sdist (the exclusion's line: the
+        // configuration below it names `Cargo.toml` as the version file).
+        let exclude = excluded
+            .lines()
+            .find(|l| l.starts_with("exclude = "))
+            .unwrap_or_default();
         assert!(
-            !excluded.contains("Cargo.toml\"") && !excluded.contains("\"src"),
+            !exclude.contains("Cargo.toml\"") && !exclude.contains("\"src"),
             "{excluded}"
         );
     }
@@ -521,7 +544,7 @@ fn init_keeps_the_kit_out_of_the_hatch_vcs_sdist() {
         module: "ts_fx_hatch_vcs",
         release_toml: &["hatch-vcs"],
         file: "pyproject.toml",
-        exclusion: "[tool.hatch.build.targets.sdist]\nexclude = [\"/xtask\", \"/.cargo\", \"/hooks/pre-push\", \"/hooks/post-tag\", \"/hooks/reference-transaction\", \"/release.toml\", \"/Cargo.toml\", \"/Cargo.lock\"]",
+        exclusion: "[tool.hatch.build.targets.sdist]\nexclude = [\"/xtask\", \"/.cargo\", \"/hooks/pre-push\", \"/hooks/post-tag\", \"/hooks/reference-transaction\", \"/Cargo.toml\", \"/Cargo.lock\"]",
         build: true,
     });
 }

@@ -18,6 +18,7 @@ mod maintainer;
 mod matrix;
 mod maturin;
 mod promote;
+mod pyconfig;
 mod pypirules;
 mod races;
 mod reading;

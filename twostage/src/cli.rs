@@ -144,7 +144,8 @@ enum Command {
         hook: HookCall,
     },
     /// Adopt twostage in another repository: the `cargo xtask` alias, an `xtask` crate, the
-    /// workspace, the hook shims and a `release.toml` filled in from the project.
+    /// workspace, the hook shims and `[tool.twostage]` in `pyproject.toml` (`release.toml`
+    /// without one) filled in from the project.
     Init {
         /// The repository to adopt twostage in.
         dir: PathBuf,
@@ -323,7 +324,7 @@ fn repo_dir(repo: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     }
 }
 
-/// The commands that act on the repository around `dir`, with its `release.toml`.
+/// The commands that act on the repository around `dir`, with its configuration.
 fn in_repository(dir: Option<PathBuf>, command: Command) -> anyhow::Result<()> {
     if let Command::Hook { .. } = command {
         crate::steps::hooks::clear_git_env();

@@ -1,4 +1,7 @@
-//! `release.toml`: every key of the configuration, its default, and its environment override.
+//! The configuration: every key, its default, and its environment override. It lives in
+//! `[tool.twostage]` of `pyproject.toml`, where Python tools keep theirs
+//! (https://packaging.python.org/en/latest/specifications/pyproject-toml/#arbitrary-tool-configuration-the-tool-table),
+//! or in a `release.toml` of twostage's own; see `load` for which wins.
 //!
 //! The file is read with `toml_edit` so that an error can name the line. Every key can be
 //! overridden by `TWOSTAGE_<SECTION>_<KEY>` (upper case, `-` → `_`). Unknown keys, in the file
@@ -11,10 +14,17 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Result;
+use toml_edit::{Item, TableLike};
 
 use crate::error::UsageError;
 
 pub const FILE_NAME: &str = "release.toml";
+
+/// The project's manifest, whose `[tool.twostage]` holds the configuration.
+pub const PYPROJECT: &str = "pyproject.toml";
+
+/// The tables of `[tool.twostage]`, as a path from the document's root.
+const TOOL_TABLE: [&str; 2] = ["tool", "twostage"];
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -245,11 +255,61 @@ impl Origin {
 type Values = BTreeMap<(&'static str, &'static str), (Setting, Origin)>;
 
 impl Config {
-    /// Loads `release.toml` from the repository root, then applies the environment, and
+    /// Loads the configuration from the repository root, then applies the environment, and
     /// checks the whole: the files it names exist under `root`.
+    ///
+    /// Where it comes from: a `release.toml` of twostage's own, else `[tool.twostage]` of
+    /// `pyproject.toml`; both at once is an error naming both. A `release.toml` that is
+    /// cargo-release's (see `is_foreign`) is left alone and said once; then `[tool.twostage]`,
+    /// or every default when there is none. Neither file: twostage is not set up.
     pub fn load(root: &Path) -> Result<Config> {
-        let text = read_regular(root, FILE_NAME)?;
-        Self::parse_in(&text, FILE_NAME, std::env::vars(), Some(root))
+        let env = std::env::vars();
+        let release = read_regular(root, FILE_NAME)?;
+        let foreign = release.as_deref().is_some_and(is_foreign);
+        if let Some(text) = release.as_deref().filter(|_| !foreign) {
+            if pyproject_has_table(root) {
+                return Err(UsageError(format!(
+                    "`{}` has its configuration twice, in `{FILE_NAME}` and in `[tool.twostage]` \
+                     of `{PYPROJECT}`: keep one (move the keys into one place and delete the other)",
+                    root.display()
+                ))
+                .into());
+            }
+            return Self::parse_in(text, FILE_NAME, env, Some(root));
+        }
+        if foreign {
+            say_foreign_once();
+        }
+        if let Some(text) = read_regular(root, PYPROJECT)? {
+            if let Some(values) = parse_pyproject(&text, PYPROJECT).map_err(UsageError)? {
+                return Self::from_file_values(values, env, Some(root));
+            }
+        }
+        if foreign {
+            return Self::parse_in("", FILE_NAME, env, Some(root));
+        }
+        Err(UsageError(format!(
+            "no `[tool.twostage]` in `{PYPROJECT}` and no `{FILE_NAME}` in `{}`: twostage is not \
+             set up in this repository; run `cargo xtask init {}` to write its configuration \
+             from your `pyproject.toml`, or add `[tool.twostage]` by hand (every key is \
+             optional; see docs/configuration.md)",
+            root.display(),
+            root.display()
+        ))
+        .into())
+    }
+
+    /// Parses `[tool.twostage]` of a `pyproject.toml` text (named `origin` in errors) with the
+    /// given environment; `None` when the document has no such table.
+    pub fn parse_pyproject(
+        text: &str,
+        origin: &str,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Option<Config>> {
+        match parse_pyproject(text, origin).map_err(UsageError)? {
+            Some(values) => Self::from_file_values(values, env, None).map(Some),
+            None => Ok(None),
+        }
     }
 
     /// Parses the file's text (named `origin` in errors) with the given environment; the
@@ -270,7 +330,15 @@ impl Config {
         env: impl IntoIterator<Item = (String, String)>,
         root: Option<&Path>,
     ) -> Result<Config> {
-        let mut values = parse_file(text, origin).map_err(UsageError)?;
+        let values = parse_file(text, origin).map_err(UsageError)?;
+        Self::from_file_values(values, env, root)
+    }
+
+    fn from_file_values(
+        mut values: Values,
+        env: impl IntoIterator<Item = (String, String)>,
+        root: Option<&Path>,
+    ) -> Result<Config> {
         apply_env(&mut values, env).map_err(UsageError)?;
         Config::from_values(values, root).map_err(|problems| UsageError(problems.join("\n")).into())
     }
@@ -722,7 +790,8 @@ pub fn file_inside(root: &Path, path: &str) -> std::result::Result<Presence, Str
 /// file is opened without following a symlink (`O_NOFOLLOW`) and without blocking on a FIFO
 /// (`O_NONBLOCK`), then checked on the open file, so that nothing can swap it in between
 /// (https://man7.org/linux/man-pages/man2/open.2.html).
-fn read_regular(root: &Path, name: &str) -> Result<String> {
+/// `None` when there is no such file.
+fn read_regular(root: &Path, name: &str) -> Result<Option<String>> {
     use std::io::Read;
     use std::os::unix::fs::OpenOptionsExt;
     let path = root.join(name);
@@ -744,14 +813,7 @@ fn read_regular(root: &Path, name: &str) -> Result<String> {
             if path.symlink_metadata().is_ok() {
                 return Err(refuse("a symbolic link to nothing"));
             }
-            return Err(UsageError(format!(
-                "no `{name}` in `{}`: twostage is not set up in this repository; run \
-                 `cargo xtask init {}` to write one from your `pyproject.toml`, or create it \
-                 by hand (every key is optional; see docs/configuration.md)",
-                root.display(),
-                root.display()
-            ))
-            .into());
+            return Ok(None);
         }
         // ELOOP: the last component is a symbolic link.
         Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Err(refuse("a symbolic link")),
@@ -771,7 +833,7 @@ fn read_regular(root: &Path, name: &str) -> Result<String> {
     let mut bytes = Vec::new();
     file.read_to_end(&mut bytes)
         .map_err(|e| UsageError(format!("cannot read `{}`: {e}", path.display())))?;
-    String::from_utf8(bytes).map_err(|e| {
+    String::from_utf8(bytes).map(Some).map_err(|e| {
         let (line, column) = line_column(
             &String::from_utf8_lossy(e.as_bytes()),
             e.utf8_error().valid_up_to(),
@@ -830,10 +892,14 @@ fn line_of(text: &str, span: Option<std::ops::Range<usize>>) -> String {
     }
 }
 
-fn parse_file(text: &str, origin: &str) -> std::result::Result<Values, String> {
-    // The parser's own rendering quotes the line, which may hold a secret (a file that was
-    // meant to be `~/.pypirc`): say where and what was expected, never the text.
-    let doc = toml_edit::Document::parse(text).map_err(|e| {
+/// Parses a TOML text named `origin` in errors. The parser's own rendering quotes the line,
+/// which may hold a secret (a file that was meant to be `~/.pypirc`): say where and what was
+/// expected, never the text.
+fn parse_toml(
+    text: &str,
+    origin: &str,
+) -> std::result::Result<toml_edit::Document<String>, String> {
+    toml_edit::Document::parse(text.to_string()).map_err(|e| {
         let at = e.span().map_or_else(String::new, |span| {
             let (line, column) = line_column(text, span.start);
             format!(":{line}:{column}")
@@ -842,52 +908,160 @@ fn parse_file(text: &str, origin: &str) -> std::result::Result<Values, String> {
             "{origin}{at}: `{origin}` is not valid TOML: {} (see https://toml.io/en/v1.0.0)",
             e.message().replace('\n', "; ")
         )
-    })?;
+    })
+}
+
+/// A `release.toml` of twostage's own: its tables are the configuration's.
+fn parse_file(text: &str, origin: &str) -> std::result::Result<Values, String> {
+    let doc = parse_toml(text, origin)?;
+    parse_tables(text, doc.as_table(), origin, "")
+}
+
+/// `[tool.twostage]` of a `pyproject.toml`, `None` when the document has none.
+fn parse_pyproject(text: &str, origin: &str) -> std::result::Result<Option<Values>, String> {
+    let doc = parse_toml(text, origin)?;
+    let Some(tool) = doc.as_table().get(TOOL_TABLE[0]) else {
+        return Ok(None);
+    };
+    let at = line_of(
+        text,
+        doc.as_table().key(TOOL_TABLE[0]).and_then(|k| k.span()),
+    );
+    let Some(tool) = tool.as_table_like() else {
+        return Err(format!(
+            "{origin}{at}: `tool` must be a table such as `[tool]`"
+        ));
+    };
+    let Some(ours) = tool.get(TOOL_TABLE[1]) else {
+        return Ok(None);
+    };
+    let at = line_of(text, tool.key(TOOL_TABLE[1]).and_then(|k| k.span()));
+    let Some(ours) = ours.as_table_like() else {
+        return Err(format!(
+            "{origin}{at}: `tool.twostage` must be a table such as `[tool.twostage]`"
+        ));
+    };
+    parse_tables(text, ours, origin, "tool.twostage.").map(Some)
+}
+
+/// Whether the repository's `pyproject.toml` has a `[tool.twostage]` table. A manifest that
+/// cannot be read or parsed has none here: its own problems are reported where it is read.
+pub fn pyproject_has_table(root: &Path) -> bool {
+    let Ok(Some(text)) = read_regular(root, PYPROJECT) else {
+        return false;
+    };
+    parse_toml(&text, PYPROJECT).is_ok_and(|doc| {
+        doc.as_table()
+            .get(TOOL_TABLE[0])
+            .and_then(Item::as_table_like)
+            .is_some_and(|tool| tool.contains_key(TOOL_TABLE[1]))
+    })
+}
+
+/// Whether a `release.toml` text is another tool's, not twostage's: cargo-release reads a
+/// file of the same name whose settings are top-level keys (`publish`, `push`, `tag-name`,
+/// `sign-commit`, `allow-branch`, arrays of tables such as `[[pre-release-replacements]]`;
+/// https://github.com/crate-ci/cargo-release/blob/master/docs/reference.md), or a
+/// `[workspace]` table. Ours holds only tables (or dotted keys that make them), so one
+/// top-level value or array of tables, or a `[workspace]`, makes the file foreign, unless it
+/// also has a table of ours (`[git]`, …): that is ours with a stray key, whose error is said
+/// rather than the file skipped. A text that is not TOML is taken for ours, for the same reason.
+pub fn is_foreign(text: &str) -> bool {
+    let Ok(doc) = parse_toml(text, FILE_NAME) else {
+        return false;
+    };
+    let root = doc.as_table();
+    let ours = root
+        .iter()
+        .any(|(key, item)| item.is_table_like() && sections().contains(&key));
+    let foreign = root
+        .iter()
+        .any(|(key, item)| item.as_table_like().is_none() || key == "workspace");
+    foreign && !ours
+}
+
+/// Says, once a run, that `release.toml` is cargo-release's and not read.
+fn say_foreign_once() {
+    static SAID: std::sync::Once = std::sync::Once::new();
+    SAID.call_once(|| {
+        crate::output::note(format!(
+            "`{FILE_NAME}` belongs to cargo-release (it has top-level settings): twostage \
+             ignores it and reads `[tool.twostage]` of `{PYPROJECT}`"
+        ));
+    });
+}
+
+/// The configuration's tables from `root` (a document's root, or `[tool.twostage]`), their
+/// names written in errors after `prefix`.
+fn parse_tables(
+    text: &str,
+    root: &dyn TableLike,
+    origin: &str,
+    prefix: &str,
+) -> std::result::Result<Values, String> {
     let mut values = Values::new();
     let mut problems = Vec::new();
-    for (section, item) in doc.as_table().iter() {
-        let at = line_of(text, doc.as_table().key(section).and_then(|k| k.span()));
+    for (section, item) in root.iter() {
+        let at = line_of(text, root.key(section).and_then(|k| k.span()));
         let Some(table) = item.as_table_like() else {
             problems.push(format!(
-                "{origin}{at}: `{section}` must be a table such as `[{section}]`"
+                "{origin}{at}: `{prefix}{section}` must be a table such as `[{prefix}{section}]`"
             ));
             continue;
         };
         if !sections().contains(&section) {
             problems.push(format!(
-                "{origin}{at}: unknown section `[{section}]` (expected one of: {})",
+                "{origin}{at}: unknown section `[{prefix}{section}]` (expected one of: {})",
                 sections()
                     .iter()
-                    .map(|s| format!("`[{s}]`"))
+                    .map(|s| format!("`[{prefix}{s}]`"))
                     .collect::<Vec<_>>()
                     .join(", ")
             ));
             continue;
         }
-        for (key, value) in table.iter() {
-            let at = line_of(text, table.key(key).and_then(|k| k.span()));
-            let Some((s, k, kind)) = kind_of(section, key) else {
-                problems.push(format!(
-                    "{origin}{at}: unknown key `{key}` in `[{section}]` (expected one of: {})",
-                    keys_of(section)
-                ));
-                continue;
-            };
-            match convert(value.as_value(), kind) {
-                Some(setting) => {
-                    values.insert((s, k), (setting, Origin::File(format!("{origin}{at}"))));
-                }
-                None => problems.push(format!(
-                    "{origin}{at}: `{section}.{key}` must be {}",
-                    kind.expected()
-                )),
-            }
-        }
+        parse_section(
+            text,
+            table,
+            origin,
+            (prefix, section),
+            &mut values,
+            &mut problems,
+        );
     }
     if problems.is_empty() {
         Ok(values)
     } else {
         Err(problems.join("\n"))
+    }
+}
+
+fn parse_section(
+    text: &str,
+    table: &dyn TableLike,
+    origin: &str,
+    (prefix, section): (&str, &str),
+    values: &mut Values,
+    problems: &mut Vec<String>,
+) {
+    for (key, value) in table.iter() {
+        let at = line_of(text, table.key(key).and_then(|k| k.span()));
+        let Some((s, k, kind)) = kind_of(section, key) else {
+            problems.push(format!(
+                "{origin}{at}: unknown key `{key}` in `[{prefix}{section}]` (expected one of: {})",
+                keys_of(section)
+            ));
+            continue;
+        };
+        match convert(value.as_value(), kind) {
+            Some(setting) => {
+                values.insert((s, k), (setting, Origin::File(format!("{origin}{at}"))));
+            }
+            None => problems.push(format!(
+                "{origin}{at}: `{section}.{key}` must be {}",
+                kind.expected()
+            )),
+        }
     }
 }
 
@@ -1346,5 +1520,159 @@ repository = "o/n"
         assert_eq!(file_inside(&root, "NEWS.md"), Ok(Presence::Absent));
         assert_eq!(file_inside(&root, "pyproject.toml"), Ok(Presence::File));
         assert!(file_inside(&root, "").is_err());
+    }
+
+    #[test]
+    fn a_cargo_release_file_is_told_from_ours() {
+        for foreign in [
+            "publish = false\n",
+            "sign-commit = true\nallow-branch = [\"main\"]\n",
+            "[[pre-release-replacements]]\nfile = \"CHANGELOG.md\"\nsearch = \"a\"\nreplace = \"b\"\n",
+            "[workspace]\npush = false\n",
+            "tag-name = \"v{{version}}\"\n",
+        ] {
+            assert!(is_foreign(foreign), "{foreign:?}");
+        }
+        for ours in [
+            "",
+            "# only a comment\n",
+            "[package]\nname = \"x\"\n[git]\nsign = true\n",
+            "git.sign = true\n",
+            "verify = { smoke = [] }\n",
+            // A misspelt section of ours is still ours, so that its error is said.
+            "[bulid]\ncommand = \"x\"\n",
+            // A stray top-level key beside a table of ours: ours, with its error.
+            "sign = true\n[git]\nbranch = \"main\"\n",
+            // Not TOML: ours, so that the parse error names the line.
+            "[git\n",
+        ] {
+            assert!(!is_foreign(ours), "{ours:?}");
+        }
+    }
+
+    #[test]
+    fn pyproject_tables_are_read_with_their_lines() {
+        let text = "[project]\nname = \"p\"\n\n[tool.ruff]\nline-length = 99\n\n\
+                    [tool.twostage.git]\nsign = true\n\n[tool.twostage.verify]\nsmoke = [\"true\"]\n";
+        let c = Config::parse_pyproject(text, "pyproject.toml", Vec::new())
+            .unwrap()
+            .unwrap();
+        assert!(c.git.sign);
+        assert_eq!(c.verify.smoke, ["true"]);
+        let none =
+            Config::parse_pyproject("[project]\nname = \"p\"\n", "pyproject.toml", Vec::new());
+        assert!(none.unwrap().is_none());
+
+        let bad = "[project]\nname = \"p\"\n\n[tool.twostage.git]\nsgin = true\n\
+                   [tool.twostage.verify]\ntimeout = \"soon\"\n[tool.twostage.bulid]\n";
+        let err = Config::parse_pyproject(bad, "pyproject.toml", Vec::new())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("pyproject.toml:5: unknown key `sgin` in `[tool.twostage.git]`"),
+            "{err}"
+        );
+        assert!(
+            err.contains("pyproject.toml:7: `verify.timeout` must be a duration"),
+            "{err}"
+        );
+        assert!(
+            err.contains("pyproject.toml:8: unknown section `[tool.twostage.bulid]`"),
+            "{err}"
+        );
+        let err = Config::parse_pyproject("[tool]\ntwostage = 1\n", "pyproject.toml", Vec::new())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("pyproject.toml:2: `tool.twostage` must be a table"),
+            "{err}"
+        );
+        let env = vec![("TWOSTAGE_GIT_SIGN".to_string(), "false".to_string())];
+        let c = Config::parse_pyproject(text, "pyproject.toml", env)
+            .unwrap()
+            .unwrap();
+        assert!(!c.git.sign, "the environment overrides `[tool.twostage]`");
+    }
+
+    #[test]
+    fn a_toml_error_in_pyproject_names_its_line_but_never_quotes_it() {
+        let text = "[project]\nname = \"p\"\npassword = pypi-SECRET\n[tool.twostage]\n";
+        let err = Config::parse_pyproject(text, "pyproject.toml", Vec::new())
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("pyproject.toml:3:"), "{err}");
+        assert!(!err.contains("SECRET"), "{err}");
+    }
+
+    fn repo_with(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        dir
+    }
+
+    const CARGO_RELEASE: &str = "publish = false\npush = false\ntag-name = \"v{{version}}\"\n";
+    const PYPROJECT_SIGNED: &str = "[project]\nname = \"p\"\n[tool.twostage.git]\nsign = true\n";
+
+    #[test]
+    fn where_the_configuration_is_read_from() {
+        // Ours and `[tool.twostage]`: refused, naming both.
+        let both = repo_with(&[
+            (FILE_NAME, "[git]\nsign = false\n"),
+            (PYPROJECT, PYPROJECT_SIGNED),
+        ]);
+        let err = Config::load(both.path()).unwrap_err();
+        assert!(err.downcast_ref::<UsageError>().is_some());
+        let err = err.to_string();
+        assert!(
+            err.contains("`release.toml`") && err.contains("`[tool.twostage]` of `pyproject.toml`"),
+            "{err}"
+        );
+        // Ours alone, with a pyproject.toml without the table: ours.
+        let ours = repo_with(&[
+            (FILE_NAME, "[git]\nsign = true\n"),
+            (PYPROJECT, "[project]\nname = \"p\"\n"),
+        ]);
+        assert!(Config::load(ours.path()).unwrap().git.sign);
+        // cargo-release's beside `[tool.twostage]`: the table.
+        let beside = repo_with(&[(FILE_NAME, CARGO_RELEASE), (PYPROJECT, PYPROJECT_SIGNED)]);
+        assert!(Config::load(beside.path()).unwrap().git.sign);
+        // cargo-release's alone: the defaults.
+        let alone = repo_with(&[(FILE_NAME, CARGO_RELEASE), (PYPROJECT, "[project]\n")]);
+        assert!(!Config::load(alone.path()).unwrap().git.sign);
+        // Neither: not set up.
+        let neither = repo_with(&[(PYPROJECT, "[project]\nname = \"p\"\n")]);
+        let err = Config::load(neither.path()).unwrap_err().to_string();
+        assert!(err.contains("twostage is not set up"), "{err}");
+        // `[tool.twostage]` problems name pyproject.toml and the line.
+        let typo = repo_with(&[(PYPROJECT, "[project]\n[tool.twostage.git]\nsgin = true\n")]);
+        let err = Config::load(typo.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("pyproject.toml:3: unknown key `sgin`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn pyproject_is_read_only_as_a_regular_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("pypirc");
+        std::fs::write(
+            &secret,
+            "[tool.twostage.git]\nsign = true\n# pypi-SYMLINKED\n",
+        )
+        .unwrap();
+        let root = dir.path().join("repo");
+        std::fs::create_dir(&root).unwrap();
+        std::os::unix::fs::symlink(&secret, root.join(PYPROJECT)).unwrap();
+        let err = Config::load(&root).unwrap_err();
+        assert!(err.downcast_ref::<UsageError>().is_some());
+        let err = err.to_string();
+        assert!(
+            err.contains("pyproject.toml` is a symbolic link, not a regular file"),
+            "{err}"
+        );
+        assert!(!err.contains("SYMLINKED"), "{err}");
     }
 }

@@ -4,7 +4,8 @@
 //! workspace holding it (for a project without Rust of its own; a project with a Cargo package
 //! gets `xtask/` as a workspace of its own, and its `Cargo.toml` and `Cargo.lock` stay as they
 //! were), the hook shims under `hooks/`, `target/`
-//! in `.gitignore`, and a `release.toml` filled in from what the project already says about
+//! in `.gitignore`, and the configuration (`[tool.twostage]` in `pyproject.toml`, or a
+//! `release.toml` for a project without one) filled in from what the project already says about
 //! its name, version, branch and changelog. It also keeps that release kit out of the
 //! project's sdist with the exclusion the detected build backend understands (see
 //! docs/adoption.md). Idempotent; a file that differs is never overwritten without `--force`,
@@ -16,6 +17,7 @@ use anyhow::{bail, Context, Result};
 use toml_edit::{value, Array, DocumentMut, Item, Table};
 use xshell::cmd;
 
+use crate::config;
 use crate::output;
 use crate::resources::dist::normalize_name;
 use crate::resources::{git, manifest, project};
@@ -226,17 +228,95 @@ fn plan_writes(
     if let Some(write) = workflow(dir, options)? {
         writes.push(write);
     }
-    // An existing release.toml is the project's own configuration: it is kept.
-    if dir.join("release.toml").exists() {
-        output::status("Keeping", "the existing `release.toml`");
-    } else {
-        writes.push(Write::new("release.toml", release_toml(detected)));
-    }
     writes.extend(sdist_exclusion(dir, detected, &kit)?);
     if detected.backend == Backend::Setuptools {
         writes.extend(discovery_pin(dir)?);
     }
+    configuration(dir, detected, &mut writes)?;
     Ok(writes)
+}
+
+/// Where the configuration lives, as `init` finds the project.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Home {
+    /// A `release.toml` of twostage's own: kept as it is.
+    ReleaseToml,
+    /// `[tool.twostage]` is already in `pyproject.toml`: kept as it is.
+    Table,
+    /// `init` adds `[tool.twostage]` to `pyproject.toml`.
+    NewTable,
+    /// No `pyproject.toml` (a `setup.py`-only project): `init` writes `release.toml`.
+    NewReleaseToml,
+    /// No `pyproject.toml`, and a `release.toml` that is cargo-release's: nothing to write.
+    Defaults,
+}
+
+impl Home {
+    fn of(dir: &Path) -> Home {
+        let release = std::fs::read_to_string(dir.join(config::FILE_NAME)).ok();
+        let foreign = release.as_deref().is_some_and(config::is_foreign);
+        match (release.is_some(), foreign) {
+            (true, false) => Home::ReleaseToml,
+            _ if config::pyproject_has_table(dir) => Home::Table,
+            _ if dir.join(config::PYPROJECT).is_file() => Home::NewTable,
+            (true, true) => Home::Defaults,
+            (false, _) => Home::NewReleaseToml,
+        }
+    }
+
+    /// The configuration is in `release.toml`, so the sdist leaves it out.
+    fn is_release_toml(self) -> bool {
+        matches!(self, Home::ReleaseToml | Home::NewReleaseToml)
+    }
+}
+
+/// The configuration's write: `[tool.twostage]` added at the end of `pyproject.toml` (into
+/// the text another write of `init` already made of it, if any), every byte before it kept;
+/// else a `release.toml`. An existing configuration is kept as it is.
+fn configuration(dir: &Path, detected: &Detected, writes: &mut Vec<Write>) -> Result<()> {
+    let home = Home::of(dir);
+    if std::fs::read_to_string(dir.join(config::FILE_NAME)).is_ok_and(|t| config::is_foreign(&t)) {
+        output::note(format!(
+            "`{}` belongs to cargo-release: `init` leaves it as it is, and twostage ignores it",
+            config::FILE_NAME
+        ));
+    }
+    match home {
+        Home::ReleaseToml => output::status("Keeping", "the existing `release.toml`"),
+        Home::Table => output::status(
+            "Keeping",
+            "the existing `[tool.twostage]` in `pyproject.toml`",
+        ),
+        Home::Defaults => output::warn(
+            "the project has no `pyproject.toml` to hold `[tool.twostage]` and its \
+             `release.toml` is cargo-release's: twostage uses its defaults",
+        ),
+        Home::NewReleaseToml => {
+            writes.push(Write::new(config::FILE_NAME, config_text(detected, "")))
+        }
+        Home::NewTable => {
+            let earlier = writes.iter().rposition(|w| w.path == config::PYPROJECT);
+            let (text, other) = match earlier {
+                Some(i) => {
+                    let write = writes.remove(i);
+                    (write.text, write.what)
+                }
+                None => (
+                    std::fs::read_to_string(dir.join(config::PYPROJECT))
+                        .context("cannot read `pyproject.toml`")?,
+                    None,
+                ),
+            };
+            let text = with_table(&text, &config_text(detected, TABLE_PREFIX))?;
+            let what = "`[tool.twostage]` holds twostage's configuration";
+            let what = match other {
+                Some(other) => format!("{other}; {what}"),
+                None => what.to_string(),
+            };
+            writes.push(Write::merged(config::PYPROJECT, text, Some(what)));
+        }
+    }
+    Ok(())
 }
 
 /// Where `init --ci github` writes the workflow.
@@ -642,6 +722,8 @@ struct Kit {
     workspace: bool,
     /// `.cargo/config.toml` holds only the alias.
     cargo_config: bool,
+    /// The configuration is in `release.toml` (not in `[tool.twostage]`).
+    release_toml: bool,
 }
 
 impl Kit {
@@ -657,6 +739,7 @@ impl Kit {
             workspace: !detected.rust && kit_workspace(dir),
             cargo_config: std::fs::read_to_string(dir.join(".cargo/config.toml"))
                 .map_or(true, |t| crate::resources::dist::is_kit_cargo_config(&t)),
+            release_toml: Home::of(dir).is_release_toml(),
         }
     }
 
@@ -676,7 +759,9 @@ impl Kit {
             "hooks/post-tag",
             "hooks/reference-transaction",
         ]);
-        paths.push("release.toml");
+        if self.release_toml {
+            paths.push(config::FILE_NAME);
+        }
         if self.workspace {
             paths.extend(["Cargo.toml", "Cargo.lock"]);
         }
@@ -1115,14 +1200,47 @@ fn workspace_manifest(dir: &Path) -> Result<String> {
     Ok(doc.to_string())
 }
 
-fn release_toml(d: &Detected) -> String {
+/// The tables' prefix in `pyproject.toml`.
+const TABLE_PREFIX: &str = "tool.twostage.";
+
+/// `pyproject.toml`'s text with `[tool.twostage]` (`tables`) added at its end: every byte of
+/// the text before it stays as it was. The result is parsed back, so that a `tool` written as
+/// an inline table (which no table may extend, https://toml.io/en/v1.0.0#inline-table) is an
+/// error here rather than a broken manifest.
+fn with_table(text: &str, tables: &str) -> Result<String> {
+    let mut out = text.to_string();
+    if !out.is_empty() && !out.ends_with('\n') {
+        out.push('\n');
+    }
+    if !out.is_empty() {
+        out.push('\n');
+    }
+    out.push_str(tables);
+    let doc: DocumentMut = out.parse().map_err(|_| {
+        anyhow::anyhow!(
+            "cannot add `[tool.twostage]` to `pyproject.toml`: the result is not valid TOML \
+             (is `tool` an inline table?); write the configuration into `[tool.twostage]` by hand"
+        )
+    })?;
+    doc.get("tool")
+        .and_then(|t| t.get("twostage"))
+        .and_then(Item::as_table_like)
+        .context("`[tool.twostage]` did not land in `pyproject.toml`: add it by hand")?;
+    Ok(out)
+}
+
+/// The configuration `init` writes, its tables named after `prefix` (`""` in `release.toml`,
+/// `tool.twostage.` in `pyproject.toml`).
+fn config_text(d: &Detected, prefix: &str) -> String {
     let quoted = |s: &str| toml_edit::Value::from(s).to_string();
-    let mut out = String::from(
-        "# twostage configuration: see `cargo xtask --help` and docs/configuration.md.\n",
-    );
-    out.push_str(
-        "# Every key is optional; TWOSTAGE_<SECTION>_<KEY> overrides any of them.\n\n[package]\n",
-    );
+    let mut out = String::new();
+    if !prefix.is_empty() {
+        out.push_str("[tool.twostage]\n");
+    }
+    out.push_str("# twostage configuration: see `cargo xtask --help` and docs/configuration.md.\n");
+    out.push_str(&format!(
+        "# Every key is optional; TWOSTAGE_<SECTION>_<KEY> overrides any of them.\n\n[{prefix}package]\n"
+    ));
     if let Some(name) = &d.name {
         out.push_str(&format!("name = {}\n", quoted(name)));
     }
@@ -1146,7 +1264,7 @@ fn release_toml(d: &Detected) -> String {
         ));
     }
     if d.branch.is_some() || d.tag_prefix.is_some() {
-        out.push_str("\n[git]\n");
+        out.push_str(&format!("\n[{prefix}git]\n"));
     }
     if let Some(branch) = &d.branch {
         out.push_str(&format!(
@@ -1154,13 +1272,13 @@ fn release_toml(d: &Detected) -> String {
             quoted(branch)
         ));
     }
-    if let Some(prefix) = &d.tag_prefix {
+    if let Some(tag_prefix) = &d.tag_prefix {
         out.push_str(&format!(
             "# The prefix of the project's existing release tags.\ntag-prefix = {}\n",
-            quoted(prefix)
+            quoted(tag_prefix)
         ));
     }
-    out.push_str("\n[verify]\n");
+    out.push_str(&format!("\n[{prefix}verify]\n"));
     if let Some(module) = &d.module {
         out.push_str(&format!(
             "smoke = [\"python -c 'import {module}; print({module}.__name__)'\"]\n"
@@ -1170,7 +1288,7 @@ fn release_toml(d: &Detected) -> String {
     }
     if let Some(repository) = &d.github {
         out.push_str(&format!(
-            "\n[github]\nrepository = {}\n",
+            "\n[{prefix}github]\nrepository = {}\n",
             quoted(repository)
         ));
     }
@@ -1213,7 +1331,7 @@ pub fn detect(dir: &Path) -> Result<Detected> {
     if d.module.is_none() {
         d.warnings.push(no_import_name(dir, name.as_deref()));
     }
-    // The name goes into release.toml only when no manifest declares it.
+    // The name goes into the configuration only when no manifest declares it.
     d.name = if src.manifest_name().is_none() {
         name
     } else {
@@ -1730,6 +1848,7 @@ mod tests {
         let kit = Kit {
             workspace: true,
             cargo_config: true,
+            release_toml: true,
         };
         let (_, text, _) = manifest_in(&dir, &kit).unwrap();
         assert!(
@@ -1817,9 +1936,9 @@ mod tests {
             tag_prefix: Some(String::new()),
             ..Detected::default()
         };
-        let toml = release_toml(&unprefixed);
+        let toml = config_text(&unprefixed, "");
         assert!(toml.contains("\n[git]\n"), "{toml}");
         assert!(toml.contains("\ntag-prefix = \"\"\n"), "{toml}");
-        assert!(!release_toml(&Detected::default()).contains("[git]"));
+        assert!(!config_text(&Detected::default(), "").contains("[git]"));
     }
 }

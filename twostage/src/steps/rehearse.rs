@@ -383,7 +383,8 @@ fn seed_instead(why: &str) {
 /// committed (written untracked, so the clone's tree stays clean).
 fn adopt_clone(sandbox: &Sandbox, initial_branch: &str) -> Result<Config> {
     let config_path = sandbox.repo.join("release.toml");
-    if !config_path.exists() {
+    // A `[tool.twostage]` in `pyproject.toml` is the configuration too: no file beside it.
+    if !config_path.exists() && !crate::config::pyproject_has_table(&sandbox.repo) {
         std::fs::write(
             &config_path,
             "# Written by `cargo xtask rehearse`: no release.toml is committed, so the defaults apply.\n",
