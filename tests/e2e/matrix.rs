@@ -248,3 +248,26 @@ fn without_verify_python_every_interpreter_found_that_requires_python_admits_is_
     assert_eq!(found, expected);
     assert!(cells(&s, "v1.4.3").iter().all(|c| c.2 == "verified"));
 }
+
+#[test]
+fn a_wheel_is_verified_on_python_3_7_which_has_no_importlib_metadata() {
+    // Found releasing iniconfig 2.0.0 (`requires-python = ">=3.7"`): the installed version was
+    // read with `importlib.metadata`, which Python 3.7 does not have, so 3.7 always failed.
+    let name = "ts-matrix-py37";
+    let s = Scratch::new(name);
+    sample(&s, Layout::StaticFlit, name);
+    let release = s.read("release.toml").replace(
+        "[verify]\n",
+        "[verify]\npython = [\"3.7\"]\nartifacts = [\"wheel\"]\n",
+    );
+    s.write("release.toml", &release);
+    s.commit_all("Verify on 3.7");
+    s.twostage(&["release", "patch"]).success();
+    s.stage(&["v1.4.3"], SENTINEL).success();
+    let cells = cells(&s, "v1.4.3");
+    assert_eq!(cells.len(), 1, "{cells:?}");
+    let (file, python, result, _) = &cells[0];
+    assert!(file.ends_with(".whl"), "{cells:?}");
+    assert_eq!(minor(python), "3.7", "{cells:?}");
+    assert_eq!(result, "verified", "{cells:?}");
+}

@@ -34,6 +34,34 @@ use crate::resources::index;
 use crate::resources::pyenv::{self, Installer, Interpreter, Ran, Venv};
 use crate::steps::build;
 
+/// Prints the installed version of the distribution named by the first argument. Python before
+/// 3.8 has no `importlib.metadata`: there the `.dist-info` folder on `sys.path` is read (its
+/// name normalized as the binary distribution format says), so every interpreter that
+/// `requires-python` admits can be checked.
+const INSTALLED_VERSION: &str = r#"import os, re, sys
+name = sys.argv[1]
+try:
+    import importlib.metadata as m
+except ImportError:
+    m = None
+if m is not None:
+    print(m.version(name))
+    sys.exit(0)
+key = lambda s: re.sub(r"[-_.]+", "_", s).lower()
+for folder in sys.path:
+    try:
+        entries = os.listdir(folder or ".")
+    except OSError:
+        continue
+    for entry in entries:
+        if entry.endswith(".dist-info") and key(entry[:-10].rsplit("-", 1)[0]) == key(name):
+            for line in open(os.path.join(folder, entry, "METADATA")):
+                if line.startswith("Version:"):
+                    print(line.split(":", 1)[1].strip())
+                    sys.exit(0)
+sys.exit("no installed distribution `%s`" % name)
+"#;
+
 /// Which index a verification reads the artifacts from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
@@ -1008,7 +1036,7 @@ impl Attempt<'_> {
         // PYTHON* variables on the path): a repository's stale `<name>.egg-info` beside it
         // would otherwise answer for the installed distribution.
         sh.change_dir(&self.dir);
-        let script = "import importlib.metadata as m, sys; print(m.version(sys.argv[1]))";
+        let script = INSTALLED_VERSION;
         let check = cmd!(sh, "{python} -I -c {script} {name}").into();
         let timeout = self.shared.config.verify.timeout;
         let ran = pyenv::run_logged(check, "installed version", timeout, &mut self.log)?;
