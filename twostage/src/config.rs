@@ -899,16 +899,20 @@ fn parse_toml(
     text: &str,
     origin: &str,
 ) -> std::result::Result<toml_edit::Document<String>, String> {
-    toml_edit::Document::parse(text.to_string()).map_err(|e| {
-        let at = e.span().map_or_else(String::new, |span| {
-            let (line, column) = line_column(text, span.start);
-            format!(":{line}:{column}")
-        });
-        format!(
-            "{origin}{at}: `{origin}` is not valid TOML: {} (see https://toml.io/en/v1.0.0)",
-            e.message().replace('\n', "; ")
-        )
-    })
+    toml_edit::Document::parse(text.to_string()).map_err(|e| toml_error(text, origin, &e))
+}
+
+/// A TOML error of `text` (named `origin`) that says where and what was expected, never the
+/// line itself (the parser's own rendering quotes it).
+pub fn toml_error(text: &str, origin: &str, e: &toml_edit::TomlError) -> String {
+    let at = e.span().map_or_else(String::new, |span| {
+        let (line, column) = line_column(text, span.start);
+        format!(":{line}:{column}")
+    });
+    format!(
+        "{origin}{at}: `{origin}` is not valid TOML: {} (see https://toml.io/en/v1.0.0)",
+        e.message().replace('\n', "; ")
+    )
 }
 
 /// A `release.toml` of twostage's own: its tables are the configuration's.

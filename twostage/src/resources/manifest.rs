@@ -115,7 +115,8 @@ fn write_whole(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 fn parse_toml<'a>(path: &str, text: &'a str) -> Result<toml_edit::Document<&'a str>> {
-    toml_edit::Document::parse(text).map_err(|e| anyhow::anyhow!("`{path}` is not valid TOML: {e}"))
+    toml_edit::Document::parse(text)
+        .map_err(|e| anyhow::anyhow!("{}", crate::config::toml_error(text, path, &e)))
 }
 
 fn lookup<'d>(doc: &'d toml_edit::Document<&str>, key: &[&str]) -> Option<&'d toml_edit::Item> {
@@ -581,6 +582,14 @@ fn edit_lock(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_manifest_that_is_not_toml_is_named_by_line_without_its_text() {
+        let text = "[project]\nname = \"pkg\"\npassword = pypi-AgEIcHlwaS5vcmc\n";
+        let err = parse_toml("pyproject.toml", text).unwrap_err().to_string();
+        assert!(err.starts_with("pyproject.toml:3:"), "{err}");
+        assert!(!err.contains("pypi-AgEI"), "{err}");
+    }
 
     fn v(s: &str) -> Version {
         Version::from_str(s).unwrap()
