@@ -308,6 +308,18 @@ pub fn sync(repo: &Repo, remote: &str) {
     }
 }
 
+/// Writes a note fragment (`stage --results`, `verify --results`) for `record`.
+pub fn write_fragment(note: &Note, path: &std::path::Path) -> Result<()> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create `{}`", parent.display()))?;
+    }
+    std::fs::write(path, note.doc.to_string())
+        .with_context(|| format!("cannot write the results to `{}`", path.display()))?;
+    crate::output::status("Wrote", format!("the results to `{}`", path.display()));
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

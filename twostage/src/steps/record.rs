@@ -20,18 +20,6 @@ use crate::resources::evidence::{self, ArtifactRecord, Note, Section, Verdict};
 use crate::resources::git::Repo;
 use crate::steps::build;
 
-/// Writes a note fragment (`stage --results`, `verify --results`) for `record`.
-pub fn write_fragment(note: &Note, path: &Path) -> Result<()> {
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("cannot create `{}`", parent.display()))?;
-    }
-    std::fs::write(path, note.doc.to_string())
-        .with_context(|| format!("cannot write the results to `{}`", path.display()))?;
-    output::status("Wrote", format!("the results to `{}`", path.display()));
-    Ok(())
-}
-
 /// One fragment read back: where it came from and what it says.
 struct Fragment {
     name: String,

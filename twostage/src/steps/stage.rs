@@ -88,7 +88,7 @@ pub fn run_with(repo: &Repo, config: &Config, tag: &str, options: &Options) -> R
         // The job that uploads may not push: the record goes to a file for `record`.
         let fresh = Note::new(tag, &release.version.to_string(), release.commit);
         let fragment = staging_record(config, &release, fresh, &frozen, &outcomes, waited);
-        return crate::steps::record::write_fragment(&fragment, path);
+        return crate::resources::evidence::write_fragment(&fragment, path);
     }
     let note = note.unwrap_or_else(|| Note::new(tag, &release.version.to_string(), release.commit));
     let mut note = staging_record(config, &release, note, &frozen, &outcomes, waited);

@@ -270,7 +270,7 @@ pub fn run_to_file(
     let mut fragment = Note::new(tag, &release.version.to_string(), release.commit);
     fragment.set_artifacts(&artifacts);
     fragment.record(source.section(), verification.section);
-    crate::steps::record::write_fragment(&fragment, path)?;
+    crate::resources::evidence::write_fragment(&fragment, path)?;
     finish(tag, source, &verification.failures)
 }
 
