@@ -207,13 +207,7 @@ impl Github {
         })?;
         let status = response.status().as_u16();
         if status != 201 {
-            let text = response
-                .body_mut()
-                .with_config()
-                .limit(1024 * 1024)
-                .read_to_string()
-                .unwrap_or_default();
-            let value = serde_json::from_str(&text).unwrap_or(Value::Null);
+            let value = crate::resources::oidc::json_body(&mut response);
             return Err(self.fail(&format!("take the asset `{name}`"), status, &value));
         }
         Ok(())

@@ -245,8 +245,8 @@ fn mint_errors(value: &Value, oidc_token: &Secret) -> Vec<String> {
 }
 
 /// A response's body as JSON, `null` when it is not JSON or over 1 MB (a token exchange's
-/// answers are a few hundred bytes).
-fn json_body(response: &mut ureq::http::Response<ureq::Body>) -> Value {
+/// answers are a few hundred bytes; GitHub's errors are small too).
+pub fn json_body(response: &mut ureq::http::Response<ureq::Body>) -> Value {
     let text = response
         .body_mut()
         .with_config()
