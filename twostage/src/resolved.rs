@@ -11,6 +11,7 @@ use pep440_rs::Version;
 use crate::config::Config;
 use crate::error::UsageError;
 use crate::resources::evidence::{self, ArtifactRecord};
+use crate::resources::filename::DistFilename;
 use crate::resources::git::Repo;
 use crate::resources::{dist, manifest};
 
@@ -39,7 +40,8 @@ impl Release {
         self.project.clone().unwrap_or_else(|| {
             artifacts
                 .first()
-                .and_then(|a| a.filename.split('-').next())
+                .and_then(|a| DistFilename::parse(&a.filename))
+                .map(|name| name.distribution())
                 .unwrap_or_default()
                 .to_string()
         })

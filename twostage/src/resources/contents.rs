@@ -30,6 +30,7 @@ use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256, Sha384, Sha512};
 
 use crate::resources::dist::{self, Kind, MEMBER_LIMIT, METADATA_LIMIT};
+use crate::resources::filename::{SdistFormat, WheelFilename};
 
 /// At most this many problems are listed per file; the rest are counted.
 const SHOWN: usize = 12;
@@ -161,7 +162,7 @@ fn confusable(c: char) -> Option<char> {
 
 /// The member problems of an sdist, in archive order.
 fn sdist_problems(path: &Path, filename: &str) -> Result<Vec<String>> {
-    let top = filename.trim_end_matches(".tar.gz");
+    let top = SdistFormat::split(filename).map_or(filename, |(stem, _)| stem);
     let gz = flate2::read::GzDecoder::new(BufReader::new(File::open(path)?));
     let mut archive = tar::Archive::new(gz);
     let mut problems = Vec::new();
@@ -371,12 +372,8 @@ fn wheel_members<R: Read + std::io::Seek>(
 /// (`{distribution}-{version}.dist-info`); every other top-level `.dist-info` or `.data` folder,
 /// and a misnamed one, said in `problems`.
 fn dist_info_dir(filename: &str, files: &[Member], problems: &mut Vec<String>) -> Option<String> {
-    let stem = filename.trim_end_matches(".whl");
-    let mut parts = stem.split('-');
-    let (dist, version) = (
-        parts.next().unwrap_or_default(),
-        parts.next().unwrap_or_default(),
-    );
+    let (dist, version) =
+        WheelFilename::parse(filename).map_or(("", ""), |w| (w.distribution, w.version));
     let expected = format!("{dist}-{version}");
     let same = |folder: &str| {
         let (name, v) = folder.split_once('-').unwrap_or((folder, ""));

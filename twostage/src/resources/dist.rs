@@ -12,23 +12,27 @@ use blake2::Blake2b256;
 use pep440_rs::Version;
 use sha2::{Digest, Sha256};
 
+use crate::resources::filename::{DistFilename, SdistFormat, WheelFilename};
+
 pub const METADATA_LIMIT: u64 = 8 * 1024 * 1024;
 pub const MEMBER_LIMIT: usize = 200_000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Wheel,
-    Sdist,
-}
+/// A wheel or an sdist: the one type for what `verify.artifacts` names and what a file name
+/// says (`config::ArtifactKind`, whose words are `wheel` and `sdist`).
+pub use crate::config::ArtifactKind as Kind;
 
 impl Kind {
+    /// What we release: a wheel (`.whl`) or a PEP 625 sdist (`.tar.gz`), by the extension
+    /// alone, so a misnamed file is still checked as what it claims to be. A legacy sdist
+    /// (`.zip`, …) is neither.
     pub fn of(filename: &str) -> Option<Kind> {
         if filename.ends_with(".whl") {
             Some(Kind::Wheel)
-        } else if filename.ends_with(".tar.gz") {
-            Some(Kind::Sdist)
         } else {
-            None
+            match SdistFormat::split(filename) {
+                Some((_, SdistFormat::TarGz)) => Some(Kind::Sdist),
+                _ => None,
+            }
         }
     }
 
@@ -36,13 +40,6 @@ impl Kind {
     pub fn filetype(self) -> &'static str {
         match self {
             Kind::Wheel => "bdist_wheel",
-            Kind::Sdist => "sdist",
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Kind::Wheel => "wheel",
             Kind::Sdist => "sdist",
         }
     }
@@ -442,17 +439,8 @@ pub fn check(
     let expected_version = version.to_string();
     match Kind::of(filename) {
         Some(Kind::Wheel) => {
-            let stem = filename.trim_end_matches(".whl");
-            let parts: Vec<&str> = stem.split('-').collect();
-            let valid = match parts.as_slice() {
-                [d, v, _, _, _] => *d == dist && *v == expected_version,
-                [d, v, build, _, _, _] => {
-                    *d == dist
-                        && *v == expected_version
-                        && build.starts_with(|c: char| c.is_ascii_digit())
-                }
-                _ => false,
-            };
+            let valid = WheelFilename::parse(filename)
+                .is_some_and(|w| w.distribution == dist && w.version == expected_version);
             if !valid {
                 problems.push(format!(
                     "`{filename}` breaks the wheel naming rule `{dist}-{expected_version}(-build)?-python-abi-platform.whl`"
@@ -476,8 +464,7 @@ pub fn check(
 
 /// The wheel's Python tag (`py3`, `cp311`, `py2.py3`), the upload form's `pyversion`.
 pub fn wheel_python_tag(filename: &str) -> Option<&str> {
-    let parts: Vec<&str> = filename.trim_end_matches(".whl").split('-').collect();
-    parts.len().checked_sub(3).map(|i| parts[i])
+    WheelFilename::parse(filename).map(|w| w.python)
 }
 
 /// Checks a filename that came from outside (a release note, an index page) before it is
@@ -492,19 +479,13 @@ pub fn release_filename(filename: &str, project: &str, version: &Version) -> Res
             filename.escape_debug()
         );
     }
-    let (kind, stem) = if let Some(stem) = filename.strip_suffix(".whl") {
-        (Kind::Wheel, stem)
-    } else if let Some(stem) = filename.strip_suffix(".tar.gz") {
-        (Kind::Sdist, stem)
-    } else {
+    let Some(kind) = Kind::of(filename) else {
         bail!("`{filename}` is neither a wheel nor a `.tar.gz` sdist");
     };
-    let parts: Vec<&str> = stem.split('-').collect();
-    let shape_ok = match kind {
-        Kind::Wheel => matches!(parts.len(), 5 | 6) && parts.iter().all(|p| !p.is_empty()),
-        Kind::Sdist => parts.len() == 2 && parts.iter().all(|p| !p.is_empty()),
-    };
-    if !shape_ok {
+    // PEP 625's name part is normalized with `_`: one `-` in an sdist's name.
+    let parsed =
+        DistFilename::parse(filename).filter(|p| !(p.is_sdist() && p.distribution().contains('-')));
+    let Some(parsed) = parsed else {
         bail!(
             "`{filename}` breaks the {} naming rule",
             match kind {
@@ -512,11 +493,11 @@ pub fn release_filename(filename: &str, project: &str, version: &Version) -> Res
                 Kind::Sdist => "sdist (`name-version.tar.gz`)",
             }
         );
-    }
-    if normalize_name(parts[0]) != normalize_name(project) {
+    };
+    if normalize_name(parsed.distribution()) != normalize_name(project) {
         bail!("`{filename}` is not a file of the project `{project}`");
     }
-    if parts[1].parse::<Version>().ok().as_ref() != Some(version) {
+    if parsed.version().parse::<Version>().ok().as_ref() != Some(version) {
         bail!("`{filename}` is not a file of version `{version}`");
     }
     Ok(kind)
@@ -762,6 +743,8 @@ mod tests {
             "other-1.4.3.tar.gz",
             "pkg_a-1.4.4.tar.gz",
             "pkg_a-1.4.3-py3-any.whl",
+            "pkg-a-1.4.3.tar.gz",
+            "pkg_a-1.4.3-x1-py3-none-any.whl",
         ] {
             assert!(release_filename(bad, "pkg-a", &v).is_err(), "{bad}");
         }

@@ -18,6 +18,7 @@ use crate::output::Progress;
 use crate::resources::credentials::Credentials;
 use crate::resources::dist::{self, normalize_name, Kind, Metadata};
 use crate::resources::evidence::ArtifactRecord;
+use crate::resources::filename::DistFilename;
 use crate::resources::secrets::{redact, redact_secrets, redact_urls};
 
 /// One file listed on a project page.
@@ -44,15 +45,10 @@ impl IndexFile {
     }
 }
 
-/// The version in a wheel (`name-ver-…whl`) or sdist (`name-ver.tar.gz`) filename.
+/// The version in a wheel (`name-ver-…whl`) or sdist (`name-ver.tar.gz`, or a legacy
+/// `.zip`, …) filename.
 pub fn filename_version(filename: &str) -> Option<&str> {
-    if let Some(stem) = filename.strip_suffix(".whl") {
-        return stem.split('-').nth(1);
-    }
-    let stem = [".tar.gz", ".zip", ".tar.bz2", ".tgz"]
-        .iter()
-        .find_map(|ext| filename.strip_suffix(ext))?;
-    stem.rsplit_once('-').map(|(_, v)| v)
+    DistFilename::parse(filename).map(|name| name.version())
 }
 
 pub fn agent() -> ureq::Agent {

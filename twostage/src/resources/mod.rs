@@ -10,6 +10,7 @@ pub mod contents;
 pub mod credentials;
 pub mod dist;
 pub mod evidence;
+pub mod filename;
 pub mod forge;
 pub mod git;
 pub mod index;

@@ -13,6 +13,7 @@ use anyhow::{bail, Context, Result};
 use xshell::{cmd, Cmd, Shell};
 
 use crate::config::InstallerChoice;
+use crate::resources::filename::WheelFilename;
 
 /// The interpreter that environments are made from.
 pub fn base_python() -> String {
@@ -447,23 +448,10 @@ fn path_pythons() -> Vec<PathBuf> {
 
 /// Whether a wheel can be installed here: one of its `py-abi-plat` triples is supported.
 pub fn wheel_is_compatible(filename: &str, supported: Option<&[String]>) -> bool {
-    let parts: Vec<&str> = filename.trim_end_matches(".whl").split('-').collect();
-    if parts.len() < 5 {
+    let Some(wheel) = WheelFilename::parse(filename) else {
         return false;
-    }
-    let (py, abi, plat) = (
-        parts[parts.len() - 3],
-        parts[parts.len() - 2],
-        parts[parts.len() - 1],
-    );
-    let mut triples = Vec::new();
-    for p in py.split('.') {
-        for a in abi.split('.') {
-            for pl in plat.split('.') {
-                triples.push(format!("{p}-{a}-{pl}"));
-            }
-        }
-    }
+    };
+    let triples = wheel.tag_triples();
     match supported {
         Some(supported) => triples.iter().any(|t| supported.contains(t)),
         None => triples

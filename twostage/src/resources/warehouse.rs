@@ -9,6 +9,7 @@
 //! `steps::stage` call it.
 
 use crate::resources::dist::Metadata;
+use crate::resources::filename::WheelFilename;
 
 /// `MAX_FILESIZE` in `warehouse/constants.py`: 100 MiB per file unless PyPI raised the
 /// project's own limit (`Project.upload_limit`), which an index page does not show.
@@ -126,14 +127,11 @@ fn is_digits(text: &str) -> bool {
 /// The wheel's platform tags PyPI refuses ("Binary wheel … has an unsupported platform tag",
 /// `legacy.py`), each of a compressed tag set (PEP 425) on its own, with the fix.
 pub fn platform_problems(filename: &str) -> Vec<String> {
-    let Some(stem) = filename.strip_suffix(".whl") else {
+    let Some(wheel) = WheelFilename::parse(filename) else {
         return Vec::new();
     };
-    let Some(platforms) = stem.rsplit('-').next() else {
-        return Vec::new();
-    };
-    platforms
-        .split('.')
+    wheel
+        .platform_tags()
         .filter(|tag| !valid_platform_tag(tag))
         .map(|tag| {
             let fix = if tag.starts_with("linux_") {

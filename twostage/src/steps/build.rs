@@ -20,6 +20,7 @@ use crate::resolved::{work_dir, Release};
 use crate::resources::contents;
 use crate::resources::dist::{self, Kind};
 use crate::resources::evidence::{self, ArtifactRecord};
+use crate::resources::filename::{DistFilename, SdistFormat};
 use crate::resources::git::{self, Repo};
 use crate::resources::warehouse;
 
@@ -167,8 +168,9 @@ fn built_files(out: &Path) -> Result<Vec<PathBuf>> {
             .and_then(|n| n.to_str())
             .unwrap_or_default();
         // Builders leave other files beside the artifacts (`uv build` writes a `.gitignore`);
-        // a `.zip` sdist is kept so that it is refused by name (PEP 625).
-        if Kind::of(name).is_some() || name.ends_with(".zip") {
+        // an sdist of an older archive format (`.zip`, `.tar.bz2`, …) is kept so that it is
+        // refused by name (PEP 625).
+        if Kind::of(name).is_some() || SdistFormat::split(name).is_some() {
             built.push(path);
         } else if path.is_file() && !name.starts_with('.') {
             output::note(format!(
@@ -341,7 +343,7 @@ fn check_artifacts<'a>(
 /// The project name that the metadata, or else the file name, gives when it breaks PEP 508's
 /// rule (a non-ASCII letter named as such): an index would refuse it only after an upload.
 fn name_problem(filename: &str, metadata: &dist::Metadata) -> Option<String> {
-    let from_file = filename.split('-').next().unwrap_or_default();
+    let from_file = DistFilename::parse(filename).map_or("", |name| name.distribution());
     let named = metadata.get("Name").filter(|n| !n.is_empty());
     named
         .and_then(contents::name_problem)

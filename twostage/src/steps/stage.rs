@@ -19,6 +19,7 @@ use crate::resolved;
 use crate::resources::credentials::{self, Source as Credentials};
 use crate::resources::dist::{self, Kind};
 use crate::resources::evidence::{self, ArtifactRecord, Note, Section};
+use crate::resources::filename::DistFilename;
 use crate::resources::git::Repo;
 use crate::resources::index::{self, PostOutcome, Served, Upload};
 use crate::resources::warehouse;
@@ -416,7 +417,7 @@ fn index_problems(
         // Any sdist, of any archive format an index ever took (`.zip` before PEP 625).
         let sdists: Vec<String> = listing
             .iter()
-            .filter(|f| !f.filename.ends_with(".whl"))
+            .filter(|f| DistFilename::parse(&f.filename).is_some_and(|n| n.is_sdist()))
             .filter(|f| {
                 let listed = f.version().and_then(|v| v.parse::<Version>().ok());
                 listed.is_some() && listed == version

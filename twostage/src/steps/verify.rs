@@ -23,7 +23,7 @@ use anyhow::{bail, Context, Result};
 use toml_edit::{value, Array, ArrayOfTables, InlineTable, Item, Table};
 use xshell::{cmd, Shell};
 
-use crate::config::{ArtifactKind, Config};
+use crate::config::Config;
 use crate::error::UsageError;
 use crate::output;
 use crate::resolved::{self, Release};
@@ -559,8 +559,7 @@ fn pick_files<'a>(shared: &Shared, artifacts: &'a [ArtifactRecord]) -> Result<Ve
     )?;
     let listing = index::project_files(&shared.agent, index_url, &project)?.unwrap_or_default();
     let mut jobs = Vec::new();
-    for &kind_name in &shared.config.verify.artifacts {
-        let kind = kind_of(kind_name);
+    for &kind in &shared.config.verify.artifacts {
         for artifact in artifacts
             .iter()
             .filter(|a| Kind::of(&a.filename) == Some(kind))
@@ -580,13 +579,6 @@ fn pick_files<'a>(shared: &Shared, artifacts: &'a [ArtifactRecord]) -> Result<Ve
         }
     }
     Ok(jobs)
-}
-
-fn kind_of(kind: ArtifactKind) -> Kind {
-    match kind {
-        ArtifactKind::Wheel => Kind::Wheel,
-        ArtifactKind::Sdist => Kind::Sdist,
-    }
 }
 
 /// One cell to run: a job on an interpreter, or why it is skipped.
@@ -616,12 +608,11 @@ fn plan_cells(shared: &Shared, jobs: &[Job]) -> Vec<Planned> {
 /// A configured kind with no file that any interpreter can install is a failure of the release.
 fn unverifiable_kinds(shared: &Shared, plan: &[Planned]) -> Vec<String> {
     let mut failures = Vec::new();
-    for &kind_name in &shared.config.verify.artifacts {
-        let kind = kind_of(kind_name);
+    for &kind in &shared.config.verify.artifacts {
         if !plan.iter().any(|p| p.skip.is_none() && p.kind == kind) {
             let labels: Vec<String> = shared.interpreters.iter().map(Interpreter::label).collect();
             failures.push(format!(
-                "no {kind_name} that any of these interpreters ({}) can install",
+                "no {kind} that any of these interpreters ({}) can install",
                 labels.join(", ")
             ));
         }
@@ -766,7 +757,7 @@ impl Record {
             let cell = &result.cell;
             let mut table = Table::new();
             table["filename"] = value(&cell.filename);
-            table["kind"] = value(cell.kind.name());
+            table["kind"] = value(cell.kind.as_str());
             table["sha256"] = value(&cell.sha256);
             table[CELL_PYTHON] = value(&cell.python);
             cell.outcome.verdict().set(&mut table);
@@ -898,7 +889,11 @@ fn run_cell(
     file: Option<&Result<PathBuf, String>>,
 ) -> Result<CellResult> {
     let interpreter = &shared.interpreters[planned.interpreter];
-    let (filename, kind, label) = (&job.artifact.filename, job.kind.name(), interpreter.label());
+    let (filename, kind, label) = (
+        &job.artifact.filename,
+        job.kind.as_str(),
+        interpreter.label(),
+    );
     let result = |outcome, steps, log| CellResult {
         cell: Cell {
             filename: filename.clone(),
