@@ -8,6 +8,7 @@ use std::sync::Mutex;
 use anyhow::{bail, Result};
 
 use crate::config::{self, TrustedPublishing};
+use crate::resources::ini::Ini;
 use crate::resources::oidc::{self, Minted};
 use crate::resources::secrets::Secret;
 
@@ -159,29 +160,11 @@ pub fn for_index(
 /// `repository`, else the section's default: `upload.pypi.org` for `pypi`, `test.pypi.org` for
 /// `testpypi`), so a PyPI token is never sent to another server.
 fn from_pypirc(path: &Path, section: &str, upload_url: &str) -> Option<Credentials> {
-    let text = std::fs::read_to_string(path).ok()?;
-    let mut in_section = false;
-    let mut username = None;
-    let mut password = None;
-    let mut repository = None;
-    for line in text.lines() {
-        let line = line.trim();
-        if line.starts_with('[') && line.ends_with(']') {
-            in_section = line[1..line.len() - 1].trim() == section;
-            continue;
-        }
-        if !in_section || line.starts_with(['#', ';']) {
-            continue;
-        }
-        if let Some((key, value)) = line.split_once(['=', ':']) {
-            match key.trim() {
-                "username" => username = Some(value.trim().to_string()),
-                "password" => password = Some(value.trim().to_string()),
-                "repository" => repository = Some(value.trim().to_string()),
-                _ => {}
-            }
-        }
-    }
+    // A file twine could not read either gives no credentials (`resources::ini`).
+    let ini = Ini::parse(&std::fs::read_to_string(path).ok()?).ok()?;
+    let field = |key: &str| ini.get(section, key).map(str::to_string);
+    let (username, password, repository) =
+        (field("username"), field("password"), field("repository"));
     let default = match section {
         "pypi" => "https://upload.pypi.org/legacy/",
         "testpypi" => "https://test.pypi.org/legacy/",
@@ -309,5 +292,24 @@ mod tests {
         assert!(from_pypirc(&path, "other", "https://upload.pypi.org/legacy/").is_none());
         // The PyPI token never goes to another host.
         assert!(from_pypirc(&path, "pypi", "https://pypi.example.com/upload/").is_none());
+    }
+
+    #[test]
+    fn pypirc_is_read_as_twines_configparser_reads_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".pypirc");
+        // A multi-line `index-servers` (as packaging.python.org's example writes it), a
+        // comment, upper-case keys and a `;` that is part of the token, not a comment.
+        std::fs::write(
+            &path,
+            "[distutils]\nindex-servers =\n    pypi\n    testpypi\n\n[pypi]\n# the token\nUSERNAME = __token__\nPassword = pypi-a;b\n",
+        )
+        .unwrap();
+        let pypi = from_pypirc(&path, "pypi", "https://upload.pypi.org/legacy/").unwrap();
+        assert_eq!(pypi.password.expose(), "pypi-a;b");
+        // A file configparser refuses (a key given twice) gives no credentials, as twine
+        // would stop on it.
+        std::fs::write(&path, "[pypi]\npassword = a\npassword = b\n").unwrap();
+        assert!(from_pypirc(&path, "pypi", "https://upload.pypi.org/legacy/").is_none());
     }
 }

@@ -314,23 +314,10 @@ pub fn keyword_literal(text: &str, name: &str) -> Option<String> {
 
 /// The value of `key` in `[section]` of an INI file such as `setup.cfg` (first line only).
 pub fn cfg_value(text: &str, section: &str, key: &str) -> Option<String> {
-    let mut current = String::new();
-    for line in text.lines() {
-        let trimmed = line.trim();
-        if let Some(name) = trimmed.strip_prefix('[').and_then(|t| t.strip_suffix(']')) {
-            current = name.trim().to_string();
-            continue;
-        }
-        if current != section || line.starts_with([' ', '\t']) {
-            continue;
-        }
-        if let Some((k, v)) = trimmed.split_once(['=', ':']) {
-            if k.trim() == key {
-                return Some(v.trim().to_string());
-            }
-        }
-    }
-    None
+    // A file setuptools could not read either has no value (`resources::ini`); a value on
+    // the lines after its key (`version =\n    1.0`) is read stripped, as setuptools does.
+    let ini = crate::resources::ini::Ini::parse(text).ok()?;
+    ini.get(section, key).map(|value| value.trim().to_string())
 }
 
 /// The key path and version of a `Cargo.toml`: `[package].version`, else
@@ -755,6 +742,17 @@ mod tests {
         assert_eq!(
             cfg_value(attr, "metadata", "version").as_deref(),
             Some("attr: pkg.__version__")
+        );
+        // configparser's rules (resources::ini): a value on the next line, keys in any case,
+        // a comment line, `key: value`.
+        let spread = "[metadata]\n# pinned\nName: pkg\nversion =\n    0.3.0\n";
+        assert_eq!(
+            cfg_value(spread, "metadata", "version").as_deref(),
+            Some("0.3.0")
+        );
+        assert_eq!(
+            cfg_value(spread, "metadata", "name").as_deref(),
+            Some("pkg")
         );
     }
 

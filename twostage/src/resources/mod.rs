@@ -14,6 +14,7 @@ pub mod filename;
 pub mod forge;
 pub mod git;
 pub mod index;
+pub mod ini;
 pub mod lock;
 pub mod manifest;
 pub mod oidc;
