@@ -1090,22 +1090,16 @@ fn convert(value: Option<&toml_edit::Value>, kind: Kind) -> Option<Setting> {
     }
 }
 
-/// `"90s"`, `"10m"`, `"1h"`, `"500ms"`, or a bare number of seconds.
+/// A bare number of seconds (`"90"`), or a duration as `humantime` reads one: numbers with
+/// units, a space between allowed, several summed (`"500ms"`, `"90s"`, `"90 s"`, `"10m"`,
+/// `"10min"`, `"1h"`, `"1h 30m"`, `"1.5h"`, `"2d"`; https://docs.rs/humantime). Surrounding
+/// spaces are ignored; a negative or overflowing one is not a duration.
 pub fn parse_duration(text: &str) -> Option<Duration> {
     let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: u64 = number.parse().ok()?;
-    let secs = match unit.trim() {
-        "" | "s" => number,
-        "ms" => return Some(Duration::from_millis(number)),
-        "m" | "min" => number.checked_mul(60)?,
-        "h" => number.checked_mul(3600)?,
-        _ => return None,
-    };
-    Some(Duration::from_secs(secs))
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        return text.parse().ok().map(Duration::from_secs);
+    }
+    humantime::parse_duration(text).ok()
 }
 
 /// `TWOSTAGE_<SECTION>_<KEY>` overrides. A list is read as a TOML array when it looks like one
@@ -1678,5 +1672,35 @@ repository = "o/n"
             "{err}"
         );
         assert!(!err.contains("SYMLINKED"), "{err}");
+    }
+
+    #[test]
+    fn durations_keep_every_spelling_they_had_and_read_humantimes() {
+        let secs = Duration::from_secs;
+        // Every spelling the hand-written reader took before humantime.
+        for (text, expected) in [
+            ("90", secs(90)),
+            (" 90 ", secs(90)),
+            ("0", secs(0)),
+            ("90s", secs(90)),
+            ("90 s", secs(90)),
+            ("500ms", Duration::from_millis(500)),
+            ("10m", secs(600)),
+            ("10min", secs(600)),
+            ("10 min", secs(600)),
+            ("1h", secs(3600)),
+            (" 2h ", secs(7200)),
+            ("18446744073709551615", secs(u64::MAX)),
+            // What humantime adds.
+            ("1h 30m", secs(5400)),
+            ("1h30m", secs(5400)),
+            ("1.5h", secs(5400)),
+            ("2d", secs(2 * 86400)),
+        ] {
+            assert_eq!(parse_duration(text), Some(expected), "{text:?}");
+        }
+        for refused in ["", "s", "-1s", "90S", "ten", "90x", "18446744073709551615h"] {
+            assert_eq!(parse_duration(refused), None, "{refused:?}");
+        }
     }
 }

@@ -222,7 +222,12 @@ for text in sys.stdin.read().split("\0"):
             .spawn()
             .expect("python3 on PATH: the reader is checked against its configparser");
         let input = texts.join("\0");
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
         let out = child.wait_with_output().unwrap();
         assert!(out.status.success());
         let mut read: Vec<String> = String::from_utf8(out.stdout)
