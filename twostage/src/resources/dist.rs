@@ -535,6 +535,26 @@ mod tests {
     }
 
     #[test]
+    fn what_we_release_is_a_wheel_or_a_tar_gz_sdist() {
+        assert_eq!(Kind::of("pkg-1.0-py3-none-any.whl"), Some(Kind::Wheel));
+        assert_eq!(Kind::of("pkg-1.0.tar.gz"), Some(Kind::Sdist));
+        // By extension alone, so a misnamed file is checked as what it claims to be.
+        assert_eq!(Kind::of("misnamed.whl"), Some(Kind::Wheel));
+        for legacy in [
+            "pkg-1.0.zip",
+            "pkg-1.0.tar.bz2",
+            "pkg-1.0.tgz",
+            "pkg-1.0.tar",
+        ] {
+            assert_eq!(Kind::of(legacy), None, "{legacy}");
+        }
+        assert_eq!(
+            (Kind::Wheel.filetype(), Kind::Sdist.as_str()),
+            ("bdist_wheel", "sdist")
+        );
+    }
+
+    #[test]
     fn filename_rules() {
         let m = Metadata::parse("Name: Demo.Pkg_Rel\nVersion: 0.2.0rc1\n");
         assert!(check(
