@@ -147,9 +147,16 @@ pub fn for_index(
     } else {
         ""
     };
+    // A `~/.pypirc` that configparser refuses is said, not taken for an absent one (the
+    // reason names a line and a key, never a value).
+    let unread = home
+        .and_then(|home| std::fs::read_to_string(home.join(".pypirc")).ok())
+        .and_then(|text| Ini::parse(&text).err())
+        .map(|why| format!(" (`~/.pypirc` was not read, as twine would not read it: {why})"))
+        .unwrap_or_default();
     anyhow::bail!(
         "no credentials for `{}`: set `{}` to the upload token or password{where_to_get}, or add a \
-         `[{pypirc_section}]` section with a `password` to `~/.pypirc`",
+         `[{pypirc_section}]` section with a `password` to `~/.pypirc`{unread}",
         crate::resources::secrets::redact(&index.upload_url),
         index.token_env
     )
@@ -309,7 +316,28 @@ mod tests {
         assert_eq!(pypi.password.expose(), "pypi-a;b");
         // A file configparser refuses (a key given twice) gives no credentials, as twine
         // would stop on it.
-        std::fs::write(&path, "[pypi]\npassword = a\npassword = b\n").unwrap();
+        std::fs::write(
+            &path,
+            "[pypi]\npassword = pypi-s3cret-1\npassword = pypi-s3cret-2\n",
+        )
+        .unwrap();
         assert!(from_pypirc(&path, "pypi", "https://upload.pypi.org/legacy/").is_none());
+        // ... and the missing credentials say why, without the values.
+        let index = config::Index {
+            upload_url: "https://upload.pypi.org/legacy/".into(),
+            index_url: "https://pypi.org/simple/".into(),
+            username: "__token__".into(),
+            token_env: "TWOSTAGE_TEST_UNSET_TOKEN".into(),
+            trusted_publishing: TrustedPublishing::Never,
+            oidc_url: None,
+        };
+        let refused = for_index(&index, "pypi", Some(dir.path()))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            refused.contains("line 3: the key `password` given twice"),
+            "{refused}"
+        );
+        assert!(!refused.contains("pypi-s3cret"), "{refused}");
     }
 }
