@@ -725,3 +725,68 @@ fn a_draft_left_by_an_interrupted_run_is_completed_by_the_next() {
     );
     assert_no_openapi_violations();
 }
+
+#[test]
+fn a_release_published_without_the_note_asset_is_accepted_as_it_is() {
+    let s = staged("ts-gh-older");
+    let staged = staged_set(&s);
+    let repository = repository(&s);
+    // As an earlier twostage published it: the files and SHA256SUMS, no `release-note.toml`.
+    let api = &github().api_url;
+    let agent = twostage::resources::index::agent();
+    let auth = format!("Bearer {GITHUB_SENTINEL}");
+    let post = |url: &str, body: String, ctype: &str| -> serde_json::Value {
+        let mut r = agent
+            .post(url)
+            .header("Authorization", &auth)
+            .header("Content-Type", ctype)
+            .send(body)
+            .unwrap();
+        serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap()
+    };
+    let draft = post(
+        &format!("{api}/repos/{repository}/releases"),
+        serde_json::json!({"tag_name": "v1.4.3", "draft": true}).to_string(),
+        "application/json",
+    );
+    let frozen = frozen_dir(&s, "v1.4.3");
+    let sums: String = staged.iter().map(|(n, h)| format!("{h}  {n}\n")).collect();
+    let mut uploads: Vec<(String, Vec<u8>)> = staged
+        .keys()
+        .map(|n| (n.clone(), std::fs::read(frozen.join(n)).unwrap()))
+        .collect();
+    uploads.push(("SHA256SUMS".into(), sums.into_bytes()));
+    for (name, bytes) in uploads {
+        let url = format!(
+            "{api}/uploads/repos/{repository}/releases/{}/assets?name={name}",
+            draft["id"]
+        );
+        let r = agent
+            .post(&url)
+            .header("Authorization", &auth)
+            .header("Content-Type", "application/octet-stream")
+            .send(&bytes[..])
+            .unwrap();
+        assert_eq!(r.status(), 201);
+    }
+    agent
+        .patch(&format!(
+            "{api}/repos/{repository}/releases/{}",
+            draft["id"]
+        ))
+        .header("Authorization", &auth)
+        .header("Content-Type", "application/json")
+        .send(serde_json::json!({"draft": false}).to_string())
+        .unwrap();
+    let before = writes(&repository).len();
+    run(&s, &["promote", "v1.4.3"])
+        .success()
+        .stderr_has("has no `release-note.toml`");
+    assert_eq!(
+        writes(&repository).len(),
+        before,
+        "{:?}",
+        writes(&repository)
+    );
+    assert_no_openapi_violations();
+}
