@@ -224,5 +224,28 @@ fn audit_passes_on_a_promoted_release_and_names_each_broken_link() {
     );
     set_origin_note(&s, &commit, &original);
     audit(&s, &clone, &["v1.4.3"], &[]).success();
+
+    // Without a GitHub repository (origin is no GitHub URL and none is configured) the link
+    // is skipped with a line, and nothing is asked of the stand-in.
+    let seen = github().requests(&repository).unwrap().len();
+    let out = s
+        .command(env!("CARGO_BIN_EXE_twostage"))
+        .current_dir(&clone)
+        .args(["audit", "v1.4.3", "--json"])
+        .env_remove("GITHUB_TOKEN")
+        .output()
+        .unwrap();
+    let without = Run::from(out).success();
+    assert!(
+        results(&without).contains(&("github".to_string(), "skip".to_string())),
+        "{}",
+        without.stdout
+    );
+    assert!(
+        without.stdout.contains("no GitHub repository"),
+        "{}",
+        without.stdout
+    );
+    assert_eq!(github().requests(&repository).unwrap().len(), seen);
     assert_no_openapi_violations();
 }
