@@ -161,6 +161,35 @@ impl GithubStandin {
             .collect()
     }
 
+    /// The logged requests on `repository` (`owner/name`), in order: each with its
+    /// `method`, `operation`, `json` body and whether it was `authenticated`.
+    pub fn requests(&self, repository: &str) -> Result<Vec<serde_json::Value>> {
+        let text = std::fs::read_to_string(&self.log)?;
+        let mut found = Vec::new();
+        for line in text.lines() {
+            let entry: serde_json::Value = serde_json::from_str(line)?;
+            let path = entry["path"].as_str().unwrap_or_default();
+            if path.contains(&format!("/repos/{repository}/")) {
+                found.push(entry);
+            }
+        }
+        Ok(found)
+    }
+
+    /// Sends a test control (`tamper`, `fail`; see `github_standin.py`).
+    pub fn control(&self, what: &str, body: &serde_json::Value) -> Result<()> {
+        let response = twostage::resources::index::agent()
+            .post(&format!("{}/_standin/{what}", self.api_url))
+            .header("Content-Type", "application/json")
+            .send(body.to_string())?;
+        anyhow::ensure!(
+            response.status() == 200,
+            "the stand-in refused `{what}`: {}",
+            response.status()
+        );
+        Ok(())
+    }
+
     /// The releases the stand-in holds, as JSON.
     pub fn state(&self) -> Result<serde_json::Value> {
         let mut response = twostage::resources::index::agent()

@@ -10,7 +10,7 @@ use testbed::GithubStandin;
 
 const GITHUB_SENTINEL: &str = "ghp_SENTINEL-github-token-do-not-print";
 
-fn github() -> &'static GithubStandin {
+pub(crate) fn github() -> &'static GithubStandin {
     static STANDIN: OnceLock<GithubStandin> = OnceLock::new();
     STANDIN.get_or_init(|| {
         let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
@@ -21,7 +21,7 @@ fn github() -> &'static GithubStandin {
 }
 
 /// A released and staged (verified) sample named `name`, with the GitHub repository `o/<name>`.
-fn staged(name: &str) -> Scratch {
+pub(crate) fn staged(name: &str) -> Scratch {
     let s = Scratch::new(name);
     sample(&s, Layout::StaticFlit, name);
     s.twostage(&["release", "patch"]).success();
@@ -29,7 +29,7 @@ fn staged(name: &str) -> Scratch {
     s
 }
 
-fn run(s: &Scratch, args: &[&str]) -> Run {
+pub(crate) fn run(s: &Scratch, args: &[&str]) -> Run {
     let name = s.dir.file_name().unwrap().to_str().unwrap().to_string();
     let out = s
         .command(env!("CARGO_BIN_EXE_twostage"))
@@ -47,8 +47,13 @@ fn run(s: &Scratch, args: &[&str]) -> Run {
     run
 }
 
+/// The GitHub repository a scratch repository's runs publish to.
+pub(crate) fn repository(s: &Scratch) -> String {
+    format!("o/{}", s.dir.file_name().unwrap().to_str().unwrap())
+}
+
 /// filename → sha256 on the production index.
-fn production(name: &str) -> BTreeMap<String, String> {
+pub(crate) fn production(name: &str) -> BTreeMap<String, String> {
     let ix = indexes();
     served_map(&ix.devpi_index.index_url, name)
 }
@@ -90,7 +95,7 @@ fn first_production_uploads(note: &toml_edit::DocumentMut) -> BTreeMap<String, S
         .collect()
 }
 
-fn assert_no_openapi_violations() {
+pub(crate) fn assert_no_openapi_violations() {
     let violations = github().violations().unwrap();
     assert!(
         violations.is_empty(),
@@ -150,8 +155,8 @@ fn our_release<'a>(releases: &'a [serde_json::Value], project: &str) -> &'a serd
     release
 }
 
-/// The release's notes come from the changelog, and it attaches the staged files and
-/// SHA256SUMS.
+/// The release's notes come from the changelog, and it attaches the staged files,
+/// SHA256SUMS and the release note.
 fn assert_release_attaches(release: &serde_json::Value, staged: &BTreeMap<String, String>) {
     assert_eq!(release["body"].as_str(), Some("### Fixed\n- the thing"));
     let mut assets: Vec<String> = release["assets"]
@@ -164,7 +169,7 @@ fn assert_release_attaches(release: &serde_json::Value, staged: &BTreeMap<String
     let mut expected: Vec<String> = staged
         .keys()
         .cloned()
-        .chain(["SHA256SUMS".to_string()])
+        .chain(["SHA256SUMS".to_string(), "release-note.toml".to_string()])
         .collect();
     expected.sort();
     assert_eq!(assets, expected);
@@ -191,12 +196,28 @@ fn promote_sends_the_verified_bytes_tags_and_publishes_and_a_rerun_changes_nothi
     let repository = release["repository"].as_str().unwrap().to_string();
     let seen = uploads_seen("ts-promote");
     let attached = asset_uploads(&repository);
-    assert_eq!(attached, staged.len() + 1, "the files and SHA256SUMS");
+    assert_eq!(
+        attached,
+        staged.len() + 2,
+        "the files, SHA256SUMS and the note"
+    );
     let run2 = run(&s, &["promote", "v1.4.3"]).success();
     assert_eq!(uploads_seen("ts-promote"), seen, "{}", run2.stderr);
     assert_eq!(asset_uploads(&repository), attached, "{}", run2.stderr);
-    let after = releases_tagged("v1.4.3");
-    assert_eq!(after.len(), ours.len(), "no second release for the tag");
+    // Other tests of this binary add releases to the shared stand-in meanwhile: counted in
+    // this repository only.
+    let in_repository = |releases: &[serde_json::Value]| {
+        releases
+            .iter()
+            .filter(|r| r["repository"] == repository.as_str())
+            .count()
+    };
+    assert_eq!(
+        in_repository(&releases_tagged("v1.4.3")),
+        1,
+        "no second release for the tag"
+    );
+    assert_eq!(in_repository(&ours), 1);
     assert_eq!(production("ts-promote"), staged);
     assert_no_openapi_violations();
 
@@ -552,4 +573,220 @@ fn a_release_verified_through_its_wheel_alone_can_be_promoted() {
     run(&s, &["promote", "v1.4.3", "--no-github"]).success();
     assert_eq!(production("ts-wheel-only"), staged_set(&s));
     assert_eq!(staged_set(&s).len(), 2);
+}
+
+/// The stand-in's recorded operations on `repository` that change something (every method
+/// but GET), as `<operation> <draft flag of its JSON body, if any>`.
+fn writes(repository: &str) -> Vec<String> {
+    github()
+        .requests(repository)
+        .unwrap()
+        .iter()
+        .filter(|e| e["method"] != "GET")
+        .map(|e| {
+            let op = e["operation"].as_str().unwrap_or("?").to_string();
+            match e["json"]["draft"].as_bool() {
+                Some(draft) => format!("{op} draft={draft}"),
+                None => op,
+            }
+        })
+        .collect()
+}
+
+/// The stand-in's state of the release of `repository`.
+fn release_of(repository: &str) -> serde_json::Value {
+    github().state().unwrap()["releases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["repository"] == repository)
+        .cloned()
+        .expect("a release")
+}
+
+#[test]
+fn the_github_release_is_a_draft_until_every_asset_is_on_it_then_never_changed() {
+    let s = staged("ts-gh-draft");
+    let staged = staged_set(&s);
+    let repository = repository(&s);
+    run(&s, &["promote", "v1.4.3"]).success();
+    // Draft, then every asset, then published: in that order, on the stand-in's log.
+    let uploads = staged.len() + 2;
+    let mut expected = vec!["repos/create-release draft=true".to_string()];
+    expected.extend(std::iter::repeat_n(
+        "repos/upload-release-asset".to_string(),
+        uploads,
+    ));
+    expected.push("repos/update-release draft=false".to_string());
+    assert_eq!(writes(&repository), expected);
+    // The draft was looked for in the authenticated listing (a draft is found only there).
+    let requests = github().requests(&repository).unwrap();
+    assert_eq!(requests[0]["operation"], "repos/list-releases");
+    assert_eq!(requests[0]["authenticated"], true);
+    let release = release_of(&repository);
+    assert_eq!(release["draft"], false);
+    assert_eq!(release["immutable"], true);
+    assert_no_openapi_violations();
+
+    // A rerun reads the published release and writes nothing to it.
+    let before = writes(&repository).len();
+    run(&s, &["promote", "v1.4.3"]).success();
+    assert_eq!(
+        writes(&repository).len(),
+        before,
+        "{:?}",
+        writes(&repository)
+    );
+
+    // The stand-in refuses an asset upload to the published release, as GitHub does.
+    let upload_url = format!(
+        "{}/uploads/repos/{repository}/releases/{}/assets?name=extra.txt",
+        github().api_url,
+        release["id"]
+    );
+    let mut refused = twostage::resources::index::agent()
+        .post(&upload_url)
+        .header("Authorization", &format!("Bearer {GITHUB_SENTINEL}"))
+        .header("Content-Type", "application/octet-stream")
+        .send("x")
+        .unwrap();
+    assert_eq!(refused.status(), 422);
+    let body = refused.body_mut().read_to_string().unwrap();
+    assert!(
+        body.contains("Cannot upload assets to an immutable release"),
+        "{body}"
+    );
+    assert_eq!(release_of(&repository)["assets"], release["assets"]);
+
+    // A published release whose asset no longer matches the note: an error naming it, and
+    // still no write.
+    github()
+        .control(
+            "tamper",
+            &serde_json::json!({"repository": repository, "tag": "v1.4.3",
+                "asset": "SHA256SUMS", "text": "0000  forged\n"}),
+        )
+        .unwrap();
+    let before = writes(&repository).len();
+    run(&s, &["promote", "v1.4.3"])
+        .failure(1)
+        .stderr_has("its asset `SHA256SUMS` is not what the release note records");
+    assert_eq!(
+        writes(&repository).len(),
+        before,
+        "{:?}",
+        writes(&repository)
+    );
+}
+
+#[test]
+fn a_draft_left_by_an_interrupted_run_is_completed_by_the_next() {
+    let s = staged("ts-gh-resume");
+    let staged = staged_set(&s);
+    let repository = repository(&s);
+    // The second asset upload fails: the run stops with a draft holding one asset.
+    github()
+        .control(
+            "fail",
+            &serde_json::json!({"repository": repository,
+                "operation": "repos/upload-release-asset", "skip": 1, "times": 1}),
+        )
+        .unwrap();
+    run(&s, &["promote", "v1.4.3"]).failure(1);
+    let draft = release_of(&repository);
+    assert_eq!(draft["draft"], true);
+    assert_eq!(draft["assets"].as_array().unwrap().len(), 1);
+    // Anyone else sees no release yet.
+    let public = twostage::resources::index::agent()
+        .get(&format!(
+            "{}/repos/{repository}/releases/tags/v1.4.3",
+            github().api_url
+        ))
+        .call()
+        .unwrap();
+    assert_eq!(public.status(), 404);
+
+    let before = writes(&repository).len();
+    run(&s, &["promote", "v1.4.3"]).success();
+    let mut expected: Vec<String> =
+        std::iter::repeat_n("repos/upload-release-asset".to_string(), staged.len() + 1).collect();
+    expected.push("repos/update-release draft=false".to_string());
+    assert_eq!(
+        writes(&repository)[before..],
+        expected[..],
+        "the draft completed, not made again"
+    );
+    let release = release_of(&repository);
+    assert_eq!(release["draft"], false);
+    assert_eq!(release["id"], draft["id"]);
+    assert_eq!(
+        release["assets"].as_array().unwrap().len(),
+        staged.len() + 2
+    );
+    assert_no_openapi_violations();
+}
+
+#[test]
+fn a_release_published_without_the_note_asset_is_accepted_as_it_is() {
+    let s = staged("ts-gh-older");
+    let staged = staged_set(&s);
+    let repository = repository(&s);
+    // As an earlier twostage published it: the files and SHA256SUMS, no `release-note.toml`.
+    let api = &github().api_url;
+    let agent = twostage::resources::index::agent();
+    let auth = format!("Bearer {GITHUB_SENTINEL}");
+    let post = |url: &str, body: String, ctype: &str| -> serde_json::Value {
+        let mut r = agent
+            .post(url)
+            .header("Authorization", &auth)
+            .header("Content-Type", ctype)
+            .send(body)
+            .unwrap();
+        serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap()
+    };
+    let draft = post(
+        &format!("{api}/repos/{repository}/releases"),
+        serde_json::json!({"tag_name": "v1.4.3", "draft": true}).to_string(),
+        "application/json",
+    );
+    let frozen = frozen_dir(&s, "v1.4.3");
+    let sums: String = staged.iter().map(|(n, h)| format!("{h}  {n}\n")).collect();
+    let mut uploads: Vec<(String, Vec<u8>)> = staged
+        .keys()
+        .map(|n| (n.clone(), std::fs::read(frozen.join(n)).unwrap()))
+        .collect();
+    uploads.push(("SHA256SUMS".into(), sums.into_bytes()));
+    for (name, bytes) in uploads {
+        let url = format!(
+            "{api}/uploads/repos/{repository}/releases/{}/assets?name={name}",
+            draft["id"]
+        );
+        let r = agent
+            .post(&url)
+            .header("Authorization", &auth)
+            .header("Content-Type", "application/octet-stream")
+            .send(&bytes[..])
+            .unwrap();
+        assert_eq!(r.status(), 201);
+    }
+    agent
+        .patch(&format!(
+            "{api}/repos/{repository}/releases/{}",
+            draft["id"]
+        ))
+        .header("Authorization", &auth)
+        .header("Content-Type", "application/json")
+        .send(serde_json::json!({"draft": false}).to_string())
+        .unwrap();
+    let before = writes(&repository).len();
+    run(&s, &["promote", "v1.4.3"])
+        .success()
+        .stderr_has("has no `release-note.toml`");
+    assert_eq!(
+        writes(&repository).len(),
+        before,
+        "{:?}",
+        writes(&repository)
+    );
+    assert_no_openapi_violations();
 }

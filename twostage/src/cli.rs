@@ -132,6 +132,19 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Check a promoted release end to end from what anyone can read, with no credential:
+    /// the tags name the note's commit, production serves exactly the note's files, staging
+    /// served them, every file passed verification, the GitHub release attaches them.
+    ///
+    /// Reads the remote's tags and release notes, the indexes' public pages and GitHub's
+    /// public API; sends no token. Exit 1 names each broken link (docs/audit.md).
+    Audit {
+        /// The release tag, e.g. `v1.4.3` (or its `-prod` tag).
+        tag: String,
+        /// Print the links as JSON on stdout (`link`, `result`: pass, fail or skip, `details`).
+        #[arg(long)]
+        json: bool,
+    },
     /// Install, remove or inspect the git hooks.
     Hooks {
         #[command(subcommand)]
@@ -389,6 +402,7 @@ fn in_repository(dir: Option<PathBuf>, command: Command) -> anyhow::Result<()> {
         Command::Status { tag, json } => {
             crate::steps::status::run(&repo, &config, tag.as_deref(), json)
         }
+        Command::Audit { tag, json } => crate::steps::audit::run(&repo, &config, &tag, json),
         Command::Hooks { action } => hooks_action(&repo, &config, action),
         Command::Hook { hook } => hook_call(&repo, &config, hook),
         Command::Init { .. } | Command::Rehearse { .. } => {

@@ -1,6 +1,11 @@
-//! GitHub's REST API: the release for a tag, created or updated, and its assets. Only what
-//! `promote` needs; the token is sent as a Bearer header and never shown (messages go
+//! GitHub's REST API (https://docs.github.com/en/rest/releases): the release for a tag, made
+//! as a draft, its assets, and its publication; and, without a token, what anyone can read of
+//! a published release. The token is sent as a Bearer header and never shown (messages go
 //! through `secrets::redact` and the server's words are scrubbed).
+//!
+//! Releases are made so that GitHub's immutable releases can be turned on: assets are only
+//! ever added to a draft, and a published release's assets are only read, never changed
+//! (https://docs.github.com/en/code-security/supply-chain-security/understanding-your-software-supply-chain/immutable-releases).
 
 use std::path::Path;
 use std::time::Duration;
@@ -11,19 +16,28 @@ use serde_json::{json, Value};
 use crate::resources::secrets::redact;
 use crate::resources::secrets::Secret;
 
+/// The most bytes read of an asset downloaded to be compared (`SHA256SUMS`, the note).
+const ASSET_LIMIT: u64 = 16 * 1024 * 1024;
+
 pub struct Github {
     agent: ureq::Agent,
     api: String,
     repository: String,
-    token: Secret,
+    /// `None`: anonymous, for what anyone can read (`audit`).
+    token: Option<Secret>,
 }
 
 /// A release as the API returns it, reduced to what we use.
 #[derive(Debug)]
 pub struct Release {
     pub id: u64,
+    pub tag_name: String,
     pub html_url: String,
     pub upload_url: String,
+    /// A draft is seen only by those with push access; its assets can still change.
+    pub draft: bool,
+    /// Whether GitHub locked the release's assets and tag when it was published.
+    pub immutable: bool,
     pub assets: Vec<Asset>,
 }
 
@@ -36,13 +50,31 @@ pub struct Asset {
     pub digest: Option<String>,
 }
 
+/// Draft releases are found only by listing (`GET /repos/{owner}/{repo}/releases`, which
+/// lists drafts to users with push access); `GET …/releases/tags/{tag}` returns published
+/// releases only. Pages of 100 (the most the API gives), read until one comes back short.
+const PER_PAGE: usize = 100;
+
+/// The most pages listed looking for a tag's release (10 000 releases).
+const MAX_PAGES: usize = 100;
+
 impl Github {
     pub fn new(api: &str, repository: &str, token: Secret) -> Github {
+        Github::with_token(api, repository, Some(token))
+    }
+
+    /// A client that sends no credential: it reads what GitHub shows everyone.
+    pub fn anonymous(api: &str, repository: &str) -> Github {
+        Github::with_token(api, repository, None)
+    }
+
+    fn with_token(api: &str, repository: &str, token: Option<Secret>) -> Github {
         Github {
             agent: ureq::Agent::config_builder()
                 .http_status_as_error(false)
                 // GitHub answers a renamed repository with a redirect on the same API host:
-                // the token follows it there and nowhere else (docs/http-client.md).
+                // the token follows it there and nowhere else (docs/http-client.md). An
+                // asset download is redirected to a storage host, which gets no token.
                 .max_redirects(5)
                 .redirect_auth_headers(ureq::config::RedirectAuthHeaders::SameHost)
                 // An asset upload streams a whole wheel: 300 s in all, 10 s to connect, 60 s
@@ -60,45 +92,55 @@ impl Github {
         }
     }
 
-    fn call(&self, method: &str, url: &str, body: Option<&Value>) -> Result<(u16, Value)> {
-        let auth = format!("Bearer {}", self.token.expose());
+    pub fn repository(&self) -> &str {
+        &self.repository
+    }
+
+    fn request<B>(
+        &self,
+        request: ureq::RequestBuilder<B>,
+        accept: &str,
+    ) -> ureq::RequestBuilder<B> {
+        let request = request
+            .header("Accept", accept)
+            .header("X-GitHub-Api-Version", "2022-11-28");
+        match &self.token {
+            Some(token) => request.header("Authorization", &format!("Bearer {}", token.expose())),
+            None => request,
+        }
+    }
+
+    fn send(
+        &self,
+        method: &str,
+        url: &str,
+        body: Option<&Value>,
+    ) -> Result<ureq::http::Response<ureq::Body>> {
+        const JSON: &str = "application/vnd.github+json";
         let response = match (method, body) {
-            ("GET", _) => self
-                .agent
-                .get(url)
-                .header("Authorization", &auth)
-                .header("Accept", "application/vnd.github+json")
-                .header("X-GitHub-Api-Version", "2022-11-28")
-                .call(),
-            ("DELETE", _) => self
-                .agent
-                .delete(url)
-                .header("Authorization", &auth)
-                .header("Accept", "application/vnd.github+json")
-                .header("X-GitHub-Api-Version", "2022-11-28")
-                .call(),
-            (method, Some(body)) => {
-                let request = if method == "POST" {
-                    self.agent.post(url)
-                } else {
-                    self.agent.patch(url)
-                };
-                request
-                    .header("Authorization", &auth)
-                    .header("Accept", "application/vnd.github+json")
-                    .header("X-GitHub-Api-Version", "2022-11-28")
-                    .header("Content-Type", "application/json")
-                    .send(body.to_string())
-            }
+            ("GET", _) => self.request(self.agent.get(url), JSON).call(),
+            ("DELETE", _) => self.request(self.agent.delete(url), JSON).call(),
+            ("POST", Some(body)) => self
+                .request(self.agent.post(url), JSON)
+                .header("Content-Type", "application/json")
+                .send(body.to_string()),
+            ("PATCH", Some(body)) => self
+                .request(self.agent.patch(url), JSON)
+                .header("Content-Type", "application/json")
+                .send(body.to_string()),
             _ => bail!("unsupported request {method}"),
         };
-        let mut response = response.map_err(|e| {
+        response.map_err(|e| {
             anyhow::anyhow!(
                 "cannot reach `{}`: {}",
                 redact(url),
                 self.scrub(&crate::resources::tls::explain(&e, url))
             )
-        })?;
+        })
+    }
+
+    fn call(&self, method: &str, url: &str, body: Option<&Value>) -> Result<(u16, Value)> {
+        let mut response = self.send(method, url, body)?;
         let status = response.status().as_u16();
         let text = response
             .body_mut()
@@ -111,7 +153,11 @@ impl Github {
     }
 
     fn scrub(&self, text: &str) -> String {
-        crate::resources::secrets::redact_secrets(&text.replace(self.token.expose(), "***"))
+        let text = match &self.token {
+            Some(token) => text.replace(token.expose(), "***"),
+            None => text.to_string(),
+        };
+        crate::resources::secrets::redact_secrets(&text)
     }
 
     fn fail(&self, what: &str, status: u16, value: &Value) -> anyhow::Error {
@@ -125,7 +171,8 @@ impl Github {
         )
     }
 
-    pub fn release_for_tag(&self, tag: &str) -> Result<Option<Release>> {
+    /// The published release for `tag`, as anyone sees it (drafts are not returned).
+    pub fn published_release(&self, tag: &str) -> Result<Option<Release>> {
         let url = format!("{}/repos/{}/releases/tags/{tag}", self.api, self.repository);
         match self.call("GET", &url, None)? {
             (200, value) => Ok(Some(parse_release(&value)?)),
@@ -136,35 +183,74 @@ impl Github {
         }
     }
 
-    /// Creates the release for `tag`, or updates its title, notes and pre-release flag.
-    /// `commit` is where GitHub makes the tag if the remote does not have it yet.
-    pub fn upsert_release(
+    /// The release for `tag`, draft or published: drafts are found only in the authenticated
+    /// listing of the repository's releases.
+    pub fn release_for_tag(&self, tag: &str) -> Result<Option<Release>> {
+        for page in 1..=MAX_PAGES {
+            let url = format!(
+                "{}/repos/{}/releases?per_page={PER_PAGE}&page={page}",
+                self.api, self.repository
+            );
+            let releases = match self.call("GET", &url, None)? {
+                (200, Value::Array(releases)) => releases,
+                (status, value) => {
+                    return Err(self.fail("list the releases", status, &value));
+                }
+            };
+            if let Some(found) = releases
+                .iter()
+                .find(|r| r.get("tag_name").and_then(Value::as_str) == Some(tag))
+            {
+                return Ok(Some(parse_release(found)?));
+            }
+            if releases.len() < PER_PAGE {
+                break;
+            }
+        }
+        Ok(None)
+    }
+
+    /// Creates a draft release for `tag`. `commit` is where GitHub makes the tag if the
+    /// remote does not have it yet (at publication).
+    pub fn create_draft(
         &self,
         tag: &str,
         commit: &str,
         title: &str,
         notes: &str,
         prerelease: bool,
-    ) -> Result<(Release, bool)> {
+    ) -> Result<Release> {
         let body = json!({
             "tag_name": tag, "target_commitish": commit, "name": title, "body": notes,
-            "prerelease": prerelease, "draft": false,
+            "prerelease": prerelease, "draft": true,
         });
-        if let Some(existing) = self.release_for_tag(tag)? {
-            let url = format!(
-                "{}/repos/{}/releases/{}",
-                self.api, self.repository, existing.id
-            );
-            let update = json!({ "name": title, "body": notes, "prerelease": prerelease });
-            return match self.call("PATCH", &url, Some(&update))? {
-                (200, value) => Ok((parse_release(&value)?, false)),
-                (status, value) => Err(self.fail("update the release", status, &value)),
-            };
-        }
         let url = format!("{}/repos/{}/releases", self.api, self.repository);
         match self.call("POST", &url, Some(&body))? {
-            (201, value) => Ok((parse_release(&value)?, true)),
-            (status, value) => Err(self.fail("create the release", status, &value)),
+            (201, value) => parse_release(&value),
+            (status, value) => Err(self.fail("create the draft release", status, &value)),
+        }
+    }
+
+    /// Publishes a draft (`draft: false`), with its title, notes and pre-release flag as
+    /// they should be: the one edit after which, with immutable releases on, its assets and
+    /// tag are locked.
+    pub fn publish(
+        &self,
+        draft: &Release,
+        title: &str,
+        notes: &str,
+        prerelease: bool,
+    ) -> Result<Release> {
+        let url = format!(
+            "{}/repos/{}/releases/{}",
+            self.api, self.repository, draft.id
+        );
+        let update = json!({
+            "name": title, "body": notes, "prerelease": prerelease, "draft": false,
+        });
+        match self.call("PATCH", &url, Some(&update))? {
+            (200, value) => parse_release(&value),
+            (status, value) => Err(self.fail("publish the release", status, &value)),
         }
     }
 
@@ -183,6 +269,36 @@ impl Github {
         }
     }
 
+    /// An asset's bytes (`Accept: application/octet-stream` on the asset's API URL: GitHub
+    /// answers with the bytes or a redirect to them), at most 16 MB.
+    pub fn download_asset(&self, asset: &Asset) -> Result<Vec<u8>> {
+        let url = format!(
+            "{}/repos/{}/releases/assets/{}",
+            self.api, self.repository, asset.id
+        );
+        let response = self
+            .request(self.agent.get(&url), "application/octet-stream")
+            .call();
+        let mut response = response.map_err(|e| {
+            anyhow::anyhow!(
+                "cannot download the asset `{}`: {}",
+                asset.name,
+                self.scrub(&crate::resources::tls::explain(&e, &url))
+            )
+        })?;
+        let status = response.status().as_u16();
+        if status != 200 {
+            let value = crate::resources::oidc::json_body(&mut response);
+            return Err(self.fail(&format!("give the asset `{}`", asset.name), status, &value));
+        }
+        response
+            .body_mut()
+            .with_config()
+            .limit(ASSET_LIMIT)
+            .read_to_vec()
+            .with_context(|| format!("cannot read the asset `{}` (at most 16 MB)", asset.name))
+    }
+
     /// Uploads a file as an asset, streamed from disk.
     pub fn upload_asset(&self, release: &Release, path: &Path, name: &str) -> Result<()> {
         let url = asset_upload_url(&release.upload_url, name)?;
@@ -191,11 +307,7 @@ impl Github {
             .with_context(|| format!("cannot open `{}`", path.display()))?;
         let size = file.metadata()?.len();
         let response = self
-            .agent
-            .post(url)
-            .header("Authorization", &format!("Bearer {}", self.token.expose()))
-            .header("Accept", "application/vnd.github+json")
-            .header("X-GitHub-Api-Version", "2022-11-28")
+            .request(self.agent.post(url), "application/vnd.github+json")
             .header("Content-Type", "application/octet-stream")
             .header("Content-Length", &size.to_string())
             .send(ureq::SendBody::from_owned_reader(file));
@@ -234,21 +346,28 @@ fn parse_release(value: &Value) -> Result<Release> {
                 .collect()
         })
         .unwrap_or_default();
+    let text = |key: &str| {
+        value
+            .get(key)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let flag = |key: &str| value.get(key).and_then(Value::as_bool).unwrap_or(false);
     Ok(Release {
         id: value
             .get("id")
             .and_then(Value::as_u64)
             .context("a release without `id`")?,
-        html_url: value
-            .get("html_url")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string(),
+        tag_name: text("tag_name"),
+        html_url: text("html_url"),
         upload_url: value
             .get("upload_url")
             .and_then(Value::as_str)
             .context("a release without `upload_url`")?
             .to_string(),
+        draft: flag("draft"),
+        immutable: flag("immutable"),
         assets,
     })
 }

@@ -8,6 +8,7 @@
 //! `rehearse` runs the whole flow against local indexes. A step may call a later step's module
 //! (`stage` calls `verify`, `promote` calls `stage`'s upload path); nothing below calls a step.
 
+pub mod audit;
 pub mod build;
 pub mod hooks;
 pub mod init;

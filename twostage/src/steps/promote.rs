@@ -37,7 +37,7 @@ pub struct Options {
 /// The plain release tag and its production tag for a tag given either way (`v1.4.3` or
 /// `v1.4.3-prod`), as the repository spells it: a tag made as `v0.2.0rc1` is found under that
 /// name, not only under the canonical `v0.2.0-rc.1`.
-fn plain_tag(repo: &Repo, config: &Config, tag: &str) -> Result<(String, String)> {
+pub fn plain_tag(repo: &Repo, config: &Config, tag: &str) -> Result<(String, String)> {
     let scheme = config.git.tag_scheme();
     let parsed = scheme
         .parse(tag)
@@ -175,7 +175,7 @@ fn remote_problems(repo: &Repo, config: &Config, release: &Release, prod_tag: &s
 
 /// The commit a remote's tag names: the peeled `^{}` entry of an annotated tag, else the
 /// entry itself (a lightweight tag).
-fn remote_commit(refs: &[(String, git2::Oid)], tag: &str) -> Option<git2::Oid> {
+pub fn remote_commit(refs: &[(String, git2::Oid)], tag: &str) -> Option<git2::Oid> {
     let name = format!("refs/tags/{tag}");
     let peeled = format!("{name}^{{}}");
     let find = |wanted: &str| refs.iter().find(|(n, _)| n == wanted).map(|(_, oid)| *oid);
@@ -533,8 +533,10 @@ pub fn annotated_prod_tag(repo: &Repo, remote: &str, prod_tag: &str) -> Option<S
     })
 }
 
-/// The GitHub release for the version: created or updated, with the artifacts and
-/// `SHA256SUMS` as assets.
+/// The GitHub release for the version, made so that immutable releases can be on: a draft,
+/// then every asset, then published (docs/promote.md, "The GitHub release"). A release found
+/// published is only checked against the note, never uploaded to or edited; a draft found (an
+/// earlier run stopped) is completed.
 fn publish(
     repo: &Repo,
     config: &Config,
@@ -546,25 +548,47 @@ fn publish(
         return Ok(());
     };
     let artifacts = note.artifacts();
-    let notes = release_notes(repo, config, release);
-    let prerelease = release.version.any_prerelease();
+    let text = Text {
+        title: release.tag.clone(),
+        notes: release_notes(repo, config, release),
+        prerelease: release.version.any_prerelease(),
+    };
     output::status(
         "Publishing",
         format!("the GitHub release {} of `{repository}`", release.tag),
     );
-    let (gh_release, created) = github.upsert_release(
-        &release.tag,
-        &release.commit.to_string(),
-        &release.tag,
-        &notes,
-        prerelease,
-    )?;
-    let files = assets(repo, config, release, &artifacts)?;
-    attach(&github, &gh_release, &files)?;
+    let files = assets(repo, config, release, note, &artifacts)?;
+    let (gh_release, created) = match github.release_for_tag(&release.tag)? {
+        Some(published) if !published.draft => {
+            check_published(&github, &published, &files, &artifacts)?;
+            output::status(
+                "Published",
+                format!("already, with these assets: {}", published.html_url),
+            );
+            (published, false)
+        }
+        found => {
+            let created = found.is_none();
+            let draft = match found {
+                Some(draft) => draft,
+                None => github.create_draft(
+                    &release.tag,
+                    &release.commit.to_string(),
+                    &text.title,
+                    &text.notes,
+                    text.prerelease,
+                )?,
+            };
+            attach(&github, &draft, &files)?;
+            let published = github.publish(&draft, &text.title, &text.notes, text.prerelease)?;
+            (published, created)
+        }
+    };
     let mut section = Table::new();
     section["repository"] = value(&repository);
     section["url"] = value(&gh_release.html_url);
     section["created"] = value(created);
+    section["immutable"] = value(gh_release.immutable);
     section["assets"] =
         evidence::string_array(&files.iter().map(|f| f.name.clone()).collect::<Vec<_>>());
     section["at"] = value(crate::clock::timestamp());
@@ -574,6 +598,13 @@ fn publish(
         evidence::push(repo, &config.git.remote)?;
     }
     Ok(())
+}
+
+/// The release's title, notes and pre-release flag.
+struct Text {
+    title: String,
+    notes: String,
+    prerelease: bool,
 }
 
 /// The GitHub client and the repository it publishes to; `None` (said) without a token.
@@ -610,53 +641,139 @@ struct Asset {
     path: PathBuf,
     name: String,
     sha256: String,
+    /// The release note, compared by the artifacts it lists (a later run adds to the note).
+    note: bool,
 }
 
-/// The release's assets: the verified files, then `SHA256SUMS` (written beside them).
+/// The name of the release note's asset: the note as TOML when the release was made.
+pub const NOTE_ASSET: &str = "release-note.toml";
+
+/// What an attestation beside a frozen file is named (PEP 740 as uv and
+/// `pypi-attestations sign` write them: `<file>.publish.attestation`).
+pub const ATTESTATION_SUFFIX: &str = ".publish.attestation";
+
+/// The release's assets: the verified files, their attestations where the frozen set's folder
+/// holds any, `SHA256SUMS` and the release note (both written beside the release's work).
 fn assets(
     repo: &Repo,
     config: &Config,
     release: &Release,
+    note: &Note,
     artifacts: &[ArtifactRecord],
 ) -> Result<Vec<Asset>> {
     let frozen = bytes(repo, config, release, artifacts)?;
-    let sums_path = release.work.join("SHA256SUMS");
-    std::fs::write(&sums_path, sha256sums(artifacts))?;
+    let file = |path: PathBuf, name: String, note: bool| -> Result<Asset> {
+        let bytes =
+            std::fs::read(&path).with_context(|| format!("cannot read `{}`", path.display()))?;
+        let sha256 = dist::hex(&Sha256::digest(&bytes));
+        Ok(Asset {
+            path,
+            name,
+            sha256,
+            note,
+        })
+    };
     let mut files: Vec<Asset> = artifacts
         .iter()
         .map(|a| Asset {
             path: frozen.path(a),
             name: a.filename.clone(),
             sha256: a.sha256.clone(),
+            note: false,
         })
         .collect();
-    files.push(Asset {
-        path: sums_path,
-        name: "SHA256SUMS".into(),
-        sha256: dist::hex(&Sha256::digest(sha256sums(artifacts).as_bytes())),
-    });
+    for a in artifacts {
+        let name = format!("{}{ATTESTATION_SUFFIX}", a.filename);
+        let path = frozen.dir.join(&name);
+        if path.is_file() {
+            files.push(file(path, name, false)?);
+        }
+    }
+    let sums_path = release.work.join("SHA256SUMS");
+    std::fs::write(&sums_path, sha256sums(artifacts))?;
+    files.push(file(sums_path, "SHA256SUMS".into(), false)?);
+    let note_path = release.work.join(NOTE_ASSET);
+    std::fs::write(&note_path, note.doc.to_string())?;
+    files.push(file(note_path, NOTE_ASSET.into(), true)?);
     Ok(files)
 }
 
-/// Attaches every file the release does not have yet with these bytes; an asset of the same
-/// name with other bytes is replaced.
-fn attach(github: &Github, gh_release: &forge::Release, files: &[Asset]) -> Result<()> {
+/// Attaches to a draft every file it does not have yet with these bytes; an asset of the same
+/// name with other bytes is replaced (a draft's assets can still change).
+fn attach(github: &Github, draft: &forge::Release, files: &[Asset]) -> Result<()> {
     for file in files {
-        let size = std::fs::metadata(&file.path)?.len();
-        if let Some(existing) = gh_release.assets.iter().find(|a| a.name == file.name) {
-            let same = match &existing.digest {
-                Some(digest) => digest == &format!("sha256:{}", file.sha256),
-                None => existing.size == size,
-            };
-            if same {
+        if let Some(existing) = draft.assets.iter().find(|a| a.name == file.name) {
+            if same_bytes(existing, file)? {
                 continue;
             }
             github.delete_asset(existing)?;
         }
         output::status("Attaching", format!("`{}`", file.name));
-        github.upload_asset(gh_release, &file.path, &file.name)?;
+        github.upload_asset(draft, &file.path, &file.name)?;
     }
     Ok(())
+}
+
+fn same_bytes(existing: &forge::Asset, file: &Asset) -> Result<bool> {
+    Ok(match &existing.digest {
+        Some(digest) => digest == &format!("sha256:{}", file.sha256),
+        None => existing.size == std::fs::metadata(&file.path)?.len(),
+    })
+}
+
+/// A published release is read, never changed: every file and `SHA256SUMS` must be there with
+/// the bytes the note says, the release note (by the artifacts it lists) and attestations
+/// where it has them. A mismatch is an error naming the
+/// asset: with immutable releases GitHub refuses to change it, and without, changing the
+/// assets of a release users may have fetched is not ours to do.
+fn check_published(
+    github: &Github,
+    published: &forge::Release,
+    files: &[Asset],
+    artifacts: &[ArtifactRecord],
+) -> Result<()> {
+    let mut problems = Vec::new();
+    for file in files {
+        let Some(existing) = published.assets.iter().find(|a| a.name == file.name) else {
+            // A release published by an earlier twostage has no note, and one published
+            // before the attestations were made has none of them: said, not refused.
+            if file.note || file.name.ends_with(ATTESTATION_SUFFIX) {
+                output::warn(format!(
+                    "the published GitHub release has no `{}` (it was published before twostage \
+                     attached one); a published release is not changed",
+                    file.name
+                ));
+            } else {
+                problems.push(format!("it has no asset `{}`", file.name));
+            }
+            continue;
+        };
+        let same = if file.note {
+            let text = github.download_asset(existing)?;
+            let doc: Option<toml_edit::DocumentMut> =
+                String::from_utf8(text).ok().and_then(|t| t.parse().ok());
+            doc.is_some_and(|d| evidence::artifacts_of(&d) == artifacts)
+        } else {
+            same_bytes(existing, file)?
+        };
+        if !same {
+            problems.push(format!(
+                "its asset `{}` is not what the release note records",
+                file.name
+            ));
+        }
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    bail!(
+        "the published GitHub release {} does not match the release note: {}; twostage never \
+         changes a published release (with immutable releases on, GitHub locks its assets and \
+         keeps its tag name even once deleted): compare it by hand and release a new version \
+         (`cargo xtask release patch`)",
+        published.html_url,
+        problems.join("; ")
+    )
 }
 
 /// Notes from the changelog heading that names the version (read at the release commit),

@@ -1,0 +1,711 @@
+//! `audit <tag>`: the chain from the tagged commit to the files on production, checked from
+//! what anyone can read (the remote's tags and release notes, the indexes' public pages, the
+//! public GitHub API), with no credential, so that a package's user can run it against a
+//! released project. Each link is reported; any broken one fails the audit (docs/audit.md
+//! says what each link proves and what it cannot).
+
+use std::collections::BTreeSet;
+use std::str::FromStr;
+
+use anyhow::{bail, Context, Result};
+use git2::Oid;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use toml_edit::{DocumentMut, Item};
+use xshell::cmd;
+
+use crate::config::Config;
+use crate::resources::evidence::{self, ArtifactRecord, Note, Section, Verdict, NOTES_REF};
+use crate::resources::forge::{self, Github};
+use crate::resources::git::{self, Repo};
+use crate::resources::index::{self, Served};
+use crate::resources::secrets::redact;
+use crate::steps::{promote, verify};
+
+/// Where the remote's notes are fetched to be read, and removed from afterwards: the audit
+/// leaves the clone's own notes as they were.
+const AUDIT_NOTES_REF: &str = "refs/notes/release-audit";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Pass,
+    Fail,
+    /// Nothing to check (no GitHub repository, no attestations recorded): said, not failed.
+    Skip,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Pass => "pass",
+            Outcome::Fail => "fail",
+            Outcome::Skip => "skip",
+        }
+    }
+}
+
+/// One link of the chain: its name, what it came to, and what was seen.
+#[derive(Debug, Clone)]
+pub struct Link {
+    pub name: &'static str,
+    pub outcome: Outcome,
+    pub lines: Vec<String>,
+}
+
+impl Link {
+    fn new(name: &'static str) -> Link {
+        Link {
+            name,
+            outcome: Outcome::Pass,
+            lines: Vec::new(),
+        }
+    }
+
+    fn skip(name: &'static str, why: impl Into<String>) -> Link {
+        Link {
+            name,
+            outcome: Outcome::Skip,
+            lines: vec![why.into()],
+        }
+    }
+
+    fn fail(&mut self, line: impl Into<String>) {
+        self.outcome = Outcome::Fail;
+        self.lines.push(line.into());
+    }
+
+    fn say(&mut self, line: impl Into<String>) {
+        self.lines.push(line.into());
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        json!({ "link": self.name, "result": self.outcome.as_str(), "details": self.lines })
+    }
+}
+
+/// What the audit is about: the release tag, its production tag, and the commits the remote
+/// (or, without one, this clone) says they name.
+struct Subject {
+    tag: String,
+    prod_tag: String,
+    version: pep440_rs::Version,
+    project: String,
+    tag_commit: Option<Oid>,
+    prod_commit: Option<Oid>,
+    /// Where the tags were read (`origin`, or "this clone").
+    tags_from: String,
+}
+
+pub fn run(repo: &Repo, config: &Config, tag: &str, json_out: bool) -> Result<()> {
+    let (tag, prod_tag) = promote::plain_tag(repo, config, tag)?;
+    let release = crate::resolved::resolve(repo, config, &tag)?;
+    let mut subject = Subject {
+        tag,
+        prod_tag,
+        version: release.version.clone(),
+        project: release.project.clone().unwrap_or_default(),
+        tag_commit: Some(release.commit),
+        prod_commit: None,
+        tags_from: "this clone".into(),
+    };
+    let mut links = vec![read_tags(repo, config, &mut subject)];
+    let (note, note_link) = read_note(repo, config, &subject);
+    links.push(note_link);
+    match &note {
+        Some(note) => links.extend(check_note(repo, config, &subject, note)),
+        None => links.push(Link::skip("files", "no release note: nothing to compare")),
+    }
+    let broken: Vec<&str> = links
+        .iter()
+        .filter(|l| l.outcome == Outcome::Fail)
+        .map(|l| l.name)
+        .collect();
+    report(&subject, &links, json_out)?;
+    if !broken.is_empty() {
+        bail!(
+            "the audit of `{}` found broken links: {} (the lines above say what each saw)",
+            subject.tag,
+            broken.join(", ")
+        );
+    }
+    Ok(())
+}
+
+fn check_note(repo: &Repo, config: &Config, subject: &Subject, note: &Note) -> Vec<Link> {
+    let artifacts = note.artifacts();
+    let agent = index::agent();
+    let project = if subject.project.is_empty() {
+        artifacts
+            .first()
+            .and_then(|a| a.filename.split('-').next())
+            .unwrap_or_default()
+            .to_string()
+    } else {
+        subject.project.clone()
+    };
+    vec![
+        tags_link(subject, note),
+        production_link(&agent, config, subject, &project, &artifacts),
+        staging_link(&agent, config, &project, note, &artifacts),
+        verification_link(note, &artifacts),
+        github_link(repo, config, subject, note, &artifacts),
+        attestations_link(note, &artifacts),
+    ]
+}
+
+/// The commits the tags name, from the remote when there is one (what every other clone
+/// fetches; `git ls-remote`, https://git-scm.com/docs/git-ls-remote), else from this clone.
+fn read_tags(repo: &Repo, config: &Config, subject: &mut Subject) -> Link {
+    let mut link = Link::new("remote");
+    let remote = &config.git.remote;
+    if repo.remote_url(remote).is_none() {
+        subject.prod_commit = repo.tag_commit(&subject.prod_tag);
+        link.say(format!(
+            "no remote `{remote}`: the tags and notes of this clone are read"
+        ));
+        return link;
+    }
+    let patterns: Vec<String> = [&subject.tag, &subject.prod_tag]
+        .iter()
+        .flat_map(|t| [format!("refs/tags/{t}"), format!("refs/tags/{t}^{{}}")])
+        .collect();
+    let patterns: Vec<&str> = patterns.iter().map(String::as_str).collect();
+    match repo.ls_remote(remote, &patterns) {
+        Ok(refs) => {
+            subject.tag_commit = promote::remote_commit(&refs, &subject.tag);
+            subject.prod_commit = promote::remote_commit(&refs, &subject.prod_tag);
+            subject.tags_from = format!("`{remote}`");
+            link.say(format!("the tags and notes are read from `{remote}`"));
+        }
+        Err(e) => link.fail(format!("cannot read the tags of `{remote}`: {e:#}")),
+    }
+    link
+}
+
+/// The note on the commit the release tag names, from the remote's `refs/notes/release`
+/// (fetched to a ref of its own and removed again), else this clone's.
+fn read_note(repo: &Repo, config: &Config, subject: &Subject) -> (Option<Note>, Link) {
+    let mut link = Link::new("note");
+    let Some(commit) = subject.tag_commit else {
+        link.fail(format!(
+            "{} has no tag `{}`",
+            subject.tags_from, subject.tag
+        ));
+        return (None, link);
+    };
+    let text = match remote_note(repo, &config.git.remote, commit) {
+        Ok(text) => text,
+        Err(e) => {
+            link.fail(format!("{e:#}"));
+            return (None, link);
+        }
+    };
+    let Some(text) = text else {
+        link.fail(format!(
+            "there is no release note on {commit}, the commit `{}` names: it was never staged \
+             there, or the tag was moved",
+            subject.tag
+        ));
+        return (None, link);
+    };
+    let doc: DocumentMut = match text.parse() {
+        Ok(doc) => doc,
+        Err(_) => {
+            link.fail(format!("the release note on {commit} is not valid TOML"));
+            return (None, link);
+        }
+    };
+    let noted = doc.get("tag").and_then(Item::as_str).unwrap_or_default();
+    if noted != subject.tag {
+        link.fail(format!(
+            "the release note on {commit} is for `{noted}`, not `{}`",
+            subject.tag
+        ));
+        return (None, link);
+    }
+    link.say(format!("the release note on {commit}"));
+    (Some(Note { doc }), link)
+}
+
+fn remote_note(repo: &Repo, remote: &str, commit: Oid) -> Result<Option<String>> {
+    if repo.remote_url(remote).is_none() {
+        return Ok(repo.note(NOTES_REF, commit));
+    }
+    let sh = repo.sh()?;
+    git::run(cmd!(
+        sh,
+        "git fetch --quiet --no-tags {remote} +{NOTES_REF}:{AUDIT_NOTES_REF}"
+    ))
+    .with_context(|| {
+        format!(
+            "cannot fetch `{NOTES_REF}` from `{remote}`: the release notes were never pushed there"
+        )
+    })?;
+    let text = repo.note(AUDIT_NOTES_REF, commit);
+    git::run(cmd!(sh, "git update-ref -d {AUDIT_NOTES_REF}"))?;
+    Ok(text)
+}
+
+/// The release tag and its `-prod` tag both name the commit the note is the release of.
+fn tags_link(subject: &Subject, note: &Note) -> Link {
+    let mut link = Link::new("tags");
+    let noted = note
+        .doc
+        .get("commit")
+        .and_then(Item::as_str)
+        .and_then(|c| Oid::from_str(c).ok());
+    let Some(noted) = noted else {
+        link.fail("the release note names no commit");
+        return link;
+    };
+    let from = &subject.tags_from;
+    for (tag, commit) in [
+        (&subject.tag, subject.tag_commit),
+        (&subject.prod_tag, subject.prod_commit),
+    ] {
+        match commit {
+            Some(c) if c == noted => {
+                link.say(format!("{from} has `{tag}` at {c}, the note's commit"))
+            }
+            Some(c) => link.fail(format!(
+                "{from} has `{tag}` at {c}, but the release note is of {noted}: the tag was moved"
+            )),
+            None => link.fail(format!(
+                "{from} has no `{tag}`: the release was not promoted"
+            )),
+        }
+    }
+    link
+}
+
+/// The files of the release's version an index's page lists.
+fn listed_of_version<'a>(
+    files: &'a [index::IndexFile],
+    version: &pep440_rs::Version,
+) -> Vec<&'a index::IndexFile> {
+    files
+        .iter()
+        .filter(|f| {
+            f.version()
+                .and_then(|v| pep440_rs::Version::from_str(v).ok())
+                .is_some_and(|v| v == *version)
+        })
+        .collect()
+}
+
+/// Production serves exactly the note's files of this version, each with its sha256.
+fn production_link(
+    agent: &ureq::Agent,
+    config: &Config,
+    subject: &Subject,
+    project: &str,
+    artifacts: &[ArtifactRecord],
+) -> Link {
+    let mut link = Link::new("production");
+    let url = redact(&config.production.index_url);
+    let files = match index::project_files(agent, &config.production.index_url, project) {
+        Ok(Some(files)) => files,
+        Ok(None) => {
+            link.fail(format!("production (`{url}`) has no project `{project}`"));
+            return link;
+        }
+        Err(e) => {
+            link.fail(format!("cannot read production (`{url}`): {e:#}"));
+            return link;
+        }
+    };
+    for a in artifacts {
+        match index::served_as(agent, &files, &a.filename, &a.sha256) {
+            Ok(Served::Same) => {}
+            Ok(Served::Absent) => link.fail(format!("production does not serve `{}`", a.filename)),
+            Ok(Served::Other(sha)) => link.fail(format!(
+                "production serves `{}` with sha256 {sha}, the note records {}",
+                a.filename, a.sha256
+            )),
+            Err(e) => link.fail(format!("{e:#}")),
+        }
+    }
+    for f in listed_of_version(&files, &subject.version) {
+        if !artifacts.iter().any(|a| a.filename == f.filename) {
+            link.fail(format!(
+                "production serves `{}`, which the release note does not record",
+                f.filename
+            ));
+        }
+    }
+    if link.outcome == Outcome::Pass {
+        link.say(format!(
+            "production (`{url}`) serves the {} files of the note, with their sha256, and no other of {}",
+            artifacts.len(),
+            subject.version
+        ));
+    }
+    link
+}
+
+/// Staging served the same files: the note's staging records name every file (a stage
+/// records only after staging served each with its sha256), and what staging still lists of
+/// them has those sha256. Files staging no longer lists (an index that was cleaned) are said,
+/// not failed: the record of what it served stands.
+fn staging_link(
+    agent: &ureq::Agent,
+    config: &Config,
+    project: &str,
+    note: &Note,
+    artifacts: &[ArtifactRecord],
+) -> Link {
+    let mut link = Link::new("staging");
+    let runs = note.runs(Section::Staging);
+    let recorded: BTreeSet<String> = runs
+        .iter()
+        .flat_map(|run| ["uploaded", "already-present"].map(|key| run.get(key)))
+        .flatten()
+        .filter_map(Item::as_array)
+        .flat_map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)))
+        .collect();
+    if runs.is_empty() {
+        link.fail("the release note records no staging");
+        return link;
+    }
+    for a in artifacts {
+        if !recorded.contains(&a.filename) {
+            link.fail(format!(
+                "the note's staging records do not name `{}`",
+                a.filename
+            ));
+        }
+    }
+    let url = redact(&config.staging.index_url);
+    let files = match index::project_files(agent, &config.staging.index_url, project) {
+        Ok(files) => files.unwrap_or_default(),
+        Err(e) => {
+            link.say(format!(
+                "staging (`{url}`) cannot be read now ({e:#}): the note's record stands"
+            ));
+            return link;
+        }
+    };
+    let mut gone = 0;
+    for a in artifacts {
+        match index::served_as(agent, &files, &a.filename, &a.sha256) {
+            Ok(Served::Same) => {}
+            Ok(Served::Absent) => gone += 1,
+            Ok(Served::Other(sha)) => link.fail(format!(
+                "staging now serves `{}` with sha256 {sha}, the note records {}",
+                a.filename, a.sha256
+            )),
+            Err(e) => link.fail(format!("{e:#}")),
+        }
+    }
+    link.say(format!(
+        "the note records staging serving all {} files; staging (`{url}`) still serves {} of them with those sha256{}",
+        artifacts.len(),
+        artifacts.len() - gone,
+        if gone > 0 { " (the others were removed from it)" } else { "" }
+    ));
+    link
+}
+
+/// Every file has a passing verification: the latest verification of what staging served
+/// vouches for these sha256, and has a cell for every file on every interpreter it ran, none
+/// failed, each file installed on at least one.
+pub fn verification_link(note: &Note, artifacts: &[ArtifactRecord]) -> Link {
+    let mut link = Link::new("verification");
+    let Some(section) = note.latest(Section::Verification) else {
+        link.fail("the release note records no verification");
+        return link;
+    };
+    if !verify::verified(Some(section), artifacts) {
+        link.fail("the latest verification does not vouch for these files: its verdict, its sha256 set or a failed cell");
+    }
+    let cells = verify::cells_of(section);
+    let mut pythons: Vec<String> = section
+        .get("pythons")
+        .and_then(Item::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    for c in &cells {
+        if !pythons.contains(&c.python) {
+            pythons.push(c.python.clone());
+        }
+    }
+    for a in artifacts {
+        let mine: Vec<&verify::NotedCell> =
+            cells.iter().filter(|c| c.filename == a.filename).collect();
+        for python in &pythons {
+            match mine.iter().find(|c| &c.python == python) {
+                None => link.fail(format!(
+                    "no verification cell for `{}` on Python {python}",
+                    a.filename
+                )),
+                Some(c) if c.result == Verdict::Failed.as_str() => link.fail(format!(
+                    "`{}` failed its verification on Python {python}",
+                    a.filename
+                )),
+                Some(_) => {}
+            }
+        }
+        if !mine.iter().any(|c| c.result == Verdict::Verified.as_str()) {
+            link.fail(format!("`{}` was verified on no interpreter", a.filename));
+        }
+    }
+    if link.outcome == Outcome::Pass {
+        link.say(format!(
+            "{} files verified on Python {}",
+            artifacts.len(),
+            pythons.join(", ")
+        ));
+    }
+    link
+}
+
+/// The GitHub release, read without a token: its assets are the note's files with their
+/// sha256, its `SHA256SUMS` lists exactly them, its release note lists the same artifacts.
+fn github_link(
+    repo: &Repo,
+    config: &Config,
+    subject: &Subject,
+    note: &Note,
+    artifacts: &[ArtifactRecord],
+) -> Link {
+    let mut link = Link::new("github");
+    let repository = config.github.repository.clone().or_else(|| {
+        repo.remote_url(&config.git.remote)
+            .and_then(|u| git::github_repository(&u))
+    });
+    let Some(repository) = repository else {
+        return Link::skip("github", "no GitHub repository (`github.repository`, or a remote on github.com): no release to check");
+    };
+    let github = Github::anonymous(&config.github.api_url, &repository);
+    let release = match github.published_release(&subject.tag) {
+        Ok(Some(release)) => release,
+        Ok(None) if note.section(Section::Github).is_none() => {
+            return Link::skip(
+                "github",
+                format!(
+                    "`{repository}` has no release for `{}`, and the note records none",
+                    subject.tag
+                ),
+            );
+        }
+        Ok(None) => {
+            link.fail(format!(
+                "`{repository}` has no published release for `{}`, which the note records",
+                subject.tag
+            ));
+            return link;
+        }
+        Err(e) => {
+            link.fail(format!("{e:#}"));
+            return link;
+        }
+    };
+    for problem in release_problems(&github, &release, artifacts) {
+        link.fail(problem);
+    }
+    if link.outcome == Outcome::Pass {
+        link.say(format!(
+            "{} attaches the {} files with their sha256 and a `SHA256SUMS` that lists them",
+            release.html_url,
+            artifacts.len()
+        ));
+    }
+    link.say(if release.immutable {
+        "the release is immutable: GitHub locked its assets and tag when it was published"
+            .to_string()
+    } else {
+        "the release is not immutable: its assets could have been changed since".to_string()
+    });
+    link
+}
+
+fn release_problems(
+    github: &Github,
+    release: &forge::Release,
+    artifacts: &[ArtifactRecord],
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    let asset_bytes = |name: &str| -> Result<Option<Vec<u8>>> {
+        match release.assets.iter().find(|a| a.name == name) {
+            Some(asset) => github.download_asset(asset).map(Some),
+            None => Ok(None),
+        }
+    };
+    for a in artifacts {
+        let Some(asset) = release.assets.iter().find(|x| x.name == a.filename) else {
+            problems.push(format!("the release has no asset `{}`", a.filename));
+            continue;
+        };
+        let sha256 = match &asset.digest {
+            Some(digest) => Ok(digest.trim_start_matches("sha256:").to_string()),
+            None => github
+                .download_asset(asset)
+                .map(|bytes| crate::resources::dist::hex(&Sha256::digest(&bytes))),
+        };
+        match sha256 {
+            Ok(sha) if sha == a.sha256 => {}
+            Ok(sha) => problems.push(format!(
+                "the release's `{}` has sha256 {sha}, the note records {}",
+                a.filename, a.sha256
+            )),
+            Err(e) => problems.push(format!("{e:#}")),
+        }
+    }
+    match asset_bytes("SHA256SUMS") {
+        Ok(Some(bytes)) if bytes == promote::sha256sums(artifacts).as_bytes() => {}
+        Ok(Some(_)) => problems.push(
+            "the release's `SHA256SUMS` does not list exactly the note's files and sha256".into(),
+        ),
+        Ok(None) => problems.push("the release has no asset `SHA256SUMS`".into()),
+        Err(e) => problems.push(format!("{e:#}")),
+    }
+    match asset_bytes(promote::NOTE_ASSET) {
+        Ok(Some(bytes)) => {
+            let doc: Option<DocumentMut> =
+                String::from_utf8(bytes).ok().and_then(|t| t.parse().ok());
+            if !doc.is_some_and(|d| evidence::artifacts_of(&d) == artifacts) {
+                problems.push(format!(
+                    "the release's `{}` does not record the note's files",
+                    promote::NOTE_ASSET
+                ));
+            }
+        }
+        Ok(None) => {}
+        Err(e) => problems.push(format!("{e:#}")),
+    }
+    for asset in &release.assets {
+        let known = asset.name == "SHA256SUMS"
+            || asset.name == promote::NOTE_ASSET
+            || artifacts.iter().any(|a| {
+                asset.name == a.filename
+                    || asset.name == format!("{}{}", a.filename, promote::ATTESTATION_SUFFIX)
+            });
+        if !known {
+            problems.push(format!(
+                "the release has an asset the note does not record: `{}`",
+                asset.name
+            ));
+        }
+    }
+    problems
+}
+
+/// Where attestations were made: that production reports provenance for each file and that
+/// its subject is that file's name and sha256.
+///
+/// Not wired yet: the note's attestation fields are being added beside this (issue 20,
+/// point 1). Until a note can record attestations there are none to check, and this link
+/// says so for every note. The lead wires it after the merge: read the recorded attestations
+/// from `note`, then each file's provenance from production (the PEP 691 JSON file entry's
+/// `provenance` URL, PEP 740) and compare its statement's subject with `artifacts`.
+pub fn attestations_link(note: &Note, artifacts: &[ArtifactRecord]) -> Link {
+    let _ = (note, artifacts);
+    Link::skip("attestations", "no attestations recorded")
+}
+
+fn report(subject: &Subject, links: &[Link], json_out: bool) -> Result<()> {
+    let ok = links.iter().all(|l| l.outcome != Outcome::Fail);
+    if json_out {
+        let value = json!({
+            "tag": subject.tag,
+            "prod_tag": subject.prod_tag,
+            "commit": subject.tag_commit.map(|c| c.to_string()),
+            "ok": ok,
+            "links": links.iter().map(Link::to_json).collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&value)?);
+        return Ok(());
+    }
+    println!("audit of {}", crate::output::visible(&subject.tag));
+    for link in links {
+        let mark = match link.outcome {
+            Outcome::Pass => "ok  ",
+            Outcome::Fail => "FAIL",
+            Outcome::Skip => "skip",
+        };
+        let mut lines = link.lines.iter();
+        let first = lines.next().map(String::as_str).unwrap_or_default();
+        println!(
+            "  {mark}  {:<13} {}",
+            link.name,
+            crate::output::visible(first)
+        );
+        for line in lines {
+            println!("        {:<13} {}", "", crate::output::visible(line));
+        }
+    }
+    println!(
+        "{}",
+        if ok {
+            "every link holds"
+        } else {
+            "the chain is broken"
+        }
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn note(text: &str) -> Note {
+        Note {
+            doc: text.parse().unwrap(),
+        }
+    }
+
+    fn artifact(name: &str, sha: &str) -> ArtifactRecord {
+        ArtifactRecord {
+            filename: name.into(),
+            size: 1,
+            sha256: sha.into(),
+            blake2_256: "b".into(),
+        }
+    }
+
+    #[test]
+    fn the_attestation_link_has_its_shape_until_it_is_wired() {
+        let n = note("tag = \"v1.0.0\"\n");
+        let link = attestations_link(&n, &[artifact("p-1.0.0.tar.gz", "aa")]);
+        assert_eq!(link.name, "attestations");
+        assert_eq!(link.outcome, Outcome::Skip);
+        assert_eq!(link.lines, vec!["no attestations recorded".to_string()]);
+        assert_eq!(
+            link.to_json(),
+            json!({"link": "attestations", "result": "skip", "details": ["no attestations recorded"]})
+        );
+    }
+
+    #[test]
+    fn a_missing_verification_cell_breaks_the_link() {
+        let cells = "result = \"verified\"\nverified-sha256 = [\"aa\", \"bb\"]\npythons = [\"3.12.1\"]\n\
+            [[verification.artifacts]]\nfilename = \"p-1.0.0.tar.gz\"\npython = \"3.12.1\"\nresult = \"verified\"\n";
+        let full = format!(
+            "[verification]\n{}\
+             [[verification.artifacts]]\nfilename = \"p-1.0.0-py3-none-any.whl\"\npython = \"3.12.1\"\nresult = \"verified\"\n",
+            cells
+        );
+        let files = [
+            artifact("p-1.0.0.tar.gz", "aa"),
+            artifact("p-1.0.0-py3-none-any.whl", "bb"),
+        ];
+        assert_eq!(
+            verification_link(&note(&full), &files).outcome,
+            Outcome::Pass
+        );
+        let cut = format!("[verification]\n{cells}");
+        let link = verification_link(&note(&cut), &files);
+        assert_eq!(link.outcome, Outcome::Fail);
+        assert!(
+            link.lines.iter().any(|l| l
+                .contains("no verification cell for `p-1.0.0-py3-none-any.whl` on Python 3.12.1")),
+            "{:?}",
+            link.lines
+        );
+    }
+}
