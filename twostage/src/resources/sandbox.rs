@@ -1,5 +1,5 @@
 //! The local-index sandbox that `demo` and `rehearse` (and the tests) share: the Python tools
-//! in a virtual environment under `target/`, `pypiserver` and `devpi-server` on free
+//! in a virtual environment once per user (the platform's cache folder, or `TWOSTAGE_TOOLS_DIR`), `pypiserver` and `devpi-server` on free
 //! 127.0.0.1 ports, and a scratch repository with a bare `origin` (a copy of an example, or a
 //! clone of a maintainer's own repository).
 //!
@@ -87,36 +87,95 @@ pub fn target_dir() -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
 }
 
-/// The tools, installed on first use. Safe to call from many tests and processes at once.
+/// Names the folder of the managed tools exactly (its `venv/` is checked against the pins
+/// and reinstalled when they differ). This workspace's own tests and `.ci/run` set it to
+/// `target/twostage-tools`, so a fresh clone depends on nothing in the user's cache.
+pub const TOOLS_DIR_ENV: &str = "TWOSTAGE_TOOLS_DIR";
+
+/// Where the managed tools live: `TWOSTAGE_TOOLS_DIR` when set, else once per user in the
+/// platform's cache folder, in a subfolder named after the pins it holds
+/// (`<cache>/twostage/tools-<hash>`), so two twostage versions with different pins never
+/// replace each other's environment.
+pub fn tools_dir() -> Result<PathBuf> {
+    if let Some(dir) = std::env::var_os(TOOLS_DIR_ENV).filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(dir));
+    }
+    let cache = cache_home(
+        std::env::consts::OS,
+        std::env::var_os("XDG_CACHE_HOME"),
+        std::env::var_os("HOME"),
+    )
+    .with_context(|| {
+        format!("cannot find the user's cache folder (`HOME` is not set): set `{TOOLS_DIR_ENV}` to a folder for the Python tools")
+    })?;
+    Ok(cache.join("twostage").join(format!("tools-{}", pins_key())))
+}
+
+/// The user's cache folder: `~/Library/Caches` on macOS (Apple's File System Programming
+/// Guide, "Library/Caches"), else `$XDG_CACHE_HOME` when it is an absolute path, else
+/// `~/.cache` (XDG Base Directory Specification:
+/// https://specifications.freedesktop.org/basedir-spec/latest/#variables).
+fn cache_home(
+    os: &str,
+    xdg_cache_home: Option<std::ffi::OsString>,
+    home: Option<std::ffi::OsString>,
+) -> Option<PathBuf> {
+    let home = home.filter(|h| !h.is_empty()).map(PathBuf::from);
+    if os == "macos" {
+        return home.map(|h| h.join("Library/Caches"));
+    }
+    // "If an incorrect path is detected (relative), it should be ignored."
+    let xdg = xdg_cache_home
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute());
+    xdg.or_else(|| home.map(|h| h.join(".cache")))
+}
+
+/// Everything the tools environment is made of, as written into its stamp.
+fn wanted_stamp() -> String {
+    format!(
+        "{REQUIREMENTS}\n# backend wheels\n{}\n# for Python 3.9, with dependencies\n{}\n",
+        BACKENDS.join("\n"),
+        BACKENDS_FOR_OLDER.join("\n")
+    )
+}
+
+/// The first 16 hex digits of the stamp's SHA-256: the per-user folder's name.
+fn pins_key() -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(wanted_stamp().as_bytes());
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The tools, installed on first use. Safe to call from many tests and processes at once,
+/// and from rehearsals of several repositories at once (a file lock in the folder).
 pub fn tools() -> Result<&'static Tools> {
     static TOOLS: OnceLock<Tools> = OnceLock::new();
     if let Some(tools) = TOOLS.get() {
         return Ok(tools);
     }
-    let tools = install(&target_dir().join("twostage-tools"))?;
+    let tools = install(&tools_dir()?)?;
     Ok(TOOLS.get_or_init(|| tools))
 }
 
 fn install(dir: &Path) -> Result<Tools> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
     // Test binaries run in parallel under nextest: one installs, the others wait.
-    let lock = std::fs::File::create(dir.join(".lock"))?;
-    lock.lock().context("cannot lock the tools folder")?;
+    let lock = std::fs::File::create(dir.join(".lock"))
+        .with_context(|| format!("cannot write `{}`", dir.join(".lock").display()))?;
+    lock.lock()
+        .with_context(|| format!("cannot lock `{}`", dir.display()))?;
     let tools = Tools {
         venv: dir.join("venv"),
     };
     let stamp = tools.venv.join(".twostage-requirements");
-    let wanted = format!(
-        "{REQUIREMENTS}\n# backend wheels\n{}\n# for Python 3.9, with dependencies\n{}\n",
-        BACKENDS.join("\n"),
-        BACKENDS_FOR_OLDER.join("\n")
-    );
+    let wanted = wanted_stamp();
     if std::fs::read_to_string(&stamp).is_ok_and(|s| s == wanted) {
         return Ok(tools);
     }
     let python = std::env::var("TWOSTAGE_PYTHON").unwrap_or_else(|_| "python3".into());
     eprintln!(
-        "  Installing the Python tools (pypiserver, devpi, uv, build, twine) into `{}`",
+        "  Installing the Python tools (pypiserver, devpi, uv, build, twine) into `{}`, once per user",
         tools.venv.display()
     );
     let started = Instant::now();
@@ -745,4 +804,42 @@ pub fn copy_tree(from: &Path, to: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cache(os: &str, xdg: Option<&str>, home: Option<&str>) -> Option<PathBuf> {
+        cache_home(os, xdg.map(Into::into), home.map(Into::into))
+    }
+
+    #[test]
+    fn the_cache_folder_follows_the_platform() {
+        let home = Some("/home/me");
+        assert_eq!(cache("linux", None, home), Some("/home/me/.cache".into()));
+        assert_eq!(
+            cache("linux", Some("/scratch/cache"), home),
+            Some("/scratch/cache".into())
+        );
+        // A relative XDG_CACHE_HOME is ignored, as the specification says.
+        assert_eq!(
+            cache("linux", Some("cache"), home),
+            Some("/home/me/.cache".into())
+        );
+        assert_eq!(
+            cache("macos", Some("/scratch/cache"), Some("/Users/me")),
+            Some("/Users/me/Library/Caches".into())
+        );
+        assert_eq!(cache("linux", None, None), None);
+        assert_eq!(cache("linux", None, Some("")), None);
+    }
+
+    #[test]
+    fn the_per_user_folder_is_named_after_the_pins() {
+        let key = pins_key();
+        assert_eq!(key.len(), 16);
+        assert!(key.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_eq!(key, pins_key());
+    }
 }
