@@ -87,48 +87,17 @@ pub fn target_dir() -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
 }
 
-/// Names the folder of the managed tools exactly (its `venv/` is checked against the pins
-/// and reinstalled when they differ). This workspace's own tests and `.ci/run` set it to
-/// `target/twostage-tools`, so a fresh clone depends on nothing in the user's cache.
-pub const TOOLS_DIR_ENV: &str = "TWOSTAGE_TOOLS_DIR";
+pub use crate::resources::cache::TOOLS_DIR_ENV;
 
-/// Where the managed tools live: `TWOSTAGE_TOOLS_DIR` when set, else once per user in the
-/// platform's cache folder, in a subfolder named after the pins it holds
-/// (`<cache>/twostage/tools-<hash>`), so two twostage versions with different pins never
-/// replace each other's environment.
+/// Where the managed tools live: `TWOSTAGE_TOOLS_DIR` when set (its `venv/` is checked
+/// against the pins and reinstalled when they differ), else once per user in the platform's
+/// cache folder, in a subfolder named after the pins it holds (`<cache>/twostage/tools-<hash>`,
+/// see `cache::keyed`), so two twostage versions never replace each other's environment.
 pub fn tools_dir() -> Result<PathBuf> {
-    if let Some(dir) = std::env::var_os(TOOLS_DIR_ENV).filter(|d| !d.is_empty()) {
-        return Ok(PathBuf::from(dir));
+    match crate::resources::cache::tools_dir_override() {
+        Some(dir) => Ok(dir),
+        None => crate::resources::cache::keyed("tools", &wanted_stamp()),
     }
-    let cache = cache_home(
-        std::env::consts::OS,
-        std::env::var_os("XDG_CACHE_HOME"),
-        std::env::var_os("HOME"),
-    )
-    .with_context(|| {
-        format!("cannot find the user's cache folder (`HOME` is not set): set `{TOOLS_DIR_ENV}` to a folder for the Python tools")
-    })?;
-    Ok(cache.join("twostage").join(format!("tools-{}", pins_key())))
-}
-
-/// The user's cache folder: `~/Library/Caches` on macOS (Apple's File System Programming
-/// Guide, "Library/Caches"), else `$XDG_CACHE_HOME` when it is an absolute path, else
-/// `~/.cache` (XDG Base Directory Specification:
-/// https://specifications.freedesktop.org/basedir-spec/latest/#variables).
-fn cache_home(
-    os: &str,
-    xdg_cache_home: Option<std::ffi::OsString>,
-    home: Option<std::ffi::OsString>,
-) -> Option<PathBuf> {
-    let home = home.filter(|h| !h.is_empty()).map(PathBuf::from);
-    if os == "macos" {
-        return home.map(|h| h.join("Library/Caches"));
-    }
-    // "If an incorrect path is detected (relative), it should be ignored."
-    let xdg = xdg_cache_home
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute());
-    xdg.or_else(|| home.map(|h| h.join(".cache")))
 }
 
 /// Everything the tools environment is made of, as written into its stamp.
@@ -138,13 +107,6 @@ fn wanted_stamp() -> String {
         BACKENDS.join("\n"),
         BACKENDS_FOR_OLDER.join("\n")
     )
-}
-
-/// The first 16 hex digits of the stamp's SHA-256: the per-user folder's name.
-fn pins_key() -> String {
-    use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(wanted_stamp().as_bytes());
-    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The tools, installed on first use. Safe to call from many tests and processes at once,
@@ -804,42 +766,4 @@ pub fn copy_tree(from: &Path, to: &Path) -> Result<()> {
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn cache(os: &str, xdg: Option<&str>, home: Option<&str>) -> Option<PathBuf> {
-        cache_home(os, xdg.map(Into::into), home.map(Into::into))
-    }
-
-    #[test]
-    fn the_cache_folder_follows_the_platform() {
-        let home = Some("/home/me");
-        assert_eq!(cache("linux", None, home), Some("/home/me/.cache".into()));
-        assert_eq!(
-            cache("linux", Some("/scratch/cache"), home),
-            Some("/scratch/cache".into())
-        );
-        // A relative XDG_CACHE_HOME is ignored, as the specification says.
-        assert_eq!(
-            cache("linux", Some("cache"), home),
-            Some("/home/me/.cache".into())
-        );
-        assert_eq!(
-            cache("macos", Some("/scratch/cache"), Some("/Users/me")),
-            Some("/Users/me/Library/Caches".into())
-        );
-        assert_eq!(cache("linux", None, None), None);
-        assert_eq!(cache("linux", None, Some("")), None);
-    }
-
-    #[test]
-    fn the_per_user_folder_is_named_after_the_pins() {
-        let key = pins_key();
-        assert_eq!(key.len(), 16);
-        assert!(key.chars().all(|c| c.is_ascii_hexdigit()));
-        assert_eq!(key, pins_key());
-    }
 }

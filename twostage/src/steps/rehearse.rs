@@ -28,6 +28,7 @@ use crate::resolved;
 use crate::resources::evidence::Note;
 use crate::resources::git::Repo;
 use crate::resources::index;
+use crate::resources::readme;
 use crate::resources::sandbox::{self, Sandbox, Upstream};
 
 pub struct Options {
@@ -100,6 +101,11 @@ pub fn run(repo_dir: &Path, options: &Options) -> Result<()> {
         ),
         || sandbox::tools().map(|_| ()),
     )?;
+    // The README renderer `release` uses, installed here with your package index: the
+    // children's pip is pointed at the sandbox's production.
+    if let Err(e) = readme::renderer() {
+        output::note(format!("cannot install the README renderer: {e:#}"));
+    }
     let initial_branch = user.branch.clone().unwrap_or_else(|| "main".into());
     let sandbox = steps.run(
         "start staging and production on 127.0.0.1, clone the repository",
@@ -493,6 +499,8 @@ fn child_env<'a>(
         .chain(
             [
                 ("TWOSTAGE_BIN", exe.as_os_str().to_owned()),
+                // The children's HOME, so their cache folder, is the sandbox's.
+                (readme::README_DIR_ENV, readme::dir()?.into_os_string()),
                 ("TWOSTAGE_STAGING_TOKEN_ENV", "TEST_PYPI_TOKEN".into()),
                 ("TWOSTAGE_PRODUCTION_TOKEN_ENV", "PYPI_TOKEN".into()),
                 ("TWOSTAGE_STAGING_TRUSTED_PUBLISHING", "never".into()),
