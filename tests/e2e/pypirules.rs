@@ -287,3 +287,36 @@ fn a_readme_that_does_not_render_as_restructuredtext_is_refused_at_release_and_m
     s.twostage(&["release", "patch"]).success();
     assert!(s.git(&["tag", "--list"]).contains("v1.4.4"));
 }
+
+#[test]
+fn without_a_readme_renderer_the_release_goes_on_and_says_the_readme_was_not_checked() {
+    let name = "ts-rules-readme-offline";
+    let s = Scratch::new(name);
+    sample(&s, Layout::StaticFlit, name);
+    s.write("README.rst", "A sample\n========\n\n.. frobnicate:: x\n");
+    let pyproject = s.read("pyproject.toml").replace(
+        "description = \"A sample\"",
+        "description = \"A sample\"\nreadme = \"README.rst\"",
+    );
+    s.write("pyproject.toml", &pyproject);
+    s.commit_all("A README");
+    // A renderer folder of its own, and no interpreter to make its venv with.
+    let run = Run::from(
+        s.command(env!("CARGO_BIN_EXE_twostage"))
+            .args(["release", "patch"])
+            .env("TWOSTAGE_README_DIR", s.dir.join("renderer"))
+            .env("TWOSTAGE_PYTHON", s.dir.join("no-such-python"))
+            .output()
+            .unwrap(),
+    )
+    .success();
+    assert_eq!(
+        run.stderr
+            .matches("the README was not checked as PyPI renders it")
+            .count(),
+        1,
+        "{}",
+        run.stderr
+    );
+    assert!(s.git(&["tag", "--list"]).contains("v1.4.3"));
+}
