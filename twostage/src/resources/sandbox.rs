@@ -1,5 +1,6 @@
 //! The local-index sandbox that `demo` and `rehearse` (and the tests) share: the Python tools
-//! in a virtual environment once per user (the platform's cache folder, or `TWOSTAGE_TOOLS_DIR`), `pypiserver` and `devpi-server` on free
+//! in a virtual environment once per user (the platform's cache folder, or
+//! `TWOSTAGE_TOOLS_DIR`), `pypiserver` and `devpi-server` on free
 //! 127.0.0.1 ports, and a scratch repository with a bare `origin` (a copy of an example, or a
 //! clone of a maintainer's own repository).
 //!
