@@ -137,8 +137,13 @@ fn install(dir: &Path) -> Result<Tools> {
         return Ok(tools);
     }
     let python = std::env::var("TWOSTAGE_PYTHON").unwrap_or_else(|_| "python3".into());
+    let once = if crate::resources::cache::tools_dir_override().is_some() {
+        format!("once (`{TOOLS_DIR_ENV}`)")
+    } else {
+        "once per user".to_string()
+    };
     eprintln!(
-        "  Installing the Python tools (pypiserver, devpi, uv, build, twine) into `{}`, once per user",
+        "  Installing the Python tools (pypiserver, devpi, uv, build, twine) into `{}`, {once}",
         tools.venv.display()
     );
     let started = Instant::now();
