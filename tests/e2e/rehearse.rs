@@ -437,3 +437,19 @@ fn the_managed_tools_go_to_the_users_cache_folder_not_the_binarys_target() {
     run.stderr_has(&format!("`{}`", folders[0].display()))
         .stderr_has("once per user");
 }
+
+#[test]
+fn the_maintainers_verify_override_reaches_the_rehearsals_stage() {
+    let s = project("rehearse-override");
+    let before = snapshot(&s);
+    // uv is on PATH (the tests' own), and `release`/`stage` here would install with pip.
+    let mut command = s.command(env!("CARGO_BIN_EXE_twostage"));
+    command.env("TWOSTAGE_VERIFY_INSTALLER", "pip");
+    let (run, kept) = rehearse_in(command);
+    let run = run.success();
+    let note = kept_note(&kept.join("work"), "v1.4.3");
+    let installer = note["verification"]["installer"].as_str().unwrap();
+    assert!(installer.starts_with("pip "), "{installer}\n{}", run.stderr);
+    assert_unchanged(&s, &before);
+    std::fs::remove_dir_all(&kept).unwrap();
+}
