@@ -224,6 +224,11 @@ fn check_tools(user: &Maintainer) -> Result<()> {
             crate::steps::tools::describe(config)
         ),
     );
+    output::note(
+        "what differs from the real release: the hooks run this binary (`TWOSTAGE_BIN`), not \
+         `cargo xtask hook`; the indexes, the passwords and HOME (so the uv and pip caches) are \
+         the sandbox's",
+    );
     Ok(())
 }
 
