@@ -14,7 +14,19 @@ pub mod workflow;
 use twostage::resources::sandbox::Guarded;
 pub use twostage::resources::sandbox::{
     free_port, target_dir, tools, Devpi, DevpiIndex, PypiServer, Sandbox, Tools, SANDBOX_TOKEN,
+    TOOLS_DIR_ENV,
 };
+
+/// The folder of the tests' own tools: `TWOSTAGE_TOOLS_DIR` (which `.cargo/config.toml` and
+/// `.ci/run` set to `target/twostage-tools`), else `target/twostage-tools` all the same. The
+/// tests' extras (the OpenAPI description, mitmproxy's venv, actionlint) live there too,
+/// never in the user's cache.
+pub fn tools_dir() -> PathBuf {
+    std::env::var_os(TOOLS_DIR_ENV)
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| target_dir().join("twostage-tools"))
+}
 
 /// Runs a command to its end with its output captured: its stdout, or an error that carries
 /// both streams (the product's `sandbox::run`), so the tests' output stays quiet.
@@ -73,7 +85,7 @@ const OCTOKIT_OPENAPI: &str = "@octokit/openapi@23.0.2";
 
 /// GitHub's dereferenced OpenAPI description, fetched with `npm pack` on first use.
 pub fn github_openapi() -> Result<PathBuf> {
-    let dir = target_dir().join("twostage-tools").join("openapi");
+    let dir = tools_dir().join("openapi");
     let spec = dir.join("api.github.com.deref.json");
     if spec.exists() {
         return Ok(spec);
@@ -255,7 +267,7 @@ const MITMPROXY: &str = "mitmproxy==11.0.2";
 
 /// `mitmdump`, in a virtual environment of its own (its pins clash with devpi's).
 pub fn mitmdump() -> Result<PathBuf> {
-    let dir = target_dir().join("twostage-tools").join("mitm-venv");
+    let dir = tools_dir().join("mitm-venv");
     let bin = dir.join("bin").join("mitmdump");
     let stamp = dir.join(".twostage-requirements");
     if std::fs::read_to_string(&stamp).is_ok_and(|s| s == MITMPROXY) {

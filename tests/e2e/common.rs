@@ -116,7 +116,7 @@ impl Scratch {
 
     /// The variables every child of a test gets: the scratch HOME (so the user's git
     /// configuration and `~/.pypirc` are never read), no system git config, uv first on PATH,
-    /// no colour, and a fixed date.
+    /// the tests' tools folder, no colour, and a fixed date.
     fn isolated_env(&self) -> Vec<(&'static str, std::ffi::OsString)> {
         let path = std::env::join_paths(std::iter::once(uv_dir()).chain(std::env::split_paths(
             &std::env::var_os("PATH").unwrap_or_default(),
@@ -124,6 +124,11 @@ impl Scratch {
         .unwrap();
         vec![
             ("PATH", path),
+            // The tests' tools under `target/`, not in the scratch HOME's cache.
+            (
+                testbed::TOOLS_DIR_ENV,
+                testbed::tools_dir().into_os_string(),
+            ),
             ("HOME", self.home.clone().into_os_string()),
             ("GIT_CONFIG_NOSYSTEM", "1".into()),
             ("NO_COLOR", "1".into()),

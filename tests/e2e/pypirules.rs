@@ -239,3 +239,84 @@ fn an_archived_project_takes_no_upload_and_nothing_is_sent() {
     assert_eq!(upload_requests(name), 0);
     assert_eq!(s.snapshot(), before);
 }
+
+#[test]
+fn a_readme_that_does_not_render_as_restructuredtext_is_refused_at_release_and_markdown_passes() {
+    let name = "ts-rules-readme";
+    let s = Scratch::new(name);
+    sample(&s, Layout::StaticFlit, name);
+    let readme_key = |file: &str| {
+        s.read("pyproject.toml")
+            .lines()
+            .filter(|l| !l.starts_with("readme ="))
+            .collect::<Vec<_>>()
+            .join("\n")
+            .replace(
+                "description = \"A sample\"",
+                &format!("description = \"A sample\"\nreadme = \"{file}\""),
+            )
+            + "\n"
+    };
+    // An unknown directive is an error to docutils (a short title underline only a warning).
+    let broken = "A sample\n========\n\nIt does things.\n\n.. frobnicate:: x\n";
+    s.write("README.rst", broken);
+    s.write("pyproject.toml", &readme_key("README.rst"));
+    s.commit_all("A README with an unknown directive");
+    let before = s.snapshot();
+    s.twostage(&["release", "patch"])
+        .failure(1)
+        .stderr_has("`ts_rules_readme-1.4.3.tar.gz`: PyPI refuses its README (the description, `text/x-rst`)")
+        .stderr_has("at line 6 (`.. frobnicate:: x`): (ERROR/3) Unknown directive type \"frobnicate\".")
+        .stderr_has("back as it was");
+    assert_eq!(s.snapshot(), before);
+    assert_eq!(upload_requests(name), 0);
+    assert!(!s.git(&["tag", "--list"]).contains("v1.4.3"));
+
+    // The same text as Markdown renders (cmarkgfm takes anything): released.
+    s.git(&["mv", "README.rst", "README.md"]);
+    s.write("pyproject.toml", &readme_key("README.md"));
+    s.commit_all("The README is Markdown");
+    s.twostage(&["release", "patch"]).success();
+    assert!(s.git(&["tag", "--list"]).contains("v1.4.3"));
+
+    // Valid reStructuredText, a short title underline (a docutils warning) included: released.
+    s.git(&["mv", "README.md", "README.rst"]);
+    s.write("README.rst", "A sample\n===\n\nIt *does* things.\n");
+    s.write("pyproject.toml", &readme_key("README.rst"));
+    s.commit_all("The README is reStructuredText again");
+    s.twostage(&["release", "patch"]).success();
+    assert!(s.git(&["tag", "--list"]).contains("v1.4.4"));
+}
+
+#[test]
+fn without_a_readme_renderer_the_release_goes_on_and_says_the_readme_was_not_checked() {
+    let name = "ts-rules-readme-offline";
+    let s = Scratch::new(name);
+    sample(&s, Layout::StaticFlit, name);
+    s.write("README.rst", "A sample\n========\n\n.. frobnicate:: x\n");
+    let pyproject = s.read("pyproject.toml").replace(
+        "description = \"A sample\"",
+        "description = \"A sample\"\nreadme = \"README.rst\"",
+    );
+    s.write("pyproject.toml", &pyproject);
+    s.commit_all("A README");
+    // A renderer folder of its own, and no interpreter to make its venv with.
+    let run = Run::from(
+        s.command(env!("CARGO_BIN_EXE_twostage"))
+            .args(["release", "patch"])
+            .env("TWOSTAGE_README_DIR", s.dir.join("renderer"))
+            .env("TWOSTAGE_PYTHON", s.dir.join("no-such-python"))
+            .output()
+            .unwrap(),
+    )
+    .success();
+    assert_eq!(
+        run.stderr
+            .matches("the README was not checked as PyPI renders it")
+            .count(),
+        1,
+        "{}",
+        run.stderr
+    );
+    assert!(s.git(&["tag", "--list"]).contains("v1.4.3"));
+}

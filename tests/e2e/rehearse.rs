@@ -257,3 +257,199 @@ fn a_project_without_release_toml_on_another_branch_is_rehearsed_with_the_defaul
     assert_unchanged(&s, &before);
     std::fs::remove_dir_all(&kept).unwrap();
 }
+
+/// A folder for PATH holding `git`, `sh` and a `python3` that runs `python` with `flags`,
+/// writing each command line it gets to `calls` first; no `uv`.
+fn path_without_uv(s: &Scratch, python: &Path, flags: &str, calls: &Path) -> PathBuf {
+    let bin = s.dir.join("bin-without-uv");
+    std::fs::create_dir_all(&bin).unwrap();
+    for program in ["git", "sh"] {
+        let found = std::env::split_paths(&std::env::var_os("PATH").unwrap())
+            .map(|d| d.join(program))
+            .find(|p| p.is_file())
+            .unwrap();
+        std::os::unix::fs::symlink(found, bin.join(program)).unwrap();
+    }
+    let wrapper = bin.join("python3");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\necho \"$*\" >> '{}'\nexec '{}' {flags} \"$@\"\n",
+            calls.display(),
+            python.display()
+        ),
+    )
+    .unwrap();
+    make_executable(&wrapper);
+    bin
+}
+
+/// The interpreter the tools' venv was made from: Python without `build` or any other package
+/// when started with `-S`.
+fn base_python() -> PathBuf {
+    let python = testbed::tools().unwrap().python();
+    let out = std::process::Command::new(python)
+        .args(["-c", "import sys; print(sys._base_executable)"])
+        .output()
+        .unwrap();
+    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+}
+
+/// The problem lines (`  - …`) of a refusal.
+fn problem_lines(stderr: &str) -> Vec<String> {
+    stderr
+        .lines()
+        .filter(|l| l.starts_with("  - "))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn without_uv_and_build_the_rehearsal_refuses_as_release_would_before_starting_anything() {
+    let s = project("rehearse-notools");
+    let calls = s.dir.join("python3-calls");
+    let bin = path_without_uv(&s, &base_python(), "-S", &calls);
+    let tmp = s.dir.join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let before = snapshot(&s);
+    let snap = s.snapshot();
+
+    let mut command = s.command(env!("CARGO_BIN_EXE_twostage"));
+    command.env("PATH", &bin).env("TMPDIR", &tmp);
+    let run = Run::from(
+        command
+            .args(["rehearse", "--keep"])
+            .env("TWOSTAGE_REHEARSE_OFFLINE", "1")
+            .output()
+            .unwrap(),
+    )
+    .failure(1);
+    // No server, no scratch folder: nothing was started, and nothing changed.
+    assert_eq!(
+        std::fs::read_dir(&tmp).unwrap().count(),
+        0,
+        "{}",
+        run.stderr
+    );
+    assert_unchanged(&s, &before);
+    assert_eq!(s.snapshot(), snap);
+
+    let mut release = s.command(env!("CARGO_BIN_EXE_twostage"));
+    release.env("PATH", &bin);
+    let released = Run::from(release.args(["release", "patch"]).output().unwrap()).failure(1);
+
+    let (rehearsed, refused) = (problem_lines(&run.stderr), problem_lines(&released.stderr));
+    assert!(
+        rehearsed
+            .iter()
+            .any(|l| l.contains("needs the Python package `build`")),
+        "{}",
+        run.stderr
+    );
+    // The same check as `release`'s, word for word (release adds its own other checks).
+    for line in &rehearsed {
+        assert!(
+            refused.contains(line),
+            "`release` does not say {line:?}:\n{}",
+            released.stderr
+        );
+    }
+}
+
+#[test]
+fn without_uv_the_rehearsal_builds_and_verifies_with_what_release_finds_on_path() {
+    let s = project("rehearse-pip");
+    let calls = s.dir.join("python3-calls");
+    // A `python3` that has `build` and pip (the tools' venv), and no uv anywhere on PATH.
+    let tools_python = testbed::tools().unwrap().python();
+    let bin = path_without_uv(&s, &tools_python, "", &calls);
+    let rest = std::env::split_paths(&std::env::var_os("PATH").unwrap())
+        .filter(|d| !d.join("uv").exists())
+        .collect::<Vec<_>>();
+    let path = std::env::join_paths(std::iter::once(bin).chain(rest)).unwrap();
+    let before = snapshot(&s);
+
+    let mut command = s.command(env!("CARGO_BIN_EXE_twostage"));
+    command.env("PATH", &path);
+    let (run, kept) = rehearse_in(command);
+    let run = run.success();
+
+    let calls = std::fs::read_to_string(&calls).unwrap();
+    assert!(
+        calls.lines().any(|l| l.starts_with("-m build --outdir")),
+        "the release's default build without uv (`python3 -m build`) did not run: {calls}\n{}",
+        run.stderr
+    );
+    let note = kept_note(&kept.join("work"), "v1.4.3");
+    let installer = note["verification"]["installer"].as_str().unwrap();
+    assert!(installer.starts_with("pip "), "{installer}\n{}", run.stderr);
+    assert_eq!(production_files(&kept).len(), 2, "{}", run.stderr);
+    assert_unchanged(&s, &before);
+    std::fs::remove_dir_all(&kept).unwrap();
+}
+
+/// The release note of `tag` in the kept clone `work`.
+fn kept_note(work: &Path, tag: &str) -> toml_edit::DocumentMut {
+    let out = std::process::Command::new("git")
+        .current_dir(work)
+        .args([
+            "notes",
+            "--ref=release",
+            "show",
+            &format!("{tag}^{{commit}}"),
+        ])
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap().parse().unwrap()
+}
+
+#[test]
+fn the_managed_tools_go_to_the_users_cache_folder_not_the_binarys_target() {
+    let s = project("rehearse-cache");
+    let cache = s.dir.join("cache");
+    let tmp = s.dir.join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let mut command = s.command(env!("CARGO_BIN_EXE_twostage"));
+    // No tools folder named: the platform's. An interpreter that cannot make the venv ends the
+    // install at once, after the folder is chosen and locked: the test stays cheap.
+    command
+        .env_remove(testbed::TOOLS_DIR_ENV)
+        .env("XDG_CACHE_HOME", &cache)
+        .env("TMPDIR", &tmp)
+        .env("TWOSTAGE_PYTHON", s.dir.join("no-such-python"));
+    let run = Run::from(
+        command
+            .args(["rehearse"])
+            .env("TWOSTAGE_REHEARSE_OFFLINE", "1")
+            .output()
+            .unwrap(),
+    )
+    .failure(1);
+    let folders: Vec<PathBuf> = std::fs::read_dir(cache.join("twostage"))
+        .unwrap_or_else(|e| panic!("no `twostage` in the cache folder ({e}):\n{}", run.stderr))
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(folders.len(), 1, "{folders:?}");
+    let name = folders[0].file_name().unwrap().to_str().unwrap();
+    assert!(name.starts_with("tools-") && name.len() == 22, "{name}");
+    assert!(folders[0].join(".lock").is_file(), "{}", run.stderr);
+    run.stderr_has(&format!("`{}`", folders[0].display()))
+        .stderr_has("once per user");
+}
+
+#[test]
+fn the_maintainers_verify_override_reaches_the_rehearsals_stage() {
+    let s = project("rehearse-override");
+    let before = snapshot(&s);
+    // uv is on PATH (the tests' own), and `release`/`stage` here would install with pip.
+    let mut command = s.command(env!("CARGO_BIN_EXE_twostage"));
+    command.env("TWOSTAGE_VERIFY_INSTALLER", "pip");
+    let (run, kept) = rehearse_in(command);
+    let run = run.success();
+    let note = kept_note(&kept.join("work"), "v1.4.3");
+    let installer = note["verification"]["installer"].as_str().unwrap();
+    assert!(installer.starts_with("pip "), "{installer}\n{}", run.stderr);
+    assert_unchanged(&s, &before);
+    std::fs::remove_dir_all(&kept).unwrap();
+}

@@ -23,7 +23,7 @@ pub fn run(options: &Options) -> Result<()> {
     let started = Instant::now();
     let root = sandbox::target_dir().join("twostage-demo");
     let mut steps = Steps::new("the demo");
-    steps.run("set up the Python tools (once per machine)", || {
+    steps.run("set up the Python tools (once, then reused)", || {
         sandbox::tools().map(|_| ())
     })?;
     let sandbox = steps.run(

@@ -5,6 +5,7 @@
 //! each other and the shared top-level modules (`config`, `output`, `interrupt`, `version`),
 //! never a step (`crate::steps`).
 
+pub mod cache;
 pub mod changelog;
 pub mod contents;
 pub mod credentials;
@@ -20,6 +21,7 @@ pub mod manifest;
 pub mod oidc;
 pub mod project;
 pub mod pyenv;
+pub mod readme;
 pub mod sandbox;
 pub mod secrets;
 pub mod tls;

@@ -1,5 +1,6 @@
 //! The local-index sandbox that `demo` and `rehearse` (and the tests) share: the Python tools
-//! in a virtual environment under `target/`, `pypiserver` and `devpi-server` on free
+//! in a virtual environment once per user (the platform's cache folder, or
+//! `TWOSTAGE_TOOLS_DIR`), `pypiserver` and `devpi-server` on free
 //! 127.0.0.1 ports, and a scratch repository with a bare `origin` (a copy of an example, or a
 //! clone of a maintainer's own repository).
 //!
@@ -87,36 +88,62 @@ pub fn target_dir() -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
 }
 
-/// The tools, installed on first use. Safe to call from many tests and processes at once.
+pub use crate::resources::cache::TOOLS_DIR_ENV;
+
+/// Where the managed tools live: `TWOSTAGE_TOOLS_DIR` when set (its `venv/` is checked
+/// against the pins and reinstalled when they differ), else once per user in the platform's
+/// cache folder, in a subfolder named after the pins it holds (`<cache>/twostage/tools-<hash>`,
+/// see `cache::keyed`), so two twostage versions never replace each other's environment.
+pub fn tools_dir() -> Result<PathBuf> {
+    match crate::resources::cache::tools_dir_override() {
+        Some(dir) => Ok(dir),
+        None => crate::resources::cache::keyed("tools", &wanted_stamp()),
+    }
+}
+
+/// Everything the tools environment is made of, as written into its stamp.
+fn wanted_stamp() -> String {
+    format!(
+        "{REQUIREMENTS}\n# backend wheels\n{}\n# for Python 3.9, with dependencies\n{}\n",
+        BACKENDS.join("\n"),
+        BACKENDS_FOR_OLDER.join("\n")
+    )
+}
+
+/// The tools, installed on first use. Safe to call from many tests and processes at once,
+/// and from rehearsals of several repositories at once (a file lock in the folder).
 pub fn tools() -> Result<&'static Tools> {
     static TOOLS: OnceLock<Tools> = OnceLock::new();
     if let Some(tools) = TOOLS.get() {
         return Ok(tools);
     }
-    let tools = install(&target_dir().join("twostage-tools"))?;
+    let tools = install(&tools_dir()?)?;
     Ok(TOOLS.get_or_init(|| tools))
 }
 
 fn install(dir: &Path) -> Result<Tools> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
     // Test binaries run in parallel under nextest: one installs, the others wait.
-    let lock = std::fs::File::create(dir.join(".lock"))?;
-    lock.lock().context("cannot lock the tools folder")?;
+    let lock = std::fs::File::create(dir.join(".lock"))
+        .with_context(|| format!("cannot write `{}`", dir.join(".lock").display()))?;
+    lock.lock()
+        .with_context(|| format!("cannot lock `{}`", dir.display()))?;
     let tools = Tools {
         venv: dir.join("venv"),
     };
     let stamp = tools.venv.join(".twostage-requirements");
-    let wanted = format!(
-        "{REQUIREMENTS}\n# backend wheels\n{}\n# for Python 3.9, with dependencies\n{}\n",
-        BACKENDS.join("\n"),
-        BACKENDS_FOR_OLDER.join("\n")
-    );
+    let wanted = wanted_stamp();
     if std::fs::read_to_string(&stamp).is_ok_and(|s| s == wanted) {
         return Ok(tools);
     }
     let python = std::env::var("TWOSTAGE_PYTHON").unwrap_or_else(|_| "python3".into());
+    let once = if crate::resources::cache::tools_dir_override().is_some() {
+        format!("once (`{TOOLS_DIR_ENV}`)")
+    } else {
+        "once per user".to_string()
+    };
     eprintln!(
-        "  Installing the Python tools (pypiserver, devpi, uv, build, twine) into `{}`",
+        "  Installing the Python tools (pypiserver, devpi, uv, build, twine) into `{}`, {once}",
         tools.venv.display()
     );
     let started = Instant::now();

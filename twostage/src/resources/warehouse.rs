@@ -8,6 +8,7 @@
 //! `docs/pypi-rules.md`. This module decides nothing about a release; `steps::build` and
 //! `steps::stage` call it.
 
+use crate::output::visible;
 use crate::resources::dist::Metadata;
 use crate::resources::filename::WheelFilename;
 
@@ -248,6 +249,57 @@ pub fn content_type_problem(value: &str) -> Option<String> {
     None
 }
 
+/// The description Warehouse would render with docutils, with its content type as shown in a
+/// refusal: a `Description-Content-Type` of `text/x-rst`, or none at all (Warehouse's default,
+/// `warehouse/forklift/legacy.py`). Markdown and plain text always render
+/// (`readme_renderer.markdown`, `.txt`), so they are not asked for.
+pub fn readme_to_render(metadata: &Metadata) -> Option<(String, &str)> {
+    let text = metadata
+        .get("Description")
+        .filter(|d| !d.trim().is_empty())?;
+    let declared = metadata
+        .get("Description-Content-Type")
+        .map(str::trim)
+        .filter(|c| !c.is_empty());
+    let media = declared
+        .and_then(|c| c.split(';').next())
+        .map(|m| m.trim().to_ascii_lowercase());
+    match media.as_deref() {
+        None => Some(("text/x-rst".into(), text)),
+        Some("text/x-rst") => Some((declared.unwrap_or_default().to_string(), text)),
+        Some(_) => None,
+    }
+}
+
+/// The refusal for a README docutils did not render: the file, the rule, the first complaint
+/// of the renderer's `report` (`<string>:4: (ERROR/3) Unknown directive type "x".`) with the
+/// README's line it names, and the fix.
+pub fn readme_problem(filename: &str, content_type: &str, text: &str, report: &str) -> String {
+    let first = report
+        .lines()
+        .find(|l| l.starts_with("<string>:"))
+        .or_else(|| report.lines().find(|l| !l.trim().is_empty()))
+        .unwrap_or("no report");
+    let (line, complaint) = match first
+        .strip_prefix("<string>:")
+        .and_then(|r| r.split_once(": "))
+    {
+        Some((n, rest)) if n.parse::<usize>().is_ok() => (n.parse::<usize>().ok(), rest),
+        _ => (None, first),
+    };
+    let at = line
+        .and_then(|n| text.lines().nth(n.saturating_sub(1)).map(|l| (n, l)))
+        .map(|(n, l)| format!(" at line {n} (`{}`)", visible(l.trim_end())))
+        .unwrap_or_default();
+    format!(
+        "`{filename}`: PyPI refuses its README (the description, `{}`): it does not render \
+         with readme_renderer, as PyPI renders it{at}: {}: fix that line of the README \
+         (`twine check dist/*` shows the same), or make the README Markdown",
+        visible(content_type),
+        visible(complaint.trim())
+    )
+}
+
 /// The classifiers Warehouse refuses: unknown to `trove-classifiers` (this includes every
 /// `Private :: …`, which exists to stop an upload), or deprecated.
 fn classifier_problems(metadata: &Metadata) -> Vec<String> {
@@ -362,6 +414,67 @@ pub fn project_status_problem(status: &str, project: &str, index: &str) -> Optio
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn only_a_restructuredtext_readme_is_rendered() {
+        let meta = |fields: &[(&str, &str)]| Metadata {
+            fields: fields
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        };
+        let rst = meta(&[("Description", "Title\n=====\n")]);
+        assert_eq!(
+            readme_to_render(&rst),
+            Some(("text/x-rst".into(), "Title\n=====\n"))
+        );
+        let declared = meta(&[
+            ("Description-Content-Type", "text/x-rst; charset=UTF-8"),
+            ("Description", "x"),
+        ]);
+        assert_eq!(
+            readme_to_render(&declared).map(|(t, _)| t),
+            Some("text/x-rst; charset=UTF-8".into())
+        );
+        for other in ["text/markdown", "text/plain", "Text/Markdown; variant=GFM"] {
+            let m = meta(&[
+                ("Description-Content-Type", other),
+                ("Description", ".. x::"),
+            ]);
+            assert_eq!(readme_to_render(&m), None, "{other}");
+        }
+        assert_eq!(readme_to_render(&meta(&[("Description", "  \n")])), None);
+        assert_eq!(readme_to_render(&meta(&[])), None);
+    }
+
+    #[test]
+    fn a_readme_refusal_names_the_file_the_line_and_the_complaint() {
+        let text = "Title\n=====\n\n.. frobnicate:: x\n";
+        let report =
+            "<string>:4: (ERROR/3) Unknown directive type \"frobnicate\".\n\n.. frobnicate:: x\n";
+        let problem = readme_problem("p-1.0.tar.gz", "text/x-rst", text, report);
+        assert!(
+            problem.starts_with("`p-1.0.tar.gz`: PyPI refuses its README"),
+            "{problem}"
+        );
+        assert!(
+            problem.contains(
+                "at line 4 (`.. frobnicate:: x`): (ERROR/3) Unknown directive type \"frobnicate\"."
+            ),
+            "{problem}"
+        );
+        // A line with a control character is shown escaped.
+        let problem = readme_problem(
+            "p.whl",
+            "text/x-rst",
+            "a\x1b[31m\n",
+            "<string>:1: (ERROR/3) x\n",
+        );
+        assert!(!problem.contains('\x1b'), "{problem}");
+        // A report without a line number is shown whole.
+        let problem = readme_problem("p.whl", "text/x-rst", "a", "something odd\n");
+        assert!(problem.contains(": something odd:"), "{problem}");
+    }
+
     use super::*;
 
     fn metadata(text: &str) -> Metadata {

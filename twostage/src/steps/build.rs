@@ -22,6 +22,7 @@ use crate::resources::dist::{self, Kind};
 use crate::resources::evidence::{self, ArtifactRecord};
 use crate::resources::filename::{DistFilename, SdistFormat};
 use crate::resources::git::{self, Repo};
+use crate::resources::readme;
 use crate::resources::warehouse;
 
 /// A tag's frozen artifacts: the files in `dir`, described by `artifacts`.
@@ -289,6 +290,7 @@ fn check_artifacts<'a>(
     let mut problems = Vec::new();
     let mut sdists = 0;
     let mut accepted = Vec::new();
+    let mut readmes = Vec::new();
     for file in files {
         let filename = file
             .file_name()
@@ -310,6 +312,13 @@ fn check_artifacts<'a>(
                 problems.extend(name_problem(&filename, &metadata));
                 problems.extend(dist::check(&filename, &metadata, project, version));
                 problems.extend(warehouse::metadata_problems(&filename, &metadata));
+                if let Some((content_type, text)) = warehouse::readme_to_render(&metadata) {
+                    readmes.push(readme::Readme {
+                        filename: filename.clone(),
+                        content_type,
+                        text: text.to_string(),
+                    });
+                }
             }
             Err(e) => problems.push(format!("{e:#}")),
         }
@@ -324,6 +333,8 @@ fn check_artifacts<'a>(
         }
         accepted.push((filename, file));
     }
+    // The README as PyPI renders it, all files at once (one Python process).
+    problems.extend(readme::problems(&readmes));
     if accepted.is_empty() {
         problems.push("the build produced no wheel and no sdist".into());
     }

@@ -19,4 +19,5 @@ pub mod release;
 pub mod resume;
 pub mod stage;
 pub mod status;
+pub mod tools;
 pub mod verify;

@@ -28,6 +28,7 @@ use crate::resolved;
 use crate::resources::evidence::Note;
 use crate::resources::git::Repo;
 use crate::resources::index;
+use crate::resources::readme;
 use crate::resources::sandbox::{self, Sandbox, Upstream};
 
 pub struct Options {
@@ -55,6 +56,16 @@ const SECRET_NAMES: &[&str] = &[
     "ACTIONS_ID_TOKEN_REQUEST_URL",
 ];
 
+/// The maintainer's `TWOSTAGE_*` variables the children keep (by prefix): the interpreter, the
+/// tools folder, and the `[build]` and `[verify]` settings, none of which names an index or a
+/// credential.
+const KEPT_OVERRIDES: &[&str] = &[
+    "TWOSTAGE_PYTHON",
+    "TWOSTAGE_TOOLS_DIR",
+    "TWOSTAGE_BUILD_",
+    "TWOSTAGE_VERIFY_",
+];
+
 /// Variables that would send the children's builds or installs to other indexes than the
 /// sandbox's (git's own are in `sandbox::GIT_ENV`).
 const INDEX_REDIRECTING_NAMES: &[&str] = &[
@@ -73,6 +84,7 @@ pub fn run(repo_dir: &Path, options: &Options) -> Result<()> {
     let started = Instant::now();
     let exe = std::env::current_exe().context("cannot find the running twostage binary")?;
     let user = Maintainer::read(repo_dir)?;
+    check_tools(&user)?;
     let upstream = choose_upstream(options.offline);
     let root = scratch_root(&user.root);
     // Declared before the sandbox, so it is dropped after the servers have stopped.
@@ -81,9 +93,19 @@ pub fn run(repo_dir: &Path, options: &Options) -> Result<()> {
         keep: options.keep,
     };
     let mut steps = Steps::new("the rehearsal");
-    steps.run("set up the Python tools (once per machine)", || {
-        sandbox::tools().map(|_| ())
-    })?;
+    let tools_dir = sandbox::tools_dir()?;
+    steps.run(
+        &format!(
+            "set up the local indexes' Python tools (once per user, in `{}`)",
+            tools_dir.display()
+        ),
+        || sandbox::tools().map(|_| ()),
+    )?;
+    // The README renderer `release` uses, installed here with your package index: the
+    // children's pip is pointed at the sandbox's production.
+    if let Err(e) = readme::renderer() {
+        output::note(format!("cannot install the README renderer: {e:#}"));
+    }
     let initial_branch = user.branch.clone().unwrap_or_else(|| "main".into());
     let sandbox = steps.run(
         "start staging and production on 127.0.0.1, clone the repository",
@@ -174,6 +196,40 @@ impl Maintainer {
             branch,
         })
     }
+}
+
+/// Refuses, before anything starts, when `release` would refuse for a missing program (the
+/// same check, the same words), and says which build command and installer the rehearsal's
+/// `release` and `stage` will use: this machine's, from PATH, as the real ones will.
+fn check_tools(user: &Maintainer) -> Result<()> {
+    let defaults;
+    let config = match &user.config {
+        Some(config) => config,
+        None => {
+            defaults = Config::parse("", "release.toml", std::env::vars())?;
+            &defaults
+        }
+    };
+    let problems = crate::steps::tools::missing(config);
+    if !problems.is_empty() {
+        bail!(
+            "cannot rehearse: `release` would refuse on this machine, nothing was started:\n  - {}",
+            problems.join("\n  - ")
+        );
+    }
+    output::status(
+        "Tools",
+        format!(
+            "{} (PATH and configuration as `release` and `stage` use them here)",
+            crate::steps::tools::describe(config)
+        ),
+    );
+    output::note(
+        "what differs from the real release: the hooks run this binary (`TWOSTAGE_BIN`), not \
+         `cargo xtask hook`; the indexes, the passwords and HOME (so the uv and pip caches) are \
+         the sandbox's",
+    );
+    Ok(())
 }
 
 /// Where every rehearsal keeps its scratch folder: the system's temporary folder (`TMPDIR`),
@@ -441,11 +497,15 @@ fn child_env<'a>(
     let overrides: Vec<(String, OsString)> = sandbox
         .env()?
         .into_iter()
-        // The project's own build command runs, isolated, with backends from production.
-        .filter(|(k, _)| k != "TWOSTAGE_BUILD_COMMAND")
+        // The project's own build command runs, isolated, with backends from production, and
+        // the maintainer's PATH stays: the sandbox's uv would build and install where the
+        // real release finds no uv (the managed tools serve only the local indexes).
+        .filter(|(k, _)| k != "TWOSTAGE_BUILD_COMMAND" && k != "PATH")
         .chain(
             [
                 ("TWOSTAGE_BIN", exe.as_os_str().to_owned()),
+                // The children's HOME, so their cache folder, is the sandbox's.
+                (readme::README_DIR_ENV, readme::dir()?.into_os_string()),
                 ("TWOSTAGE_STAGING_TOKEN_ENV", "TEST_PYPI_TOKEN".into()),
                 ("TWOSTAGE_PRODUCTION_TOKEN_ENV", "PYPI_TOKEN".into()),
                 ("TWOSTAGE_STAGING_TRUSTED_PUBLISHING", "never".into()),
@@ -465,7 +525,7 @@ fn child_env<'a>(
 }
 
 /// The maintainer's variables the children may keep: no credential (by name, or by value
-/// equal to one), no `TWOSTAGE_*` override but `TWOSTAGE_PYTHON`, nothing that redirects git
+/// equal to one), no `TWOSTAGE_*` override but `KEPT_OVERRIDES`, nothing that redirects git
 /// or the installers, nothing cargo set for this run.
 fn inherited(
     vars: Vec<(OsString, OsString)>,
@@ -480,8 +540,10 @@ fn inherited(
         .filter(|(k, v)| {
             let name = k.to_string_lossy();
             let secret = secret_names.contains(name.as_ref()) || secret_values.contains(v);
-            // The maintainer's own overrides would point at the real indexes.
-            let override_ = name.starts_with("TWOSTAGE_") && name != "TWOSTAGE_PYTHON";
+            // The maintainer's own overrides would point at the real indexes; those of how
+            // to build and verify stay, as `release` and `stage` would read them.
+            let override_ = name.starts_with("TWOSTAGE_")
+                && !KEPT_OVERRIDES.iter().any(|p| name.starts_with(p));
             // What cargo set for `cargo xtask rehearse` itself is not the children's (gone
             // already when `cli` ran `cargo_env::forget`; this keeps the rule in one place).
             let cargo_run = crate::cargo_env::SET_BY_CARGO_RUN.contains(&name.as_ref())
@@ -630,6 +692,7 @@ mod tests {
                 "https://upload.pypi.org/legacy/",
             ),
             ("TWOSTAGE_PYTHON", "python3.12"),
+            ("TWOSTAGE_VERIFY_INSTALLER", "pip"),
             ("PIP_INDEX_URL", "https://mirror.example/simple/"),
             ("GIT_DIR", "/elsewhere/.git"),
             ("SSL_CERT_FILE", "/etc/ssl/certs/ca.pem"),
@@ -648,6 +711,7 @@ mod tests {
                 "PATH",
                 "UNRELATED_EMPTY",
                 "TWOSTAGE_PYTHON",
+                "TWOSTAGE_VERIFY_INSTALLER",
                 "SSL_CERT_FILE",
                 "CARGO_HOME"
             ]

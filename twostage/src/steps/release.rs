@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context, Result};
 use pep440_rs::Version;
-use xshell::{cmd, Shell};
+use xshell::cmd;
 
 use crate::config::Config;
 use crate::error::UsageError;
@@ -527,7 +527,8 @@ struct Preflight<'a> {
 /// Every check, each group's problems added to the plan's.
 fn preflight(checks: &Preflight, released: &[Released], plan: &mut Plan) {
     plan.problems.extend(checks.working_tree());
-    plan.problems.extend(missing_tools(checks.config));
+    plan.problems
+        .extend(crate::steps::tools::missing(checks.config));
     plan.problems.extend(checks.branch());
     plan.problems.extend(checks.local_tags(released));
     plan.problems.extend(checks.untagged_release_commit());
@@ -713,68 +714,6 @@ impl Preflight<'_> {
         }
         problems
     }
-}
-
-/// The programs the release will start, checked before anything changes: a missing `build`
-/// module used to surface only after the tag was made.
-fn missing_tools(config: &Config) -> Vec<String> {
-    let mut problems = Vec::new();
-    let command = crate::steps::build::build_command(config, Path::new("dist"));
-    let words: Vec<String> = command
-        .split_whitespace()
-        .map(|w| w.trim_matches(|c| c == '\'' || c == '"').to_string())
-        .collect();
-    let program = words.first().cloned().unwrap_or_default();
-    let found = if program.contains('/') {
-        Path::new(&program).is_file()
-    } else {
-        crate::resources::pyenv::find_on_path(&program).is_some()
-    };
-    if !found {
-        problems.push(format!(
-            "the build command `{command}` needs `{program}`, which is not on PATH: install it, or \
-             set `build.command` in release.toml (uv: https://docs.astral.sh/uv/getting-started/installation/)"
-        ));
-    } else if words.get(1).is_some_and(|w| w == "-m")
-        && words.get(2).is_some_and(|w| w == "build")
-        && !python_imports(&program, "build")
-    {
-        problems.push(format!(
-            "the build command `{command}` needs the Python package `build`: \
-             `{program} -m pip install build`, or install uv, which twostage uses when it is on PATH"
-        ));
-    }
-    if !config.verify.artifacts.is_empty() {
-        match crate::resources::pyenv::Installer::choose(config.verify.installer) {
-            Err(e) => problems.push(format!(
-                "{e:#}: install uv, or set `verify.installer = \"pip\"`"
-            )),
-            Ok(crate::resources::pyenv::Installer::Pip) => {
-                let python = crate::resources::pyenv::base_python();
-                if !python_imports(&python, "venv, ensurepip") {
-                    problems.push(format!(
-                        "verification needs `{python}` with `venv` and `ensurepip` to make virtual \
-                         environments: install your system's `python3-venv` package, or install uv"
-                    ));
-                }
-            }
-            Ok(_) => {}
-        }
-    }
-    problems
-}
-
-fn python_imports(python: &str, modules: &str) -> bool {
-    let Ok(sh) = Shell::new() else {
-        return false;
-    };
-    let script = format!("import {modules}");
-    cmd!(sh, "{python} -c {script}")
-        .quiet()
-        .ignore_stdout()
-        .ignore_stderr()
-        .run()
-        .is_ok()
 }
 
 fn print_plan(plan: &Plan) {
