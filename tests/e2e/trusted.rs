@@ -86,8 +86,8 @@ fn a_token_minted_from_the_ci_identity_stages_without_any_stored_token() {
         .collect();
     assert_eq!(
         endpoints,
-        ["audience", "token", "mint"],
-        "one exchange for a fresh 15-minute token"
+        ["audience", "token", "mint", "burn"],
+        "one exchange for a fresh 15-minute token, burned after the uploads"
     );
     assert_eq!(
         requests[1]["auth"], true,

@@ -83,7 +83,10 @@ pub fn run_with(repo: &Repo, config: &Config, tag: &str, options: &Options) -> R
     if let Some(note) = &note {
         check_same_files(tag, note, &frozen)?;
     }
-    let (outcomes, waited) = upload_and_wait(config, &release, &credentials, &agent, &frozen)?;
+    let uploaded = upload_and_wait(config, &release, &credentials, &agent, &frozen);
+    // The run's last upload to staging is done: its minted tokens are of no more use.
+    credentials.burn();
+    let (outcomes, waited) = uploaded?;
     if let Some(path) = options.results {
         // The job that uploads may not push: the record goes to a file for `record`.
         let fresh = Note::new(tag, &release.version.to_string(), release.commit);
