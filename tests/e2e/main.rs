@@ -7,6 +7,7 @@
 mod common;
 
 mod adopt;
+mod attest;
 mod boundary;
 mod ci;
 mod config;

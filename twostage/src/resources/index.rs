@@ -35,6 +35,8 @@ pub struct IndexFile {
     pub core_metadata: Option<String>,
     /// PEP 700's `upload-time` (RFC 3339 UTC), which only a JSON page carries.
     pub upload_time: Option<String>,
+    /// PEP 740's provenance URL (`provenance` / `data-provenance`), where the page gives one.
+    pub provenance: Option<String>,
 }
 
 impl IndexFile {
@@ -286,6 +288,9 @@ fn json_file(page: &Url, file: &serde_json::Value) -> Result<IndexFile> {
         yanked,
         core_metadata,
         upload_time: text("upload-time").map(str::to_string),
+        provenance: text("provenance")
+            .map(|p| resolve(page, p).map(|u| u.to_string()))
+            .transpose()?,
     })
 }
 
@@ -339,6 +344,9 @@ fn parse_html(page: &Url, body: &str) -> Result<Vec<IndexFile>> {
             core_metadata: attribute(anchor, "data-core-metadata")
                 .or_else(|| attribute(anchor, "data-dist-info-metadata")),
             upload_time: None,
+            provenance: attribute(anchor, "data-provenance")
+                .map(|p| resolve(&base, &p).map(|u| u.to_string()))
+                .transpose()?,
         });
     }
     Ok(files)
@@ -391,6 +399,8 @@ pub struct Upload<'a> {
     pub sha256: &'a str,
     pub blake2_256: &'a str,
     pub metadata: &'a Metadata,
+    /// PEP 740 attestations of this file, the JSON array the `attestations` field carries.
+    pub attestations: Option<&'a str>,
 }
 
 /// How one POST ended.
@@ -479,6 +489,11 @@ impl Form {
             ("blake2_256_digest", file.blake2_256.into()),
         ];
         fields.extend(file.metadata.form_fields());
+        if let Some(attestations) = file.attestations {
+            // Warehouse reads it as a JSON array of attestation objects, one per predicate
+            // (`warehouse/attestations/services.py` in pypi/warehouse).
+            fields.push(("attestations", attestations.to_string()));
+        }
         let mut head = String::new();
         for (name, value) in &fields {
             head.push_str(&format!(
@@ -1050,6 +1065,7 @@ mod tests {
             sha256: &sha256,
             blake2_256: "cd",
             metadata: &metadata,
+            attestations: None,
         };
         let form = Form::for_upload(&file);
         assert_eq!(form.boundary, format!("twostage-{}", "ab".repeat(16)));
@@ -1188,6 +1204,7 @@ mod tests {
                     yanked: Some("bad \"build\"".into()),
                     core_metadata: Some("sha256=123".into()),
                     upload_time: None,
+                    provenance: None,
                 },
                 IndexFile {
                     filename: "pkg-1.1.tar.gz".into(),
@@ -1198,6 +1215,7 @@ mod tests {
                     yanked: Some(String::new()),
                     core_metadata: Some("true".into()),
                     upload_time: None,
+                    provenance: None,
                 },
             ]
         );
