@@ -16,14 +16,18 @@ Uploads:
   predicate, each with one subject: this file's name and sha256; else a 400;
 - `refuse_uploads` in the control file: answer every upload with that status.
 
+Pages: `hide_from_pages` ({filename: N}) leaves a file out of the next N project pages (an
+index whose page lags behind what it stored).
+
 Provenance: `GET /integrity/<project>/<version>/<file>/provenance` answers a PEP 740
 provenance object with the file's stored attestations (404 if none), and PEP 691 JSON project
 pages get a `provenance` URL for such files. What this cannot do is check a signature: the
 Sigstore certificate, transparency log entry and signature are taken as given.
 
 The control file (JSON, re-read on every request, its path in ATTEST_INDEX_CONTROL) holds
-`url` (this proxy's own), `minted_prefix`, `upstream_auth`, `refuse_uploads`. Stored files are
-in `<control>.store`; each upload and provenance read is a JSON line in `<control>.events`.
+`url` (this proxy's own), `minted_prefix`, `upstream_auth`, `refuse_uploads`,
+`hide_from_pages`. Stored files are in `<control>.store`; each upload, provenance read and
+hidden page is a JSON line in `<control>.events`.
 """
 
 import base64
@@ -37,6 +41,7 @@ from mitmproxy import http
 
 CONTROL = os.environ["ATTEST_INDEX_CONTROL"]
 STORE = CONTROL + ".store"
+STATE = CONTROL + ".state"
 EVENTS = CONTROL + ".events"
 
 PREDICATES = {
@@ -162,8 +167,9 @@ class AttestIndex:
 
     def provenance(self, flow, name):
         stored = read_json(STORE, {}).get(name)
-        event({"provenance_read": name, "found": bool(stored)})
-        if not stored:
+        found = bool(stored and stored["attestations"])
+        event({"provenance_read": name, "found": found})
+        if not found:
             return reply(flow, 404, "Not Found")
         bundle = {
             "publisher": {"kind": "GitHub", "repository": "stand-in/stand-in", "workflow": "release.yml"},
@@ -224,9 +230,37 @@ class AttestIndex:
                 with open(STORE, "w") as f:
                     json.dump(store, f)
             return
+        if flow.request.method != "GET" or flow.response.status_code != 200:
+            return
         ctype = flow.response.headers.get("content-type", "")
-        if flow.request.method == "GET" and "vnd.pypi.simple.v1+json" in ctype:
+        if "vnd.pypi.simple.v1+json" in ctype:
             self.add_provenance_urls(flow)
+        if re.search(r"/simple/[^/]+/?$", flow.request.path.split("?")[0]):
+            self.hide(flow, "json" in ctype)
+
+    def hide(self, flow, is_json):
+        """Leaves the files of `hide_from_pages` out of the next N project pages each."""
+        c = read_json(CONTROL, {})
+        state = read_json(STATE, {})
+        hidden = []
+        for name, count in c.get("hide_from_pages", {}).items():
+            if state.get(name, 0) < count and name in flow.response.text:
+                state[name] = state.get(name, 0) + 1
+                hidden.append(name)
+        if not hidden:
+            return
+        with open(STATE, "w") as f:
+            json.dump(state, f)
+        if is_json:
+            page = json.loads(flow.response.text)
+            page["files"] = [f for f in page.get("files", []) if f.get("filename") not in hidden]
+            flow.response.text = json.dumps(page)
+        else:
+            text = flow.response.text
+            for name in hidden:
+                text = re.sub(r"<a [^>]*>" + re.escape(name) + r"</a>(<br\s*/?>)?", "", text)
+            flow.response.text = text
+        event({"hidden": hidden})
 
     def add_provenance_urls(self, flow):
         c = read_json(CONTROL, {})

@@ -257,6 +257,49 @@ fn a_file_already_on_the_index_is_recorded_already_there_not_attested() {
 }
 
 #[test]
+fn an_identical_re_upload_the_index_takes_without_its_attestation_is_recorded_not_attested() {
+    let (s, bed) = released("ts-attest-reupload");
+    let out = s.dir.join("built");
+    s.twostage(&["stage", "v1.4.3", "--build-only", out.to_str().unwrap()])
+        .success();
+    let frozen = frozen_files(&s, "v1.4.3");
+    let wheel = frozen.keys().find(|n| n.ends_with(".whl")).unwrap().clone();
+    twine_upload(
+        &s,
+        &format!("{}/", bed.staging.url),
+        "__token__",
+        &[out.join(&wheel)],
+    );
+    // The index has the wheel but its page does not show it yet: twostage uploads it again,
+    // and the index answers 200 without reading the attestation, as Warehouse does.
+    bed.staging
+        .set("hide_from_pages", json!({ wheel.clone(): 1 }))
+        .unwrap();
+    let run = in_ci(&s, &bed, &["stage", "v1.4.3"], &[]).success();
+    run.stderr_has(&format!(
+        "`{wheel}` on staging: already there, not attested"
+    ));
+    let uploads = bed.staging.uploads();
+    let ours: Vec<&Value> = uploads
+        .iter()
+        .filter(|u| u["upload"] == wheel.as_str())
+        .collect();
+    assert_eq!(ours.len(), 2, "twine's and ours: {uploads:#?}");
+    assert_eq!(ours[1]["message"], "identical re-upload: nothing stored");
+    assert!(bed.staging.stored()[&wheel]["attestations"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    let note = release_note(&s, "v1.4.3");
+    let sdist: Vec<String> = frozen.keys().filter(|n| **n != wheel).cloned().collect();
+    assert_eq!(names(&note["staging"]["attested"]), sdist);
+    assert_eq!(
+        names(&note["staging"]["not-attested"]),
+        std::slice::from_ref(&wheel)
+    );
+}
+
+#[test]
 fn a_subject_that_is_not_the_frozen_file_stops_before_any_upload() {
     let (s, bed) = released("ts-attest-mismatch");
     let before = s.snapshot();

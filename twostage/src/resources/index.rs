@@ -1102,6 +1102,30 @@ mod tests {
     }
 
     #[test]
+    fn attestations_go_in_their_own_field_before_the_file() {
+        let metadata = Metadata::parse("Metadata-Version: 2.1\nName: pkg\nVersion: 1.0\n");
+        let sha256 = "ab".repeat(32);
+        let file = Upload {
+            path: Path::new("/nonexistent"),
+            filename: "pkg-1.0.tar.gz",
+            size: 7,
+            sha256: &sha256,
+            blake2_256: "cd",
+            metadata: &metadata,
+            attestations: Some(r#"[{"version":1}]"#),
+        };
+        let form = Form::for_upload(&file);
+        let field = "name=\"attestations\"\r\n\r\n[{\"version\":1}]\r\n";
+        let at = form.head.find(field).expect("an attestations field");
+        assert!(at < form.head.find("name=\"content\"").unwrap());
+        let without = Form::for_upload(&Upload {
+            attestations: None,
+            ..file
+        });
+        assert!(!without.head.contains("attestations"));
+    }
+
+    #[test]
     fn filename_versions() {
         assert_eq!(
             filename_version("pkg-1.4.3-py3-none-any.whl"),

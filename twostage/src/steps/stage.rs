@@ -481,17 +481,16 @@ fn confirm_provenance(target: &Target, frozen: &Frozen, outcomes: &mut Outcomes)
             other => {
                 let why = match other {
                     Ok(attest::Provenance::Other) => {
-                        "its provenance attests other bytes".to_string()
+                        "not attested: its provenance attests other bytes".to_string()
                     }
-                    Ok(_) => {
-                        "the index serves no provenance for it (was it there already?)".to_string()
-                    }
-                    Err(e) => format!("its provenance cannot be read: {e:#}"),
+                    // Warehouse answers an identical re-upload before it reads attestations.
+                    Ok(_) => "already there, not attested: the index serves no provenance for \
+                              it (an index takes an identical re-upload without reading its \
+                              attestations)"
+                        .to_string(),
+                    Err(e) => format!("not attested: its provenance cannot be read: {e:#}"),
                 };
-                output::warn(format!(
-                    "`{}` on {label} is not attested: {why}",
-                    artifact.filename
-                ));
+                output::warn(format!("`{}` on {label}: {why}", artifact.filename));
                 outcomes.not_attested.push(artifact.filename.clone());
             }
         }
