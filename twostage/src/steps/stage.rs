@@ -368,7 +368,8 @@ pub fn ensure_on_index(target: &Target, frozen: &Frozen) -> Result<Outcomes> {
     Ok(outcomes)
 }
 
-/// The signer to run for `target`, or why none runs (an `attest_mode`), said once.
+/// The signer to run for `target`, or why none runs (an `evidence::attestation` value), said
+/// once.
 fn signer(target: &Target) -> std::result::Result<Vec<String>, &'static str> {
     let label = target.label;
     if !target.credentials.trusted() {
@@ -452,22 +453,7 @@ fn confirm_provenance(target: &Target, frozen: &Frozen, outcomes: &mut Outcomes)
         .iter()
         .filter(|a| outcomes.uploaded.contains(&a.filename))
     {
-        let url = listing
-            .iter()
-            .find(|f| f.filename == artifact.filename)
-            .and_then(|f| f.provenance.clone())
-            .map_or_else(
-                || {
-                    attest::integrity_url(
-                        &target.index.index_url,
-                        target.project,
-                        &artifact.filename,
-                    )
-                },
-                Ok,
-            );
-        let found = url.and_then(|url| attest::provenance(target.agent, &url, artifact));
-        match found {
+        match read_provenance(target, &listing, artifact) {
             Ok(attest::Provenance::Ours) => {
                 output::status(
                     "Attested",
@@ -495,6 +481,24 @@ fn confirm_provenance(target: &Target, frozen: &Frozen, outcomes: &mut Outcomes)
             }
         }
     }
+}
+
+/// What the index serves as `artifact`'s provenance: at the URL its page gives (PEP 740), else
+/// at the integrity API.
+fn read_provenance(
+    target: &Target,
+    listing: &[index::IndexFile],
+    artifact: &ArtifactRecord,
+) -> Result<attest::Provenance> {
+    let listed = listing
+        .iter()
+        .find(|f| f.filename == artifact.filename)
+        .and_then(|f| f.provenance.clone());
+    let url = match listed {
+        Some(url) => url,
+        None => attest::integrity_url(&target.index.index_url, target.project, &artifact.filename)?,
+    };
+    attest::provenance(target.agent, &url, artifact)
 }
 
 /// The frozen files the index does not have yet, and the ones it has with the same sha256.
