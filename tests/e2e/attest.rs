@@ -405,15 +405,16 @@ fn the_index_stand_in_refuses_what_warehouse_refuses() {
             .run()
             .unwrap();
     };
-    let upload = |password: &str| {
+    let upload_with = |password: &str, more: &[PathBuf]| {
         let sh = s.sh();
         let twine = testbed::tools().unwrap().bin("twine");
         let url = format!("{}/", bed.staging.url);
         Run::of(
-            cmd!(sh, "{twine} upload --attestations --non-interactive --disable-progress-bar --repository-url {url} -u __token__ {wheel} {attestation}")
+            cmd!(sh, "{twine} upload --attestations --non-interactive --disable-progress-bar --repository-url {url} -u __token__ {wheel} {attestation} {more...}")
                 .env("TWINE_PASSWORD", password),
         )
     };
+    let upload = |password: &str| upload_with(password, &[]);
     sign("");
     let api = upload(SENTINEL);
     assert_ne!(api.code, 0);
@@ -433,13 +434,32 @@ fn the_index_stand_in_refuses_what_warehouse_refuses() {
     let minted = format!("{MINTED}-1");
     sign("wrong-name");
     assert_ne!(upload(&minted).code, 0);
+    // Two attestations of one predicate.
+    sign("");
+    let second = PathBuf::from(format!("{}.slsa.attestation", wheel.display()));
+    std::fs::copy(&attestation, &second).unwrap();
+    assert_ne!(upload_with(&minted, std::slice::from_ref(&second)).code, 0);
+    std::fs::remove_file(&second).unwrap();
     let statuses: Vec<Value> = bed
         .staging
         .uploads()
         .iter()
         .map(|u| u["status"].clone())
         .collect();
-    assert_eq!(statuses, [json!(400), json!(400)]);
+    assert_eq!(statuses, [json!(400), json!(400), json!(400)]);
+    let messages: Vec<String> = bed
+        .staging
+        .uploads()
+        .iter()
+        .map(|u| u["message"].as_str().unwrap_or_default().to_string())
+        .collect();
+    for (message, says) in messages.iter().zip([
+        "only supported when using Trusted Publishing",
+        "subject is not this file's name and sha256",
+        "Multiple attestations for the same predicate type",
+    ]) {
+        assert!(message.contains(says), "{message}");
+    }
     assert!(pypiserver_stored("ts-attest-standin").is_empty());
     sign("");
     upload(&minted).success();
