@@ -357,6 +357,125 @@ impl FaultProxy {
     }
 }
 
+/// The command of a test signer (`test_signer.py`, written into `dir`) that writes
+/// structurally valid PEP 740 attestations with placeholder signatures: for `attest-command`.
+pub fn test_signer(dir: &Path) -> Result<Vec<String>> {
+    std::fs::create_dir_all(dir)?;
+    let script = dir.join("test_signer.py");
+    std::fs::write(&script, include_str!("test_signer.py"))?;
+    Ok(vec![
+        tools()?.python().display().to_string(),
+        script.display().to_string(),
+    ])
+}
+
+/// Checks an attestation object against `pypi-attestations`' own model of it (from the
+/// tools), the model Warehouse validates uploads with; the error says what is wrong.
+pub fn valid_attestation(attestation: &serde_json::Value) -> Result<()> {
+    let sh = Shell::new()?;
+    let python = tools()?.python();
+    let text = attestation.to_string();
+    run(cmd!(
+        sh,
+        "{python} -c 'import sys; from pypi_attestations import Attestation; Attestation.model_validate_json(sys.argv[1])' {text}"
+    ))
+    .map(|_| ())
+}
+
+/// An index that takes PEP 740 attestations as Warehouse's legacy upload does (mitmproxy in
+/// reverse mode in front of a local index, see `attest_index.py`): uploads with a token
+/// starting `minted_prefix` go on with `upstream_auth` (the local index's own credentials).
+#[derive(Debug)]
+pub struct AttestIndex {
+    _server: Guarded,
+    /// `http://127.0.0.1:PORT`, without a trailing `/`.
+    pub url: String,
+    pub control: PathBuf,
+}
+
+impl AttestIndex {
+    pub fn start(
+        dir: &Path,
+        upstream: &str,
+        upstream_auth: &str,
+        minted_prefix: &str,
+    ) -> Result<AttestIndex> {
+        let mitmdump = mitmdump()?;
+        std::fs::create_dir_all(dir)?;
+        let script = dir.join("attest_index.py");
+        std::fs::write(&script, include_str!("attest_index.py"))?;
+        let control = dir.join("control.json");
+        let port = free_port()?;
+        let url = format!("http://127.0.0.1:{port}");
+        let settings = serde_json::json!({
+            "url": url,
+            "upstream_auth": upstream_auth,
+            "minted_prefix": minted_prefix,
+        });
+        std::fs::write(&control, settings.to_string())?;
+        let upstream = upstream.trim_end_matches('/');
+        let args = vec![
+            "--quiet".to_string(),
+            "--mode".into(),
+            format!("reverse:{upstream}"),
+            "--listen-host".into(),
+            "127.0.0.1".into(),
+            "--listen-port".into(),
+            port.to_string(),
+            "--set".into(),
+            format!("confdir={}", dir.join("conf").display()),
+            "-s".into(),
+            script.display().to_string(),
+        ];
+        let control_str = control.display().to_string();
+        let mut server = Guarded::spawn(
+            &mitmdump,
+            &args,
+            &dir.join("mitmdump.log"),
+            &[("ATTEST_INDEX_CONTROL", control_str.as_str())],
+        )?;
+        server.wait_until_up(&format!("{url}/"), "the attestation index stand-in")?;
+        Ok(AttestIndex {
+            _server: server,
+            url,
+            control,
+        })
+    }
+
+    /// Changes one setting of the control file (`refuse_uploads`, …).
+    pub fn set(&self, key: &str, value: serde_json::Value) -> Result<()> {
+        let mut control: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&self.control)?)?;
+        control[key] = value;
+        Ok(std::fs::write(&self.control, control.to_string())?)
+    }
+
+    /// Every upload and provenance read the stand-in saw, in order.
+    pub fn events(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(self.control.with_extension("json.events"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// The upload requests among the events.
+    pub fn uploads(&self) -> Vec<serde_json::Value> {
+        self.events()
+            .into_iter()
+            .filter(|e| e.get("upload").is_some())
+            .collect()
+    }
+
+    /// filename → `{sha256, attestations}` of what was stored through the stand-in.
+    pub fn stored(&self) -> serde_json::Value {
+        std::fs::read_to_string(self.control.with_extension("json.store"))
+            .ok()
+            .and_then(|s| serde_json::from_str(&s).ok())
+            .unwrap_or_else(|| serde_json::json!({}))
+    }
+}
+
 /// Records each TLS handshake with a client, for [`HttpsProxy`].
 const HANDSHAKE_LOG_ADDON: &str = r#"
 import os

@@ -2,11 +2,17 @@
 `/_/oidc/mint-token` endpoints and GitHub Actions' OIDC token service (`/token`), following
 the request and response shapes PyPI and GitHub document (https://docs.pypi.org/trusted-publishers/internals/).
 
+It also takes `POST /_/oidc/burn-token` with `{"token": …}` as Warehouse does, answering 202
+(or `burn_status` with a body that echoes the token, to test that no body is ever shown).
+
 Usage: python oidc_standin.py PORT CONTROL LOG. CONTROL is a JSON file read on every request:
-{"audience", "request_token", "jwt", "minted", "expires_in", "error_code"}; LOG gets a JSON line
-per request with what was checked.
+{"audience", "request_token", "jwt", "minted", "expires_in", "error_code", "numbered",
+"burn_status"}; with `numbered`, each mint gives `<minted>-<n>`, a new token each time, as an
+index does. LOG gets a JSON line per request with what was checked; tokens appear in it only as
+`token_sha256`, the first 16 hex digits of their sha256.
 """
 
+import hashlib
 import json
 import sys
 import time
@@ -18,6 +24,7 @@ PORT, CONTROL, LOG = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    mints = 0
 
     def log_message(self, *args):
         pass
@@ -50,17 +57,29 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(200, {"count": 1, "value": c["jwt"]})
         return self.reply(404, {"message": "Not Found"})
 
+    def burn(self, c, token):
+        self.record({"endpoint": "burn", "token_sha256": digest(token)})
+        status = c.get("burn_status", 202)
+        if status != 202:
+            return self.reply(status, {"message": f"cannot burn {token}"})
+        return self.reply(202, {"success": True})
+
     def do_POST(self):
         c = json.load(open(CONTROL))
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length)
-        if urlsplit(self.path).path != "/_/oidc/mint-token":
-            return self.reply(404, {"message": "Not Found"})
+        path = urlsplit(self.path).path
         try:
             token = json.loads(body).get("token")
-        except ValueError:
+        except (ValueError, AttributeError):
             token = None
-        self.record({"endpoint": "mint", "token_ok": token == c["jwt"]})
+        if path == "/_/oidc/burn-token":
+            return self.burn(c, token)
+        if path != "/_/oidc/mint-token":
+            return self.reply(404, {"message": "Not Found"})
+        entry = {"endpoint": "mint", "token_ok": token == c["jwt"]}
+        if c.get("error_code") or token != c["jwt"]:
+            self.record(entry)
         if c.get("error_code"):
             return self.reply(422, {
                 "message": "Token request failed",
@@ -69,8 +88,17 @@ class Handler(BaseHTTPRequestHandler):
         if token != c["jwt"]:
             return self.reply(422, {"message": "Token request failed",
                                     "errors": [{"code": "invalid-token", "description": "malformed"}]})
-        return self.reply(200, {"success": True, "token": c["minted"],
+        minted = c["minted"]
+        if c.get("numbered"):
+            Handler.mints += 1
+            minted = f"{minted}-{Handler.mints}"
+        self.record({**entry, "token_sha256": digest(minted)})
+        return self.reply(200, {"success": True, "token": minted,
                                 "expires": int(time.time()) + c["expires_in"]})
+
+
+def digest(token):
+    return hashlib.sha256(str(token).encode()).hexdigest()[:16]
 
 
 ThreadingHTTPServer(("127.0.0.1", PORT), Handler).serve_forever()

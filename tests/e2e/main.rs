@@ -7,6 +7,7 @@
 mod common;
 
 mod adopt;
+mod attest;
 mod audit;
 mod boundary;
 mod ci;

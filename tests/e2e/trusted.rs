@@ -86,8 +86,8 @@ fn a_token_minted_from_the_ci_identity_stages_without_any_stored_token() {
         .collect();
     assert_eq!(
         endpoints,
-        ["audience", "token", "mint"],
-        "one exchange for a fresh 15-minute token"
+        ["audience", "token", "mint", "burn"],
+        "one exchange for a fresh 15-minute token, burned after the uploads"
     );
     assert_eq!(
         requests[1]["auth"], true,
@@ -113,16 +113,19 @@ fn a_token_near_its_expiry_is_minted_again_before_an_upload() {
     stage_in_ci(&s, &oidc, &[])
         .success()
         .stderr_has("Minted a new upload token");
-    let mints = oidc
-        .requests()
-        .unwrap()
-        .iter()
-        .filter(|r| r["endpoint"] == "mint")
-        .count();
+    let requests = oidc.requests().unwrap();
+    let count = |endpoint: &str| {
+        requests
+            .iter()
+            .filter(|r| r["endpoint"] == endpoint)
+            .count()
+    };
     assert_eq!(
-        mints, 3,
+        count("mint"),
+        3,
         "one at the start, one before each of the two uploads"
     );
+    assert_eq!(count("burn"), 3, "each minted token burned once");
     assert_eq!(staged("ts-remint"), 2);
 }
 

@@ -80,6 +80,9 @@ pub struct Index {
     pub trusted_publishing: TrustedPublishing,
     /// Where the index's `/_/oidc/` endpoints live; by default the upload URL's origin.
     pub oidc_url: Option<String>,
+    /// `attest-command`: the PEP 740 signer run as `<command…> <file>` under trusted
+    /// publishing; `None` is the default, `pypi-attestations sign`; empty: no attestations.
+    pub attest_command: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone)]
@@ -196,12 +199,14 @@ const KEYS: &[(&str, &str, Kind)] = &[
     ("staging", "token-env", Kind::Str),
     ("staging", "trusted-publishing", Kind::Str),
     ("staging", "oidc-url", Kind::Str),
+    ("staging", "attest-command", Kind::List),
     ("production", "upload-url", Kind::Str),
     ("production", "index-url", Kind::Str),
     ("production", "username", Kind::Str),
     ("production", "token-env", Kind::Str),
     ("production", "trusted-publishing", Kind::Str),
     ("production", "oidc-url", Kind::Str),
+    ("production", "attest-command", Kind::List),
     ("verify", "smoke", Kind::List),
     ("verify", "artifacts", Kind::List),
     ("verify", "index-timeout", Kind::Duration),
@@ -511,6 +516,7 @@ impl Taken {
                 TrustedPublishing::choices,
             ),
             oidc_url: self.optional(section, "oidc-url"),
+            attest_command: self.list(section, "attest-command").map(|(l, _)| l),
         }
     }
 

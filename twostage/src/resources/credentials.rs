@@ -36,6 +36,8 @@ pub enum Source {
     Trusted {
         oidc_base: String,
         minted: Mutex<Minted>,
+        /// Every token minted for this index in this run, to burn when its uploads are done.
+        issued: Mutex<Vec<Secret>>,
     },
 }
 
@@ -44,10 +46,15 @@ impl Source {
     pub fn current(&self) -> Result<Credentials> {
         match self {
             Source::Static(credentials) => Ok(credentials.clone()),
-            Source::Trusted { oidc_base, minted } => {
+            Source::Trusted {
+                oidc_base,
+                minted,
+                issued,
+            } => {
                 let mut minted = minted.lock().unwrap_or_else(|e| e.into_inner());
                 if minted.needs_renewal() {
                     *minted = oidc::mint(oidc_base)?;
+                    lock(issued).push(minted.token.clone());
                     crate::output::status("Minted", "a new upload token (trusted publishing)");
                 }
                 Ok(Credentials {
@@ -74,6 +81,37 @@ impl Source {
     pub fn trusted(&self) -> bool {
         matches!(self, Source::Trusted { .. })
     }
+
+    /// Ends every token minted for this index so far (docs/provenance.md): after the run's
+    /// last upload there, and, through `Drop`, on whatever path the run ends. A token the
+    /// user supplied is never sent. A refusal is a warning: the token expires by itself.
+    pub fn burn(&self) {
+        let Source::Trusted {
+            oidc_base, issued, ..
+        } = self
+        else {
+            return;
+        };
+        for token in std::mem::take(&mut *lock(issued)) {
+            if let Err(e) = oidc::burn(oidc_base, &token) {
+                crate::output::warn(format!(
+                    "could not end the upload token minted by `{}` ({e:#}); it expires by \
+                     itself within 15 minutes",
+                    crate::resources::secrets::redact(oidc_base)
+                ));
+            }
+        }
+    }
+}
+
+impl Drop for Source {
+    fn drop(&mut self) {
+        self.burn();
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The credentials for an index, by `trusted-publishing` mode (`auto`: a configured token,
@@ -92,6 +130,7 @@ pub fn resolve(index: &config::Index, pypirc_section: &str, home: Option<&Path>)
         );
         Ok(Source::Trusted {
             oidc_base,
+            issued: Mutex::new(vec![minted.token.clone()]),
             minted: Mutex::new(minted),
         })
     };

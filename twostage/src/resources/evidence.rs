@@ -62,6 +62,26 @@ impl Section {
 /// The key of a verification's verdict, in its section and in each file's table.
 pub const RESULT: &str = "result";
 
+/// The PEP 740 keys of an upload's record (`[staging]`, `[production]`; docs/provenance.md):
+/// `attestations` says whether this run attested what it uploaded (one of `attestation::*`),
+/// and where it did, `attested` lists the files the index then served provenance for, and
+/// `not-attested` the others (already there, or not served back).
+pub const ATTESTATIONS: &str = "attestations";
+pub const ATTESTED: &str = "attested";
+pub const NOT_ATTESTED: &str = "not-attested";
+
+/// The values of `attestations`.
+pub mod attestation {
+    /// Signed and uploaded under trusted publishing.
+    pub const MADE: &str = "made";
+    /// The upload used a token the user supplied: an index takes no attestation with it.
+    pub const API_TOKEN: &str = "api-token";
+    /// `attest-command = []`.
+    pub const DISABLED: &str = "disabled";
+    /// The default signer, `pypi-attestations`, is not installed.
+    pub const NO_SIGNER: &str = "no-signer";
+}
+
 /// What a verification says of the files it was given: the closed set of `result` words.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {

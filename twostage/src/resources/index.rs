@@ -36,6 +36,8 @@ pub struct IndexFile {
     pub core_metadata: Option<String>,
     /// PEP 700's `upload-time` (RFC 3339 UTC), which only a JSON page carries.
     pub upload_time: Option<String>,
+    /// PEP 740's provenance URL (`provenance` / `data-provenance`), where the page gives one.
+    pub provenance: Option<String>,
 }
 
 impl IndexFile {
@@ -282,6 +284,9 @@ fn json_file(page: &Url, file: &serde_json::Value) -> Result<IndexFile> {
         yanked,
         core_metadata,
         upload_time: text("upload-time").map(str::to_string),
+        provenance: text("provenance")
+            .map(|p| resolve(page, p).map(|u| u.to_string()))
+            .transpose()?,
     })
 }
 
@@ -335,6 +340,9 @@ fn parse_html(page: &Url, body: &str) -> Result<Vec<IndexFile>> {
             core_metadata: attribute(anchor, "data-core-metadata")
                 .or_else(|| attribute(anchor, "data-dist-info-metadata")),
             upload_time: None,
+            provenance: attribute(anchor, "data-provenance")
+                .map(|p| resolve(&base, &p).map(|u| u.to_string()))
+                .transpose()?,
         });
     }
     Ok(files)
@@ -387,6 +395,8 @@ pub struct Upload<'a> {
     pub sha256: &'a str,
     pub blake2_256: &'a str,
     pub metadata: &'a Metadata,
+    /// PEP 740 attestations of this file, the JSON array the `attestations` field carries.
+    pub attestations: Option<&'a str>,
 }
 
 /// How one POST ended.
@@ -475,6 +485,11 @@ impl Form {
             ("blake2_256_digest", file.blake2_256.into()),
         ];
         fields.extend(file.metadata.form_fields());
+        if let Some(attestations) = file.attestations {
+            // Warehouse reads it as a JSON array of attestation objects, one per predicate
+            // (`warehouse/attestations/services.py` in pypi/warehouse).
+            fields.push(("attestations", attestations.to_string()));
+        }
         let mut head = String::new();
         for (name, value) in &fields {
             head.push_str(&format!(
@@ -1046,6 +1061,7 @@ mod tests {
             sha256: &sha256,
             blake2_256: "cd",
             metadata: &metadata,
+            attestations: None,
         };
         let form = Form::for_upload(&file);
         assert_eq!(form.boundary, format!("twostage-{}", "ab".repeat(16)));
@@ -1079,6 +1095,30 @@ mod tests {
             matches!(outcome, PostOutcome::Refused { status: 0, .. }),
             "{outcome:?}"
         );
+    }
+
+    #[test]
+    fn attestations_go_in_their_own_field_before_the_file() {
+        let metadata = Metadata::parse("Metadata-Version: 2.1\nName: pkg\nVersion: 1.0\n");
+        let sha256 = "ab".repeat(32);
+        let file = Upload {
+            path: Path::new("/nonexistent"),
+            filename: "pkg-1.0.tar.gz",
+            size: 7,
+            sha256: &sha256,
+            blake2_256: "cd",
+            metadata: &metadata,
+            attestations: Some(r#"[{"version":1}]"#),
+        };
+        let form = Form::for_upload(&file);
+        let field = "name=\"attestations\"\r\n\r\n[{\"version\":1}]\r\n";
+        let at = form.head.find(field).expect("an attestations field");
+        assert!(at < form.head.find("name=\"content\"").unwrap());
+        let without = Form::for_upload(&Upload {
+            attestations: None,
+            ..file
+        });
+        assert!(!without.head.contains("attestations"));
     }
 
     #[test]
@@ -1184,6 +1224,7 @@ mod tests {
                     yanked: Some("bad \"build\"".into()),
                     core_metadata: Some("sha256=123".into()),
                     upload_time: None,
+                    provenance: None,
                 },
                 IndexFile {
                     filename: "pkg-1.1.tar.gz".into(),
@@ -1194,6 +1235,7 @@ mod tests {
                     yanked: Some(String::new()),
                     core_metadata: Some("true".into()),
                     upload_time: None,
+                    provenance: None,
                 },
             ]
         );

@@ -5,6 +5,7 @@
 //! each other and the shared top-level modules (`config`, `output`, `interrupt`, `version`),
 //! never a step (`crate::steps`).
 
+pub mod attest;
 pub mod cache;
 pub mod changelog;
 pub mod contents;

@@ -7,6 +7,10 @@
 //! 3. `POST <index>/_/oidc/mint-token` with `{"token": …}` gives `{"token", "expires"}`, or 422
 //!    with `errors: [{code, description}]`.
 //!
+//! 4. after the run's last upload, `POST <index>/_/oidc/burn-token` with `{"token": <minted>}`
+//!    ends the minted token before its 15 minutes are up; Warehouse answers 202 (uv does the
+//!    same after its uploads: https://github.com/astral-sh/uv/tree/main/crates/uv-publish).
+//!
 //! The OIDC token and the minted token are secrets: never shown, and masked in GitHub Actions'
 //! log with `::add-mask::` the moment they are known.
 
@@ -222,6 +226,31 @@ fn exchange(agent: &ureq::Agent, base: &str, oidc_token: &Secret) -> Result<Mint
         .and_then(Value::as_u64)
         .unwrap_or_else(|| now() + 900);
     Ok(Minted { token, expires })
+}
+
+/// Step 4: ends a minted token at the index that minted it (`oidc_base`). Only the status is
+/// read: an answer's body might echo the token.
+pub fn burn(oidc_base: &str, token: &Secret) -> Result<()> {
+    let base = oidc_base.trim_end_matches('/');
+    let response = agent()
+        .post(&format!("{base}/_/oidc/burn-token"))
+        .header("Content-Type", "application/json")
+        .send(json!({ "token": token.expose() }).to_string())
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot reach `{}/_/oidc/burn-token`: {}",
+                redact(base),
+                redact(&crate::resources::tls::explain(&e, base))
+            )
+        })?;
+    let status = response.status().as_u16();
+    if !(200..=299).contains(&status) {
+        bail!(
+            "`{}/_/oidc/burn-token` answered HTTP {status}",
+            redact(base)
+        );
+    }
+    Ok(())
 }
 
 /// The index's `errors: [{code, description}]`, each with what it means, the OIDC token

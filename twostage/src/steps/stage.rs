@@ -6,6 +6,7 @@
 //! "these files, with these hashes, on that index"; promotion takes it too. The tag is resolved
 //! by `resolved`; whether a file is served with its hash is `index::served_as`.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -16,9 +17,10 @@ use toml_edit::{value, Table};
 use crate::config::{self, Config};
 use crate::output;
 use crate::resolved;
+use crate::resources::attest;
 use crate::resources::credentials::{self, Source as Credentials};
 use crate::resources::dist::{self, Kind};
-use crate::resources::evidence::{self, ArtifactRecord, Note, Section};
+use crate::resources::evidence::{self, attestation, ArtifactRecord, Note, Section};
 use crate::resources::filename::DistFilename;
 use crate::resources::git::Repo;
 use crate::resources::index::{self, PostOutcome, Served, Upload};
@@ -84,7 +86,10 @@ pub fn run_with(repo: &Repo, config: &Config, tag: &str, options: &Options) -> R
     if let Some(note) = &note {
         check_same_files(tag, note, &frozen)?;
     }
-    let (outcomes, waited) = upload_and_wait(config, &release, &credentials, &agent, &frozen)?;
+    let uploaded = upload_and_wait(config, &release, &credentials, &agent, &frozen);
+    // The run's last upload to staging is done: its minted tokens are of no more use.
+    credentials.burn();
+    let (outcomes, waited) = uploaded?;
     if let Some(path) = options.results {
         // The job that uploads may not push: the record goes to a file for `record`.
         let fresh = Note::new(tag, &release.version.to_string(), release.commit);
@@ -297,6 +302,12 @@ pub struct Target<'a> {
 pub struct Outcomes {
     pub uploaded: Vec<String>,
     pub present: Vec<String>,
+    /// Whether attestations were made (`evidence::attestation`, docs/provenance.md).
+    pub attestations: Option<&'static str>,
+    /// Uploaded with an attestation that the index then served as the file's provenance.
+    pub attested: Vec<String>,
+    /// On the index without an attestation of this run: already there, or not served back.
+    pub not_attested: Vec<String>,
 }
 
 impl Outcomes {
@@ -309,6 +320,13 @@ impl Outcomes {
         section["uploaded"] = evidence::string_array(&self.uploaded);
         section["already-present"] = evidence::string_array(&self.present);
         section["served-after-seconds"] = value(waited.as_secs_f64());
+        if let Some(mode) = self.attestations {
+            section[evidence::ATTESTATIONS] = value(mode);
+        }
+        if self.attestations == Some(attestation::MADE) {
+            section[evidence::ATTESTED] = evidence::string_array(&self.attested);
+            section[evidence::NOT_ATTESTED] = evidence::string_array(&self.not_attested);
+        }
         section
     }
 }
@@ -324,6 +342,8 @@ pub fn ensure_on_index(target: &Target, frozen: &Frozen) -> Result<Outcomes> {
             a.filename.clone(),
         )
     });
+    // Every file is signed before any is uploaded: a wrong subject stops everything.
+    let signed = attestations_for(target, frozen, &to_upload, &mut outcomes)?;
     let upload_agent = index::upload_agent();
     for artifact in to_upload {
         let path = frozen.path(artifact);
@@ -335,6 +355,7 @@ pub fn ensure_on_index(target: &Target, frozen: &Frozen) -> Result<Outcomes> {
             sha256: &artifact.sha256,
             blake2_256: &artifact.blake2_256,
             metadata: &metadata,
+            attestations: signed.get(&artifact.filename).map(String::as_str),
         };
         if upload_one(target, &upload_agent, artifact, &upload)? {
             outcomes.uploaded.push(artifact.filename.clone());
@@ -342,7 +363,143 @@ pub fn ensure_on_index(target: &Target, frozen: &Frozen) -> Result<Outcomes> {
             outcomes.present.push(artifact.filename.clone());
         }
     }
+    if outcomes.attestations == Some(attestation::MADE) {
+        confirm_provenance(target, frozen, &mut outcomes);
+    }
     Ok(outcomes)
+}
+
+/// The signer to run for `target`, or why none runs (an `evidence::attestation` value), said
+/// once.
+fn signer(target: &Target) -> std::result::Result<Vec<String>, &'static str> {
+    let label = target.label;
+    if !target.credentials.trusted() {
+        output::note(format!(
+            "no PEP 740 attestations: the {label} upload uses an API token, and an index takes \
+             attestations only under trusted publishing"
+        ));
+        return Err(attestation::API_TOKEN);
+    }
+    let Some(command) = &target.index.attest_command else {
+        let default: Vec<String> = attest::DEFAULT_SIGNER.map(String::from).into();
+        if attest::available(&default[0]) {
+            return Ok(default);
+        }
+        output::warn(format!(
+            "no PEP 740 attestations for {label}: `pypi-attestations` is not installed \
+             (`pip install pypi-attestations`), or set `{label}.attest-command` \
+             (docs/provenance.md)"
+        ));
+        return Err(attestation::NO_SIGNER);
+    };
+    if command.is_empty() {
+        output::note(format!(
+            "no PEP 740 attestations: `{label}.attest-command` is empty"
+        ));
+        return Err(attestation::DISABLED);
+    }
+    Ok(command.clone())
+}
+
+/// The attestations of each file to upload (filename → the JSON array), signed in a folder
+/// of this index's own beside the frozen files; none unless the upload uses a minted token.
+fn attestations_for(
+    target: &Target,
+    frozen: &Frozen,
+    to_upload: &[&ArtifactRecord],
+    outcomes: &mut Outcomes,
+) -> Result<BTreeMap<String, String>> {
+    let mut signed = BTreeMap::new();
+    let command = match signer(target) {
+        Ok(command) => command,
+        Err(mode) => {
+            outcomes.attestations = Some(mode);
+            return Ok(signed);
+        }
+    };
+    outcomes.attestations = Some(attestation::MADE);
+    let dir = frozen
+        .dir
+        .with_file_name(format!("attest-{}", target.label));
+    for artifact in to_upload {
+        output::status(
+            "Signing",
+            format!("`{}` for {}", artifact.filename, target.label),
+        );
+        let json = attest::sign(&command, &dir, &frozen.path(artifact), artifact)
+            .with_context(|| format!("nothing was uploaded to {}", target.label))?;
+        signed.insert(artifact.filename.clone(), json);
+    }
+    Ok(signed)
+}
+
+/// Reads back each uploaded file's provenance (the page's `provenance` URL, else the integrity
+/// API): only a file whose provenance the index serves is recorded as attested. A file that
+/// was already there was not attested by this run, and is said so.
+fn confirm_provenance(target: &Target, frozen: &Frozen, outcomes: &mut Outcomes) {
+    let label = target.label;
+    for name in &outcomes.present {
+        output::status(
+            "Present",
+            format!("`{name}` on {label}: already there, not attested"),
+        );
+    }
+    outcomes.not_attested = outcomes.present.clone();
+    let listing = index::project_files(target.agent, &target.index.index_url, target.project)
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    for artifact in frozen
+        .artifacts
+        .iter()
+        .filter(|a| outcomes.uploaded.contains(&a.filename))
+    {
+        match read_provenance(target, &listing, artifact) {
+            Ok(attest::Provenance::Ours) => {
+                output::status(
+                    "Attested",
+                    format!(
+                        "`{}` on {label}: the index serves its provenance",
+                        artifact.filename
+                    ),
+                );
+                outcomes.attested.push(artifact.filename.clone());
+            }
+            other => {
+                let why = match other {
+                    Ok(attest::Provenance::Other) => {
+                        "not attested: its provenance attests other bytes".to_string()
+                    }
+                    // Warehouse answers an identical re-upload before it reads attestations.
+                    Ok(_) => "already there, not attested: the index serves no provenance for \
+                              it (an index takes an identical re-upload without reading its \
+                              attestations)"
+                        .to_string(),
+                    Err(e) => format!("not attested: its provenance cannot be read: {e:#}"),
+                };
+                output::warn(format!("`{}` on {label}: {why}", artifact.filename));
+                outcomes.not_attested.push(artifact.filename.clone());
+            }
+        }
+    }
+}
+
+/// What the index serves as `artifact`'s provenance: at the URL its page gives (PEP 740), else
+/// at the integrity API.
+fn read_provenance(
+    target: &Target,
+    listing: &[index::IndexFile],
+    artifact: &ArtifactRecord,
+) -> Result<attest::Provenance> {
+    let listed = listing
+        .iter()
+        .find(|f| f.filename == artifact.filename)
+        .and_then(|f| f.provenance.clone());
+    let url = match listed {
+        Some(url) => url,
+        None => attest::integrity_url(&target.index.index_url, target.project, &artifact.filename)?,
+    };
+    attest::provenance(target.agent, &url, artifact)
 }
 
 /// The frozen files the index does not have yet, and the ones it has with the same sha256.

@@ -1,0 +1,312 @@
+//! PEP 740 attestations (https://peps.python.org/pep-0740/): signing a file with a signer
+//! command, checking what it signed, and reading back the provenance an index serves.
+//!
+//! The signer (by default `pypi-attestations sign`, https://github.com/pypi/pypi-attestations)
+//! writes `<file>.publish.attestation` beside the file: an `Attestation` object whose
+//! `envelope.statement` is an in-toto v1 statement
+//! (https://github.com/in-toto/attestation/blob/main/spec/v1/statement.md) naming the file
+//! and its sha256 as its one subject. The upload carries the attestations as a JSON array in
+//! the legacy API's `attestations` field (https://docs.pypi.org/api/upload/); the index then
+//! serves them as provenance: the PEP 691 file entry's `provenance` URL, or the integrity API
+//! `<index host>/integrity/<project>/<version>/<file>/provenance`
+//! (https://docs.pypi.org/api/integrity/). Which files to sign, and when, is the stages'
+//! business.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+use base64::Engine;
+use serde_json::Value;
+
+use crate::resources::dist::normalize_name;
+use crate::resources::evidence::ArtifactRecord;
+use crate::resources::secrets::{redact, redact_secrets};
+
+/// The signer used when `attest-command` is not set.
+pub const DEFAULT_SIGNER: [&str; 2] = ["pypi-attestations", "sign"];
+
+/// Warehouse takes at most one attestation per predicate, and knows two predicates.
+const MAX_PER_FILE: usize = 2;
+
+const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
+
+/// Whether `program` can be run: a path that exists, or a name found on `PATH`.
+pub fn available(program: &str) -> bool {
+    if program.contains('/') {
+        return Path::new(program).is_file();
+    }
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
+}
+
+/// Signs `file` (the frozen bytes of `artifact`) with `command` in `dir`, a folder of this
+/// index's own: the file is linked there afresh, since the signer refuses to overwrite an
+/// attestation. Returns the attestations, as the JSON array the upload carries, once each
+/// one's subject is checked against the frozen record.
+pub fn sign(
+    command: &[String],
+    dir: &Path,
+    file: &Path,
+    artifact: &ArtifactRecord,
+) -> Result<String> {
+    let (program, args) = command.split_first().context("`attest-command` is empty")?;
+    let copy = fresh_copy(dir, file, &artifact.filename)?;
+    let output = Command::new(program)
+        .args(args)
+        .arg(&copy)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .with_context(|| {
+            format!("cannot run the attestation signer `{program}`: install it, or set `attest-command`")
+        })?;
+    if !output.status.success() {
+        let said = String::from_utf8_lossy(&output.stderr);
+        let said = redact_secrets(said.trim());
+        bail!(
+            "the attestation signer `{}` failed on `{}` ({}):\n{said}",
+            command.join(" "),
+            artifact.filename,
+            output.status
+        );
+    }
+    let written = written(dir, &artifact.filename)?;
+    if written.is_empty() {
+        bail!(
+            "the attestation signer `{}` wrote no `{}.publish.attestation`",
+            command.join(" "),
+            artifact.filename
+        );
+    }
+    let mut attestations = Vec::new();
+    let mut predicates = Vec::new();
+    for path in written {
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read `{}`", path.display()))?;
+        let attestation: Value = serde_json::from_str(&text)
+            .with_context(|| format!("`{}` is not JSON", path.display()))?;
+        let predicate = check(&attestation, artifact)
+            .with_context(|| format!("`{}` does not attest our file", path.display()))?;
+        if predicates.contains(&predicate) {
+            bail!(
+                "two attestations of `{}` for predicate `{predicate}`: an index takes one",
+                artifact.filename
+            );
+        }
+        predicates.push(predicate);
+        attestations.push(attestation);
+    }
+    if attestations.len() > MAX_PER_FILE {
+        bail!(
+            "{} attestations of `{}`: an index takes at most {MAX_PER_FILE}",
+            attestations.len(),
+            artifact.filename
+        );
+    }
+    Ok(Value::Array(attestations).to_string())
+}
+
+/// `dir/<filename>`, linked (or copied) from `file`, with no attestation beside it yet.
+fn fresh_copy(dir: &Path, file: &Path, filename: &str) -> Result<PathBuf> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
+    for old in written(dir, filename)? {
+        std::fs::remove_file(&old).with_context(|| format!("cannot remove `{}`", old.display()))?;
+    }
+    let copy = dir.join(filename);
+    let _ = std::fs::remove_file(&copy);
+    if std::fs::hard_link(file, &copy).is_err() {
+        std::fs::copy(file, &copy)
+            .with_context(|| format!("cannot copy `{}` to `{}`", file.display(), dir.display()))?;
+    }
+    Ok(copy)
+}
+
+/// The `<filename>.<kind>.attestation` files in `dir` (uv's naming for what it uploads).
+fn written(dir: &Path, filename: &str) -> Result<Vec<PathBuf>> {
+    let prefix = format!("{filename}.");
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read `{}`", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                n.starts_with(&prefix) && n.ends_with(".attestation") && n.len() > prefix.len() + 12
+            })
+        })
+        .collect();
+    found.sort();
+    Ok(found)
+}
+
+/// The in-toto statement inside an attestation object.
+pub fn statement(attestation: &Value) -> Result<Value> {
+    if attestation.get("version").and_then(Value::as_u64) != Some(1) {
+        bail!("not a version 1 attestation object");
+    }
+    let encoded = attestation
+        .pointer("/envelope/statement")
+        .and_then(Value::as_str)
+        .context("no `envelope.statement`")?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .context("`envelope.statement` is not Base64")?;
+    let statement: Value =
+        serde_json::from_slice(&bytes).context("`envelope.statement` is not JSON")?;
+    if statement.get("_type").and_then(Value::as_str) != Some(STATEMENT_TYPE) {
+        bail!("the statement is not an in-toto v1 statement (`_type` {STATEMENT_TYPE})");
+    }
+    Ok(statement)
+}
+
+/// The statement's one subject (name, sha256).
+pub fn subject(attestation: &Value) -> Result<(String, String)> {
+    let statement = statement(attestation)?;
+    let subjects = statement
+        .get("subject")
+        .and_then(Value::as_array)
+        .context("the statement has no `subject` list")?;
+    let [subject] = subjects.as_slice() else {
+        bail!("the statement names {} subjects, not one", subjects.len());
+    };
+    let name = subject
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let sha256 = subject
+        .pointer("/digest/sha256")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    Ok((name.to_string(), sha256.to_ascii_lowercase()))
+}
+
+/// Checks that the attestation's one subject is the frozen file; returns its predicate type.
+fn check(attestation: &Value, artifact: &ArtifactRecord) -> Result<String> {
+    let (name, sha256) = subject(attestation)?;
+    if name != artifact.filename || sha256 != artifact.sha256 {
+        bail!(
+            "its subject is `{name}` with sha256 {sha256}, but the frozen file is `{}` with \
+             sha256 {}: the signer signed other bytes; nothing was uploaded",
+            artifact.filename,
+            artifact.sha256
+        );
+    }
+    let predicate = statement(attestation)?
+        .get("predicateType")
+        .and_then(Value::as_str)
+        .context("the statement has no `predicateType`")?
+        .to_string();
+    Ok(predicate)
+}
+
+/// What an index says of a file's provenance.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Provenance {
+    /// An attestation whose subject is this file.
+    Ours,
+    /// None at all (404, or no attestation for the file).
+    Absent,
+    /// Attestations, none of them for this file's name and sha256.
+    Other,
+}
+
+/// The integrity API's provenance URL of a file: `<index_url's origin>/integrity/<project>/
+/// <version>/<filename>/provenance`.
+pub fn integrity_url(index_url: &str, project: &str, filename: &str) -> Result<String> {
+    let origin = crate::resources::oidc::origin(index_url)?;
+    let version = crate::resources::index::filename_version(filename)
+        .with_context(|| format!("`{filename}` names no version"))?;
+    Ok(format!(
+        "{origin}/integrity/{}/{version}/{filename}/provenance",
+        normalize_name(project)
+    ))
+}
+
+/// Reads the provenance at `url` and looks for an attestation of `artifact`.
+pub fn provenance(agent: &ureq::Agent, url: &str, artifact: &ArtifactRecord) -> Result<Provenance> {
+    let mut response = agent
+        .get(url)
+        .header(
+            "Accept",
+            "application/vnd.pypi.integrity.v1+json, application/json;q=0.5",
+        )
+        .call()
+        .map_err(|e| {
+            anyhow::anyhow!("cannot read `{}`: {}", redact(url), redact(&e.to_string()))
+        })?;
+    let status = response.status().as_u16();
+    if status == 404 {
+        return Ok(Provenance::Absent);
+    }
+    if status != 200 {
+        bail!("`{}` answered HTTP {status}", redact(url));
+    }
+    let document = crate::resources::oidc::json_body(&mut response);
+    let attestations: Vec<&Value> = document
+        .get("attestation_bundles")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|bundle| bundle.get("attestations").and_then(Value::as_array))
+        .flatten()
+        .collect();
+    if attestations.is_empty() {
+        return Ok(Provenance::Absent);
+    }
+    let ours = attestations.iter().any(|a| {
+        subject(a).is_ok_and(|(name, sha)| name == artifact.filename && sha == artifact.sha256)
+    });
+    Ok(if ours {
+        Provenance::Ours
+    } else {
+        Provenance::Other
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn attestation(name: &str, sha256: &str) -> Value {
+        let statement = json!({
+            "_type": STATEMENT_TYPE,
+            "subject": [{"name": name, "digest": {"sha256": sha256}}],
+            "predicateType": "https://docs.pypi.org/attestations/publish/v1",
+            "predicate": null,
+        });
+        let encoded = base64::engine::general_purpose::STANDARD.encode(statement.to_string());
+        json!({"version": 1, "verification_material": {}, "envelope": {"statement": encoded, "signature": ""}})
+    }
+
+    #[test]
+    fn the_subject_must_be_the_frozen_file() {
+        let ours = ArtifactRecord {
+            filename: "pkg-1.0.tar.gz".into(),
+            size: 1,
+            sha256: "ab".repeat(32),
+            blake2_256: "00".into(),
+        };
+        let good = attestation("pkg-1.0.tar.gz", &"AB".repeat(32));
+        assert_eq!(
+            check(&good, &ours).unwrap(),
+            "https://docs.pypi.org/attestations/publish/v1"
+        );
+        let other_bytes = attestation("pkg-1.0.tar.gz", &"cd".repeat(32));
+        let err = check(&other_bytes, &ours).unwrap_err().to_string();
+        assert!(err.contains("signed other bytes"), "{err}");
+        assert!(check(&attestation("pkg-1.1.tar.gz", &"ab".repeat(32)), &ours).is_err());
+        assert!(check(&json!({"version": 2}), &ours).is_err());
+    }
+
+    #[test]
+    fn integrity_urls_are_on_the_index_host() {
+        assert_eq!(
+            integrity_url(
+                "https://pypi.org/simple/",
+                "My_Pkg",
+                "my_pkg-1.0-py3-none-any.whl"
+            )
+            .unwrap(),
+            "https://pypi.org/integrity/my-pkg/1.0/my_pkg-1.0-py3-none-any.whl/provenance"
+        );
+    }
+}
