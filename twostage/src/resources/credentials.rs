@@ -369,6 +369,7 @@ mod tests {
             token_env: "TWOSTAGE_TEST_UNSET_TOKEN".into(),
             trusted_publishing: TrustedPublishing::Never,
             oidc_url: None,
+            attest_command: None,
         };
         let refused = for_index(&index, "pypi", Some(dir.path()))
             .unwrap_err()
