@@ -184,3 +184,32 @@ fn status_names_the_github_release_only_where_there_is_a_github_repository() {
         "next: `cargo xtask promote v1.4.3` publishes the GitHub release"
     );
 }
+
+#[test]
+fn a_hatch_vcs_project_with_a_hand_written_configuration_releases_its_unprefixed_tags() {
+    let name = "ts-read-vcs-bare";
+    let module = name.replace('-', "_");
+    let s = Scratch::new(name);
+    copy_fixture(
+        "sample-hatch-vcs",
+        &s.work,
+        &[("name", name), ("module", &module)],
+    );
+    // Written by hand: no `git.tag-prefix`, and the project's tags are unprefixed.
+    s.write("release.toml", &release_toml(""));
+    s.commit_all("Initial import");
+    s.git(&["tag", "-a", "1.4.2", "-m", "Release 1.4.2"]);
+    s.write("NEWS", "a change after 1.4.2\n");
+    s.commit_all("A change after 1.4.2");
+    s.twostage(&["release", "patch"]).success();
+    // The tag the reading settled on is the one init writes (`tag-prefix = ""`).
+    assert_eq!(s.git(&["tag", "--list", "1.4.3"]), "1.4.3");
+    assert_eq!(s.git(&["tag", "--list", "v*"]), "");
+    s.stage(&["1.4.3"], SENTINEL).success();
+    let served = pypiserver_files(name);
+    assert_eq!(served.len(), 2, "an sdist and a wheel: {served:?}");
+    assert!(
+        served.keys().all(|f| f.contains("-1.4.3")),
+        "hatch-vcs built 1.4.3 from tag `1.4.3`: {served:?}"
+    );
+}

@@ -20,6 +20,7 @@ use xshell::cmd;
 use crate::config;
 use crate::output;
 use crate::resources::dist::normalize_name;
+use crate::resources::project::{Backend, Build, VcsTool};
 use crate::resources::{git, manifest, project};
 use crate::steps::hooks::Hook;
 
@@ -57,56 +58,6 @@ impl Ci {
 
     pub fn parse(word: &str) -> Option<Ci> {
         Ci::ALL.into_iter().find(|c| c.as_str() == word)
-    }
-}
-
-/// The tools that take the version from the git tag, so that no file is bumped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum VcsTool {
-    HatchVcs,
-    SetuptoolsScm,
-    PdmScm,
-}
-
-impl VcsTool {
-    pub const ALL: [VcsTool; 3] = [VcsTool::HatchVcs, VcsTool::SetuptoolsScm, VcsTool::PdmScm];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            VcsTool::HatchVcs => "hatch-vcs",
-            VcsTool::SetuptoolsScm => "setuptools-scm",
-            VcsTool::PdmScm => "pdm-scm",
-        }
-    }
-}
-
-/// The build backend, as far as keeping files out of its sdist goes.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Hatchling,
-    /// setuptools, with or without setuptools-scm, and a project with only `setup.py`.
-    Setuptools,
-    Flit,
-    Poetry,
-    Pdm,
-    Maturin,
-    #[default]
-    Other,
-}
-
-impl Backend {
-    fn of(build_backend: &str, has_setup: bool) -> Backend {
-        match build_backend {
-            "hatchling.build" => Backend::Hatchling,
-            "flit_core.buildapi" => Backend::Flit,
-            "poetry.core.masonry.api" => Backend::Poetry,
-            "pdm.backend" => Backend::Pdm,
-            "maturin" => Backend::Maturin,
-            b if b.starts_with("setuptools.build_meta") => Backend::Setuptools,
-            // Without `build-backend`, pip and build fall back to setuptools' legacy backend.
-            "" if has_setup => Backend::Setuptools,
-            _ => Backend::Other,
-        }
     }
 }
 
@@ -1317,14 +1268,11 @@ pub fn detect(dir: &Path) -> Result<Detected> {
     let src = Sources::read(dir)?;
     let mut d = Detected::default();
     let name = src.name();
-    d.backend_name = src
-        .str_at(&["build-system", "build-backend"])
-        .unwrap_or_default();
-    d.backend = Backend::of(
-        &d.backend_name,
-        src.setup_py.is_some() || src.setup_cfg.is_some(),
-    );
-    let module = Module::of(dir, name.as_deref(), &src);
+    let build = Build::read(dir)?;
+    d.backend_name = build.backend_name.clone();
+    d.backend = build.backend;
+    d.vcs = build.vcs;
+    let module = Module::of(dir, name.as_deref(), &build);
     version_of_record(dir, &src, &module, &mut d);
     changelog(dir, &mut d);
     d.module = module.name.clone().filter(|_| module.importable);
@@ -1348,9 +1296,9 @@ pub fn detect(dir: &Path) -> Result<Detected> {
     let tags = git::run(cmd!(sh, "git tag --list")).unwrap_or_default();
     let tags: Vec<&str> = tags.lines().map(str::trim).collect();
     // `-prod`: the default `git.prod-suffix`, which a configuration not yet written has.
-    let prefix = project::tag_prefix(&tags, "-prod");
-    d.tagged = prefix.is_some();
-    d.tag_prefix = prefix.filter(|p| p != "v");
+    d.tagged = project::tag_prefix(&tags, "-prod").is_some();
+    let prefix = project::settled_prefix(None, &tags, "-prod");
+    d.tag_prefix = Some(prefix).filter(|p| p != "v");
     // Tracked or about to be (untracked, not ignored): a crate in a subfolder counts too.
     let cargo_manifests = git::run(cmd!(
         sh,
@@ -1417,17 +1365,6 @@ impl Sources {
             .or_else(|| manifest::setup_name(self.setup_py.as_deref(), self.setup_cfg.as_deref()))
     }
 
-    /// Whether `build-system.requires` names a requirement starting with `needle`.
-    fn requires(&self, needle: &str) -> bool {
-        self.get(&["build-system", "requires"])
-            .and_then(|i| i.as_array())
-            .is_some_and(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_lowercase))
-                    .any(|r| r.starts_with(needle))
-            })
-    }
-
     /// `version` is in `project.dynamic`.
     fn dynamic_version(&self) -> bool {
         self.get(&["project", "dynamic"])
@@ -1448,35 +1385,6 @@ impl Sources {
             .as_str()
             .map(str::to_string)
     }
-
-    /// The tool that takes the version from the git tag, if the project uses one.
-    fn vcs_tool(&self) -> Option<VcsTool> {
-        if self
-            .str_at(&["tool", "hatch", "version", "source"])
-            .as_deref()
-            == Some("vcs")
-            || self.requires("hatch-vcs")
-        {
-            Some(VcsTool::HatchVcs)
-        } else if self.get(&["tool", "setuptools_scm"]).is_some()
-            || self.requires("setuptools-scm")
-            || self.requires("setuptools_scm")
-            || self
-                .setup_py
-                .as_deref()
-                .is_some_and(|t| t.contains("use_scm_version"))
-        {
-            Some(VcsTool::SetuptoolsScm)
-        } else if self
-            .str_at(&["tool", "pdm", "version", "source"])
-            .as_deref()
-            == Some("scm")
-        {
-            Some(VcsTool::PdmScm)
-        } else {
-            None
-        }
-    }
 }
 
 /// The module named after the project, its file, and its `__version__` when that is a literal
@@ -1494,11 +1402,9 @@ impl Module {
     /// maturin's `module-name` names, else the one package or module the source layout holds
     /// (`foo-py` importing `foo`). Read from the sources, without building a wheel: when the
     /// layout offers several, none is guessed.
-    fn of(dir: &Path, project: Option<&str>, src: &Sources) -> Module {
+    fn of(dir: &Path, project: Option<&str>, build: &Build) -> Module {
         let named = project.map(|n| normalize_name(n).replace('-', "_"));
-        let maturin = src
-            .str_at(&["tool", "maturin", "module-name"])
-            .and_then(|m| m.split('.').next().map(str::to_string));
+        let maturin = build.compiled_module.clone();
         let laid_out = || match project::importable(dir).as_slice() {
             [one] => Some(one.clone()),
             _ => None,
@@ -1545,7 +1451,6 @@ fn no_import_name(dir: &Path, name: Option<&str>) -> String {
 /// Where the version is kept: the release tags (a VCS plugin), or the files a release bumps,
 /// the version of record first.
 fn version_of_record(dir: &Path, src: &Sources, module: &Module, d: &mut Detected) {
-    d.vcs = src.vcs_tool();
     if d.vcs.is_none() {
         let record = version_files(dir, src, module, &mut d.version_files);
         d.warnings
