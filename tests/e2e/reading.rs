@@ -137,8 +137,8 @@ fn init_says_which_key_to_set_when_it_finds_no_import_name() {
     s.write("release.toml", "[package]\n");
     s.commit_all("Initial import");
     let (run, adopted) = init(&s);
-    let smoke = adopted["verify"]["smoke"].as_array().unwrap();
-    assert!(smoke.is_empty(), "{adopted}");
+    // Unset, not `[]`: verification imports the built wheel's top-level names.
+    assert!(adopted["verify"].get("smoke").is_none(), "{adopted}");
     run.stderr_has("warning")
         .stderr_has("`verify.smoke`")
         .stderr_has("ts_read_one, ts_read_two");
@@ -212,4 +212,85 @@ fn a_hatch_vcs_project_with_a_hand_written_configuration_releases_its_unprefixed
         served.keys().all(|f| f.contains("-1.4.3")),
         "hatch-vcs built 1.4.3 from tag `1.4.3`: {served:?}"
     );
+}
+
+/// The commands verification ran on the wheel of `tag`, as its note records them.
+fn wheel_commands(s: &Scratch, tag: &str) -> Vec<(String, i64)> {
+    let note = release_note(s, tag);
+    let artifacts = note["verification"]["artifacts"]
+        .as_array_of_tables()
+        .unwrap();
+    let wheel = artifacts
+        .iter()
+        .find(|a| a["kind"].as_str() == Some("wheel"))
+        .expect("the wheel was verified");
+    wheel["commands"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let c = c.as_inline_table().unwrap();
+            let command = c["command"].as_str().unwrap().to_string();
+            (command, c["exit"].as_integer().unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn a_package_the_layout_does_not_show_is_smoke_tested_by_the_built_wheels_name() {
+    let name = "ts-read-wheel-py";
+    let module = "ts_read_whl";
+    let s = Scratch::new(name);
+    // The package is `lib/ts_read_whl`, mapped by `[tool.setuptools] package-dir`: neither
+    // named after the distribution nor in `src/` or the top folder.
+    copy_fixture(
+        "reading-package-dir",
+        &s.work,
+        &[("name", name), ("module", module)],
+    );
+    s.write("release.toml", "[package]\n");
+    s.commit_all("Initial import");
+    let (run, adopted) = init(&s);
+    assert!(adopted["verify"].get("smoke").is_none(), "{adopted}");
+    run.stderr_has("`verify.smoke`");
+    s.write("release.toml", &with_test_servers(adopted));
+    s.commit_all("Adopt twostage");
+    s.twostage(&["release", "patch"])
+        .success()
+        .stderr_has(&format!("python -c 'import {module}'"));
+    s.stage(&["v1.4.3"], SENTINEL).success();
+    let commands = wheel_commands(&s, "v1.4.3");
+    let smoke: Vec<&(String, i64)> = commands
+        .iter()
+        .filter(|(c, _)| c.contains(&format!("import {module}")))
+        .collect();
+    assert_eq!(smoke.len(), 1, "{commands:?}");
+    assert_eq!(
+        smoke[0].1, 0,
+        "the installed wheel's package imports: {commands:?}"
+    );
+}
+
+#[test]
+fn a_configured_smoke_test_the_wheel_cannot_answer_is_warned_about_before_the_push() {
+    let name = "ts-read-lack-py";
+    let module = "ts_read_lack";
+    let s = Scratch::new(name);
+    copy_fixture(
+        "reading-package-dir",
+        &s.work,
+        &[("name", name), ("module", module)],
+    );
+    // `[verify]` is the last table of the test servers' configuration.
+    let config = release_toml("") + "smoke = [\"python -c 'import ts_read_other'\"]\n";
+    s.write("release.toml", &config);
+    s.commit_all("Initial import");
+    s.twostage(&["release", "patch"])
+        .success()
+        .stderr_has("warning")
+        .stderr_has("`verify.smoke` imports `ts_read_other`")
+        .stderr_has(&format!("`{module}`"));
+    // A warning, not a refusal: the tag is made and built, and only local so far.
+    assert_eq!(s.git(&["tag", "--list", "v1.4.3"]), "v1.4.3");
+    assert_eq!(s.git_in(&s.origin, &["tag", "--list"]), "");
 }

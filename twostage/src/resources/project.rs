@@ -347,6 +347,67 @@ pub fn wheel_top_level(path: &Path) -> Result<Vec<String>> {
     ))
 }
 
+/// The smoke command of a project whose `verify.smoke` is not set: import every top-level
+/// name the wheel installs (identifiers only, so the command needs no quoting). `None` when the
+/// wheel installs no importable name.
+pub fn default_smoke(names: &[String]) -> Option<String> {
+    let names: Vec<&str> = names
+        .iter()
+        .map(String::as_str)
+        .filter(|n| identifier(n))
+        .collect();
+    (!names.is_empty()).then(|| format!("python -c 'import {}'", names.join(", ")))
+}
+
+/// What to say of the smoke test against the names the built wheel installs (`wheel`, its
+/// file name): `Err` for a warning, `Ok` for a note, `None` for nothing. A configured smoke
+/// test that imports names but none the wheel installs is warned about (it imports another
+/// package, or a misspelling, and would fail or test nothing of the release); one that
+/// imports none (`pytest`) or any of them is left alone. Not set: verify imports them.
+pub fn smoke_against_wheel(
+    smoke: &[String],
+    smoke_set: bool,
+    names: &[String],
+    wheel: &str,
+) -> Option<Result<String, String>> {
+    let offered = if names.is_empty() {
+        "no importable name".to_string()
+    } else {
+        names
+            .iter()
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if !smoke_set {
+        return Some(match default_smoke(names) {
+            Some(command) => Ok(format!(
+                "`verify.smoke` is not set: verification runs `{command}`, the top-level names \
+                 `{wheel}` installs"
+            )),
+            None => Err(format!(
+                "`verify.smoke` is not set and `{wheel}` installs no importable top-level name: \
+                 verification only installs the files; set `verify.smoke` in the configuration"
+            )),
+        });
+    }
+    let imported: Vec<String> = smoke.iter().flat_map(|c| imported_names(c)).collect();
+    if imported.is_empty() || imported.iter().any(|i| names.contains(i)) {
+        return None;
+    }
+    Some(Err(format!(
+        "`verify.smoke` imports {} but `{wheel}` installs {offered}: the smoke test does not \
+         import the release; fix `verify.smoke` (e.g. `{}`) before the tag is pushed, as \
+         verification runs it on every file",
+        imported
+            .iter()
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        default_smoke(names).unwrap_or_else(|| "python -c 'import your_package'".into())
+    )))
+}
+
 /// The names a shell command imports with `python -c '…import a, b…'` or `from a import`:
 /// the first segment of each, in order. A rough reading of the smoke commands, enough to tell
 /// whether they import the package at all.
@@ -509,5 +570,37 @@ mod tests {
         assert_eq!(names("python -c 'import a.b, c as d'"), ["a", "c"]);
         assert_eq!(names("python -c \"from pkg.sub import thing\""), ["pkg"]);
         assert!(names("pytest -q").is_empty());
+    }
+
+    #[test]
+    fn the_smoke_test_is_weighed_against_the_wheels_names() {
+        let names = vec!["rpds".to_string()];
+        let wheel = "rpds_py-1.0-py3-none-any.whl";
+        let said = |smoke: &[&str], set: bool| {
+            let smoke: Vec<String> = smoke.iter().map(|c| c.to_string()).collect();
+            smoke_against_wheel(&smoke, set, &names, wheel)
+        };
+        assert_eq!(
+            default_smoke(&names).as_deref(),
+            Some("python -c 'import rpds'")
+        );
+        assert_eq!(default_smoke(&[]), None);
+        // Not set: the import verify runs is said.
+        assert!(matches!(said(&[], false), Some(Ok(n)) if n.contains("import rpds")));
+        // Set, importing another name: a warning naming the wheel's.
+        let warned = said(&["python -c 'import rpds_py'"], true);
+        assert!(
+            matches!(&warned, Some(Err(w)) if w.contains("`rpds_py`") && w.contains("`rpds`")),
+            "{warned:?}"
+        );
+        // Set, importing it (with a dependency beside), or importing nothing: nothing said.
+        assert_eq!(said(&["python -c 'import attrs, rpds'"], true), None);
+        assert_eq!(said(&["pytest -q"], true), None);
+        assert_eq!(said(&[], true), None);
+        // A wheel without an importable name and no smoke test: a warning.
+        assert!(matches!(
+            smoke_against_wheel(&[], false, &[], wheel),
+            Some(Err(_))
+        ));
     }
 }

@@ -1235,7 +1235,11 @@ fn config_text(d: &Detected, prefix: &str) -> String {
             "smoke = [\"python -c 'import {module}; print({module}.__name__)'\"]\n"
         ));
     } else {
-        out.push_str("# No import name was found: name the package to import here.\nsmoke = []\n");
+        out.push_str(
+            "# No import name was found in the sources: without `smoke`, verification imports\n\
+             # the top-level names of the built wheel (`release` says which). Name the package\n\
+             # to import here to pin it, e.g. smoke = [\"python -c 'import your_package'\"].\n",
+        );
     }
     if let Some(repository) = &d.github {
         out.push_str(&format!(
@@ -1442,8 +1446,9 @@ fn no_import_name(dir: &Path, name: Option<&str>) -> String {
         (None, _) => "the project's name is unknown".to_string(),
     };
     format!(
-        "found no import name for the smoke test ({why}): `verify.smoke` is empty, so \
-         verification only installs the files; set `verify.smoke` in release.toml, e.g. \
+        "found no import name for the smoke test in the sources ({why}): `verify.smoke` is \
+         left unset, so verification imports the top-level names of the built wheel, which \
+         `release` names after its build; to pin it, set `verify.smoke`, e.g. \
          `smoke = [\"python -c 'import your_package'\"]`"
     )
 }
