@@ -294,3 +294,32 @@ fn a_configured_smoke_test_the_wheel_cannot_answer_is_warned_about_before_the_pu
     assert_eq!(s.git(&["tag", "--list", "v1.4.3"]), "v1.4.3");
     assert_eq!(s.git_in(&s.origin, &["tag", "--list"]), "");
 }
+
+#[test]
+fn init_says_a_vcs_project_without_tags_needs_its_first_version_named_and_the_crate_is_unpublished()
+{
+    let name = "ts-read-vcs-new";
+    let module = name.replace('-', "_");
+    let s = Scratch::new(name);
+    copy_fixture(
+        "sample-hatch-vcs",
+        &s.work,
+        &[("name", name), ("module", &module)],
+    );
+    s.commit_all("Initial import");
+    // No tag yet: the version is the first release tag, which `release patch` cannot bump.
+    let (run, adopted) = init(&s);
+    run.stderr_has("the release tags (hatch-vcs), and there is none yet")
+        .stderr_has("`cargo xtask release 0.1.0` tags `v0.1.0`")
+        // The default dependency is the published crate, which does not resolve yet.
+        .stderr_has("twostage is not on crates.io yet")
+        .stderr_has("`--git URL`");
+    // What init said is what `release` does: `patch` has nothing to bump, 0.1.0 is named.
+    s.write("release.toml", &with_test_servers(adopted));
+    s.commit_all("Adopt twostage");
+    s.twostage(&["release", "patch", "--dry-run", "--offline"])
+        .failure(2)
+        .stderr_has("cargo xtask release 0.1.0");
+    s.twostage(&["release", "0.1.0"]).success();
+    assert_eq!(s.git(&["tag", "--list", "v0.1.0"]), "v0.1.0");
+}
