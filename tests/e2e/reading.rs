@@ -323,3 +323,31 @@ fn init_says_a_vcs_project_without_tags_needs_its_first_version_named_and_the_cr
     s.twostage(&["release", "0.1.0"]).success();
     assert_eq!(s.git(&["tag", "--list", "v0.1.0"]), "v0.1.0");
 }
+
+#[test]
+fn a_tag_prefix_the_vcs_tool_cannot_read_is_refused_before_anything_changes() {
+    let name = "ts-read-vcs-rel";
+    let module = name.replace('-', "_");
+    let s = Scratch::new(name);
+    copy_fixture(
+        "sample-hatch-vcs",
+        &s.work,
+        &[("name", name), ("module", &module)],
+    );
+    // hatch-vcs's default `tag_regex` does not read `rel_1.4.2`.
+    s.write(
+        "release.toml",
+        &(release_toml("") + "\n[git]\ntag-prefix = \"rel_\"\n"),
+    );
+    s.commit_all("Initial import");
+    s.git(&["tag", "-a", "rel_1.4.2", "-m", "Release 1.4.2"]);
+    s.write("NEWS", "a change after 1.4.2\n");
+    s.commit_all("A change after 1.4.2");
+    let before = s.snapshot();
+    s.twostage(&["release", "patch"])
+        .failure(1)
+        .stderr_has("`git.tag-prefix` is `rel_`, but hatch-vcs")
+        .stderr_has("tag-pattern");
+    assert_eq!(s.snapshot(), before);
+    assert_eq!(s.git(&["tag", "--list", "rel_1.4.3"]), "");
+}

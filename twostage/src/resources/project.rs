@@ -75,6 +75,9 @@ pub struct Build {
     /// `[tool.maturin] module-name`'s top-level module: maturin compiles it, so no source
     /// file shows it.
     pub compiled_module: Option<String>,
+    /// The project sets the VCS tool's own tag pattern or describe command, so the tool's
+    /// default tag regex is not the one that reads its tags.
+    pub own_tag_pattern: bool,
 }
 
 impl Build {
@@ -104,8 +107,72 @@ impl Build {
             vcs: vcs_tool(item, setup_py),
             compiled_module: str_at(item, &["tool", "maturin", "module-name"])
                 .and_then(|m| m.split('.').next().map(str::to_string)),
+            own_tag_pattern: own_tag_pattern(item, setup_py),
         })
     }
+
+    /// Why the VCS tool would not read the release tags `prefix` spells, if it would not:
+    /// setuptools-scm, hatch-vcs (through it) and pdm-backend share one default tag regex,
+    /// `^(?:[\w-]+-)?(?P<version>[vV]?\d+(?:\.\d+){0,2}[^\+]*)(?:\+.*)?$`
+    /// (https://github.com/pypa/setuptools-scm, `_config.py`; pdm-backend's `hooks/version/scm.py`),
+    /// which takes no prefix, `v`/`V`, or dashed words ending in `-` before either.
+    pub fn unread_tag_prefix(&self, prefix: &str) -> Option<String> {
+        let tool = self.vcs?;
+        if self.own_tag_pattern || default_tag_regex_reads(prefix) {
+            return None;
+        }
+        Some(format!(
+            "`git.tag-prefix` is `{prefix}`, but {} reads the version from tags with its default \
+             `tag_regex`, which takes `1.2.3`, `v1.2.3` or `name-1.2.3` and not \
+             `{prefix}1.2.3`: the build would not get the tag's version; set `git.tag-prefix` \
+             to a prefix it reads (e.g. `v` or `name-`), or give the tool a pattern of your own \
+             (`[tool.setuptools_scm] tag_regex`, `[tool.hatch.version] tag-pattern`, \
+             `[tool.pdm.version] tag_regex`)",
+            tool.as_str()
+        ))
+    }
+}
+
+/// Whether the VCS tools' default tag regex reads `<prefix><version>`.
+pub fn default_tag_regex_reads(prefix: &str) -> bool {
+    let rest = prefix
+        .strip_suffix('v')
+        .or_else(|| prefix.strip_suffix('V'))
+        .unwrap_or(prefix);
+    if rest.is_empty() {
+        return true;
+    }
+    // `[\w-]+-`: Python's `\w` on text is Unicode letters, digits and `_`.
+    rest.strip_suffix('-').is_some_and(|words| {
+        !words.is_empty()
+            && words
+                .chars()
+                .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
+    })
+}
+
+/// Whether the project gives its VCS tool a tag pattern or describe command of its own.
+fn own_tag_pattern(item: &toml_edit::Item, setup_py: Option<&str>) -> bool {
+    let table = |path: &[&str]| {
+        path.iter()
+            .try_fold(item, |i, p| i.as_table_like()?.get(p))
+            .and_then(|i| i.as_table_like())
+            .is_some_and(|t| {
+                [
+                    "tag_regex",
+                    "tag-pattern",
+                    "git_describe_command",
+                    "raw-options",
+                    "scm",
+                ]
+                .iter()
+                .any(|k| t.contains_key(k))
+            })
+    };
+    table(&["tool", "setuptools_scm"])
+        || table(&["tool", "hatch", "version"])
+        || table(&["tool", "pdm", "version"])
+        || setup_py.is_some_and(|t| t.contains("tag_regex") || t.contains("describe_command"))
 }
 
 fn str_at(item: &toml_edit::Item, path: &[&str]) -> Option<String> {
@@ -602,5 +669,36 @@ mod tests {
             smoke_against_wheel(&[], false, &[], wheel),
             Some(Err(_))
         ));
+    }
+
+    #[test]
+    fn the_vcs_tools_default_tag_regex_reads_these_prefixes_only() {
+        for read in [
+            "",
+            "v",
+            "V",
+            "release-",
+            "apache-arrow-",
+            "pkg-v",
+            "my_pkg-",
+        ] {
+            assert!(default_tag_regex_reads(read), "{read:?}");
+        }
+        for unread in ["rel_", "release/", "-", "pkg@", "vv", "r"] {
+            assert!(!default_tag_regex_reads(unread), "{unread:?}");
+        }
+        let hatch = "[build-system]\nbuild-backend = \"hatchling.build\"\n\
+                     [tool.hatch.version]\nsource = \"vcs\"\n";
+        let build = Build::parse(Some(hatch), None, false).unwrap();
+        assert!(build.unread_tag_prefix("v").is_none());
+        let said = build.unread_tag_prefix("rel_").unwrap();
+        assert!(said.contains("`git.tag-prefix` is `rel_`") && said.contains("hatch-vcs"));
+        // A pattern of the project's own: not second-guessed.
+        let own = format!("{hatch}tag-pattern = \"^rel_(?P<version>.*)$\"\n");
+        let build = Build::parse(Some(&own), None, false).unwrap();
+        assert!(build.unread_tag_prefix("rel_").is_none());
+        // Not VCS-versioned: the prefix is twostage's alone.
+        let flit = Build::parse(Some("[project]\n"), None, false).unwrap();
+        assert!(flit.unread_tag_prefix("rel_").is_none());
     }
 }

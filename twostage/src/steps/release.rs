@@ -442,6 +442,9 @@ pub fn plan(repo: &Repo, config: &Config, options: &Options) -> Result<Plan> {
         next: &next,
     };
     preflight(&checks, &released, &mut plan);
+    // The VCS tool must read the tag this release makes, or the build gets another version.
+    plan.problems
+        .extend(project.build.unread_tag_prefix(&project.tag_prefix));
     Ok(plan)
 }
 
