@@ -58,6 +58,8 @@ pub struct Project {
     /// The import names the source layout offers (`project::importable`); a built wheel
     /// names them exactly (`project::wheel_top_level`).
     pub layout_names: Vec<String>,
+    /// The import name the sources show (`project::import_name`), when they show one.
+    pub import_name: Option<String>,
 }
 
 /// One file's edit, computed in memory.
@@ -149,9 +151,12 @@ impl Project {
             &config.package.version_files,
             config.package.name.as_deref(),
         )?;
-        project.build = crate::resources::project::Build::read(root)?;
+        use crate::resources::project as reading;
+        project.build = reading::Build::read(root)?;
         project.tag_prefix = config.git.tag_prefix.clone();
-        project.layout_names = crate::resources::project::importable(root);
+        project.layout_names = reading::importable(root);
+        let found = reading::import_name(root, project.name.as_deref(), &project.build);
+        project.import_name = found.name.filter(|_| found.importable);
         Ok(project)
     }
 }
@@ -182,6 +187,7 @@ pub fn locate(
         build: Default::default(),
         tag_prefix: "v".into(),
         layout_names: Vec::new(),
+        import_name: None,
     };
     if let Some(text) = read(root, manifest)?.filter(|_| manifest.ends_with(".toml")) {
         read_manifest(manifest, &text, &mut project)?;

@@ -271,6 +271,62 @@ pub fn settle_tag_prefix(config: &mut crate::config::Config, repo: &crate::resou
     config.git.tag_prefix = settled_prefix(None, &tags, &config.git.prod_suffix);
 }
 
+/// The module file a dotted path names (`pkg.__version__` → `src/pkg/__init__.py`).
+pub fn module_file(dir: &Path, attr: &str) -> Option<String> {
+    let module_path = attr
+        .rsplit_once('.')
+        .map_or(attr, |(m, _)| m)
+        .replace('.', "/");
+    [
+        format!("src/{module_path}/__init__.py"),
+        format!("{module_path}/__init__.py"),
+        format!("src/{module_path}.py"),
+        format!("{module_path}.py"),
+    ]
+    .into_iter()
+    .find(|p| dir.join(p).exists())
+}
+
+/// The name the project's package is imported by, as its sources show it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportName {
+    pub name: Option<String>,
+    /// `name` is a module of the project's: it has a file, or maturin compiles it.
+    pub importable: bool,
+    /// The module's file (`src/pkg/__init__.py`, `pkg.py`), when it has one.
+    pub file: Option<String>,
+}
+
+/// The module named after the distribution `dist_name` (`my-pkg` → `my_pkg`), else the one
+/// maturin's `module-name` names, else the one package or module the source layout holds
+/// (`foo-py` importing `foo`). Read from the sources, without building a wheel: when the
+/// layout offers several or none, none is guessed (the built wheel answers later,
+/// `wheel_top_level`).
+pub fn import_name(dir: &Path, dist_name: Option<&str>, build: &Build) -> ImportName {
+    let named = dist_name.map(|n| crate::resources::dist::normalize_name(n).replace('-', "_"));
+    let maturin = build.compiled_module.clone();
+    let compiled = maturin.is_some();
+    let laid_out = || match importable(dir).as_slice() {
+        [one] => Some(one.clone()),
+        _ => None,
+    };
+    let (name, file) = match named.as_deref().and_then(|m| module_file(dir, m)) {
+        Some(file) => (named, Some(file)),
+        None => match maturin.or_else(laid_out) {
+            Some(found) => {
+                let file = module_file(dir, &found);
+                (Some(found), file)
+            }
+            None => (named, None),
+        },
+    };
+    ImportName {
+        importable: file.is_some() || (compiled && name.is_some()),
+        name,
+        file,
+    }
+}
+
 /// Folders at the top of a repository that hold no package of the project's own.
 const NOT_THE_PACKAGE: &[&str] = &[
     "tests",

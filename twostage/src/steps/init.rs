@@ -19,7 +19,6 @@ use xshell::cmd;
 
 use crate::config;
 use crate::output;
-use crate::resources::dist::normalize_name;
 use crate::resources::project::{Backend, Build, VcsTool};
 use crate::resources::{git, manifest, project};
 use crate::steps::hooks::Hook;
@@ -1250,22 +1249,6 @@ fn config_text(d: &Detected, prefix: &str) -> String {
     out
 }
 
-/// The module file a dotted path names (`pkg.__version__` → `src/pkg/__init__.py`).
-fn module_file_of(dir: &Path, attr: &str) -> Option<String> {
-    let module_path = attr
-        .rsplit_once('.')
-        .map_or(attr, |(m, _)| m)
-        .replace('.', "/");
-    [
-        format!("src/{module_path}/__init__.py"),
-        format!("{module_path}/__init__.py"),
-        format!("src/{module_path}.py"),
-        format!("{module_path}.py"),
-    ]
-    .into_iter()
-    .find(|p| dir.join(p).exists())
-}
-
 /// Finds where the project keeps its name, its version, its changelog, its import name, its
 /// release branch and its GitHub repository, and which build backend packs its sdist.
 pub fn detect(dir: &Path) -> Result<Detected> {
@@ -1302,6 +1285,8 @@ pub fn detect(dir: &Path) -> Result<Detected> {
     // `-prod`: the default `git.prod-suffix`, which a configuration not yet written has.
     d.tagged = project::tag_prefix(&tags, "-prod").is_some();
     let prefix = project::settled_prefix(None, &tags, "-prod");
+    // What `release` would refuse, said now: the VCS tool cannot read tags spelled so.
+    d.warnings.extend(build.unread_tag_prefix(&prefix));
     d.tag_prefix = Some(prefix).filter(|p| p != "v");
     // Tracked or about to be (untracked, not ignored): a crate in a subfolder counts too.
     let cargo_manifests = git::run(cmd!(
@@ -1402,36 +1387,19 @@ struct Module {
 }
 
 impl Module {
-    /// The module named after the distribution (`my-pkg` → `my_pkg`), else the one
-    /// maturin's `module-name` names, else the one package or module the source layout holds
-    /// (`foo-py` importing `foo`). Read from the sources, without building a wheel: when the
-    /// layout offers several, none is guessed.
+    /// The import name the shared reading finds (`project::import_name`), and its
+    /// `__version__` literal.
     fn of(dir: &Path, project: Option<&str>, build: &Build) -> Module {
-        let named = project.map(|n| normalize_name(n).replace('-', "_"));
-        let maturin = build.compiled_module.clone();
-        let laid_out = || match project::importable(dir).as_slice() {
-            [one] => Some(one.clone()),
-            _ => None,
-        };
-        let compiled = maturin.is_some();
-        let (name, file) = match named.as_deref().and_then(|m| module_file_of(dir, m)) {
-            Some(file) => (named, Some(file)),
-            None => match maturin.or_else(laid_out) {
-                Some(found) => {
-                    let file = module_file_of(dir, &found);
-                    (Some(found), file)
-                }
-                None => (named, None),
-            },
-        };
-        let literal = file
+        let found = project::import_name(dir, project, build);
+        let literal = found
+            .file
             .as_deref()
             .and_then(|f| std::fs::read_to_string(dir.join(f)).ok())
             .and_then(|t| manifest::keyword_literal(&t, "__version__"));
         Module {
-            importable: file.is_some() || (compiled && name.is_some()),
-            name,
-            file,
+            importable: found.importable,
+            name: found.name,
+            file: found.file,
             literal,
         }
     }
@@ -1484,7 +1452,7 @@ fn version_files(
     if let Some(path) = src.str_at(&["tool", "hatch", "version", "path"]) {
         files.push(path);
     } else if let Some(attr) = src.setuptools_attr() {
-        if let Some(found) = module_file_of(dir, &attr) {
+        if let Some(found) = project::module_file(dir, &attr) {
             files.push(found);
         }
     } else if src.setup_driven() {
@@ -1520,7 +1488,7 @@ fn setup_version_files(
         .and_then(|t| manifest::cfg_value(t, "metadata", "version"))
     {
         Some(v) if v.starts_with("attr:") => {
-            if let Some(found) = module_file_of(dir, v["attr:".len()..].trim()) {
+            if let Some(found) = project::module_file(dir, v["attr:".len()..].trim()) {
                 if !files.contains(&found) {
                     files.push(found);
                 }
