@@ -1,6 +1,8 @@
 //! One reading of the project, shared by `init` and every step: a `setup.py` project's name
-//! known to `release` and `stage` as it is to `init`; the tag prefix, the import name and
-//! what `init` could not find; `status`'s next step where there is no GitHub repository.
+//! known to `release` and `stage` as it is to `init`; the tag prefix (from the tags, with or
+//! without `init`, and checked against the VCS tool's tag regex), the import name (from the
+//! sources, else the built wheel) and what `init` could not find; `status`'s next step where
+//! there is no GitHub repository.
 
 use crate::common::*;
 
