@@ -96,9 +96,11 @@ impl Build {
         setup_py: Option<&str>,
         has_setup: bool,
     ) -> Result<Build> {
-        let doc: toml_edit::DocumentMut = pyproject.unwrap_or_default().parse().context(
-            "`pyproject.toml` is not valid TOML: fix it (a TOML checker names the line)",
-        )?;
+        // Named by line and column, never quoting the line (a secret may sit on it).
+        let text = pyproject.unwrap_or_default();
+        let doc: toml_edit::DocumentMut = text.parse().map_err(|e| {
+            anyhow::anyhow!("{}", crate::config::toml_error(text, "pyproject.toml", &e))
+        })?;
         let item = doc.as_item();
         let backend_name = str_at(item, &["build-system", "build-backend"]).unwrap_or_default();
         Ok(Build {
@@ -656,7 +658,13 @@ mod tests {
                        [tool.maturin]\nmodule-name = \"rpds.rpds\"\n";
         let b = Build::parse(Some(maturin), None, false).unwrap();
         assert_eq!(b.compiled_module.as_deref(), Some("rpds"));
-        assert!(Build::parse(Some("[x"), None, false).is_err());
+        // Not TOML: named by line, the line itself not quoted.
+        let err = Build::parse(Some("k = \"s3cret\"\n[x"), None, false).unwrap_err();
+        let err = format!("{err:#}");
+        assert!(
+            err.contains("pyproject.toml:2") && !err.contains("s3cret"),
+            "{err}"
+        );
     }
 
     #[test]
