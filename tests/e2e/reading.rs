@@ -1,6 +1,8 @@
 //! One reading of the project, shared by `init` and every step: a `setup.py` project's name
-//! known to `release` and `stage` as it is to `init`; the tag prefix, the import name and
-//! what `init` could not find; `status`'s next step where there is no GitHub repository.
+//! known to `release` and `stage` as it is to `init`; the tag prefix (from the tags, with or
+//! without `init`, and checked against the VCS tool's tag regex), the import name (from the
+//! sources, else the built wheel) and what `init` could not find; `status`'s next step where
+//! there is no GitHub repository.
 
 use crate::common::*;
 
@@ -137,8 +139,8 @@ fn init_says_which_key_to_set_when_it_finds_no_import_name() {
     s.write("release.toml", "[package]\n");
     s.commit_all("Initial import");
     let (run, adopted) = init(&s);
-    let smoke = adopted["verify"]["smoke"].as_array().unwrap();
-    assert!(smoke.is_empty(), "{adopted}");
+    // Unset, not `[]`: verification imports the built wheel's top-level names.
+    assert!(adopted["verify"].get("smoke").is_none(), "{adopted}");
     run.stderr_has("warning")
         .stderr_has("`verify.smoke`")
         .stderr_has("ts_read_one, ts_read_two");
@@ -183,4 +185,171 @@ fn status_names_the_github_release_only_where_there_is_a_github_repository() {
         detail,
         "next: `cargo xtask promote v1.4.3` publishes the GitHub release"
     );
+}
+
+#[test]
+fn a_hatch_vcs_project_with_a_hand_written_configuration_releases_its_unprefixed_tags() {
+    let name = "ts-read-vcs-bare";
+    let module = name.replace('-', "_");
+    let s = Scratch::new(name);
+    copy_fixture(
+        "sample-hatch-vcs",
+        &s.work,
+        &[("name", name), ("module", &module)],
+    );
+    // Written by hand: no `git.tag-prefix`, and the project's tags are unprefixed.
+    s.write("release.toml", &release_toml(""));
+    s.commit_all("Initial import");
+    s.git(&["tag", "-a", "1.4.2", "-m", "Release 1.4.2"]);
+    s.write("NEWS", "a change after 1.4.2\n");
+    s.commit_all("A change after 1.4.2");
+    s.twostage(&["release", "patch"]).success();
+    // The tag the reading settled on is the one init writes (`tag-prefix = ""`).
+    assert_eq!(s.git(&["tag", "--list", "1.4.3"]), "1.4.3");
+    assert_eq!(s.git(&["tag", "--list", "v*"]), "");
+    s.stage(&["1.4.3"], SENTINEL).success();
+    let served = pypiserver_files(name);
+    assert_eq!(served.len(), 2, "an sdist and a wheel: {served:?}");
+    assert!(
+        served.keys().all(|f| f.contains("-1.4.3")),
+        "hatch-vcs built 1.4.3 from tag `1.4.3`: {served:?}"
+    );
+}
+
+/// The commands verification ran on the wheel of `tag`, as its note records them.
+fn wheel_commands(s: &Scratch, tag: &str) -> Vec<(String, i64)> {
+    let note = release_note(s, tag);
+    let artifacts = note["verification"]["artifacts"]
+        .as_array_of_tables()
+        .unwrap();
+    let wheel = artifacts
+        .iter()
+        .find(|a| a["kind"].as_str() == Some("wheel"))
+        .expect("the wheel was verified");
+    wheel["commands"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let c = c.as_inline_table().unwrap();
+            let command = c["command"].as_str().unwrap().to_string();
+            (command, c["exit"].as_integer().unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn a_package_the_layout_does_not_show_is_smoke_tested_by_the_built_wheels_name() {
+    let name = "ts-read-wheel-py";
+    let module = "ts_read_whl";
+    let s = Scratch::new(name);
+    // The package is `lib/ts_read_whl`, mapped by `[tool.setuptools] package-dir`: neither
+    // named after the distribution nor in `src/` or the top folder.
+    copy_fixture(
+        "reading-package-dir",
+        &s.work,
+        &[("name", name), ("module", module)],
+    );
+    s.write("release.toml", "[package]\n");
+    s.commit_all("Initial import");
+    let (run, adopted) = init(&s);
+    assert!(adopted["verify"].get("smoke").is_none(), "{adopted}");
+    run.stderr_has("`verify.smoke`");
+    s.write("release.toml", &with_test_servers(adopted));
+    s.commit_all("Adopt twostage");
+    s.twostage(&["release", "patch"])
+        .success()
+        .stderr_has(&format!("python -c 'import {module}'"));
+    s.stage(&["v1.4.3"], SENTINEL).success();
+    let commands = wheel_commands(&s, "v1.4.3");
+    let smoke: Vec<&(String, i64)> = commands
+        .iter()
+        .filter(|(c, _)| c.contains(&format!("import {module}")))
+        .collect();
+    assert_eq!(smoke.len(), 1, "{commands:?}");
+    assert_eq!(
+        smoke[0].1, 0,
+        "the installed wheel's package imports: {commands:?}"
+    );
+}
+
+#[test]
+fn a_configured_smoke_test_the_wheel_cannot_answer_is_warned_about_before_the_push() {
+    let name = "ts-read-lack-py";
+    let module = "ts_read_lack";
+    let s = Scratch::new(name);
+    copy_fixture(
+        "reading-package-dir",
+        &s.work,
+        &[("name", name), ("module", module)],
+    );
+    // `[verify]` is the last table of the test servers' configuration.
+    let config = release_toml("") + "smoke = [\"python -c 'import ts_read_other'\"]\n";
+    s.write("release.toml", &config);
+    s.commit_all("Initial import");
+    s.twostage(&["release", "patch"])
+        .success()
+        .stderr_has("warning")
+        .stderr_has("`verify.smoke` imports `ts_read_other`")
+        .stderr_has(&format!("`{module}`"));
+    // A warning, not a refusal: the tag is made and built, and only local so far.
+    assert_eq!(s.git(&["tag", "--list", "v1.4.3"]), "v1.4.3");
+    assert_eq!(s.git_in(&s.origin, &["tag", "--list"]), "");
+}
+
+#[test]
+fn init_says_a_vcs_project_without_tags_needs_its_first_version_named_and_the_crate_is_unpublished()
+{
+    let name = "ts-read-vcs-new";
+    let module = name.replace('-', "_");
+    let s = Scratch::new(name);
+    copy_fixture(
+        "sample-hatch-vcs",
+        &s.work,
+        &[("name", name), ("module", &module)],
+    );
+    s.commit_all("Initial import");
+    // No tag yet: the version is the first release tag, which `release patch` cannot bump.
+    let (run, adopted) = init(&s);
+    run.stderr_has("the release tags (hatch-vcs), and there is none yet")
+        .stderr_has("`cargo xtask release 0.1.0` tags `v0.1.0`")
+        // The default dependency is the published crate, which does not resolve yet.
+        .stderr_has("twostage is not on crates.io yet")
+        .stderr_has("`--git URL`");
+    // What init said is what `release` does: `patch` has nothing to bump, 0.1.0 is named.
+    s.write("release.toml", &with_test_servers(adopted));
+    s.commit_all("Adopt twostage");
+    s.twostage(&["release", "patch", "--dry-run", "--offline"])
+        .failure(2)
+        .stderr_has("cargo xtask release 0.1.0");
+    s.twostage(&["release", "0.1.0"]).success();
+    assert_eq!(s.git(&["tag", "--list", "v0.1.0"]), "v0.1.0");
+}
+
+#[test]
+fn a_tag_prefix_the_vcs_tool_cannot_read_is_refused_before_anything_changes() {
+    let name = "ts-read-vcs-rel";
+    let module = name.replace('-', "_");
+    let s = Scratch::new(name);
+    copy_fixture(
+        "sample-hatch-vcs",
+        &s.work,
+        &[("name", name), ("module", &module)],
+    );
+    // hatch-vcs's default `tag_regex` does not read `rel_1.4.2`.
+    s.write(
+        "release.toml",
+        &(release_toml("") + "\n[git]\ntag-prefix = \"rel_\"\n"),
+    );
+    s.commit_all("Initial import");
+    s.git(&["tag", "-a", "rel_1.4.2", "-m", "Release 1.4.2"]);
+    s.write("NEWS", "a change after 1.4.2\n");
+    s.commit_all("A change after 1.4.2");
+    let before = s.snapshot();
+    s.twostage(&["release", "patch"])
+        .failure(1)
+        .stderr_has("`git.tag-prefix` is `rel_`, but hatch-vcs")
+        .stderr_has("tag-pattern");
+    assert_eq!(s.snapshot(), before);
+    assert_eq!(s.git(&["tag", "--list", "rel_1.4.3"]), "");
 }

@@ -343,7 +343,8 @@ fn in_repository(dir: Option<PathBuf>, command: Command) -> anyhow::Result<()> {
         crate::steps::hooks::clear_git_env();
     }
     let repo = Repo::discover(&repo_dir(dir)?)?;
-    let config = Config::load(repo.root())?;
+    let mut config = Config::load(repo.root())?;
+    crate::resources::project::settle_tag_prefix(&mut config, &repo);
     crate::resources::secrets::protect_names([
         &config.staging.token_env,
         &config.production.token_env,

@@ -51,6 +51,9 @@ pub struct Git {
     pub remote: String,
     pub branch: String,
     pub tag_prefix: String,
+    /// `git.tag-prefix` was set (file or environment). When it was not, `tag_prefix` is
+    /// settled from the repository's tags before any step runs (`project::settled_prefix`).
+    pub tag_prefix_set: bool,
     pub prod_suffix: String,
     pub sign: bool,
 }
@@ -88,6 +91,9 @@ pub struct Index {
 #[derive(Debug, Clone)]
 pub struct Verify {
     pub smoke: Vec<String>,
+    /// `verify.smoke` was set, even to `[]`. When it was not, verify imports the top-level
+    /// names of the release's wheel (docs/verify.md, "The default smoke test").
+    pub smoke_set: bool,
     pub artifacts: Vec<ArtifactKind>,
     pub index_timeout: Duration,
     pub timeout: Duration,
@@ -473,10 +479,12 @@ impl Taken {
     }
 
     fn git(&mut self) -> Git {
+        let tag_prefix_set = self.values.contains_key(&("git", "tag-prefix"));
         Git {
             remote: self.string("git", "remote", "origin"),
             branch: self.string("git", "branch", "main"),
             tag_prefix: self.string("git", "tag-prefix", "v"),
+            tag_prefix_set,
             prod_suffix: self.string("git", "prod-suffix", "-prod"),
             sign: matches!(self.take("git", "sign"), Some((Setting::Bool(true), _))),
         }
@@ -532,9 +540,11 @@ impl Taken {
             InstallerChoice::choices,
         );
         let python = self.python();
+        let smoke_set = self.values.contains_key(&("verify", "smoke"));
         let smoke = self.smoke();
         Verify {
             smoke,
+            smoke_set,
             artifacts,
             index_timeout,
             timeout: self.duration("verify", "timeout", Duration::from_secs(10 * 60)),

@@ -50,6 +50,16 @@ pub struct Project {
     pub current: Option<Version>,
     /// Every file whose version a release rewrites, the record first.
     pub files: Vec<String>,
+    /// The build backend, the tool that versions the project from its tags, maturin's module.
+    pub build: crate::resources::project::Build,
+    /// The tag prefix of the release tags: configured, else the existing tags' (settled when
+    /// the configuration is loaded, `project::settled_prefix`).
+    pub tag_prefix: String,
+    /// The import names the source layout offers (`project::importable`); a built wheel
+    /// names them exactly (`project::wheel_top_level`).
+    pub layout_names: Vec<String>,
+    /// The import name the sources show (`project::import_name`), when they show one.
+    pub import_name: Option<String>,
 }
 
 /// One file's edit, computed in memory.
@@ -131,14 +141,23 @@ impl Project {
     /// The one reading of the project every step shares (`release`, the hooks, `stage`,
     /// `verify`, `promote`, `status` through `resolved`): the configured name, else the
     /// manifest's, else `setup.py`'s or `setup.cfg`'s; the version of record; the files a
-    /// release bumps.
+    /// release bumps; the build backend and VCS versioning tool; the tag prefix; the import
+    /// names of the source layout. `init` reads the same parts (`project`) before any
+    /// configuration exists.
     pub fn read(root: &Path, config: &crate::config::Config) -> Result<Project> {
-        locate(
+        let mut project = locate(
             root,
             &config.package.manifest,
             &config.package.version_files,
             config.package.name.as_deref(),
-        )
+        )?;
+        use crate::resources::project as reading;
+        project.build = reading::Build::read(root)?;
+        project.tag_prefix = config.git.tag_prefix.clone();
+        project.layout_names = reading::importable(root);
+        let found = reading::import_name(root, project.name.as_deref(), &project.build);
+        project.import_name = found.name.filter(|_| found.importable);
+        Ok(project)
     }
 }
 
@@ -165,6 +184,10 @@ pub fn locate(
         record: Record::Vcs,
         current: None,
         files: Vec::new(),
+        build: Default::default(),
+        tag_prefix: "v".into(),
+        layout_names: Vec::new(),
+        import_name: None,
     };
     if let Some(text) = read(root, manifest)?.filter(|_| manifest.ends_with(".toml")) {
         read_manifest(manifest, &text, &mut project)?;

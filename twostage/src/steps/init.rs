@@ -19,7 +19,7 @@ use xshell::cmd;
 
 use crate::config;
 use crate::output;
-use crate::resources::dist::normalize_name;
+use crate::resources::project::{Backend, Build, VcsTool};
 use crate::resources::{git, manifest, project};
 use crate::steps::hooks::Hook;
 
@@ -57,56 +57,6 @@ impl Ci {
 
     pub fn parse(word: &str) -> Option<Ci> {
         Ci::ALL.into_iter().find(|c| c.as_str() == word)
-    }
-}
-
-/// The tools that take the version from the git tag, so that no file is bumped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum VcsTool {
-    HatchVcs,
-    SetuptoolsScm,
-    PdmScm,
-}
-
-impl VcsTool {
-    pub const ALL: [VcsTool; 3] = [VcsTool::HatchVcs, VcsTool::SetuptoolsScm, VcsTool::PdmScm];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            VcsTool::HatchVcs => "hatch-vcs",
-            VcsTool::SetuptoolsScm => "setuptools-scm",
-            VcsTool::PdmScm => "pdm-scm",
-        }
-    }
-}
-
-/// The build backend, as far as keeping files out of its sdist goes.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Hatchling,
-    /// setuptools, with or without setuptools-scm, and a project with only `setup.py`.
-    Setuptools,
-    Flit,
-    Poetry,
-    Pdm,
-    Maturin,
-    #[default]
-    Other,
-}
-
-impl Backend {
-    fn of(build_backend: &str, has_setup: bool) -> Backend {
-        match build_backend {
-            "hatchling.build" => Backend::Hatchling,
-            "flit_core.buildapi" => Backend::Flit,
-            "poetry.core.masonry.api" => Backend::Poetry,
-            "pdm.backend" => Backend::Pdm,
-            "maturin" => Backend::Maturin,
-            b if b.starts_with("setuptools.build_meta") => Backend::Setuptools,
-            // Without `build-backend`, pip and build fall back to setuptools' legacy backend.
-            "" if has_setup => Backend::Setuptools,
-            _ => Backend::Other,
-        }
     }
 }
 
@@ -1284,7 +1234,11 @@ fn config_text(d: &Detected, prefix: &str) -> String {
             "smoke = [\"python -c 'import {module}; print({module}.__name__)'\"]\n"
         ));
     } else {
-        out.push_str("# No import name was found: name the package to import here.\nsmoke = []\n");
+        out.push_str(
+            "# No import name was found in the sources: without `smoke`, verification imports\n\
+             # the top-level names of the built wheel (`release` says which). Name the package\n\
+             # to import here to pin it, e.g. smoke = [\"python -c 'import your_package'\"].\n",
+        );
     }
     if let Some(repository) = &d.github {
         out.push_str(&format!(
@@ -1295,36 +1249,17 @@ fn config_text(d: &Detected, prefix: &str) -> String {
     out
 }
 
-/// The module file a dotted path names (`pkg.__version__` → `src/pkg/__init__.py`).
-fn module_file_of(dir: &Path, attr: &str) -> Option<String> {
-    let module_path = attr
-        .rsplit_once('.')
-        .map_or(attr, |(m, _)| m)
-        .replace('.', "/");
-    [
-        format!("src/{module_path}/__init__.py"),
-        format!("{module_path}/__init__.py"),
-        format!("src/{module_path}.py"),
-        format!("{module_path}.py"),
-    ]
-    .into_iter()
-    .find(|p| dir.join(p).exists())
-}
-
 /// Finds where the project keeps its name, its version, its changelog, its import name, its
 /// release branch and its GitHub repository, and which build backend packs its sdist.
 pub fn detect(dir: &Path) -> Result<Detected> {
     let src = Sources::read(dir)?;
     let mut d = Detected::default();
     let name = src.name();
-    d.backend_name = src
-        .str_at(&["build-system", "build-backend"])
-        .unwrap_or_default();
-    d.backend = Backend::of(
-        &d.backend_name,
-        src.setup_py.is_some() || src.setup_cfg.is_some(),
-    );
-    let module = Module::of(dir, name.as_deref(), &src);
+    let build = Build::read(dir)?;
+    d.backend_name = build.backend_name.clone();
+    d.backend = build.backend;
+    d.vcs = build.vcs;
+    let module = Module::of(dir, name.as_deref(), &build);
     version_of_record(dir, &src, &module, &mut d);
     changelog(dir, &mut d);
     d.module = module.name.clone().filter(|_| module.importable);
@@ -1348,9 +1283,11 @@ pub fn detect(dir: &Path) -> Result<Detected> {
     let tags = git::run(cmd!(sh, "git tag --list")).unwrap_or_default();
     let tags: Vec<&str> = tags.lines().map(str::trim).collect();
     // `-prod`: the default `git.prod-suffix`, which a configuration not yet written has.
-    let prefix = project::tag_prefix(&tags, "-prod");
-    d.tagged = prefix.is_some();
-    d.tag_prefix = prefix.filter(|p| p != "v");
+    d.tagged = project::tag_prefix(&tags, "-prod").is_some();
+    let prefix = project::settled_prefix(None, &tags, "-prod");
+    // What `release` would refuse, said now: the VCS tool cannot read tags spelled so.
+    d.warnings.extend(build.unread_tag_prefix(&prefix));
+    d.tag_prefix = Some(prefix).filter(|p| p != "v");
     // Tracked or about to be (untracked, not ignored): a crate in a subfolder counts too.
     let cargo_manifests = git::run(cmd!(
         sh,
@@ -1417,17 +1354,6 @@ impl Sources {
             .or_else(|| manifest::setup_name(self.setup_py.as_deref(), self.setup_cfg.as_deref()))
     }
 
-    /// Whether `build-system.requires` names a requirement starting with `needle`.
-    fn requires(&self, needle: &str) -> bool {
-        self.get(&["build-system", "requires"])
-            .and_then(|i| i.as_array())
-            .is_some_and(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_lowercase))
-                    .any(|r| r.starts_with(needle))
-            })
-    }
-
     /// `version` is in `project.dynamic`.
     fn dynamic_version(&self) -> bool {
         self.get(&["project", "dynamic"])
@@ -1448,35 +1374,6 @@ impl Sources {
             .as_str()
             .map(str::to_string)
     }
-
-    /// The tool that takes the version from the git tag, if the project uses one.
-    fn vcs_tool(&self) -> Option<VcsTool> {
-        if self
-            .str_at(&["tool", "hatch", "version", "source"])
-            .as_deref()
-            == Some("vcs")
-            || self.requires("hatch-vcs")
-        {
-            Some(VcsTool::HatchVcs)
-        } else if self.get(&["tool", "setuptools_scm"]).is_some()
-            || self.requires("setuptools-scm")
-            || self.requires("setuptools_scm")
-            || self
-                .setup_py
-                .as_deref()
-                .is_some_and(|t| t.contains("use_scm_version"))
-        {
-            Some(VcsTool::SetuptoolsScm)
-        } else if self
-            .str_at(&["tool", "pdm", "version", "source"])
-            .as_deref()
-            == Some("scm")
-        {
-            Some(VcsTool::PdmScm)
-        } else {
-            None
-        }
-    }
 }
 
 /// The module named after the project, its file, and its `__version__` when that is a literal
@@ -1490,38 +1387,19 @@ struct Module {
 }
 
 impl Module {
-    /// The module named after the distribution (`my-pkg` → `my_pkg`), else the one
-    /// maturin's `module-name` names, else the one package or module the source layout holds
-    /// (`foo-py` importing `foo`). Read from the sources, without building a wheel: when the
-    /// layout offers several, none is guessed.
-    fn of(dir: &Path, project: Option<&str>, src: &Sources) -> Module {
-        let named = project.map(|n| normalize_name(n).replace('-', "_"));
-        let maturin = src
-            .str_at(&["tool", "maturin", "module-name"])
-            .and_then(|m| m.split('.').next().map(str::to_string));
-        let laid_out = || match project::importable(dir).as_slice() {
-            [one] => Some(one.clone()),
-            _ => None,
-        };
-        let compiled = maturin.is_some();
-        let (name, file) = match named.as_deref().and_then(|m| module_file_of(dir, m)) {
-            Some(file) => (named, Some(file)),
-            None => match maturin.or_else(laid_out) {
-                Some(found) => {
-                    let file = module_file_of(dir, &found);
-                    (Some(found), file)
-                }
-                None => (named, None),
-            },
-        };
-        let literal = file
+    /// The import name the shared reading finds (`project::import_name`), and its
+    /// `__version__` literal.
+    fn of(dir: &Path, project: Option<&str>, build: &Build) -> Module {
+        let found = project::import_name(dir, project, build);
+        let literal = found
+            .file
             .as_deref()
             .and_then(|f| std::fs::read_to_string(dir.join(f)).ok())
             .and_then(|t| manifest::keyword_literal(&t, "__version__"));
         Module {
-            importable: file.is_some() || (compiled && name.is_some()),
-            name,
-            file,
+            importable: found.importable,
+            name: found.name,
+            file: found.file,
             literal,
         }
     }
@@ -1536,8 +1414,9 @@ fn no_import_name(dir: &Path, name: Option<&str>) -> String {
         (None, _) => "the project's name is unknown".to_string(),
     };
     format!(
-        "found no import name for the smoke test ({why}): `verify.smoke` is empty, so \
-         verification only installs the files; set `verify.smoke` in release.toml, e.g. \
+        "found no import name for the smoke test in the sources ({why}): `verify.smoke` is \
+         left unset, so verification imports the top-level names of the built wheel, which \
+         `release` names after its build; to pin it, set `verify.smoke`, e.g. \
          `smoke = [\"python -c 'import your_package'\"]`"
     )
 }
@@ -1545,7 +1424,6 @@ fn no_import_name(dir: &Path, name: Option<&str>) -> String {
 /// Where the version is kept: the release tags (a VCS plugin), or the files a release bumps,
 /// the version of record first.
 fn version_of_record(dir: &Path, src: &Sources, module: &Module, d: &mut Detected) {
-    d.vcs = src.vcs_tool();
     if d.vcs.is_none() {
         let record = version_files(dir, src, module, &mut d.version_files);
         d.warnings
@@ -1574,7 +1452,7 @@ fn version_files(
     if let Some(path) = src.str_at(&["tool", "hatch", "version", "path"]) {
         files.push(path);
     } else if let Some(attr) = src.setuptools_attr() {
-        if let Some(found) = module_file_of(dir, &attr) {
+        if let Some(found) = project::module_file(dir, &attr) {
             files.push(found);
         }
     } else if src.setup_driven() {
@@ -1610,7 +1488,7 @@ fn setup_version_files(
         .and_then(|t| manifest::cfg_value(t, "metadata", "version"))
     {
         Some(v) if v.starts_with("attr:") => {
-            if let Some(found) = module_file_of(dir, v["attr:".len()..].trim()) {
+            if let Some(found) = project::module_file(dir, v["attr:".len()..].trim()) {
                 if !files.contains(&found) {
                     files.push(found);
                 }

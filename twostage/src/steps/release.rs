@@ -22,6 +22,7 @@ use crate::resources::git::{self, Repo};
 use crate::resources::index;
 use crate::resources::lock::{self, Wait};
 use crate::resources::manifest::{self, FileEdit, Record};
+use crate::resources::project;
 use crate::steps::resume::{self, Decision, FileState, Journal, Step};
 use crate::version::{self, Bump, TagScheme};
 
@@ -114,6 +115,7 @@ fn build_and_finish(
     );
     journal.begin(repo, Step::Build)?;
     build_or_undo(repo, config, plan, before)?;
+    smoke_against_wheel(repo, config, &plan.tag);
     // Whole once built: what follows (the hook, the push) is a warning or git's own retry.
     Journal::end(repo)?;
     fire_post_tag(repo, &plan.tag);
@@ -134,6 +136,38 @@ fn build_and_finish(
         ));
     }
     Ok(())
+}
+
+/// The smoke test against the names the wheel just built installs, said before the tag is
+/// pushed: a configured `verify.smoke` that imports none of them is a warning, not a refusal
+/// (the tag is whole and builds; the smoke command may be right and the reading rough), and
+/// without `verify.smoke` the names verification will import are said (docs/adoption.md).
+fn smoke_against_wheel(repo: &Repo, config: &Config, tag: &str) {
+    let Ok(Some(frozen)) = crate::steps::build::frozen(repo, tag) else {
+        return;
+    };
+    let Some(wheel) = frozen
+        .artifacts
+        .iter()
+        .find(|a| a.filename.ends_with(".whl"))
+    else {
+        return;
+    };
+    let names = match project::wheel_top_level(&frozen.path(wheel)) {
+        Ok(names) => names,
+        Err(e) => return output::warn(format!("{e:#}")),
+    };
+    let said = project::smoke_against_wheel(
+        &config.verify.smoke,
+        config.verify.smoke_set,
+        &names,
+        &wheel.filename,
+    );
+    match said {
+        Some(Ok(note)) => output::note(note),
+        Some(Err(warning)) => output::warn(warning),
+        None => {}
+    }
 }
 
 /// What `resume` did about an interrupted release.
@@ -408,6 +442,9 @@ pub fn plan(repo: &Repo, config: &Config, options: &Options) -> Result<Plan> {
         next: &next,
     };
     preflight(&checks, &released, &mut plan);
+    // The VCS tool must read the tag this release makes, or the build gets another version.
+    plan.problems
+        .extend(project.build.unread_tag_prefix(&project.tag_prefix));
     Ok(plan)
 }
 

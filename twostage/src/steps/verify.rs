@@ -31,6 +31,7 @@ use crate::resources::dist::{self, Kind};
 use crate::resources::evidence::{self, ArtifactRecord, Note, Section, Verdict};
 use crate::resources::git::Repo;
 use crate::resources::index;
+use crate::resources::project;
 use crate::resources::pyenv::{self, Installer, Interpreter, Ran, Venv};
 use crate::steps::build;
 
@@ -304,6 +305,9 @@ struct Shared<'a> {
     /// The project's `requires-python`, as written and parsed.
     requires_python: Option<(String, pep440_rs::VersionSpecifiers)>,
     agent: ureq::Agent,
+    /// The smoke commands: `verify.smoke`, or when it is not set, the import of the wheel's
+    /// top-level names (`default_smoke`).
+    smoke: Vec<String>,
 }
 
 /// Where the files are verified.
@@ -351,6 +355,7 @@ impl<'a> Shared<'a> {
             interpreters,
             requires_python,
             agent: index::agent(),
+            smoke: config.verify.smoke.clone(),
         })
     }
 
@@ -500,6 +505,11 @@ pub fn verify(
     let plan = plan_cells(&shared, &jobs);
     let mut failures = unverifiable_kinds(&shared, &plan);
     let files = download_all(&shared, &dirs, &jobs, &plan)?;
+    let mut shared = shared;
+    shared.smoke = default_smoke(repo, &shared, artifacts, &files);
+    if shared.smoke.is_empty() {
+        output::note("no smoke commands (`verify.smoke`): only the install and the installed version are checked");
+    }
     let results = run_cells(&shared, &dirs, &jobs, &plan, &files);
     let record = Record::collect(&shared, results, &mut failures)?;
     let log_path = release.work.join(format!("verify-{}.log", shared.label()));
@@ -632,6 +642,48 @@ fn prepare_dirs(repo: &Repo, release: &Release, source: Source) -> Result<Dirs> 
     Ok(Dirs { work, checkout })
 }
 
+/// The smoke commands: `verify.smoke` when it is set (even to `[]`); else the import of the
+/// top-level names of the wheel as served (one downloaded here), else of the wheel this machine
+/// built for the tag. Said, as it is not written anywhere.
+fn default_smoke(
+    repo: &Repo,
+    shared: &Shared,
+    artifacts: &[ArtifactRecord],
+    files: &[Option<Result<PathBuf, String>>],
+) -> Vec<String> {
+    let config = shared.config;
+    if config.verify.smoke_set {
+        return config.verify.smoke.clone();
+    }
+    let served = files.iter().flatten().flatten().find(|p| is_wheel(p));
+    let built = || {
+        let frozen = build::frozen(repo, &shared.release.tag).ok()??;
+        let wheel = artifacts.iter().find(|a| a.filename.ends_with(".whl"))?;
+        Some(frozen.path(wheel)).filter(|p| p.is_file())
+    };
+    let Some(wheel) = served.cloned().or_else(built) else {
+        return Vec::new();
+    };
+    let names = match project::wheel_top_level(&wheel) {
+        Ok(names) => names,
+        Err(e) => {
+            output::warn(format!("{e:#}: no default smoke command"));
+            return Vec::new();
+        }
+    };
+    let filename = wheel.file_name().unwrap_or_default().to_string_lossy();
+    match project::smoke_against_wheel(&[], false, &names, &filename) {
+        Some(Ok(note)) => output::note(note),
+        Some(Err(warning)) => output::warn(warning),
+        None => {}
+    }
+    project::default_smoke(&names).into_iter().collect()
+}
+
+fn is_wheel(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "whl")
+}
+
 /// Each file that some interpreter will install, downloaded once, in parallel, into
 /// `<filename>/files/`: its path, or why the served bytes were refused. `None` for a file
 /// every interpreter skips.
@@ -641,9 +693,6 @@ fn download_all(
     jobs: &[Job],
     plan: &[Planned],
 ) -> Result<Vec<Option<Result<PathBuf, String>>>> {
-    if shared.config.verify.smoke.is_empty() {
-        output::note("no smoke commands (`verify.smoke`): only the install and the installed version are checked");
-    }
     std::thread::scope(|scope| {
         let handles: Vec<_> = jobs
             .iter()
@@ -951,7 +1000,7 @@ fn run_cell(
             "Verified",
             format!(
                 "`{filename}` on {label}: installed and {} passed ({:.1}s)",
-                output::plural(shared.config.verify.smoke.len(), "smoke command"),
+                output::plural(shared.smoke.len(), "smoke command"),
                 started.elapsed().as_secs_f64()
             ),
         );
@@ -971,7 +1020,7 @@ impl Attempt<'_> {
         let venv = self.create_venv()?;
         self.install(&venv, file)?;
         self.check_version(&venv)?;
-        for (i, smoke) in self.shared.config.verify.smoke.iter().enumerate() {
+        for (i, smoke) in self.shared.smoke.iter().enumerate() {
             self.smoke(i, smoke, &venv)?;
         }
         Ok(())
