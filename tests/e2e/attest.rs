@@ -472,3 +472,89 @@ fn the_index_stand_in_refuses_what_warehouse_refuses() {
         1
     );
 }
+
+/// `audit <tag> --json` with no credential of any kind, reading both indexes through their
+/// stand-ins; the links that failed.
+fn audit_failures(s: &Scratch, bed: &Bed, tag: &str) -> (Run, Vec<String>) {
+    let (_, production_index) = production_urls(bed);
+    let run = Run::from(
+        s.command(env!("CARGO_BIN_EXE_twostage"))
+            .args(["audit", tag, "--json"])
+            .env(
+                "TWOSTAGE_STAGING_INDEX_URL",
+                format!("{}/simple/", bed.staging.url),
+            )
+            .env("TWOSTAGE_PRODUCTION_INDEX_URL", production_index)
+            .output()
+            .unwrap(),
+    );
+    let doc: Value = serde_json::from_str(&run.stdout).expect(&run.stdout);
+    let failed = doc["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["result"] == "fail")
+        .map(|l| l["link"].as_str().unwrap().to_string())
+        .collect();
+    (run, failed)
+}
+
+#[test]
+fn audit_checks_production_provenance_and_fails_on_an_attestation_for_other_bytes() {
+    let (s, bed) = released("ts-attest-audit");
+    in_ci(&s, &bed, &["stage", "v1.4.3"], &[]).success();
+    in_ci(&s, &bed, &["promote", "v1.4.3", "--no-github"], &[]).success();
+    // What a maintainer's `git push --follow-tags` and the notes push leave on origin.
+    s.git(&["push", "--quiet", "origin", "v1.4.3", "v1.4.3-prod"]);
+    s.git(&["push", "--quiet", "--force", "origin", "refs/notes/release"]);
+    let (run, failed) = audit_failures(&s, &bed, "v1.4.3");
+    assert!(
+        failed.is_empty(),
+        "{failed:?}\n{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+    let doc: Value = serde_json::from_str(&run.stdout).unwrap();
+    let link = doc["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["link"] == "attestations")
+        .unwrap()
+        .clone();
+    assert_eq!(link["result"], "pass", "{link}");
+    let reads_before = bed
+        .production
+        .events()
+        .iter()
+        .filter(|e| e.get("provenance_read").is_some())
+        .count();
+    assert!(reads_before >= 2);
+
+    // Production now serves, as the wheel's provenance, the sdist's attestation.
+    let store = bed.production.control.with_extension("json.store");
+    let mut stored = bed.production.stored();
+    let frozen = frozen_files(&s, "v1.4.3");
+    let wheel = frozen.keys().find(|n| n.ends_with(".whl")).unwrap().clone();
+    let sdist = frozen
+        .keys()
+        .find(|n| n.ends_with(".tar.gz"))
+        .unwrap()
+        .clone();
+    stored[&wheel]["attestations"] = stored[&sdist]["attestations"].clone();
+    std::fs::write(&store, stored.to_string()).unwrap();
+    let (run, failed) = audit_failures(&s, &bed, "v1.4.3");
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(failed, vec!["attestations".to_string()], "{}", run.stdout);
+    assert!(run.stdout.contains(&wheel), "{}", run.stdout);
+    let reads_after = bed
+        .production
+        .events()
+        .iter()
+        .filter(|e| e.get("provenance_read").is_some())
+        .count();
+    assert!(
+        reads_after > reads_before,
+        "the audit read production's provenance"
+    );
+}

@@ -220,6 +220,26 @@ pub fn integrity_url(index_url: &str, project: &str, filename: &str) -> Result<S
     ))
 }
 
+/// What `index_url` serves as `artifact`'s provenance: at the URL its project page gives
+/// (`listing`, PEP 740), else at the integrity API.
+pub fn provenance_of(
+    agent: &ureq::Agent,
+    index_url: &str,
+    project: &str,
+    listing: &[crate::resources::index::IndexFile],
+    artifact: &ArtifactRecord,
+) -> Result<Provenance> {
+    let listed = listing
+        .iter()
+        .find(|f| f.filename == artifact.filename)
+        .and_then(|f| f.provenance.clone());
+    let url = match listed {
+        Some(url) => url,
+        None => integrity_url(index_url, project, &artifact.filename)?,
+    };
+    provenance(agent, &url, artifact)
+}
+
 /// Reads the provenance at `url` and looks for an attestation of `artifact`.
 pub fn provenance(agent: &ureq::Agent, url: &str, artifact: &ArtifactRecord) -> Result<Provenance> {
     let mut response = agent

@@ -149,7 +149,7 @@ fn check_note(repo: &Repo, config: &Config, subject: &Subject, note: &Note) -> V
         staging_link(&agent, config, &project, note, &artifacts),
         verification_link(note, &artifacts),
         github_link(repo, config, subject, note, &artifacts),
-        attestations_link(note, &artifacts),
+        attestations_link(&agent, config, &project, note, &artifacts),
     ]
 }
 
@@ -594,17 +594,102 @@ fn release_problems(
     problems
 }
 
-/// Where attestations were made: that production reports provenance for each file and that
-/// its subject is that file's name and sha256.
-///
-/// Not wired yet: the note's attestation fields are being added beside this (issue 20,
-/// point 1). Until a note can record attestations there are none to check, and this link
-/// says so for every note. The lead wires it after the merge: read the recorded attestations
-/// from `note`, then each file's provenance from production (the PEP 691 JSON file entry's
-/// `provenance` URL, PEP 740) and compare its statement's subject with `artifacts`.
-pub fn attestations_link(note: &Note, artifacts: &[ArtifactRecord]) -> Link {
-    let _ = (note, artifacts);
-    Link::skip("attestations", "no attestations recorded")
+/// Where attestations were made (the note's production records say `attestations = "made"`,
+/// docs/provenance.md): production serves provenance for each file the note records as
+/// attested, and one of its attestations has that file's name and sha256 as its subject. A
+/// file recorded as not attested is said, not failed. The signatures themselves are not
+/// checked here (that needs Sigstore's trust root: `pypi-attestations verify pypi`).
+pub fn attestations_link(
+    agent: &ureq::Agent,
+    config: &Config,
+    project: &str,
+    note: &Note,
+    artifacts: &[ArtifactRecord],
+) -> Link {
+    let recorded = Attested::recorded(note);
+    let Some(attested) = recorded.attested else {
+        let why = match recorded.kind {
+            Some(kind) => format!("production's uploads recorded `attestations = \"{kind}\"`"),
+            None => "no attestations recorded".to_string(),
+        };
+        return Link::skip("attestations", why);
+    };
+    let mut link = Link::new("attestations");
+    let listing = index::project_files(agent, &config.production.index_url, project)
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    for artifact in artifacts {
+        if !attested.contains(&artifact.filename) {
+            link.say(format!(
+                "`{}` is recorded as not attested (already on production)",
+                artifact.filename
+            ));
+            continue;
+        }
+        let found = crate::resources::attest::provenance_of(
+            agent,
+            &config.production.index_url,
+            project,
+            &listing,
+            artifact,
+        );
+        match found {
+            Ok(crate::resources::attest::Provenance::Ours) => {}
+            Ok(crate::resources::attest::Provenance::Absent) => link.fail(format!(
+                "production serves no provenance for `{}`, which the note records as attested",
+                artifact.filename
+            )),
+            Ok(crate::resources::attest::Provenance::Other) => link.fail(format!(
+                "production's provenance for `{}` attests other bytes (no subject is its name \
+                 and sha256 {})",
+                artifact.filename, artifact.sha256
+            )),
+            Err(e) => link.fail(format!("{e:#}")),
+        }
+    }
+    if link.outcome == Outcome::Pass {
+        link.say(format!(
+            "production serves provenance for the {} attested file(s), each naming its bytes \
+             (signatures not checked: `pypi-attestations verify pypi`)",
+            attested.len()
+        ));
+    }
+    link
+}
+
+/// What the note's production records say of attestations.
+#[derive(Debug, Default, PartialEq)]
+struct Attested {
+    /// The last `attestations` value recorded.
+    kind: Option<String>,
+    /// Every file recorded as attested, when some run made attestations.
+    attested: Option<BTreeSet<String>>,
+}
+
+impl Attested {
+    fn recorded(note: &Note) -> Attested {
+        let mut found = Attested::default();
+        for run in note.runs(Section::Production) {
+            let Some(kind) = run.get(evidence::ATTESTATIONS).and_then(Item::as_str) else {
+                continue;
+            };
+            found.kind = Some(kind.to_string());
+            if kind == evidence::attestation::MADE {
+                let names = run
+                    .get(evidence::ATTESTED)
+                    .and_then(Item::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|v| v.as_str().map(str::to_string));
+                found
+                    .attested
+                    .get_or_insert_with(BTreeSet::new)
+                    .extend(names);
+            }
+        }
+        found
+    }
 }
 
 fn report(subject: &Subject, links: &[Link], json_out: bool) -> Result<()> {
@@ -669,16 +754,23 @@ mod tests {
     }
 
     #[test]
-    fn the_attestation_link_has_its_shape_until_it_is_wired() {
-        let n = note("tag = \"v1.0.0\"\n");
-        let link = attestations_link(&n, &[artifact("p-1.0.0.tar.gz", "aa")]);
-        assert_eq!(link.name, "attestations");
-        assert_eq!(link.outcome, Outcome::Skip);
-        assert_eq!(link.lines, vec!["no attestations recorded".to_string()]);
+    fn the_attestations_recorded_are_every_production_run_that_made_them() {
         assert_eq!(
-            link.to_json(),
-            json!({"link": "attestations", "result": "skip", "details": ["no attestations recorded"]})
+            Attested::recorded(&note("tag = \"v1.0.0\"\n")),
+            Attested::default()
         );
+        let token = note("[production]\nattestations = \"api-token\"\n");
+        assert_eq!(
+            Attested::recorded(&token).kind.as_deref(),
+            Some("api-token")
+        );
+        assert_eq!(Attested::recorded(&token).attested, None);
+        let made = note(
+            "[production]\nattestations = \"made\"\nattested = [\"a.whl\"]\n\
+             [[production.runs]]\nattestations = \"made\"\nattested = [\"b.tar.gz\"]\n",
+        );
+        let names: BTreeSet<String> = ["a.whl", "b.tar.gz"].map(String::from).into();
+        assert_eq!(Attested::recorded(&made).attested, Some(names));
     }
 
     #[test]

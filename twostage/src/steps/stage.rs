@@ -454,7 +454,13 @@ fn confirm_provenance(target: &Target, frozen: &Frozen, outcomes: &mut Outcomes)
         .iter()
         .filter(|a| outcomes.uploaded.contains(&a.filename))
     {
-        match read_provenance(target, &listing, artifact) {
+        match attest::provenance_of(
+            target.agent,
+            &target.index.index_url,
+            target.project,
+            &listing,
+            artifact,
+        ) {
             Ok(attest::Provenance::Ours) => {
                 output::status(
                     "Attested",
@@ -482,24 +488,6 @@ fn confirm_provenance(target: &Target, frozen: &Frozen, outcomes: &mut Outcomes)
             }
         }
     }
-}
-
-/// What the index serves as `artifact`'s provenance: at the URL its page gives (PEP 740), else
-/// at the integrity API.
-fn read_provenance(
-    target: &Target,
-    listing: &[index::IndexFile],
-    artifact: &ArtifactRecord,
-) -> Result<attest::Provenance> {
-    let listed = listing
-        .iter()
-        .find(|f| f.filename == artifact.filename)
-        .and_then(|f| f.provenance.clone());
-    let url = match listed {
-        Some(url) => url,
-        None => attest::integrity_url(&target.index.index_url, target.project, &artifact.filename)?,
-    };
-    attest::provenance(target.agent, &url, artifact)
 }
 
 /// The frozen files the index does not have yet, and the ones it has with the same sha256.
