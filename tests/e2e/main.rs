@@ -26,6 +26,7 @@ mod rehearse;
 mod release;
 mod stage;
 mod tls;
+mod trials;
 mod trust;
 mod trusted;
 mod vcs;

@@ -1,0 +1,42 @@
+//! What the trials of real projects found (issue 21: adopted as a new user would, from their
+//! own PyPI sdists), each reproduced on a small fixture with the feature.
+
+use crate::common::*;
+use crate::maturin::{run, SMOKE};
+
+/// rpds-py 0.22.3 (maturin + pyo3), adopted with nothing but the index URLs and tokens set:
+/// `release patch` built a `linux_x86_64` wheel (maturin's PEP 517 backend passes
+/// `--compatibility off`), which the PyPI rules then refused, so no maturin project could
+/// release without writing `MATURIN_PEP517_ARGS` into `build.command` by hand.
+#[test]
+fn a_maturin_project_releases_a_wheel_pypi_accepts_without_a_build_command_of_its_own() {
+    let s = Scratch::outside_workspace("trial-maturin");
+    copy_fixture("maturin", &s.work, &[]);
+    // The tools' `bin/` on PATH stands in for the maintainer's PATH, where the build without
+    // isolation finds `maturin`; nothing else of the build is configured.
+    let bin = testbed::tools().unwrap().bin("");
+    let toml = release_toml("version-files = [\"Cargo.toml\"]")
+        .replace(
+            "command = \"'",
+            &format!("command = \"env PATH='{}':$PATH '", bin.display()),
+        )
+        .replace("[verify]\n", &format!("[verify]\nsmoke = [{SMOKE:?}]\n"));
+    s.write("release.toml", &toml);
+    s.commit_all("Import the extension");
+
+    // `--offline`: the maturin test releases the same fixture's 1.0.1 on the shared indexes.
+    let release = run(
+        &s,
+        env!("CARGO_BIN_EXE_twostage"),
+        &["release", "patch", "--offline"],
+    );
+    let release = release.success();
+    let frozen = frozen_files(&s, "v1.0.1");
+    let wheels: Vec<&String> = frozen.keys().filter(|n| n.ends_with(".whl")).collect();
+    assert!(
+        wheels.len() == 1 && wheels[0].contains("-manylinux_"),
+        "the frozen wheel is tagged for PyPI: {wheels:?}\n{}",
+        release.stderr
+    );
+    std::fs::remove_dir_all(&s.dir).unwrap();
+}
