@@ -40,3 +40,31 @@ fn a_maturin_project_releases_a_wheel_pypi_accepts_without_a_build_command_of_it
     );
     std::fs::remove_dir_all(&s.dir).unwrap();
 }
+
+/// rpds-py's `.gitignore` says `/target` (the root's only). With `xtask/` a Cargo workspace
+/// of its own, cargo builds the kit into `xtask/target/`, and init's own next step
+/// (`git add … xtask …`) then committed the whole build (over a thousand files).
+#[test]
+fn in_a_rust_project_whose_gitignore_anchors_target_the_kits_build_folder_is_ignored() {
+    let s = Scratch::outside_workspace("trial-gitignore");
+    copy_fixture("maturin", &s.work, &[]);
+    s.write(".gitignore", "/target\n__pycache__/\n");
+    s.commit_all("Import the extension");
+    let checkout = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    s.twostage(&["init", ".", "--path", checkout]).success();
+    // What the first `cargo build --manifest-path xtask/Cargo.toml` leaves, and the project's
+    // own build folder.
+    s.write("xtask/target/debug/xtask", "a build");
+    s.write("target/debug/librpds.so", "a build");
+    let untracked = s.git(&["status", "--porcelain", "--untracked-files=all"]);
+    let built: Vec<&str> = untracked
+        .lines()
+        .filter(|l| l.contains("target/"))
+        .collect();
+    assert!(built.is_empty(), "git would add the builds: {built:?}");
+    assert!(
+        s.read(".gitignore").starts_with("/target\n__pycache__/\n"),
+        "the project's lines stay as they were"
+    );
+    std::fs::remove_dir_all(&s.dir).unwrap();
+}
