@@ -68,3 +68,31 @@ fn in_a_rust_project_whose_gitignore_anchors_target_the_kits_build_folder_is_ign
     );
     std::fs::remove_dir_all(&s.dir).unwrap();
 }
+
+/// markupsafe 3.0.2, rehearsed: PyPI (which the rehearsal's production mirrors) already has
+/// 3.0.3, and the refusal named all 80 of its files on one line, burying the rest of the report.
+#[test]
+fn a_version_already_on_an_index_names_a_few_of_its_files_and_counts_the_rest() {
+    let ix = indexes();
+    let s = Scratch::new("trial-many-files");
+    sample(&s, Layout::StaticFlit, "ts-trial-many-files");
+    let wheels: Vec<String> = (0..12)
+        .map(|i| format!("ts_trial_many_files-1.4.3-cp3{i:02}-cp3{i:02}-win_amd64.whl"))
+        .collect();
+    for wheel in &wheels {
+        std::fs::write(ix.pypi.packages.join(wheel), b"placeholder").unwrap();
+    }
+    let before = s.snapshot();
+    let run = s.twostage(&["release", "patch"]).failure(1);
+    let line = run
+        .stderr
+        .lines()
+        .find(|l| l.contains("is already on the staging index"))
+        .unwrap_or_else(|| panic!("no refusal line:\n{}", run.stderr));
+    let named = wheels.iter().filter(|w| line.contains(w.as_str())).count();
+    assert!(
+        named == 3 && line.contains(" and 9 more"),
+        "names {named} of 12: {line}"
+    );
+    assert_eq!(s.snapshot(), before);
+}
