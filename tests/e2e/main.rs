@@ -28,6 +28,7 @@ mod rehearse;
 mod release;
 mod stage;
 mod tls;
+mod trials;
 mod trust;
 mod trusted;
 mod vcs;

@@ -15,7 +15,7 @@ use crate::common::*;
 const TAG: &str = "v1.0.1";
 
 /// The smoke command: the installed module's function, called, and where it was loaded from.
-const SMOKE: &str = "python -c 'import ts_fx_maturin as m; r = m.add(2, 3); assert r == 5; print(\"add(2, 3) =\", r, \"from\", m.__file__)'";
+pub(crate) const SMOKE: &str = "python -c 'import ts_fx_maturin as m; r = m.add(2, 3); assert r == 5; print(\"add(2, 3) =\", r, \"from\", m.__file__)'";
 
 /// The target folder of every maturin build in this test: pyo3 compiles once per profile
 /// and interpreter, not once per clean clone and sdist.
@@ -34,7 +34,7 @@ fn with_cargo(s: &Scratch, program: &str) -> Command {
     command
 }
 
-fn run(s: &Scratch, program: &str, args: &[&str]) -> Run {
+pub(crate) fn run(s: &Scratch, program: &str, args: &[&str]) -> Run {
     let out = with_cargo(s, program)
         .args(args)
         .env("TEST_PYPI_TOKEN", SENTINEL)

@@ -143,6 +143,14 @@ fn run_build(command: &str, tag: &str, checkout: &Path, log: &Path) -> Result<()
         .stdin(Stdio::null())
         .stdout(log_file.try_clone()?)
         .stderr(log_file);
+    // maturin's PEP 517 backend builds with `--compatibility off` unless `MATURIN_PEP517_ARGS`
+    // says otherwise (`_build_wheel` in
+    // https://github.com/PyO3/maturin/blob/main/maturin/__init__.py), which makes a `linux_x86_64` wheel that PyPI refuses.
+    // `pypi` gives the lowest `manylinux_*` tag maturin's own auditwheel check passes. A
+    // value of the maintainer's (in the environment or in `build.command`) wins.
+    if std::env::var_os("MATURIN_PEP517_ARGS").is_none() {
+        build.env("MATURIN_PEP517_ARGS", "--compatibility pypi");
+    }
     crate::resources::secrets::scrub(&mut build);
     let mut child =
         crate::interrupt::spawn(&mut build).with_context(|| format!("cannot run `{command}`"))?;

@@ -166,10 +166,11 @@ fn plan_writes(
     } else if let Some(warning) = earlier_member(dir) {
         output::warn(warning);
     }
+    let (ignore, line) = gitignore(dir, kit.workspace);
     writes.push(Write::merged(
         ".gitignore",
-        gitignore(dir),
-        Some("`target/` is ignored".into()),
+        ignore,
+        Some(format!("`{}` is ignored", line.trim_start_matches('/'))),
     ));
     for hook in Hook::ALL {
         let path = format!("hooks/{}", hook.as_str());
@@ -630,21 +631,42 @@ fn relative_path(from: &Path, to: &Path) -> PathBuf {
     out
 }
 
-/// `.gitignore` with `target/` (cargo's build folder) in it.
-fn gitignore(dir: &Path) -> String {
+/// `.gitignore` with the kit's build folder in it, and the line that ignores it. Under the
+/// kit's root workspace that is `target/`; in a project with Rust of its own `xtask/` is a
+/// workspace of its own and cargo builds it into `xtask/target/`, which a `/target` line
+/// (anchored at the root, as rpds-py's) does not cover: `git add xtask` then took the whole
+/// build (https://git-scm.com/docs/gitignore#_pattern_format).
+fn gitignore(dir: &Path, kit_workspace: bool) -> (String, &'static str) {
     let text = std::fs::read_to_string(dir.join(".gitignore")).unwrap_or_default();
-    let ignored = text
-        .lines()
-        .any(|l| matches!(l.trim(), "target" | "target/" | "/target" | "/target/"));
-    if ignored {
-        return text;
+    let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    let has = |names: &[&str]| lines.iter().any(|l| names.contains(l));
+    let anywhere = has(&["target", "target/"]);
+    let (covered, line) = if kit_workspace {
+        (anywhere || has(&["/target", "/target/"]), "target/")
+    } else if has(&["/target", "/target/"]) {
+        let kit = [
+            "xtask/target",
+            "xtask/target/",
+            "/xtask/target",
+            "/xtask/target/",
+        ];
+        (anywhere || has(&kit), "/xtask/target/")
+    } else {
+        (
+            anywhere || has(&["/xtask/target", "/xtask/target/"]),
+            "target/",
+        )
+    };
+    if covered {
+        return (text, line);
     }
     let mut out = text;
     if !out.is_empty() && !out.ends_with('\n') {
         out.push('\n');
     }
-    out.push_str("target/\n");
-    out
+    out.push_str(line);
+    out.push('\n');
+    (out, line)
 }
 
 /// Whether the root `Cargo.toml` is absent or is the workspace `init` writes (no package, the

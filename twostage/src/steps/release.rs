@@ -740,7 +740,7 @@ impl Preflight<'_> {
                             "version {} of `{name}` is already on the {label} index `{}` ({}): choose another version",
                             self.next,
                             crate::resources::secrets::redact(index_url),
-                            taken.join(", ")
+                            some_of(&taken)
                         ));
                     }
                 }
@@ -751,6 +751,18 @@ impl Preflight<'_> {
         }
         problems
     }
+}
+
+/// The first few of `names`, and how many more: a project released before has dozens of
+/// wheels per version (markupsafe 3.0.3 has 80 on PyPI), which named one by one buried the
+/// rest of the report.
+fn some_of(names: &[String]) -> String {
+    const SHOWN: usize = 3;
+    let mut text = names[..names.len().min(SHOWN)].join(", ");
+    if names.len() > SHOWN {
+        text.push_str(&format!(" and {} more", names.len() - SHOWN));
+    }
+    text
 }
 
 fn print_plan(plan: &Plan) {

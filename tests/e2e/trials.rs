@@ -1,0 +1,98 @@
+//! What the trials of real projects found (issue 21: adopted as a new user would, from their
+//! own PyPI sdists), each reproduced on a small fixture with the feature.
+
+use crate::common::*;
+use crate::maturin::{run, SMOKE};
+
+/// rpds-py 0.22.3 (maturin + pyo3), adopted with nothing but the index URLs and tokens set:
+/// `release patch` built a `linux_x86_64` wheel (maturin's PEP 517 backend passes
+/// `--compatibility off`), which the PyPI rules then refused, so no maturin project could
+/// release without writing `MATURIN_PEP517_ARGS` into `build.command` by hand.
+#[test]
+fn a_maturin_project_releases_a_wheel_pypi_accepts_without_a_build_command_of_its_own() {
+    let s = Scratch::outside_workspace("trial-maturin");
+    copy_fixture("maturin", &s.work, &[]);
+    // The tools' `bin/` on PATH stands in for the maintainer's PATH, where the build without
+    // isolation finds `maturin`; nothing else of the build is configured.
+    let bin = testbed::tools().unwrap().bin("");
+    let toml = release_toml("version-files = [\"Cargo.toml\"]")
+        .replace(
+            "command = \"'",
+            &format!("command = \"env PATH='{}':$PATH '", bin.display()),
+        )
+        .replace("[verify]\n", &format!("[verify]\nsmoke = [{SMOKE:?}]\n"));
+    s.write("release.toml", &toml);
+    s.commit_all("Import the extension");
+
+    // `--offline`: the maturin test releases the same fixture's 1.0.1 on the shared indexes.
+    let release = run(
+        &s,
+        env!("CARGO_BIN_EXE_twostage"),
+        &["release", "patch", "--offline"],
+    );
+    let release = release.success();
+    let frozen = frozen_files(&s, "v1.0.1");
+    let wheels: Vec<&String> = frozen.keys().filter(|n| n.ends_with(".whl")).collect();
+    assert!(
+        wheels.len() == 1 && wheels[0].contains("-manylinux_"),
+        "the frozen wheel is tagged for PyPI: {wheels:?}\n{}",
+        release.stderr
+    );
+    std::fs::remove_dir_all(&s.dir).unwrap();
+}
+
+/// rpds-py's `.gitignore` says `/target` (the root's only). With `xtask/` a Cargo workspace
+/// of its own, cargo builds the kit into `xtask/target/`, and init's own next step
+/// (`git add … xtask …`) then committed the whole build (over a thousand files).
+#[test]
+fn in_a_rust_project_whose_gitignore_anchors_target_the_kits_build_folder_is_ignored() {
+    let s = Scratch::outside_workspace("trial-gitignore");
+    copy_fixture("maturin", &s.work, &[]);
+    s.write(".gitignore", "/target\n__pycache__/\n");
+    s.commit_all("Import the extension");
+    let checkout = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    s.twostage(&["init", ".", "--path", checkout]).success();
+    // What the first `cargo build --manifest-path xtask/Cargo.toml` leaves, and the project's
+    // own build folder.
+    s.write("xtask/target/debug/xtask", "a build");
+    s.write("target/debug/librpds.so", "a build");
+    let untracked = s.git(&["status", "--porcelain", "--untracked-files=all"]);
+    let built: Vec<&str> = untracked
+        .lines()
+        .filter(|l| l.contains("target/"))
+        .collect();
+    assert!(built.is_empty(), "git would add the builds: {built:?}");
+    assert!(
+        s.read(".gitignore").starts_with("/target\n__pycache__/\n"),
+        "the project's lines stay as they were"
+    );
+    std::fs::remove_dir_all(&s.dir).unwrap();
+}
+
+/// markupsafe 3.0.2, rehearsed: PyPI (which the rehearsal's production mirrors) already has
+/// 3.0.3, and the refusal named all 80 of its files on one line, burying the rest of the report.
+#[test]
+fn a_version_already_on_an_index_names_a_few_of_its_files_and_counts_the_rest() {
+    let ix = indexes();
+    let s = Scratch::new("trial-many-files");
+    sample(&s, Layout::StaticFlit, "ts-trial-many-files");
+    let wheels: Vec<String> = (0..12)
+        .map(|i| format!("ts_trial_many_files-1.4.3-cp3{i:02}-cp3{i:02}-win_amd64.whl"))
+        .collect();
+    for wheel in &wheels {
+        std::fs::write(ix.pypi.packages.join(wheel), b"placeholder").unwrap();
+    }
+    let before = s.snapshot();
+    let run = s.twostage(&["release", "patch"]).failure(1);
+    let line = run
+        .stderr
+        .lines()
+        .find(|l| l.contains("is already on the staging index"))
+        .unwrap_or_else(|| panic!("no refusal line:\n{}", run.stderr));
+    let named = wheels.iter().filter(|w| line.contains(w.as_str())).count();
+    assert!(
+        named == 3 && line.contains(" and 9 more"),
+        "names {named} of 12: {line}"
+    );
+    assert_eq!(s.snapshot(), before);
+}
