@@ -16,6 +16,7 @@ use xshell::cmd;
 
 use crate::config::Config;
 use crate::resources::evidence::{self, ArtifactRecord, Note, Section, Verdict, NOTES_REF};
+use crate::resources::filename::DistFilename;
 use crate::resources::forge::{self, Github};
 use crate::resources::git::{self, Repo};
 use crate::resources::index::{self, Served};
@@ -137,7 +138,7 @@ fn check_note(repo: &Repo, config: &Config, subject: &Subject, note: &Note) -> V
     let project = if subject.project.is_empty() {
         artifacts
             .first()
-            .and_then(|a| a.filename.split('-').next())
+            .and_then(|a| DistFilename::parse(&a.filename).map(|n| n.distribution()))
             .unwrap_or_default()
             .to_string()
     } else {
