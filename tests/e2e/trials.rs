@@ -96,3 +96,106 @@ fn a_version_already_on_an_index_names_a_few_of_its_files_and_counts_the_rest() 
     );
     assert_eq!(s.snapshot(), before);
 }
+
+/// The smoke test of the C-extension fixture: the compiled module imports and computes.
+const CEXT_SMOKE: &str = "python -c 'from MODULE import _speedups as m; r = m.add(2, 3); assert r == 5; print(\"add(2, 3) =\", r, \"from\", m.__file__)'";
+
+/// A setuptools project with one C extension (`cext`, as markupsafe 3.0.2 with its
+/// `_speedups.c`), released with the tests' `release.toml` and nothing added but the smoke test.
+fn cext_project(s: &Scratch, name: &str, extra_build_keys: &str) -> String {
+    let module = name.replace('-', "_");
+    copy_fixture("cext", &s.work, &[("name", name), ("module", &module)]);
+    let package = s.read("release.toml");
+    let keys = package.strip_prefix("[package]\n").unwrap().trim_end();
+    let smoke = CEXT_SMOKE.replace("MODULE", &module);
+    let toml = release_toml(keys)
+        .replace("[build]\n", &format!("[build]\n{extra_build_keys}"))
+        .replace("[verify]\n", &format!("[verify]\nsmoke = [{smoke:?}]\n"));
+    s.write("release.toml", &toml);
+    s.commit_all("Import the extension");
+    module
+}
+
+/// The `WHEEL` file of the wheel at `path`, read with the tools' Python.
+fn wheel_file(path: &std::path::Path) -> String {
+    let python = testbed::tools().unwrap().python();
+    let script = "import sys, zipfile\nz = zipfile.ZipFile(sys.argv[1])\n\
+                  print(z.read(next(n for n in z.namelist() if n.endswith('.dist-info/WHEEL'))).decode())";
+    let out = std::process::Command::new(python)
+        .args(["-c", script])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// markupsafe 3.0.2 (setuptools, `ext_modules`), adopted with `init`: `release patch` built a
+/// `linux_x86_64` wheel, which PyPI refuses, so the release was refused and went through only
+/// with `build.command` building the sdist alone and `verify.artifacts = ["sdist"]`. Now the
+/// wheel is repaired with `auditwheel repair` before the freeze: the frozen, staged and
+/// verified wheel is the `manylinux_*` one, and the `linux_*` original is nowhere.
+#[test]
+fn a_setuptools_c_extension_releases_a_repaired_manylinux_wheel_without_a_hand_fix() {
+    let ix = indexes();
+    let name = "ts-trial-cext";
+    let s = Scratch::new("trial-cext");
+    let module = cext_project(&s, name, "");
+
+    let release = s.twostage(&["release", "patch"]).success();
+    let frozen = frozen_files(&s, "v3.0.3");
+    let wheels: Vec<&String> = frozen.keys().filter(|n| n.ends_with(".whl")).collect();
+    assert!(
+        frozen.len() == 2
+            && frozen.contains_key(&format!("{module}-3.0.3.tar.gz"))
+            && wheels.len() == 1
+            && wheels[0].contains("manylinux")
+            && !wheels[0].contains("-linux_"),
+        "the sdist and the repaired wheel are frozen: {frozen:?}\n{}",
+        release.stderr
+    );
+    let wheel = wheels[0].clone();
+    let tags = wheel_file(&frozen_dir(&s, "v3.0.3").join(&wheel));
+    let tag_lines: Vec<&str> = tags.lines().filter(|l| l.starts_with("Tag: ")).collect();
+    assert!(
+        !tag_lines.is_empty() && tag_lines.iter().all(|l| l.contains("-manylinux")),
+        "the wheel's own WHEEL file names the manylinux tag: {tags}"
+    );
+
+    s.stage(&["v3.0.3"], SENTINEL).success();
+    // Staging serves exactly the frozen bytes, as the index lists them and as it stores them.
+    assert_eq!(served_map(&ix.pypi.index_url(), name), frozen);
+    assert_eq!(pypiserver_files(name), frozen);
+    // Verification installed both, the repaired wheel among them, and ran the smoke test.
+    let note = release_note(&s, "v3.0.3");
+    let verification = note["verification"].as_table().unwrap();
+    assert_eq!(verification["result"].as_str(), Some("verified"));
+    let verified: Vec<&str> = verification["verified-sha256"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(verified.contains(&frozen[&wheel].as_str()), "{verified:?}");
+}
+
+/// `build.repair = false`: the build's `linux_*` wheel is left as it is, and so refused by the
+/// PyPI rules as before, the tag undone.
+#[test]
+fn with_the_repair_turned_off_a_linux_wheel_is_refused_as_pypi_would() {
+    let s = Scratch::new("trial-cext-norepair");
+    cext_project(&s, "ts-trial-cext-norepair", "repair = false\n");
+    let before = s.snapshot();
+    let run = s.twostage(&["release", "patch"]).failure(1);
+    let refusal = run
+        .stderr
+        .lines()
+        .find(|l| l.contains("PyPI refuses the platform tag `linux_"))
+        .unwrap_or_else(|| panic!("no platform refusal:\n{}", run.stderr));
+    assert!(refusal.contains("-linux_"), "{refusal}");
+    assert_eq!(s.snapshot(), before);
+}
