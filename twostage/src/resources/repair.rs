@@ -25,6 +25,10 @@ use crate::resources::{cache, secrets, warehouse};
 
 const REQUIREMENTS: &str = include_str!("../../repair-requirements.txt");
 
+/// Names the repair tool's folder exactly; `rehearse` hands its own to its children, whose
+/// HOME (and so whose cache folder) is the sandbox's.
+pub const REPAIR_DIR_ENV: &str = "TWOSTAGE_REPAIR_DIR";
+
 /// The fixes when a wheel cannot be repaired here.
 const FIXES: &str = "build the wheels with cibuildwheel in CI and freeze them with `stage \
                      --dist DIR`, or set `build.command` to build only the sdist (`uv build \
@@ -105,9 +109,12 @@ fn tag_is_this_machines() {
     }
 }
 
-/// The repair tool's folder: `TWOSTAGE_TOOLS_DIR/repair`, else
+/// The repair tool's folder: `TWOSTAGE_REPAIR_DIR`, else `TWOSTAGE_TOOLS_DIR/repair`, else
 /// `<cache>/twostage/repair-<hash of the pins>`.
-fn dir() -> Result<PathBuf> {
+pub fn dir() -> Result<PathBuf> {
+    if let Some(dir) = std::env::var_os(REPAIR_DIR_ENV).filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(dir));
+    }
     match cache::tools_dir_override() {
         Some(dir) => Ok(dir.join("repair")),
         None => cache::keyed("repair", REQUIREMENTS),
