@@ -199,3 +199,39 @@ fn with_the_repair_turned_off_a_linux_wheel_is_refused_as_pypi_would() {
     assert!(refusal.contains("-linux_"), "{refusal}");
     assert_eq!(s.snapshot(), before);
 }
+
+/// setuptools-scm 10 (and vcs-versioning, which it builds on) needs `typing-extensions` below
+/// Python 3.11 (`typing-extensions>=4.1; python_version < "3.11"` in their metadata): the
+/// production index these tests seed (as `rehearse --offline` does) must serve it, or the
+/// sdist of a VCS-versioned project cannot be built in isolation there on Python 3.10.
+#[test]
+fn a_setuptools_scm_sdist_builds_on_python_3_10_from_the_seeded_production_index() {
+    let s = Scratch::new("trial-scm-310");
+    sample(&s, Layout::SetuptoolsScm, "ts-trial-scm-310");
+    let toml = s
+        .read("release.toml")
+        .replace("[verify]\n", "[verify]\npython = [\"3.10\"]\n");
+    s.write("release.toml", &toml);
+    s.commit_all("Verify on Python 3.10");
+    s.twostage(&["release", "patch"]).success();
+    let stage = s.stage(&["v1.4.3"], SENTINEL);
+    let note = release_note(&s, "v1.4.3");
+    let verification = note["verification"].as_table().unwrap();
+    let cells: Vec<(String, String, String)> = verification["artifacts"]
+        .as_array_of_tables()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let text = |k: &str| c.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
+            (text("filename"), text("python"), text("result"))
+        })
+        .collect();
+    assert!(
+        cells.len() == 2
+            && cells
+                .iter()
+                .all(|(_, python, result)| python.starts_with("3.10") && result == "verified"),
+        "both files verified on 3.10: {cells:#?}\n{}",
+        stage.stderr
+    );
+}
