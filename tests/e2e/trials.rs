@@ -235,3 +235,67 @@ fn a_setuptools_scm_sdist_builds_on_python_3_10_from_the_seeded_production_index
         stage.stderr
     );
 }
+
+/// An extension linked to a library auditwheel cannot find (built beside the project and gone
+/// by the time the wheel is repaired): no manylinux policy can be satisfied, so the release is
+/// refused, naming the wheel, auditwheel's reason and the fixes, and undone.
+#[test]
+fn a_wheel_auditwheel_cannot_repair_is_refused_with_its_reason_and_the_fixes() {
+    let s = Scratch::new("trial-cext-unrepairable");
+    let module = cext_project(&s, "ts-trial-cext-unrepairable", "");
+    let lib = s.dir.join("lib");
+    std::fs::create_dir_all(&lib).unwrap();
+    std::fs::write(lib.join("tsx.c"), "int tsx(void) { return 1; }\n").unwrap();
+    let gcc = std::process::Command::new("gcc")
+        .args(["-shared", "-fPIC", "-o"])
+        .arg(lib.join("libtsx.so"))
+        .arg(lib.join("tsx.c"))
+        .status()
+        .unwrap();
+    assert!(gcc.success());
+    let c = format!("{module}/_speedups.c");
+    s.write(
+        &c,
+        &s.read(&c).replace(
+            "return PyLong_FromLong(a + b);",
+            "extern int tsx(void);\n    return PyLong_FromLong(a + b + tsx() - 1);",
+        ),
+    );
+    s.write(
+        "setup.py",
+        &s.read("setup.py").replace(
+            "_speedups.c\"])",
+            &format!(
+                "_speedups.c\"], libraries=[\"tsx\"], library_dirs=[{:?}])",
+                lib.display().to_string()
+            ),
+        ),
+    );
+    // The library is removed once the wheel is built, before the repair looks for it.
+    let toml = s.read("release.toml").replace(
+        "--outdir {out}\"",
+        &format!(
+            "--outdir {{out}} && rm -f '{}'\"",
+            lib.join("libtsx.so").display()
+        ),
+    );
+    s.write("release.toml", &toml);
+    s.commit_all("Link a library of the machine's");
+    let before = s.snapshot();
+
+    let run = s.twostage(&["release", "patch"]).failure(1);
+    let refusal = run
+        .stderr
+        .lines()
+        .find(|l| l.contains("cannot be repaired into a wheel PyPI takes"))
+        .unwrap_or_else(|| panic!("no repair refusal:\n{}", run.stderr));
+    assert!(
+        refusal.contains("-linux_x86_64.whl`")
+            && refusal.contains("\"libtsx.so\" could not be located")
+            && refusal.contains("cibuildwheel")
+            && refusal.contains("stage --dist DIR")
+            && refusal.contains("build.command"),
+        "{refusal}"
+    );
+    assert_eq!(s.snapshot(), before);
+}
