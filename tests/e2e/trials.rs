@@ -299,3 +299,42 @@ fn a_wheel_auditwheel_cannot_repair_is_refused_with_its_reason_and_the_fixes() {
     );
     assert_eq!(s.snapshot(), before);
 }
+
+/// Offline on first use: auditwheel cannot be installed, so the `linux_*` wheel is refused by
+/// the platform rule as before, with one more line saying the repair could not run.
+#[test]
+fn without_the_repair_tool_the_platform_refusal_says_the_repair_could_not_run() {
+    let s = Scratch::new("trial-cext-offline");
+    cext_project(&s, "ts-trial-cext-offline", "");
+    let before = s.snapshot();
+    let out = s
+        .command(env!("CARGO_BIN_EXE_twostage"))
+        .args(["release", "patch"])
+        // A folder where the tool is not installed, and an index nothing answers on.
+        .env("TWOSTAGE_REPAIR_DIR", s.dir.join("no-repair-tool"))
+        .env("PIP_INDEX_URL", "http://127.0.0.1:9/simple/")
+        .env("PIP_RETRIES", "0")
+        .env("PIP_NO_CACHE_DIR", "1")
+        .output()
+        .unwrap();
+    let run = Run::from(out).failure(1);
+    assert!(
+        run.stderr
+            .lines()
+            .any(|l| l.contains("-linux_x86_64.whl`: PyPI refuses the platform tag")),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.lines().any(|l| l
+            .contains("the repair with `auditwheel repair` could not run here")
+            && l.contains("cannot install auditwheel")),
+        "{}",
+        run.stderr
+    );
+    assert!(!s
+        .dir
+        .join("no-repair-tool/venv/.twostage-requirements")
+        .exists());
+    assert_eq!(s.snapshot(), before);
+}
