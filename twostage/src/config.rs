@@ -72,6 +72,9 @@ impl Git {
 pub struct Build {
     /// `None`: `uv build` where uv is found, else `python -m build`.
     pub command: Option<String>,
+    /// `build.repair`: whether a `linux_*` wheel the build leaves is repaired with
+    /// `auditwheel repair` before it is frozen (docs/pypi-rules.md); on unless `false`.
+    pub repair: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -199,6 +202,7 @@ const KEYS: &[(&str, &str, Kind)] = &[
     ("git", "prod-suffix", Kind::Str),
     ("git", "sign", Kind::Bool),
     ("build", "command", Kind::Str),
+    ("build", "repair", Kind::Bool),
     ("staging", "upload-url", Kind::Str),
     ("staging", "index-url", Kind::Str),
     ("staging", "username", Kind::Str),
@@ -475,6 +479,10 @@ impl Taken {
     fn build(&mut self) -> Build {
         Build {
             command: self.optional("build", "command"),
+            repair: !matches!(
+                self.take("build", "repair"),
+                Some((Setting::Bool(false), _))
+            ),
         }
     }
 
@@ -1198,6 +1206,7 @@ mod tests {
         assert_eq!(c.git.prod_suffix, "-prod");
         assert!(!c.git.sign);
         assert!(c.build.command.is_none());
+        assert!(c.build.repair);
         assert_eq!(c.staging.upload_url, "https://test.pypi.org/legacy/");
         assert_eq!(c.staging.index_url, "https://test.pypi.org/simple/");
         assert_eq!(c.staging.token_env, "TEST_PYPI_TOKEN");
@@ -1236,6 +1245,7 @@ prod-suffix = "+prod"
 sign = true
 [build]
 command = "uv build --out-dir {out}"
+repair = false
 [staging]
 upload-url = "http://127.0.0.1:1/"
 index-url = "http://127.0.0.1:1/simple/"
@@ -1260,6 +1270,7 @@ repository = "o/n"
         assert_eq!(c.git.branch, "trunk");
         assert!(c.git.sign);
         assert_eq!(c.build.command.as_deref(), Some("uv build --out-dir {out}"));
+        assert!(!c.build.repair);
         assert_eq!(c.staging.username, "me");
         assert_eq!(c.verify.artifacts, [ArtifactKind::Wheel]);
         assert_eq!(c.verify.installer, InstallerChoice::Pip);

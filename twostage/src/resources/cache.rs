@@ -3,9 +3,13 @@
 //! after the pins it holds. `TWOSTAGE_TOOLS_DIR` names another folder for all of them.
 
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
+
+use crate::output;
+use crate::resources::{pyenv, secrets};
 
 /// Names the folder of the managed tools exactly. This workspace's own tests and `.ci/run`
 /// set it to `target/twostage-tools`, so a fresh clone depends on nothing in the user's cache.
@@ -36,6 +40,74 @@ pub fn keyed(name: &str, pins: &str) -> Result<PathBuf> {
         )
     })?;
     Ok(cache.join("twostage").join(format!("{name}-{key}")))
+}
+
+/// The venv `dir/venv` holding exactly the hashed pins of `requirements`, installed on first
+/// use (`pip install --require-hashes --no-deps --only-binary :all:`, so nothing unpinned and
+/// nothing built runs); one process installs, others wait on the folder's lock. `what` says
+/// what it is for in the status line.
+pub fn managed_venv(dir: &Path, requirements: &str, what: &str) -> Result<PathBuf> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
+    let lock_path = dir.join(".lock");
+    let lock = std::fs::File::create(&lock_path)
+        .with_context(|| format!("cannot write `{}`", lock_path.display()))?;
+    lock.lock()
+        .with_context(|| format!("cannot lock `{}`", lock_path.display()))?;
+    let venv = dir.join("venv");
+    let stamp = venv.join(".twostage-requirements");
+    if std::fs::read_to_string(&stamp).is_ok_and(|s| s == requirements) {
+        return Ok(venv);
+    }
+    output::status(
+        "Installing",
+        format!("{what} into `{}`, once per user", venv.display()),
+    );
+    let base = pyenv::base_python();
+    run(Command::new(&base)
+        .args(["-m", "venv", "--clear"])
+        .arg(&venv))
+    .with_context(|| format!("cannot make a virtual environment with `{base}`"))?;
+    let pins = dir.join("requirements.txt");
+    std::fs::write(&pins, requirements)
+        .with_context(|| format!("cannot write `{}`", pins.display()))?;
+    run(Command::new(venv.join("bin/python"))
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+        ])
+        .args([
+            "--require-hashes",
+            "--no-deps",
+            "--only-binary",
+            ":all:",
+            "-r",
+        ])
+        .arg(&pins))
+    .with_context(|| format!("cannot install {what} from the package index"))?;
+    std::fs::write(&stamp, requirements)?;
+    Ok(venv)
+}
+
+/// Runs `command` without credentials in its environment; an error with the last line of its
+/// stderr when it fails.
+fn run(command: &mut Command) -> Result<()> {
+    secrets::scrub(command);
+    let out = command
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("cannot start `{}`", command.get_program().to_string_lossy()))?;
+    if !out.status.success() {
+        let text = String::from_utf8_lossy(&out.stderr);
+        let line = text.lines().rev().find(|l| !l.trim().is_empty());
+        bail!(
+            "{}",
+            output::visible(line.unwrap_or(&out.status.to_string()))
+        );
+    }
+    Ok(())
 }
 
 /// The user's cache folder: `~/Library/Caches` on macOS (Apple's File System Programming

@@ -23,6 +23,7 @@ pub mod oidc;
 pub mod project;
 pub mod pyenv;
 pub mod readme;
+pub mod repair;
 pub mod sandbox;
 pub mod secrets;
 pub mod tls;

@@ -42,8 +42,13 @@ const BACKENDS: &[&str] = &[
 /// with their dependencies as Python 3.9 resolves them: hatchling 1.33 (and packaging 26)
 /// require Python 3.10, so 3.9 builds with hatchling 1.27, the last for 3.9; hatchling and
 /// setuptools-scm need `tomli` below 3.11 (`tomli; python_version < "3.11"`; 2.0.1 is pure
-/// Python).
-const BACKENDS_FOR_OLDER: &[&str] = &["hatchling==1.27.0", "tomli==2.0.1"];
+/// Python), and setuptools-scm 10 and vcs-versioning 2 need `typing-extensions>=4.1;
+/// python_version < "3.11"` (their wheels' `Requires-Dist`; 4.16.0 is pure Python, 3.9+).
+const BACKENDS_FOR_OLDER: &[&str] = &[
+    "hatchling==1.27.0",
+    "tomli==2.0.1",
+    "typing_extensions==4.16.0",
+];
 
 /// The virtual environment with the Python tools.
 #[derive(Debug)]

@@ -118,6 +118,9 @@ pub fn ensure_built(repo: &Repo, config: &Config, release: &Release) -> Result<F
     let command = build_command(config, &out);
     output::status("Building", format!("{tag} in a clean clone: `{command}`"));
     run_build(&command, tag, &checkout, &work.join("build.log"))?;
+    if config.build.repair {
+        crate::resources::repair::repair_wheels(tag, &out)?;
+    }
     let frozen = freeze(repo, release, &built_files(&out)?)?;
     std::fs::remove_dir_all(&checkout).ok();
     std::fs::remove_dir_all(&out).ok();

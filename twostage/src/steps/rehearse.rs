@@ -29,6 +29,7 @@ use crate::resources::evidence::Note;
 use crate::resources::git::Repo;
 use crate::resources::index;
 use crate::resources::readme;
+use crate::resources::repair;
 use crate::resources::sandbox::{self, Sandbox, Upstream};
 
 pub struct Options {
@@ -506,6 +507,7 @@ fn child_env<'a>(
                 ("TWOSTAGE_BIN", exe.as_os_str().to_owned()),
                 // The children's HOME, so their cache folder, is the sandbox's.
                 (readme::README_DIR_ENV, readme::dir()?.into_os_string()),
+                (repair::REPAIR_DIR_ENV, repair::dir()?.into_os_string()),
                 ("TWOSTAGE_STAGING_TOKEN_ENV", "TEST_PYPI_TOKEN".into()),
                 ("TWOSTAGE_PRODUCTION_TOKEN_ENV", "PYPI_TOKEN".into()),
                 ("TWOSTAGE_STAGING_TRUSTED_PUBLISHING", "never".into()),
