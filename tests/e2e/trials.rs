@@ -96,3 +96,46 @@ fn a_version_already_on_an_index_names_a_few_of_its_files_and_counts_the_rest() 
     );
     assert_eq!(s.snapshot(), before);
 }
+
+/// rpds-py 0.22.3 is the distribution `rpds-py` and imports as `rpds`: maturin names the module
+/// after `[tool.maturin] module-name`, else the crate's `[lib] name`, else its package name.
+/// `init` read only the first, warned "no import name" and left the smoke test unset.
+#[test]
+fn init_names_a_maturin_projects_module_after_its_crate_as_maturin_does() {
+    let checkout = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    // (what the crate's `Cargo.toml` says, the module maturin builds)
+    let cases = [
+        ("name = \"ts_fx_maturin\"", "name = \"rpds\"", "rpds"),
+        ("[lib]\nname = \"ts_fx_maturin\"\n", "[lib]\n", "ts_fx_rpds"),
+    ];
+    for (from, to, module) in cases {
+        let s = Scratch::outside_workspace("trial-maturin-module");
+        copy_fixture("maturin", &s.work, &[]);
+        let cargo = s.read("Cargo.toml").replace(from, to);
+        s.write("Cargo.toml", &cargo.replace("ts-fx-maturin", "ts-fx-rpds"));
+        let pyproject = s.read("pyproject.toml");
+        s.write(
+            "pyproject.toml",
+            &pyproject.replace("ts-fx-maturin", "rpds-py"),
+        );
+        s.commit_all("Import the extension");
+        s.twostage(&["init", ".", "--path", checkout]).success();
+        let doc: toml_edit::DocumentMut = s.read("pyproject.toml").parse().unwrap();
+        let smoke = doc
+            .get("tool")
+            .and_then(|t| t.get("twostage"))
+            .and_then(|t| t.get("verify"))
+            .and_then(|v| v.get("smoke"))
+            .and_then(|s| s.as_array())
+            .map(|a| a.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>())
+            .unwrap_or_default();
+        assert_eq!(
+            smoke,
+            [format!(
+                "python -c 'import {module}; print({module}.__name__)'"
+            )],
+            "{cargo}"
+        );
+        std::fs::remove_dir_all(&s.dir).unwrap();
+    }
+}

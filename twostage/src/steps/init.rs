@@ -215,6 +215,17 @@ impl Home {
         }
     }
 
+    /// Where `verify.smoke` goes, as the warnings name it: the file the configuration is
+    /// (or is written) in, and its table.
+    fn verify_table(self) -> &'static str {
+        match self {
+            Home::ReleaseToml | Home::NewReleaseToml => "`[verify]` of `release.toml`",
+            Home::Table | Home::NewTable | Home::Defaults => {
+                "`[tool.twostage.verify]` of `pyproject.toml`"
+            }
+        }
+    }
+
     /// The configuration is in `release.toml`, so the sdist leaves it out.
     fn is_release_toml(self) -> bool {
         matches!(self, Home::ReleaseToml | Home::NewReleaseToml)
@@ -1286,7 +1297,8 @@ pub fn detect(dir: &Path) -> Result<Detected> {
     changelog(dir, &mut d);
     d.module = module.name.clone().filter(|_| module.importable);
     if d.module.is_none() {
-        d.warnings.push(no_import_name(dir, name.as_deref()));
+        d.warnings
+            .push(no_import_name(dir, name.as_deref(), Home::of(dir)));
     }
     // The name goes into the configuration only when no manifest declares it.
     d.name = if src.manifest_name().is_none() {
@@ -1428,7 +1440,7 @@ impl Module {
 }
 
 /// The warning that `init` found no package to import in the smoke test.
-fn no_import_name(dir: &Path, name: Option<&str>) -> String {
+fn no_import_name(dir: &Path, name: Option<&str>, home: Home) -> String {
     let offered = project::importable(dir);
     let why = match (name, offered.as_slice()) {
         (_, [_, _, ..]) => format!("the sources offer several ({})", offered.join(", ")),
@@ -1438,8 +1450,9 @@ fn no_import_name(dir: &Path, name: Option<&str>) -> String {
     format!(
         "found no import name for the smoke test in the sources ({why}): `verify.smoke` is \
          left unset, so verification imports the top-level names of the built wheel, which \
-         `release` names after its build; to pin it, set `verify.smoke`, e.g. \
-         `smoke = [\"python -c 'import your_package'\"]`"
+         `release` names after its build; to pin it, set `smoke` in {}, e.g. \
+         `smoke = [\"python -c 'import your_package'\"]`",
+        home.verify_table()
     )
 }
 
