@@ -1,6 +1,8 @@
 //! What the trials of real projects found (issue 21: adopted as a new user would, from their
 //! own PyPI sdists), each reproduced on a small fixture with the feature.
 
+use std::path::Path;
+
 use crate::common::*;
 use crate::maturin::{run, SMOKE};
 
@@ -138,4 +140,84 @@ fn init_names_a_maturin_projects_module_after_its_crate_as_maturin_does() {
         );
         std::fs::remove_dir_all(&s.dir).unwrap();
     }
+}
+
+/// A project `init` finds no import name in (two packages): the warning names the table and
+/// the file `init` wrote the configuration to, `[tool.twostage]` of `pyproject.toml`, not
+/// `release.toml`; the configuration's comment points at documentation that exists (the
+/// project has no `docs/configuration.md` of twostage's); "Next steps" has no `cd` into the
+/// folder it runs in and `git add`s exactly what `init` changed (not an unchanged
+/// `.gitignore`) and the kit's lock.
+#[test]
+fn init_run_in_its_folder_lists_only_what_it_changed_and_names_where_the_smoke_goes() {
+    let s = Scratch::new("trial-init-output");
+    s.write(
+        "pyproject.toml",
+        "[build-system]\nrequires = [\"flit_core >=3.2,<5\"]\nbuild-backend = \"flit_core.buildapi\"\n\n\
+         [project]\nname = \"ts-trial-two\"\nversion = \"0.1.0\"\ndescription = \"Two packages\"\n",
+    );
+    s.write("alpha/__init__.py", "");
+    s.write("beta/__init__.py", "");
+    s.write(".gitignore", "target/\n__pycache__/\n");
+    s.commit_all("Two packages");
+    let checkout = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let run = s.twostage(&["init", ".", "--path", checkout]).success();
+    let warning = run
+        .stderr
+        .lines()
+        .find(|l| l.contains("found no import name"))
+        .unwrap_or_else(|| panic!("no warning:\n{}", run.stderr));
+    assert!(
+        warning.contains("`[tool.twostage.verify]` of `pyproject.toml`"),
+        "{warning}"
+    );
+    let pyproject = s.read("pyproject.toml");
+    let comment = pyproject
+        .lines()
+        .find(|l| l.starts_with("# twostage configuration"))
+        .unwrap();
+    let docs = comment.split('`').nth(1).unwrap_or_default();
+    assert!(Path::new(docs).is_file(), "{comment}");
+
+    let steps: Vec<&str> = run
+        .stderr
+        .lines()
+        .skip_while(|l| *l != "Next steps:")
+        .skip(1)
+        .map(str::trim)
+        .collect();
+    assert!(steps[0].starts_with("cargo build"), "{steps:?}");
+    let add: std::collections::BTreeSet<&str> = steps
+        .iter()
+        .find_map(|l| l.strip_prefix("git add "))
+        .and_then(|l| l.split(" && ").next())
+        .unwrap()
+        .split(' ')
+        .collect();
+    let status = s.git(&["status", "--porcelain", "--untracked-files=all"]);
+    let mut changed: std::collections::BTreeSet<&str> = status
+        .lines()
+        .filter_map(|l| l.split_whitespace().last()?.split('/').next())
+        .collect();
+    // The kit's first build writes it.
+    changed.insert("Cargo.lock");
+    assert_eq!(add, changed, "{status}");
+
+    // From another folder, the first step goes there.
+    let other = Scratch::new("trial-init-elsewhere");
+    other.write("pyproject.toml", &s.git(&["show", "HEAD:pyproject.toml"]));
+    other.commit_all("A project");
+    let out = other
+        .command(env!("CARGO_BIN_EXE_twostage"))
+        .current_dir(&other.dir)
+        .args(["init", "work", "--path", checkout])
+        .output()
+        .unwrap();
+    let run = Run::from(out).success().stderr.clone();
+    let work = other.work.canonicalize().unwrap();
+    run.lines()
+        .skip_while(|l| *l != "Next steps:")
+        .nth(1)
+        .filter(|l| l.trim() == format!("cd {}", work.display()))
+        .unwrap_or_else(|| panic!("no `cd`:\n{run}"));
 }
