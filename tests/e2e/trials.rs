@@ -221,3 +221,56 @@ fn init_run_in_its_folder_lists_only_what_it_changed_and_names_where_the_smoke_g
         .filter(|l| l.trim() == format!("cd {}", work.display()))
         .unwrap_or_else(|| panic!("no `cd`:\n{run}"));
 }
+
+/// humanize 4.12.1 (unprefixed tags) and rpds-py 0.22.3, adopted: `status` listed every old
+/// release as "tagged, next: `cargo xtask stage …`". Tags from before the commit that adopted
+/// twostage are `before-twostage`, shown once as a count; a tag made after it is not.
+#[test]
+fn status_counts_the_tags_from_before_twostage_once_and_suggests_nothing_for_them() {
+    let s = Scratch::new("trial-old-tags");
+    copy_fixture(
+        "sample-flit",
+        &s.work,
+        &[
+            ("name", "ts-trial-old-tags"),
+            ("module", "ts_trial_old_tags"),
+        ],
+    );
+    let keys = s.read("release.toml");
+    std::fs::remove_file(s.work.join("release.toml")).unwrap();
+    s.commit_all("Before twostage");
+    s.git(&["tag", "v1.4.0"]);
+    s.git(&["tag", "-a", "v1.4.1", "-m", "1.4.1"]);
+    let keys = keys.strip_prefix("[package]\n").unwrap().trim_end();
+    s.write("release.toml", &release_toml(keys));
+    s.commit_all("Adopt twostage");
+    // A tag made after the adoption, by hand, not staged yet: still a release to act on.
+    s.git(&["tag", "v1.4.2"]);
+
+    let json = s.twostage(&["status", "--json"]).success().stdout.clone();
+    let rows: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let states: Vec<(&str, &str)> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["tag"].as_str().unwrap(), r["state"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("v1.4.2", "tagged"),
+            ("v1.4.1", "before-twostage"),
+            ("v1.4.0", "before-twostage")
+        ]
+    );
+    let table = s.twostage(&["status"]).success().stdout.clone();
+    let rows: Vec<&str> = table.lines().filter(|l| l.starts_with('v')).collect();
+    assert!(
+        rows.len() == 1 && rows[0].contains("next: `git push origin v1.4.2`"),
+        "{table}"
+    );
+    assert!(
+        table.contains("2 tags before twostage (the newest `v1.4.1`)"),
+        "{table}"
+    );
+}
