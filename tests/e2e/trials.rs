@@ -274,3 +274,29 @@ fn status_counts_the_tags_from_before_twostage_once_and_suggests_nothing_for_the
         "{table}"
     );
 }
+
+/// markupsafe's first rehearsal: the build succeeded and a PyPI rule refused its files, and
+/// `release` said "its tagged commit does not build". It says which happened.
+#[test]
+fn a_release_whose_files_are_refused_says_so_and_one_that_fails_to_build_says_that() {
+    let name = "ts-trial-refused";
+    let s = Scratch::new(name);
+    sample(&s, Layout::StaticFlit, name);
+    let pyproject = s.read("pyproject.toml").replace(
+        "description = \"A sample\"\n",
+        "description = \"A sample\"\nclassifiers = [\"Programming Language :: Pyhton :: 3\"]\n",
+    );
+    s.write("pyproject.toml", &pyproject);
+    s.commit_all("A classifier with a typo");
+    let before = s.snapshot();
+    s.twostage(&["release", "patch"])
+        .failure(1)
+        .stderr_has("v1.4.3 was not released: its tagged commit builds, but its files are refused");
+    assert_eq!(s.snapshot(), before);
+
+    s.git(&["rm", "--quiet", "-r", "ts_trial_refused"]);
+    s.commit_all("Lose the module");
+    s.twostage(&["release", "patch"])
+        .failure(1)
+        .stderr_has("v1.4.3 was not released: its tagged commit does not build");
+}
