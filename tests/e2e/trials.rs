@@ -300,3 +300,32 @@ fn a_release_whose_files_are_refused_says_so_and_one_that_fails_to_build_says_th
         .failure(1)
         .stderr_has("v1.4.3 was not released: its tagged commit does not build");
 }
+
+/// "installed and 0 smoke commands passed" read as a pass of a smoke test: with
+/// `verify.smoke = []` the verification says no smoke command ran, and how to set one.
+#[test]
+fn a_verification_with_no_smoke_command_says_none_ran() {
+    let name = "ts-trial-no-smoke";
+    let s = Scratch::new(name);
+    sample(&s, Layout::StaticFlit, name);
+    let toml = s
+        .read("release.toml")
+        .replace("[verify]\n", "[verify]\nsmoke = []\n");
+    s.write("release.toml", &toml);
+    s.commit_all("No smoke test");
+    s.twostage(&["release", "patch"]).success();
+    let run = s.stage(&["v1.4.3"], SENTINEL).success();
+    let verified: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.trim_start().starts_with("Verified") && l.contains(".whl"))
+        .collect();
+    assert!(
+        !verified.is_empty()
+            && verified
+                .iter()
+                .all(|l| l.contains("installed; no smoke command ran (set `verify.smoke`)")),
+        "{}",
+        run.stderr
+    );
+}
