@@ -1,6 +1,8 @@
 //! What the trials of real projects found (issue 21: adopted as a new user would, from their
 //! own PyPI sdists), each reproduced on a small fixture with the feature.
 
+use std::path::Path;
+
 use crate::common::*;
 use crate::maturin::{run, SMOKE};
 
@@ -337,4 +339,235 @@ fn without_the_repair_tool_the_platform_refusal_says_the_repair_could_not_run() 
         .join("no-repair-tool/venv/.twostage-requirements")
         .exists());
     assert_eq!(s.snapshot(), before);
+}
+
+/// rpds-py 0.22.3 is the distribution `rpds-py` and imports as `rpds`: maturin names the module
+/// after `[tool.maturin] module-name`, else the crate's `[lib] name`, else its package name.
+/// `init` read only the first, warned "no import name" and left the smoke test unset.
+#[test]
+fn init_names_a_maturin_projects_module_after_its_crate_as_maturin_does() {
+    let checkout = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    // (what the crate's `Cargo.toml` says, the module maturin builds)
+    let cases = [
+        ("name = \"ts_fx_maturin\"", "name = \"rpds\"", "rpds"),
+        ("[lib]\nname = \"ts_fx_maturin\"\n", "[lib]\n", "ts_fx_rpds"),
+    ];
+    for (from, to, module) in cases {
+        let s = Scratch::outside_workspace("trial-maturin-module");
+        copy_fixture("maturin", &s.work, &[]);
+        let cargo = s.read("Cargo.toml").replace(from, to);
+        s.write("Cargo.toml", &cargo.replace("ts-fx-maturin", "ts-fx-rpds"));
+        let pyproject = s.read("pyproject.toml");
+        s.write(
+            "pyproject.toml",
+            &pyproject.replace("ts-fx-maturin", "rpds-py"),
+        );
+        s.commit_all("Import the extension");
+        s.twostage(&["init", ".", "--path", checkout]).success();
+        let doc: toml_edit::DocumentMut = s.read("pyproject.toml").parse().unwrap();
+        let smoke = doc
+            .get("tool")
+            .and_then(|t| t.get("twostage"))
+            .and_then(|t| t.get("verify"))
+            .and_then(|v| v.get("smoke"))
+            .and_then(|s| s.as_array())
+            .map(|a| a.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>())
+            .unwrap_or_default();
+        assert_eq!(
+            smoke,
+            [format!(
+                "python -c 'import {module}; print({module}.__name__)'"
+            )],
+            "{cargo}"
+        );
+        std::fs::remove_dir_all(&s.dir).unwrap();
+    }
+}
+
+/// A project `init` finds no import name in (two packages): the warning names the table and
+/// the file `init` wrote the configuration to, `[tool.twostage]` of `pyproject.toml`, not
+/// `release.toml`; the configuration's comment points at documentation that exists (the
+/// project has no `docs/configuration.md` of twostage's); "Next steps" has no `cd` into the
+/// folder it runs in and `git add`s exactly what `init` changed (not an unchanged
+/// `.gitignore`) and the kit's lock.
+#[test]
+fn init_run_in_its_folder_lists_only_what_it_changed_and_names_where_the_smoke_goes() {
+    let s = Scratch::new("trial-init-output");
+    s.write(
+        "pyproject.toml",
+        "[build-system]\nrequires = [\"flit_core >=3.2,<5\"]\nbuild-backend = \"flit_core.buildapi\"\n\n\
+         [project]\nname = \"ts-trial-two\"\nversion = \"0.1.0\"\ndescription = \"Two packages\"\n",
+    );
+    s.write("alpha/__init__.py", "");
+    s.write("beta/__init__.py", "");
+    s.write(".gitignore", "target/\n__pycache__/\n");
+    s.commit_all("Two packages");
+    let checkout = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let run = s.twostage(&["init", ".", "--path", checkout]).success();
+    let warning = run
+        .stderr
+        .lines()
+        .find(|l| l.contains("found no import name"))
+        .unwrap_or_else(|| panic!("no warning:\n{}", run.stderr));
+    assert!(
+        warning.contains("`[tool.twostage.verify]` of `pyproject.toml`"),
+        "{warning}"
+    );
+    let pyproject = s.read("pyproject.toml");
+    let comment = pyproject
+        .lines()
+        .find(|l| l.starts_with("# twostage configuration"))
+        .unwrap();
+    let docs = comment.split('`').nth(1).unwrap_or_default();
+    assert!(Path::new(docs).is_file(), "{comment}");
+
+    let steps: Vec<&str> = run
+        .stderr
+        .lines()
+        .skip_while(|l| *l != "Next steps:")
+        .skip(1)
+        .map(str::trim)
+        .collect();
+    assert!(steps[0].starts_with("cargo build"), "{steps:?}");
+    let add: std::collections::BTreeSet<&str> = steps
+        .iter()
+        .find_map(|l| l.strip_prefix("git add "))
+        .and_then(|l| l.split(" && ").next())
+        .unwrap()
+        .split(' ')
+        .collect();
+    let status = s.git(&["status", "--porcelain", "--untracked-files=all"]);
+    let mut changed: std::collections::BTreeSet<&str> = status
+        .lines()
+        .filter_map(|l| l.split_whitespace().last()?.split('/').next())
+        .collect();
+    // The kit's first build writes it.
+    changed.insert("Cargo.lock");
+    assert_eq!(add, changed, "{status}");
+
+    // From another folder, the first step goes there.
+    let other = Scratch::new("trial-init-elsewhere");
+    other.write("pyproject.toml", &s.git(&["show", "HEAD:pyproject.toml"]));
+    other.commit_all("A project");
+    let out = other
+        .command(env!("CARGO_BIN_EXE_twostage"))
+        .current_dir(&other.dir)
+        .args(["init", "work", "--path", checkout])
+        .output()
+        .unwrap();
+    let run = Run::from(out).success().stderr.clone();
+    let work = other.work.canonicalize().unwrap();
+    run.lines()
+        .skip_while(|l| *l != "Next steps:")
+        .nth(1)
+        .filter(|l| l.trim() == format!("cd {}", work.display()))
+        .unwrap_or_else(|| panic!("no `cd`:\n{run}"));
+}
+
+/// humanize 4.12.1 (unprefixed tags) and rpds-py 0.22.3, adopted: `status` listed every old
+/// release as "tagged, next: `cargo xtask stage …`". Tags from before the commit that adopted
+/// twostage are `before-twostage`, shown once as a count; a tag made after it is not.
+#[test]
+fn status_counts_the_tags_from_before_twostage_once_and_suggests_nothing_for_them() {
+    let s = Scratch::new("trial-old-tags");
+    copy_fixture(
+        "sample-flit",
+        &s.work,
+        &[
+            ("name", "ts-trial-old-tags"),
+            ("module", "ts_trial_old_tags"),
+        ],
+    );
+    let keys = s.read("release.toml");
+    std::fs::remove_file(s.work.join("release.toml")).unwrap();
+    s.commit_all("Before twostage");
+    s.git(&["tag", "v1.4.0"]);
+    s.git(&["tag", "-a", "v1.4.1", "-m", "1.4.1"]);
+    let keys = keys.strip_prefix("[package]\n").unwrap().trim_end();
+    s.write("release.toml", &release_toml(keys));
+    s.commit_all("Adopt twostage");
+    // A tag made after the adoption, by hand, not staged yet: still a release to act on.
+    s.git(&["tag", "v1.4.2"]);
+
+    let json = s.twostage(&["status", "--json"]).success().stdout.clone();
+    let rows: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let states: Vec<(&str, &str)> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["tag"].as_str().unwrap(), r["state"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("v1.4.2", "tagged"),
+            ("v1.4.1", "before-twostage"),
+            ("v1.4.0", "before-twostage")
+        ]
+    );
+    let table = s.twostage(&["status"]).success().stdout.clone();
+    let rows: Vec<&str> = table.lines().filter(|l| l.starts_with('v')).collect();
+    assert!(
+        rows.len() == 1 && rows[0].contains("next: `git push origin v1.4.2`"),
+        "{table}"
+    );
+    assert!(
+        table.contains("2 tags before twostage (the newest `v1.4.1`)"),
+        "{table}"
+    );
+}
+
+/// markupsafe's first rehearsal: the build succeeded and a PyPI rule refused its files, and
+/// `release` said "its tagged commit does not build". It says which happened.
+#[test]
+fn a_release_whose_files_are_refused_says_so_and_one_that_fails_to_build_says_that() {
+    let name = "ts-trial-refused";
+    let s = Scratch::new(name);
+    sample(&s, Layout::StaticFlit, name);
+    let pyproject = s.read("pyproject.toml").replace(
+        "description = \"A sample\"\n",
+        "description = \"A sample\"\nclassifiers = [\"Programming Language :: Pyhton :: 3\"]\n",
+    );
+    s.write("pyproject.toml", &pyproject);
+    s.commit_all("A classifier with a typo");
+    let before = s.snapshot();
+    s.twostage(&["release", "patch"])
+        .failure(1)
+        .stderr_has("v1.4.3 was not released: its tagged commit builds, but its files are refused");
+    assert_eq!(s.snapshot(), before);
+
+    s.git(&["rm", "--quiet", "-r", "ts_trial_refused"]);
+    s.commit_all("Lose the module");
+    s.twostage(&["release", "patch"])
+        .failure(1)
+        .stderr_has("v1.4.3 was not released: its tagged commit does not build");
+}
+
+/// "installed and 0 smoke commands passed" read as a pass of a smoke test: with
+/// `verify.smoke = []` the verification says no smoke command ran, and how to set one.
+#[test]
+fn a_verification_with_no_smoke_command_says_none_ran() {
+    let name = "ts-trial-no-smoke";
+    let s = Scratch::new(name);
+    sample(&s, Layout::StaticFlit, name);
+    let toml = s
+        .read("release.toml")
+        .replace("[verify]\n", "[verify]\nsmoke = []\n");
+    s.write("release.toml", &toml);
+    s.commit_all("No smoke test");
+    s.twostage(&["release", "patch"]).success();
+    let run = s.stage(&["v1.4.3"], SENTINEL).success();
+    let verified: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.trim_start().starts_with("Verified") && l.contains(".whl"))
+        .collect();
+    assert!(
+        !verified.is_empty()
+            && verified
+                .iter()
+                .all(|l| l.contains("installed; no smoke command ran (set `verify.smoke`)")),
+        "{}",
+        run.stderr
+    );
 }

@@ -87,7 +87,11 @@ impl Build {
         let pyproject = read("pyproject.toml");
         let setup_py = read("setup.py");
         let has_setup = setup_py.is_some() || root.join("setup.cfg").is_file();
-        Build::parse(pyproject.as_deref(), setup_py.as_deref(), has_setup)
+        let mut build = Build::parse(pyproject.as_deref(), setup_py.as_deref(), has_setup)?;
+        if build.backend == Backend::Maturin && build.compiled_module.is_none() {
+            build.compiled_module = maturin_module(root, pyproject.as_deref().unwrap_or_default());
+        }
+        Ok(build)
     }
 
     /// The build as the texts of `pyproject.toml` and `setup.py` say it.
@@ -183,6 +187,37 @@ fn str_at(item: &toml_edit::Item, path: &[&str]) -> Option<String> {
         item = item.as_table_like()?.get(p)?;
     }
     item.as_str().map(str::to_string)
+}
+
+/// The module maturin compiles when `[tool.maturin] module-name` does not name it: the crate's
+/// `[lib] name`, else its package name with `-` as `_` (maturin's rule:
+/// https://www.maturin.rs/project_layout and `src/project_layout.rs` of
+/// https://github.com/PyO3/maturin), read from the `Cargo.toml` that `[tool.maturin]
+/// manifest-path` names (`Cargo.toml` by default). Without a readable one, the function that
+/// `#[pymodule]` marks in `src/lib.rs` names it, as pyo3 exports `PyInit_<name>`
+/// (https://pyo3.rs/latest/module.html).
+fn maturin_module(root: &Path, pyproject: &str) -> Option<String> {
+    let doc: Option<toml_edit::DocumentMut> = pyproject.parse().ok();
+    let manifest = doc
+        .as_ref()
+        .and_then(|d| str_at(d.as_item(), &["tool", "maturin", "manifest-path"]))
+        .unwrap_or_else(|| "Cargo.toml".into());
+    let cargo = std::fs::read_to_string(root.join(&manifest))
+        .ok()
+        .and_then(|t| t.parse::<toml_edit::DocumentMut>().ok());
+    if let Some(cargo) = cargo {
+        let named = str_at(cargo.as_item(), &["lib", "name"])
+            .or_else(|| str_at(cargo.as_item(), &["package", "name"]));
+        return named.map(|n| n.replace('-', "_")).filter(|n| identifier(n));
+    }
+    let lib = std::fs::read_to_string(root.join("src/lib.rs")).ok()?;
+    let after = &lib[lib.find("#[pymodule]")? + "#[pymodule]".len()..];
+    let name = after.split("fn ").nth(1)?;
+    let name: String = name
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    Some(name).filter(|n| identifier(n))
 }
 
 /// Whether `build-system.requires` names a requirement starting with `needle`.
@@ -592,6 +627,37 @@ mod tests {
         assert_eq!(prefix(&["1.0.0", "v1.1.0"]).as_deref(), Some("v"));
         assert_eq!(prefix(&["latest", "stable"]), None);
         assert_eq!(prefix(&[]), None);
+    }
+
+    #[test]
+    fn maturin_names_the_module_after_module_name_then_lib_name_then_the_package() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let write = |path: &str, text: &str| std::fs::write(root.join(path), text).unwrap();
+        let module = || Build::read(root).unwrap().compiled_module;
+        write(
+            "pyproject.toml",
+            "[build-system]\nbuild-backend = \"maturin\"\n",
+        );
+        // No `Cargo.toml`: the `#[pymodule]` function of `src/lib.rs`.
+        std::fs::create_dir(root.join("src")).unwrap();
+        write(
+            "src/lib.rs",
+            "use pyo3::prelude::*;\n#[pymodule]\nfn rpds(m: &Bound<'_, PyModule>) {}\n",
+        );
+        assert_eq!(module().as_deref(), Some("rpds"));
+        write("Cargo.toml", "[package]\nname = \"rpds-py\"\n");
+        assert_eq!(module().as_deref(), Some("rpds_py"));
+        write(
+            "Cargo.toml",
+            "[package]\nname = \"rpds-py\"\n[lib]\nname = \"rpds\"\n",
+        );
+        assert_eq!(module().as_deref(), Some("rpds"));
+        write(
+            "pyproject.toml",
+            "[build-system]\nbuild-backend = \"maturin\"\n[tool.maturin]\nmodule-name = \"pkg._core\"\n",
+        );
+        assert_eq!(module().as_deref(), Some("pkg"));
     }
 
     #[test]

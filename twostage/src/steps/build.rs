@@ -354,13 +354,27 @@ fn check_artifacts<'a>(
         problems.push("more than one sdist: an index takes one sdist per release".into());
     }
     if !problems.is_empty() {
-        bail!(
+        return Err(Refused(format!(
             "the artifacts of {tag} cannot be released:\n  - {}",
             problems.join("\n  - ")
-        );
+        ))
+        .into());
     }
     Ok(accepted)
 }
+
+/// The build succeeded and its files are refused (by the checks of `check_artifacts`): told
+/// apart from a build that failed, so that `release` says which happened.
+#[derive(Debug)]
+pub struct Refused(pub String);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Refused {}
 
 /// The project name that the metadata, or else the file name, gives when it breaks PEP 508's
 /// rule (a non-ASCII letter named as such): an index would refuse it only after an upload.

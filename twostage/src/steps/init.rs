@@ -129,6 +129,11 @@ pub fn run(dir: &Path, options: &Options) -> Result<()> {
     let dependency = dependency(&dir, options)?;
     let writes = plan_writes(&dir, options, &detected, &dependency)?;
     refuse_conflicts(&dir, &writes, options.force)?;
+    // Read before writing: the files whose bytes change, the only ones `git add` needs.
+    let changed: Vec<&Write> = writes
+        .iter()
+        .filter(|w| std::fs::read(dir.join(&w.path)).ok().as_deref() != Some(w.text.as_bytes()))
+        .collect();
     for write in &writes {
         write_file(&dir, write)?;
     }
@@ -141,7 +146,7 @@ pub fn run(dir: &Path, options: &Options) -> Result<()> {
             record_of(&detected)
         ),
     );
-    eprintln!("{}", next_steps(&dir, &writes, &Kit::of(&dir, &detected)));
+    eprintln!("{}", next_steps(&dir, &changed, &Kit::of(&dir, &detected)));
     Ok(())
 }
 
@@ -183,7 +188,7 @@ fn plan_writes(
     if detected.backend == Backend::Setuptools {
         writes.extend(discovery_pin(dir)?);
     }
-    configuration(dir, detected, &mut writes)?;
+    configuration(dir, detected, &dependency.docs, &mut writes)?;
     Ok(writes)
 }
 
@@ -215,6 +220,17 @@ impl Home {
         }
     }
 
+    /// Where `verify.smoke` goes, as the warnings name it: the file the configuration is
+    /// (or is written) in, and its table.
+    fn verify_table(self) -> &'static str {
+        match self {
+            Home::ReleaseToml | Home::NewReleaseToml => "`[verify]` of `release.toml`",
+            Home::Table | Home::NewTable | Home::Defaults => {
+                "`[tool.twostage.verify]` of `pyproject.toml`"
+            }
+        }
+    }
+
     /// The configuration is in `release.toml`, so the sdist leaves it out.
     fn is_release_toml(self) -> bool {
         matches!(self, Home::ReleaseToml | Home::NewReleaseToml)
@@ -224,7 +240,12 @@ impl Home {
 /// The configuration's write: `[tool.twostage]` added at the end of `pyproject.toml` (into
 /// the text another write of `init` already made of it, if any), every byte before it kept;
 /// else a `release.toml`. An existing configuration is kept as it is.
-fn configuration(dir: &Path, detected: &Detected, writes: &mut Vec<Write>) -> Result<()> {
+fn configuration(
+    dir: &Path,
+    detected: &Detected,
+    docs: &str,
+    writes: &mut Vec<Write>,
+) -> Result<()> {
     let home = Home::of(dir);
     if std::fs::read_to_string(dir.join(config::FILE_NAME)).is_ok_and(|t| config::is_foreign(&t)) {
         output::note(format!(
@@ -242,9 +263,10 @@ fn configuration(dir: &Path, detected: &Detected, writes: &mut Vec<Write>) -> Re
             "the project has no `pyproject.toml` to hold `[tool.twostage]` and its \
              `release.toml` is cargo-release's: twostage uses its defaults",
         ),
-        Home::NewReleaseToml => {
-            writes.push(Write::new(config::FILE_NAME, config_text(detected, "")))
-        }
+        Home::NewReleaseToml => writes.push(Write::new(
+            config::FILE_NAME,
+            config_text(detected, "", docs),
+        )),
         Home::NewTable => {
             let earlier = writes.iter().rposition(|w| w.path == config::PYPROJECT);
             let (text, other) = match earlier {
@@ -258,7 +280,7 @@ fn configuration(dir: &Path, detected: &Detected, writes: &mut Vec<Write>) -> Re
                     None,
                 ),
             };
-            let text = with_table(&text, &config_text(detected, TABLE_PREFIX))?;
+            let text = with_table(&text, &config_text(detected, TABLE_PREFIX, docs))?;
             let what = "`[tool.twostage]` holds twostage's configuration";
             let what = match other {
                 Some(other) => format!("{other}; {what}"),
@@ -516,28 +538,35 @@ fn record_of(detected: &Detected) -> String {
     }
 }
 
-/// The commands that take the adopted project to its first release.
-fn next_steps(dir: &Path, writes: &[Write], kit: &Kit) -> String {
+/// The commands that take the adopted project to its first release: `cd` only when `dir` is
+/// not the current directory, and `git add` of the files `init` changed (`changed`) and the
+/// lock file the kit's first build writes.
+fn next_steps(dir: &Path, changed: &[&Write], kit: &Kit) -> String {
     let (mut add, build): (Vec<&str>, &str) = if kit.workspace {
         (
-            vec![".cargo", "Cargo.toml", "Cargo.lock", "xtask", "hooks"],
+            vec!["Cargo.lock"],
             "cargo build --package xtask   # the first build writes `Cargo.lock`: commit it with the kit",
         )
     } else {
         (
-            vec![".cargo", "xtask", "hooks"],
+            vec!["xtask"],
             "cargo build --manifest-path xtask/Cargo.toml   # writes `xtask/Cargo.lock`: commit it with the kit",
         )
     };
-    for write in writes {
+    for write in changed {
         let top = write.path.split('/').next().unwrap_or_default();
         if !add.contains(&top) {
             add.push(top);
         }
     }
+    let here = std::env::current_dir().and_then(|d| d.canonicalize()).ok();
+    let cd = if here.as_deref() == Some(dir) {
+        String::new()
+    } else {
+        format!("\n  cd {}", dir.display())
+    };
     format!(
-        "\nNext steps:\n  cd {}\n  {build}\n  git add {} && git commit -m \"Adopt twostage\"\n  cargo xtask hooks install\n  cargo xtask rehearse          # the whole lifecycle on local indexes; nothing of yours changes\n  cargo xtask release patch --dry-run\n  export TEST_PYPI_TOKEN=… PYPI_TOKEN=…   # API tokens of TestPyPI and PyPI\n  cargo xtask release patch && git push --follow-tags\n  cargo xtask promote <tag>",
-        dir.display(),
+        "\nNext steps:{cd}\n  {build}\n  git add {} && git commit -m \"Adopt twostage\"\n  cargo xtask hooks install\n  cargo xtask rehearse          # the whole lifecycle on local indexes; nothing of yours changes\n  cargo xtask release patch --dry-run\n  export TEST_PYPI_TOKEN=… PYPI_TOKEN=…   # API tokens of TestPyPI and PyPI\n  cargo xtask release patch && git push --follow-tags\n  cargo xtask promote <tag>",
         add.join(" ")
     )
 }
@@ -549,6 +578,10 @@ struct Dependency {
     published: bool,
     /// With `--path`: the path as written, relative to `xtask/`.
     path: Option<String>,
+    /// Where the configuration's keys are documented, as the written configuration says: the
+    /// repository's page (`--git`), the checkout's file (`--path`), the crate's page; never a
+    /// `docs/` path the adopting project does not have.
+    docs: String,
 }
 
 fn dependency(dir: &Path, options: &Options) -> Result<Dependency> {
@@ -559,6 +592,7 @@ fn dependency(dir: &Path, options: &Options) -> Result<Dependency> {
             line: format!("twostage = {{ git = {} }}", quoted(url)),
             path: None,
             published: false,
+            docs: format!("{url} (`docs/configuration.md`)"),
         }),
         (None, Some(path)) => {
             let crate_dir = twostage_crate(path)?;
@@ -570,14 +604,32 @@ fn dependency(dir: &Path, options: &Options) -> Result<Dependency> {
                 line: format!("twostage = {{ path = {} }}", quoted(relative)),
                 path: Some(relative.to_string()),
                 published: false,
+                docs: checkout_docs(&crate_dir),
             })
         }
         (None, None) => Ok(Dependency {
             line: format!("twostage = {}", quoted(env!("CARGO_PKG_VERSION"))),
             path: None,
             published: true,
+            docs: "https://crates.io/crates/twostage (its repository's `docs/configuration.md`)"
+                .into(),
         }),
     }
+}
+
+/// The configuration page of the twostage checkout whose crate is at `crate_dir` (the crate,
+/// or the repository around it).
+fn checkout_docs(crate_dir: &Path) -> String {
+    let page = Path::new("docs/configuration.md");
+    [Some(crate_dir), crate_dir.parent()]
+        .into_iter()
+        .flatten()
+        .map(|d| d.join(page))
+        .find(|p| p.is_file())
+        .map_or_else(
+            || format!("the twostage checkout at `{}`", crate_dir.display()),
+            |p| format!("`{}`", p.display()),
+        )
 }
 
 /// The folder of the `twostage` crate: `path` itself, or its `twostage/` member when `path` is
@@ -1100,6 +1152,7 @@ fn xtask_write(dir: &Path, dependency: &Dependency, kit: &Kit) -> Write {
             line: line.to_string(),
             path: None,
             published: false,
+            docs: String::new(),
         };
         existing == xtask_manifest(&dependency, own)
     });
@@ -1203,13 +1256,15 @@ fn with_table(text: &str, tables: &str) -> Result<String> {
 
 /// The configuration `init` writes, its tables named after `prefix` (`""` in `release.toml`,
 /// `tool.twostage.` in `pyproject.toml`).
-fn config_text(d: &Detected, prefix: &str) -> String {
+fn config_text(d: &Detected, prefix: &str, docs: &str) -> String {
     let quoted = |s: &str| toml_edit::Value::from(s).to_string();
     let mut out = String::new();
     if !prefix.is_empty() {
         out.push_str("[tool.twostage]\n");
     }
-    out.push_str("# twostage configuration: see `cargo xtask --help` and docs/configuration.md.\n");
+    out.push_str(&format!(
+        "# twostage configuration: every key is described in {docs}.\n"
+    ));
     out.push_str(&format!(
         "# Every key is optional; TWOSTAGE_<SECTION>_<KEY> overrides any of them.\n\n[{prefix}package]\n"
     ));
@@ -1286,7 +1341,8 @@ pub fn detect(dir: &Path) -> Result<Detected> {
     changelog(dir, &mut d);
     d.module = module.name.clone().filter(|_| module.importable);
     if d.module.is_none() {
-        d.warnings.push(no_import_name(dir, name.as_deref()));
+        d.warnings
+            .push(no_import_name(dir, name.as_deref(), Home::of(dir)));
     }
     // The name goes into the configuration only when no manifest declares it.
     d.name = if src.manifest_name().is_none() {
@@ -1428,7 +1484,7 @@ impl Module {
 }
 
 /// The warning that `init` found no package to import in the smoke test.
-fn no_import_name(dir: &Path, name: Option<&str>) -> String {
+fn no_import_name(dir: &Path, name: Option<&str>, home: Home) -> String {
     let offered = project::importable(dir);
     let why = match (name, offered.as_slice()) {
         (_, [_, _, ..]) => format!("the sources offer several ({})", offered.join(", ")),
@@ -1438,8 +1494,9 @@ fn no_import_name(dir: &Path, name: Option<&str>) -> String {
     format!(
         "found no import name for the smoke test in the sources ({why}): `verify.smoke` is \
          left unset, so verification imports the top-level names of the built wheel, which \
-         `release` names after its build; to pin it, set `verify.smoke`, e.g. \
-         `smoke = [\"python -c 'import your_package'\"]`"
+         `release` names after its build; to pin it, set `smoke` in {}, e.g. \
+         `smoke = [\"python -c 'import your_package'\"]`",
+        home.verify_table()
     )
 }
 
@@ -1723,6 +1780,7 @@ mod tests {
             line: "twostage = \"0.1.0\"".into(),
             path: None,
             published: true,
+            docs: String::new(),
         };
         let earlier = xtask_manifest(&dependency, false);
         std::fs::create_dir_all(dir.join("xtask")).unwrap();
@@ -1836,9 +1894,9 @@ mod tests {
             tag_prefix: Some(String::new()),
             ..Detected::default()
         };
-        let toml = config_text(&unprefixed, "");
+        let toml = config_text(&unprefixed, "", "");
         assert!(toml.contains("\n[git]\n"), "{toml}");
         assert!(toml.contains("\ntag-prefix = \"\"\n"), "{toml}");
-        assert!(!config_text(&Detected::default(), "").contains("[git]"));
+        assert!(!config_text(&Detected::default(), "", "").contains("[git]"));
     }
 }

@@ -379,18 +379,26 @@ fn build_or_undo(repo: &Repo, config: &Config, plan: &Plan, before: git2::Oid) -
         return Ok(());
     };
     let _ = std::fs::remove_dir_all(crate::resolved::work_dir(repo, &plan.tag));
+    // What happened: the build failed, or it succeeded and its files are refused.
+    let what = if error
+        .chain()
+        .any(|e| e.is::<crate::steps::build::Refused>())
+    {
+        "its tagged commit builds, but its files are refused"
+    } else {
+        "its tagged commit does not build"
+    };
     Err(match restore(repo, plan, before) {
         Ok(()) => {
             let _ = Journal::end(repo);
             error.context(format!(
-                "{} was not released: its tagged commit does not build, so the release commit \
-                 and the tag are undone and every file is back as it was",
+                "{} was not released: {what}, so the release commit and the tag are undone \
+                 and every file is back as it was",
                 plan.tag
             ))
         }
         Err(cleanup) => error.context(format!(
-            "{} was not released: its tagged commit does not build, and undoing the release \
-             failed too: {cleanup:#}",
+            "{} was not released: {what}, and undoing the release failed too: {cleanup:#}",
             plan.tag
         )),
     })

@@ -26,6 +26,8 @@ enum State {
     Verified,
     Promoted,
     Published,
+    /// Tagged before twostage was adopted (`before_twostage`): nothing to do.
+    BeforeTwostage,
     /// The stage that failed, or whose files an index no longer serves.
     Failed(Step),
 }
@@ -46,6 +48,7 @@ impl State {
             State::Verified => "verified",
             State::Promoted => "promoted",
             State::Published => "published",
+            State::BeforeTwostage => "before-twostage",
             State::Failed(Step::Stage) => "failed:stage",
             State::Failed(Step::Verify) => "failed:verify",
             State::Failed(Step::Promote) => "failed:promote",
@@ -73,6 +76,22 @@ struct Row {
     matrix: Vec<verify::NotedCell>,
 }
 
+impl Row {
+    /// A tag from before twostage: no note, no index asked, nothing to do.
+    fn before_twostage(tag: String) -> Row {
+        Row {
+            tag,
+            state: State::BeforeTwostage,
+            files: 0,
+            pushed: None,
+            staging: None,
+            production: None,
+            detail: "tagged before twostage was adopted: nothing to do".into(),
+            matrix: Vec::new(),
+        }
+    }
+}
+
 pub fn run(repo: &Repo, config: &Config, only: Option<&str>, json_out: bool) -> Result<()> {
     let tags = release_tags(repo, config, only)?;
     if let (Some(only), true) = (only, tags.is_empty()) {
@@ -93,9 +112,13 @@ pub fn run(repo: &Repo, config: &Config, only: Option<&str>, json_out: bool) -> 
         agent,
         pages: HashMap::new(),
     };
+    let before = before_twostage(repo, &tags);
     let mut rows = Vec::new();
     for (version, tag) in tags {
-        rows.push(gather.row(&version, tag)?);
+        rows.push(match before.contains(&tag) {
+            true => Row::before_twostage(tag),
+            false => gather.row(&version, tag)?,
+        });
     }
     if json_out {
         print_json(&rows)
@@ -135,6 +158,64 @@ fn release_tags(
     tags.sort();
     tags.reverse();
     Ok(tags)
+}
+
+/// The tags of `tags` made before twostage came (docs/promote.md, "Tags from before
+/// twostage"): a tag with no release note and no frozen build whose commit descends from no
+/// commit that adopted twostage (the first with `xtask/Cargo.toml`, with twostage's own
+/// `release.toml`, or with `[tool.twostage]` in `pyproject.toml`), or whose version is older
+/// than every tag with a note.
+fn before_twostage(repo: &Repo, tags: &[(pep440_rs::Version, String)]) -> Vec<String> {
+    let noted = |tag: &str| {
+        repo.tag_commit(tag)
+            .and_then(|c| Note::read(repo, c, tag).ok().flatten())
+            .is_some()
+    };
+    let (with_note, without): (Vec<_>, Vec<_>) = tags.iter().partition(|(_, t)| noted(t));
+    let oldest_noted = with_note.iter().map(|(v, _)| v).min();
+    let after_adoption = tags_after_adoption(repo);
+    without
+        .into_iter()
+        .filter(|(version, tag)| {
+            let older = oldest_noted.is_some_and(|oldest| version < oldest);
+            let before = after_adoption
+                .as_ref()
+                .is_some_and(|after| !after.contains(tag));
+            (older || before) && build::frozen(repo, tag).ok().flatten().is_none()
+        })
+        .map(|(_, tag)| tag.clone())
+        .collect()
+}
+
+/// The tags whose commit descends from a commit that adopted twostage, or `None` when the
+/// history has no such commit (a shallow clone, a configuration never committed): then no
+/// tag is told apart by its history.
+fn tags_after_adoption(repo: &Repo) -> Option<Vec<String>> {
+    let sh = repo.sh().ok()?;
+    let first = |args: &[&str]| {
+        git::run(cmd!(sh, "git log --reverse --format=%H {args...}"))
+            .ok()
+            .and_then(|out| out.lines().next().map(str::to_string))
+    };
+    let ours = std::fs::read_to_string(repo.root().join(crate::config::FILE_NAME))
+        .is_ok_and(|t| !crate::config::is_foreign(&t));
+    let mut adoptions = vec![
+        first(&["--diff-filter=A", "--", "xtask/Cargo.toml"]),
+        first(&["-S[tool.twostage]", "--", crate::config::PYPROJECT]),
+    ];
+    if ours {
+        adoptions.push(first(&["--diff-filter=A", "--", crate::config::FILE_NAME]));
+    }
+    let adoptions: Vec<String> = adoptions.into_iter().flatten().collect();
+    if adoptions.is_empty() {
+        return None;
+    }
+    let mut tags = Vec::new();
+    for commit in adoptions {
+        let out = git::run(cmd!(sh, "git tag --contains {commit}")).ok()?;
+        tags.extend(out.lines().map(|l| l.trim().to_string()));
+    }
+    Some(tags)
 }
 
 /// The release tags the remote has (`None` without a remote or when it cannot be read).
@@ -338,7 +419,10 @@ fn print_table(rows: &[Row], one: bool) {
         "{:<18} {:<16} {:>5}  {:<6} {:<9} {:<10} detail",
         "tag", "state", "files", "pushed", "staging", "production"
     );
-    for r in rows {
+    let (before, rows): (Vec<&Row>, Vec<&Row>) = rows
+        .iter()
+        .partition(|r| r.state == State::BeforeTwostage && !one);
+    for r in &rows {
         let pushed = match r.pushed {
             Some(true) => "yes",
             Some(false) => "no",
@@ -353,6 +437,14 @@ fn print_table(rows: &[Row], one: bool) {
             mark(r.staging),
             mark(r.production),
             crate::output::visible(&r.detail)
+        );
+    }
+    if let Some(newest) = before.first() {
+        // Once, as a count: the project's history, not releases to act on.
+        println!(
+            "{} before twostage (the newest `{}`): no release note, nothing to do",
+            crate::output::plural(before.len(), "tag"),
+            crate::output::visible(&newest.tag)
         );
     }
     for r in rows {
@@ -419,6 +511,6 @@ fn next_step(state: State, tag: &str, pushed: Option<bool>, remote: &str, github
             "fix it and release a new version (`cargo xtask release patch`), or `cargo xtask verify {tag}` if it was passing trouble"
         ),
         State::Failed(Step::Stage) => format!("`cargo xtask stage {tag}`"),
-        State::Published | State::Failed(Step::Promote) => String::new(),
+        State::Published | State::BeforeTwostage | State::Failed(Step::Promote) => String::new(),
     }
 }

@@ -996,11 +996,18 @@ fn run_cell(
         Err(Stop::Broken(e)) => return Err(e),
     };
     if outcome == Outcome::Verified {
+        // No smoke command is not a pass of one: said as what was checked.
+        let smoked = match shared.smoke.len() {
+            0 => "installed; no smoke command ran (set `verify.smoke`)".to_string(),
+            n => format!(
+                "installed and {} passed",
+                output::plural(n, "smoke command")
+            ),
+        };
         output::status(
             "Verified",
             format!(
-                "`{filename}` on {label}: installed and {} passed ({:.1}s)",
-                output::plural(shared.smoke.len(), "smoke command"),
+                "`{filename}` on {label}: {smoked} ({:.1}s)",
                 started.elapsed().as_secs_f64()
             ),
         );
