@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::{bail, Context, Result};
 
 use crate::output;
-use crate::resources::{cache, pyenv, warehouse};
+use crate::resources::{cache, warehouse};
 
 const REQUIREMENTS: &str = include_str!("../../readme-requirements.txt");
 
@@ -100,66 +100,12 @@ pub fn dir() -> Result<PathBuf> {
 /// The renderer venv's interpreter, installed on first use (one process installs, others
 /// wait on the folder's lock).
 pub fn renderer() -> Result<PathBuf> {
-    let dir = dir()?;
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
-    let lock_path = dir.join(".lock");
-    let lock = std::fs::File::create(&lock_path)
-        .with_context(|| format!("cannot write `{}`", lock_path.display()))?;
-    lock.lock()
-        .with_context(|| format!("cannot lock `{}`", lock_path.display()))?;
-    let venv = dir.join("venv");
-    let python = venv.join("bin/python");
-    let stamp = venv.join(".twostage-requirements");
-    if std::fs::read_to_string(&stamp).is_ok_and(|s| s == REQUIREMENTS) {
-        return Ok(python);
-    }
-    output::status(
-        "Installing",
-        format!(
-            "readme_renderer (what PyPI renders a README with) into `{}`, once per user",
-            venv.display()
-        ),
-    );
-    let base = pyenv::base_python();
-    run(Command::new(&base)
-        .args(["-m", "venv", "--clear"])
-        .arg(&venv))
-    .with_context(|| format!("cannot make a virtual environment with `{base}`"))?;
-    let requirements = dir.join("requirements.txt");
-    std::fs::write(&requirements, REQUIREMENTS)?;
-    run(Command::new(&python)
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-        ])
-        .args([
-            "--require-hashes",
-            "--no-deps",
-            "--only-binary",
-            ":all:",
-            "-r",
-        ])
-        .arg(&requirements))
-    .context("cannot install readme_renderer from the package index")?;
-    std::fs::write(&stamp, REQUIREMENTS)?;
-    Ok(python)
-}
-
-/// Runs `command` without credentials in its environment; its stdout, or an error with the
-/// end of its stderr.
-fn run(command: &mut Command) -> Result<String> {
-    crate::resources::secrets::scrub(command);
-    let out = command
-        .stdin(Stdio::null())
-        .output()
-        .with_context(|| format!("cannot start `{}`", command.get_program().to_string_lossy()))?;
-    if !out.status.success() {
-        bail!("{}", last_line(&out.stderr, out.status));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    let venv = cache::managed_venv(
+        &dir()?,
+        REQUIREMENTS,
+        "readme_renderer (what PyPI renders a README with)",
+    )?;
+    Ok(venv.join("bin/python"))
 }
 
 fn last_line(stderr: &[u8], status: std::process::ExitStatus) -> String {
