@@ -14,6 +14,7 @@ pub mod cargo_env;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod core;
 pub mod error;
 pub mod interrupt;
 pub mod output;

@@ -16,6 +16,7 @@ use anyhow::{bail, Context, Result};
 use xshell::cmd;
 
 use crate::config::Config;
+use crate::core::frozen;
 use crate::output;
 use crate::resolved;
 use crate::resources::git::{self, Repo};
@@ -326,7 +327,7 @@ pub fn post_tag(repo: &Repo, config: &Config, tag: &str) -> Result<()> {
         }
         return crate::steps::promote::warn_if_refused(repo, config, tag);
     }
-    if build::is_built(repo, tag)? {
+    if frozen::is_built(repo, tag)? {
         return Ok(()); // `release` built it before firing the hook
     }
     // One run per repository at a time (docs/release.md, "One run at a time").

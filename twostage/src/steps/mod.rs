@@ -19,5 +19,4 @@ pub mod release;
 pub mod resume;
 pub mod stage;
 pub mod status;
-pub mod tools;
 pub mod verify;

@@ -15,6 +15,7 @@ use toml_edit::{value, Table};
 use xshell::cmd;
 
 use crate::config::{Config, TrustedPublishing};
+use crate::core::frozen::{self, Frozen};
 use crate::error::UsageError;
 use crate::output;
 use crate::resolved::{self, Release};
@@ -23,7 +24,6 @@ use crate::resources::evidence::{self, ArtifactRecord, Note, Section, NOTES_REF}
 use crate::resources::forge::{self, Github};
 use crate::resources::git::{self, Repo};
 use crate::resources::index::{self, Served};
-use crate::steps::build::{self, Frozen};
 use crate::steps::stage;
 use crate::steps::verify::{self, Source};
 
@@ -423,7 +423,7 @@ fn bytes(
     artifacts: &[ArtifactRecord],
 ) -> Result<Frozen> {
     release.check_filenames(artifacts)?;
-    if let Ok(Some(frozen)) = build::frozen(repo, &release.tag) {
+    if let Ok(Some(frozen)) = frozen::frozen(repo, &release.tag) {
         if frozen.artifacts == artifacts {
             return Ok(frozen);
         }

@@ -15,6 +15,7 @@ use pep440_rs::Version;
 use toml_edit::{value, Table};
 
 use crate::config::{self, Config};
+use crate::core::frozen::{self, Frozen};
 use crate::output;
 use crate::resolved;
 use crate::resources::attest;
@@ -25,7 +26,7 @@ use crate::resources::filename::DistFilename;
 use crate::resources::git::Repo;
 use crate::resources::index::{self, PostOutcome, Served, Upload};
 use crate::resources::warehouse;
-use crate::steps::build::{self, Frozen};
+use crate::steps::build;
 use crate::steps::verify::{self, Source};
 
 /// How many times one file's upload is tried before giving up on transient failures.
@@ -161,7 +162,7 @@ fn build_only(repo: &Repo, config: &Config, release: &resolved::Release, out: &P
         format!(
             "{}: {} in `{}`",
             release.tag,
-            build::names(&frozen.artifacts),
+            frozen::names(&frozen.artifacts),
             out.display()
         ),
     );
@@ -205,7 +206,7 @@ fn build_or_take(
     dist_dir: Option<&Path>,
 ) -> Result<Frozen> {
     match dist_dir {
-        Some(dir) => build::freeze_from(repo, release, dir),
+        Some(dir) => frozen::freeze_from(repo, release, dir),
         None => build::ensure_built(repo, config, release),
     }
 }
@@ -218,8 +219,8 @@ fn check_same_files(tag: &str, note: &Note, frozen: &Frozen) -> Result<()> {
             "{tag} was staged with other files ({}) than this build made ({}): the build is not \
              reproducible here. The release note names what staging has; `cargo xtask verify {tag}` \
              verifies those files as staging serves them",
-            build::names(&recorded),
-            build::names(&frozen.artifacts),
+            frozen::names(&recorded),
+            frozen::names(&frozen.artifacts),
         );
     }
     Ok(())

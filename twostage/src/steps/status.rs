@@ -10,12 +10,13 @@ use toml_edit::Table;
 use xshell::cmd;
 
 use crate::config::Config;
+use crate::core::frozen;
 use crate::resolved;
 use crate::resources::evidence::{self, ArtifactRecord, Note, Section, Verdict};
 use crate::resources::git::{self, Repo};
 use crate::resources::index::{self, IndexFile};
+use crate::steps::promote;
 use crate::steps::verify::{self, Source};
-use crate::steps::{build, promote};
 
 /// Where a release stands: each state `status` reports, as one closed set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -262,7 +263,7 @@ fn noted_state(
         (State::Failed(Step::Verify), failure(verification, tag))
     } else if noted(Section::Staging) {
         (State::Staged, String::new())
-    } else if build::frozen(repo, tag).ok().flatten().is_some() {
+    } else if frozen::frozen(repo, tag).ok().flatten().is_some() {
         (State::Built, String::new())
     } else {
         (State::Tagged, String::new())

@@ -24,6 +24,7 @@ use toml_edit::{value, Array, ArrayOfTables, InlineTable, Item, Table};
 use xshell::{cmd, Shell};
 
 use crate::config::Config;
+use crate::core::frozen;
 use crate::error::UsageError;
 use crate::output;
 use crate::resolved::{self, Release};
@@ -33,7 +34,6 @@ use crate::resources::git::Repo;
 use crate::resources::index;
 use crate::resources::project;
 use crate::resources::pyenv::{self, Installer, Interpreter, Ran, Venv};
-use crate::steps::build;
 
 /// Prints the installed version of the distribution named by the first argument. Python before
 /// 3.8 has no `importlib.metadata`: there the `.dist-info` folder on `sys.path` is read (its
@@ -258,7 +258,7 @@ pub fn run_to_file(
 ) -> Result<()> {
     let release = resolved::resolve(repo, config, tag)?;
     let artifacts = match dist {
-        Some(dir) => build::freeze_from(repo, &release, dir)?.artifacts,
+        Some(dir) => frozen::freeze_from(repo, &release, dir)?.artifacts,
         None => {
             evidence::sync(repo, &config.git.remote);
             Note::read(repo, release.commit, tag)?
@@ -638,7 +638,7 @@ fn prepare_dirs(repo: &Repo, release: &Release, source: Source) -> Result<Dirs> 
     }
     std::fs::create_dir_all(&work)?;
     let checkout = work.join("repo");
-    build::clean_checkout(repo, release.commit, &checkout)?;
+    frozen::clean_checkout(repo, release.commit, &checkout)?;
     Ok(Dirs { work, checkout })
 }
 
@@ -657,7 +657,7 @@ fn default_smoke(
     }
     let served = files.iter().flatten().flatten().find(|p| is_wheel(p));
     let built = || {
-        let frozen = build::frozen(repo, &shared.release.tag).ok()??;
+        let frozen = frozen::frozen(repo, &shared.release.tag).ok()??;
         let wheel = artifacts.iter().find(|a| a.filename.ends_with(".whl"))?;
         Some(frozen.path(wheel)).filter(|p| p.is_file())
     };
