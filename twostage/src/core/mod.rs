@@ -6,3 +6,4 @@
 
 pub mod frozen;
 pub mod tools;
+pub mod verdict;

@@ -15,12 +15,13 @@ use toml_edit::{DocumentMut, Item};
 use xshell::cmd;
 
 use crate::config::Config;
+use crate::core::verdict;
 use crate::resources::evidence::{self, ArtifactRecord, Note, Section, Verdict, NOTES_REF};
 use crate::resources::forge::{self, Github};
 use crate::resources::git::{self, Repo};
 use crate::resources::index::{self, Served};
 use crate::resources::secrets::redact;
-use crate::steps::{promote, verify};
+use crate::steps::promote;
 
 /// Where the remote's notes are fetched to be read, and removed from afterwards: the audit
 /// leaves the clone's own notes as they were.
@@ -415,10 +416,10 @@ pub fn verification_link(note: &Note, artifacts: &[ArtifactRecord]) -> Link {
         link.fail("the release note records no verification");
         return link;
     };
-    if !verify::verified(Some(section), artifacts) {
+    if !verdict::verified(Some(section), artifacts) {
         link.fail("the latest verification does not vouch for these files: its verdict, its sha256 set or a failed cell");
     }
-    let cells = verify::cells_of(section);
+    let cells = verdict::cells_of(section);
     let mut pythons: Vec<String> = section
         .get("pythons")
         .and_then(Item::as_array)
@@ -434,7 +435,7 @@ pub fn verification_link(note: &Note, artifacts: &[ArtifactRecord]) -> Link {
         }
     }
     for a in artifacts {
-        let mine: Vec<&verify::NotedCell> =
+        let mine: Vec<&verdict::NotedCell> =
             cells.iter().filter(|c| c.filename == a.filename).collect();
         for python in &pythons {
             match mine.iter().find(|c| &c.python == python) {

@@ -16,6 +16,7 @@ use xshell::cmd;
 
 use crate::config::{Config, TrustedPublishing};
 use crate::core::frozen::{self, Frozen};
+use crate::core::verdict::{self, Source};
 use crate::error::UsageError;
 use crate::output;
 use crate::resolved::{self, Release};
@@ -25,7 +26,6 @@ use crate::resources::forge::{self, Github};
 use crate::resources::git::{self, Repo};
 use crate::resources::index::{self, Served};
 use crate::steps::stage;
-use crate::steps::verify::{self, Source};
 
 #[derive(Debug, Clone, Default)]
 pub struct Options {
@@ -192,7 +192,7 @@ fn note_problems(release: &Release, note: &Note, artifacts: &[ArtifactRecord]) -
         ));
     }
     let verification = note.latest(Source::Staging.section());
-    if !verify::verified(verification, artifacts) {
+    if !verdict::verified(verification, artifacts) {
         let result = verification
             .and_then(|s| s.get(evidence::RESULT))
             .and_then(|r| r.as_str())

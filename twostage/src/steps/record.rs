@@ -225,7 +225,7 @@ fn add_runs(note: &mut Note, fragments: &[Fragment]) -> Vec<String> {
 
 fn first_failure(run: &Table) -> String {
     let failures = run
-        .get(crate::steps::verify::FAILURES)
+        .get(crate::core::verdict::FAILURES)
         .and_then(Item::as_array);
     match failures.and_then(|a| a.get(0)).and_then(|v| v.as_str()) {
         Some(first) => format!("failed: {}", first.lines().next().unwrap_or_default()),
@@ -253,7 +253,7 @@ mod tests {
         verdict.set(&mut run);
         run["verified-sha256"] = evidence::string_array(shas);
         if verdict == Verdict::Failed {
-            run[crate::steps::verify::FAILURES] = evidence::string_array(&["the smoke test"]);
+            run[crate::core::verdict::FAILURES] = evidence::string_array(&["the smoke test"]);
         }
         note.record(Section::Verification, run);
         Fragment {

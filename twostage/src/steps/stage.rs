@@ -16,6 +16,7 @@ use toml_edit::{value, Table};
 
 use crate::config::{self, Config};
 use crate::core::frozen::{self, Frozen};
+use crate::core::verdict::{self, Source};
 use crate::output;
 use crate::resolved;
 use crate::resources::attest;
@@ -27,7 +28,7 @@ use crate::resources::git::Repo;
 use crate::resources::index::{self, PostOutcome, Served, Upload};
 use crate::resources::warehouse;
 use crate::steps::build;
-use crate::steps::verify::{self, Source};
+use crate::steps::verify;
 
 /// How many times one file's upload is tried before giving up on transient failures.
 const UPLOAD_ATTEMPTS: u32 = 4;
@@ -179,7 +180,7 @@ fn already_staged(
 ) -> bool {
     let Some(note) = note else { return false };
     let artifacts = note.artifacts();
-    let verified = verify::verified(note.latest(Source::Staging.section()), &artifacts);
+    let verified = verdict::verified(note.latest(Source::Staging.section()), &artifacts);
     if note.section(Section::Staging).is_none() || !verified {
         return false;
     }
