@@ -6,4 +6,5 @@
 
 pub mod frozen;
 pub mod tools;
+pub mod upload;
 pub mod verdict;

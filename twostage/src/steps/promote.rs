@@ -16,6 +16,7 @@ use xshell::cmd;
 
 use crate::config::{Config, TrustedPublishing};
 use crate::core::frozen::{self, Frozen};
+use crate::core::upload;
 use crate::core::verdict::{self, Source};
 use crate::error::UsageError;
 use crate::output;
@@ -25,7 +26,6 @@ use crate::resources::evidence::{self, ArtifactRecord, Note, Section, NOTES_REF}
 use crate::resources::forge::{self, Github};
 use crate::resources::git::{self, Repo};
 use crate::resources::index::{self, Served};
-use crate::steps::stage;
 
 #[derive(Debug, Clone, Default)]
 pub struct Options {
@@ -378,7 +378,7 @@ fn promote_files(
     note: &mut Note,
     push_notes: bool,
 ) -> Result<()> {
-    let credentials = stage::production_credentials(config)?;
+    let credentials = upload::production_credentials(config)?;
     let artifacts = note.artifacts();
     let frozen = bytes(repo, config, release, &artifacts)?;
     let agent = index::agent();
@@ -387,14 +387,14 @@ fn promote_files(
         "Promoting",
         format!("{} files of {} to production", artifacts.len(), release.tag),
     );
-    let target = stage::Target {
+    let target = upload::Target {
         agent: &agent,
         label: Source::Production.label(),
         index: &config.production,
         credentials: &credentials,
         project: &project,
     };
-    let outcomes = stage::ensure_on_index(&target, &frozen)?;
+    let outcomes = upload::ensure_on_index(&target, &frozen)?;
     let waited = index::wait_until_served(
         &agent,
         Source::Production.label(),
