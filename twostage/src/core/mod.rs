@@ -5,6 +5,8 @@
 //! never a step.
 
 pub mod frozen;
+pub mod hook;
+pub mod production;
 pub mod tools;
 pub mod upload;
 pub mod verdict;

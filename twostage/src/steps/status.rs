@@ -11,12 +11,12 @@ use xshell::cmd;
 
 use crate::config::Config;
 use crate::core::frozen;
+use crate::core::production as promote;
 use crate::core::verdict::{self as verify, Source};
 use crate::resolved;
 use crate::resources::evidence::{self, ArtifactRecord, Note, Section, Verdict};
 use crate::resources::git::{self, Repo};
 use crate::resources::index::{self, IndexFile};
-use crate::steps::promote;
 
 /// Where a release stands: each state `status` reports, as one closed set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
