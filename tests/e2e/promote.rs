@@ -465,6 +465,45 @@ fn dry_run_and_missing_tokens_change_nothing() {
     assert_eq!(production("ts-promote-dry"), staged_set(&s));
 }
 
+/// `promote` with a production token set and `trusted-publishing = "always"` outside CI, so
+/// the only credential production may take cannot be had.
+fn promote_always_trusted_outside_ci(s: &Scratch, args: &[&str]) -> Run {
+    let out = s
+        .command(env!("CARGO_BIN_EXE_twostage"))
+        .args(args)
+        .env("PYPI_TOKEN", SENTINEL)
+        .env_remove("ACTIONS_ID_TOKEN_REQUEST_URL")
+        .env_remove("ACTIONS_ID_TOKEN_REQUEST_TOKEN")
+        .output()
+        .unwrap();
+    Run::from(out)
+}
+
+#[test]
+fn the_dry_run_refuses_the_credentials_the_real_run_refuses() {
+    let s = staged("ts-promote-dry-trusted");
+    let toml = s.read("release.toml");
+    s.write(
+        "release.toml",
+        &toml.replace(
+            "[production]\n",
+            "[production]\ntrusted-publishing = \"always\"\n",
+        ),
+    );
+    s.commit_all("Production takes trusted publishing only");
+    let before = s.snapshot();
+    promote_always_trusted_outside_ci(&s, &["promote", "v1.4.3", "--no-github"]).failure(1);
+    assert_eq!(s.snapshot(), before);
+    assert!(production("ts-promote-dry-trusted").is_empty());
+    // The dry run takes the same decision: it refuses too, and changes nothing either.
+    promote_always_trusted_outside_ci(&s, &["promote", "v1.4.3", "--dry-run"])
+        .failure(1)
+        .stderr_has("the promotion would be refused")
+        .stderr_has("`trusted-publishing = \"always\"`, but this is not a CI job");
+    assert_eq!(s.snapshot(), before);
+    assert!(production("ts-promote-dry-trusted").is_empty());
+}
+
 #[test]
 fn the_full_lifecycle_through_the_push_ends_with_production_serving_the_staged_bytes() {
     let s = Scratch::new("ts-full");

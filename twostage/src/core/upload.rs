@@ -39,6 +39,13 @@ pub fn production_credentials(config: &Config) -> Result<Credentials> {
     credentials::resolve(&config.production, "pypi", home.as_deref())
 }
 
+/// Production's credential as `production_credentials` decides it, with nothing minted:
+/// what `promote --dry-run` checks, so that it refuses where the real run refuses.
+pub fn production_choice(config: &Config) -> Result<credentials::Choice> {
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+    credentials::choose(&config.production, "pypi", home.as_deref())
+}
+
 /// An index to put a release's files on: which one, with what credential, for which project.
 pub struct Target<'a> {
     pub agent: &'a ureq::Agent,

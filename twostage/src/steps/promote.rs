@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use toml_edit::{value, Table};
 use xshell::cmd;
 
-use crate::config::{Config, TrustedPublishing};
+use crate::config::Config;
 use crate::core::frozen::{self, Frozen};
 use crate::core::production::{
     annotated_prod_tag, manifest_digest, plain_tag, remote_commit, sha256sums, ATTESTATION_SUFFIX,
@@ -240,16 +240,9 @@ fn dry_run(repo: &Repo, config: &Config, release: &Release, prod_tag: &str) -> R
             config.git.remote
         ));
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from);
-    if crate::resources::credentials::for_index(&config.production, "pypi", home.as_deref())
-        .is_err()
-        && !(config.production.trusted_publishing != TrustedPublishing::Never
-            && crate::resources::oidc::ambient_available())
-    {
-        problems.push(format!(
-            "no credentials for production: set `{}` (or run in CI with trusted publishing)",
-            config.production.token_env
-        ));
+    // The real run's decision (`upload::production_credentials`), without minting.
+    if let Err(e) = upload::production_choice(config) {
+        problems.push(format!("{e:#}"));
     }
     print_plan(config, release, prod_tag, &artifacts);
     for problem in &problems {
