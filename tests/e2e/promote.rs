@@ -30,10 +30,16 @@ pub(crate) fn staged(name: &str) -> Scratch {
 }
 
 pub(crate) fn run(s: &Scratch, args: &[&str]) -> Run {
+    run_with(s, args, &[])
+}
+
+/// `run` with more variables set.
+fn run_with(s: &Scratch, args: &[&str], extra: &[(&str, String)]) -> Run {
     let name = s.dir.file_name().unwrap().to_str().unwrap().to_string();
     let out = s
         .command(env!("CARGO_BIN_EXE_twostage"))
         .args(args)
+        .envs(extra.iter().map(|(k, v)| (k, v)))
         .env("TEST_PYPI_TOKEN", SENTINEL)
         .env("PYPI_TOKEN", SENTINEL)
         .env("GITHUB_TOKEN", GITHUB_SENTINEL)
@@ -502,6 +508,30 @@ fn the_dry_run_refuses_the_credentials_the_real_run_refuses() {
         .stderr_has("`trusted-publishing = \"always\"`, but this is not a CI job");
     assert_eq!(s.snapshot(), before);
     assert!(production("ts-promote-dry-trusted").is_empty());
+}
+
+#[test]
+fn a_promotion_without_the_frozen_set_fetches_each_file_from_staging_once() {
+    let name = "ts-promote-fetch-once";
+    let s = staged(name);
+    // As in CI: no frozen set here, so the verified bytes come from staging, through a proxy
+    // that logs every file download.
+    forget_build(&s, "v1.4.3");
+    let proxy = testbed::FaultProxy::start(&s.dir.join("proxy"), &indexes().pypi.root_url).unwrap();
+    let staging = (
+        "TWOSTAGE_STAGING_INDEX_URL",
+        format!("{}simple/", proxy.url),
+    );
+    run_with(&s, &["promote", "v1.4.3"], &[staging]).success();
+    assert_eq!(production(name), staged_set(&s));
+    let events = proxy.events();
+    for file in staged_set(&s).keys() {
+        let gets = events
+            .iter()
+            .filter(|e| **e == format!("GET {file}"))
+            .count();
+        assert_eq!(gets, 1, "`{file}` fetched {gets} times: {events:?}");
+    }
 }
 
 #[test]

@@ -355,7 +355,9 @@ fn promote_files(
 }
 
 /// The verified bytes: the frozen files when they hash as recorded, else downloaded from
-/// staging and checked.
+/// staging and checked. A file already downloaded into the release's `promote/` folder that
+/// still hashes as recorded is not fetched again: one run asks twice (the upload, then the
+/// GitHub release's assets), and a rerun after an interruption asks again.
 fn bytes(
     repo: &Repo,
     config: &Config,
@@ -370,11 +372,22 @@ fn bytes(
     }
     let dir: PathBuf = release.work.join("promote");
     std::fs::create_dir_all(&dir)?;
+    let fetched = |a: &ArtifactRecord| {
+        dist::digests(&dir.join(&a.filename))
+            .is_ok_and(|(size, sha256, _)| size == a.size && sha256 == a.sha256)
+    };
+    let missing: Vec<&ArtifactRecord> = artifacts.iter().filter(|a| !fetched(a)).collect();
+    if missing.is_empty() {
+        return Ok(Frozen {
+            dir,
+            artifacts: artifacts.to_vec(),
+        });
+    }
     let agent = index::agent();
     let project = release.project_name(artifacts);
     let listing =
         index::project_files(&agent, &config.staging.index_url, &project)?.unwrap_or_default();
-    for artifact in artifacts {
+    for artifact in missing {
         let url = listing
             .iter()
             .find(|f| f.filename == artifact.filename)
