@@ -15,7 +15,8 @@ that misbehaves as the test says. The control file (JSON, re-read on every reque
                            CDN serving an older page); later pages pass. Each of these pages is
                            logged as `page <has|lacks> <user agent's first word>`
 
-Counters are kept in a state file beside the control file. Each event is logged to `events`.
+Counters are kept in a state file beside the control file. Each event is logged to `events`,
+as is every upload (`POST <file>`) and every file download (`GET <file>`).
 """
 
 import asyncio
@@ -78,6 +79,10 @@ def flap(control, flow, uploads):
     return kind
 
 
+# A wheel or sdist file's path, its name in the group.
+DOWNLOAD = re.compile(r"/([^/]+\.(?:whl|tar\.gz|zip))$")
+
+
 def is_upload(flow):
     return flow.request.method == "POST" and b":action" in flow.request.raw_content
 
@@ -92,6 +97,10 @@ class Faults:
         control = read_json(CONTROL, {})
         if control.get("hold_seconds"):
             await asyncio.sleep(control["hold_seconds"])
+        downloaded = DOWNLOAD.search(flow.request.path.split("?")[0])
+        if flow.request.method == "GET" and downloaded:
+            # Every file download is logged too, so that tests count what a run fetched.
+            event(f"GET {downloaded.group(1)}")
         if not is_upload(flow):
             return
         name = uploaded_name(flow)

@@ -347,7 +347,8 @@ impl FaultProxy {
         Ok(std::fs::write(&self.control, faults.to_string())?)
     }
 
-    /// What the proxy did, one line per injected fault and per upload request (`POST <file>`).
+    /// What the proxy did, one line per injected fault, per upload request (`POST <file>`) and
+    /// per file download (`GET <file>`).
     pub fn events(&self) -> Vec<String> {
         std::fs::read_to_string(self.control.with_extension("json.events"))
             .unwrap_or_default()

@@ -30,10 +30,16 @@ pub(crate) fn staged(name: &str) -> Scratch {
 }
 
 pub(crate) fn run(s: &Scratch, args: &[&str]) -> Run {
+    run_with(s, args, &[])
+}
+
+/// `run` with more variables set.
+fn run_with(s: &Scratch, args: &[&str], extra: &[(&str, String)]) -> Run {
     let name = s.dir.file_name().unwrap().to_str().unwrap().to_string();
     let out = s
         .command(env!("CARGO_BIN_EXE_twostage"))
         .args(args)
+        .envs(extra.iter().map(|(k, v)| (k, v)))
         .env("TEST_PYPI_TOKEN", SENTINEL)
         .env("PYPI_TOKEN", SENTINEL)
         .env("GITHUB_TOKEN", GITHUB_SENTINEL)
@@ -463,6 +469,69 @@ fn dry_run_and_missing_tokens_change_nothing() {
         .success()
         .stderr_has("no `GITHUB_TOKEN`: no GitHub release");
     assert_eq!(production("ts-promote-dry"), staged_set(&s));
+}
+
+/// `promote` with a production token set and `trusted-publishing = "always"` outside CI, so
+/// the only credential production may take cannot be had.
+fn promote_always_trusted_outside_ci(s: &Scratch, args: &[&str]) -> Run {
+    let out = s
+        .command(env!("CARGO_BIN_EXE_twostage"))
+        .args(args)
+        .env("PYPI_TOKEN", SENTINEL)
+        .env_remove("ACTIONS_ID_TOKEN_REQUEST_URL")
+        .env_remove("ACTIONS_ID_TOKEN_REQUEST_TOKEN")
+        .output()
+        .unwrap();
+    Run::from(out)
+}
+
+#[test]
+fn the_dry_run_refuses_the_credentials_the_real_run_refuses() {
+    let s = staged("ts-promote-dry-trusted");
+    let toml = s.read("release.toml");
+    s.write(
+        "release.toml",
+        &toml.replace(
+            "[production]\n",
+            "[production]\ntrusted-publishing = \"always\"\n",
+        ),
+    );
+    s.commit_all("Production takes trusted publishing only");
+    let before = s.snapshot();
+    promote_always_trusted_outside_ci(&s, &["promote", "v1.4.3", "--no-github"]).failure(1);
+    assert_eq!(s.snapshot(), before);
+    assert!(production("ts-promote-dry-trusted").is_empty());
+    // The dry run takes the same decision: it refuses too, and changes nothing either.
+    promote_always_trusted_outside_ci(&s, &["promote", "v1.4.3", "--dry-run"])
+        .failure(1)
+        .stderr_has("the promotion would be refused")
+        .stderr_has("`trusted-publishing = \"always\"`, but this is not a CI job");
+    assert_eq!(s.snapshot(), before);
+    assert!(production("ts-promote-dry-trusted").is_empty());
+}
+
+#[test]
+fn a_promotion_without_the_frozen_set_fetches_each_file_from_staging_once() {
+    let name = "ts-promote-fetch-once";
+    let s = staged(name);
+    // As in CI: no frozen set here, so the verified bytes come from staging, through a proxy
+    // that logs every file download.
+    forget_build(&s, "v1.4.3");
+    let proxy = testbed::FaultProxy::start(&s.dir.join("proxy"), &indexes().pypi.root_url).unwrap();
+    let staging = (
+        "TWOSTAGE_STAGING_INDEX_URL",
+        format!("{}simple/", proxy.url),
+    );
+    run_with(&s, &["promote", "v1.4.3"], &[staging]).success();
+    assert_eq!(production(name), staged_set(&s));
+    let events = proxy.events();
+    for file in staged_set(&s).keys() {
+        let gets = events
+            .iter()
+            .filter(|e| **e == format!("GET {file}"))
+            .count();
+        assert_eq!(gets, 1, "`{file}` fetched {gets} times: {events:?}");
+    }
 }
 
 #[test]

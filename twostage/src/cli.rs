@@ -441,9 +441,9 @@ fn verify(
     dist: Option<&std::path::Path>,
 ) -> anyhow::Result<()> {
     let source = if production {
-        crate::steps::verify::Source::Production
+        crate::core::verdict::Source::Production
     } else {
-        crate::steps::verify::Source::Staging
+        crate::core::verdict::Source::Staging
     };
     match results {
         Some(path) => crate::steps::verify::run_to_file(repo, config, tag, source, dist, path),

@@ -118,21 +118,40 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// else trusted publishing when the CI offers an OIDC identity; `always`; `never`). Anything
 /// missing is an error naming what to set, raised before anything is built or uploaded.
 pub fn resolve(index: &config::Index, pypirc_section: &str, home: Option<&Path>) -> Result<Source> {
-    let mint = || -> Result<Source> {
+    match choose(index, pypirc_section, home)? {
+        Choice::Static(credentials) => Ok(Source::Static(credentials)),
+        Choice::Mint { oidc_base } => {
+            let minted = oidc::mint(&oidc_base)?;
+            crate::output::status(
+                "Minted",
+                "an upload token from the CI's identity (trusted publishing)",
+            );
+            Ok(Source::Trusted {
+                oidc_base,
+                issued: Mutex::new(vec![minted.token.clone()]),
+                minted: Mutex::new(minted),
+            })
+        }
+    }
+}
+
+/// Which credential an index will take, decided without minting anything.
+pub enum Choice {
+    /// A configured token or `~/.pypirc` password.
+    Static(Credentials),
+    /// A token to mint from the CI's identity at `oidc_base` (trusted publishing).
+    Mint { oidc_base: String },
+}
+
+/// The credential decision of `resolve`, with no request made: `promote --dry-run` asks it so
+/// that it refuses exactly where the real run refuses.
+pub fn choose(index: &config::Index, pypirc_section: &str, home: Option<&Path>) -> Result<Choice> {
+    let mint = || -> Result<Choice> {
         let oidc_base = match &index.oidc_url {
             Some(url) => url.clone(),
             None => oidc::origin(&index.upload_url)?,
         };
-        let minted = oidc::mint(&oidc_base)?;
-        crate::output::status(
-            "Minted",
-            "an upload token from the CI's identity (trusted publishing)",
-        );
-        Ok(Source::Trusted {
-            oidc_base,
-            issued: Mutex::new(vec![minted.token.clone()]),
-            minted: Mutex::new(minted),
-        })
+        Ok(Choice::Mint { oidc_base })
     };
     match index.trusted_publishing {
         TrustedPublishing::Always => {
@@ -146,7 +165,7 @@ pub fn resolve(index: &config::Index, pypirc_section: &str, home: Option<&Path>)
         }
         TrustedPublishing::Auto | TrustedPublishing::Never => {
             match for_index(index, pypirc_section, home) {
-                Ok(credentials) => Ok(Source::Static(credentials)),
+                Ok(credentials) => Ok(Choice::Static(credentials)),
                 Err(_)
                     if index.trusted_publishing == TrustedPublishing::Auto
                         && oidc::ambient_available() =>

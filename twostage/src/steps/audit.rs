@@ -15,13 +15,14 @@ use toml_edit::{DocumentMut, Item};
 use xshell::cmd;
 
 use crate::config::Config;
+use crate::core::production;
+use crate::core::verdict;
 use crate::resources::evidence::{self, ArtifactRecord, Note, Section, Verdict, NOTES_REF};
 use crate::resources::filename::DistFilename;
 use crate::resources::forge::{self, Github};
 use crate::resources::git::{self, Repo};
 use crate::resources::index::{self, Served};
 use crate::resources::secrets::redact;
-use crate::steps::{promote, verify};
 
 /// Where the remote's notes are fetched to be read, and removed from afterwards: the audit
 /// leaves the clone's own notes as they were.
@@ -98,7 +99,7 @@ struct Subject {
 }
 
 pub fn run(repo: &Repo, config: &Config, tag: &str, json_out: bool) -> Result<()> {
-    let (tag, prod_tag) = promote::plain_tag(repo, config, tag)?;
+    let (tag, prod_tag) = production::plain_tag(repo, config, tag)?;
     let release = crate::resolved::resolve(repo, config, &tag)?;
     let mut subject = Subject {
         tag,
@@ -173,8 +174,8 @@ fn read_tags(repo: &Repo, config: &Config, subject: &mut Subject) -> Link {
     let patterns: Vec<&str> = patterns.iter().map(String::as_str).collect();
     match repo.ls_remote(remote, &patterns) {
         Ok(refs) => {
-            subject.tag_commit = promote::remote_commit(&refs, &subject.tag);
-            subject.prod_commit = promote::remote_commit(&refs, &subject.prod_tag);
+            subject.tag_commit = production::remote_commit(&refs, &subject.tag);
+            subject.prod_commit = production::remote_commit(&refs, &subject.prod_tag);
             subject.tags_from = format!("`{remote}`");
             link.say(format!("the tags and notes are read from `{remote}`"));
         }
@@ -416,10 +417,10 @@ pub fn verification_link(note: &Note, artifacts: &[ArtifactRecord]) -> Link {
         link.fail("the release note records no verification");
         return link;
     };
-    if !verify::verified(Some(section), artifacts) {
+    if !verdict::verified(Some(section), artifacts) {
         link.fail("the latest verification does not vouch for these files: its verdict, its sha256 set or a failed cell");
     }
-    let cells = verify::cells_of(section);
+    let cells = verdict::cells_of(section);
     let mut pythons: Vec<String> = section
         .get("pythons")
         .and_then(Item::as_array)
@@ -435,7 +436,7 @@ pub fn verification_link(note: &Note, artifacts: &[ArtifactRecord]) -> Link {
         }
     }
     for a in artifacts {
-        let mine: Vec<&verify::NotedCell> =
+        let mine: Vec<&verdict::NotedCell> =
             cells.iter().filter(|c| c.filename == a.filename).collect();
         for python in &pythons {
             match mine.iter().find(|c| &c.python == python) {
@@ -557,21 +558,21 @@ fn release_problems(
         }
     }
     match asset_bytes("SHA256SUMS") {
-        Ok(Some(bytes)) if bytes == promote::sha256sums(artifacts).as_bytes() => {}
+        Ok(Some(bytes)) if bytes == production::sha256sums(artifacts).as_bytes() => {}
         Ok(Some(_)) => problems.push(
             "the release's `SHA256SUMS` does not list exactly the note's files and sha256".into(),
         ),
         Ok(None) => problems.push("the release has no asset `SHA256SUMS`".into()),
         Err(e) => problems.push(format!("{e:#}")),
     }
-    match asset_bytes(promote::NOTE_ASSET) {
+    match asset_bytes(production::NOTE_ASSET) {
         Ok(Some(bytes)) => {
             let doc: Option<DocumentMut> =
                 String::from_utf8(bytes).ok().and_then(|t| t.parse().ok());
             if !doc.is_some_and(|d| evidence::artifacts_of(&d) == artifacts) {
                 problems.push(format!(
                     "the release's `{}` does not record the note's files",
-                    promote::NOTE_ASSET
+                    production::NOTE_ASSET
                 ));
             }
         }
@@ -580,10 +581,10 @@ fn release_problems(
     }
     for asset in &release.assets {
         let known = asset.name == "SHA256SUMS"
-            || asset.name == promote::NOTE_ASSET
+            || asset.name == production::NOTE_ASSET
             || artifacts.iter().any(|a| {
                 asset.name == a.filename
-                    || asset.name == format!("{}{}", a.filename, promote::ATTESTATION_SUFFIX)
+                    || asset.name == format!("{}{}", a.filename, production::ATTESTATION_SUFFIX)
             });
         if !known {
             problems.push(format!(

@@ -16,6 +16,8 @@ use anyhow::{bail, Context, Result};
 use xshell::cmd;
 
 use crate::config::Config;
+use crate::core::frozen;
+use crate::core::hook::Hook;
 use crate::output;
 use crate::resolved;
 use crate::resources::git::{self, Repo};
@@ -26,36 +28,6 @@ use crate::version::TagScheme;
 
 const MARKER: &str = "twostage-shim";
 const CHAINED: &str = ".twostage-chained";
-
-/// The hooks the tool installs a shim for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Hook {
-    PrePush,
-    ReferenceTransaction,
-    PostTag,
-}
-
-impl Hook {
-    pub const ALL: [Hook; 3] = [Hook::PrePush, Hook::ReferenceTransaction, Hook::PostTag];
-
-    /// git's name of the hook, and the shim's file name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Hook::PrePush => "pre-push",
-            Hook::ReferenceTransaction => "reference-transaction",
-            Hook::PostTag => "post-tag",
-        }
-    }
-
-    /// The shim as shipped, before `@PREFIX@` and `@SCRUB@` are filled in.
-    pub fn template(self) -> &'static str {
-        match self {
-            Hook::PrePush => include_str!("../../hooks/pre-push"),
-            Hook::ReferenceTransaction => include_str!("../../hooks/reference-transaction"),
-            Hook::PostTag => include_str!("../../hooks/post-tag"),
-        }
-    }
-}
 
 fn hooks_dir(repo: &Repo) -> Result<PathBuf> {
     let sh = repo.sh()?;
@@ -320,13 +292,13 @@ pub fn post_tag(repo: &Repo, config: &Config, tag: &str) -> Result<()> {
     };
     if parsed.prod {
         if let Some(warning) =
-            crate::steps::promote::annotated_prod_tag(repo, &config.git.remote, tag)
+            crate::core::production::annotated_prod_tag(repo, &config.git.remote, tag)
         {
             output::warn(warning);
         }
         return crate::steps::promote::warn_if_refused(repo, config, tag);
     }
-    if build::is_built(repo, tag)? {
+    if frozen::is_built(repo, tag)? {
         return Ok(()); // `release` built it before firing the hook
     }
     // One run per repository at a time (docs/release.md, "One run at a time").

@@ -18,10 +18,10 @@ use toml_edit::{value, Array, DocumentMut, Item, Table};
 use xshell::cmd;
 
 use crate::config;
+use crate::core::hook::Hook;
 use crate::output;
 use crate::resources::project::{Backend, Build, VcsTool};
 use crate::resources::{git, manifest, project};
-use crate::steps::hooks::Hook;
 
 pub struct Options {
     /// `twostage` as a git dependency from this URL instead of the published crate.

@@ -6,7 +6,8 @@
 //! may not push into the note. `status` reports where each
 //! release stands, `hooks` runs these steps from git's hooks, `init` adopts a repository and
 //! `rehearse` runs the whole flow against local indexes. A step may call a later step's module
-//! (`stage` calls `verify`, `promote` calls `stage`'s upload path); nothing below calls a step.
+//! where the flow does (`stage` calls `verify`, `hooks` calls `stage` and `promote`); what
+//! several steps share is in `crate::core`, and nothing below calls a step.
 
 pub mod audit;
 pub mod build;
@@ -19,5 +20,4 @@ pub mod release;
 pub mod resume;
 pub mod stage;
 pub mod status;
-pub mod tools;
 pub mod verify;

@@ -14,8 +14,14 @@ use sha2::{Digest, Sha256};
 use toml_edit::{value, Table};
 use xshell::cmd;
 
-use crate::config::{Config, TrustedPublishing};
-use crate::error::UsageError;
+use crate::config::Config;
+use crate::core::frozen::{self, Frozen};
+use crate::core::production::{
+    annotated_prod_tag, manifest_digest, plain_tag, remote_commit, sha256sums, ATTESTATION_SUFFIX,
+    NOTE_ASSET,
+};
+use crate::core::upload;
+use crate::core::verdict::{self, Source};
 use crate::output;
 use crate::resolved::{self, Release};
 use crate::resources::dist;
@@ -23,62 +29,12 @@ use crate::resources::evidence::{self, ArtifactRecord, Note, Section, NOTES_REF}
 use crate::resources::forge::{self, Github};
 use crate::resources::git::{self, Repo};
 use crate::resources::index::{self, Served};
-use crate::steps::build::{self, Frozen};
-use crate::steps::stage;
-use crate::steps::verify::{self, Source};
 
 #[derive(Debug, Clone, Default)]
 pub struct Options {
     pub dry_run: bool,
     pub no_push: bool,
     pub no_github: bool,
-}
-
-/// The plain release tag and its production tag for a tag given either way (`v1.4.3` or
-/// `v1.4.3-prod`), as the repository spells it: a tag made as `v0.2.0rc1` is found under that
-/// name, not only under the canonical `v0.2.0-rc.1`.
-pub fn plain_tag(repo: &Repo, config: &Config, tag: &str) -> Result<(String, String)> {
-    let scheme = config.git.tag_scheme();
-    let parsed = scheme
-        .parse(tag)
-        .map_err(|e| UsageError(format!("{e:#}")))?;
-    let written = if parsed.prod {
-        tag.strip_suffix(&scheme.prod_suffix)
-            .unwrap_or(tag)
-            .to_string()
-    } else {
-        tag.to_string()
-    };
-    let plain = if repo.tag_commit(&written).is_some() {
-        written
-    } else {
-        repo.tags()?
-            .into_iter()
-            .map(|(name, _)| name)
-            .find(|name| {
-                scheme
-                    .parse(name)
-                    .is_ok_and(|t| !t.prod && t.version == parsed.version)
-            })
-            .unwrap_or_else(|| scheme.tag(&parsed.version))
-    };
-    let prod = format!("{plain}{}", scheme.prod_suffix);
-    Ok((plain, prod))
-}
-
-/// `SHA256SUMS`: one `<sha256>  <filename>` line per artifact, sorted by name.
-pub fn sha256sums(artifacts: &[ArtifactRecord]) -> String {
-    let mut sorted: Vec<&ArtifactRecord> = artifacts.iter().collect();
-    sorted.sort_by(|a, b| a.filename.cmp(&b.filename));
-    sorted
-        .iter()
-        .map(|a| format!("{}  {}\n", a.sha256, a.filename))
-        .collect()
-}
-
-/// The digest that names the artifact set in the `-prod` tag's message.
-pub fn manifest_digest(artifacts: &[ArtifactRecord]) -> String {
-    dist::hex(&Sha256::digest(sha256sums(artifacts).as_bytes()))
 }
 
 /// Reads the release note after bringing in the remote's notes (a fresh clone or CI has none;
@@ -173,15 +129,6 @@ fn remote_problems(repo: &Repo, config: &Config, release: &Release, prod_tag: &s
     problems
 }
 
-/// The commit a remote's tag names: the peeled `^{}` entry of an annotated tag, else the
-/// entry itself (a lightweight tag).
-pub fn remote_commit(refs: &[(String, git2::Oid)], tag: &str) -> Option<git2::Oid> {
-    let name = format!("refs/tags/{tag}");
-    let peeled = format!("{name}^{{}}");
-    let find = |wanted: &str| refs.iter().find(|(n, _)| n == wanted).map(|(_, oid)| *oid);
-    find(&peeled).or_else(|| find(&name))
-}
-
 /// What the note must say: these files were staged, and verified.
 fn note_problems(release: &Release, note: &Note, artifacts: &[ArtifactRecord]) -> Vec<String> {
     let mut problems = Vec::new();
@@ -192,7 +139,7 @@ fn note_problems(release: &Release, note: &Note, artifacts: &[ArtifactRecord]) -
         ));
     }
     let verification = note.latest(Source::Staging.section());
-    if !verify::verified(verification, artifacts) {
+    if !verdict::verified(verification, artifacts) {
         let result = verification
             .and_then(|s| s.get(evidence::RESULT))
             .and_then(|r| r.as_str())
@@ -293,16 +240,9 @@ fn dry_run(repo: &Repo, config: &Config, release: &Release, prod_tag: &str) -> R
             config.git.remote
         ));
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from);
-    if crate::resources::credentials::for_index(&config.production, "pypi", home.as_deref())
-        .is_err()
-        && !(config.production.trusted_publishing != TrustedPublishing::Never
-            && crate::resources::oidc::ambient_available())
-    {
-        problems.push(format!(
-            "no credentials for production: set `{}` (or run in CI with trusted publishing)",
-            config.production.token_env
-        ));
+    // The real run's decision (`upload::production_credentials`), without minting.
+    if let Err(e) = upload::production_choice(config) {
+        problems.push(format!("{e:#}"));
     }
     print_plan(config, release, prod_tag, &artifacts);
     for problem in &problems {
@@ -378,7 +318,7 @@ fn promote_files(
     note: &mut Note,
     push_notes: bool,
 ) -> Result<()> {
-    let credentials = stage::production_credentials(config)?;
+    let credentials = upload::production_credentials(config)?;
     let artifacts = note.artifacts();
     let frozen = bytes(repo, config, release, &artifacts)?;
     let agent = index::agent();
@@ -387,14 +327,14 @@ fn promote_files(
         "Promoting",
         format!("{} files of {} to production", artifacts.len(), release.tag),
     );
-    let target = stage::Target {
+    let target = upload::Target {
         agent: &agent,
         label: Source::Production.label(),
         index: &config.production,
         credentials: &credentials,
         project: &project,
     };
-    let outcomes = stage::ensure_on_index(&target, &frozen)?;
+    let outcomes = upload::ensure_on_index(&target, &frozen)?;
     let waited = index::wait_until_served(
         &agent,
         Source::Production.label(),
@@ -415,7 +355,9 @@ fn promote_files(
 }
 
 /// The verified bytes: the frozen files when they hash as recorded, else downloaded from
-/// staging and checked.
+/// staging and checked. A file already downloaded into the release's `promote/` folder that
+/// still hashes as recorded is not fetched again: one run asks twice (the upload, then the
+/// GitHub release's assets), and a rerun after an interruption asks again.
 fn bytes(
     repo: &Repo,
     config: &Config,
@@ -423,18 +365,29 @@ fn bytes(
     artifacts: &[ArtifactRecord],
 ) -> Result<Frozen> {
     release.check_filenames(artifacts)?;
-    if let Ok(Some(frozen)) = build::frozen(repo, &release.tag) {
+    if let Ok(Some(frozen)) = frozen::frozen(repo, &release.tag) {
         if frozen.artifacts == artifacts {
             return Ok(frozen);
         }
     }
     let dir: PathBuf = release.work.join("promote");
     std::fs::create_dir_all(&dir)?;
+    let fetched = |a: &ArtifactRecord| {
+        dist::digests(&dir.join(&a.filename))
+            .is_ok_and(|(size, sha256, _)| size == a.size && sha256 == a.sha256)
+    };
+    let missing: Vec<&ArtifactRecord> = artifacts.iter().filter(|a| !fetched(a)).collect();
+    if missing.is_empty() {
+        return Ok(Frozen {
+            dir,
+            artifacts: artifacts.to_vec(),
+        });
+    }
     let agent = index::agent();
     let project = release.project_name(artifacts);
     let listing =
         index::project_files(&agent, &config.staging.index_url, &project)?.unwrap_or_default();
-    for artifact in artifacts {
+    for artifact in missing {
         let url = listing
             .iter()
             .find(|f| f.filename == artifact.filename)
@@ -513,24 +466,6 @@ fn make_prod_tag(
     let (sh, commit) = (repo.sh()?, release.commit.to_string());
     git::run(cmd!(sh, "git tag {prod_tag} {commit}").env("TWOSTAGE_TAGGING", "1"))?;
     Ok(())
-}
-
-/// What to say of a `-prod` tag that is an annotated tag object (made by hand, or by a
-/// twostage that made them annotated): `git describe --tags` names it instead of the release
-/// tag, so a VCS-versioned project's builds of that commit, and of every commit after it up to
-/// the next release, read `vX.Y.Z-prod` as their version and fail. `None` for a lightweight
-/// tag, or none at all. The fix keeps the commit: the record is in the release note.
-pub fn annotated_prod_tag(repo: &Repo, remote: &str, prod_tag: &str) -> Option<String> {
-    (repo.tag_is_annotated(prod_tag) == Some(true)).then(|| {
-        format!(
-            "`{prod_tag}` is an annotated tag: `git describe --tags` names it instead of the \
-             release tag, so setuptools-scm, hatch-vcs and pdm-backend builds from here on read \
-             `{prod_tag}` as the version and fail; make it lightweight on the same commit: \
-             `git tag -f {prod_tag} {prod_tag}^{{commit}}` and \
-             `git push --force {remote} refs/tags/{prod_tag}` (other clones: \
-             `git fetch --force {remote} refs/tags/{prod_tag}:refs/tags/{prod_tag}`)"
-        )
-    })
 }
 
 /// The GitHub release for the version, made so that immutable releases can be on: a draft,
@@ -644,13 +579,6 @@ struct Asset {
     /// The release note, compared by the artifacts it lists (a later run adds to the note).
     note: bool,
 }
-
-/// The name of the release note's asset: the note as TOML when the release was made.
-pub const NOTE_ASSET: &str = "release-note.toml";
-
-/// What an attestation beside a frozen file is named (PEP 740 as uv and
-/// `pypi-attestations sign` write them: `<file>.publish.attestation`).
-pub const ATTESTATION_SUFFIX: &str = ".publish.attestation";
 
 /// The release's assets: the verified files, their attestations where the frozen set's folder
 /// holds any, `SHA256SUMS` and the release note (both written beside the release's work).
@@ -891,50 +819,4 @@ pub fn warn_if_refused(repo: &Repo, config: &Config, prod_tag: &str) -> Result<(
         ));
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sha256sums_are_sorted_and_digested() {
-        let a = |name: &str, sha: &str| ArtifactRecord {
-            filename: name.into(),
-            size: 1,
-            sha256: sha.into(),
-            blake2_256: String::new(),
-        };
-        let artifacts = vec![
-            a("pkg-1.0.tar.gz", "bb"),
-            a("pkg-1.0-py3-none-any.whl", "aa"),
-        ];
-        assert_eq!(
-            sha256sums(&artifacts),
-            "aa  pkg-1.0-py3-none-any.whl\nbb  pkg-1.0.tar.gz\n"
-        );
-        assert_eq!(manifest_digest(&artifacts).len(), 64);
-    }
-
-    #[test]
-    fn a_remote_tag_is_read_peeled() {
-        let oid = |c: char| git2::Oid::from_str(&c.to_string().repeat(40)).unwrap();
-        let refs = vec![
-            ("refs/tags/v1.0".to_string(), oid('a')),
-            ("refs/tags/v1.0^{}".to_string(), oid('b')),
-            ("refs/tags/v1.0-prod".to_string(), oid('c')),
-            ("refs/tags/x/refs/tags/v2.0".to_string(), oid('d')),
-        ];
-        assert_eq!(
-            remote_commit(&refs, "v1.0"),
-            Some(oid('b')),
-            "annotated: peeled"
-        );
-        assert_eq!(
-            remote_commit(&refs, "v1.0-prod"),
-            Some(oid('c')),
-            "lightweight"
-        );
-        assert_eq!(remote_commit(&refs, "v2.0"), None, "only the exact name");
-    }
 }

@@ -14,11 +14,11 @@ use anyhow::{bail, Context, Result};
 use toml_edit::{value, DocumentMut, Item, Table};
 
 use crate::config::Config;
+use crate::core::frozen;
 use crate::output;
 use crate::resolved;
 use crate::resources::evidence::{self, ArtifactRecord, Note, Section, Verdict};
 use crate::resources::git::Repo;
-use crate::steps::build;
 
 /// One fragment read back: where it came from and what it says.
 struct Fragment {
@@ -86,8 +86,8 @@ pub fn run(
     } else if note.artifacts() != frozen {
         bail!(
             "the release note of {tag} names other files ({}) than the frozen ones ({}): nothing was recorded",
-            build::names(&note.artifacts()),
-            build::names(&frozen)
+            frozen::names(&note.artifacts()),
+            frozen::names(&frozen)
         );
     }
     let failed = add_runs(&mut note, &fragments);
@@ -119,7 +119,7 @@ fn frozen_set(
     fragments: &[Fragment],
 ) -> Result<Vec<ArtifactRecord>> {
     if let Some(dir) = dist {
-        return Ok(build::freeze_from(repo, release, dir)?.artifacts);
+        return Ok(frozen::freeze_from(repo, release, dir)?.artifacts);
     }
     if !note.artifacts().is_empty() {
         return Ok(note.artifacts());
@@ -158,8 +158,8 @@ fn check(fragment: &Fragment, tag: &str, commit: &str, frozen: &[ArtifactRecord]
     if artifacts != frozen {
         bail!(
             "`{name}` is about other files ({}) than the frozen ones ({}): nothing was recorded",
-            build::names(&artifacts),
-            build::names(frozen)
+            frozen::names(&artifacts),
+            frozen::names(frozen)
         );
     }
     let hashes: Vec<&str> = frozen.iter().map(|a| a.sha256.as_str()).collect();
@@ -225,7 +225,7 @@ fn add_runs(note: &mut Note, fragments: &[Fragment]) -> Vec<String> {
 
 fn first_failure(run: &Table) -> String {
     let failures = run
-        .get(crate::steps::verify::FAILURES)
+        .get(crate::core::verdict::FAILURES)
         .and_then(Item::as_array);
     match failures.and_then(|a| a.get(0)).and_then(|v| v.as_str()) {
         Some(first) => format!("failed: {}", first.lines().next().unwrap_or_default()),
@@ -253,7 +253,7 @@ mod tests {
         verdict.set(&mut run);
         run["verified-sha256"] = evidence::string_array(shas);
         if verdict == Verdict::Failed {
-            run[crate::steps::verify::FAILURES] = evidence::string_array(&["the smoke test"]);
+            run[crate::core::verdict::FAILURES] = evidence::string_array(&["the smoke test"]);
         }
         note.record(Section::Verification, run);
         Fragment {

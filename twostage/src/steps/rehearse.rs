@@ -211,7 +211,7 @@ fn check_tools(user: &Maintainer) -> Result<()> {
             &defaults
         }
     };
-    let problems = crate::steps::tools::missing(config);
+    let problems = crate::core::tools::missing(config);
     if !problems.is_empty() {
         bail!(
             "cannot rehearse: `release` would refuse on this machine, nothing was started:\n  - {}",
@@ -222,7 +222,7 @@ fn check_tools(user: &Maintainer) -> Result<()> {
         "Tools",
         format!(
             "{} (PATH and configuration as `release` and `stage` use them here)",
-            crate::steps::tools::describe(config)
+            crate::core::tools::describe(config)
         ),
     );
     output::note(

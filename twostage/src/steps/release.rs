@@ -143,7 +143,7 @@ fn build_and_finish(
 /// (the tag is whole and builds; the smoke command may be right and the reading rough), and
 /// without `verify.smoke` the names verification will import are said (docs/adoption.md).
 fn smoke_against_wheel(repo: &Repo, config: &Config, tag: &str) {
-    let Ok(Some(frozen)) = crate::steps::build::frozen(repo, tag) else {
+    let Ok(Some(frozen)) = crate::core::frozen::frozen(repo, tag) else {
         return;
     };
     let Some(wheel) = frozen
@@ -294,7 +294,7 @@ fn found(repo: &Repo, journal: &Journal) -> Result<resume::Found> {
         .split_whitespace()
         .collect();
     let tag_at = repo.tag_commit(&journal.tag).map(|o| o.to_string());
-    let built = tag_at.is_some() && crate::steps::build::is_built(repo, &journal.tag)?;
+    let built = tag_at.is_some() && crate::core::frozen::is_built(repo, &journal.tag)?;
     let files = journal
         .files
         .iter()
@@ -382,7 +382,7 @@ fn build_or_undo(repo: &Repo, config: &Config, plan: &Plan, before: git2::Oid) -
     // What happened: the build failed, or it succeeded and its files are refused.
     let what = if error
         .chain()
-        .any(|e| e.is::<crate::steps::build::Refused>())
+        .any(|e| e.is::<crate::core::frozen::Refused>())
     {
         "its tagged commit builds, but its files are refused"
     } else {
@@ -573,7 +573,7 @@ struct Preflight<'a> {
 fn preflight(checks: &Preflight, released: &[Released], plan: &mut Plan) {
     plan.problems.extend(checks.working_tree());
     plan.problems
-        .extend(crate::steps::tools::missing(checks.config));
+        .extend(crate::core::tools::missing(checks.config));
     plan.problems.extend(checks.branch());
     plan.problems.extend(checks.local_tags(released));
     plan.problems.extend(checks.untagged_release_commit());

@@ -10,12 +10,13 @@ use toml_edit::Table;
 use xshell::cmd;
 
 use crate::config::Config;
+use crate::core::frozen;
+use crate::core::production;
+use crate::core::verdict::{self, Source};
 use crate::resolved;
 use crate::resources::evidence::{self, ArtifactRecord, Note, Section, Verdict};
 use crate::resources::git::{self, Repo};
 use crate::resources::index::{self, IndexFile};
-use crate::steps::verify::{self, Source};
-use crate::steps::{build, promote};
 
 /// Where a release stands: each state `status` reports, as one closed set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,7 +74,7 @@ struct Row {
     production: Option<bool>,
     detail: String,
     /// The cells of the latest verification of what staging serves.
-    matrix: Vec<verify::NotedCell>,
+    matrix: Vec<verdict::NotedCell>,
 }
 
 impl Row {
@@ -181,7 +182,7 @@ fn before_twostage(repo: &Repo, tags: &[(pep440_rs::Version, String)]) -> Vec<St
             let before = after_adoption
                 .as_ref()
                 .is_some_and(|after| !after.contains(tag));
-            (older || before) && build::frozen(repo, tag).ok().flatten().is_none()
+            (older || before) && frozen::frozen(repo, tag).ok().flatten().is_none()
         })
         .map(|(_, tag)| tag.clone())
         .collect()
@@ -267,7 +268,7 @@ impl Gather<'_> {
         let matrix = note
             .as_ref()
             .and_then(|n| n.latest(Source::Staging.section()))
-            .map(verify::cells_of)
+            .map(verdict::cells_of)
             .unwrap_or_default();
         let github = config.github.repository.is_some()
             || repo
@@ -277,7 +278,7 @@ impl Gather<'_> {
         let next = next_step(state, &tag, pushed, &config.git.remote, github);
         // A `-prod` tag made annotated (by hand, or by an earlier twostage) breaks the
         // project's own VCS-versioned builds: said with the fix, whatever the state.
-        let detail = match promote::annotated_prod_tag(repo, &config.git.remote, &prod_tag) {
+        let detail = match production::annotated_prod_tag(repo, &config.git.remote, &prod_tag) {
             Some(warning) if detail.is_empty() => warning,
             Some(warning) => format!("{detail}; {warning}"),
             None => detail,
@@ -337,13 +338,13 @@ fn noted_state(
         (State::Promoted, String::new())
     } else if noted(Section::Production) {
         (State::Failed(Step::Promote), format!("production has the files but `{prod_tag}` is missing: rerun `cargo xtask promote {tag}`"))
-    } else if verify::verified(verification, artifacts) {
+    } else if verdict::verified(verification, artifacts) {
         (State::Verified, String::new())
     } else if verification.and_then(Verdict::of) == Some(Verdict::Failed) {
         (State::Failed(Step::Verify), failure(verification, tag))
     } else if noted(Section::Staging) {
         (State::Staged, String::new())
-    } else if build::frozen(repo, tag).ok().flatten().is_some() {
+    } else if frozen::frozen(repo, tag).ok().flatten().is_some() {
         (State::Built, String::new())
     } else {
         (State::Tagged, String::new())
@@ -353,7 +354,7 @@ fn noted_state(
 /// The first reason a verification failed, short enough for the table.
 fn failure(verification: Option<&Table>, tag: &str) -> String {
     let why = verification
-        .and_then(|s| s.get(verify::FAILURES))
+        .and_then(|s| s.get(verdict::FAILURES))
         .and_then(|f| f.as_array())
         .and_then(|a| a.get(0))
         .and_then(|f| f.as_str())
@@ -456,7 +457,7 @@ fn print_table(rows: &[Row], one: bool) {
 
 /// One line per file, one column per interpreter: what each cell came to, and below, why
 /// each skipped cell was skipped.
-fn print_matrix(tag: &str, cells: &[verify::NotedCell]) {
+fn print_matrix(tag: &str, cells: &[verdict::NotedCell]) {
     let mut pythons: Vec<&str> = Vec::new();
     let mut files: Vec<&str> = Vec::new();
     for c in cells {

@@ -1,5 +1,5 @@
 //! The programs a release starts on this machine, found the way `release`, `stage` and
-//! `verify` find them (the build command of `build::build_command`, the installer of
+//! `verify` find them (the build command of `build_command`, the installer of
 //! `pyenv::Installer::choose`, both from PATH): checked before anything changes, and
 //! described in one line. `rehearse` runs the same check and prints the same line, so a
 //! rehearsal cannot pass with tools the release will not have.
@@ -15,7 +15,7 @@ use crate::resources::pyenv::{self, Installer};
 /// module used to surface only after the tag was made.
 pub fn missing(config: &Config) -> Vec<String> {
     let mut problems = Vec::new();
-    let command = crate::steps::build::build_command(config, Path::new("dist"));
+    let command = build_command(config, Path::new("dist"));
     let words: Vec<String> = command
         .split_whitespace()
         .map(|w| w.trim_matches(|c| c == '\'' || c == '"').to_string())
@@ -77,7 +77,7 @@ fn python_imports(python: &str, modules: &str) -> bool {
 /// give, as `release` builds and `stage`/`verify` install: `` `uv build --out-dir 'dist'`; uv
 /// 0.13.9 ``. The installer is left out when nothing is verified.
 pub fn describe(config: &Config) -> String {
-    let command = crate::steps::build::build_command(config, Path::new("dist"));
+    let command = build_command(config, Path::new("dist"));
     if config.verify.artifacts.is_empty() {
         return format!(
             "builds with `{command}`; nothing is verified (`verify.artifacts` is empty)"
@@ -91,4 +91,19 @@ pub fn describe(config: &Config) -> String {
         Err(e) => format!("no installer ({e:#})"),
     };
     format!("builds with `{command}`, verifies with {installer}")
+}
+
+/// The build command line, `{out}` filled in.
+pub fn build_command(config: &Config, out: &Path) -> String {
+    let quoted = format!("'{}'", out.display().to_string().replace('\'', "'\\''"));
+    match &config.build.command {
+        Some(command) => command.replace("{out}", &quoted),
+        None if on_path("uv") => format!("uv build --out-dir {quoted}"),
+        None => format!("python3 -m build --outdir {quoted}"),
+    }
+}
+
+fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
 }

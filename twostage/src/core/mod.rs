@@ -1,0 +1,12 @@
+//! The release core: the machinery several steps share, beneath `steps` and over `resources`.
+//! A step decides; the core holds what more than one step needs to act on a release, so that a
+//! step calls another step only where the flow itself does (`stage` calls `verify`, `hooks`
+//! calls `stage` and `promote`). The core imports resources and the shared top-level modules,
+//! never a step.
+
+pub mod frozen;
+pub mod hook;
+pub mod production;
+pub mod tools;
+pub mod upload;
+pub mod verdict;
