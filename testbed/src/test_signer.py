@@ -12,6 +12,7 @@ overwrite an attestation that exists.
 Usage: python test_signer.py FILE...   Environment:
   TEST_SIGNER_MODE   `wrong-digest` (the subject's sha256 is of other bytes) or `wrong-name`
   TEST_SIGNER_LOG    a file that gets one line per file signed
+  TEST_SIGNER_ENV    a file that gets the signer's environment, one `NAME=value` per line
 """
 
 import base64
@@ -76,3 +77,6 @@ for path in sys.argv[1:]:
     if os.environ.get("TEST_SIGNER_LOG"):
         with open(os.environ["TEST_SIGNER_LOG"], "a") as log:
             log.write(os.path.basename(path) + "\n")
+    if os.environ.get("TEST_SIGNER_ENV"):
+        with open(os.environ["TEST_SIGNER_ENV"], "a") as log:
+            log.write("".join(f"{k}={v}\n" for k, v in sorted(os.environ.items())))

@@ -220,6 +220,36 @@ fn a_trusted_stage_and_promote_attest_each_file_once_per_index_and_burn_their_to
     assert_eq!(signed.lines().count(), 4, "each file signed once per index");
 }
 
+/// The signer is code we did not write: it sees the CI identity it signs as, and no other
+/// credential of the job (here its `GITHUB_TOKEN`).
+#[test]
+fn the_signer_gets_the_ci_identity_and_no_other_credential() {
+    let (s, bed) = released("ts-attest-signer-env");
+    let seen = s.dir.join("signer-env.log");
+    let github_token = "ghs_SIGNER-SENTINEL-5c1d9e";
+    in_ci(
+        &s,
+        &bed,
+        &["stage", "v1.4.3"],
+        &[
+            ("TEST_SIGNER_ENV", seen.to_str().unwrap()),
+            ("GITHUB_TOKEN", github_token),
+        ],
+    )
+    .success();
+    let env = std::fs::read_to_string(&seen).unwrap();
+    assert!(
+        env.lines()
+            .any(|l| l == format!("ACTIONS_ID_TOKEN_REQUEST_TOKEN={REQUEST_TOKEN}")),
+        "the signer needs the job's identity"
+    );
+    assert!(
+        !env.contains(github_token),
+        "the job's GITHUB_TOKEN reached the signer"
+    );
+    assert!(!env.contains(MINTED));
+}
+
 #[test]
 fn a_file_already_on_the_index_is_recorded_already_there_not_attested() {
     let (s, bed) = released("ts-attest-present");

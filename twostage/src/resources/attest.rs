@@ -26,6 +26,14 @@ use crate::resources::secrets::{redact, redact_secrets};
 /// The signer used when `attest-command` is not set.
 pub const DEFAULT_SIGNER: [&str; 2] = ["pypi-attestations", "sign"];
 
+/// What the signer may see of the environment's credentials: the CI identity it signs as
+/// (GitHub Actions' OIDC token request, or an identity token given to Sigstore directly).
+const SIGNER_IDENTITY: [&str; 3] = [
+    "ACTIONS_ID_TOKEN_REQUEST_URL",
+    "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+    "SIGSTORE_ID_TOKEN",
+];
+
 /// Warehouse takes at most one attestation per predicate, and knows two predicates.
 const MAX_PER_FILE: usize = 2;
 
@@ -52,9 +60,18 @@ pub fn sign(
 ) -> Result<String> {
     let (program, args) = command.split_first().context("`attest-command` is empty")?;
     let copy = fresh_copy(dir, file, &artifact.filename)?;
-    let output = Command::new(program)
-        .args(args)
-        .arg(&copy)
+    let mut signer = Command::new(program);
+    signer.args(args).arg(&copy);
+    // Code we did not write gets no credential (docs/trust.md), except the CI identity it
+    // signs with: Sigstore's ambient credential is the job's OIDC token
+    // (https://github.com/sigstore/sigstore-python, `sigstore.oidc.detect_credential`).
+    crate::resources::secrets::scrub(&mut signer);
+    for name in SIGNER_IDENTITY {
+        if let Some(value) = std::env::var_os(name) {
+            signer.env(name, value);
+        }
+    }
+    let output = signer
         .stdin(std::process::Stdio::null())
         .output()
         .with_context(|| {
