@@ -301,38 +301,53 @@ pub struct FaultProxy {
     pub control: PathBuf,
 }
 
+/// mitmdump in reverse mode in front of `upstream` on 127.0.0.1:`port`, its configuration in
+/// `dir/conf`, running `addon` (a file name and its text, written into `dir`) with `env`;
+/// returned once `probe` (a URL and what answers there) answers.
+fn reverse_proxy(
+    dir: &Path,
+    upstream: &str,
+    port: u16,
+    (name, text): (&str, &str),
+    env: &[(&str, &str)],
+    (probe, what): (&str, &str),
+) -> Result<Guarded> {
+    let script = dir.join(name);
+    std::fs::write(&script, text)?;
+    let args = vec![
+        "--quiet".to_string(),
+        "--mode".into(),
+        format!("reverse:{}", upstream.trim_end_matches('/')),
+        "--listen-host".into(),
+        "127.0.0.1".into(),
+        "--listen-port".into(),
+        port.to_string(),
+        "--set".into(),
+        format!("confdir={}", dir.join("conf").display()),
+        "-s".into(),
+        script.display().to_string(),
+    ];
+    let mut server = Guarded::spawn(&mitmdump()?, &args, &dir.join("mitmdump.log"), env)?;
+    server.wait_until_up(probe, what)?;
+    Ok(server)
+}
+
 impl FaultProxy {
     pub fn start(dir: &Path, upstream: &str) -> Result<FaultProxy> {
-        let mitmdump = mitmdump()?;
         std::fs::create_dir_all(dir)?;
-        let script = dir.join("fault_proxy.py");
-        std::fs::write(&script, include_str!("fault_proxy.py"))?;
         let control = dir.join("control.json");
         std::fs::write(&control, "{}")?;
         let port = free_port()?;
-        let upstream = upstream.trim_end_matches('/');
-        let args = vec![
-            "--quiet".to_string(),
-            "--mode".into(),
-            format!("reverse:{upstream}"),
-            "--listen-host".into(),
-            "127.0.0.1".into(),
-            "--listen-port".into(),
-            port.to_string(),
-            "--set".into(),
-            format!("confdir={}", dir.join("conf").display()),
-            "-s".into(),
-            script.display().to_string(),
-        ];
-        let control_str = control.display().to_string();
-        let mut server = Guarded::spawn(
-            &mitmdump,
-            &args,
-            &dir.join("mitmdump.log"),
-            &[("FAULT_PROXY_CONTROL", control_str.as_str())],
-        )?;
         let url = format!("http://127.0.0.1:{port}/");
-        server.wait_until_up(&url, "the fault proxy")?;
+        let control_str = control.display().to_string();
+        let server = reverse_proxy(
+            dir,
+            upstream,
+            port,
+            ("fault_proxy.py", include_str!("fault_proxy.py")),
+            &[("FAULT_PROXY_CONTROL", control_str.as_str())],
+            (&url, "the fault proxy"),
+        )?;
         Ok(FaultProxy {
             _server: server,
             url,
@@ -401,10 +416,7 @@ impl AttestIndex {
         upstream_auth: &str,
         minted_prefix: &str,
     ) -> Result<AttestIndex> {
-        let mitmdump = mitmdump()?;
         std::fs::create_dir_all(dir)?;
-        let script = dir.join("attest_index.py");
-        std::fs::write(&script, include_str!("attest_index.py"))?;
         let control = dir.join("control.json");
         let port = free_port()?;
         let url = format!("http://127.0.0.1:{port}");
@@ -414,28 +426,15 @@ impl AttestIndex {
             "minted_prefix": minted_prefix,
         });
         std::fs::write(&control, settings.to_string())?;
-        let upstream = upstream.trim_end_matches('/');
-        let args = vec![
-            "--quiet".to_string(),
-            "--mode".into(),
-            format!("reverse:{upstream}"),
-            "--listen-host".into(),
-            "127.0.0.1".into(),
-            "--listen-port".into(),
-            port.to_string(),
-            "--set".into(),
-            format!("confdir={}", dir.join("conf").display()),
-            "-s".into(),
-            script.display().to_string(),
-        ];
         let control_str = control.display().to_string();
-        let mut server = Guarded::spawn(
-            &mitmdump,
-            &args,
-            &dir.join("mitmdump.log"),
+        let server = reverse_proxy(
+            dir,
+            upstream,
+            port,
+            ("attest_index.py", include_str!("attest_index.py")),
             &[("ATTEST_INDEX_CONTROL", control_str.as_str())],
+            (&format!("{url}/"), "the attestation index stand-in"),
         )?;
-        server.wait_until_up(&format!("{url}/"), "the attestation index stand-in")?;
         Ok(AttestIndex {
             _server: server,
             url,
@@ -507,37 +506,21 @@ pub struct HttpsProxy {
 
 impl HttpsProxy {
     pub fn start(dir: &Path, upstream: &str) -> Result<HttpsProxy> {
-        let mitmdump = mitmdump()?;
         std::fs::create_dir_all(dir)?;
-        let script = dir.join("handshakes.py");
-        std::fs::write(&script, HANDSHAKE_LOG_ADDON)?;
         let handshakes = dir.join("handshakes.log");
         std::fs::write(&handshakes, "")?;
-        let confdir = dir.join("conf");
         let port = free_port()?;
-        let args = vec![
-            "--quiet".to_string(),
-            "--mode".into(),
-            format!("reverse:{}", upstream.trim_end_matches('/')),
-            "--listen-host".into(),
-            "127.0.0.1".into(),
-            "--listen-port".into(),
-            port.to_string(),
-            "--set".into(),
-            format!("confdir={}", confdir.display()),
-            "-s".into(),
-            script.display().to_string(),
-        ];
         let log = handshakes.display().to_string();
-        let mut server = Guarded::spawn(
-            &mitmdump,
-            &args,
-            &dir.join("mitmdump.log"),
-            &[("TWOSTAGE_HANDSHAKE_LOG", log.as_str())],
-        )?;
         // The same port answers plain HTTP too (mitmproxy detects TLS per connection).
-        server.wait_until_up(&format!("http://127.0.0.1:{port}/"), "the HTTPS proxy")?;
-        let ca = confdir.join("mitmproxy-ca-cert.pem");
+        let server = reverse_proxy(
+            dir,
+            upstream,
+            port,
+            ("handshakes.py", HANDSHAKE_LOG_ADDON),
+            &[("TWOSTAGE_HANDSHAKE_LOG", log.as_str())],
+            (&format!("http://127.0.0.1:{port}/"), "the HTTPS proxy"),
+        )?;
+        let ca = dir.join("conf").join("mitmproxy-ca-cert.pem");
         if !ca.is_file() {
             bail!("mitmproxy did not write its CA to `{}`", ca.display());
         }

@@ -21,12 +21,7 @@ pub fn missing(config: &Config) -> Vec<String> {
         .map(|w| w.trim_matches(|c| c == '\'' || c == '"').to_string())
         .collect();
     let program = words.first().cloned().unwrap_or_default();
-    let found = if program.contains('/') {
-        Path::new(&program).is_file()
-    } else {
-        pyenv::find_on_path(&program).is_some()
-    };
-    if !found {
+    if !pyenv::runnable(&program) {
         problems.push(format!(
             "the build command `{command}` needs `{program}`, which is not on PATH: install it, or \
              set `build.command` in release.toml (uv: https://docs.astral.sh/uv/getting-started/installation/)"

@@ -141,7 +141,7 @@ fn signer(target: &Target) -> std::result::Result<Vec<String>, &'static str> {
     }
     let Some(command) = &target.index.attest_command else {
         let default: Vec<String> = attest::DEFAULT_SIGNER.map(String::from).into();
-        if attest::available(&default[0]) {
+        if crate::resources::pyenv::runnable(&default[0]) {
             return Ok(default);
         }
         output::warn(format!(

@@ -39,15 +39,6 @@ const MAX_PER_FILE: usize = 2;
 
 const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
 
-/// Whether `program` can be run: a path that exists, or a name found on `PATH`.
-pub fn available(program: &str) -> bool {
-    if program.contains('/') {
-        return Path::new(program).is_file();
-    }
-    std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
-}
-
 /// Signs `file` (the frozen bytes of `artifact`) with `command` in `dir`, a folder of this
 /// index's own: the file is linked there afresh, since the signer refuses to overwrite an
 /// attestation. Returns the attestations, as the JSON array the upload carries, once each

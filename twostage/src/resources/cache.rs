@@ -100,14 +100,17 @@ fn run(command: &mut Command) -> Result<()> {
         .output()
         .with_context(|| format!("cannot start `{}`", command.get_program().to_string_lossy()))?;
     if !out.status.success() {
-        let text = String::from_utf8_lossy(&out.stderr);
-        let line = text.lines().rev().find(|l| !l.trim().is_empty());
-        bail!(
-            "{}",
-            output::visible(line.unwrap_or(&out.status.to_string()))
-        );
+        bail!("{}", last_line(&out.stderr, out.status));
     }
     Ok(())
+}
+
+/// The last line a failed tool wrote on stderr, made visible (its exit status when it wrote
+/// none).
+pub fn last_line(stderr: &[u8], status: std::process::ExitStatus) -> String {
+    let text = String::from_utf8_lossy(stderr);
+    let line = text.lines().rev().find(|l| !l.trim().is_empty());
+    output::visible(line.unwrap_or(&status.to_string()))
 }
 
 /// The user's cache folder: `~/Library/Caches` on macOS (Apple's File System Programming

@@ -76,6 +76,17 @@ impl Repo {
     }
 
     /// Every tag with the commit it points at (annotated tags peeled).
+    /// The tags' names, without reading what they point at.
+    pub fn tag_names(&self) -> Result<Vec<String>> {
+        Ok(self
+            .repo
+            .tag_names(None)?
+            .iter()
+            .flatten()
+            .map(str::to_string)
+            .collect())
+    }
+
     pub fn tags(&self) -> Result<Vec<(String, Oid)>> {
         let mut tags = Vec::new();
         for name in self.repo.tag_names(None)?.iter().flatten() {

@@ -300,11 +300,9 @@ pub fn settle_tag_prefix(config: &mut crate::config::Config, repo: &crate::resou
     if config.git.tag_prefix_set {
         return;
     }
-    // An unreadable tag list leaves the default, as a repository without tags has.
-    let tags: Vec<String> = repo
-        .tags()
-        .map(|tags| tags.into_iter().map(|(name, _)| name).collect())
-        .unwrap_or_default();
+    // An unreadable tag list leaves the default, as a repository without tags has. Every
+    // command starts here, the hooks too: the names are enough, no tag is peeled.
+    let tags = repo.tag_names().unwrap_or_default();
     config.git.tag_prefix = settled_prefix(None, &tags, &config.git.prod_suffix);
 }
 

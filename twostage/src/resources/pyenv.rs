@@ -47,6 +47,16 @@ impl Installer {
     }
 }
 
+/// Whether `program` can be started: a path (one with a `/`) that is a file, or a name found
+/// on `PATH`.
+pub fn runnable(program: &str) -> bool {
+    if program.contains('/') {
+        Path::new(program).is_file()
+    } else {
+        find_on_path(program).is_some()
+    }
+}
+
 pub fn find_on_path(program: &str) -> Option<PathBuf> {
     let paths = std::env::var_os("PATH")?;
     std::env::split_paths(&paths)

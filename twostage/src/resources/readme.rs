@@ -108,12 +108,6 @@ pub fn renderer() -> Result<PathBuf> {
     Ok(venv.join("bin/python"))
 }
 
-fn last_line(stderr: &[u8], status: std::process::ExitStatus) -> String {
-    let text = String::from_utf8_lossy(stderr);
-    let line = text.lines().rev().find(|l| !l.trim().is_empty());
-    output::visible(line.unwrap_or(&status.to_string()))
-}
-
 /// Each text's docutils report when it does not render, `None` when it does.
 fn render(python: &std::path::Path, texts: &[&str]) -> Result<Vec<Option<String>>> {
     let mut command = Command::new(python);
@@ -135,7 +129,7 @@ fn render(python: &std::path::Path, texts: &[&str]) -> Result<Vec<Option<String>
     if !out.status.success() {
         bail!(
             "the renderer failed: {}",
-            last_line(&out.stderr, out.status)
+            cache::last_line(&out.stderr, out.status)
         );
     }
     let reports: Vec<Option<String>> =
