@@ -28,3 +28,4 @@ pub mod sandbox;
 pub mod secrets;
 pub mod tls;
 pub mod warehouse;
+pub mod workspace;
