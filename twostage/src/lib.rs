@@ -20,6 +20,7 @@ pub mod core;
 pub mod error;
 pub mod interrupt;
 pub mod output;
+pub mod package_tags;
 pub mod resolved;
 pub mod resources;
 pub mod steps;
