@@ -4,6 +4,7 @@
 //! calls `stage` and `promote`). The core imports resources and the shared top-level modules,
 //! never a step.
 
+pub mod changed;
 pub mod frozen;
 pub mod hook;
 pub mod production;

@@ -8,6 +8,7 @@
 pub mod attest;
 pub mod cache;
 pub mod changelog;
+pub mod changes;
 pub mod contents;
 pub mod credentials;
 pub mod dist;

@@ -557,7 +557,7 @@ pub fn requirement_name(requirement: &str) -> Option<&str> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn write(root: &Path, path: &str, text: &str) {
@@ -573,7 +573,7 @@ mod tests {
     }
 
     /// The repository's `tests/fixtures/<name>`, copied with `@name@` and `@module@` filled in.
-    fn fixture(name: &str, to: &Path, project: &str) {
+    pub(crate) fn fixture(name: &str, to: &Path, project: &str) {
         fn walk(from: &Path, to: &Path, project: &str) {
             for entry in std::fs::read_dir(from).unwrap().flatten() {
                 let fill = |s: &str| {
