@@ -8,6 +8,7 @@ pub mod changed;
 pub mod frozen;
 pub mod hook;
 pub mod production;
+pub mod release_order;
 pub mod tools;
 pub mod upload;
 pub mod verdict;
