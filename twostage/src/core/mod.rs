@@ -7,6 +7,7 @@
 pub mod changed;
 pub mod frozen;
 pub mod hook;
+pub mod new_projects;
 pub mod production;
 pub mod release_order;
 pub mod tools;
