@@ -218,6 +218,16 @@ mod tests {
     }
 
     #[test]
+    fn a_template_may_put_the_name_after_the_version() {
+        let core = tags("acme-core", "release-{version}+{name}");
+        assert_eq!(core.prod_tag(&v("1.2.3")), "release-1.2.3+acme-core-prod");
+        let parsed = core.parse("release-1.2.3+acme-core-prod").unwrap();
+        assert_eq!((parsed.version, parsed.prod), (v("1.2.3"), true));
+        assert_eq!(core.parse("release-1.2.3+acme-cli"), None);
+        assert_eq!(core.parse("release-1.2.3"), None);
+    }
+
+    #[test]
     fn a_package_whose_name_starts_another_name_reads_only_its_own_tags() {
         let schemes = [
             tags("acme", DEFAULT_TEMPLATE),

@@ -711,7 +711,7 @@ pub(crate) mod tests {
             root,
             "app/pyproject.toml",
             &format!(
-                "{}\n[project.optional-dependencies]\nfast = [\"Acme_Core[speed]\"]\n",
+                "{}\n[project.optional-dependencies]\nfast = [\"Acme_Core[speed]\"]\nall = [\"acme-app[fast]\"]\n",
                 project("acme-app", "")
             ),
         );
