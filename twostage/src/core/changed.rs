@@ -387,6 +387,26 @@ mod tests {
     }
 
     #[test]
+    fn changes_since_a_tag_on_another_branch_are_head_s_own_since_they_parted() {
+        let dir = released_workspace();
+        git(dir.path(), &["checkout", "--quiet", "-b", "maintenance"]);
+        commit(dir.path(), &["packages/core/backport.py"], "a backport");
+        git(dir.path(), &["tag", "acme-core-v1.0.1"]);
+        git(dir.path(), &["checkout", "--quiet", "main"]);
+        commit(dir.path(), &["packages/cli/main.py"], "main's own");
+        let history = History::open(dir.path()).unwrap();
+        assert_eq!(
+            history.changed_since("acme-core-v1.0.1").unwrap(),
+            ["packages/cli/main.py"]
+        );
+        let err = history
+            .changed_since("no-such-tag")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err, "there is no tag `no-such-tag`");
+    }
+
+    #[test]
     fn declared_paths_must_stay_inside_the_repository() {
         for bad in ["/etc", "../sibling", "a/./b", ""] {
             let err = check_paths("acme", &[bad.to_string()])

@@ -133,7 +133,14 @@ mod tests {
 
     #[test]
     fn four_new_projects_pass_and_a_fifth_is_reported_with_what_to_do() {
-        let names = ["acme-core", "acme-cli", "acme-a", "acme-b", "acme-c", "acme-d"];
+        let names = [
+            "acme-core",
+            "acme-cli",
+            "acme-a",
+            "acme-b",
+            "acme-c",
+            "acme-d",
+        ];
         let four = counted(&names, &["acme-core", "acme-cli"], Some(4));
         assert_eq!(four.new, ["acme-a", "acme-b", "acme-c", "acme-d"]);
         assert_eq!(four.problem(), None);
@@ -165,10 +172,18 @@ mod tests {
         ] {
             assert_eq!(limit_for(url), Some(4), "{url}");
         }
-        for url in ["http://127.0.0.1:8080/", "https://pypi.example.org/simple/", "not a url"] {
+        for url in [
+            "http://127.0.0.1:8080/",
+            "https://pypi.example.org/simple/",
+            "not a url",
+        ] {
             assert_eq!(limit_for(url), None, "{url}");
         }
-        let local = counted(&["a", "b", "c", "d", "e"], &[], limit_for("http://127.0.0.1:1/"));
+        let local = counted(
+            &["a", "b", "c", "d", "e"],
+            &[],
+            limit_for("http://127.0.0.1:1/"),
+        );
         assert_eq!(local.problem(), None);
     }
 
@@ -186,10 +201,15 @@ mod tests {
 
     #[test]
     fn ordinals_read_as_english() {
-        let spelled: Vec<String> = [1, 2, 3, 4, 5, 11, 12, 13, 21, 22, 101, 111].map(ordinal).to_vec();
+        let spelled: Vec<String> = [1, 2, 3, 4, 5, 11, 12, 13, 21, 22, 101, 111]
+            .map(ordinal)
+            .to_vec();
         assert_eq!(
             spelled,
-            ["1st", "2nd", "3rd", "4th", "5th", "11th", "12th", "13th", "21st", "22nd", "101st", "111th"]
+            [
+                "1st", "2nd", "3rd", "4th", "5th", "11th", "12th", "13th", "21st", "22nd", "101st",
+                "111th"
+            ]
         );
     }
 }
