@@ -19,6 +19,7 @@ mod hostile_output;
 mod maintainer;
 mod matrix;
 mod maturin;
+mod monorepo;
 mod promote;
 mod pyconfig;
 mod pypirules;
