@@ -471,52 +471,10 @@ fn read_package(text: &str, folder: &str, manifest: &str) -> Result<Option<Packa
         );
     }
     let name = normalize_name(declared);
-    let mut dependencies = BTreeSet::new();
-    let mut dynamic = false;
-    if let Some(project) = project {
-        dynamic = project
-            .get("dynamic")
-            .and_then(|d| string_list(d).ok())
-            .is_some_and(|d| {
-                d.iter()
-                    .any(|k| k == "dependencies" || k == "optional-dependencies")
-            });
-        let mut requirements = Vec::new();
-        if let Some(item) = project.get("dependencies") {
-            requirements.extend(
-                string_list(item)
-                    .with_context(|| format!("`project.dependencies` in `{manifest}`"))?,
-            );
-        }
-        if let Some(extras) = project
-            .get("optional-dependencies")
-            .and_then(Item::as_table_like)
-        {
-            for (extra, item) in extras.iter() {
-                requirements.extend(string_list(item).with_context(|| {
-                    format!("`project.optional-dependencies.{extra}` in `{manifest}`")
-                })?);
-            }
-        }
-        for requirement in &requirements {
-            let required = requirement_name(requirement).with_context(|| {
-                format!("`{requirement}` in `{manifest}` is not a PEP 508 requirement")
-            })?;
-            dependencies.insert(normalize_name(required));
-        }
-    } else if let Some(table) = poetry
-        .and_then(|p| p.get("dependencies"))
-        .and_then(Item::as_table_like)
-    {
-        // Poetry's own table: each key a distribution name, `python` the interpreter
-        // (https://python-poetry.org/docs/pyproject/#dependencies-and-dependency-groups).
-        dependencies.extend(
-            table
-                .iter()
-                .map(|(key, _)| normalize_name(key))
-                .filter(|key| key != "python"),
-        );
-    }
+    let (mut dependencies, dynamic) = match project {
+        Some(project) => pep621_dependencies(project, manifest)?,
+        None => (poetry_dependencies(poetry), false),
+    };
     dependencies.remove(&name);
     Ok(Some(Package {
         name,
@@ -526,6 +484,61 @@ fn read_package(text: &str, folder: &str, manifest: &str) -> Result<Option<Packa
         dependencies,
         dynamic_dependencies: dynamic,
     }))
+}
+
+/// The normalized names `[project] dependencies` and `[project.optional-dependencies]`
+/// require, and whether either is `dynamic`.
+fn pep621_dependencies(
+    project: &dyn toml_edit::TableLike,
+    manifest: &str,
+) -> Result<(BTreeSet<String>, bool)> {
+    let dynamic = project
+        .get("dynamic")
+        .and_then(|d| string_list(d).ok())
+        .is_some_and(|d| {
+            d.iter()
+                .any(|k| k == "dependencies" || k == "optional-dependencies")
+        });
+    let mut requirements = Vec::new();
+    if let Some(item) = project.get("dependencies") {
+        requirements.extend(
+            string_list(item).with_context(|| format!("`project.dependencies` in `{manifest}`"))?,
+        );
+    }
+    if let Some(extras) = project
+        .get("optional-dependencies")
+        .and_then(Item::as_table_like)
+    {
+        for (extra, item) in extras.iter() {
+            requirements.extend(string_list(item).with_context(|| {
+                format!("`project.optional-dependencies.{extra}` in `{manifest}`")
+            })?);
+        }
+    }
+    let mut dependencies = BTreeSet::new();
+    for requirement in &requirements {
+        let required = requirement_name(requirement).with_context(|| {
+            format!("`{requirement}` in `{manifest}` is not a PEP 508 requirement")
+        })?;
+        dependencies.insert(normalize_name(required));
+    }
+    Ok((dependencies, dynamic))
+}
+
+/// A Poetry project's own table: each key a distribution name, `python` the interpreter
+/// (https://python-poetry.org/docs/pyproject/#dependencies-and-dependency-groups).
+fn poetry_dependencies(poetry: Option<&dyn toml_edit::TableLike>) -> BTreeSet<String> {
+    poetry
+        .and_then(|p| p.get("dependencies"))
+        .and_then(Item::as_table_like)
+        .map(|table| {
+            table
+                .iter()
+                .map(|(key, _)| normalize_name(key))
+                .filter(|key| key != "python")
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// A valid distribution name: ASCII letters and digits, with `-`, `_`, `.` inside
