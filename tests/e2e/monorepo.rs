@@ -1,7 +1,8 @@
-//! Issue 23's pieces against real servers, before they are wired into the steps: PyPI's
-//! new-project limit counted on a real index, with a member of the uv workspace fixture built
-//! by its real backend and uploaded with twine. The test starts a pypiserver of its own (no
-//! devpi, no production seed: it needs one index only).
+//! Issue 23's pieces against real tools, before they are wired into the steps: the uv
+//! workspace fixture read as uv itself lists it, and PyPI's new-project limit counted on a real
+//! index, with a member of the fixture built by its real backend and uploaded with twine. The
+//! limit's test starts a pypiserver of its own (no devpi, no production seed: it needs one
+//! index only).
 
 use twostage::core::new_projects::{self, NewProjects};
 use twostage::resources::{index, workspace::Workspace};
@@ -74,4 +75,40 @@ fn new_projects_are_counted_on_a_real_index_and_a_fifth_is_reported_before_anyth
         ..found
     };
     assert_eq!(unlimited.problem(), None);
+}
+
+#[test]
+fn the_workspace_is_read_as_uv_itself_reads_it() {
+    let s = Scratch::new("monorepo-uv");
+    copy_fixture(
+        "uv-workspace",
+        &s.work,
+        &[("name", "mono-uv"), ("module", "mono_uv")],
+    );
+    let uv = testbed::tools().unwrap().bin("uv");
+    let sh = s.sh();
+    let listed = sh
+        .cmd(&uv)
+        .args(["workspace", "list", "--offline"])
+        .read()
+        .unwrap();
+    let by_uv: Vec<&str> = listed.lines().collect();
+    assert_eq!(by_uv, ["mono-uv-cli", "mono-uv-core", "mono-uv-extras"]);
+    assert_eq!(Workspace::read(&s.work).unwrap().names(), by_uv);
+
+    // Without the exclusion, uv refuses the folder without a manifest, and so does the reading.
+    s.write(
+        "pyproject.toml",
+        "[tool.uv.workspace]\nmembers = [\"packages/*\"]\n",
+    );
+    let refused = sh
+        .cmd(&uv)
+        .args(["workspace", "list", "--offline"])
+        .ignore_status()
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("packages/drafts"));
+    let err = format!("{:#}", Workspace::read(&s.work).unwrap_err());
+    assert!(err.contains("workspace member `packages/drafts`"), "{err}");
 }
