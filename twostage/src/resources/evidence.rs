@@ -414,17 +414,19 @@ pub fn artifacts_of(doc: &DocumentMut) -> Vec<ArtifactRecord> {
         .unwrap_or_default()
 }
 
-/// Writes `[[artifacts]]` into a TOML document, replacing what was there.
+/// Writes `[[artifacts]]` into a TOML document (the frozen manifest), replacing what was there.
 pub fn set_artifacts(doc: &mut DocumentMut, artifacts: &[ArtifactRecord]) {
     let note = Note {
         artifacts: artifacts.to_vec(),
         ..Note::default()
     };
-    let mut written = note.to_document();
-    let key = "artifacts";
-    doc[key] = written
-        .remove(key)
-        .unwrap_or(Item::ArrayOfTables(ArrayOfTables::new()));
+    // Such a note writes its `[[artifacts]]` only (none when there are none).
+    let written = note.to_document().into_table();
+    let was: Vec<String> = written.iter().map(|(key, _)| key.to_string()).collect();
+    doc.retain(|key, _| !was.iter().any(|k| k == key));
+    for (key, item) in written {
+        doc.insert(&key, item);
+    }
 }
 
 /// The layout of a written note, as notes were always written: sections are tables, lists of
@@ -538,27 +540,15 @@ impl Note {
 
     /// Every recorded run, section by section (in `Section::ALL`'s order), each the first first.
     pub fn entries(&self) -> Vec<Entry> {
-        let mut entries = Vec::new();
-        let each = |runs: &Option<Runs<UploadRun>>| {
-            runs.iter().flat_map(Runs::all).cloned().collect::<Vec<_>>()
-        };
-        let checks = |runs: &Option<Runs<VerificationRun>>| {
-            runs.iter().flat_map(Runs::all).cloned().collect::<Vec<_>>()
-        };
-        entries.extend(each(&self.staging).into_iter().map(Entry::Staging));
-        entries.extend(
-            checks(&self.verification)
-                .into_iter()
-                .map(Entry::Verification),
-        );
-        entries.extend(each(&self.production).into_iter().map(Entry::Production));
-        entries.extend(
-            checks(&self.production_verification)
-                .into_iter()
-                .map(Entry::ProductionVerification),
-        );
-        let github = self.github.iter().flat_map(Runs::all).cloned();
-        entries.extend(github.map(Entry::Github));
+        fn every<R: Clone>(section: &Option<Runs<R>>) -> impl Iterator<Item = R> + '_ {
+            section.iter().flat_map(Runs::all).cloned()
+        }
+        let mut entries: Vec<Entry> = every(&self.staging).map(Entry::Staging).collect();
+        entries.extend(every(&self.verification).map(Entry::Verification));
+        entries.extend(every(&self.production).map(Entry::Production));
+        let production_verification = every(&self.production_verification);
+        entries.extend(production_verification.map(Entry::ProductionVerification));
+        entries.extend(every(&self.github).map(Entry::Github));
         entries
     }
 

@@ -620,6 +620,7 @@ mod tests {
         assert_eq!(state(None, &none, true), said("built"));
         let empty = Note::new("v1.0.0", "1.0.0", git2::Oid::zero());
         assert_eq!(state(Some(&empty), &none, true), said("built"));
+        assert_eq!(state(Some(&empty), &none, false), said("tagged"));
         assert_eq!(state(Some(&staged()), &SERVED, false), said("staged"));
         assert_eq!(state(Some(&verified()), &SERVED, false), said("verified"));
         assert_eq!(state(Some(&promoted()), &SERVED, false), said("promoted"));

@@ -693,7 +693,7 @@ impl Record {
             let result = result?;
             record.log.push_str(&result.log);
             let cell = &result.cell;
-            let mut record_of = CellRecord {
+            let mut noted = CellRecord {
                 filename: Some(cell.filename.clone()),
                 kind: Some(cell.kind.as_str().to_string()),
                 sha256: Some(cell.sha256.clone()),
@@ -702,7 +702,7 @@ impl Record {
                 ..CellRecord::default()
             };
             match &cell.outcome {
-                Outcome::Skipped(reason) => record_of.reason = Some(reason.clone()),
+                Outcome::Skipped(reason) => noted.reason = Some(reason.clone()),
                 // A refused download fails every cell of its file with the same reason.
                 Outcome::Failed(failure) if failures.contains(failure) => {}
                 Outcome::Failed(failure) => failures.push(failure.clone()),
@@ -712,9 +712,9 @@ impl Record {
                 Outcome::Verified => {}
             }
             if !matches!(cell.outcome, Outcome::Skipped(_)) {
-                record_of.commands = Some(commands(&result.steps, &work_root));
+                noted.commands = Some(commands(&result.steps, &work_root));
             }
-            record.records.push(record_of);
+            record.records.push(noted);
             record.cells.push(result.cell);
         }
         Ok(record)
