@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use pep440_rs::Version;
-use toml_edit::{value, Table};
 
 use crate::config::{self, Config};
 use crate::core::frozen::Frozen;
@@ -18,7 +17,7 @@ use crate::output;
 use crate::resources::attest;
 use crate::resources::credentials::{self, Source as Credentials};
 use crate::resources::dist::{self, Kind};
-use crate::resources::evidence::{self, attestation, ArtifactRecord};
+use crate::resources::evidence::{attestation, ArtifactRecord, Attestation, UploadRun};
 use crate::resources::filename::DistFilename;
 use crate::resources::index::{self, PostOutcome, Served, Upload};
 use crate::resources::warehouse;
@@ -62,7 +61,7 @@ pub struct Outcomes {
     pub uploaded: Vec<String>,
     pub present: Vec<String>,
     /// Whether attestations were made (`evidence::attestation`, docs/provenance.md).
-    pub attestations: Option<&'static str>,
+    pub attestations: Option<Attestation>,
     /// Uploaded with an attestation that the index then served as the file's provenance.
     pub attested: Vec<String>,
     /// On the index without an attestation of this run: already there, or not served back.
@@ -71,22 +70,20 @@ pub struct Outcomes {
 
 impl Outcomes {
     /// The note's record of the upload to `index`, served after `waited` (the caller adds
-    /// its own keys and `at`).
-    pub fn section(&self, index: &config::Index, waited: Duration) -> Table {
-        let mut section = Table::new();
-        section["index-url"] = value(crate::resources::secrets::redact(&index.index_url));
-        section["upload-url"] = value(crate::resources::secrets::redact(&index.upload_url));
-        section["uploaded"] = evidence::string_array(&self.uploaded);
-        section["already-present"] = evidence::string_array(&self.present);
-        section["served-after-seconds"] = value(waited.as_secs_f64());
-        if let Some(mode) = self.attestations {
-            section[evidence::ATTESTATIONS] = value(mode);
+    /// its own fields and `at`).
+    pub fn run(&self, index: &config::Index, waited: Duration) -> UploadRun {
+        let made = self.attestations == Some(attestation::MADE);
+        UploadRun {
+            index_url: Some(crate::resources::secrets::redact(&index.index_url)),
+            upload_url: Some(crate::resources::secrets::redact(&index.upload_url)),
+            uploaded: Some(self.uploaded.clone()),
+            already_present: Some(self.present.clone()),
+            served_after_seconds: Some(waited.as_secs_f64()),
+            attestations: self.attestations,
+            attested: made.then(|| self.attested.clone()),
+            not_attested: made.then(|| self.not_attested.clone()),
+            ..UploadRun::default()
         }
-        if self.attestations == Some(attestation::MADE) {
-            section[evidence::ATTESTED] = evidence::string_array(&self.attested);
-            section[evidence::NOT_ATTESTED] = evidence::string_array(&self.not_attested);
-        }
-        section
     }
 }
 
@@ -130,7 +127,7 @@ pub fn ensure_on_index(target: &Target, frozen: &Frozen) -> Result<Outcomes> {
 
 /// The signer to run for `target`, or why none runs (an `evidence::attestation` value), said
 /// once.
-fn signer(target: &Target) -> std::result::Result<Vec<String>, &'static str> {
+fn signer(target: &Target) -> std::result::Result<Vec<String>, Attestation> {
     let label = target.label;
     if !target.credentials.trusted() {
         output::note(format!(

@@ -1,11 +1,12 @@
-//! A verification's verdict as the release note records it: which index it read (`Source`),
-//! the keys of its section, and the gate's question "were these exact files verified?"
-//! (`verified`), asked by `stage`, `promote`, `status` and `audit` alike.
-
-use toml_edit::{Item, Table};
+//! A verification's verdict as the release note records it, and the decisions taken from a
+//! note value alone: which index a verification read (`Source`), the gate's question "were
+//! these exact files verified?" (`verified`, `unverified`), asked by `stage`, `promote`,
+//! `status` and `audit` alike, the note's part of the promotion gate (`refusals`), and the
+//! pre-push hook's "already promoted" (`already_promoted`). None of them reads git or an index:
+//! the callers pass what those say as plain values.
 
 use crate::config::Config;
-use crate::resources::evidence::{self, ArtifactRecord, Section, Verdict};
+use crate::resources::evidence::{ArtifactRecord, Entry, Note, Runs, Verdict, VerificationRun};
 
 /// Which index a verification reads the artifacts from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,141 +23,355 @@ impl Source {
         }
     }
 
-    /// The release note's section for this verification.
-    pub fn section(self) -> Section {
-        match self {
-            Source::Staging => Section::Verification,
-            Source::Production => Section::ProductionVerification,
-        }
-    }
-
     pub fn index_url(self, config: &Config) -> &str {
         match self {
             Source::Staging => &config.staging.index_url,
             Source::Production => &config.production.index_url,
         }
     }
+
+    /// This verification's section of the note, every run of it.
+    pub fn runs(self, note: &Note) -> Option<&Runs<VerificationRun>> {
+        note.verifications(self == Source::Production)
+    }
+
+    /// The latest run of this verification: what it says now.
+    pub fn latest(self, note: &Note) -> Option<&VerificationRun> {
+        self.runs(note).map(Runs::latest)
+    }
+
+    /// A run of this verification, to record.
+    pub fn entry(self, run: VerificationRun) -> Entry {
+        match self {
+            Source::Staging => Entry::Verification(run),
+            Source::Production => Entry::ProductionVerification(run),
+        }
+    }
 }
 
-/// The key of the sha256 set a verification vouches for.
-pub const VERIFIED_SHA256: &str = "verified-sha256";
+/// Why a verification does not vouch for a release's files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unverified {
+    /// No verification is recorded.
+    Absent,
+    /// Its verdict is not `verified`: failed, skipped (nothing installed), or none written.
+    Verdict(Option<Verdict>),
+    /// It vouches for another sha256 set than the note's artifacts.
+    OtherFiles,
+    /// A cell failed, whatever the verdict says.
+    FailedCell { filename: String, python: String },
+    /// It records failures, whatever the verdict says.
+    Failures(usize),
+}
 
-/// The key of what a failed verification found wrong, one line per failure (`status` shows the
-/// first).
-pub const FAILURES: &str = "failures";
+impl std::fmt::Display for Unverified {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unverified::Absent => write!(f, "no verification is recorded"),
+            Unverified::Verdict(Some(v)) => write!(f, "its verdict is `{}`", v.as_str()),
+            Unverified::Verdict(None) => write!(f, "it states no verdict"),
+            Unverified::OtherFiles => write!(f, "it vouches for other sha256 than the artifacts'"),
+            Unverified::FailedCell { filename, python } => {
+                write!(f, "`{filename}` failed on Python {python}")
+            }
+            Unverified::Failures(n) => write!(f, "it records {n} failure(s)"),
+        }
+    }
+}
 
-/// The key of the cells in a verification's section: one table per file and interpreter
-/// (one per file in a note written before `verify.python`).
-pub const CELLS: &str = "artifacts";
+/// Every reason `run` does not say these exact artifacts were verified; empty when it does.
+/// The gate: the verdict `verified`, the sha256 set it vouches for is the artifacts', no cell
+/// failed and no failure recorded (every file installed on at least one interpreter and failed
+/// on none, see docs/verify.md). A file with no cell (a kind left out of `verify.artifacts`,
+/// hash-checked only) is no reason: the vouched set covers it.
+pub fn unverified(run: Option<&VerificationRun>, artifacts: &[ArtifactRecord]) -> Vec<Unverified> {
+    let Some(run) = run else {
+        return vec![Unverified::Absent];
+    };
+    let mut why = Vec::new();
+    if run.result != Some(Verdict::Verified) {
+        why.push(Unverified::Verdict(run.result));
+    }
+    let mut ours: Vec<&str> = artifacts.iter().map(|a| a.sha256.as_str()).collect();
+    ours.sort_unstable();
+    if run.vouched() != ours {
+        why.push(Unverified::OtherFiles);
+    }
+    for cell in cells_of(run) {
+        if cell.result == Some(Verdict::Failed) {
+            why.push(Unverified::FailedCell {
+                filename: cell.filename,
+                python: cell.python,
+            });
+        }
+    }
+    match run.failures.as_deref() {
+        Some(failures) if !failures.is_empty() => why.push(Unverified::Failures(failures.len())),
+        _ => {}
+    }
+    why
+}
 
-/// The key of a cell's interpreter version; a cell without it ran on the section's
-/// `interpreter`.
-pub const CELL_PYTHON: &str = "python";
+/// Whether `run` says these exact artifacts were verified (`unverified` found nothing).
+pub fn verified(run: Option<&VerificationRun>, artifacts: &[ArtifactRecord]) -> bool {
+    unverified(run, artifacts).is_empty()
+}
 
-/// The key of the reason a cell was skipped.
-pub const CELL_REASON: &str = "reason";
+/// Why the release note refuses a promotion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// The note names no files, or records no staging upload.
+    NotStaged,
+    /// The latest verification of staging does not vouch for the files; `verdict` is what it
+    /// says (`None`: absent or no verdict written).
+    NotVerified {
+        verdict: Option<Verdict>,
+        why: Vec<Unverified>,
+    },
+}
 
-/// Whether a note section says these exact artifacts were verified: its verdict, the sha256
-/// set it vouches for, and no cell of it failed (the gate: every file installed on at least
-/// one interpreter and failed on none, see docs/verify.md).
-pub fn verified(section: Option<&Table>, artifacts: &[ArtifactRecord]) -> bool {
-    let Some(section) = section else { return false };
-    let mut recorded: Vec<String> = section
-        .get(VERIFIED_SHA256)
-        .and_then(|v| v.as_array())
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
-    recorded.sort();
-    let mut ours: Vec<String> = artifacts.iter().map(|a| a.sha256.clone()).collect();
-    ours.sort();
-    let no_cell_failed = section
-        .get(CELLS)
-        .and_then(Item::as_array_of_tables)
-        .is_none_or(|cells| {
-            cells
-                .iter()
-                .all(|c| Verdict::of(c) != Some(Verdict::Failed))
+/// The note's part of the promotion gate: these files were staged, and verified.
+pub fn refusals(note: &Note) -> Vec<Refusal> {
+    let mut refusals = Vec::new();
+    if note.artifacts.is_empty() || note.staging.is_none() {
+        refusals.push(Refusal::NotStaged);
+    }
+    let latest = Source::Staging.latest(note);
+    let why = unverified(latest, &note.artifacts);
+    if !why.is_empty() {
+        refusals.push(Refusal::NotVerified {
+            verdict: latest.and_then(|run| run.result),
+            why,
         });
-    Verdict::of(section) == Some(Verdict::Verified) && recorded == ours && no_cell_failed
+    }
+    refusals
 }
 
-/// A cell as a note records it, for `status`.
+/// The pre-push hook's no-op: production's upload is recorded, production serves the files
+/// (`production_serves`, asked only when it is recorded) and the `-prod` tag names the release
+/// commit (`prod_tag_at_release`).
+pub fn already_promoted(note: &Note, production_serves: bool, prod_tag_at_release: bool) -> bool {
+    note.production.is_some() && production_serves && prod_tag_at_release
+}
+
+/// A cell as a note records it, for `status` and `audit`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NotedCell {
     pub filename: String,
-    /// The interpreter's version; in a note written before `verify.python`, the section's
+    /// The interpreter's version; in a note written before `verify.python`, the run's
     /// `interpreter` (`Python 3.11.7`) without its `Python `.
     pub python: String,
-    /// `verified`, `failed` or `skipped` (as written, `?` when missing).
-    pub result: String,
+    /// `None` when the cell states no verdict (shown `?`).
+    pub result: Option<Verdict>,
     pub reason: Option<String>,
 }
 
-/// The cells of a verification's section, in the order recorded.
-pub fn cells_of(section: &Table) -> Vec<NotedCell> {
-    let interpreter = section
-        .get("interpreter")
-        .and_then(Item::as_str)
-        .unwrap_or_default();
+/// The cells of a verification, in the order recorded.
+pub fn cells_of(run: &VerificationRun) -> Vec<NotedCell> {
+    let interpreter = run.interpreter.as_deref().unwrap_or_default();
     let fallback = interpreter.strip_prefix("Python ").unwrap_or(interpreter);
-    let text = |t: &Table, key: &str| t.get(key).and_then(Item::as_str).map(str::to_string);
-    section
-        .get(CELLS)
-        .and_then(Item::as_array_of_tables)
-        .map(|cells| {
-            cells
-                .iter()
-                .map(|c| NotedCell {
-                    filename: text(c, "filename").unwrap_or_default(),
-                    python: text(c, CELL_PYTHON).unwrap_or_else(|| fallback.to_string()),
-                    result: text(c, evidence::RESULT).unwrap_or_else(|| "?".into()),
-                    reason: text(c, CELL_REASON),
-                })
-                .collect()
+    run.cells
+        .iter()
+        .map(|c| NotedCell {
+            filename: c.filename.clone().unwrap_or_default(),
+            python: c.python.clone().unwrap_or_else(|| fallback.to_string()),
+            result: c.result,
+            reason: c.reason.clone(),
         })
-        .unwrap_or_default()
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resources::evidence::{Note, UploadRun};
+
+    fn artifact(name: &str, sha: &str) -> ArtifactRecord {
+        ArtifactRecord {
+            filename: name.into(),
+            size: 1,
+            sha256: sha.into(),
+            blake2_256: "bb".into(),
+        }
+    }
+
+    fn note(text: &str) -> Note {
+        Note::parse(text).unwrap()
+    }
 
     #[test]
     fn an_old_note_reads_as_a_one_column_matrix() {
-        let section: toml_edit::DocumentMut =
-            "interpreter = \"Python 3.11.7\"\nresult = \"verified\"\n\
-             [[artifacts]]\nfilename = \"a-1-py3-none-any.whl\"\nresult = \"verified\"\n"
-                .parse()
-                .unwrap();
-        let cells = cells_of(section.as_table());
+        let note = note(
+            "[verification]\ninterpreter = \"Python 3.11.7\"\nresult = \"verified\"\n\
+             [[verification.artifacts]]\nfilename = \"a-1-py3-none-any.whl\"\nresult = \"verified\"\n",
+        );
+        let cells = cells_of(Source::Staging.latest(&note).unwrap());
         assert_eq!(cells.len(), 1);
         assert_eq!(cells[0].python, "3.11.7");
-        assert_eq!(cells[0].result, "verified");
+        assert_eq!(cells[0].result, Some(Verdict::Verified));
     }
 
     #[test]
     fn one_failed_cell_refuses_the_gate() {
-        let artifact = ArtifactRecord {
-            filename: "a-1-py3-none-any.whl".into(),
-            size: 1,
-            sha256: "aa".into(),
-            blake2_256: "bb".into(),
-        };
+        let artifacts = [artifact("a-1-py3-none-any.whl", "aa")];
         let text = |cell: &str| {
             format!(
-                "result = \"verified\"\nverified-sha256 = [\"aa\"]\n\
-                 [[artifacts]]\npython = \"3.12.1\"\nresult = \"verified\"\n\
-                 [[artifacts]]\npython = \"3.9.18\"\nresult = \"{cell}\"\n"
+                "[verification]\nresult = \"verified\"\nverified-sha256 = [\"aa\"]\n\
+                 [[verification.artifacts]]\nfilename = \"a-1-py3-none-any.whl\"\npython = \"3.12.1\"\nresult = \"verified\"\n\
+                 [[verification.artifacts]]\nfilename = \"a-1-py3-none-any.whl\"\npython = \"3.9.18\"\nresult = \"{cell}\"\n"
             )
         };
-        let section = |cell| text(cell).parse::<toml_edit::DocumentMut>().unwrap();
-        let artifacts = std::slice::from_ref(&artifact);
-        assert!(verified(Some(section("verified").as_table()), artifacts));
-        assert!(verified(Some(section("skipped").as_table()), artifacts));
-        assert!(!verified(Some(section("failed").as_table()), artifacts));
+        let run = |cell| Source::Staging.latest(&note(&text(cell))).cloned();
+        assert!(verified(run("verified").as_ref(), &artifacts));
+        assert!(verified(run("skipped").as_ref(), &artifacts));
+        assert_eq!(
+            unverified(run("failed").as_ref(), &artifacts),
+            [Unverified::FailedCell {
+                filename: "a-1-py3-none-any.whl".into(),
+                python: "3.9.18".into()
+            }]
+        );
+    }
+
+    /// A note that was staged and verified: the gate opens.
+    fn passing() -> Note {
+        let mut note = Note::new("v1.0.0", "1.0.0", git2::Oid::zero());
+        note.artifacts = vec![
+            artifact("p-1.0.0.tar.gz", "aa"),
+            artifact("p-1.0.0-py3-none-any.whl", "bb"),
+        ];
+        note.record(Entry::Staging(UploadRun::default()));
+        note.record(Entry::Verification(VerificationRun {
+            result: Some(Verdict::Verified),
+            verified_sha256: Some(vec!["bb".into(), "aa".into()]),
+            ..VerificationRun::default()
+        }));
+        note
+    }
+
+    fn latest_mut(note: &mut Note) -> &mut VerificationRun {
+        let runs = note.verification.as_mut().unwrap();
+        runs.later.last_mut().unwrap_or(&mut runs.first)
+    }
+
+    fn why(note: &Note) -> Vec<Unverified> {
+        match refusals(note).as_slice() {
+            [Refusal::NotVerified { why, .. }] => why.clone(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_gate_opens_on_a_staged_and_verified_note_only() {
+        // Each vouched sha256 once, in any order; a file with no cell (hash-checked only) is
+        // covered by the vouched set.
+        assert_eq!(refusals(&passing()), []);
+
+        let mut unstaged = passing();
+        unstaged.staging = None;
+        assert_eq!(refusals(&unstaged), [Refusal::NotStaged]);
+        let mut empty = passing();
+        empty.artifacts.clear();
+        assert!(refusals(&empty).contains(&Refusal::NotStaged));
+
+        let mut never = passing();
+        never.verification = None;
+        assert_eq!(
+            refusals(&never),
+            [Refusal::NotVerified {
+                verdict: None,
+                why: vec![Unverified::Absent]
+            }]
+        );
+
+        for verdict in [Some(Verdict::Failed), Some(Verdict::Skipped), None] {
+            let mut note = passing();
+            latest_mut(&mut note).result = verdict;
+            assert_eq!(
+                refusals(&note),
+                [Refusal::NotVerified {
+                    verdict,
+                    why: vec![Unverified::Verdict(verdict)]
+                }]
+            );
+        }
+
+        let mut other = passing();
+        latest_mut(&mut other).verified_sha256 = Some(vec!["aa".into(), "cc".into()]);
+        assert_eq!(why(&other), [Unverified::OtherFiles]);
+        let mut fewer = passing();
+        latest_mut(&mut fewer).verified_sha256 = Some(vec!["aa".into()]);
+        assert_eq!(why(&fewer), [Unverified::OtherFiles]);
+        let mut none = passing();
+        latest_mut(&mut none).verified_sha256 = None;
+        assert_eq!(why(&none), [Unverified::OtherFiles]);
+
+        let mut failures = passing();
+        latest_mut(&mut failures).failures = Some(vec!["the smoke test".into()]);
+        assert_eq!(why(&failures), [Unverified::Failures(1)]);
+    }
+
+    #[test]
+    fn the_latest_verification_decides() {
+        let mut note = passing();
+        let mut failed = VerificationRun {
+            result: Some(Verdict::Failed),
+            failures: Some(vec!["x".into()]),
+            ..VerificationRun::default()
+        };
+        note.record(Entry::Verification(failed.clone()));
+        assert_eq!(
+            why(&note),
+            [
+                Unverified::Verdict(Some(Verdict::Failed)),
+                Unverified::OtherFiles,
+                Unverified::Failures(1)
+            ]
+        );
+        failed = note.verification.as_ref().unwrap().first.clone();
+        note.record(Entry::Verification(failed));
+        assert_eq!(refusals(&note), []);
+        // A verification of production is not the gate's.
+        let mut production = passing();
+        production.verification = None;
+        production.production_verification = passing().verification;
+        assert!(!refusals(&production).is_empty());
+    }
+
+    #[test]
+    fn the_hook_is_a_no_op_only_when_production_is_recorded_served_and_tagged() {
+        let mut note = passing();
+        assert!(!already_promoted(&note, true, true));
+        note.record(Entry::Production(UploadRun::default()));
+        assert!(already_promoted(&note, true, true));
+        assert!(!already_promoted(&note, false, true));
+        assert!(!already_promoted(&note, true, false));
+    }
+
+    #[test]
+    fn every_reason_reads_as_a_sentence() {
+        let reasons = [
+            (Unverified::Absent, "no verification is recorded"),
+            (
+                Unverified::Verdict(Some(Verdict::Failed)),
+                "its verdict is `failed`",
+            ),
+            (Unverified::Verdict(None), "it states no verdict"),
+            (
+                Unverified::OtherFiles,
+                "it vouches for other sha256 than the artifacts'",
+            ),
+            (
+                Unverified::FailedCell {
+                    filename: "a.whl".into(),
+                    python: "3.9.18".into(),
+                },
+                "`a.whl` failed on Python 3.9.18",
+            ),
+            (Unverified::Failures(2), "it records 2 failure(s)"),
+        ];
+        for (reason, text) in reasons {
+            assert_eq!(reason.to_string(), text);
+        }
     }
 }

@@ -2,21 +2,29 @@
 //! commit, holding a TOML document (the artifacts, then one section per stage). The note is
 //! pushed with the tags, so any clone, or CI, can read what was staged and verified.
 //! This module reads, writes and moves notes; what a note must say is the stages' business.
+//! The note is one typed record, `Note`: its keys are the serde field names below and nowhere
+//! else (docs/formats.md, "The release note").
 //! Evidence is only ever added to: a stage's first run is its section (`[staging]`), each
 //! later run is appended to that section's `[[staging.runs]]`, and nothing is removed, so a
-//! rerun never erases what an earlier run recorded. Nothing secret and no path of this
-//! machine is ever put into a note: callers pass redacted URLs and relative log names.
+//! rerun never erases what an earlier run recorded. Keys this twostage does not know (a newer
+//! one wrote them) are kept as read in each record's `unknown`, and written back with it.
+//! Nothing secret and no path of this machine is ever put into a note: callers pass redacted
+//! URLs and relative log names.
+
+use std::collections::BTreeMap;
 
 use anyhow::{bail, Context, Result};
 use git2::Oid;
-use toml_edit::{value, Array, ArrayOfTables, DocumentMut, Item, Table};
+use serde::{Deserialize, Serialize};
+use toml_edit::{ArrayOfTables, DocumentMut, Item, Table, Value};
 use xshell::cmd;
 
 use crate::resources::git::{self, Repo};
 
 pub const NOTES_REF: &str = "refs/notes/release";
 
-/// The key under a stage's section that holds its later runs.
+/// The serde name of a section's later runs (`Runs::later`): the one key the layout of the
+/// written TOML needs to know (`layout`).
 const RUNS: &str = "runs";
 
 /// A stage's section of a note: the closed set of top-level tables a stage records.
@@ -43,7 +51,7 @@ impl Section {
         Section::Github,
     ];
 
-    /// The section's key in the note's TOML.
+    /// The section's name in messages: its key in the note (a unit test holds the two equal).
     pub fn as_str(self) -> &'static str {
         match self {
             Section::Staging => "staging",
@@ -53,37 +61,11 @@ impl Section {
             Section::Github => "github",
         }
     }
-
-    pub fn parse(key: &str) -> Option<Section> {
-        Section::ALL.into_iter().find(|s| s.as_str() == key)
-    }
-}
-
-/// The key of a verification's verdict, in its section and in each file's table.
-pub const RESULT: &str = "result";
-
-/// The PEP 740 keys of an upload's record (`[staging]`, `[production]`; docs/provenance.md):
-/// `attestations` says whether this run attested what it uploaded (one of `attestation::*`),
-/// and where it did, `attested` lists the files the index then served provenance for, and
-/// `not-attested` the others (already there, or not served back).
-pub const ATTESTATIONS: &str = "attestations";
-pub const ATTESTED: &str = "attested";
-pub const NOT_ATTESTED: &str = "not-attested";
-
-/// The values of `attestations`.
-pub mod attestation {
-    /// Signed and uploaded under trusted publishing.
-    pub const MADE: &str = "made";
-    /// The upload used a token the user supplied: an index takes no attestation with it.
-    pub const API_TOKEN: &str = "api-token";
-    /// `attest-command = []`.
-    pub const DISABLED: &str = "disabled";
-    /// The default signer, `pypi-attestations`, is not installed.
-    pub const NO_SIGNER: &str = "no-signer";
 }
 
 /// What a verification says of the files it was given: the closed set of `result` words.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Verdict {
     Verified,
     Failed,
@@ -103,26 +85,63 @@ impl Verdict {
             Verdict::Skipped => "skipped",
         }
     }
+}
 
-    pub fn parse(word: &str) -> Option<Verdict> {
-        Verdict::ALL.into_iter().find(|v| v.as_str() == word)
-    }
+/// Whether an upload attested what it uploaded (PEP 740, docs/provenance.md): the value of an
+/// upload run's `attestations`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Attestation {
+    /// Signed and uploaded under trusted publishing.
+    Made,
+    /// The upload used a token the user supplied: an index takes no attestation with it.
+    ApiToken,
+    /// `attest-command = []`.
+    Disabled,
+    /// The default signer, `pypi-attestations`, is not installed.
+    NoSigner,
+}
 
-    /// The verdict a recorded run states, if it states a known one.
-    pub fn of(run: &Table) -> Option<Verdict> {
-        run.get(RESULT)
-            .and_then(Item::as_str)
-            .and_then(Verdict::parse)
-    }
-
-    /// Writes the verdict into a run's table.
-    pub fn set(self, run: &mut Table) {
-        run[RESULT] = value(self.as_str());
+impl Attestation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Attestation::Made => "made",
+            Attestation::ApiToken => "api-token",
+            Attestation::Disabled => "disabled",
+            Attestation::NoSigner => "no-signer",
+        }
     }
 }
 
-/// One frozen file: what every stage agrees on.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The values of `attestations` under the names the upload code gives them.
+pub mod attestation {
+    use super::Attestation;
+
+    pub const MADE: Attestation = Attestation::Made;
+    pub const API_TOKEN: Attestation = Attestation::ApiToken;
+    pub const DISABLED: Attestation = Attestation::Disabled;
+    pub const NO_SIGNER: Attestation = Attestation::NoSigner;
+}
+
+/// A value of a key this twostage does not know, kept as read (any TOML value).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Raw {
+    Boolean(bool),
+    Integer(i64),
+    Float(f64),
+    String(String),
+    Datetime(toml_edit::Datetime),
+    Array(Vec<Raw>),
+    Table(BTreeMap<String, Raw>),
+}
+
+/// The keys of a record this twostage does not know, kept so that writing a note back keeps
+/// every earlier run whole (docs/formats.md).
+pub type Unknown = BTreeMap<String, Raw>;
+
+/// One frozen file: what every stage agrees on (`[[artifacts]]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ArtifactRecord {
     pub filename: String,
     pub size: u64,
@@ -130,64 +149,347 @@ pub struct ArtifactRecord {
     pub blake2_256: String,
 }
 
-impl ArtifactRecord {
-    fn to_table(&self) -> Table {
-        let mut t = Table::new();
-        t["filename"] = value(&self.filename);
-        t["size"] = value(self.size as i64);
-        t["sha256"] = value(&self.sha256);
-        t["blake2_256"] = value(&self.blake2_256);
-        t
+/// A section: its first run, then the later ones (`runs`), the first first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Runs<R> {
+    #[serde(flatten)]
+    pub first: R,
+    #[serde(rename = "runs", default, skip_serializing_if = "Vec::is_empty")]
+    pub later: Vec<R>,
+}
+
+impl<R> Runs<R> {
+    /// Every recorded run, the first first.
+    pub fn all(&self) -> impl Iterator<Item = &R> {
+        std::iter::once(&self.first).chain(&self.later)
     }
 
-    fn from_table(t: &Table) -> Option<ArtifactRecord> {
-        Some(ArtifactRecord {
-            filename: t.get("filename")?.as_str()?.to_string(),
-            size: t.get("size")?.as_integer()? as u64,
-            sha256: t.get("sha256")?.as_str()?.to_string(),
-            blake2_256: t.get("blake2_256")?.as_str()?.to_string(),
-        })
+    /// The last recorded run: what the stage says now (a verification that failed and then
+    /// passed is verified).
+    pub fn latest(&self) -> &R {
+        self.later.last().unwrap_or(&self.first)
     }
 }
 
-/// Reads `[[artifacts]]` out of a TOML document.
-pub fn artifacts_of(doc: &DocumentMut) -> Vec<ArtifactRecord> {
-    doc.get("artifacts")
-        .and_then(Item::as_array_of_tables)
-        .map(|a| a.iter().filter_map(ArtifactRecord::from_table).collect())
-        .unwrap_or_default()
+/// Records `run`: the section if it is the first, else appended to its `runs`.
+fn append<R>(section: &mut Option<Runs<R>>, run: R) {
+    match section {
+        None => {
+            *section = Some(Runs {
+                first: run,
+                later: Vec::new(),
+            })
+        }
+        Some(runs) => runs.later.push(run),
+    }
 }
 
-/// Writes `[[artifacts]]` into a TOML document, replacing what was there.
-pub fn set_artifacts(doc: &mut DocumentMut, artifacts: &[ArtifactRecord]) {
-    let mut array = ArrayOfTables::new();
-    for a in artifacts {
-        array.push(a.to_table());
-    }
-    doc["artifacts"] = Item::ArrayOfTables(array);
+/// An upload to an index (`[staging]`, `[production]`): what was uploaded and what was there.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct UploadRun {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub index_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upload_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uploaded: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub already_present: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub served_after_seconds: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attestations: Option<Attestation>,
+    /// With `made`: the files the index then served provenance for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attested: Option<Vec<String>>,
+    /// With `made`: the other files of the release there (already there, or not served back).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_attested: Option<Vec<String>>,
+    /// Production's: the sha256 of `SHA256SUMS`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manifest_sha256: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
+    /// The results file `record` took the run from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
 }
 
-pub fn string_array<S: AsRef<str>>(items: &[S]) -> Item {
-    let mut array = Array::new();
-    for item in items {
-        array.push(item.as_ref());
+/// A verification of what an index serves (`[verification]`, `[production-verification]`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct VerificationRun {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub index_url: Option<String>,
+    /// Every interpreter of the matrix (`Python 3.11.7, Python 3.12.1`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interpreter: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pythons: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub installer: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<Verdict>,
+    /// The sha256 set this verification vouches for (only when verified).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verified_sha256: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub installed_sha256: Option<Vec<String>>,
+    /// What failed, one line per failure (`status` shows the first).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failures: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_sha256: Option<String>,
+    /// The log's name, relative to the release's work directory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seconds: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// One per file and interpreter (one per file in a note written before `verify.python`).
+    #[serde(rename = "artifacts", skip_serializing_if = "Vec::is_empty")]
+    pub cells: Vec<CellRecord>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+impl VerificationRun {
+    /// The sha256 set the run vouches for, sorted.
+    pub fn vouched(&self) -> Vec<&str> {
+        let mut set: Vec<&str> = self
+            .verified_sha256
+            .iter()
+            .flatten()
+            .map(|s| s.as_str())
+            .collect();
+        set.sort_unstable();
+        set
     }
-    value(array)
+}
+
+/// A file on one interpreter (`[[verification.artifacts]]`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CellRecord {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filename: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// The interpreter's version; a cell without it ran on the section's `interpreter`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub python: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<Verdict>,
+    /// Why the cell was skipped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Written inline (`commands = [{ command = …, exit = 0, seconds = 0.02 }]`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commands: Option<Vec<CommandRecord>>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// One command a cell ran.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct CommandRecord {
+    pub command: String,
+    pub exit: i64,
+    pub seconds: f64,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub timed_out: bool,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// The GitHub release (`[github]`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GithubRun {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repository: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Whether this run created the release (or found a draft or a published one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub immutable: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub assets: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// One run of one section, as `record` moves runs from a results file into the note.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Entry {
+    Staging(UploadRun),
+    Verification(VerificationRun),
+    Production(UploadRun),
+    ProductionVerification(VerificationRun),
+    Github(GithubRun),
+}
+
+impl Entry {
+    pub fn section(&self) -> Section {
+        match self {
+            Entry::Staging(_) => Section::Staging,
+            Entry::Verification(_) => Section::Verification,
+            Entry::Production(_) => Section::Production,
+            Entry::ProductionVerification(_) => Section::ProductionVerification,
+            Entry::Github(_) => Section::Github,
+        }
+    }
+
+    /// The verification, when the entry is one.
+    pub fn verification(&self) -> Option<&VerificationRun> {
+        match self {
+            Entry::Verification(run) | Entry::ProductionVerification(run) => Some(run),
+            _ => None,
+        }
+    }
+
+    /// Names the results file the run was taken from.
+    pub fn set_from(&mut self, name: &str) {
+        let from = match self {
+            Entry::Staging(run) | Entry::Production(run) => &mut run.from,
+            Entry::Verification(run) | Entry::ProductionVerification(run) => &mut run.from,
+            Entry::Github(run) => &mut run.from,
+        };
+        *from = Some(name.to_string());
+    }
 }
 
 /// The note of one release.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
 pub struct Note {
-    pub doc: DocumentMut,
+    // Empty only in a note that lacked them (written by hand): not added on writing it back.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub tag: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub version: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub commit: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub artifacts: Vec<ArtifactRecord>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub staging: Option<Runs<UploadRun>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verification: Option<Runs<VerificationRun>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub production: Option<Runs<UploadRun>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub production_verification: Option<Runs<VerificationRun>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub github: Option<Runs<GithubRun>>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// Reads `[[artifacts]]` out of a TOML document (the frozen manifest, a note asset); a
+/// document whose artifacts do not read has none.
+pub fn artifacts_of(doc: &DocumentMut) -> Vec<ArtifactRecord> {
+    #[derive(Deserialize)]
+    struct Artifacts {
+        #[serde(default)]
+        artifacts: Vec<ArtifactRecord>,
+    }
+    toml_edit::de::from_document::<Artifacts>(doc.clone())
+        .map(|a| a.artifacts)
+        .unwrap_or_default()
+}
+
+/// Writes `[[artifacts]]` into a TOML document (the frozen manifest), replacing what was there.
+pub fn set_artifacts(doc: &mut DocumentMut, artifacts: &[ArtifactRecord]) {
+    let note = Note {
+        artifacts: artifacts.to_vec(),
+        ..Note::default()
+    };
+    // Such a note writes its `[[artifacts]]` only (none when there are none).
+    let written = note.to_document().into_table();
+    let was: Vec<String> = written.iter().map(|(key, _)| key.to_string()).collect();
+    doc.retain(|key, _| !was.iter().any(|k| k == key));
+    for (key, item) in written {
+        doc.insert(&key, item);
+    }
+}
+
+/// The layout of a written note, as notes were always written: sections are tables, lists of
+/// records (`[[artifacts]]`, a section's `runs` and its cells) arrays of tables, and what a
+/// cell holds (its `commands`) stays inline. `depth` is how many levels below `table` are
+/// still written as tables; a section's `runs` are at its own level.
+fn layout(table: &mut Table, depth: u8) {
+    if depth == 0 {
+        return;
+    }
+    for (key, item) in table.iter_mut() {
+        let inner = if key.get() == RUNS { depth } else { depth - 1 };
+        *item = match std::mem::take(item) {
+            Item::Value(Value::InlineTable(t)) => {
+                let mut t = t.into_table();
+                layout(&mut t, depth - 1);
+                Item::Table(t)
+            }
+            Item::Value(Value::Array(a))
+                if !a.is_empty() && a.iter().all(Value::is_inline_table) =>
+            {
+                let mut tables = ArrayOfTables::new();
+                for value in a {
+                    if let Value::InlineTable(t) = value {
+                        let mut t = t.into_table();
+                        layout(&mut t, inner);
+                        tables.push(t);
+                    }
+                }
+                Item::ArrayOfTables(tables)
+            }
+            other => other,
+        };
+    }
 }
 
 impl Note {
     pub fn new(tag: &str, version: &str, commit: Oid) -> Note {
-        let mut doc = DocumentMut::new();
-        doc["tag"] = value(tag);
-        doc["version"] = value(version);
-        doc["commit"] = value(commit.to_string());
-        Note { doc }
+        Note {
+            tag: tag.to_string(),
+            version: version.to_string(),
+            commit: commit.to_string(),
+            ..Note::default()
+        }
+    }
+
+    /// A note (or a results file) from its TOML text: a syntax error (with its line) and a
+    /// key of the wrong shape (with its section) are both errors.
+    pub fn parse(text: &str) -> Result<Note> {
+        let doc: DocumentMut = text.parse().context("not valid TOML")?;
+        toml_edit::de::from_document(doc).context("not a release note twostage reads")
+    }
+
+    /// The note as a TOML document, laid out as notes were always written (`layout`).
+    pub fn to_document(&self) -> DocumentMut {
+        // A note holds strings, numbers, booleans, lists and tables only, all of which TOML has.
+        let mut doc = toml_edit::ser::to_document(self).expect("a note is always TOML");
+        layout(doc.as_table_mut(), 2);
+        doc
+    }
+
+    pub fn to_toml(&self) -> String {
+        self.to_document().to_string()
     }
 
     /// The note on `commit`, if there is one; a note that is not the release of `tag` is an error.
@@ -195,69 +497,64 @@ impl Note {
         let Some(text) = repo.note(NOTES_REF, commit) else {
             return Ok(None);
         };
-        let doc: DocumentMut = text.parse().with_context(|| {
-            format!("the release note on {commit} (`{NOTES_REF}`) is not valid TOML")
+        let note = Note::parse(&text).with_context(|| {
+            format!("the release note on {commit} (`{NOTES_REF}`) cannot be read")
         })?;
-        let noted = doc.get("tag").and_then(Item::as_str).unwrap_or_default();
-        if noted != tag {
-            bail!("the release note on {commit} is for `{noted}`, not `{tag}`");
+        if note.tag != tag {
+            bail!(
+                "the release note on {commit} is for `{}`, not `{tag}`",
+                note.tag
+            );
         }
-        Ok(Some(Note { doc }))
+        Ok(Some(note))
     }
 
     pub fn artifacts(&self) -> Vec<ArtifactRecord> {
-        artifacts_of(&self.doc)
+        self.artifacts.clone()
     }
 
     pub fn set_artifacts(&mut self, artifacts: &[ArtifactRecord]) {
-        set_artifacts(&mut self.doc, artifacts);
+        self.artifacts = artifacts.to_vec();
     }
 
-    /// The first recorded run of a stage: whether it ever happened.
-    pub fn section(&self, section: Section) -> Option<&Table> {
-        self.doc.get(section.as_str()).and_then(Item::as_table)
-    }
-
-    /// Every recorded run of a stage, the first first.
-    pub fn runs(&self, section: Section) -> Vec<&Table> {
-        let Some(first) = self.section(section) else {
-            return Vec::new();
-        };
-        let later = first
-            .get(RUNS)
-            .and_then(Item::as_array_of_tables)
-            .into_iter()
-            .flat_map(|runs| runs.iter());
-        std::iter::once(first).chain(later).collect()
-    }
-
-    /// The last recorded run of a stage: what the stage says now (a verification that failed
-    /// and then passed is verified).
-    pub fn latest(&self, section: Section) -> Option<&Table> {
-        self.runs(section).last().copied()
+    /// The verification of staging (`[verification]`) or of production
+    /// (`[production-verification]`).
+    pub fn verifications(&self, production: bool) -> Option<&Runs<VerificationRun>> {
+        match production {
+            false => self.verification.as_ref(),
+            true => self.production_verification.as_ref(),
+        }
     }
 
     /// Records a run of a stage: the section if it is the first, else appended to the
     /// section's `runs`. Earlier runs are kept as they are.
-    pub fn record(&mut self, section: Section, mut run: Table) {
-        run.remove(RUNS);
-        let name = section.as_str();
-        match self.doc.get_mut(name).and_then(Item::as_table_mut) {
-            None => self.doc[name] = Item::Table(run),
-            Some(first) => {
-                if !first.get(RUNS).is_some_and(Item::is_array_of_tables) {
-                    first.insert(RUNS, Item::ArrayOfTables(ArrayOfTables::new()));
-                }
-                if let Some(runs) = first.get_mut(RUNS).and_then(Item::as_array_of_tables_mut) {
-                    runs.push(run);
-                }
-            }
+    pub fn record(&mut self, entry: Entry) {
+        match entry {
+            Entry::Staging(run) => append(&mut self.staging, run),
+            Entry::Verification(run) => append(&mut self.verification, run),
+            Entry::Production(run) => append(&mut self.production, run),
+            Entry::ProductionVerification(run) => append(&mut self.production_verification, run),
+            Entry::Github(run) => append(&mut self.github, run),
         }
+    }
+
+    /// Every recorded run, section by section (in `Section::ALL`'s order), each the first first.
+    pub fn entries(&self) -> Vec<Entry> {
+        fn every<R: Clone>(section: &Option<Runs<R>>) -> impl Iterator<Item = R> + '_ {
+            section.iter().flat_map(Runs::all).cloned()
+        }
+        let mut entries: Vec<Entry> = every(&self.staging).map(Entry::Staging).collect();
+        entries.extend(every(&self.verification).map(Entry::Verification));
+        entries.extend(every(&self.production).map(Entry::Production));
+        let production_verification = every(&self.production_verification);
+        entries.extend(production_verification.map(Entry::ProductionVerification));
+        entries.extend(every(&self.github).map(Entry::Github));
+        entries
     }
 
     pub fn write(&self, repo: &Repo, commit: Oid) -> Result<()> {
         let (sh, commit) = (repo.sh()?, commit.to_string());
-        let note = self.doc.to_string();
+        let note = self.to_toml();
         git::run_with_input(
             cmd!(
                 sh,
@@ -334,7 +631,7 @@ pub fn write_fragment(note: &Note, path: &std::path::Path) -> Result<()> {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("cannot create `{}`", parent.display()))?;
     }
-    std::fs::write(path, note.doc.to_string())
+    std::fs::write(path, note.to_toml())
         .with_context(|| format!("cannot write the results to `{}`", path.display()))?;
     crate::output::status("Wrote", format!("the results to `{}`", path.display()));
     Ok(())
@@ -344,89 +641,307 @@ pub fn write_fragment(note: &Note, path: &std::path::Path) -> Result<()> {
 mod tests {
     use super::*;
 
+    /// A note as twostage wrote them before it had a type (the shape of `c430ab9`'s writer):
+    /// every section, later runs, a matrix with inline commands, attestations.
+    const WRITTEN: &str = r#"tag = "v1.0"
+version = "1.0"
+commit = "0000000000000000000000000000000000000000"
+
+[[artifacts]]
+filename = "pkg-1.0-py3-none-any.whl"
+size = 1234
+sha256 = "aa"
+blake2_256 = "cc"
+
+[[artifacts]]
+filename = "pkg-1.0.tar.gz"
+size = 99
+sha256 = "bb"
+blake2_256 = "dd"
+
+[staging]
+index-url = "https://test.pypi.org/simple/"
+upload-url = "https://test.pypi.org/legacy/"
+uploaded = ["pkg-1.0-py3-none-any.whl", "pkg-1.0.tar.gz"]
+already-present = []
+served-after-seconds = 1.5
+attestations = "made"
+attested = ["pkg-1.0-py3-none-any.whl"]
+not-attested = ["pkg-1.0.tar.gz"]
+at = "2026-11-24T03:58:00Z"
+
+[verification]
+index-url = "https://test.pypi.org/simple/"
+interpreter = "Python 3.11.7, Python 3.12.1"
+pythons = ["3.11.7", "3.12.1"]
+installer = "uv 0.13.9"
+result = "failed"
+failures = ["`pkg-1.0.tar.gz` (sdist) on Python 3.11.7: `python -c 'import pkg'` exited 1"]
+log-sha256 = "ee"
+log = "verify-staging.log"
+seconds = 1.0
+at = "2026-11-24T03:58:00Z"
+
+[[verification.artifacts]]
+filename = "pkg-1.0-py3-none-any.whl"
+kind = "wheel"
+sha256 = "aa"
+python = "3.11.7"
+result = "verified"
+commands = [{ command = "uv venv env", exit = 0, seconds = 0.02 }, { command = "python -c 'import pkg'", exit = 0, seconds = 0.1, timed-out = true }]
+
+[[verification.artifacts]]
+filename = "pkg-1.0.tar.gz"
+kind = "sdist"
+sha256 = "bb"
+python = "3.12.1"
+result = "skipped"
+reason = "Python 3.12.1 accepts none of its tags"
+
+[[verification.runs]]
+result = "verified"
+verified-sha256 = ["aa", "bb"]
+installed-sha256 = ["aa"]
+from = "verify-a.toml"
+
+[[verification.runs.artifacts]]
+filename = "pkg-1.0-py3-none-any.whl"
+python = "3.11.7"
+result = "verified"
+commands = [{ command = "uv venv env", exit = -1, seconds = 0.5 }]
+
+[production]
+uploaded = ["pkg-1.0-py3-none-any.whl", "pkg-1.0.tar.gz"]
+already-present = []
+served-after-seconds = 0.25
+attestations = "api-token"
+manifest-sha256 = "ff"
+at = "2026-11-24T04:00:00Z"
+
+[[production.runs]]
+uploaded = []
+already-present = ["pkg-1.0-py3-none-any.whl", "pkg-1.0.tar.gz"]
+manifest-sha256 = "ff"
+
+[production-verification]
+result = "skipped"
+at = "2026-11-24T04:01:00Z"
+
+[github]
+repository = "o/pkg"
+url = "https://github.com/o/pkg/releases/tag/v1.0"
+created = true
+immutable = false
+assets = ["pkg-1.0.tar.gz", "SHA256SUMS"]
+at = "2026-11-24T04:02:00Z"
+"#;
+
+    /// The whole of a TOML text as a tree, to compare two texts by what they say.
+    fn tree(text: &str) -> Raw {
+        toml_edit::de::from_str(text).unwrap()
+    }
+
     #[test]
-    fn artifacts_round_trip_through_toml() {
+    fn a_note_reads_and_writes_back_to_the_same_toml() {
+        let note = Note::parse(WRITTEN).unwrap();
+        assert_eq!(note.artifacts.len(), 2);
+        assert_eq!(note.verification.as_ref().unwrap().all().count(), 2);
+        let written = note.to_toml();
+        assert_eq!(tree(&written), tree(WRITTEN), "{written}");
+        assert_eq!(Note::parse(&written).unwrap(), note);
+        // Laid out as before, for the readers that walk tables (the tests', a person's).
+        let doc: DocumentMut = written.parse().unwrap();
+        assert_eq!(doc["artifacts"].as_array_of_tables().unwrap().len(), 2);
+        let verification = doc["verification"].as_table().unwrap();
+        let cells = verification["artifacts"].as_array_of_tables().unwrap();
+        assert_eq!(
+            cells.get(0).unwrap()["commands"].as_array().unwrap().len(),
+            2
+        );
+        let runs = verification["runs"].as_array_of_tables().unwrap();
+        assert!(runs.get(0).unwrap()["artifacts"].is_array_of_tables());
+        assert!(doc["production"]["runs"].is_array_of_tables());
+        assert!(doc["github"].is_table() && doc["production-verification"].is_table());
+        for header in [
+            "[staging]",
+            "[[verification.runs.artifacts]]",
+            "commands = [{ command",
+        ] {
+            assert!(written.contains(header), "{header}: {written}");
+        }
+    }
+
+    #[test]
+    fn notes_of_older_twostages_read() {
+        // Before `runs`, the matrix, attestations and `verify.python`: the first writer's shape.
+        let first = "tag = \"v1.0\"\nversion = \"1.0\"\ncommit = \"ab\"\n\n[[artifacts]]\n\
+            filename = \"a-1.0.tar.gz\"\nsize = 3\nsha256 = \"aa\"\nblake2_256 = \"bb\"\n\n\
+            [staging]\nindex-url = \"u\"\nupload-url = \"v\"\nuploaded = [\"a-1.0.tar.gz\"]\n\
+            already-present = []\nserved-after-seconds = 0.5\nat = \"t\"\n\n[verification]\n\
+            interpreter = \"Python 3.11.7\"\nresult = \"verified\"\nverified-sha256 = [\"aa\"]\n\
+            [[verification.artifacts]]\nfilename = \"a-1.0.tar.gz\"\nresult = \"verified\"\n\
+            commands = [{ command = \"pip install\", exit = 0, seconds = 1 }]\n";
+        let note = Note::parse(first).unwrap();
+        let runs = note.verification.as_ref().unwrap();
+        assert_eq!(runs.all().count(), 1);
+        assert_eq!(runs.latest().result, Some(Verdict::Verified));
+        assert_eq!(runs.latest().cells[0].python, None);
+        assert_eq!(
+            runs.latest().cells[0].commands.as_ref().unwrap()[0].seconds,
+            1.0
+        );
+        // The notes the tests and other clones hand over: only the keys they need.
+        let bare =
+            Note::parse("[verification]\nresult = \"failed\"\nfailures = [\"x\"]\n").unwrap();
+        assert_eq!(bare.tag, "");
+        assert!(bare.artifacts.is_empty() && bare.staging.is_none());
+        assert_eq!(
+            bare.verification.unwrap().first.failures,
+            Some(vec!["x".to_string()])
+        );
+    }
+
+    #[test]
+    fn keys_of_a_newer_twostage_are_kept_when_a_run_is_appended() {
+        let newer = "tag = \"v1.0\"\nfuture = 3\n\n[staging]\nuploaded = []\nmirror = { url = \"m\", at = 1979-05-27T07:32:00Z }\n\n\
+            [[staging.runs]]\nuploaded = [\"a\"]\nwhy = [1, 2.5, true]\n\n[verification]\nresult = \"verified\"\n\n\
+            [[verification.artifacts]]\nfilename = \"a\"\nshard = \"2/3\"\ncommands = [{ command = \"c\", exit = 0, seconds = 0.1, rss = 12 }]\n\n\
+            [sbom]\nformat = \"spdx\"\n";
+        let mut note = Note::parse(newer).unwrap();
+        assert_eq!(tree(&note.to_toml()), tree(newer), "{}", note.to_toml());
+        note.record(Entry::Staging(UploadRun {
+            uploaded: Some(Vec::new()),
+            ..UploadRun::default()
+        }));
+        let Raw::Table(after) = tree(&note.to_toml()) else {
+            panic!()
+        };
+        let Raw::Table(before) = tree(newer) else {
+            panic!()
+        };
+        for key in ["future", "verification", "sbom", "tag"] {
+            assert_eq!(after[key], before[key], "{key}");
+        }
+        let (Raw::Table(staging), Raw::Table(was)) = (&after["staging"], &before["staging"]) else {
+            panic!()
+        };
+        assert_eq!(staging["mirror"], was["mirror"]);
+        let Raw::Array(runs) = &staging["runs"] else {
+            panic!()
+        };
+        assert_eq!(runs.len(), 2);
+        let Raw::Array(earlier) = &was["runs"] else {
+            panic!()
+        };
+        assert_eq!(runs[0], earlier[0]);
+    }
+
+    #[test]
+    fn a_rerun_is_appended_and_the_first_run_kept() {
+        let mut note = Note::new("v1.0", "1.0", Oid::zero());
+        assert!(note.production.is_none());
+        let run = |uploaded: &[&str]| UploadRun {
+            uploaded: Some(uploaded.iter().map(|u| u.to_string()).collect()),
+            ..UploadRun::default()
+        };
+        note.record(Entry::Production(run(&["a.whl", "a.tar.gz"])));
+        note.record(Entry::Production(run(&[])));
+        note.record(Entry::Production(run(&["b"])));
+        // Through TOML text and back, as another clone reads it.
+        let back = Note::parse(&note.to_toml()).unwrap();
+        let production = back.production.as_ref().unwrap();
+        assert_eq!(production.all().count(), 3);
+        assert_eq!(production.first.uploaded.as_ref().unwrap().len(), 2);
+        assert_eq!(production.latest().uploaded, Some(vec!["b".to_string()]));
+        assert!(
+            back.to_toml().contains("[[production.runs]]"),
+            "{}",
+            back.to_toml()
+        );
+    }
+
+    #[test]
+    fn a_note_without_runs_reads_as_one_run() {
+        let note = Note::parse("tag = \"v1.0\"\n[verification]\nresult = \"verified\"\n").unwrap();
+        let runs = note.verification.as_ref().unwrap();
+        assert_eq!(runs.all().count(), 1);
+        assert_eq!(runs.latest().result, Some(Verdict::Verified));
+    }
+
+    #[test]
+    fn each_section_is_written_under_its_name() {
+        let mut note = Note::new("v1.0", "1.0", Oid::zero());
+        let entries = [
+            Entry::Staging(UploadRun::default()),
+            Entry::Verification(VerificationRun::default()),
+            Entry::Production(UploadRun::default()),
+            Entry::ProductionVerification(VerificationRun::default()),
+            Entry::Github(GithubRun::default()),
+        ];
+        for (entry, section) in entries.into_iter().zip(Section::ALL) {
+            assert_eq!(entry.section(), section);
+            note.record(entry);
+        }
+        let doc = note.to_document();
+        for section in Section::ALL {
+            assert!(doc.contains_key(section.as_str()), "{section:?}: {doc}");
+        }
+        assert_eq!(note.entries().len(), 5);
+    }
+
+    #[test]
+    fn verdicts_and_attestations_are_their_words_and_others_are_refused() {
+        for verdict in Verdict::ALL {
+            let text = format!("[verification]\nresult = \"{}\"\n", verdict.as_str());
+            let note = Note::parse(&text).unwrap();
+            assert_eq!(note.verification.unwrap().first.result, Some(verdict));
+        }
+        for made in [
+            Attestation::Made,
+            Attestation::ApiToken,
+            Attestation::Disabled,
+            Attestation::NoSigner,
+        ] {
+            let text = format!("[production]\nattestations = \"{}\"\n", made.as_str());
+            assert_eq!(
+                Note::parse(&text)
+                    .unwrap()
+                    .production
+                    .unwrap()
+                    .first
+                    .attestations,
+                Some(made)
+            );
+        }
+        let err = Note::parse("tag = \"v1\"\n[verification]\nresult = \"Verified\"\n").unwrap_err();
+        let err = format!("{err:#}");
+        assert!(
+            err.contains("not a release note twostage reads") && err.contains("`verification`"),
+            "{err}"
+        );
+        let err = format!("{:#}", Note::parse("[staging\n").unwrap_err());
+        assert!(err.contains("not valid TOML"), "{err}");
+        let err = format!(
+            "{:#}",
+            Note::parse("[[artifacts]]\nfilename = 3\n").unwrap_err()
+        );
+        assert!(err.contains("not a release note twostage reads"), "{err}");
+    }
+
+    #[test]
+    fn artifacts_round_trip_through_a_manifest() {
         let records = vec![ArtifactRecord {
             filename: "pkg-1.0-py3-none-any.whl".into(),
             size: 1234,
             sha256: "ab".repeat(32),
             blake2_256: "cd".repeat(32),
         }];
-        let mut note = Note::new("v1.0", "1.0", Oid::zero());
-        note.set_artifacts(&records);
-        let text = note.doc.to_string();
+        let mut doc = DocumentMut::new();
+        doc["tag"] = toml_edit::value("v1.0");
+        set_artifacts(&mut doc, &records);
+        let text = doc.to_string();
         let back: DocumentMut = text.parse().unwrap();
         assert_eq!(artifacts_of(&back), records);
         assert!(text.contains("[[artifacts]]"), "{text}");
-    }
-
-    fn run(uploaded: &[&str], verdict: Verdict) -> Table {
-        let mut t = Table::new();
-        t["uploaded"] = string_array(uploaded);
-        verdict.set(&mut t);
-        t
-    }
-
-    #[test]
-    fn a_rerun_is_appended_and_the_first_run_kept() {
-        let mut note = Note::new("v1.0", "1.0", Oid::zero());
-        assert!(note.latest(Section::Production).is_none());
-        note.record(
-            Section::Production,
-            run(&["a.whl", "a.tar.gz"], Verdict::Failed),
-        );
-        note.record(Section::Production, run(&[], Verdict::Verified));
-        note.record(Section::Production, run(&[], Verdict::Verified));
-        // Through TOML text and back, as another clone reads it.
-        let back = Note {
-            doc: note.doc.to_string().parse().unwrap(),
-        };
-        let runs = back.runs(Section::Production);
-        assert_eq!(runs.len(), 3);
-        let first = back.section(Section::Production).unwrap();
-        assert_eq!(first["uploaded"].as_array().unwrap().len(), 2);
-        assert_eq!(
-            back.latest(Section::Production).unwrap()["result"].as_str(),
-            Some("verified")
-        );
-        assert!(
-            back.doc.to_string().contains("[[production.runs]]"),
-            "{}",
-            back.doc
-        );
-    }
-
-    #[test]
-    fn a_note_without_runs_reads_as_one_run() {
-        let text = "tag = \"v1.0\"\n[verification]\nresult = \"verified\"\n";
-        let note = Note {
-            doc: text.parse().unwrap(),
-        };
-        assert_eq!(note.runs(Section::Verification).len(), 1);
-        assert_eq!(
-            note.latest(Section::Verification).unwrap()["result"].as_str(),
-            Some("verified")
-        );
-    }
-
-    #[test]
-    fn section_keys_round_trip_and_unknown_keys_are_none() {
-        for section in Section::ALL {
-            assert_eq!(Section::parse(section.as_str()), Some(section));
-        }
-        assert_eq!(Section::parse("verifcation"), None);
-        assert_eq!(Section::parse(""), None);
-    }
-
-    #[test]
-    fn verdicts_round_trip_and_unknown_words_are_none() {
-        for verdict in Verdict::ALL {
-            assert_eq!(Verdict::parse(verdict.as_str()), Some(verdict));
-            let mut run = Table::new();
-            verdict.set(&mut run);
-            assert_eq!(Verdict::of(&run), Some(verdict));
-        }
-        assert_eq!(Verdict::parse("Verified"), None);
-        assert_eq!(Verdict::of(&Table::new()), None);
     }
 }

@@ -11,13 +11,15 @@ use anyhow::{bail, Context, Result};
 use git2::Oid;
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use toml_edit::{DocumentMut, Item};
+use toml_edit::DocumentMut;
 use xshell::cmd;
 
 use crate::config::Config;
 use crate::core::production;
-use crate::core::verdict;
-use crate::resources::evidence::{self, ArtifactRecord, Note, Section, Verdict, NOTES_REF};
+use crate::core::verdict::{self, Source};
+use crate::resources::evidence::{
+    self, ArtifactRecord, Attestation, Note, Runs, UploadRun, Verdict, NOTES_REF,
+};
 use crate::resources::filename::DistFilename;
 use crate::resources::forge::{self, Github};
 use crate::resources::git::{self, Repo};
@@ -210,23 +212,23 @@ fn read_note(repo: &Repo, config: &Config, subject: &Subject) -> (Option<Note>, 
         ));
         return (None, link);
     };
-    let doc: DocumentMut = match text.parse() {
-        Ok(doc) => doc,
-        Err(_) => {
-            link.fail(format!("the release note on {commit} is not valid TOML"));
+    let note = match Note::parse(&text) {
+        Ok(note) => note,
+        Err(e) => {
+            // "not valid TOML", or a key of the wrong shape, with its line.
+            link.fail(format!("the release note on {commit} is {e:#}"));
             return (None, link);
         }
     };
-    let noted = doc.get("tag").and_then(Item::as_str).unwrap_or_default();
-    if noted != subject.tag {
+    if note.tag != subject.tag {
         link.fail(format!(
-            "the release note on {commit} is for `{noted}`, not `{}`",
-            subject.tag
+            "the release note on {commit} is for `{}`, not `{}`",
+            note.tag, subject.tag
         ));
         return (None, link);
     }
     link.say(format!("the release note on {commit}"));
-    (Some(Note { doc }), link)
+    (Some(note), link)
 }
 
 fn remote_note(repo: &Repo, remote: &str, commit: Oid) -> Result<Option<String>> {
@@ -251,11 +253,7 @@ fn remote_note(repo: &Repo, remote: &str, commit: Oid) -> Result<Option<String>>
 /// The release tag and its `-prod` tag both name the commit the note is the release of.
 fn tags_link(subject: &Subject, note: &Note) -> Link {
     let mut link = Link::new("tags");
-    let noted = note
-        .doc
-        .get("commit")
-        .and_then(Item::as_str)
-        .and_then(|c| Oid::from_str(c).ok());
+    let noted = Oid::from_str(&note.commit).ok();
     let Some(noted) = noted else {
         link.fail("the release note names no commit");
         return link;
@@ -357,13 +355,13 @@ fn staging_link(
     artifacts: &[ArtifactRecord],
 ) -> Link {
     let mut link = Link::new("staging");
-    let runs = note.runs(Section::Staging);
+    let runs: Vec<&UploadRun> = note.staging.iter().flat_map(Runs::all).collect();
     let recorded: BTreeSet<String> = runs
         .iter()
-        .flat_map(|run| ["uploaded", "already-present"].map(|key| run.get(key)))
+        .flat_map(|run| [&run.uploaded, &run.already_present])
         .flatten()
-        .filter_map(Item::as_array)
-        .flat_map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)))
+        .flatten()
+        .cloned()
         .collect();
     if runs.is_empty() {
         link.fail("the release note records no staging");
@@ -413,7 +411,7 @@ fn staging_link(
 /// failed, each file installed on at least one.
 pub fn verification_link(note: &Note, artifacts: &[ArtifactRecord]) -> Link {
     let mut link = Link::new("verification");
-    let Some(section) = note.latest(Section::Verification) else {
+    let Some(section) = Source::Staging.latest(note) else {
         link.fail("the release note records no verification");
         return link;
     };
@@ -421,15 +419,7 @@ pub fn verification_link(note: &Note, artifacts: &[ArtifactRecord]) -> Link {
         link.fail("the latest verification does not vouch for these files: its verdict, its sha256 set or a failed cell");
     }
     let cells = verdict::cells_of(section);
-    let mut pythons: Vec<String> = section
-        .get("pythons")
-        .and_then(Item::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
+    let mut pythons: Vec<String> = section.pythons.clone().unwrap_or_default();
     for c in &cells {
         if !pythons.contains(&c.python) {
             pythons.push(c.python.clone());
@@ -444,14 +434,14 @@ pub fn verification_link(note: &Note, artifacts: &[ArtifactRecord]) -> Link {
                     "no verification cell for `{}` on Python {python}",
                     a.filename
                 )),
-                Some(c) if c.result == Verdict::Failed.as_str() => link.fail(format!(
+                Some(c) if c.result == Some(Verdict::Failed) => link.fail(format!(
                     "`{}` failed its verification on Python {python}",
                     a.filename
                 )),
                 Some(_) => {}
             }
         }
-        if !mine.iter().any(|c| c.result == Verdict::Verified.as_str()) {
+        if !mine.iter().any(|c| c.result == Some(Verdict::Verified)) {
             link.fail(format!("`{}` was verified on no interpreter", a.filename));
         }
     }
@@ -485,7 +475,7 @@ fn github_link(
     let github = Github::anonymous(&config.github.api_url, &repository);
     let release = match github.published_release(&subject.tag) {
         Ok(Some(release)) => release,
-        Ok(None) if note.section(Section::Github).is_none() => {
+        Ok(None) if note.github.is_none() => {
             return Link::skip(
                 "github",
                 format!(
@@ -672,18 +662,13 @@ struct Attested {
 impl Attested {
     fn recorded(note: &Note) -> Attested {
         let mut found = Attested::default();
-        for run in note.runs(Section::Production) {
-            let Some(kind) = run.get(evidence::ATTESTATIONS).and_then(Item::as_str) else {
+        for run in note.production.iter().flat_map(Runs::all) {
+            let Some(kind) = run.attestations else {
                 continue;
             };
-            found.kind = Some(kind.to_string());
-            if kind == evidence::attestation::MADE {
-                let names = run
-                    .get(evidence::ATTESTED)
-                    .and_then(Item::as_array)
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|v| v.as_str().map(str::to_string));
+            found.kind = Some(kind.as_str().to_string());
+            if kind == Attestation::Made {
+                let names = run.attested.iter().flatten().cloned();
                 found
                     .attested
                     .get_or_insert_with(BTreeSet::new)
@@ -741,9 +726,7 @@ mod tests {
     use super::*;
 
     fn note(text: &str) -> Note {
-        Note {
-            doc: text.parse().unwrap(),
-        }
+        Note::parse(text).unwrap()
     }
 
     fn artifact(name: &str, sha: &str) -> ArtifactRecord {

@@ -11,7 +11,6 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
-use toml_edit::{value, Table};
 use xshell::cmd;
 
 use crate::config::Config;
@@ -21,11 +20,11 @@ use crate::core::production::{
     NOTE_ASSET,
 };
 use crate::core::upload;
-use crate::core::verdict::{self, Source};
+use crate::core::verdict::{self, Refusal, Source, Unverified};
 use crate::output;
 use crate::resolved::{self, Release};
 use crate::resources::dist;
-use crate::resources::evidence::{self, ArtifactRecord, Note, Section, NOTES_REF};
+use crate::resources::evidence::{self, ArtifactRecord, Entry, GithubRun, Note, NOTES_REF};
 use crate::resources::forge::{self, Github};
 use crate::resources::git::{self, Repo};
 use crate::resources::index::{self, Served};
@@ -64,7 +63,7 @@ fn gate(
         return problems;
     };
     let artifacts = note.artifacts();
-    problems.extend(note_problems(release, note, &artifacts));
+    problems.extend(note_problems(release, note));
     if let Some(prod_commit) = repo.tag_commit(prod_tag) {
         if prod_commit != release.commit {
             problems.push(format!(
@@ -129,27 +128,32 @@ fn remote_problems(repo: &Repo, config: &Config, release: &Release, prod_tag: &s
     problems
 }
 
-/// What the note must say: these files were staged, and verified.
-fn note_problems(release: &Release, note: &Note, artifacts: &[ArtifactRecord]) -> Vec<String> {
-    let mut problems = Vec::new();
-    if artifacts.is_empty() || note.section(Section::Staging).is_none() {
-        problems.push(format!(
-            "the release note of {} records no staging upload",
-            release.tag
-        ));
-    }
-    let verification = note.latest(Source::Staging.section());
-    if !verdict::verified(verification, artifacts) {
-        let result = verification
-            .and_then(|s| s.get(evidence::RESULT))
-            .and_then(|r| r.as_str())
-            .unwrap_or("absent");
-        problems.push(format!(
-            "the release note does not say these exact files were verified (verification: {result}): run `cargo xtask stage {}`",
-            release.tag
-        ));
-    }
-    problems
+/// What the note must say: these files were staged, and verified (`verdict::refusals`).
+fn note_problems(release: &Release, note: &Note) -> Vec<String> {
+    let tag = &release.tag;
+    verdict::refusals(note)
+        .into_iter()
+        .map(|refusal| match refusal {
+            Refusal::NotStaged => format!("the release note of {tag} records no staging upload"),
+            Refusal::NotVerified { verdict, why } => {
+                let result = match (verdict, why.first()) {
+                    (Some(v), _) => v.as_str(),
+                    (None, Some(Unverified::Absent)) => "absent",
+                    (None, _) => "no verdict",
+                };
+                // The verdict is said once; the other reasons follow it.
+                let more: Vec<String> = why
+                    .iter()
+                    .filter(|w| !matches!(w, Unverified::Absent | Unverified::Verdict(_)))
+                    .map(|w| format!("; {w}"))
+                    .collect();
+                format!(
+                    "the release note does not say these exact files were verified (verification: {result}{}): run `cargo xtask stage {tag}`",
+                    more.concat()
+                )
+            }
+        })
+        .collect()
 }
 
 /// Whether staging still serves the verified files with their recorded sha256.
@@ -343,10 +347,10 @@ fn promote_files(
         &artifacts,
         config.verify.index_timeout,
     )?;
-    let mut production = outcomes.section(&config.production, waited);
-    production["manifest-sha256"] = value(manifest_digest(&artifacts));
-    production["at"] = value(crate::clock::timestamp());
-    note.record(Section::Production, production);
+    let mut production = outcomes.run(&config.production, waited);
+    production.manifest_sha256 = Some(manifest_digest(&artifacts));
+    production.at = Some(crate::clock::timestamp());
+    note.record(Entry::Production(production));
     note.write(repo, release.commit)?;
     if push_notes {
         evidence::push(repo, &config.git.remote)?;
@@ -519,15 +523,15 @@ fn publish(
             (published, created)
         }
     };
-    let mut section = Table::new();
-    section["repository"] = value(&repository);
-    section["url"] = value(&gh_release.html_url);
-    section["created"] = value(created);
-    section["immutable"] = value(gh_release.immutable);
-    section["assets"] =
-        evidence::string_array(&files.iter().map(|f| f.name.clone()).collect::<Vec<_>>());
-    section["at"] = value(crate::clock::timestamp());
-    note.record(Section::Github, section);
+    note.record(Entry::Github(GithubRun {
+        repository: Some(repository.clone()),
+        url: Some(gh_release.html_url.clone()),
+        created: Some(created),
+        immutable: Some(gh_release.immutable),
+        assets: Some(files.iter().map(|f| f.name.clone()).collect()),
+        at: Some(crate::clock::timestamp()),
+        ..GithubRun::default()
+    }));
     note.write(repo, release.commit)?;
     if push_notes {
         evidence::push(repo, &config.git.remote)?;
@@ -621,7 +625,7 @@ fn assets(
     std::fs::write(&sums_path, sha256sums(artifacts))?;
     files.push(file(sums_path, "SHA256SUMS".into(), false)?);
     let note_path = release.work.join(NOTE_ASSET);
-    std::fs::write(&note_path, note.doc.to_string())?;
+    std::fs::write(&note_path, note.to_toml())?;
     files.push(file(note_path, NOTE_ASSET.into(), true)?);
     Ok(files)
 }
@@ -754,13 +758,14 @@ pub fn from_hook(repo: &Repo, config: &Config, prod_tag: &str) -> Result<()> {
         crate::resources::lock::hold(repo.common_dir(), crate::resources::lock::Wait::patient())?;
     let note = note_for(repo, config, &release)?;
     if let Some(note) = &note {
-        if note.section(Section::Production).is_some() {
+        if note.production.is_some() {
             let project = release.project_name(&note.artifacts());
             let agent = index::agent();
             let listing = index::project_files(&agent, &config.production.index_url, &project)?
                 .unwrap_or_default();
             let served = index::all_served(&agent, &listing, &note.artifacts())?;
-            if served && repo.tag_commit(&prod_tag) == Some(release.commit) {
+            let tagged = repo.tag_commit(&prod_tag) == Some(release.commit);
+            if verdict::already_promoted(note, served, tagged) {
                 if std::env::var("TWOSTAGE_PROMOTING").ok().as_deref() != Some(prod_tag.as_str()) {
                     output::status(
                         "Promoted",

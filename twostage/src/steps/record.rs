@@ -11,19 +11,18 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use toml_edit::{value, DocumentMut, Item, Table};
 
 use crate::config::Config;
 use crate::core::frozen;
 use crate::output;
 use crate::resolved;
-use crate::resources::evidence::{self, ArtifactRecord, Note, Section, Verdict};
+use crate::resources::evidence::{self, ArtifactRecord, Entry, Note, Verdict};
 use crate::resources::git::Repo;
 
 /// One fragment read back: where it came from and what it says.
 struct Fragment {
     name: String,
-    doc: DocumentMut,
+    note: Note,
 }
 
 impl Fragment {
@@ -35,28 +34,9 @@ impl Fragment {
             .to_string();
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read the results file `{}`", path.display()))?;
-        let doc: DocumentMut = text
-            .parse()
-            .with_context(|| format!("the results file `{name}` is not valid TOML"))?;
-        Ok(Fragment { name, doc })
-    }
-
-    fn note(&self) -> Note {
-        Note {
-            doc: self.doc.clone(),
-        }
-    }
-
-    /// Every run the fragment holds, with its section.
-    fn runs(&self) -> Vec<(Section, Table)> {
-        let note = self.note();
-        let mut runs = Vec::new();
-        for section in Section::ALL {
-            for run in note.runs(section) {
-                runs.push((section, run.clone()));
-            }
-        }
-        runs
+        let note = Note::parse(&text)
+            .with_context(|| format!("the results file `{name}` cannot be read"))?;
+        Ok(Fragment { name, note })
     }
 }
 
@@ -126,8 +106,8 @@ fn frozen_set(
     }
     fragments
         .iter()
-        .find(|f| f.note().section(Section::Staging).is_some())
-        .map(|f| f.note().artifacts())
+        .find(|f| f.note.staging.is_some())
+        .map(|f| f.note.artifacts())
         .filter(|a| !a.is_empty())
         .with_context(|| {
             format!(
@@ -139,22 +119,15 @@ fn frozen_set(
 
 /// A fragment must be of this release and about exactly the frozen bytes.
 fn check(fragment: &Fragment, tag: &str, commit: &str, frozen: &[ArtifactRecord]) -> Result<()> {
-    let name = &fragment.name;
-    let field = |key: &str| {
-        fragment
-            .doc
-            .get(key)
-            .and_then(Item::as_str)
-            .unwrap_or_default()
-    };
-    if field("tag") != tag || field("commit") != commit {
+    let (name, note) = (&fragment.name, &fragment.note);
+    if note.tag != tag || note.commit != commit {
         bail!(
             "`{name}` is the result of `{}` at {}, not of {tag} at {commit}: nothing was recorded",
-            field("tag"),
-            field("commit")
+            note.tag,
+            note.commit
         );
     }
-    let artifacts = fragment.note().artifacts();
+    let artifacts = note.artifacts();
     if artifacts != frozen {
         bail!(
             "`{name}` is about other files ({}) than the frozen ones ({}): nothing was recorded",
@@ -163,12 +136,12 @@ fn check(fragment: &Fragment, tag: &str, commit: &str, frozen: &[ArtifactRecord]
         );
     }
     let hashes: Vec<&str> = frozen.iter().map(|a| a.sha256.as_str()).collect();
-    for (section, run) in fragment.runs() {
-        for sha in run_hashes(&run) {
-            if !hashes.contains(&sha.as_str()) {
+    for entry in note.entries() {
+        for sha in run_hashes(&entry) {
+            if !hashes.contains(&sha) {
                 bail!(
                     "`{name}` records {} of sha256 {sha}, which is none of the frozen files: nothing was recorded",
-                    section.as_str()
+                    entry.section().as_str()
                 );
             }
         }
@@ -177,65 +150,64 @@ fn check(fragment: &Fragment, tag: &str, commit: &str, frozen: &[ArtifactRecord]
 }
 
 /// Every sha256 a run names: the set it vouches for, the files it installed or looked at.
-fn run_hashes(run: &Table) -> Vec<String> {
-    let mut hashes = Vec::new();
-    for key in ["verified-sha256", "installed-sha256"] {
-        let list = run.get(key).and_then(Item::as_array).into_iter().flatten();
-        hashes.extend(list.filter_map(|v| v.as_str().map(str::to_string)));
-    }
-    let files = run
-        .get("artifacts")
-        .and_then(Item::as_array_of_tables)
-        .into_iter()
-        .flatten();
-    hashes.extend(files.filter_map(|t| t.get("sha256").and_then(Item::as_str).map(str::to_string)));
-    hashes
+fn run_hashes(entry: &Entry) -> Vec<&str> {
+    let Some(run) = entry.verification() else {
+        return Vec::new();
+    };
+    let lists = [&run.verified_sha256, &run.installed_sha256];
+    let listed = lists.into_iter().flatten().flatten().map(String::as_str);
+    let cells = run.cells.iter().filter_map(|c| c.sha256.as_deref());
+    listed.chain(cells).collect()
 }
 
 /// Adds every fragment's runs to the note, each naming its file (`from`): the staging upload
 /// first, then the verifications that passed, then those that did not, so that the latest
 /// verification (what `promote`'s gate reads) fails whenever any one did. Returns the failures.
 fn add_runs(note: &mut Note, fragments: &[Fragment]) -> Vec<String> {
-    let mut runs: Vec<(u8, String, Section, Table)> = Vec::new();
+    let mut runs: Vec<(u8, String, Entry)> = Vec::new();
     for fragment in fragments {
-        for (section, mut run) in fragment.runs() {
-            run["from"] = value(&fragment.name);
-            let order = match (section, Verdict::of(&run)) {
-                (Section::Staging, _) => 0,
+        for mut entry in fragment.note.entries() {
+            entry.set_from(&fragment.name);
+            let verdict = entry.verification().and_then(|run| run.result);
+            let order = match (&entry, verdict) {
+                (Entry::Staging(_), _) => 0,
                 (_, Some(Verdict::Verified)) => 1,
                 _ => 2,
             };
-            runs.push((order, fragment.name.clone(), section, run));
+            runs.push((order, fragment.name.clone(), entry));
         }
     }
-    runs.sort_by_key(|(order, name, ..)| (*order, name.clone()));
+    runs.sort_by_key(|(order, name, _)| (*order, name.clone()));
     let mut failed = Vec::new();
-    for (order, name, section, run) in runs {
+    for (order, name, entry) in runs {
         if order == 2 {
             failed.push(format!(
                 "`{name}`: {} {}",
-                section.as_str(),
-                first_failure(&run)
+                entry.section().as_str(),
+                first_failure(&entry)
             ));
         }
-        note.record(section, run);
+        note.record(entry);
     }
     failed
 }
 
-fn first_failure(run: &Table) -> String {
-    let failures = run
-        .get(crate::core::verdict::FAILURES)
-        .and_then(Item::as_array);
-    match failures.and_then(|a| a.get(0)).and_then(|v| v.as_str()) {
+fn first_failure(entry: &Entry) -> String {
+    let run = entry.verification();
+    let failures = run.and_then(|r| r.failures.as_deref()).unwrap_or_default();
+    match failures.first() {
         Some(first) => format!("failed: {}", first.lines().next().unwrap_or_default()),
-        None => format!("is `{}`", Verdict::of(run).map_or("?", Verdict::as_str)),
+        None => format!(
+            "is `{}`",
+            run.and_then(|r| r.result).map_or("?", Verdict::as_str)
+        ),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resources::evidence::VerificationRun;
 
     fn artifact(name: &str, sha: &str) -> ArtifactRecord {
         ArtifactRecord {
@@ -249,16 +221,18 @@ mod tests {
     fn cell(name: &str, verdict: Verdict, shas: &[&str]) -> Fragment {
         let mut note = Note::new("v1.0.0", "1.0.0", git2::Oid::zero());
         note.set_artifacts(&[artifact("p-1.0.0.tar.gz", "aa")]);
-        let mut run = Table::new();
-        verdict.set(&mut run);
-        run["verified-sha256"] = evidence::string_array(shas);
+        let mut run = VerificationRun {
+            result: Some(verdict),
+            verified_sha256: Some(shas.iter().map(|s| s.to_string()).collect()),
+            ..VerificationRun::default()
+        };
         if verdict == Verdict::Failed {
-            run[crate::core::verdict::FAILURES] = evidence::string_array(&["the smoke test"]);
+            run.failures = Some(vec!["the smoke test".into()]);
         }
-        note.record(Section::Verification, run);
+        note.record(Entry::Verification(run));
         Fragment {
             name: name.into(),
-            doc: note.doc,
+            note,
         }
     }
 
@@ -273,10 +247,10 @@ mod tests {
         let failed = add_runs(&mut note, &fragments);
         assert_eq!(failed.len(), 1, "{failed:?}");
         assert!(failed[0].contains("verify-b.toml"), "{failed:?}");
-        let latest = note.latest(Section::Verification).unwrap();
-        assert_eq!(Verdict::of(latest), Some(Verdict::Failed));
-        assert_eq!(latest["from"].as_str(), Some("verify-b.toml"));
-        assert_eq!(note.runs(Section::Verification).len(), 3);
+        let latest = note.verification.as_ref().unwrap().latest();
+        assert_eq!(latest.result, Some(Verdict::Failed));
+        assert_eq!(latest.from.as_deref(), Some("verify-b.toml"));
+        assert_eq!(note.verification.as_ref().unwrap().all().count(), 3);
     }
 
     #[test]

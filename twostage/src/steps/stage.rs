@@ -10,7 +10,6 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use toml_edit::value;
 
 use crate::config::Config;
 use crate::core::frozen::{self, Frozen};
@@ -19,7 +18,7 @@ use crate::core::verdict::{self, Source};
 use crate::output;
 use crate::resolved;
 use crate::resources::credentials::Source as Credentials;
-use crate::resources::evidence::{self, Note, Section};
+use crate::resources::evidence::{self, Entry, Note};
 use crate::resources::git::Repo;
 use crate::resources::index;
 use crate::steps::build;
@@ -169,8 +168,8 @@ fn already_staged(
 ) -> bool {
     let Some(note) = note else { return false };
     let artifacts = note.artifacts();
-    let verified = verdict::verified(note.latest(Source::Staging.section()), &artifacts);
-    if note.section(Section::Staging).is_none() || !verified {
+    let verified = verdict::verified(Source::Staging.latest(note), &artifacts);
+    if note.staging.is_none() || !verified {
         return false;
     }
     let project = release.project_name(&artifacts);
@@ -227,9 +226,9 @@ fn staging_record(
     waited: Duration,
 ) -> Note {
     note.set_artifacts(&frozen.artifacts);
-    let mut staging = outcomes.section(&config.staging, waited);
-    staging["at"] = value(crate::clock::timestamp());
-    note.record(Section::Staging, staging);
+    let mut staging = outcomes.run(&config.staging, waited);
+    staging.at = Some(crate::clock::timestamp());
+    note.record(Entry::Staging(staging));
     output::status(
         "Staged",
         format!(
@@ -261,7 +260,7 @@ fn verify_and_record(
         verify::verify(repo, config, release, &frozen.artifacts, Source::Staging)
     });
     if let Ok(verification) = &verification {
-        note.record(Source::Staging.section(), verification.section.clone());
+        note.record(Source::Staging.entry(verification.run.clone()));
         note.write(repo, release.commit)?;
     }
     evidence::push(repo, &config.git.remote)?;

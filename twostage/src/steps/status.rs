@@ -6,7 +6,6 @@ use std::collections::HashMap;
 
 use anyhow::Result;
 use serde_json::json;
-use toml_edit::Table;
 use xshell::cmd;
 
 use crate::config::Config;
@@ -14,7 +13,7 @@ use crate::core::frozen;
 use crate::core::production;
 use crate::core::verdict::{self, Source};
 use crate::resolved;
-use crate::resources::evidence::{self, ArtifactRecord, Note, Section, Verdict};
+use crate::resources::evidence::{self, ArtifactRecord, Note, Verdict, VerificationRun};
 use crate::resources::git::{self, Repo};
 use crate::resources::index::{self, IndexFile};
 
@@ -247,27 +246,31 @@ impl Gather<'_> {
         let note = Note::read(repo, release.commit, &tag).ok().flatten();
         let artifacts = note.as_ref().map(Note::artifacts).unwrap_or_default();
         let project = release.project.clone().unwrap_or_default();
-        let noted = |section| note.as_ref().is_some_and(|n| n.section(section).is_some());
-        let staging = if noted(Section::Staging) {
+        let staging = if note.as_ref().is_some_and(|n| n.staging.is_some()) {
             self.serves(&config.staging.index_url, &project, &artifacts)
         } else {
             None
         };
-        let production = if noted(Section::Production) {
+        let production = if note.as_ref().is_some_and(|n| n.production.is_some()) {
             self.serves(&config.production.index_url, &project, &artifacts)
         } else {
             None
         };
         let prod_tag = config.git.tag_scheme().prod_tag(version);
-        let (state, detail) = noted_state(repo, &tag, &prod_tag, note.as_ref(), &artifacts);
-        let (state, detail) = reconcile(state, detail, staging, production);
+        let seen = Seen {
+            prod_tag: repo.tag_commit(&prod_tag).is_some(),
+            staging,
+            production,
+        };
+        let built = || frozen::frozen(repo, &tag).ok().flatten().is_some();
+        let (state, detail) = state_of(&tag, &prod_tag, note.as_ref(), &seen, built);
         let pushed = self
             .remote_tags
             .as_ref()
             .map(|tags| tags.iter().any(|t| *t == format!("refs/tags/{tag}")));
         let matrix = note
             .as_ref()
-            .and_then(|n| n.latest(Source::Staging.section()))
+            .and_then(|n| Source::Staging.latest(n))
             .map(verdict::cells_of)
             .unwrap_or_default();
         let github = config.github.repository.is_some()
@@ -322,29 +325,56 @@ impl Gather<'_> {
     }
 }
 
-/// The state the release note (and the tags) say the release is in, and why when it failed.
-fn noted_state(
-    repo: &Repo,
+/// What is known of a release beside its note, read by the caller: whether the `-prod` tag
+/// exists here, and whether each index serves the recorded files (`None`: not asked, since the
+/// note records no upload there, or the index could not be read).
+struct Seen {
+    prod_tag: bool,
+    staging: Option<bool>,
+    production: Option<bool>,
+}
+
+/// Where a release stands, and why when it failed: what its note says (`noted_state`), then
+/// remote truth (`reconcile`). `built` is asked only when nothing later is recorded.
+fn state_of(
     tag: &str,
     prod_tag: &str,
     note: Option<&Note>,
-    artifacts: &[ArtifactRecord],
+    seen: &Seen,
+    built: impl FnOnce() -> bool,
 ) -> (State, String) {
-    let noted = |section| note.is_some_and(|n| n.section(section).is_some());
-    let verification = note.and_then(|n| n.latest(Source::Staging.section()));
-    if noted(Section::Github) {
+    let (state, detail) = noted_state(tag, prod_tag, note, seen.prod_tag, built);
+    reconcile(state, detail, seen.staging, seen.production)
+}
+
+/// The state the release note (and the tags) say the release is in, and why when it failed.
+fn noted_state(
+    tag: &str,
+    prod_tag: &str,
+    note: Option<&Note>,
+    prod_tagged: bool,
+    built: impl FnOnce() -> bool,
+) -> (State, String) {
+    let Some(note) = note else {
+        return (
+            if built() { State::Built } else { State::Tagged },
+            String::new(),
+        );
+    };
+    let verification = Source::Staging.latest(note);
+    if note.github.is_some() {
         (State::Published, String::new())
-    } else if noted(Section::Production) && repo.tag_commit(prod_tag).is_some() {
+    } else if note.production.is_some() && prod_tagged {
         (State::Promoted, String::new())
-    } else if noted(Section::Production) {
+    } else if note.production.is_some() {
         (State::Failed(Step::Promote), format!("production has the files but `{prod_tag}` is missing: rerun `cargo xtask promote {tag}`"))
-    } else if verdict::verified(verification, artifacts) {
+    } else if verdict::verified(verification, &note.artifacts) {
         (State::Verified, String::new())
-    } else if verification.and_then(Verdict::of) == Some(Verdict::Failed) {
+    } else if verification.and_then(|v| v.result) == Some(Verdict::Failed) {
         (State::Failed(Step::Verify), failure(verification, tag))
-    } else if noted(Section::Staging) {
+    } else if note.staging.is_some() {
         (State::Staged, String::new())
-    } else if frozen::frozen(repo, tag).ok().flatten().is_some() {
+    } else if built() {
         (State::Built, String::new())
     } else {
         (State::Tagged, String::new())
@@ -352,13 +382,11 @@ fn noted_state(
 }
 
 /// The first reason a verification failed, short enough for the table.
-fn failure(verification: Option<&Table>, tag: &str) -> String {
+fn failure(verification: Option<&VerificationRun>, tag: &str) -> String {
     let why = verification
-        .and_then(|s| s.get(verdict::FAILURES))
-        .and_then(|f| f.as_array())
-        .and_then(|a| a.get(0))
-        .and_then(|f| f.as_str())
-        .unwrap_or("see the verification log");
+        .and_then(|v| v.failures.as_deref())
+        .and_then(<[String]>::first)
+        .map_or("see the verification log", String::as_str);
     // The first line is the reason; the rest is the end of a command's output, kept
     // in the log rather than cut into the table.
     let mut lines = why.lines();
@@ -399,7 +427,7 @@ fn print_json(rows: &[Row]) -> Result<()> {
                 "tag": r.tag, "state": r.state.as_str(), "files": r.files, "pushed": r.pushed,
                 "staging_serves": r.staging, "production_serves": r.production, "detail": r.detail,
                 "matrix": r.matrix.iter().map(|c| json!({
-                    "filename": c.filename, "python": c.python, "result": c.result, "reason": c.reason,
+                    "filename": c.filename, "python": c.python, "result": c.result.map_or("?", Verdict::as_str), "reason": c.reason,
                 })).collect::<Vec<_>>(),
             })
         })
@@ -479,7 +507,7 @@ fn print_matrix(tag: &str, cells: &[verdict::NotedCell]) {
                 let result = cells
                     .iter()
                     .find(|c| c.filename == *file && c.python == *p)
-                    .map_or("-", |c| c.result.as_str());
+                    .map_or("-", |c| c.result.map_or("?", Verdict::as_str));
                 format!("{result:<10}")
             })
             .collect();
@@ -513,5 +541,173 @@ fn next_step(state: State, tag: &str, pushed: Option<bool>, remote: &str, github
         ),
         State::Failed(Step::Stage) => format!("`cargo xtask stage {tag}`"),
         State::Published | State::BeforeTwostage | State::Failed(Step::Promote) => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources::evidence::{Entry, GithubRun, UploadRun};
+
+    fn artifact(name: &str, sha: &str) -> ArtifactRecord {
+        ArtifactRecord {
+            filename: name.into(),
+            size: 1,
+            sha256: sha.into(),
+            blake2_256: "b".into(),
+        }
+    }
+
+    fn staged() -> Note {
+        let mut note = Note::new("v1.0.0", "1.0.0", git2::Oid::zero());
+        note.artifacts = vec![artifact("p-1.0.0.tar.gz", "aa")];
+        note.record(Entry::Staging(UploadRun::default()));
+        note
+    }
+
+    fn verified() -> Note {
+        let mut note = staged();
+        note.record(Entry::Verification(VerificationRun {
+            result: Some(Verdict::Verified),
+            verified_sha256: Some(vec!["aa".into()]),
+            ..VerificationRun::default()
+        }));
+        note
+    }
+
+    fn failed(failure: &str) -> Note {
+        let mut note = staged();
+        note.record(Entry::Verification(VerificationRun {
+            result: Some(Verdict::Failed),
+            failures: Some(vec![failure.into()]),
+            ..VerificationRun::default()
+        }));
+        note
+    }
+
+    fn promoted() -> Note {
+        let mut note = verified();
+        note.record(Entry::Production(UploadRun::default()));
+        note
+    }
+
+    fn published() -> Note {
+        let mut note = promoted();
+        note.record(Entry::Github(GithubRun::default()));
+        note
+    }
+
+    const SERVED: Seen = Seen {
+        prod_tag: true,
+        staging: Some(true),
+        production: Some(true),
+    };
+
+    fn state(note: Option<&Note>, seen: &Seen, built: bool) -> (String, String) {
+        let (state, detail) = state_of("v1.0.0", "v1.0.0-prod", note, seen, || built);
+        (state.to_string(), detail)
+    }
+
+    #[test]
+    fn every_state_comes_from_a_note_and_what_the_indexes_and_tags_say() {
+        let none = Seen {
+            prod_tag: false,
+            staging: None,
+            production: None,
+        };
+        let said = |s: &str| (s.to_string(), String::new());
+        assert_eq!(state(None, &none, false), said("tagged"));
+        assert_eq!(state(None, &none, true), said("built"));
+        let empty = Note::new("v1.0.0", "1.0.0", git2::Oid::zero());
+        assert_eq!(state(Some(&empty), &none, true), said("built"));
+        assert_eq!(state(Some(&empty), &none, false), said("tagged"));
+        assert_eq!(state(Some(&staged()), &SERVED, false), said("staged"));
+        assert_eq!(state(Some(&verified()), &SERVED, false), said("verified"));
+        assert_eq!(state(Some(&promoted()), &SERVED, false), said("promoted"));
+        assert_eq!(state(Some(&published()), &SERVED, false), said("published"));
+
+        let untagged = Seen {
+            prod_tag: false,
+            ..SERVED
+        };
+        let (name, detail) = state(Some(&promoted()), &untagged, false);
+        assert_eq!(name, "failed:promote");
+        assert!(detail.contains("`v1.0.0-prod` is missing"), "{detail}");
+
+        let (name, detail) = state(Some(&failed("the smoke command failed")), &SERVED, false);
+        assert_eq!(
+            (name.as_str(), detail.as_str()),
+            ("failed:verify", "the smoke command failed")
+        );
+        let (_, detail) = state(
+            Some(&failed("`p` on Python 3.12:\nTraceback")),
+            &SERVED,
+            false,
+        );
+        assert_eq!(
+            detail,
+            "`p` on Python 3.12 (the output is in `.git/twostage/v1.0.0/`)"
+        );
+        let mut silent = failed("x");
+        silent.verification.as_mut().unwrap().first.failures = None;
+        assert_eq!(
+            state(Some(&silent), &SERVED, false).1,
+            "see the verification log"
+        );
+
+        // Remote truth wins over the note.
+        let gone = Seen {
+            staging: Some(false),
+            ..SERVED
+        };
+        let (name, detail) = state(Some(&verified()), &gone, false);
+        assert_eq!(name, "failed:stage");
+        assert_eq!(detail, "staging no longer serves the recorded files");
+        assert_eq!(state(None, &gone, false), said("tagged"));
+        let lost = Seen {
+            production: Some(false),
+            ..SERVED
+        };
+        let (name, detail) = state(Some(&published()), &lost, false);
+        assert_eq!(name, "failed:promote");
+        assert_eq!(detail, "production does not serve the recorded files");
+    }
+
+    #[test]
+    fn the_frozen_files_are_looked_for_only_when_nothing_later_is_recorded() {
+        let asked = std::cell::Cell::new(false);
+        let built = || {
+            asked.set(true);
+            true
+        };
+        state_of("v1.0.0", "v1.0.0-prod", Some(&staged()), &SERVED, built);
+        assert!(!asked.get());
+    }
+
+    #[test]
+    fn every_state_prints_as_its_word_and_pads() {
+        let all = [
+            (State::Tagged, "tagged"),
+            (State::Built, "built"),
+            (State::Staged, "staged"),
+            (State::Verified, "verified"),
+            (State::Promoted, "promoted"),
+            (State::Published, "published"),
+            (State::BeforeTwostage, "before-twostage"),
+            (State::Failed(Step::Stage), "failed:stage"),
+            (State::Failed(Step::Verify), "failed:verify"),
+            (State::Failed(Step::Promote), "failed:promote"),
+        ];
+        for (state, word) in all {
+            assert_eq!(state.as_str(), word);
+            assert_eq!(format!("{state:<16}|"), format!("{word:<16}|"));
+        }
+        let next = |state| next_step(state, "v1", Some(true), "origin", true);
+        assert_eq!(next(State::Tagged), "`cargo xtask stage v1`");
+        assert_eq!(next(State::Staged), "`cargo xtask verify v1`");
+        assert_eq!(next(State::Verified), "`cargo xtask promote v1`");
+        assert!(next(State::Promoted).contains("publishes the GitHub release"));
+        assert_eq!(next_step(State::Promoted, "v1", None, "origin", false), "");
+        assert_eq!(next(State::Published), "");
     }
 }

@@ -20,17 +20,18 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use toml_edit::{value, Array, ArrayOfTables, InlineTable, Item, Table};
 use xshell::{cmd, Shell};
 
 use crate::config::Config;
 use crate::core::frozen;
-use crate::core::verdict::{Source, CELLS, CELL_PYTHON, CELL_REASON, FAILURES, VERIFIED_SHA256};
+use crate::core::verdict::Source;
 use crate::error::UsageError;
 use crate::output;
 use crate::resolved::{self, Release};
 use crate::resources::dist::{self, Kind};
-use crate::resources::evidence::{self, ArtifactRecord, Note, Verdict};
+use crate::resources::evidence::{
+    self, ArtifactRecord, CellRecord, CommandRecord, Note, Verdict, VerificationRun,
+};
 use crate::resources::git::Repo;
 use crate::resources::index;
 use crate::resources::project;
@@ -64,9 +65,9 @@ for folder in sys.path:
 sys.exit("no installed distribution `%s`" % name)
 "#;
 
-/// The result of one verification: the note's section, what failed, and every cell.
+/// The result of one verification: the note's record of it, what failed, and every cell.
 pub struct Verification {
-    pub section: Table,
+    pub run: VerificationRun,
     pub failures: Vec<String>,
     /// Every file on every interpreter, in the order they were planned.
     pub cells: Vec<Cell>,
@@ -125,7 +126,7 @@ pub fn run(repo: &Repo, config: &Config, tag: &str, source: Source) -> Result<()
         .with_context(|| format!("{tag} has no release note with artifacts: stage it first (`cargo xtask stage {tag}`)"))?;
     let artifacts = note.artifacts();
     let verification = verify(repo, config, &release, &artifacts, source)?;
-    note.record(source.section(), verification.section);
+    note.record(source.entry(verification.run));
     note.write(repo, release.commit)?;
     evidence::push(repo, &config.git.remote)?;
     finish(tag, source, &verification.failures)
@@ -157,7 +158,7 @@ pub fn run_to_file(
     let verification = verify(repo, config, &release, &artifacts, source)?;
     let mut fragment = Note::new(tag, &release.version.to_string(), release.commit);
     fragment.set_artifacts(&artifacts);
-    fragment.record(source.section(), verification.section);
+    fragment.record(source.entry(verification.run));
     crate::resources::evidence::write_fragment(&fragment, path)?;
     finish(tag, source, &verification.failures)
 }
@@ -289,7 +290,7 @@ fn requires_python(manifest: &Path) -> Result<Option<(String, pep440_rs::Version
     let Some(written) = doc
         .get("project")
         .and_then(|p| p.get("requires-python"))
-        .and_then(Item::as_str)
+        .and_then(toml_edit::Item::as_str)
     else {
         return Ok(None);
     };
@@ -403,7 +404,7 @@ pub fn verify(
     std::fs::write(&log_path, &record.log)?;
     let cells = record.cells.clone();
     let installed = record.installed.len();
-    let section = record.section(&shared, artifacts, &failures, started);
+    let run = record.run(&shared, artifacts, &failures, started);
     if failures.is_empty() {
         output::status(
             "Verified",
@@ -418,7 +419,7 @@ pub fn verify(
         );
     }
     Ok(Verification {
-        section,
+        run,
         failures,
         cells,
     })
@@ -430,11 +431,12 @@ fn skipped(release: &Release) -> Verification {
         "`verify.artifacts` is empty: {} is not installed or smoke-tested, and cannot be promoted",
         release.tag
     ));
-    let mut section = Table::new();
-    Verdict::Skipped.set(&mut section);
-    section["at"] = value(crate::clock::timestamp());
     Verification {
-        section,
+        run: VerificationRun {
+            result: Some(Verdict::Skipped),
+            at: Some(crate::clock::timestamp()),
+            ..VerificationRun::default()
+        },
         failures: Vec::new(),
         cells: Vec::new(),
     }
@@ -662,8 +664,8 @@ fn run_cells(
 
 /// What the cells found, gathered for the note.
 struct Record {
-    /// One table per cell: its interpreter, its commands and its verdict.
-    tables: ArrayOfTables,
+    /// One record per cell: its interpreter, its commands and its verdict.
+    records: Vec<CellRecord>,
     cells: Vec<Cell>,
     /// The sha256 of every file installed and smoke-tested on at least one interpreter.
     installed: Vec<String>,
@@ -682,7 +684,7 @@ impl Record {
         // every clone, and no path of this machine belongs in it.
         let work_root = format!("{}/", shared.release.work.display());
         let mut record = Record {
-            tables: ArrayOfTables::new(),
+            records: Vec::new(),
             cells: Vec::new(),
             installed: Vec::new(),
             log: String::new(),
@@ -691,14 +693,16 @@ impl Record {
             let result = result?;
             record.log.push_str(&result.log);
             let cell = &result.cell;
-            let mut table = Table::new();
-            table["filename"] = value(&cell.filename);
-            table["kind"] = value(cell.kind.as_str());
-            table["sha256"] = value(&cell.sha256);
-            table[CELL_PYTHON] = value(&cell.python);
-            cell.outcome.verdict().set(&mut table);
+            let mut noted = CellRecord {
+                filename: Some(cell.filename.clone()),
+                kind: Some(cell.kind.as_str().to_string()),
+                sha256: Some(cell.sha256.clone()),
+                python: Some(cell.python.clone()),
+                result: Some(cell.outcome.verdict()),
+                ..CellRecord::default()
+            };
             match &cell.outcome {
-                Outcome::Skipped(reason) => table[CELL_REASON] = value(reason),
+                Outcome::Skipped(reason) => noted.reason = Some(reason.clone()),
                 // A refused download fails every cell of its file with the same reason.
                 Outcome::Failed(failure) if failures.contains(failure) => {}
                 Outcome::Failed(failure) => failures.push(failure.clone()),
@@ -708,39 +712,41 @@ impl Record {
                 Outcome::Verified => {}
             }
             if !matches!(cell.outcome, Outcome::Skipped(_)) {
-                table["commands"] = value(commands(&result.steps, &work_root));
+                noted.commands = Some(commands(&result.steps, &work_root));
             }
-            record.tables.push(table);
+            record.records.push(noted);
             record.cells.push(result.cell);
         }
         Ok(record)
     }
 
-    /// The note's section for this verification.
-    fn section(
+    /// The note's record of this verification.
+    fn run(
         self,
         shared: &Shared,
         artifacts: &[ArtifactRecord],
         failures: &[String],
         started: Instant,
-    ) -> Table {
-        let mut section = Table::new();
-        section["index-url"] = value(crate::resources::secrets::redact(shared.index_url()));
+    ) -> VerificationRun {
         let labels: Vec<String> = shared.interpreters.iter().map(Interpreter::label).collect();
-        let versions: Vec<&str> = shared
+        let versions: Vec<String> = shared
             .interpreters
             .iter()
-            .map(|i| i.version.as_str())
+            .map(|i| i.version.clone())
             .collect();
-        section["interpreter"] = value(labels.join(", "));
-        section["pythons"] = evidence::string_array(&versions);
-        section["installer"] = value(&shared.installer_version);
         let verdict = if failures.is_empty() {
             Verdict::Verified
         } else {
             Verdict::Failed
         };
-        verdict.set(&mut section);
+        let mut run = VerificationRun {
+            index_url: Some(crate::resources::secrets::redact(shared.index_url())),
+            interpreter: Some(labels.join(", ")),
+            pythons: Some(versions),
+            installer: Some(shared.installer_version.clone()),
+            result: Some(verdict),
+            ..VerificationRun::default()
+        };
         if failures.is_empty() {
             // `verified-sha256`: the set this verification vouches for. Every file of it was
             // served by the index with exactly that hash (waited for in `pick_files`); at least
@@ -749,40 +755,34 @@ impl Record {
             // (wheels no interpreter here can install, kinds not in `verify.artifacts`) were
             // hash-checked only. The set installed is recorded beside it. A note never says
             // "verified" for other bytes.
-            let all: Vec<String> = artifacts.iter().map(|a| a.sha256.clone()).collect();
-            section[VERIFIED_SHA256] = evidence::string_array(&all);
-            section["installed-sha256"] = evidence::string_array(&self.installed);
+            run.verified_sha256 = Some(artifacts.iter().map(|a| a.sha256.clone()).collect());
+            run.installed_sha256 = Some(self.installed);
         } else {
-            section[FAILURES] = evidence::string_array(failures);
+            run.failures = Some(failures.to_vec());
         }
-        section["log-sha256"] = value(dist::hex(&<sha2::Sha256 as sha2::Digest>::digest(
+        run.log_sha256 = Some(dist::hex(&<sha2::Sha256 as sha2::Digest>::digest(
             self.log.as_bytes(),
         )));
-        section["log"] = value(format!("verify-{}.log", shared.label()));
-        section["seconds"] = value((started.elapsed().as_secs_f64() * 10.0).round() / 10.0);
-        section["at"] = value(crate::clock::timestamp());
-        section[CELLS] = Item::ArrayOfTables(self.tables);
-        section
+        run.log = Some(format!("verify-{}.log", shared.label()));
+        run.seconds = Some((started.elapsed().as_secs_f64() * 10.0).round() / 10.0);
+        run.at = Some(crate::clock::timestamp());
+        run.cells = self.records;
+        run
     }
 }
 
-/// The commands one cell ran, as the note's inline tables.
-fn commands(steps: &[Ran], work_root: &str) -> Array {
-    let mut commands = Array::new();
-    for step in steps {
-        let mut entry = InlineTable::new();
-        entry.insert("command", step.command.replace(work_root, "").into());
-        entry.insert("exit", i64::from(step.code.unwrap_or(-1)).into());
-        entry.insert(
-            "seconds",
-            ((step.duration.as_secs_f64() * 1000.0).round() / 1000.0).into(),
-        );
-        if step.timed_out {
-            entry.insert("timed-out", true.into());
-        }
-        commands.push(entry);
-    }
-    commands
+/// The commands one cell ran, as the note records them (inline, one table each).
+fn commands(steps: &[Ran], work_root: &str) -> Vec<CommandRecord> {
+    steps
+        .iter()
+        .map(|step| CommandRecord {
+            command: step.command.replace(work_root, ""),
+            exit: i64::from(step.code.unwrap_or(-1)),
+            seconds: (step.duration.as_secs_f64() * 1000.0).round() / 1000.0,
+            timed_out: step.timed_out,
+            ..CommandRecord::default()
+        })
+        .collect()
 }
 
 /// Why one cell stopped early: the file failed there (the release's problem, recorded), or
