@@ -10,17 +10,15 @@
 
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use xshell::cmd;
 
 use crate::config::Config;
 use crate::core::frozen;
 use crate::core::hook::Hook;
 use crate::output;
 use crate::resolved;
-use crate::resources::git::{self, Repo};
+use crate::resources::git::Repo;
 use crate::resources::manifest;
 use crate::steps::build;
 use crate::steps::stage;
@@ -28,12 +26,6 @@ use crate::version::TagScheme;
 
 const MARKER: &str = "twostage-shim";
 const CHAINED: &str = ".twostage-chained";
-
-fn hooks_dir(repo: &Repo) -> Result<PathBuf> {
-    let sh = repo.sh()?;
-    let path = git::run(cmd!(sh, "git rev-parse --git-path hooks"))?;
-    Ok(repo.root().join(path.trim()))
-}
 
 fn shim(text: &str, config: &Config) -> String {
     // The names a chained hook never sees, even on a push the tool did not start: only names a
@@ -57,7 +49,7 @@ fn shim(text: &str, config: &Config) -> String {
 }
 
 pub fn install(repo: &Repo, config: &Config) -> Result<()> {
-    let dir = hooks_dir(repo)?;
+    let dir = repo.hooks_dir()?;
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
     for hook in Hook::ALL {
         let name = hook.as_str();
@@ -98,7 +90,7 @@ pub fn install(repo: &Repo, config: &Config) -> Result<()> {
 }
 
 pub fn uninstall(repo: &Repo) -> Result<()> {
-    let dir = hooks_dir(repo)?;
+    let dir = repo.hooks_dir()?;
     for name in Hook::ALL.map(Hook::as_str) {
         let path = dir.join(name);
         let chained = dir.join(format!("{name}{CHAINED}"));
@@ -116,7 +108,7 @@ pub fn uninstall(repo: &Repo) -> Result<()> {
 }
 
 pub fn status(repo: &Repo, config: &Config) -> Result<()> {
-    let dir = hooks_dir(repo)?;
+    let dir = repo.hooks_dir()?;
     println!("hooks folder: {}", dir.display());
     for hook in Hook::ALL {
         let name = hook.as_str();
