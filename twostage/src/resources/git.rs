@@ -1,6 +1,8 @@
 //! The git repository: questions through git2, writes through the `git` CLI so that hooks,
-//! signing (`git tag -s`) and the user's configuration apply. This module knows nothing of
-//! releases; it answers and acts.
+//! signing (`git tag -s`) and the user's configuration apply. Each write is a verb of its own
+//! (`tag_annotated`, `push_refs`, `clone_at`, `commit_paths`, …), so that the steps and the
+//! core name what they do and no module above this one writes a git command line. This module
+//! knows nothing of releases; it answers and acts.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};

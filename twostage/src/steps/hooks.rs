@@ -14,13 +14,11 @@ use std::os::unix::fs::PermissionsExt;
 use anyhow::{bail, Context, Result};
 
 use crate::config::Config;
+use crate::core::build;
 use crate::core::frozen;
 use crate::core::hook::Hook;
 use crate::output;
-use crate::resolved;
 use crate::resources::git::Repo;
-use crate::resources::manifest;
-use crate::steps::build;
 use crate::steps::stage;
 use crate::version::TagScheme;
 
@@ -296,33 +294,12 @@ pub fn post_tag(repo: &Repo, config: &Config, tag: &str) -> Result<()> {
     // One run per repository at a time (docs/release.md, "One run at a time").
     let _lock =
         crate::resources::lock::hold(repo.common_dir(), crate::resources::lock::Wait::patient())?;
-    build_tag(repo, config, tag).with_context(|| {
+    build::build_tag(repo, config, tag).with_context(|| {
         format!(
             "{tag} is tagged but not built; the push will be refused until it builds: fix the \
              problem and run `cargo xtask stage {tag}`, or remove the tag with `git tag -d {tag}`"
         )
     })
-}
-
-/// Checks that a new release tag carries the version of record, and builds it once.
-pub fn build_tag(repo: &Repo, config: &Config, tag: &str) -> Result<()> {
-    let release = resolved::resolve(repo, config, tag)?;
-    // The tag must carry the version of record (for a project that keeps it in a file).
-    if repo.head_commit()? == release.commit {
-        let project = manifest::Project::read(repo.root(), config)?;
-        if let Some(current) = project.current {
-            if current != release.version {
-                bail!(
-                    "tag `{tag}` says {}, but the version of record ({}) is {current}: delete the tag \
-                     (`git tag -d {tag}`) and make it with `cargo xtask release`",
-                    release.version,
-                    project.record.describe()
-                );
-            }
-        }
-    }
-    build::ensure_built(repo, config, &release)?;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -364,7 +364,7 @@ fn dry_run(plan: &Plan) -> Result<()> {
 /// The release is whole only once its tagged commit builds: a tag whose build fails would
 /// block every later `git push --follow-tags`, so it is undone with the commit.
 fn build_or_undo(repo: &Repo, config: &Config, plan: &Plan, before: git2::Oid) -> Result<()> {
-    let Err(error) = crate::steps::hooks::build_tag(repo, config, &plan.tag) else {
+    let Err(error) = crate::core::build::build_tag(repo, config, &plan.tag) else {
         return Ok(());
     };
     let _ = std::fs::remove_dir_all(crate::resolved::work_dir(repo, &plan.tag));
