@@ -10,14 +10,13 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use pep440_rs::Version;
 use toml_edit::DocumentMut;
-use xshell::cmd;
 
 use crate::resolved::{work_dir, Release};
 use crate::resources::contents;
 use crate::resources::dist::{self, Kind};
 use crate::resources::evidence::{self, ArtifactRecord};
 use crate::resources::filename::DistFilename;
-use crate::resources::git::{self, Repo};
+use crate::resources::git::Repo;
 use crate::resources::readme;
 use crate::resources::warehouse;
 
@@ -94,13 +93,7 @@ pub fn clean_checkout(repo: &Repo, commit: git2::Oid, dir: &Path) -> Result<()> 
         std::fs::remove_dir_all(dir)
             .with_context(|| format!("cannot clear `{}`", dir.display()))?;
     }
-    let (sh, source, commit) = (repo.sh()?, repo.common_dir(), commit.to_string());
-    git::run(cmd!(sh, "git clone --quiet --no-checkout {source} {dir}"))
-        .context("cannot make a clean clone of the repository")?;
-    sh.change_dir(dir);
-    git::run(cmd!(sh, "git checkout --quiet --detach {commit}"))
-        .context("cannot check out the tagged commit")?;
-    Ok(())
+    repo.clone_at(&commit.to_string(), dir)
 }
 
 /// Freezes artifacts built elsewhere (`stage --dist DIR`), with the same checks.

@@ -1,9 +1,11 @@
 //! The git repository: questions through git2, writes through the `git` CLI so that hooks,
-//! signing (`git tag -s`) and the user's configuration apply. This module knows nothing of
-//! releases; it answers and acts.
+//! signing (`git tag -s`) and the user's configuration apply. Each write is a verb of its own
+//! (`tag_annotated`, `push_refs`, `clone_at`, `commit_paths`, …), so that the steps and the
+//! core name what they do and no module above this one writes a git command line. This module
+//! knows nothing of releases; it answers and acts.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 
 use anyhow::{bail, Context, Result};
 use git2::{Oid, Repository, StatusOptions};
@@ -163,6 +165,281 @@ impl Repo {
     pub fn sh(&self) -> Result<Shell> {
         shell_in(&self.root)
     }
+}
+
+/// What `git log -1 --format=%P%n%s HEAD` says of HEAD: its parents and its subject.
+#[derive(Debug)]
+pub struct HeadCommit {
+    pub parents: Vec<String>,
+    pub subject: String,
+}
+
+/// How `Repo::push_refs` pushes; each field is the `git push` flag of its name.
+#[derive(Debug, Default)]
+pub struct Push<'a> {
+    pub atomic: bool,
+    pub quiet: bool,
+    pub follow_tags: bool,
+    /// Variables for the hooks the push fires (the shims read them).
+    pub hook_env: &'a [(&'a str, &'a str)],
+}
+
+impl Push<'_> {
+    fn flags(&self) -> Vec<&'static str> {
+        [
+            (self.atomic, "--atomic"),
+            (self.quiet, "--quiet"),
+            (self.follow_tags, "--follow-tags"),
+        ]
+        .into_iter()
+        .filter_map(|(on, flag)| on.then_some(flag))
+        .collect()
+    }
+}
+
+/// The writes, each one git command line that fires the hooks it fires and takes the user's
+/// configuration (signing, `core.hooksPath`); and the questions git2 does not answer as the
+/// CLI does (`--git-path`, `--filters`, pickaxe).
+impl Repo {
+    /// `git rev-parse --git-path hooks`: the hooks folder, `core.hooksPath` and linked
+    /// worktrees included.
+    pub fn hooks_dir(&self) -> Result<PathBuf> {
+        let sh = self.sh()?;
+        let path = run(cmd!(sh, "git rev-parse --git-path hooks"))?;
+        Ok(self.root.join(path.trim()))
+    }
+
+    /// A clone of this repository in `dir` with its tags, detached at `commit`, the working
+    /// tree as a checkout of `commit` writes it.
+    pub fn clone_at(&self, commit: &str, dir: &Path) -> Result<()> {
+        let (sh, source) = (self.sh()?, self.common_dir());
+        run(cmd!(sh, "git clone --quiet --no-checkout {source} {dir}"))
+            .context("cannot make a clean clone of the repository")?;
+        sh.change_dir(dir);
+        run(cmd!(sh, "git checkout --quiet --detach {commit}"))
+            .context("cannot check out the tagged commit")?;
+        Ok(())
+    }
+
+    /// Whether `name` resolves to an object (`git rev-parse --verify --quiet`).
+    pub fn resolves(&self, name: &str) -> bool {
+        self.sh()
+            .and_then(|sh| run(cmd!(sh, "git rev-parse --verify --quiet {name}")))
+            .is_ok()
+    }
+
+    /// HEAD's parents and subject.
+    pub fn head_commit_summary(&self) -> Result<HeadCommit> {
+        let sh = self.sh()?;
+        let log = run(cmd!(sh, "git log -1 --format=%P%n%s HEAD"))?;
+        let mut lines = log.lines();
+        let parents = lines.next().unwrap_or_default();
+        Ok(HeadCommit {
+            parents: parents.split_whitespace().map(str::to_string).collect(),
+            subject: lines.next().unwrap_or_default().to_string(),
+        })
+    }
+
+    /// The file `path` at `commit` as a checkout writes it: `git cat-file --filters`, so
+    /// end-of-line conversion and `.gitattributes` filters apply.
+    pub fn file_as_checked_out(&self, commit: &str, path: &str) -> Result<String> {
+        let (sh, spec) = (self.sh()?, format!("{commit}:{path}"));
+        run(cmd!(sh, "git cat-file --filters {spec}"))
+    }
+
+    /// The file `path` at `commit` as stored (`git show <commit>:<path>`).
+    pub fn show_at(&self, commit: &str, path: &str) -> Result<String> {
+        let (sh, spec) = (self.sh()?, format!("{commit}:{path}"));
+        run(cmd!(sh, "git show {spec}"))
+    }
+
+    /// An annotated tag's message (`%(contents)`); empty for a lightweight tag.
+    pub fn tag_message(&self, tag: &str) -> Result<String> {
+        let sh = self.sh()?;
+        run(cmd!(
+            sh,
+            "git for-each-ref --format=%(contents) refs/tags/{tag}"
+        ))
+    }
+
+    /// The oldest commit that added `path` (`git log --diff-filter=A`).
+    pub fn first_commit_adding(&self, path: &str) -> Result<Option<String>> {
+        self.oldest(&["--diff-filter=A", "--", path])
+    }
+
+    /// The oldest commit that changed how often `text` occurs in `path` (`git log -S`).
+    pub fn first_commit_adding_text(&self, text: &str, path: &str) -> Result<Option<String>> {
+        self.oldest(&[&format!("-S{text}"), "--", path])
+    }
+
+    fn oldest(&self, args: &[&str]) -> Result<Option<String>> {
+        let sh = self.sh()?;
+        let out = run(cmd!(sh, "git log --reverse --format=%H {args...}"))?;
+        Ok(out.lines().next().map(str::to_string))
+    }
+
+    /// The tags whose commit descends from `commit` (`git tag --contains`).
+    pub fn tags_containing(&self, commit: &str) -> Result<Vec<String>> {
+        let sh = self.sh()?;
+        let out = run(cmd!(sh, "git tag --contains {commit}"))?;
+        Ok(out.lines().map(|l| l.trim().to_string()).collect())
+    }
+
+    /// Fetches the remote's ref `from` into the local ref `to`, no tags with it; `force` lets
+    /// `to` move to a commit it does not descend from (`+from:to`).
+    pub fn fetch_ref(&self, remote: &str, from: &str, to: &str, force: bool) -> Result<()> {
+        let sh = self.sh()?;
+        let spec = format!("{}{from}:{to}", if force { "+" } else { "" });
+        run(cmd!(sh, "git fetch --quiet --no-tags {remote} {spec}"))?;
+        Ok(())
+    }
+
+    /// `git update-ref -d`.
+    pub fn delete_ref(&self, name: &str) -> Result<()> {
+        let sh = self.sh()?;
+        run(cmd!(sh, "git update-ref -d {name}"))?;
+        Ok(())
+    }
+
+    /// Stages `paths` and commits them alone with `message` (other staged changes stay staged).
+    pub fn commit_paths(&self, paths: &[&str], message: &str) -> Result<()> {
+        let sh = self.sh()?;
+        run(cmd!(sh, "git add -- {paths...}"))?;
+        run(cmd!(sh, "git commit --quiet -m {message} -- {paths...}"))?;
+        Ok(())
+    }
+
+    /// An annotated tag `name` at `commit`, signed (`git tag -s`) when `signed`.
+    pub fn tag_annotated(
+        &self,
+        name: &str,
+        commit: &str,
+        message: &str,
+        signed: bool,
+    ) -> Result<()> {
+        let sh = self.sh()?;
+        let kind = if signed { "-s" } else { "-a" };
+        run(tagging(cmd!(
+            sh,
+            "git tag {kind} {name} {commit} -m {message}"
+        )))?;
+        Ok(())
+    }
+
+    /// A lightweight tag `name` at `commit`.
+    pub fn tag_lightweight(&self, name: &str, commit: &str) -> Result<()> {
+        let sh = self.sh()?;
+        run(tagging(cmd!(sh, "git tag {name} {commit}")))?;
+        Ok(())
+    }
+
+    /// `git tag -d`.
+    pub fn delete_tag(&self, name: &str) -> Result<()> {
+        let sh = self.sh()?;
+        run(cmd!(sh, "git tag -d {name}"))?;
+        Ok(())
+    }
+
+    /// Moves the branch to `commit`, keeping the index and the files (`git reset --soft`).
+    pub fn reset_soft(&self, commit: &str) -> Result<()> {
+        let sh = self.sh()?;
+        run(cmd!(sh, "git reset --quiet --soft {commit}"))?;
+        Ok(())
+    }
+
+    /// Puts `paths` in the index back as they are at `commit`, the files left alone.
+    pub fn reset_paths(&self, commit: &str, paths: &[&str]) -> Result<()> {
+        let sh = self.sh()?;
+        run(cmd!(sh, "git reset --quiet {commit} -- {paths...}"))?;
+        Ok(())
+    }
+
+    /// Pushes `refs` to `remote`, git's output and the hooks' reaching the user as they come
+    /// (so not through `run`); never prompting, a chained hook getting no credential.
+    pub fn push_refs(&self, remote: &str, refs: &[String], options: &Push) -> Result<ExitStatus> {
+        let (sh, flags) = (self.sh()?, options.flags());
+        let mut push = Command::from(
+            cmd!(sh, "git push {flags...} {remote} {refs...}").env("GIT_TERMINAL_PROMPT", "0"),
+        );
+        push.envs(options.hook_env.iter().copied());
+        crate::resources::secrets::for_hooks(&mut push)
+            .status()
+            .context("cannot run `git push`")
+    }
+
+    /// Runs the hook `name` with `args` if there is one (`git hook run --ignore-missing`),
+    /// its output reaching the user as it comes; it gets the secret-free environment.
+    pub fn run_hook(&self, name: &str, args: &[&str]) -> Result<ExitStatus> {
+        let sh = self.sh()?;
+        let mut hook = Command::from(cmd!(
+            sh,
+            "git hook run --ignore-missing {name} -- {args...}"
+        ));
+        Ok(crate::resources::secrets::scrub(hook.stdin(Stdio::null())).status()?)
+    }
+}
+
+/// Every tag the tool makes is one whose post-tag it handles itself (`release` fires the hook
+/// once the tag is built; a `-prod` tag has passed the gate): the reference-transaction shim
+/// (`twostage/hooks/reference-transaction`) does not fire it while `TWOSTAGE_TAGGING` is set.
+fn tagging(cmd: Cmd) -> Cmd {
+    cmd.env("TWOSTAGE_TAGGING", "1")
+}
+
+/// `git push` as a maintainer types it in `dir`, with `env` as its whole environment (the
+/// rehearsal's: nothing of this process reaches it), git's output shown as it comes.
+pub fn push_with_env(
+    dir: &Path,
+    env: &[(std::ffi::OsString, std::ffi::OsString)],
+    remote: &str,
+    refs: &[&str],
+    options: &Push,
+) -> Result<ExitStatus> {
+    // std's Command, not xshell: the environment is cleared and replaced whole.
+    Command::new("git")
+        .arg("push")
+        .args(options.flags())
+        .arg(remote)
+        .args(refs)
+        .current_dir(dir)
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .status()
+        .context("cannot run `git`")
+}
+
+/// The branch HEAD names in `dir`, born or not (`git symbolic-ref --short HEAD`).
+pub fn head_branch_in(dir: &Path) -> Result<String> {
+    let sh = shell_in(dir)?;
+    Ok(run(cmd!(sh, "git symbolic-ref --quiet --short HEAD"))?
+        .trim()
+        .to_string())
+}
+
+/// The URL of `remote` in `dir` as git uses it (`url.<base>.insteadOf` applied).
+pub fn remote_url_in(dir: &Path, remote: &str) -> Result<String> {
+    let sh = shell_in(dir)?;
+    Ok(run(cmd!(sh, "git remote get-url {remote}"))?
+        .trim()
+        .to_string())
+}
+
+/// The tags of the repository in `dir` (`git tag --list`).
+pub fn tags_in(dir: &Path) -> Result<Vec<String>> {
+    let sh = shell_in(dir)?;
+    let out = run(cmd!(sh, "git tag --list"))?;
+    Ok(out.lines().map(|l| l.trim().to_string()).collect())
+}
+
+/// The files in `dir` matching `pathspecs` that are tracked or about to be (untracked, not
+/// ignored): `git ls-files --cached --others --exclude-standard`.
+pub fn files_in(dir: &Path, pathspecs: &[&str]) -> Result<Vec<String>> {
+    let sh = shell_in(dir)?;
+    let out = run(cmd!(
+        sh,
+        "git ls-files --cached --others --exclude-standard -- {pathspecs...}"
+    ))?;
+    Ok(out.lines().map(str::to_string).collect())
 }
 
 /// A shell whose commands run in `dir`.

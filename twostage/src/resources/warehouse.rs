@@ -5,8 +5,8 @@
 //! follows: `warehouse/forklift/legacy.py` (upload view), `warehouse/forklift/metadata.py`
 //! (PyPI's layer over `packaging.metadata`), `warehouse/constants.py` (size limits),
 //! <https://github.com/pypi/warehouse>. What is not checked here is listed in
-//! `docs/pypi-rules.md`. This module decides nothing about a release; `steps::build` and
-//! `steps::stage` call it.
+//! `docs/pypi-rules.md`. This module decides nothing about a release; `core::frozen` (when
+//! freezing) and `core::upload` (before an upload) call it.
 
 use crate::output::visible;
 use crate::resources::dist::Metadata;

@@ -12,7 +12,6 @@ use git2::Oid;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use toml_edit::DocumentMut;
-use xshell::cmd;
 
 use crate::config::Config;
 use crate::core::production;
@@ -235,18 +234,15 @@ fn remote_note(repo: &Repo, remote: &str, commit: Oid) -> Result<Option<String>>
     if repo.remote_url(remote).is_none() {
         return Ok(repo.note(NOTES_REF, commit));
     }
-    let sh = repo.sh()?;
-    git::run(cmd!(
-        sh,
-        "git fetch --quiet --no-tags {remote} +{NOTES_REF}:{AUDIT_NOTES_REF}"
-    ))
-    .with_context(|| {
+    let never_pushed = || {
         format!(
             "cannot fetch `{NOTES_REF}` from `{remote}`: the release notes were never pushed there"
         )
-    })?;
+    };
+    repo.fetch_ref(remote, NOTES_REF, AUDIT_NOTES_REF, true)
+        .with_context(never_pushed)?;
     let text = repo.note(AUDIT_NOTES_REF, commit);
-    git::run(cmd!(sh, "git update-ref -d {AUDIT_NOTES_REF}"))?;
+    repo.delete_ref(AUDIT_NOTES_REF)?;
     Ok(text)
 }
 

@@ -10,30 +10,20 @@
 
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use xshell::cmd;
 
 use crate::config::Config;
+use crate::core::build;
 use crate::core::frozen;
 use crate::core::hook::Hook;
 use crate::output;
-use crate::resolved;
-use crate::resources::git::{self, Repo};
-use crate::resources::manifest;
-use crate::steps::build;
+use crate::resources::git::Repo;
 use crate::steps::stage;
 use crate::version::TagScheme;
 
 const MARKER: &str = "twostage-shim";
 const CHAINED: &str = ".twostage-chained";
-
-fn hooks_dir(repo: &Repo) -> Result<PathBuf> {
-    let sh = repo.sh()?;
-    let path = git::run(cmd!(sh, "git rev-parse --git-path hooks"))?;
-    Ok(repo.root().join(path.trim()))
-}
 
 fn shim(text: &str, config: &Config) -> String {
     // The names a chained hook never sees, even on a push the tool did not start: only names a
@@ -57,7 +47,7 @@ fn shim(text: &str, config: &Config) -> String {
 }
 
 pub fn install(repo: &Repo, config: &Config) -> Result<()> {
-    let dir = hooks_dir(repo)?;
+    let dir = repo.hooks_dir()?;
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
     for hook in Hook::ALL {
         let name = hook.as_str();
@@ -98,7 +88,7 @@ pub fn install(repo: &Repo, config: &Config) -> Result<()> {
 }
 
 pub fn uninstall(repo: &Repo) -> Result<()> {
-    let dir = hooks_dir(repo)?;
+    let dir = repo.hooks_dir()?;
     for name in Hook::ALL.map(Hook::as_str) {
         let path = dir.join(name);
         let chained = dir.join(format!("{name}{CHAINED}"));
@@ -116,7 +106,7 @@ pub fn uninstall(repo: &Repo) -> Result<()> {
 }
 
 pub fn status(repo: &Repo, config: &Config) -> Result<()> {
-    let dir = hooks_dir(repo)?;
+    let dir = repo.hooks_dir()?;
     println!("hooks folder: {}", dir.display());
     for hook in Hook::ALL {
         let name = hook.as_str();
@@ -304,33 +294,12 @@ pub fn post_tag(repo: &Repo, config: &Config, tag: &str) -> Result<()> {
     // One run per repository at a time (docs/release.md, "One run at a time").
     let _lock =
         crate::resources::lock::hold(repo.common_dir(), crate::resources::lock::Wait::patient())?;
-    build_tag(repo, config, tag).with_context(|| {
+    build::build_tag(repo, config, tag).with_context(|| {
         format!(
             "{tag} is tagged but not built; the push will be refused until it builds: fix the \
              problem and run `cargo xtask stage {tag}`, or remove the tag with `git tag -d {tag}`"
         )
     })
-}
-
-/// Checks that a new release tag carries the version of record, and builds it once.
-pub fn build_tag(repo: &Repo, config: &Config, tag: &str) -> Result<()> {
-    let release = resolved::resolve(repo, config, tag)?;
-    // The tag must carry the version of record (for a project that keeps it in a file).
-    if repo.head_commit()? == release.commit {
-        let project = manifest::Project::read(repo.root(), config)?;
-        if let Some(current) = project.current {
-            if current != release.version {
-                bail!(
-                    "tag `{tag}` says {}, but the version of record ({}) is {current}: delete the tag \
-                     (`git tag -d {tag}`) and make it with `cargo xtask release`",
-                    release.version,
-                    project.record.describe()
-                );
-            }
-        }
-    }
-    build::ensure_built(repo, config, &release)?;
-    Ok(())
 }
 
 #[cfg(test)]

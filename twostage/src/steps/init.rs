@@ -15,7 +15,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use toml_edit::{value, Array, DocumentMut, Item, Table};
-use xshell::cmd;
 
 use crate::config;
 use crate::core::hook::Hook;
@@ -1350,16 +1349,14 @@ pub fn detect(dir: &Path) -> Result<Detected> {
     } else {
         None
     };
-    let sh = git::shell_in(dir)?;
-    d.branch = git::run(cmd!(sh, "git symbolic-ref --quiet --short HEAD"))
+    d.branch = git::head_branch_in(dir)
         .ok()
-        .map(|b| b.trim().to_string())
         .filter(|b| !b.is_empty() && b != "main");
-    d.github = git::run(cmd!(sh, "git remote get-url origin"))
+    d.github = git::remote_url_in(dir, "origin")
         .ok()
-        .and_then(|url| git::github_repository(url.trim()));
-    let tags = git::run(cmd!(sh, "git tag --list")).unwrap_or_default();
-    let tags: Vec<&str> = tags.lines().map(str::trim).collect();
+        .and_then(|url| git::github_repository(&url));
+    let tags = git::tags_in(dir).unwrap_or_default();
+    let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
     // `-prod`: the default `git.prod-suffix`, which a configuration not yet written has.
     d.tagged = project::tag_prefix(&tags, "-prod").is_some();
     let prefix = project::settled_prefix(None, &tags, "-prod");
@@ -1367,16 +1364,12 @@ pub fn detect(dir: &Path) -> Result<Detected> {
     d.warnings.extend(build.unread_tag_prefix(&prefix));
     d.tag_prefix = Some(prefix).filter(|p| p != "v");
     // Tracked or about to be (untracked, not ignored): a crate in a subfolder counts too.
-    let cargo_manifests = git::run(cmd!(
-        sh,
-        "git ls-files --cached --others --exclude-standard -- Cargo.toml */Cargo.toml"
-    ))
-    .unwrap_or_default();
+    let cargo_manifests = git::files_in(dir, &["Cargo.toml", "*/Cargo.toml"]).unwrap_or_default();
     d.rust = d.backend == Backend::Maturin
         || !kit_workspace(dir)
         || cargo_manifests
-            .lines()
-            .any(|path| !matches!(path, "Cargo.toml" | "xtask/Cargo.toml"));
+            .iter()
+            .any(|path| !matches!(path.as_str(), "Cargo.toml" | "xtask/Cargo.toml"));
     Ok(d)
 }
 

@@ -7,11 +7,9 @@
 //! is one, points at the release commit. Otherwise nothing is changed.
 
 use std::path::PathBuf;
-use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
-use xshell::cmd;
 
 use crate::config::Config;
 use crate::core::frozen::{self, Frozen};
@@ -26,7 +24,7 @@ use crate::resolved::{self, Release};
 use crate::resources::dist;
 use crate::resources::evidence::{self, ArtifactRecord, Entry, GithubRun, Note, NOTES_REF};
 use crate::resources::forge::{self, Github};
-use crate::resources::git::{self, Repo};
+use crate::resources::git::{Push, Repo};
 use crate::resources::index::{self, Served};
 
 #[derive(Debug, Clone, Default)]
@@ -297,17 +295,14 @@ fn push_prod_tag(repo: &Repo, config: &Config, tag: &str, prod_tag: &str) -> Res
         "Pushing",
         format!("`{prod_tag}` to `{}`", config.git.remote),
     );
-    let (sh, remote) = (repo.sh()?, &config.git.remote);
-    // git's own output and the hook's reach the user as they come, so this is not `git::run`.
-    let mut push = Command::from(
-        cmd!(sh, "git push --quiet {remote} refs/tags/{prod_tag}")
-            .env("GIT_TERMINAL_PROMPT", "0")
-            // The hook then keeps quiet: this command says `Promoted` itself.
-            .env("TWOSTAGE_PROMOTING", prod_tag),
-    );
-    let status = crate::resources::secrets::for_hooks(&mut push)
-        .status()
-        .context("cannot run `git push`")?;
+    let push = Push {
+        quiet: true,
+        // The hook then keeps quiet: this command says `Promoted` itself.
+        hook_env: &[("TWOSTAGE_PROMOTING", prod_tag)],
+        ..Push::default()
+    };
+    let refs = [format!("refs/tags/{prod_tag}")];
+    let status = repo.push_refs(&config.git.remote, &refs, &push)?;
     if !status.success() {
         bail!("`git push {} {prod_tag}` failed; production has the files: rerun `cargo xtask promote {tag}` to finish", config.git.remote);
     }
@@ -431,11 +426,7 @@ fn make_prod_tag(
             .ls_remote(remote, &[&tag_ref])
             .is_ok_and(|refs| !refs.is_empty())
         {
-            let sh = repo.sh()?;
-            git::run(cmd!(
-                sh,
-                "git fetch --quiet --no-tags {remote} {tag_ref}:{tag_ref}"
-            ))?;
+            repo.fetch_ref(remote, &tag_ref, &tag_ref, false)?;
         }
     }
     if let Some(commit) = repo.tag_commit(prod_tag) {
@@ -467,9 +458,7 @@ fn make_prod_tag(
     // builtin/describe.c), which is the release tag: `vX.Y.Z` sorts before `vX.Y.Z-prod`. An
     // annotated `-prod` tag would be what those builds read, and `vX.Y.Z-prod` does not parse
     // as their version. A lightweight tag cannot be signed; `git.sign` signs the release tag.
-    let (sh, commit) = (repo.sh()?, release.commit.to_string());
-    git::run(cmd!(sh, "git tag {prod_tag} {commit}").env("TWOSTAGE_TAGGING", "1"))?;
-    Ok(())
+    repo.tag_lightweight(prod_tag, &release.commit.to_string())
 }
 
 /// The GitHub release for the version, made so that immutable releases can be on: a draft,
@@ -726,12 +715,9 @@ fn release_notes(repo: &Repo, config: &Config, release: &Release) -> String {
         "NEWS.md",
         "NEWS.rst",
     ];
-    let Ok(sh) = repo.sh() else {
-        return String::new();
-    };
-    let (commit, tag) = (release.commit.to_string(), &release.tag);
+    let commit = release.commit.to_string();
     for path in candidates {
-        if let Ok(text) = git::run(cmd!(sh, "git show {commit}:{path}")) {
+        if let Ok(text) = repo.show_at(&commit, path) {
             if let Some(notes) = forge::notes_from_changelog(&text, &spellings) {
                 if !notes.is_empty() {
                     return notes;
@@ -739,13 +725,10 @@ fn release_notes(repo: &Repo, config: &Config, release: &Release) -> String {
             }
         }
     }
-    git::run(cmd!(
-        sh,
-        "git for-each-ref --format=%(contents) refs/tags/{tag}"
-    ))
-    .unwrap_or_default()
-    .trim()
-    .to_string()
+    repo.tag_message(&release.tag)
+        .unwrap_or_default()
+        .trim()
+        .to_string()
 }
 
 /// The pre-push hook for a `-prod` tag: a no-op when the promotion is done, else the

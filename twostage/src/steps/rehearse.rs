@@ -26,7 +26,7 @@ use crate::config::Config;
 use crate::output::{self, Steps};
 use crate::resolved;
 use crate::resources::evidence::Note;
-use crate::resources::git::Repo;
+use crate::resources::git::{self, Repo};
 use crate::resources::index;
 use crate::resources::readme;
 use crate::resources::repair;
@@ -313,25 +313,7 @@ fn say_where(sandbox: &Sandbox) {
     );
 }
 
-/// The programs the rehearsal runs in the clone, as a maintainer would.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Program {
-    /// This very binary, shown as `cargo xtask`.
-    Xtask,
-    Git,
-}
-
-impl Program {
-    /// How the command line is shown.
-    fn as_str(self) -> &'static str {
-        match self {
-            Program::Xtask => "cargo xtask",
-            Program::Git => "git",
-        }
-    }
-}
-
-/// Runs commands in the clone with the children's environment only.
+/// Runs commands in the clone with the children's environment only, as a maintainer would.
 struct Runner<'a> {
     exe: &'a Path,
     dir: &'a Path,
@@ -339,22 +321,35 @@ struct Runner<'a> {
 }
 
 impl Runner<'_> {
-    fn run(&self, program: Program, args: &[&str]) -> Result<()> {
-        let path = match program {
-            Program::Xtask => self.exe,
-            Program::Git => Path::new("git"),
-        };
-        let line = format!("{} {}", program.as_str(), args.join(" "));
+    /// This very binary, shown as `cargo xtask`.
+    fn xtask(&self, args: &[&str]) -> Result<()> {
+        let line = format!("cargo xtask {}", args.join(" "));
         output::status("Running", format!("`{line}`"));
         // std's Command, not xshell: the environment is cleared and replaced whole, and the
         // line is shown as the maintainer types it (`cargo xtask …`), not as the binary's path.
-        let status = Command::new(path)
+        let status = Command::new(self.exe)
             .args(args)
             .current_dir(self.dir)
             .env_clear()
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .status()
-            .with_context(|| format!("cannot run `{}`", path.display()))?;
+            .with_context(|| format!("cannot run `{}`", self.exe.display()))?;
+        Self::check(&line, status)
+    }
+
+    /// `git push --follow-tags <remote> <branch>`.
+    fn push(&self, remote: &str, branch: &str) -> Result<()> {
+        let line = format!("git push --follow-tags {remote} {branch}");
+        output::status("Running", format!("`{line}`"));
+        let follow_tags = git::Push {
+            follow_tags: true,
+            ..git::Push::default()
+        };
+        let status = git::push_with_env(self.dir, &self.env, remote, &[branch], &follow_tags)?;
+        Self::check(&line, status)
+    }
+
+    fn check(line: &str, status: std::process::ExitStatus) -> Result<()> {
         if !status.success() {
             bail!("`{line}` failed ({status})");
         }
@@ -373,24 +368,22 @@ fn release_flow(
 ) -> Result<(Repo, String)> {
     let (remote, branch) = (&config.git.remote, &config.git.branch);
     steps.run("cargo xtask hooks install (in the clone)", || {
-        runner.run(Program::Xtask, &["hooks", "install"])
+        runner.xtask(&["hooks", "install"])
     })?;
     steps.run(
         &format!("cargo xtask release {level} (bump, changelog, commit, tag; post-tag builds)"),
-        || runner.run(Program::Xtask, &["release", level]),
+        || runner.xtask(&["release", level]),
     )?;
     let clone = Repo::discover(&sandbox.repo)?;
     let tag = release_tag(&clone, config)?;
     steps.run(
         &format!("git push --follow-tags {remote} {branch} (pre-push stages and verifies)"),
-        || runner.run(Program::Git, &["push", "--follow-tags", remote, branch]),
+        || runner.push(remote, branch),
     )?;
     steps.run(&format!("cargo xtask promote {tag} --no-github"), || {
-        runner.run(Program::Xtask, &["promote", &tag, "--no-github"])
+        runner.xtask(&["promote", &tag, "--no-github"])
     })?;
-    steps.run("cargo xtask status", || {
-        runner.run(Program::Xtask, &["status"])
-    })?;
+    steps.run("cargo xtask status", || runner.xtask(&["status"]))?;
     Ok((clone, tag))
 }
 

@@ -7,18 +7,16 @@
 //! is restored and no ref is left behind.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context, Result};
 use pep440_rs::Version;
-use xshell::cmd;
 
 use crate::config::Config;
 use crate::error::UsageError;
 use crate::output;
 use crate::resources::changelog::{self, Roll};
 use crate::resources::contents;
-use crate::resources::git::{self, Repo};
+use crate::resources::git::{Push, Repo};
 use crate::resources::index;
 use crate::resources::lock::{self, Wait};
 use crate::resources::manifest::{self, FileEdit, Record};
@@ -285,14 +283,7 @@ fn clear_index_lock(repo: &Repo, journal: &Journal) -> Result<()> {
 
 /// What the repository shows of the journal's release.
 fn found(repo: &Repo, journal: &Journal) -> Result<resume::Found> {
-    let sh = repo.sh()?;
-    let log = git::run(cmd!(sh, "git log -1 --format=%P%n%s HEAD"))?;
-    let mut lines = log.lines();
-    let parents: Vec<&str> = lines
-        .next()
-        .unwrap_or_default()
-        .split_whitespace()
-        .collect();
+    let head = repo.head_commit_summary()?;
     let tag_at = repo.tag_commit(&journal.tag).map(|o| o.to_string());
     let built = tag_at.is_some() && crate::core::frozen::is_built(repo, &journal.tag)?;
     let files = journal
@@ -311,8 +302,8 @@ fn found(repo: &Repo, journal: &Journal) -> Result<resume::Found> {
     Ok(resume::Found {
         tag_at,
         head: repo.head_commit()?.to_string(),
-        head_parent: (parents.len() == 1).then(|| parents[0].to_string()),
-        head_subject: lines.next().unwrap_or_default().to_string(),
+        head_parent: (head.parents.len() == 1).then(|| head.parents[0].clone()),
+        head_subject: head.subject,
         built,
         files,
         worktree: repo.root().to_path_buf(),
@@ -327,13 +318,11 @@ fn resumed_plan(
     options: &Options,
     journal: &Journal,
 ) -> Result<Plan> {
-    let sh = repo.sh()?;
     let mut edits = Vec::new();
     for file in &journal.files {
-        let spec = format!("{}:{}", journal.before, file.path);
         edits.push(FileEdit {
             path: file.path.clone(),
-            old: git::run(cmd!(sh, "git cat-file --filters {spec}"))?,
+            old: repo.file_as_checked_out(&journal.before, &file.path)?,
             new: std::fs::read_to_string(repo.root().join(&file.path)).unwrap_or_default(),
         });
     }
@@ -375,7 +364,7 @@ fn dry_run(plan: &Plan) -> Result<()> {
 /// The release is whole only once its tagged commit builds: a tag whose build fails would
 /// block every later `git push --follow-tags`, so it is undone with the commit.
 fn build_or_undo(repo: &Repo, config: &Config, plan: &Plan, before: git2::Oid) -> Result<()> {
-    let Err(error) = crate::steps::hooks::build_tag(repo, config, &plan.tag) else {
+    let Err(error) = crate::core::build::build_tag(repo, config, &plan.tag) else {
         return Ok(());
     };
     let _ = std::fs::remove_dir_all(crate::resolved::work_dir(repo, &plan.tag));
@@ -668,8 +657,7 @@ impl Preflight<'_> {
     /// before `release` kept a journal, or its journal was removed): releasing on top of it
     /// would skip that version for good.
     fn untagged_release_commit(&self) -> Option<String> {
-        let sh = self.repo.sh().ok()?;
-        let subject = git::run(cmd!(sh, "git log -1 --format=%s HEAD")).ok()?;
+        let subject = self.repo.head_commit_summary().ok()?.subject;
         let tag = subject.trim().strip_prefix("Release ")?;
         let parsed = self.scheme.parse(tag).ok()?;
         if parsed.prod || self.repo.tag_commit(tag).is_some() {
@@ -866,7 +854,6 @@ fn apply(repo: &Repo, plan: &Plan, journal: &mut Journal) -> Result<()> {
         output::status("Bumping", format!("version {current} → {}", plan.next));
     }
     let message = plan.commit_message();
-    let sh = repo.sh()?;
     let result = (|| -> Result<()> {
         journal.begin(repo, Step::Edit)?;
         for edit in &plan.edits {
@@ -876,8 +863,7 @@ fn apply(repo: &Repo, plan: &Plan, journal: &mut Journal) -> Result<()> {
         if !paths.is_empty() {
             journal.begin(repo, Step::Commit)?;
             output::status("Committing", &message);
-            git::run(cmd!(sh, "git add -- {paths...}"))?;
-            git::run(cmd!(sh, "git commit --quiet -m {message} -- {paths...}"))?;
+            repo.commit_paths(paths, &message)?;
         }
         journal.begin(repo, Step::Tag)?;
         make_tag(repo, plan, "HEAD")
@@ -904,18 +890,16 @@ fn apply(repo: &Repo, plan: &Plan, journal: &mut Journal) -> Result<()> {
 /// The annotated (or signed) tag of the release at `commit`.
 fn make_tag(repo: &Repo, plan: &Plan, commit: &str) -> Result<()> {
     output::status("Tagging", format!("`{}`", plan.tag));
-    let (sh, message) = (repo.sh()?, plan.commit_message());
-    let (sign, tag) = (if plan.sign { "-s" } else { "-a" }, &plan.tag);
-    // The reference-transaction shim must not fire post-tag for our own tag: we fire it.
-    git::run(cmd!(sh, "git tag {sign} {tag} {commit} -m {message}").env("TWOSTAGE_TAGGING", "1"))?;
-    Ok(())
+    // The reference-transaction shim does not fire post-tag for the tool's own tag: the
+    // release fires it once the tag is built (`fire_post_tag`).
+    repo.tag_annotated(&plan.tag, commit, &plan.commit_message(), plan.sign)
 }
 
 /// Puts every file, the index and the refs back as they were before `apply`. The files come
 /// first: they need no lock, so even when git itself is in the way (a stale `index.lock`) the
 /// working tree is whole again, and every step is tried before the first failure is reported.
 fn restore(repo: &Repo, plan: &Plan, before: git2::Oid) -> Result<()> {
-    let (root, sh, tag) = (repo.root(), repo.sh()?, &plan.tag);
+    let root = repo.root();
     let mut failures = Vec::new();
     for edit in &plan.edits {
         if let Err(e) = manifest::write_inside(root, &edit.path, edit.old.as_bytes()) {
@@ -923,14 +907,14 @@ fn restore(repo: &Repo, plan: &Plan, before: git2::Oid) -> Result<()> {
         }
     }
     if repo.tag_commit(&plan.tag).is_some() {
-        if let Err(e) = git::run(cmd!(sh, "git tag -d {tag}")) {
+        if let Err(e) = repo.delete_tag(&plan.tag) {
             failures.push(format!("{e:#}"));
         }
     }
     let before = before.to_string();
     match repo.head_commit() {
         Ok(head) if head.to_string() != before => {
-            if let Err(e) = git::run(cmd!(sh, "git reset --quiet --soft {before}")) {
+            if let Err(e) = repo.reset_soft(&before) {
                 failures.push(format!("{e:#}"));
             }
         }
@@ -938,8 +922,8 @@ fn restore(repo: &Repo, plan: &Plan, before: git2::Oid) -> Result<()> {
         Err(e) => failures.push(format!("{e:#}")),
     }
     if !plan.edits.is_empty() {
-        let paths = plan.edits.iter().map(|e| e.path.as_str());
-        if let Err(e) = git::run(cmd!(sh, "git reset --quiet {before} -- {paths...}")) {
+        let paths: Vec<&str> = plan.edits.iter().map(|e| e.path.as_str()).collect();
+        if let Err(e) = repo.reset_paths(&before, &paths) {
             failures.push(format!("{e:#}"));
         }
     }
@@ -954,12 +938,7 @@ fn restore(repo: &Repo, plan: &Plan, before: git2::Oid) -> Result<()> {
 /// the user's own: its failure does not undo a release that built.
 fn fire_post_tag(repo: &Repo, tag: &str) {
     // The hook builds, which needs no credential: whatever it runs gets none (docs/trust.md).
-    // The hook's output reaches the user as it comes, so this is not `git::run`.
-    let status = repo.sh().map_err(std::io::Error::other).and_then(|sh| {
-        let mut hook = Command::from(cmd!(sh, "git hook run --ignore-missing post-tag -- {tag}"));
-        crate::resources::secrets::scrub(hook.stdin(Stdio::null())).status()
-    });
-    match status {
+    match repo.run_hook("post-tag", &[tag]) {
         Ok(status) if status.success() => {}
         Ok(status) => output::warn(format!(
             "the post-tag hook failed ({status}); {tag} is made and built all the same"
@@ -973,18 +952,15 @@ fn push(repo: &Repo, plan: &Plan) -> Result<()> {
         "Pushing",
         format!("`{}` and `{}` to `{}`", plan.branch, plan.tag, plan.remote),
     );
-    let (sh, remote, branch, tag) = (repo.sh()?, &plan.remote, &plan.branch, &plan.tag);
-    // git's output and the hooks' reach the user as they come, so this is not `git::run`.
-    let mut push = Command::from(
-        cmd!(
-            sh,
-            "git push --atomic {remote} refs/heads/{branch} refs/tags/{tag}"
-        )
-        .env("GIT_TERMINAL_PROMPT", "0"),
-    );
-    let status = crate::resources::secrets::for_hooks(&mut push)
-        .status()
-        .context("cannot run `git push`")?;
+    let refs = [
+        format!("refs/heads/{}", plan.branch),
+        format!("refs/tags/{}", plan.tag),
+    ];
+    let atomic = Push {
+        atomic: true,
+        ..Push::default()
+    };
+    let status = repo.push_refs(&plan.remote, &refs, &atomic)?;
     if !status.success() {
         bail!(
             "`git push --atomic {} {} {}` failed; the commit and tag are made locally: push again when the problem is fixed",

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 
 use crate::config::Config;
+use crate::core::build;
 use crate::core::frozen::{self, Frozen};
 use crate::core::upload::{ensure_on_index, staging_credentials, Outcomes, Target};
 use crate::core::verdict::{self, Source};
@@ -21,7 +22,6 @@ use crate::resources::credentials::Source as Credentials;
 use crate::resources::evidence::{self, Entry, Note};
 use crate::resources::git::Repo;
 use crate::resources::index;
-use crate::steps::build;
 use crate::steps::verify;
 
 pub fn run(repo: &Repo, config: &Config, tag: &str, dist_dir: Option<&Path>) -> Result<()> {

@@ -6,7 +6,6 @@ use std::collections::HashMap;
 
 use anyhow::Result;
 use serde_json::json;
-use xshell::cmd;
 
 use crate::config::Config;
 use crate::core::frozen;
@@ -14,7 +13,7 @@ use crate::core::production;
 use crate::core::verdict::{self, Source};
 use crate::resolved;
 use crate::resources::evidence::{self, ArtifactRecord, Note, Verdict, VerificationRun};
-use crate::resources::git::{self, Repo};
+use crate::resources::git::Repo;
 use crate::resources::index::{self, IndexFile};
 
 /// Where a release stands: each state `status` reports, as one closed set.
@@ -98,10 +97,7 @@ pub fn run(repo: &Repo, config: &Config, only: Option<&str>, json_out: bool) -> 
         return Err(crate::error::UsageError(format!("there is no release tag `{only}`")).into());
     }
     // A fresh clone or a CI checkout has no notes yet: the remote's are the evidence.
-    let (sh, notes) = (repo.sh()?, evidence::NOTES_REF);
-    if git::run(cmd!(sh, "git rev-parse --verify --quiet {notes}")).is_err()
-        && repo.remote_url(&config.git.remote).is_some()
-    {
+    if !repo.resolves(evidence::NOTES_REF) && repo.remote_url(&config.git.remote).is_some() {
         let _ = evidence::fetch(repo, &config.git.remote, true);
     }
     let agent = index::agent();
@@ -191,29 +187,25 @@ fn before_twostage(repo: &Repo, tags: &[(pep440_rs::Version, String)]) -> Vec<St
 /// history has no such commit (a shallow clone, a configuration never committed): then no
 /// tag is told apart by its history.
 fn tags_after_adoption(repo: &Repo) -> Option<Vec<String>> {
-    let sh = repo.sh().ok()?;
-    let first = |args: &[&str]| {
-        git::run(cmd!(sh, "git log --reverse --format=%H {args...}"))
-            .ok()
-            .and_then(|out| out.lines().next().map(str::to_string))
-    };
     let ours = std::fs::read_to_string(repo.root().join(crate::config::FILE_NAME))
         .is_ok_and(|t| !crate::config::is_foreign(&t));
     let mut adoptions = vec![
-        first(&["--diff-filter=A", "--", "xtask/Cargo.toml"]),
-        first(&["-S[tool.twostage]", "--", crate::config::PYPROJECT]),
+        repo.first_commit_adding("xtask/Cargo.toml"),
+        repo.first_commit_adding_text("[tool.twostage]", crate::config::PYPROJECT),
     ];
     if ours {
-        adoptions.push(first(&["--diff-filter=A", "--", crate::config::FILE_NAME]));
+        adoptions.push(repo.first_commit_adding(crate::config::FILE_NAME));
     }
-    let adoptions: Vec<String> = adoptions.into_iter().flatten().collect();
+    let adoptions: Vec<String> = adoptions
+        .into_iter()
+        .flat_map(|a| a.ok().flatten())
+        .collect();
     if adoptions.is_empty() {
         return None;
     }
     let mut tags = Vec::new();
     for commit in adoptions {
-        let out = git::run(cmd!(sh, "git tag --contains {commit}")).ok()?;
-        tags.extend(out.lines().map(|l| l.trim().to_string()));
+        tags.extend(repo.tags_containing(&commit).ok()?);
     }
     Some(tags)
 }

@@ -1,9 +1,12 @@
-//! The `build` stage: build a release tag's sdist and wheels once, from a clean clone of the
-//! tagged commit (never the working tree, so an uncommitted file cannot reach an artifact; with
-//! its `.git`, so setuptools-scm and hatch-vcs see the tag), check every artifact's metadata
-//! and filename against the tag, and freeze the files with their size and digests under
+//! A release tag built once: from a clean clone of the tagged commit (never the working tree,
+//! so an uncommitted file cannot reach an artifact; with its `.git`, so setuptools-scm and
+//! hatch-vcs see the tag), every artifact's metadata and filename checked against the tag, and
+//! the files frozen with their size and digests under
 //! `$(git rev-parse --git-common-dir)/twostage/<tag>/`. A second build of the same tag reuses
-//! the frozen files. `stage --dist` freezes a set built elsewhere through the same checks.
+//! the frozen files. It is the core's because three steps need the same tag built the same
+//! way and none of them decides more than "built, or stop": `release` (the new tag, undone if
+//! it does not build), the post-tag hook and `stage` (a tag not built yet). `stage --dist`
+//! freezes a set built elsewhere through the same checks (`frozen::freeze_from`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -16,10 +19,32 @@ use crate::config::Config;
 use crate::core::frozen::{clean_checkout, freeze, frozen, names, Frozen};
 use crate::core::tools::build_command;
 use crate::output;
-use crate::resolved::Release;
+use crate::resolved::{self, Release};
 use crate::resources::dist::Kind;
 use crate::resources::filename::SdistFormat;
 use crate::resources::git::{self, Repo};
+use crate::resources::manifest;
+
+/// Checks that a new release tag carries the version of record, and builds it once.
+pub fn build_tag(repo: &Repo, config: &Config, tag: &str) -> Result<()> {
+    let release = resolved::resolve(repo, config, tag)?;
+    // The tag must carry the version of record (for a project that keeps it in a file).
+    if repo.head_commit()? == release.commit {
+        let project = manifest::Project::read(repo.root(), config)?;
+        if let Some(current) = project.current {
+            if current != release.version {
+                bail!(
+                    "tag `{tag}` says {}, but the version of record ({}) is {current}: delete the tag \
+                     (`git tag -d {tag}`) and make it with `cargo xtask release`",
+                    release.version,
+                    project.record.describe()
+                );
+            }
+        }
+    }
+    ensure_built(repo, config, &release)?;
+    Ok(())
+}
 
 /// Builds `tag` (at `commit`) unless its artifacts are already frozen.
 pub fn ensure_built(repo: &Repo, config: &Config, release: &Release) -> Result<Frozen> {
