@@ -154,7 +154,7 @@ pub struct Index {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Verify {
-    #[serde(deserialize_with = "smoke")]
+    #[serde(deserialize_with = "commands")]
     pub smoke: Vec<String>,
     /// `verify.smoke` was set, even to `[]`. When it was not, verify imports the top-level
     /// names of the release's wheel (docs/verify.md, "The default smoke test").
@@ -323,7 +323,7 @@ fn duration<'de, D: Deserializer<'de>>(d: D) -> De<Duration, D::Error> {
 }
 
 /// No smoke command may be empty: it would pass as a test that tests nothing.
-fn smoke<'de, D: Deserializer<'de>>(d: D) -> De<Vec<String>, D::Error> {
+fn commands<'de, D: Deserializer<'de>>(d: D) -> De<Vec<String>, D::Error> {
     let commands = Vec::<String>::deserialize(d)?;
     if commands.iter().any(|c| c.trim().is_empty()) {
         return Err(serde::de::Error::custom(
