@@ -174,3 +174,24 @@ fn a_url_without_a_scheme_names_the_setting_and_the_scheme() {
     );
     assert!(started.elapsed().as_secs() < 20, "no retries");
 }
+
+#[test]
+fn a_typo_in_the_file_and_a_bad_override_are_refused_together() {
+    let name = "ts-config-together";
+    let s = project(name, with_key("build", "comand = \"uv build\""));
+    let line = s
+        .read("release.toml")
+        .lines()
+        .position(|l| l.starts_with("comand"))
+        .unwrap()
+        + 1;
+    let expected = [
+        format!("release.toml:{line}: unknown key `comand` in `[build]`"),
+        "environment variable `TWOSTAGE_VERIFY_TIMEOUT` (`verify.timeout`) must be a duration"
+            .to_string(),
+    ];
+    let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
+    let env = [("TWOSTAGE_VERIFY_TIMEOUT", "soon")];
+    refused(&s, name, &["release", "patch"], &env, &expected);
+    refused(&s, name, &["stage", "v1.4.2"], &env, &expected);
+}

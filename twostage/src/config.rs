@@ -1,22 +1,30 @@
-//! The configuration: every key, its default, and its environment override. It lives in
+//! The configuration: a typed record read with serde, every key spelled once, as the field of
+//! its table's type (`rename_all = "kebab-case"`), its default in `DEFAULTS`. It lives in
 //! `[tool.twostage]` of `pyproject.toml`, where Python tools keep theirs
 //! (https://packaging.python.org/en/latest/specifications/pyproject-toml/#arbitrary-tool-configuration-the-tool-table),
 //! or in a `release.toml` of twostage's own; see `load` for which wins.
 //!
-//! The file is read with `toml_edit` so that an error can name the line. Every key can be
-//! overridden by `TWOSTAGE_<SECTION>_<KEY>` (upper case, `-` → `_`). Unknown keys, in the file
-//! or in such a variable, are errors: a typo must not silently fall back to a default.
+//! The file is parsed with `toml_edit` so that an error can name the line. Every key can be
+//! overridden by `TWOSTAGE_<SECTION>_<KEY>` (upper case, `-` → `_`). Each setting given is read
+//! alone first, so that every problem is said at once with its line or variable; then the
+//! whole, over the defaults. Unknown keys, in the file or in such a variable, are errors
+//! (`deny_unknown_fields`): a typo must not silently fall back to a default.
 //! This module only reads; it knows nothing of what the settings are used for.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Result;
+use serde::de::{Deserializer, IntoDeserializer};
+use serde::Deserialize;
 use toml_edit::{Item, TableLike};
 
 use crate::error::UsageError;
+
+mod raw;
+
+use raw::{Problem, Raw, Table, Tables};
 
 pub const FILE_NAME: &str = "release.toml";
 
@@ -26,7 +34,48 @@ pub const PYPROJECT: &str = "pyproject.toml";
 /// The tables of `[tool.twostage]`, as a path from the document's root.
 const TOOL_TABLE: [&str; 2] = ["tool", "twostage"];
 
-#[derive(Debug, Clone)]
+/// Every default, read beneath the file and the environment (docs/configuration.md lists
+/// them). A key absent here has none: it is `None`, worked out where it is used.
+const DEFAULTS: &str = r#"
+[package]
+manifest = "pyproject.toml"
+version-files = []
+changelog = "CHANGELOG.md"
+[git]
+remote = "origin"
+branch = "main"
+tag-prefix = "v"
+prod-suffix = "-prod"
+sign = false
+[build]
+repair = true
+[staging]
+upload-url = "https://test.pypi.org/legacy/"
+index-url = "https://test.pypi.org/simple/"
+username = "__token__"
+token-env = "TEST_PYPI_TOKEN"
+trusted-publishing = "auto"
+[production]
+upload-url = "https://upload.pypi.org/legacy/"
+index-url = "https://pypi.org/simple/"
+username = "__token__"
+token-env = "PYPI_TOKEN"
+trusted-publishing = "auto"
+[verify]
+smoke = []
+artifacts = ["wheel", "sdist"]
+index-timeout = "15m"
+timeout = "10m"
+installer = "auto"
+python = []
+[github]
+token-env = "GITHUB_TOKEN"
+api-url = "https://api.github.com"
+"#;
+
+/// The tables, in the order their names are listed in messages.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Config {
     pub package: Package,
     pub git: Git,
@@ -37,22 +86,26 @@ pub struct Config {
     pub github: Github,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Package {
     /// The distribution name; by default read from the manifest.
+    #[serde(default, deserialize_with = "optional")]
     pub name: Option<String>,
     pub manifest: String,
     pub version_files: Vec<String>,
     pub changelog: String,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Git {
     pub remote: String,
     pub branch: String,
     pub tag_prefix: String,
     /// `git.tag-prefix` was set (file or environment). When it was not, `tag_prefix` is
     /// settled from the repository's tags before any step runs (`project::settled_prefix`).
+    #[serde(skip)]
     pub tag_prefix_set: bool,
     pub prod_suffix: String,
     pub sign: bool,
@@ -68,49 +121,66 @@ impl Git {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Build {
     /// `None`: `uv build` where uv is found, else `python -m build`.
+    #[serde(default, deserialize_with = "optional")]
     pub command: Option<String>,
     /// `build.repair`: whether a `linux_*` wheel the build leaves is repaired with
     /// `auditwheel repair` before it is frozen (docs/pypi-rules.md); on unless `false`.
     pub repair: bool,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Index {
+    #[serde(deserialize_with = "url")]
     pub upload_url: String,
+    #[serde(deserialize_with = "url")]
     pub index_url: String,
     pub username: String,
     pub token_env: String,
     pub trusted_publishing: TrustedPublishing,
     /// Where the index's `/_/oidc/` endpoints live; by default the upload URL's origin.
+    #[serde(default, deserialize_with = "optional_url")]
     pub oidc_url: Option<String>,
     /// `attest-command`: the PEP 740 signer run as `<command…> <file>` under trusted
     /// publishing; `None` is the default, `pypi-attestations sign`; empty: no attestations.
+    #[serde(default)]
     pub attest_command: Option<Vec<String>>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Verify {
+    #[serde(deserialize_with = "commands")]
     pub smoke: Vec<String>,
     /// `verify.smoke` was set, even to `[]`. When it was not, verify imports the top-level
     /// names of the release's wheel (docs/verify.md, "The default smoke test").
+    #[serde(skip)]
     pub smoke_set: bool,
+    #[serde(deserialize_with = "artifacts")]
     pub artifacts: Vec<ArtifactKind>,
+    #[serde(deserialize_with = "duration")]
     pub index_timeout: Duration,
+    #[serde(deserialize_with = "duration")]
     pub timeout: Duration,
     pub installer: InstallerChoice,
     /// `verify.python`: the interpreter versions (`3.12`, or `3.12.1`) each file is verified
     /// on; empty: every interpreter found that the project's `requires-python` admits.
+    #[serde(deserialize_with = "python")]
     pub python: Vec<String>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Github {
     /// `owner/name`; by default parsed from the remote's URL.
+    #[serde(default, deserialize_with = "optional")]
     pub repository: Option<String>,
     pub token_env: String,
+    #[serde(deserialize_with = "url")]
     pub api_url: String,
 }
 
@@ -152,6 +222,15 @@ macro_rules! closed_set {
                 f.write_str(self.as_str())
             }
         }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<$name, D::Error> {
+                let word = String::deserialize(d)?;
+                $name::parse(&word).ok_or_else(|| {
+                    serde::de::Error::custom(format!("must be {}, not `{word}`", $name::choices()))
+                })
+            }
+        }
     };
 }
 
@@ -161,7 +240,8 @@ closed_set! {
 }
 
 closed_set! {
-    /// An entry of `verify.artifacts`: which kinds of file are installed and smoke-tested.
+    /// An entry of `verify.artifacts`: which kinds of file are installed and smoke-tested
+    /// (`resources::dist::Kind` is this type).
     ArtifactKind { Wheel = "wheel", Sdist = "sdist" }
 }
 
@@ -171,87 +251,144 @@ closed_set! {
     TrustedPublishing { Auto = "auto", Always = "always", Never = "never" }
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Str,
-    List,
-    Bool,
-    Duration,
+type De<T, E> = std::result::Result<T, E>;
+
+/// A string whose absence (or emptiness) means "work it out".
+fn optional<'de, D: Deserializer<'de>>(d: D) -> De<Option<String>, D::Error> {
+    Ok(Some(String::deserialize(d)?).filter(|s| !s.is_empty()))
 }
 
-impl Kind {
-    fn expected(self) -> &'static str {
-        match self {
-            Kind::Str => "a string",
-            Kind::List => "an array of strings",
-            Kind::Bool => "`true` or `false`",
-            Kind::Duration => "a duration such as \"90s\", \"10m\" or \"1h\"",
+/// A URL setting, read through `raw::URL` so that a variable holding one is known. Its
+/// `user:password@` is a secret from here on: kept from other people's code and from every
+/// message, like a token (the variable that held it is dropped from children too).
+fn read_url<'de, D: Deserializer<'de>>(d: D) -> De<String, D::Error> {
+    struct Read;
+    impl<'de> serde::de::Visitor<'de> for Read {
+        type Value = String;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a string")
         }
+        fn visit_newtype_struct<D: Deserializer<'de>>(self, d: D) -> De<String, D::Error> {
+            String::deserialize(d)
+        }
+        fn visit_str<E: serde::de::Error>(self, url: &str) -> De<String, E> {
+            Ok(url.to_string())
+        }
+    }
+    let url = d.deserialize_newtype_struct(raw::URL, Read)?;
+    crate::resources::secrets::remember_url(&url);
+    Ok(url)
+}
+
+/// Each URL setting parses, with an `http` or `https` scheme and a host. Without this,
+/// `127.0.0.1:9/` would reach the HTTP client and come back as a network fault.
+fn url<'de, D: Deserializer<'de>>(d: D) -> De<String, D::Error> {
+    let url = read_url(d)?;
+    check_url(&url).map_err(serde::de::Error::custom)?;
+    Ok(url)
+}
+
+/// An empty `oidc-url` means the default, the upload URL's origin.
+fn optional_url<'de, D: Deserializer<'de>>(d: D) -> De<Option<String>, D::Error> {
+    let url = read_url(d)?;
+    if url.is_empty() {
+        return Ok(None);
+    }
+    check_url(&url).map_err(serde::de::Error::custom)?;
+    Ok(Some(url))
+}
+
+/// A number of seconds, or a duration written as `parse_duration` reads it.
+fn duration<'de, D: Deserializer<'de>>(d: D) -> De<Duration, D::Error> {
+    struct Read;
+    impl serde::de::Visitor<'_> for Read {
+        type Value = Duration;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a duration such as \"90s\", \"10m\" or \"1h\"")
+        }
+        fn visit_u64<E: serde::de::Error>(self, secs: u64) -> De<Duration, E> {
+            Ok(Duration::from_secs(secs))
+        }
+        fn visit_i64<E: serde::de::Error>(self, secs: i64) -> De<Duration, E> {
+            u64::try_from(secs)
+                .map(Duration::from_secs)
+                .map_err(|_| E::invalid_value(serde::de::Unexpected::Signed(secs), &self))
+        }
+        fn visit_str<E: serde::de::Error>(self, text: &str) -> De<Duration, E> {
+            parse_duration(text)
+                .ok_or_else(|| E::invalid_value(serde::de::Unexpected::Str(""), &self))
+        }
+    }
+    d.deserialize_any(Read)
+}
+
+/// No smoke command may be empty: it would pass as a test that tests nothing.
+fn commands<'de, D: Deserializer<'de>>(d: D) -> De<Vec<String>, D::Error> {
+    let commands = Vec::<String>::deserialize(d)?;
+    if commands.iter().any(|c| c.trim().is_empty()) {
+        return Err(serde::de::Error::custom(
+            "holds an empty command: remove the entry `\"\"`, or write the command it should run",
+        ));
+    }
+    Ok(commands)
+}
+
+/// Words of `ArtifactKind`, each once; each unknown word is a problem (one a line).
+fn artifacts<'de, D: Deserializer<'de>>(d: D) -> De<Vec<ArtifactKind>, D::Error> {
+    let mut artifacts = Vec::new();
+    let mut problems = Vec::new();
+    for word in Vec::<String>::deserialize(d)? {
+        match ArtifactKind::parse(&word) {
+            Some(kind) if !artifacts.contains(&kind) => artifacts.push(kind),
+            Some(_) => {}
+            None => problems.push(format!(
+                "may hold {}, not `{word}`",
+                ArtifactKind::choices().replace(" or ", " and ")
+            )),
+        }
+    }
+    match problems.is_empty() {
+        true => Ok(artifacts),
+        false => Err(serde::de::Error::custom(problems.join("\n"))),
     }
 }
 
-/// Every key the file may hold. Defaults live in `Config::from_values`.
-const KEYS: &[(&str, &str, Kind)] = &[
-    ("package", "name", Kind::Str),
-    ("package", "manifest", Kind::Str),
-    ("package", "version-files", Kind::List),
-    ("package", "changelog", Kind::Str),
-    ("git", "remote", Kind::Str),
-    ("git", "branch", Kind::Str),
-    ("git", "tag-prefix", Kind::Str),
-    ("git", "prod-suffix", Kind::Str),
-    ("git", "sign", Kind::Bool),
-    ("build", "command", Kind::Str),
-    ("build", "repair", Kind::Bool),
-    ("staging", "upload-url", Kind::Str),
-    ("staging", "index-url", Kind::Str),
-    ("staging", "username", Kind::Str),
-    ("staging", "token-env", Kind::Str),
-    ("staging", "trusted-publishing", Kind::Str),
-    ("staging", "oidc-url", Kind::Str),
-    ("staging", "attest-command", Kind::List),
-    ("production", "upload-url", Kind::Str),
-    ("production", "index-url", Kind::Str),
-    ("production", "username", Kind::Str),
-    ("production", "token-env", Kind::Str),
-    ("production", "trusted-publishing", Kind::Str),
-    ("production", "oidc-url", Kind::Str),
-    ("production", "attest-command", Kind::List),
-    ("verify", "smoke", Kind::List),
-    ("verify", "artifacts", Kind::List),
-    ("verify", "index-timeout", Kind::Duration),
-    ("verify", "timeout", Kind::Duration),
-    ("verify", "installer", Kind::Str),
-    ("verify", "python", Kind::List),
-    ("github", "repository", Kind::Str),
-    ("github", "token-env", Kind::Str),
-    ("github", "api-url", Kind::Str),
-];
-
-/// Keys whose value is a URL that must parse with an `http` or `https` scheme.
-const URL_KEYS: &[(&str, &str)] = &[
-    ("staging", "upload-url"),
-    ("staging", "index-url"),
-    ("staging", "oidc-url"),
-    ("production", "upload-url"),
-    ("production", "index-url"),
-    ("production", "oidc-url"),
-    ("github", "api-url"),
-];
-
-#[derive(Debug, Clone)]
-enum Setting {
-    Str(String),
-    List(Vec<String>),
-    Bool(bool),
-    Duration(Duration),
+/// `verify.python`: versions such as `3.12` or `3.12.1`; an entry may hold several,
+/// separated by commas or spaces (as `TWOSTAGE_VERIFY_PYTHON="3.11 3.12"` does). Each bad
+/// one is a problem (one a line).
+fn python<'de, D: Deserializer<'de>>(d: D) -> De<Vec<String>, D::Error> {
+    let entries = Vec::<String>::deserialize(d)?;
+    let mut versions: Vec<String> = Vec::new();
+    let mut problems = Vec::new();
+    for version in entries
+        .iter()
+        .flat_map(|e| e.split([',', ' ']).filter(|v| !v.is_empty()))
+    {
+        let parts: Vec<&str> = version.split('.').collect();
+        let numeric = parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+        if !numeric || !(2..=3).contains(&parts.len()) {
+            problems.push(format!(
+                "holds `{version}`: write a version such as `3.12` or `3.12.1`"
+            ));
+        } else if !versions.iter().any(|v| v == version) {
+            versions.push(version.to_string());
+        }
+    }
+    match problems.is_empty() {
+        true => Ok(versions),
+        false => Err(serde::de::Error::custom(problems.join("\n"))),
+    }
 }
 
-/// Where a value came from, so that a problem found after parsing still names its line.
+/// Where a setting came from, so that a problem names its line or its variable.
 #[derive(Debug, Clone)]
 enum Origin {
-    /// `release.toml:12`
-    File(String),
+    /// `DEFAULTS`.
+    Default,
+    /// `release.toml:12`, in the table written `[tool.twostage.git]` (or `[git]`).
+    File { at: String, table: String },
     /// `TWOSTAGE_VERIFY_INSTALLER`
     Env(String),
 }
@@ -259,15 +396,51 @@ enum Origin {
 impl Origin {
     fn problem(&self, section: &str, key: &str, message: &str) -> String {
         match self {
-            Origin::File(at) => format!("{at}: `{section}.{key}` {message}"),
+            Origin::Default => format!("the default of `{section}.{key}` {message}"),
+            Origin::File { at, .. } => format!("{at}: `{section}.{key}` {message}"),
             Origin::Env(name) => {
                 format!("environment variable `{name}` (`{section}.{key}`) {message}")
             }
         }
     }
+
+    fn unknown(&self, section: &str, key: &str, keys: &[&str]) -> String {
+        match self {
+            Origin::File { at, table } => format!(
+                "{at}: unknown key `{key}` in `[{table}]` (expected one of: {})",
+                raw::list(keys)
+            ),
+            Origin::Env(name) => format!(
+                "environment variable `{name}` names no setting of `[{section}]` (its keys: {})",
+                raw::list(keys)
+            ),
+            Origin::Default => format!("the default `{section}.{key}` is not a setting"),
+        }
+    }
 }
 
-type Values = BTreeMap<(&'static str, &'static str), (Setting, Origin)>;
+/// One setting as given, and where.
+#[derive(Debug, Clone)]
+struct Entry {
+    raw: Raw,
+    origin: Origin,
+}
+
+/// A table's settings by key, in the order they were given.
+type Settings = Vec<(String, Entry)>;
+
+/// The settings of one load by table and key (a variable's in place of the file's), in the
+/// order they were given, with the problems found in them so far.
+#[derive(Default)]
+struct Given {
+    settings: Vec<(&'static str, Settings)>,
+    problems: Vec<String>,
+}
+
+/// The tables' names, as `Config`'s fields.
+fn sections() -> &'static [&'static str] {
+    raw::fields::<Config>()
+}
 
 impl Config {
     /// Loads the configuration from the repository root, then applies the environment, and
@@ -296,8 +469,8 @@ impl Config {
             say_foreign_once();
         }
         if let Some(text) = read_regular(root, PYPROJECT)? {
-            if let Some(values) = parse_pyproject(&text, PYPROJECT).map_err(UsageError)? {
-                return Self::from_file_values(values, env, Some(root));
+            if let Some(given) = parse_pyproject(&text, PYPROJECT).map_err(UsageError)? {
+                return Self::from_given(given, env, Some(root));
             }
         }
         if foreign {
@@ -322,7 +495,7 @@ impl Config {
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Option<Config>> {
         match parse_pyproject(text, origin).map_err(UsageError)? {
-            Some(values) => Self::from_file_values(values, env, None).map(Some),
+            Some(given) => Self::from_given(given, env, None).map(Some),
             None => Ok(None),
         }
     }
@@ -345,310 +518,262 @@ impl Config {
         env: impl IntoIterator<Item = (String, String)>,
         root: Option<&Path>,
     ) -> Result<Config> {
-        let values = parse_file(text, origin).map_err(UsageError)?;
-        Self::from_file_values(values, env, root)
+        let given = parse_file(text, origin).map_err(UsageError)?;
+        Self::from_given(given, env, root)
     }
 
-    fn from_file_values(
-        mut values: Values,
+    fn from_given(
+        mut given: Given,
         env: impl IntoIterator<Item = (String, String)>,
         root: Option<&Path>,
     ) -> Result<Config> {
-        apply_env(&mut values, env).map_err(UsageError)?;
-        Config::from_values(values, root).map_err(|problems| UsageError(problems.join("\n")).into())
-    }
-
-    /// Builds every table from the values, defaults where a key is absent. The tables are
-    /// built in the order of their names, so their problems come out in that order.
-    fn from_values(
-        values: Values,
-        root: Option<&Path>,
-    ) -> std::result::Result<Config, Vec<String>> {
-        let mut problems = Vec::new();
-        check_urls(&values, &mut problems);
-        if let Some(root) = root {
-            check_files(&values, root, &mut problems);
-        }
-        let mut values = Taken { values, problems };
-        let build = values.build();
-        let git = values.git();
-        let github = values.github();
-        let package = values.package();
-        let production = values.index("production", PRODUCTION);
-        let staging = values.index("staging", STAGING);
-        let verify = values.verify();
-        debug_assert!(values.values.is_empty(), "every key of KEYS is taken");
-        let config = Config {
-            package,
-            git,
-            build,
-            staging,
-            production,
-            verify,
-            github,
-        };
-        if values.problems.is_empty() {
-            Ok(config)
-        } else {
-            Err(values.problems)
-        }
+        given.read_env(env);
+        given.check_each();
+        given
+            .into_config(root)
+            .map_err(|problems| UsageError(problems.join("\n")).into())
     }
 }
 
-/// The defaults of an index table.
-struct IndexDefaults {
-    upload_url: &'static str,
-    index_url: &'static str,
-    token_env: &'static str,
-}
-
-const STAGING: IndexDefaults = IndexDefaults {
-    upload_url: "https://test.pypi.org/legacy/",
-    index_url: "https://test.pypi.org/simple/",
-    token_env: "TEST_PYPI_TOKEN",
-};
-
-const PRODUCTION: IndexDefaults = IndexDefaults {
-    upload_url: "https://upload.pypi.org/legacy/",
-    index_url: "https://pypi.org/simple/",
-    token_env: "PYPI_TOKEN",
-};
-
-/// The values of one load, taken key by key as the tables are built, and the problems found
-/// in them.
-struct Taken {
-    values: Values,
-    problems: Vec<String>,
-}
-
-impl Taken {
-    fn take(&mut self, section: &'static str, key: &'static str) -> Option<(Setting, Origin)> {
-        self.values.remove(&(section, key))
-    }
-
-    fn string(&mut self, section: &'static str, key: &'static str, default: &str) -> String {
-        match self.take(section, key) {
-            Some((Setting::Str(s), _)) => s,
-            _ => default.to_string(),
-        }
-    }
-
-    /// A string whose absence (or emptiness) means "work it out".
-    fn optional(&mut self, section: &'static str, key: &'static str) -> Option<String> {
-        Some(self.string(section, key, "")).filter(|s| !s.is_empty())
-    }
-
-    fn list(&mut self, section: &'static str, key: &'static str) -> Option<(Vec<String>, Origin)> {
-        match self.take(section, key)? {
-            (Setting::List(l), origin) => Some((l, origin)),
-            _ => None,
-        }
-    }
-
-    fn duration(
-        &mut self,
-        section: &'static str,
-        key: &'static str,
-        default: Duration,
-    ) -> Duration {
-        match self.take(section, key) {
-            Some((Setting::Duration(d), _)) => d,
-            _ => default,
-        }
-    }
-
-    /// A word of the closed set `T`, or the default with the problem said.
-    fn word<T: Copy>(
-        &mut self,
-        section: &'static str,
-        key: &'static str,
-        default: T,
-        parse: fn(&str) -> Option<T>,
-        choices: fn() -> String,
-    ) -> T {
-        let Some((Setting::Str(word), origin)) = self.take(section, key) else {
-            return default;
+impl Given {
+    /// `key` of `section` is `entry`, in place of what was given before.
+    fn set(&mut self, section: &'static str, key: String, entry: Entry) {
+        let at = match self.settings.iter().position(|(s, _)| *s == section) {
+            Some(at) => at,
+            None => {
+                self.settings.push((section, Vec::new()));
+                self.settings.len() - 1
+            }
         };
-        parse(&word).unwrap_or_else(|| {
-            let message = format!("must be {}, not `{word}`", choices());
-            self.problems.push(origin.problem(section, key, &message));
-            default
-        })
-    }
-
-    fn build(&mut self) -> Build {
-        Build {
-            command: self.optional("build", "command"),
-            repair: !matches!(
-                self.take("build", "repair"),
-                Some((Setting::Bool(false), _))
-            ),
+        let keys = &mut self.settings[at].1;
+        match keys.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, given)) => *given = entry,
+            None => keys.push((key, entry)),
         }
     }
 
-    fn git(&mut self) -> Git {
-        let tag_prefix_set = self.values.contains_key(&("git", "tag-prefix"));
-        Git {
-            remote: self.string("git", "remote", "origin"),
-            branch: self.string("git", "branch", "main"),
-            tag_prefix: self.string("git", "tag-prefix", "v"),
-            tag_prefix_set,
-            prod_suffix: self.string("git", "prod-suffix", "-prod"),
-            sign: matches!(self.take("git", "sign"), Some((Setting::Bool(true), _))),
-        }
+    /// What was given for `key` of `section`, but not by `DEFAULTS`.
+    fn given(&self, section: &str, key: &str) -> Option<&Origin> {
+        let (_, keys) = self.settings.iter().find(|(s, _)| *s == section)?;
+        let (_, entry) = keys.iter().find(|(k, _)| k == key)?;
+        Some(&entry.origin).filter(|origin| !matches!(origin, Origin::Default))
     }
 
-    fn github(&mut self) -> Github {
-        Github {
-            repository: self.optional("github", "repository"),
-            token_env: self.string("github", "token-env", "GITHUB_TOKEN"),
-            api_url: self.string("github", "api-url", "https://api.github.com"),
-        }
-    }
-
-    fn package(&mut self) -> Package {
-        Package {
-            name: self.optional("package", "name"),
-            manifest: self.string("package", "manifest", "pyproject.toml"),
-            version_files: self
-                .list("package", "version-files")
-                .map(|(l, _)| l)
-                .unwrap_or_default(),
-            changelog: self.string("package", "changelog", "CHANGELOG.md"),
-        }
-    }
-
-    fn index(&mut self, section: &'static str, defaults: IndexDefaults) -> Index {
-        Index {
-            upload_url: self.string(section, "upload-url", defaults.upload_url),
-            index_url: self.string(section, "index-url", defaults.index_url),
-            username: self.string(section, "username", "__token__"),
-            token_env: self.string(section, "token-env", defaults.token_env),
-            trusted_publishing: self.word(
-                section,
-                "trusted-publishing",
-                TrustedPublishing::Auto,
-                TrustedPublishing::parse,
-                TrustedPublishing::choices,
-            ),
-            oidc_url: self.optional(section, "oidc-url"),
-            attest_command: self.list(section, "attest-command").map(|(l, _)| l),
-        }
-    }
-
-    /// `[verify]`, its problems in the order of its keys' names.
-    fn verify(&mut self) -> Verify {
-        let artifacts = self.artifacts();
-        let index_timeout = self.duration("verify", "index-timeout", Duration::from_secs(15 * 60));
-        let installer = self.word(
-            "verify",
-            "installer",
-            InstallerChoice::Auto,
-            InstallerChoice::parse,
-            InstallerChoice::choices,
-        );
-        let python = self.python();
-        let smoke_set = self.values.contains_key(&("verify", "smoke"));
-        let smoke = self.smoke();
-        Verify {
-            smoke,
-            smoke_set,
-            artifacts,
-            index_timeout,
-            timeout: self.duration("verify", "timeout", Duration::from_secs(10 * 60)),
-            installer,
-            python,
-        }
-    }
-
-    /// `verify.python`: versions such as `3.12` or `3.12.1`; an entry may hold several,
-    /// separated by commas or spaces (as `TWOSTAGE_VERIFY_PYTHON="3.11 3.12"` does).
-    fn python(&mut self) -> Vec<String> {
-        let Some((entries, origin)) = self.list("verify", "python") else {
-            return Vec::new();
-        };
-        let mut versions: Vec<String> = Vec::new();
-        for version in entries
-            .iter()
-            .flat_map(|e| e.split([',', ' ']).filter(|v| !v.is_empty()))
-        {
-            let parts: Vec<&str> = version.split('.').collect();
-            let numeric = parts
-                .iter()
-                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
-            if !numeric || !(2..=3).contains(&parts.len()) {
-                self.problems.push(origin.problem(
-                    "verify",
-                    "python",
-                    &format!("holds `{version}`: write a version such as `3.12` or `3.12.1`"),
+    /// The settings of `tables` (a document's root, or `[tool.twostage]`) of the text named
+    /// `origin`, their tables' names written in errors after `prefix`.
+    fn read_tables(&mut self, text: &str, tables: &dyn TableLike, origin: &str, prefix: &str) {
+        for (section, item) in tables.iter() {
+            let at = line_of(text, tables.key(section).and_then(|k| k.span()));
+            let Some(table) = item.as_table_like() else {
+                self.problems.push(format!(
+                    "{origin}{at}: `{prefix}{section}` must be a table such as `[{prefix}{section}]`"
                 ));
-            } else if !versions.iter().any(|v| v == version) {
-                versions.push(version.to_string());
+                continue;
+            };
+            let Some(&section) = sections().iter().find(|s| **s == section) else {
+                self.problems.push(format!(
+                    "{origin}{at}: unknown section `[{prefix}{section}]` (expected one of: {})",
+                    sections()
+                        .iter()
+                        .map(|s| format!("`[{prefix}{s}]`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+                continue;
+            };
+            for (key, item) in table.iter() {
+                let at = line_of(text, table.key(key).and_then(|k| k.span()));
+                let origin = Origin::File {
+                    at: format!("{origin}{at}"),
+                    table: format!("{prefix}{section}"),
+                };
+                let raw = Raw::Toml(value_of(item.clone()));
+                self.set(section, key.to_string(), Entry { raw, origin });
             }
         }
-        versions
     }
 
-    fn artifacts(&mut self) -> Vec<ArtifactKind> {
-        let Some((words, origin)) = self.list("verify", "artifacts") else {
-            return vec![ArtifactKind::Wheel, ArtifactKind::Sdist];
-        };
-        let mut artifacts = Vec::new();
-        for word in &words {
-            match ArtifactKind::parse(word) {
-                Some(kind) if !artifacts.contains(&kind) => artifacts.push(kind),
-                Some(_) => {}
-                None => self.problems.push(origin.problem(
-                    "verify",
-                    "artifacts",
-                    &format!(
-                        "may hold {}, not `{word}`",
-                        ArtifactKind::choices().replace(" or ", " and ")
+    /// `TWOSTAGE_<SECTION>_<KEY>` overrides, over the file's settings. A key the section does
+    /// not have is said when the settings are checked.
+    fn read_env(&mut self, env: impl IntoIterator<Item = (String, String)>) {
+        for (name, value) in env {
+            let Some(rest) = name.strip_prefix("TWOSTAGE_") else {
+                continue;
+            };
+            let Some(&section) = sections()
+                .iter()
+                .find(|s| rest.starts_with(&format!("{}_", s.to_ascii_uppercase())))
+            else {
+                // TWOSTAGE_BIN, TWOSTAGE_SKIP and the like are not configuration.
+                continue;
+            };
+            let part = &rest[section.len() + 1..];
+            // The variable is upper case: a lower-case one names no key (the name is none).
+            let key = match part.bytes().any(|b| b.is_ascii_lowercase()) {
+                true => name.clone(),
+                false => part.to_ascii_lowercase().replace('_', "-"),
+            };
+            let origin = Origin::Env(name.clone());
+            let entry = Entry {
+                raw: Raw::Env { name, value },
+                origin,
+            };
+            self.set(section, key, entry);
+        }
+    }
+
+    /// Reads each setting alone, so that every problem is said with its line or variable.
+    fn check_each(&mut self) {
+        for &(section, ref keys) in &self.settings {
+            for (key, entry) in keys {
+                let one = Table(vec![(key.clone(), entry.raw.clone())]);
+                let alone = Tables(vec![(section, one)]).into_deserializer();
+                match Config::deserialize(alone) {
+                    Ok(_) | Err(Problem::Missing) => {}
+                    Err(Problem::Unknown(keys)) => {
+                        self.problems.push(entry.origin.unknown(section, key, keys));
+                    }
+                    Err(Problem::Said(message)) => self.problems.extend(
+                        message
+                            .lines()
+                            .map(|line| entry.origin.problem(section, key, line)),
                     ),
-                )),
+                }
             }
         }
-        artifacts
     }
 
-    fn smoke(&mut self) -> Vec<String> {
-        let Some((commands, origin)) = self.list("verify", "smoke") else {
-            return Vec::new();
-        };
-        if commands.iter().any(|c| c.trim().is_empty()) {
-            self.problems.push(origin.problem(
-                "verify",
-                "smoke",
-                "holds an empty command: remove the entry `\"\"`, or write the command it \
-                 should run",
-            ));
+    /// The whole, over the defaults, once every setting reads; then the files it names are
+    /// checked under `root`.
+    fn into_config(mut self, root: Option<&Path>) -> std::result::Result<Config, Vec<String>> {
+        if !self.problems.is_empty() {
+            return Err(self.problems);
         }
-        commands
+        let mut defaults = Given::default();
+        let text = DEFAULTS;
+        let doc = parse_toml(text, "defaults").map_err(|e| vec![e])?;
+        defaults.read_tables(text, doc.as_table(), "defaults", "");
+        for (section, keys) in defaults.settings {
+            for (key, mut entry) in keys {
+                if self.given(section, &key).is_none() {
+                    entry.origin = Origin::Default;
+                    self.set(section, key, entry);
+                }
+            }
+        }
+        let tag_prefix_set = self.given("git", "tag-prefix").is_some();
+        let smoke_set = self.given("verify", "smoke").is_some();
+        // The files it names, when given, with what an absent one is told (the changelog may be).
+        let files = [
+            ("manifest", Some(ABSENT_MANIFEST)),
+            ("version-files", Some(ABSENT_VERSION_FILE)),
+            ("changelog", None),
+        ]
+        .map(|(key, absent)| (self.given("package", key).cloned(), key, absent));
+        let tables = self.settings.into_iter().map(|(section, keys)| {
+            let keys = keys.into_iter().map(|(key, entry)| (key, entry.raw));
+            (section, Table(keys.collect()))
+        });
+        let mut config = Config::deserialize(Tables(tables.collect()).into_deserializer())
+            .map_err(|e| vec![format!("the configuration {e}")])?;
+        config.git.tag_prefix_set = tag_prefix_set;
+        config.verify.smoke_set = smoke_set;
+        let mut problems = Vec::new();
+        if let Some(root) = root {
+            let package = &config.package;
+            let paths = [
+                std::slice::from_ref(&package.manifest),
+                &package.version_files[..],
+                std::slice::from_ref(&package.changelog),
+            ];
+            for ((origin, key, absent), paths) in files.into_iter().zip(paths) {
+                if let Some(origin) = origin {
+                    let file = (&origin, key, absent);
+                    problems.extend(check_files(root, file, paths));
+                }
+            }
+        }
+        match problems.is_empty() {
+            true => Ok(config),
+            false => Err(problems),
+        }
     }
 }
 
-/// Each URL setting parses, with an `http` or `https` scheme and a host. Without this,
-/// `127.0.0.1:9/` would reach the HTTP client and come back as a network fault. A URL's
-/// `user:password@` is a secret from here on: kept from other people's code and from every
-/// message, like a token (the variable that held it is dropped from children too).
-fn check_urls(values: &Values, problems: &mut Vec<String>) {
-    for &(section, key) in URL_KEYS {
-        let Some((Setting::Str(url), origin)) = values.get(&(section, key)) else {
-            continue;
-        };
-        if crate::resources::secrets::remember_url(url) || !url.contains("://") {
-            if let Origin::Env(name) = origin {
-                crate::resources::secrets::protect_names([name]);
-            }
-        }
-        // An empty `oidc-url` means the default, the upload URL's origin.
-        if key == "oidc-url" && url.is_empty() {
-            continue;
-        }
-        if let Err(why) = check_url(url) {
-            problems.push(origin.problem(section, key, &why));
-        }
+/// A table's item as a value: a subtable where a value belongs is refused as the value it is.
+fn value_of(item: Item) -> toml_edit::Value {
+    match item {
+        Item::Value(value) => value,
+        Item::Table(table) => toml_edit::Value::InlineTable(table.into_inline_table()),
+        Item::ArrayOfTables(tables) => toml_edit::Value::Array(tables.into_array()),
+        Item::None => toml_edit::Value::InlineTable(Default::default()),
     }
+}
+
+/// The manifest, when set, each version file and the changelog, when set, are regular files
+/// inside the repository: relative, without `..`, and with no symbolic link anywhere on the
+/// way, so that a release writes only the repository's own files. The manifest and the
+/// version files must exist; the changelog may be absent: the release then starts none.
+fn check_files(
+    root: &Path,
+    (origin, key, absent): (&Origin, &str, Option<&str>),
+    paths: &[String],
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    for path in paths {
+        let why = match (file_inside(root, path), absent) {
+            (Ok(Presence::File), _) | (Ok(Presence::Absent), None) => continue,
+            (Ok(Presence::Absent), Some(absent)) => {
+                format!("is not a file in `{}`: {absent}", root.display())
+            }
+            (Err(why), _) => why,
+        };
+        let message = format!("names `{}`, which {why}", path.escape_debug());
+        problems.push(origin.problem("package", key, &message));
+    }
+    problems
+}
+
+const ABSENT_MANIFEST: &str = "write the path of the project's `pyproject.toml` (or `setup.py`), \
+                               relative to the repository root";
+const ABSENT_VERSION_FILE: &str =
+    "write paths relative to the repository root, or remove the entry";
+
+/// A `release.toml` of twostage's own: its tables are the configuration's.
+fn parse_file(text: &str, origin: &str) -> std::result::Result<Given, String> {
+    let doc = parse_toml(text, origin)?;
+    let mut given = Given::default();
+    given.read_tables(text, doc.as_table(), origin, "");
+    Ok(given)
+}
+
+/// `[tool.twostage]` of a `pyproject.toml`, `None` when the document has none.
+fn parse_pyproject(text: &str, origin: &str) -> std::result::Result<Option<Given>, String> {
+    let doc = parse_toml(text, origin)?;
+    let Some(tool) = doc.as_table().get(TOOL_TABLE[0]) else {
+        return Ok(None);
+    };
+    let at = line_of(
+        text,
+        doc.as_table().key(TOOL_TABLE[0]).and_then(|k| k.span()),
+    );
+    let Some(tool) = tool.as_table_like() else {
+        return Err(format!(
+            "{origin}{at}: `tool` must be a table such as `[tool]`"
+        ));
+    };
+    let Some(ours) = tool.get(TOOL_TABLE[1]) else {
+        return Ok(None);
+    };
+    let at = line_of(text, tool.key(TOOL_TABLE[1]).and_then(|k| k.span()));
+    let Some(ours) = ours.as_table_like() else {
+        return Err(format!(
+            "{origin}{at}: `tool.twostage` must be a table such as `[tool.twostage]`"
+        ));
+    };
+    let mut given = Given::default();
+    given.read_tables(text, ours, origin, "tool.twostage.");
+    Ok(Some(given))
 }
 
 /// Why `url` is not an `http(s)://host/…` URL, with the fix. The URL is parsed as the index
@@ -699,46 +824,6 @@ fn check_url(url: &str) -> std::result::Result<(), String> {
         ));
     }
     Ok(())
-}
-
-/// The manifest, when set, each version file and the changelog, when set, are regular files
-/// inside the repository: relative, without `..`, and with no symbolic link anywhere on the
-/// way, so that a release writes only the repository's own files. The changelog may be
-/// absent: the release then starts none.
-fn check_files(values: &Values, root: &Path, problems: &mut Vec<String>) {
-    let shown = root.display();
-    let absent_manifest = format!(
-        "is not a file in `{shown}`: write the path of the project's `pyproject.toml` (or \
-         `setup.py`), relative to the repository root"
-    );
-    let absent_version_file = format!(
-        "is not a file in `{shown}`: write paths relative to the repository root, or remove the \
-         entry"
-    );
-    let checks: [(&str, Option<&str>); 3] = [
-        ("manifest", Some(&absent_manifest)),
-        ("version-files", Some(&absent_version_file)),
-        ("changelog", None),
-    ];
-    for (key, absent) in checks {
-        let (paths, origin) = match values.get(&("package", key)) {
-            Some((Setting::Str(path), origin)) => (std::slice::from_ref(path), origin),
-            Some((Setting::List(paths), origin)) => (paths.as_slice(), origin),
-            _ => continue,
-        };
-        for path in paths {
-            let why = match file_inside(root, path) {
-                Ok(Presence::File) => continue,
-                Ok(Presence::Absent) => match absent {
-                    Some(why) => why.to_string(),
-                    None => continue,
-                },
-                Err(why) => why,
-            };
-            let message = format!("names `{}`, which {why}", path.escape_debug());
-            problems.push(origin.problem("package", key, &message));
-        }
-    }
 }
 
 /// Whether a path that `release.toml` names is there.
@@ -885,27 +970,6 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
-fn kind_of(section: &str, key: &str) -> Option<(&'static str, &'static str, Kind)> {
-    KEYS.iter()
-        .find(|(s, k, _)| *s == section && *k == key)
-        .copied()
-}
-
-fn keys_of(section: &str) -> String {
-    let keys: Vec<String> = KEYS
-        .iter()
-        .filter(|(s, _, _)| *s == section)
-        .map(|(_, k, _)| format!("`{k}`"))
-        .collect();
-    keys.join(", ")
-}
-
-fn sections() -> Vec<&'static str> {
-    let mut sections: Vec<&'static str> = KEYS.iter().map(|(s, _, _)| *s).collect();
-    sections.dedup();
-    sections
-}
-
 fn line_of(text: &str, span: Option<std::ops::Range<usize>>) -> String {
     match span {
         Some(span) => {
@@ -937,39 +1001,6 @@ pub fn toml_error(text: &str, origin: &str, e: &toml_edit::TomlError) -> String 
         "{origin}{at}: `{origin}` is not valid TOML: {} (see https://toml.io/en/v1.0.0)",
         e.message().replace('\n', "; ")
     )
-}
-
-/// A `release.toml` of twostage's own: its tables are the configuration's.
-fn parse_file(text: &str, origin: &str) -> std::result::Result<Values, String> {
-    let doc = parse_toml(text, origin)?;
-    parse_tables(text, doc.as_table(), origin, "")
-}
-
-/// `[tool.twostage]` of a `pyproject.toml`, `None` when the document has none.
-fn parse_pyproject(text: &str, origin: &str) -> std::result::Result<Option<Values>, String> {
-    let doc = parse_toml(text, origin)?;
-    let Some(tool) = doc.as_table().get(TOOL_TABLE[0]) else {
-        return Ok(None);
-    };
-    let at = line_of(
-        text,
-        doc.as_table().key(TOOL_TABLE[0]).and_then(|k| k.span()),
-    );
-    let Some(tool) = tool.as_table_like() else {
-        return Err(format!(
-            "{origin}{at}: `tool` must be a table such as `[tool]`"
-        ));
-    };
-    let Some(ours) = tool.get(TOOL_TABLE[1]) else {
-        return Ok(None);
-    };
-    let at = line_of(text, tool.key(TOOL_TABLE[1]).and_then(|k| k.span()));
-    let Some(ours) = ours.as_table_like() else {
-        return Err(format!(
-            "{origin}{at}: `tool.twostage` must be a table such as `[tool.twostage]`"
-        ));
-    };
-    parse_tables(text, ours, origin, "tool.twostage.").map(Some)
 }
 
 /// Whether the repository's `pyproject.toml` has a `[tool.twostage]` table. A manifest that
@@ -1019,101 +1050,6 @@ fn say_foreign_once() {
     });
 }
 
-/// The configuration's tables from `root` (a document's root, or `[tool.twostage]`), their
-/// names written in errors after `prefix`.
-fn parse_tables(
-    text: &str,
-    root: &dyn TableLike,
-    origin: &str,
-    prefix: &str,
-) -> std::result::Result<Values, String> {
-    let mut values = Values::new();
-    let mut problems = Vec::new();
-    for (section, item) in root.iter() {
-        let at = line_of(text, root.key(section).and_then(|k| k.span()));
-        let Some(table) = item.as_table_like() else {
-            problems.push(format!(
-                "{origin}{at}: `{prefix}{section}` must be a table such as `[{prefix}{section}]`"
-            ));
-            continue;
-        };
-        if !sections().contains(&section) {
-            problems.push(format!(
-                "{origin}{at}: unknown section `[{prefix}{section}]` (expected one of: {})",
-                sections()
-                    .iter()
-                    .map(|s| format!("`[{prefix}{s}]`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-            continue;
-        }
-        parse_section(
-            text,
-            table,
-            origin,
-            (prefix, section),
-            &mut values,
-            &mut problems,
-        );
-    }
-    if problems.is_empty() {
-        Ok(values)
-    } else {
-        Err(problems.join("\n"))
-    }
-}
-
-fn parse_section(
-    text: &str,
-    table: &dyn TableLike,
-    origin: &str,
-    (prefix, section): (&str, &str),
-    values: &mut Values,
-    problems: &mut Vec<String>,
-) {
-    for (key, value) in table.iter() {
-        let at = line_of(text, table.key(key).and_then(|k| k.span()));
-        let Some((s, k, kind)) = kind_of(section, key) else {
-            problems.push(format!(
-                "{origin}{at}: unknown key `{key}` in `[{prefix}{section}]` (expected one of: {})",
-                keys_of(section)
-            ));
-            continue;
-        };
-        match convert(value.as_value(), kind) {
-            Some(setting) => {
-                values.insert((s, k), (setting, Origin::File(format!("{origin}{at}"))));
-            }
-            None => problems.push(format!(
-                "{origin}{at}: `{section}.{key}` must be {}",
-                kind.expected()
-            )),
-        }
-    }
-}
-
-fn convert(value: Option<&toml_edit::Value>, kind: Kind) -> Option<Setting> {
-    let value = value?;
-    match kind {
-        Kind::Str => value.as_str().map(|s| Setting::Str(s.to_string())),
-        Kind::Bool => value.as_bool().map(Setting::Bool),
-        Kind::List => value
-            .as_array()?
-            .iter()
-            .map(|v| v.as_str().map(str::to_string))
-            .collect::<Option<Vec<_>>>()
-            .map(Setting::List),
-        Kind::Duration => match value {
-            toml_edit::Value::Integer(secs) if *secs.value() >= 0 => {
-                Some(Setting::Duration(Duration::from_secs(*secs.value() as u64)))
-            }
-            toml_edit::Value::String(s) => parse_duration(s.value()).map(Setting::Duration),
-            _ => None,
-        },
-    }
-}
-
 /// A bare number of seconds (`"90"`), or a duration as `humantime` reads one: numbers with
 /// units, a space between allowed, several summed (`"500ms"`, `"90s"`, `"90 s"`, `"10m"`,
 /// `"10min"`, `"1h"`, `"1h 30m"`, `"1.5h"`, `"2d"`; https://docs.rs/humantime). Surrounding
@@ -1124,66 +1060,6 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
         return text.parse().ok().map(Duration::from_secs);
     }
     humantime::parse_duration(text).ok()
-}
-
-/// `TWOSTAGE_<SECTION>_<KEY>` overrides. A list is read as a TOML array when it looks like one
-/// (`["a", "b"]`), else as a single entry, so a smoke command with commas stays whole.
-fn apply_env(
-    values: &mut Values,
-    env: impl IntoIterator<Item = (String, String)>,
-) -> std::result::Result<(), String> {
-    let mut problems = Vec::new();
-    for (name, raw) in env {
-        let Some(rest) = name.strip_prefix("TWOSTAGE_") else {
-            continue;
-        };
-        let Some(section) = sections()
-            .into_iter()
-            .find(|s| rest.starts_with(&format!("{}_", s.to_ascii_uppercase())))
-        else {
-            // TWOSTAGE_BIN, TWOSTAGE_SKIP and the like are not configuration.
-            continue;
-        };
-        let key_part = &rest[section.len() + 1..];
-        let found = KEYS.iter().find(|(s, k, _)| {
-            *s == section && k.to_ascii_uppercase().replace('-', "_") == key_part
-        });
-        let Some(&(s, k, kind)) = found else {
-            problems.push(format!(
-                "environment variable `{name}` names no setting of `[{section}]` (its keys: {})",
-                keys_of(section)
-            ));
-            continue;
-        };
-        let setting = match kind {
-            Kind::Str => Some(Setting::Str(raw.clone())),
-            Kind::Bool => match raw.trim() {
-                "true" | "1" => Some(Setting::Bool(true)),
-                "false" | "0" => Some(Setting::Bool(false)),
-                _ => None,
-            },
-            Kind::Duration => parse_duration(&raw).map(Setting::Duration),
-            Kind::List if raw.trim_start().starts_with('[') => raw
-                .parse::<toml_edit::Value>()
-                .ok()
-                .and_then(|v| convert(Some(&v), Kind::List)),
-            Kind::List => Some(Setting::List(vec![raw.clone()])),
-        };
-        match setting {
-            Some(setting) => {
-                values.insert((s, k), (setting, Origin::Env(name.clone())));
-            }
-            None => problems.push(format!(
-                "environment variable `{name}` must be {}",
-                kind.expected()
-            )),
-        }
-    }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(problems.join("\n"))
-    }
 }
 
 #[cfg(test)]
@@ -1699,6 +1575,72 @@ repository = "o/n"
             "{err}"
         );
         assert!(!err.contains("SYMLINKED"), "{err}");
+    }
+
+    #[test]
+    fn every_problem_of_the_file_and_the_environment_is_said_at_once_never_a_value() {
+        let text = "[git]\nsgin = true\nbranch = [\"pypi-SECRET-1\"]\n[staging]\n\
+                    username = { token = \"pypi-SECRET-2\" }\n[verify]\ninstaller = \"uvv\"\n";
+        let env = vec![
+            ("TWOSTAGE_VERIFY_TIMEOUT".to_string(), "soon".to_string()),
+            (
+                "TWOSTAGE_STAGING_INDEXURL".to_string(),
+                "pypi-SECRET-3".to_string(),
+            ),
+            ("TWOSTAGE_VERIFY_INSTALLER".to_string(), "uv".to_string()),
+        ];
+        let err = Config::parse(text, "release.toml", env).unwrap_err();
+        assert!(err.downcast_ref::<UsageError>().is_some());
+        let err = err.to_string();
+        for expected in [
+            "release.toml:2: unknown key `sgin` in `[git]`",
+            "release.toml:3: `git.branch` must be a string",
+            "release.toml:5: `staging.username` must be a string",
+            "environment variable `TWOSTAGE_VERIFY_TIMEOUT` (`verify.timeout`) must be a duration",
+            "environment variable `TWOSTAGE_STAGING_INDEXURL` names no setting of `[staging]`",
+        ] {
+            assert!(err.contains(expected), "{expected:?} not in:\n{err}");
+        }
+        assert_eq!(err.lines().count(), 5, "{err}");
+        // The variable's `uv` is the setting: the file's `uvv` beneath it is not checked.
+        assert!(!err.contains("uvv"), "{err}");
+        assert!(!err.contains("SECRET"), "{err}");
+    }
+
+    #[test]
+    fn the_documented_keys_are_the_fields() {
+        let docs = include_str!("../../docs/configuration.md");
+        let documented: std::collections::BTreeSet<String> = docs
+            .lines()
+            .filter_map(|l| l.strip_prefix("| `")?.split_once('`'))
+            .map(|(key, _)| key.to_string())
+            .collect();
+        let tables: [(&str, &[&str]); 7] = [
+            ("package", raw::fields::<Package>()),
+            ("git", raw::fields::<Git>()),
+            ("build", raw::fields::<Build>()),
+            ("staging", raw::fields::<Index>()),
+            ("production", raw::fields::<Index>()),
+            ("verify", raw::fields::<Verify>()),
+            ("github", raw::fields::<Github>()),
+        ];
+        assert_eq!(tables.map(|(s, _)| s), sections());
+        let fields: std::collections::BTreeSet<String> = tables
+            .iter()
+            .flat_map(|(s, keys)| keys.iter().map(move |k| format!("{s}.{k}")))
+            .collect();
+        assert_eq!(documented, fields);
+        // Every default is a setting of its table, and is read.
+        let given = parse_file(DEFAULTS, "defaults").unwrap();
+        assert!(given.problems.is_empty(), "{:?}", given.problems);
+        for (section, keys) in &given.settings {
+            for (key, _) in keys {
+                assert!(
+                    fields.contains(&format!("{section}.{key}")),
+                    "{section}.{key}"
+                );
+            }
+        }
     }
 
     #[test]
