@@ -183,6 +183,7 @@ fn plan_writes(
     }
     if let Some(write) = workflow(dir, options)? {
         writes.push(write);
+        writes.push(Write::new(SIGNER_PINS_PATH, SIGNER_PINS.into()));
     }
     writes.extend(sdist_exclusion(dir, detected, &kit)?);
     if detected.backend == Backend::Setuptools {
@@ -294,6 +295,11 @@ fn configuration(
 
 /// Where `init --ci github` writes the workflow.
 const WORKFLOW_PATH: &str = ".github/workflows/release.yml";
+
+/// The PEP 740 signer the workflow's `stage` and `promote` jobs install (pypi-attestations
+/// and everything it needs, each pinned with hashes, `docs/ci.md`), beside the workflow.
+const SIGNER_PINS_PATH: &str = ".github/workflows/release-signer-requirements.txt";
+const SIGNER_PINS: &str = include_str!("../../templates/github/release-signer-requirements.txt");
 
 /// The placeholder of the templates' Python versions (the verify matrix).
 const PYTHONS: &str = "@python-versions@";
