@@ -571,6 +571,11 @@ fn assert_signer_installed(bed: &Bed, ref_name: &str, job: &str) {
         .s
         .dir
         .join(format!("runner-{ref_name}/temp/{job}/signer-bin"));
+    assert!(
+        bin.join("pypi-attestations").exists(),
+        "{job}: the workflow installed no signer in `{}`",
+        bin.display()
+    );
     let version = std::process::Command::new(bin.join("pypi-attestations"))
         .arg("--version")
         .output()
