@@ -315,10 +315,13 @@ const EARLIER_WORKFLOWS: [&str; 2] = [
     "8a3dd1326533da271fb09e9fca33e21acaec074a1c9676dcd2b87bf9cd2e3fde",
 ];
 
+/// The length in bytes and the sha256 of a part of a template's text.
+type TextPart = (usize, &'static str);
+
 /// The templates before their jobs installed the attestation signer (`release.yml`, then
 /// `release-native.yml`), as the length and sha256 of their text before and after the Python
 /// versions: a workflow made from one, with any versions, is updated without `--force`.
-const EARLIER_TEMPLATES: [((usize, &str), (usize, &str)); 2] = [
+const EARLIER_TEMPLATES: [(TextPart, TextPart); 2] = [
     (
         (
             4292,
