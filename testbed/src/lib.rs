@@ -385,6 +385,14 @@ pub fn test_signer(dir: &Path) -> Result<Vec<String>> {
     ])
 }
 
+/// The command of a test verifier in place of `pypi-attestations verify pypi` (the same
+/// `test_signer.py`, `verify`): for `TWOSTAGE_ATTESTATION_VERIFIER`, as a TOML array.
+pub fn test_verifier(dir: &Path) -> Result<String> {
+    let mut command = test_signer(dir)?;
+    command.push("verify".into());
+    Ok(serde_json::Value::from(command).to_string())
+}
+
 /// Checks an attestation object against `pypi-attestations`' own model of it (from the
 /// tools), the model Warehouse validates uploads with; the error says what is wrong.
 pub fn valid_attestation(attestation: &serde_json::Value) -> Result<()> {

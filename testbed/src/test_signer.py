@@ -13,6 +13,16 @@ Usage: python test_signer.py FILE...   Environment:
   TEST_SIGNER_MODE   `wrong-digest` (the subject's sha256 is of other bytes) or `wrong-name`
   TEST_SIGNER_LOG    a file that gets one line per file signed
   TEST_SIGNER_ENV    a file that gets the signer's environment, one `NAME=value` per line
+
+It also stands in for `pypi-attestations verify pypi`, as `audit` runs it:
+
+  python test_signer.py verify --repository URL --provenance-file PROVENANCE FILE
+
+passes when the provenance (PEP 740's `Provenance` object) holds an attestation whose one
+subject is FILE's name and sha256, and fails (exit 1, "Verification failed for NAME: …") when it
+does not, or when FILE's name is TEST_VERIFIER_REFUSE (a signature that does not verify). It
+checks no signature. TEST_VERIFIER_LOG gets one JSON line per call: the file's name and
+sha256, the repository, and the environment's names.
 """
 
 import base64
@@ -67,6 +77,39 @@ def attestation(path):
         },
     }
 
+
+def verify(args):
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="test_signer.py verify")
+    parser.add_argument("--repository", required=True)
+    parser.add_argument("--provenance-file", required=True)
+    parser.add_argument("file")
+    options = parser.parse_args(args)
+    name = os.path.basename(options.file)
+    with open(options.file, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()
+    if os.environ.get("TEST_VERIFIER_LOG"):
+        with open(os.environ["TEST_VERIFIER_LOG"], "a") as log:
+            call = {"file": name, "sha256": digest, "repository": options.repository, "env": sorted(os.environ)}
+            log.write(json.dumps(call) + "\n")
+    with open(options.provenance_file) as f:
+        provenance = json.load(f)
+    subjects = []
+    for bundle in provenance.get("attestation_bundles", []):
+        for attestation in bundle.get("attestations", []):
+            statement = json.loads(base64.b64decode(attestation["envelope"]["statement"]))
+            subjects.extend(statement.get("subject", []))
+    if not any(s.get("name") == name and s.get("digest", {}).get("sha256") == digest for s in subjects):
+        sys.exit(f"Verification failed for {name}: no attestation of these bytes")
+    if name == os.environ.get("TEST_VERIFIER_REFUSE"):
+        sys.exit(f"Verification failed for {name}: the signature does not verify (TEST_VERIFIER_REFUSE)")
+    print(f"OK: {name}")
+
+
+if sys.argv[1:2] == ["verify"]:
+    verify(sys.argv[2:])
+    sys.exit(0)
 
 for path in sys.argv[1:]:
     out = path + ".publish.attestation"

@@ -130,37 +130,91 @@ pub fn privileged_runs(workflow: &serde_json::Value, smoke: &[&str]) -> Vec<Stri
             let Some(script) = step["run"].as_str() else {
                 continue;
             };
-            for line in script.lines() {
-                let words = line.split_whitespace().collect::<Vec<_>>().join(" ");
-                for (pattern, what) in FORBIDDEN {
-                    if words.contains(pattern) {
-                        found.push(format!("{name}: {what}: `{}`", line.trim()));
-                    }
-                }
-                // `verify` without `--production` installs what staging serves and runs the
-                // smoke commands; a twostage `stage` without `--no-verify` runs `verify`.
-                let twostage = words.contains("twostage ") || words.contains("xtask ");
-                if twostage && words.contains(" verify ") {
-                    found.push(format!(
-                        "{name}: an installer and the smoke commands: `{}`",
-                        line.trim()
-                    ));
-                }
-                if twostage && words.contains(" stage ") && !words.contains("--no-verify") {
-                    found.push(format!(
-                        "{name}: `stage` verifies (an installer, the smoke commands): `{}`",
-                        line.trim()
-                    ));
-                }
-                for command in smoke {
-                    if words.contains(command) {
-                        found.push(format!(
-                            "{name}: the smoke command `{command}`: `{}`",
-                            line.trim()
-                        ));
-                    }
-                }
+            for line in logical_lines(script) {
+                found.extend(line_violations(name, &line, smoke));
             }
+        }
+    }
+    found
+}
+
+/// A script's lines with bash's backslash continuations joined (a command split over lines
+/// is one command to the rule), each as its words joined by one space.
+fn logical_lines(script: &str) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut current = String::new();
+    for line in script.lines() {
+        let (text, continued) = match line.trim_end().strip_suffix('\\') {
+            Some(text) => (text, true),
+            None => (line, false),
+        };
+        current.push(' ');
+        current.push_str(text);
+        if !continued {
+            lines.push(current.split_whitespace().collect::<Vec<_>>().join(" "));
+            current.clear();
+        }
+    }
+    if !current.trim().is_empty() {
+        lines.push(current.split_whitespace().collect::<Vec<_>>().join(" "));
+    }
+    lines
+}
+
+/// The one install a privileged job may run: the PEP 740 signer from the pins `init` writes
+/// beside the workflow, every requirement pinned and hash-checked (`--require-hashes`,
+/// https://pip.pypa.io/en/stable/topics/secure-installs/), none added (`--no-deps`), wheels
+/// only (`--only-binary :all:`: no build backend or `setup.py` runs). Installing it runs no
+/// code of the project's, its dependencies' or a build's; the signer it installs is the
+/// tool that must run where the upload token is (docs/provenance.md).
+const SIGNER_INSTALL: [&str; 5] = [
+    "-m pip install",
+    "--require-hashes",
+    "--no-deps",
+    "--only-binary :all:",
+    "-r .github/workflows/release-signer-requirements.txt",
+];
+
+/// Whether `command` (one command of a line, no `&&`, `;` or `|` in it) is that install.
+fn signer_install(command: &str) -> bool {
+    let padded = format!(" {} ", command.trim());
+    SIGNER_INSTALL
+        .iter()
+        .all(|part| padded.contains(&format!(" {part} ")))
+}
+
+/// What one logical line of a privileged job's `run:` may not do (see `FORBIDDEN`).
+fn line_violations(job: &str, words: &str, smoke: &[&str]) -> Vec<String> {
+    let mut found = Vec::new();
+    let commands = words
+        .split(['&', ';', '|'])
+        .filter(|c| !c.trim().is_empty());
+    for command in commands {
+        if signer_install(command) {
+            continue;
+        }
+        for (pattern, what) in FORBIDDEN {
+            if command.contains(pattern) {
+                found.push(format!("{job}: {what}: `{words}`"));
+            }
+        }
+    }
+    // `verify` without `--production` installs what staging serves and runs the smoke
+    // commands; a twostage `stage` without `--no-verify` runs `verify`.
+    let twostage = words.contains("twostage ") || words.contains("xtask ");
+    if twostage && words.contains(" verify ") {
+        found.push(format!(
+            "{job}: an installer and the smoke commands: `{words}`"
+        ));
+    }
+    if twostage && words.contains(" stage ") && !words.contains("--no-verify") {
+        found.push(format!(
+            "{job}: `stage` verifies (an installer, the smoke commands): `{words}`"
+        ));
+    }
+    for command in smoke {
+        if words.contains(command) {
+            found.push(format!("{job}: the smoke command `{command}`: `{words}`"));
         }
     }
     found

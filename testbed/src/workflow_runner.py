@@ -11,6 +11,9 @@ and the `uses:` steps by local equivalents:
 - actions/setup-python: the matrix interpreter, `$(pyenv prefix <version>)/bin` first on PATH;
 - astral-sh/setup-uv: the uv given in the configuration, first on PATH.
 
+A step's `$GITHUB_OUTPUT` becomes `steps.<id>.outputs`, and each line it appends to
+`$GITHUB_PATH` goes first on PATH for the job's later steps, as on GitHub.
+
 `${{ … }}` expressions are evaluated for the forms the templates use: `github.ref_name`,
 `github.ref`, `github.token`, `matrix.*`, `needs.<job>.result`, `needs.<job>.outputs.*`,
 `steps.<id>.outputs.*`, `secrets.*` (none: empty), `endsWith`, `startsWith`, `contains`,
@@ -389,6 +392,9 @@ class Runner:
         output_file = os.path.join(env["RUNNER_TEMP"], f"output-{i}")
         open(output_file, "w").close()
         step_env["GITHUB_OUTPUT"] = output_file
+        path_file = os.path.join(env["RUNNER_TEMP"], f"path-{i}")
+        open(path_file, "w").close()
+        step_env["GITHUB_PATH"] = path_file
         cwd = os.path.join(workspace, step.get("working-directory", ""))
         with open(log, "a") as out:
             process = subprocess.Popen(
@@ -404,6 +410,12 @@ class Runner:
                 time.sleep(0.05)
         if "id" in step:
             context["steps"][step["id"]] = {"outputs": read_outputs(output_file)}
+        # Each line of $GITHUB_PATH goes first on PATH for the job's later steps
+        # (https://docs.github.com/en/actions/reference/workflows-and-actions/workflow-commands#adding-a-system-path).
+        with open(path_file) as f:
+            for directory in f.read().splitlines():
+                if directory.strip():
+                    prepend_path(env, directory.strip())
         return process.returncode
 
     def uses(self, uses, with_, env, workspace, log):

@@ -234,6 +234,37 @@ fn workflow_json(path: &std::path::Path) -> serde_json::Value {
     testbed::workflow::workflow_json(path).unwrap()
 }
 
+/// A workflow the template before the signer wrote (any Python versions) is `init`'s: updated
+/// without `--force`, with the signer's pins beside it; edited by hand, it is a conflict.
+#[test]
+fn a_workflow_from_the_template_before_the_signer_is_updated_and_gets_the_pins() {
+    let s = Scratch::new("ts-ci-presigner");
+    sample(&s, Layout::StaticFlit, "ts-ci-presigner");
+    let earlier = std::process::Command::new("git")
+        .args(["-C", env!("CARGO_MANIFEST_DIR"), "show"])
+        .arg("32295b5:twostage/templates/github/release.yml")
+        .output()
+        .unwrap();
+    assert!(earlier.status.success());
+    let earlier = String::from_utf8(earlier.stdout)
+        .unwrap()
+        .replace("@python-versions@", "[\"3.11\", \"3.12\"]");
+    let path = ".github/workflows/release.yml";
+    s.write(
+        path,
+        &earlier.replace("cancel-in-progress: false", "cancel-in-progress: true"),
+    );
+    s.twostage(&["init", ".", "--ci", "github"])
+        .failure(1)
+        .stderr_has(path);
+    s.write(path, &earlier);
+    s.twostage(&["init", ".", "--ci", "github"]).success();
+    assert!(s.read(path).contains("--require-hashes"));
+    assert!(s
+        .read(".github/workflows/release-signer-requirements.txt")
+        .contains("pypi-attestations==0.0.30"));
+}
+
 #[test]
 fn init_ci_github_writes_workflows_that_pass_both_linters_and_map_the_tags() {
     let tools = testbed::tools().unwrap();

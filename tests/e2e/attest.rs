@@ -504,8 +504,8 @@ fn the_index_stand_in_refuses_what_warehouse_refuses() {
 }
 
 /// `audit <tag> --json` with no credential of any kind, reading both indexes through their
-/// stand-ins; the links that failed.
-fn audit_failures(s: &Scratch, bed: &Bed, tag: &str) -> (Run, Vec<String>) {
+/// stand-ins (with `extra` variables); the links that failed.
+fn audit_failures(s: &Scratch, bed: &Bed, tag: &str, extra: &[(&str, &str)]) -> (Run, Vec<String>) {
     let (_, production_index) = production_urls(bed);
     let run = Run::from(
         s.command(env!("CARGO_BIN_EXE_twostage"))
@@ -515,6 +515,7 @@ fn audit_failures(s: &Scratch, bed: &Bed, tag: &str) -> (Run, Vec<String>) {
                 format!("{}/simple/", bed.staging.url),
             )
             .env("TWOSTAGE_PRODUCTION_INDEX_URL", production_index)
+            .envs(extra.iter().copied())
             .output()
             .unwrap(),
     );
@@ -537,22 +538,23 @@ fn audit_checks_production_provenance_and_fails_on_an_attestation_for_other_byte
     // What a maintainer's `git push --follow-tags` and the notes push leave on origin.
     s.git(&["push", "--quiet", "origin", "v1.4.3", "v1.4.3-prod"]);
     s.git(&["push", "--quiet", "--force", "origin", "refs/notes/release"]);
-    let (run, failed) = audit_failures(&s, &bed, "v1.4.3");
+    let (run, failed) = audit_failures(&s, &bed, "v1.4.3", &[]);
     assert!(
         failed.is_empty(),
         "{failed:?}\n{}\n{}",
         run.stdout,
         run.stderr
     );
-    let doc: Value = serde_json::from_str(&run.stdout).unwrap();
-    let link = doc["links"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|l| l["link"] == "attestations")
-        .unwrap()
-        .clone();
+    let link = attestations_of(&run);
     assert_eq!(link["result"], "pass", "{link}");
+    // No `pypi-attestations` on PATH here: said, not failed.
+    assert!(
+        link["details"].as_array().unwrap().contains(&json!(
+            "signatures not checked (pypi-attestations not installed)"
+        )),
+        "{link}"
+    );
+    assert_eq!(link["signatures"]["checked"], false, "{link}");
     let reads_before = bed
         .production
         .events()
@@ -560,6 +562,8 @@ fn audit_checks_production_provenance_and_fails_on_an_attestation_for_other_byte
         .filter(|e| e.get("provenance_read").is_some())
         .count();
     assert!(reads_before >= 2);
+
+    audit_runs_the_verifier_once_per_file(&s, &bed);
 
     // Production now serves, as the wheel's provenance, the sdist's attestation.
     let store = bed.production.control.with_extension("json.store");
@@ -573,7 +577,7 @@ fn audit_checks_production_provenance_and_fails_on_an_attestation_for_other_byte
         .clone();
     stored[&wheel]["attestations"] = stored[&sdist]["attestations"].clone();
     std::fs::write(&store, stored.to_string()).unwrap();
-    let (run, failed) = audit_failures(&s, &bed, "v1.4.3");
+    let (run, failed) = audit_failures(&s, &bed, "v1.4.3", &[]);
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert_eq!(failed, vec!["attestations".to_string()], "{}", run.stdout);
     assert!(run.stdout.contains(&wheel), "{}", run.stdout);
@@ -587,4 +591,86 @@ fn audit_checks_production_provenance_and_fails_on_an_attestation_for_other_byte
         reads_after > reads_before,
         "the audit read production's provenance"
     );
+}
+
+/// The `attestations` link of an `audit --json` run.
+fn attestations_of(run: &Run) -> Value {
+    let doc: Value = serde_json::from_str(&run.stdout).expect(&run.stdout);
+    doc["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["link"] == "attestations")
+        .unwrap()
+        .clone()
+}
+
+/// With a verifier (the test verifier in place of `pypi-attestations verify pypi`), `audit`
+/// runs it once per production file, on production's bytes, with the repository's trusted
+/// publisher and no credential in its environment; it passes, and when the verifier refuses
+/// one file the audit exits 1 naming that file.
+fn audit_runs_the_verifier_once_per_file(s: &Scratch, bed: &Bed) {
+    let verifier = testbed::test_verifier(&s.dir.join("verifier")).unwrap();
+    let log = s.dir.join("verified.log");
+    let log_path = log.to_str().unwrap();
+    let repository = "o/ts-attest-audit";
+    let api = crate::promote::github().api_url.clone();
+    let github_token = "ghs_VERIFIER-SENTINEL-77ad";
+    let mut extra = vec![
+        ("TWOSTAGE_ATTESTATION_VERIFIER", verifier.as_str()),
+        ("TEST_VERIFIER_LOG", log_path),
+        ("TWOSTAGE_GITHUB_REPOSITORY", repository),
+        ("TWOSTAGE_GITHUB_API_URL", api.as_str()),
+        ("GITHUB_TOKEN", github_token),
+    ];
+    let (run, failed) = audit_failures(s, bed, "v1.4.3", &extra);
+    assert!(
+        failed.is_empty(),
+        "{failed:?}\n{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+    let frozen = frozen_files(s, "v1.4.3");
+    let calls: Vec<Value> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let mut seen: Vec<(String, String)> = calls
+        .iter()
+        .map(|c| {
+            assert_eq!(
+                c["repository"], "https://github.com/o/ts-attest-audit",
+                "{c}"
+            );
+            let env = c["env"].as_array().unwrap();
+            assert!(!env.contains(&json!("GITHUB_TOKEN")), "{c}");
+            (
+                c["file"].as_str().unwrap().to_string(),
+                c["sha256"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    seen.sort();
+    let expected: Vec<(String, String)> = frozen.clone().into_iter().collect();
+    assert_eq!(seen, expected, "once per file, on the frozen bytes");
+    let link = attestations_of(&run);
+    assert_eq!(link["signatures"]["checked"], true, "{link}");
+    for name in frozen.keys() {
+        assert_eq!(link["signatures"]["files"][name], "verified", "{link}");
+    }
+
+    let wheel = frozen.keys().find(|n| n.ends_with(".whl")).unwrap().clone();
+    extra.push(("TEST_VERIFIER_REFUSE", wheel.as_str()));
+    let (run, failed) = audit_failures(s, bed, "v1.4.3", &extra);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(failed, vec!["attestations".to_string()], "{}", run.stdout);
+    let link = attestations_of(&run);
+    let details = link["details"].to_string();
+    assert!(
+        details.contains(&format!("`{wheel}`: its attestation does not verify")),
+        "{link}"
+    );
+    assert_eq!(link["signatures"]["files"][&wheel], "failed", "{link}");
+    std::fs::remove_file(&log).unwrap();
 }

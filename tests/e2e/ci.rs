@@ -72,6 +72,20 @@ fn no_job_that_holds_a_permission_runs_a_build_an_install_a_compile_or_a_smoke_c
                 .unwrap()
                 .contains(&serde_json::json!("build")));
         }
+        // The jobs that upload with a minted token install the signer, hash-pinned.
+        for job in ["stage", "promote"] {
+            let runs: String = w["jobs"][job]["steps"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|s| s["run"].as_str())
+                .collect();
+            assert!(
+                runs.contains("--require-hashes")
+                    && runs.contains(".github/workflows/release-signer-requirements.txt"),
+                "{label}: {job} installs no pinned signer"
+            );
+        }
         let pythons = &w["jobs"]["verify"]["strategy"]["matrix"]["python"];
         let expected = if label.contains(">=3.11") {
             serde_json::json!(["3.11", "3.12", "3.13"])
@@ -80,6 +94,64 @@ fn no_job_that_holds_a_permission_runs_a_build_an_install_a_compile_or_a_smoke_c
         };
         assert_eq!(pythons, &expected, "{label}");
     }
+}
+
+/// The rule lets a privileged job install one thing, the signer from `init`'s pins with every
+/// hash checked and wheels only; any other install, or that one loosened, is still found, also
+/// when split over lines.
+#[test]
+fn the_permission_rule_lets_a_privileged_job_install_only_the_hash_pinned_signer() {
+    let pins = ".github/workflows/release-signer-requirements.txt";
+    let exact =
+        format!("python -m pip install --require-hashes --no-deps --only-binary :all: -r {pins}");
+    let job = |run: &str| {
+        serde_json::json!({"jobs": {"stage": {
+            "permissions": {"id-token": "write"},
+            "steps": [{"run": run}],
+        }}})
+    };
+    let split = exact.replace(" --no-deps", " \\\n  --no-deps");
+    for allowed in [exact.clone(), split] {
+        let found = testbed::workflow::privileged_runs(&job(&allowed), &[]);
+        assert!(found.is_empty(), "{allowed}: {found:?}");
+    }
+    let refused = [
+        exact.replace(" --require-hashes", ""),
+        exact.replace(" --no-deps", ""),
+        exact.replace(" --only-binary :all:", ""),
+        exact.replace(pins, "requirements.txt"),
+        format!("{exact} && pip install evil"),
+        format!("{exact}; uv pip install evil"),
+        "pip \\\n  install evil".to_string(),
+    ];
+    for run in refused {
+        let found = testbed::workflow::privileged_runs(&job(&run), &[]);
+        assert!(!found.is_empty(), "not found: {run}");
+    }
+    // What `init` writes beside the workflow pins every requirement with its hashes.
+    let s = Scratch::new("ts-ci-pins");
+    sample(&s, Layout::StaticFlit, "ts-ci-pins");
+    s.twostage(&["init", ".", "--ci", "github"]).success();
+    let text = s.read(pins);
+    let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+    let mut requirements = 0;
+    for (i, line) in lines.iter().enumerate() {
+        if line.starts_with(' ') || line.is_empty() {
+            continue;
+        }
+        requirements += 1;
+        assert!(line.contains("==") && line.ends_with('\\'), "{line}");
+        let next = lines.get(i + 1).copied().unwrap_or_default();
+        assert!(
+            next.trim_start().starts_with("--hash=sha256:"),
+            "{line}: no hash"
+        );
+    }
+    assert!(text.contains("\npypi-attestations==0.0.30 "));
+    assert!(
+        requirements > 10,
+        "pypi-attestations and everything it needs"
+    );
 }
 
 /// The jobs of the generated workflow and the permissions docs/ci.md gives each.
@@ -112,13 +184,27 @@ fn oidc_control(audience: &str, job: &str, minted: &str) -> serde_json::Value {
     })
 }
 
-/// The indexes, stand-ins and configuration one run of the workflow talks to.
+/// The indexes, stand-ins and configuration one run of the workflow talks to. Each index is
+/// reached through the stand-in that takes PEP 740 attestations as Warehouse does.
 struct Bed {
     s: Scratch,
     staging_oidc: testbed::OidcStandin,
     production_oidc: testbed::OidcStandin,
     production: testbed::PypiServer,
+    staging_attest: testbed::AttestIndex,
+    production_attest: testbed::AttestIndex,
     github: testbed::GithubStandin,
+    /// The test signer the jobs sign with, and the file it logs each signed file to.
+    signer: Vec<String>,
+    signed: std::path::PathBuf,
+}
+
+fn basic(username: &str, password: &str) -> String {
+    let pair = format!("{username}:{password}");
+    format!(
+        "Basic {}",
+        twostage::resources::credentials::base64(pair.as_bytes())
+    )
 }
 
 const NAME: &str = "ts-ci-run";
@@ -148,12 +234,33 @@ fn bed() -> Bed {
         &sentinel("promote", "contents:write"),
     )
     .unwrap();
+    // Each stand-in takes the token its OIDC stand-in mints as a trusted-publishing upload.
+    let staging_attest = testbed::AttestIndex::start(
+        &s.dir.join("staging-attest"),
+        &indexes().pypi.upload_url(),
+        &basic("__token__", SENTINEL),
+        SENTINEL,
+    )
+    .unwrap();
+    let production_attest = testbed::AttestIndex::start(
+        &s.dir.join("production-attest"),
+        &production.upload_url(),
+        &basic("__token__", PRODUCTION_MINTED),
+        PRODUCTION_MINTED,
+    )
+    .unwrap();
+    let signer = testbed::test_signer(&s.dir.join("signer")).unwrap();
+    let signed = s.dir.join("signed.log");
     Bed {
         s,
         staging_oidc,
         production_oidc,
         production,
+        staging_attest,
+        production_attest,
         github,
+        signer,
+        signed,
     }
 }
 
@@ -161,9 +268,13 @@ fn bed() -> Bed {
 /// the stand-ins, production on its own pypiserver, the GitHub stand-in, a smoke command.
 fn configure(bed: &Bed) {
     let mut doc: toml_edit::DocumentMut = bed.s.read("release.toml").parse().unwrap();
+    let staging = &bed.staging_attest.url;
+    doc["staging"]["upload-url"] = toml_edit::value(format!("{staging}/"));
+    doc["staging"]["index-url"] = toml_edit::value(format!("{staging}/simple/"));
     doc["staging"]["oidc-url"] = toml_edit::value(&bed.staging_oidc.url);
-    doc["production"]["upload-url"] = toml_edit::value(bed.production.upload_url());
-    doc["production"]["index-url"] = toml_edit::value(bed.production.index_url());
+    let production = &bed.production_attest.url;
+    doc["production"]["upload-url"] = toml_edit::value(format!("{production}/"));
+    doc["production"]["index-url"] = toml_edit::value(format!("{production}/simple/"));
     doc["production"]["username"] = toml_edit::value("__token__");
     doc["production"]["oidc-url"] = toml_edit::value(&bed.production_oidc.url);
     doc["github"]["repository"] = toml_edit::value(format!("o/{NAME}"));
@@ -175,7 +286,9 @@ fn configure(bed: &Bed) {
 }
 
 /// What every job gets from the runner besides its permissions': the machine's toolchains,
-/// one cargo target for every job (so `build` and the verify cells compile once), no colour.
+/// one cargo target for every job (so `build` and the verify cells compile once), no colour,
+/// a pip cache under `target/` (the signer's wheels, still checked against their hashes),
+/// and the test signer in place of `pypi-attestations sign`, which needs Sigstore.
 fn runner_config(bed: &Bed, ref_name: &str) -> serde_json::Value {
     let home = std::env::var("HOME").unwrap();
     let cargo_home = std::env::var("CARGO_HOME").unwrap_or(format!("{home}/.cargo"));
@@ -200,6 +313,7 @@ fn runner_config(bed: &Bed, ref_name: &str) -> serde_json::Value {
         );
     }
     let uv = testbed::tools().unwrap().venv.join("uv-only");
+    let signer = serde_json::Value::from(bed.signer.clone()).to_string();
     serde_json::json!({
         "ref_name": ref_name,
         "origin": bed.s.origin.display().to_string(),
@@ -213,6 +327,10 @@ fn runner_config(bed: &Bed, ref_name: &str) -> serde_json::Value {
             "GIT_CONFIG_NOSYSTEM": "1",
             "LANG": "C.UTF-8",
             "NO_COLOR": "1",
+            "PIP_CACHE_DIR": testbed::tools_dir().join("signer-pip-cache").display().to_string(),
+            "TWOSTAGE_STAGING_ATTEST_COMMAND": signer,
+            "TWOSTAGE_PRODUCTION_ATTEST_COMMAND": signer,
+            "TEST_SIGNER_LOG": bed.signed.display().to_string(),
         },
         "credentials": credentials,
     })
@@ -329,6 +447,8 @@ fn a_tag_and_its_prod_tag_go_through_the_generated_workflow_to_production() {
     assert_eq!(frozen.len(), 2, "a wheel and an sdist: {frozen:?}");
     assert_eq!(served_map(&indexes().pypi.index_url(), NAME), frozen);
     assert!(note["staging"]["from"].as_str() == Some("staged.toml"));
+    assert_attested_in_ci(&bed.staging_attest, &frozen);
+    assert_signer_installed(&bed, "v1.4.3", "stage");
     let verification = note["verification"].as_table().unwrap();
     let mut cells = vec![verification.clone()];
     cells.extend(
@@ -383,6 +503,32 @@ fn a_tag_and_its_prod_tag_go_through_the_generated_workflow_to_production() {
     assert_eq!(prod_result("promote").as_deref(), Some("success"));
     assert_eq!(prod_result("stage").as_deref(), Some("skipped"));
     assert_eq!(served_map(&bed.production.index_url(), NAME), frozen);
+    assert_attested_in_ci(&bed.production_attest, &frozen);
+    assert_signer_installed(&bed, "v1.4.3-prod", "promote");
+    s.git(&[
+        "fetch",
+        "--quiet",
+        "origin",
+        "+refs/notes/release:refs/notes/release",
+    ]);
+    let note = release_note(s, "v1.4.3");
+    let files: Vec<String> = frozen.keys().cloned().collect();
+    for section in ["staging", "production"] {
+        assert_eq!(
+            note[section]["attestations"].as_str(),
+            Some("made"),
+            "{section}"
+        );
+        let attested: Vec<&str> = note[section]["attested"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{section}: no `attested`"))
+            .iter()
+            .filter_map(|v| v.as_str())
+            .collect();
+        assert_eq!(attested, files, "{section}");
+    }
+    let signed = std::fs::read_to_string(&bed.signed).unwrap();
+    assert_eq!(signed.lines().count(), 4, "each file signed once per index");
     let state = bed.github.state().unwrap();
     assert!(state.to_string().contains(&format!("o/{NAME}")), "{state}");
     assert!(bed.github.violations().unwrap().is_empty());
@@ -390,6 +536,65 @@ fn a_tag_and_its_prod_tag_go_through_the_generated_workflow_to_production() {
     let mut all = runs;
     all.extend(prod_runs);
     assert_sentinels(&all);
+}
+
+/// Each frozen file went up once to `index` under trusted publishing with one attestation,
+/// whose subject is the file's name and sha256, and the index stored it (what Warehouse then
+/// serves as the file's provenance).
+fn assert_attested_in_ci(
+    index: &testbed::AttestIndex,
+    frozen: &std::collections::BTreeMap<String, String>,
+) {
+    let uploads = index.uploads();
+    assert_eq!(uploads.len(), frozen.len(), "{uploads:#?}");
+    for upload in &uploads {
+        let name = upload["upload"].as_str().unwrap();
+        assert_eq!(upload["status"], 200, "{upload}");
+        assert_eq!(upload["trusted"], true, "{upload}");
+        assert_eq!(
+            upload["attestations"],
+            serde_json::json!([[{"name": name, "digest": {"sha256": frozen[name]}}]]),
+            "one attestation, of this file's name and sha256"
+        );
+    }
+    let stored = index.stored();
+    for name in frozen.keys() {
+        let attestations = stored[name]["attestations"].as_array().unwrap();
+        assert_eq!(attestations.len(), 1, "{name}");
+    }
+}
+
+/// The workflow's install step put a working `pypi-attestations` (the pinned version) first on
+/// PATH for the job's twostage step: the default signer twostage runs on GitHub.
+fn assert_signer_installed(bed: &Bed, ref_name: &str, job: &str) {
+    let bin = bed
+        .s
+        .dir
+        .join(format!("runner-{ref_name}/temp/{job}/signer-bin"));
+    assert!(
+        bin.join("pypi-attestations").exists(),
+        "{job}: the workflow installed no signer in `{}`",
+        bin.display()
+    );
+    let version = std::process::Command::new(bin.join("pypi-attestations"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&version.stdout).trim(),
+        "pypi-attestations 0.0.30",
+        "{}",
+        String::from_utf8_lossy(&version.stderr)
+    );
+    let dump = bed.s.dir.join(format!("runner-{ref_name}/dumps/{job}.env"));
+    let first_on_path = format!("PATH={}:", bin.display());
+    assert!(
+        std::fs::read_to_string(dump)
+            .unwrap()
+            .lines()
+            .any(|l| l.starts_with(&first_on_path)),
+        "{job}: the signer's folder is never first on PATH"
+    );
 }
 
 /// A verification fragment of `v1.4.3` as a verify cell writes it, vouching for `hashes`.

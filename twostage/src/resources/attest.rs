@@ -34,6 +34,74 @@ const SIGNER_IDENTITY: [&str; 3] = [
     "SIGSTORE_ID_TOKEN",
 ];
 
+/// The verifier used when `TWOSTAGE_ATTESTATION_VERIFIER` is not set: pypi-attestations'
+/// check of a file against its provenance and a trusted publisher, run as `<command…>
+/// --repository <https://github.com/OWNER/REPO> --provenance-file <provenance.json> <file>`
+/// (https://github.com/pypi/pypi-attestations, `_cli.py`'s `verify pypi`; the provenance is
+/// given as a file because it is read from the configured production index, not pypi.org).
+pub const DEFAULT_VERIFIER: [&str; 3] = ["pypi-attestations", "verify", "pypi"];
+
+/// Names another verifier (a TOML array of strings, or one program). An environment variable
+/// and not a key of `[tool.twostage]`: the one who audits chooses it, never the repository
+/// audited, whose configuration could name a verifier that passes anything.
+pub const VERIFIER_ENV: &str = "TWOSTAGE_ATTESTATION_VERIFIER";
+
+/// The verifier to run: `TWOSTAGE_ATTESTATION_VERIFIER`, else `pypi-attestations verify pypi`
+/// when `pypi-attestations` is on PATH, else none (`Ok(None)`).
+pub fn verifier() -> Result<Option<Vec<String>>> {
+    let Ok(raw) = std::env::var(VERIFIER_ENV) else {
+        let found = crate::resources::pyenv::runnable(DEFAULT_VERIFIER[0]);
+        return Ok(found.then(|| DEFAULT_VERIFIER.map(String::from).into()));
+    };
+    let command: Vec<String> = if raw.trim_start().starts_with('[') {
+        let value: toml_edit::Value = raw
+            .parse()
+            .with_context(|| format!("`{VERIFIER_ENV}` is not a TOML array of strings"))?;
+        let array = value.as_array().context("not an array")?;
+        array
+            .iter()
+            .map(|v| v.as_str().map(str::to_string))
+            .collect::<Option<_>>()
+            .with_context(|| format!("`{VERIFIER_ENV}` must be an array of strings"))?
+    } else {
+        vec![raw]
+    };
+    if command.first().is_none_or(|p| p.trim().is_empty()) {
+        bail!("`{VERIFIER_ENV}` names no program");
+    }
+    Ok(Some(command))
+}
+
+/// Runs `command` on `file` (the bytes production serves) with its `provenance` (as the index
+/// serves it) and the trusted publisher `repository_url`, in the secret-free environment
+/// (docs/trust.md); `Err` holds what it said when it refused (its last line).
+pub fn verify(
+    command: &[String],
+    repository_url: &str,
+    provenance: &Path,
+    file: &Path,
+) -> std::result::Result<(), String> {
+    let (program, args) = command.split_first().ok_or("no verifier")?;
+    let mut verifier = Command::new(program);
+    verifier
+        .args(args)
+        .args(["--repository", repository_url, "--provenance-file"])
+        .arg(provenance)
+        .arg(file);
+    crate::resources::secrets::scrub(&mut verifier);
+    let output = verifier
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run `{program}`: {e}"))?;
+    if output.status.success() {
+        return Ok(());
+    }
+    Err(crate::resources::cache::last_line(
+        &output.stderr,
+        output.status,
+    ))
+}
+
 /// Warehouse takes at most one attestation per predicate, and knows two predicates.
 const MAX_PER_FILE: usize = 2;
 
@@ -228,8 +296,25 @@ pub fn integrity_url(index_url: &str, project: &str, filename: &str) -> Result<S
     ))
 }
 
-/// What `index_url` serves as `artifact`'s provenance: at the URL its project page gives
-/// (`listing`, PEP 740), else at the integrity API.
+/// Where `index_url` serves `artifact`'s provenance: the URL its project page gives
+/// (`listing`, PEP 740), else the integrity API.
+pub fn provenance_url(
+    index_url: &str,
+    project: &str,
+    listing: &[crate::resources::index::IndexFile],
+    filename: &str,
+) -> Result<String> {
+    let listed = listing
+        .iter()
+        .find(|f| f.filename == filename)
+        .and_then(|f| f.provenance.clone());
+    match listed {
+        Some(url) => Ok(url),
+        None => integrity_url(index_url, project, filename),
+    }
+}
+
+/// What `index_url` serves as `artifact`'s provenance (see [`provenance_url`]).
 pub fn provenance_of(
     agent: &ureq::Agent,
     index_url: &str,
@@ -237,37 +322,15 @@ pub fn provenance_of(
     listing: &[crate::resources::index::IndexFile],
     artifact: &ArtifactRecord,
 ) -> Result<Provenance> {
-    let listed = listing
-        .iter()
-        .find(|f| f.filename == artifact.filename)
-        .and_then(|f| f.provenance.clone());
-    let url = match listed {
-        Some(url) => url,
-        None => integrity_url(index_url, project, &artifact.filename)?,
-    };
+    let url = provenance_url(index_url, project, listing, &artifact.filename)?;
     provenance(agent, &url, artifact)
 }
 
 /// Reads the provenance at `url` and looks for an attestation of `artifact`.
 pub fn provenance(agent: &ureq::Agent, url: &str, artifact: &ArtifactRecord) -> Result<Provenance> {
-    let mut response = agent
-        .get(url)
-        .header(
-            "Accept",
-            "application/vnd.pypi.integrity.v1+json, application/json;q=0.5",
-        )
-        .call()
-        .map_err(|e| {
-            anyhow::anyhow!("cannot read `{}`: {}", redact(url), redact(&e.to_string()))
-        })?;
-    let status = response.status().as_u16();
-    if status == 404 {
+    let Some(document) = provenance_document(agent, url)? else {
         return Ok(Provenance::Absent);
-    }
-    if status != 200 {
-        bail!("`{}` answered HTTP {status}", redact(url));
-    }
-    let document = crate::resources::oidc::json_body(&mut response);
+    };
     let attestations: Vec<&Value> = document
         .get("attestation_bundles")
         .and_then(Value::as_array)
@@ -287,6 +350,28 @@ pub fn provenance(agent: &ureq::Agent, url: &str, artifact: &ArtifactRecord) -> 
     } else {
         Provenance::Other
     })
+}
+
+/// The provenance document at `url` (PEP 740's `Provenance` object), `None` on a 404.
+pub fn provenance_document(agent: &ureq::Agent, url: &str) -> Result<Option<Value>> {
+    let mut response = agent
+        .get(url)
+        .header(
+            "Accept",
+            "application/vnd.pypi.integrity.v1+json, application/json;q=0.5",
+        )
+        .call()
+        .map_err(|e| {
+            anyhow::anyhow!("cannot read `{}`: {}", redact(url), redact(&e.to_string()))
+        })?;
+    let status = response.status().as_u16();
+    if status == 404 {
+        return Ok(None);
+    }
+    if status != 200 {
+        bail!("`{}` answered HTTP {status}", redact(url));
+    }
+    Ok(Some(crate::resources::oidc::json_body(&mut response)))
 }
 
 #[cfg(test)]

@@ -53,6 +53,8 @@ pub struct Link {
     pub name: &'static str,
     pub outcome: Outcome,
     pub lines: Vec<String>,
+    /// The signature check of the `attestations` link, for `--json` (`signatures`).
+    pub signatures: Option<serde_json::Value>,
 }
 
 impl Link {
@@ -61,6 +63,7 @@ impl Link {
             name,
             outcome: Outcome::Pass,
             lines: Vec::new(),
+            signatures: None,
         }
     }
 
@@ -69,6 +72,7 @@ impl Link {
             name,
             outcome: Outcome::Skip,
             lines: vec![why.into()],
+            signatures: None,
         }
     }
 
@@ -82,7 +86,12 @@ impl Link {
     }
 
     pub fn to_json(&self) -> serde_json::Value {
-        json!({ "link": self.name, "result": self.outcome.as_str(), "details": self.lines })
+        let mut value =
+            json!({ "link": self.name, "result": self.outcome.as_str(), "details": self.lines });
+        if let Some(signatures) = &self.signatures {
+            value["signatures"] = signatures.clone();
+        }
+        value
     }
 }
 
@@ -152,8 +161,23 @@ fn check_note(repo: &Repo, config: &Config, subject: &Subject, note: &Note) -> V
         staging_link(&agent, config, &project, note, &artifacts),
         verification_link(note, &artifacts),
         github_link(repo, config, subject, note, &artifacts),
-        attestations_link(&agent, config, &project, note, &artifacts),
+        attestations_link(
+            &agent,
+            config,
+            github_repository(repo, config).as_deref(),
+            &project,
+            note,
+            &artifacts,
+        ),
     ]
+}
+
+/// The GitHub repository (`OWNER/REPO`): `github.repository`, else the remote's on github.com.
+fn github_repository(repo: &Repo, config: &Config) -> Option<String> {
+    config.github.repository.clone().or_else(|| {
+        repo.remote_url(&config.git.remote)
+            .and_then(|u| git::github_repository(&u))
+    })
 }
 
 /// The commits the tags name, from the remote when there is one (what every other clone
@@ -461,11 +485,7 @@ fn github_link(
     artifacts: &[ArtifactRecord],
 ) -> Link {
     let mut link = Link::new("github");
-    let repository = config.github.repository.clone().or_else(|| {
-        repo.remote_url(&config.git.remote)
-            .and_then(|u| git::github_repository(&u))
-    });
-    let Some(repository) = repository else {
+    let Some(repository) = github_repository(repo, config) else {
         return Link::skip("github", "no GitHub repository (`github.repository`, or a remote on github.com): no release to check");
     };
     let github = Github::anonymous(&config.github.api_url, &repository);
@@ -585,11 +605,13 @@ fn release_problems(
 /// Where attestations were made (the note's production records say `attestations = "made"`,
 /// docs/provenance.md): production serves provenance for each file the note records as
 /// attested, and one of its attestations has that file's name and sha256 as its subject. A
-/// file recorded as not attested is said, not failed. The signatures themselves are not
-/// checked here (that needs Sigstore's trust root: `pypi-attestations verify pypi`).
+/// file recorded as not attested is said, not failed. Then each one's signatures are checked
+/// against `repository`'s trusted publisher where a verifier is installed
+/// (`check_signatures`).
 pub fn attestations_link(
     agent: &ureq::Agent,
     config: &Config,
+    repository: Option<&str>,
     project: &str,
     note: &Note,
     artifacts: &[ArtifactRecord],
@@ -607,6 +629,7 @@ pub fn attestations_link(
         .ok()
         .flatten()
         .unwrap_or_default();
+    let mut ours = Vec::new();
     for artifact in artifacts {
         if !attested.contains(&artifact.filename) {
             link.say(format!(
@@ -623,7 +646,7 @@ pub fn attestations_link(
             artifact,
         );
         match found {
-            Ok(crate::resources::attest::Provenance::Ours) => {}
+            Ok(crate::resources::attest::Provenance::Ours) => ours.push(artifact),
             Ok(crate::resources::attest::Provenance::Absent) => link.fail(format!(
                 "production serves no provenance for `{}`, which the note records as attested",
                 artifact.filename
@@ -638,12 +661,127 @@ pub fn attestations_link(
     }
     if link.outcome == Outcome::Pass {
         link.say(format!(
-            "production serves provenance for the {} attested file(s), each naming its bytes \
-             (signatures not checked: `pypi-attestations verify pypi`)",
+            "production serves provenance for the {} attested file(s), each naming its bytes",
             attested.len()
         ));
     }
+    let files = Files {
+        agent,
+        index_url: &config.production.index_url,
+        project,
+        listing: &listing,
+    };
+    check_signatures(&files, repository, &ours, &mut link);
     link
+}
+
+/// Production's files and pages, for the signature check.
+struct Files<'a> {
+    agent: &'a ureq::Agent,
+    index_url: &'a str,
+    project: &'a str,
+    listing: &'a [index::IndexFile],
+}
+
+/// Each file of `attested` checked by the verifier (`attest::verifier`: by default
+/// `pypi-attestations verify pypi`) against the trusted publisher `https://github.com/
+/// <repository>`, on the bytes and the provenance production serves. No verifier, or no
+/// repository to name the publisher, is said (`signatures not checked`), not failed; a file
+/// the verifier refuses fails the link, named.
+fn check_signatures(
+    files: &Files,
+    repository: Option<&str>,
+    attested: &[&ArtifactRecord],
+    link: &mut Link,
+) {
+    if attested.is_empty() {
+        return;
+    }
+    let not_checked = |link: &mut Link, why: &str| {
+        link.say(format!("signatures not checked ({why})"));
+        link.signatures = Some(json!({"checked": false, "why": why}));
+    };
+    let command = match crate::resources::attest::verifier() {
+        Ok(Some(command)) => command,
+        Ok(None) => return not_checked(link, "pypi-attestations not installed"),
+        Err(e) => return link.fail(format!("{e:#}")),
+    };
+    let Some(repository) = repository else {
+        return not_checked(
+            link,
+            "no GitHub repository to name the trusted publisher: set `github.repository`",
+        );
+    };
+    let publisher = format!("https://github.com/{repository}");
+    let dir = match tempfile::tempdir() {
+        Ok(dir) => dir,
+        Err(e) => return link.fail(format!("cannot make a temporary folder: {e}")),
+    };
+    let mut outcomes = serde_json::Map::new();
+    for artifact in attested {
+        let outcome = verify_one(files, artifact, &command, &publisher, dir.path());
+        let verdict = if let Err(why) = outcome {
+            link.fail(format!(
+                "`{}`: its attestation does not verify against the trusted publisher \
+                 {publisher}: {why}",
+                artifact.filename
+            ));
+            "failed"
+        } else {
+            "verified"
+        };
+        outcomes.insert(artifact.filename.clone(), verdict.into());
+    }
+    if link.outcome == Outcome::Pass {
+        link.say(format!(
+            "the signatures of the {} attested file(s) verify against the trusted publisher \
+             {publisher} (`{}`)",
+            attested.len(),
+            command.join(" ")
+        ));
+    }
+    link.signatures = Some(json!({
+        "checked": true,
+        "publisher": publisher,
+        "verifier": command,
+        "files": outcomes,
+    }));
+}
+
+/// Downloads `artifact` and its provenance from production into `dir` and runs the verifier
+/// on them; `Err` says why it does not verify.
+fn verify_one(
+    files: &Files,
+    artifact: &ArtifactRecord,
+    command: &[String],
+    publisher: &str,
+    dir: &std::path::Path,
+) -> std::result::Result<(), String> {
+    let url = files
+        .listing
+        .iter()
+        .find(|f| f.filename == artifact.filename)
+        .map(|f| f.url.clone())
+        .ok_or("production does not list it")?;
+    let file = dir.join(&artifact.filename);
+    let refused = index::download(files.agent, &url, &file, artifact.size, &artifact.sha256)
+        .map_err(|e| format!("{e:#}"))?;
+    if let Some(why) = refused {
+        return Err(why);
+    }
+    let provenance = crate::resources::attest::provenance_url(
+        files.index_url,
+        files.project,
+        files.listing,
+        &artifact.filename,
+    )
+    .and_then(|url| crate::resources::attest::provenance_document(files.agent, &url))
+    .map_err(|e| format!("{e:#}"))?
+    .ok_or("production serves no provenance for it")?;
+    let path = dir.join(format!("{}.provenance.json", artifact.filename));
+    std::fs::write(&path, provenance.to_string())
+        .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
+    crate::resources::attest::verify(command, publisher, &path, &file)
 }
 
 /// What the note's production records say of attestations.

@@ -182,6 +182,7 @@ fn plan_writes(
     }
     if let Some(write) = workflow(dir, options)? {
         writes.push(write);
+        writes.push(Write::new(SIGNER_PINS_PATH, SIGNER_PINS.into()));
     }
     writes.extend(sdist_exclusion(dir, detected, &kit)?);
     if detected.backend == Backend::Setuptools {
@@ -294,6 +295,11 @@ fn configuration(
 /// Where `init --ci github` writes the workflow.
 const WORKFLOW_PATH: &str = ".github/workflows/release.yml";
 
+/// The PEP 740 signer the workflow's `stage` and `promote` jobs install (pypi-attestations
+/// and everything it needs, each pinned with hashes, `docs/ci.md`), beside the workflow.
+const SIGNER_PINS_PATH: &str = ".github/workflows/release-signer-requirements.txt";
+const SIGNER_PINS: &str = include_str!("../../templates/github/release-signer-requirements.txt");
+
 /// The placeholder of the templates' Python versions (the verify matrix).
 const PYTHONS: &str = "@python-versions@";
 
@@ -307,6 +313,56 @@ const EARLIER_WORKFLOWS: [&str; 2] = [
     "faf012df37f15b4e9dee5c997eeead89e8d7081b32e6f4fc5751456db404eb2e",
     "8a3dd1326533da271fb09e9fca33e21acaec074a1c9676dcd2b87bf9cd2e3fde",
 ];
+
+/// The length in bytes and the sha256 of a part of a template's text.
+type TextPart = (usize, &'static str);
+
+/// The templates before their jobs installed the attestation signer (`release.yml`, then
+/// `release-native.yml`), as the length and sha256 of their text before and after the Python
+/// versions: a workflow made from one, with any versions, is updated without `--force`.
+const EARLIER_TEMPLATES: [(TextPart, TextPart); 2] = [
+    (
+        (
+            4292,
+            "2c9656204421bdbf5f8b7e6ce0e2d47481f510cc273cf21f15f7ffe509c1e5cb",
+        ),
+        (
+            4753,
+            "f11ca5831ed0f6c4ed2300738661501fe28eb490300411ada08c3761f5cafaf0",
+        ),
+    ),
+    (
+        (
+            5530,
+            "69e7a6850d51a85f12ef18bfd2cf5d8898d4edaa1a6c90ada342d761e825f806",
+        ),
+        (
+            4753,
+            "f11ca5831ed0f6c4ed2300738661501fe28eb490300411ada08c3761f5cafaf0",
+        ),
+    ),
+];
+
+/// Whether `existing` is an earlier template (`EARLIER_TEMPLATES`) with one line of Python
+/// versions.
+fn from_earlier_template(existing: &str) -> bool {
+    let sha256 = |text: &str| {
+        crate::resources::dist::hex(&<sha2::Sha256 as sha2::Digest>::digest(text.as_bytes()))
+    };
+    EARLIER_TEMPLATES
+        .iter()
+        .any(|&((before_len, before), (after_len, after))| {
+            let Some(end) = existing.len().checked_sub(after_len) else {
+                return false;
+            };
+            end > before_len
+                && existing.is_char_boundary(before_len)
+                && existing.is_char_boundary(end)
+                && sha256(&existing[..before_len]) == before
+                && sha256(&existing[end..]) == after
+                && !existing[before_len..end].contains('\n')
+        })
+}
 
 /// The workflow `--ci` (and `--native`) ask for, with the project's Python versions in its
 /// verify matrix. A workflow `init` wrote before (an earlier template, or this one with other
@@ -342,7 +398,9 @@ fn workflow(dir: &Path, options: &Options) -> Result<Option<Write>> {
 /// with any Python versions.
 fn written_by_init(existing: &str, template: &str) -> bool {
     let digest = <sha2::Sha256 as sha2::Digest>::digest(existing.as_bytes());
-    if EARLIER_WORKFLOWS.contains(&crate::resources::dist::hex(&digest).as_str()) {
+    if EARLIER_WORKFLOWS.contains(&crate::resources::dist::hex(&digest).as_str())
+        || from_earlier_template(existing)
+    {
         return true;
     }
     let Some((before, after)) = template.split_once(PYTHONS) else {
