@@ -32,9 +32,14 @@ pub fn indexes() -> &'static Indexes {
         let dir = scratch_root().join(format!("indexes-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let pypi = PypiServer::start(&dir.join("pypiserver"), "__token__", SENTINEL)
-            .expect("pypiserver starts");
-        let devpi = Devpi::start(&dir.join("devpi"), "tester", SENTINEL).expect("devpi starts");
+        // pypiserver starts beside devpi: every test waits for both, and devpi's start is
+        // the longer one (docs/testing.md, "Time").
+        let (pypi, devpi) = std::thread::scope(|scope| {
+            let pypi =
+                scope.spawn(|| PypiServer::start(&dir.join("pypiserver"), "__token__", SENTINEL));
+            let devpi = Devpi::start(&dir.join("devpi"), "tester", SENTINEL).expect("devpi starts");
+            (pypi.join().unwrap().expect("pypiserver starts"), devpi)
+        });
         let devpi_index = devpi.create_index("production").expect("devpi index");
         let devpi_staging = devpi.create_index("staging").expect("devpi index");
         testbed::seed_production(&dir.join("seed"), &devpi, &devpi_index)

@@ -284,3 +284,48 @@ fn verify_production_checks_what_production_serves() {
         Some("verified")
     );
 }
+
+/// With neither `verify.python` nor `requires-python`, verification uses the current
+/// interpreter and starts no other: an interpreter of uv's (a script that records each run and
+/// answers nothing) is never asked. Once `verify.python` names a version, it is asked.
+#[test]
+fn without_verify_python_or_requires_python_no_other_interpreter_is_started() {
+    let name = "ts-verify-current";
+    let s = Scratch::new(name);
+    sample(&s, Layout::StaticFlit, name);
+    assert!(!s.read("pyproject.toml").contains("requires-python"));
+    let managed = s.dir.join("uv-pythons");
+    let asked = s.dir.join("asked.log");
+    let fake = managed.join("cpython-3.99.0-linux-x86_64-gnu/bin/python3");
+    std::fs::create_dir_all(fake.parent().unwrap()).unwrap();
+    let script = format!("#!/bin/sh\necho \"$@\" >> '{}'\nexit 1\n", asked.display());
+    std::fs::write(&fake, script).unwrap();
+    make_executable(&fake);
+    let managed_env = ("UV_PYTHON_INSTALL_DIR", managed.to_str().unwrap());
+    s.twostage(&["release", "patch"]).success();
+    stage(&s, &[managed_env])
+        .success()
+        .stderr_has("is staged and verified");
+    assert!(
+        !asked.exists(),
+        "another interpreter was started: {}",
+        std::fs::read_to_string(&asked).unwrap_or_default()
+    );
+
+    // The control: naming the current interpreter's version asks every one found.
+    let sh = s.sh();
+    let current = cmd!(
+        sh,
+        "python3 -c 'import sys; print(\"%d.%d\" % sys.version_info[:2])'"
+    )
+    .read()
+    .unwrap();
+    let mut command = s.command(env!("CARGO_BIN_EXE_twostage"));
+    command
+        .args(["verify", "v1.4.3"])
+        .env(managed_env.0, managed_env.1)
+        .env("TWOSTAGE_VERIFY_PYTHON", &current)
+        .env("TEST_PYPI_TOKEN", SENTINEL);
+    Run::from(command.output().unwrap()).success();
+    assert!(asked.exists(), "uv's interpreter was not asked");
+}

@@ -218,10 +218,17 @@ impl<'a> Shared<'a> {
         let installer =
             Installer::choose(config.verify.installer).map_err(|e| UsageError(format!("{e:#}")))?;
         let requires_python = requires_python(&checkout.join(&config.package.manifest))?;
+        // Only `verify.python` or `requires-python` choose among the interpreters found;
+        // without either the current one is used, and the others are not asked.
+        let found = if config.verify.python.is_empty() && requires_python.is_none() {
+            pyenv::current_interpreter().into_iter().collect()
+        } else {
+            pyenv::interpreters()
+        };
         let interpreters = choose_interpreters(
             &config.verify.python,
             requires_python.as_ref().map(|(_, s)| s),
-            pyenv::interpreters(),
+            found,
         )?;
         let installer_version = pyenv::installer_version(&installer, &interpreters[0].python);
         let labels: Vec<&str> = interpreters.iter().map(|i| i.version.as_str()).collect();
