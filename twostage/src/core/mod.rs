@@ -6,6 +6,7 @@
 
 pub mod frozen;
 pub mod hook;
+pub mod index;
 pub mod production;
 pub mod tools;
 pub mod upload;

@@ -1,42 +1,10 @@
-//! A verification's verdict as the release note records it: which index it read (`Source`),
-//! the keys of its section, and the gate's question "were these exact files verified?"
+//! A verification's verdict as the release note records it: the keys of its section (which
+//! index it read is `core::index::Role`), and the gate's question "were these exact files verified?"
 //! (`verified`), asked by `stage`, `promote`, `status` and `audit` alike.
 
 use toml_edit::{Item, Table};
 
-use crate::config::Config;
-use crate::resources::evidence::{self, ArtifactRecord, Section, Verdict};
-
-/// Which index a verification reads the artifacts from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Source {
-    Staging,
-    Production,
-}
-
-impl Source {
-    pub fn label(self) -> &'static str {
-        match self {
-            Source::Staging => "staging",
-            Source::Production => "production",
-        }
-    }
-
-    /// The release note's section for this verification.
-    pub fn section(self) -> Section {
-        match self {
-            Source::Staging => Section::Verification,
-            Source::Production => Section::ProductionVerification,
-        }
-    }
-
-    pub fn index_url(self, config: &Config) -> &str {
-        match self {
-            Source::Staging => &config.staging.index_url,
-            Source::Production => &config.production.index_url,
-        }
-    }
-}
+use crate::resources::evidence::{self, ArtifactRecord, Verdict};
 
 /// The key of the sha256 set a verification vouches for.
 pub const VERIFIED_SHA256: &str = "verified-sha256";

@@ -15,6 +15,7 @@ use toml_edit::{DocumentMut, Item};
 use xshell::cmd;
 
 use crate::config::Config;
+use crate::core::index::{Index, Indexes};
 use crate::core::production;
 use crate::core::verdict;
 use crate::resources::evidence::{self, ArtifactRecord, Note, Section, Verdict, NOTES_REF};
@@ -135,7 +136,7 @@ pub fn run(repo: &Repo, config: &Config, tag: &str, json_out: bool) -> Result<()
 
 fn check_note(repo: &Repo, config: &Config, subject: &Subject, note: &Note) -> Vec<Link> {
     let artifacts = note.artifacts();
-    let agent = index::agent();
+    let indexes = Indexes::new(config);
     let project = if subject.project.is_empty() {
         artifacts
             .first()
@@ -147,11 +148,17 @@ fn check_note(repo: &Repo, config: &Config, subject: &Subject, note: &Note) -> V
     };
     vec![
         tags_link(subject, note),
-        production_link(&agent, config, subject, &project, &artifacts),
-        staging_link(&agent, config, &project, note, &artifacts),
+        production_link(&indexes.production, subject, &project, &artifacts),
+        staging_link(&indexes.staging, &project, note, &artifacts),
         verification_link(note, &artifacts),
         github_link(repo, config, subject, note, &artifacts),
-        attestations_link(&agent, config, &project, note, &artifacts),
+        attestations_link(
+            indexes.production.agent(),
+            config,
+            &project,
+            note,
+            &artifacts,
+        ),
     ]
 }
 
@@ -297,16 +304,15 @@ fn listed_of_version<'a>(
 
 /// Production serves exactly the note's files of this version, each with its sha256.
 fn production_link(
-    agent: &ureq::Agent,
-    config: &Config,
+    production: &Index,
     subject: &Subject,
     project: &str,
     artifacts: &[ArtifactRecord],
 ) -> Link {
     let mut link = Link::new("production");
-    let url = redact(&config.production.index_url);
-    let files = match index::project_files(agent, &config.production.index_url, project) {
-        Ok(Some(files)) => files,
+    let url = redact(production.url());
+    let files = match production.listing(project) {
+        Ok(Some(listing)) => listing.files,
         Ok(None) => {
             link.fail(format!("production (`{url}`) has no project `{project}`"));
             return link;
@@ -317,7 +323,7 @@ fn production_link(
         }
     };
     for a in artifacts {
-        match index::served_as(agent, &files, &a.filename, &a.sha256) {
+        match production.served_as(&files, &a.filename, &a.sha256) {
             Ok(Served::Same) => {}
             Ok(Served::Absent) => link.fail(format!("production does not serve `{}`", a.filename)),
             Ok(Served::Other(sha)) => link.fail(format!(
@@ -349,13 +355,7 @@ fn production_link(
 /// records only after staging served each with its sha256), and what staging still lists of
 /// them has those sha256. Files staging no longer lists (an index that was cleaned) are said,
 /// not failed: the record of what it served stands.
-fn staging_link(
-    agent: &ureq::Agent,
-    config: &Config,
-    project: &str,
-    note: &Note,
-    artifacts: &[ArtifactRecord],
-) -> Link {
+fn staging_link(staging: &Index, project: &str, note: &Note, artifacts: &[ArtifactRecord]) -> Link {
     let mut link = Link::new("staging");
     let runs = note.runs(Section::Staging);
     let recorded: BTreeSet<String> = runs
@@ -377,9 +377,9 @@ fn staging_link(
             ));
         }
     }
-    let url = redact(&config.staging.index_url);
-    let files = match index::project_files(agent, &config.staging.index_url, project) {
-        Ok(files) => files.unwrap_or_default(),
+    let url = redact(staging.url());
+    let files = match staging.files(project) {
+        Ok(files) => files,
         Err(e) => {
             link.say(format!(
                 "staging (`{url}`) cannot be read now ({e:#}): the note's record stands"
@@ -389,7 +389,7 @@ fn staging_link(
     };
     let mut gone = 0;
     for a in artifacts {
-        match index::served_as(agent, &files, &a.filename, &a.sha256) {
+        match staging.served_as(&files, &a.filename, &a.sha256) {
             Ok(Served::Same) => {}
             Ok(Served::Absent) => gone += 1,
             Ok(Served::Other(sha)) => link.fail(format!(
