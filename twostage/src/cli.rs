@@ -440,14 +440,14 @@ fn verify(
     results: Option<&std::path::Path>,
     dist: Option<&std::path::Path>,
 ) -> anyhow::Result<()> {
-    let source = if production {
-        crate::core::verdict::Source::Production
+    let role = if production {
+        crate::core::index::Role::Production
     } else {
-        crate::core::verdict::Source::Staging
+        crate::core::index::Role::Staging
     };
     match results {
-        Some(path) => crate::steps::verify::run_to_file(repo, config, tag, source, dist, path),
-        None => crate::steps::verify::run(repo, config, tag, source),
+        Some(path) => crate::steps::verify::run_to_file(repo, config, tag, role, dist, path),
+        None => crate::steps::verify::run(repo, config, tag, role),
     }
 }
 

@@ -9,6 +9,7 @@ pub mod build;
 pub mod changed;
 pub mod frozen;
 pub mod hook;
+pub mod index;
 pub mod new_projects;
 pub mod production;
 pub mod release_order;

@@ -1,9 +1,9 @@
 //! Files on an index: make sure a release's frozen files are on the staging or production
-//! index with their recorded sha256 (`ensure_on_index`: absent files uploaded, identical ones
+//! index with their recorded sha256 (`Index::ensure`: absent files uploaded, identical ones
 //! left alone, a same-named file with other bytes refused before anything is uploaded), with
-//! the credential each index takes. `stage` and `promote` both put files up through here; with
-//! `index::wait_until_served` it is the one idempotent path for "these files, with these
-//! hashes, on that index".
+//! the credential the index takes. `stage` and `promote` both put files up through here; with
+//! `Index::wait` it is the one idempotent path for "these files, with these hashes, on that
+//! index".
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -11,11 +11,11 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use pep440_rs::Version;
 
-use crate::config::{self, Config};
+use crate::config;
 use crate::core::frozen::Frozen;
+use crate::core::index::Index;
 use crate::output;
 use crate::resources::attest;
-use crate::resources::credentials::{self, Source as Credentials};
 use crate::resources::dist::{self, Kind};
 use crate::resources::evidence::{attestation, ArtifactRecord, Attestation, UploadRun};
 use crate::resources::filename::DistFilename;
@@ -28,31 +28,10 @@ const UPLOAD_ATTEMPTS: u32 = 4;
 /// How long a file the index says it has may take to appear on its project page.
 const LAG_WAIT: Duration = Duration::from_secs(120);
 
-pub fn staging_credentials(config: &Config) -> Result<Credentials> {
-    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
-    credentials::resolve(&config.staging, "testpypi", home.as_deref())
-}
-
-pub fn production_credentials(config: &Config) -> Result<Credentials> {
-    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
-    credentials::resolve(&config.production, "pypi", home.as_deref())
-}
-
-/// Production's credential as `production_credentials` decides it, with nothing minted:
-/// what `promote --dry-run` checks, so that it refuses where the real run refuses.
-pub fn production_choice(config: &Config) -> Result<credentials::Choice> {
-    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
-    credentials::choose(&config.production, "pypi", home.as_deref())
-}
-
-/// An index to put a release's files on: which one, with what credential, for which project.
-pub struct Target<'a> {
-    pub agent: &'a ureq::Agent,
-    /// `staging` or `production`, as messages name it.
-    pub label: &'a str,
-    pub index: &'a config::Index,
-    pub credentials: &'a Credentials,
-    pub project: &'a str,
+/// An index to put a release's files on, for which project.
+struct Target<'i, 'c> {
+    index: &'i Index<'c>,
+    project: &'i str,
 }
 
 /// What `ensure_on_index` did.
@@ -87,10 +66,22 @@ impl Outcomes {
     }
 }
 
-/// Makes sure every frozen file is on the index with its recorded sha256: absent files are
-/// uploaded (wheels first, sdist last), identical ones are left alone, and a same-named file
-/// with other bytes stops everything before anything is uploaded.
-pub fn ensure_on_index(target: &Target, frozen: &Frozen) -> Result<Outcomes> {
+impl Index<'_> {
+    /// Makes sure every frozen file is on this index with its recorded sha256: absent files
+    /// are uploaded (wheels first, sdist last), identical ones are left alone, and a
+    /// same-named file with other bytes stops everything before anything is uploaded.
+    pub fn ensure(&self, project: &str, frozen: &Frozen) -> Result<Outcomes> {
+        ensure_on_index(
+            &Target {
+                index: self,
+                project,
+            },
+            frozen,
+        )
+    }
+}
+
+fn ensure_on_index(target: &Target, frozen: &Frozen) -> Result<Outcomes> {
     let (mut to_upload, mut outcomes) = missing(target, frozen)?;
     to_upload.sort_by_key(|a| {
         (
@@ -100,7 +91,6 @@ pub fn ensure_on_index(target: &Target, frozen: &Frozen) -> Result<Outcomes> {
     });
     // Every file is signed before any is uploaded: a wrong subject stops everything.
     let signed = attestations_for(target, frozen, &to_upload, &mut outcomes)?;
-    let upload_agent = index::upload_agent();
     for artifact in to_upload {
         let path = frozen.path(artifact);
         let metadata = dist::read_metadata(&path)?;
@@ -113,7 +103,7 @@ pub fn ensure_on_index(target: &Target, frozen: &Frozen) -> Result<Outcomes> {
             metadata: &metadata,
             attestations: signed.get(&artifact.filename).map(String::as_str),
         };
-        if upload_one(target, &upload_agent, artifact, &upload)? {
+        if upload_one(target, artifact, &upload)? {
             outcomes.uploaded.push(artifact.filename.clone());
         } else {
             outcomes.present.push(artifact.filename.clone());
@@ -128,15 +118,15 @@ pub fn ensure_on_index(target: &Target, frozen: &Frozen) -> Result<Outcomes> {
 /// The signer to run for `target`, or why none runs (an `evidence::attestation` value), said
 /// once.
 fn signer(target: &Target) -> std::result::Result<Vec<String>, Attestation> {
-    let label = target.label;
-    if !target.credentials.trusted() {
+    let label = target.index.label();
+    if !target.index.credentials().is_ok_and(|c| c.trusted()) {
         output::note(format!(
             "no PEP 740 attestations: the {label} upload uses an API token, and an index takes \
              attestations only under trusted publishing"
         ));
         return Err(attestation::API_TOKEN);
     }
-    let Some(command) = &target.index.attest_command else {
+    let Some(command) = &target.index.config().attest_command else {
         let default: Vec<String> = attest::DEFAULT_SIGNER.map(String::from).into();
         if crate::resources::pyenv::runnable(&default[0]) {
             return Ok(default);
@@ -176,14 +166,14 @@ fn attestations_for(
     outcomes.attestations = Some(attestation::MADE);
     let dir = frozen
         .dir
-        .with_file_name(format!("attest-{}", target.label));
+        .with_file_name(format!("attest-{}", target.index.label()));
     for artifact in to_upload {
         output::status(
             "Signing",
-            format!("`{}` for {}", artifact.filename, target.label),
+            format!("`{}` for {}", artifact.filename, target.index.label()),
         );
         let json = attest::sign(&command, &dir, &frozen.path(artifact), artifact)
-            .with_context(|| format!("nothing was uploaded to {}", target.label))?;
+            .with_context(|| format!("nothing was uploaded to {}", target.index.label()))?;
         signed.insert(artifact.filename.clone(), json);
     }
     Ok(signed)
@@ -193,7 +183,7 @@ fn attestations_for(
 /// API): only a file whose provenance the index serves is recorded as attested. A file that
 /// was already there was not attested by this run, and is said so.
 fn confirm_provenance(target: &Target, frozen: &Frozen, outcomes: &mut Outcomes) {
-    let label = target.label;
+    let label = target.index.label();
     for name in &outcomes.present {
         output::status(
             "Present",
@@ -201,18 +191,15 @@ fn confirm_provenance(target: &Target, frozen: &Frozen, outcomes: &mut Outcomes)
         );
     }
     outcomes.not_attested = outcomes.present.clone();
-    let listing = index::project_files(target.agent, &target.index.index_url, target.project)
-        .ok()
-        .flatten()
-        .unwrap_or_default();
+    let listing = target.index.files(target.project).unwrap_or_default();
     for artifact in frozen
         .artifacts
         .iter()
         .filter(|a| outcomes.uploaded.contains(&a.filename))
     {
         match attest::provenance_of(
-            target.agent,
-            &target.index.index_url,
+            target.index.agent(),
+            target.index.url(),
             target.project,
             &listing,
             artifact,
@@ -249,18 +236,23 @@ fn confirm_provenance(target: &Target, frozen: &Frozen, outcomes: &mut Outcomes)
 /// The frozen files the index does not have yet, and the ones it has with the same sha256.
 /// Any it has with other bytes is an error, before anything is uploaded.
 fn missing<'f>(target: &Target, frozen: &'f Frozen) -> Result<(Vec<&'f ArtifactRecord>, Outcomes)> {
-    let label = target.label;
+    let label = target.index.label();
     let index::Listing {
         files: listing,
         status,
-    } = index::project_listing(target.agent, &target.index.index_url, target.project)
+    } = target
+        .index
+        .listing(target.project)
         .with_context(|| format!("cannot read the {label} index"))?
         .unwrap_or_default();
     let mut outcomes = Outcomes::default();
     let mut to_upload = Vec::new();
     let mut conflicts = Vec::new();
     for artifact in &frozen.artifacts {
-        match index::served_as(target.agent, &listing, &artifact.filename, &artifact.sha256)? {
+        match target
+            .index
+            .served_as(&listing, &artifact.filename, &artifact.sha256)?
+        {
             Served::Absent => to_upload.push(artifact),
             Served::Same => {
                 output::status(
@@ -364,22 +356,18 @@ fn age_problem(
 
 /// Uploads one file, retrying transient failures and settling ambiguous answers by reading
 /// the index. Returns whether this call uploaded it (`false`: it turned out to be there).
-fn upload_one(
-    target: &Target,
-    upload_agent: &ureq::Agent,
-    artifact: &ArtifactRecord,
-    upload: &Upload,
-) -> Result<bool> {
-    let label = target.label;
-    let shown_url = crate::resources::secrets::redact(&target.index.upload_url);
+fn upload_one(target: &Target, artifact: &ArtifactRecord, upload: &Upload) -> Result<bool> {
+    let label = target.index.label();
+    let shown_url = crate::resources::secrets::redact(target.index.upload_url());
     let mut delay = Duration::from_millis(500);
     for attempt in 1..=UPLOAD_ATTEMPTS {
         output::status(
             "Uploading",
             format!("`{}` to {label} (`{shown_url}`)", artifact.filename),
         );
-        let current = target.credentials.current()?;
-        match index::post_file(upload_agent, &target.index.upload_url, &current, upload) {
+        let current = target.index.credentials()?.current()?;
+        let agent = target.index.upload_agent();
+        match index::post_file(agent, target.index.upload_url(), &current, upload) {
             PostOutcome::Accepted => return Ok(true),
             PostOutcome::Exists(message) => return settle_exists(target, artifact, &message),
             PostOutcome::Transient {
@@ -415,15 +403,16 @@ fn upload_one(
 
 /// What the index's page says of the file now.
 fn served_now(target: &Target, artifact: &ArtifactRecord) -> Result<Served> {
-    let listing = index::project_files(target.agent, &target.index.index_url, target.project)?
-        .unwrap_or_default();
-    index::served_as(target.agent, &listing, &artifact.filename, &artifact.sha256)
+    let listing = target.index.files(target.project)?;
+    target
+        .index
+        .served_as(&listing, &artifact.filename, &artifact.sha256)
 }
 
 /// The index says the file exists: ours (`false`, it was there), other bytes (an error), or
 /// not on its page yet (waited for).
 fn settle_exists(target: &Target, artifact: &ArtifactRecord, message: &str) -> Result<bool> {
-    let label = target.label;
+    let label = target.index.label();
     match served_now(target, artifact)? {
         Served::Same => {
             output::status(
@@ -442,14 +431,10 @@ fn settle_exists(target: &Target, artifact: &ArtifactRecord, message: &str) -> R
         ),
         Served::Absent => {
             // The index took it but its page lags: wait for it, then decide.
-            let served = index::wait_until_served(
-                target.agent,
-                label,
-                &target.index.index_url,
-                target.project,
-                std::slice::from_ref(artifact),
-                LAG_WAIT,
-            );
+            let served =
+                target
+                    .index
+                    .wait_within(target.project, std::slice::from_ref(artifact), LAG_WAIT);
             match served {
                 Ok(_) => Ok(false),
                 Err(e) => Err(e.context(format!(
@@ -468,7 +453,7 @@ fn refused(
     status: u16,
     message: &str,
 ) -> anyhow::Error {
-    let label = target.label;
+    let label = target.index.label();
     if status == 0 {
         // No HTTP answer at all (a refused certificate, a file that cannot be read): the
         // index refused nothing.
@@ -477,8 +462,8 @@ fn refused(
             artifact.filename
         );
     }
-    let hint = match status {
-        401 | 403 => format!(" ({})", target.credentials.hint(target.index)),
+    let hint = match (status, target.index.credentials()) {
+        (401 | 403, Ok(credentials)) => format!(" ({})", credentials.hint(target.index.config())),
         _ => String::new(),
     };
     anyhow::anyhow!(

@@ -1,38 +1,18 @@
 //! A verification's verdict as the release note records it, and the decisions taken from a
-//! note value alone: which index a verification read (`Source`), the gate's question "were
-//! these exact files verified?" (`verified`, `unverified`), asked by `stage`, `promote`,
-//! `status` and `audit` alike, the note's part of the promotion gate (`refusals`), and the
+//! note value alone: the runs of the verification of an index's files (`Role::runs`), the
+//! gate's question "were these exact files verified?" (`verified`, `unverified`), asked by
+//! `stage`, `promote`, `status` and `audit` alike, the note's part of the promotion gate (`refusals`), and the
 //! pre-push hook's "already promoted" (`already_promoted`). None of them reads git or an index:
 //! the callers pass what those say as plain values.
 
-use crate::config::Config;
+use crate::core::index::Role;
 use crate::resources::evidence::{ArtifactRecord, Entry, Note, Runs, Verdict, VerificationRun};
 
-/// Which index a verification reads the artifacts from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Source {
-    Staging,
-    Production,
-}
-
-impl Source {
-    pub fn label(self) -> &'static str {
-        match self {
-            Source::Staging => "staging",
-            Source::Production => "production",
-        }
-    }
-
-    pub fn index_url(self, config: &Config) -> &str {
-        match self {
-            Source::Staging => &config.staging.index_url,
-            Source::Production => &config.production.index_url,
-        }
-    }
-
+/// The note's verification of an index's files (`Role::verification` names its section).
+impl Role {
     /// This verification's section of the note, every run of it.
     pub fn runs(self, note: &Note) -> Option<&Runs<VerificationRun>> {
-        note.verifications(self == Source::Production)
+        note.verifications(self == Role::Production)
     }
 
     /// The latest run of this verification: what it says now.
@@ -43,8 +23,8 @@ impl Source {
     /// A run of this verification, to record.
     pub fn entry(self, run: VerificationRun) -> Entry {
         match self {
-            Source::Staging => Entry::Verification(run),
-            Source::Production => Entry::ProductionVerification(run),
+            Role::Staging => Entry::Verification(run),
+            Role::Production => Entry::ProductionVerification(run),
         }
     }
 }
@@ -136,7 +116,7 @@ pub fn refusals(note: &Note) -> Vec<Refusal> {
     if note.artifacts.is_empty() || note.staging.is_none() {
         refusals.push(Refusal::NotStaged);
     }
-    let latest = Source::Staging.latest(note);
+    let latest = Role::Staging.latest(note);
     let why = unverified(latest, &note.artifacts);
     if !why.is_empty() {
         refusals.push(Refusal::NotVerified {
@@ -205,7 +185,7 @@ mod tests {
             "[verification]\ninterpreter = \"Python 3.11.7\"\nresult = \"verified\"\n\
              [[verification.artifacts]]\nfilename = \"a-1-py3-none-any.whl\"\nresult = \"verified\"\n",
         );
-        let cells = cells_of(Source::Staging.latest(&note).unwrap());
+        let cells = cells_of(Role::Staging.latest(&note).unwrap());
         assert_eq!(cells.len(), 1);
         assert_eq!(cells[0].python, "3.11.7");
         assert_eq!(cells[0].result, Some(Verdict::Verified));
@@ -221,7 +201,7 @@ mod tests {
                  [[verification.artifacts]]\nfilename = \"a-1-py3-none-any.whl\"\npython = \"3.9.18\"\nresult = \"{cell}\"\n"
             )
         };
-        let run = |cell| Source::Staging.latest(&note(&text(cell))).cloned();
+        let run = |cell| Role::Staging.latest(&note(&text(cell))).cloned();
         assert!(verified(run("verified").as_ref(), &artifacts));
         assert!(verified(run("skipped").as_ref(), &artifacts));
         assert_eq!(

@@ -17,6 +17,7 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 use base64::Engine;
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::resources::dist::normalize_name;
@@ -326,30 +327,51 @@ pub fn provenance_of(
     provenance(agent, &url, artifact)
 }
 
+/// A provenance object as an index serves it (PEP 740,
+/// https://peps.python.org/pep-0740/#provenance-objects; https://docs.pypi.org/api/integrity/):
+/// its attestation bundles, each with its attestations (read by `subject`). Other fields
+/// (`version`, each bundle's `publisher`) are not needed here and ignored; a bundle that
+/// cannot be read is skipped.
+#[derive(Debug, Default, Deserialize)]
+struct ProvenanceDocument {
+    #[serde(default, deserialize_with = "crate::resources::json::readable")]
+    attestation_bundles: Vec<AttestationBundle>,
+}
+
+#[derive(Debug, Deserialize)]
+struct AttestationBundle {
+    #[serde(deserialize_with = "crate::resources::json::readable")]
+    attestations: Vec<Value>,
+}
+
 /// Reads the provenance at `url` and looks for an attestation of `artifact`.
 pub fn provenance(agent: &ureq::Agent, url: &str, artifact: &ArtifactRecord) -> Result<Provenance> {
     let Some(document) = provenance_document(agent, url)? else {
         return Ok(Provenance::Absent);
     };
+    let document: ProvenanceDocument = serde_json::from_value(document).unwrap_or_default();
+    Ok(judge(&document, artifact))
+}
+
+/// Whether a provenance document attests `artifact`: one of its attestations has the file's
+/// name and sha256 as its subject.
+fn judge(document: &ProvenanceDocument, artifact: &ArtifactRecord) -> Provenance {
     let attestations: Vec<&Value> = document
-        .get("attestation_bundles")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|bundle| bundle.get("attestations").and_then(Value::as_array))
-        .flatten()
+        .attestation_bundles
+        .iter()
+        .flat_map(|bundle| &bundle.attestations)
         .collect();
     if attestations.is_empty() {
-        return Ok(Provenance::Absent);
+        return Provenance::Absent;
     }
     let ours = attestations.iter().any(|a| {
         subject(a).is_ok_and(|(name, sha)| name == artifact.filename && sha == artifact.sha256)
     });
-    Ok(if ours {
+    if ours {
         Provenance::Ours
     } else {
         Provenance::Other
-    })
+    }
 }
 
 /// The provenance document at `url` (PEP 740's `Provenance` object), `None` on a 404.
@@ -371,7 +393,9 @@ pub fn provenance_document(agent: &ureq::Agent, url: &str) -> Result<Option<Valu
     if status != 200 {
         bail!("`{}` answered HTTP {status}", redact(url));
     }
-    Ok(Some(crate::resources::oidc::json_body(&mut response)))
+    Ok(Some(
+        crate::resources::json::read(&mut response).unwrap_or(Value::Null),
+    ))
 }
 
 #[cfg(test)]
@@ -408,6 +432,36 @@ mod tests {
         assert!(err.contains("signed other bytes"), "{err}");
         assert!(check(&attestation("pkg-1.1.tar.gz", &"ab".repeat(32)), &ours).is_err());
         assert!(check(&json!({"version": 2}), &ours).is_err());
+    }
+
+    #[test]
+    fn provenance_documents_are_read_bundle_by_bundle() {
+        let ours = ArtifactRecord {
+            filename: "pkg-1.0.tar.gz".into(),
+            size: 1,
+            sha256: "ab".repeat(32),
+            blake2_256: "00".into(),
+        };
+        let document = |bundles: Value| -> ProvenanceDocument {
+            serde_json::from_value(json!({"version": 1, "attestation_bundles": bundles})).unwrap()
+        };
+        let publisher = json!({"kind": "GitHub", "repository": "o/r"});
+        let mine = attestation("pkg-1.0.tar.gz", &"ab".repeat(32));
+        let other = attestation("pkg-1.0.tar.gz", &"cd".repeat(32));
+        // A bundle that cannot be read (no `attestations` list) is skipped, not fatal.
+        let found = document(json!([
+            {"publisher": publisher},
+            {"publisher": publisher, "attestations": [other, mine]},
+        ]));
+        assert_eq!(judge(&found, &ours), Provenance::Ours);
+        let others = document(json!([{"publisher": publisher, "attestations": [other]}]));
+        assert_eq!(judge(&others, &ours), Provenance::Other);
+        assert_eq!(judge(&document(json!([])), &ours), Provenance::Absent);
+        assert_eq!(judge(&document(json!("x")), &ours), Provenance::Absent);
+        assert_eq!(
+            judge(&ProvenanceDocument::default(), &ours),
+            Provenance::Absent
+        );
     }
 
     #[test]

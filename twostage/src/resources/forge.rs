@@ -11,7 +11,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 
 use crate::resources::secrets::redact;
 use crate::resources::secrets::Secret;
@@ -27,26 +27,34 @@ pub struct Github {
     token: Option<Secret>,
 }
 
-/// A release as the API returns it, reduced to what we use.
-#[derive(Debug)]
+/// A release as the API returns it (https://docs.github.com/en/rest/releases/releases#get-a-release),
+/// reduced to what we use: other fields are ignored, `id` and `upload_url` are required.
+#[derive(Debug, Deserialize)]
 pub struct Release {
     pub id: u64,
+    #[serde(default)]
     pub tag_name: String,
+    #[serde(default)]
     pub html_url: String,
     pub upload_url: String,
     /// A draft is seen only by those with push access; its assets can still change.
+    #[serde(default)]
     pub draft: bool,
     /// Whether GitHub locked the release's assets and tag when it was published.
+    #[serde(default)]
     pub immutable: bool,
+    #[serde(default, deserialize_with = "crate::resources::json::readable")]
     pub assets: Vec<Asset>,
 }
 
-#[derive(Debug)]
+/// One of a release's `assets` (https://docs.github.com/en/rest/releases/assets).
+#[derive(Debug, Deserialize)]
 pub struct Asset {
     pub id: u64,
     pub name: String,
     pub size: u64,
     /// `sha256:<hex>`, where the API reports it.
+    #[serde(default, deserialize_with = "crate::resources::json::lenient")]
     pub digest: Option<String>,
 }
 
@@ -114,7 +122,7 @@ impl Github {
         &self,
         method: &str,
         url: &str,
-        body: Option<&Value>,
+        body: Option<&str>,
     ) -> Result<ureq::http::Response<ureq::Body>> {
         const JSON: &str = "application/vnd.github+json";
         let response = match (method, body) {
@@ -123,11 +131,11 @@ impl Github {
             ("POST", Some(body)) => self
                 .request(self.agent.post(url), JSON)
                 .header("Content-Type", "application/json")
-                .send(body.to_string()),
+                .send(body),
             ("PATCH", Some(body)) => self
                 .request(self.agent.patch(url), JSON)
                 .header("Content-Type", "application/json")
-                .send(body.to_string()),
+                .send(body),
             _ => bail!("unsupported request {method}"),
         };
         response.map_err(|e| {
@@ -139,7 +147,8 @@ impl Github {
         })
     }
 
-    fn call(&self, method: &str, url: &str, body: Option<&Value>) -> Result<(u16, Value)> {
+    /// One request; the answer's status and body (empty when it cannot be read).
+    fn call(&self, method: &str, url: &str, body: Option<&str>) -> Result<(u16, String)> {
         let mut response = self.send(method, url, body)?;
         let status = response.status().as_u16();
         let text = response
@@ -148,8 +157,7 @@ impl Github {
             .limit(16 * 1024 * 1024)
             .read_to_string()
             .unwrap_or_default();
-        let value = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Ok((status, value))
+        Ok((status, text))
     }
 
     fn scrub(&self, text: &str) -> String {
@@ -160,10 +168,11 @@ impl Github {
         crate::resources::secrets::redact_secrets(&text)
     }
 
-    fn fail(&self, what: &str, status: u16, value: &Value) -> anyhow::Error {
-        let message = value
-            .get("message")
-            .and_then(Value::as_str)
+    fn fail(&self, what: &str, status: u16, text: &str) -> anyhow::Error {
+        let answer = serde_json::from_str::<ErrorAnswer>(text).ok();
+        let message = answer
+            .as_ref()
+            .and_then(|a| a.message.as_deref())
             .unwrap_or("(no message)");
         anyhow::anyhow!(
             "GitHub refused to {what} (HTTP {status}): {}",
@@ -175,10 +184,10 @@ impl Github {
     pub fn published_release(&self, tag: &str) -> Result<Option<Release>> {
         let url = format!("{}/repos/{}/releases/tags/{tag}", self.api, self.repository);
         match self.call("GET", &url, None)? {
-            (200, value) => Ok(Some(parse_release(&value)?)),
+            (200, text) => Ok(Some(parse_release(&text)?)),
             (404, _) => Ok(None),
-            (status, value) => {
-                Err(self.fail(&format!("read the release for `{tag}`"), status, &value))
+            (status, text) => {
+                Err(self.fail(&format!("read the release for `{tag}`"), status, &text))
             }
         }
     }
@@ -191,19 +200,19 @@ impl Github {
                 "{}/repos/{}/releases?per_page={PER_PAGE}&page={page}",
                 self.api, self.repository
             );
-            let releases = match self.call("GET", &url, None)? {
-                (200, Value::Array(releases)) => releases,
-                (status, value) => {
-                    return Err(self.fail("list the releases", status, &value));
-                }
+            let (status, text) = self.call("GET", &url, None)?;
+            let releases: Vec<Release> = match status {
+                200 => serde_json::from_str(&text).map_err(|e| {
+                    anyhow::anyhow!("GitHub's list of releases cannot be read: {e}")
+                })?,
+                _ => return Err(self.fail("list the releases", status, &text)),
             };
-            if let Some(found) = releases
-                .iter()
-                .find(|r| r.get("tag_name").and_then(Value::as_str) == Some(tag))
-            {
-                return Ok(Some(parse_release(found)?));
+            let count = releases.len();
+            if let Some(found) = releases.into_iter().find(|r| r.tag_name == tag) {
+                return Ok(Some(found));
             }
-            if releases.len() < PER_PAGE {
+            let releases = count;
+            if releases < PER_PAGE {
                 break;
             }
         }
@@ -220,14 +229,18 @@ impl Github {
         notes: &str,
         prerelease: bool,
     ) -> Result<Release> {
-        let body = json!({
-            "tag_name": tag, "target_commitish": commit, "name": title, "body": notes,
-            "prerelease": prerelease, "draft": true,
+        let body = to_json(&NewRelease {
+            tag_name: tag,
+            target_commitish: commit,
+            name: title,
+            body: notes,
+            prerelease,
+            draft: true,
         });
         let url = format!("{}/repos/{}/releases", self.api, self.repository);
         match self.call("POST", &url, Some(&body))? {
-            (201, value) => parse_release(&value),
-            (status, value) => Err(self.fail("create the draft release", status, &value)),
+            (201, text) => parse_release(&text),
+            (status, text) => Err(self.fail("create the draft release", status, &text)),
         }
     }
 
@@ -245,12 +258,15 @@ impl Github {
             "{}/repos/{}/releases/{}",
             self.api, self.repository, draft.id
         );
-        let update = json!({
-            "name": title, "body": notes, "prerelease": prerelease, "draft": false,
+        let update = to_json(&ReleaseUpdate {
+            name: title,
+            body: notes,
+            prerelease,
+            draft: false,
         });
         match self.call("PATCH", &url, Some(&update))? {
-            (200, value) => parse_release(&value),
-            (status, value) => Err(self.fail("publish the release", status, &value)),
+            (200, text) => parse_release(&text),
+            (status, text) => Err(self.fail("publish the release", status, &text)),
         }
     }
 
@@ -261,11 +277,9 @@ impl Github {
         );
         match self.call("DELETE", &url, None)? {
             (204, _) => Ok(()),
-            (status, value) => Err(self.fail(
-                &format!("delete the asset `{}`", asset.name),
-                status,
-                &value,
-            )),
+            (status, text) => {
+                Err(self.fail(&format!("delete the asset `{}`", asset.name), status, &text))
+            }
         }
     }
 
@@ -288,8 +302,8 @@ impl Github {
         })?;
         let status = response.status().as_u16();
         if status != 200 {
-            let value = crate::resources::oidc::json_body(&mut response);
-            return Err(self.fail(&format!("give the asset `{}`", asset.name), status, &value));
+            let text = crate::resources::json::body_text(&mut response);
+            return Err(self.fail(&format!("give the asset `{}`", asset.name), status, &text));
         }
         response
             .body_mut()
@@ -319,57 +333,51 @@ impl Github {
         })?;
         let status = response.status().as_u16();
         if status != 201 {
-            let value = crate::resources::oidc::json_body(&mut response);
-            return Err(self.fail(&format!("take the asset `{name}`"), status, &value));
+            let text = crate::resources::json::body_text(&mut response);
+            return Err(self.fail(&format!("take the asset `{name}`"), status, &text));
         }
         Ok(())
     }
 }
 
-fn parse_release(value: &Value) -> Result<Release> {
-    let assets = value
-        .get("assets")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|asset| {
-                    Some(Asset {
-                        id: asset.get("id")?.as_u64()?,
-                        name: asset.get("name")?.as_str()?.to_string(),
-                        size: asset.get("size")?.as_u64()?,
-                        digest: asset
-                            .get("digest")
-                            .and_then(Value::as_str)
-                            .map(str::to_string),
-                    })
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let text = |key: &str| {
-        value
-            .get(key)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string()
-    };
-    let flag = |key: &str| value.get(key).and_then(Value::as_bool).unwrap_or(false);
-    Ok(Release {
-        id: value
-            .get("id")
-            .and_then(Value::as_u64)
-            .context("a release without `id`")?,
-        tag_name: text("tag_name"),
-        html_url: text("html_url"),
-        upload_url: value
-            .get("upload_url")
-            .and_then(Value::as_str)
-            .context("a release without `upload_url`")?
-            .to_string(),
-        draft: flag("draft"),
-        immutable: flag("immutable"),
-        assets,
-    })
+/// A release answered by the API, read as `Release`: a missing `id` or `upload_url` is an
+/// error naming it.
+fn parse_release(text: &str) -> Result<Release> {
+    serde_json::from_str(text)
+        .map_err(|e| anyhow::anyhow!("GitHub answered a release that cannot be read: {e}"))
+}
+
+/// The body of `POST /repos/{owner}/{repo}/releases`
+/// (https://docs.github.com/en/rest/releases/releases#create-a-release).
+#[derive(Serialize)]
+struct NewRelease<'a> {
+    tag_name: &'a str,
+    target_commitish: &'a str,
+    name: &'a str,
+    body: &'a str,
+    prerelease: bool,
+    draft: bool,
+}
+
+/// The body of `PATCH /repos/{owner}/{repo}/releases/{id}`
+/// (https://docs.github.com/en/rest/releases/releases#update-a-release).
+#[derive(Serialize)]
+struct ReleaseUpdate<'a> {
+    name: &'a str,
+    body: &'a str,
+    prerelease: bool,
+    draft: bool,
+}
+
+/// An error answer's `message` (https://docs.github.com/en/rest/using-the-rest-api/troubleshooting-the-rest-api).
+#[derive(Deserialize)]
+struct ErrorAnswer {
+    #[serde(default, deserialize_with = "crate::resources::json::lenient")]
+    message: Option<String>,
+}
+
+fn to_json(body: &impl Serialize) -> String {
+    serde_json::to_string(body).unwrap_or_default()
 }
 
 /// Where to post an asset: the release's `upload_url` is a URI template
@@ -478,6 +486,40 @@ mod tests {
             "https://uploads.github.com/repos/o/n/releases/1/assets?name=a+b%26c%3Dd%2B%C3%A9.whl"
         );
         assert!(asset_upload_url("{?name}", "x").is_err());
+    }
+
+    #[test]
+    fn releases_are_read_as_the_api_gives_them() {
+        let text = r#"{"id": 7, "tag_name": "v1.0", "html_url": "https://h/r/7",
+            "upload_url": "https://u/7/assets{?name,label}", "draft": true,
+            "author": {"login": "someone"}, "body": "notes",
+            "assets": [{"id": 1, "name": "a-1.0.tar.gz", "size": 3, "digest": "sha256:ab"},
+                       {"id": 2, "name": "no-size"},
+                       {"id": 3, "name": "b-1.0.whl", "size": 1, "digest": null}]}"#;
+        let release = parse_release(text).unwrap();
+        assert_eq!((release.id, release.tag_name.as_str()), (7, "v1.0"));
+        assert!(release.draft && !release.immutable);
+        let assets: Vec<(u64, Option<&str>)> = release
+            .assets
+            .iter()
+            .map(|a| (a.id, a.digest.as_deref()))
+            .collect();
+        assert_eq!(assets, [(1, Some("sha256:ab")), (3, None)]);
+        let err = parse_release(r#"{"tag_name": "v1.0", "upload_url": "u"}"#).unwrap_err();
+        assert!(format!("{err:#}").contains("missing field `id`"), "{err:#}");
+        let err = parse_release(r#"{"id": 1}"#).unwrap_err();
+        assert!(format!("{err:#}").contains("`upload_url`"), "{err:#}");
+        assert!(parse_release("").is_err());
+        let body = to_json(&ReleaseUpdate {
+            name: "v1.0",
+            body: "n",
+            prerelease: false,
+            draft: false,
+        });
+        assert_eq!(
+            body,
+            r#"{"name":"v1.0","body":"n","prerelease":false,"draft":false}"#
+        );
     }
 
     #[test]

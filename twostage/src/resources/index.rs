@@ -11,6 +11,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use serde::Deserialize;
 use ureq::config::RedirectAuthHeaders;
 use url::Url;
 
@@ -19,6 +20,7 @@ use crate::resources::credentials::Credentials;
 use crate::resources::dist::{self, normalize_name, Kind, Metadata};
 use crate::resources::evidence::ArtifactRecord;
 use crate::resources::filename::DistFilename;
+use crate::resources::json::lenient;
 use crate::resources::secrets::{redact, redact_secrets, redact_urls};
 
 /// One file listed on a project page.
@@ -228,9 +230,8 @@ fn parse_page(page: &str, content_type: &str, body: &str) -> Result<Vec<IndexFil
 /// `<meta name="pypi:project-status" content="…">` of an HTML one.
 fn project_status(content_type: &str, body: &str) -> Option<String> {
     if content_type.contains("json") {
-        let value: serde_json::Value = serde_json::from_str(body).ok()?;
-        let status = value.get("project-status")?.get("status")?.as_str()?;
-        return Some(status.to_string());
+        let page: StatusPage = serde_json::from_str(body).ok()?;
+        return page.project_status.map(|s| s.status);
     }
     let dom = tl::parse(body, tl::ParserOptions::default()).ok()?;
     dom.nodes()
@@ -241,51 +242,120 @@ fn project_status(content_type: &str, body: &str) -> Option<String> {
         .and_then(|tag| attribute(tag, "content"))
 }
 
-fn parse_json(page: &Url, body: &str) -> Result<Vec<IndexFile>> {
-    let value: serde_json::Value = serde_json::from_str(body)?;
-    let files = value
-        .get("files")
-        .and_then(|f| f.as_array())
-        .context("no `files` array")?;
-    files.iter().map(|f| json_file(page, f)).collect()
+/// A PEP 691 project page (https://peps.python.org/pep-0691/#project-detail): its `files`;
+/// `name`, `meta` and the rest are not needed here, and unknown keys are ignored as the PEP
+/// asks of clients.
+#[derive(Deserialize)]
+struct JsonPage {
+    files: Vec<JsonFile>,
 }
 
-/// One entry of a PEP 691 `files` array.
-fn json_file(page: &Url, file: &serde_json::Value) -> Result<IndexFile> {
-    use serde_json::Value;
-    let text = |key: &str| file.get(key).and_then(Value::as_str);
-    let filename = text("filename").context("a file without `filename`")?;
-    let url = text("url").context("a file without `url`")?;
-    // PEP 691: `yanked` is `false`, `true` or the reason; PEP 714: `core-metadata` is a
-    // boolean or a dictionary of hashes (the older key `dist-info-metadata` alike).
-    let yanked = match file.get("yanked") {
-        Some(Value::String(reason)) => Some(reason.clone()),
-        Some(Value::Bool(true)) => Some(String::new()),
+/// PEP 792's `project-status` of a JSON page (https://peps.python.org/pep-0792/).
+#[derive(Deserialize)]
+struct StatusPage {
+    #[serde(rename = "project-status", default, deserialize_with = "lenient")]
+    project_status: Option<ProjectStatus>,
+}
+
+#[derive(Deserialize)]
+struct ProjectStatus {
+    status: String,
+}
+
+/// One entry of a PEP 691 `files` array: `filename` and `url` required; `hashes`,
+/// `requires-python`, `yanked` (PEP 691), `core-metadata` and the older `dist-info-metadata`
+/// (PEP 714), `upload-time` (PEP 700) and `provenance` (PEP 740) read where given. An optional
+/// key of another type than its PEP gives it is left out.
+#[derive(Deserialize)]
+struct JsonFile {
+    filename: String,
+    url: String,
+    #[serde(default, deserialize_with = "lenient")]
+    hashes: Option<Hashes>,
+    #[serde(rename = "requires-python", default, deserialize_with = "lenient")]
+    requires_python: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    yanked: Option<Yanked>,
+    #[serde(rename = "core-metadata", default, deserialize_with = "present")]
+    core_metadata: Option<CoreMetadata>,
+    #[serde(rename = "dist-info-metadata", default, deserialize_with = "present")]
+    dist_info_metadata: Option<CoreMetadata>,
+    #[serde(rename = "upload-time", default, deserialize_with = "lenient")]
+    upload_time: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    provenance: Option<String>,
+}
+
+/// A hash dictionary (`hashes`, or `core-metadata`'s), of which only `sha256` is read.
+#[derive(Deserialize)]
+struct Hashes {
+    #[serde(default, deserialize_with = "lenient")]
+    sha256: Option<String>,
+}
+
+/// PEP 691: `yanked` is `false`, `true` or the reason.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Yanked {
+    Flag(bool),
+    Reason(String),
+}
+
+/// PEP 714: `core-metadata` is a boolean or a dictionary of hashes. A key present with any
+/// other value (even `null`) still says "this key, not the older one": it reads as `Other`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum CoreMetadata {
+    Flag(bool),
+    Hashes(Hashes),
+    Other(serde::de::IgnoredAny),
+}
+
+/// A key that is there, whatever its value; `None` only when it is missing (`default`).
+fn present<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> std::result::Result<Option<CoreMetadata>, D::Error> {
+    CoreMetadata::deserialize(deserializer).map(Some)
+}
+
+fn parse_json(page: &Url, body: &str) -> Result<Vec<IndexFile>> {
+    let page_json: JsonPage = serde_json::from_str(body)?;
+    page_json
+        .files
+        .into_iter()
+        .map(|f| json_file(page, f))
+        .collect()
+}
+
+/// One entry of a PEP 691 `files` array, its links resolved against the page.
+fn json_file(page: &Url, file: JsonFile) -> Result<IndexFile> {
+    let yanked = match file.yanked {
+        Some(Yanked::Reason(reason)) => Some(reason),
+        Some(Yanked::Flag(true)) => Some(String::new()),
         _ => None,
     };
-    let metadata = file.get("core-metadata").or(file.get("dist-info-metadata"));
-    let core_metadata = match metadata {
-        Some(Value::Bool(true)) => Some("true".to_string()),
-        Some(Value::Object(hashes)) => Some(match hashes.get("sha256").and_then(Value::as_str) {
+    let core_metadata = match file.core_metadata.or(file.dist_info_metadata) {
+        Some(CoreMetadata::Flag(true)) => Some("true".to_string()),
+        Some(CoreMetadata::Hashes(hashes)) => Some(match hashes.sha256 {
             Some(sha) => format!("sha256={sha}"),
             None => "true".to_string(),
         }),
         _ => None,
     };
     Ok(IndexFile {
-        filename: filename.to_string(),
-        url: resolve(page, url)?.to_string(),
+        url: resolve(page, &file.url)?.to_string(),
+        filename: file.filename,
         sha256: file
-            .get("hashes")
-            .and_then(|h| h.get("sha256"))
-            .and_then(Value::as_str)
-            .map(str::to_ascii_lowercase),
-        requires_python: text("requires-python").map(str::to_string),
+            .hashes
+            .and_then(|h| h.sha256)
+            .map(|sha| sha.to_ascii_lowercase()),
+        requires_python: file.requires_python,
         yanked,
         core_metadata,
-        upload_time: text("upload-time").map(str::to_string),
-        provenance: text("provenance")
-            .map(|p| resolve(page, p).map(|u| u.to_string()))
+        upload_time: file.upload_time,
+        provenance: file
+            .provenance
+            .map(|p| resolve(page, &p).map(|u| u.to_string()))
             .transpose()?,
     })
 }
@@ -641,10 +711,11 @@ fn redirect_target(upload_url: &str, location: Option<&str>) -> String {
 /// elements that are not its message (a stylesheet, as pypiserver's 403 page starts with,
 /// scripts, and the title that repeats the heading), at most 500 bytes.
 fn server_message(body: &str) -> String {
-    if let Ok(value) = serde_json::from_str::<serde_json::Value>(body) {
-        if let Some(message) = value.get("message").and_then(|m| m.as_str()) {
-            return message.to_string();
-        }
+    if let Ok(UploadError {
+        message: Some(message),
+    }) = serde_json::from_str(body)
+    {
+        return message;
     }
     let mut text = String::with_capacity(body.len());
     match tl::parse(body, tl::ParserOptions::default()) {
@@ -670,6 +741,14 @@ fn server_message(body: &str) -> String {
     } else {
         message
     }
+}
+
+/// An upload's error answer as JSON: Warehouse's `{"message": …}` when asked for JSON (the
+/// `Accept` header `send` gives; https://docs.pypi.org/api/upload/).
+#[derive(Deserialize)]
+struct UploadError {
+    #[serde(default, deserialize_with = "lenient")]
+    message: Option<String>,
 }
 
 /// The text under `node`, decoded, every element a word boundary.
@@ -1309,6 +1388,23 @@ mod tests {
         assert_eq!(files[0].core_metadata.as_deref(), Some("sha256=cc"));
         assert_eq!(files[1].yanked.as_deref(), Some(""));
         assert_eq!(files[1].core_metadata.as_deref(), Some("true"));
+        // Unknown keys are ignored; an optional key of another type is left out.
+        let body = r#"{"meta":{"api-version":"1.4","_x":1},"name":"a","versions":["1"],"files":[
+            {"filename":"a-1.tar.gz","url":"a-1.tar.gz","hashes":{"sha256":7,"md5":"x"},
+             "size":10,"gpg-sig":false,"yanked":3,"core-metadata":"sha256=1",
+             "dist-info-metadata":true,"upload-time":null,"requires-python":[]}]}"#;
+        let files = parse_page(page, "application/vnd.pypi.simple.v1+json", body).unwrap();
+        assert_eq!(files[0].sha256, None);
+        assert_eq!(files[0].yanked, None);
+        // `core-metadata` present, even unreadable, takes the place of `dist-info-metadata`.
+        assert_eq!(files[0].core_metadata, None);
+        assert_eq!(files[0].requires_python, None);
+        let no_url = r#"{"files":[{"filename":"a-1.tar.gz","hashes":{}}]}"#;
+        let err = parse_page(page, "application/vnd.pypi.simple.v1+json", no_url).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("missing field `url`"),
+            "{err:#}"
+        );
         assert!(parse_page(page, "application/json", "{\"nope\":1}").is_err());
         assert!(parse_page(page, "text/html", "garbage { not html").is_err());
     }

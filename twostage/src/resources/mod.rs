@@ -18,6 +18,7 @@ pub mod forge;
 pub mod git;
 pub mod index;
 pub mod ini;
+pub mod json;
 pub mod lock;
 pub mod manifest;
 pub mod oidc;

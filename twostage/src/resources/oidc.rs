@@ -17,8 +17,9 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 
+use crate::resources::json::{self, lenient};
 use crate::resources::secrets::redact;
 use crate::resources::secrets::Secret;
 
@@ -27,6 +28,51 @@ use crate::resources::secrets::Secret;
 pub struct Minted {
     pub token: Secret,
     pub expires: u64,
+}
+
+/// `GET /_/oidc/audience`'s answer (https://docs.pypi.org/trusted-publishers/internals/).
+#[derive(Deserialize)]
+struct Audience {
+    audience: String,
+}
+
+/// GitHub Actions' ID-token service's answer, `{"value": <the OIDC token>}`
+/// (https://docs.github.com/en/actions/reference/security/oidc).
+#[derive(Deserialize)]
+struct IdToken {
+    value: String,
+}
+
+/// The body of `mint-token` and `burn-token`: the token to exchange or to end
+/// (https://docs.pypi.org/trusted-publishers/internals/).
+#[derive(Serialize)]
+struct TokenRequest<'a> {
+    token: &'a str,
+}
+
+/// `mint-token`'s answer: the upload token and when it expires (Unix seconds); without
+/// `expires`, 15 minutes are assumed (https://docs.pypi.org/trusted-publishers/internals/).
+#[derive(Deserialize)]
+struct MintAnswer {
+    token: String,
+    #[serde(default, deserialize_with = "lenient")]
+    expires: Option<u64>,
+}
+
+/// A refused mint's `errors: [{code, description}]`
+/// (https://docs.pypi.org/trusted-publishers/troubleshooting/).
+#[derive(Deserialize)]
+struct MintRefusal {
+    #[serde(default, deserialize_with = "json::readable")]
+    errors: Vec<MintError>,
+}
+
+#[derive(Deserialize)]
+struct MintError {
+    #[serde(default, deserialize_with = "lenient")]
+    code: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    description: Option<String>,
 }
 
 /// Re-mint when less than this is left (twine uses the same margin).
@@ -133,14 +179,11 @@ fn audience(agent: &ureq::Agent, base: &str) -> Result<String> {
     if status == 404 {
         bail!("`{shown}` does not offer trusted publishing (no `/_/oidc/audience`): set the token variable instead");
     }
-    let body = json_body(&mut response);
-    let audience = body
-        .get("audience")
-        .and_then(Value::as_str)
-        .with_context(|| {
-            format!("`{shown}/_/oidc/audience` answered HTTP {status} without an audience")
-        })?;
-    Ok(audience.to_string())
+    let body: Option<Audience> = json::read(&mut response);
+    let audience = body.map(|b| b.audience).with_context(|| {
+        format!("`{shown}/_/oidc/audience` answered HTTP {status} without an audience")
+    })?;
+    Ok(audience)
 }
 
 /// Step 2: the CI's OIDC token for `audience`, from GitHub Actions' token service.
@@ -174,9 +217,8 @@ fn identity_token(agent: &ureq::Agent, audience: &str) -> Result<Secret> {
             )
         })?;
     let status = response.status().as_u16();
-    let value = json_body(&mut response);
-    match value.get("value").and_then(Value::as_str) {
-        Some(token) => Ok(Secret::new(token)),
+    match json::read::<IdToken>(&mut response) {
+        Some(token) => Ok(Secret::new(token.value)),
         None => bail!(
             "the CI's OIDC token service answered HTTP {status} without a token: does the job have `permissions: id-token: write`?"
         ),
@@ -196,7 +238,7 @@ fn exchange(agent: &ureq::Agent, base: &str, oidc_token: &Secret) -> Result<Mint
     let mut response = agent
         .post(&format!("{base}/_/oidc/mint-token"))
         .header("Content-Type", "application/json")
-        .send(json!({ "token": oidc_token.expose() }).to_string())
+        .send(token_request(oidc_token))
         .map_err(|e| {
             anyhow::anyhow!(
                 "cannot reach `{shown}/_/oidc/mint-token`: {}",
@@ -204,9 +246,9 @@ fn exchange(agent: &ureq::Agent, base: &str, oidc_token: &Secret) -> Result<Mint
             )
         })?;
     let status = response.status().as_u16();
-    let value = json_body(&mut response);
+    let text = json::body_text(&mut response);
     if status != 200 {
-        let errors = mint_errors(&value, oidc_token);
+        let errors = mint_errors(&text, oidc_token);
         if errors.is_empty() {
             bail!("`{shown}` refused to mint an upload token (HTTP {status})");
         }
@@ -215,16 +257,12 @@ fn exchange(agent: &ureq::Agent, base: &str, oidc_token: &Secret) -> Result<Mint
             errors.join("\n  - ")
         );
     }
-    let token = value
-        .get("token")
-        .and_then(Value::as_str)
-        .map(Secret::new)
+    let answer = serde_json::from_str::<MintAnswer>(&text)
+        .ok()
         .with_context(|| format!("`{shown}/_/oidc/mint-token` answered without a token"))?;
+    let token = Secret::new(answer.token);
     mask(token.expose());
-    let expires = value
-        .get("expires")
-        .and_then(Value::as_u64)
-        .unwrap_or_else(|| now() + 900);
+    let expires = answer.expires.unwrap_or_else(|| now() + 900);
     Ok(Minted { token, expires })
 }
 
@@ -235,7 +273,7 @@ pub fn burn(oidc_base: &str, token: &Secret) -> Result<()> {
     let response = agent()
         .post(&format!("{base}/_/oidc/burn-token"))
         .header("Content-Type", "application/json")
-        .send(json!({ "token": token.expose() }).to_string())
+        .send(token_request(token))
         .map_err(|e| {
             anyhow::anyhow!(
                 "cannot reach `{}/_/oidc/burn-token`: {}",
@@ -255,17 +293,17 @@ pub fn burn(oidc_base: &str, token: &Secret) -> Result<()> {
 
 /// The index's `errors: [{code, description}]`, each with what it means, the OIDC token
 /// scrubbed from the index's words.
-fn mint_errors(value: &Value, oidc_token: &Secret) -> Vec<String> {
-    let Some(errors) = value.get("errors").and_then(Value::as_array) else {
-        return Vec::new();
-    };
+fn mint_errors(text: &str, oidc_token: &Secret) -> Vec<String> {
+    let errors = serde_json::from_str::<MintRefusal>(text)
+        .map(|r| r.errors)
+        .unwrap_or_default();
     errors
         .iter()
         .map(|e| {
-            let code = e.get("code").and_then(Value::as_str).unwrap_or("unknown");
+            let code = e.code.as_deref().unwrap_or("unknown");
             let description = e
-                .get("description")
-                .and_then(Value::as_str)
+                .description
+                .as_deref()
                 .unwrap_or_default()
                 .replace(oidc_token.expose(), "***");
             format!("{code}: {} ({description})", explain(code))
@@ -273,16 +311,12 @@ fn mint_errors(value: &Value, oidc_token: &Secret) -> Vec<String> {
         .collect()
 }
 
-/// A response's body as JSON, `null` when it is not JSON or over 1 MB (a token exchange's
-/// answers are a few hundred bytes; GitHub's errors are small too).
-pub fn json_body(response: &mut ureq::http::Response<ureq::Body>) -> Value {
-    let text = response
-        .body_mut()
-        .with_config()
-        .limit(1024 * 1024)
-        .read_to_string()
-        .unwrap_or_default();
-    serde_json::from_str(&text).unwrap_or(Value::Null)
+/// `{"token": …}`, the body of a mint or a burn.
+fn token_request(token: &Secret) -> String {
+    serde_json::to_string(&TokenRequest {
+        token: token.expose(),
+    })
+    .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -309,6 +343,41 @@ mod tests {
         );
         let err = origin("upload.pypi.org/legacy/").unwrap_err().to_string();
         assert!(err.contains("not a valid URL"), "{err}");
+    }
+
+    #[test]
+    fn mint_answers_and_refusals_are_read_as_their_types() {
+        let token = Secret::new("oidc-SECRET");
+        let refusal = r#"{"message": "Token request failed", "errors": [
+            {"code": "invalid-publisher", "description": "no publisher for oidc-SECRET"},
+            7, {"description": 3}, {"code": "not-enabled"}]}"#;
+        let errors = mint_errors(refusal, &token);
+        assert_eq!(errors.len(), 3, "{errors:?}");
+        assert!(errors[0].starts_with("invalid-publisher: no trusted publisher"));
+        assert!(
+            errors[0].ends_with("(no publisher for ***)"),
+            "{}",
+            errors[0]
+        );
+        assert!(
+            errors[1].starts_with("unknown: the index refused"),
+            "{}",
+            errors[1]
+        );
+        assert!(errors[2].ends_with("()"), "{}", errors[2]);
+        assert!(mint_errors("not json", &token).is_empty());
+        let answer: MintAnswer =
+            serde_json::from_str(r#"{"success": true, "token": "pypi-x", "expires": 1700000000}"#)
+                .unwrap();
+        assert_eq!(
+            (answer.token.as_str(), answer.expires),
+            ("pypi-x", Some(1700000000))
+        );
+        let answer: MintAnswer =
+            serde_json::from_str(r#"{"token": "pypi-x", "expires": "soon"}"#).unwrap();
+        assert_eq!(answer.expires, None);
+        assert!(serde_json::from_str::<MintAnswer>(r#"{"expires": 1}"#).is_err());
+        assert_eq!(token_request(&token), r#"{"token":"oidc-SECRET"}"#);
     }
 
     #[test]

@@ -14,8 +14,9 @@ use sha2::{Digest, Sha256};
 use toml_edit::DocumentMut;
 
 use crate::config::Config;
+use crate::core::index::{Index, Indexes, Role};
 use crate::core::production;
-use crate::core::verdict::{self, Source};
+use crate::core::verdict;
 use crate::resources::evidence::{
     self, ArtifactRecord, Attestation, Note, Runs, UploadRun, Verdict, NOTES_REF,
 };
@@ -145,7 +146,7 @@ pub fn run(repo: &Repo, config: &Config, tag: &str, json_out: bool) -> Result<()
 
 fn check_note(repo: &Repo, config: &Config, subject: &Subject, note: &Note) -> Vec<Link> {
     let artifacts = note.artifacts();
-    let agent = index::agent();
+    let indexes = Indexes::new(config);
     let project = if subject.project.is_empty() {
         artifacts
             .first()
@@ -157,12 +158,12 @@ fn check_note(repo: &Repo, config: &Config, subject: &Subject, note: &Note) -> V
     };
     vec![
         tags_link(subject, note),
-        production_link(&agent, config, subject, &project, &artifacts),
-        staging_link(&agent, config, &project, note, &artifacts),
+        production_link(&indexes.production, subject, &project, &artifacts),
+        staging_link(&indexes.staging, &project, note, &artifacts),
         verification_link(note, &artifacts),
         github_link(repo, config, subject, note, &artifacts),
         attestations_link(
-            &agent,
+            indexes.production.agent(),
             config,
             github_repository(repo, config).as_deref(),
             &project,
@@ -315,16 +316,15 @@ fn listed_of_version<'a>(
 
 /// Production serves exactly the note's files of this version, each with its sha256.
 fn production_link(
-    agent: &ureq::Agent,
-    config: &Config,
+    production: &Index,
     subject: &Subject,
     project: &str,
     artifacts: &[ArtifactRecord],
 ) -> Link {
     let mut link = Link::new("production");
-    let url = redact(&config.production.index_url);
-    let files = match index::project_files(agent, &config.production.index_url, project) {
-        Ok(Some(files)) => files,
+    let url = redact(production.url());
+    let files = match production.listing(project) {
+        Ok(Some(listing)) => listing.files,
         Ok(None) => {
             link.fail(format!("production (`{url}`) has no project `{project}`"));
             return link;
@@ -335,7 +335,7 @@ fn production_link(
         }
     };
     for a in artifacts {
-        match index::served_as(agent, &files, &a.filename, &a.sha256) {
+        match production.served_as(&files, &a.filename, &a.sha256) {
             Ok(Served::Same) => {}
             Ok(Served::Absent) => link.fail(format!("production does not serve `{}`", a.filename)),
             Ok(Served::Other(sha)) => link.fail(format!(
@@ -367,13 +367,7 @@ fn production_link(
 /// records only after staging served each with its sha256), and what staging still lists of
 /// them has those sha256. Files staging no longer lists (an index that was cleaned) are said,
 /// not failed: the record of what it served stands.
-fn staging_link(
-    agent: &ureq::Agent,
-    config: &Config,
-    project: &str,
-    note: &Note,
-    artifacts: &[ArtifactRecord],
-) -> Link {
+fn staging_link(staging: &Index, project: &str, note: &Note, artifacts: &[ArtifactRecord]) -> Link {
     let mut link = Link::new("staging");
     let runs: Vec<&UploadRun> = note.staging.iter().flat_map(Runs::all).collect();
     let recorded: BTreeSet<String> = runs
@@ -395,9 +389,9 @@ fn staging_link(
             ));
         }
     }
-    let url = redact(&config.staging.index_url);
-    let files = match index::project_files(agent, &config.staging.index_url, project) {
-        Ok(files) => files.unwrap_or_default(),
+    let url = redact(staging.url());
+    let files = match staging.files(project) {
+        Ok(files) => files,
         Err(e) => {
             link.say(format!(
                 "staging (`{url}`) cannot be read now ({e:#}): the note's record stands"
@@ -407,7 +401,7 @@ fn staging_link(
     };
     let mut gone = 0;
     for a in artifacts {
-        match index::served_as(agent, &files, &a.filename, &a.sha256) {
+        match staging.served_as(&files, &a.filename, &a.sha256) {
             Ok(Served::Same) => {}
             Ok(Served::Absent) => gone += 1,
             Ok(Served::Other(sha)) => link.fail(format!(
@@ -431,7 +425,7 @@ fn staging_link(
 /// failed, each file installed on at least one.
 pub fn verification_link(note: &Note, artifacts: &[ArtifactRecord]) -> Link {
     let mut link = Link::new("verification");
-    let Some(section) = Source::Staging.latest(note) else {
+    let Some(section) = Role::Staging.latest(note) else {
         link.fail("the release note records no verification");
         return link;
     };

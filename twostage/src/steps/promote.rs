@@ -13,19 +13,19 @@ use sha2::{Digest, Sha256};
 
 use crate::config::Config;
 use crate::core::frozen::{self, Frozen};
+use crate::core::index::{Index, Indexes, Role};
 use crate::core::production::{
     annotated_prod_tag, manifest_digest, plain_tag, remote_commit, sha256sums, ATTESTATION_SUFFIX,
     NOTE_ASSET,
 };
-use crate::core::upload;
-use crate::core::verdict::{self, Refusal, Source, Unverified};
+use crate::core::verdict::{self, Refusal, Unverified};
 use crate::output;
 use crate::resolved::{self, Release};
 use crate::resources::dist;
 use crate::resources::evidence::{self, ArtifactRecord, Entry, GithubRun, Note, NOTES_REF};
 use crate::resources::forge::{self, Github};
 use crate::resources::git::{Push, Repo};
-use crate::resources::index::{self, Served};
+use crate::resources::index::Served;
 
 #[derive(Debug, Clone, Default)]
 pub struct Options {
@@ -45,6 +45,7 @@ fn note_for(repo: &Repo, config: &Config, release: &Release) -> Result<Option<No
 fn gate(
     repo: &Repo,
     config: &Config,
+    staging: &Index,
     release: &Release,
     prod_tag: &str,
     note: Option<&Note>,
@@ -71,7 +72,7 @@ fn gate(
         }
     }
     if problems.is_empty() {
-        problems = staging_problems(config, release, &artifacts);
+        problems = staging_problems(staging, release, &artifacts);
     }
     problems
 }
@@ -156,19 +157,18 @@ fn note_problems(release: &Release, note: &Note) -> Vec<String> {
 
 /// Whether staging still serves the verified files with their recorded sha256.
 fn staging_problems(
-    config: &Config,
+    staging: &Index,
     release: &Release,
     artifacts: &[ArtifactRecord],
 ) -> Vec<String> {
     let project = release.project_name(artifacts);
-    let agent = index::agent();
-    let listing = match index::project_files(&agent, &config.staging.index_url, &project) {
-        Ok(listing) => listing.unwrap_or_default(),
+    let listing = match staging.files(&project) {
+        Ok(listing) => listing,
         Err(e) => return vec![format!("cannot check what staging serves: {e:#}")],
     };
     let mut problems = Vec::new();
     for artifact in artifacts {
-        match index::served_as(&agent, &listing, &artifact.filename, &artifact.sha256) {
+        match staging.served_as(&listing, &artifact.filename, &artifact.sha256) {
             Ok(Served::Same) => {}
             Ok(Served::Other(sha)) => problems.push(format!(
                 "staging now serves `{}` with sha256 {sha}, not the verified {}",
@@ -189,14 +189,22 @@ fn staging_problems(
 pub fn run(repo: &Repo, config: &Config, tag: &str, options: &Options) -> Result<()> {
     let (tag, prod_tag) = plain_tag(repo, config, tag)?;
     let release = resolved::resolve(repo, config, &tag)?;
+    let indexes = Indexes::new(config);
     if options.dry_run {
-        return dry_run(repo, config, &release, &prod_tag);
+        return dry_run(repo, config, &indexes, &release, &prod_tag);
     }
     // One run per repository at a time (docs/release.md, "One run at a time").
     let _lock =
         crate::resources::lock::hold(repo.common_dir(), crate::resources::lock::Wait::patient())?;
     let note = note_for(repo, config, &release)?;
-    let problems = gate(repo, config, &release, &prod_tag, note.as_ref());
+    let problems = gate(
+        repo,
+        config,
+        &indexes.staging,
+        &release,
+        &prod_tag,
+        note.as_ref(),
+    );
     let artifacts = note.as_ref().map(Note::artifacts).unwrap_or_default();
     let mut note = through_gate(
         &tag,
@@ -205,7 +213,14 @@ pub fn run(repo: &Repo, config: &Config, tag: &str, options: &Options) -> Result
         &format!("cannot promote {tag}, nothing was changed"),
     )?;
     output::group(&format!("Promote {tag} to production"), || {
-        promote_files(repo, config, &release, &mut note, !options.no_push)
+        promote_files(
+            repo,
+            config,
+            &indexes,
+            &release,
+            &mut note,
+            !options.no_push,
+        )
     })?;
     make_prod_tag(repo, config, &release, &prod_tag, &artifacts)?;
     if options.no_push {
@@ -219,7 +234,14 @@ pub fn run(repo: &Repo, config: &Config, tag: &str, options: &Options) -> Result
         output::note("--no-github: no GitHub release");
     } else {
         output::group(&format!("Publish the GitHub release of {tag}"), || {
-            publish(repo, config, &release, &mut note, !options.no_push)
+            publish(
+                repo,
+                config,
+                &indexes.staging,
+                &release,
+                &mut note,
+                !options.no_push,
+            )
         })?;
     }
     output::status(
@@ -231,10 +253,23 @@ pub fn run(repo: &Repo, config: &Config, tag: &str, options: &Options) -> Result
 
 /// `promote --dry-run`: the gate and what the promotion would do, with nothing changed. A dry
 /// run changes no ref, so it reads only the notes that are here.
-fn dry_run(repo: &Repo, config: &Config, release: &Release, prod_tag: &str) -> Result<()> {
+fn dry_run(
+    repo: &Repo,
+    config: &Config,
+    indexes: &Indexes,
+    release: &Release,
+    prod_tag: &str,
+) -> Result<()> {
     let tag = &release.tag;
     let note = Note::read(repo, release.commit, tag)?;
-    let mut problems = gate(repo, config, release, prod_tag, note.as_ref());
+    let mut problems = gate(
+        repo,
+        config,
+        &indexes.staging,
+        release,
+        prod_tag,
+        note.as_ref(),
+    );
     let artifacts = note.as_ref().map(Note::artifacts).unwrap_or_default();
     if note.is_none() {
         problems.push(format!(
@@ -242,8 +277,8 @@ fn dry_run(repo: &Repo, config: &Config, release: &Release, prod_tag: &str) -> R
             config.git.remote
         ));
     }
-    // The real run's decision (`upload::production_credentials`), without minting.
-    if let Err(e) = upload::production_choice(config) {
+    // The real run's decision (`Index::credentials`), without minting.
+    if let Err(e) = indexes.production.choice() {
         problems.push(format!("{e:#}"));
     }
     print_plan(config, release, prod_tag, &artifacts);
@@ -313,39 +348,29 @@ fn push_prod_tag(repo: &Repo, config: &Config, tag: &str, prod_tag: &str) -> Res
 fn promote_files(
     repo: &Repo,
     config: &Config,
+    indexes: &Indexes,
     release: &Release,
     note: &mut Note,
     push_notes: bool,
 ) -> Result<()> {
-    let credentials = upload::production_credentials(config)?;
+    let production = &indexes.production;
+    production.credentials()?;
     let artifacts = note.artifacts();
-    let frozen = bytes(repo, config, release, &artifacts)?;
-    let agent = index::agent();
+    let frozen = bytes(repo, &indexes.staging, release, &artifacts)?;
     let project = release.project_name(&artifacts);
     output::status(
         "Promoting",
         format!("{} files of {} to production", artifacts.len(), release.tag),
     );
-    let target = upload::Target {
-        agent: &agent,
-        label: Source::Production.label(),
-        index: &config.production,
-        credentials: &credentials,
-        project: &project,
-    };
-    let outcomes = upload::ensure_on_index(&target, &frozen)?;
-    let waited = index::wait_until_served(
-        &agent,
-        Source::Production.label(),
-        &config.production.index_url,
-        &project,
-        &artifacts,
-        config.verify.index_timeout,
-    )?;
-    let mut production = outcomes.run(&config.production, waited);
-    production.manifest_sha256 = Some(manifest_digest(&artifacts));
-    production.at = Some(crate::clock::timestamp());
-    note.record(Entry::Production(production));
+    let outcomes = production.ensure(&project, &frozen);
+    // The run's last upload to production is done: its minted tokens are of no more use.
+    production.burn();
+    let outcomes = outcomes?;
+    let waited = production.wait(&project, &artifacts)?;
+    let mut record = outcomes.run(production.config(), waited);
+    record.manifest_sha256 = Some(manifest_digest(&artifacts));
+    record.at = Some(crate::clock::timestamp());
+    note.record(Entry::Production(record));
     note.write(repo, release.commit)?;
     if push_notes {
         evidence::push(repo, &config.git.remote)?;
@@ -359,7 +384,7 @@ fn promote_files(
 /// GitHub release's assets), and a rerun after an interruption asks again.
 fn bytes(
     repo: &Repo,
-    config: &Config,
+    staging: &Index,
     release: &Release,
     artifacts: &[ArtifactRecord],
 ) -> Result<Frozen> {
@@ -382,22 +407,15 @@ fn bytes(
             artifacts: artifacts.to_vec(),
         });
     }
-    let agent = index::agent();
     let project = release.project_name(artifacts);
-    let listing =
-        index::project_files(&agent, &config.staging.index_url, &project)?.unwrap_or_default();
+    let listing = staging.files(&project)?;
     for artifact in missing {
-        let url = listing
-            .iter()
-            .find(|f| f.filename == artifact.filename)
-            .map(|f| f.url.clone())
-            .with_context(|| format!("staging no longer lists `{}`", artifact.filename))?;
         output::status(
             "Downloading",
             format!("`{}` from staging", artifact.filename),
         );
         let path = dir.join(&artifact.filename);
-        if let Some(why) = index::download(&agent, &url, &path, artifact.size, &artifact.sha256)? {
+        if let Some(why) = staging.download(&listing, artifact, &path)? {
             bail!(
                 "staging served other bytes for the verified `{}`: {why}",
                 artifact.filename
@@ -468,6 +486,7 @@ fn make_prod_tag(
 fn publish(
     repo: &Repo,
     config: &Config,
+    staging: &Index,
     release: &Release,
     note: &mut Note,
     push_notes: bool,
@@ -485,7 +504,7 @@ fn publish(
         "Publishing",
         format!("the GitHub release {} of `{repository}`", release.tag),
     );
-    let files = assets(repo, config, release, note, &artifacts)?;
+    let files = assets(repo, staging, release, note, &artifacts)?;
     let (gh_release, created) = match github.release_for_tag(&release.tag)? {
         Some(published) if !published.draft => {
             check_published(&github, &published, &files, &artifacts)?;
@@ -577,12 +596,12 @@ struct Asset {
 /// holds any, `SHA256SUMS` and the release note (both written beside the release's work).
 fn assets(
     repo: &Repo,
-    config: &Config,
+    staging: &Index,
     release: &Release,
     note: &Note,
     artifacts: &[ArtifactRecord],
 ) -> Result<Vec<Asset>> {
-    let frozen = bytes(repo, config, release, artifacts)?;
+    let frozen = bytes(repo, staging, release, artifacts)?;
     let file = |path: PathBuf, name: String, note: bool| -> Result<Asset> {
         let bytes =
             std::fs::read(&path).with_context(|| format!("cannot read `{}`", path.display()))?;
@@ -740,13 +759,11 @@ pub fn from_hook(repo: &Repo, config: &Config, prod_tag: &str) -> Result<()> {
     let _lock =
         crate::resources::lock::hold(repo.common_dir(), crate::resources::lock::Wait::patient())?;
     let note = note_for(repo, config, &release)?;
+    let indexes = Indexes::new(config);
     if let Some(note) = &note {
         if note.production.is_some() {
             let project = release.project_name(&note.artifacts());
-            let agent = index::agent();
-            let listing = index::project_files(&agent, &config.production.index_url, &project)?
-                .unwrap_or_default();
-            let served = index::all_served(&agent, &listing, &note.artifacts())?;
+            let served = indexes.production.serves(&project, &note.artifacts())?;
             let tagged = repo.tag_commit(&prod_tag) == Some(release.commit);
             if verdict::already_promoted(note, served, tagged) {
                 if std::env::var("TWOSTAGE_PROMOTING").ok().as_deref() != Some(prod_tag.as_str()) {
@@ -759,15 +776,22 @@ pub fn from_hook(repo: &Repo, config: &Config, prod_tag: &str) -> Result<()> {
             }
         }
     }
-    let problems = gate(repo, config, &release, &prod_tag, note.as_ref());
+    let problems = gate(
+        repo,
+        config,
+        &indexes.staging,
+        &release,
+        &prod_tag,
+        note.as_ref(),
+    );
     let mut note = through_gate(
         &tag,
         &problems,
         note,
         &format!("the promotion of {tag} is refused"),
     )?;
-    promote_files(repo, config, &release, &mut note, true)?;
-    publish(repo, config, &release, &mut note, true)
+    promote_files(repo, config, &indexes, &release, &mut note, true)?;
+    publish(repo, config, &indexes.staging, &release, &mut note, true)
 }
 
 /// The gate's verdict: every problem under `refusal`, with nothing changed, or the note to
@@ -794,7 +818,8 @@ pub fn warn_if_refused(repo: &Repo, config: &Config, prod_tag: &str) -> Result<(
         return Ok(());
     };
     let note = note_for(repo, config, &release)?;
-    let problems = gate(repo, config, &release, &prod_tag, note.as_ref());
+    let staging = Index::new(Role::Staging, config);
+    let problems = gate(repo, config, &staging, &release, &prod_tag, note.as_ref());
     if problems.is_empty() {
         output::status(
             "Ready",

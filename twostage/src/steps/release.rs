@@ -12,12 +12,12 @@ use anyhow::{bail, Context, Result};
 use pep440_rs::Version;
 
 use crate::config::Config;
+use crate::core::index::Indexes;
 use crate::error::UsageError;
 use crate::output;
 use crate::resources::changelog::{self, Roll};
 use crate::resources::contents;
 use crate::resources::git::{Push, Repo};
-use crate::resources::index;
 use crate::resources::lock::{self, Wait};
 use crate::resources::manifest::{self, FileEdit, Record};
 use crate::resources::project;
@@ -714,16 +714,13 @@ impl Preflight<'_> {
 
     /// Neither index has a file of the new version of `name`.
     fn indexes(&self, name: &str) -> Vec<String> {
-        let agent = index::agent();
+        let indexes = Indexes::new(self.config);
         let mut problems = Vec::new();
-        for (label, index_url) in [
-            ("staging", &self.config.staging.index_url),
-            ("production", &self.config.production.index_url),
-        ] {
-            match index::project_files(&agent, index_url, name) {
+        for index in [&indexes.staging, &indexes.production] {
+            let (label, index_url) = (index.label(), index.url());
+            match index.files(name) {
                 Ok(files) => {
                     let taken: Vec<String> = files
-                        .unwrap_or_default()
                         .into_iter()
                         .filter(|f| {
                             f.version().and_then(|v| v.parse::<Version>().ok()).as_ref()

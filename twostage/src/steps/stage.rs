@@ -2,9 +2,9 @@
 //! their recorded sha256, wait until the index serves them, verify them (`verify`), and record
 //! all of it in the release note. Rerunning it is a no-op success.
 //!
-//! `upload::ensure_on_index` (in `core`) and `index::wait_until_served` are the one idempotent
-//! path for "these files, with these hashes, on that index"; promotion takes it too. The tag is resolved
-//! by `resolved`; whether a file is served with its hash is `index::served_as`.
+//! `Index::ensure` and `Index::wait` (in `core`) are the one idempotent path for "these files,
+//! with these hashes, on that index"; promotion takes it too. The tag is resolved by
+//! `resolved`; whether a file is served with its hash is `Index::served_as`.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -14,14 +14,13 @@ use anyhow::{bail, Context, Result};
 use crate::config::Config;
 use crate::core::build;
 use crate::core::frozen::{self, Frozen};
-use crate::core::upload::{ensure_on_index, staging_credentials, Outcomes, Target};
-use crate::core::verdict::{self, Source};
+use crate::core::index::{Index, Role};
+use crate::core::upload::Outcomes;
+use crate::core::verdict;
 use crate::output;
 use crate::resolved;
-use crate::resources::credentials::Source as Credentials;
 use crate::resources::evidence::{self, Entry, Note};
 use crate::resources::git::Repo;
-use crate::resources::index;
 use crate::steps::verify;
 
 pub fn run(repo: &Repo, config: &Config, tag: &str, dist_dir: Option<&Path>) -> Result<()> {
@@ -60,11 +59,11 @@ pub fn run_with(repo: &Repo, config: &Config, tag: &str, options: &Options) -> R
     let resume = format!("cargo xtask stage {tag}");
     crate::interrupt::stand(&format!("staging {tag}"), "nothing was promoted", &resume);
     // Credentials first: a missing token is reported before anything is built or uploaded.
-    let credentials = staging_credentials(config)?;
+    let staging = Index::new(Role::Staging, config);
+    staging.credentials()?;
     evidence::sync(repo, &config.git.remote);
     let note = Note::read(repo, release.commit, tag)?;
-    let agent = index::agent();
-    if options.results.is_none() && already_staged(&agent, config, &release, note.as_ref()) {
+    if options.results.is_none() && already_staged(&staging, &release, note.as_ref()) {
         // A run that stopped after writing the note but before pushing it.
         evidence::push(repo, &config.git.remote)?;
         return Ok(());
@@ -76,9 +75,9 @@ pub fn run_with(repo: &Repo, config: &Config, tag: &str, options: &Options) -> R
     if let Some(note) = &note {
         check_same_files(tag, note, &frozen)?;
     }
-    let uploaded = upload_and_wait(config, &release, &credentials, &agent, &frozen);
+    let uploaded = upload_and_wait(&staging, &release, &frozen);
     // The run's last upload to staging is done: its minted tokens are of no more use.
-    credentials.burn();
+    staging.burn();
     let (outcomes, waited) = uploaded?;
     if let Some(path) = options.results {
         // The job that uploads may not push: the record goes to a file for `record`.
@@ -92,7 +91,7 @@ pub fn run_with(repo: &Repo, config: &Config, tag: &str, options: &Options) -> R
     if options.no_verify {
         return evidence::push(repo, &config.git.remote);
     }
-    verify_and_record(repo, config, &release, &frozen, &mut note)?;
+    verify_and_record(repo, config, &staging, &release, &frozen, &mut note)?;
     output::status(
         "Finished",
         format!(
@@ -105,31 +104,15 @@ pub fn run_with(repo: &Repo, config: &Config, tag: &str, options: &Options) -> R
 
 /// Puts the frozen files on staging and waits until it serves every one with its sha256.
 fn upload_and_wait(
-    config: &Config,
+    staging: &Index,
     release: &resolved::Release,
-    credentials: &Credentials,
-    agent: &ureq::Agent,
     frozen: &Frozen,
 ) -> Result<(Outcomes, Duration)> {
     let project = release.project_name(&frozen.artifacts);
-    let target = Target {
-        agent,
-        label: Source::Staging.label(),
-        index: &config.staging,
-        credentials,
-        project: &project,
-    };
     let outcomes = output::group(&format!("Upload {} to staging", release.tag), || {
-        ensure_on_index(&target, frozen)
+        staging.ensure(&project, frozen)
     })?;
-    let waited = index::wait_until_served(
-        agent,
-        Source::Staging.label(),
-        &config.staging.index_url,
-        &project,
-        &frozen.artifacts,
-        config.verify.index_timeout,
-    )?;
+    let waited = staging.wait(&project, &frozen.artifacts)?;
     Ok((outcomes, waited))
 }
 
@@ -160,20 +143,15 @@ fn build_only(repo: &Repo, config: &Config, release: &resolved::Release, out: &P
 
 /// Whether the release was already staged and verified (on this machine or another) and
 /// staging still serves those bytes: then it needs no build.
-fn already_staged(
-    agent: &ureq::Agent,
-    config: &Config,
-    release: &resolved::Release,
-    note: Option<&Note>,
-) -> bool {
+fn already_staged(staging: &Index, release: &resolved::Release, note: Option<&Note>) -> bool {
     let Some(note) = note else { return false };
     let artifacts = note.artifacts();
-    let verified = verdict::verified(Source::Staging.latest(note), &artifacts);
+    let verified = verdict::verified(Role::Staging.latest(note), &artifacts);
     if note.staging.is_none() || !verified {
         return false;
     }
     let project = release.project_name(&artifacts);
-    if !index::serves(agent, &config.staging.index_url, &project, &artifacts).unwrap_or(false) {
+    if !staging.serves(&project, &artifacts).unwrap_or(false) {
         return false;
     }
     output::status(
@@ -246,6 +224,7 @@ fn staging_record(
 fn verify_and_record(
     repo: &Repo,
     config: &Config,
+    staging: &Index,
     release: &resolved::Release,
     frozen: &Frozen,
     note: &mut Note,
@@ -257,12 +236,12 @@ fn verify_and_record(
         &format!("cargo xtask stage {tag}"),
     );
     let verification = output::group(&format!("Verify {tag}"), || {
-        verify::verify(repo, config, release, &frozen.artifacts, Source::Staging)
+        verify::verify(repo, config, release, &frozen.artifacts, staging)
     });
     if let Ok(verification) = &verification {
-        note.record(Source::Staging.entry(verification.run.clone()));
+        note.record(Role::Staging.entry(verification.run.clone()));
         note.write(repo, release.commit)?;
     }
     evidence::push(repo, &config.git.remote)?;
-    verify::finish(tag, Source::Staging, &verification?.failures)
+    verify::finish(tag, Role::Staging, &verification?.failures)
 }

@@ -9,12 +9,13 @@ use serde_json::json;
 
 use crate::config::Config;
 use crate::core::frozen;
+use crate::core::index::{Indexes, Role};
 use crate::core::production;
-use crate::core::verdict::{self, Source};
+use crate::core::verdict;
 use crate::resolved;
 use crate::resources::evidence::{self, ArtifactRecord, Note, Verdict, VerificationRun};
 use crate::resources::git::Repo;
-use crate::resources::index::{self, IndexFile};
+use crate::resources::index::IndexFile;
 
 /// Where a release stands: each state `status` reports, as one closed set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,12 +101,11 @@ pub fn run(repo: &Repo, config: &Config, only: Option<&str>, json_out: bool) -> 
     if !repo.resolves(evidence::NOTES_REF) && repo.remote_url(&config.git.remote).is_some() {
         let _ = evidence::fetch(repo, &config.git.remote, true);
     }
-    let agent = index::agent();
     let mut gather = Gather {
         repo,
         config,
         remote_tags: remote_tags(repo, config),
-        agent,
+        indexes: Indexes::new(config),
         pages: HashMap::new(),
     };
     let before = before_twostage(repo, &tags);
@@ -226,7 +226,7 @@ struct Gather<'a> {
     repo: &'a Repo,
     config: &'a Config,
     remote_tags: Option<Vec<String>>,
-    agent: ureq::Agent,
+    indexes: Indexes<'a>,
     pages: HashMap<String, Option<Vec<IndexFile>>>,
 }
 
@@ -239,12 +239,12 @@ impl Gather<'_> {
         let artifacts = note.as_ref().map(Note::artifacts).unwrap_or_default();
         let project = release.project.clone().unwrap_or_default();
         let staging = if note.as_ref().is_some_and(|n| n.staging.is_some()) {
-            self.serves(&config.staging.index_url, &project, &artifacts)
+            self.serves(Role::Staging, &project, &artifacts)
         } else {
             None
         };
         let production = if note.as_ref().is_some_and(|n| n.production.is_some()) {
-            self.serves(&config.production.index_url, &project, &artifacts)
+            self.serves(Role::Production, &project, &artifacts)
         } else {
             None
         };
@@ -262,7 +262,7 @@ impl Gather<'_> {
             .map(|tags| tags.iter().any(|t| *t == format!("refs/tags/{tag}")));
         let matrix = note
             .as_ref()
-            .and_then(|n| Source::Staging.latest(n))
+            .and_then(|n| Role::Staging.latest(n))
             .map(verdict::cells_of)
             .unwrap_or_default();
         let github = config.github.repository.is_some()
@@ -297,23 +297,17 @@ impl Gather<'_> {
 
     /// Whether the index serves every recorded file with its sha256 (`None` when there is
     /// nothing to ask or the index cannot be read).
-    fn serves(
-        &mut self,
-        index_url: &str,
-        project: &str,
-        artifacts: &[ArtifactRecord],
-    ) -> Option<bool> {
+    fn serves(&mut self, role: Role, project: &str, artifacts: &[ArtifactRecord]) -> Option<bool> {
         if artifacts.is_empty() || project.is_empty() {
             return None;
         }
-        let agent = &self.agent;
-        let listing = self.pages.entry(index_url.to_string()).or_insert_with(|| {
-            index::project_files(agent, index_url, project)
-                .ok()
-                .flatten()
-        });
+        let index = self.indexes.of(role);
+        let listing = self
+            .pages
+            .entry(index.url().to_string())
+            .or_insert_with(|| index.listing(project).ok().flatten().map(|l| l.files));
         let listing = listing.as_ref()?;
-        index::all_served(agent, listing, artifacts).ok()
+        index.all_served(listing, artifacts).ok()
     }
 }
 
@@ -353,7 +347,7 @@ fn noted_state(
             String::new(),
         );
     };
-    let verification = Source::Staging.latest(note);
+    let verification = Role::Staging.latest(note);
     if note.github.is_some() {
         (State::Published, String::new())
     } else if note.production.is_some() && prod_tagged {

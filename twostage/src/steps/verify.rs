@@ -24,7 +24,7 @@ use xshell::{cmd, Shell};
 
 use crate::config::Config;
 use crate::core::frozen;
-use crate::core::verdict::Source;
+use crate::core::index::{url_of, Index, Role};
 use crate::error::UsageError;
 use crate::output;
 use crate::resolved::{self, Release};
@@ -105,18 +105,18 @@ impl Outcome {
 }
 
 /// `cargo xtask verify <tag> [--production]`: verify again and record it.
-pub fn run(repo: &Repo, config: &Config, tag: &str, source: Source) -> Result<()> {
+pub fn run(repo: &Repo, config: &Config, tag: &str, role: Role) -> Result<()> {
     let release = resolved::resolve(repo, config, tag)?;
     // One run per repository at a time (docs/release.md, "One run at a time").
     let _lock =
         crate::resources::lock::hold(repo.common_dir(), crate::resources::lock::Wait::patient())?;
-    let flag = if source == Source::Production {
+    let flag = if role == Role::Production {
         " --production"
     } else {
         ""
     };
     crate::interrupt::stand(
-        &format!("verifying {tag} from {}", source.label()),
+        &format!("verifying {tag} from {}", role.label()),
         "nothing was recorded or promoted",
         &format!("cargo xtask verify {tag}{flag}"),
     );
@@ -125,11 +125,12 @@ pub fn run(repo: &Repo, config: &Config, tag: &str, source: Source) -> Result<()
         .filter(|n| !n.artifacts().is_empty())
         .with_context(|| format!("{tag} has no release note with artifacts: stage it first (`cargo xtask stage {tag}`)"))?;
     let artifacts = note.artifacts();
-    let verification = verify(repo, config, &release, &artifacts, source)?;
-    note.record(source.entry(verification.run));
+    let index = Index::new(role, config);
+    let verification = verify(repo, config, &release, &artifacts, &index)?;
+    note.record(role.entry(verification.run));
     note.write(repo, release.commit)?;
     evidence::push(repo, &config.git.remote)?;
-    finish(tag, source, &verification.failures)
+    finish(tag, role, &verification.failures)
 }
 
 /// `cargo xtask verify <tag> --results FILE [--dist DIR]`: verify as `run` does, but write
@@ -140,7 +141,7 @@ pub fn run_to_file(
     repo: &Repo,
     config: &Config,
     tag: &str,
-    source: Source,
+    role: Role,
     dist: Option<&Path>,
     path: &Path,
 ) -> Result<()> {
@@ -155,22 +156,23 @@ pub fn run_to_file(
                 .with_context(|| format!("{tag} has no release note with artifacts: pass the frozen files with `--dist DIR`"))?
         }
     };
-    let verification = verify(repo, config, &release, &artifacts, source)?;
+    let index = Index::new(role, config);
+    let verification = verify(repo, config, &release, &artifacts, &index)?;
     let mut fragment = Note::new(tag, &release.version.to_string(), release.commit);
     fragment.set_artifacts(&artifacts);
-    fragment.record(source.entry(verification.run));
+    fragment.record(role.entry(verification.run));
     crate::resources::evidence::write_fragment(&fragment, path)?;
-    finish(tag, source, &verification.failures)
+    finish(tag, role, &verification.failures)
 }
 
 /// Turns failures into the stage's error.
-pub fn finish(tag: &str, source: Source, failures: &[String]) -> Result<()> {
+pub fn finish(tag: &str, role: Role, failures: &[String]) -> Result<()> {
     if failures.is_empty() {
         return Ok(());
     }
     bail!(
         "the verification of {tag} from {} failed:\n  - {}",
-        source.label(),
+        role.label(),
         failures.join("\n  - ")
     )
 }
@@ -186,13 +188,12 @@ struct Job<'a> {
 struct Shared<'a> {
     config: &'a Config,
     release: &'a Release,
-    source: Source,
+    index: &'a Index<'a>,
     installer: Installer,
     installer_version: String,
     interpreters: Vec<Interpreter>,
     /// The project's `requires-python`, as written and parsed.
     requires_python: Option<(String, pep440_rs::VersionSpecifiers)>,
-    agent: ureq::Agent,
     /// The smoke commands: `verify.smoke`, or when it is not set, the import of the wheel's
     /// top-level names (`default_smoke`).
     smoke: Vec<String>,
@@ -212,7 +213,7 @@ impl<'a> Shared<'a> {
     fn choose(
         config: &'a Config,
         release: &'a Release,
-        source: Source,
+        index: &'a Index<'a>,
         checkout: &Path,
     ) -> Result<Shared<'a>> {
         let installer =
@@ -237,29 +238,28 @@ impl<'a> Shared<'a> {
             format!(
                 "{} from {} with {installer_version} on Python {}",
                 release.tag,
-                source.label(),
+                index.label(),
                 labels.join(", ")
             ),
         );
         Ok(Shared {
             config,
             release,
-            source,
+            index,
             installer,
             installer_version,
             interpreters,
             requires_python,
-            agent: index::agent(),
             smoke: config.verify.smoke.clone(),
         })
     }
 
     fn label(&self) -> &'static str {
-        self.source.label()
+        self.index.label()
     }
 
     fn index_url(&self) -> &str {
-        self.source.index_url(self.config)
+        self.index.url()
     }
 
     /// Why `interpreter` cannot install the file, if it cannot.
@@ -380,22 +380,22 @@ fn minor_number(interpreter: &Interpreter) -> (u32, u32) {
     (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
 }
 
-/// Verifies `artifacts` as served by the `source` index. Returns the record; failures are in
+/// Verifies `artifacts` as served by `index`. Returns the record; failures are in
 /// it, not an `Err` (an `Err` is a problem of the tool or the machine, not of the release).
 pub fn verify(
     repo: &Repo,
     config: &Config,
     release: &Release,
     artifacts: &[ArtifactRecord],
-    source: Source,
+    index: &Index,
 ) -> Result<Verification> {
     let started = Instant::now();
     release.check_filenames(artifacts)?;
     if config.verify.artifacts.is_empty() {
         return Ok(skipped(release));
     }
-    let dirs = prepare_dirs(repo, release, source)?;
-    let shared = Shared::choose(config, release, source, &dirs.checkout)?;
+    let dirs = prepare_dirs(repo, release, index.role())?;
+    let shared = Shared::choose(config, release, index, &dirs.checkout)?;
     let jobs = pick_files(&shared, artifacts)?;
     let plan = plan_cells(&shared, &jobs);
     let mut failures = unverifiable_kinds(&shared, &plan);
@@ -452,28 +452,19 @@ fn skipped(release: &Release) -> Verification {
 /// The files to install, once the index serves every one of them: every file of each kind in
 /// `verify.artifacts`. A file the index does not list is an error.
 fn pick_files<'a>(shared: &Shared, artifacts: &'a [ArtifactRecord]) -> Result<Vec<Job<'a>>> {
-    let (label, index_url) = (shared.label(), shared.index_url());
+    let label = shared.label();
     let project = shared.release.project_name(artifacts);
     // A lagging index is waited for, not a failure.
-    index::wait_until_served(
-        &shared.agent,
-        label,
-        index_url,
-        &project,
-        artifacts,
-        shared.config.verify.index_timeout,
-    )?;
-    let listing = index::project_files(&shared.agent, index_url, &project)?.unwrap_or_default();
+    shared.index.wait(&project, artifacts)?;
+    let listing = shared.index.files(&project)?;
     let mut jobs = Vec::new();
     for &kind in &shared.config.verify.artifacts {
         for artifact in artifacts
             .iter()
             .filter(|a| Kind::of(&a.filename) == Some(kind))
         {
-            let url = listing
-                .iter()
-                .find(|f| f.filename == artifact.filename)
-                .map(|f| f.url.clone())
+            let url = url_of(&listing, &artifact.filename)
+                .map(str::to_string)
                 .with_context(|| {
                     format!("the {label} index does not list `{}`", artifact.filename)
                 })?;
@@ -527,8 +518,8 @@ fn unverifiable_kinds(shared: &Shared, plan: &[Planned]) -> Vec<String> {
 }
 
 /// A fresh `verify-<label>` directory and a clean checkout of the release commit in it.
-fn prepare_dirs(repo: &Repo, release: &Release, source: Source) -> Result<Dirs> {
-    let work = release.work.join(format!("verify-{}", source.label()));
+fn prepare_dirs(repo: &Repo, release: &Release, role: Role) -> Result<Dirs> {
+    let work = release.work.join(format!("verify-{}", role.label()));
     if work.exists() {
         std::fs::remove_dir_all(&work)?;
     }
@@ -605,7 +596,7 @@ fn download_all(
                     std::fs::create_dir_all(&dir)?;
                     let file = dir.join(&artifact.filename);
                     let refused = index::download(
-                        &shared.agent,
+                        shared.index.agent(),
                         &job.url,
                         &file,
                         artifact.size,
