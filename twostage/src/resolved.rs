@@ -72,7 +72,7 @@ impl Release {
 }
 
 /// Resolves a plain (non-production) release tag that exists locally.
-pub fn resolve(repo: &Repo, config: &Config, tag: &str) -> Result<Release> {
+pub fn tagged_release(repo: &Repo, config: &Config, tag: &str) -> Result<Release> {
     let scheme = config.git.tag_scheme();
     let parsed = scheme
         .parse(tag)

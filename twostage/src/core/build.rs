@@ -27,7 +27,7 @@ use crate::resources::manifest;
 
 /// Checks that a new release tag carries the version of record, and builds it once.
 pub fn build_tag(repo: &Repo, config: &Config, tag: &str) -> Result<()> {
-    let release = resolved::resolve(repo, config, tag)?;
+    let release = resolved::tagged_release(repo, config, tag)?;
     // The tag must carry the version of record (for a project that keeps it in a file).
     if repo.head_commit()? == release.commit {
         let project = manifest::Project::read(repo.root(), config)?;

@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 
 use crate::config::{self, Config};
-use crate::resources::credentials::{self, Choice, Source as Credentials};
+use crate::resources::credentials::{self, Choice, CredentialSource};
 use crate::resources::evidence::{ArtifactRecord, Section};
 use crate::resources::index::{self, IndexFile, Listing, Served};
 
@@ -65,7 +65,7 @@ pub struct Index<'c> {
     timeout: Duration,
     agent: OnceLock<ureq::Agent>,
     upload_agent: OnceLock<ureq::Agent>,
-    credentials: OnceLock<Credentials>,
+    credentials: OnceLock<CredentialSource>,
 }
 
 impl<'c> Index<'c> {
@@ -119,14 +119,14 @@ impl<'c> Index<'c> {
         credentials::choose(self.config, self.role.pypirc_section(), home().as_deref())
     }
 
-    /// The upload credential: decided (`credentials::resolve`, which mints under trusted
+    /// The upload credential: decided (`credentials::obtain`, which mints under trusted
     /// publishing) on the first call, the same value after.
-    pub fn credentials(&self) -> Result<&Credentials> {
+    pub fn credentials(&self) -> Result<&CredentialSource> {
         if let Some(credentials) = self.credentials.get() {
             return Ok(credentials);
         }
         let resolved =
-            credentials::resolve(self.config, self.role.pypirc_section(), home().as_deref())?;
+            credentials::obtain(self.config, self.role.pypirc_section(), home().as_deref())?;
         Ok(self.credentials.get_or_init(|| resolved))
     }
 
@@ -305,7 +305,7 @@ mod tests {
         let missing = format!("{:#}", staging.credentials().err().unwrap());
         assert!(missing.contains(token_env), "{missing}");
         std::env::set_var(token_env, "pypi-core-index-test");
-        let first: *const Credentials = staging.credentials().unwrap();
+        let first: *const CredentialSource = staging.credentials().unwrap();
         assert!(std::ptr::eq(first, staging.credentials().unwrap()));
         std::env::remove_var(token_env);
         assert!(std::ptr::eq(first, staging.credentials().unwrap()));

@@ -31,7 +31,7 @@ impl Credentials {
 /// Where an index's upload credentials come from: a configured token, or a token minted from
 /// the CI's OIDC identity (trusted publishing), minted again when it nears expiry.
 #[derive(Debug)]
-pub enum Source {
+pub enum CredentialSource {
     Static(Credentials),
     Trusted {
         oidc_base: String,
@@ -41,12 +41,12 @@ pub enum Source {
     },
 }
 
-impl Source {
+impl CredentialSource {
     /// Credentials good for the next upload.
     pub fn current(&self) -> Result<Credentials> {
         match self {
-            Source::Static(credentials) => Ok(credentials.clone()),
-            Source::Trusted {
+            CredentialSource::Static(credentials) => Ok(credentials.clone()),
+            CredentialSource::Trusted {
                 oidc_base,
                 minted,
                 issued,
@@ -68,25 +68,25 @@ impl Source {
     /// What to check when the index refuses the credentials.
     pub fn hint(&self, index: &config::Index) -> String {
         match self {
-            Source::Static(_) => format!(
+            CredentialSource::Static(_) => format!(
                 "check the credentials: `{}` or the `~/.pypirc` section",
                 index.token_env
             ),
-            Source::Trusted { .. } => {
+            CredentialSource::Trusted { .. } => {
                 "check the trusted publisher registered for this project on the index".into()
             }
         }
     }
 
     pub fn trusted(&self) -> bool {
-        matches!(self, Source::Trusted { .. })
+        matches!(self, CredentialSource::Trusted { .. })
     }
 
     /// Ends every token minted for this index so far (docs/provenance.md): after the run's
     /// last upload there, and, through `Drop`, on whatever path the run ends. A token the
     /// user supplied is never sent. A refusal is a warning: the token expires by itself.
     pub fn burn(&self) {
-        let Source::Trusted {
+        let CredentialSource::Trusted {
             oidc_base, issued, ..
         } = self
         else {
@@ -104,7 +104,7 @@ impl Source {
     }
 }
 
-impl Drop for Source {
+impl Drop for CredentialSource {
     fn drop(&mut self) {
         self.burn();
     }
@@ -117,16 +117,20 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// The credentials for an index, by `trusted-publishing` mode (`auto`: a configured token,
 /// else trusted publishing when the CI offers an OIDC identity; `always`; `never`). Anything
 /// missing is an error naming what to set, raised before anything is built or uploaded.
-pub fn resolve(index: &config::Index, pypirc_section: &str, home: Option<&Path>) -> Result<Source> {
+pub fn obtain(
+    index: &config::Index,
+    pypirc_section: &str,
+    home: Option<&Path>,
+) -> Result<CredentialSource> {
     match choose(index, pypirc_section, home)? {
-        Choice::Static(credentials) => Ok(Source::Static(credentials)),
+        Choice::Static(credentials) => Ok(CredentialSource::Static(credentials)),
         Choice::Mint { oidc_base } => {
             let minted = oidc::mint(&oidc_base)?;
             crate::output::status(
                 "Minted",
                 "an upload token from the CI's identity (trusted publishing)",
             );
-            Ok(Source::Trusted {
+            Ok(CredentialSource::Trusted {
                 oidc_base,
                 issued: Mutex::new(vec![minted.token.clone()]),
                 minted: Mutex::new(minted),

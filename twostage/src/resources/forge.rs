@@ -30,7 +30,7 @@ pub struct Github {
 /// A release as the API returns it (https://docs.github.com/en/rest/releases/releases#get-a-release),
 /// reduced to what we use: other fields are ignored, `id` and `upload_url` are required.
 #[derive(Debug, Deserialize)]
-pub struct Release {
+pub struct GithubRelease {
     pub id: u64,
     #[serde(default)]
     pub tag_name: String,
@@ -181,7 +181,7 @@ impl Github {
     }
 
     /// The published release for `tag`, as anyone sees it (drafts are not returned).
-    pub fn published_release(&self, tag: &str) -> Result<Option<Release>> {
+    pub fn published_release(&self, tag: &str) -> Result<Option<GithubRelease>> {
         let url = format!("{}/repos/{}/releases/tags/{tag}", self.api, self.repository);
         match self.call("GET", &url, None)? {
             (200, text) => Ok(Some(parse_release(&text)?)),
@@ -194,14 +194,14 @@ impl Github {
 
     /// The release for `tag`, draft or published: drafts are found only in the authenticated
     /// listing of the repository's releases.
-    pub fn release_for_tag(&self, tag: &str) -> Result<Option<Release>> {
+    pub fn release_for_tag(&self, tag: &str) -> Result<Option<GithubRelease>> {
         for page in 1..=MAX_PAGES {
             let url = format!(
                 "{}/repos/{}/releases?per_page={PER_PAGE}&page={page}",
                 self.api, self.repository
             );
             let (status, text) = self.call("GET", &url, None)?;
-            let releases: Vec<Release> = match status {
+            let releases: Vec<GithubRelease> = match status {
                 200 => serde_json::from_str(&text).map_err(|e| {
                     anyhow::anyhow!("GitHub's list of releases cannot be read: {e}")
                 })?,
@@ -228,7 +228,7 @@ impl Github {
         title: &str,
         notes: &str,
         prerelease: bool,
-    ) -> Result<Release> {
+    ) -> Result<GithubRelease> {
         let body = to_json(&NewRelease {
             tag_name: tag,
             target_commitish: commit,
@@ -249,11 +249,11 @@ impl Github {
     /// tag are locked.
     pub fn publish(
         &self,
-        draft: &Release,
+        draft: &GithubRelease,
         title: &str,
         notes: &str,
         prerelease: bool,
-    ) -> Result<Release> {
+    ) -> Result<GithubRelease> {
         let url = format!(
             "{}/repos/{}/releases/{}",
             self.api, self.repository, draft.id
@@ -314,7 +314,7 @@ impl Github {
     }
 
     /// Uploads a file as an asset, streamed from disk.
-    pub fn upload_asset(&self, release: &Release, path: &Path, name: &str) -> Result<()> {
+    pub fn upload_asset(&self, release: &GithubRelease, path: &Path, name: &str) -> Result<()> {
         let url = asset_upload_url(&release.upload_url, name)?;
         let url = url.as_str();
         let file = std::fs::File::open(path)
@@ -342,7 +342,7 @@ impl Github {
 
 /// A release answered by the API, read as `Release`: a missing `id` or `upload_url` is an
 /// error naming it.
-fn parse_release(text: &str) -> Result<Release> {
+fn parse_release(text: &str) -> Result<GithubRelease> {
     serde_json::from_str(text)
         .map_err(|e| anyhow::anyhow!("GitHub answered a release that cannot be read: {e}"))
 }

@@ -343,7 +343,7 @@ fn json_file(page: &Url, file: JsonFile) -> Result<IndexFile> {
         _ => None,
     };
     Ok(IndexFile {
-        url: resolve(page, &file.url)?.to_string(),
+        url: join_link(page, &file.url)?.to_string(),
         filename: file.filename,
         sha256: file
             .hashes
@@ -355,7 +355,7 @@ fn json_file(page: &Url, file: JsonFile) -> Result<IndexFile> {
         upload_time: file.upload_time,
         provenance: file
             .provenance
-            .map(|p| resolve(page, &p).map(|u| u.to_string()))
+            .map(|p| join_link(page, &p).map(|u| u.to_string()))
             .transpose()?,
     })
 }
@@ -377,7 +377,7 @@ fn parse_html(page: &Url, body: &str) -> Result<Vec<IndexFile>> {
     // https://html.spec.whatwg.org/multipage/urls-and-fetching.html#document-base-url: the
     // first `<base>` with an `href`.
     let base = match tags().find_map(|tag| named(tag, "base").then(|| attribute(tag, "href"))?) {
-        Some(href) => resolve(page, &href)?,
+        Some(href) => join_link(page, &href)?,
         None => page.clone(),
     };
     // The tokenizer drops an anchor it cannot read (an unquoted `href=/a/b`), and a file left
@@ -395,7 +395,7 @@ fn parse_html(page: &Url, body: &str) -> Result<Vec<IndexFile>> {
         let Some(href) = attribute(anchor, "href") else {
             continue;
         };
-        let mut url = resolve(&base, &href)?;
+        let mut url = join_link(&base, &href)?;
         let sha256 = url
             .fragment()
             .and_then(|f| f.strip_prefix("sha256="))
@@ -411,7 +411,7 @@ fn parse_html(page: &Url, body: &str) -> Result<Vec<IndexFile>> {
                 .or_else(|| attribute(anchor, "data-dist-info-metadata")),
             upload_time: None,
             provenance: attribute(anchor, "data-provenance")
-                .map(|p| resolve(&base, &p).map(|u| u.to_string()))
+                .map(|p| join_link(&base, &p).map(|u| u.to_string()))
                 .transpose()?,
         });
     }
@@ -452,7 +452,7 @@ fn decode(text: &str) -> String {
 
 /// Resolves a link (absolute, scheme-relative, host-relative or path-relative, with `..`)
 /// against `base`, as a browser does (https://url.spec.whatwg.org/#concept-url-parser).
-fn resolve(base: &Url, link: &str) -> Result<Url> {
+fn join_link(base: &Url, link: &str) -> Result<Url> {
     base.join(link.trim())
         .with_context(|| format!("the link `{}` is not a valid URL", redact(link)))
 }

@@ -18,7 +18,7 @@ use crate::version;
 
 /// Where the current version is read from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Record {
+pub enum VersionRecord {
     /// A static version in the manifest at this key path (`project.version`, `tool.poetry.version`).
     Manifest {
         path: String,
@@ -30,12 +30,14 @@ pub enum Record {
     Vcs,
 }
 
-impl Record {
+impl VersionRecord {
     pub fn describe(&self) -> String {
         match self {
-            Record::Manifest { path, key } => format!("`{}` in `{path}`", key.join(".")),
-            Record::File { path } => format!("`{path}`"),
-            Record::Vcs => "the release tags (the build derives the version from git)".into(),
+            VersionRecord::Manifest { path, key } => format!("`{}` in `{path}`", key.join(".")),
+            VersionRecord::File { path } => format!("`{path}`"),
+            VersionRecord::Vcs => {
+                "the release tags (the build derives the version from git)".into()
+            }
         }
     }
 }
@@ -45,7 +47,7 @@ impl Record {
 #[derive(Debug, Clone)]
 pub struct Project {
     pub name: Option<String>,
-    pub record: Record,
+    pub record: VersionRecord,
     /// `None` for a VCS-versioned project: the caller finds it among the tags.
     pub current: Option<Version>,
     /// Every file whose version a release rewrites, the record first.
@@ -181,7 +183,7 @@ pub fn locate(
 ) -> Result<Project> {
     let mut project = Project {
         name: name.map(str::to_string),
-        record: Record::Vcs,
+        record: VersionRecord::Vcs,
         current: None,
         files: Vec::new(),
         build: Default::default(),
@@ -201,7 +203,7 @@ pub fn locate(
     if project.current.is_none() {
         if let Some(first) = version_files.first() {
             project.current = Some(read_version_file(root, first)?);
-            project.record = Record::File {
+            project.record = VersionRecord::File {
                 path: first.clone(),
             };
         }
@@ -239,7 +241,7 @@ fn read_manifest(manifest: &str, text: &str, project: &mut Project) -> Result<()
             );
         }
         project.current = Some(parse_current(text, manifest)?);
-        project.record = Record::Manifest {
+        project.record = VersionRecord::Manifest {
             path: manifest.to_string(),
             key,
         };
@@ -454,7 +456,7 @@ pub fn plan_edits(
         let old = read(root, path)?
             .with_context(|| format!("`{path}` (a version file) does not exist"))?;
         let new_text = match &project.record {
-            Record::Manifest {
+            VersionRecord::Manifest {
                 path: manifest,
                 key,
             } if manifest == path => edit_toml_value(path, &old, key, &new.to_string())?,

@@ -111,7 +111,7 @@ struct Subject {
 
 pub fn run(repo: &Repo, config: &Config, tag: &str, json_out: bool) -> Result<()> {
     let (tag, prod_tag) = production::plain_tag(repo, config, tag)?;
-    let release = crate::resolved::resolve(repo, config, &tag)?;
+    let release = crate::resolved::tagged_release(repo, config, &tag)?;
     let mut subject = Subject {
         tag,
         prod_tag,
@@ -527,7 +527,7 @@ fn github_link(
 
 fn release_problems(
     github: &Github,
-    release: &forge::Release,
+    release: &forge::GithubRelease,
     artifacts: &[ArtifactRecord],
 ) -> Vec<String> {
     let mut problems = Vec::new();

@@ -188,7 +188,7 @@ fn staging_problems(
 
 pub fn run(repo: &Repo, config: &Config, tag: &str, options: &Options) -> Result<()> {
     let (tag, prod_tag) = plain_tag(repo, config, tag)?;
-    let release = resolved::resolve(repo, config, &tag)?;
+    let release = resolved::tagged_release(repo, config, &tag)?;
     let indexes = Indexes::new(config);
     if options.dry_run {
         return dry_run(repo, config, &indexes, &release, &prod_tag);
@@ -640,7 +640,7 @@ fn assets(
 
 /// Attaches to a draft every file it does not have yet with these bytes; an asset of the same
 /// name with other bytes is replaced (a draft's assets can still change).
-fn attach(github: &Github, draft: &forge::Release, files: &[Asset]) -> Result<()> {
+fn attach(github: &Github, draft: &forge::GithubRelease, files: &[Asset]) -> Result<()> {
     for file in files {
         if let Some(existing) = draft.assets.iter().find(|a| a.name == file.name) {
             if same_bytes(existing, file)? {
@@ -668,7 +668,7 @@ fn same_bytes(existing: &forge::Asset, file: &Asset) -> Result<bool> {
 /// assets of a release users may have fetched is not ours to do.
 fn check_published(
     github: &Github,
-    published: &forge::Release,
+    published: &forge::GithubRelease,
     files: &[Asset],
     artifacts: &[ArtifactRecord],
 ) -> Result<()> {
@@ -754,7 +754,7 @@ fn release_notes(repo: &Repo, config: &Config, release: &Release) -> String {
 /// promotion behind the same gate (the tag is being pushed, so it is not pushed again).
 pub fn from_hook(repo: &Repo, config: &Config, prod_tag: &str) -> Result<()> {
     let (tag, prod_tag) = plain_tag(repo, config, prod_tag)?;
-    let release = resolved::resolve(repo, config, &tag)?;
+    let release = resolved::tagged_release(repo, config, &tag)?;
     // One run per repository at a time (docs/release.md, "One run at a time").
     let _lock =
         crate::resources::lock::hold(repo.common_dir(), crate::resources::lock::Wait::patient())?;
@@ -811,7 +811,7 @@ fn through_gate(tag: &str, problems: &[String], note: Option<Note>, refusal: &st
 /// post-tag for a `-prod` tag: say loudly when the promotion would be refused.
 pub fn warn_if_refused(repo: &Repo, config: &Config, prod_tag: &str) -> Result<()> {
     let (tag, prod_tag) = plain_tag(repo, config, prod_tag)?;
-    let Ok(release) = resolved::resolve(repo, config, &tag) else {
+    let Ok(release) = resolved::tagged_release(repo, config, &tag) else {
         output::warn(format!(
             "`{prod_tag}` has no release tag `{tag}`: its promotion will be refused"
         ));

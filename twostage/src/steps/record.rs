@@ -48,7 +48,7 @@ pub fn run(
     dist: Option<&Path>,
     files: &[PathBuf],
 ) -> Result<()> {
-    let release = resolved::resolve(repo, config, tag)?;
+    let release = resolved::tagged_release(repo, config, tag)?;
     evidence::sync(repo, &config.git.remote);
     let fragments = files
         .iter()

@@ -565,7 +565,7 @@ fn release_tag(clone: &Repo, config: &Config) -> Result<String> {
 /// Prints what production serves of the release, read from the index, beside the hashes the
 /// release note recorded.
 fn show_production(sandbox: &Sandbox, clone: &Repo, config: &Config, tag: &str) -> Result<()> {
-    let release = resolved::resolve(clone, config, tag)?;
+    let release = resolved::tagged_release(clone, config, tag)?;
     let recorded = Note::read(clone, release.commit, tag)?
         .map(|n| n.artifacts())
         .unwrap_or_default();

@@ -19,7 +19,7 @@ use crate::resources::changelog::{self, Roll};
 use crate::resources::contents;
 use crate::resources::git::{Push, Repo};
 use crate::resources::lock::{self, Wait};
-use crate::resources::manifest::{self, FileEdit, Record};
+use crate::resources::manifest::{self, FileEdit, VersionRecord};
 use crate::resources::project;
 use crate::steps::resume::{self, Decision, FileState, Journal, Step};
 use crate::version::{self, Bump, TagScheme};
@@ -41,7 +41,7 @@ pub struct Plan {
     pub current: Option<Version>,
     pub next: Version,
     pub tag: String,
-    pub record: Record,
+    pub record: VersionRecord,
     /// Version files, then the changelog when it is rolled.
     pub edits: Vec<FileEdit>,
     pub branch: String,
@@ -335,7 +335,7 @@ fn resumed_plan(
         current: None,
         next,
         tag: journal.tag.clone(),
-        record: Record::Vcs,
+        record: VersionRecord::Vcs,
         edits,
         branch: config.git.branch.clone(),
         remote: config.git.remote.clone(),
@@ -448,7 +448,7 @@ pub fn plan(repo: &Repo, config: &Config, options: &Options) -> Result<Plan> {
 /// The edits of the version files, or the note that the tag alone carries the version.
 fn bump_files(root: &Path, project: &manifest::Project, plan: &mut Plan) {
     match (&project.record, &plan.current) {
-        (Record::Vcs, _) => plan.notes.push(format!(
+        (VersionRecord::Vcs, _) => plan.notes.push(format!(
             "the version comes from the tag, so no file is bumped: the build must see tag `{}`",
             plan.tag
         )),
@@ -847,7 +847,7 @@ fn apply(repo: &Repo, plan: &Plan, journal: &mut Journal) -> Result<()> {
         .iter()
         .map(|e| e.path.as_str())
         .collect::<Vec<_>>();
-    if let (Some(current), false) = (&plan.current, plan.record == Record::Vcs) {
+    if let (Some(current), false) = (&plan.current, plan.record == VersionRecord::Vcs) {
         output::status("Bumping", format!("version {current} → {}", plan.next));
     }
     let message = plan.commit_message();

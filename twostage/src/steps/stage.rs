@@ -49,7 +49,7 @@ pub struct Options<'a> {
 
 pub fn run_with(repo: &Repo, config: &Config, tag: &str, options: &Options) -> Result<()> {
     let started = Instant::now();
-    let release = resolved::resolve(repo, config, tag)?;
+    let release = resolved::tagged_release(repo, config, tag)?;
     // One run per repository at a time (docs/release.md, "One run at a time").
     let _lock =
         crate::resources::lock::hold(repo.common_dir(), crate::resources::lock::Wait::patient())?;

@@ -234,7 +234,7 @@ impl Gather<'_> {
     /// One tag's row: what its note says, checked against what the indexes serve.
     fn row(&mut self, version: &pep440_rs::Version, tag: String) -> Result<Row> {
         let (repo, config) = (self.repo, self.config);
-        let release = resolved::resolve(repo, config, &tag)?;
+        let release = resolved::tagged_release(repo, config, &tag)?;
         let note = Note::read(repo, release.commit, &tag).ok().flatten();
         let artifacts = note.as_ref().map(Note::artifacts).unwrap_or_default();
         let project = release.project.clone().unwrap_or_default();

@@ -106,7 +106,7 @@ impl Outcome {
 
 /// `cargo xtask verify <tag> [--production]`: verify again and record it.
 pub fn run(repo: &Repo, config: &Config, tag: &str, role: Role) -> Result<()> {
-    let release = resolved::resolve(repo, config, tag)?;
+    let release = resolved::tagged_release(repo, config, tag)?;
     // One run per repository at a time (docs/release.md, "One run at a time").
     let _lock =
         crate::resources::lock::hold(repo.common_dir(), crate::resources::lock::Wait::patient())?;
@@ -145,7 +145,7 @@ pub fn run_to_file(
     dist: Option<&Path>,
     path: &Path,
 ) -> Result<()> {
-    let release = resolved::resolve(repo, config, tag)?;
+    let release = resolved::tagged_release(repo, config, tag)?;
     let artifacts = match dist {
         Some(dir) => frozen::freeze_from(repo, &release, dir)?.artifacts,
         None => {
@@ -406,7 +406,7 @@ pub fn verify(
         output::note("no smoke commands (`verify.smoke`): only the install and the installed version are checked");
     }
     let results = run_cells(&shared, &dirs, &jobs, &plan, &files);
-    let record = Record::collect(&shared, results, &mut failures)?;
+    let record = Findings::collect(&shared, results, &mut failures)?;
     let log_path = release.work.join(format!("verify-{}.log", shared.label()));
     std::fs::write(&log_path, &record.log)?;
     let cells = record.cells.clone();
@@ -661,7 +661,7 @@ fn run_cells(
 }
 
 /// What the cells found, gathered for the note.
-struct Record {
+struct Findings {
     /// One record per cell: its interpreter, its commands and its verdict.
     records: Vec<CellRecord>,
     cells: Vec<Cell>,
@@ -671,17 +671,17 @@ struct Record {
     log: String,
 }
 
-impl Record {
+impl Findings {
     /// Gathers the cells' results; each failed cell is added to `failures`.
     fn collect(
         shared: &Shared,
         results: Vec<Result<CellResult>>,
         failures: &mut Vec<String>,
-    ) -> Result<Record> {
+    ) -> Result<Findings> {
         // The note names paths relative to the release's work directory: it is shared with
         // every clone, and no path of this machine belongs in it.
         let work_root = format!("{}/", shared.release.work.display());
-        let mut record = Record {
+        let mut record = Findings {
             records: Vec::new(),
             cells: Vec::new(),
             installed: Vec::new(),
