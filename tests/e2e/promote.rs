@@ -463,12 +463,44 @@ fn dry_run_and_missing_tokens_change_nothing() {
         .command(env!("CARGO_BIN_EXE_twostage"))
         .args(["promote", "v1.4.3"])
         .env("PYPI_TOKEN", SENTINEL)
+        .env("TWOSTAGE_GITHUB_REPOSITORY", repository(&s))
         .output()
         .unwrap();
     Run::from(out)
         .success()
         .stderr_has("no `GITHUB_TOKEN`: no GitHub release");
     assert_eq!(production("ts-promote-dry"), staged_set(&s));
+}
+
+/// With no GitHub repository to publish to (none configured, and the remote is not on
+/// github.com), a GitHub token in the environment changes nothing: production gets the files,
+/// the `-prod` tag is made, and the note says why there is no release instead of asking for the
+/// token that is already set (before, the run failed after production with "cannot tell the
+/// GitHub repository").
+#[test]
+fn without_a_github_repository_promote_completes_and_says_why_there_is_no_release() {
+    let s = staged("ts-promote-nogh");
+    let out = s
+        .command(env!("CARGO_BIN_EXE_twostage"))
+        .args(["promote", "v1.4.3"])
+        .env("PYPI_TOKEN", SENTINEL)
+        .env("GITHUB_TOKEN", GITHUB_SENTINEL)
+        .env("TWOSTAGE_GITHUB_API_URL", &github().api_url)
+        .output()
+        .unwrap();
+    let run = Run::from(out).success();
+    run.stderr_has("no GitHub repository");
+    assert!(
+        !run.stderr.contains("set it to publish one"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains(GITHUB_SENTINEL), "{}", run.stderr);
+    assert_eq!(production("ts-promote-nogh"), staged_set(&s));
+    assert_eq!(
+        s.git_in(&s.origin, &["rev-parse", "v1.4.3-prod^{commit}"]),
+        s.git(&["rev-parse", "v1.4.3^{commit}"])
+    );
 }
 
 /// `promote` with a production token set and `trusted-publishing = "always"` outside CI, so

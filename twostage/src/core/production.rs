@@ -46,6 +46,15 @@ pub fn plain_tag(repo: &Repo, config: &Config, tag: &str) -> Result<(String, Str
 }
 
 /// `SHA256SUMS`: one `<sha256>  <filename>` line per artifact, sorted by name.
+/// The GitHub repository the release is published to: `github.repository`, else the remote's,
+/// when it is on github.com (`owner/name`); `None` when neither says.
+pub fn github_repository(repo: &Repo, config: &Config) -> Option<String> {
+    config.github.repository.clone().or_else(|| {
+        repo.remote_url(&config.git.remote)
+            .and_then(|u| crate::resources::git::github_repository(&u))
+    })
+}
+
 pub fn sha256sums(artifacts: &[ArtifactRecord]) -> String {
     let mut sorted: Vec<&ArtifactRecord> = artifacts.iter().collect();
     sorted.sort_by(|a, b| a.filename.cmp(&b.filename));

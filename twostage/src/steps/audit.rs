@@ -22,7 +22,7 @@ use crate::resources::evidence::{
 };
 use crate::resources::filename::DistFilename;
 use crate::resources::forge::{self, Github};
-use crate::resources::git::{self, Repo};
+use crate::resources::git::Repo;
 use crate::resources::index::{self, Served};
 use crate::resources::secrets::redact;
 
@@ -165,20 +165,12 @@ fn check_note(repo: &Repo, config: &Config, subject: &Subject, note: &Note) -> V
         attestations_link(
             indexes.production.agent(),
             config,
-            github_repository(repo, config).as_deref(),
+            crate::core::production::github_repository(repo, config).as_deref(),
             &project,
             note,
             &artifacts,
         ),
     ]
-}
-
-/// The GitHub repository (`OWNER/REPO`): `github.repository`, else the remote's on github.com.
-fn github_repository(repo: &Repo, config: &Config) -> Option<String> {
-    config.github.repository.clone().or_else(|| {
-        repo.remote_url(&config.git.remote)
-            .and_then(|u| git::github_repository(&u))
-    })
 }
 
 /// The commits the tags name, from the remote when there is one (what every other clone
@@ -479,7 +471,7 @@ fn github_link(
     artifacts: &[ArtifactRecord],
 ) -> Link {
     let mut link = Link::new("github");
-    let Some(repository) = github_repository(repo, config) else {
+    let Some(repository) = crate::core::production::github_repository(repo, config) else {
         return Link::skip("github", "no GitHub repository (`github.repository`, or a remote on github.com): no release to check");
     };
     let github = Github::anonymous(&config.github.api_url, &repository);

@@ -554,27 +554,24 @@ struct Text {
     prerelease: bool,
 }
 
-/// The GitHub client and the repository it publishes to; `None` (said) without a token.
+/// The GitHub client and the repository it publishes to; `None` (said) without a token, or
+/// without a repository to publish to.
 fn github(repo: &Repo, config: &Config) -> Result<Option<(Github, String)>> {
-    let Some(token) = std::env::var(&config.github.token_env)
+    let repository = crate::core::production::github_repository(repo, config);
+    let token = std::env::var(&config.github.token_env)
         .ok()
-        .filter(|t| !t.trim().is_empty())
-    else {
-        output::note(format!(
-            "no `{}`: no GitHub release (set it to publish one)",
-            config.github.token_env
-        ));
+        .filter(|t| !t.trim().is_empty());
+    let (Some(token), Some(repository)) = (token, repository.clone()) else {
+        output::note(match repository {
+            // Setting the token would not help: there is nowhere to publish.
+            None => "no GitHub repository (`github.repository`, or a remote on github.com): no GitHub release".to_string(),
+            Some(_) => format!(
+                "no `{}`: no GitHub release (set it to publish one)",
+                config.github.token_env
+            ),
+        });
         return Ok(None);
     };
-    let repository = config
-        .github
-        .repository
-        .clone()
-        .or_else(|| {
-            repo.remote_url(&config.git.remote)
-                .and_then(|u| crate::resources::git::github_repository(&u))
-        })
-        .context("cannot tell the GitHub repository: set `github.repository` in release.toml")?;
     let github = Github::new(
         &config.github.api_url,
         &repository,
