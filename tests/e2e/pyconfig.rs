@@ -66,6 +66,26 @@ fn a_project_configured_in_tool_twostage_releases_and_stages() {
     assert!(!s.work.join("release.toml").exists());
 }
 
+/// A refusal that names a key says where that key lives: `[tool.twostage]` of
+/// `pyproject.toml` here, not a `release.toml` the project does not have.
+#[test]
+fn a_refusal_naming_a_key_points_to_tool_twostage() {
+    let s = configured_in_pyproject("ts-pyconfig-where");
+    s.git(&["checkout", "--quiet", "-b", "topic"]);
+    let before = s.snapshot();
+    let run = s
+        .command(env!("CARGO_BIN_EXE_twostage"))
+        .args(["release", "patch", "--offline"])
+        .env("TWOSTAGE_BUILD_COMMAND", "no-such-builder --out {out}")
+        .output()
+        .unwrap();
+    let run = Run::from(run).failure(1);
+    run.stderr_has("(`git.branch` in `[tool.twostage]` of `pyproject.toml`)")
+        .stderr_has("set `build.command` in `[tool.twostage]` of `pyproject.toml`");
+    assert!(!run.stderr.contains("release.toml"), "{}", run.stderr);
+    assert_eq!(s.snapshot(), before);
+}
+
 #[test]
 fn a_malformed_key_in_tool_twostage_is_exit_2_naming_pyproject_and_its_line() {
     let name = "ts-pyconfig-typo";

@@ -240,7 +240,8 @@ fn a_wrong_branch_is_refused_and_nothing_changes() {
     let before = s.snapshot();
     s.twostage(&["release", "patch"])
         .failure(1)
-        .stderr_has("on branch `topic`, but releases are made from `main`");
+        .stderr_has("on branch `topic`, but releases are made from `main`")
+        .stderr_has("(`git.branch` in `release.toml`)");
     assert_eq!(s.snapshot(), before);
 }
 

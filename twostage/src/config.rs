@@ -84,6 +84,10 @@ pub struct Config {
     pub production: Index,
     pub verify: Verify,
     pub github: Github,
+    /// Where the configuration was read, for messages that name a key: `release.toml`, or
+    /// `[tool.twostage]` of `pyproject.toml`; empty when neither holds it (every default).
+    #[serde(skip)]
+    pub home: &'static str,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -463,14 +467,20 @@ impl Config {
                 ))
                 .into());
             }
-            return Self::parse_in(text, FILE_NAME, env, Some(root));
+            return Self::parse_in(text, FILE_NAME, env, Some(root)).map(|mut config| {
+                config.home = "`release.toml`";
+                config
+            });
         }
         if foreign {
             say_foreign_once();
         }
         if let Some(text) = read_regular(root, PYPROJECT)? {
             if let Some(given) = parse_pyproject(&text, PYPROJECT).map_err(UsageError)? {
-                return Self::from_given(given, env, Some(root));
+                return Self::from_given(given, env, Some(root)).map(|mut config| {
+                    config.home = "`[tool.twostage]` of `pyproject.toml`";
+                    config
+                });
             }
         }
         if foreign {
@@ -485,6 +495,14 @@ impl Config {
             root.display()
         ))
         .into())
+    }
+
+    /// A key as a message names it, with where to set it: "`git.branch` in `release.toml`".
+    pub fn key_in_home(&self, key: &str) -> String {
+        match self.home {
+            "" => format!("`{key}` in `[tool.twostage]` of `pyproject.toml`"),
+            home => format!("`{key}` in {home}"),
+        }
     }
 
     /// Parses `[tool.twostage]` of a `pyproject.toml` text (named `origin` in errors) with the

@@ -24,7 +24,8 @@ pub fn missing(config: &Config) -> Vec<String> {
     if !pyenv::runnable(&program) {
         problems.push(format!(
             "the build command `{command}` needs `{program}`, which is not on PATH: install it, or \
-             set `build.command` in release.toml (uv: https://docs.astral.sh/uv/getting-started/installation/)"
+             set {} (uv: https://docs.astral.sh/uv/getting-started/installation/)",
+            config.key_in_home("build.command")
         ));
     } else if words.get(1).is_some_and(|w| w == "-m")
         && words.get(2).is_some_and(|w| w == "build")

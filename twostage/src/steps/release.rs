@@ -578,12 +578,12 @@ fn preflight(checks: &Preflight, released: &[Released], plan: &mut Plan) {
     match &plan.name {
         Some(_) if bad_name.is_some() => {}
         Some(name) => plan.problems.extend(checks.indexes(name)),
-        None => plan.problems.push(
+        None => plan.problems.push(format!(
             "cannot check the indexes: the project's name is unknown, as neither the manifest, \
              `setup.py`'s `setup(name=\"…\")` nor `setup.cfg`'s `[metadata] name` gives it: set \
-             `package.name` in release.toml"
-                .into(),
-        ),
+             {}",
+            checks.config.key_in_home("package.name")
+        )),
     }
 }
 
@@ -624,7 +624,8 @@ impl Preflight<'_> {
         match self.repo.current_branch() {
             Some(branch) if branch == *wanted => None,
             Some(branch) => Some(format!(
-                "on branch `{branch}`, but releases are made from `{wanted}` (`git.branch` in release.toml)"
+                "on branch `{branch}`, but releases are made from `{wanted}` ({})",
+                self.config.key_in_home("git.branch")
             )),
             None => Some(format!("HEAD is detached: check out `{wanted}` to release")),
         }
