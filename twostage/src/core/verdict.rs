@@ -166,15 +166,6 @@ mod tests {
     use super::*;
     use crate::resources::evidence::{Note, UploadRun};
 
-    fn artifact(name: &str, sha: &str) -> ArtifactRecord {
-        ArtifactRecord {
-            filename: name.into(),
-            size: 1,
-            sha256: sha.into(),
-            blake2_256: "bb".into(),
-        }
-    }
-
     fn note(text: &str) -> Note {
         Note::parse(text).unwrap()
     }
@@ -193,7 +184,7 @@ mod tests {
 
     #[test]
     fn one_failed_cell_refuses_the_gate() {
-        let artifacts = [artifact("a-1-py3-none-any.whl", "aa")];
+        let artifacts = [ArtifactRecord::sample("a-1-py3-none-any.whl", "aa")];
         let text = |cell: &str| {
             format!(
                 "[verification]\nresult = \"verified\"\nverified-sha256 = [\"aa\"]\n\
@@ -217,8 +208,8 @@ mod tests {
     fn passing() -> Note {
         let mut note = Note::new("v1.0.0", "1.0.0", git2::Oid::zero());
         note.artifacts = vec![
-            artifact("p-1.0.0.tar.gz", "aa"),
-            artifact("p-1.0.0-py3-none-any.whl", "bb"),
+            ArtifactRecord::sample("p-1.0.0.tar.gz", "aa"),
+            ArtifactRecord::sample("p-1.0.0-py3-none-any.whl", "bb"),
         ];
         note.record(Entry::Staging(UploadRun::default()));
         note.record(Entry::Verification(VerificationRun {

@@ -149,6 +149,19 @@ pub struct ArtifactRecord {
     pub blake2_256: String,
 }
 
+#[cfg(test)]
+impl ArtifactRecord {
+    /// A record of `filename` with `sha256`, for the unit tests of what reads the note.
+    pub(crate) fn sample(filename: &str, sha256: &str) -> ArtifactRecord {
+        ArtifactRecord {
+            filename: filename.into(),
+            size: 1,
+            sha256: sha256.into(),
+            blake2_256: "b".into(),
+        }
+    }
+}
+
 /// A section: its first run, then the later ones (`runs`), the first first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Runs<R> {

@@ -1076,7 +1076,7 @@ fn missing_now(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -1408,17 +1408,20 @@ mod tests {
         assert!(parse_page(page, "application/json", "{\"nope\":1}").is_err());
         assert!(parse_page(page, "text/html", "garbage { not html").is_err());
     }
-    /// A loopback server that serves `body` for every GET and counts the requests.
-    fn serve_bytes(
+    /// A loopback server that serves `body` (as `content_type`, when given) at `path` for every
+    /// GET and counts the requests; shared with `core::index`'s tests.
+    pub(crate) fn serve_for_every_get(
+        path: &str,
+        content_type: Option<&str>,
         body: &'static [u8],
     ) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
-        use std::io::Write;
+        use std::io::{Read, Write};
         use std::sync::atomic::{AtomicUsize, Ordering};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!(
-            "http://{}/packages/pkg-1.0.tar.gz",
-            listener.local_addr().unwrap()
-        );
+        let url = format!("http://{}{path}", listener.local_addr().unwrap());
+        let content_type = content_type
+            .map(|t| format!("Content-Type: {t}\r\n"))
+            .unwrap_or_default();
         let count = std::sync::Arc::new(AtomicUsize::new(0));
         let seen = count.clone();
         std::thread::spawn(move || {
@@ -1431,7 +1434,7 @@ mod tests {
                 }
                 seen.fetch_add(1, Ordering::SeqCst);
                 let head = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    "HTTP/1.1 200 OK\r\n{content_type}Content-Length: {}\r\nConnection: close\r\n\r\n",
                     body.len()
                 );
                 let _ = stream.write_all(head.as_bytes());
@@ -1439,6 +1442,12 @@ mod tests {
             }
         });
         (url, count)
+    }
+
+    fn serve_bytes(
+        body: &'static [u8],
+    ) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        serve_for_every_get("/packages/pkg-1.0.tar.gz", None, body)
     }
 
     #[test]

@@ -849,15 +849,6 @@ mod tests {
         Note::parse(text).unwrap()
     }
 
-    fn artifact(name: &str, sha: &str) -> ArtifactRecord {
-        ArtifactRecord {
-            filename: name.into(),
-            size: 1,
-            sha256: sha.into(),
-            blake2_256: "b".into(),
-        }
-    }
-
     #[test]
     fn the_attestations_recorded_are_every_production_run_that_made_them() {
         assert_eq!(
@@ -888,8 +879,8 @@ mod tests {
             cells
         );
         let files = [
-            artifact("p-1.0.0.tar.gz", "aa"),
-            artifact("p-1.0.0-py3-none-any.whl", "bb"),
+            ArtifactRecord::sample("p-1.0.0.tar.gz", "aa"),
+            ArtifactRecord::sample("p-1.0.0-py3-none-any.whl", "bb"),
         ];
         assert_eq!(
             verification_link(&note(&full), &files).outcome,

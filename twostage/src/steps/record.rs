@@ -209,18 +209,9 @@ mod tests {
     use super::*;
     use crate::resources::evidence::VerificationRun;
 
-    fn artifact(name: &str, sha: &str) -> ArtifactRecord {
-        ArtifactRecord {
-            filename: name.into(),
-            size: 1,
-            sha256: sha.into(),
-            blake2_256: "b".into(),
-        }
-    }
-
     fn cell(name: &str, verdict: Verdict, shas: &[&str]) -> Fragment {
         let mut note = Note::new("v1.0.0", "1.0.0", git2::Oid::zero());
-        note.set_artifacts(&[artifact("p-1.0.0.tar.gz", "aa")]);
+        note.set_artifacts(&[ArtifactRecord::sample("p-1.0.0.tar.gz", "aa")]);
         let mut run = VerificationRun {
             result: Some(verdict),
             verified_sha256: Some(shas.iter().map(|s| s.to_string()).collect()),
@@ -255,7 +246,7 @@ mod tests {
 
     #[test]
     fn a_result_about_other_bytes_or_another_release_is_refused() {
-        let frozen = [artifact("p-1.0.0.tar.gz", "aa")];
+        let frozen = [ArtifactRecord::sample("p-1.0.0.tar.gz", "aa")];
         let commit = git2::Oid::zero().to_string();
         let good = cell("verify-a.toml", Verdict::Verified, &["aa"]);
         check(&good, "v1.0.0", &commit, &frozen).unwrap();
@@ -265,7 +256,7 @@ mod tests {
             format!("{err:#}").contains("none of the frozen files"),
             "{err:#}"
         );
-        let other = [artifact("p-1.0.0.tar.gz", "bb")];
+        let other = [ArtifactRecord::sample("p-1.0.0.tar.gz", "bb")];
         let err = check(&good, "v1.0.0", &commit, &other).unwrap_err();
         assert!(format!("{err:#}").contains("other files"), "{err:#}");
         let err = check(&good, "v2.0.0", &commit, &frozen).unwrap_err();

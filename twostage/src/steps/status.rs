@@ -535,18 +535,9 @@ mod tests {
     use super::*;
     use crate::resources::evidence::{Entry, GithubRun, UploadRun};
 
-    fn artifact(name: &str, sha: &str) -> ArtifactRecord {
-        ArtifactRecord {
-            filename: name.into(),
-            size: 1,
-            sha256: sha.into(),
-            blake2_256: "b".into(),
-        }
-    }
-
     fn staged() -> Note {
         let mut note = Note::new("v1.0.0", "1.0.0", git2::Oid::zero());
-        note.artifacts = vec![artifact("p-1.0.0.tar.gz", "aa")];
+        note.artifacts = vec![ArtifactRecord::sample("p-1.0.0.tar.gz", "aa")];
         note.record(Entry::Staging(UploadRun::default()));
         note
     }
