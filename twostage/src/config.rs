@@ -22,11 +22,16 @@ use toml_edit::{Item, TableLike};
 
 use crate::error::UsageError;
 
+mod members;
 mod raw;
 
+pub use members::{IndexOverride, Member};
 use raw::{Problem, Raw, Table, Tables};
 
 pub const FILE_NAME: &str = "release.toml";
+
+/// The list of a repository's packages when it holds several (`[[packages]]`).
+const PACKAGES: &str = "packages";
 
 /// The project's manifest, whose `[tool.twostage]` holds the configuration.
 pub const PYPROJECT: &str = "pyproject.toml";
@@ -84,6 +89,10 @@ pub struct Config {
     pub production: Index,
     pub verify: Verify,
     pub github: Github,
+    /// `[[packages]]`: the repository's packages when it holds several; empty for one
+    /// package, which `[package]` describes (docs/monorepo.md).
+    #[serde(skip)]
+    pub packages: Vec<Member>,
     /// Where the configuration was read, for messages that name a key: `release.toml`, or
     /// `[tool.twostage]` of `pyproject.toml`; empty when neither holds it (every default).
     #[serde(skip)]
@@ -99,6 +108,10 @@ pub struct Package {
     pub manifest: String,
     pub version_files: Vec<String>,
     pub changelog: String,
+    /// The package's folder relative to the repository root (`""`: the root). Set only in
+    /// the configuration of one package of several (`Config::for_package`).
+    #[serde(skip)]
+    pub folder: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -113,14 +126,22 @@ pub struct Git {
     pub tag_prefix_set: bool,
     pub prod_suffix: String,
     pub sign: bool,
+    /// The tags of one package of several (`Config::for_package`); `None`: the
+    /// single-package `<tag-prefix><version>`.
+    #[serde(skip)]
+    pub package_tags: Option<crate::package_tags::PackageTags>,
 }
 
 impl Git {
-    /// How this project names its release tags.
+    /// How this project (or this package of several) names its release tags.
     pub fn tag_scheme(&self) -> crate::version::TagScheme {
-        crate::version::TagScheme {
-            prefix: self.tag_prefix.clone(),
-            prod_suffix: self.prod_suffix.clone(),
+        match &self.package_tags {
+            Some(tags) => tags.scheme(),
+            None => crate::version::TagScheme {
+                prefix: self.tag_prefix.clone(),
+                suffix: String::new(),
+                prod_suffix: self.prod_suffix.clone(),
+            },
         }
     }
 }
@@ -438,6 +459,8 @@ type Settings = Vec<(String, Entry)>;
 #[derive(Default)]
 struct Given {
     settings: Vec<(&'static str, Settings)>,
+    /// `[[packages]]` as written, the file's name and text (for the lines of messages).
+    packages: Option<(Item, String, String)>,
     problems: Vec<String>,
 }
 
@@ -495,6 +518,49 @@ impl Config {
             root.display()
         ))
         .into())
+    }
+
+    /// Whether the repository holds several packages (`[[packages]]`).
+    pub fn is_multi_package(&self) -> bool {
+        !self.packages.is_empty()
+    }
+
+    /// The configuration `name` (a distribution name, in any spelling) is released with: its
+    /// manifest, version files, changelog, folder, tags, smoke commands and index settings in
+    /// place of the repository's. `None` when it is not one of `[[packages]]`.
+    pub fn for_package(&self, name: &str) -> Option<Config> {
+        let wanted = crate::resources::dist::normalize_name(name);
+        let member = self.packages.iter().find(|m| m.name == wanted)?;
+        let mut config = self.clone();
+        config.package = Package {
+            name: Some(member.name.clone()),
+            manifest: member.manifest.clone(),
+            version_files: member.version_files.clone(),
+            changelog: member.changelog.clone(),
+            folder: member.folder.clone(),
+        };
+        config.git.package_tags = Some(member.tags.clone());
+        if let Some(smoke) = &member.smoke {
+            config.verify.smoke = smoke.clone();
+            config.verify.smoke_set = true;
+        }
+        member.staging.apply(&mut config.staging);
+        member.production.apply(&mut config.production);
+        Some(config)
+    }
+
+    /// The package of `[[packages]]` whose tag `tag` is, with its configuration and the tag
+    /// read; `None` when no package's scheme reads it (or there is one package).
+    pub fn for_tag(&self, tag: &str) -> Option<(Config, crate::version::ReleaseTag)> {
+        let schemes: Vec<_> = self.packages.iter().map(|m| m.tags.clone()).collect();
+        let (owner, read) = crate::package_tags::owner(&schemes, tag)?;
+        Some((self.for_package(&owner.package)?, read))
+    }
+
+    /// The package this configuration releases, when it is one of several.
+    pub fn member(&self) -> Option<&Member> {
+        let tags = self.git.package_tags.as_ref()?;
+        self.packages.iter().find(|m| m.name == tags.package)
     }
 
     /// A key as a message names it, with where to set it: "`git.branch` in `release.toml`".
@@ -582,6 +648,11 @@ impl Given {
     fn read_tables(&mut self, text: &str, tables: &dyn TableLike, origin: &str, prefix: &str) {
         for (section, item) in tables.iter() {
             let at = line_of(text, tables.key(section).and_then(|k| k.span()));
+            if section == PACKAGES {
+                let _ = at;
+                self.packages = Some((item.clone(), origin.to_string(), text.to_string()));
+                continue;
+            }
             let Some(table) = item.as_table_like() else {
                 self.problems.push(format!(
                     "{origin}{at}: `{prefix}{section}` must be a table such as `[{prefix}{section}]`"
@@ -679,6 +750,11 @@ impl Given {
                 }
             }
         }
+        let packages = self.packages.take();
+        let single_keys: Vec<&str> = ["name", "manifest", "version-files", "changelog"]
+            .into_iter()
+            .filter(|key| self.given("package", key).is_some())
+            .collect();
         let tag_prefix_set = self.given("git", "tag-prefix").is_some();
         let smoke_set = self.given("verify", "smoke").is_some();
         // The files it names, when given, with what an absent one is told (the changelog may be).
@@ -697,6 +773,21 @@ impl Given {
         config.git.tag_prefix_set = tag_prefix_set;
         config.verify.smoke_set = smoke_set;
         let mut problems = Vec::new();
+        if let Some((item, origin, text)) = packages {
+            let at = |span| format!("{origin}{}", line_of(&text, span));
+            match members::read(&item, &at, &config.git.prod_suffix, root) {
+                Ok(members) => config.packages = members,
+                Err(found) => problems.extend(found),
+            }
+            if let Some(key) = single_keys.first() {
+                problems.push(format!(
+                    "{}: `package.{key}` is set beside `[[packages]]`: in a repository of \
+                     several packages each `[[packages]]` entry sets its own; remove it from \
+                     `[package]`",
+                    at(item.span())
+                ));
+            }
+        }
         if let Some(root) = root {
             let package = &config.package;
             let paths = [
@@ -1040,7 +1131,7 @@ pub fn pyproject_has_table(root: &Path) -> bool {
 /// `sign-commit`, `allow-branch`, arrays of tables such as `[[pre-release-replacements]]`;
 /// https://github.com/crate-ci/cargo-release/blob/master/docs/reference.md), or a
 /// `[workspace]` table. Ours holds only tables (or dotted keys that make them), so one
-/// top-level value or array of tables, or a `[workspace]`, makes the file foreign, unless it
+/// top-level value or array of tables (but `[[packages]]`), or a `[workspace]`, makes the file foreign, unless it
 /// also has a table of ours (`[git]`, …): that is ours with a stray key, whose error is said
 /// rather than the file skipped. A text that is not TOML is taken for ours, for the same reason.
 pub fn is_foreign(text: &str) -> bool {
@@ -1048,12 +1139,14 @@ pub fn is_foreign(text: &str) -> bool {
         return false;
     };
     let root = doc.as_table();
-    let ours = root
-        .iter()
-        .any(|(key, item)| item.is_table_like() && sections().contains(&key));
-    let foreign = root
-        .iter()
-        .any(|(key, item)| item.as_table_like().is_none() || key == "workspace");
+    // `[[packages]]` is ours: the one list of tables twostage reads.
+    let packages = |key: &str, item: &Item| key == PACKAGES && item.is_array_of_tables();
+    let ours = root.iter().any(|(key, item)| {
+        (item.is_table_like() && sections().contains(&key)) || packages(key, item)
+    });
+    let foreign = root.iter().any(|(key, item)| {
+        (item.as_table_like().is_none() && !packages(key, item)) || key == "workspace"
+    });
     foreign && !ours
 }
 
@@ -1086,6 +1179,118 @@ mod tests {
 
     fn parse(text: &str) -> Result<Config> {
         Config::parse(text, "release.toml", Vec::new())
+    }
+
+    const PACKAGES_TOML: &str = r#"
+[verify]
+smoke = ["python -c 'import sys'"]
+
+[[packages]]
+name = "Acme_Core"
+folder = "packages/core"
+
+[[packages]]
+name = "acme-cli"
+folder = "./packages/cli/"
+tag = "cli-{version}"
+paths = ["shared/schema.json"]
+smoke = ["acme --help"]
+[packages.staging]
+index-url = "http://127.0.0.1:9/cli/simple/"
+token-env = "CLI_TEST_TOKEN"
+"#;
+
+    #[test]
+    fn packages_give_each_package_its_own_configuration() {
+        let c = parse(PACKAGES_TOML).unwrap();
+        assert!(c.is_multi_package());
+        let names: Vec<&str> = c.packages.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(names, ["acme-core", "acme-cli"]);
+
+        let core = c.for_package("acme_core").unwrap();
+        assert_eq!(core.package.name.as_deref(), Some("acme-core"));
+        assert_eq!(core.package.folder, "packages/core");
+        assert_eq!(core.package.manifest, "packages/core/pyproject.toml");
+        assert_eq!(core.package.changelog, "packages/core/CHANGELOG.md");
+        assert_eq!(core.verify.smoke, ["python -c 'import sys'"]);
+        assert_eq!(core.staging.index_url, c.staging.index_url);
+        let v = pep440_rs::Version::new([1, 2, 0]);
+        assert_eq!(core.git.tag_scheme().tag(&v), "acme-core-v1.2.0");
+        assert_eq!(core.git.tag_scheme().prod_tag(&v), "acme-core-v1.2.0-prod");
+        assert_eq!(core.member().map(|m| m.name.as_str()), Some("acme-core"));
+
+        let cli = c.for_package("acme-cli").unwrap();
+        assert_eq!(cli.package.folder, "packages/cli");
+        assert_eq!(cli.verify.smoke, ["acme --help"]);
+        assert!(cli.verify.smoke_set);
+        assert_eq!(cli.staging.index_url, "http://127.0.0.1:9/cli/simple/");
+        assert_eq!(cli.staging.token_env, "CLI_TEST_TOKEN");
+        assert_eq!(cli.production.token_env, "PYPI_TOKEN");
+        assert_eq!(cli.git.tag_scheme().tag(&v), "cli-1.2.0");
+        let read = cli.git.tag_scheme().parse("cli-1.2.0-prod").unwrap();
+        assert_eq!((read.version, read.prod), (v.clone(), true));
+
+        let (owner, read) = c.for_tag("acme-core-v1.2.0").unwrap();
+        assert_eq!(owner.package.name.as_deref(), Some("acme-core"));
+        assert!(!read.prod);
+        assert!(c.for_tag("v1.2.0").is_none());
+        assert!(c.for_package("acme-extras").is_none());
+        // One package: no `[[packages]]`, the tags as they were.
+        let single = parse("").unwrap();
+        assert!(!single.is_multi_package());
+        assert!(single.member().is_none());
+        assert_eq!(single.git.tag_scheme().tag(&v), "v1.2.0");
+    }
+
+    #[test]
+    fn a_packages_list_of_tables_is_ours_not_cargo_releases() {
+        assert!(!is_foreign("[[packages]]\nname = \"a\"\nfolder = \"a\"\n"));
+        assert!(is_foreign("[[pre-release-replacements]]\nfile = \"a\"\n"));
+    }
+
+    #[test]
+    fn bad_packages_are_each_refused_with_their_entry() {
+        let text = r#"
+[package]
+name = "acme"
+
+[[packages]]
+name = "acme-core"
+folder = "../core"
+tag = "{name}"
+
+[[packages]]
+name = "acme-cli"
+folder = "cli"
+colour = "blue"
+
+[[packages]]
+name = "acme_y"
+folder = "core2"
+
+[[packages]]
+name = "Acme.Y"
+folder = "y"
+
+[[packages]]
+name = "acme-x"
+folder = "x"
+[packages.staging]
+trusted-publishing = "sometimes"
+upload-url = "ftp://x/"
+"#;
+        let err = format!("{:#}", parse(text).unwrap_err());
+        for expected in [
+            "release.toml:5: `[[packages]]` entry 1: `folder = \"../core\"` is not a folder inside",
+            "entry 1: `tag`: the tag template `{name}` has no `{version}`",
+            "entry 2: unknown field `colour`",
+            "`[[packages]]` names `acme-y` twice",
+            "release.toml:23: `[[packages]]` entry 5: `staging.upload-url` is `ftp://x/`",
+            "entry 5: `staging.trusted-publishing` must be `auto`, `always` or `never`",
+            "`package.name` is set beside `[[packages]]`",
+        ] {
+            assert!(err.contains(expected), "{expected:?} not in:\n{err}");
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@
 use anyhow::{bail, Result};
 use pep440_rs::Version;
 
-use crate::version::{parse_release_version, tag_spelling, ReleaseTag};
+use crate::version::{parse_release_version, tag_spelling, ReleaseTag, TagScheme};
 
 /// The tag template of a package that sets none (cargo-release's `{{crate_name}}-v{{version}}`,
 /// release-please's `<component>-v<version>`).
@@ -79,6 +79,15 @@ impl PackageTags {
 
     pub fn tag(&self, version: &Version) -> String {
         format!("{}{}{}", self.prefix, tag_spelling(version), self.suffix)
+    }
+
+    /// These tags as the steps read and make them.
+    pub fn scheme(&self) -> TagScheme {
+        TagScheme {
+            prefix: self.prefix.clone(),
+            suffix: self.suffix.clone(),
+            prod_suffix: self.prod_suffix.clone(),
+        }
     }
 
     pub fn prod_tag(&self, version: &Version) -> String {

@@ -159,10 +159,14 @@ pub fn cargo_spelling(version: &Version) -> Result<String> {
     }
 }
 
-/// The release tags of a project: `<prefix><version>` and `<prefix><version><prod-suffix>`.
+/// The release tags of a project: `<prefix><version>` and `<prefix><version><prod-suffix>`;
+/// of one package of several (`package_tags`), `<prefix><version><suffix>` and its
+/// `<prod-suffix>` after.
 #[derive(Debug, Clone)]
 pub struct TagScheme {
     pub prefix: String,
+    /// After the version: empty but for a package's template that puts text there.
+    pub suffix: String,
     pub prod_suffix: String,
 }
 
@@ -175,7 +179,7 @@ pub struct ReleaseTag {
 
 impl TagScheme {
     pub fn tag(&self, version: &Version) -> String {
-        format!("{}{}", self.prefix, tag_spelling(version))
+        format!("{}{}{}", self.prefix, tag_spelling(version), self.suffix)
     }
 
     pub fn prod_tag(&self, version: &Version) -> String {
@@ -195,6 +199,13 @@ impl TagScheme {
         let (rest, prod) = match rest.strip_suffix(&self.prod_suffix) {
             Some(rest) if !self.prod_suffix.is_empty() => (rest, true),
             _ => (rest, false),
+        };
+        let Some(rest) = rest.strip_suffix(&self.suffix) else {
+            bail!(
+                "`{name}` is not a release tag: release tags end with `{}` (before `{}`)",
+                self.suffix,
+                self.prod_suffix
+            );
         };
         if !rest.starts_with(|c: char| c.is_ascii_digit()) {
             bail!("`{name}` is not a release tag: `{rest}` does not start with a digit");
@@ -294,6 +305,7 @@ mod tests {
     fn scheme() -> TagScheme {
         TagScheme {
             prefix: "v".into(),
+            suffix: String::new(),
             prod_suffix: "-prod".into(),
         }
     }

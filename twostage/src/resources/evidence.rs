@@ -412,7 +412,15 @@ pub struct Note {
     pub github: Option<Runs<GithubRun>>,
     #[serde(flatten)]
     pub unknown: Unknown,
+    /// The package whose section of a shared note this is (`[packages.<name>]`), in a
+    /// repository of several packages; `None`: the note is the commit's whole note.
+    #[serde(skip)]
+    pub package: Option<String>,
 }
+
+/// The table of a commit's note that holds one section per package, when several packages
+/// are released on one commit (docs/monorepo.md).
+pub const PACKAGES: &str = "packages";
 
 /// Reads `[[artifacts]]` out of a TOML document (the frozen manifest, a note asset); a
 /// document whose artifacts do not read has none.
@@ -505,14 +513,19 @@ impl Note {
         self.to_document().to_string()
     }
 
-    /// The note on `commit`, if there is one; a note that is not the release of `tag` is an error.
+    /// The note of `tag` on `commit`, if there is one: the commit's whole note, or in a
+    /// note of several packages (`[packages.<name>]`) the section whose tag is `tag`. A whole
+    /// note that is not the release of `tag` is an error.
     pub fn read(repo: &Repo, commit: Oid, tag: &str) -> Result<Option<Note>> {
         let Some(text) = repo.note(NOTES_REF, commit) else {
             return Ok(None);
         };
-        let note = Note::parse(&text).with_context(|| {
-            format!("the release note on {commit} (`{NOTES_REF}`) cannot be read")
-        })?;
+        let unreadable = || format!("the release note on {commit} (`{NOTES_REF}`) cannot be read");
+        let sections = Note::sections(&text).with_context(unreadable)?;
+        if let Some(sections) = sections {
+            return Ok(sections.into_iter().find(|note| note.tag == tag));
+        }
+        let note = Note::parse(&text).with_context(unreadable)?;
         if note.tag != tag {
             bail!(
                 "the release note on {commit} is for `{}`, not `{tag}`",
@@ -520,6 +533,30 @@ impl Note {
             );
         }
         Ok(Some(note))
+    }
+
+    /// The sections of a note of several packages, each with its `package`; `None` when the
+    /// note is one package's whole note.
+    pub fn sections(text: &str) -> Result<Option<Vec<Note>>> {
+        let doc: DocumentMut = text.parse().context("not valid TOML")?;
+        let Some(packages) = doc.get(PACKAGES) else {
+            return Ok(None);
+        };
+        let Some(packages) = packages.as_table() else {
+            bail!("`{PACKAGES}` is not a table of one section per package");
+        };
+        let mut notes = Vec::new();
+        for (name, section) in packages.iter() {
+            let Some(section) = section.as_table() else {
+                bail!("`{PACKAGES}.{name}` is not a table");
+            };
+            let doc = DocumentMut::from(section.clone());
+            let mut note: Note = toml_edit::de::from_document(doc)
+                .with_context(|| format!("`[{PACKAGES}.{name}]` is not a release note section"))?;
+            note.package = Some(name.to_string());
+            notes.push(note);
+        }
+        Ok(Some(notes))
     }
 
     pub fn artifacts(&self) -> Vec<ArtifactRecord> {
@@ -565,9 +602,32 @@ impl Note {
         entries
     }
 
+    /// Writes the note on `commit`: the whole note, or this package's section of it, the
+    /// other packages' sections as they are.
     pub fn write(&self, repo: &Repo, commit: Oid) -> Result<()> {
+        let note = match &self.package {
+            None => self.to_toml(),
+            Some(package) => {
+                let mut doc: DocumentMut = match repo.note(NOTES_REF, commit) {
+                    Some(text) if Note::sections(&text)?.is_some() => text.parse()?,
+                    Some(_) => bail!(
+                        "the release note on {commit} is a single package's note, so `{package}`'s \
+                         section cannot be added to it"
+                    ),
+                    None => DocumentMut::new(),
+                };
+                let packages = doc
+                    .entry(PACKAGES)
+                    .or_insert_with(|| Item::Table(toml_edit::Table::new()));
+                let Some(packages) = packages.as_table_mut() else {
+                    bail!("`{PACKAGES}` of the release note on {commit} is not a table");
+                };
+                packages.set_implicit(true);
+                packages.insert(package, Item::Table(self.to_document().as_table().clone()));
+                doc.to_string()
+            }
+        };
         let (sh, commit) = (repo.sh()?, commit.to_string());
-        let note = self.to_toml();
         git::run_with_input(
             cmd!(
                 sh,
@@ -752,6 +812,29 @@ at = "2026-11-24T04:02:00Z"
     /// The whole of a TOML text as a tree, to compare two texts by what they say.
     fn tree(text: &str) -> Raw {
         toml_edit::de::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn a_note_of_several_packages_reads_each_section_with_its_package() {
+        let mut core = Note::new("acme-core-v1.2.0", "1.2.0", Oid::zero());
+        core.package = Some("acme-core".into());
+        core.set_artifacts(&[ArtifactRecord::sample("acme_core-1.2.0.tar.gz", "ab")]);
+        let mut cli = Note::new("acme-cli-v0.3.0", "0.3.0", Oid::zero());
+        cli.package = Some("acme-cli".into());
+        let mut doc = DocumentMut::new();
+        let mut packages = toml_edit::Table::new();
+        packages.set_implicit(true);
+        for note in [&core, &cli] {
+            let table = note.to_document().as_table().clone();
+            packages.insert(note.package.as_deref().unwrap(), Item::Table(table));
+        }
+        doc.insert(PACKAGES, Item::Table(packages));
+        let text = doc.to_string();
+        assert!(text.contains("[packages.acme-core]"), "{text}");
+        let sections = Note::sections(&text).unwrap().unwrap();
+        assert_eq!(sections, [core, cli]);
+        assert!(Note::sections("tag = \"v1\"\n").unwrap().is_none());
+        assert!(Note::sections("packages = 3\n").is_err());
     }
 
     #[test]

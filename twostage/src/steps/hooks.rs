@@ -318,6 +318,7 @@ mod tests {
     fn pushed_release_tags_are_read_by_the_name_the_remote_gets() {
         let scheme = TagScheme {
             prefix: "v".into(),
+            suffix: String::new(),
             prod_suffix: "-prod".into(),
         };
         let zero = "0".repeat(40);
