@@ -127,6 +127,74 @@ pub fn refusals(note: &Note) -> Vec<Refusal> {
     refusals
 }
 
+/// Whether a sibling's section of the note (`None`: it has none) says the sibling is on
+/// `role`'s index, so that its dependent can be verified there against its files: for staging,
+/// its files and its staging upload are recorded; for production, its production upload too.
+pub fn sibling_on(note: Option<&Note>, role: Role) -> bool {
+    let Some(note) = note else {
+        return false;
+    };
+    let staged = !note.artifacts.is_empty() && note.staging.is_some();
+    match role {
+        Role::Staging => staged,
+        Role::Production => staged && note.production.is_some(),
+    }
+}
+
+/// A sibling of the release as the promotion gate sees it: its section of the note and
+/// whether production serves its files with their recorded sha256 (asked only when its section
+/// records production's upload).
+#[derive(Debug, Clone, Copy)]
+pub struct SiblingState<'a> {
+    pub package: &'a str,
+    pub tag: &'a str,
+    pub note: Option<&'a Note>,
+    pub production_serves: bool,
+}
+
+/// Why the promotion order refuses a dependent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SiblingRefusal {
+    /// The sibling is not on production yet: promote it first.
+    NotOnProduction { package: String, tag: String },
+    /// The dependent's latest verification of staging did not install the sibling's files as
+    /// its section records them (verified before the sibling was staged, or against other bytes).
+    NotVerifiedWith { package: String, tag: String },
+}
+
+/// The promotion order over note values: a dependent (`note`) is promoted only after every
+/// sibling is on production (its section records production's upload and production serves
+/// its files), and only when its latest verification of staging installed each sibling's
+/// files as that sibling's section records them (docs/monorepo.md, "The dependency rule").
+pub fn sibling_refusals(note: &Note, siblings: &[SiblingState]) -> Vec<SiblingRefusal> {
+    let installed = Role::Staging
+        .latest(note)
+        .map(|run| run.siblings.as_slice())
+        .unwrap_or_default();
+    let mut refusals = Vec::new();
+    for sibling in siblings {
+        let (package, tag) = (sibling.package.to_string(), sibling.tag.to_string());
+        let promoted = sibling.note.is_some_and(|n| n.production.is_some());
+        if !promoted || !sibling.production_serves {
+            refusals.push(SiblingRefusal::NotOnProduction {
+                package: package.clone(),
+                tag: tag.clone(),
+            });
+        }
+        let recorded: Vec<&str> = sibling
+            .note
+            .map(|n| n.artifacts.iter().map(|a| a.sha256.as_str()).collect())
+            .unwrap_or_default();
+        let mut with = installed.iter().filter(|f| f.tag == sibling.tag).peekable();
+        let verified_with =
+            with.peek().is_some() && with.all(|f| recorded.contains(&f.sha256.as_str()));
+        if !verified_with {
+            refusals.push(SiblingRefusal::NotVerifiedWith { package, tag });
+        }
+    }
+    refusals
+}
+
 /// The pre-push hook's no-op: production's upload is recorded, production serves the files
 /// (`production_serves`, asked only when it is recorded) and the `-prod` tag names the release
 /// commit (`prod_tag_at_release`).
@@ -317,6 +385,91 @@ mod tests {
         assert!(already_promoted(&note, true, true));
         assert!(!already_promoted(&note, false, true));
         assert!(!already_promoted(&note, true, false));
+    }
+
+    /// The section of a sibling at `stage`: 0 nothing, 1 staged, 2 promoted.
+    fn sibling_note(stage: u8) -> Note {
+        let mut note = passing();
+        note.tag = "core-v1.0.1".into();
+        if stage == 0 {
+            note.staging = None;
+        }
+        if stage >= 2 {
+            note.record(Entry::Production(UploadRun::default()));
+        }
+        note
+    }
+
+    #[test]
+    fn a_sibling_is_on_an_index_once_its_section_records_the_upload_there() {
+        assert!(!sibling_on(None, Role::Staging));
+        assert!(!sibling_on(Some(&sibling_note(0)), Role::Staging));
+        assert!(sibling_on(Some(&sibling_note(1)), Role::Staging));
+        assert!(!sibling_on(Some(&sibling_note(1)), Role::Production));
+        assert!(sibling_on(Some(&sibling_note(2)), Role::Production));
+        let mut no_files = sibling_note(1);
+        no_files.artifacts.clear();
+        assert!(!sibling_on(Some(&no_files), Role::Staging));
+    }
+
+    #[test]
+    fn a_dependent_is_promoted_after_its_sibling_and_only_as_verified_with_it() {
+        use crate::resources::evidence::SiblingFile;
+        let with = |sha256: &str| SiblingFile {
+            package: "core".into(),
+            tag: "core-v1.0.1".into(),
+            version: "1.0.1".into(),
+            filename: "core-1.0.1-py3-none-any.whl".into(),
+            sha256: sha256.into(),
+            ..SiblingFile::default()
+        };
+        let dependent = |files: Vec<SiblingFile>| {
+            let mut note = passing();
+            latest_mut(&mut note).siblings = files;
+            note
+        };
+        let (staged, promoted) = (sibling_note(1), sibling_note(2));
+        let state = |note, production_serves| SiblingState {
+            package: "core",
+            tag: "core-v1.0.1",
+            note,
+            production_serves,
+        };
+        let not_on = SiblingRefusal::NotOnProduction {
+            package: "core".into(),
+            tag: "core-v1.0.1".into(),
+        };
+        let not_with = SiblingRefusal::NotVerifiedWith {
+            package: "core".into(),
+            tag: "core-v1.0.1".into(),
+        };
+        let verified = dependent(vec![with("bb")]);
+        assert_eq!(
+            sibling_refusals(&verified, &[state(Some(&promoted), true)]),
+            []
+        );
+        // Staged only, or recorded on production but not served there, or no section at all.
+        assert_eq!(
+            sibling_refusals(&verified, &[state(Some(&staged), false)]),
+            std::slice::from_ref(&not_on)
+        );
+        assert_eq!(
+            sibling_refusals(&verified, &[state(Some(&promoted), false)]),
+            std::slice::from_ref(&not_on)
+        );
+        assert_eq!(
+            sibling_refusals(&verified, &[state(None, false)]),
+            [not_on, not_with.clone()]
+        );
+        // Verified without the sibling's files, or with bytes its section does not record.
+        for files in [vec![], vec![with("zz")], vec![with("bb"), with("zz")]] {
+            assert_eq!(
+                sibling_refusals(&dependent(files), &[state(Some(&promoted), true)]),
+                std::slice::from_ref(&not_with)
+            );
+        }
+        // No sibling: nothing to wait for.
+        assert_eq!(sibling_refusals(&dependent(vec![]), &[]), []);
     }
 
     #[test]

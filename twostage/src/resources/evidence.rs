@@ -268,6 +268,26 @@ pub struct VerificationRun {
     /// One per file and interpreter (one per file in a note written before `verify.python`).
     #[serde(rename = "artifacts", skip_serializing_if = "Vec::is_empty")]
     pub cells: Vec<CellRecord>,
+    /// In a release set of several packages: the files of the packages of the set this one
+    /// requires (its siblings) that were installed beside it, from the same index.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub siblings: Vec<SiblingFile>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// A sibling's file a verification installed beside the package (`[[verification.siblings]]`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SiblingFile {
+    /// The sibling's normalized distribution name.
+    pub package: String,
+    /// Its release tag, on the same commit.
+    pub tag: String,
+    pub version: String,
+    pub filename: String,
+    /// The sha256 its section of the note records, which the served bytes matched.
+    pub sha256: String,
     #[serde(flatten)]
     pub unknown: Unknown,
 }
@@ -983,6 +1003,31 @@ at = "2026-11-24T04:02:00Z"
             assert!(doc.contains_key(section.as_str()), "{section:?}: {doc}");
         }
         assert_eq!(note.entries().len(), 5);
+    }
+
+    #[test]
+    fn the_sibling_files_a_verification_installed_are_tables_of_their_own() {
+        let mut note = Note::new("cli-v0.3.1", "0.3.1", Oid::zero());
+        note.record(Entry::Verification(VerificationRun {
+            siblings: vec![SiblingFile {
+                package: "core".into(),
+                tag: "core-v1.0.1".into(),
+                version: "1.0.1".into(),
+                filename: "core-1.0.1-py3-none-any.whl".into(),
+                sha256: "aa".into(),
+                ..SiblingFile::default()
+            }],
+            ..VerificationRun::default()
+        }));
+        let text = note.to_toml();
+        assert!(
+            text.contains("[[verification.siblings]]\npackage = \"core\"\ntag = \"core-v1.0.1\"\n"),
+            "{text}"
+        );
+        assert_eq!(Note::parse(&text).unwrap(), note);
+        // A verification without siblings writes none.
+        let alone = Note::new("v1.0", "1.0", Oid::zero());
+        assert!(!alone.to_toml().contains("siblings"));
     }
 
     #[test]

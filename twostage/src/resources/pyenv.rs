@@ -207,13 +207,14 @@ pub fn create(
     ))
 }
 
-/// Installs `file` into `venv`, with its dependencies (and, for an sdist, its build
-/// requirements) from `index_url` only: the package itself can only be the file, and no
-/// other index (from the environment or a config file) is consulted.
+/// Installs `files` into `venv` (the file under test first, then the files of the packages
+/// released beside it that it requires), with their other dependencies (and, for an sdist, its
+/// build requirements) from `index_url` only: each package given as a file can only be that
+/// file, and no other index (from the environment or a config file) is consulted.
 pub fn install(
     installer: &Installer,
     venv: &Venv,
-    file: &Path,
+    files: &[&Path],
     index_url: &str,
     timeout: Duration,
     log: &mut std::fs::File,
@@ -223,24 +224,26 @@ pub fn install(
     let command = match installer {
         Installer::Uv { uv } => cmd!(
             sh,
-            "{uv} pip install --quiet --python {python} --index-url {index_url} --no-config {file}"
+            "{uv} pip install --quiet --python {python} --index-url {index_url} --no-config {files...}"
         )
         .env_remove("UV_EXTRA_INDEX_URL")
         .env_remove("UV_INDEX")
         .env_remove("UV_FIND_LINKS"),
         Installer::Pip => cmd!(
             sh,
-            "{python} -m pip install --quiet --disable-pip-version-check --isolated --index-url {index_url} {file}"
+            "{python} -m pip install --quiet --disable-pip-version-check --isolated --index-url {index_url} {files...}"
         )
         .env_remove("PIP_EXTRA_INDEX_URL")
         .env_remove("PIP_FIND_LINKS"),
     };
+    let names: Vec<&str> = files
+        .iter()
+        .map(|f| f.file_name().and_then(|n| n.to_str()).unwrap_or_default())
+        .collect();
     let shown = format!(
         "{} install {} --index-url {}",
         installer.name(),
-        file.file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default(),
+        names.join(" "),
         crate::resources::secrets::redact(index_url)
     );
     run_logged(command.into(), &shown, timeout, log)

@@ -18,7 +18,8 @@ use crate::core::production::{
     annotated_prod_tag, manifest_digest, plain_tag, remote_commit, sha256sums, ATTESTATION_SUFFIX,
     NOTE_ASSET,
 };
-use crate::core::verdict::{self, Refusal, Unverified};
+use crate::core::siblings;
+use crate::core::verdict::{self, Refusal, SiblingRefusal, SiblingState, Unverified};
 use crate::output;
 use crate::resolved::{self, Release};
 use crate::resources::dist;
@@ -63,6 +64,7 @@ fn gate(
     };
     let artifacts = note.artifacts();
     problems.extend(note_problems(release, note));
+    problems.extend(sibling_problems(repo, config, release, note));
     if let Some(prod_commit) = repo.tag_commit(prod_tag) {
         if prod_commit != release.commit {
             problems.push(format!(
@@ -151,6 +153,72 @@ fn note_problems(release: &Release, note: &Note) -> Vec<String> {
                     more.concat()
                 )
             }
+        })
+        .collect()
+}
+
+/// The promotion order (`verdict::sibling_refusals`): each package of the release set this one
+/// requires is on production first, and this one was verified against its staged files.
+fn sibling_problems(repo: &Repo, config: &Config, release: &Release, note: &Note) -> Vec<String> {
+    let checkout = || {
+        let dir = release.work.join("promote-checkout");
+        siblings::checkout_into(repo, release.commit, &dir)
+    };
+    let found = match siblings::find(repo, config, release.commit, &checkout) {
+        Ok(found) => found,
+        Err(e) => return vec![format!("{e:#}")],
+    };
+    let mut notes = Vec::new();
+    let mut serves = Vec::new();
+    for sibling in &found {
+        let sibling_note = match Note::read(repo, release.commit, &sibling.tag) {
+            Ok(n) => n,
+            Err(e) => return vec![format!("{e:#}")],
+        };
+        // Production is asked only of a sibling whose section records it there.
+        let served = match (config.for_package(&sibling.name), &sibling_note) {
+            (Some(sibling_config), Some(n)) if n.production.is_some() => {
+                let production = Index::new(Role::Production, &sibling_config);
+                production
+                    .serves(&sibling.name, &n.artifacts)
+                    .unwrap_or(false)
+            }
+            _ => false,
+        };
+        notes.push(sibling_note);
+        serves.push(served);
+    }
+    let states: Vec<SiblingState> = found
+        .iter()
+        .zip(&notes)
+        .zip(&serves)
+        .map(|((sibling, n), served)| SiblingState {
+            package: &sibling.name,
+            tag: &sibling.tag,
+            note: n.as_ref(),
+            production_serves: *served,
+        })
+        .collect();
+    let tag = &release.tag;
+    verdict::sibling_refusals(note, &states)
+        .into_iter()
+        .map(|refusal| match refusal {
+            SiblingRefusal::NotOnProduction {
+                package,
+                tag: theirs,
+            } => format!(
+                "{tag} requires `{package}`, released on the same commit as `{theirs}`, which is \
+                 not on production yet: promote it first (`cargo xtask promote {theirs}`), then \
+                 `cargo xtask promote {tag}`"
+            ),
+            SiblingRefusal::NotVerifiedWith {
+                package,
+                tag: theirs,
+            } => format!(
+                "the latest verification of {tag} did not install the staged files of `{theirs}` \
+                 (`{package}`, which it requires) as its release note records them: verify it \
+                 again (`cargo xtask verify {tag}`)"
+            ),
         })
         .collect()
 }

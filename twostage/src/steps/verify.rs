@@ -25,12 +25,13 @@ use xshell::{cmd, Shell};
 use crate::config::Config;
 use crate::core::frozen;
 use crate::core::index::{url_of, Index, Role};
+use crate::core::siblings::{self, Ready};
 use crate::error::UsageError;
 use crate::output;
 use crate::resolved::{self, Release};
 use crate::resources::dist::{self, Kind};
 use crate::resources::evidence::{
-    self, ArtifactRecord, CellRecord, CommandRecord, Note, Verdict, VerificationRun,
+    self, ArtifactRecord, CellRecord, CommandRecord, Note, SiblingFile, Verdict, VerificationRun,
 };
 use crate::resources::git::Repo;
 use crate::resources::index;
@@ -197,6 +198,31 @@ struct Shared<'a> {
     /// The smoke commands: `verify.smoke`, or when it is not set, the import of the wheel's
     /// top-level names (`default_smoke`).
     smoke: Vec<String>,
+    /// The packages of the release set this one requires, each with its files as this index
+    /// serves them, downloaded and checked (`download_siblings`), installed beside it.
+    siblings: Vec<SiblingFiles>,
+}
+
+/// A sibling (`core::siblings`) and the files of it some cell installs: each with its path.
+struct SiblingFiles {
+    ready: Ready,
+    files: Vec<(ArtifactRecord, PathBuf)>,
+}
+
+impl SiblingFiles {
+    /// The file of the sibling an interpreter installs: the first wheel it accepts, else the
+    /// sdist.
+    fn pick<'a>(ready: &'a Ready, interpreter: &Interpreter) -> Option<&'a ArtifactRecord> {
+        let of = |kind| {
+            ready
+                .artifacts
+                .iter()
+                .filter(move |a| Kind::of(&a.filename) == Some(kind))
+        };
+        of(Kind::Wheel)
+            .find(|a| interpreter.accepts_wheel(&a.filename))
+            .or_else(|| of(Kind::Sdist).next())
+    }
 }
 
 /// Where the files are verified.
@@ -251,6 +277,7 @@ impl<'a> Shared<'a> {
             interpreters,
             requires_python,
             smoke: config.verify.smoke.clone(),
+            siblings: Vec::new(),
         })
     }
 
@@ -395,12 +422,16 @@ pub fn verify(
         return Ok(skipped(release));
     }
     let dirs = prepare_dirs(repo, release, index.role())?;
+    // The packages of the release set it requires, each on this index first (docs/monorepo.md).
+    let found = siblings::find(repo, config, release.commit, &|| Ok(dirs.checkout.clone()))?;
+    let ready = siblings::ready(repo, config, &release.tag, found, index.role())?;
     let shared = Shared::choose(config, release, index, &dirs.checkout)?;
     let jobs = pick_files(&shared, artifacts)?;
     let plan = plan_cells(&shared, &jobs);
     let mut failures = unverifiable_kinds(&shared, &plan);
     let files = download_all(&shared, &dirs, &jobs, &plan)?;
     let mut shared = shared;
+    shared.siblings = download_siblings(&shared, &dirs, &plan, ready)?;
     shared.smoke = default_smoke(repo, &shared, artifacts, &files);
     if shared.smoke.is_empty() {
         output::note("no smoke commands (`verify.smoke`): only the install and the installed version are checked");
@@ -616,6 +647,65 @@ fn download_all(
     })
 }
 
+/// The files of each sibling that some cell installs (`SiblingFiles::pick` for every
+/// interpreter a cell runs on), downloaded from the URLs the sibling's index of this role
+/// lists (its own configuration's: `[packages.staging]` may differ) into `siblings/<filename>/`,
+/// each checked against the sha256 the sibling's section of the note records. Served bytes
+/// that differ refuse the verification: nothing is recorded.
+fn download_siblings(
+    shared: &Shared,
+    dirs: &Dirs,
+    plan: &[Planned],
+    ready: Vec<Ready>,
+) -> Result<Vec<SiblingFiles>> {
+    let used: Vec<&Interpreter> = shared
+        .interpreters
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| plan.iter().any(|p| p.interpreter == *i && p.skip.is_none()))
+        .map(|(_, interpreter)| interpreter)
+        .collect();
+    let mut all = Vec::new();
+    for ready in ready {
+        let mut needed: Vec<ArtifactRecord> = Vec::new();
+        for interpreter in &used {
+            if let Some(artifact) = SiblingFiles::pick(&ready, interpreter) {
+                if !needed.contains(artifact) {
+                    needed.push(artifact.clone());
+                }
+            }
+        }
+        let index = Index::new(shared.index.role(), &ready.config);
+        let project = ready.release.project_name(&ready.artifacts);
+        let tag = &ready.sibling.tag;
+        if !needed.is_empty() {
+            index.wait(&project, &needed)?;
+        }
+        let listing = index.files(&project)?;
+        let mut files = Vec::new();
+        for artifact in needed {
+            let dir = dirs.work.join("siblings").join(&artifact.filename);
+            std::fs::create_dir_all(&dir)?;
+            let path = dir.join(&artifact.filename);
+            output::status(
+                "Downloading",
+                format!("`{}` of {tag} from {}", artifact.filename, index.label()),
+            );
+            if let Some(why) = index.download(&listing, &artifact, &path)? {
+                return Err(UsageError(format!(
+                    "{} serves other bytes for `{}` of {tag} than its release note records:                      {why}; nothing was recorded",
+                    index.label(),
+                    artifact.filename
+                ))
+                .into());
+            }
+            files.push((artifact, path));
+        }
+        all.push(SiblingFiles { ready, files });
+    }
+    Ok(all)
+}
+
 /// What one cell produced: its record, the commands it ran, its log.
 struct CellResult {
     cell: Cell,
@@ -765,6 +855,20 @@ impl Findings {
         run.seconds = Some((started.elapsed().as_secs_f64() * 10.0).round() / 10.0);
         run.at = Some(crate::clock::timestamp());
         run.cells = self.records;
+        run.siblings = shared
+            .siblings
+            .iter()
+            .flat_map(|s| {
+                s.files.iter().map(|(artifact, _)| SiblingFile {
+                    package: s.ready.sibling.name.clone(),
+                    tag: s.ready.sibling.tag.clone(),
+                    version: s.ready.sibling.version.to_string(),
+                    filename: artifact.filename.clone(),
+                    sha256: artifact.sha256.clone(),
+                    ..SiblingFile::default()
+                })
+            })
+            .collect();
         run
     }
 }
@@ -905,13 +1009,23 @@ fn run_cell(
     Ok(result(outcome, attempt.steps, log))
 }
 
-impl Attempt<'_> {
+impl<'a> Attempt<'a> {
     /// The cell's plan: a fresh venv from its interpreter, the install, the installed
     /// version, then every smoke command. The first step that fails stops it.
     fn install_and_smoke(&mut self, file: &Path) -> Result<(), Stop> {
         let venv = self.create_venv()?;
-        self.install(&venv, file)?;
-        self.check_version(&venv)?;
+        let beside = self.sibling_files()?;
+        let mut files = vec![file];
+        files.extend(beside.iter().map(|(_, path)| *path));
+        self.install(&venv, &files)?;
+        let release = self.shared.release;
+        let name = release.project_name(std::slice::from_ref(self.job.artifact));
+        self.check_version(&venv, &name, &release.version, "the tag's")?;
+        for (ready, _) in &beside {
+            let sibling = &ready.sibling;
+            let whose = format!("`{}`'s", sibling.tag);
+            self.check_version(&venv, &sibling.name, &sibling.version, &whose)?;
+        }
         for (i, smoke) in self.shared.smoke.iter().enumerate() {
             self.smoke(i, smoke, &venv)?;
         }
@@ -938,12 +1052,36 @@ impl Attempt<'_> {
         Ok(venv)
     }
 
-    /// The file with its dependencies from the production index only.
-    fn install(&mut self, venv: &Venv, file: &Path) -> Result<(), Stop> {
+    /// The files of the siblings this interpreter installs beside the file: one of each.
+    fn sibling_files(&self) -> Result<Vec<(&'a Ready, &'a Path)>, Stop> {
+        let mut beside = Vec::new();
+        for sibling in &self.shared.siblings {
+            let tag = &sibling.ready.sibling.tag;
+            let picked = SiblingFiles::pick(&sibling.ready, self.interpreter).and_then(|a| {
+                sibling
+                    .files
+                    .iter()
+                    .find(|(f, _)| f == a)
+                    .map(|(_, path)| path.as_path())
+            });
+            let Some(path) = picked else {
+                return Err(Stop::Failed(format!(
+                    "{tag}, which it requires, has no file {} can install",
+                    self.interpreter.label()
+                )));
+            };
+            beside.push((&sibling.ready, path));
+        }
+        Ok(beside)
+    }
+
+    /// The files (the one under test first, then its siblings') with every other dependency
+    /// from the production index only.
+    fn install(&mut self, venv: &Venv, files: &[&Path]) -> Result<(), Stop> {
         let ran = pyenv::install(
             &self.shared.installer,
             venv,
-            file,
+            files,
             &self.shared.config.production.index_url,
             self.shared.config.verify.timeout,
             &mut self.log,
@@ -963,10 +1101,14 @@ impl Attempt<'_> {
         Ok(())
     }
 
-    /// The installed distribution must be the tag's version.
-    fn check_version(&mut self, venv: &Venv) -> Result<(), Stop> {
-        let release = self.shared.release;
-        let name = release.project_name(std::slice::from_ref(self.job.artifact));
+    /// The installed distribution `name` must be at `version` (`whose`: "the tag's").
+    fn check_version(
+        &mut self,
+        venv: &Venv,
+        name: &str,
+        version: &pep440_rs::Version,
+        whose: &str,
+    ) -> Result<(), Stop> {
         let (sh, python) = (Shell::new().map_err(anyhow::Error::from)?, venv.python());
         // In the file's own directory and isolated (`-I`: neither the current directory nor
         // PYTHON* variables on the path): a repository's stale `<name>.egg-info` beside it
@@ -979,10 +1121,14 @@ impl Attempt<'_> {
         let found = ran.output.trim().to_string();
         let ok = ran.ok();
         self.steps.push(ran);
-        if !ok || found.parse::<pep440_rs::Version>().ok().as_ref() != Some(&release.version) {
+        if !ok || found.parse::<pep440_rs::Version>().ok().as_ref() != Some(version) {
+            let what = if whose == "the tag's" {
+                String::new()
+            } else {
+                format!(" of `{name}`")
+            };
             return Err(Stop::Failed(format!(
-                "the installed version is `{found}`, not the tag's `{}`",
-                release.version
+                "the installed version{what} is `{found}`, not {whose} `{version}`"
             )));
         }
         Ok(())
