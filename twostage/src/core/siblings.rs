@@ -120,6 +120,17 @@ pub fn find(
     siblings_of(&workspace.packages, &set, &member.name)
 }
 
+/// `find` and `ready` for `release`, before anything is done: the requirements read from a
+/// clean checkout in the release's work directory (`siblings-checkout/`), made only when the
+/// release set has another package.
+pub fn ready_at(repo: &Repo, config: &Config, release: &Release, role: Role) -> Result<Vec<Ready>> {
+    let dir = release.work.join("siblings-checkout");
+    let found = find(repo, config, release.commit, &|| {
+        checkout_into(repo, release.commit, &dir)
+    })?;
+    ready(repo, config, &release.tag, found, role)
+}
+
 /// A clean checkout of `commit` in `dir`, for `find`.
 pub fn checkout_into(repo: &Repo, commit: Oid, dir: &Path) -> Result<PathBuf> {
     crate::core::frozen::clean_checkout(repo, commit, dir)?;
@@ -158,15 +169,9 @@ pub fn ready(
                 Role::Staging => format!("stage it first (`cargo xtask stage {tag}`)"),
                 Role::Production => format!("promote it first (`cargo xtask promote {tag}`)"),
             };
-            let flag = if role == Role::Production {
-                " --production"
-            } else {
-                ""
-            };
             return Err(UsageError(format!(
                 "{dependent} requires `{}`, released on the same commit as `{tag}`, which is not \
-                 on {} yet: {first}, then verify {dependent} again (`cargo xtask verify \
-                 {dependent}{flag}`); nothing was recorded",
+                 on {} yet: {first}, then run this again; nothing was uploaded or recorded",
                 sibling.name,
                 role.label()
             ))

@@ -161,7 +161,7 @@ fn note_problems(release: &Release, note: &Note) -> Vec<String> {
 /// requires is on production first, and this one was verified against its staged files.
 fn sibling_problems(repo: &Repo, config: &Config, release: &Release, note: &Note) -> Vec<String> {
     let checkout = || {
-        let dir = release.work.join("promote-checkout");
+        let dir = release.work.join("siblings-checkout");
         siblings::checkout_into(repo, release.commit, &dir)
     };
     let found = match siblings::find(repo, config, release.commit, &checkout) {

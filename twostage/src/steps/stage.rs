@@ -69,6 +69,11 @@ pub fn run_with(repo: &Repo, config: &Config, tag: &str, options: &Options) -> R
         return Ok(());
     }
 
+    if !options.no_verify {
+        // The verification installs the staged files of the packages of the release set this
+        // one requires: each is staged first, or nothing is uploaded (docs/monorepo.md).
+        crate::core::siblings::ready_at(repo, config, &release, Role::Staging)?;
+    }
     let frozen = output::group(&format!("Build {tag}"), || {
         build_or_take(repo, config, &release, options.dist)
     })?;

@@ -1,0 +1,172 @@
+//! Issue 23, point 4 (docs/monorepo.md, "The dependency rule") on the `uv-workspace` fixture:
+//! `-cli` requires `-core`, both released on one commit. The cli's verification installs core
+//! from staging's files (counted on staging's side, by the fault proxy in front of pypiserver,
+//! with production holding no core at all); the cli's stage is refused before core is staged,
+//! and its promotion before core's (nothing uploaded to production, no `-prod` tag); then core
+//! is promoted, then cli; a rerun of each changes nothing.
+
+use std::collections::BTreeMap;
+
+use testbed::FaultProxy;
+
+use crate::common::*;
+
+const NAME: &str = "ts-siblings";
+
+/// `release.toml` for the three members, staging through `staging_root` (the proxy).
+fn config(staging_root: &str) -> String {
+    let base = release_toml("").replace(&indexes().pypi.root_url, staging_root);
+    let mut text = base;
+    for member in ["core", "cli", "extras"] {
+        text.push_str(&format!(
+            "\n[[packages]]\nname = \"{NAME}-{member}\"\nfolder = \"packages/{member}\"\n"
+        ));
+    }
+    text
+}
+
+fn run(s: &Scratch, args: &[&str]) -> Run {
+    let out = s
+        .command(env!("CARGO_BIN_EXE_twostage"))
+        .args(args)
+        .env("TEST_PYPI_TOKEN", SENTINEL)
+        .env("PYPI_TOKEN", SENTINEL)
+        .output()
+        .unwrap();
+    let run = Run::from(out);
+    run.assert_not_shown(SENTINEL);
+    run
+}
+
+/// The proxy's `GET <file>` events for the files of `project`.
+fn downloads(proxy: &FaultProxy, project: &str) -> Vec<String> {
+    let prefix = format!("GET {}-", project.replace('-', "_"));
+    proxy
+        .events()
+        .into_iter()
+        .filter(|e| e.starts_with(&prefix))
+        .collect()
+}
+
+/// The `-prod` tags here and at the origin, each with the commit it names.
+fn prod_tags(s: &Scratch) -> (String, String) {
+    let list = "--format=%(refname) %(*objectname)";
+    (
+        s.git(&["for-each-ref", list, "refs/tags/*-prod"]),
+        s.git_in(&s.origin, &["for-each-ref", list, "refs/tags/*-prod"]),
+    )
+}
+
+/// The package's section of the commit's note, read with the test's own TOML reading.
+fn section(s: &Scratch, commit: &str, package: &str) -> toml_edit::Table {
+    let text = s.git(&["notes", "--ref", "refs/notes/release", "show", commit]);
+    let doc: toml_edit::DocumentMut = text.parse().unwrap();
+    doc["packages"][package].as_table().unwrap().clone()
+}
+
+/// The siblings' files the section's latest verification of staging records: filename → sha256.
+fn verified_with(section: &toml_edit::Table) -> BTreeMap<String, String> {
+    let verification = &section["verification"];
+    let latest = verification
+        .get("runs")
+        .and_then(|r| r.as_array_of_tables())
+        .and_then(|r| r.iter().last())
+        .unwrap_or_else(|| verification.as_table().unwrap());
+    assert_eq!(latest["result"].as_str(), Some("verified"), "{section}");
+    latest
+        .get("siblings")
+        .and_then(|s| s.as_array_of_tables())
+        .into_iter()
+        .flatten()
+        .map(|f| {
+            assert_eq!(f["tag"].as_str(), Some(&*format!("{NAME}-core-v1.0.0")));
+            (
+                f["filename"].as_str().unwrap().to_string(),
+                f["sha256"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_dependent_is_verified_against_its_siblings_staged_files_and_promoted_after_it() {
+    let s = Scratch::new(NAME);
+    copy_fixture(
+        "uv-workspace",
+        &s.work,
+        &[("name", NAME), ("module", "ts_siblings")],
+    );
+    let proxy = FaultProxy::start(&s.dir.join("proxy"), &indexes().pypi.root_url).unwrap();
+    s.write("release.toml", &config(&proxy.url));
+    s.commit_all("Initial import");
+    let (core_name, cli_name) = (format!("{NAME}-core"), format!("{NAME}-cli"));
+    let (core, cli) = (format!("{core_name}-v1.0.0"), format!("{cli_name}-v0.3.0"));
+    // One release commit tagged once per package, as `release --package` leaves it.
+    for tag in [&core, &cli] {
+        s.git(&["tag", "-a", tag, "-m", &format!("Release {tag}")]);
+    }
+    s.git(&["push", "--quiet", "origin", "--tags"]);
+    let commit = s.git(&["rev-parse", "HEAD"]);
+    let production = &indexes().devpi_index.index_url;
+
+    // The dependent first: refused before anything is built or uploaded, naming its sibling.
+    let early = run(&s, &["stage", &cli]).failure(2);
+    early.stderr_has(&format!("requires `{core_name}`"));
+    early.stderr_has(&format!("stage it first (`cargo xtask stage {core}`)"));
+    assert_eq!(pypiserver_files(&cli_name), BTreeMap::new());
+
+    run(&s, &["stage", &core]).success();
+    let core_staged = pypiserver_files(&core_name);
+    let core_wheel = core_staged
+        .keys()
+        .find(|f| f.ends_with(".whl"))
+        .unwrap()
+        .clone();
+    let before = downloads(&proxy, &core_name);
+
+    // The cli verified with core's staged wheel, downloaded from staging once (the proxy saw
+    // it), while production has no core at all: without it the install could not resolve.
+    run(&s, &["stage", &cli]).success();
+    let during: Vec<String> = downloads(&proxy, &core_name)[before.len()..].to_vec();
+    assert_eq!(during, [format!("GET {core_wheel}")]);
+    assert_eq!(served_map(production, &core_name), BTreeMap::new());
+    let with = verified_with(&section(&s, &commit, &cli_name));
+    assert_eq!(
+        with,
+        BTreeMap::from([(core_wheel.clone(), core_staged[&core_wheel].clone())])
+    );
+
+    // The cli's promotion before core's: refused, nothing on production, no `-prod` tag.
+    let seen = uploads_seen(&cli_name);
+    let refused = run(&s, &["promote", &cli, "--no-github"]).failure(1);
+    refused.stderr_has(&format!("cargo xtask promote {core}"));
+    assert_eq!(served_map(production, &cli_name), BTreeMap::new());
+    assert_eq!(uploads_seen(&cli_name), seen);
+    assert_eq!(prod_tags(&s), (String::new(), String::new()));
+
+    run(&s, &["promote", &core, "--no-github"]).success();
+    run(&s, &["promote", &cli, "--no-github"]).success();
+    assert_eq!(served_map(production, &core_name), core_staged);
+    assert_eq!(
+        served_map(production, &cli_name),
+        pypiserver_files(&cli_name)
+    );
+    let tagged = format!("refs/tags/{cli}-prod {commit}\nrefs/tags/{core}-prod {commit}");
+    assert_eq!(prod_tags(&s), (tagged.clone(), tagged.clone()));
+
+    // A rerun of each step changes nothing: no upload anywhere, the same tags.
+    let seen = (uploads_seen(&core_name), uploads_seen(&cli_name));
+    let refs = s.git(&["for-each-ref", "refs/tags"]);
+    for args in [
+        ["stage", core.as_str(), ""],
+        ["stage", cli.as_str(), ""],
+        ["promote", core.as_str(), "--no-github"],
+        ["promote", cli.as_str(), "--no-github"],
+    ] {
+        let args: Vec<&str> = args.into_iter().filter(|a| !a.is_empty()).collect();
+        run(&s, &args).success();
+    }
+    assert_eq!((uploads_seen(&core_name), uploads_seen(&cli_name)), seen);
+    assert_eq!(s.git(&["for-each-ref", "refs/tags"]), refs);
+    assert_eq!(prod_tags(&s), (tagged.clone(), tagged));
+}
