@@ -50,11 +50,21 @@ fn downloads(proxy: &FaultProxy, project: &str) -> Vec<String> {
 
 /// The `-prod` tags here and at the origin, each with the commit it names.
 fn prod_tags(s: &Scratch) -> (String, String) {
-    let list = "--format=%(refname) %(*objectname)";
-    (
-        s.git(&["for-each-ref", list, "refs/tags/*-prod"]),
-        s.git_in(&s.origin, &["for-each-ref", list, "refs/tags/*-prod"]),
-    )
+    let tags = |dir: &std::path::Path| {
+        let names = s.git_in(
+            dir,
+            &["for-each-ref", "--format=%(refname)", "refs/tags/*-prod"],
+        );
+        names
+            .lines()
+            .map(|name| {
+                let commit = s.git_in(dir, &["rev-parse", &format!("{name}^{{commit}}")]);
+                format!("{name} {commit}")
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    (tags(&s.work), tags(&s.origin))
 }
 
 /// The package's section of the commit's note, read with the test's own TOML reading.
