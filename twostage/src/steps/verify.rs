@@ -212,10 +212,12 @@ struct SiblingFiles {
 impl SiblingFiles {
     /// The file of the sibling an interpreter installs: the first wheel it accepts, else the
     /// sdist.
-    fn pick<'a>(ready: &'a Ready, interpreter: &Interpreter) -> Option<&'a ArtifactRecord> {
+    fn pick<'a>(
+        artifacts: &'a [ArtifactRecord],
+        interpreter: &Interpreter,
+    ) -> Option<&'a ArtifactRecord> {
         let of = |kind| {
-            ready
-                .artifacts
+            artifacts
                 .iter()
                 .filter(move |a| Kind::of(&a.filename) == Some(kind))
         };
@@ -669,7 +671,7 @@ fn download_siblings(
     for ready in ready {
         let mut needed: Vec<ArtifactRecord> = Vec::new();
         for interpreter in &used {
-            if let Some(artifact) = SiblingFiles::pick(&ready, interpreter) {
+            if let Some(artifact) = SiblingFiles::pick(&ready.artifacts, interpreter) {
                 if !needed.contains(artifact) {
                     needed.push(artifact.clone());
                 }
@@ -1057,13 +1059,14 @@ impl<'a> Attempt<'a> {
         let mut beside = Vec::new();
         for sibling in &self.shared.siblings {
             let tag = &sibling.ready.sibling.tag;
-            let picked = SiblingFiles::pick(&sibling.ready, self.interpreter).and_then(|a| {
-                sibling
-                    .files
-                    .iter()
-                    .find(|(f, _)| f == a)
-                    .map(|(_, path)| path.as_path())
-            });
+            let picked =
+                SiblingFiles::pick(&sibling.ready.artifacts, self.interpreter).and_then(|a| {
+                    sibling
+                        .files
+                        .iter()
+                        .find(|(f, _)| f == a)
+                        .map(|(_, path)| path.as_path())
+                });
             let Some(path) = picked else {
                 return Err(Stop::Failed(format!(
                     "{tag}, which it requires, has no file {} can install",
@@ -1220,5 +1223,28 @@ mod tests {
             "{err}"
         );
         assert!(choose_interpreters(&[], None, Vec::new()).is_err());
+    }
+
+    #[test]
+    fn a_siblings_file_is_the_first_wheel_the_interpreter_accepts_else_its_sdist() {
+        let mut cp312 = interpreter("3.12.1");
+        cp312.tags = Some(vec![
+            "cp312-cp312-linux_x86_64".into(),
+            "py3-none-any".into(),
+        ]);
+        let files = [
+            ArtifactRecord::sample("core-1.0.1.tar.gz", "s"),
+            ArtifactRecord::sample("core-1.0.1-cp311-cp311-linux_x86_64.whl", "a"),
+            ArtifactRecord::sample("core-1.0.1-cp312-cp312-linux_x86_64.whl", "b"),
+        ];
+        let picked = |files: &[ArtifactRecord], i: &Interpreter| {
+            SiblingFiles::pick(files, i).map(|a| a.sha256.clone())
+        };
+        assert_eq!(picked(&files, &cp312).as_deref(), Some("b"));
+        // No wheel it accepts: the sdist; no sdist either: none.
+        let mut cp310 = interpreter("3.10.13");
+        cp310.tags = Some(vec!["cp310-cp310-linux_x86_64".into()]);
+        assert_eq!(picked(&files, &cp310).as_deref(), Some("s"));
+        assert_eq!(picked(&files[1..], &cp310), None);
     }
 }
