@@ -350,6 +350,18 @@ fn in_repository(dir: Option<PathBuf>, command: Command) -> anyhow::Result<()> {
         &config.production.token_env,
         &config.github.token_env,
     ]);
+    // Each package's own token variables too (`[packages.staging] token-env`).
+    crate::resources::secrets::protect_names(config.packages.iter().flat_map(|m| {
+        [&m.staging.token_env, &m.production.token_env]
+            .into_iter()
+            .flatten()
+            .cloned()
+    }));
+    // A tag names its package: a command acting on one runs with that package's
+    // configuration (docs/monorepo.md), which is the whole configuration for one package.
+    if let Some(tag) = tag_of(&command) {
+        config = crate::resolved::config_for_tag(&config, tag)?;
+    }
     match command {
         Command::Release {
             bump,
@@ -409,6 +421,19 @@ fn in_repository(dir: Option<PathBuf>, command: Command) -> anyhow::Result<()> {
         Command::Init { .. } | Command::Rehearse { .. } => {
             unreachable!("`run` handles the commands that need no repository")
         }
+    }
+}
+
+/// The release tag a command acts on, if it takes one.
+fn tag_of(command: &Command) -> Option<&str> {
+    match command {
+        Command::Stage { tag, .. }
+        | Command::Verify { tag, .. }
+        | Command::Record { tag, .. }
+        | Command::Promote { tag, .. }
+        | Command::Audit { tag, .. } => Some(tag),
+        Command::Status { tag, .. } => tag.as_deref(),
+        _ => None,
     }
 }
 
