@@ -133,7 +133,8 @@ pub fn config_for_tag(config: &Config, tag: &str) -> Result<Config> {
             format!("`{}<version>{}` ({})", scheme.prefix, scheme.suffix, m.name)
         })
         .collect();
-    let which = if crate::version::parse_release_version(tag).is_ok() {
+    let bare = tag.starts_with(|c: char| c.is_ascii_digit());
+    let which = if bare && crate::version::parse_release_version(tag).is_ok() {
         format!("`{tag}` is a version, not a tag: which package? ")
     } else {
         format!("`{tag}` is the tag of no package here: ")
