@@ -219,4 +219,44 @@ fn two_packages_tagged_on_one_commit_are_staged_by_one_push_in_dependency_order_
     );
     let one = s.twostage(&["status", cli]).success().stdout;
     assert!(one.contains(cli) && !one.contains(core), "{one}");
+
+    // A package's tag promotes that package: production serves its staged bytes, its `-prod`
+    // tag names the shared commit, its section records production, the other section is as
+    // it was; `audit` reads its section.
+    let cli_section = note["packages"]["mf-flow-cli"].to_string();
+    let out = s
+        .command(env!("CARGO_BIN_EXE_twostage"))
+        .args(["promote", core, "--no-github"])
+        .env("TEST_PYPI_TOKEN", SENTINEL)
+        .env("PYPI_TOKEN", SENTINEL)
+        .env("TWOSTAGE_BIN", env!("CARGO_BIN_EXE_twostage"))
+        .output()
+        .unwrap();
+    let run = Run::from(out).success();
+    let production: BTreeMap<String, String> =
+        served_map(&indexes().devpi_index.index_url, "mf-flow-core")
+            .into_iter()
+            .filter(|(name, _)| name.contains("1.1.0"))
+            .collect();
+    assert_eq!(production, core_files, "{}", run.stderr);
+    let commit = s.git(&["rev-parse", "HEAD"]);
+    let prod = format!("{core}-prod");
+    let at = s.git_in(&s.origin, &["rev-parse", &format!("{prod}^{{commit}}")]);
+    assert_eq!(at, commit);
+    let promoted: toml_edit::DocumentMut = note_text(&s, core).parse().unwrap();
+    assert!(promoted["packages"]["mf-flow-core"]["production"].is_table());
+    assert_eq!(promoted["packages"]["mf-flow-cli"].to_string(), cli_section);
+    let out = s.twostage(&["audit", core, "--json"]).stdout;
+    let audit: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let result = |link: &str| {
+        audit["links"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["link"] == link)
+            .map(|l| l["result"].as_str().unwrap().to_string())
+    };
+    for link in ["note", "tags", "production", "staging", "verification"] {
+        assert_eq!(result(link).as_deref(), Some("pass"), "{link}: {out}");
+    }
 }
