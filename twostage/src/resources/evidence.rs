@@ -950,10 +950,13 @@ at = "2026-11-24T04:02:00Z"
         assert_eq!(sections.len(), 2, "{text}");
         // Nothing to add: the merged note of a single package, or one lacking no section.
         assert_eq!(
-            with_every_section("tag = \"v1\"\n", &[remote.clone()]),
+            with_every_section("tag = \"v1\"\n", std::slice::from_ref(&remote)),
             None
         );
-        assert_eq!(with_every_section(&remote, &[remote.clone()]), None);
+        assert_eq!(
+            with_every_section(&remote, std::slice::from_ref(&remote)),
+            None
+        );
     }
 
     #[test]
