@@ -410,6 +410,35 @@ mod tests {
     }
 
     #[test]
+    fn with_several_packages_each_pushed_tag_is_read_by_its_packages_template() {
+        let text = "[[packages]]\nname = \"acme-core\"\nfolder = \"core\"\n\
+                    [[packages]]\nname = \"acme-cli\"\nfolder = \"cli\"\n";
+        let config = Config::parse(text, "release.toml", Vec::new()).unwrap();
+        let (zero, oid) = ("0".repeat(40), "a".repeat(40));
+        let line = |tag: &str| format!("refs/tags/{tag} {oid} refs/tags/{tag} {zero}\n");
+        let input: String = [
+            "acme-cli-v0.4.0",
+            "v1.0.0",
+            "acme-core-v1.1.0-prod",
+            "acme-core-v1.1.0",
+        ]
+        .map(line)
+        .concat();
+        assert_eq!(
+            Pushed::of(&input, &config),
+            Pushed {
+                plain: vec!["acme-cli-v0.4.0".into(), "acme-core-v1.1.0".into()],
+                prod: vec!["acme-core-v1.1.0-prod".into()],
+            }
+        );
+        // The shims look for what both packages' tags start with; one package, its prefix.
+        assert_eq!(shim_prefix(&config), "acme-c");
+        let single = Config::parse("", "release.toml", Vec::new()).unwrap();
+        assert_eq!(shim_prefix(&single), "v");
+        assert_eq!(Pushed::of(&input, &single).plain, ["v1.0.0"]);
+    }
+
+    #[test]
     fn dry_run_is_read_from_the_push_command() {
         let cases = [
             ("git push --dry-run origin v1", true),
