@@ -74,8 +74,11 @@ impl Workspace {
     /// Reads the packages of the repository whose work tree is `root`. Every problem is
     /// collected and reported at once.
     pub fn read(root: &Path) -> Result<Workspace> {
-        let root = std::path::absolute(root)
-            .with_context(|| format!("cannot resolve `{}`", root.display()))?;
+        // Without a trailing `/` (`Repo::root` has one): the globs are spelled below it.
+        let root: PathBuf = std::path::absolute(root)
+            .with_context(|| format!("cannot resolve `{}`", root.display()))?
+            .components()
+            .collect();
         let real_root = root
             .canonicalize()
             .with_context(|| format!("cannot read `{}`", root.display()))?;
@@ -649,6 +652,9 @@ pub(crate) mod tests {
         assert!(ws.package("acme-core").unwrap().dependencies.is_empty());
         // `packages/drafts` has no pyproject.toml and is excluded, so it is no error.
         assert!(ws.skipped.is_empty());
+        // The root as `Repo::root` spells it, with a trailing `/`: the same reading.
+        let slashed = PathBuf::from(format!("{}/", dir.path().display()));
+        assert_eq!(Workspace::read(&slashed).unwrap().names(), ws.names());
     }
 
     #[test]
