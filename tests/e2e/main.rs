@@ -20,6 +20,7 @@ mod maintainer;
 mod matrix;
 mod maturin;
 mod monorepo;
+mod monorepo_flow;
 mod monorepo_siblings;
 mod promote;
 mod pyconfig;

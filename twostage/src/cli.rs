@@ -343,13 +343,7 @@ fn in_repository(dir: Option<PathBuf>, command: Command) -> anyhow::Result<()> {
         crate::steps::hooks::clear_git_env();
     }
     let repo = Repo::discover(&repo_dir(dir)?)?;
-    let mut config = Config::load(repo.root())?;
-    crate::resources::project::settle_tag_prefix(&mut config, &repo);
-    crate::resources::secrets::protect_names([
-        &config.staging.token_env,
-        &config.production.token_env,
-        &config.github.token_env,
-    ]);
+    let config = configuration(&repo, &command)?;
     match command {
         Command::Release {
             bump,
@@ -409,6 +403,43 @@ fn in_repository(dir: Option<PathBuf>, command: Command) -> anyhow::Result<()> {
         Command::Init { .. } | Command::Rehearse { .. } => {
             unreachable!("`run` handles the commands that need no repository")
         }
+    }
+}
+
+/// The configuration `command` runs with, its token variables' names protected.
+fn configuration(repo: &Repo, command: &Command) -> anyhow::Result<Config> {
+    let mut config = Config::load(repo.root())?;
+    crate::resources::project::settle_tag_prefix(&mut config, repo);
+    crate::resources::secrets::protect_names([
+        &config.staging.token_env,
+        &config.production.token_env,
+        &config.github.token_env,
+    ]);
+    // Each package's own token variables too (`[packages.staging] token-env`).
+    crate::resources::secrets::protect_names(config.packages.iter().flat_map(|m| {
+        [&m.staging.token_env, &m.production.token_env]
+            .into_iter()
+            .flatten()
+            .cloned()
+    }));
+    // A tag names its package: a command acting on one runs with that package's
+    // configuration (docs/monorepo.md), which is the whole configuration for one package.
+    if let Some(tag) = tag_of(command) {
+        config = crate::resolved::config_for_tag(&config, tag)?;
+    }
+    Ok(config)
+}
+
+/// The release tag a command acts on, if it takes one.
+fn tag_of(command: &Command) -> Option<&str> {
+    match command {
+        Command::Stage { tag, .. }
+        | Command::Verify { tag, .. }
+        | Command::Record { tag, .. }
+        | Command::Promote { tag, .. }
+        | Command::Audit { tag, .. } => Some(tag),
+        Command::Status { tag, .. } => tag.as_deref(),
+        _ => None,
     }
 }
 

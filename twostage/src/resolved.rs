@@ -10,7 +10,7 @@ use pep440_rs::Version;
 
 use crate::config::Config;
 use crate::error::UsageError;
-use crate::resources::evidence::{self, ArtifactRecord};
+use crate::resources::evidence::{self, ArtifactRecord, Note};
 use crate::resources::filename::DistFilename;
 use crate::resources::git::Repo;
 use crate::resources::{dist, manifest};
@@ -25,6 +25,9 @@ pub struct Release {
     pub project: Option<String>,
     /// The local working state of this release (`work_dir`).
     pub work: PathBuf,
+    /// The package of several this release is of (`Config::member`); `None` in a
+    /// single-package repository.
+    pub package: Option<String>,
 }
 
 /// `<git-common-dir>/twostage/<tag>/`: the local working state of one release (its build,
@@ -49,6 +52,14 @@ impl Release {
 }
 
 impl Release {
+    /// A fresh release note of this release: in a repository of several packages, its
+    /// package's section of the commit's note (`Note::write` keeps the other sections).
+    pub fn new_note(&self) -> Note {
+        let mut note = Note::new(&self.tag, &self.version.to_string(), self.commit);
+        note.package = self.package.clone();
+        note
+    }
+
     /// Refuses, before any of them becomes a path, file names that are not this release's
     /// (`../../x`, an absolute path, another project's or version's file): they come from a
     /// release note or an index page, which anyone with push access can write.
@@ -98,5 +109,39 @@ pub fn tagged_release(repo: &Repo, config: &Config, tag: &str) -> Result<Release
         commit,
         project,
         work: work_dir(repo, tag),
+        package: config.member().map(|m| m.name.clone()),
     })
+}
+
+/// The configuration a command acting on `tag` runs with: in a repository of several
+/// packages, that of the package whose tag it is (`Config::for_tag`), so every step works as
+/// for one package; in a single-package repository, `config` itself. A tag of no package is
+/// a usage error naming the packages' tag forms; so is a bare version (`1.2.0`), which names
+/// no package.
+pub fn config_for_tag(config: &Config, tag: &str) -> Result<Config> {
+    if !config.is_multi_package() || config.member().is_some() {
+        return Ok(config.clone());
+    }
+    if let Some((package, _)) = config.for_tag(tag) {
+        return Ok(package);
+    }
+    let forms: Vec<String> = config
+        .packages
+        .iter()
+        .map(|m| {
+            let scheme = m.tags.scheme();
+            format!("`{}<version>{}` ({})", scheme.prefix, scheme.suffix, m.name)
+        })
+        .collect();
+    let bare = tag.starts_with(|c: char| c.is_ascii_digit());
+    let which = if bare && crate::version::parse_release_version(tag).is_ok() {
+        format!("`{tag}` is a version, not a tag: which package? ")
+    } else {
+        format!("`{tag}` is the tag of no package here: ")
+    };
+    Err(UsageError(format!(
+        "{which}this repository holds several packages, each with its own tags: {}",
+        forms.join(", ")
+    ))
+    .into())
 }

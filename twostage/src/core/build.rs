@@ -20,8 +20,8 @@ use crate::core::frozen::{clean_checkout, freeze, frozen, names, Frozen};
 use crate::core::tools::build_command;
 use crate::output;
 use crate::resolved::{self, Release};
-use crate::resources::dist::Kind;
-use crate::resources::filename::SdistFormat;
+use crate::resources::dist::{normalize_name, Kind};
+use crate::resources::filename::{DistFilename, SdistFormat};
 use crate::resources::git::{self, Repo};
 use crate::resources::manifest;
 
@@ -70,12 +70,23 @@ pub fn ensure_built(repo: &Repo, config: &Config, release: &Release) -> Result<F
     let started = Instant::now();
     clean_checkout(repo, release.commit, &checkout)?;
     let command = build_command(config, &out);
-    output::status("Building", format!("{tag} in a clean clone: `{command}`"));
-    run_build(&command, tag, &checkout, &work.join("build.log"))?;
+    // One package of several builds in its own folder of the clean clone, as `uv build` and
+    // `python -m build` build the project of the folder they run in.
+    let folder = &config.package.folder;
+    let (dir, place) = match folder.as_str() {
+        "" => (checkout.clone(), String::new()),
+        folder => (checkout.join(folder), format!(" (in `{folder}`)")),
+    };
+    output::status(
+        "Building",
+        format!("{tag} in a clean clone{place}: `{command}`"),
+    );
+    run_build(&command, tag, &dir, &work.join("build.log"))?;
     if config.build.repair {
         crate::resources::repair::repair_wheels(tag, &out)?;
     }
-    let frozen = freeze(repo, release, &built_files(&out)?)?;
+    let built = of_package(built_files(&out)?, release.package.as_deref());
+    let frozen = freeze(repo, release, &built)?;
     std::fs::remove_dir_all(&checkout).ok();
     std::fs::remove_dir_all(&out).ok();
     output::status(
@@ -145,6 +156,33 @@ fn built_files(out: &Path) -> Result<Vec<PathBuf>> {
         }
     }
     Ok(built)
+}
+
+/// The files of `package` among `built`, when the release is one package of several: a
+/// build command that builds the whole workspace into one folder (`uv build --all-packages`
+/// writes every member into one `dist/`, https://docs.astral.sh/uv/concepts/projects/build/)
+/// leaves the other members' files there, which are passed over, said. A file of no
+/// distribution name is kept, for `freeze` to refuse by name.
+fn of_package(built: Vec<PathBuf>, package: Option<&str>) -> Vec<PathBuf> {
+    let Some(package) = package else {
+        return built;
+    };
+    built
+        .into_iter()
+        .filter(|path| {
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            let Some(parsed) = DistFilename::parse(name) else {
+                return true;
+            };
+            let ours = normalize_name(parsed.distribution()) == package;
+            if !ours {
+                output::note(format!(
+                    "ignoring `{name}` in the build output: a file of another package than `{package}`"
+                ));
+            }
+            ours
+        })
+        .collect()
 }
 
 fn tail(path: &Path, lines: usize) -> String {

@@ -695,18 +695,77 @@ pub fn fetch(repo: &Repo, remote: &str, prefer_remote: bool) -> Result<()> {
     ))
     .with_context(|| format!("cannot fetch the release notes from `{remote}`"))?;
     if git::run(cmd!(sh, "git rev-parse --verify --quiet {NOTES_REF}")).is_ok() {
+        // Both sides' notes of a commit both have, before git's merge picks one per commit.
+        let both: Vec<(Oid, [String; 2])> = repo
+            .noted(&theirs)
+            .into_iter()
+            .filter_map(|commit| {
+                let ours = repo.note(NOTES_REF, commit)?;
+                let other = repo.note(&theirs, commit)?;
+                (ours != other).then_some((commit, [ours, other]))
+            })
+            .collect();
         let strategy = if prefer_remote { "theirs" } else { "ours" };
         git::run(cmd!(
             sh,
             "git notes --ref {NOTES_REF} merge --quiet --strategy {strategy} {theirs}"
         ))
         .context("cannot merge the remote's release notes")?;
+        keep_every_section(repo, &both)?;
     } else {
         git::run(cmd!(sh, "git update-ref {NOTES_REF} {theirs}"))?;
     }
     // The fetched copy was only a way in: no ref is left behind.
     git::run(cmd!(sh, "git update-ref -d {theirs}"))?;
     Ok(())
+}
+
+/// git merges notes per commit (`git notes merge --strategy ours|theirs` keeps one side's
+/// whole note, https://git-scm.com/docs/git-notes#_notes_merge_strategies): a note of several
+/// packages must keep every package's section, so each section only one side has is added
+/// back to the merged note. A section both sides have is the merged note's, as a whole note
+/// is for one package.
+fn keep_every_section(repo: &Repo, both: &[(Oid, [String; 2])]) -> Result<()> {
+    for (commit, sides) in both {
+        let Some(merged) = repo.note(NOTES_REF, *commit) else {
+            continue;
+        };
+        if let Some(text) = with_every_section(&merged, sides) {
+            let (sh, commit) = (repo.sh()?, commit.to_string());
+            git::run_with_input(
+                cmd!(
+                    sh,
+                    "git notes --ref {NOTES_REF} add --force --file - {commit}"
+                ),
+                Some(text.as_bytes()),
+            )
+            .context("cannot write the merged release note")?;
+        }
+    }
+    Ok(())
+}
+
+/// `merged`, a note of several packages, with every section of `sides` it lacks added (in
+/// their order); `None` when it lacks none, or is not a note of sections.
+fn with_every_section(merged: &str, sides: &[String]) -> Option<String> {
+    let mut doc: DocumentMut = merged.parse().ok()?;
+    let packages = doc.get_mut(PACKAGES)?.as_table_mut()?;
+    let mut added = false;
+    for side in sides {
+        let Ok(side) = side.parse::<DocumentMut>() else {
+            continue;
+        };
+        let Some(sections) = side.get(PACKAGES).and_then(Item::as_table) else {
+            continue;
+        };
+        for (name, section) in sections.iter() {
+            if !packages.contains_key(name) {
+                packages.insert(name, section.clone());
+                added = true;
+            }
+        }
+    }
+    added.then(|| doc.to_string())
 }
 
 /// Before a stage reads a release note to extend it: the remote's notes, when there is a
@@ -832,6 +891,92 @@ at = "2026-11-24T04:02:00Z"
     /// The whole of a TOML text as a tree, to compare two texts by what they say.
     fn tree(text: &str) -> Raw {
         toml_edit::de::from_str(text).unwrap()
+    }
+
+    fn git(dir: &std::path::Path, args: &[&str]) -> String {
+        let out = std::process::Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("HOME", dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// Two machines each stage one package of the same commit and push the notes: the second
+    /// push finds the remote moved on and merges, and both sections reach the remote.
+    #[test]
+    fn two_machines_noting_two_packages_of_one_commit_keep_both_sections() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        git(root, &["init", "--quiet", "--bare", "origin.git"]);
+        git(root, &["init", "--quiet", "-b", "main", "a"]);
+        let (a, b) = (root.join("a"), root.join("b"));
+        for (key, value) in [("user.name", "T"), ("user.email", "t@example.org")] {
+            git(&a, &["config", key, value]);
+        }
+        std::fs::write(a.join("f"), "x").unwrap();
+        git(&a, &["add", "f"]);
+        git(&a, &["commit", "--quiet", "-m", "release"]);
+        git(&a, &["remote", "add", "origin", "../origin.git"]);
+        git(&a, &["push", "--quiet", "origin", "main"]);
+        git(root, &["clone", "--quiet", "origin.git", "b"]);
+        for (key, value) in [("user.name", "U"), ("user.email", "u@example.org")] {
+            git(&b, &["config", key, value]);
+        }
+        let commit = Oid::from_str(&git(&a, &["rev-parse", "HEAD"])).unwrap();
+        let section = |package: &str, tag: &str, file: &str| {
+            let mut note = Note::new(tag, "1.1.0", commit);
+            note.package = Some(package.into());
+            note.set_artifacts(&[ArtifactRecord::sample(file, "ab")]);
+            note
+        };
+        let core = section("acme-core", "acme-core-v1.1.0", "acme_core-1.1.0.tar.gz");
+        let cli = section("acme-cli", "acme-cli-v1.1.0", "acme_cli-1.1.0.tar.gz");
+        let (repo_a, repo_b) = (Repo::discover(&a).unwrap(), Repo::discover(&b).unwrap());
+        core.write(&repo_a, commit).unwrap();
+        push(&repo_a, "origin").unwrap();
+        cli.write(&repo_b, commit).unwrap();
+        // The remote moved on: fetched and merged, ours winning for the same commit.
+        push(&repo_b, "origin").unwrap();
+        let hash = commit.to_string();
+        let show = [
+            "--git-dir",
+            "origin.git",
+            "notes",
+            "--ref",
+            NOTES_REF,
+            "show",
+            &hash,
+        ];
+        let remote = git(root, &show);
+        let sections = Note::sections(&remote).unwrap().unwrap();
+        let tags: Vec<&str> = sections.iter().map(|n| n.tag.as_str()).collect();
+        assert_eq!(tags, ["acme-cli-v1.1.0", "acme-core-v1.1.0"], "{remote}");
+        assert_eq!(sections, [cli.clone(), core.clone()]);
+        // A machine that fetches, preferring the remote's, keeps its own section too.
+        let mut later = core.clone();
+        later.record(Entry::Staging(UploadRun::default()));
+        later.write(&repo_a, commit).unwrap();
+        fetch(&repo_a, "origin", true).unwrap();
+        let text = repo_a.note(NOTES_REF, commit).unwrap();
+        let sections = Note::sections(&text).unwrap().unwrap();
+        assert_eq!(sections.len(), 2, "{text}");
+        // Nothing to add: the merged note of a single package, or one lacking no section.
+        assert_eq!(
+            with_every_section("tag = \"v1\"\n", std::slice::from_ref(&remote)),
+            None
+        );
+        assert_eq!(
+            with_every_section(&remote, std::slice::from_ref(&remote)),
+            None
+        );
     }
 
     #[test]

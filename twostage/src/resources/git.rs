@@ -161,6 +161,16 @@ impl Repo {
         note.message().map(str::to_string)
     }
 
+    /// The objects `notes_ref` holds a note on (none when the ref does not exist).
+    pub fn noted(&self, notes_ref: &str) -> Vec<Oid> {
+        let Ok(notes) = self.repo.notes(Some(notes_ref)) else {
+            return Vec::new();
+        };
+        notes
+            .filter_map(|n| n.ok().map(|(_, object)| object))
+            .collect()
+    }
+
     /// A shell in the work tree, for git command lines: `git::run(cmd!(sh, "git tag {tag}"))`.
     pub fn sh(&self) -> Result<Shell> {
         shell_in(&self.root)

@@ -154,10 +154,13 @@ impl Project {
             config.package.name.as_deref(),
         )?;
         use crate::resources::project as reading;
-        project.build = reading::Build::read(root)?;
+        // One package of several: its build and sources are in its folder (its manifest,
+        // version files and changelog are named from the root already).
+        let dir = root.join(&config.package.folder);
+        project.build = reading::Build::read(&dir)?;
         project.tag_prefix = config.git.tag_prefix.clone();
-        project.layout_names = reading::importable(root);
-        let found = reading::import_name(root, project.name.as_deref(), &project.build);
+        project.layout_names = reading::importable(&dir);
+        let found = reading::import_name(&dir, project.name.as_deref(), &project.build);
         project.import_name = found.name.filter(|_| found.importable);
         Ok(project)
     }

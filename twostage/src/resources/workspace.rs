@@ -74,8 +74,11 @@ impl Workspace {
     /// Reads the packages of the repository whose work tree is `root`. Every problem is
     /// collected and reported at once.
     pub fn read(root: &Path) -> Result<Workspace> {
-        let root = std::path::absolute(root)
-            .with_context(|| format!("cannot resolve `{}`", root.display()))?;
+        // Without a trailing `/` (`Repo::root` has one): the globs are spelled below it.
+        let root: PathBuf = std::path::absolute(root)
+            .with_context(|| format!("cannot resolve `{}`", root.display()))?
+            .components()
+            .collect();
         let real_root = root
             .canonicalize()
             .with_context(|| format!("cannot read `{}`", root.display()))?;
@@ -389,11 +392,26 @@ fn pruned(path: &Path, name: &str) -> bool {
 
 /// The folder below which `folder` is test data: a `tests` or `test` folder (where pytest's
 /// and unittest's conventions keep a project's tests, and so the projects its tests build, as
-/// this repository's own `tests/fixtures/*` are), or a `fixtures` folder anywhere.
+/// this repository's own `tests/fixtures/*` are), one named like it (`testing`, `testdata`,
+/// `tests_core`, `integration-tests`: flit keeps `flit_core/tests_core/samples/*/pyproject.toml`,
+/// https://github.com/pypa/flit/tree/main/flit_core/tests_core), or a `fixtures` folder
+/// anywhere.
 fn test_data(folder: &str) -> Option<&str> {
-    folder
-        .split('/')
-        .find(|part| matches!(*part, "tests" | "test" | "fixtures"))
+    folder.split('/').find(|part| {
+        let part = part.to_ascii_lowercase();
+        let named = |word: &str| {
+            part == word
+                || [format!("{word}_"), format!("{word}-")]
+                    .iter()
+                    .any(|start| part.starts_with(start.as_str()))
+                || [format!("_{word}"), format!("-{word}")]
+                    .iter()
+                    .any(|end| part.ends_with(end.as_str()))
+        };
+        matches!(part.as_str(), "testing" | "testdata" | "fixtures")
+            || named("tests")
+            || named("test")
+    })
 }
 
 fn collect_files(dir: &Path, files: &mut Vec<PathBuf>) {
@@ -634,6 +652,9 @@ pub(crate) mod tests {
         assert!(ws.package("acme-core").unwrap().dependencies.is_empty());
         // `packages/drafts` has no pyproject.toml and is excluded, so it is no error.
         assert!(ws.skipped.is_empty());
+        // The root as `Repo::root` spells it, with a trailing `/`: the same reading.
+        let slashed = PathBuf::from(format!("{}/", dir.path().display()));
+        assert_eq!(Workspace::read(&slashed).unwrap().names(), ws.names());
     }
 
     #[test]
@@ -767,6 +788,31 @@ pub(crate) mod tests {
         assert!(ws.skipped[0]
             .reason
             .starts_with("test data: below a `tests` folder"));
+    }
+
+    #[test]
+    fn folders_named_for_tests_hold_test_data() {
+        for folder in [
+            "tests/samples/a",
+            "flit_core/tests_core/samples/pep621",
+            "src/testing/x",
+            "Test/x",
+            "integration-tests/app",
+            "unit_test/app",
+            "pkg/testdata/p",
+            "core/fixtures/x",
+        ] {
+            assert!(test_data(folder).is_some(), "{folder}");
+        }
+        for folder in [
+            "packages/core",
+            "contest/x",
+            "attestations",
+            "latest/x",
+            "testimony/x",
+        ] {
+            assert_eq!(test_data(folder), None, "{folder}");
+        }
     }
 
     #[test]

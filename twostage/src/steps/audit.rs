@@ -228,7 +228,23 @@ fn read_note(repo: &Repo, config: &Config, subject: &Subject) -> (Option<Note>, 
         ));
         return (None, link);
     };
-    let note = match Note::parse(&text) {
+    // A note of several packages: the section of this tag (`[packages.<name>]`).
+    let note = match Note::sections(&text) {
+        Ok(Some(sections)) => match sections.into_iter().find(|n| n.tag == subject.tag) {
+            Some(section) => Ok(section),
+            None => {
+                link.fail(format!(
+                    "the release note on {commit} has no section for `{}`: it was never staged \
+                     there, or the tag was moved",
+                    subject.tag
+                ));
+                return (None, link);
+            }
+        },
+        Ok(None) => Note::parse(&text),
+        Err(e) => Err(e),
+    };
+    let note = match note {
         Ok(note) => note,
         Err(e) => {
             // "not valid TOML", or a key of the wrong shape, with its line.

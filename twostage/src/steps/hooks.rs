@@ -17,8 +17,11 @@ use crate::config::Config;
 use crate::core::build;
 use crate::core::frozen;
 use crate::core::hook::Hook;
+use crate::core::release_order;
 use crate::output;
+use crate::resolved;
 use crate::resources::git::Repo;
+use crate::resources::workspace::Workspace;
 use crate::steps::stage;
 use crate::version::TagScheme;
 
@@ -42,8 +45,27 @@ fn shim(text: &str, config: &Config) -> String {
             scrub.push(name);
         }
     }
-    text.replace("@PREFIX@", &config.git.tag_prefix.replace('\'', "'\\''"))
+    text.replace("@PREFIX@", &shim_prefix(config).replace('\'', "'\\''"))
         .replace("@SCRUB@", &scrub.join(" "))
+}
+
+/// What every release tag starts with, for the shims to tell a push carrying one: the tag
+/// prefix, or, with several packages, what every package's tags share (often nothing: then
+/// every tag push asks the binary, which reads each tag by its package's template).
+fn shim_prefix(config: &Config) -> String {
+    let mut prefixes = config.packages.iter().map(|m| m.tags.scheme().prefix);
+    let Some(first) = prefixes.next() else {
+        return config.git.tag_prefix.clone();
+    };
+    prefixes.fold(first, |common, prefix| {
+        let shared = common
+            .char_indices()
+            .zip(prefix.chars())
+            .take_while(|((_, a), b)| a == b)
+            .last()
+            .map_or(0, |((i, a), _)| i + a.len_utf8());
+        common[..shared].to_string()
+    })
 }
 
 pub fn install(repo: &Repo, config: &Config) -> Result<()> {
@@ -180,6 +202,21 @@ struct Pushed {
 impl Pushed {
     /// Reads pre-push's stdin: `<local ref> <local oid> <remote ref> <remote oid>` lines.
     fn read(input: &str, scheme: &TagScheme) -> Pushed {
+        Pushed::read_with(input, |tag| scheme.parse(tag).ok().map(|t| t.prod))
+    }
+
+    /// The pushed release tags of a repository's configuration: each tag read by its
+    /// package's template when there are several packages.
+    fn of(input: &str, config: &Config) -> Pushed {
+        if !config.is_multi_package() {
+            return Pushed::read(input, &config.git.tag_scheme());
+        }
+        Pushed::read_with(input, |tag| config.for_tag(tag).map(|(_, t)| t.prod))
+    }
+
+    /// Reads the lines with `release`, which says of a tag whether it is a production tag
+    /// (`None`: not a release tag).
+    fn read_with(input: &str, release: impl Fn(&str) -> Option<bool>) -> Pushed {
         let mut pushed = Pushed::default();
         for line in input.lines() {
             let fields: Vec<&str> = line.split_whitespace().collect();
@@ -193,10 +230,10 @@ impl Pushed {
             let Some(tag) = remote_ref.strip_prefix("refs/tags/") else {
                 continue;
             };
-            match scheme.parse(tag) {
-                Ok(parsed) if parsed.prod => pushed.prod.push(tag.to_string()),
-                Ok(_) => pushed.plain.push(tag.to_string()),
-                Err(_) => {}
+            match release(tag) {
+                Some(true) => pushed.prod.push(tag.to_string()),
+                Some(false) => pushed.plain.push(tag.to_string()),
+                None => {}
             }
         }
         pushed
@@ -216,7 +253,7 @@ pub fn pre_push(repo: &Repo, config: &Config, remote: &str, url: &str) -> Result
     unsafe { std::env::remove_var("TWOSTAGE_PUSH_COMMAND") };
     let mut input = String::new();
     std::io::stdin().read_to_string(&mut input)?;
-    let pushed = Pushed::read(&input, &config.git.tag_scheme());
+    let pushed = Pushed::of(&input, config);
     if pushed.is_empty() {
         return Ok(());
     }
@@ -231,15 +268,43 @@ pub fn pre_push(repo: &Repo, config: &Config, remote: &str, url: &str) -> Result
         say_dry_run(&pushed);
         return Ok(());
     }
-    for tag in &pushed.plain {
-        stage::run(repo, config, tag, None)
+    // Each tag with its package's configuration, the packages in dependency order.
+    for tag in in_release_order(repo, config, &pushed.plain)? {
+        let config = resolved::config_for_tag(config, &tag)?;
+        stage::run(repo, &config, &tag, None)
             .with_context(|| format!("{tag} is not pushed: staging failed"))?;
     }
-    for tag in &pushed.prod {
-        crate::steps::promote::from_hook(repo, config, tag)
+    for tag in in_release_order(repo, config, &pushed.prod)? {
+        let config = resolved::config_for_tag(config, &tag)?;
+        crate::steps::promote::from_hook(repo, &config, &tag)
             .with_context(|| format!("{tag} is not pushed: the promotion failed"))?;
     }
     Ok(())
+}
+
+/// `tags` in the order their packages are released in: each after the tags of the packages
+/// it requires (`release_order::order` over the repository's packages, docs/monorepo.md), the
+/// tags of one package as pushed. One package's tags stay as they are.
+fn in_release_order(repo: &Repo, config: &Config, tags: &[String]) -> Result<Vec<String>> {
+    if !config.is_multi_package() || tags.len() < 2 {
+        return Ok(tags.to_vec());
+    }
+    let package_of = |tag: &str| {
+        config
+            .for_tag(tag)
+            .and_then(|(c, _)| c.member().map(|m| m.name.clone()))
+            .unwrap_or_default()
+    };
+    let names: Vec<String> = tags.iter().map(|t| package_of(t)).collect();
+    let workspace = Workspace::read(repo.root())?;
+    let set: Vec<&str> = names.iter().map(String::as_str).collect();
+    let order = release_order::order(&workspace.packages, &set)
+        .context("cannot order the pushed release tags by their packages' dependencies")?;
+    let rank = |name: &str| order.order.iter().position(|n| n == name);
+    let mut ordered: Vec<(Option<usize>, &String)> =
+        tags.iter().zip(&names).map(|(t, n)| (rank(n), t)).collect();
+    ordered.sort_by_key(|(rank, _)| *rank);
+    Ok(ordered.into_iter().map(|(_, t)| t.clone()).collect())
 }
 
 /// Whether the push goes to the release remote (`git.remote`), by name or by URL; if not,
@@ -276,6 +341,11 @@ fn say_dry_run(pushed: &Pushed) {
 /// `hook post-tag <tag>`: a new release tag is checked and built; a new `-prod` tag is checked
 /// against the promotion gate, loudly.
 pub fn post_tag(repo: &Repo, config: &Config, tag: &str) -> Result<()> {
+    // With several packages, the tag's package's configuration; a tag of none is not ours.
+    let Ok(config) = resolved::config_for_tag(config, tag) else {
+        return Ok(());
+    };
+    let config = &config;
     let scheme = config.git.tag_scheme();
     let Ok(parsed) = scheme.parse(tag) else {
         return Ok(());
@@ -337,6 +407,35 @@ mod tests {
                 prod: vec!["v1.1.0-prod".into()],
             }
         );
+    }
+
+    #[test]
+    fn with_several_packages_each_pushed_tag_is_read_by_its_packages_template() {
+        let text = "[[packages]]\nname = \"acme-core\"\nfolder = \"core\"\n\
+                    [[packages]]\nname = \"acme-cli\"\nfolder = \"cli\"\n";
+        let config = Config::parse(text, "release.toml", Vec::new()).unwrap();
+        let (zero, oid) = ("0".repeat(40), "a".repeat(40));
+        let line = |tag: &str| format!("refs/tags/{tag} {oid} refs/tags/{tag} {zero}\n");
+        let input: String = [
+            "acme-cli-v0.4.0",
+            "v1.0.0",
+            "acme-core-v1.1.0-prod",
+            "acme-core-v1.1.0",
+        ]
+        .map(line)
+        .concat();
+        assert_eq!(
+            Pushed::of(&input, &config),
+            Pushed {
+                plain: vec!["acme-cli-v0.4.0".into(), "acme-core-v1.1.0".into()],
+                prod: vec!["acme-core-v1.1.0-prod".into()],
+            }
+        );
+        // The shims look for what both packages' tags start with; one package, its prefix.
+        assert_eq!(shim_prefix(&config), "acme-c");
+        let single = Config::parse("", "release.toml", Vec::new()).unwrap();
+        assert_eq!(shim_prefix(&single), "v");
+        assert_eq!(Pushed::of(&input, &single).plain, ["v1.0.0"]);
     }
 
     #[test]

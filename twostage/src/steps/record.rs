@@ -54,8 +54,7 @@ pub fn run(
         .iter()
         .map(|f| Fragment::read(f))
         .collect::<Result<Vec<_>>>()?;
-    let mut note = Note::read(repo, release.commit, tag)?
-        .unwrap_or_else(|| Note::new(tag, &release.version.to_string(), release.commit));
+    let mut note = Note::read(repo, release.commit, tag)?.unwrap_or_else(|| release.new_note());
     let frozen = frozen_set(repo, &release, dist, &note, &fragments)?;
     let commit = release.commit.to_string();
     for fragment in &fragments {

@@ -86,11 +86,11 @@ pub fn run_with(repo: &Repo, config: &Config, tag: &str, options: &Options) -> R
     let (outcomes, waited) = uploaded?;
     if let Some(path) = options.results {
         // The job that uploads may not push: the record goes to a file for `record`.
-        let fresh = Note::new(tag, &release.version.to_string(), release.commit);
+        let fresh = release.new_note();
         let fragment = staging_record(config, &release, fresh, &frozen, &outcomes, waited);
         return crate::resources::evidence::write_fragment(&fragment, path);
     }
-    let note = note.unwrap_or_else(|| Note::new(tag, &release.version.to_string(), release.commit));
+    let note = note.unwrap_or_else(|| release.new_note());
     let mut note = staging_record(config, &release, note, &frozen, &outcomes, waited);
     note.write(repo, release.commit)?;
     if options.no_verify {

@@ -65,6 +65,8 @@ impl std::fmt::Display for State {
 
 struct Row {
     tag: String,
+    /// The package of several whose release this is; `None` with one package.
+    package: Option<String>,
     state: State,
     files: usize,
     /// Whether the remote has the tag (`None` without a remote or when it cannot be read).
@@ -81,6 +83,7 @@ impl Row {
     fn before_twostage(tag: String) -> Row {
         Row {
             tag,
+            package: None,
             state: State::BeforeTwostage,
             files: 0,
             pushed: None,
@@ -93,14 +96,44 @@ impl Row {
 }
 
 pub fn run(repo: &Repo, config: &Config, only: Option<&str>, json_out: bool) -> Result<()> {
-    let tags = release_tags(repo, config, only)?;
-    if let (Some(only), true) = (only, tags.is_empty()) {
+    // Each package's releases by its own tags, when the repository holds several.
+    let configs = match config.member() {
+        None if config.is_multi_package() => config
+            .packages
+            .iter()
+            .filter_map(|m| config.for_package(&m.name))
+            .collect(),
+        _ => vec![config.clone()],
+    };
+    let tags = configs
+        .iter()
+        .map(|config| release_tags(repo, config, only))
+        .collect::<Result<Vec<_>>>()?;
+    if let (Some(only), true) = (only, tags.iter().all(Vec::is_empty)) {
         return Err(crate::error::UsageError(format!("there is no release tag `{only}`")).into());
     }
     // A fresh clone or a CI checkout has no notes yet: the remote's are the evidence.
     if !repo.resolves(evidence::NOTES_REF) && repo.remote_url(&config.git.remote).is_some() {
         let _ = evidence::fetch(repo, &config.git.remote, true);
     }
+    let mut rows = Vec::new();
+    for (config, tags) in configs.iter().zip(tags) {
+        rows.extend(package_rows(repo, config, tags)?);
+    }
+    if json_out {
+        print_json(&rows)
+    } else {
+        print_table(&rows, only.is_some());
+        Ok(())
+    }
+}
+
+/// The rows of one package's release tags (the project's, with one package).
+fn package_rows(
+    repo: &Repo,
+    config: &Config,
+    tags: Vec<(pep440_rs::Version, String)>,
+) -> Result<Vec<Row>> {
     let mut gather = Gather {
         repo,
         config,
@@ -109,19 +142,17 @@ pub fn run(repo: &Repo, config: &Config, only: Option<&str>, json_out: bool) -> 
         pages: HashMap::new(),
     };
     let before = before_twostage(repo, &tags);
+    let package = config.member().map(|m| m.name.clone());
     let mut rows = Vec::new();
     for (version, tag) in tags {
-        rows.push(match before.contains(&tag) {
+        let mut row = match before.contains(&tag) {
             true => Row::before_twostage(tag),
             false => gather.row(&version, tag)?,
-        });
+        };
+        row.package = package.clone();
+        rows.push(row);
     }
-    if json_out {
-        print_json(&rows)
-    } else {
-        print_table(&rows, only.is_some());
-        Ok(())
-    }
+    Ok(rows)
 }
 
 /// The release tags (not the `-prod` ones), newest first; only `only` when given, in any
@@ -213,7 +244,7 @@ fn tags_after_adoption(repo: &Repo) -> Option<Vec<String>> {
 /// The release tags the remote has (`None` without a remote or when it cannot be read).
 fn remote_tags(repo: &Repo, config: &Config) -> Option<Vec<String>> {
     repo.remote_url(&config.git.remote).and_then(|_| {
-        let pattern = format!("refs/tags/{}*", config.git.tag_prefix);
+        let pattern = format!("refs/tags/{}*", config.git.tag_scheme().prefix);
         repo.ls_remote(&config.git.remote, &[&pattern])
             .ok()
             .map(|refs| refs.into_iter().map(|(name, _)| name).collect())
@@ -286,6 +317,7 @@ impl Gather<'_> {
         Ok(Row {
             pushed,
             tag,
+            package: None,
             state,
             files: artifacts.len(),
             staging,
@@ -409,13 +441,18 @@ fn print_json(rows: &[Row]) -> Result<()> {
     let value: Vec<_> = rows
         .iter()
         .map(|r| {
-            json!({
+            let mut row = json!({
                 "tag": r.tag, "state": r.state.as_str(), "files": r.files, "pushed": r.pushed,
                 "staging_serves": r.staging, "production_serves": r.production, "detail": r.detail,
                 "matrix": r.matrix.iter().map(|c| json!({
                     "filename": c.filename, "python": c.python, "result": c.result.map_or("?", Verdict::as_str), "reason": c.reason,
                 })).collect::<Vec<_>>(),
-            })
+            });
+            // With several packages, each row says whose release it is.
+            if let Some(package) = &r.package {
+                row["package"] = json!(package);
+            }
+            row
         })
         .collect();
     println!("{}", serde_json::to_string_pretty(&value)?);
@@ -430,8 +467,13 @@ fn print_table(rows: &[Row], one: bool) {
         Some(false) => "MISSING",
         None => "-",
     };
+    // One package's tags fit 18 columns; several packages' tags carry their names.
+    let width = match rows.iter().any(|r| r.package.is_some()) {
+        true => rows.iter().map(|r| r.tag.len()).max().unwrap_or(0).max(18),
+        false => 18,
+    };
     println!(
-        "{:<18} {:<16} {:>5}  {:<6} {:<9} {:<10} detail",
+        "{:<width$} {:<16} {:>5}  {:<6} {:<9} {:<10} detail",
         "tag", "state", "files", "pushed", "staging", "production"
     );
     let (before, rows): (Vec<&Row>, Vec<&Row>) = rows
@@ -444,7 +486,7 @@ fn print_table(rows: &[Row], one: bool) {
             None => "-",
         };
         println!(
-            "{:<18} {:<16} {:>5}  {:<6} {:<9} {:<10} {}",
+            "{:<width$} {:<16} {:>5}  {:<6} {:<9} {:<10} {}",
             crate::output::visible(&r.tag),
             r.state,
             r.files,
