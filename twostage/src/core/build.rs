@@ -71,7 +71,9 @@ pub fn ensure_built(repo: &Repo, config: &Config, release: &Release) -> Result<F
     clean_checkout(repo, release.commit, &checkout)?;
     let command = build_command(config, &out);
     output::status("Building", format!("{tag} in a clean clone: `{command}`"));
-    run_build(&command, tag, &checkout, &work.join("build.log"))?;
+    // One package of several builds in its own folder of the clone (`package.folder`).
+    let folder = checkout.join(&config.package.folder);
+    run_build(&command, tag, &folder, &work.join("build.log"))?;
     if config.build.repair {
         crate::resources::repair::repair_wheels(tag, &out)?;
     }
