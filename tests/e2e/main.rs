@@ -20,6 +20,7 @@ mod maintainer;
 mod matrix;
 mod maturin;
 mod monorepo;
+mod monorepo_multirel;
 mod promote;
 mod pyconfig;
 mod pypirules;
