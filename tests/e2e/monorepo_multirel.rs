@@ -438,3 +438,28 @@ fn usage_errors_name_the_packages_and_change_nothing() {
     one.twostage(&["release", "patch", "--changed"]).failure(2);
     assert_eq!(one.snapshot(), before);
 }
+
+#[test]
+fn a_release_commit_of_several_packages_without_its_tags_is_refused_and_nothing_changes() {
+    let s = Scratch::new("multi-untagged");
+    workspace(&s, "mr-untag");
+    // What a release stopped between its commit and its tags leaves (a set keeps no journal).
+    for (part, from, to) in [("core", "1.0.0", "1.0.1"), ("cli", "0.3.0", "0.3.1")] {
+        let path = format!("packages/{part}/pyproject.toml");
+        let text = s.read(&path);
+        s.write(
+            &path,
+            &text.replace(
+                &format!("version = \"{from}\""),
+                &format!("version = \"{to}\""),
+            ),
+        );
+    }
+    s.commit_all("Release mr-untag-core-v1.0.1, mr-untag-cli-v0.3.1");
+    let before = s.snapshot();
+    s.twostage(&["release", "patch", "--package", "mr-untag-extras"])
+        .failure(1)
+        .stderr_has("without the tags `mr-untag-core-v1.0.1`, `mr-untag-cli-v0.3.1`");
+    assert_eq!(s.snapshot(), before, "nothing changed");
+    assert!(tags(&s).is_empty());
+}

@@ -91,7 +91,7 @@ pub(super) fn run(repo: &Repo, config: &Config, options: &Options) -> Result<()>
     }
     let before = repo.head_commit()?;
     apply_set(repo, &set, before)?;
-    build_or_undo(repo, &set, before)?;
+    build_or_undo(repo, config, &set, before)?;
     for member in &set.members {
         smoke_against_wheel(repo, &member.config, &member.plan.tag);
         fire_post_tag(repo, &member.plan.tag);
@@ -205,11 +205,55 @@ fn plan_set(repo: &Repo, config: &Config, options: &Options, names: &[String]) -
         .into_iter()
         .map(|(problem, of)| format!("{}: {problem}", of.join(", ")))
         .collect();
+    set.problems
+        .extend(untagged_set_commit(repo, config, names));
     uv_lock(repo, &mut set);
     if !options.offline {
         new_projects_problems(&mut set);
     }
     Ok(set)
+}
+
+/// HEAD is a release commit of several packages some of whose tags were never made (a run
+/// stopped between the two; a set keeps no journal): releasing on top of it would skip those
+/// versions for good.
+/// A commit of one tag whose package is in the set is that package's plan's problem already.
+fn untagged_set_commit(repo: &Repo, config: &Config, names: &[String]) -> Option<String> {
+    let subject = repo.head_commit_summary().ok()?.subject;
+    let tags: Vec<&str> = subject
+        .trim()
+        .strip_prefix("Release ")?
+        .split(", ")
+        .collect();
+    let package_of = |tag: &str| {
+        config
+            .for_tag(tag)
+            .filter(|(_, read)| !read.prod)
+            .and_then(|(c, _)| c.member().map(|m| m.name.clone()))
+    };
+    if let [tag] = tags.as_slice() {
+        if package_of(tag).is_some_and(|name| names.contains(&name)) {
+            return None;
+        }
+    }
+    let missing: Vec<&str> = tags
+        .into_iter()
+        .filter(|tag| package_of(tag).is_some())
+        .filter(|tag| repo.tag_commit(tag).is_none())
+        .collect();
+    if missing.is_empty() {
+        return None;
+    }
+    let make: Vec<String> = missing
+        .iter()
+        .map(|t| format!("git tag -a {t} -m 'Release {t}'"))
+        .collect();
+    Some(format!(
+        "HEAD is the release commit `{subject}` without the tags {} (a release that was \
+         stopped): tag it (`{}`) and push it, or undo it with `git reset --keep HEAD^`",
+        quoted(&missing),
+        make.join("; ")
+    ))
 }
 
 /// The released members' new versions in the root's `uv.lock`, when git tracks one: the
@@ -395,14 +439,25 @@ fn apply_set(repo: &Repo, set: &SetPlan, before: git2::Oid) -> Result<()> {
 /// Each tag built once (`core::build::build_tag`, with its package's configuration); when
 /// one does not build, or its files are refused, the whole release is undone: the commit, every
 /// tag, every file, and the builds already made.
-fn build_or_undo(repo: &Repo, set: &SetPlan, before: git2::Oid) -> Result<()> {
+fn build_or_undo(repo: &Repo, config: &Config, set: &SetPlan, before: git2::Oid) -> Result<()> {
+    // A set keeps no journal (docs/monorepo.md): an interrupted build is resumed by the push,
+    // whose pre-push hook builds and stages each tag.
+    let push = format!(
+        "git push --atomic {} {} {}",
+        config.git.remote,
+        config.git.branch,
+        set.tags().join(" ")
+    );
     for member in &set.members {
         let tag = &member.plan.tag;
         crate::interrupt::stand(
             &format!("building {tag}"),
-            "the release commit and tags are made locally and not all built yet, nothing was \
-             uploaded",
-            "git status",
+            &format!(
+                "the release commit and the tags {} are made locally, not all built yet, \
+                 nothing was uploaded",
+                quoted(&set.tags())
+            ),
+            &push,
         );
         let Err(error) = crate::core::build::build_tag(repo, &member.config, tag) else {
             continue;
