@@ -420,9 +420,18 @@ fn usage_errors_name_the_packages_and_change_nothing() {
     workspace(&s, "mr-use");
     let before = s.snapshot();
     let run = s
-        .twostage(&["release", "patch", "--package", "mr-use-nope"])
+        .twostage(&[
+            "release",
+            "patch",
+            "--package",
+            "mr-use-nope",
+            "--package",
+            "mr-use-core",
+            "--package",
+            "mr-use-zilch",
+        ])
         .failure(2);
-    run.stderr_has("mr-use-nope")
+    run.stderr_has("`--package mr-use-nope`, `--package mr-use-zilch`")
         .stderr_has("mr-use-core, mr-use-cli, mr-use-extras");
     let run = s.twostage(&["release", "patch"]).failure(2);
     run.stderr_has("--package")

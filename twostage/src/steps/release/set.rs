@@ -104,19 +104,22 @@ fn selected(repo: &Repo, config: &Config, options: &Options) -> Result<Option<Ve
     let known: Vec<&str> = config.packages.iter().map(|m| m.name.as_str()).collect();
     if !options.changed {
         let mut wanted = Vec::new();
+        let mut unknown = Vec::new();
         for name in &options.packages {
             let normal = crate::resources::dist::normalize_name(name);
             if !known.contains(&normal.as_str()) {
-                return Err(UsageError(format!(
-                    "`--package {name}`: the repository has no package of that name; its \
-                     packages: {}",
-                    known.join(", ")
-                ))
-                .into());
-            }
-            if !wanted.contains(&normal) {
+                unknown.push(format!("`--package {name}`"));
+            } else if !wanted.contains(&normal) {
                 wanted.push(normal);
             }
+        }
+        if !unknown.is_empty() {
+            return Err(UsageError(format!(
+                "{}: the repository has no package of that name; its packages: {}",
+                unknown.join(", "),
+                known.join(", ")
+            ))
+            .into());
         }
         // In `[[packages]]` order, whatever order the options named them in.
         wanted.sort_by_key(|n| known.iter().position(|k| *k == n.as_str()));
