@@ -21,6 +21,7 @@ mod matrix;
 mod maturin;
 mod monorepo;
 mod monorepo_flow;
+mod monorepo_multirel;
 mod monorepo_siblings;
 mod promote;
 mod pyconfig;

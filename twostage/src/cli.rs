@@ -32,7 +32,9 @@ enum Command {
     ///
     /// Every check runs first (clean tree, release branch, not behind upstream, tag free,
     /// version not on either index) and every problem is reported together; nothing is
-    /// changed unless all pass.
+    /// changed unless all pass. In a repository of several packages, name them with
+    /// `--package` or pick the changed ones with `--changed`: one commit, a tag each
+    /// (`<name>-v<version>`).
     Release {
         /// `major`, `minor`, `patch`, `rc`, `beta`, `alpha`, or an explicit version
         /// (`1.5.0`, `1.5.0-rc.1` or `1.5.0rc1`).
@@ -50,6 +52,14 @@ enum Command {
         /// Skip the checks that need the network (the remote's refs and both indexes).
         #[arg(long)]
         offline: bool,
+        /// In a repository of several packages: release this one (repeatable); they share
+        /// one release commit, each with its own bump, changelog roll and tag.
+        #[arg(long = "package", value_name = "NAME", conflicts_with = "changed")]
+        packages: Vec<String>,
+        /// In a repository of several packages: release every package with commits touching
+        /// its folder (or a path it declares) since its last release tag; says which it skips.
+        #[arg(long)]
+        changed: bool,
     },
     /// Build the tag once (or take `--dist`), upload it to the staging index, wait until the
     /// index serves every file with its sha256, and record it in the release note.
@@ -351,6 +361,8 @@ fn in_repository(dir: Option<PathBuf>, command: Command) -> anyhow::Result<()> {
             push,
             allow_dirty,
             offline,
+            packages,
+            changed,
         } => release::run(
             &repo,
             &config,
@@ -360,6 +372,8 @@ fn in_repository(dir: Option<PathBuf>, command: Command) -> anyhow::Result<()> {
                 push,
                 allow_dirty,
                 offline,
+                packages,
+                changed,
             },
         ),
         command @ Command::Stage { .. } => stage_command(&repo, &config, command),

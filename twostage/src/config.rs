@@ -174,6 +174,11 @@ pub struct Index {
     /// publishing; `None` is the default, `pypi-attestations sign`; empty: no attestations.
     #[serde(default)]
     pub attest_command: Option<Vec<String>>,
+    /// `new-project-limit`: how many new projects the index creates per user in 24 hours, for
+    /// the preflight of a release of several packages (docs/monorepo.md); `None`: the limit
+    /// known for the index's host (Warehouse's 4 on pypi.org and test.pypi.org), else none.
+    #[serde(default, deserialize_with = "new_project_limit")]
+    pub new_project_limit: Option<usize>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -342,6 +347,34 @@ fn duration<'de, D: Deserializer<'de>>(d: D) -> De<Duration, D::Error> {
         fn visit_str<E: serde::de::Error>(self, text: &str) -> De<Duration, E> {
             parse_duration(text)
                 .ok_or_else(|| E::invalid_value(serde::de::Unexpected::Str(""), &self))
+        }
+    }
+    d.deserialize_any(Read)
+}
+
+/// A count of projects: a whole number (from the file, or a variable's text).
+fn new_project_limit<'de, D: Deserializer<'de>>(d: D) -> De<Option<usize>, D::Error> {
+    struct Read;
+    impl serde::de::Visitor<'_> for Read {
+        type Value = Option<usize>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a whole number of projects, such as 4")
+        }
+        fn visit_u64<E: serde::de::Error>(self, n: u64) -> De<Option<usize>, E> {
+            usize::try_from(n)
+                .map(Some)
+                .map_err(|_| E::invalid_value(serde::de::Unexpected::Unsigned(n), &self))
+        }
+        fn visit_i64<E: serde::de::Error>(self, n: i64) -> De<Option<usize>, E> {
+            usize::try_from(n)
+                .map(Some)
+                .map_err(|_| E::invalid_value(serde::de::Unexpected::Signed(n), &self))
+        }
+        fn visit_str<E: serde::de::Error>(self, text: &str) -> De<Option<usize>, E> {
+            text.trim()
+                .parse()
+                .map(Some)
+                .map_err(|_| E::invalid_value(serde::de::Unexpected::Str(""), &self))
         }
     }
     d.deserialize_any(Read)

@@ -393,6 +393,7 @@ mod tests {
             trusted_publishing: TrustedPublishing::Never,
             oidc_url: None,
             attest_command: None,
+            new_project_limit: None,
         };
         let refused = for_index(&index, "pypi", Some(dir.path()))
             .unwrap_err()

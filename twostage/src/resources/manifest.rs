@@ -154,13 +154,13 @@ impl Project {
             config.package.name.as_deref(),
         )?;
         use crate::resources::project as reading;
-        // One package of several: its build and sources are in its folder (its manifest,
-        // version files and changelog are named from the root already).
-        let dir = root.join(&config.package.folder);
-        project.build = reading::Build::read(&dir)?;
-        project.tag_prefix = config.git.tag_prefix.clone();
-        project.layout_names = reading::importable(&dir);
-        let found = reading::import_name(&dir, project.name.as_deref(), &project.build);
+        // One package of several is built in its folder (`package.folder`, empty for the
+        // root), so its backend and import names are read there; its tags are its own.
+        let folder = root.join(&config.package.folder);
+        project.build = reading::Build::read(&folder)?;
+        project.tag_prefix = config.git.tag_scheme().prefix;
+        project.layout_names = reading::importable(&folder);
+        let found = reading::import_name(&folder, project.name.as_deref(), &project.build);
         project.import_name = found.name.filter(|_| found.importable);
         Ok(project)
     }
@@ -594,6 +594,57 @@ fn edit_lock(
     Ok(Some(out))
 }
 
+/// The uv lock file of a workspace, at the repository root.
+pub const UV_LOCK: &str = "uv.lock";
+
+/// `uv.lock` (`text`, at `path`) with the version of each workspace member of `versions`
+/// (normalized name, new version) replaced, as `uv lock` writes it after the bump: a member is
+/// a `[[package]]` entry whose `source` is the workspace's own (`editable` or `virtual`, a
+/// folder of the repository; https://docs.astral.sh/uv/concepts/projects/layout/#the-lockfile),
+/// its version spelled as PEP 440 normalizes it. Entries of other packages refer to a member
+/// by name alone, so no other line changes. Every other byte stays as it was. Returns the
+/// names of `versions` the lock holds no member entry for.
+pub fn uv_lock_edit(
+    path: &str,
+    text: &str,
+    versions: &[(String, Version)],
+) -> Result<(String, Vec<String>)> {
+    let mut doc: toml_edit::DocumentMut = text
+        .parse()
+        .map_err(|e| anyhow::anyhow!("{}", crate::config::toml_error(text, path, &e)))?;
+    let mut missing = Vec::new();
+    for (name, version) in versions {
+        let entries = doc
+            .get_mut("package")
+            .and_then(toml_edit::Item::as_array_of_tables_mut);
+        let member = entries.and_then(|entries| {
+            entries.iter_mut().find(|entry| {
+                let named = entry
+                    .get("name")
+                    .and_then(|n| n.as_str())
+                    .is_some_and(|n| crate::resources::dist::normalize_name(n) == *name);
+                let local = entry
+                    .get("source")
+                    .and_then(|s| s.as_table_like())
+                    .is_some_and(|s| s.contains_key("editable") || s.contains_key("virtual"));
+                named && local
+            })
+        });
+        match member.and_then(|entry| entry.get_mut("version")) {
+            Some(item) if item.is_str() => {
+                let decor = item.as_value().map(|v| v.decor().clone());
+                let mut new = toml_edit::Value::from(version.to_string());
+                if let Some(decor) = decor {
+                    *new.decor_mut() = decor;
+                }
+                *item = toml_edit::Item::Value(new);
+            }
+            _ => missing.push(name.clone()),
+        }
+    }
+    Ok((doc.to_string(), missing))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -814,6 +865,57 @@ mod tests {
         std::fs::write(root.join("setup.py"), "setup(name=NAME)\n").unwrap();
         assert_eq!(read(None).as_deref(), Some("from-cfg"));
         assert_eq!(setup_name(None, None), None);
+    }
+
+    #[test]
+    fn uv_lock_moves_only_the_members_versions() {
+        let lock = r#"version = 1
+revision = 3
+requires-python = ">=3.9"
+
+[manifest]
+members = [
+    "acme-cli",
+    "acme-core",
+]
+
+[[package]]
+name = "acme-cli"
+version = "0.3.0"
+source = { editable = "packages/cli" }
+dependencies = [
+    { name = "acme-core" },
+]
+
+[package.metadata]
+requires-dist = [{ name = "acme-core", editable = "packages/core" }]
+
+[[package]]
+name = "acme-core"
+version = "1.0.0"
+source = { editable = "packages/core" }
+
+[[package]]
+name = "acme-core"
+version = "1.0.0"
+source = { registry = "https://pypi.org/simple" }
+"#;
+        let versions = [
+            ("acme-core".to_string(), "1.0.1".parse().unwrap()),
+            ("acme-gone".to_string(), "2.0.0".parse().unwrap()),
+        ];
+        let (new, missing) = uv_lock_edit("uv.lock", lock, &versions).unwrap();
+        assert_eq!(missing, ["acme-gone"]);
+        // Only the member's line: not the registry package of the same name, nor the others.
+        let expected = lock.replacen(
+            "version = \"1.0.0\"\nsource = { editable",
+            "version = \"1.0.1\"\nsource = { editable",
+            1,
+        );
+        assert_eq!(new, expected);
+        let (same, _) = uv_lock_edit("uv.lock", lock, &[]).unwrap();
+        assert_eq!(same, lock);
+        assert!(uv_lock_edit("uv.lock", "[[package]\n", &[]).is_err());
     }
 
     #[test]

@@ -22,6 +22,8 @@ use crate::output;
 use crate::resources::project::{Backend, Build, VcsTool};
 use crate::resources::{git, manifest, project};
 
+mod packages;
+
 pub struct Options {
     /// `twostage` as a git dependency from this URL instead of the published crate.
     pub git: Option<String>,
@@ -124,9 +126,16 @@ pub fn run(dir: &Path, options: &Options) -> Result<()> {
     if !dir.join(".git").exists() {
         bail!("`{}` is not the top of a git repository", dir.display());
     }
-    let detected = detect(&dir)?;
+    let several = packages::several(&dir)?;
+    let mut detected = detect(&dir)?;
+    if let Some(several) = &several {
+        if !several.root_is_package {
+            detected = packages::repository_only(detected);
+        }
+        detected.warnings.extend(packages::warnings(several));
+    }
     let dependency = dependency(&dir, options)?;
-    let writes = plan_writes(&dir, options, &detected, &dependency)?;
+    let writes = plan_writes(&dir, options, &detected, &dependency, several.as_ref())?;
     refuse_conflicts(&dir, &writes, options.force)?;
     // Read before writing: the files whose bytes change, the only ones `git add` needs.
     let changed: Vec<&Write> = writes
@@ -137,15 +146,26 @@ pub fn run(dir: &Path, options: &Options) -> Result<()> {
         write_file(&dir, write)?;
     }
     say_what_to_know(&detected, &dependency);
-    output::status(
-        "Adopted",
-        format!(
+    let adopted = match &several {
+        Some(several) => format!(
+            "twostage in `{}` for {} packages, each with its own version and tags",
+            dir.display(),
+            several.found.len()
+        ),
+        None => format!(
             "twostage in `{}`; the version of record is {}",
             dir.display(),
             record_of(&detected)
         ),
-    );
-    eprintln!("{}", next_steps(&dir, &changed, &Kit::of(&dir, &detected)));
+    };
+    output::status("Adopted", adopted);
+    let steps = next_steps(&dir, &changed, &Kit::of(&dir, &detected));
+    // Several packages are released by name or as changed (docs/monorepo.md).
+    let steps = match several {
+        Some(_) => steps.replace("release patch", "release patch --changed"),
+        None => steps,
+    };
+    eprintln!("{steps}");
     Ok(())
 }
 
@@ -156,6 +176,7 @@ fn plan_writes(
     options: &Options,
     detected: &Detected,
     dependency: &Dependency,
+    several: Option<&packages::Several>,
 ) -> Result<Vec<Write>> {
     // Decided before anything is written: whether the workspace and the cargo config are the
     // kit's alone (so the sdist must not carry them) or the project's own.
@@ -184,11 +205,15 @@ fn plan_writes(
         writes.push(write);
         writes.push(Write::new(SIGNER_PINS_PATH, SIGNER_PINS.into()));
     }
-    writes.extend(sdist_exclusion(dir, detected, &kit)?);
-    if detected.backend == Backend::Setuptools {
-        writes.extend(discovery_pin(dir)?);
+    // A root that is no package (a virtual uv workspace root) builds no sdist to keep the
+    // kit out of; each package builds from its own folder, which the kit is not in.
+    if several.is_none_or(|s| s.root_is_package) {
+        writes.extend(sdist_exclusion(dir, detected, &kit)?);
+        if detected.backend == Backend::Setuptools {
+            writes.extend(discovery_pin(dir)?);
+        }
     }
-    configuration(dir, detected, &dependency.docs, &mut writes)?;
+    configuration(dir, detected, &dependency.docs, several, &mut writes)?;
     Ok(writes)
 }
 
@@ -244,9 +269,19 @@ fn configuration(
     dir: &Path,
     detected: &Detected,
     docs: &str,
+    several: Option<&packages::Several>,
     writes: &mut Vec<Write>,
 ) -> Result<()> {
     let home = Home::of(dir);
+    let text_of = |d: &Detected, prefix: &str, docs: &str| -> Result<String> {
+        let text = config_text(d, prefix, docs);
+        match several {
+            Some(several) => {
+                Ok(repository_tables(&text, prefix) + &packages::entries(several, prefix)?)
+            }
+            None => Ok(text),
+        }
+    };
     if std::fs::read_to_string(dir.join(config::FILE_NAME)).is_ok_and(|t| config::is_foreign(&t)) {
         output::note(format!(
             "`{}` belongs to cargo-release: `init` leaves it as it is, and twostage ignores it",
@@ -263,10 +298,9 @@ fn configuration(
             "the project has no `pyproject.toml` to hold `[tool.twostage]` and its \
              `release.toml` is cargo-release's: twostage uses its defaults",
         ),
-        Home::NewReleaseToml => writes.push(Write::new(
-            config::FILE_NAME,
-            config_text(detected, "", docs),
-        )),
+        Home::NewReleaseToml => {
+            writes.push(Write::new(config::FILE_NAME, text_of(detected, "", docs)?))
+        }
         Home::NewTable => {
             let earlier = writes.iter().rposition(|w| w.path == config::PYPROJECT);
             let (text, other) = match earlier {
@@ -280,7 +314,7 @@ fn configuration(
                     None,
                 ),
             };
-            let text = with_table(&text, &config_text(detected, TABLE_PREFIX, docs))?;
+            let text = with_table(&text, &text_of(detected, TABLE_PREFIX, docs)?)?;
             let what = "`[tool.twostage]` holds twostage's configuration";
             let what = match other {
                 Some(other) => format!("{other}; {what}"),
@@ -1381,6 +1415,31 @@ fn config_text(d: &Detected, prefix: &str, docs: &str) -> String {
         ));
     }
     out
+}
+
+/// The configuration text of a repository of several packages: without its `[package]`
+/// table nor its `[verify]` table (which holds only the smoke test), which each
+/// `[[packages]]` entry has of its own; every other line stays.
+fn repository_tables(text: &str, prefix: &str) -> String {
+    let mut sections: Vec<(Option<&str>, String)> = vec![(None, String::new())];
+    for line in text.split_inclusive('\n') {
+        if line.starts_with('[') {
+            sections.push((Some(line.trim_end()), String::new()));
+        }
+        if let Some((_, body)) = sections.last_mut() {
+            body.push_str(line);
+        }
+    }
+    let package = format!("[{prefix}package]");
+    let verify = format!("[{prefix}verify]");
+    sections
+        .into_iter()
+        .filter(|(header, _)| header.is_none_or(|h| h != package && h != verify))
+        .map(|(_, body)| body)
+        .collect::<String>()
+        .trim_end()
+        .to_string()
+        + "\n"
 }
 
 /// Finds where the project keeps its name, its version, its changelog, its import name, its

@@ -24,6 +24,8 @@ use crate::resources::project;
 use crate::steps::resume::{self, Decision, FileState, Journal, Step};
 use crate::version::{self, Bump, TagScheme};
 
+mod set;
+
 #[derive(Debug, Clone)]
 pub struct Options {
     pub bump: Bump,
@@ -32,6 +34,10 @@ pub struct Options {
     pub allow_dirty: bool,
     /// Skip the checks that need the network: the remote's refs and both indexes.
     pub offline: bool,
+    /// `--package NAME` (repeatable): the packages of several to release.
+    pub packages: Vec<String>,
+    /// `--changed`: every package of several changed since its last release.
+    pub changed: bool,
 }
 
 /// Everything a release will do, worked out before anything is done.
@@ -60,6 +66,9 @@ impl Plan {
 }
 
 pub fn run(repo: &Repo, config: &Config, options: &Options) -> Result<()> {
+    if is_set(config, options)? {
+        return set::run(repo, config, options);
+    }
     if options.dry_run {
         if Journal::read(repo)?.is_some() {
             output::note(format!(
@@ -95,6 +104,40 @@ pub fn run(repo: &Repo, config: &Config, options: &Options) -> Result<()> {
     apply(repo, &plan, &mut journal)?;
     let before = journal.before.parse()?;
     build_and_finish(repo, config, &plan, before, &mut journal)
+}
+
+/// Whether this is a release of several packages (`--package`/`--changed` in a repository of
+/// several); a selection where it has no meaning, or none where one is needed, is a usage
+/// error.
+fn is_set(config: &Config, options: &Options) -> Result<bool> {
+    let selects = !options.packages.is_empty() || options.changed;
+    match (config.is_multi_package(), selects) {
+        (true, true) => Ok(true),
+        (true, false) => {
+            let names: Vec<&str> = config.packages.iter().map(|m| m.name.as_str()).collect();
+            Err(UsageError(format!(
+                "this repository holds several packages ({}): name the ones to release with \
+                 `--package NAME` (repeatable), or release every changed one with `--changed`",
+                names.join(", ")
+            ))
+            .into())
+        }
+        (false, true) => {
+            let flag = if options.changed {
+                "--changed"
+            } else {
+                "--package"
+            };
+            Err(UsageError(format!(
+                "`{flag}` is for a repository of several packages (`[[packages]]`, \
+                 docs/monorepo.md); this one releases one package: run `cargo xtask release \
+                 {}` without it",
+                options.bump
+            ))
+            .into())
+        }
+        (false, false) => Ok(false),
+    }
 }
 
 /// From the tag on: the build (or the undo of a release that does not build), the journal's
@@ -686,7 +729,7 @@ impl Preflight<'_> {
             };
         }
         let branch_ref = format!("refs/heads/{}", git.branch);
-        let tag_refs = format!("refs/tags/{}*", git.tag_prefix);
+        let tag_refs = format!("refs/tags/{}*", self.scheme.prefix);
         let refs = match self.repo.ls_remote(&git.remote, &[&branch_ref, &tag_refs]) {
             Ok(refs) => refs,
             Err(e) => return vec![format!("{e:#} (`--offline` skips this check)")],
@@ -760,23 +803,7 @@ fn some_of(names: &[String]) -> String {
 }
 
 fn print_plan(plan: &Plan) {
-    let name = plan.name.as_deref().unwrap_or("the package");
-    let from = plan
-        .current
-        .as_ref()
-        .map_or_else(|| "(no release yet)".to_string(), |v| v.to_string());
-    output::status(
-        "Planning",
-        format!("{name} {from} → {} (tag `{}`)", plan.next, plan.tag),
-    );
-    output::status(
-        "Reading",
-        format!("the version from {}", plan.record.describe()),
-    );
-    for edit in &plan.edits {
-        output::status("Would edit", format!("`{}`", edit.path));
-        print!("{}", output::unified_diff(&edit.path, &edit.old, &edit.new));
-    }
+    print_edits(plan);
     let kind = if plan.sign {
         "signed annotated"
     } else {
@@ -814,6 +841,28 @@ fn print_plan(plan: &Plan) {
     }
     for problem in &plan.problems {
         output::error(problem);
+    }
+}
+
+/// The package, its versions and each edit with its diff: what `--dry-run` shows of one
+/// package's plan.
+fn print_edits(plan: &Plan) {
+    let name = plan.name.as_deref().unwrap_or("the package");
+    let from = plan
+        .current
+        .as_ref()
+        .map_or_else(|| "(no release yet)".to_string(), |v| v.to_string());
+    output::status(
+        "Planning",
+        format!("{name} {from} → {} (tag `{}`)", plan.next, plan.tag),
+    );
+    output::status(
+        "Reading",
+        format!("the version from {}", plan.record.describe()),
+    );
+    for edit in &plan.edits {
+        output::status("Would edit", format!("`{}`", edit.path));
+        print!("{}", output::unified_diff(&edit.path, &edit.old, &edit.new));
     }
 }
 
@@ -897,16 +946,23 @@ fn make_tag(repo: &Repo, plan: &Plan, commit: &str) -> Result<()> {
 /// first: they need no lock, so even when git itself is in the way (a stale `index.lock`) the
 /// working tree is whole again, and every step is tried before the first failure is reported.
 fn restore(repo: &Repo, plan: &Plan, before: git2::Oid) -> Result<()> {
+    restore_all(repo, &plan.edits, &[plan.tag.as_str()], before)
+}
+
+/// `restore` of a release of several packages: every edit and every tag.
+fn restore_all(repo: &Repo, edits: &[FileEdit], tags: &[&str], before: git2::Oid) -> Result<()> {
     let root = repo.root();
     let mut failures = Vec::new();
-    for edit in &plan.edits {
+    for edit in edits {
         if let Err(e) = manifest::write_inside(root, &edit.path, edit.old.as_bytes()) {
             failures.push(format!("cannot restore `{}`: {e:#}", edit.path));
         }
     }
-    if repo.tag_commit(&plan.tag).is_some() {
-        if let Err(e) = repo.delete_tag(&plan.tag) {
-            failures.push(format!("{e:#}"));
+    for tag in tags {
+        if repo.tag_commit(tag).is_some() {
+            if let Err(e) = repo.delete_tag(tag) {
+                failures.push(format!("{e:#}"));
+            }
         }
     }
     let before = before.to_string();
@@ -919,8 +975,8 @@ fn restore(repo: &Repo, plan: &Plan, before: git2::Oid) -> Result<()> {
         Ok(_) => {}
         Err(e) => failures.push(format!("{e:#}")),
     }
-    if !plan.edits.is_empty() {
-        let paths: Vec<&str> = plan.edits.iter().map(|e| e.path.as_str()).collect();
+    if !edits.is_empty() {
+        let paths: Vec<&str> = edits.iter().map(|e| e.path.as_str()).collect();
         if let Err(e) = repo.reset_paths(&before, &paths) {
             failures.push(format!("{e:#}"));
         }
