@@ -1,5 +1,5 @@
 //! Issue 23, point 4 (docs/monorepo.md, "The dependency rule") on the `uv-workspace` fixture:
-//! `-cli` requires `-core`, both released on one commit. The cli's verification installs core
+//! `-cli` requires `-core`, both released on one commit (`release patch --package … --package …`). The cli's verification installs core
 //! from staging's files (counted on staging's side, by the fault proxy in front of pypiserver,
 //! with production holding no core at all); the cli's stage is refused before core is staged,
 //! and its promotion before core's (nothing uploaded to production, no `-prod` tag); then core
@@ -89,7 +89,7 @@ fn verified_with(section: &toml_edit::Table) -> BTreeMap<String, String> {
         .into_iter()
         .flatten()
         .map(|f| {
-            assert_eq!(f["tag"].as_str(), Some(&*format!("{NAME}-core-v1.0.0")));
+            assert_eq!(f["tag"].as_str(), Some(&*format!("{NAME}-core-v1.0.1")));
             (
                 f["filename"].as_str().unwrap().to_string(),
                 f["sha256"].as_str().unwrap().to_string(),
@@ -110,13 +110,21 @@ fn a_dependent_is_verified_against_its_siblings_staged_files_and_promoted_after_
     s.write("release.toml", &config(&proxy.url));
     s.commit_all("Initial import");
     let (core_name, cli_name) = (format!("{NAME}-core"), format!("{NAME}-cli"));
-    let (core, cli) = (format!("{core_name}-v1.0.0"), format!("{cli_name}-v0.3.0"));
-    // One release commit tagged once per package, as `release --package` leaves it.
-    for tag in [&core, &cli] {
-        s.git(&["tag", "-a", tag, "-m", &format!("Release {tag}")]);
-    }
-    s.git(&["push", "--quiet", "origin", "--tags"]);
+    // Both released on one commit, each with its tag, pushed with it.
+    let release = [
+        "release",
+        "patch",
+        "--package",
+        &cli_name,
+        "--package",
+        &core_name,
+    ];
+    run(&s, &[&release[..], &["--push"]].concat()).success();
+    let (core, cli) = (format!("{core_name}-v1.0.1"), format!("{cli_name}-v0.3.1"));
     let commit = s.git(&["rev-parse", "HEAD"]);
+    for tag in [&core, &cli] {
+        assert_eq!(s.git(&["rev-parse", &format!("{tag}^{{commit}}")]), commit);
+    }
     let production = &indexes().devpi_index.index_url;
 
     // The dependent first: refused before anything is built or uploaded, naming its sibling.
