@@ -1013,6 +1013,7 @@ pub fn wait_until_served(
         STABLE_READS
     };
     loop {
+        let read_at = Instant::now();
         let missing =
             missing_now(agent, label, index_url, set).inspect_err(|_| progress.finish())?;
         let seconds = started.elapsed().as_secs();
@@ -1061,7 +1062,8 @@ pub fn wait_until_served(
             std::thread::sleep(poll.min(timeout.saturating_sub(started.elapsed())));
             poll = (poll * 2).min(Duration::from_secs(2));
         } else {
-            std::thread::sleep(STABLE_SPACING);
+            // The confirming reads start `STABLE_SPACING` apart, however long each takes.
+            std::thread::sleep(STABLE_SPACING.saturating_sub(read_at.elapsed()));
         }
     }
 }
