@@ -334,9 +334,10 @@ fn reverse_proxy(
 
 /// The one mitmdump of this process (`proxy_hub.py`): every [`FaultProxy`] and [`AttestIndex`]
 /// is a route on it, a port of its own with its own upstream and addon, instead of a mitmdump
-/// start each (about 1.6 s of CPU, docs/testing.md). Started on first use; its control mode's
-/// upstream is the first route's (mitmproxy connects to a reverse mode's upstream as soon as a
-/// client connects, though the hub answers its control requests itself).
+/// start each (about 1.6 s of CPU, docs/testing.md). Started on first use. mitmproxy connects
+/// to a reverse mode's upstream as soon as a client connects and drops the client when that
+/// fails, so the control mode, whose requests the hub answers itself, has an upstream of its
+/// own that lives as long as this process: a listener here that takes and closes connections.
 #[derive(Debug)]
 struct Hub {
     _server: Guarded,
@@ -344,18 +345,21 @@ struct Hub {
     routes: String,
 }
 
-fn hub(upstream: &str) -> Result<&'static Hub> {
+fn hub() -> Result<&'static Hub> {
     static HUB: std::sync::OnceLock<std::result::Result<Hub, String>> = std::sync::OnceLock::new();
     let start = || -> Result<Hub> {
         let dir = target_dir()
             .join("tmp/twostage-tests")
             .join(format!("proxy-hub-{}", std::process::id()));
         std::fs::create_dir_all(&dir)?;
+        let sink = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let upstream = format!("http://{}", sink.local_addr()?);
+        std::thread::spawn(move || sink.incoming().for_each(drop));
         let port = free_port()?;
         let url = format!("http://127.0.0.1:{port}/_hub/");
         let server = reverse_proxy(
             &dir,
-            upstream,
+            &upstream,
             port,
             ("proxy_hub.py", include_str!("proxy_hub.py")),
             &[],
@@ -390,7 +394,7 @@ impl Route {
         env: &[(&str, &str)],
         (probe, what): (&str, &str),
     ) -> Result<Route> {
-        let hub = hub(upstream)?;
+        let hub = hub()?;
         let script = dir.join(name);
         std::fs::write(&script, text)?;
         let env: serde_json::Map<String, serde_json::Value> = env

@@ -13,9 +13,9 @@ The first mode (the control port) answers the hub's own requests and passes noth
                       file's path from there when they load)
   DELETE /_hub/routes/<port>   stop listening there and forget the addon
 
-A flow belongs to the route of the port it arrived on (`client_conn.sockname`); each hook of this
-addon passes the flow on to that route's addon. No module-level function here has a hook's name: mitmproxy calls a script
-module's own hooks too.
+A flow belongs to the route of the port it arrived on (`client_conn.sockname`); each hook of
+this addon passes the flow on to that route's addon. No module-level function here has a
+hook's name: mitmproxy calls a script module's own hooks too.
 """
 
 import importlib.util
