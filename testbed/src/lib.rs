@@ -334,7 +334,7 @@ fn reverse_proxy(
 
 /// The one mitmdump of this process (`proxy_hub.py`): every [`FaultProxy`] and [`AttestIndex`]
 /// is a route on it, a port of its own with its own upstream and addon, instead of a mitmdump
-/// start each (about 1.6 s of CPU, docs/testing.md). Started on first use. mitmproxy connects
+/// start each (0.8 to 1.6 s of CPU, docs/testing.md). Started on first use. mitmproxy connects
 /// to a reverse mode's upstream as soon as a client connects and drops the client when that
 /// fails, so the control mode, whose requests the hub answers itself, has an upstream of its
 /// own that lives as long as this process: a listener here that takes and closes connections.

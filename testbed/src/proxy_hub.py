@@ -1,7 +1,7 @@
 """One mitmdump for a whole test binary, serving every reverse proxy its tests ask for (the fault
 proxy, the attestation index stand-in): each gets a listening port of its own on this one
 process, with its own upstream and its own addon, so a test pays a route, not a mitmdump start
-(about 1.6 s of CPU each, docs/testing.md).
+(0.8 to 1.6 s of CPU each, docs/testing.md).
 
 The first mode (the control port) answers the hub's own requests and passes nothing upstream:
 
