@@ -5,6 +5,8 @@ that misbehaves as the test says. The control file (JSON, re-read on every reque
   drop_before_upload       drop the next N uploads before the index sees them
   drop_after_store         let the index store the next N uploads, then drop the reply
   hold_seconds             hold every request this long before passing it on
+  refuse_upload            {filename: status}: answer every upload of that file with this
+                           status (a refusal another try does not change)
   lag_seconds              leave files uploaded through the proxy less than this long ago out
                            of project pages (a lagging CDN)
   wrong_sha256             {filename: sha256} to serve on project pages instead of the real one
@@ -16,7 +18,9 @@ that misbehaves as the test says. The control file (JSON, re-read on every reque
                            logged as `page <has|lacks> <user agent's first word>`
 
 Counters are kept in a state file beside the control file. Each event is logged to `events`,
-as is every upload (`POST <file>`) and every file download (`GET <file>`).
+as is every upload (`POST <file>`) and every file download (`GET <file>`). Each upload that
+arrives also logs `inflight <N>`: how many uploads the proxy holds or waits on the index for
+at that moment, itself included (the uploads in flight at once, seen from the server's side).
 """
 
 import asyncio
@@ -83,6 +87,19 @@ def flap(control, flow, uploads):
 DOWNLOAD = re.compile(r"/([^/]+\.(?:whl|tar\.gz|zip))$")
 
 
+# The uploads that arrived and have no answer yet (mitmproxy runs every flow in one process).
+IN_FLIGHT = set()
+
+
+def upload_started(flow):
+    IN_FLIGHT.add(flow.id)
+    event(f"inflight {len(IN_FLIGHT)}")
+
+
+def upload_ended(flow):
+    IN_FLIGHT.discard(flow.id)
+
+
 def is_upload(flow):
     return flow.request.method == "POST" and b":action" in flow.request.raw_content
 
@@ -95,18 +112,25 @@ def uploaded_name(flow):
 class Faults:
     async def request(self, flow: http.HTTPFlow):
         control = read_json(CONTROL, {})
+        upload = is_upload(flow)
+        if upload:
+            upload_started(flow)
         if control.get("hold_seconds"):
             await asyncio.sleep(control["hold_seconds"])
         downloaded = DOWNLOAD.search(flow.request.path.split("?")[0])
         if flow.request.method == "GET" and downloaded:
             # Every file download is logged too, so that tests count what a run fetched.
             event(f"GET {downloaded.group(1)}")
-        if not is_upload(flow):
+        if not upload:
             return
         name = uploaded_name(flow)
         # Every upload request is logged, so that tests count uploads where they arrive.
         event(f"POST {name}")
-        if take("upload_503"):
+        refused = control.get("refuse_upload", {}).get(name)
+        if refused:
+            event(f"refused {name}")
+            flow.response = http.Response.make(refused, b"Refused by the fault proxy")
+        elif take("upload_503"):
             event(f"503 {name}")
             flow.response = http.Response.make(503, b"Service Unavailable")
         elif take("upload_429"):
@@ -115,10 +139,16 @@ class Faults:
         elif take("drop_before_upload"):
             event(f"drop-before {name}")
             flow.kill()
+        if flow.response is not None or flow.error is not None:
+            upload_ended(flow)
+
+    def error(self, flow: http.HTTPFlow):
+        upload_ended(flow)
 
     def response(self, flow: http.HTTPFlow):
         control = read_json(CONTROL, {})
         if is_upload(flow):
+            upload_ended(flow)
             name = uploaded_name(flow)
             if flow.response.status_code == 200 and name:
                 state = read_json(STATE, {})

@@ -296,7 +296,7 @@ pub fn mitmdump() -> Result<PathBuf> {
 /// file names (see `fault_proxy.py`).
 #[derive(Debug)]
 pub struct FaultProxy {
-    _server: Guarded,
+    _route: Route,
     pub url: String,
     pub control: PathBuf,
 }
@@ -332,6 +332,113 @@ fn reverse_proxy(
     Ok(server)
 }
 
+/// The one mitmdump of this process (`proxy_hub.py`): every [`FaultProxy`] and [`AttestIndex`]
+/// is a route on it, a port of its own with its own upstream and addon, instead of a mitmdump
+/// start each (0.8 to 1.6 s of CPU, docs/testing.md). Started on first use. mitmproxy connects
+/// to a reverse mode's upstream as soon as a client connects and drops the client when that
+/// fails, so the control mode, whose requests the hub answers itself, has an upstream of its
+/// own that lives as long as this process: a listener here that takes and closes connections.
+#[derive(Debug)]
+struct Hub {
+    _server: Guarded,
+    /// `http://127.0.0.1:PORT/_hub/routes`.
+    routes: String,
+}
+
+fn hub() -> Result<&'static Hub> {
+    static HUB: std::sync::OnceLock<std::result::Result<Hub, String>> = std::sync::OnceLock::new();
+    let start = || -> Result<Hub> {
+        let dir = target_dir()
+            .join("tmp/twostage-tests")
+            .join(format!("proxy-hub-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let sink = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let upstream = format!("http://{}", sink.local_addr()?);
+        std::thread::spawn(move || sink.incoming().for_each(drop));
+        let port = free_port()?;
+        let url = format!("http://127.0.0.1:{port}/_hub/");
+        let server = reverse_proxy(
+            &dir,
+            &upstream,
+            port,
+            ("proxy_hub.py", include_str!("proxy_hub.py")),
+            &[],
+            (&url, "the proxy hub"),
+        )?;
+        Ok(Hub {
+            _server: server,
+            routes: format!("{url}routes"),
+        })
+    };
+    HUB.get_or_init(|| start().map_err(|e| format!("{e:#}")))
+        .as_ref()
+        .map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// A reverse proxy on the [`Hub`], on its port until dropped.
+#[derive(Debug)]
+struct Route {
+    port: u16,
+    routes: String,
+}
+
+impl Route {
+    /// A route in front of `upstream` on 127.0.0.1:`port` running `addon` (a file name and its
+    /// text, written into `dir`), which loads with `env` in its environment; returned once
+    /// `probe` (a URL and what answers there) answers through it.
+    fn open(
+        dir: &Path,
+        upstream: &str,
+        port: u16,
+        (name, text): (&str, &str),
+        env: &[(&str, &str)],
+        (probe, what): (&str, &str),
+    ) -> Result<Route> {
+        let hub = hub()?;
+        let script = dir.join(name);
+        std::fs::write(&script, text)?;
+        let env: serde_json::Map<String, serde_json::Value> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), (*v).into()))
+            .collect();
+        let asked = serde_json::json!({
+            "port": port,
+            "upstream": upstream.trim_end_matches('/'),
+            "addon": script,
+            "env": env,
+        });
+        let agent = twostage::resources::index::agent();
+        agent
+            .post(&hub.routes)
+            .header("Content-Type", "application/json")
+            .send(asked.to_string())
+            .with_context(|| format!("the proxy hub did not open {what}"))?;
+        let route = Route {
+            port,
+            routes: hub.routes.clone(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !agent
+            .get(probe)
+            .call()
+            .is_ok_and(|r| r.status().as_u16() < 500)
+        {
+            if Instant::now() > deadline {
+                bail!("{what} did not answer at `{probe}` within 60s");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(route)
+    }
+}
+
+impl Drop for Route {
+    fn drop(&mut self) {
+        let url = format!("{}/{}", self.routes, self.port);
+        let _ = twostage::resources::index::agent().delete(&url).call();
+    }
+}
+
 impl FaultProxy {
     pub fn start(dir: &Path, upstream: &str) -> Result<FaultProxy> {
         std::fs::create_dir_all(dir)?;
@@ -340,7 +447,7 @@ impl FaultProxy {
         let port = free_port()?;
         let url = format!("http://127.0.0.1:{port}/");
         let control_str = control.display().to_string();
-        let server = reverse_proxy(
+        let route = Route::open(
             dir,
             upstream,
             port,
@@ -349,7 +456,7 @@ impl FaultProxy {
             (&url, "the fault proxy"),
         )?;
         Ok(FaultProxy {
-            _server: server,
+            _route: route,
             url,
             control,
         })
@@ -411,7 +518,7 @@ pub fn valid_attestation(attestation: &serde_json::Value) -> Result<()> {
 /// starting `minted_prefix` go on with `upstream_auth` (the local index's own credentials).
 #[derive(Debug)]
 pub struct AttestIndex {
-    _server: Guarded,
+    _route: Route,
     /// `http://127.0.0.1:PORT`, without a trailing `/`.
     pub url: String,
     pub control: PathBuf,
@@ -435,7 +542,7 @@ impl AttestIndex {
         });
         std::fs::write(&control, settings.to_string())?;
         let control_str = control.display().to_string();
-        let server = reverse_proxy(
+        let route = Route::open(
             dir,
             upstream,
             port,
@@ -444,7 +551,7 @@ impl AttestIndex {
             (&format!("{url}/"), "the attestation index stand-in"),
         )?;
         Ok(AttestIndex {
-            _server: server,
+            _route: route,
             url,
             control,
         })

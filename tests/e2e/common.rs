@@ -70,6 +70,38 @@ fn uv_dir() -> PathBuf {
     .clone()
 }
 
+/// A folder holding `python3` and `python`, links to the interpreter that this machine's
+/// `python3` runs, put on PATH after `uv_dir()` when that `python3` is a shim (pyenv's is a bash
+/// script that runs `pyenv exec`, several processes before every interpreter start): the
+/// tests' children start the same interpreter without the shim. `None` when `python3` is the
+/// interpreter itself, or a virtual environment's (a link to that would not be the venv).
+fn python_dir() -> Option<PathBuf> {
+    static DIR: OnceLock<Option<PathBuf>> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let found = twostage::resources::pyenv::find_on_path("python3")?;
+        let out = Command::new(&found)
+            .args([
+                "-c",
+                "import sys; print(sys.executable if sys.prefix == sys.base_prefix else '')",
+            ])
+            .output()
+            .ok()?;
+        let real = PathBuf::from(String::from_utf8(out.stdout).ok()?.trim());
+        if !real.is_absolute()
+            || std::fs::canonicalize(&found).ok()? == std::fs::canonicalize(&real).ok()?
+        {
+            return None;
+        }
+        let dir = scratch_root().join(format!("python-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).ok()?;
+        for name in ["python3", "python"] {
+            let _ = std::os::unix::fs::symlink(&real, dir.join(name));
+        }
+        Some(dir)
+    })
+    .clone()
+}
+
 fn scratch_root() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("twostage-tests")
 }
@@ -120,12 +152,13 @@ impl Scratch {
     }
 
     /// The variables every child of a test gets: the scratch HOME (so the user's git
-    /// configuration and `~/.pypirc` are never read), no system git config, uv first on PATH,
+    /// configuration and `~/.pypirc` are never read), no system git config, uv first on PATH
+    /// and the interpreter without its shim next (`python_dir`),
     /// the tests' tools folder, no colour, and a fixed date.
     fn isolated_env(&self) -> Vec<(&'static str, std::ffi::OsString)> {
-        let path = std::env::join_paths(std::iter::once(uv_dir()).chain(std::env::split_paths(
-            &std::env::var_os("PATH").unwrap_or_default(),
-        )))
+        let path = std::env::join_paths(std::iter::once(uv_dir()).chain(python_dir()).chain(
+            std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
+        ))
         .unwrap();
         vec![
             ("PATH", path),

@@ -446,3 +446,179 @@ fn hostile_artifacts_are_refused_before_anything_is_uploaded() {
     assert!(on_index("ts-hostile").is_empty(), "nothing was uploaded");
     assert_eq!(s.snapshot(), before, "nothing changed");
 }
+
+/// A copy of `wheel` under the Python tag `python` (`py38`): its `WHEEL` file's `Tag`s and
+/// `RECORD`'s row for it rewritten, every other member as it was. A release of several
+/// wheels from one pure-Python build.
+fn retagged(wheel: &std::path::Path, python: &str, dir: &std::path::Path) -> std::path::PathBuf {
+    use base64::Engine;
+    use sha2::Digest;
+    use std::io::{Read, Write};
+    let name = wheel.file_name().unwrap().to_str().unwrap();
+    let parts: Vec<&str> = name.trim_end_matches(".whl").split('-').collect();
+    let target = dir.join(format!("{}-{}-{python}-none-any.whl", parts[0], parts[1]));
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(wheel).unwrap()).unwrap();
+    let mut members: Vec<(String, Vec<u8>)> = (0..archive.len())
+        .map(|i| {
+            let mut member = archive.by_index(i).unwrap();
+            let mut bytes = Vec::new();
+            member.read_to_end(&mut bytes).unwrap();
+            (member.name().unwrap().to_string(), bytes)
+        })
+        .collect();
+    let (wheel_path, wheel_file) = members
+        .iter_mut()
+        .find(|(n, _)| n.ends_with(".dist-info/WHEEL"))
+        .unwrap();
+    let text = String::from_utf8(wheel_file.clone()).unwrap();
+    let mut lines: Vec<String> = text
+        .lines()
+        .filter(|l| !l.starts_with("Tag:"))
+        .map(str::to_string)
+        .collect();
+    lines.push(format!("Tag: {python}-none-any"));
+    *wheel_file = (lines.join("\n") + "\n").into_bytes();
+    let digest = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(sha2::Sha256::digest(&wheel_file[..]));
+    let row = format!("{wheel_path},sha256={digest},{}", wheel_file.len());
+    let wheel_path = wheel_path.clone();
+    let (_, record) = members
+        .iter_mut()
+        .find(|(n, _)| n.ends_with(".dist-info/RECORD"))
+        .unwrap();
+    let record_text = String::from_utf8(record.clone()).unwrap();
+    *record = record_text
+        .lines()
+        .map(|l| match l.starts_with(&format!("{wheel_path},")) {
+            true => row.clone(),
+            false => l.to_string(),
+        })
+        .map(|l| l + "\n")
+        .collect::<String>()
+        .into_bytes();
+    let mut out = zip::ZipWriter::new(std::fs::File::create(&target).unwrap());
+    for (name, bytes) in &members {
+        out.start_file(name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        out.write_all(bytes).unwrap();
+    }
+    out.finish().unwrap();
+    target
+}
+
+/// The Python tags of the wheels `several_files` adds to the built one.
+const MORE_TAGS: [&str; 5] = ["py38", "py39", "py310", "py311", "py312"];
+
+/// A released sample behind the fault proxy whose release is 7 files: the built wheel and
+/// sdist, and the wheel under 5 more Python tags, in `dist/` for `stage --dist`.
+fn several_files(name: &str) -> (Scratch, FaultProxy, std::path::PathBuf) {
+    let (s, proxy) = behind_proxy(name);
+    let built = frozen_dir(&s, "v1.4.3");
+    let dist = s.dir.join("dist");
+    std::fs::create_dir_all(&dist).unwrap();
+    for entry in std::fs::read_dir(&built).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, dist.join(path.file_name().unwrap())).unwrap();
+        if path.extension().is_some_and(|e| e == "whl") {
+            for tag in MORE_TAGS {
+                retagged(&path, tag, &dist);
+            }
+        }
+    }
+    forget_build(&s, "v1.4.3");
+    (s, proxy, dist)
+}
+
+fn stage_dist(s: &Scratch, proxy: &FaultProxy, dist: &std::path::Path) -> Run {
+    let mut command = stage_command(s, proxy, &[]);
+    command.args(["--dist", dist.to_str().unwrap(), "--no-verify"]);
+    Run::from(command.output().unwrap())
+}
+
+/// The most uploads the proxy saw in flight at once (its `inflight N` events).
+fn most_in_flight(proxy: &FaultProxy) -> usize {
+    proxy
+        .events()
+        .iter()
+        .filter_map(|e| e.strip_prefix("inflight ")?.parse().ok())
+        .max()
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_release_of_several_files_goes_up_several_at_once_and_is_waited_for_once() {
+    let (s, proxy, dist) = several_files("ts-fault-concurrent");
+    // Every request held 0.3 s: uploads one after another would never overlap.
+    proxy
+        .set(&serde_json::json!({"hold_seconds": 0.3}))
+        .unwrap();
+    let run = stage_dist(&s, &proxy, &dist).success();
+    let offered = hashed_files(&dist, |_| true);
+    assert_eq!(offered.len(), 7);
+    // What the index serves, read past the proxy: every file, with its sha256.
+    assert_eq!(on_index("ts-fault-concurrent"), offered);
+    let in_flight = most_in_flight(&proxy);
+    let bound = twostage::core::upload::UPLOADS_IN_FLIGHT;
+    assert!(
+        in_flight > 1 && in_flight <= bound,
+        "at most {in_flight} uploads in flight at once (bound {bound}): {:?}",
+        proxy.events()
+    );
+    // Each file went up once, the sdist after every wheel had its answer.
+    let uploads = posts(&proxy);
+    assert_eq!(uploads.len(), 7, "{uploads:?}");
+    assert!(uploads.last().unwrap().ends_with(".tar.gz"), "{uploads:?}");
+    // One wait for the set: one "Confirming" for all seven files.
+    assert_eq!(
+        run.stderr.matches("Confirming").count(),
+        1,
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_file_the_index_refuses_fails_the_set_after_the_others_and_a_rerun_uploads_only_it() {
+    let (s, proxy, dist) = several_files("ts-fault-one-refused");
+    let refused = "ts_fault_one_refused-1.4.3-py310-none-any.whl";
+    assert!(dist.join(refused).exists());
+    proxy
+        .set(&serde_json::json!({"refuse_upload": {refused: 400}, "hold_seconds": 0.1}))
+        .unwrap();
+    let run = stage_dist(&s, &proxy, &dist).failure(1);
+    run.stderr_has(&format!("`{refused}`"))
+        .stderr_has("1 of 7 files could not be put on the staging index");
+    // The other wheels went up and are served; the sdist waits for every wheel, so it is held.
+    let offered = hashed_files(&dist, |_| true);
+    let served = on_index("ts-fault-one-refused");
+    let wheels_but_refused: BTreeMap<String, String> = offered
+        .iter()
+        .filter(|(f, _)| f.ends_with(".whl") && f.as_str() != refused)
+        .map(|(f, h)| (f.clone(), h.clone()))
+        .collect();
+    assert_eq!(served, wheels_but_refused, "{}", run.stderr);
+    assert_eq!(posts(&proxy).len(), 6, "{:?}", proxy.events());
+    // Nothing recorded as staged in the note.
+    let note = s
+        .command("git")
+        .args(["notes", "--ref=release", "show", "v1.4.3^{commit}"])
+        .output()
+        .unwrap();
+    let note = String::from_utf8_lossy(&note.stdout);
+    assert!(!note.contains("[staging]"), "{note}");
+    // The rerun, the index no longer refusing: in the proxy's log and on pypiserver's disk,
+    let stored = pypiserver_stored("ts-fault-one-refused");
+    proxy.set(&serde_json::json!({})).unwrap();
+    stage_dist(&s, &proxy, &dist).success();
+    // only the refused wheel and then the sdist go up, the others' stored files untouched.
+    let sdist = offered.keys().find(|f| f.ends_with(".tar.gz")).unwrap();
+    assert_eq!(
+        posts(&proxy),
+        vec![format!("POST {refused}"), format!("POST {sdist}")]
+    );
+    assert_eq!(on_index("ts-fault-one-refused"), offered);
+    let after = pypiserver_stored("ts-fault-one-refused");
+    for (file, state) in &stored {
+        assert_eq!(after.get(file), Some(state), "`{file}` was stored again");
+    }
+}

@@ -5,6 +5,9 @@
 //! - **upload**: one large wheel to a local pypiserver by `twostage stage --dist` (which also
 //!   copies, hashes, checks the metadata, waits for the index and writes the note) against
 //!   `twine upload` and `uv publish` of the same file;
+//! - **the release set** (`set.rs`): 4 packages × 13 files through a fault proxy that holds
+//!   every request 150 ms, twostage's concurrent set upload against `twine upload` and `uv
+//!   publish` run package by package;
 //! - **hook overhead**: a branch-only `git push` to a local bare repository with the hooks
 //!   installed against one without, interleaved;
 //! - **the whole lifecycle** of the sample package (release, the push that stages and verifies,
@@ -22,6 +25,10 @@
 //! (a repository released by hand that adopts twostage), when those benchmarks run together.
 //!
 //! Wall time, throughput and the peak resident memory of the process (`wait4`'s rusage).
+
+mod set;
+
+pub use set::set_upload;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -42,8 +49,8 @@ pub struct Options {
     pub json: bool,
     /// Size of the wheel in the upload benchmark, in MB.
     pub upload_mb: u64,
-    /// Run only these benchmarks (`upload`, `verify`, `matrix`, `hooks`, `lifecycle`, `adopted`); all
-    /// when empty.
+    /// Run only these benchmarks (`upload`, `set`, `verify`, `matrix`, `hooks`, `lifecycle`,
+    /// `adopted`); all when empty.
     pub only: Vec<String>,
 }
 
@@ -164,6 +171,14 @@ fn run_wanted(bench: &Bench, options: &Options) -> Result<Vec<Series>> {
     if wanted("upload") {
         series.extend(bench_upload(bench, options.upload_mb)?);
     }
+    if wanted("set") {
+        let shape = if options.quick {
+            &set::QUICK
+        } else {
+            &set::FULL
+        };
+        series.extend(set::bench_set(bench, shape)?);
+    }
     if wanted("hooks") {
         let pushes = if options.quick { PUSHES_QUICK } else { PUSHES };
         series.extend(bench_hooks(bench, pushes)?);
@@ -197,7 +212,7 @@ fn run_wanted(bench: &Bench, options: &Options) -> Result<Vec<Series>> {
     }
     if series.is_empty() {
         bail!(
-            "`--only` names no benchmark: use upload, verify, matrix, hooks, lifecycle or adopted"
+            "`--only` names no benchmark: use upload, set, verify, matrix, hooks, lifecycle or adopted"
         );
     }
     Ok(series)
@@ -813,10 +828,16 @@ fn report_table(series: &[Series]) {
 /// `RECORD` listing every member with its sha256 and size (staging checks them, as an
 /// installer does).
 fn make_wheel(dir: &Path, payload: u64) -> Result<PathBuf> {
+    make_wheel_as(dir, "benchpkg", "py3-none-any", payload)
+}
+
+/// `make_wheel` of distribution `name` (a valid module name) at 1.0.0 with the wheel tag
+/// `tag` (`cp312-cp312-manylinux_2_17_x86_64`), its data drawn from its own seed.
+fn make_wheel_as(dir: &Path, name: &str, tag: &str, payload: u64) -> Result<PathBuf> {
     use base64::Engine;
     use sha2::Digest;
     std::fs::create_dir_all(dir)?;
-    let path = dir.join("benchpkg-1.0.0-py3-none-any.whl");
+    let path = dir.join(format!("{name}-1.0.0-{tag}.whl"));
     let mut zip = zip::ZipWriter::new(std::fs::File::create(&path)?);
     let stored = zip::write::SimpleFileOptions::default()
         .compression_method(zip::CompressionMethod::Stored)
@@ -836,9 +857,17 @@ fn make_wheel(dir: &Path, payload: u64) -> Result<PathBuf> {
         ));
         Ok::<_, anyhow::Error>(())
     };
-    small(&mut zip, "benchpkg/__init__.py", b"")?;
-    zip.start_file("benchpkg/blob.bin", stored)?;
-    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    small(&mut zip, &format!("{name}/__init__.py"), b"")?;
+    zip.start_file(format!("{name}/blob.bin"), stored)?;
+    // Each wheel its own bytes: the seed is its file name's FNV-1a hash.
+    let mut state = path
+        .file_name()
+        .map_or(&b""[..], |n| n.as_encoded_bytes())
+        .iter()
+        .fold(0xCBF2_9CE4_8422_2325u64, |h, &b| {
+            (h ^ b as u64).wrapping_mul(0x0100_0000_01B3)
+        })
+        | 1;
     let mut chunk = vec![0u8; 1 << 20];
     let (mut left, mut blob) = (payload, sha2::Sha256::new());
     while left > 0 {
@@ -854,12 +883,20 @@ fn make_wheel(dir: &Path, payload: u64) -> Result<PathBuf> {
         blob.update(&chunk[..n]);
         left -= n as u64;
     }
-    let mut record_rows = row("benchpkg/blob.bin", blob, payload);
-    small(&mut zip, "benchpkg-1.0.0.dist-info/METADATA", b"Metadata-Version: 2.1\nName: benchpkg\nVersion: 1.0.0\nSummary: A large wheel for benchmarks\n")?;
-    small(&mut zip, "benchpkg-1.0.0.dist-info/WHEEL", b"Wheel-Version: 1.0\nGenerator: twostage-bench\nRoot-Is-Purelib: true\nTag: py3-none-any\n")?;
+    let mut record_rows = row(&format!("{name}/blob.bin"), blob, payload);
+    let info = format!("{name}-1.0.0.dist-info");
+    let metadata = format!(
+        "Metadata-Version: 2.1\nName: {name}\nVersion: 1.0.0\nSummary: A large wheel for benchmarks\n"
+    );
+    small(&mut zip, &format!("{info}/METADATA"), metadata.as_bytes())?;
+    let purelib = tag.ends_with("-none-any");
+    let wheel = format!(
+        "Wheel-Version: 1.0\nGenerator: twostage-bench\nRoot-Is-Purelib: {purelib}\nTag: {tag}\n"
+    );
+    small(&mut zip, &format!("{info}/WHEEL"), wheel.as_bytes())?;
     record_rows.push_str(&record);
-    record_rows.push_str("benchpkg-1.0.0.dist-info/RECORD,,\n");
-    zip.start_file("benchpkg-1.0.0.dist-info/RECORD", stored)?;
+    record_rows.push_str(&format!("{info}/RECORD,,\n"));
+    zip.start_file(format!("{info}/RECORD"), stored)?;
     zip.write_all(record_rows.as_bytes())?;
     zip.finish()?;
     Ok(path)

@@ -30,9 +30,25 @@ struct BenchArgs {
     /// Size of the wheel in the upload benchmark, in MB.
     #[arg(long, default_value_t = 200, value_name = "MB")]
     upload_mb: u64,
-    /// Run only this benchmark (repeatable): upload, verify, matrix, hooks, lifecycle, adopted.
+    /// Run only this benchmark (repeatable): upload, set, verify, matrix, hooks, lifecycle,
+    /// adopted.
     #[arg(long, value_name = "NAME")]
     only: Vec<String>,
+}
+
+/// The benchmark's driver of twostage's set upload (`bench --only set`), hidden: no command
+/// of the product takes several projects' files yet.
+#[derive(Args)]
+struct SetUploadArgs {
+    /// The staging index's simple API (PEP 503/691).
+    #[arg(long)]
+    index_url: String,
+    /// The staging index's upload URL.
+    #[arg(long)]
+    upload_url: String,
+    /// One folder of wheels and sdists per project.
+    #[arg(required = true)]
+    dirs: Vec<std::path::PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -44,6 +60,11 @@ fn main() -> ExitCode {
         .subcommand(BenchArgs::augment_args(clap::Command::new("bench").about(
             "Measure twostage against the tools maintainers use instead, on local indexes",
         )))
+        .subcommand(
+            SetUploadArgs::augment_args(clap::Command::new("bench-set-upload"))
+                .hide(true)
+                .about("Put several projects' files on a staging index as one set (the bench's)"),
+        )
         .get_matches();
     let result = match matches.subcommand() {
         Some(("demo", args)) => DemoArgs::from_arg_matches(args)
@@ -59,6 +80,9 @@ fn main() -> ExitCode {
                     only: a.only,
                 })
             }),
+        Some(("bench-set-upload", args)) => SetUploadArgs::from_arg_matches(args)
+            .map_err(anyhow::Error::from)
+            .and_then(|a| bench::set_upload(&a.index_url, &a.upload_url, &a.dirs)),
         _ => return twostage::cli::run_matches(&matches),
     };
     twostage::cli::exit(result)

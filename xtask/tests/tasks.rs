@@ -108,6 +108,10 @@ fn bench_quick_prints_every_row() {
         ("upload 5 MB", "twine upload"),
         ("upload 5 MB", "uv publish"),
         ("index wait", "after upload"),
+        ("set 2x4 0.2MB", "twostage set"),
+        ("set 2x4 0.2MB", "twine upload"),
+        ("set 2x4 0.2MB", "uv publish"),
+        ("set 1x4 0.2MB", "twostage set"),
         ("verify 1 wheel", "twostage (uv)"),
         ("verify 1 wheel", "twostage (pip)"),
         ("branch push", "git push"),
@@ -124,5 +128,9 @@ fn bench_quick_prints_every_row() {
         );
     }
     assert!(stderr.contains("Hooks add"), "{stderr}");
+    assert!(
+        stderr.contains("The set of 8 files: twostage takes"),
+        "{stderr}"
+    );
     assert!(stderr.contains("through `cargo xtask` takes"), "{stderr}");
 }

@@ -177,14 +177,18 @@ impl<'c> Index<'c> {
         artifacts: &[ArtifactRecord],
         timeout: Duration,
     ) -> Result<Duration> {
-        index::wait_until_served(
-            self.agent(),
-            self.label(),
-            self.url(),
-            project,
-            artifacts,
-            timeout,
-        )
+        self.wait_for_set(&[(project, artifacts)], timeout)
+    }
+
+    /// Waits until the index serves every file of every project of the set with its sha256:
+    /// one wait, reading the set's project pages together (`index::wait_until_served`).
+    pub fn wait_for_set(&self, set: &[index::ProjectFiles], timeout: Duration) -> Result<Duration> {
+        index::wait_until_served(self.agent(), self.label(), self.url(), set, timeout)
+    }
+
+    /// `verify.index-timeout`, which bounds `wait`.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     /// Downloads a listed file to `dest`, checked against its recorded size and sha256;

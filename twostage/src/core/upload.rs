@@ -28,10 +28,27 @@ const UPLOAD_ATTEMPTS: u32 = 4;
 /// How long a file the index says it has may take to appear on its project page.
 const LAG_WAIT: Duration = Duration::from_secs(120);
 
+/// How many uploads to one index are in flight at once. twine and `uv publish` send one file
+/// after another (twine's threaded uploads are still a proposal, off by default when they come:
+/// https://github.com/pypa/twine/issues/1250), so a release of many wheels waits a round trip
+/// per file. PyPI (Warehouse) sets no limit on concurrent uploads but rate-limits by account
+/// and IP (https://github.com/pypi/warehouse/pull/13097): a few at once keeps within what a
+/// browser opens to one host (6) and halves the number of round trips twice, while a transfer
+/// limited by bandwidth gains nothing from more. Four, each streamed from disk through a
+/// buffer of its own, so memory grows with this number and not with the number of files.
+pub const UPLOADS_IN_FLIGHT: usize = 4;
+
 /// An index to put a release's files on, for which project.
 struct Target<'i, 'c> {
     index: &'i Index<'c>,
     project: &'i str,
+}
+
+/// One project's frozen files, a member of a set put on one index together.
+#[derive(Clone, Copy)]
+pub struct Member<'a> {
+    pub project: &'a str,
+    pub frozen: &'a Frozen,
 }
 
 /// What `ensure_on_index` did.
@@ -66,53 +83,209 @@ impl Outcomes {
     }
 }
 
+/// What `Index::ensure_set` did: each member's outcomes, in the members' order, and how long
+/// the index took to serve the whole set after its last upload.
+#[derive(Debug)]
+pub struct SetOutcomes {
+    pub members: Vec<Outcomes>,
+    pub waited: Duration,
+}
+
 impl Index<'_> {
     /// Makes sure every frozen file is on this index with its recorded sha256: absent files
-    /// are uploaded (wheels first, sdist last), identical ones are left alone, and a
-    /// same-named file with other bytes stops everything before anything is uploaded.
+    /// are uploaded (`UPLOADS_IN_FLIGHT` at once, wheels first, the sdist after them),
+    /// identical ones are left alone, and a same-named file with other bytes stops everything
+    /// before anything is uploaded. The caller waits for them (`wait`).
     pub fn ensure(&self, project: &str, frozen: &Frozen) -> Result<Outcomes> {
-        ensure_on_index(
-            &Target {
-                index: self,
-                project,
-            },
-            frozen,
-        )
+        let mut outcomes = put_set(self, &[Member { project, frozen }])?;
+        Ok(outcomes.remove(0))
+    }
+
+    /// `ensure` for a set of files of one or several projects (a release set): every
+    /// member's files checked before anything is uploaded, then uploaded together,
+    /// `UPLOADS_IN_FLIGHT` at once, then ONE wait until the index serves the whole set. A
+    /// file that cannot be put there fails the call after every other file's upload has
+    /// ended, with each file's outcome said.
+    pub fn ensure_set(&self, members: &[Member]) -> Result<SetOutcomes> {
+        let outcomes = put_set(self, members)?;
+        let set: Vec<index::ProjectFiles> = members
+            .iter()
+            .map(|m| (m.project, m.frozen.artifacts.as_slice()))
+            .collect();
+        let waited = self.wait_for_set(&set, self.timeout())?;
+        Ok(SetOutcomes {
+            members: outcomes,
+            waited,
+        })
     }
 }
 
-fn ensure_on_index(target: &Target, frozen: &Frozen) -> Result<Outcomes> {
-    let (mut to_upload, mut outcomes) = missing(target, frozen)?;
-    to_upload.sort_by_key(|a| {
-        (
-            Kind::of(&a.filename) == Some(Kind::Sdist),
-            a.filename.clone(),
-        )
+/// One file to put up: which member, which file, its attestations.
+struct Job<'a> {
+    member: usize,
+    artifact: &'a ArtifactRecord,
+    attestations: Option<String>,
+}
+
+/// Every member's files on the index (not waited for): each member checked first (a conflict
+/// or a refusal stops everything before any upload), every file to upload signed, then the
+/// uploads, wheels before sdists.
+fn put_set(index: &Index, members: &[Member]) -> Result<Vec<Outcomes>> {
+    let targets: Vec<Target> = members
+        .iter()
+        .map(|m| Target {
+            index,
+            project: m.project,
+        })
+        .collect();
+    // Each project's page read at once; any conflict or refusal stops the set here.
+    let pairs: Vec<(&Target, &Member)> = targets.iter().zip(members).collect();
+    let checked = index::concurrently(&pairs, UPLOADS_IN_FLIGHT, |(target, member)| {
+        missing(target, member.frozen)
     });
+    let mut outcomes = Vec::new();
+    let mut jobs = Vec::new();
+    for (i, checked) in checked.into_iter().enumerate() {
+        let (to_upload, outcome) = checked.context("interrupted")??;
+        outcomes.push(outcome);
+        jobs.push((i, to_upload));
+    }
     // Every file is signed before any is uploaded: a wrong subject stops everything.
-    let signed = attestations_for(target, frozen, &to_upload, &mut outcomes)?;
-    for artifact in to_upload {
-        let path = frozen.path(artifact);
-        let metadata = dist::read_metadata(&path)?;
-        let upload = Upload {
-            path: &path,
-            filename: &artifact.filename,
-            size: artifact.size,
-            sha256: &artifact.sha256,
-            blake2_256: &artifact.blake2_256,
-            metadata: &metadata,
-            attestations: signed.get(&artifact.filename).map(String::as_str),
-        };
-        if upload_one(target, artifact, &upload)? {
-            outcomes.uploaded.push(artifact.filename.clone());
-        } else {
-            outcomes.present.push(artifact.filename.clone());
+    let mut queued = Vec::new();
+    for ((i, to_upload), outcome) in jobs.into_iter().zip(outcomes.iter_mut()) {
+        let mut signed = attestations_for(&targets[i], members[i].frozen, &to_upload, outcome)?;
+        queued.extend(to_upload.into_iter().map(|artifact| Job {
+            member: i,
+            artifact,
+            attestations: signed.remove(&artifact.filename),
+        }));
+    }
+    let failures = upload_jobs(&targets, members, &queued, &mut outcomes);
+    if !failures.failed.is_empty() {
+        return Err(failed(index, members, &outcomes, failures));
+    }
+    for ((target, member), outcome) in targets.iter().zip(members).zip(outcomes.iter_mut()) {
+        if outcome.attestations == Some(attestation::MADE) {
+            confirm_provenance(target, member.frozen, outcome);
         }
     }
-    if outcomes.attestations == Some(attestation::MADE) {
-        confirm_provenance(target, frozen, &mut outcomes);
-    }
     Ok(outcomes)
+}
+
+/// The files of a set that are not on the index after its uploads.
+#[derive(Default)]
+struct Failures {
+    /// Each file whose upload failed, with why.
+    failed: Vec<(String, anyhow::Error)>,
+    /// The sdists not uploaded because a wheel of their project failed.
+    held: Vec<String>,
+}
+
+/// Uploads the jobs, wheels first, then each sdist whose project's wheels all went up; at most
+/// `UPLOADS_IN_FLIGHT` at once. Records what went up in `outcomes`; returns what did not.
+fn upload_jobs(
+    targets: &[Target],
+    members: &[Member],
+    jobs: &[Job],
+    outcomes: &mut [Outcomes],
+) -> Failures {
+    let is_sdist = |job: &&Job| Kind::of(&job.artifact.filename) == Some(Kind::Sdist);
+    let (sdists, wheels): (Vec<&Job>, Vec<&Job>) = jobs.iter().partition(is_sdist);
+    let mut failures = Failures::default();
+    let mut failed_members = std::collections::BTreeSet::new();
+    for phase in [wheels, sdists] {
+        let (ready, held): (Vec<&Job>, Vec<&Job>) = phase
+            .into_iter()
+            .partition(|job| !failed_members.contains(&job.member));
+        let results = index::concurrently(&ready, UPLOADS_IN_FLIGHT, |job| {
+            upload_job(&targets[job.member], members[job.member].frozen, job)
+        });
+        for (job, result) in ready.iter().zip(results) {
+            let name = job.artifact.filename.clone();
+            // `None`: an interrupt stopped the uploads; the process is ending.
+            let Some(result) = result else {
+                crate::interrupt::checkpoint();
+                continue;
+            };
+            match result {
+                Ok(true) => outcomes[job.member].uploaded.push(name),
+                Ok(false) => outcomes[job.member].present.push(name),
+                Err(e) => {
+                    failed_members.insert(job.member);
+                    failures.failed.push((name, e));
+                }
+            }
+        }
+        failures
+            .held
+            .extend(held.iter().map(|job| job.artifact.filename.clone()));
+    }
+    failures
+}
+
+/// One job's upload: the file's metadata read, then `upload_one`.
+fn upload_job(target: &Target, frozen: &Frozen, job: &Job) -> Result<bool> {
+    let artifact = job.artifact;
+    let path = frozen.path(artifact);
+    let metadata = dist::read_metadata(&path)?;
+    let upload = Upload {
+        path: &path,
+        filename: &artifact.filename,
+        size: artifact.size,
+        sha256: &artifact.sha256,
+        blake2_256: &artifact.blake2_256,
+        metadata: &metadata,
+        attestations: job.attestations.as_deref(),
+    };
+    upload_one(target, artifact, &upload)
+}
+
+/// The error of a set some of whose files could not be put on the index, after each file's
+/// outcome is said: what went up, and whether the index lists it now (one read of each
+/// project's page: nothing is called served that the index does not list with its sha256).
+fn failed(
+    index: &Index,
+    members: &[Member],
+    outcomes: &[Outcomes],
+    failures: Failures,
+) -> anyhow::Error {
+    let label = index.label();
+    let mut on_index = 0;
+    for (member, outcome) in members.iter().zip(outcomes) {
+        let listing = index.files(member.project).unwrap_or_default();
+        for artifact in member.frozen.artifacts.iter().filter(|a| {
+            outcome.uploaded.contains(&a.filename) || outcome.present.contains(&a.filename)
+        }) {
+            let name = &artifact.filename;
+            if let Ok(Served::Same) = index.served_as(&listing, name, &artifact.sha256) {
+                on_index += 1;
+                output::status(
+                    "Served",
+                    format!("`{name}` by {label} with the recorded sha256"),
+                );
+            } else {
+                output::warn(format!(
+                    "`{name}`: the {label} index took it but does not list it with the \
+                     recorded sha256 yet"
+                ));
+            }
+        }
+    }
+    let total: usize = members.iter().map(|m| m.frozen.artifacts.len()).sum();
+    let mut lines: Vec<String> = failures
+        .failed
+        .iter()
+        .map(|(name, e)| format!("`{name}`: {e:#}"))
+        .collect();
+    lines.extend(failures.held.iter().map(|name| {
+        format!("`{name}`: not uploaded, since an sdist goes up after all of its project's wheels")
+    }));
+    anyhow::anyhow!(
+        "{} of {total} files could not be put on the {label} index; {on_index} files are served \
+         with their sha256, and a rerun uploads only what is missing:\n  - {}",
+        failures.failed.len(),
+        lines.join("\n  - ")
+    )
 }
 
 /// The signer to run for `target`, or why none runs (an `evidence::attestation` value), said

@@ -920,6 +920,39 @@ pub fn all_served(
     Ok(true)
 }
 
+/// One project's files of a set on one index: its name and the files with their hashes.
+pub type ProjectFiles<'a> = (&'a str, &'a [ArtifactRecord]);
+
+/// `f` over every item, at most `limit` at once on threads of their own (each request to an
+/// index waits mostly on the network); the results in the items' order. Nothing new starts
+/// once an interrupt is being handled (its item gets `None`).
+pub fn concurrently<T: Sync, R: Send>(
+    items: &[T],
+    limit: usize,
+    f: impl Fn(&T) -> R + Sync,
+) -> Vec<Option<R>> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let results: std::sync::Mutex<Vec<Option<R>>> =
+        std::sync::Mutex::new(items.iter().map(|_| None).collect());
+    let worker = || loop {
+        let i = next.fetch_add(1, Ordering::SeqCst);
+        if i >= items.len() || crate::interrupt::stopping() {
+            return;
+        }
+        let result = f(&items[i]);
+        results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(result);
+    };
+    std::thread::scope(|scope| {
+        for _ in 1..limit.clamp(1, items.len().max(1)) {
+            scope.spawn(worker);
+        }
+        // The calling thread is one of the workers.
+        worker();
+    });
+    results.into_inner().unwrap_or_else(|e| e.into_inner())
+}
+
 /// How many reads in a row must list every file with its recorded sha256 before a wait counts
 /// as served, and how far apart those reads are. An index behind a CDN (TestPyPI, PyPI) can
 /// serve an older page right after a newer one, so one good read is not yet "served". uv's
@@ -937,48 +970,58 @@ fn confirmed() -> std::sync::MutexGuard<'static, std::collections::BTreeSet<Stri
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn confirmation_key(index_url: &str, project: &str, artifacts: &[ArtifactRecord]) -> String {
-    let mut files: Vec<String> = artifacts
-        .iter()
-        .map(|a| format!("{}={}", a.filename, a.sha256))
-        .collect();
-    files.sort();
-    format!("{index_url} {project} {}", files.join(" "))
+/// One key per project of the set: a wait confirms each project's files, so that a later wait
+/// for one of them (its verification) counts as confirmed too.
+fn confirmation_keys(index_url: &str, set: &[ProjectFiles]) -> Vec<String> {
+    set.iter()
+        .map(|(project, artifacts)| {
+            let mut files: Vec<String> = artifacts
+                .iter()
+                .map(|a| format!("{}={}", a.filename, a.sha256))
+                .collect();
+            files.sort();
+            format!("{index_url} {project} {}", files.join(" "))
+        })
+        .collect()
 }
+
 pub const STABLE_SPACING: Duration = Duration::from_secs(1);
 
-/// Polls the project page, bypassing caches, until `STABLE_READS` reads in a row list every
-/// file with its recorded sha256. A file listed with another hash fails at once; a lag, or a
-/// page that goes back to an older state, is waited out up to `timeout`.
+/// Polls the project pages of the set (each project's page, all read at once), bypassing
+/// caches, until `STABLE_READS` reads in a row list every file with its recorded sha256: one
+/// wait for the whole set, however many projects it spans. A file listed with another hash
+/// fails at once; a lag, or a page that goes back to an older state, is waited out up to
+/// `timeout`.
 pub fn wait_until_served(
     agent: &ureq::Agent,
     label: &str,
     index_url: &str,
-    project: &str,
-    artifacts: &[ArtifactRecord],
+    set: &[ProjectFiles],
     timeout: Duration,
 ) -> Result<Duration> {
     let started = Instant::now();
-    let progress = Progress::new(format!("for {label} to serve {} files", artifacts.len()), 0);
+    let total: usize = set.iter().map(|(_, artifacts)| artifacts.len()).sum();
+    let progress = Progress::new(format!("for {label} to serve {total} files"), 0);
     let mut poll = Duration::from_millis(200);
     let (mut agreeing, mut said) = (0, false);
-    let key = confirmation_key(index_url, project, artifacts);
+    let keys = confirmation_keys(index_url, set);
     // Confirmed once in this run (staging's upload, then its verification): one read that
     // lists every file is enough the second time.
-    let needed = if confirmed().contains(&key) {
+    let needed = if keys.iter().all(|key| confirmed().contains(key)) {
         1
     } else {
         STABLE_READS
     };
     loop {
-        let missing = missing_now(agent, label, index_url, project, artifacts)
-            .inspect_err(|_| progress.finish())?;
+        let read_at = Instant::now();
+        let missing =
+            missing_now(agent, label, index_url, set).inspect_err(|_| progress.finish())?;
         let seconds = started.elapsed().as_secs();
         if missing.is_empty() {
             agreeing += 1;
             if agreeing >= needed {
                 progress.finish();
-                confirmed().insert(key);
+                confirmed().extend(keys);
                 return Ok(started.elapsed());
             }
             if !said {
@@ -1005,9 +1048,8 @@ pub fn wait_until_served(
             }
             agreeing = 0;
             progress.message(&format!(
-                "({} of {} listed, {seconds}s)",
-                artifacts.len() - missing.len(),
-                artifacts.len()
+                "({} of {total} listed, {seconds}s)",
+                total - missing.len(),
             ));
         }
         // The timeout bounds the wait for the files; once every one is listed, the reads
@@ -1020,7 +1062,8 @@ pub fn wait_until_served(
             std::thread::sleep(poll.min(timeout.saturating_sub(started.elapsed())));
             poll = (poll * 2).min(Duration::from_secs(2));
         } else {
-            std::thread::sleep(STABLE_SPACING);
+            // The confirming reads start `STABLE_SPACING` apart, however long each takes.
+            std::thread::sleep(STABLE_SPACING.saturating_sub(read_at.elapsed()));
         }
     }
 }
@@ -1047,9 +1090,30 @@ fn timed_out(
     }
 }
 
-/// One read of the project page: the files it does not list yet. A file listed with another
-/// sha256 than the one uploaded is an error.
+/// How many project pages a wait reads at once.
+const PAGES_AT_ONCE: usize = 4;
+
+/// One read of every project page of the set (at most `PAGES_AT_ONCE` at a time): the files
+/// they do not list yet. A file listed with another sha256 than the one uploaded is an error.
 fn missing_now(
+    agent: &ureq::Agent,
+    label: &str,
+    index_url: &str,
+    set: &[ProjectFiles],
+) -> Result<Vec<String>> {
+    let read = concurrently(set, PAGES_AT_ONCE, |(project, artifacts)| {
+        missing_of(agent, label, index_url, project, artifacts)
+    });
+    let mut missing = Vec::new();
+    for files in read {
+        // `None`: an interrupt is being handled, and the process ends.
+        missing.extend(files.context("interrupted")??);
+    }
+    Ok(missing)
+}
+
+/// One read of one project's page: its files the page does not list yet.
+fn missing_of(
     agent: &ureq::Agent,
     label: &str,
     index_url: &str,
@@ -1489,5 +1553,57 @@ pub(crate) mod tests {
             Served::Absent
         );
         assert_eq!(requests.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn concurrently_keeps_the_order_and_the_bound() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let (now, most) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        let items: Vec<u64> = (0..12).collect();
+        let results = concurrently(&items, 3, |&i| {
+            let in_flight = now.fetch_add(1, Ordering::SeqCst) + 1;
+            most.fetch_max(in_flight, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(30));
+            now.fetch_sub(1, Ordering::SeqCst);
+            i * 10
+        });
+        let expected: Vec<Option<u64>> = items.iter().map(|i| Some(i * 10)).collect();
+        assert_eq!(results, expected);
+        assert_eq!(most.load(Ordering::SeqCst), 3, "three at once, never more");
+        // One item, or a bound of 0, runs on the calling thread alone.
+        assert_eq!(concurrently(&[7], 4, |&i| i), vec![Some(7)]);
+        assert_eq!(concurrently(&[1, 2], 0, |&i| i), vec![Some(1), Some(2)]);
+        assert!(concurrently(&[] as &[u8], 4, |&i| i).is_empty());
+    }
+
+    #[test]
+    fn one_wait_reads_every_project_of_the_set_and_confirms_each() {
+        use std::sync::atomic::Ordering;
+        // One page for every project: it lists both projects' files.
+        let page = br#"{"meta":{"api-version":"1.1"},"name":"x","files":[
+            {"filename":"a-1.0.tar.gz","url":"a-1.0.tar.gz","hashes":{"sha256":"aa"}},
+            {"filename":"b-1.0.tar.gz","url":"b-1.0.tar.gz","hashes":{"sha256":"bb"}}]}"#;
+        let (url, requests) = serve_for_every_get(
+            "/simple/",
+            Some("application/vnd.pypi.simple.v1+json"),
+            page,
+        );
+        let a = [ArtifactRecord::sample("a-1.0.tar.gz", "aa")];
+        let b = [ArtifactRecord::sample("b-1.0.tar.gz", "bb")];
+        let set: [ProjectFiles; 2] = [("a", &a), ("b", &b)];
+        let agent = agent();
+        let timeout = Duration::from_secs(30);
+        wait_until_served(&agent, "staging", &url, &set, timeout).unwrap();
+        // STABLE_READS rounds, each reading both pages: one wait for the set.
+        let reads = requests.load(Ordering::SeqCst);
+        assert_eq!(reads, 2 * STABLE_READS as usize);
+        // Each project counts as confirmed on its own: a later wait for one reads once.
+        wait_until_served(&agent, "staging", &url, &set[..1], timeout).unwrap();
+        assert_eq!(requests.load(Ordering::SeqCst), reads + 1);
+        // Other bytes under one project's file fail the whole wait at once.
+        let wrong = [ArtifactRecord::sample("b-1.0.tar.gz", "cc")];
+        let set: [ProjectFiles; 2] = [("a", &a), ("b", &wrong)];
+        let error = wait_until_served(&agent, "staging", &url, &set, timeout).unwrap_err();
+        assert!(format!("{error:#}").contains("serves `b-1.0.tar.gz` with sha256 bb"));
     }
 }

@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::core::build;
 use crate::core::frozen::{self, Frozen};
 use crate::core::index::{Index, Role};
-use crate::core::upload::Outcomes;
+use crate::core::upload::{Member, Outcomes};
 use crate::core::verdict;
 use crate::output;
 use crate::resolved;
@@ -107,18 +107,21 @@ pub fn run_with(repo: &Repo, config: &Config, tag: &str, options: &Options) -> R
     Ok(())
 }
 
-/// Puts the frozen files on staging and waits until it serves every one with its sha256.
+/// Puts the frozen files on staging, several at once, and waits until it serves every one
+/// with its sha256 (`Index::ensure_set`, a set of one project here).
 fn upload_and_wait(
     staging: &Index,
     release: &resolved::Release,
     frozen: &Frozen,
 ) -> Result<(Outcomes, Duration)> {
     let project = release.project_name(&frozen.artifacts);
-    let outcomes = output::group(&format!("Upload {} to staging", release.tag), || {
-        staging.ensure(&project, frozen)
+    let mut set = output::group(&format!("Upload {} to staging", release.tag), || {
+        staging.ensure_set(&[Member {
+            project: &project,
+            frozen,
+        }])
     })?;
-    let waited = staging.wait(&project, &frozen.artifacts)?;
-    Ok((outcomes, waited))
+    Ok((set.members.remove(0), set.waited))
 }
 
 /// `stage --build-only DIR`: the release's files built once (or taken as frozen before),
