@@ -151,9 +151,12 @@ fn two_packages_tagged_on_one_commit_are_staged_by_one_push_in_dependency_order_
         "{cli_files:?}"
     );
     assert!(pypiserver_files("mf-flow-extras").is_empty());
+    // One set, not one package after the other: the wheels of both went up before either
+    // sdist (`Index::ensure_set`), so the cli's wheel reached staging before the core's sdist.
+    // Staged one after the other, every file of the core would come first.
     assert!(
-        last_stored_at("mf-flow-core") <= first_stored_at("mf-flow-cli"),
-        "the core reached staging after the cli: {:?} {:?}",
+        first_stored_at("mf-flow-cli") < last_stored_at("mf-flow-core"),
+        "the core's files all reached staging before the cli's: {:?} {:?}",
         pypiserver_stored("mf-flow-core"),
         pypiserver_stored("mf-flow-cli")
     );

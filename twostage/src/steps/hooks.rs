@@ -269,11 +269,12 @@ pub fn pre_push(repo: &Repo, config: &Config, remote: &str, url: &str) -> Result
         return Ok(());
     }
     // Each tag with its package's configuration, the packages in dependency order.
+    // Several packages' tags are staged as one set (`stage::run_set`).
+    let mut staged = Vec::new();
     for tag in in_release_order(repo, config, &pushed.plain)? {
-        let config = resolved::config_for_tag(config, &tag)?;
-        stage::run(repo, &config, &tag, None)
-            .with_context(|| format!("{tag} is not pushed: staging failed"))?;
+        staged.push((resolved::config_for_tag(config, &tag)?, tag));
     }
+    stage::run_set(repo, &staged)?;
     for tag in in_release_order(repo, config, &pushed.prod)? {
         let config = resolved::config_for_tag(config, &tag)?;
         crate::steps::promote::from_hook(repo, &config, &tag)

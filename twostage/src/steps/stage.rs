@@ -107,6 +107,110 @@ pub fn run_with(repo: &Repo, config: &Config, tag: &str, options: &Options) -> R
     Ok(())
 }
 
+/// Stages the release tags of one push, each with its package's configuration, in the order
+/// given (dependency order: docs/monorepo.md). When they share one staging index, they are one
+/// set: each built (or found staged already), all their files put on staging together and
+/// waited for once (`Index::ensure_set`), each upload recorded in its package's section of the
+/// note, and then each verified in order, so a dependent's siblings are on staging before its
+/// verification installs them. Otherwise each is staged alone, in order. A tag that fails
+/// stops the rest, named in the error.
+pub fn run_set(repo: &Repo, releases: &[(Config, String)]) -> Result<()> {
+    let not_pushed = |tag: &str| format!("{tag} is not pushed: staging failed");
+    if releases.len() < 2 || !one_staging_index(releases) {
+        for (config, tag) in releases {
+            run(repo, config, tag, None).with_context(|| not_pushed(tag))?;
+        }
+        return Ok(());
+    }
+    let started = Instant::now();
+    let tags: Vec<&str> = releases.iter().map(|(_, tag)| tag.as_str()).collect();
+    let named = tags.join(", ");
+    let (first, _) = &releases[0];
+    let _lock =
+        crate::resources::lock::hold(repo.common_dir(), crate::resources::lock::Wait::patient())?;
+    let resume = format!("git push --follow-tags (or `cargo xtask stage TAG` for each of {named})");
+    crate::interrupt::stand(&format!("staging {named}"), "nothing was promoted", &resume);
+    let staging = Index::new(Role::Staging, first);
+    staging.credentials()?;
+    evidence::sync(repo, &first.git.remote);
+    let mut pending = Vec::new();
+    for (config, tag) in releases {
+        let release = resolved::tagged_release(repo, config, tag)?;
+        let note = Note::read(repo, release.commit, tag)?;
+        if already_staged(&staging, &release, note.as_ref()) {
+            continue;
+        }
+        let frozen = output::group(&format!("Build {tag}"), || {
+            build_or_take(repo, config, &release, None)
+        })
+        .with_context(|| not_pushed(tag))?;
+        if let Some(note) = &note {
+            check_same_files(tag, note, &frozen).with_context(|| not_pushed(tag))?;
+        }
+        pending.push((config, release, note, frozen));
+    }
+    if pending.is_empty() {
+        return evidence::push(repo, &first.git.remote);
+    }
+    let projects: Vec<String> = pending
+        .iter()
+        .map(|(_, release, _, frozen)| release.project_name(&frozen.artifacts))
+        .collect();
+    let members: Vec<Member> = pending
+        .iter()
+        .zip(&projects)
+        .map(|((_, _, _, frozen), project)| Member { project, frozen })
+        .collect();
+    let uploading: Vec<&str> = pending.iter().map(|(_, r, _, _)| r.tag.as_str()).collect();
+    let uploading = uploading.join(", ");
+    let uploaded = output::group(&format!("Upload {uploading} to staging"), || {
+        staging.ensure_set(&members)
+    });
+    // The run's last upload to staging is done: its minted tokens are of no more use.
+    staging.burn();
+    let set = uploaded.with_context(|| format!("{uploading}: not pushed: staging failed"))?;
+    let mut staged = Vec::new();
+    for ((config, release, note, frozen), outcomes) in pending.into_iter().zip(&set.members) {
+        let note = note.unwrap_or_else(|| release.new_note());
+        let note = staging_record(config, &release, note, &frozen, outcomes, set.waited);
+        note.write(repo, release.commit)?;
+        staged.push((config, release, frozen, note));
+    }
+    for (config, release, frozen, mut note) in staged {
+        let tag = release.tag.clone();
+        crate::core::siblings::ready_at(repo, config, &release, Role::Staging)
+            .and_then(|_| verify_and_record(repo, config, &staging, &release, &frozen, &mut note))
+            .with_context(|| not_pushed(&tag))?;
+    }
+    output::status(
+        "Finished",
+        format!(
+            "{named} are staged and verified ({:.1}s)",
+            started.elapsed().as_secs_f64()
+        ),
+    );
+    Ok(())
+}
+
+/// Whether every release of `releases` stages to one index with one credential: then their
+/// files go up as one set.
+fn one_staging_index(releases: &[(Config, String)]) -> bool {
+    let key = |c: &Config| {
+        let i = &c.staging;
+        (
+            i.upload_url.clone(),
+            i.index_url.clone(),
+            i.username.clone(),
+            i.token_env.clone(),
+            i.trusted_publishing,
+            i.oidc_url.clone(),
+            i.attest_command.clone(),
+        )
+    };
+    let first = key(&releases[0].0);
+    releases.iter().all(|(config, _)| key(config) == first)
+}
+
 /// Puts the frozen files on staging, several at once, and waits until it serves every one
 /// with its sha256 (`Index::ensure_set`, a set of one project here).
 fn upload_and_wait(
