@@ -25,7 +25,7 @@ use crate::error::UsageError;
 mod members;
 mod raw;
 
-pub use members::{IndexOverride, Member};
+pub use members::{check_paths, IndexOverride, Member};
 use raw::{Problem, Raw, Table, Tables};
 
 pub const FILE_NAME: &str = "release.toml";

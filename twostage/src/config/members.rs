@@ -6,6 +6,7 @@
 
 use std::path::Path;
 
+use anyhow::{bail, Result};
 use serde::Deserialize;
 
 use crate::package_tags::{self, PackageTags, DEFAULT_TEMPLATE};
@@ -180,7 +181,7 @@ fn member(written: Written, prod_suffix: &str, root: Option<&Path>) -> Result<Me
     if let Err(e) = &tags {
         problems.push(format!("`tag`: {e:#}"));
     }
-    if let Err(e) = crate::core::changed::check_paths(&name, &written.paths) {
+    if let Err(e) = check_paths(&name, &written.paths) {
         problems.push(format!("`paths`: {e:#}"));
     }
     for (role, over) in [
@@ -268,4 +269,28 @@ fn check_override(role: &str, over: Option<&IndexOverride>) -> Vec<String> {
         }
     }
     problems
+}
+
+/// Checks declared paths: relative to the repository root, inside it.
+pub fn check_paths(package: &str, paths: &[String]) -> Result<()> {
+    let bad: Vec<&String> = paths
+        .iter()
+        .filter(|p| {
+            p.is_empty()
+                || p.starts_with('/')
+                || p.split('/').any(|part| part == ".." || part == ".")
+                || p.contains('\\')
+        })
+        .collect();
+    if !bad.is_empty() {
+        bail!(
+            "the paths `{package}` declares must be files or folders relative to the repository \
+             root, `/`-separated, without `.` or `..`: {}",
+            bad.iter()
+                .map(|p| format!("`{p}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    Ok(())
 }

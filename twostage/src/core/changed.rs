@@ -6,7 +6,7 @@
 //! released. `decide` is pure; `read` gathers its inputs from git. Nothing here is wired into
 //! `release` yet (docs/monorepo.md).
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 
 use crate::package_tags::{self, PackageTags};
 use crate::resources::changes::History;
@@ -34,30 +34,6 @@ pub struct Decision {
     pub reason: String,
     /// The changed paths that count for this package.
     pub touching: Vec<String>,
-}
-
-/// Checks declared paths: relative to the repository root, inside it.
-pub fn check_paths(package: &str, paths: &[String]) -> Result<()> {
-    let bad: Vec<&String> = paths
-        .iter()
-        .filter(|p| {
-            p.is_empty()
-                || p.starts_with('/')
-                || p.split('/').any(|part| part == ".." || part == ".")
-                || p.contains('\\')
-        })
-        .collect();
-    if !bad.is_empty() {
-        bail!(
-            "the paths `{package}` declares must be files or folders relative to the repository \
-             root, `/`-separated, without `.` or `..`: {}",
-            bad.iter()
-                .map(|p| format!("`{p}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-    }
-    Ok(())
 }
 
 fn holds(folder: &str, path: &str) -> bool {
@@ -159,7 +135,7 @@ pub fn read(history: &History, declared: &[Declared]) -> Result<Vec<Decision>> {
     let behind = history.tags_behind_head()?;
     let mut found = Vec::new();
     for d in declared {
-        check_paths(&d.package.name, d.extra_paths)?;
+        crate::config::check_paths(&d.package.name, d.extra_paths)?;
         let last = package_tags::latest(d.tags, &behind).map(|(tag, _)| tag);
         let changed = match last {
             Some(tag) => history.changed_since(tag)?,
@@ -409,11 +385,11 @@ mod tests {
     #[test]
     fn declared_paths_must_stay_inside_the_repository() {
         for bad in ["/etc", "../sibling", "a/./b", ""] {
-            let err = check_paths("acme", &[bad.to_string()])
+            let err = crate::config::check_paths("acme", &[bad.to_string()])
                 .unwrap_err()
                 .to_string();
             assert!(err.contains(&format!("`{bad}`")), "{err}");
         }
-        check_paths("acme", &["shared/schema.json".into(), "proto".into()]).unwrap();
+        crate::config::check_paths("acme", &["shared/schema.json".into(), "proto".into()]).unwrap();
     }
 }
