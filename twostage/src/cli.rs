@@ -424,18 +424,8 @@ fn in_repository(dir: Option<PathBuf>, command: Command) -> anyhow::Result<()> {
 fn configuration(repo: &Repo, command: &Command) -> anyhow::Result<Config> {
     let mut config = Config::load(repo.root())?;
     crate::resources::project::settle_tag_prefix(&mut config, repo);
-    crate::resources::secrets::protect_names([
-        &config.staging.token_env,
-        &config.production.token_env,
-        &config.github.token_env,
-    ]);
     // Each package's own token variables too (`[packages.staging] token-env`).
-    crate::resources::secrets::protect_names(config.packages.iter().flat_map(|m| {
-        [&m.staging.token_env, &m.production.token_env]
-            .into_iter()
-            .flatten()
-            .cloned()
-    }));
+    crate::resources::secrets::protect_names(config.token_env_names());
     // A tag names its package: a command acting on one runs with that package's
     // configuration (docs/monorepo.md), which is the whole configuration for one package.
     if let Some(tag) = tag_of(command) {

@@ -553,6 +553,28 @@ impl Config {
         .into())
     }
 
+    /// The names of every variable that holds a token: the repository's staging, production
+    /// and GitHub ones and each package's own (`[packages.staging] token-env`), each once.
+    pub fn token_env_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        let own = self.packages.iter().flat_map(|m| {
+            [&m.staging.token_env, &m.production.token_env]
+                .into_iter()
+                .flatten()
+        });
+        let repository = [
+            &self.staging.token_env,
+            &self.production.token_env,
+            &self.github.token_env,
+        ];
+        for name in repository.into_iter().chain(own) {
+            if !names.contains(name) {
+                names.push(name.clone());
+            }
+        }
+        names
+    }
+
     /// Whether the repository holds several packages (`[[packages]]`).
     pub fn is_multi_package(&self) -> bool {
         !self.packages.is_empty()
@@ -680,12 +702,11 @@ impl Given {
     /// `origin`, their tables' names written in errors after `prefix`.
     fn read_tables(&mut self, text: &str, tables: &dyn TableLike, origin: &str, prefix: &str) {
         for (section, item) in tables.iter() {
-            let at = line_of(text, tables.key(section).and_then(|k| k.span()));
             if section == PACKAGES {
-                let _ = at;
                 self.packages = Some((item.clone(), origin.to_string(), text.to_string()));
                 continue;
             }
+            let at = line_of(text, tables.key(section).and_then(|k| k.span()));
             let Some(table) = item.as_table_like() else {
                 self.problems.push(format!(
                     "{origin}{at}: `{prefix}{section}` must be a table such as `[{prefix}{section}]`"
@@ -1279,6 +1300,46 @@ token-env = "CLI_TEST_TOKEN"
     fn a_packages_list_of_tables_is_ours_not_cargo_releases() {
         assert!(!is_foreign("[[packages]]\nname = \"a\"\nfolder = \"a\"\n"));
         assert!(is_foreign("[[pre-release-replacements]]\nfile = \"a\"\n"));
+    }
+
+    #[test]
+    fn two_packages_writing_one_file_are_refused() {
+        let text = "[[packages]]\nname = \"a\"\nfolder = \"a\"\nchangelog = \"CHANGELOG.md\"\n\
+                    [[packages]]\nname = \"b\"\nfolder = \"b\"\nchangelog = \"CHANGELOG.md\"\n\
+                    version-files = [\"a/pyproject.toml\"]\n";
+        let err = format!("{:#}", parse(text).unwrap_err());
+        assert!(
+            err.contains("`CHANGELOG.md` is named by `a` and `b`"),
+            "{err}"
+        );
+        assert!(
+            err.contains("`a/pyproject.toml` is named by `a` and `b`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_package_folder_through_a_symbolic_link_is_refused() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("real")).unwrap();
+        std::os::unix::fs::symlink("/tmp", root.path().join("out")).unwrap();
+        std::fs::write(root.path().join("real/pyproject.toml"), "").unwrap();
+        let text = "[[packages]]\nname = \"a\"\nfolder = \"out\"\n\
+                    [[packages]]\nname = \"b\"\nfolder = \"real\"\n\
+                    [[packages]]\nname = \"c\"\nfolder = \"none\"\n";
+        let err = format!(
+            "{:#}",
+            Config::parse_in(text, "release.toml", Vec::new(), Some(root.path())).unwrap_err()
+        );
+        assert!(
+            err.contains("`folder = \"out\"` goes through `out`, a symbolic link"),
+            "{err}"
+        );
+        assert!(
+            err.contains("`folder = \"none\"` is not a folder of the repository"),
+            "{err}"
+        );
+        assert!(!err.contains("`folder = \"real\"`"), "{err}");
     }
 
     #[test]

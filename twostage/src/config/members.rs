@@ -149,6 +149,11 @@ pub fn read(
             twice[0]
         ));
     }
+    problems.extend(
+        shared_files(&members)
+            .into_iter()
+            .map(|p| format!("{origin}: {p}")),
+    );
     let schemes: Vec<PackageTags> = members.iter().map(|m| m.tags.clone()).collect();
     if problems.is_empty() {
         if let Err(e) = package_tags::check_distinct(&schemes) {
@@ -169,10 +174,18 @@ fn member(written: Written, prod_suffix: &str, root: Option<&Path>) -> Result<Me
         .trim_start_matches("./")
         .trim_end_matches('/');
     let folder = if folder == "." { "" } else { folder }.to_string();
-    if folder.split('/').any(|part| part == "..") || folder.starts_with('/') {
+    if folder.split('/').any(|part| part == "..")
+        || folder.starts_with('/')
+        || folder.contains('\\')
+    {
         problems.push(format!(
             "`folder = \"{}\"` is not a folder inside the repository: write it relative to the \
-             root, without `..`",
+             root, `/`-separated, without `..`",
+            written.folder.escape_debug()
+        ));
+    } else if let Some(why) = root.and_then(|root| folder_problem(root, &folder)) {
+        problems.push(format!(
+            "`folder = \"{}\"` {why}",
             written.folder.escape_debug()
         ));
     }
@@ -238,6 +251,63 @@ fn member(written: Written, prod_suffix: &str, root: Option<&Path>) -> Result<Me
         }),
         _ => Err(problems),
     }
+}
+
+/// Each file two packages would both write (a changelog at the root, a shared version file):
+/// a release of both would keep one package's edit only, so each package names its own.
+fn shared_files(members: &[Member]) -> Vec<String> {
+    let mut writers: Vec<(&str, Vec<&str>)> = Vec::new();
+    for member in members {
+        let files = std::iter::once(&member.changelog).chain(&member.version_files);
+        for file in files.chain(std::iter::once(&member.manifest)) {
+            match writers.iter_mut().find(|(f, _)| *f == file.as_str()) {
+                Some((_, names)) if !names.contains(&member.name.as_str()) => {
+                    names.push(&member.name)
+                }
+                Some(_) => {}
+                None => writers.push((file, vec![&member.name])),
+            }
+        }
+    }
+    writers
+        .into_iter()
+        .filter(|(_, names)| names.len() > 1)
+        .map(|(file, names)| {
+            format!(
+                "`{}` is named by {}: a release writes each package's version and changelog \
+                 into its own files; give each package its own (`changelog`, `version-files`, \
+                 `manifest`)",
+                file.escape_debug(),
+                names
+                    .iter()
+                    .map(|n| format!("`{n}`"))
+                    .collect::<Vec<_>>()
+                    .join(" and ")
+            )
+        })
+        .collect()
+}
+
+/// Why `folder` (relative, `/`-separated, no `..`) is not a folder of the repository at
+/// `root`: a symbolic link on the way (a build there would run outside the repository), a
+/// file, or nothing.
+fn folder_problem(root: &Path, folder: &str) -> Option<String> {
+    let mut at = root.to_path_buf();
+    for part in folder.split('/').filter(|p| !p.is_empty()) {
+        at.push(part);
+        match std::fs::symlink_metadata(&at) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                return Some(format!(
+                    "goes through `{part}`, a symbolic link: name the folder by its real path \
+                     inside the repository"
+                ))
+            }
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) => return Some("is not a folder".to_string()),
+            Err(_) => return Some("is not a folder of the repository".to_string()),
+        }
+    }
+    None
 }
 
 /// A package's own index settings read as the repository's are: URLs that parse (and whose

@@ -3,8 +3,8 @@
 //! whose folder holds it most closely (a member's folder inside the root package's is the
 //! member's), and to every package that declares it (a file or folder it is built from outside
 //! its own folder). A package with no release tag behind HEAD is released: it was never
-//! released. `decide` is pure; `read` gathers its inputs from git. Nothing here is wired into
-//! `release` yet (docs/monorepo.md).
+//! released. `decide` is pure; `read` gathers its inputs from git; `release --changed` uses
+//! them (docs/monorepo.md).
 
 use anyhow::Result;
 

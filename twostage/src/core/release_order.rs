@@ -5,7 +5,7 @@
 //! A package is verified against the staged files of those same packages of the set (its
 //! siblings), since they are what production will serve once the set is promoted; every other
 //! requirement comes from production, as for a single package. Pure: it reads the
-//! `workspace::Package`s it is given. Nothing here is wired into the steps yet (docs/monorepo.md).
+//! `workspace::Package`s it is given; the hooks and `core::siblings` use it (docs/monorepo.md).
 
 use std::collections::{BTreeMap, BTreeSet};
 

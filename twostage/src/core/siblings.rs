@@ -124,11 +124,27 @@ pub fn find(
 /// clean checkout in the release's work directory (`siblings-checkout/`), made only when the
 /// release set has another package.
 pub fn ready_at(repo: &Repo, config: &Config, release: &Release, role: Role) -> Result<Vec<Ready>> {
+    ready_besides(repo, config, release, role, &[])
+}
+
+/// `ready_at`, but for the siblings whose tags are not among `besides` (the other tags of a
+/// set being staged with this one, whose files go up together).
+pub fn ready_besides(
+    repo: &Repo,
+    config: &Config,
+    release: &Release,
+    role: Role,
+    besides: &[&str],
+) -> Result<Vec<Ready>> {
     let dir = release.work.join("siblings-checkout");
     let found = find(repo, config, release.commit, &|| {
         checkout_into(repo, release.commit, &dir)
     })?;
-    ready(repo, config, &release.tag, found, role)
+    let outside = found
+        .into_iter()
+        .filter(|sibling| !besides.contains(&sibling.tag.as_str()))
+        .collect();
+    ready(repo, config, &release.tag, outside, role)
 }
 
 /// A clean checkout of `commit` in `dir`, for `find`.

@@ -392,25 +392,16 @@ fn pruned(path: &Path, name: &str) -> bool {
 
 /// The folder below which `folder` is test data: a `tests` or `test` folder (where pytest's
 /// and unittest's conventions keep a project's tests, and so the projects its tests build, as
-/// this repository's own `tests/fixtures/*` are), one named like it (`testing`, `testdata`,
-/// `tests_core`, `integration-tests`: flit keeps `flit_core/tests_core/samples/*/pyproject.toml`,
-/// https://github.com/pypa/flit/tree/main/flit_core/tests_core), or a `fixtures` folder
-/// anywhere.
+/// this repository's own `tests/fixtures/*` are), one named for tests in the plural
+/// (`tests_core`, `integration-tests`: flit keeps `flit_core/tests_core/samples/*/pyproject.toml`,
+/// https://github.com/pypa/flit/tree/main/flit_core/tests_core), `testdata`, or a `fixtures`
+/// folder anywhere. `testing` or `test-utils` may well be packages: they are read as such.
 fn test_data(folder: &str) -> Option<&str> {
     folder.split('/').find(|part| {
         let part = part.to_ascii_lowercase();
-        let named = |word: &str| {
-            part == word
-                || [format!("{word}_"), format!("{word}-")]
-                    .iter()
-                    .any(|start| part.starts_with(start.as_str()))
-                || [format!("_{word}"), format!("-{word}")]
-                    .iter()
-                    .any(|end| part.ends_with(end.as_str()))
-        };
-        matches!(part.as_str(), "testing" | "testdata" | "fixtures")
-            || named("tests")
-            || named("test")
+        matches!(part.as_str(), "tests" | "test" | "testdata" | "fixtures")
+            || ["tests_", "tests-"].iter().any(|p| part.starts_with(p))
+            || ["_tests", "-tests"].iter().any(|p| part.ends_with(p))
     })
 }
 
@@ -795,10 +786,9 @@ pub(crate) mod tests {
         for folder in [
             "tests/samples/a",
             "flit_core/tests_core/samples/pep621",
-            "src/testing/x",
             "Test/x",
             "integration-tests/app",
-            "unit_test/app",
+            "unit_tests/app",
             "pkg/testdata/p",
             "core/fixtures/x",
         ] {

@@ -32,16 +32,15 @@ fn shim(text: &str, config: &Config) -> String {
     // The names a chained hook never sees, even on a push the tool did not start: only names a
     // shell can `unset` (a configured name that is not one is still removed through
     // `TWOSTAGE_SCRUB` when the tool starts git).
-    let mut scrub: Vec<&str> = crate::resources::secrets::KNOWN_NAMES.to_vec();
-    for name in [
-        &config.staging.token_env,
-        &config.production.token_env,
-        &config.github.token_env,
-    ] {
+    let mut scrub: Vec<String> = crate::resources::secrets::KNOWN_NAMES
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
+    for name in config.token_env_names() {
         let valid = !name.starts_with(|c: char| c.is_ascii_digit())
             && !name.is_empty()
             && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-        if valid && !scrub.contains(&name.as_str()) {
+        if valid && !scrub.contains(&name) {
             scrub.push(name);
         }
     }
@@ -298,11 +297,20 @@ fn in_release_order(repo: &Repo, config: &Config, tags: &[String]) -> Result<Vec
     };
     let names: Vec<String> = tags.iter().map(|t| package_of(t)).collect();
     let workspace = Workspace::read(repo.root())?;
-    let set: Vec<&str> = names.iter().map(String::as_str).collect();
+    // A configured package the reading does not find (a folder outside the uv workspace's
+    // members) requires nothing it knows of: it goes after the others, as pushed.
+    let set: Vec<&str> = names
+        .iter()
+        .map(String::as_str)
+        .filter(|name| workspace.package(name).is_some())
+        .collect();
     let order = release_order::order(&workspace.packages, &set)
         .context("cannot order the pushed release tags by their packages' dependencies")?;
-    let rank = |name: &str| order.order.iter().position(|n| n == name);
-    let mut ordered: Vec<(Option<usize>, &String)> =
+    let rank = |name: &str| {
+        let at = order.order.iter().position(|n| n == name);
+        at.unwrap_or(usize::MAX)
+    };
+    let mut ordered: Vec<(usize, &String)> =
         tags.iter().zip(&names).map(|(t, n)| (rank(n), t)).collect();
     ordered.sort_by_key(|(rank, _)| *rank);
     Ok(ordered.into_iter().map(|(_, t)| t.clone()).collect())
@@ -376,6 +384,25 @@ pub fn post_tag(repo: &Repo, config: &Config, tag: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_packages_own_token_variable_is_scrubbed_by_the_shims_too() {
+        let text = "[[packages]]\nname = \"acme-cli\"\nfolder = \"cli\"\n\
+                    [packages.production]\ntoken-env = \"ACME_CLI_PYPI_TOKEN\"\n";
+        let config = Config::parse(text, "release.toml", Vec::new()).unwrap();
+        let scrub = shim("scrub='@SCRUB@'", &config);
+        for name in [
+            "ACME_CLI_PYPI_TOKEN",
+            "PYPI_TOKEN",
+            "TEST_PYPI_TOKEN",
+            "GITHUB_TOKEN",
+        ] {
+            assert!(
+                scrub.split([' ', '\'']).any(|n| n == name),
+                "{name}: {scrub}"
+            );
+        }
+    }
 
     #[test]
     fn hook_names_are_gits() {

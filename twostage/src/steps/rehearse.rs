@@ -482,9 +482,7 @@ fn child_env<'a>(
 ) -> Result<Vec<(OsString, OsString)>> {
     let mut secret_names: HashSet<String> = SECRET_NAMES.iter().map(|s| s.to_string()).collect();
     for config in configs.into_iter().flatten() {
-        secret_names.insert(config.staging.token_env.clone());
-        secret_names.insert(config.production.token_env.clone());
-        secret_names.insert(config.github.token_env.clone());
+        secret_names.extend(config.token_env_names());
     }
     let mut env = inherited(std::env::vars_os().collect(), &secret_names);
     let production = sandbox.production.index_url();

@@ -152,6 +152,12 @@ pub fn run_set(repo: &Repo, releases: &[(Config, String)]) -> Result<()> {
     if pending.is_empty() {
         return evidence::push(repo, &first.git.remote);
     }
+    // Before anything goes up: the siblings outside this set are staged already (those in it
+    // go up with it), or nothing is uploaded.
+    for (config, release, _, _) in &pending {
+        crate::core::siblings::ready_besides(repo, config, release, Role::Staging, &tags)
+            .with_context(|| not_pushed(&release.tag))?;
+    }
     let projects: Vec<String> = pending
         .iter()
         .map(|(_, release, _, frozen)| release.project_name(&frozen.artifacts))

@@ -695,7 +695,8 @@ fn download_siblings(
             );
             if let Some(why) = index.download(&listing, &artifact, &path)? {
                 return Err(UsageError(format!(
-                    "{} serves other bytes for `{}` of {tag} than its release note records:                      {why}; nothing was recorded",
+                    "{} serves other bytes for `{}` of {tag} than its release note records: \
+                     {why}; nothing was recorded",
                     index.label(),
                     artifact.filename
                 ))
