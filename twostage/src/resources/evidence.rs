@@ -746,7 +746,10 @@ fn keep_every_section(repo: &Repo, both: &[(Oid, [String; 2])]) -> Result<()> {
 }
 
 /// `merged`, a note of several packages, with every section of `sides` it lacks added (in
-/// their order); `None` when it lacks none, or is not a note of sections.
+/// their order), and every run a side's section records that the merged one lacks appended to
+/// it: sections are append-only, so where both machines noted one package (CI promoted it while
+/// a laptop staged another package), neither side's runs are lost. `None` when nothing is
+/// added, or `merged` is not a note of sections.
 fn with_every_section(merged: &str, sides: &[String]) -> Option<String> {
     let mut doc: DocumentMut = merged.parse().ok()?;
     let packages = doc.get_mut(PACKAGES)?.as_table_mut()?;
@@ -759,13 +762,50 @@ fn with_every_section(merged: &str, sides: &[String]) -> Option<String> {
             continue;
         };
         for (name, section) in sections.iter() {
-            if !packages.contains_key(name) {
-                packages.insert(name, section.clone());
-                added = true;
+            match packages.get(name) {
+                None => {
+                    packages.insert(name, section.clone());
+                    added = true;
+                }
+                Some(ours) => {
+                    if let Some(union) = union_of_runs(ours, section) {
+                        packages.insert(name, union);
+                        added = true;
+                    }
+                }
             }
         }
     }
     added.then(|| doc.to_string())
+}
+
+/// Section `ours` with the runs of `theirs` it does not record appended, `None` when it
+/// records them all (or either is not a release note section).
+fn union_of_runs(ours: &Item, theirs: &Item) -> Option<Item> {
+    let read = |item: &Item| -> Option<Note> {
+        let doc = DocumentMut::from(item.as_table()?.clone());
+        toml_edit::de::from_document(doc).ok()
+    };
+    let (mut note, theirs) = (read(ours)?, read(theirs)?);
+    if note.tag != theirs.tag {
+        return None;
+    }
+    let recorded = note.entries();
+    let missing: Vec<Entry> = theirs
+        .entries()
+        .into_iter()
+        .filter(|entry| !recorded.contains(entry))
+        .collect();
+    if missing.is_empty() {
+        return None;
+    }
+    if note.artifacts.is_empty() {
+        note.artifacts = theirs.artifacts.clone();
+    }
+    for entry in missing {
+        note.record(entry);
+    }
+    Some(Item::Table(note.to_document().as_table().clone()))
 }
 
 /// Before a stage reads a release note to extend it: the remote's notes, when there is a
@@ -977,6 +1017,45 @@ at = "2026-11-24T04:02:00Z"
             with_every_section(&remote, std::slice::from_ref(&remote)),
             None
         );
+    }
+
+    #[test]
+    fn a_section_both_machines_noted_keeps_the_runs_of_each() {
+        let staged = |at: &str| {
+            let mut note = Note::new("acme-core-v1.2.0", "1.2.0", Oid::zero());
+            note.record(Entry::Staging(UploadRun {
+                at: Some(at.into()),
+                ..UploadRun::default()
+            }));
+            note
+        };
+        let section = |note: &Note| Item::Table(note.to_document().as_table().clone());
+        let doc_of = |notes: &[(&str, &Note)]| {
+            let mut doc = DocumentMut::new();
+            let mut packages = toml_edit::Table::new();
+            packages.set_implicit(true);
+            for (name, note) in notes {
+                packages.insert(name, section(note));
+            }
+            doc.insert(PACKAGES, Item::Table(packages));
+            doc.to_string()
+        };
+        // Ours: the core staged, and the cli. Theirs: the core staged, then promoted.
+        let ours_core = staged("2026-12-01T10:00:00Z");
+        let cli = Note::new("acme-cli-v0.3.0", "0.3.0", Oid::zero());
+        let mut theirs_core = staged("2026-12-01T10:00:00Z");
+        theirs_core.record(Entry::Production(UploadRun {
+            at: Some("2026-12-01T11:00:00Z".into()),
+            ..UploadRun::default()
+        }));
+        let merged = doc_of(&[("acme-core", &ours_core), ("acme-cli", &cli)]);
+        let theirs = doc_of(&[("acme-core", &theirs_core)]);
+        let text = with_every_section(&merged, &[merged.clone(), theirs]).unwrap();
+        let sections = Note::sections(&text).unwrap().unwrap();
+        assert_eq!(sections[0].entries(), theirs_core.entries(), "{text}");
+        assert_eq!(sections[1].tag, "acme-cli-v0.3.0");
+        // Nothing to add: nothing is written.
+        assert!(with_every_section(&text, &[text.clone()]).is_none());
     }
 
     #[test]
