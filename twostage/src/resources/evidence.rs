@@ -1055,7 +1055,7 @@ at = "2026-11-24T04:02:00Z"
         assert_eq!(sections[0].entries(), theirs_core.entries(), "{text}");
         assert_eq!(sections[1].tag, "acme-cli-v0.3.0");
         // Nothing to add: nothing is written.
-        assert!(with_every_section(&text, &[text.clone()]).is_none());
+        assert!(with_every_section(&text, std::slice::from_ref(&text)).is_none());
     }
 
     #[test]
