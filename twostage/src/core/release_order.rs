@@ -134,11 +134,12 @@ fn cycle_from<'a>(graph: &BTreeMap<&'a str, Vec<&'a str>>, start: &'a str) -> Op
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::resources::workspace::{tests::fixture, Workspace};
 
-    fn package(name: &str, dependencies: &[&str]) -> Package {
+    /// A package of `packages/<name>` requiring `dependencies` (also for `core::siblings`).
+    pub(crate) fn package(name: &str, dependencies: &[&str]) -> Package {
         Package {
             name: name.to_string(),
             declared_name: name.to_string(),

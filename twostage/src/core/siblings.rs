@@ -208,6 +208,7 @@ pub fn ready(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::release_order::tests::package;
     use crate::package_tags::PackageTags;
 
     fn member(name: &str) -> Member {
@@ -222,17 +223,6 @@ mod tests {
             smoke: None,
             staging: Default::default(),
             production: Default::default(),
-        }
-    }
-
-    fn package(name: &str, dependencies: &[&str]) -> Package {
-        Package {
-            name: name.to_string(),
-            declared_name: name.to_string(),
-            folder: format!("packages/{name}"),
-            manifest: format!("packages/{name}/pyproject.toml"),
-            dependencies: dependencies.iter().map(|d| d.to_string()).collect(),
-            dynamic_dependencies: false,
         }
     }
 
