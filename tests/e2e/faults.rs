@@ -564,6 +564,14 @@ fn a_release_of_several_files_goes_up_several_at_once_and_is_waited_for_once() {
         "at most {in_flight} uploads in flight at once (bound {bound}): {:?}",
         proxy.events()
     );
+    // The release is new on the index: its first file went up alone (it creates the
+    // release), the others only after it had its answer.
+    let arrivals: Vec<String> = proxy
+        .events()
+        .into_iter()
+        .filter(|e| e.starts_with("inflight "))
+        .collect();
+    assert_eq!(arrivals[..2], ["inflight 1", "inflight 1"], "{arrivals:?}");
     // Each file went up once, the sdist after every wheel had its answer.
     let uploads = posts(&proxy);
     assert_eq!(uploads.len(), 7, "{uploads:?}");

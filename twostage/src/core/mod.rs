@@ -13,6 +13,7 @@ pub mod index;
 pub mod new_projects;
 pub mod production;
 pub mod release_order;
+pub mod schedule;
 pub mod siblings;
 pub mod tools;
 pub mod upload;

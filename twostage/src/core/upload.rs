@@ -14,6 +14,7 @@ use pep440_rs::Version;
 use crate::config;
 use crate::core::frozen::Frozen;
 use crate::core::index::Index;
+use crate::core::schedule::{self, Bounds, Needs, Outcome};
 use crate::output;
 use crate::resources::attest;
 use crate::resources::dist::{self, Kind};
@@ -31,12 +32,23 @@ const LAG_WAIT: Duration = Duration::from_secs(120);
 /// How many uploads to one index are in flight at once. twine and `uv publish` send one file
 /// after another (twine's threaded uploads are still a proposal, off by default when they come:
 /// https://github.com/pypa/twine/issues/1250), so a release of many wheels waits a round trip
-/// per file. PyPI (Warehouse) sets no limit on concurrent uploads but rate-limits by account
-/// and IP (https://github.com/pypi/warehouse/pull/13097): a few at once keeps within what a
-/// browser opens to one host (6) and halves the number of round trips twice, while a transfer
-/// limited by bandwidth gains nothing from more. Four, each streamed from disk through a
-/// buffer of its own, so memory grows with this number and not with the number of files.
-pub const UPLOADS_IN_FLIGHT: usize = 4;
+/// and the index's own handling per file. PyPI (Warehouse) sets no limit on concurrent uploads
+/// but rate-limits by account and IP (https://github.com/pypi/warehouse/pull/13097), and locks
+/// the release rows of concurrent uploads to one project in a fixed order so that they do not
+/// deadlock (`_sort_releases` in `warehouse/forklift/legacy.py`). Small files are bound by
+/// those round trips and go up `UPLOADS_IN_FLIGHT` at once; big ones are bound by the link,
+/// which more of them at once only share, so beyond `UPLOADS_ALWAYS` a file starts only while
+/// the files going up add up to at most `BYTES_IN_FLIGHT`. Each is streamed from disk through
+/// a buffer of its own: memory grows with this number, not with the number of files.
+pub const UPLOADS_IN_FLIGHT: usize = 16;
+const UPLOADS_ALWAYS: usize = 4;
+const BYTES_IN_FLIGHT: u64 = 64 * 1024 * 1024;
+
+const UPLOAD_BOUNDS: Bounds = Bounds {
+    always: UPLOADS_ALWAYS,
+    most: UPLOADS_IN_FLIGHT,
+    bytes: BYTES_IN_FLIGHT,
+};
 
 /// An index to put a release's files on, for which project.
 struct Target<'i, 'c> {
@@ -181,8 +193,13 @@ struct Failures {
     held: Vec<String>,
 }
 
-/// Uploads the jobs, wheels first, then each sdist whose project's wheels all went up; at most
-/// `UPLOADS_IN_FLIGHT` at once. Records what went up in `outcomes`; returns what did not.
+/// Uploads the jobs (each member's wheels, then its sdist) within `UPLOAD_BOUNDS`: an sdist
+/// once every wheel of its project went up (held if one failed), and, for a project none of
+/// whose files the index has yet, its first file alone before the others: that upload creates
+/// the release, and the project if it is new, which uploads racing each other would both try
+/// (Warehouse looks the release up and creates it when absent, in each upload's own
+/// transaction: `file_upload` in `warehouse/forklift/legacy.py`). Records what went up in
+/// `outcomes`; returns what did not.
 fn upload_jobs(
     targets: &[Target],
     members: &[Member],
@@ -191,36 +208,55 @@ fn upload_jobs(
 ) -> Failures {
     let is_sdist = |job: &&Job| Kind::of(&job.artifact.filename) == Some(Kind::Sdist);
     let (sdists, wheels): (Vec<&Job>, Vec<&Job>) = jobs.iter().partition(is_sdist);
+    let ordered: Vec<&Job> = wheels.into_iter().chain(sdists).collect();
+    let new_release: Vec<bool> = outcomes.iter().map(|o| o.present.is_empty()).collect();
+    let scheduled = schedule::run(&slots(&ordered, &new_release), UPLOAD_BOUNDS, |i| {
+        let job = ordered[i];
+        upload_job(&targets[job.member], members[job.member].frozen, job)
+    });
     let mut failures = Failures::default();
-    let mut failed_members = std::collections::BTreeSet::new();
-    for phase in [wheels, sdists] {
-        let (ready, held): (Vec<&Job>, Vec<&Job>) = phase
-            .into_iter()
-            .partition(|job| !failed_members.contains(&job.member));
-        let results = index::concurrently(&ready, UPLOADS_IN_FLIGHT, |job| {
-            upload_job(&targets[job.member], members[job.member].frozen, job)
-        });
-        for (job, result) in ready.iter().zip(results) {
-            let name = job.artifact.filename.clone();
-            // `None`: an interrupt stopped the uploads; the process is ending.
-            let Some(result) = result else {
-                crate::interrupt::checkpoint();
-                continue;
-            };
-            match result {
-                Ok(true) => outcomes[job.member].uploaded.push(name),
-                Ok(false) => outcomes[job.member].present.push(name),
-                Err(e) => {
-                    failed_members.insert(job.member);
-                    failures.failed.push((name, e));
-                }
-            }
+    for (job, outcome) in ordered.iter().zip(scheduled) {
+        let name = job.artifact.filename.clone();
+        match outcome {
+            Outcome::Ran(Ok(true)) => outcomes[job.member].uploaded.push(name),
+            Outcome::Ran(Ok(false)) => outcomes[job.member].present.push(name),
+            Outcome::Ran(Err(e)) => failures.failed.push((name, e)),
+            Outcome::Held => failures.held.push(name),
+            // An interrupt stopped the uploads; the process is ending.
+            Outcome::Stopped => crate::interrupt::checkpoint(),
         }
-        failures
-            .held
-            .extend(held.iter().map(|job| job.artifact.filename.clone()));
     }
     failures
+}
+
+/// What each upload of `jobs` (wheels before sdists) waits for: a project's sdist for the
+/// success of each of its wheels; on a new release, every other file for its first one.
+fn slots(jobs: &[&Job], new_release: &[bool]) -> Vec<schedule::Job> {
+    let is_sdist = |job: &Job| Kind::of(&job.artifact.filename) == Some(Kind::Sdist);
+    let first = |member: usize| jobs.iter().position(|job| job.member == member);
+    jobs.iter()
+        .enumerate()
+        .map(|(i, job)| {
+            let mut needs = Vec::new();
+            if is_sdist(job) {
+                needs.extend(
+                    (0..jobs.len())
+                        .filter(|&w| jobs[w].member == job.member && !is_sdist(jobs[w]))
+                        .map(Needs::Succeeded),
+                );
+            }
+            match first(job.member) {
+                Some(pilot) if new_release[job.member] && pilot != i => {
+                    needs.push(Needs::Ended(pilot))
+                }
+                _ => {}
+            }
+            schedule::Job {
+                size: job.artifact.size,
+                needs,
+            }
+        })
+        .collect()
 }
 
 /// One job's upload: the file's metadata read, then `upload_one`.
@@ -677,6 +713,44 @@ mod tests {
         assert!(index_problems("staging", &other, &[&wheel]).is_empty());
         let unknown = [listed("pkg-1.0.tar.gz", None)];
         assert!(index_problems("staging", &unknown, &[&wheel]).is_empty());
+    }
+
+    #[test]
+    fn an_sdist_waits_for_its_wheels_and_a_new_release_for_its_first_file() {
+        use Needs::{Ended, Succeeded};
+        let files = [
+            ours("new-1.0-cp312-cp312-linux_x86_64.whl"),
+            ours("new-1.0-cp313-cp313-linux_x86_64.whl"),
+            ours("old-2.0-py3-none-any.whl"),
+            ours("new-1.0.tar.gz"),
+            ours("old-2.0.tar.gz"),
+        ];
+        let members = [0, 0, 1, 0, 1];
+        let jobs: Vec<Job> = files
+            .iter()
+            .zip(members)
+            .map(|(artifact, member)| Job {
+                member,
+                artifact,
+                attestations: None,
+            })
+            .collect();
+        let ordered: Vec<&Job> = jobs.iter().collect();
+        // Member 0 has no file on the index yet, member 1 has some.
+        let needs: Vec<Vec<Needs>> = slots(&ordered, &[true, false])
+            .into_iter()
+            .map(|slot| slot.needs)
+            .collect();
+        assert_eq!(
+            needs,
+            [
+                vec![],
+                vec![Ended(0)],
+                vec![],
+                vec![Succeeded(0), Succeeded(1), Ended(0)],
+                vec![Succeeded(2)],
+            ]
+        );
     }
 
     #[test]

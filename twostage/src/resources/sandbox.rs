@@ -292,6 +292,21 @@ pub struct PypiServer {
 impl PypiServer {
     /// Starts a server over a fresh package folder inside `dir`.
     pub fn start(dir: &Path, username: &str, password: &str) -> Result<PypiServer> {
+        Self::start_workers(dir, username, password, 1)
+    }
+
+    /// `start`, served by `workers` processes when more than one: pypiserver's WSGI app under
+    /// gunicorn's pre-forked workers (https://docs.gunicorn.org/en/stable/design.html), so
+    /// that uploads arriving together are stored side by side, as PyPI stores them, instead of
+    /// one after another under one interpreter's lock (pypiserver parses each multipart body
+    /// in Python: about 25 ms of CPU for a 3 MB wheel). `cargo xtask bench`'s set upload runs
+    /// its index so.
+    pub fn start_workers(
+        dir: &Path,
+        username: &str,
+        password: &str,
+        workers: usize,
+    ) -> Result<PypiServer> {
         let tools = tools()?;
         let packages = dir.join("packages");
         std::fs::create_dir_all(&packages)?;
@@ -315,12 +330,48 @@ impl PypiServer {
             "--disable-fallback".into(),
             packages.display().to_string(),
         ];
-        let mut server = Guarded::spawn(
-            &tools.bin("pypi-server"),
-            &args,
-            &dir.join("pypiserver.log"),
-            &[],
-        )?;
+        let mut server = if workers > 1 {
+            // The app's settings reach the workers through the environment (no quoting of
+            // paths into a Python expression): `pypiserver.app` takes `run`'s settings.
+            let module = dir.join("pypiserver_workers.py");
+            std::fs::write(
+                &module,
+                "import os, pypiserver\n\
+                 app = pypiserver.app(root=os.environ['TWOSTAGE_PYPISERVER_ROOT'], \
+                 password_file=os.environ['TWOSTAGE_PYPISERVER_PASSWORDS'], \
+                 authenticate=['update'], disable_fallback=True)\n",
+            )?;
+            let args = vec![
+                "--chdir".to_string(),
+                dir.display().to_string(),
+                "--workers".into(),
+                workers.to_string(),
+                "--bind".into(),
+                format!("127.0.0.1:{port}"),
+                "pypiserver_workers:app".into(),
+            ];
+            let (root, passwords) = (
+                packages.display().to_string(),
+                htpasswd.display().to_string(),
+            );
+            let env = [
+                ("TWOSTAGE_PYPISERVER_ROOT", root.as_str()),
+                ("TWOSTAGE_PYPISERVER_PASSWORDS", passwords.as_str()),
+            ];
+            Guarded::spawn(
+                &tools.bin("gunicorn"),
+                &args,
+                &dir.join("pypiserver.log"),
+                &env,
+            )?
+        } else {
+            Guarded::spawn(
+                &tools.bin("pypi-server"),
+                &args,
+                &dir.join("pypiserver.log"),
+                &[],
+            )?
+        };
         let root_url = format!("http://127.0.0.1:{port}/");
         server.wait_until_up(&format!("{root_url}health"), "pypiserver")?;
         Ok(PypiServer {

@@ -1,10 +1,11 @@
 //! The release-set benchmark (issue 23, point 6): a set of several packages' files, wheels
 //! sized like cibuildwheel's output and an sdist each, put on a fresh local pypiserver through
 //! the fault proxy, which holds every request 150 ms (an index across the internet): twostage's
-//! set upload (`Index::ensure_set`: every file checked before and after, uploads
-//! `UPLOADS_IN_FLIGHT` at once, one wait for the whole set) against `twine upload` and `uv
-//! publish` run package by package, as a maintainer runs them today. Interleaved rounds; the
-//! peak resident memory of each run, and of twostage's set of one package beside the whole set.
+//! set upload (`Index::ensure_set`: every file checked before and after, up to
+//! `UPLOADS_IN_FLIGHT` uploads at once, one wait for the whole set) against `twine upload` and
+//! `uv publish` run package by package, as a maintainer runs them today. The index is served by
+//! one pypiserver process per core (`workers`), for all three. Interleaved rounds; the peak
+//! resident memory of each run, and of twostage's set of one package beside the whole set.
 //!
 //! No command of the product takes several projects' files yet (`stage` stages one tag), so
 //! twostage's side runs the hidden `cargo xtask bench-set-upload`: the files of each folder
@@ -49,6 +50,15 @@ pub const QUICK: Shape = Shape {
 
 /// What the fault proxy holds every request, in seconds: a round trip to an index far away.
 const HOLD_SECONDS: f64 = 0.15;
+
+/// How many processes serve the index: one per core. PyPI stores uploads side by side; one
+/// pypiserver process parses one multipart body at a time under its interpreter's lock (about
+/// 25 ms of CPU per 3 MB wheel, 1.3 s for the set), which would measure the local server
+/// rather than the uploaders. Measured on 2 cores: 2 workers beat 4 and 8 (the proxy and the
+/// uploader share the cores).
+fn workers() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
 
 /// cibuildwheel's wheels of one project: CPython 3.10 to 3.13 on manylinux x86_64, manylinux
 /// aarch64 and musllinux x86_64 (https://cibuildwheel.pypa.io/en/stable/options/#build-skip).
@@ -247,7 +257,7 @@ fn run_once(
     let dir = bench
         .root
         .join(format!("set-{round}-{}", uploader.tool().replace(' ', "-")));
-    let server = PypiServer::start(&dir.join("index"), "__token__", TOKEN)?;
+    let server = PypiServer::start_workers(&dir.join("index"), "__token__", TOKEN, workers())?;
     let proxy = FaultProxy::start(&dir.join("proxy"), &server.root_url)?;
     proxy.set(&serde_json::json!({ "hold_seconds": HOLD_SECONDS }))?;
     let command = uploader.command(&bench.exe, dirs, &proxy)?;
