@@ -1129,10 +1129,39 @@ fn add_to_toml_list(
         }
     };
     let present: Vec<String> = list.iter().filter_map(key_of).collect();
-    for pattern in patterns {
-        if key_of(&pattern).is_some_and(|k| !present.contains(&k)) {
-            list.push_formatted(pattern.decorated(" ", ""));
+    let new: Vec<toml_edit::Value> = patterns
+        .into_iter()
+        .filter(|p| key_of(p).is_some_and(|k| !present.contains(&k)))
+        .collect();
+    if new.is_empty() {
+        return Ok(doc.to_string());
+    }
+    let decor =
+        |text: Option<&toml_edit::RawString>| text.and_then(|t| t.as_str()).map(String::from);
+    let prefix_of = |v: &toml_edit::Value| decor(v.decor().prefix()).unwrap_or_default();
+    // An array written one entry per line gets the new entries so, at its entries' indent.
+    let multiline = list.iter().any(|v| prefix_of(v).contains('\n'));
+    let (mut first, mut others) = (" ".to_string(), " ".to_string());
+    if let (true, Some(last)) = (multiline, list.len().checked_sub(1)) {
+        let prefix = prefix_of(list.get(last).expect("the last entry"));
+        let indent = prefix.rsplit('\n').next().unwrap_or_default().to_string();
+        // What followed the last entry (a comment, the line's end) now follows its comma.
+        let value = list.get_mut(last).expect("the last entry");
+        let moved = decor(value.decor().suffix()).unwrap_or_default();
+        value.decor_mut().set_suffix("");
+        first = match moved.contains('\n') {
+            true => format!("{moved}{indent}"),
+            false => format!("{moved}\n{indent}"),
+        };
+        others = format!("\n{indent}");
+        if moved.contains('\n') {
+            let trailing = decor(Some(list.trailing())).unwrap_or_default();
+            list.set_trailing(format!("\n{}", trailing.trim_start_matches(' ')));
         }
+    }
+    for (i, pattern) in new.into_iter().enumerate() {
+        let prefix = if i == 0 { &first } else { &others };
+        list.push_formatted(pattern.decorated(prefix.as_str(), ""));
     }
     // The first element carries no leading space.
     if let Some(first) = list.get_mut(0) {
@@ -1850,6 +1879,21 @@ mod tests {
             created,
             "[project]\nname = \"x\"\n\n[tool.hatch.build.targets.sdist]\nexclude = [\"/xtask\", \"/docs\"]\n"
         );
+        // An array of one entry per line, with or without a trailing comma, keeps its shape.
+        for (before, after) in [
+            (
+                "[t]\nexclude = [\n  \"/.github\",\n  \"/docs\",\n]\n",
+                "[t]\nexclude = [\n  \"/.github\",\n  \"/docs\",\n  \"/xtask\",\n]\n",
+            ),
+            (
+                "[t]\nexclude = [\n    \"/.github\",\n    \"/docs\"  # ours\n]\n",
+                "[t]\nexclude = [\n    \"/.github\",\n    \"/docs\",  # ours\n    \"/xtask\"\n]\n",
+            ),
+        ] {
+            let extended = add_to_toml_list(before, &["t"], "exclude", patterns()).unwrap();
+            assert_eq!(extended, after);
+            assert!(extended.parse::<DocumentMut>().is_ok());
+        }
         let err = add_to_toml_list(
             "[tool.hatch.build.targets.sdist]\nexclude = \"x\"\n",
             table,
