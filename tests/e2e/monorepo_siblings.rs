@@ -13,13 +13,13 @@ use crate::common::*;
 
 const NAME: &str = "ts-siblings";
 
-/// `release.toml` for the three members, staging through `staging_root` (the proxy).
-fn config(staging_root: &str) -> String {
+/// `release.toml` for the three members of `name`, staging through `staging_root` (the proxy).
+fn config(name: &str, staging_root: &str) -> String {
     let base = release_toml("").replace(&indexes().pypi.root_url, staging_root);
     let mut text = base;
     for member in ["core", "cli", "extras"] {
         text.push_str(&format!(
-            "\n[[packages]]\nname = \"{NAME}-{member}\"\nfolder = \"packages/{member}\"\n"
+            "\n[[packages]]\nname = \"{name}-{member}\"\nfolder = \"packages/{member}\"\n"
         ));
     }
     text
@@ -107,7 +107,7 @@ fn a_dependent_is_verified_against_its_siblings_staged_files_and_promoted_after_
         &[("name", NAME), ("module", "ts_siblings")],
     );
     let proxy = FaultProxy::start(&s.dir.join("proxy"), &indexes().pypi.root_url).unwrap();
-    s.write("release.toml", &config(&proxy.url));
+    s.write("release.toml", &config(NAME, &proxy.url));
     s.commit_all("Initial import");
     let (core_name, cli_name) = (format!("{NAME}-core"), format!("{NAME}-cli"));
     // Both released on one commit, each with its tag, pushed with it.
@@ -187,4 +187,101 @@ fn a_dependent_is_verified_against_its_siblings_staged_files_and_promoted_after_
     assert_eq!((uploads_seen(&core_name), uploads_seen(&cli_name)), seen);
     assert_eq!(s.git(&["for-each-ref", "refs/tags"]), refs);
     assert_eq!(prod_tags(&s), (tagged.clone(), tagged));
+}
+
+#[test]
+fn one_stage_command_stages_several_packages_tags_as_one_set_in_dependency_order() {
+    let name = "ts-siblings-set";
+    let s = Scratch::new(name);
+    copy_fixture(
+        "uv-workspace",
+        &s.work,
+        &[("name", name), ("module", "ts_siblings_set")],
+    );
+    let proxy = FaultProxy::start(&s.dir.join("proxy"), &indexes().pypi.root_url).unwrap();
+    s.write("release.toml", &config(name, &proxy.url));
+    s.commit_all("Initial import");
+    let (core_name, cli_name) = (format!("{name}-core"), format!("{name}-cli"));
+    let release = [
+        "release",
+        "patch",
+        "--package",
+        &cli_name,
+        "--package",
+        &core_name,
+    ];
+    run(&s, &[&release[..], &["--push"]].concat()).success();
+    let (core, cli) = (format!("{core_name}-v1.0.1"), format!("{cli_name}-v0.3.1"));
+    let commit = s.git(&["rev-parse", "HEAD"]);
+
+    // An option for one tag's files, with several tags: a usage error that changes nothing.
+    let before = s.snapshot();
+    run(&s, &["stage", &cli, &core, "--no-verify"])
+        .failure(2)
+        .stderr_has("`stage --no-verify` takes one tag, not 2");
+    run(&s, &["stage", &core, &core])
+        .failure(2)
+        .stderr_has(&format!("`{core}` is named twice"));
+    assert_eq!(s.snapshot(), before);
+    assert_eq!(pypiserver_files(&core_name), BTreeMap::new());
+
+    // The dependent named first, in one command: staged as one set, core's files with it.
+    let staged = run(&s, &["stage", &cli, &core]).success();
+    assert_eq!(pypiserver_files(&core_name), frozen_files(&s, &core));
+    assert_eq!(pypiserver_files(&cli_name), frozen_files(&s, &cli));
+    // Uploaded together and waited for once, each in its own section, each verified.
+    assert_eq!(
+        staged.stderr.matches("Confirming").count(),
+        1,
+        "{}",
+        staged.stderr
+    );
+    for (package, tag) in [(&core_name, &core), (&cli_name, &cli)] {
+        let section = section(&s, &commit, package);
+        let uploaded: Vec<&str> = section["staging"]["uploaded"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        let frozen: Vec<String> = frozen_files(&s, tag).into_keys().collect();
+        assert_eq!(uploaded, frozen, "{section}");
+        assert_eq!(
+            section["verification"]["result"].as_str(),
+            Some("verified"),
+            "{section}"
+        );
+    }
+    // The cli was verified after core, with core's staged wheel: the proxy saw core's files
+    // fetched by core's verification, and its wheel once more, by the cli's.
+    let mut fetched = downloads(&proxy, &core_name);
+    fetched.sort();
+    let mut expected: Vec<String> = frozen_files(&s, &core)
+        .into_keys()
+        .map(|f| format!("GET {f}"))
+        .collect();
+    expected.extend(expected.clone().into_iter().filter(|f| f.ends_with(".whl")));
+    expected.sort();
+    assert_eq!(fetched, expected);
+    let (verified_core, verified_cli) = (
+        staged.stderr.find(&format!("Verified {core}")),
+        staged.stderr.find(&format!("Verified {cli}")),
+    );
+    assert!(
+        verified_core.is_some() && verified_core < verified_cli,
+        "{}",
+        staged.stderr
+    );
+
+    // Again: nothing is uploaded, the note stays as it is.
+    let (seen, note) = (
+        (uploads_seen(&core_name), uploads_seen(&cli_name)),
+        s.git(&["notes", "--ref", "refs/notes/release", "show", &commit]),
+    );
+    run(&s, &["stage", &core, &cli]).success();
+    assert_eq!((uploads_seen(&core_name), uploads_seen(&cli_name)), seen);
+    assert_eq!(
+        s.git(&["notes", "--ref", "refs/notes/release", "show", &commit]),
+        note
+    );
 }

@@ -64,10 +64,14 @@ enum Command {
     /// Build the tag once (or take `--dist`), upload it to the staging index, wait until the
     /// index serves every file with its sha256, and record it in the release note.
     ///
-    /// What the pre-push hook runs for a release tag. Rerunning it is a no-op success.
+    /// What the pre-push hook runs for a release tag. Several packages' tags are staged as the
+    /// hook stages a push of them: one set, their files uploaded together and waited for once,
+    /// each verified after the packages it requires. Rerunning it is a no-op success.
     Stage {
-        /// The release tag, e.g. `v1.4.3`.
-        tag: String,
+        /// The release tag, e.g. `v1.4.3`; in a repository of several packages, one tag or
+        /// more (`acme-core-v1.2.0 acme-cli-v0.4.0`).
+        #[arg(required = true, value_name = "TAG")]
+        tags: Vec<String>,
         /// Stage the wheels and sdist in this folder (built elsewhere, e.g. a CI matrix)
         /// instead of building.
         #[arg(long, value_name = "DIR")]
@@ -437,8 +441,12 @@ fn configuration(repo: &Repo, command: &Command) -> anyhow::Result<Config> {
 /// The release tag a command acts on, if it takes one.
 fn tag_of(command: &Command) -> Option<&str> {
     match command {
-        Command::Stage { tag, .. }
-        | Command::Verify { tag, .. }
+        // Several tags are each staged with their own package's configuration.
+        Command::Stage { tags, .. } => match tags.as_slice() {
+            [tag] => Some(tag),
+            _ => None,
+        },
+        Command::Verify { tag, .. }
         | Command::Record { tag, .. }
         | Command::Promote { tag, .. }
         | Command::Audit { tag, .. } => Some(tag),
@@ -449,7 +457,7 @@ fn tag_of(command: &Command) -> Option<&str> {
 
 fn stage_command(repo: &Repo, config: &Config, command: Command) -> anyhow::Result<()> {
     let Command::Stage {
-        tag,
+        tags,
         dist,
         no_verify,
         results,
@@ -458,13 +466,39 @@ fn stage_command(repo: &Repo, config: &Config, command: Command) -> anyhow::Resu
     else {
         unreachable!("`in_repository` passes `stage` only")
     };
-    let options = stage::Options {
-        dist: dist.as_deref(),
-        no_verify,
-        results: results.as_deref(),
-        build_only: build_only.as_deref(),
-    };
-    stage::run_with(repo, config, &tag, &options)
+    if let [tag] = tags.as_slice() {
+        let options = stage::Options {
+            dist: dist.as_deref(),
+            no_verify,
+            results: results.as_deref(),
+            build_only: build_only.as_deref(),
+        };
+        return stage::run_with(repo, config, tag, &options);
+    }
+    let one_tag_only = [
+        ("--dist", dist.is_some()),
+        ("--no-verify", no_verify),
+        ("--build-only", build_only.is_some()),
+    ];
+    if let Some((option, _)) = one_tag_only.iter().find(|(_, given)| *given) {
+        return Err(UsageError(format!(
+            "`stage {option}` takes one tag, not {}",
+            tags.len()
+        ))
+        .into());
+    }
+    if let Some(tag) = tags
+        .iter()
+        .find(|t| tags.iter().filter(|u| u == t).count() > 1)
+    {
+        return Err(UsageError(format!("`{tag}` is named twice")).into());
+    }
+    // Each tag with its package's configuration, in dependency order, as the hook stages them.
+    let mut releases = Vec::new();
+    for tag in crate::core::release_order::tags_in_order(repo, config, &tags)? {
+        releases.push((crate::resolved::config_for_tag(config, &tag)?, tag));
+    }
+    stage::run_set(repo, &releases)
 }
 
 fn verify(

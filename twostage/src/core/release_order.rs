@@ -9,10 +9,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 
+use crate::config::Config;
 use crate::resources::dist::normalize_name;
-use crate::resources::workspace::Package;
+use crate::resources::git::Repo;
+use crate::resources::workspace::{Package, Workspace};
 
 /// The release set: its packages in dependency order, and each one's siblings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,6 +89,40 @@ pub fn order(packages: &[Package], set: &[&str]) -> Result<ReleaseOrder> {
         order.push(next);
     }
     Ok(ReleaseOrder { order, siblings })
+}
+
+/// `tags` in the order their packages are released in: each after the tags of the packages
+/// it requires (`release_order::order` over the repository's packages, docs/monorepo.md), the
+/// tags of one package as pushed. One package's tags stay as they are.
+pub fn tags_in_order(repo: &Repo, config: &Config, tags: &[String]) -> Result<Vec<String>> {
+    if !config.is_multi_package() || tags.len() < 2 {
+        return Ok(tags.to_vec());
+    }
+    let package_of = |tag: &str| {
+        config
+            .for_tag(tag)
+            .and_then(|(c, _)| c.member().map(|m| m.name.clone()))
+            .unwrap_or_default()
+    };
+    let names: Vec<String> = tags.iter().map(|t| package_of(t)).collect();
+    let workspace = Workspace::read(repo.root())?;
+    // A configured package the reading does not find (a folder outside the uv workspace's
+    // members) requires nothing it knows of: it goes after the others, as pushed.
+    let set: Vec<&str> = names
+        .iter()
+        .map(String::as_str)
+        .filter(|name| workspace.package(name).is_some())
+        .collect();
+    let order = order(&workspace.packages, &set)
+        .context("cannot order the pushed release tags by their packages' dependencies")?;
+    let rank = |name: &str| {
+        let at = order.order.iter().position(|n| n == name);
+        at.unwrap_or(usize::MAX)
+    };
+    let mut ordered: Vec<(usize, &String)> =
+        tags.iter().zip(&names).map(|(t, n)| (rank(n), t)).collect();
+    ordered.sort_by_key(|(rank, _)| *rank);
+    Ok(ordered.into_iter().map(|(_, t)| t.clone()).collect())
 }
 
 /// Every package `start` requires, directly or not (itself left out).

@@ -970,17 +970,15 @@ fn confirmed() -> std::sync::MutexGuard<'static, std::collections::BTreeSet<Stri
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// One key per project of the set: a wait confirms each project's files, so that a later wait
-/// for one of them (its verification) counts as confirmed too.
+/// One key per file of the set: a wait confirms each file, so that a later wait for any of
+/// them (a project's verification, a dependent's verification that installs a sibling's
+/// wheel) counts as confirmed too.
 fn confirmation_keys(index_url: &str, set: &[ProjectFiles]) -> Vec<String> {
     set.iter()
-        .map(|(project, artifacts)| {
-            let mut files: Vec<String> = artifacts
+        .flat_map(|(project, artifacts)| {
+            artifacts
                 .iter()
-                .map(|a| format!("{}={}", a.filename, a.sha256))
-                .collect();
-            files.sort();
-            format!("{index_url} {project} {}", files.join(" "))
+                .map(move |a| format!("{index_url} {project} {}={}", a.filename, a.sha256))
         })
         .collect()
 }
@@ -1582,13 +1580,17 @@ pub(crate) mod tests {
         // One page for every project: it lists both projects' files.
         let page = br#"{"meta":{"api-version":"1.1"},"name":"x","files":[
             {"filename":"a-1.0.tar.gz","url":"a-1.0.tar.gz","hashes":{"sha256":"aa"}},
+            {"filename":"a-1.0-py3-none-any.whl","url":"a.whl","hashes":{"sha256":"ab"}},
             {"filename":"b-1.0.tar.gz","url":"b-1.0.tar.gz","hashes":{"sha256":"bb"}}]}"#;
         let (url, requests) = serve_for_every_get(
             "/simple/",
             Some("application/vnd.pypi.simple.v1+json"),
             page,
         );
-        let a = [ArtifactRecord::sample("a-1.0.tar.gz", "aa")];
+        let a = [
+            ArtifactRecord::sample("a-1.0.tar.gz", "aa"),
+            ArtifactRecord::sample("a-1.0-py3-none-any.whl", "ab"),
+        ];
         let b = [ArtifactRecord::sample("b-1.0.tar.gz", "bb")];
         let set: [ProjectFiles; 2] = [("a", &a), ("b", &b)];
         let agent = agent();
@@ -1600,6 +1602,10 @@ pub(crate) mod tests {
         // Each project counts as confirmed on its own: a later wait for one reads once.
         wait_until_served(&agent, "staging", &url, &set[..1], timeout).unwrap();
         assert_eq!(requests.load(Ordering::SeqCst), reads + 1);
+        // So does each file: a dependent's verification waits for its sibling's wheel alone.
+        let wheel: [ProjectFiles; 1] = [("a", &a[1..])];
+        wait_until_served(&agent, "staging", &url, &wheel, timeout).unwrap();
+        assert_eq!(requests.load(Ordering::SeqCst), reads + 2);
         // Other bytes under one project's file fail the whole wait at once.
         let wrong = [ArtifactRecord::sample("b-1.0.tar.gz", "cc")];
         let set: [ProjectFiles; 2] = [("a", &a), ("b", &wrong)];

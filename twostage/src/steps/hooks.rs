@@ -21,7 +21,6 @@ use crate::core::release_order;
 use crate::output;
 use crate::resolved;
 use crate::resources::git::Repo;
-use crate::resources::workspace::Workspace;
 use crate::steps::stage;
 use crate::version::TagScheme;
 
@@ -270,50 +269,16 @@ pub fn pre_push(repo: &Repo, config: &Config, remote: &str, url: &str) -> Result
     // Each tag with its package's configuration, the packages in dependency order.
     // Several packages' tags are staged as one set (`stage::run_set`).
     let mut staged = Vec::new();
-    for tag in in_release_order(repo, config, &pushed.plain)? {
+    for tag in release_order::tags_in_order(repo, config, &pushed.plain)? {
         staged.push((resolved::config_for_tag(config, &tag)?, tag));
     }
     stage::run_set(repo, &staged)?;
-    for tag in in_release_order(repo, config, &pushed.prod)? {
+    for tag in release_order::tags_in_order(repo, config, &pushed.prod)? {
         let config = resolved::config_for_tag(config, &tag)?;
         crate::steps::promote::from_hook(repo, &config, &tag)
             .with_context(|| format!("{tag} is not pushed: the promotion failed"))?;
     }
     Ok(())
-}
-
-/// `tags` in the order their packages are released in: each after the tags of the packages
-/// it requires (`release_order::order` over the repository's packages, docs/monorepo.md), the
-/// tags of one package as pushed. One package's tags stay as they are.
-fn in_release_order(repo: &Repo, config: &Config, tags: &[String]) -> Result<Vec<String>> {
-    if !config.is_multi_package() || tags.len() < 2 {
-        return Ok(tags.to_vec());
-    }
-    let package_of = |tag: &str| {
-        config
-            .for_tag(tag)
-            .and_then(|(c, _)| c.member().map(|m| m.name.clone()))
-            .unwrap_or_default()
-    };
-    let names: Vec<String> = tags.iter().map(|t| package_of(t)).collect();
-    let workspace = Workspace::read(repo.root())?;
-    // A configured package the reading does not find (a folder outside the uv workspace's
-    // members) requires nothing it knows of: it goes after the others, as pushed.
-    let set: Vec<&str> = names
-        .iter()
-        .map(String::as_str)
-        .filter(|name| workspace.package(name).is_some())
-        .collect();
-    let order = release_order::order(&workspace.packages, &set)
-        .context("cannot order the pushed release tags by their packages' dependencies")?;
-    let rank = |name: &str| {
-        let at = order.order.iter().position(|n| n == name);
-        at.unwrap_or(usize::MAX)
-    };
-    let mut ordered: Vec<(usize, &String)> =
-        tags.iter().zip(&names).map(|(t, n)| (rank(n), t)).collect();
-    ordered.sort_by_key(|(rank, _)| *rank);
-    Ok(ordered.into_iter().map(|(_, t)| t.clone()).collect())
 }
 
 /// Whether the push goes to the release remote (`git.remote`), by name or by URL; if not,

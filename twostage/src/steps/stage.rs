@@ -128,7 +128,10 @@ pub fn run_set(repo: &Repo, releases: &[(Config, String)]) -> Result<()> {
     let (first, _) = &releases[0];
     let _lock =
         crate::resources::lock::hold(repo.common_dir(), crate::resources::lock::Wait::patient())?;
-    let resume = format!("git push --follow-tags (or `cargo xtask stage TAG` for each of {named})");
+    let resume = format!(
+        "cargo xtask stage {}` or `git push --follow-tags",
+        tags.join(" ")
+    );
     crate::interrupt::stand(&format!("staging {named}"), "nothing was promoted", &resume);
     let staging = Index::new(Role::Staging, first);
     staging.credentials()?;
