@@ -68,8 +68,8 @@ enum Command {
     /// hook stages a push of them: one set, their files uploaded together and waited for once,
     /// each verified after the packages it requires. Rerunning it is a no-op success.
     Stage {
-        /// The release tag, e.g. `v1.4.3`; in a repository of several packages, one tag or
-        /// more (`acme-core-v1.2.0 acme-cli-v0.4.0`).
+        /// The release tag, e.g. `v1.4.3`; several are staged as one set, as a push of them
+        /// is (`acme-core-v1.2.0 acme-cli-v0.4.0` in a repository of several packages).
         #[arg(required = true, value_name = "TAG")]
         tags: Vec<String>,
         /// Stage the wheels and sdist in this folder (built elsewhere, e.g. a CI matrix)

@@ -1,22 +1,20 @@
 //! Jobs that run several at once and wait for one another: the uploads of a release set
-//! (`upload`). A job starts once what it needs of other jobs holds (`Needs`) and the bounds
-//! leave room (`Bounds`); the earliest such job in the list starts first. A job whose needed
-//! success fails is held and never runs; nothing new starts once an interrupt is being
-//! handled.
+//! (`upload`). A job starts once what it needs of other jobs holds (`Needs`), its group lets
+//! it (`Job::group`: one at a time until one of the group has succeeded) and the bounds leave
+//! room (`Bounds`); the earliest such job in the list starts first. A job whose needed success
+//! fails is held and never runs; nothing new starts once an interrupt is being handled.
 
 use std::sync::{Condvar, Mutex, MutexGuard};
 
-/// What a job needs of another one before it starts.
+/// What a job needs of another one before it starts: that it has succeeded; if it failed or
+/// was held, this one is held too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Needs {
-    /// The other job has ended, whatever became of it.
-    Ended(usize),
-    /// The other job has succeeded; if it failed or was held, this one is held too.
     Succeeded(usize),
 }
 
-/// How many jobs run at once: up to `always` whatever their sizes, and up to `most` while
-/// the sizes of the running jobs add up to at most `bytes`.
+/// How many jobs run at once: up to `always` whatever their sizes (and `most` at the very
+/// most), and up to `most` while the sizes of the running jobs add up to at most `bytes`.
 #[derive(Debug, Clone, Copy)]
 pub struct Bounds {
     pub always: usize,
@@ -24,11 +22,14 @@ pub struct Bounds {
     pub bytes: u64,
 }
 
-/// One job to schedule: its size (what it sends) and what it needs first.
+/// One job to schedule: its size (what it sends), what it needs first, and its group, if
+/// any: the jobs of a group run one at a time until one of them has succeeded, then side by
+/// side (the first upload of a release creates it).
 #[derive(Debug, Clone, Default)]
 pub struct Job {
     pub size: u64,
     pub needs: Vec<Needs>,
+    pub group: Option<usize>,
 }
 
 /// What became of a job.
@@ -57,17 +58,22 @@ struct State<R> {
 }
 
 impl<R> State<R> {
+    fn succeeded(&self, job: usize) -> bool {
+        self.outcomes[job].as_ref().is_some_and(Outcome::succeeded)
+    }
+
+    fn running(&self, job: usize) -> bool {
+        self.started[job] && self.outcomes[job].is_none()
+    }
+
     /// Holds every waiting job whose needed success can no longer come (transitively).
     fn hold(&mut self, jobs: &[Job]) {
         loop {
             let doomed: Vec<usize> = (0..jobs.len())
                 .filter(|&i| !self.started[i] && self.outcomes[i].is_none())
                 .filter(|&i| {
-                    jobs[i].needs.iter().any(|need| match *need {
-                        Needs::Succeeded(other) => self.outcomes[other]
-                            .as_ref()
-                            .is_some_and(|outcome| !outcome.succeeded()),
-                        Needs::Ended(_) => false,
+                    jobs[i].needs.iter().any(|&Needs::Succeeded(other)| {
+                        self.outcomes[other].is_some() && !self.succeeded(other)
                     })
                 })
                 .collect();
@@ -80,7 +86,18 @@ impl<R> State<R> {
         }
     }
 
-    /// The first waiting job whose needs hold and that the bounds leave room for.
+    /// Whether a job of `group` may start now: one of its group has succeeded, or none of it
+    /// is running.
+    fn group_lets(&self, jobs: &[Job], group: Option<usize>) -> bool {
+        let Some(group) = group else { return true };
+        let members: Vec<usize> = (0..jobs.len())
+            .filter(|&j| jobs[j].group == Some(group))
+            .collect();
+        members.iter().any(|&j| self.succeeded(j)) || !members.iter().any(|&j| self.running(j))
+    }
+
+    /// The first waiting job whose needs hold, whose group lets it, and that the bounds leave
+    /// room for.
     fn next(&self, jobs: &[Job], bounds: Bounds) -> Option<usize> {
         (0..jobs.len()).find(|&i| {
             let fits = self.running < bounds.always.max(1)
@@ -89,12 +106,11 @@ impl<R> State<R> {
             !self.started[i]
                 && self.outcomes[i].is_none()
                 && fits
-                && jobs[i].needs.iter().all(|need| match *need {
-                    Needs::Ended(other) => self.outcomes[other].is_some(),
-                    Needs::Succeeded(other) => self.outcomes[other]
-                        .as_ref()
-                        .is_some_and(Outcome::succeeded),
-                })
+                && jobs[i]
+                    .needs
+                    .iter()
+                    .all(|&Needs::Succeeded(other)| self.succeeded(other))
+                && self.group_lets(jobs, jobs[i].group)
         })
     }
 }
@@ -105,8 +121,31 @@ fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// The end of a running job: its share of the bounds given back, an outcome if it has none
+/// (it panicked), and every waiting worker woken, so that none waits for it forever.
+struct Ending<'s, R> {
+    state: &'s Mutex<State<R>>,
+    changed: &'s Condvar,
+    job: usize,
+    size: u64,
+}
+
+impl<R> Drop for Ending<'_, R> {
+    fn drop(&mut self) {
+        let mut state = locked(self.state);
+        state.running -= 1;
+        state.bytes -= self.size;
+        if state.outcomes[self.job].is_none() {
+            let panicked = anyhow::anyhow!("the job panicked");
+            state.outcomes[self.job] = Some(Outcome::Ran(Err(panicked)));
+        }
+        self.changed.notify_all();
+    }
+}
+
 /// Runs `run` for every job index as `jobs` and `bounds` allow, on threads of their own (each
-/// upload waits mostly on the network); the outcomes in the jobs' order.
+/// upload waits mostly on the network); the outcomes in the jobs' order. A job that panics
+/// lets the others end, then the panic goes on.
 pub fn run<R: Send>(
     jobs: &[Job],
     bounds: Bounds,
@@ -143,12 +182,15 @@ pub fn run<R: Send>(
             state.bytes += jobs[i].size;
             i
         };
+        let ending = Ending {
+            state: &state,
+            changed: &changed,
+            job: i,
+            size: jobs[i].size,
+        };
         let result = run(i);
-        let mut state = locked(&state);
-        state.running -= 1;
-        state.bytes -= jobs[i].size;
-        state.outcomes[i] = Some(Outcome::Ran(result));
-        changed.notify_all();
+        locked(&state).outcomes[i] = Some(Outcome::Ran(result));
+        drop(ending);
     };
     std::thread::scope(|scope| {
         for _ in 1..bounds.most.min(jobs.len()).max(1) {
@@ -182,6 +224,7 @@ mod tests {
         Job {
             size,
             needs: needs.to_vec(),
+            group: None,
         }
     }
 
@@ -198,7 +241,7 @@ mod tests {
             locked(&trace).push(format!("+{i}"));
             let now = running.fetch_add(1, Ordering::SeqCst) + 1;
             most.fetch_max(now, Ordering::SeqCst);
-            std::thread::sleep(Duration::from_millis(20));
+            std::thread::sleep(Duration::from_millis(50));
             running.fetch_sub(1, Ordering::SeqCst);
             locked(&trace).push(format!("-{i}"));
             match failing.contains(&i) {
@@ -243,15 +286,46 @@ mod tests {
     }
 
     #[test]
-    fn jobs_that_wait_for_a_first_one_start_when_it_ends_whatever_became_of_it() {
-        use Needs::Ended;
-        let jobs = [job(1, &[]), job(1, &[Ended(0)]), job(1, &[Ended(0)])];
-        for failing in [&[][..], &[0]] {
-            let (outcomes, trace, most) = traced(&jobs, WIDE, failing);
-            assert_eq!(&trace[..2], ["+0", "-0"], "{trace:?}");
-            assert_eq!(most, 2, "{trace:?}");
-            assert!(outcomes[1].succeeded() && outcomes[2].succeeded());
-        }
+    fn a_group_runs_one_at_a_time_until_one_of_it_succeeds_then_side_by_side() {
+        let grouped = |group| Job {
+            size: 1,
+            needs: Vec::new(),
+            group: Some(group),
+        };
+        // Group 0 of three jobs, and a job of group 1 that runs beside group 0's first.
+        let jobs = [grouped(0), grouped(0), grouped(0), grouped(1)];
+        let (outcomes, trace, _) = traced(&jobs, WIDE, &[]);
+        assert!(at(&trace, "-0") < at(&trace, "+1"), "{trace:?}");
+        assert!(at(&trace, "-0") < at(&trace, "+2"), "{trace:?}");
+        assert!(at(&trace, "+3") < at(&trace, "-0"), "{trace:?}");
+        assert!(outcomes.iter().all(Outcome::succeeded));
+        // The first fails: the next runs alone, and once it has succeeded, the last.
+        let (outcomes, trace, _) = traced(&jobs[..3], WIDE, &[0]);
+        assert_eq!(&trace[..4], ["+0", "-0", "+1", "-1"], "{trace:?}");
+        assert!(matches!(outcomes[0], Outcome::Ran(Err(_))));
+        assert!(outcomes[1].succeeded() && outcomes[2].succeeded());
+        // None succeeds: each is tried, one at a time.
+        let (outcomes, trace, _) = traced(&jobs[..3], WIDE, &[0, 1, 2]);
+        assert_eq!(trace, ["+0", "-0", "+1", "-1", "+2", "-2"]);
+        assert!(outcomes.iter().all(|o| matches!(o, Outcome::Ran(Err(_)))));
+    }
+
+    #[test]
+    fn a_job_that_panics_lets_the_others_end_and_its_panic_goes_on() {
+        let jobs = vec![job(1, &[]); 4];
+        let ended = std::sync::atomic::AtomicUsize::new(0);
+        let result = std::panic::catch_unwind(|| {
+            run(&jobs, WIDE, |i| {
+                if i == 0 {
+                    panic!("job 0 panics");
+                }
+                std::thread::sleep(Duration::from_millis(20));
+                ended.fetch_add(1, Ordering::SeqCst);
+                Ok(i)
+            })
+        });
+        assert!(result.is_err());
+        assert_eq!(ended.into_inner(), 3);
     }
 
     #[test]

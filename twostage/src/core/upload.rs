@@ -141,7 +141,7 @@ struct Job<'a> {
 
 /// Every member's files on the index (not waited for): each member checked first (a conflict
 /// or a refusal stops everything before any upload), every file to upload signed, then the
-/// uploads, wheels before sdists.
+/// uploads, each project's sdist after its wheels (`upload_jobs`).
 fn put_set(index: &Index, members: &[Member]) -> Result<Vec<Outcomes>> {
     let targets: Vec<Target> = members
         .iter()
@@ -195,9 +195,9 @@ struct Failures {
 
 /// Uploads the jobs (each member's wheels, then its sdist) within `UPLOAD_BOUNDS`: an sdist
 /// once every wheel of its project went up (held if one failed), and, for a project none of
-/// whose files the index has yet, its first file alone before the others: that upload creates
-/// the release, and the project if it is new, which uploads racing each other would both try
-/// (Warehouse looks the release up and creates it when absent, in each upload's own
+/// whose files the index has yet, its files one at a time until one has gone up: that upload
+/// creates the release, and the project if it is new, which uploads racing each other would
+/// both try (Warehouse looks the release up and creates it when absent, in each upload's own
 /// transaction: `file_upload` in `warehouse/forklift/legacy.py`). Records what went up in
 /// `outcomes`; returns what did not.
 fn upload_jobs(
@@ -222,38 +222,36 @@ fn upload_jobs(
             Outcome::Ran(Ok(false)) => outcomes[job.member].present.push(name),
             Outcome::Ran(Err(e)) => failures.failed.push((name, e)),
             Outcome::Held => failures.held.push(name),
-            // An interrupt stopped the uploads; the process is ending.
-            Outcome::Stopped => crate::interrupt::checkpoint(),
+            Outcome::Stopped => {
+                // An interrupt stopped the uploads: the process is ending, and this waits.
+                crate::interrupt::checkpoint();
+                let never = anyhow::anyhow!("not uploaded: its upload never started");
+                failures.failed.push((name, never));
+            }
         }
     }
     failures
 }
 
 /// What each upload of `jobs` (wheels before sdists) waits for: a project's sdist for the
-/// success of each of its wheels; on a new release, every other file for its first one.
+/// success of each of its wheels; and the files of a release the index has no file of yet go
+/// up one at a time until one has gone up (the one that creates the release), then side by
+/// side.
 fn slots(jobs: &[&Job], new_release: &[bool]) -> Vec<schedule::Job> {
     let is_sdist = |job: &Job| Kind::of(&job.artifact.filename) == Some(Kind::Sdist);
-    let first = |member: usize| jobs.iter().position(|job| job.member == member);
     jobs.iter()
-        .enumerate()
-        .map(|(i, job)| {
-            let mut needs = Vec::new();
-            if is_sdist(job) {
-                needs.extend(
-                    (0..jobs.len())
-                        .filter(|&w| jobs[w].member == job.member && !is_sdist(jobs[w]))
-                        .map(Needs::Succeeded),
-                );
-            }
-            match first(job.member) {
-                Some(pilot) if new_release[job.member] && pilot != i => {
-                    needs.push(Needs::Ended(pilot))
-                }
-                _ => {}
-            }
+        .map(|job| {
+            let needs = match is_sdist(job) {
+                true => (0..jobs.len())
+                    .filter(|&w| jobs[w].member == job.member && !is_sdist(jobs[w]))
+                    .map(Needs::Succeeded)
+                    .collect(),
+                false => Vec::new(),
+            };
             schedule::Job {
                 size: job.artifact.size,
                 needs,
+                group: new_release[job.member].then_some(job.member),
             }
         })
         .collect()
@@ -717,7 +715,7 @@ mod tests {
 
     #[test]
     fn an_sdist_waits_for_its_wheels_and_a_new_release_for_its_first_file() {
-        use Needs::{Ended, Succeeded};
+        use Needs::Succeeded;
         let files = [
             ours("new-1.0-cp312-cp312-linux_x86_64.whl"),
             ours("new-1.0-cp313-cp313-linux_x86_64.whl"),
@@ -737,20 +735,21 @@ mod tests {
             .collect();
         let ordered: Vec<&Job> = jobs.iter().collect();
         // Member 0 has no file on the index yet, member 1 has some.
-        let needs: Vec<Vec<Needs>> = slots(&ordered, &[true, false])
-            .into_iter()
-            .map(|slot| slot.needs)
-            .collect();
+        let slots = slots(&ordered, &[true, false]);
+        let needs: Vec<&[Needs]> = slots.iter().map(|slot| slot.needs.as_slice()).collect();
         assert_eq!(
             needs,
             [
-                vec![],
-                vec![Ended(0)],
-                vec![],
-                vec![Succeeded(0), Succeeded(1), Ended(0)],
-                vec![Succeeded(2)],
+                &[][..],
+                &[],
+                &[],
+                &[Succeeded(0), Succeeded(1)],
+                &[Succeeded(2)],
             ]
         );
+        // The new release's files go up one at a time until one has gone up.
+        let groups: Vec<Option<usize>> = slots.iter().map(|slot| slot.group).collect();
+        assert_eq!(groups, [Some(0), Some(0), None, Some(0), None]);
     }
 
     #[test]

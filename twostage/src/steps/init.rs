@@ -1136,29 +1136,7 @@ fn add_to_toml_list(
     if new.is_empty() {
         return Ok(doc.to_string());
     }
-    let decor =
-        |text: Option<&toml_edit::RawString>| text.and_then(|t| t.as_str()).map(String::from);
-    let prefix_of = |v: &toml_edit::Value| decor(v.decor().prefix()).unwrap_or_default();
-    // An array written one entry per line gets the new entries so, at its entries' indent.
-    let multiline = list.iter().any(|v| prefix_of(v).contains('\n'));
-    let (mut first, mut others) = (" ".to_string(), " ".to_string());
-    if let (true, Some(last)) = (multiline, list.len().checked_sub(1)) {
-        let prefix = prefix_of(list.get(last).expect("the last entry"));
-        let indent = prefix.rsplit('\n').next().unwrap_or_default().to_string();
-        // What followed the last entry (a comment, the line's end) now follows its comma.
-        let value = list.get_mut(last).expect("the last entry");
-        let moved = decor(value.decor().suffix()).unwrap_or_default();
-        value.decor_mut().set_suffix("");
-        first = match moved.contains('\n') {
-            true => format!("{moved}{indent}"),
-            false => format!("{moved}\n{indent}"),
-        };
-        others = format!("\n{indent}");
-        if moved.contains('\n') {
-            let trailing = decor(Some(list.trailing())).unwrap_or_default();
-            list.set_trailing(format!("\n{}", trailing.trim_start_matches(' ')));
-        }
-    }
+    let (first, others) = multiline_prefixes(list).unwrap_or_else(|| (" ".into(), " ".into()));
     for (i, pattern) in new.into_iter().enumerate() {
         let prefix = if i == 0 { &first } else { &others };
         list.push_formatted(pattern.decorated(prefix.as_str(), ""));
@@ -1170,6 +1148,55 @@ fn add_to_toml_list(
         }
     }
     Ok(doc.to_string())
+}
+
+/// For an array written one entry per line (or an empty one spread over lines), the prefixes
+/// that put new entries so, at its entries' indent: the first one's, right after the last
+/// entry's line (that line's comment stays on it), and the others'. Moves what followed the
+/// last entry into them, and leaves the lines before `]` as they were. `None` for an array
+/// on one line.
+fn multiline_prefixes(list: &mut Array) -> Option<(String, String)> {
+    let text = |raw: Option<&toml_edit::RawString>| {
+        raw.and_then(|t| t.as_str()).unwrap_or_default().to_string()
+    };
+    let prefixes: Vec<String> = list.iter().map(|v| text(v.decor().prefix())).collect();
+    let trailing = text(Some(list.trailing()));
+    let spread =
+        prefixes.iter().any(|p| p.contains('\n')) || (list.is_empty() && trailing.contains('\n'));
+    if !spread {
+        return None;
+    }
+    let leading_spaces = |line: &str| line[..line.len() - line.trim_start().len()].to_string();
+    let indent = prefixes
+        .iter()
+        .rev()
+        .find(|p| p.contains('\n'))
+        .and_then(|p| p.rsplit('\n').next().map(str::to_string))
+        .or_else(|| {
+            let lines = trailing.lines().filter(|l| !l.trim().is_empty());
+            lines.map(leading_spaces).find(|i| !i.is_empty())
+        })
+        .unwrap_or_else(|| "    ".into());
+    let others = format!("\n{indent}");
+    let Some(last) = list.len().checked_sub(1) else {
+        // An empty array: the entries after its comment lines, before `]`'s line.
+        let (head, bracket) = trailing.rsplit_once('\n').unwrap_or(("", ""));
+        list.set_trailing(format!("\n{bracket}"));
+        return Some((format!("{head}\n{indent}"), others));
+    };
+    let entry = list.get_mut(last).expect("the last entry");
+    let after = format!("{}{trailing}", text(entry.decor().suffix()));
+    entry.decor_mut().set_suffix("");
+    let Some((same_line, rest)) = after.split_once('\n') else {
+        return Some((format!("{after}\n{indent}"), others));
+    };
+    let same_line = if same_line.trim().is_empty() {
+        ""
+    } else {
+        same_line
+    };
+    list.set_trailing(format!("\n{rest}"));
+    Some((format!("{same_line}\n{indent}"), others))
 }
 
 /// `MANIFEST.in` with `prune`/`exclude` lines for the kit. setuptools applies MANIFEST.in
@@ -1888,6 +1915,30 @@ mod tests {
             (
                 "[t]\nexclude = [\n    \"/.github\",\n    \"/docs\"  # ours\n]\n",
                 "[t]\nexclude = [\n    \"/.github\",\n    \"/docs\",  # ours\n    \"/xtask\"\n]\n",
+            ),
+            // A comment after the trailing comma stays on its entry's line.
+            (
+                "[t]\nexclude = [\n  \"/docs\",  # ours\n]\n",
+                "[t]\nexclude = [\n  \"/docs\",  # ours\n  \"/xtask\",\n]\n",
+            ),
+            // `]` indented, and comment lines after the last entry, stay where they were.
+            (
+                "[t]\nexclude = [\n    \"/docs\"\n    # \"/old\",\n  ]\n",
+                "[t]\nexclude = [\n    \"/docs\",\n    \"/xtask\"\n    # \"/old\",\n  ]\n",
+            ),
+            // Two entries on a line: the indent of the line they start.
+            (
+                "[t]\nexclude = [\n  \"/a\", \"/docs\",\n]\n",
+                "[t]\nexclude = [\n  \"/a\", \"/docs\",\n  \"/xtask\",\n]\n",
+            ),
+            // Empty over several lines: the entries after its comment, before `]`.
+            (
+                "[t]\nexclude = [\n  # none yet\n]\n",
+                "[t]\nexclude = [\n  # none yet\n  \"/xtask\",\n  \"/docs\"\n]\n",
+            ),
+            (
+                "[t]\nexclude = [\n]\n",
+                "[t]\nexclude = [\n    \"/xtask\",\n    \"/docs\"\n]\n",
             ),
         ] {
             let extended = add_to_toml_list(before, &["t"], "exclude", patterns()).unwrap();

@@ -7,8 +7,8 @@
 //! one pypiserver process per core (`workers`), for all three. Interleaved rounds; the peak
 //! resident memory of each run, and of twostage's set of one package beside the whole set.
 //!
-//! No command of the product takes several projects' files yet (`stage` stages one tag), so
-//! twostage's side runs the hidden `cargo xtask bench-set-upload`: the files of each folder
+//! No command of the product takes several projects' already-built files (`stage TAG…` builds
+//! each tag, or takes its frozen files), so twostage's side runs the hidden `cargo xtask bench-set-upload`: the files of each folder
 //! hashed as `stage` freezes them (size, sha256, blake2b-256), then `Index::ensure_set` on a
 //! staging index, the function `stage` calls, in a process of its own.
 
