@@ -91,9 +91,10 @@ pub fn order(packages: &[Package], set: &[&str]) -> Result<ReleaseOrder> {
     Ok(ReleaseOrder { order, siblings })
 }
 
-/// `tags` in the order their packages are released in: each after the tags of the packages
-/// it requires (`release_order::order` over the repository's packages, docs/monorepo.md), the
-/// tags of one package as pushed. One package's tags stay as they are.
+/// `tags` (pushed, or named to `stage`) in the order their packages are released in: each
+/// after the tags of the packages it requires (`order` over the repository's packages,
+/// docs/monorepo.md), the tags of one package in the order given. One package's tags stay as
+/// they are.
 pub fn tags_in_order(repo: &Repo, config: &Config, tags: &[String]) -> Result<Vec<String>> {
     if !config.is_multi_package() || tags.len() < 2 {
         return Ok(tags.to_vec());
@@ -107,14 +108,14 @@ pub fn tags_in_order(repo: &Repo, config: &Config, tags: &[String]) -> Result<Ve
     let names: Vec<String> = tags.iter().map(|t| package_of(t)).collect();
     let workspace = Workspace::read(repo.root())?;
     // A configured package the reading does not find (a folder outside the uv workspace's
-    // members) requires nothing it knows of: it goes after the others, as pushed.
+    // members) requires nothing it knows of: it goes after the others, as given.
     let set: Vec<&str> = names
         .iter()
         .map(String::as_str)
         .filter(|name| workspace.package(name).is_some())
         .collect();
     let order = order(&workspace.packages, &set)
-        .context("cannot order the pushed release tags by their packages' dependencies")?;
+        .context("cannot order the release tags by their packages' dependencies")?;
     let rank = |name: &str| {
         let at = order.order.iter().position(|n| n == name);
         at.unwrap_or(usize::MAX)

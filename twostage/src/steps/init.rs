@@ -1188,7 +1188,9 @@ fn multiline_prefixes(list: &mut Array) -> Option<(String, String)> {
     let after = format!("{}{trailing}", text(entry.decor().suffix()));
     entry.decor_mut().set_suffix("");
     let Some((same_line, rest)) = after.split_once('\n') else {
-        return Some((format!("{after}\n{indent}"), others));
+        // `]` on the last entry's line: the new entries on lines of their own, `]` after them.
+        list.set_trailing(after);
+        return Some((format!("\n{indent}"), others));
     };
     let same_line = if same_line.trim().is_empty() {
         ""
@@ -1930,6 +1932,11 @@ mod tests {
             (
                 "[t]\nexclude = [\n  \"/a\", \"/docs\",\n]\n",
                 "[t]\nexclude = [\n  \"/a\", \"/docs\",\n  \"/xtask\",\n]\n",
+            ),
+            // `]` on the last entry's line stays after the last one.
+            (
+                "[t]\nexclude = [\n  \"/a\", \"/docs\" ]\n",
+                "[t]\nexclude = [\n  \"/a\", \"/docs\",\n  \"/xtask\" ]\n",
             ),
             // Empty over several lines: the entries after its comment, before `]`.
             (
