@@ -6,6 +6,8 @@
 //! test's own code: the tags and what they point at, the commit's diff, the files, and what
 //! the tools' uv writes into `uv.lock`.
 
+use std::process::Stdio;
+
 use twostage::config::Config;
 
 use crate::common::*;
@@ -471,4 +473,71 @@ fn a_release_commit_of_several_packages_without_its_tags_is_refused_and_nothing_
         .stderr_has("without the tags `mr-untag-core-v1.0.1`, `mr-untag-cli-v0.3.1`");
     assert_eq!(s.snapshot(), before, "nothing changed");
     assert!(tags(&s).is_empty());
+}
+
+#[test]
+fn an_interrupt_while_the_release_commit_is_made_puts_everything_back_and_the_rerun_releases() {
+    use std::io::{BufRead, BufReader};
+    let s = Scratch::new("multi-interrupt");
+    workspace(&s, "mr-int");
+    // git's pre-commit hook holds the commit while the interrupt comes.
+    let hook = s.work.join(".git/hooks/pre-commit");
+    std::fs::create_dir_all(hook.parent().unwrap()).unwrap();
+    std::fs::write(&hook, "#!/bin/sh\nsleep 3\n").unwrap();
+    make_executable(&hook);
+    let before = s.snapshot();
+    let release = [
+        "release",
+        "patch",
+        "--package",
+        "mr-int-cli",
+        "--package",
+        "mr-int-core",
+    ];
+    let mut child = s
+        .command(env!("CARGO_BIN_EXE_twostage"))
+        .args(release)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = String::new();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        stderr.push_str(&line);
+        stderr.push('\n');
+        if line.contains("Committing") {
+            // SAFETY: kill(2) of the child process this test started.
+            unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+            break;
+        }
+    }
+    for line in lines {
+        stderr.push_str(&line.unwrap());
+        stderr.push('\n');
+    }
+    assert_eq!(child.wait().unwrap().code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("interrupted while making the release commit and tags of")
+            && stderr.contains("nothing was released: every file and ref is back as it was")
+            && stderr.contains(
+                "run `cargo xtask release patch --package mr-int-cli --package mr-int-core` to \
+                 resume"
+            ),
+        "{stderr}"
+    );
+    // The commit git was making when the interrupt came, the edits and the tags: all undone.
+    assert_eq!(s.snapshot(), before, "{stderr}");
+
+    std::fs::remove_file(&hook).unwrap();
+    s.twostage(&release).success();
+    let head = s.git(&["rev-parse", "HEAD"]);
+    assert_eq!(
+        tags(&s),
+        [
+            ("mr-int-cli-v0.3.1".to_string(), head.clone()),
+            ("mr-int-core-v1.0.1".to_string(), head),
+        ]
+    );
 }

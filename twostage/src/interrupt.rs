@@ -23,11 +23,16 @@ static STOPPING: AtomicBool = AtomicBool::new(false);
 struct State {
     groups: BTreeSet<u32>,
     stand: Option<String>,
+    /// How many `holding` sections are running, and whether an interrupt came during one.
+    held: usize,
+    asked: bool,
 }
 
 static STATE: Mutex<State> = Mutex::new(State {
     groups: BTreeSet::new(),
     stand: None,
+    held: 0,
+    asked: false,
 });
 
 fn state() -> std::sync::MutexGuard<'static, State> {
@@ -71,7 +76,14 @@ pub fn install() {
             // SAFETY: a blocking read of one byte into a local.
             let n = unsafe { libc::read(read_fd, std::ptr::addr_of_mut!(byte).cast(), 1) };
             if n == 1 {
-                stop();
+                let mut state = state();
+                if state.held > 0 {
+                    // `holding` ends the process once its section has put things back.
+                    state.asked = true;
+                    STOPPING.store(true, Ordering::SeqCst);
+                } else {
+                    stop(state);
+                }
             }
         });
     });
@@ -85,10 +97,26 @@ pub fn stand(doing: &str, state_of_release: &str, resume: &str) {
     ));
 }
 
-fn stop() {
+/// Runs `f` with an interrupt held back: one that comes meanwhile makes `stopping()` true at
+/// once (so that `f` can see it and put back what it began) and ends the process, with the
+/// `stand` message, only once `f` has returned. For short steps that must not be left half
+/// done, such as writing a release's files, commit and tags; a terminal's Ctrl-C still
+/// reaches the children of the process group (git and its hooks) at once.
+pub fn holding<T>(f: impl FnOnce() -> T) -> T {
+    state().held += 1;
+    let result = f();
+    let mut state = state();
+    state.held -= 1;
+    if state.held == 0 && state.asked {
+        stop(state);
+    }
+    result
+}
+
+/// Ends every group this process started, says where the release stands, and exits. The lock
+/// is held until the exit: no group can be started in between.
+fn stop(state: std::sync::MutexGuard<'static, State>) -> ! {
     STOPPING.store(true, Ordering::SeqCst);
-    // The lock is held until the exit: no group can be started in between.
-    let state = state();
     for &group in &state.groups {
         // SAFETY: kill(2) on a process group this process started.
         unsafe { libc::kill(-(group as libc::pid_t), libc::SIGTERM) };

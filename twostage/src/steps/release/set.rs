@@ -90,7 +90,7 @@ pub(super) fn run(repo: &Repo, config: &Config, options: &Options) -> Result<()>
         }
     }
     let before = repo.head_commit()?;
-    apply_set(repo, &set, before)?;
+    apply_set(repo, &set, before, &command_line(options))?;
     build_or_undo(repo, config, &set, before)?;
     for member in &set.members {
         smoke_against_wheel(repo, &member.config, &member.plan.tag);
@@ -397,46 +397,97 @@ fn quoted(tags: &[&str]) -> String {
     tags.join(", ")
 }
 
-/// Writes every edit, makes the one commit and each tag; on any failure puts every file, the
-/// index and the refs back as they were at `before`.
-fn apply_set(repo: &Repo, set: &SetPlan, before: git2::Oid) -> Result<()> {
-    let edits = set.edits();
-    let result = (|| -> Result<()> {
-        for member in &set.members {
-            let plan = &member.plan;
-            if let (Some(current), false) = (&plan.current, plan.edits.is_empty()) {
-                let name = plan.name.as_deref().unwrap_or(&plan.tag);
-                output::status("Bumping", format!("{name} {current} → {}", plan.next));
+/// The release command as it was run (`again`, said when an interrupt undid it).
+fn command_line(options: &Options) -> String {
+    let mut line = format!("cargo xtask release {}", options.bump);
+    match options.changed {
+        true => line.push_str(" --changed"),
+        false => {
+            for name in &options.packages {
+                line.push_str(&format!(" --package {name}"));
             }
         }
-        for edit in &edits {
-            output::status("Editing", format!("`{}`", edit.path));
-            manifest::write_inside(repo.root(), &edit.path, edit.new.as_bytes())?;
+    }
+    for (flag, given) in [
+        ("--push", options.push),
+        ("--allow-dirty", options.allow_dirty),
+        ("--offline", options.offline),
+    ] {
+        if given {
+            line.push_str(&format!(" {flag}"));
         }
-        if !edits.is_empty() {
-            let paths: Vec<&str> = edits.iter().map(|e| e.path.as_str()).collect();
-            output::status("Committing", set.commit_message());
-            repo.commit_paths(&paths, &set.commit_message())?;
+    }
+    line
+}
+
+/// Writes every edit, makes the one commit and each tag; on any failure, or an interrupt
+/// (held back until then: `interrupt::holding`), puts every file, the index and the refs back
+/// as they were at `before`. An interrupt then ends the process, saying so and `again`.
+fn apply_set(repo: &Repo, set: &SetPlan, before: git2::Oid, again: &str) -> Result<()> {
+    let edits = set.edits();
+    let tags = set.tags().join(", ");
+    let interrupted = || match crate::interrupt::stopping() {
+        true => Err(anyhow::anyhow!("interrupted")),
+        false => Ok(()),
+    };
+    crate::interrupt::holding(|| {
+        let result = (|| -> Result<()> {
+            for member in &set.members {
+                let plan = &member.plan;
+                if let (Some(current), false) = (&plan.current, plan.edits.is_empty()) {
+                    let name = plan.name.as_deref().unwrap_or(&plan.tag);
+                    output::status("Bumping", format!("{name} {current} → {}", plan.next));
+                }
+            }
+            for edit in &edits {
+                interrupted()?;
+                output::status("Editing", format!("`{}`", edit.path));
+                manifest::write_inside(repo.root(), &edit.path, edit.new.as_bytes())?;
+            }
+            if !edits.is_empty() {
+                interrupted()?;
+                let paths: Vec<&str> = edits.iter().map(|e| e.path.as_str()).collect();
+                output::status("Committing", set.commit_message());
+                repo.commit_paths(&paths, &set.commit_message())?;
+            }
+            for member in &set.members {
+                interrupted()?;
+                make_tag(repo, &member.plan, "HEAD")?;
+            }
+            interrupted()
+        })();
+        let Err(error) = result else {
+            return Ok(());
+        };
+        let owned: Vec<FileEdit> = edits.iter().map(|e| (*e).clone()).collect();
+        let restored = restore_all(repo, &owned, &set.tags(), before);
+        if crate::interrupt::stopping() {
+            let doing = format!("making the release commit and tags of {tags}");
+            match &restored {
+                Ok(()) => crate::interrupt::stand(
+                    &doing,
+                    "nothing was released: every file and ref is back as it was",
+                    again,
+                ),
+                Err(cleanup) => crate::interrupt::stand(
+                    &doing,
+                    &format!(
+                        "putting things back failed ({cleanup:#}): `git status` and `git tag` \
+                         show what is left"
+                    ),
+                    again,
+                ),
+            }
         }
-        for member in &set.members {
-            make_tag(repo, &member.plan, "HEAD")?;
-        }
-        Ok(())
-    })();
-    if let Err(error) = result {
-        let owned: Vec<FileEdit> = edits.into_iter().cloned().collect();
-        return Err(match restore_all(repo, &owned, &set.tags(), before) {
+        Err(match restored {
             Ok(()) => error.context(format!(
-                "the release of {} failed; every file and ref is back as it was",
-                set.tags().join(", ")
+                "the release of {tags} failed; every file and ref is back as it was"
             )),
             Err(cleanup) => error.context(format!(
-                "the release of {} failed, and putting things back failed too: {cleanup:#}",
-                set.tags().join(", ")
+                "the release of {tags} failed, and putting things back failed too: {cleanup:#}"
             )),
-        });
-    }
-    Ok(())
+        })
+    })
 }
 
 /// Each tag built once (`core::build::build_tag`, with its package's configuration); when
