@@ -71,19 +71,21 @@ pub fn install() {
             libc::sigaction(libc::SIGTERM, &action, std::ptr::null_mut());
         }
         let read_fd = fds[0];
-        std::thread::spawn(move || {
+        std::thread::spawn(move || loop {
             let mut byte = 0u8;
             // SAFETY: a blocking read of one byte into a local.
             let n = unsafe { libc::read(read_fd, std::ptr::addr_of_mut!(byte).cast(), 1) };
-            if n == 1 {
-                let mut state = state();
-                if state.held > 0 {
-                    // `holding` ends the process once its section has put things back.
-                    state.asked = true;
-                    STOPPING.store(true, Ordering::SeqCst);
-                } else {
-                    stop(state);
-                }
+            if n != 1 {
+                return;
+            }
+            let mut state = state();
+            if state.held > 0 && !state.asked {
+                // `holding` ends the process once its section has put things back; a second
+                // interrupt ends it at once.
+                state.asked = true;
+                STOPPING.store(true, Ordering::SeqCst);
+            } else {
+                stop(state);
             }
         });
     });
@@ -102,14 +104,23 @@ pub fn stand(doing: &str, state_of_release: &str, resume: &str) {
 /// `stand` message, only once `f` has returned. For short steps that must not be left half
 /// done, such as writing a release's files, commit and tags; a terminal's Ctrl-C still
 /// reaches the children of the process group (git and its hooks) at once.
+/// `f` must not wait in `checkpoint` (it returns at once while a section is held).
 pub fn holding<T>(f: impl FnOnce() -> T) -> T {
-    state().held += 1;
-    let result = f();
-    let mut state = state();
-    state.held -= 1;
-    if state.held == 0 && state.asked {
-        stop(state);
+    /// Ends the section however `f` ends, a panic included.
+    struct Held;
+    impl Drop for Held {
+        fn drop(&mut self) {
+            let mut state = state();
+            state.held -= 1;
+            if state.held == 0 && state.asked && !std::thread::panicking() {
+                stop(state);
+            }
+        }
     }
+    state().held += 1;
+    let held = Held;
+    let result = f();
+    drop(held);
     result
 }
 
@@ -143,7 +154,8 @@ pub fn stopping() -> bool {
 /// Waits for the exit when an interrupt is being handled, so that a child it killed is never
 /// recorded as a failure of the release.
 pub fn checkpoint() {
-    if stopping() {
+    // Within `holding`, the section ends the process itself once it has put things back.
+    if stopping() && state().held == 0 {
         loop {
             std::thread::park();
         }

@@ -90,7 +90,7 @@ pub(super) fn run(repo: &Repo, config: &Config, options: &Options) -> Result<()>
         }
     }
     let before = repo.head_commit()?;
-    apply_set(repo, &set, before, &command_line(options))?;
+    apply_set(repo, config, &set, before, &command_line(options))?;
     build_or_undo(repo, config, &set, before)?;
     for member in &set.members {
         smoke_against_wheel(repo, &member.config, &member.plan.tag);
@@ -423,14 +423,30 @@ fn command_line(options: &Options) -> String {
 /// Writes every edit, makes the one commit and each tag; on any failure, or an interrupt
 /// (held back until then: `interrupt::holding`), puts every file, the index and the refs back
 /// as they were at `before`. An interrupt then ends the process, saying so and `again`.
-fn apply_set(repo: &Repo, set: &SetPlan, before: git2::Oid, again: &str) -> Result<()> {
+fn apply_set(
+    repo: &Repo,
+    config: &Config,
+    set: &SetPlan,
+    before: git2::Oid,
+    again: &str,
+) -> Result<()> {
     let edits = set.edits();
     let tags = set.tags().join(", ");
     let interrupted = || match crate::interrupt::stopping() {
         true => Err(anyhow::anyhow!("interrupted")),
         false => Ok(()),
     };
+    let doing = format!("making the release commit and tags of {tags}");
+    // Said if a second interrupt ends the process before this step has put things back.
+    let partly = || {
+        crate::interrupt::stand(
+            &doing,
+            "some of it may be made: `git status` and `git tag` show what",
+            again,
+        )
+    };
     crate::interrupt::holding(|| {
+        partly();
         let result = (|| -> Result<()> {
             for member in &set.members {
                 let plan = &member.plan;
@@ -454,31 +470,37 @@ fn apply_set(repo: &Repo, set: &SetPlan, before: git2::Oid, again: &str) -> Resu
                 interrupted()?;
                 make_tag(repo, &member.plan, "HEAD")?;
             }
+            // An interrupt from here on finds the release made, not yet built.
+            crate::interrupt::stand(
+                &format!("building {tags}"),
+                &format!(
+                    "the release commit and the tags {} are made locally, not built yet, \
+                     nothing was uploaded",
+                    quoted(&set.tags())
+                ),
+                &push_command(config, set),
+            );
             interrupted()
         })();
         let Err(error) = result else {
             return Ok(());
         };
+        partly();
         let owned: Vec<FileEdit> = edits.iter().map(|e| (*e).clone()).collect();
         let restored = restore_all(repo, &owned, &set.tags(), before);
-        if crate::interrupt::stopping() {
-            let doing = format!("making the release commit and tags of {tags}");
-            match &restored {
-                Ok(()) => crate::interrupt::stand(
-                    &doing,
-                    "nothing was released: every file and ref is back as it was",
-                    again,
-                ),
-                Err(cleanup) => crate::interrupt::stand(
-                    &doing,
-                    &format!(
-                        "putting things back failed ({cleanup:#}): `git status` and `git tag` \
-                         show what is left"
-                    ),
-                    again,
-                ),
-            }
-        }
+        // What an interrupt says, whether it came before this failure or comes now.
+        let failed = match crate::interrupt::stopping() {
+            true => String::new(),
+            false => format!("the release failed ({error:#}), and "),
+        };
+        let said = match &restored {
+            Ok(()) => format!("{failed}nothing was released: every file and ref is back as it was"),
+            Err(cleanup) => format!(
+                "{failed}putting things back failed ({cleanup:#}): `git status` and `git tag` \
+                 show what is left"
+            ),
+        };
+        crate::interrupt::stand(&doing, &said, again);
         Err(match restored {
             Ok(()) => error.context(format!(
                 "the release of {tags} failed; every file and ref is back as it was"
@@ -490,18 +512,23 @@ fn apply_set(repo: &Repo, set: &SetPlan, before: git2::Oid, again: &str) -> Resu
     })
 }
 
+/// The push that stages the release's tags (their pre-push hook builds and stages each).
+fn push_command(config: &Config, set: &SetPlan) -> String {
+    format!(
+        "git push --atomic {} {} {}",
+        config.git.remote,
+        config.git.branch,
+        set.tags().join(" ")
+    )
+}
+
 /// Each tag built once (`core::build::build_tag`, with its package's configuration); when
 /// one does not build, or its files are refused, the whole release is undone: the commit, every
 /// tag, every file, and the builds already made.
 fn build_or_undo(repo: &Repo, config: &Config, set: &SetPlan, before: git2::Oid) -> Result<()> {
     // A set keeps no journal (docs/monorepo.md): an interrupted build is resumed by the push,
     // whose pre-push hook builds and stages each tag.
-    let push = format!(
-        "git push --atomic {} {} {}",
-        config.git.remote,
-        config.git.branch,
-        set.tags().join(" ")
-    );
+    let push = push_command(config, set);
     for member in &set.members {
         let tag = &member.plan.tag;
         crate::interrupt::stand(
@@ -539,10 +566,7 @@ fn build_or_undo(repo: &Repo, config: &Config, set: &SetPlan, before: git2::Oid)
 /// `--push`: the branch and every tag in one atomic push; else the command that does it.
 fn push_set(repo: &Repo, config: &Config, options: &Options, set: &SetPlan) -> Result<()> {
     let (remote, branch) = (&config.git.remote, &config.git.branch);
-    let command = format!(
-        "git push --atomic {remote} {branch} {}",
-        set.tags().join(" ")
-    );
+    let command = push_command(config, set);
     if !options.push {
         output::note(format!(
             "push the release with `{command}` (the pre-push hook stages each tag)"
