@@ -98,19 +98,29 @@ fn verified_with(section: &toml_edit::Table) -> BTreeMap<String, String> {
         .collect()
 }
 
-#[test]
-fn a_dependent_is_verified_against_its_siblings_staged_files_and_promoted_after_it() {
-    let s = Scratch::new(NAME);
+/// The fixture as `name`, staging through a fault proxy, its core and cli released on one
+/// commit (`release patch --package … --package … --push`), each with its tag.
+struct Released {
+    s: Scratch,
+    proxy: FaultProxy,
+    core_name: String,
+    cli_name: String,
+    core: String,
+    cli: String,
+    commit: String,
+}
+
+fn released(name: &str, module: &str) -> Released {
+    let s = Scratch::new(name);
     copy_fixture(
         "uv-workspace",
         &s.work,
-        &[("name", NAME), ("module", "ts_siblings")],
+        &[("name", name), ("module", module)],
     );
     let proxy = FaultProxy::start(&s.dir.join("proxy"), &indexes().pypi.root_url).unwrap();
-    s.write("release.toml", &config(NAME, &proxy.url));
+    s.write("release.toml", &config(name, &proxy.url));
     s.commit_all("Initial import");
-    let (core_name, cli_name) = (format!("{NAME}-core"), format!("{NAME}-cli"));
-    // Both released on one commit, each with its tag, pushed with it.
+    let (core_name, cli_name) = (format!("{name}-core"), format!("{name}-cli"));
     let release = [
         "release",
         "patch",
@@ -122,6 +132,28 @@ fn a_dependent_is_verified_against_its_siblings_staged_files_and_promoted_after_
     run(&s, &[&release[..], &["--push"]].concat()).success();
     let (core, cli) = (format!("{core_name}-v1.0.1"), format!("{cli_name}-v0.3.1"));
     let commit = s.git(&["rev-parse", "HEAD"]);
+    Released {
+        s,
+        proxy,
+        core_name,
+        cli_name,
+        core,
+        cli,
+        commit,
+    }
+}
+
+#[test]
+fn a_dependent_is_verified_against_its_siblings_staged_files_and_promoted_after_it() {
+    let Released {
+        s,
+        proxy,
+        core_name,
+        cli_name,
+        core,
+        cli,
+        commit,
+    } = released(NAME, "ts_siblings");
     for tag in [&core, &cli] {
         assert_eq!(s.git(&["rev-parse", &format!("{tag}^{{commit}}")]), commit);
     }
@@ -191,28 +223,15 @@ fn a_dependent_is_verified_against_its_siblings_staged_files_and_promoted_after_
 
 #[test]
 fn one_stage_command_stages_several_packages_tags_as_one_set_in_dependency_order() {
-    let name = "ts-siblings-set";
-    let s = Scratch::new(name);
-    copy_fixture(
-        "uv-workspace",
-        &s.work,
-        &[("name", name), ("module", "ts_siblings_set")],
-    );
-    let proxy = FaultProxy::start(&s.dir.join("proxy"), &indexes().pypi.root_url).unwrap();
-    s.write("release.toml", &config(name, &proxy.url));
-    s.commit_all("Initial import");
-    let (core_name, cli_name) = (format!("{name}-core"), format!("{name}-cli"));
-    let release = [
-        "release",
-        "patch",
-        "--package",
-        &cli_name,
-        "--package",
-        &core_name,
-    ];
-    run(&s, &[&release[..], &["--push"]].concat()).success();
-    let (core, cli) = (format!("{core_name}-v1.0.1"), format!("{cli_name}-v0.3.1"));
-    let commit = s.git(&["rev-parse", "HEAD"]);
+    let Released {
+        s,
+        proxy,
+        core_name,
+        cli_name,
+        core,
+        cli,
+        commit,
+    } = released("ts-siblings-set", "ts_siblings_set");
 
     // An option for one tag's files, with several tags: a usage error that changes nothing.
     let before = s.snapshot();

@@ -206,8 +206,7 @@ fn upload_jobs(
     jobs: &[Job],
     outcomes: &mut [Outcomes],
 ) -> Failures {
-    let is_sdist = |job: &&Job| Kind::of(&job.artifact.filename) == Some(Kind::Sdist);
-    let (sdists, wheels): (Vec<&Job>, Vec<&Job>) = jobs.iter().partition(is_sdist);
+    let (sdists, wheels): (Vec<&Job>, Vec<&Job>) = jobs.iter().partition(|job| job.is_sdist());
     let ordered: Vec<&Job> = wheels.into_iter().chain(sdists).collect();
     let new_release: Vec<bool> = outcomes.iter().map(|o| o.present.is_empty()).collect();
     let scheduled = schedule::run(&slots(&ordered, &new_release), UPLOAD_BOUNDS, |i| {
@@ -238,12 +237,11 @@ fn upload_jobs(
 /// up one at a time until one has gone up (the one that creates the release), then side by
 /// side.
 fn slots(jobs: &[&Job], new_release: &[bool]) -> Vec<schedule::Job> {
-    let is_sdist = |job: &Job| Kind::of(&job.artifact.filename) == Some(Kind::Sdist);
     jobs.iter()
         .map(|job| {
-            let needs = match is_sdist(job) {
+            let needs = match job.is_sdist() {
                 true => (0..jobs.len())
-                    .filter(|&w| jobs[w].member == job.member && !is_sdist(jobs[w]))
+                    .filter(|&w| jobs[w].member == job.member && !jobs[w].is_sdist())
                     .map(Needs::Succeeded)
                     .collect(),
                 false => Vec::new(),
@@ -255,6 +253,12 @@ fn slots(jobs: &[&Job], new_release: &[bool]) -> Vec<schedule::Job> {
             }
         })
         .collect()
+}
+
+impl Job<'_> {
+    fn is_sdist(&self) -> bool {
+        Kind::of(&self.artifact.filename) == Some(Kind::Sdist)
+    }
 }
 
 /// One job's upload: the file's metadata read, then `upload_one`.
